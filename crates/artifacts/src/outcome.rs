@@ -1,0 +1,137 @@
+//! Outcome contracts: `work/missions/<name>/OUTCOME-CONTRACT.md` — what a mission must achieve in
+//! production, how it is measured and when (Step 5 of the Ship loop).
+
+use crate::document::Document;
+use crate::error::ParseError;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    #[serde(rename = ">=")]
+    AtLeast,
+    #[serde(rename = "<=")]
+    AtMost,
+    #[serde(rename = "within")]
+    Within,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    pub name: String,
+    /// Where the query runs: `builtin` (ship's proxy) or `prometheus`.
+    pub source: String,
+    pub query: String,
+    pub comparison: Comparison,
+    /// The target for `>=` / `<=`; the lower bound for `within`.
+    pub target: f64,
+    /// The upper bound for `within`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+impl Metric {
+    /// Whether an actual value meets the target. NaN never does.
+    pub fn met_by(&self, actual: f64) -> bool {
+        if actual.is_nan() {
+            return false;
+        }
+        match self.comparison {
+            Comparison::AtLeast => actual >= self.target,
+            Comparison::AtMost => actual <= self.target,
+            Comparison::Within => {
+                actual >= self.target && self.target_max.is_some_and(|max| actual <= max)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub name: String,
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeMeta {
+    pub mission: String,
+    #[serde(default)]
+    pub metrics: Vec<Metric>,
+    #[serde(default)]
+    pub measurement_schedule: Vec<Checkpoint>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeContract {
+    pub meta: OutcomeMeta,
+    pub body: String,
+}
+
+impl OutcomeContract {
+    pub fn parse(text: &str) -> Result<OutcomeContract, ParseError> {
+        let doc = Document::split(text)?;
+        let meta: OutcomeMeta = doc.parse_meta()?;
+        for m in &meta.metrics {
+            if m.comparison == Comparison::Within && m.target_max.is_none() {
+                return Err(ParseError::new(
+                    doc.yaml_line,
+                    1,
+                    format!("metric `{}` uses `within` but has no `target_max`", m.name),
+                ));
+            }
+        }
+        Ok(OutcomeContract { meta, body: doc.body })
+    }
+
+    pub fn render(&self) -> String {
+        Document::from_meta(&self.meta, self.body.clone()).render()
+    }
+
+    /// The checkpoints on or before `today`, in date order.
+    pub fn due(&self, today: NaiveDate) -> Vec<&Checkpoint> {
+        let mut due: Vec<&Checkpoint> = self
+            .meta
+            .measurement_schedule
+            .iter()
+            .filter(|c| c.date <= today)
+            .collect();
+        due.sort_by_key(|c| c.date);
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "---\nmission: checkout\nmetrics:\n- name: conversion\n  source: prometheus\n  query: sum(rate(orders_total[1d]))\n  comparison: '>='\n  target: 0.031\n  baseline: 0.028\n- name: p99\n  source: builtin\n  query: p99\n  comparison: within\n  target: 0\n  target_max: 0.3\nmeasurement_schedule:\n- name: week-1\n  date: 2026-12-04\n- name: day-30\n  date: 2026-12-27\n---\n# Outcome contract\n";
+
+    #[test]
+    fn parses_metrics_and_schedule() {
+        let o = OutcomeContract::parse(TEXT).unwrap();
+        assert_eq!(o.meta.metrics.len(), 2);
+        assert!(o.meta.metrics[0].met_by(0.04));
+        assert!(!o.meta.metrics[0].met_by(0.02));
+        assert!(o.meta.metrics[1].met_by(0.2));
+        assert!(!o.meta.metrics[1].met_by(0.5));
+        assert!(!o.meta.metrics[1].met_by(f64::NAN));
+        let today = NaiveDate::from_ymd_opt(2026, 12, 10).unwrap();
+        assert_eq!(o.due(today).len(), 1);
+        assert_eq!(OutcomeContract::parse(&o.render()).unwrap(), o);
+    }
+
+    #[test]
+    fn within_needs_an_upper_bound() {
+        let bad = TEXT.replace("  target_max: 0.3\n", "");
+        assert!(OutcomeContract::parse(&bad).unwrap_err().message.contains("target_max"));
+    }
+}

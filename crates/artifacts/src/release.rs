@@ -1,0 +1,551 @@
+//! Release contracts: `work/releases/YYYY-MM-DD-<name>.md`.
+//!
+//! The frontmatter holds the plan the engine executes (changes, stages, rollback triggers) and the
+//! records the tool keeps (status, submission, digest, approvals). The body is for people: it is
+//! compiled from the template once, and afterwards the tool only rewrites its own blocks (tables
+//! rendered from the frontmatter plan, while the contract is still a draft) and its own sections
+//! (approvals, checks, rollout log, validation).
+
+use crate::document::Document;
+use crate::duration::Dur;
+use crate::error::ParseError;
+use crate::markdown;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Frontmatter keys the tool maintains after compilation. They are excluded from the approval
+/// digest so that the tool's own bookkeeping never invalidates an approval.
+pub const RECORD_KEYS: &[&str] = &[
+    "status",
+    "submitted_by",
+    "submitted_at",
+    "digest",
+    "digest_parts",
+    "approvals",
+];
+
+/// Body sections the tool owns and rewrites whole; excluded from the approval digest.
+pub const RECORD_SECTIONS: &[&str] = &[
+    "Approvals",
+    "Pre-deployment checks",
+    "Rollout log",
+    "Post-deployment validation",
+];
+
+/// Body sections a contract must fill before it can be submitted.
+pub const REQUIRED_SECTIONS: &[&str] = &["Changes", "Progressive rollout", "Rollback", "Release notes"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Draft,
+    PendingApproval,
+    Approved,
+    Deploying,
+    Validating,
+    Shipped,
+    RolledBack,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::PendingApproval => "pending-approval",
+            Status::Approved => "approved",
+            Status::Deploying => "deploying",
+            Status::Validating => "validating",
+            Status::Shipped => "shipped",
+            Status::RolledBack => "rolled-back",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the changes of a release in this status count as shipped or on their way, so a
+    /// later release must not include them again.
+    pub fn claims_changes(&self) -> bool {
+        !matches!(self, Status::RolledBack | Status::Cancelled)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    #[default]
+    Standard,
+    Hotfix,
+}
+
+/// A change shipped by the release: one PASS verdict, pinned by the digest of its file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    pub id: String,
+    /// The verdict file, relative to the workspace root.
+    pub verdict_file: String,
+    pub verdict_digest: String,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mission: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluator: Option<String>,
+}
+
+/// A verdict that did not pass, listed so approvers see what was left out and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Excluded {
+    pub id: String,
+    pub verdict: String,
+    pub verdict_file: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub name: String,
+    pub title: String,
+    /// Percentage of traffic on the new version during this stage.
+    pub weight: u8,
+    /// How long the stage is watched before promotion; none for the final stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Dur>,
+    #[serde(default)]
+    pub checks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// An automatic rollback trigger with its threshold, as the seed's Rollback Criteria list them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "trigger", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Trigger {
+    /// Canary error rate above the stable baseline (same window) by more than this many
+    /// percentage points.
+    ErrorRate { max_increase_pp: f64 },
+    /// Canary p99 latency above `factor` × `target`.
+    P99Latency { target: Dur, factor: f64 },
+    /// More than this percentage of the new version's instances failing health checks.
+    HealthChecks { max_failed_pct: f64 },
+    /// Any active critical security alert.
+    CriticalSecurityAlert {},
+    /// A user-defined data-integrity check that fails.
+    DataIntegrity {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        check: Option<String>,
+    },
+}
+
+impl Trigger {
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::ErrorRate { max_increase_pp } => format!(
+                "error rate more than {max_increase_pp} percentage point(s) above the stable baseline over the same window"
+            ),
+            Trigger::P99Latency { target, factor } => {
+                let limit = Dur(target.0.mul_f64(*factor));
+                format!("p99 latency above {factor} × target (target {target} → {limit})")
+            }
+            Trigger::HealthChecks { max_failed_pct } => format!(
+                "health checks failing on more than {max_failed_pct} % of the new version's instances"
+            ),
+            Trigger::CriticalSecurityAlert {} => "a critical security alert fires".to_string(),
+            Trigger::DataIntegrity { check: Some(c) } => {
+                format!("the data-integrity check `{c}` fails")
+            }
+            Trigger::DataIntegrity { check: None } => {
+                "a data-integrity issue is detected (no check configured yet)".to_string()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    #[serde(default)]
+    pub automatic: Vec<Trigger>,
+    #[serde(default)]
+    pub manual: Vec<String>,
+}
+
+/// One human approval: an SSH signature (SSHSIG, namespace `shiploop-release`) over the
+/// approval message, which binds the release id and the contract digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    pub principal: String,
+    pub signed_at: DateTime<Utc>,
+    /// `SHA256:…` fingerprint of the signing key, for people; the signature carries the key.
+    pub key: String,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseMeta {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mission: Option<String>,
+    pub service: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub changes: Vec<Change>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<Excluded>,
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+    #[serde(default)]
+    pub rollback: Rollback,
+    // ---- records kept by the tool (RECORD_KEYS) ----
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digest_parts: BTreeMap<String, String>,
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseContract {
+    pub meta: ReleaseMeta,
+    pub body: String,
+}
+
+impl ReleaseContract {
+    pub fn parse(text: &str) -> Result<ReleaseContract, ParseError> {
+        let doc = Document::split(text)?;
+        let meta: ReleaseMeta = doc.parse_meta()?;
+        Ok(ReleaseContract {
+            meta,
+            body: doc.body,
+        })
+    }
+
+    pub fn render(&self) -> String {
+        Document::from_meta(&self.meta, self.body.clone()).render()
+    }
+
+    /// Re-renders the tables that mirror the frontmatter plan, so the body shows what will run.
+    /// Only meaningful before approval: afterwards the plan is frozen by the digest.
+    pub fn refresh_plan_blocks(&mut self) {
+        let blocks = [
+            ("changes", render_changes(&self.meta)),
+            ("excluded", render_excluded(&self.meta)),
+            ("stages", render_stages(&self.meta.stages)),
+            ("triggers", render_triggers(&self.meta.rollback)),
+            ("manual-triggers", render_manual(&self.meta.rollback)),
+        ];
+        for (name, content) in blocks {
+            if let Some(b) = markdown::set_block(&self.body, name, &content) {
+                self.body = b;
+            }
+        }
+    }
+
+    /// Rewrites the Approvals section from the frontmatter records.
+    pub fn refresh_approvals_section(&mut self, required: usize) {
+        let content = render_approvals(&self.meta, required);
+        self.body = markdown::set_section(&self.body, "Approvals", &content);
+    }
+
+    /// Everything that makes the contract unfit for submission, in plain words.
+    pub fn submission_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let m = &self.meta;
+        if m.changes.is_empty() {
+            problems.push("no changes: a release needs at least one PASS verdict".to_string());
+        }
+        problems.extend(stage_problems(&m.stages));
+        if m.rollback.automatic.is_empty() {
+            problems.push(
+                "no automatic rollback triggers (`rollback.automatic` is empty): deployments without rollback capability are an anti-pattern".to_string(),
+            );
+        }
+        let secs = markdown::sections(&self.body);
+        for req in REQUIRED_SECTIONS {
+            let found = secs.iter().find(|s| {
+                s.heading
+                    .is_some_and(|h| h.to_ascii_lowercase().starts_with(&req.to_ascii_lowercase()))
+            });
+            match found {
+                None => problems.push(format!("section `## {req}` is missing")),
+                Some(s) if markdown::is_blank(s.content) => {
+                    problems.push(format!("section `## {req}` (line {}) is empty", s.line))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(rb) = markdown::section_content(&self.body, "Rollback") {
+            match subsection(rb, "Procedure") {
+                None => problems.push(
+                    "the Rollback section has no `### Procedure`: document how to roll back".to_string(),
+                ),
+                Some(p) if markdown::is_blank(p) => {
+                    problems.push("the rollback procedure (`### Procedure`) is empty".to_string())
+                }
+                Some(_) => {}
+            }
+        }
+        problems
+    }
+}
+
+/// Problems with a stage plan; a plan with fewer than two stages or that does not end at 100 %
+/// is refused, a single 100 % stage by name (the big-bang anti-pattern).
+pub fn stage_problems(stages: &[Stage]) -> Vec<String> {
+    let mut p = Vec::new();
+    if stages.len() == 1 && stages[0].weight == 100 {
+        p.push(
+            "the rollout has a single 100 % stage: that is a big-bang deployment; add progressive stages (e.g. 5 % → 25 % → 50 % → 100 %)".to_string(),
+        );
+        return p;
+    }
+    if stages.len() < 2 {
+        p.push(format!(
+            "the rollout needs at least two stages ending at 100 % (it has {})",
+            stages.len()
+        ));
+        return p;
+    }
+    let mut last = 0u8;
+    for (i, s) in stages.iter().enumerate() {
+        if s.weight == 0 || s.weight > 100 {
+            p.push(format!("stage {} `{}`: weight {} is not in 1..=100", i + 1, s.name, s.weight));
+        } else if s.weight <= last {
+            p.push(format!(
+                "stage {} `{}`: weight {} % does not increase on the previous stage's {} %",
+                i + 1,
+                s.name,
+                s.weight,
+                last
+            ));
+        }
+        last = last.max(s.weight);
+        let is_last = i + 1 == stages.len();
+        if !is_last && s.duration.is_none_or(|d| d.0.is_zero()) {
+            p.push(format!(
+                "stage {} `{}` has no monitoring duration: every stage before 100 % must be watched",
+                i + 1,
+                s.name
+            ));
+        }
+    }
+    if stages.last().is_some_and(|s| s.weight != 100) {
+        p.push(format!(
+            "the last stage ends at {} %, not 100 %",
+            stages.last().map(|s| s.weight).unwrap_or(0)
+        ));
+    }
+    p
+}
+
+/// The content of a `### name` subsection within a section's content.
+pub fn subsection<'a>(content: &'a str, name: &str) -> Option<&'a str> {
+    let mut start = None;
+    let mut offset = 0;
+    for line in content.split_inclusive('\n') {
+        let t = line.trim_end();
+        if let Some(h) = t.strip_prefix("### ") {
+            if let Some(s) = start {
+                return Some(&content[s..offset]);
+            }
+            if h.trim().eq_ignore_ascii_case(name) {
+                start = Some(offset + line.len());
+            }
+        }
+        offset += line.len();
+    }
+    start.map(|s| &content[s..])
+}
+
+pub fn render_changes(m: &ReleaseMeta) -> String {
+    let mut out = String::from("| change | verdict | evaluated | summary |\n|---|---|---|---|\n");
+    for c in &m.changes {
+        let when = match (&c.evaluated_at, &c.evaluator) {
+            (Some(a), Some(b)) => format!("{a} by {b}"),
+            (Some(a), None) => a.clone(),
+            (None, Some(b)) => format!("by {b}"),
+            (None, None) => "—".into(),
+        };
+        out.push_str(&format!(
+            "| [{}](../../{}) | PASS | {} | {} |\n",
+            markdown::cell(&c.id),
+            c.verdict_file,
+            markdown::cell(&when),
+            markdown::cell(&c.summary)
+        ));
+    }
+    if m.changes.is_empty() {
+        out.push_str("| — | | | no PASS verdicts |\n");
+    }
+    out
+}
+
+pub fn render_excluded(m: &ReleaseMeta) -> String {
+    if m.excluded.is_empty() {
+        return "None: every evaluated change passed.".to_string();
+    }
+    let mut out = String::new();
+    for e in &m.excluded {
+        out.push_str(&format!(
+            "- [{}](../../{}) — {} ({})\n",
+            e.id, e.verdict_file, e.verdict, e.summary
+        ));
+    }
+    out
+}
+
+pub fn render_stages(stages: &[Stage]) -> String {
+    let mut out =
+        String::from("| stage | traffic | hold for | health checks |\n|---|---|---|---|\n");
+    for (i, s) in stages.iter().enumerate() {
+        let hold = s
+            .duration
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "— (continue monitoring)".into());
+        let mut checks = s.checks.join(", ");
+        for n in &s.notes {
+            if !checks.is_empty() {
+                checks.push_str("; ");
+            }
+            checks.push_str(n);
+        }
+        out.push_str(&format!(
+            "| {} {} | {} % | {} | {} |\n",
+            i + 1,
+            markdown::cell(&s.title),
+            s.weight,
+            hold,
+            markdown::cell(&checks)
+        ));
+    }
+    out
+}
+
+pub fn render_triggers(rb: &Rollback) -> String {
+    if rb.automatic.is_empty() {
+        return "_No automatic triggers: this release cannot be submitted._".into();
+    }
+    rb.automatic
+        .iter()
+        .map(|t| format!("- {}\n", t.describe()))
+        .collect()
+}
+
+pub fn render_manual(rb: &Rollback) -> String {
+    let mut out: String = rb.manual.iter().map(|t| format!("- {t}\n")).collect();
+    out.push_str("\nAny of these: `ship rollout abort <release> --reason \"…\"`.\n");
+    out
+}
+
+pub fn render_approvals(m: &ReleaseMeta, required: usize) -> String {
+    let mut out = format!(
+        "Status: **{}** — {} of {} required approval(s).",
+        m.status,
+        m.approvals.len(),
+        required
+    );
+    if let (Some(by), Some(at)) = (&m.submitted_by, &m.submitted_at) {
+        out.push_str(&format!(
+            " Submitted by {by} at {}.",
+            at.format("%Y-%m-%d %H:%M:%SZ")
+        ));
+    }
+    if let Some(d) = &m.digest {
+        out.push_str(&format!("\nContract digest: `{d}`."));
+    }
+    out.push('\n');
+    if !m.approvals.is_empty() {
+        out.push_str("\n| approver | signed at | key |\n|---|---|---|\n");
+        for a in &m.approvals {
+            out.push_str(&format!(
+                "| {} | {} | `{}` |\n",
+                markdown::cell(&a.principal),
+                a.signed_at.format("%Y-%m-%d %H:%M:%SZ"),
+                a.key
+            ));
+        }
+    }
+    out.push_str("\n<!-- Maintained by ship from the frontmatter; edits here are overwritten. -->");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(name: &str, weight: u8, dur: Option<&str>) -> Stage {
+        Stage {
+            name: name.into(),
+            title: name.into(),
+            weight,
+            duration: dur.map(|d| d.parse().unwrap()),
+            checks: vec![],
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn big_bang_is_refused_by_name() {
+        let p = stage_problems(&[stage("all", 100, None)]);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].contains("big-bang"));
+    }
+
+    #[test]
+    fn stages_must_increase_end_at_100_and_be_watched() {
+        assert!(stage_problems(&[stage("c", 5, Some("10m")), stage("f", 100, None)]).is_empty());
+        let p = stage_problems(&[stage("c", 25, Some("10m")), stage("e", 5, Some("1m")), stage("f", 50, None)]);
+        assert!(p.iter().any(|s| s.contains("does not increase")), "{p:?}");
+        assert!(p.iter().any(|s| s.contains("not 100 %")), "{p:?}");
+        let p = stage_problems(&[stage("c", 5, None), stage("f", 100, None)]);
+        assert!(p.iter().any(|s| s.contains("no monitoring duration")), "{p:?}");
+        assert!(!stage_problems(&[]).is_empty());
+    }
+
+    #[test]
+    fn triggers_round_trip_through_yaml() {
+        let rb = Rollback {
+            automatic: vec![
+                Trigger::ErrorRate { max_increase_pp: 1.0 },
+                Trigger::P99Latency { target: "300ms".parse().unwrap(), factor: 2.0 },
+                Trigger::HealthChecks { max_failed_pct: 20.0 },
+                Trigger::CriticalSecurityAlert {},
+                Trigger::DataIntegrity { check: Some("orders-balance".into()) },
+            ],
+            manual: vec!["Customer reports of broken functionality".into()],
+        };
+        let yaml = crate::document::render_yaml(&rb);
+        let back: Rollback = crate::document::parse_yaml(&yaml, 1).unwrap();
+        assert_eq!(back, rb);
+        assert!(rb.automatic[1].describe().contains("600ms"));
+    }
+
+    #[test]
+    fn subsections_are_found() {
+        let c = "\n### Automatic\n- a\n### Procedure\n1. do\n### Other\nx\n";
+        assert_eq!(subsection(c, "procedure"), Some("1. do\n"));
+        assert_eq!(subsection(c, "missing"), None);
+    }
+}

@@ -1,0 +1,219 @@
+//! `STATUS.md`: where each mission and release stands, for people and for the other loops.
+//!
+//! The frontmatter is the record; the "Missions" and "Releases" tables in the body are rendered
+//! from it inside ship blocks. Anything else people write in STATUS.md is left alone.
+
+use crate::document::Document;
+use crate::error::ParseError;
+use crate::markdown;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Build,
+    Ship,
+    Operate,
+    Done,
+}
+
+impl Phase {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Phase::Build => "build",
+            Phase::Ship => "ship",
+            Phase::Operate => "operate",
+            Phase::Done => "done",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MissionEntry {
+    pub name: String,
+    pub phase: Phase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseEntry {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mission: Option<String>,
+    pub status: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StatusMeta {
+    #[serde(default)]
+    pub missions: Vec<MissionEntry>,
+    #[serde(default)]
+    pub releases: Vec<ReleaseEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusFile {
+    pub meta: StatusMeta,
+    pub body: String,
+}
+
+pub const DEFAULT_BODY: &str = "# Status\n\n\
+Where each mission and release stands. ship keeps the two tables below up to date from this\n\
+file's frontmatter; write anything else you like around them.\n\n\
+## Missions\n\n<!-- ship:begin missions -->\n_No missions yet._\n<!-- ship:end missions -->\n\n\
+## Releases\n\n<!-- ship:begin releases -->\n_No releases yet._\n<!-- ship:end releases -->\n";
+
+impl StatusFile {
+    pub fn new() -> StatusFile {
+        StatusFile {
+            meta: StatusMeta::default(),
+            body: DEFAULT_BODY.to_string(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<StatusFile, ParseError> {
+        let doc = Document::split(text)?;
+        Ok(StatusFile {
+            meta: doc.parse_meta()?,
+            body: doc.body,
+        })
+    }
+
+    pub fn render(&self) -> String {
+        Document::from_meta(&self.meta, self.body.clone()).render()
+    }
+
+    pub fn set_mission(&mut self, name: &str, phase: Phase, release: Option<&str>, now: DateTime<Utc>) {
+        match self.meta.missions.iter_mut().find(|m| m.name == name) {
+            Some(m) => {
+                if m.phase != phase {
+                    m.since = now;
+                }
+                m.phase = phase;
+                if let Some(r) = release {
+                    m.release = Some(r.to_string());
+                }
+            }
+            None => self.meta.missions.push(MissionEntry {
+                name: name.to_string(),
+                phase,
+                release: release.map(str::to_string),
+                since: now,
+            }),
+        }
+        self.refresh();
+    }
+
+    pub fn set_release(&mut self, id: &str, mission: Option<&str>, status: &str, now: DateTime<Utc>) {
+        match self.meta.releases.iter_mut().find(|r| r.id == id) {
+            Some(r) => {
+                r.status = status.to_string();
+                r.updated_at = now;
+                if mission.is_some() {
+                    r.mission = mission.map(str::to_string);
+                }
+            }
+            None => self.meta.releases.push(ReleaseEntry {
+                id: id.to_string(),
+                mission: mission.map(str::to_string),
+                status: status.to_string(),
+                updated_at: now,
+            }),
+        }
+        self.refresh();
+    }
+
+    /// Re-renders the tables; puts them back in their sections if someone deleted the markers.
+    pub fn refresh(&mut self) {
+        let tables = [
+            ("missions", "Missions", self.missions_table()),
+            ("releases", "Releases", self.releases_table()),
+        ];
+        for (block, heading, table) in tables {
+            self.body = match markdown::set_block(&self.body, block, &table) {
+                Some(b) => b,
+                None => markdown::set_section(&self.body, heading, &markdown::wrap_block(block, &table)),
+            };
+        }
+    }
+
+    fn missions_table(&self) -> String {
+        if self.meta.missions.is_empty() {
+            return "_No missions yet._".into();
+        }
+        let mut t = String::from("| mission | phase | release | since |\n|---|---|---|---|\n");
+        for m in &self.meta.missions {
+            t.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                markdown::cell(&m.name),
+                m.phase.as_str(),
+                m.release.as_deref().unwrap_or("—"),
+                m.since.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
+        t
+    }
+
+    fn releases_table(&self) -> String {
+        if self.meta.releases.is_empty() {
+            return "_No releases yet._".into();
+        }
+        let mut t = String::from("| release | mission | status | updated |\n|---|---|---|---|\n");
+        for r in &self.meta.releases {
+            t.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                r.id,
+                r.mission.as_deref().unwrap_or("—"),
+                r.status,
+                r.updated_at.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
+        t
+    }
+}
+
+impl Default for StatusFile {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn updates_tables_and_keeps_human_text() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+        let mut s = StatusFile::new();
+        s.body = s.body.replace("# Status\n", "# Status\n\nOur notes stay.\n");
+        s.set_mission("checkout", Phase::Ship, Some("2026-11-27-a"), t0);
+        s.set_release("2026-11-27-a", Some("checkout"), "pending-approval", t0);
+        let text = s.render();
+        let back = StatusFile::parse(&text).unwrap();
+        assert_eq!(back.meta, s.meta);
+        assert!(text.contains("Our notes stay."));
+        assert!(text.contains("| checkout | ship | 2026-11-27-a |"));
+        assert!(text.contains("| 2026-11-27-a | checkout | pending-approval |"));
+        let mut again = back.clone();
+        again.set_release("2026-11-27-a", None, "approved", t0);
+        assert_eq!(again.meta.releases.len(), 1);
+        assert_eq!(again.meta.releases[0].mission.as_deref(), Some("checkout"));
+    }
+
+    #[test]
+    fn deleted_markers_come_back_in_their_section() {
+        let mut s = StatusFile { meta: StatusMeta::default(), body: "# Status\n\nmine\n".into() };
+        s.set_mission("m", Phase::Operate, None, Utc::now());
+        assert!(s.body.starts_with("# Status\n\nmine\n"));
+        assert!(s.body.contains("## Missions\n\n<!-- ship:begin missions -->"));
+    }
+}
