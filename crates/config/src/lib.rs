@@ -1,1 +1,413 @@
+//! `ship.toml`: the workspace's configuration, with the Ship loop's placeholders
+//! (CANARY_PERCENTAGE, CANARY_DURATION, …, MAX_ERROR_RATE_INCREASE,
+//! MAX_HEALTH_CHECK_FAILURE_RATE) as keys with defaults.
+//!
+//! Unknown keys are errors (a typo must not silently fall back to a default), and every error
+//! names the line and column in the file.
 
+use serde::{Deserialize, Serialize};
+use shiploop_artifacts::release::{Rollback, Stage, Trigger};
+use shiploop_artifacts::Dur;
+use std::fmt;
+
+mod template;
+pub use template::default_toml;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub service: Service,
+    pub paths: Paths,
+    pub approval: Approval,
+    pub stages: Stages,
+    pub rollback: RollbackCfg,
+    pub latency: Latency,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Service {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    pub evaluations: String,
+    pub releases: String,
+    pub signals: String,
+    pub missions: String,
+    pub status: String,
+    pub state: String,
+    pub allowed_signers: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Approval {
+    pub required_approvals: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Stages {
+    pub canary_percentage: u8,
+    pub canary_duration: Dur,
+    pub early_adopter_percentage: u8,
+    pub early_adopter_duration: Dur,
+    pub ga_percentage: u8,
+    pub ga_duration: Dur,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RollbackCfg {
+    pub max_error_rate_increase: f64,
+    pub max_health_check_failure_rate: f64,
+    pub p99_latency_factor: f64,
+    pub critical_security_alert: bool,
+    pub data_integrity_check: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Latency {
+    pub p50_target: Dur,
+    pub p99_target: Dur,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Service { name: "app".into() }
+    }
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            evaluations: "work/evaluations".into(),
+            releases: "work/releases".into(),
+            signals: "work/signals".into(),
+            missions: "work/missions".into(),
+            status: "STATUS.md".into(),
+            state: ".ship".into(),
+            allowed_signers: "work/allowed_signers".into(),
+        }
+    }
+}
+
+impl Default for Approval {
+    fn default() -> Self {
+        Approval { required_approvals: 1 }
+    }
+}
+
+impl Default for Stages {
+    fn default() -> Self {
+        Stages {
+            canary_percentage: 5,
+            canary_duration: Dur::from_secs(600),
+            early_adopter_percentage: 25,
+            early_adopter_duration: Dur::from_secs(1800),
+            ga_percentage: 50,
+            ga_duration: Dur::from_secs(3600),
+        }
+    }
+}
+
+impl Default for RollbackCfg {
+    fn default() -> Self {
+        RollbackCfg {
+            max_error_rate_increase: 1.0,
+            max_health_check_failure_rate: 20.0,
+            p99_latency_factor: 2.0,
+            critical_security_alert: true,
+            data_integrity_check: String::new(),
+        }
+    }
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            p50_target: Dur::from_millis(100),
+            p99_target: Dur::from_millis(300),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            service: Service::default(),
+            paths: Paths::default(),
+            approval: Approval::default(),
+            stages: Stages::default(),
+            rollback: RollbackCfg::default(),
+            latency: Latency::default(),
+        }
+    }
+}
+
+/// A problem in ship.toml, with its 1-based position when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, col)
+}
+
+/// The line where `[table]` key `key` is set, for semantic errors found after parsing.
+fn key_position(text: &str, table: &str, key: &str) -> (usize, usize) {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(['[', ']']).trim().to_string();
+        } else if current == table && t.split('=').next().map(str::trim) == Some(key) {
+            return (i + 1, line.len() - line.trim_start().len() + 1);
+        }
+    }
+    (1, 1)
+}
+
+impl Config {
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| position(text, s.start)).unwrap_or((1, 1));
+            ConfigError {
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        if let Some((table, key, message)) = cfg.problem() {
+            let (line, column) = key_position(text, table, key);
+            return Err(ConfigError { line, column, message });
+        }
+        Ok(cfg)
+    }
+
+    /// The first semantic problem: (table, key, message).
+    fn problem(&self) -> Option<(&'static str, &'static str, String)> {
+        let s = &self.stages;
+        let order = [
+            ("canary_percentage", s.canary_percentage),
+            ("early_adopter_percentage", s.early_adopter_percentage),
+            ("ga_percentage", s.ga_percentage),
+        ];
+        let mut last = 0;
+        for (key, p) in order {
+            if p == 0 || p >= 100 {
+                return Some(("stages", key, format!("stages.{key} = {p}: must be between 1 and 99 (the last stage is always 100 %)")));
+            }
+            if p <= last {
+                return Some(("stages", key, format!("stages.{key} = {p}: must be greater than the previous stage's {last}")));
+            }
+            last = p;
+        }
+        for (key, d) in [
+            ("canary_duration", s.canary_duration),
+            ("early_adopter_duration", s.early_adopter_duration),
+            ("ga_duration", s.ga_duration),
+        ] {
+            if d.0.is_zero() {
+                return Some(("stages", key, format!("stages.{key}: a stage must be watched for longer than 0s")));
+            }
+        }
+        let r = &self.rollback;
+        if !(r.max_error_rate_increase >= 0.0 && r.max_error_rate_increase <= 100.0) {
+            return Some(("rollback", "max_error_rate_increase", "rollback.max_error_rate_increase: percentage points between 0 and 100".into()));
+        }
+        if !(r.max_health_check_failure_rate >= 0.0 && r.max_health_check_failure_rate <= 100.0) {
+            return Some(("rollback", "max_health_check_failure_rate", "rollback.max_health_check_failure_rate: a percentage between 0 and 100".into()));
+        }
+        if r.p99_latency_factor.is_nan() || r.p99_latency_factor < 1.0 {
+            return Some(("rollback", "p99_latency_factor", "rollback.p99_latency_factor: must be at least 1".into()));
+        }
+        if self.approval.required_approvals == 0 {
+            return Some(("approval", "required_approvals", "approval.required_approvals: at least one human approval is required".into()));
+        }
+        if self.latency.p99_target.0.is_zero() {
+            return Some(("latency", "p99_target", "latency.p99_target: must be greater than 0".into()));
+        }
+        let name = &self.service.name;
+        if name.trim().is_empty() || name.contains(['/', '\\', '\n']) {
+            return Some(("service", "name", format!("service.name {name:?}: must be a non-empty name without slashes")));
+        }
+        None
+    }
+
+    /// The seed's four stages with this config's percentages, durations and health checks.
+    pub fn rollout_stages(&self) -> Vec<Stage> {
+        let s = &self.stages;
+        let stage1 = ["error-rate", "latency", "resource-usage"];
+        let stage2 = ["user-feedback", "feature-adoption"];
+        let stage3 = ["business-metrics", "customer-impact"];
+        let checks = |parts: &[&[&str]]| -> Vec<String> {
+            parts.iter().flat_map(|p| p.iter().map(|c| c.to_string())).collect()
+        };
+        vec![
+            Stage {
+                name: "canary".into(),
+                title: "Internal / Canary".into(),
+                weight: s.canary_percentage,
+                duration: Some(s.canary_duration),
+                checks: checks(&[&stage1]),
+                notes: vec!["internal users first".into()],
+            },
+            Stage {
+                name: "early-adopters".into(),
+                title: "Early adopters".into(),
+                weight: s.early_adopter_percentage,
+                duration: Some(s.early_adopter_duration),
+                checks: checks(&[&stage1, &stage2]),
+                notes: vec![],
+            },
+            Stage {
+                name: "ga".into(),
+                title: "General availability".into(),
+                weight: s.ga_percentage,
+                duration: Some(s.ga_duration),
+                checks: checks(&[&stage1, &stage2, &stage3]),
+                notes: vec![],
+            },
+            Stage {
+                name: "full".into(),
+                title: "Full rollout".into(),
+                weight: 100,
+                duration: None,
+                checks: checks(&[&stage1, &stage2, &stage3]),
+                notes: vec![
+                    "continue monitoring".into(),
+                    "feature flag cleanup scheduled".into(),
+                ],
+            },
+        ]
+    }
+
+    /// The seed's rollback criteria with this config's thresholds.
+    pub fn rollback(&self) -> Rollback {
+        let r = &self.rollback;
+        let mut automatic = vec![
+            Trigger::ErrorRate {
+                max_increase_pp: r.max_error_rate_increase,
+            },
+            Trigger::P99Latency {
+                target: self.latency.p99_target,
+                factor: r.p99_latency_factor,
+            },
+            Trigger::HealthChecks {
+                max_failed_pct: r.max_health_check_failure_rate,
+            },
+        ];
+        if r.critical_security_alert {
+            automatic.push(Trigger::CriticalSecurityAlert {});
+        }
+        let check = r.data_integrity_check.trim();
+        automatic.push(Trigger::DataIntegrity {
+            check: (!check.is_empty()).then(|| check.to_string()),
+        });
+        Rollback {
+            automatic,
+            manual: vec![
+                "Customer reports of broken functionality".into(),
+                "Business metric degradation".into(),
+                "Regulatory compliance concern".into(),
+            ],
+        }
+    }
+
+    /// Values for the seed's `{{PLACEHOLDER}}`s, for templates.
+    pub fn placeholders(&self) -> Vec<(&'static str, String)> {
+        let s = &self.stages;
+        let r = &self.rollback;
+        vec![
+            ("CANARY_PERCENTAGE", format!("{} %", s.canary_percentage)),
+            ("CANARY_DURATION", s.canary_duration.to_string()),
+            ("EARLY_ADOPTER_PERCENTAGE", format!("{} %", s.early_adopter_percentage)),
+            ("EARLY_ADOPTER_DURATION", s.early_adopter_duration.to_string()),
+            ("GA_PERCENTAGE", format!("{} %", s.ga_percentage)),
+            ("GA_DURATION", s.ga_duration.to_string()),
+            ("MAX_ERROR_RATE_INCREASE", format!("{} percentage point(s)", r.max_error_rate_increase)),
+            ("MAX_HEALTH_CHECK_FAILURE_RATE", format!("{} %", r.max_health_check_failure_rate)),
+            ("P99_LATENCY_TARGET", self.latency.p99_target.to_string()),
+            ("P50_LATENCY_TARGET", self.latency.p50_target.to_string()),
+            ("SERVICE", self.service.name.clone()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_file_parses_to_the_defaults() {
+        assert_eq!(Config::parse(&default_toml("app")).unwrap(), Config::default());
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn every_key_is_documented_in_config_md() {
+        let doc = include_str!("../../../docs/CONFIG.md");
+        let text = default_toml("app");
+        let mut table = String::new();
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                table = t.trim_matches(['[', ']']).to_string();
+            } else if !t.starts_with('#') && t.contains('=') {
+                let key = t.split('=').next().unwrap().trim();
+                let full = format!("{table}.{key}");
+                assert!(doc.contains(&format!("`{full}`")), "docs/CONFIG.md does not document `{full}`");
+            }
+        }
+    }
+
+    #[test]
+    fn typos_and_bad_values_name_their_line() {
+        let e = Config::parse("[stages]\ncanary_percentage = 5\ncanary_percentag = 7\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("canary_percentag"), "{e}");
+
+        let e = Config::parse("[stages]\ncanary_duration = \"ten\"\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("invalid duration"), "{e}");
+
+        let e = Config::parse("[stages]\ncanary_percentage = 30\nearly_adopter_percentage = 25\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("greater than"), "{e}");
+
+        let e = Config::parse("[approval]\nrequired_approvals = 0\n").unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn stages_and_triggers_follow_the_config() {
+        let c = Config::parse("[stages]\ncanary_percentage = 10\ncanary_duration = \"30s\"\n[rollback]\ndata_integrity_check = \"orders-balance\"\ncritical_security_alert = false\n").unwrap();
+        let st = c.rollout_stages();
+        assert_eq!(st.iter().map(|s| s.weight).collect::<Vec<_>>(), vec![10, 25, 50, 100]);
+        assert_eq!(st[0].duration, Some(Dur::from_secs(30)));
+        assert!(st[1].checks.contains(&"user-feedback".to_string()));
+        assert!(st[2].checks.contains(&"customer-impact".to_string()));
+        let rb = c.rollback();
+        assert!(!rb.automatic.iter().any(|t| matches!(t, Trigger::CriticalSecurityAlert {})));
+        assert!(rb.automatic.contains(&Trigger::DataIntegrity { check: Some("orders-balance".into()) }));
+    }
+}
