@@ -1,1 +1,79 @@
+//! The files of a shiploop workspace: finding and loading `ship.toml`, `ship init`, reading
+//! verdicts, and every release-contract operation (compile, submit, approve, verify, list).
+//!
+//! This is the I/O layer over the domain crates. Every write is atomic (temp file + rename) and
+//! happens only after all checks passed, so a refused command leaves every file as it was.
 
+mod compile;
+mod error;
+mod fsutil;
+mod init;
+mod lifecycle;
+mod releases;
+mod template;
+mod verdicts;
+
+pub use compile::NewReport;
+pub use error::Error;
+pub use init::{init, InitReport};
+pub use lifecycle::{ApprovalCheck, ApproveReport, SubmitReport, VerifyReport, VerifyState};
+pub use releases::{ReleaseSummary, validate_name};
+pub use template::DEFAULT_RELEASE_TEMPLATE;
+
+use shiploop_config::Config;
+use std::path::{Path, PathBuf};
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// An opened workspace: the folder holding `ship.toml`, and its configuration.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub config: Config,
+}
+
+impl Workspace {
+    /// Opens the workspace at `dir` or the nearest parent holding a `ship.toml`, like git does.
+    pub fn open(dir: &Path) -> Result<Workspace> {
+        let start = fsutil::absolute(dir)?;
+        let mut cur = Some(start.as_path());
+        while let Some(d) = cur {
+            let file = d.join("ship.toml");
+            if file.is_file() {
+                let text = fsutil::read(&file)?;
+                let config = Config::parse(&text).map_err(|e| Error::Parse {
+                    file: file.clone(),
+                    line: e.line,
+                    column: e.column,
+                    message: e.message,
+                })?;
+                return Ok(Workspace {
+                    root: d.to_path_buf(),
+                    config,
+                });
+            }
+            cur = d.parent();
+        }
+        Err(Error::NotAWorkspace { dir: start })
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// A path relative to the workspace root, with `/` separators, for records and messages.
+    pub fn rel(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace('\\', "/")
+    }
+
+    pub fn releases_dir(&self) -> PathBuf {
+        self.path(&self.config.paths.releases)
+    }
+
+    pub fn template_path(&self) -> PathBuf {
+        self.releases_dir().join(template::TEMPLATE_FILE)
+    }
+}

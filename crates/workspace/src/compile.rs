@@ -1,0 +1,198 @@
+//! `ship release new`: compile a release contract from the PASS verdicts and the template.
+
+use crate::releases::{validate_name, LoadedRelease};
+use crate::template::{fill, DEFAULT_RELEASE_TEMPLATE};
+use crate::{fsutil, Error, Result, Workspace};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shiploop_artifacts::markdown::wrap_block;
+use shiploop_artifacts::release::*;
+use shiploop_artifacts::status::{Phase, StatusFile};
+use std::collections::BTreeSet;
+
+#[derive(Debug, Serialize)]
+pub struct NewReport {
+    pub id: String,
+    pub file: String,
+    pub mission: Option<String>,
+    pub changes: Vec<String>,
+    /// (id, verdict) of verdicts that did not pass.
+    pub excluded: Vec<(String, String)>,
+    /// PASS verdicts left out because an earlier release already ships them.
+    pub already_released: Vec<String>,
+    /// Which template was used: the workspace's file, or the built-in one when it is missing.
+    pub template: String,
+}
+
+impl Workspace {
+    pub fn release_new(&self, name: &str, mission: Option<&str>, now: DateTime<Utc>) -> Result<NewReport> {
+        validate_name("release", name)?;
+        if let Some(m) = mission {
+            validate_name("mission", m)?;
+        }
+        let id = format!("{}-{name}", now.format("%Y-%m-%d"));
+        let path = self.releases_dir().join(format!("{id}.md"));
+        if path.exists() {
+            return Err(Error::Usage(format!(
+                "{} already exists: ship never overwrites a contract; pick another name",
+                self.rel(&path)
+            )));
+        }
+
+        let claimed: BTreeSet<String> = self
+            .releases()?
+            .into_iter()
+            .filter(|r| r.contract.meta.status.claims_changes())
+            .flat_map(|r| r.contract.meta.changes.into_iter().map(|c| c.id))
+            .collect();
+        let verdicts: Vec<_> = self
+            .verdicts()?
+            .into_iter()
+            .filter(|v| mission.is_none() || v.verdict.meta.mission.as_deref() == mission)
+            .collect();
+
+        let mut changes = Vec::new();
+        let mut excluded = Vec::new();
+        let mut already = Vec::new();
+        for vf in &verdicts {
+            let v = &vf.verdict;
+            if claimed.contains(&v.meta.id) {
+                if v.passed() {
+                    already.push(v.meta.id.clone());
+                }
+                continue;
+            }
+            if v.passed() {
+                changes.push(Change {
+                    id: v.meta.id.clone(),
+                    verdict_file: vf.rel.clone(),
+                    verdict_digest: v.digest.clone(),
+                    summary: v.summary(),
+                    mission: v.meta.mission.clone(),
+                    evaluated_at: v.meta.evaluated_at.clone(),
+                    evaluator: v.meta.evaluator.clone(),
+                });
+            } else {
+                excluded.push(Excluded {
+                    id: v.meta.id.clone(),
+                    verdict: v.verdict(),
+                    verdict_file: vf.rel.clone(),
+                    summary: v.summary(),
+                });
+            }
+        }
+        if changes.is_empty() {
+            let scope = mission.map(|m| format!(" for mission `{m}`")).unwrap_or_default();
+            let mut msg = format!(
+                "no PASS verdict to release{scope} in {} ({} verdict(s) read",
+                self.config.paths.evaluations,
+                verdicts.len()
+            );
+            if !already.is_empty() {
+                msg.push_str(&format!("; already released: {}", already.join(", ")));
+            }
+            if !excluded.is_empty() {
+                let e: Vec<String> = excluded.iter().map(|e| format!("{} {}", e.id, e.verdict)).collect();
+                msg.push_str(&format!("; not passed: {}", e.join(", ")));
+            }
+            msg.push_str("); nothing written");
+            return Err(Error::Refused(msg));
+        }
+
+        let meta = ReleaseMeta {
+            id: id.clone(),
+            name: name.to_string(),
+            kind: Kind::Standard,
+            mission: mission.map(str::to_string),
+            service: self.config.service.name.clone(),
+            created_at: now,
+            changes,
+            excluded,
+            stages: self.config.rollout_stages(),
+            rollback: self.config.rollback(),
+            status: Status::Draft,
+            submitted_by: None,
+            submitted_at: None,
+            digest: None,
+            digest_parts: Default::default(),
+            approvals: vec![],
+        };
+
+        let template_path = self.template_path();
+        let (template, template_used) = if template_path.is_file() {
+            (fsutil::read(&template_path)?, self.rel(&template_path))
+        } else {
+            (DEFAULT_RELEASE_TEMPLATE.to_string(), "built-in (no template file)".to_string())
+        };
+        let mut values: Vec<(&str, String)> = vec![
+            ("RELEASE_ID", id.clone()),
+            ("RELEASE_NAME", name.to_string()),
+            ("MISSION", mission.unwrap_or("—").to_string()),
+            ("DATE", now.format("%Y-%m-%d").to_string()),
+            ("CHANGES", wrap_block("changes", &render_changes(&meta))),
+            ("EXCLUDED", wrap_block("excluded", &render_excluded(&meta))),
+            ("STAGES", wrap_block("stages", &render_stages(&meta.stages))),
+            ("ROLLBACK_TRIGGERS", wrap_block("triggers", &render_triggers(&meta.rollback))),
+            ("MANUAL_TRIGGERS", wrap_block("manual-triggers", &render_manual(&meta.rollback))),
+            ("RELEASE_NOTES", release_notes(&meta)),
+        ];
+        values.extend(self.config.placeholders());
+        let body = fill(&template, &values).map_err(|(line, message)| Error::Parse {
+            file: template_path.clone(),
+            line,
+            column: 1,
+            message,
+        })?;
+        let mut contract = ReleaseContract { meta, body };
+        contract.refresh_approvals_section(self.config.approval.required_approvals as usize);
+
+        let report = NewReport {
+            id: id.clone(),
+            file: self.rel(&path),
+            mission: mission.map(str::to_string),
+            changes: contract.meta.changes.iter().map(|c| c.id.clone()).collect(),
+            excluded: contract.meta.excluded.iter().map(|e| (e.id.clone(), e.verdict.clone())).collect(),
+            already_released: already,
+            template: template_used,
+        };
+        // Read STATUS.md before writing anything, so a malformed one stops us with nothing changed.
+        self.load_status()?;
+        fsutil::write_atomic(&path, &contract.render(), true)?;
+        self.update_status(&LoadedRelease { path, contract }, now)?;
+        Ok(report)
+    }
+
+    /// Records a release's status (and its mission's phase) in STATUS.md.
+    pub fn update_status(&self, r: &LoadedRelease, now: DateTime<Utc>) -> Result<()> {
+        let path = self.path(&self.config.paths.status);
+        let mut status = self.load_status()?;
+        let m = &r.contract.meta;
+        status.set_release(&m.id, m.mission.as_deref(), m.status.as_str(), now);
+        if let Some(mission) = &m.mission {
+            status.set_mission(mission, Phase::Ship, Some(&m.id), now);
+        }
+        fsutil::write_atomic(&path, &status.render(), false)
+    }
+}
+
+impl Workspace {
+    pub fn load_status(&self) -> Result<StatusFile> {
+        let path = self.path(&self.config.paths.status);
+        if path.is_file() {
+            StatusFile::parse(&fsutil::read(&path)?).map_err(|e| Error::parse(&path, e))
+        } else {
+            Ok(StatusFile::new())
+        }
+    }
+}
+
+/// Customer-facing notes drafted from the changes' summaries, for a person to polish.
+fn release_notes(meta: &ReleaseMeta) -> String {
+    let mut out = String::from(
+        "<!-- Drafted from the evaluation summaries: rewrite for customers before submitting. -->\n",
+    );
+    for c in &meta.changes {
+        out.push_str(&format!("- {}\n", c.summary));
+    }
+    out
+}

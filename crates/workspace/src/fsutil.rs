@@ -1,0 +1,49 @@
+//! Small file helpers: reads that name the file on error, and atomic writes.
+
+use crate::{Error, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+pub fn absolute(dir: &Path) -> Result<PathBuf> {
+    std::path::absolute(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+pub fn create_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes through a temporary file in the same folder and renames it into place, so readers see
+/// the old or the new file, never half of one. With `new_only`, an existing file is an error.
+pub fn write_atomic(path: &Path, text: &str, new_only: bool) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_dir(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ship-tmp-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(text.as_bytes()).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    if new_only {
+        tmp.persist_noclobber(path).map_err(|e| io(e.error))?;
+    } else {
+        tmp.persist(path).map_err(|e| io(e.error))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,445 @@
+//! Submission, approval and verification of release contracts.
+
+use crate::releases::LoadedRelease;
+use crate::{fsutil, Error, Result, Workspace};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shiploop_approval::{
+    approval_message, fingerprint, parse_signature, sign_with_key, verify_signature, AllowedSigners,
+    NAMESPACE,
+};
+use shiploop_artifacts::digest::{compute, describe_changes};
+use shiploop_artifacts::release::{Approval, ReleaseContract, Status, Trigger};
+use ssh_key::SshSig;
+use std::path::Path;
+
+#[derive(Debug, Serialize)]
+pub struct SubmitReport {
+    pub id: String,
+    pub file: String,
+    pub status: String,
+    pub submitted_by: String,
+    pub digest: String,
+    /// Approvals dropped because the contract changed since they were given.
+    pub dropped_approvals: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ApproveReport {
+    pub id: String,
+    pub principal: String,
+    pub key: String,
+    pub status: String,
+    pub approvals: usize,
+    pub required: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyState {
+    Approved,
+    Pending,
+    NotSubmitted,
+    Tampered,
+    InvalidSigner,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ApprovalCheck {
+    pub principal: String,
+    pub key: String,
+    pub valid: bool,
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub id: String,
+    pub file: String,
+    pub state: VerifyState,
+    pub recorded_digest: Option<String>,
+    pub current_digest: String,
+    /// What changed since submission, when tampered.
+    pub changes: Vec<String>,
+    pub approvals: Vec<ApprovalCheck>,
+    pub valid_approvals: usize,
+    pub required: usize,
+    pub message: String,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.state == VerifyState::Approved
+    }
+}
+
+fn same_principal(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+impl Workspace {
+    fn required(&self) -> usize {
+        self.config.approval.required_approvals as usize
+    }
+
+    fn signers(&self) -> Result<AllowedSigners> {
+        let path = self.path(&self.config.paths.allowed_signers);
+        if !path.is_file() {
+            return Err(Error::Refused(format!(
+                "no allowed signers file at {}: nobody can approve until approvers' public keys are listed there",
+                self.config.paths.allowed_signers
+            )));
+        }
+        AllowedSigners::parse(&fsutil::read(&path)?).map_err(|e| Error::Parse {
+            file: path,
+            line: e.line,
+            column: 1,
+            message: e.message,
+        })
+    }
+
+    pub fn submit(&self, arg: &str, principal: &str, now: DateTime<Utc>) -> Result<SubmitReport> {
+        let principal = principal.trim();
+        if principal.is_empty() || principal.contains(char::is_whitespace) {
+            return Err(Error::Usage(format!(
+                "submitter {principal:?} is not a principal (an e-mail address, without spaces)"
+            )));
+        }
+        let mut r = self.resolve(arg)?;
+        let m = &r.contract.meta;
+        let now_digest = compute(&r.contract);
+        match m.status {
+            Status::Draft | Status::PendingApproval => {}
+            Status::Approved if m.digest.as_deref() != Some(now_digest.digest.as_str()) => {}
+            Status::Approved => {
+                return Err(Error::Refused(format!(
+                    "{} is already approved and unchanged; nothing to submit",
+                    m.id
+                )))
+            }
+            other => {
+                return Err(Error::Refused(format!(
+                    "{} is {other}: only a draft or a contract awaiting approval can be submitted",
+                    m.id
+                )))
+            }
+        }
+        r.contract.refresh_plan_blocks();
+        let problems = r.contract.submission_problems();
+        if !problems.is_empty() {
+            return Err(Error::Incomplete {
+                file: r.path.clone(),
+                problems,
+            });
+        }
+        let d = compute(&r.contract);
+        let mut warnings = Vec::new();
+        let changed = r.contract.meta.digest.as_deref() != Some(d.digest.as_str());
+        let dropped: Vec<String> = if changed {
+            r.contract.meta.approvals.drain(..).map(|a| a.principal).collect()
+        } else {
+            vec![]
+        };
+        if r.contract.meta.rollback.automatic.iter().any(|t| matches!(t, Trigger::DataIntegrity { check: None })) {
+            warnings.push("no data-integrity check is configured (rollback.data_integrity_check): that trigger cannot fire".into());
+        }
+        match self.signers() {
+            Ok(s) if s.entries.is_empty() => warnings.push(format!(
+                "{} lists nobody: no one can approve this release yet",
+                self.config.paths.allowed_signers
+            )),
+            Ok(_) => {}
+            Err(e) => warnings.push(e.to_string()),
+        }
+
+        let meta = &mut r.contract.meta;
+        meta.status = if !changed && meta.approvals.len() >= self.required() {
+            Status::Approved
+        } else {
+            Status::PendingApproval
+        };
+        meta.submitted_by = Some(principal.to_string());
+        meta.submitted_at = Some(now);
+        meta.digest = Some(d.digest.clone());
+        meta.digest_parts = d.parts;
+        r.contract.refresh_approvals_section(self.required());
+        self.load_status()?;
+        self.save_release(&r)?;
+        self.update_status(&r, now)?;
+        Ok(SubmitReport {
+            id: r.contract.meta.id.clone(),
+            file: self.rel(&r.path),
+            status: r.contract.meta.status.to_string(),
+            submitted_by: principal.to_string(),
+            digest: d.digest,
+            dropped_approvals: dropped,
+            warnings,
+        })
+    }
+
+    /// The message approvers sign, after checking the contract still matches its submission.
+    pub fn approval_message(&self, arg: &str) -> Result<(LoadedRelease, String)> {
+        let r = self.resolve(arg)?;
+        let m = &r.contract.meta;
+        let Some(recorded) = m.digest.clone() else {
+            return Err(Error::Refused(format!(
+                "{} has not been submitted: run `ship release submit {}` first",
+                m.id, m.id
+            )));
+        };
+        let now = compute(&r.contract);
+        if now.digest != recorded {
+            let what = describe_changes(&m.digest_parts, &now.parts).join("; ");
+            return Err(Error::Refused(format!(
+                "{} was modified after it was submitted ({what}); re-submit it before approving",
+                m.id
+            )));
+        }
+        let msg = approval_message(&m.id, &recorded);
+        Ok((r, msg))
+    }
+
+    /// Signs the approval message with a private key file and records the approval.
+    pub fn approve_with_key(
+        &self,
+        arg: &str,
+        key_file: &Path,
+        passphrase: Option<&str>,
+        as_principal: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ApproveReport> {
+        let (r, msg) = self.approval_message(arg)?;
+        let key_text = fsutil::read(key_file)?;
+        let signed = sign_with_key(&key_text, passphrase, &msg).map_err(|e| match e {
+            shiploop_approval::SignError::BadKey(m) => {
+                Error::Usage(format!("{}: not a usable OpenSSH private key: {m}", key_file.display()))
+            }
+            other => Error::Refused(other.to_string()),
+        })?;
+        self.attach(r, &msg, signed.signature, signed.armored, as_principal, now)
+    }
+
+    /// Records an approval from a signature made elsewhere (`ssh-keygen -Y sign`, a hardware key).
+    pub fn approve_with_signature(
+        &self,
+        arg: &str,
+        sig_file: &Path,
+        as_principal: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ApproveReport> {
+        let (r, msg) = self.approval_message(arg)?;
+        let armored = fsutil::read(sig_file)?;
+        let sig = parse_signature(&armored)
+            .map_err(|e| Error::Usage(format!("{}: {e}", sig_file.display())))?;
+        self.attach(r, &msg, sig, armored.trim().to_string() + "\n", as_principal, now)
+    }
+
+    fn attach(
+        &self,
+        mut r: LoadedRelease,
+        msg: &str,
+        sig: SshSig,
+        armored: String,
+        as_principal: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ApproveReport> {
+        let m = &r.contract.meta;
+        if !matches!(m.status, Status::PendingApproval | Status::Approved) {
+            return Err(Error::Refused(format!(
+                "{} is {}: only a submitted contract can be approved",
+                m.id, m.status
+            )));
+        }
+        verify_signature(&sig, msg).map_err(|e| Error::Refused(e.to_string()))?;
+        let signers = self.signers()?;
+        let key = sig.public_key();
+        let fp = fingerprint(key);
+        let principal = match as_principal {
+            Some(p) => {
+                if !signers.allows(p, key, NAMESPACE, now) {
+                    return Err(Error::Refused(format!(
+                        "key {fp} is not allowed to approve as {p} in {} (namespace {NAMESPACE})",
+                        self.config.paths.allowed_signers
+                    )));
+                }
+                p.to_string()
+            }
+            None => {
+                let found = signers.principals_for_key(key, NAMESPACE, now);
+                match found.as_slice() {
+                    [one] => one.clone(),
+                    [] => {
+                        return Err(Error::Refused(format!(
+                            "key {fp} is not in {} for namespace {NAMESPACE}: it may not approve releases",
+                            self.config.paths.allowed_signers
+                        )))
+                    }
+                    many => {
+                        return Err(Error::Usage(format!(
+                            "key {fp} is listed for {}: choose one with --as",
+                            many.join(", ")
+                        )))
+                    }
+                }
+            }
+        };
+        let submitter = m.submitted_by.clone().unwrap_or_default();
+        if same_principal(&principal, &submitter) {
+            return Err(Error::Refused(format!(
+                "{principal} submitted {} and cannot approve their own release",
+                m.id
+            )));
+        }
+        if signers.keys_of(&submitter).contains(&key) {
+            return Err(Error::Refused(format!(
+                "key {fp} also belongs to the submitter {submitter}: the party that submits cannot approve"
+            )));
+        }
+        if m.approvals.iter().any(|a| same_principal(&a.principal, &principal)) {
+            return Err(Error::Refused(format!("{principal} has already approved {}", m.id)));
+        }
+        let meta = &mut r.contract.meta;
+        meta.approvals.push(Approval {
+            principal: principal.clone(),
+            signed_at: now,
+            key: fp.clone(),
+            signature: armored,
+        });
+        if meta.approvals.len() >= self.required() {
+            meta.status = Status::Approved;
+        }
+        r.contract.refresh_approvals_section(self.required());
+        self.load_status()?;
+        self.save_release(&r)?;
+        self.update_status(&r, now)?;
+        let m = &r.contract.meta;
+        Ok(ApproveReport {
+            id: m.id.clone(),
+            principal,
+            key: fp,
+            status: m.status.to_string(),
+            approvals: m.approvals.len(),
+            required: self.required(),
+        })
+    }
+
+    /// Recomputes the digest and checks every signature; changes nothing.
+    pub fn verify(&self, arg: &str, now: DateTime<Utc>) -> Result<VerifyReport> {
+        let r = self.resolve(arg)?;
+        Ok(self.verify_contract(&r.contract, &self.rel(&r.path), now))
+    }
+
+    pub fn verify_contract(&self, c: &ReleaseContract, file: &str, now: DateTime<Utc>) -> VerifyReport {
+        let m = &c.meta;
+        let d = compute(c);
+        let required = self.required();
+        let mut report = VerifyReport {
+            id: m.id.clone(),
+            file: file.to_string(),
+            state: VerifyState::Pending,
+            recorded_digest: m.digest.clone(),
+            current_digest: d.digest.clone(),
+            changes: vec![],
+            approvals: vec![],
+            valid_approvals: 0,
+            required,
+            message: String::new(),
+        };
+        let Some(recorded) = m.digest.clone() else {
+            report.state = VerifyState::NotSubmitted;
+            report.message = format!("{} has not been submitted for approval", m.id);
+            return report;
+        };
+        if recorded != d.digest {
+            report.state = VerifyState::Tampered;
+            report.changes = describe_changes(&m.digest_parts, &d.parts);
+            report.message = format!(
+                "{} was modified after {}: {}",
+                file,
+                if m.approvals.is_empty() { "submission" } else { "approval" },
+                report.changes.join("; ")
+            );
+            return report;
+        }
+        let msg = approval_message(&m.id, &recorded);
+        let signers = self.signers();
+        let submitter = m.submitted_by.clone().unwrap_or_default();
+        let mut seen: Vec<String> = vec![];
+        for a in &m.approvals {
+            let problem = check_approval(a, &msg, signers.as_ref().ok(), &submitter, &seen, now, self);
+            if problem.is_none() {
+                seen.push(a.principal.clone());
+            }
+            report.approvals.push(ApprovalCheck {
+                principal: a.principal.clone(),
+                key: a.key.clone(),
+                valid: problem.is_none(),
+                problem,
+            });
+        }
+        report.valid_approvals = seen.len();
+        let invalid: Vec<String> = report
+            .approvals
+            .iter()
+            .filter_map(|a| a.problem.as_ref().map(|p| format!("{}: {p}", a.principal)))
+            .collect();
+        if !invalid.is_empty() {
+            report.state = VerifyState::InvalidSigner;
+            report.message = format!("invalid approval(s) on {}: {}", m.id, invalid.join("; "));
+        } else if report.valid_approvals >= required {
+            report.state = VerifyState::Approved;
+            report.message = format!(
+                "{} is approved by {} ({} of {} required); contract unchanged since submission",
+                m.id,
+                seen.join(", "),
+                report.valid_approvals,
+                required
+            );
+        } else {
+            report.state = VerifyState::Pending;
+            report.message = format!(
+                "{} awaits approval: {} of {} required",
+                m.id, report.valid_approvals, required
+            );
+        }
+        report
+    }
+}
+
+fn check_approval(
+    a: &Approval,
+    msg: &str,
+    signers: Option<&AllowedSigners>,
+    submitter: &str,
+    seen: &[String],
+    now: DateTime<Utc>,
+    ws: &Workspace,
+) -> Option<String> {
+    let sig = match parse_signature(&a.signature) {
+        Ok(s) => s,
+        Err(e) => return Some(e.to_string()),
+    };
+    if let Err(e) = verify_signature(&sig, msg) {
+        return Some(e.to_string());
+    }
+    let Some(signers) = signers else {
+        return Some(format!("cannot read {}", ws.config.paths.allowed_signers));
+    };
+    let key = sig.public_key();
+    if !signers.allows(&a.principal, key, NAMESPACE, now) {
+        return Some(format!(
+            "key {} is not allowed for {} in {}",
+            fingerprint(key),
+            a.principal,
+            ws.config.paths.allowed_signers
+        ));
+    }
+    if same_principal(&a.principal, submitter) || signers.keys_of(submitter).contains(&key) {
+        return Some("the submitter cannot approve their own release".into());
+    }
+    if seen.iter().any(|s| same_principal(s, &a.principal)) {
+        return Some("duplicate approval by the same principal".into());
+    }
+    None
+}

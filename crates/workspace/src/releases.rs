@@ -1,0 +1,174 @@
+//! Finding, loading and saving release contracts.
+
+use crate::template::TEMPLATE_FILE;
+use crate::{fsutil, Error, Result, Workspace};
+use serde::Serialize;
+use shiploop_artifacts::release::ReleaseContract;
+use std::path::{Path, PathBuf};
+
+/// A loaded contract with its file.
+#[derive(Debug, Clone)]
+pub struct LoadedRelease {
+    pub path: PathBuf,
+    pub contract: ReleaseContract,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseSummary {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub kind: String,
+    pub mission: Option<String>,
+    pub changes: usize,
+    pub approvals: usize,
+    pub submitted_by: Option<String>,
+    pub file: String,
+}
+
+/// Release and mission names become file and folder names: letters, digits, `.`, `_`, `-`;
+/// no path separators, no `..`, not starting with `.` or `-`.
+pub fn validate_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 80
+        && !name.contains("..")
+        && !name.starts_with(['.', '-'])
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid {what} name {name:?}: use letters, digits, `.`, `_` and `-` (no path separators, no `..`, not starting with `.` or `-`)"
+        )))
+    }
+}
+
+fn is_dated_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() > 11
+        && b[..10].iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && b[10] == b'-'
+}
+
+impl Workspace {
+    /// Contract files in the releases folder (not the template), sorted by name.
+    pub fn release_files(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.releases_dir();
+        if !dir.is_dir() {
+            return Ok(vec![]);
+        }
+        let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|source| Error::Io { path: dir.clone(), source })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                p.is_file() && n.ends_with(".md") && n != TEMPLATE_FILE && !n.starts_with(['_', '.'])
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn load_release(&self, path: &Path) -> Result<LoadedRelease> {
+        let text = fsutil::read(path)?;
+        let contract = ReleaseContract::parse(&text).map_err(|e| Error::parse(path, e))?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        if contract.meta.id != stem {
+            return Err(Error::Parse {
+                file: path.to_path_buf(),
+                line: 2,
+                column: 1,
+                message: format!(
+                    "the contract's id `{}` does not match its file name `{stem}.md`",
+                    contract.meta.id
+                ),
+            });
+        }
+        Ok(LoadedRelease { path: path.to_path_buf(), contract })
+    }
+
+    pub fn releases(&self) -> Result<Vec<LoadedRelease>> {
+        self.release_files()?.iter().map(|p| self.load_release(p)).collect()
+    }
+
+    /// Resolves a `<release>` argument: a contract path, a release id (`YYYY-MM-DD-<name>`), or a
+    /// name that only one release has.
+    pub fn resolve(&self, arg: &str) -> Result<LoadedRelease> {
+        let as_path = Path::new(arg);
+        if arg.ends_with(".md") || arg.contains(['/', '\\']) {
+            let p = if as_path.is_absolute() { as_path.to_path_buf() } else { std::env::current_dir().map(|d| d.join(as_path)).unwrap_or_else(|_| as_path.to_path_buf()) };
+            let p = if p.is_file() { p } else { self.root.join(as_path) };
+            if p.is_file() {
+                return self.load_release(&p);
+            }
+            return Err(Error::Usage(format!("no release contract at {arg}")));
+        }
+        let files = self.release_files()?;
+        let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        if let Some(p) = files.iter().find(|p| stem(p) == arg) {
+            return self.load_release(p);
+        }
+        let by_name: Vec<&PathBuf> = files
+            .iter()
+            .filter(|p| {
+                let s = stem(p);
+                is_dated_id(&s) && &s[11..] == arg
+            })
+            .collect();
+        match by_name.as_slice() {
+            [one] => self.load_release(one),
+            [] => {
+                let known: Vec<String> = files.iter().map(stem).collect();
+                Err(Error::Usage(if known.is_empty() {
+                    format!("unknown release `{arg}`: there are no release contracts yet (`ship release new <name>`)")
+                } else {
+                    format!("unknown release `{arg}`; known: {}", known.join(", "))
+                }))
+            }
+            many => Err(Error::Usage(format!(
+                "release name `{arg}` is ambiguous: {}; give the full id",
+                many.iter().map(|p| stem(p)).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    pub fn save_release(&self, r: &LoadedRelease) -> Result<()> {
+        fsutil::write_atomic(&r.path, &r.contract.render(), false)
+    }
+
+    pub fn summary(&self, r: &LoadedRelease) -> ReleaseSummary {
+        let m = &r.contract.meta;
+        ReleaseSummary {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            status: m.status.to_string(),
+            kind: match m.kind {
+                shiploop_artifacts::release::Kind::Standard => "standard".into(),
+                shiploop_artifacts::release::Kind::Hotfix => "hotfix".into(),
+            },
+            mission: m.mission.clone(),
+            changes: m.changes.len(),
+            approvals: m.approvals.len(),
+            submitted_by: m.submitted_by.clone(),
+            file: self.rel(&r.path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["checkout", "v1.2", "a_b-c"] {
+            validate_name("release", ok).unwrap();
+        }
+        for bad in ["", "../x", "a/b", "..", ".hidden", "-x", "a b", "a\\b"] {
+            assert!(validate_name("release", bad).is_err(), "{bad}");
+        }
+        assert!(is_dated_id("2026-11-27-x"));
+        assert!(!is_dated_id("2026-11-27"));
+        assert!(!is_dated_id("checkout-fast"));
+    }
+}
