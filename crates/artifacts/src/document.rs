@@ -104,6 +104,11 @@ pub fn parse_yaml<T: DeserializeOwned>(yaml: &str, first_line: usize) -> Result<
 fn clean_message(raw: &str) -> String {
     let first = raw.lines().next().unwrap_or(raw).trim();
     let first = first.strip_prefix("error: ").unwrap_or(first);
+    // Some messages end with a YAML-relative " at line N, column M"; ours are file-relative.
+    let first = match first.rfind(" at line ") {
+        Some(i) if first[i + 9..].split(", column ").all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) => &first[..i],
+        _ => first,
+    };
     if let Some(rest) = first.strip_prefix("line ") {
         if let Some(idx) = rest.find(": ") {
             let head = &rest[..idx];

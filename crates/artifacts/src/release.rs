@@ -248,10 +248,12 @@ impl ReleaseContract {
 
     /// Re-renders the tables that mirror the frontmatter plan, so the body shows what will run.
     /// Only meaningful before approval: afterwards the plan is frozen by the digest.
-    pub fn refresh_plan_blocks(&mut self) {
+    /// `root` is the relative path from the contract's folder to the workspace root (e.g.
+    /// `../../`), for links to the verdict files.
+    pub fn refresh_plan_blocks(&mut self, root: &str) {
         let blocks = [
-            ("changes", render_changes(&self.meta)),
-            ("excluded", render_excluded(&self.meta)),
+            ("changes", render_changes(&self.meta, root)),
+            ("excluded", render_excluded(&self.meta, root)),
             ("stages", render_stages(&self.meta.stages)),
             ("triggers", render_triggers(&self.meta.rollback)),
             ("manual-triggers", render_manual(&self.meta.rollback)),
@@ -379,7 +381,7 @@ pub fn subsection<'a>(content: &'a str, name: &str) -> Option<&'a str> {
     start.map(|s| &content[s..])
 }
 
-pub fn render_changes(m: &ReleaseMeta) -> String {
+pub fn render_changes(m: &ReleaseMeta, root: &str) -> String {
     let mut out = String::from("| change | verdict | evaluated | summary |\n|---|---|---|---|\n");
     for c in &m.changes {
         let when = match (&c.evaluated_at, &c.evaluator) {
@@ -389,7 +391,7 @@ pub fn render_changes(m: &ReleaseMeta) -> String {
             (None, None) => "—".into(),
         };
         out.push_str(&format!(
-            "| [{}](../../{}) | PASS | {} | {} |\n",
+            "| [{}]({root}{}) | PASS | {} | {} |\n",
             markdown::cell(&c.id),
             c.verdict_file,
             markdown::cell(&when),
@@ -402,14 +404,14 @@ pub fn render_changes(m: &ReleaseMeta) -> String {
     out
 }
 
-pub fn render_excluded(m: &ReleaseMeta) -> String {
+pub fn render_excluded(m: &ReleaseMeta, root: &str) -> String {
     if m.excluded.is_empty() {
         return "None: every evaluated change passed.".to_string();
     }
     let mut out = String::new();
     for e in &m.excluded {
         out.push_str(&format!(
-            "- [{}](../../{}) — {} ({})\n",
+            "- [{}]({root}{}) — {} ({})\n",
             e.id, e.verdict_file, e.verdict, e.summary
         ));
     }

@@ -1,1 +1,59 @@
-fn main(){}
+//! `ship`: the Ship loop on the command line. This crate only parses arguments, calls the
+//! workspace crate and prints; every rule lives in the library crates.
+
+mod cli;
+mod output;
+mod release;
+
+use clap::Parser;
+use cli::{Cli, Command, ReleaseCommand};
+use output::Out;
+use shiploop_workspace::{Error, Workspace};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version with exit 0 and usage errors with exit 2.
+            let code = e.exit_code();
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    let out = Out { json: cli.json };
+    match run(&cli, &out) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+/// Runs the command; Ok carries the exit code for commands whose result can be a failed check.
+fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
+    let dir = cli.dir.clone().unwrap_or_else(|| ".".into());
+    let now = output::now()?;
+    match &cli.command {
+        Command::Init => {
+            let report = shiploop_workspace::init(&dir)?;
+            out.init(&report);
+            Ok(0)
+        }
+        Command::Release { command } => {
+            let ws = Workspace::open(&dir)?;
+            match command {
+                ReleaseCommand::New { name, mission } => release::new(&ws, out, name, mission.as_deref(), now),
+                ReleaseCommand::Submit { release, r#as } => release::submit(&ws, out, release, r#as.as_deref(), now),
+                ReleaseCommand::Digest { release } => release::digest(&ws, out, release),
+                ReleaseCommand::Approve { release, key, signature, r#as } => {
+                    release::approve(&ws, out, release, key.as_deref(), signature.as_deref(), r#as.as_deref(), now)
+                }
+                ReleaseCommand::Verify { release } => release::verify(&ws, out, release, now),
+                ReleaseCommand::List => release::list(&ws, out),
+                ReleaseCommand::Show { release } => release::show(&ws, out, release, now),
+            }
+        }
+    }
+}

@@ -129,18 +129,18 @@ impl Workspace {
             ("RELEASE_NAME", name.to_string()),
             ("MISSION", mission.unwrap_or("—").to_string()),
             ("DATE", now.format("%Y-%m-%d").to_string()),
-            ("CHANGES", wrap_block("changes", &render_changes(&meta))),
-            ("EXCLUDED", wrap_block("excluded", &render_excluded(&meta))),
+            ("CHANGES", wrap_block("changes", &render_changes(&meta, &self.link_root()))),
+            ("EXCLUDED", wrap_block("excluded", &render_excluded(&meta, &self.link_root()))),
             ("STAGES", wrap_block("stages", &render_stages(&meta.stages))),
             ("ROLLBACK_TRIGGERS", wrap_block("triggers", &render_triggers(&meta.rollback))),
             ("MANUAL_TRIGGERS", wrap_block("manual-triggers", &render_manual(&meta.rollback))),
             ("RELEASE_NOTES", release_notes(&meta)),
         ];
         values.extend(self.config.placeholders());
-        let body = fill(&template, &values).map_err(|(line, message)| Error::Parse {
+        let body = fill(&template, &values).map_err(|(line, column, message)| Error::Parse {
             file: template_path.clone(),
             line,
-            column: 1,
+            column,
             message,
         })?;
         let mut contract = ReleaseContract { meta, body };
@@ -176,6 +176,15 @@ impl Workspace {
 }
 
 impl Workspace {
+    /// The relative path from the releases folder back to the workspace root, for links.
+    pub fn link_root(&self) -> String {
+        let depth = std::path::Path::new(&self.config.paths.releases)
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .count();
+        "../".repeat(depth)
+    }
+
     pub fn load_status(&self) -> Result<StatusFile> {
         let path = self.path(&self.config.paths.status);
         if path.is_file() {

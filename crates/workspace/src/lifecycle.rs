@@ -125,7 +125,7 @@ impl Workspace {
                 )))
             }
         }
-        r.contract.refresh_plan_blocks();
+        r.contract.refresh_plan_blocks(&self.link_root());
         let problems = r.contract.submission_problems();
         if !problems.is_empty() {
             return Err(Error::Incomplete {

@@ -4,15 +4,23 @@ pub const TEMPLATE_FILE: &str = "_TEMPLATE-release-contract.md";
 
 /// Replaces every `{{NAME}}` with its value. An unknown placeholder is an error naming its line,
 /// so a typo in a template never reaches an approver as literal braces.
-pub fn fill(template: &str, values: &[(&str, String)]) -> Result<String, (usize, String)> {
+/// Comments opening with `<!-- template:` are guidance for template authors and are dropped.
+/// Errors carry the template's 1-based line and column.
+pub fn fill(template: &str, values: &[(&str, String)]) -> Result<String, (usize, usize, String)> {
     let mut out = String::with_capacity(template.len() * 2);
+    let mut in_guidance = false;
     for (i, line) in template.split_inclusive('\n').enumerate() {
+        if in_guidance || line.trim_start().starts_with("<!-- template:") {
+            in_guidance = !line.contains("-->");
+            continue;
+        }
         let mut rest = line;
         while let Some(start) = rest.find("{{") {
             out.push_str(&rest[..start]);
+            let col = line.len() - rest.len() + start + 1;
             let after = &rest[start + 2..];
             let Some(end) = after.find("}}") else {
-                return Err((i + 1, "`{{` without a closing `}}`".into()));
+                return Err((i + 1, col, "`{{` without a closing `}}`".into()));
             };
             let name = after[..end].trim();
             match values.iter().find(|(k, _)| *k == name) {
@@ -21,6 +29,7 @@ pub fn fill(template: &str, values: &[(&str, String)]) -> Result<String, (usize,
                     let known: Vec<&str> = values.iter().map(|(k, _)| *k).collect();
                     return Err((
                         i + 1,
+                        col,
                         format!("unknown placeholder `{{{{{name}}}}}` (known: {})", known.join(", ")),
                     ));
                 }
@@ -32,12 +41,13 @@ pub fn fill(template: &str, values: &[(&str, String)]) -> Result<String, (usize,
     Ok(out)
 }
 
-pub const DEFAULT_RELEASE_TEMPLATE: &str = r##"<!--
+pub const DEFAULT_RELEASE_TEMPLATE: &str = r##"<!-- template:
   Release contract template. `ship release new <name>` compiles
   work/releases/YYYY-MM-DD-<name>.md from this file: it writes the frontmatter itself (changes,
   stages, rollback triggers, and the records it keeps) and replaces the {{PLACEHOLDERS}} below,
   including the Ship loop's own ({{CANARY_PERCENTAGE}}, {{MAX_ERROR_RATE_INCREASE}}, …) from
-  ship.toml. Edit the prose freely. `ship release submit` requires these sections to be filled:
+  ship.toml. Comments opening with "template:", like this one, are not copied into contracts.
+  Edit the prose freely. `ship release submit` requires these sections to be filled:
   Changes, Progressive rollout, Rollback (with its ### Procedure subsection), Release notes.
 -->
 # Release: {{RELEASE_NAME}}
@@ -141,9 +151,11 @@ mod tests {
     fn fills_known_and_names_unknown_placeholders() {
         let v = [("A", "1".to_string()), ("B", "two".to_string())];
         assert_eq!(fill("x {{A}} y {{ B }}\n", &v).unwrap(), "x 1 y two\n");
-        let (line, msg) = fill("ok\n{{A}} {{NOPE}}\n", &v).unwrap_err();
-        assert_eq!(line, 2);
+        let (line, col, msg) = fill("ok\n{{A}} {{NOPE}}\n", &v).unwrap_err();
+        assert_eq!((line, col), (2, 7));
         assert!(msg.contains("{{NOPE}}"), "{msg}");
         assert!(fill("{{A", &v).is_err());
+        let guided = fill("<!-- template: uses {{ANY}}\n  more -->\nx {{A}}\n", &v).unwrap();
+        assert_eq!(guided, "x 1\n");
     }
 }

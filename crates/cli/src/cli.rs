@@ -1,0 +1,74 @@
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Take software that passed its quality evaluations safely into production: release contracts
+/// with signed human approval, gates, progressive rollout with automatic rollback, validation,
+/// outcome measurement and the handoff to Operate.
+///
+/// Exit codes: 0 ok; 1 a check, gate or verification failed (or a rule refused the command);
+/// 2 bad input or usage (malformed file, unknown release, invalid argument, unreadable file).
+#[derive(Debug, Parser)]
+#[command(name = "ship", version, propagate_version = true)]
+pub struct Cli {
+    /// Run as if ship was started in DIR (like `git -C`).
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout (errors too, as {"error": …}).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create ship.toml, the work/ folders, templates, STATUS.md and .ship/; never overwrites.
+    Init,
+    /// Release contracts: compile, submit, approve, verify.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Compile work/releases/YYYY-MM-DD-<name>.md from the PASS verdicts and the template.
+    New {
+        name: String,
+        /// Only take verdicts of this mission, and link the release to it.
+        #[arg(long)]
+        mission: Option<String>,
+    },
+    /// Check the contract is complete, record the submitter and digest, await approval.
+    Submit {
+        /// Release id (YYYY-MM-DD-<name>), its name, or the contract's path.
+        release: String,
+        /// The submitting principal [default: git config user.email].
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        r#as: Option<String>,
+    },
+    /// Print exactly the message approvers sign (pipe it to `ssh-keygen -Y sign -n shiploop-release`).
+    Digest { release: String },
+    /// Approve with an SSH signature over the digest message.
+    Approve {
+        release: String,
+        /// Sign with this OpenSSH private key (passphrase from SHIP_KEY_PASSPHRASE).
+        #[arg(long, value_name = "FILE", conflicts_with = "signature", required_unless_present = "signature")]
+        key: Option<PathBuf>,
+        /// Attach a signature made elsewhere (ssh-keygen -Y sign, a hardware key).
+        #[arg(long, value_name = "FILE")]
+        signature: Option<PathBuf>,
+        /// The principal to approve as, when the key is listed for several.
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        r#as: Option<String>,
+    },
+    /// Recompute the digest and verify every signature: approved / pending / tampered / invalid.
+    Verify { release: String },
+    /// List release contracts.
+    List,
+    /// Show one release contract.
+    Show { release: String },
+}

@@ -1,0 +1,170 @@
+//! Helpers for tests that drive the built `ship` binary in a temporary workspace.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const NOW: &str = "2026-11-27T10:00:00Z";
+pub const ID: &str = "2026-11-27-checkout-speedups";
+
+pub struct Ws {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+fn run_output(o: Output) -> Run {
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// ssh-keygen is required: in CI a missing tool must fail the test, never skip it.
+pub fn ssh_keygen() -> Command {
+    Command::new("ssh-keygen")
+}
+
+impl Ws {
+    pub fn new() -> Ws {
+        let ws = Ws { dir: tempfile::tempdir().unwrap() };
+        let r = ws.ship(&["init"]);
+        assert_eq!(r.code, 0, "{}", r.text());
+        ws
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn ship(&self, args: &[&str]) -> Run {
+        let o = Command::new(env!("CARGO_BIN_EXE_ship"))
+            .arg("-C")
+            .arg(self.root())
+            .args(args)
+            .env("SHIP_NOW", NOW)
+            .env_remove("SHIP_KEY_PASSPHRASE")
+            .output()
+            .unwrap();
+        run_output(o)
+    }
+
+    /// Runs a shell pipeline in the workspace with `ship` on PATH.
+    pub fn sh(&self, script: &str) -> Run {
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_ship"));
+        let path = format!(
+            "{}:{}",
+            bin.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .current_dir(self.root())
+            .env("PATH", path)
+            .env("SHIP_NOW", NOW)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        run_output(o)
+    }
+
+    pub fn verdict(&self, id: &str, verdict: &str, summary: &str) {
+        self.write(
+            &format!("work/evaluations/{id}.md"),
+            &format!(
+                "---\nid: {id}\nverdict: {verdict}\nmission: checkout\nsummary: {summary}\nevaluated_at: 2026-11-20\nevaluator: quality-layer\n---\n# Evaluation of {id}\n\nDetails.\n"
+            ),
+        );
+    }
+
+    /// Makes an ed25519 key with ssh-keygen; lists it in allowed_signers for `principal` unless
+    /// `allowed` is false. Returns the private key path.
+    pub fn key(&self, name: &str, principal: &str, allowed: bool) -> PathBuf {
+        let key = self.path(&format!("keys/{name}"));
+        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+        let st = ssh_keygen()
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", principal, "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen must be installed (apt-get install openssh-client)");
+        assert!(st.success());
+        if allowed {
+            let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+            let mut signers = self.read("work/allowed_signers");
+            let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+            signers.push_str(&format!(
+                "{principal} namespaces=\"shiploop-release\" {}\n",
+                fields.join(" ")
+            ));
+            self.write("work/allowed_signers", &signers);
+        }
+        key
+    }
+
+    /// The standard scenario: three verdicts (2 PASS, 1 FAIL) and a compiled contract.
+    pub fn with_contract() -> Ws {
+        let ws = Ws::new();
+        ws.verdict("v-pass-1", "PASS", "Faster checkout page");
+        ws.verdict("v-pass-2", "PASS", "Saved cards");
+        ws.verdict("v-fail-1", "FAIL", "Broken coupon flow");
+        let r = ws.ship(&["release", "new", "checkout-speedups", "--mission", "checkout"]);
+        assert_eq!(r.code, 0, "{}", r.text());
+        ws
+    }
+
+    pub fn contract_path(&self) -> String {
+        format!("work/releases/{ID}.md")
+    }
+
+    pub fn contract(&self) -> String {
+        self.read(&self.contract_path())
+    }
+
+    /// Snapshot of every file under the workspace (path → bytes), to prove nothing changed.
+    pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+            entries.sort();
+            for p in entries {
+                if p.is_dir() {
+                    out.push((p.clone(), vec![]));
+                    walk(&p, out);
+                } else {
+                    out.push((p.clone(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        let mut out = vec![];
+        walk(self.root(), &mut out);
+        out
+    }
+}

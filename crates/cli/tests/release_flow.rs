@@ -1,0 +1,292 @@
+//! The Foundation issue's acceptance, end to end, against the built binary and real ssh-keygen.
+
+mod common;
+use common::*;
+
+#[test]
+fn compile_submit_approve_verify_then_tamper() {
+    let ws = Ws::with_contract();
+    let show = ws.ship(&["release", "show", ID, "--json"]).json();
+    let changes: Vec<&str> = show["release"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(changes, vec!["v-pass-1", "v-pass-2"]);
+    let excluded = show["release"]["excluded"].as_array().unwrap();
+    assert_eq!(excluded.len(), 1);
+    assert_eq!(excluded[0]["id"], "v-fail-1");
+    assert_eq!(excluded[0]["verdict"], "FAIL");
+    let text = ws.contract();
+    assert!(text.contains("[v-pass-1](../../work/evaluations/v-pass-1.md) | PASS"));
+    assert!(text.contains("[v-fail-1](../../work/evaluations/v-fail-1.md) — FAIL (Broken coupon flow)"));
+    assert!(text.contains("| 1 Internal / Canary | 5 % | 10m |"));
+    assert!(text.contains("p99 latency above 2 × target (target 300ms → 600ms)"));
+    assert!(text.contains("- Saved cards\n"), "release notes drafted from summaries");
+
+    let alice = ws.key("alice", "alice@example.com", true);
+    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(ws.contract().contains("status: pending-approval"));
+
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1, "pending is not approved: {}", r.text());
+    assert!(r.stdout.starts_with("pending"), "{}", r.stdout);
+
+    let r = ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(ws.contract().contains("status: approved"));
+    assert!(ws.contract().contains("| alice@example.com |"), "approvals section rendered");
+
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.starts_with("approved"), "{}", r.stdout);
+
+    // One character of the body changes: the approval breaks and verify names the section.
+    let tampered = ws.contract().replacen("- Saved cards", "- Saved card", 1);
+    ws.write(&ws.contract_path(), &tampered);
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("modified after approval"), "{}", r.stdout);
+    assert!(r.stdout.contains("Release notes"), "{}", r.stdout);
+    let j = ws.ship(&["release", "verify", ID, "--json"]).json();
+    assert_eq!(j["state"], "tampered");
+}
+
+#[test]
+fn tool_records_do_not_break_an_approval_but_plan_edits_do() {
+    let ws = Ws::with_contract();
+    let alice = ws.key("alice", "alice@example.com", true);
+    assert_eq!(ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]).code, 0);
+    assert_eq!(ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]).code, 0);
+    // Text written into a tool-owned section is not approved content.
+    let c = ws.contract().replace("_Not started._", "- stage 1 entered at 5 %");
+    ws.write(&ws.contract_path(), &c);
+    assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
+    // Changing a threshold in the frontmatter plan is.
+    let c = ws.contract().replace("max_increase_pp: 1.0", "max_increase_pp: 5.0");
+    ws.write(&ws.contract_path(), &c);
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("frontmatter field `rollback`"), "{}", r.stdout);
+}
+
+#[test]
+fn ssh_keygen_signatures_are_accepted_and_ours_verify_with_ssh_keygen() {
+    let ws = Ws::with_contract();
+    let bob = ws.key("bob", "bob@example.com", true);
+    let carol = ws.key("carol", "carol@example.com", true);
+    ws.write("ship.toml", &ws.read("ship.toml").replace("required_approvals = 1", "required_approvals = 2"));
+    assert_eq!(ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]).code, 0);
+
+    // ship digest | ssh-keygen -Y sign  →  approve --signature
+    let r = ws.sh(&format!(
+        "ship release digest {ID} | ssh-keygen -Y sign -f {} -n shiploop-release > bob.sig && ship release approve {ID} --signature bob.sig",
+        bob.display()
+    ));
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1, "one of two approvals is still pending: {}", r.text());
+
+    // approve --key  →  ssh-keygen -Y verify over the digest output
+    assert_eq!(ws.ship(&["release", "approve", ID, "--key", carol.to_str().unwrap()]).code, 0);
+    assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
+    let sig = ws.ship(&["release", "show", ID, "--json"]).json()["release"]["approvals"][1]["signature"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ws.ship(&["release", "show", ID, "--json"]).json()["release"]["approvals"][1]["principal"] == "carol@example.com");
+    ws.write("carol.sig", &sig);
+    let r = ws.sh(&format!(
+        "ship release digest {ID} > msg && ssh-keygen -Y verify -f work/allowed_signers -I carol@example.com -n shiploop-release -s carol.sig < msg"
+    ));
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.contains("Good \"shiploop-release\" signature for carol@example.com"), "{}", r.text());
+}
+
+#[test]
+fn refusals() {
+    let ws = Ws::with_contract();
+    let agent = ws.key("agent", "agent@example.com", true);
+    let eve = ws.key("eve", "eve@example.com", false);
+    let bob = ws.key("bob", "bob@example.com", true);
+    assert_eq!(ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]).code, 0);
+    let before = ws.contract();
+
+    // Self-approval: the submitter's own key.
+    let r = ws.ship(&["release", "approve", ID, "--key", agent.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("cannot approve their own release"), "{}", r.stderr);
+
+    // A key not in allowed signers.
+    let r = ws.ship(&["release", "approve", ID, "--key", eve.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is not in work/allowed_signers"), "{}", r.stderr);
+
+    // A signature made in another namespace.
+    let r = ws.sh(&format!(
+        "ship release digest {ID} | ssh-keygen -Y sign -f {} -n git > git.sig && ship release approve {ID} --signature git.sig",
+        bob.display()
+    ));
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("namespace \"git\""), "{}", r.stderr);
+
+    // A valid signature over another release's message.
+    let r = ws.sh(&format!(
+        "printf 'shiploop release approval v1\\nrelease: other\\ndigest: sha256:00\\n' | ssh-keygen -Y sign -f {} -n shiploop-release > other.sig && ship release approve {ID} --signature other.sig",
+        bob.display()
+    ));
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("does not match"), "{}", r.stderr);
+
+    assert_eq!(ws.contract(), before, "refused approvals write nothing");
+}
+
+#[test]
+fn big_bang_and_missing_triggers_are_refused_at_submit() {
+    let ws = Ws::with_contract();
+    let text = ws.contract();
+    let start = text.find("stages:\n").unwrap();
+    let end = text.find("rollback:\n").unwrap();
+    let big_bang = format!(
+        "{}stages:\n- name: all\n  title: Everything\n  weight: 100\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    ws.write(&ws.contract_path(), &big_bang);
+    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("big-bang"), "{}", r.stderr);
+    assert_eq!(ws.contract(), big_bang, "nothing written");
+
+    let start = text.find("  automatic:\n").unwrap();
+    let end = text.find("  manual:\n").unwrap();
+    let no_triggers = format!("{}  automatic: []\n{}", &text[..start], &text[end..]);
+    ws.write(&ws.contract_path(), &no_triggers);
+    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("no automatic rollback triggers"), "{}", r.stderr);
+    assert!(r.stderr.contains("rollback capability"), "{}", r.stderr);
+
+    let no_procedure = text.replace("### Procedure\n", "### Notes\n");
+    ws.write(&ws.contract_path(), &no_procedure);
+    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com", "--json"]);
+    assert_eq!(r.code, 1);
+    let j = r.json();
+    assert_eq!(j["error"]["kind"], "incomplete");
+    assert!(j["error"]["problems"][0].as_str().unwrap().contains("Procedure"), "{j}");
+}
+
+#[test]
+fn malformed_frontmatter_names_file_and_line_and_writes_nothing() {
+    let ws = Ws::with_contract();
+    let bad = ws.contract().replacen("status: draft", "status: [draft", 1);
+    ws.write(&ws.contract_path(), &bad);
+    let line = bad.lines().position(|l| l.starts_with("status: [draft")).unwrap() + 1;
+    let snap = ws.snapshot();
+    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    let expect = format!("{}:", ws.contract_path());
+    assert!(r.stderr.contains(&expect), "names the file: {}", r.stderr);
+    let j = ws.ship(&["release", "verify", ID, "--json"]).json();
+    assert_eq!(j["error"]["kind"], "parse");
+    assert!(j["error"]["file"].as_str().unwrap().ends_with(&ws.contract_path()));
+    let reported = j["error"]["line"].as_u64().unwrap() as usize;
+    assert!(reported >= line && reported <= line + 1, "line {reported} vs {line}");
+    assert_eq!(ws.snapshot(), snap, "nothing written");
+
+    // A malformed verdict stops `release new` the same way.
+    ws.write(&ws.contract_path(), &bad.replacen("status: [draft", "status: draft", 1));
+    ws.write("work/evaluations/broken.md", "---\nid: broken\nverdict: PASS\nsummary: [oops\n---\n");
+    let r = ws.ship(&["release", "new", "again", "--json"]);
+    assert_eq!(r.code, 2);
+    let j = r.json();
+    assert!(j["error"]["file"].as_str().unwrap().ends_with("work/evaluations/broken.md"));
+    assert_eq!(j["error"]["line"], 4);
+}
+
+#[test]
+fn bad_names_unknown_releases_and_no_pass_verdicts() {
+    let ws = Ws::new();
+    ws.verdict("v-fail-1", "FAIL", "Broken");
+    let snap = ws.snapshot();
+    for bad in ["../escape", "a/b", "..", ".hidden"] {
+        let r = ws.ship(&["release", "new", bad]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.text());
+        assert!(r.stderr.contains("invalid release name"), "{}", r.stderr);
+    }
+    let r = ws.ship(&["release", "new", "nothing"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("no PASS verdict"), "{}", r.stderr);
+    assert_eq!(ws.snapshot(), snap, "nothing written");
+
+    let r = ws.ship(&["release", "verify", "nope"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown release `nope`"), "{}", r.stderr);
+}
+
+#[test]
+fn releases_resolve_by_id_name_or_path_and_verdicts_are_not_shipped_twice() {
+    let ws = Ws::with_contract();
+    for arg in [ID, "checkout-speedups", "work/releases/2026-11-27-checkout-speedups.md"] {
+        let r = ws.ship(&["release", "show", arg, "--json"]);
+        assert_eq!(r.code, 0, "{arg}: {}", r.text());
+        assert_eq!(r.json()["release"]["id"], ID);
+    }
+    // The two PASS verdicts are claimed by the first release; a new one ships only the new PASS.
+    ws.verdict("v-pass-3", "PASS", "Gift cards");
+    let r = ws.ship(&["release", "new", "gift-cards", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["changes"], serde_json::json!(["v-pass-3"]));
+    assert_eq!(j["already_released"], serde_json::json!(["v-pass-1", "v-pass-2"]));
+    let list = ws.ship(&["release", "list", "--json"]).json();
+    assert_eq!(list["releases"].as_array().unwrap().len(), 2);
+    // STATUS.md tracks both releases and the mission.
+    let status = ws.read("STATUS.md");
+    assert!(status.contains("| checkout | ship | 2026-11-27-checkout-speedups |"), "{status}");
+    assert!(status.contains("| 2026-11-27-gift-cards | — | draft |"), "{status}");
+}
+
+#[test]
+fn init_twice_changes_nothing() {
+    let ws = Ws::new();
+    let snap = ws.snapshot();
+    let r = ws.ship(&["init", "--json"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.json()["created"], serde_json::json!([]));
+    assert_eq!(ws.snapshot(), snap);
+    for f in [
+        "ship.toml",
+        "work/releases/_TEMPLATE-release-contract.md",
+        "work/evaluations/.gitkeep",
+        "work/signals/.gitkeep",
+        "work/missions/.gitkeep",
+        "STATUS.md",
+        "work/allowed_signers",
+    ] {
+        assert!(ws.path(f).is_file(), "{f}");
+    }
+    assert!(ws.path(".ship").is_dir());
+    assert!(ws.read(".gitignore").contains("/.ship/"));
+}
+
+#[test]
+fn usage_errors_exit_2_and_json_errors_are_json() {
+    let ws = Ws::new();
+    let r = ws.ship(&["release", "frobnicate"]);
+    assert_eq!(r.code, 2);
+    let r = ws.ship(&["release", "show", "nope", "--json"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.json()["error"]["kind"], "usage");
+    let outside = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
+        .arg("-C")
+        .arg(outside.path())
+        .args(["release", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("run `ship init` first"));
+}
