@@ -61,7 +61,10 @@ impl AllowedSigners {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let err = |message: String| SignersError { line: i + 1, message };
+            let err = |message: String| SignersError {
+                line: i + 1,
+                message,
+            };
             let tokens = tokenize(line).map_err(err)?;
             let mut it = tokens.into_iter();
             let principals_tok = it.next().ok_or_else(|| err("empty line".into()))?;
@@ -74,7 +77,10 @@ impl AllowedSigners {
             if !is_key_type(&next) {
                 for opt in split_options(&next) {
                     let (name, value) = match opt.split_once('=') {
-                        Some((n, v)) => (n.to_ascii_lowercase(), Some(v.trim_matches('"').to_string())),
+                        Some((n, v)) => (
+                            n.to_ascii_lowercase(),
+                            Some(v.trim_matches('"').to_string()),
+                        ),
                         None => (opt.to_ascii_lowercase(), None),
                     };
                     match (name.as_str(), value) {
@@ -134,7 +140,12 @@ impl AllowedSigners {
     }
 
     /// The literal (wildcard-free) principals this key may sign as.
-    pub fn principals_for_key(&self, key: &KeyData, namespace: &str, at: DateTime<Utc>) -> Vec<String> {
+    pub fn principals_for_key(
+        &self,
+        key: &KeyData,
+        namespace: &str,
+        at: DateTime<Utc>,
+    ) -> Vec<String> {
         let mut out: Vec<String> = self
             .entries_for_key(key, namespace, at)
             .flat_map(|e| e.principals.iter())
@@ -147,7 +158,13 @@ impl AllowedSigners {
     }
 
     /// Whether `principal` may sign with `key` in `namespace` at `at`.
-    pub fn allows(&self, principal: &str, key: &KeyData, namespace: &str, at: DateTime<Utc>) -> bool {
+    pub fn allows(
+        &self,
+        principal: &str,
+        key: &KeyData,
+        namespace: &str,
+        at: DateTime<Utc>,
+    ) -> bool {
         self.entries_for_key(key, namespace, at)
             .any(|e| e.matches_principal(principal))
     }
@@ -221,7 +238,10 @@ fn parse_time(v: &str) -> Result<DateTime<Utc>, String> {
     let t = v.trim_end_matches(['Z', 'z']);
     let bad = || format!("invalid time `{v}` (expected YYYYMMDD[HHMM[SS]][Z])");
     let naive = match t.len() {
-        8 => NaiveDate::parse_from_str(t, "%Y%m%d").map_err(|_| bad())?.and_hms_opt(0, 0, 0).ok_or_else(bad)?,
+        8 => NaiveDate::parse_from_str(t, "%Y%m%d")
+            .map_err(|_| bad())?
+            .and_hms_opt(0, 0, 0)
+            .ok_or_else(bad)?,
         12 => NaiveDateTime::parse_from_str(t, "%Y%m%d%H%M").map_err(|_| bad())?,
         14 => NaiveDateTime::parse_from_str(t, "%Y%m%d%H%M%S").map_err(|_| bad())?,
         _ => return Err(bad()),
@@ -249,8 +269,10 @@ fn wildcard(pattern: &str, text: &str) -> bool {
 mod tests {
     use super::*;
 
-    const K1: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPslwX1c8ty8ATgo56wOw93OnejefMy+u1yjAPc3lvRk";
-    const K2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGTT7ilWaY33+UHqE9UFohxPtZs5+wRxJWjWQoWuarxU";
+    const K1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPslwX1c8ty8ATgo56wOw93OnejefMy+u1yjAPc3lvRk";
+    const K2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGTT7ilWaY33+UHqE9UFohxPtZs5+wRxJWjWQoWuarxU";
 
     fn now() -> DateTime<Utc> {
         "2026-11-27T12:00:00Z".parse().unwrap()
@@ -269,11 +291,26 @@ mod tests {
             s.principals_for_key(k1.key_data(), "shiploop-release", now()),
             vec!["a@example.com", "alice@example.com"]
         );
-        assert_eq!(s.principals_for_key(k2.key_data(), "shiploop-release", now()), vec!["bob@example.com"]);
-        assert!(s.allows("carol@ops.example.com", k2.key_data(), "shiploop-release", now()));
-        assert!(!s.allows("carol@ops.example.com", k1.key_data(), "shiploop-release", now()));
+        assert_eq!(
+            s.principals_for_key(k2.key_data(), "shiploop-release", now()),
+            vec!["bob@example.com"]
+        );
+        assert!(s.allows(
+            "carol@ops.example.com",
+            k2.key_data(),
+            "shiploop-release",
+            now()
+        ));
+        assert!(!s.allows(
+            "carol@ops.example.com",
+            k1.key_data(),
+            "shiploop-release",
+            now()
+        ));
         // bob's line is restricted to two namespaces and starts in 2026.
-        assert!(s.principals_for_key(k2.key_data(), "file", now()).is_empty());
+        assert!(s
+            .principals_for_key(k2.key_data(), "file", now())
+            .is_empty());
         let early: DateTime<Utc> = "2025-06-01T00:00:00Z".parse().unwrap();
         assert!(s.principals_for_key(k2.key_data(), "git", early).is_empty());
         assert_eq!(s.keys_of("alice@example.com").len(), 1);
@@ -281,7 +318,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let e = AllowedSigners::parse(&format!("ok@x {K1}\nbroken@x ssh-ed25519 AAAAnotbase64\n")).unwrap_err();
+        let e = AllowedSigners::parse(&format!("ok@x {K1}\nbroken@x ssh-ed25519 AAAAnotbase64\n"))
+            .unwrap_err();
         assert_eq!(e.line, 2);
         let e = AllowedSigners::parse(&format!("ca@x cert-authority {K1}\n")).unwrap_err();
         assert!(e.message.contains("cert-authority"));

@@ -50,8 +50,13 @@ pub struct Signed {
 
 /// Signs `message` in the release namespace with an OpenSSH private key (decrypting it with
 /// `passphrase` when it is encrypted).
-pub fn sign_with_key(key_text: &str, passphrase: Option<&str>, message: &str) -> Result<Signed, SignError> {
-    let mut key = PrivateKey::from_openssh(key_text).map_err(|e| SignError::BadKey(e.to_string()))?;
+pub fn sign_with_key(
+    key_text: &str,
+    passphrase: Option<&str>,
+    message: &str,
+) -> Result<Signed, SignError> {
+    let mut key =
+        PrivateKey::from_openssh(key_text).map_err(|e| SignError::BadKey(e.to_string()))?;
     if key.is_encrypted() {
         let pass = passphrase.ok_or_else(|| {
             SignError::Passphrase(
@@ -134,7 +139,13 @@ nejefMy+u1yjAPc3lvRkAAAAEnRlc3RAc2hpcGxvb3AudGVzdAECAw==
 
     #[test]
     fn garbage_is_not_a_signature_or_key() {
-        assert!(matches!(parse_signature("hello"), Err(SignError::BadSignature(_))));
-        assert!(matches!(sign_with_key("nope", None, "m"), Err(SignError::BadKey(_))));
+        assert!(matches!(
+            parse_signature("hello"),
+            Err(SignError::BadSignature(_))
+        ));
+        assert!(matches!(
+            sign_with_key("nope", None, "m"),
+            Err(SignError::BadKey(_))
+        ));
     }
 }

@@ -36,7 +36,10 @@ pub fn compute(contract: &ReleaseContract) -> ContractDigest {
 
     let meta = serde_json::to_value(&contract.meta).expect("release metadata is JSON-compatible");
     if let Value::Object(map) = meta {
-        let mut keys: Vec<&String> = map.keys().filter(|k| !RECORD_KEYS.contains(&k.as_str())).collect();
+        let mut keys: Vec<&String> = map
+            .keys()
+            .filter(|k| !RECORD_KEYS.contains(&k.as_str()))
+            .collect();
         keys.sort();
         for k in keys {
             let mut json = String::new();
@@ -50,7 +53,9 @@ pub fn compute(contract: &ReleaseContract) -> ContractDigest {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for s in markdown::sections(&contract.body) {
         let heading = s.heading.unwrap_or("(preamble)");
-        if s.heading.is_some_and(|h| RECORD_SECTIONS.iter().any(|r| r.eq_ignore_ascii_case(h))) {
+        if s.heading
+            .is_some_and(|h| RECORD_SECTIONS.iter().any(|r| r.eq_ignore_ascii_case(h)))
+        {
             continue;
         }
         let n = seen.entry(heading.to_string()).or_insert(0);
@@ -176,7 +181,9 @@ mod tests {
         let mut b = a.clone();
         b.meta.status = Status::Approved;
         b.meta.submitted_by = Some("bot@x".into());
-        b.body = b.body.replace("## Approvals\nnone", "## Approvals\n| alice | now |");
+        b.body = b
+            .body
+            .replace("## Approvals\nnone", "## Approvals\n| alice | now |");
         b.body.push_str("- canary at 5 %\n");
         assert_eq!(compute(&a), compute(&b));
     }
@@ -189,7 +196,10 @@ mod tests {
         let (da, db) = (compute(&a), compute(&b));
         assert_ne!(da.digest, db.digest);
         let changes = describe_changes(&da.parts, &db.parts);
-        assert_eq!(changes, vec!["section \"Release notes\" was modified".to_string()]);
+        assert_eq!(
+            changes,
+            vec!["section \"Release notes\" was modified".to_string()]
+        );
 
         let mut c = a.clone();
         c.meta.service = "api".into();

@@ -106,13 +106,22 @@ fn clean_message(raw: &str) -> String {
     let first = first.strip_prefix("error: ").unwrap_or(first);
     // Some messages end with a YAML-relative " at line N, column M"; ours are file-relative.
     let first = match first.rfind(" at line ") {
-        Some(i) if first[i + 9..].split(", column ").all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) => &first[..i],
+        Some(i)
+            if first[i + 9..]
+                .split(", column ")
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) =>
+        {
+            &first[..i]
+        }
         _ => first,
     };
     if let Some(rest) = first.strip_prefix("line ") {
         if let Some(idx) = rest.find(": ") {
             let head = &rest[..idx];
-            if head.split(" column ").all(|p| p.chars().all(|c| c.is_ascii_digit())) {
+            if head
+                .split(" column ")
+                .all(|p| p.chars().all(|c| c.is_ascii_digit()))
+            {
                 return rest[idx + 2..].to_string();
             }
         }
@@ -145,7 +154,13 @@ mod tests {
         assert_eq!(doc.body, "# Title\n\nbody --- text\n");
         assert_eq!(doc.render(), text);
         let m: Meta = doc.parse_meta().unwrap();
-        assert_eq!(m, Meta { id: "a".into(), n: 1 });
+        assert_eq!(
+            m,
+            Meta {
+                id: "a".into(),
+                n: 1
+            }
+        );
     }
 
     #[test]

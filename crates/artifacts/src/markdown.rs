@@ -138,7 +138,11 @@ pub fn block<'a>(body: &'a str, name: &str) -> Option<&'a str> {
     let b = body.find(&begin)?;
     let after = b + begin.len();
     let e = body[after..].find(&end)? + after;
-    Some(body[after..e].trim_start_matches(['\r']).trim_start_matches('\n'))
+    Some(
+        body[after..e]
+            .trim_start_matches(['\r'])
+            .trim_start_matches('\n'),
+    )
 }
 
 /// Replaces a block's content; None when the markers are missing.
@@ -204,10 +208,7 @@ mod tests {
     #[test]
     fn set_section_replaces_only_that_section() {
         let out = set_section(BODY, "a", "new");
-        assert_eq!(
-            out,
-            "intro\n# Title\n\n## A\n\nnew\n\n## B\ntwo\n"
-        );
+        assert_eq!(out, "intro\n# Title\n\n## A\n\nnew\n\n## B\ntwo\n");
         assert_eq!(section_content(&out, "B"), Some("two\n"));
     }
 

@@ -89,7 +89,10 @@ impl OutcomeContract {
                 ));
             }
         }
-        Ok(OutcomeContract { meta, body: doc.body })
+        Ok(OutcomeContract {
+            meta,
+            body: doc.body,
+        })
     }
 
     pub fn render(&self) -> String {
@@ -132,6 +135,9 @@ mod tests {
     #[test]
     fn within_needs_an_upper_bound() {
         let bad = TEXT.replace("  target_max: 0.3\n", "");
-        assert!(OutcomeContract::parse(&bad).unwrap_err().message.contains("target_max"));
+        assert!(OutcomeContract::parse(&bad)
+            .unwrap_err()
+            .message
+            .contains("target_max"));
     }
 }

@@ -35,7 +35,12 @@ pub const RECORD_SECTIONS: &[&str] = &[
 ];
 
 /// Body sections a contract must fill before it can be submitted.
-pub const REQUIRED_SECTIONS: &[&str] = &["Changes", "Progressive rollout", "Rollback", "Release notes"];
+pub const REQUIRED_SECTIONS: &[&str] = &[
+    "Changes",
+    "Progressive rollout",
+    "Rollback",
+    "Release notes",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -287,8 +292,10 @@ impl ReleaseContract {
         let secs = markdown::sections(&self.body);
         for req in REQUIRED_SECTIONS {
             let found = secs.iter().find(|s| {
-                s.heading
-                    .is_some_and(|h| h.to_ascii_lowercase().starts_with(&req.to_ascii_lowercase()))
+                s.heading.is_some_and(|h| {
+                    h.to_ascii_lowercase()
+                        .starts_with(&req.to_ascii_lowercase())
+                })
             });
             match found {
                 None => problems.push(format!("section `## {req}` is missing")),
@@ -301,7 +308,8 @@ impl ReleaseContract {
         if let Some(rb) = markdown::section_content(&self.body, "Rollback") {
             match subsection(rb, "Procedure") {
                 None => problems.push(
-                    "the Rollback section has no `### Procedure`: document how to roll back".to_string(),
+                    "the Rollback section has no `### Procedure`: document how to roll back"
+                        .to_string(),
                 ),
                 Some(p) if markdown::is_blank(p) => {
                     problems.push("the rollback procedure (`### Procedure`) is empty".to_string())
@@ -333,7 +341,12 @@ pub fn stage_problems(stages: &[Stage]) -> Vec<String> {
     let mut last = 0u8;
     for (i, s) in stages.iter().enumerate() {
         if s.weight == 0 || s.weight > 100 {
-            p.push(format!("stage {} `{}`: weight {} is not in 1..=100", i + 1, s.name, s.weight));
+            p.push(format!(
+                "stage {} `{}`: weight {} is not in 1..=100",
+                i + 1,
+                s.name,
+                s.weight
+            ));
         } else if s.weight <= last {
             p.push(format!(
                 "stage {} `{}`: weight {} % does not increase on the previous stage's {} %",
@@ -518,11 +531,18 @@ mod tests {
     #[test]
     fn stages_must_increase_end_at_100_and_be_watched() {
         assert!(stage_problems(&[stage("c", 5, Some("10m")), stage("f", 100, None)]).is_empty());
-        let p = stage_problems(&[stage("c", 25, Some("10m")), stage("e", 5, Some("1m")), stage("f", 50, None)]);
+        let p = stage_problems(&[
+            stage("c", 25, Some("10m")),
+            stage("e", 5, Some("1m")),
+            stage("f", 50, None),
+        ]);
         assert!(p.iter().any(|s| s.contains("does not increase")), "{p:?}");
         assert!(p.iter().any(|s| s.contains("not 100 %")), "{p:?}");
         let p = stage_problems(&[stage("c", 5, None), stage("f", 100, None)]);
-        assert!(p.iter().any(|s| s.contains("no monitoring duration")), "{p:?}");
+        assert!(
+            p.iter().any(|s| s.contains("no monitoring duration")),
+            "{p:?}"
+        );
         assert!(!stage_problems(&[]).is_empty());
     }
 
@@ -530,11 +550,20 @@ mod tests {
     fn triggers_round_trip_through_yaml() {
         let rb = Rollback {
             automatic: vec![
-                Trigger::ErrorRate { max_increase_pp: 1.0 },
-                Trigger::P99Latency { target: "300ms".parse().unwrap(), factor: 2.0 },
-                Trigger::HealthChecks { max_failed_pct: 20.0 },
+                Trigger::ErrorRate {
+                    max_increase_pp: 1.0,
+                },
+                Trigger::P99Latency {
+                    target: "300ms".parse().unwrap(),
+                    factor: 2.0,
+                },
+                Trigger::HealthChecks {
+                    max_failed_pct: 20.0,
+                },
                 Trigger::CriticalSecurityAlert {},
-                Trigger::DataIntegrity { check: Some("orders-balance".into()) },
+                Trigger::DataIntegrity {
+                    check: Some("orders-balance".into()),
+                },
             ],
             manual: vec!["Customer reports of broken functionality".into()],
         };

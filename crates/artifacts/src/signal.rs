@@ -79,7 +79,11 @@ impl Signal {
 
     /// File name: `YYYY-MM-DD-<slug>.md`, the slug made from the title.
     pub fn file_name(&self) -> String {
-        format!("{}-{}.md", self.meta.created.format("%Y-%m-%d"), slug(&self.meta.title))
+        format!(
+            "{}-{}.md",
+            self.meta.created.format("%Y-%m-%d"),
+            slug(&self.meta.title)
+        )
     }
 }
 
@@ -116,7 +120,10 @@ mod tests {
                 title: "Canary rolled back: p99 412ms > 2 × 200ms!".into(),
                 kind: SignalType::Incident,
                 severity: Severity::High,
-                source: Source { release: Some("2026-11-27-a".into()), mission: None },
+                source: Source {
+                    release: Some("2026-11-27-a".into()),
+                    mission: None,
+                },
                 created: Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap(),
                 status: SignalStatus::Open,
                 event: Some("rollback:2026-11-27-a".into()),
@@ -126,7 +133,10 @@ mod tests {
         let text = s.render();
         assert!(text.contains("type: incident"));
         assert_eq!(Signal::parse(&text).unwrap(), s);
-        assert_eq!(s.file_name(), "2026-11-27-canary-rolled-back-p99-412ms-2-200ms.md");
+        assert_eq!(
+            s.file_name(),
+            "2026-11-27-canary-rolled-back-p99-412ms-2-200ms.md"
+        );
     }
 
     #[test]

@@ -90,7 +90,13 @@ impl StatusFile {
         Document::from_meta(&self.meta, self.body.clone()).render()
     }
 
-    pub fn set_mission(&mut self, name: &str, phase: Phase, release: Option<&str>, now: DateTime<Utc>) {
+    pub fn set_mission(
+        &mut self,
+        name: &str,
+        phase: Phase,
+        release: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
         match self.meta.missions.iter_mut().find(|m| m.name == name) {
             Some(m) => {
                 if m.phase != phase {
@@ -111,7 +117,13 @@ impl StatusFile {
         self.refresh();
     }
 
-    pub fn set_release(&mut self, id: &str, mission: Option<&str>, status: &str, now: DateTime<Utc>) {
+    pub fn set_release(
+        &mut self,
+        id: &str,
+        mission: Option<&str>,
+        status: &str,
+        now: DateTime<Utc>,
+    ) {
         match self.meta.releases.iter_mut().find(|r| r.id == id) {
             Some(r) => {
                 r.status = status.to_string();
@@ -139,7 +151,9 @@ impl StatusFile {
         for (block, heading, table) in tables {
             self.body = match markdown::set_block(&self.body, block, &table) {
                 Some(b) => b,
-                None => markdown::set_section(&self.body, heading, &markdown::wrap_block(block, &table)),
+                None => {
+                    markdown::set_section(&self.body, heading, &markdown::wrap_block(block, &table))
+                }
             };
         }
     }
@@ -194,7 +208,9 @@ mod tests {
     fn updates_tables_and_keeps_human_text() {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
         let mut s = StatusFile::new();
-        s.body = s.body.replace("# Status\n", "# Status\n\nOur notes stay.\n");
+        s.body = s
+            .body
+            .replace("# Status\n", "# Status\n\nOur notes stay.\n");
         s.set_mission("checkout", Phase::Ship, Some("2026-11-27-a"), t0);
         s.set_release("2026-11-27-a", Some("checkout"), "pending-approval", t0);
         let text = s.render();
@@ -211,9 +227,14 @@ mod tests {
 
     #[test]
     fn deleted_markers_come_back_in_their_section() {
-        let mut s = StatusFile { meta: StatusMeta::default(), body: "# Status\n\nmine\n".into() };
+        let mut s = StatusFile {
+            meta: StatusMeta::default(),
+            body: "# Status\n\nmine\n".into(),
+        };
         s.set_mission("m", Phase::Operate, None, Utc::now());
         assert!(s.body.starts_with("# Status\n\nmine\n"));
-        assert!(s.body.contains("## Missions\n\n<!-- ship:begin missions -->"));
+        assert!(s
+            .body
+            .contains("## Missions\n\n<!-- ship:begin missions -->"));
     }
 }

@@ -74,7 +74,12 @@ impl Verdict {
 
     /// The summary, or the first non-empty body line when the evaluator left none.
     pub fn summary(&self) -> String {
-        if let Some(s) = self.meta.summary.as_deref().filter(|s| !s.trim().is_empty()) {
+        if let Some(s) = self
+            .meta
+            .summary
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
             return s.trim().to_string();
         }
         self.body

@@ -56,7 +56,12 @@ pub enum ReleaseCommand {
     Approve {
         release: String,
         /// Sign with this OpenSSH private key (passphrase from SHIP_KEY_PASSPHRASE).
-        #[arg(long, value_name = "FILE", conflicts_with = "signature", required_unless_present = "signature")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "signature",
+            required_unless_present = "signature"
+        )]
         key: Option<PathBuf>,
         /// Attach a signature made elsewhere (ssh-keygen -Y sign, a hardware key).
         #[arg(long, value_name = "FILE")]

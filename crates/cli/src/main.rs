@@ -44,12 +44,27 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
         Command::Release { command } => {
             let ws = Workspace::open(&dir)?;
             match command {
-                ReleaseCommand::New { name, mission } => release::new(&ws, out, name, mission.as_deref(), now),
-                ReleaseCommand::Submit { release, r#as } => release::submit(&ws, out, release, r#as.as_deref(), now),
-                ReleaseCommand::Digest { release } => release::digest(&ws, out, release),
-                ReleaseCommand::Approve { release, key, signature, r#as } => {
-                    release::approve(&ws, out, release, key.as_deref(), signature.as_deref(), r#as.as_deref(), now)
+                ReleaseCommand::New { name, mission } => {
+                    release::new(&ws, out, name, mission.as_deref(), now)
                 }
+                ReleaseCommand::Submit { release, r#as } => {
+                    release::submit(&ws, out, release, r#as.as_deref(), now)
+                }
+                ReleaseCommand::Digest { release } => release::digest(&ws, out, release),
+                ReleaseCommand::Approve {
+                    release,
+                    key,
+                    signature,
+                    r#as,
+                } => release::approve(
+                    &ws,
+                    out,
+                    release,
+                    key.as_deref(),
+                    signature.as_deref(),
+                    r#as.as_deref(),
+                    now,
+                ),
                 ReleaseCommand::Verify { release } => release::verify(&ws, out, release, now),
                 ReleaseCommand::List => release::list(&ws, out),
                 ReleaseCommand::Show { release } => release::show(&ws, out, release, now),

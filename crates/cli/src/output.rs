@@ -22,7 +22,10 @@ pub fn now() -> Result<DateTime<Utc>, Error> {
 
 impl Out {
     pub fn print_json<T: Serialize>(&self, value: &T) {
-        println!("{}", serde_json::to_string_pretty(value).expect("reports serialise to JSON"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("reports serialise to JSON")
+        );
     }
 
     pub fn init(&self, r: &InitReport) {
@@ -30,7 +33,10 @@ impl Out {
             return self.print_json(r);
         }
         if r.created.is_empty() {
-            println!("Workspace in {} is already initialised; nothing changed.", r.root);
+            println!(
+                "Workspace in {} is already initialised; nothing changed.",
+                r.root
+            );
         } else {
             println!("Initialised a shiploop workspace in {}", r.root);
         }
@@ -50,7 +56,12 @@ impl Out {
         if self.json {
             let mut err = json!({ "kind": e.kind(), "message": e.to_string() });
             match e {
-                Error::Parse { file, line, column, message } => {
+                Error::Parse {
+                    file,
+                    line,
+                    column,
+                    message,
+                } => {
                     err["file"] = json!(file.display().to_string());
                     err["line"] = json!(line);
                     err["column"] = json!(column);
@@ -65,14 +76,18 @@ impl Out {
             self.print_json(&json!({ "error": err, "exit_code": e.exit_code() }));
             return;
         }
-        if let Error::Parse { file, line, column, message } = e {
+        if let Error::Parse {
+            file,
+            line,
+            column,
+            message,
+        } = e
+        {
             if let Ok(text) = std::fs::read_to_string(file) {
                 let offset = offset_of(&text, *line, *column);
-                let diag = MietteDiagnostic::new(format!(
-                    "{}:{line}:{column}: {message}",
-                    file.display()
-                ))
-                .with_label(LabeledSpan::at(offset..offset, message.clone()));
+                let diag =
+                    MietteDiagnostic::new(format!("{}:{line}:{column}: {message}", file.display()))
+                        .with_label(LabeledSpan::at(offset..offset, message.clone()));
                 let report = Report::new(diag)
                     .with_source_code(NamedSource::new(file.display().to_string(), text));
                 eprintln!("{report:?}");

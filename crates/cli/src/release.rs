@@ -6,7 +6,13 @@ use serde_json::json;
 use shiploop_workspace::{Error, VerifyState, Workspace};
 use std::path::Path;
 
-pub fn new(ws: &Workspace, out: &Out, name: &str, mission: Option<&str>, now: DateTime<Utc>) -> Result<u8, Error> {
+pub fn new(
+    ws: &Workspace,
+    out: &Out,
+    name: &str,
+    mission: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u8, Error> {
     let r = ws.release_new(name, mission, now)?;
     if out.json {
         out.print_json(&r);
@@ -15,13 +21,23 @@ pub fn new(ws: &Workspace, out: &Out, name: &str, mission: Option<&str>, now: Da
     println!("Compiled {} (draft) from {}", r.file, r.template);
     println!("  changes ({}): {}", r.changes.len(), r.changes.join(", "));
     if !r.excluded.is_empty() {
-        let e: Vec<String> = r.excluded.iter().map(|(id, v)| format!("{id} ({v})")).collect();
+        let e: Vec<String> = r
+            .excluded
+            .iter()
+            .map(|(id, v)| format!("{id} ({v})"))
+            .collect();
         println!("  excluded ({}): {}", e.len(), e.join(", "));
     }
     if !r.already_released.is_empty() {
-        println!("  already in an earlier release: {}", r.already_released.join(", "));
+        println!(
+            "  already in an earlier release: {}",
+            r.already_released.join(", ")
+        );
     }
-    println!("\nNext: review it (release notes are a draft), then `ship release submit {}`.", r.id);
+    println!(
+        "\nNext: review it (release notes are a draft), then `ship release submit {}`.",
+        r.id
+    );
     Ok(0)
 }
 
@@ -35,11 +51,19 @@ fn git_email(ws: &Workspace) -> Option<String> {
     (out.status.success() && !s.is_empty()).then_some(s)
 }
 
-pub fn submit(ws: &Workspace, out: &Out, release: &str, as_: Option<&str>, now: DateTime<Utc>) -> Result<u8, Error> {
+pub fn submit(
+    ws: &Workspace,
+    out: &Out,
+    release: &str,
+    as_: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u8, Error> {
     let principal = match as_ {
         Some(p) => p.to_string(),
         None => git_email(ws).ok_or_else(|| {
-            Error::Usage("no submitter: pass --as <principal> or set `git config user.email`".into())
+            Error::Usage(
+                "no submitter: pass --as <principal> or set `git config user.email`".into(),
+            )
         })?,
     };
     let r = ws.submit(release, &principal, now)?;
@@ -47,7 +71,10 @@ pub fn submit(ws: &Workspace, out: &Out, release: &str, as_: Option<&str>, now: 
         out.print_json(&r);
         return Ok(0);
     }
-    println!("Submitted {} by {} — status {}", r.id, r.submitted_by, r.status);
+    println!(
+        "Submitted {} by {} — status {}",
+        r.id, r.submitted_by, r.status
+    );
     println!("  digest {}", r.digest);
     if !r.dropped_approvals.is_empty() {
         println!(
@@ -65,7 +92,10 @@ pub fn submit(ws: &Workspace, out: &Out, release: &str, as_: Option<&str>, now: 
         "  ship release digest {id} | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n shiploop-release > {id}.sig",
         id = r.id
     );
-    println!("  ship release approve {id} --signature {id}.sig", id = r.id);
+    println!(
+        "  ship release approve {id} --signature {id}.sig",
+        id = r.id
+    );
     Ok(0)
 }
 
@@ -100,7 +130,11 @@ pub fn approve(
             ws.approve_with_key(release, k, pass.as_deref(), as_, now)?
         }
         (None, Some(s)) => ws.approve_with_signature(release, s, as_, now)?,
-        (None, None) => return Err(Error::Usage("give --key <private key> or --signature <file>".into())),
+        (None, None) => {
+            return Err(Error::Usage(
+                "give --key <private key> or --signature <file>".into(),
+            ))
+        }
     };
     if out.json {
         out.print_json(&r);
@@ -135,7 +169,10 @@ pub fn verify(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> R
         }
     }
     if r.state == VerifyState::Tampered {
-        println!("  recorded digest {}", r.recorded_digest.as_deref().unwrap_or("-"));
+        println!(
+            "  recorded digest {}",
+            r.recorded_digest.as_deref().unwrap_or("-")
+        );
         println!("  current  digest {}", r.current_digest);
     }
     Ok(code)
@@ -152,12 +189,20 @@ pub fn list(ws: &Workspace, out: &Out) -> Result<u8, Error> {
         return Ok(0);
     }
     let w = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(7);
-    println!("{:<w$}  {:<16}  {:>7}  {:>9}  mission", "release", "status", "changes", "approvals");
+    println!(
+        "{:<w$}  {:<21}  {:>7}  {:>9}  mission",
+        "release", "status", "changes", "approvals"
+    );
     for r in &rows {
+        let status = if r.modified_since_submission {
+            format!("{} (MODIFIED)", r.status)
+        } else {
+            r.status.clone()
+        };
         println!(
-            "{:<w$}  {:<16}  {:>7}  {:>9}  {}",
+            "{:<w$}  {:<21}  {:>7}  {:>9}  {}",
             r.id,
-            r.status,
+            status,
             r.changes,
             r.approvals,
             r.mission.as_deref().unwrap_or("—")
@@ -196,7 +241,10 @@ pub fn show(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> Res
     }
     println!("  stages");
     for s in &m.stages {
-        let d = s.duration.map(|d| d.to_string()).unwrap_or_else(|| "—".into());
+        let d = s
+            .duration
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "—".into());
         println!("    {:<16} {:>3} %  hold {d}", s.name, s.weight);
     }
     println!("  automatic rollback triggers");

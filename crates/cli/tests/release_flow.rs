@@ -20,10 +20,15 @@ fn compile_submit_approve_verify_then_tamper() {
     assert_eq!(excluded[0]["verdict"], "FAIL");
     let text = ws.contract();
     assert!(text.contains("[v-pass-1](../../work/evaluations/v-pass-1.md) | PASS"));
-    assert!(text.contains("[v-fail-1](../../work/evaluations/v-fail-1.md) — FAIL (Broken coupon flow)"));
+    assert!(
+        text.contains("[v-fail-1](../../work/evaluations/v-fail-1.md) — FAIL (Broken coupon flow)")
+    );
     assert!(text.contains("| 1 Internal / Canary | 5 % | 10m |"));
     assert!(text.contains("p99 latency above 2 × target (target 300ms → 600ms)"));
-    assert!(text.contains("- Saved cards\n"), "release notes drafted from summaries");
+    assert!(
+        text.contains("- Saved cards\n"),
+        "release notes drafted from summaries"
+    );
 
     let alice = ws.key("alice", "alice@example.com", true);
     let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
@@ -37,7 +42,10 @@ fn compile_submit_approve_verify_then_tamper() {
     let r = ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.text());
     assert!(ws.contract().contains("status: approved"));
-    assert!(ws.contract().contains("| alice@example.com |"), "approvals section rendered");
+    assert!(
+        ws.contract().contains("| alice@example.com |"),
+        "approvals section rendered"
+    );
 
     let r = ws.ship(&["release", "verify", ID]);
     assert_eq!(r.code, 0, "{}", r.text());
@@ -58,18 +66,34 @@ fn compile_submit_approve_verify_then_tamper() {
 fn tool_records_do_not_break_an_approval_but_plan_edits_do() {
     let ws = Ws::with_contract();
     let alice = ws.key("alice", "alice@example.com", true);
-    assert_eq!(ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]).code, 0);
-    assert_eq!(ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]).code, 0);
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
+    assert_eq!(
+        ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()])
+            .code,
+        0
+    );
     // Text written into a tool-owned section is not approved content.
-    let c = ws.contract().replace("_Not started._", "- stage 1 entered at 5 %");
+    let c = ws
+        .contract()
+        .replace("_Not started._", "- stage 1 entered at 5 %");
     ws.write(&ws.contract_path(), &c);
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
     // Changing a threshold in the frontmatter plan is.
-    let c = ws.contract().replace("max_increase_pp: 1.0", "max_increase_pp: 5.0");
+    let c = ws
+        .contract()
+        .replace("max_increase_pp: 1.0", "max_increase_pp: 5.0");
     ws.write(&ws.contract_path(), &c);
     let r = ws.ship(&["release", "verify", ID]);
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("frontmatter field `rollback`"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("frontmatter field `rollback`"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -77,8 +101,16 @@ fn ssh_keygen_signatures_are_accepted_and_ours_verify_with_ssh_keygen() {
     let ws = Ws::with_contract();
     let bob = ws.key("bob", "bob@example.com", true);
     let carol = ws.key("carol", "carol@example.com", true);
-    ws.write("ship.toml", &ws.read("ship.toml").replace("required_approvals = 1", "required_approvals = 2"));
-    assert_eq!(ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]).code, 0);
+    ws.write(
+        "ship.toml",
+        &ws.read("ship.toml")
+            .replace("required_approvals = 1", "required_approvals = 2"),
+    );
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
 
     // ship digest | ssh-keygen -Y sign  →  approve --signature
     let r = ws.sh(&format!(
@@ -87,22 +119,40 @@ fn ssh_keygen_signatures_are_accepted_and_ours_verify_with_ssh_keygen() {
     ));
     assert_eq!(r.code, 0, "{}", r.text());
     let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 1, "one of two approvals is still pending: {}", r.text());
+    assert_eq!(
+        r.code,
+        1,
+        "one of two approvals is still pending: {}",
+        r.text()
+    );
 
     // approve --key  →  ssh-keygen -Y verify over the digest output
-    assert_eq!(ws.ship(&["release", "approve", ID, "--key", carol.to_str().unwrap()]).code, 0);
+    assert_eq!(
+        ws.ship(&["release", "approve", ID, "--key", carol.to_str().unwrap()])
+            .code,
+        0
+    );
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
-    let sig = ws.ship(&["release", "show", ID, "--json"]).json()["release"]["approvals"][1]["signature"]
+    let sig = ws.ship(&["release", "show", ID, "--json"]).json()["release"]["approvals"][1]
+        ["signature"]
         .as_str()
         .unwrap()
         .to_string();
-    assert!(ws.ship(&["release", "show", ID, "--json"]).json()["release"]["approvals"][1]["principal"] == "carol@example.com");
+    assert!(
+        ws.ship(&["release", "show", ID, "--json"]).json()["release"]["approvals"][1]["principal"]
+            == "carol@example.com"
+    );
     ws.write("carol.sig", &sig);
     let r = ws.sh(&format!(
         "ship release digest {ID} > msg && ssh-keygen -Y verify -f work/allowed_signers -I carol@example.com -n shiploop-release -s carol.sig < msg"
     ));
     assert_eq!(r.code, 0, "{}", r.text());
-    assert!(r.stdout.contains("Good \"shiploop-release\" signature for carol@example.com"), "{}", r.text());
+    assert!(
+        r.stdout
+            .contains("Good \"shiploop-release\" signature for carol@example.com"),
+        "{}",
+        r.text()
+    );
 }
 
 #[test]
@@ -111,18 +161,30 @@ fn refusals() {
     let agent = ws.key("agent", "agent@example.com", true);
     let eve = ws.key("eve", "eve@example.com", false);
     let bob = ws.key("bob", "bob@example.com", true);
-    assert_eq!(ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]).code, 0);
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
     let before = ws.contract();
 
     // Self-approval: the submitter's own key.
     let r = ws.ship(&["release", "approve", ID, "--key", agent.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.stderr.contains("cannot approve their own release"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot approve their own release"),
+        "{}",
+        r.stderr
+    );
 
     // A key not in allowed signers.
     let r = ws.ship(&["release", "approve", ID, "--key", eve.to_str().unwrap()]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("is not in work/allowed_signers"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is not in work/allowed_signers"),
+        "{}",
+        r.stderr
+    );
 
     // A signature made in another namespace.
     let r = ws.sh(&format!(
@@ -166,16 +228,33 @@ fn big_bang_and_missing_triggers_are_refused_at_submit() {
     ws.write(&ws.contract_path(), &no_triggers);
     let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
     assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.stderr.contains("no automatic rollback triggers"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no automatic rollback triggers"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("rollback capability"), "{}", r.stderr);
 
     let no_procedure = text.replace("### Procedure\n", "### Notes\n");
     ws.write(&ws.contract_path(), &no_procedure);
-    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com", "--json"]);
+    let r = ws.ship(&[
+        "release",
+        "submit",
+        ID,
+        "--as",
+        "agent@example.com",
+        "--json",
+    ]);
     assert_eq!(r.code, 1);
     let j = r.json();
     assert_eq!(j["error"]["kind"], "incomplete");
-    assert!(j["error"]["problems"][0].as_str().unwrap().contains("Procedure"), "{j}");
+    assert!(
+        j["error"]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("Procedure"),
+        "{j}"
+    );
 }
 
 #[test]
@@ -183,7 +262,11 @@ fn malformed_frontmatter_names_file_and_line_and_writes_nothing() {
     let ws = Ws::with_contract();
     let bad = ws.contract().replacen("status: draft", "status: [draft", 1);
     ws.write(&ws.contract_path(), &bad);
-    let line = bad.lines().position(|l| l.starts_with("status: [draft")).unwrap() + 1;
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("status: [draft"))
+        .unwrap()
+        + 1;
     let snap = ws.snapshot();
     let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
     assert_eq!(r.code, 2, "{}", r.text());
@@ -191,24 +274,39 @@ fn malformed_frontmatter_names_file_and_line_and_writes_nothing() {
     assert!(r.stderr.contains(&expect), "names the file: {}", r.stderr);
     let j = ws.ship(&["release", "verify", ID, "--json"]).json();
     assert_eq!(j["error"]["kind"], "parse");
-    assert!(j["error"]["file"].as_str().unwrap().ends_with(&ws.contract_path()));
+    assert!(j["error"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with(&ws.contract_path()));
     let reported = j["error"]["line"].as_u64().unwrap() as usize;
-    assert!(reported >= line && reported <= line + 1, "line {reported} vs {line}");
+    assert!(
+        reported >= line && reported <= line + 1,
+        "line {reported} vs {line}"
+    );
     assert_eq!(ws.snapshot(), snap, "nothing written");
 
     // A malformed verdict stops `release new` the same way.
-    ws.write(&ws.contract_path(), &bad.replacen("status: [draft", "status: draft", 1));
-    ws.write("work/evaluations/broken.md", "---\nid: broken\nverdict: PASS\nsummary: [oops\n---\n");
+    ws.write(
+        &ws.contract_path(),
+        &bad.replacen("status: [draft", "status: draft", 1),
+    );
+    ws.write(
+        "work/evaluations/broken.md",
+        "---\nid: broken\nverdict: PASS\nsummary: [oops\n---\n",
+    );
     let r = ws.ship(&["release", "new", "again", "--json"]);
     assert_eq!(r.code, 2);
     let j = r.json();
-    assert!(j["error"]["file"].as_str().unwrap().ends_with("work/evaluations/broken.md"));
+    assert!(j["error"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("work/evaluations/broken.md"));
     assert_eq!(j["error"]["line"], 4);
 }
 
 #[test]
 fn bad_names_unknown_releases_and_no_pass_verdicts() {
-    let ws = Ws::new();
+    let ws = Ws::init();
     ws.verdict("v-fail-1", "FAIL", "Broken");
     let snap = ws.snapshot();
     for bad in ["../escape", "a/b", "..", ".hidden"] {
@@ -229,7 +327,11 @@ fn bad_names_unknown_releases_and_no_pass_verdicts() {
 #[test]
 fn releases_resolve_by_id_name_or_path_and_verdicts_are_not_shipped_twice() {
     let ws = Ws::with_contract();
-    for arg in [ID, "checkout-speedups", "work/releases/2026-11-27-checkout-speedups.md"] {
+    for arg in [
+        ID,
+        "checkout-speedups",
+        "work/releases/2026-11-27-checkout-speedups.md",
+    ] {
         let r = ws.ship(&["release", "show", arg, "--json"]);
         assert_eq!(r.code, 0, "{arg}: {}", r.text());
         assert_eq!(r.json()["release"]["id"], ID);
@@ -240,18 +342,27 @@ fn releases_resolve_by_id_name_or_path_and_verdicts_are_not_shipped_twice() {
     assert_eq!(r.code, 0, "{}", r.text());
     let j = r.json();
     assert_eq!(j["changes"], serde_json::json!(["v-pass-3"]));
-    assert_eq!(j["already_released"], serde_json::json!(["v-pass-1", "v-pass-2"]));
+    assert_eq!(
+        j["already_released"],
+        serde_json::json!(["v-pass-1", "v-pass-2"])
+    );
     let list = ws.ship(&["release", "list", "--json"]).json();
     assert_eq!(list["releases"].as_array().unwrap().len(), 2);
     // STATUS.md tracks both releases and the mission.
     let status = ws.read("STATUS.md");
-    assert!(status.contains("| checkout | ship | 2026-11-27-checkout-speedups |"), "{status}");
-    assert!(status.contains("| 2026-11-27-gift-cards | — | draft |"), "{status}");
+    assert!(
+        status.contains("| checkout | ship | 2026-11-27-checkout-speedups |"),
+        "{status}"
+    );
+    assert!(
+        status.contains("| 2026-11-27-gift-cards | — | draft |"),
+        "{status}"
+    );
 }
 
 #[test]
 fn init_twice_changes_nothing() {
-    let ws = Ws::new();
+    let ws = Ws::init();
     let snap = ws.snapshot();
     let r = ws.ship(&["init", "--json"]);
     assert_eq!(r.code, 0);
@@ -274,7 +385,7 @@ fn init_twice_changes_nothing() {
 
 #[test]
 fn usage_errors_exit_2_and_json_errors_are_json() {
-    let ws = Ws::new();
+    let ws = Ws::init();
     let r = ws.ship(&["release", "frobnicate"]);
     assert_eq!(r.code, 2);
     let r = ws.ship(&["release", "show", "nope", "--json"]);

@@ -13,7 +13,7 @@ use std::fmt;
 mod template;
 pub use template::default_toml;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub service: Service,
@@ -98,7 +98,9 @@ impl Default for Paths {
 
 impl Default for Approval {
     fn default() -> Self {
-        Approval { required_approvals: 1 }
+        Approval {
+            required_approvals: 1,
+        }
     }
 }
 
@@ -136,19 +138,6 @@ impl Default for Latency {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            service: Service::default(),
-            paths: Paths::default(),
-            approval: Approval::default(),
-            stages: Stages::default(),
-            rollback: RollbackCfg::default(),
-            latency: Latency::default(),
-        }
-    }
-}
-
 /// A problem in ship.toml, with its 1-based position when known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
@@ -159,7 +148,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
     }
 }
 
@@ -198,7 +191,11 @@ impl Config {
         })?;
         if let Some((table, key, message)) = cfg.problem() {
             let (line, column) = key_position(text, table, key);
-            return Err(ConfigError { line, column, message });
+            return Err(ConfigError {
+                line,
+                column,
+                message,
+            });
         }
         Ok(cfg)
     }
@@ -217,7 +214,11 @@ impl Config {
                 return Some(("stages", key, format!("stages.{key} = {p}: must be between 1 and 99 (the last stage is always 100 %)")));
             }
             if p <= last {
-                return Some(("stages", key, format!("stages.{key} = {p}: must be greater than the previous stage's {last}")));
+                return Some((
+                    "stages",
+                    key,
+                    format!("stages.{key} = {p}: must be greater than the previous stage's {last}"),
+                ));
             }
             last = p;
         }
@@ -227,28 +228,56 @@ impl Config {
             ("ga_duration", s.ga_duration),
         ] {
             if d.0.is_zero() {
-                return Some(("stages", key, format!("stages.{key}: a stage must be watched for longer than 0s")));
+                return Some((
+                    "stages",
+                    key,
+                    format!("stages.{key}: a stage must be watched for longer than 0s"),
+                ));
             }
         }
         let r = &self.rollback;
         if !(r.max_error_rate_increase >= 0.0 && r.max_error_rate_increase <= 100.0) {
-            return Some(("rollback", "max_error_rate_increase", "rollback.max_error_rate_increase: percentage points between 0 and 100".into()));
+            return Some((
+                "rollback",
+                "max_error_rate_increase",
+                "rollback.max_error_rate_increase: percentage points between 0 and 100".into(),
+            ));
         }
         if !(r.max_health_check_failure_rate >= 0.0 && r.max_health_check_failure_rate <= 100.0) {
-            return Some(("rollback", "max_health_check_failure_rate", "rollback.max_health_check_failure_rate: a percentage between 0 and 100".into()));
+            return Some((
+                "rollback",
+                "max_health_check_failure_rate",
+                "rollback.max_health_check_failure_rate: a percentage between 0 and 100".into(),
+            ));
         }
         if r.p99_latency_factor.is_nan() || r.p99_latency_factor < 1.0 {
-            return Some(("rollback", "p99_latency_factor", "rollback.p99_latency_factor: must be at least 1".into()));
+            return Some((
+                "rollback",
+                "p99_latency_factor",
+                "rollback.p99_latency_factor: must be at least 1".into(),
+            ));
         }
         if self.approval.required_approvals == 0 {
-            return Some(("approval", "required_approvals", "approval.required_approvals: at least one human approval is required".into()));
+            return Some((
+                "approval",
+                "required_approvals",
+                "approval.required_approvals: at least one human approval is required".into(),
+            ));
         }
         if self.latency.p99_target.0.is_zero() {
-            return Some(("latency", "p99_target", "latency.p99_target: must be greater than 0".into()));
+            return Some((
+                "latency",
+                "p99_target",
+                "latency.p99_target: must be greater than 0".into(),
+            ));
         }
         let name = &self.service.name;
         if name.trim().is_empty() || name.contains(['/', '\\', '\n']) {
-            return Some(("service", "name", format!("service.name {name:?}: must be a non-empty name without slashes")));
+            return Some((
+                "service",
+                "name",
+                format!("service.name {name:?}: must be a non-empty name without slashes"),
+            ));
         }
         None
     }
@@ -260,7 +289,10 @@ impl Config {
         let stage2 = ["user-feedback", "feature-adoption"];
         let stage3 = ["business-metrics", "customer-impact"];
         let checks = |parts: &[&[&str]]| -> Vec<String> {
-            parts.iter().flat_map(|p| p.iter().map(|c| c.to_string())).collect()
+            parts
+                .iter()
+                .flat_map(|p| p.iter().map(|c| c.to_string()))
+                .collect()
         };
         vec![
             Stage {
@@ -340,12 +372,24 @@ impl Config {
         vec![
             ("CANARY_PERCENTAGE", format!("{} %", s.canary_percentage)),
             ("CANARY_DURATION", s.canary_duration.to_string()),
-            ("EARLY_ADOPTER_PERCENTAGE", format!("{} %", s.early_adopter_percentage)),
-            ("EARLY_ADOPTER_DURATION", s.early_adopter_duration.to_string()),
+            (
+                "EARLY_ADOPTER_PERCENTAGE",
+                format!("{} %", s.early_adopter_percentage),
+            ),
+            (
+                "EARLY_ADOPTER_DURATION",
+                s.early_adopter_duration.to_string(),
+            ),
             ("GA_PERCENTAGE", format!("{} %", s.ga_percentage)),
             ("GA_DURATION", s.ga_duration.to_string()),
-            ("MAX_ERROR_RATE_INCREASE", format!("{} percentage point(s)", r.max_error_rate_increase)),
-            ("MAX_HEALTH_CHECK_FAILURE_RATE", format!("{} %", r.max_health_check_failure_rate)),
+            (
+                "MAX_ERROR_RATE_INCREASE",
+                format!("{} percentage point(s)", r.max_error_rate_increase),
+            ),
+            (
+                "MAX_HEALTH_CHECK_FAILURE_RATE",
+                format!("{} %", r.max_health_check_failure_rate),
+            ),
             ("P99_LATENCY_TARGET", self.latency.p99_target.to_string()),
             ("P50_LATENCY_TARGET", self.latency.p50_target.to_string()),
             ("SERVICE", self.service.name.clone()),
@@ -359,7 +403,10 @@ mod tests {
 
     #[test]
     fn the_generated_file_parses_to_the_defaults() {
-        assert_eq!(Config::parse(&default_toml("app")).unwrap(), Config::default());
+        assert_eq!(
+            Config::parse(&default_toml("app")).unwrap(),
+            Config::default()
+        );
         assert_eq!(Config::parse("").unwrap(), Config::default());
     }
 
@@ -375,14 +422,18 @@ mod tests {
             } else if !t.starts_with('#') && t.contains('=') {
                 let key = t.split('=').next().unwrap().trim();
                 let full = format!("{table}.{key}");
-                assert!(doc.contains(&format!("`{full}`")), "docs/CONFIG.md does not document `{full}`");
+                assert!(
+                    doc.contains(&format!("`{full}`")),
+                    "docs/CONFIG.md does not document `{full}`"
+                );
             }
         }
     }
 
     #[test]
     fn typos_and_bad_values_name_their_line() {
-        let e = Config::parse("[stages]\ncanary_percentage = 5\ncanary_percentag = 7\n").unwrap_err();
+        let e =
+            Config::parse("[stages]\ncanary_percentage = 5\ncanary_percentag = 7\n").unwrap_err();
         assert_eq!(e.line, 3);
         assert!(e.message.contains("canary_percentag"), "{e}");
 
@@ -390,7 +441,8 @@ mod tests {
         assert_eq!(e.line, 2);
         assert!(e.message.contains("invalid duration"), "{e}");
 
-        let e = Config::parse("[stages]\ncanary_percentage = 30\nearly_adopter_percentage = 25\n").unwrap_err();
+        let e = Config::parse("[stages]\ncanary_percentage = 30\nearly_adopter_percentage = 25\n")
+            .unwrap_err();
         assert_eq!(e.line, 3);
         assert!(e.message.contains("greater than"), "{e}");
 
@@ -402,12 +454,20 @@ mod tests {
     fn stages_and_triggers_follow_the_config() {
         let c = Config::parse("[stages]\ncanary_percentage = 10\ncanary_duration = \"30s\"\n[rollback]\ndata_integrity_check = \"orders-balance\"\ncritical_security_alert = false\n").unwrap();
         let st = c.rollout_stages();
-        assert_eq!(st.iter().map(|s| s.weight).collect::<Vec<_>>(), vec![10, 25, 50, 100]);
+        assert_eq!(
+            st.iter().map(|s| s.weight).collect::<Vec<_>>(),
+            vec![10, 25, 50, 100]
+        );
         assert_eq!(st[0].duration, Some(Dur::from_secs(30)));
         assert!(st[1].checks.contains(&"user-feedback".to_string()));
         assert!(st[2].checks.contains(&"customer-impact".to_string()));
         let rb = c.rollback();
-        assert!(!rb.automatic.iter().any(|t| matches!(t, Trigger::CriticalSecurityAlert {})));
-        assert!(rb.automatic.contains(&Trigger::DataIntegrity { check: Some("orders-balance".into()) }));
+        assert!(!rb
+            .automatic
+            .iter()
+            .any(|t| matches!(t, Trigger::CriticalSecurityAlert {})));
+        assert!(rb.automatic.contains(&Trigger::DataIntegrity {
+            check: Some("orders-balance".into())
+        }));
     }
 }

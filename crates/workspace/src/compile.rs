@@ -25,7 +25,12 @@ pub struct NewReport {
 }
 
 impl Workspace {
-    pub fn release_new(&self, name: &str, mission: Option<&str>, now: DateTime<Utc>) -> Result<NewReport> {
+    pub fn release_new(
+        &self,
+        name: &str,
+        mission: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<NewReport> {
         validate_name("release", name)?;
         if let Some(m) = mission {
             validate_name("mission", m)?;
@@ -82,7 +87,9 @@ impl Workspace {
             }
         }
         if changes.is_empty() {
-            let scope = mission.map(|m| format!(" for mission `{m}`")).unwrap_or_default();
+            let scope = mission
+                .map(|m| format!(" for mission `{m}`"))
+                .unwrap_or_default();
             let mut msg = format!(
                 "no PASS verdict to release{scope} in {} ({} verdict(s) read",
                 self.config.paths.evaluations,
@@ -92,7 +99,10 @@ impl Workspace {
                 msg.push_str(&format!("; already released: {}", already.join(", ")));
             }
             if !excluded.is_empty() {
-                let e: Vec<String> = excluded.iter().map(|e| format!("{} {}", e.id, e.verdict)).collect();
+                let e: Vec<String> = excluded
+                    .iter()
+                    .map(|e| format!("{} {}", e.id, e.verdict))
+                    .collect();
                 msg.push_str(&format!("; not passed: {}", e.join(", ")));
             }
             msg.push_str("); nothing written");
@@ -122,18 +132,33 @@ impl Workspace {
         let (template, template_used) = if template_path.is_file() {
             (fsutil::read(&template_path)?, self.rel(&template_path))
         } else {
-            (DEFAULT_RELEASE_TEMPLATE.to_string(), "built-in (no template file)".to_string())
+            (
+                DEFAULT_RELEASE_TEMPLATE.to_string(),
+                "built-in (no template file)".to_string(),
+            )
         };
         let mut values: Vec<(&str, String)> = vec![
             ("RELEASE_ID", id.clone()),
             ("RELEASE_NAME", name.to_string()),
             ("MISSION", mission.unwrap_or("—").to_string()),
             ("DATE", now.format("%Y-%m-%d").to_string()),
-            ("CHANGES", wrap_block("changes", &render_changes(&meta, &self.link_root()))),
-            ("EXCLUDED", wrap_block("excluded", &render_excluded(&meta, &self.link_root()))),
+            (
+                "CHANGES",
+                wrap_block("changes", &render_changes(&meta, &self.link_root())),
+            ),
+            (
+                "EXCLUDED",
+                wrap_block("excluded", &render_excluded(&meta, &self.link_root())),
+            ),
             ("STAGES", wrap_block("stages", &render_stages(&meta.stages))),
-            ("ROLLBACK_TRIGGERS", wrap_block("triggers", &render_triggers(&meta.rollback))),
-            ("MANUAL_TRIGGERS", wrap_block("manual-triggers", &render_manual(&meta.rollback))),
+            (
+                "ROLLBACK_TRIGGERS",
+                wrap_block("triggers", &render_triggers(&meta.rollback)),
+            ),
+            (
+                "MANUAL_TRIGGERS",
+                wrap_block("manual-triggers", &render_manual(&meta.rollback)),
+            ),
             ("RELEASE_NOTES", release_notes(&meta)),
         ];
         values.extend(self.config.placeholders());
@@ -151,7 +176,12 @@ impl Workspace {
             file: self.rel(&path),
             mission: mission.map(str::to_string),
             changes: contract.meta.changes.iter().map(|c| c.id.clone()).collect(),
-            excluded: contract.meta.excluded.iter().map(|e| (e.id.clone(), e.verdict.clone())).collect(),
+            excluded: contract
+                .meta
+                .excluded
+                .iter()
+                .map(|e| (e.id.clone(), e.verdict.clone()))
+                .collect(),
             already_released: already,
             template: template_used,
         };

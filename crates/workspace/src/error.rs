@@ -32,7 +32,10 @@ pub enum Error {
 
     /// The contract is not fit for submission; every problem is listed.
     #[error("{} is not ready for approval:\n{}", file.display(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Incomplete { file: PathBuf, problems: Vec<String> },
+    Incomplete {
+        file: PathBuf,
+        problems: Vec<String>,
+    },
 }
 
 impl Error {

@@ -84,7 +84,11 @@ fn file(root: &Path, rel: &str, text: &str, report: &mut InitReport) -> Result<(
 fn gitignore(root: &Path, state: &str, report: &mut InitReport) -> Result<()> {
     let path = root.join(".gitignore");
     let entry = format!("/{}/", state.trim_matches('/'));
-    let existing = if path.exists() { fsutil::read(&path)? } else { String::new() };
+    let existing = if path.exists() {
+        fsutil::read(&path)?
+    } else {
+        String::new()
+    };
     let already = existing.lines().any(|l| {
         let l = l.trim().trim_matches('/');
         l == state.trim_matches('/')

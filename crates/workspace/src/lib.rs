@@ -17,7 +17,7 @@ pub use compile::NewReport;
 pub use error::Error;
 pub use init::{init, InitReport};
 pub use lifecycle::{ApprovalCheck, ApproveReport, SubmitReport, VerifyReport, VerifyState};
-pub use releases::{ReleaseSummary, validate_name};
+pub use releases::{validate_name, ReleaseSummary};
 pub use template::DEFAULT_RELEASE_TEMPLATE;
 
 use shiploop_config::Config;

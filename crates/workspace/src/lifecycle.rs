@@ -5,8 +5,8 @@ use crate::{fsutil, Error, Result, Workspace};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shiploop_approval::{
-    approval_message, fingerprint, parse_signature, sign_with_key, verify_signature, AllowedSigners,
-    NAMESPACE,
+    approval_message, fingerprint, parse_signature, sign_with_key, verify_signature,
+    AllowedSigners, NAMESPACE,
 };
 use shiploop_artifacts::digest::{compute, describe_changes};
 use shiploop_artifacts::release::{Approval, ReleaseContract, Status, Trigger};
@@ -137,11 +137,22 @@ impl Workspace {
         let mut warnings = Vec::new();
         let changed = r.contract.meta.digest.as_deref() != Some(d.digest.as_str());
         let dropped: Vec<String> = if changed {
-            r.contract.meta.approvals.drain(..).map(|a| a.principal).collect()
+            r.contract
+                .meta
+                .approvals
+                .drain(..)
+                .map(|a| a.principal)
+                .collect()
         } else {
             vec![]
         };
-        if r.contract.meta.rollback.automatic.iter().any(|t| matches!(t, Trigger::DataIntegrity { check: None })) {
+        if r.contract
+            .meta
+            .rollback
+            .automatic
+            .iter()
+            .any(|t| matches!(t, Trigger::DataIntegrity { check: None }))
+        {
             warnings.push("no data-integrity check is configured (rollback.data_integrity_check): that trigger cannot fire".into());
         }
         match self.signers() {
@@ -212,9 +223,10 @@ impl Workspace {
         let (r, msg) = self.approval_message(arg)?;
         let key_text = fsutil::read(key_file)?;
         let signed = sign_with_key(&key_text, passphrase, &msg).map_err(|e| match e {
-            shiploop_approval::SignError::BadKey(m) => {
-                Error::Usage(format!("{}: not a usable OpenSSH private key: {m}", key_file.display()))
-            }
+            shiploop_approval::SignError::BadKey(m) => Error::Usage(format!(
+                "{}: not a usable OpenSSH private key: {m}",
+                key_file.display()
+            )),
             other => Error::Refused(other.to_string()),
         })?;
         self.attach(r, &msg, signed.signature, signed.armored, as_principal, now)
@@ -232,7 +244,14 @@ impl Workspace {
         let armored = fsutil::read(sig_file)?;
         let sig = parse_signature(&armored)
             .map_err(|e| Error::Usage(format!("{}: {e}", sig_file.display())))?;
-        self.attach(r, &msg, sig, armored.trim().to_string() + "\n", as_principal, now)
+        self.attach(
+            r,
+            &msg,
+            sig,
+            armored.trim().to_string() + "\n",
+            as_principal,
+            now,
+        )
     }
 
     fn attach(
@@ -296,8 +315,14 @@ impl Workspace {
                 "key {fp} also belongs to the submitter {submitter}: the party that submits cannot approve"
             )));
         }
-        if m.approvals.iter().any(|a| same_principal(&a.principal, &principal)) {
-            return Err(Error::Refused(format!("{principal} has already approved {}", m.id)));
+        if m.approvals
+            .iter()
+            .any(|a| same_principal(&a.principal, &principal))
+        {
+            return Err(Error::Refused(format!(
+                "{principal} has already approved {}",
+                m.id
+            )));
         }
         let meta = &mut r.contract.meta;
         meta.approvals.push(Approval {
@@ -330,7 +355,12 @@ impl Workspace {
         Ok(self.verify_contract(&r.contract, &self.rel(&r.path), now))
     }
 
-    pub fn verify_contract(&self, c: &ReleaseContract, file: &str, now: DateTime<Utc>) -> VerifyReport {
+    pub fn verify_contract(
+        &self,
+        c: &ReleaseContract,
+        file: &str,
+        now: DateTime<Utc>,
+    ) -> VerifyReport {
         let m = &c.meta;
         let d = compute(c);
         let required = self.required();
@@ -357,7 +387,11 @@ impl Workspace {
             report.message = format!(
                 "{} was modified after {}: {}",
                 file,
-                if m.approvals.is_empty() { "submission" } else { "approval" },
+                if m.approvals.is_empty() {
+                    "submission"
+                } else {
+                    "approval"
+                },
                 report.changes.join("; ")
             );
             return report;
@@ -367,7 +401,8 @@ impl Workspace {
         let submitter = m.submitted_by.clone().unwrap_or_default();
         let mut seen: Vec<String> = vec![];
         for a in &m.approvals {
-            let problem = check_approval(a, &msg, signers.as_ref().ok(), &submitter, &seen, now, self);
+            let problem =
+                check_approval(a, &msg, signers.as_ref().ok(), &submitter, &seen, now, self);
             if problem.is_none() {
                 seen.push(a.principal.clone());
             }

@@ -23,6 +23,8 @@ pub struct ReleaseSummary {
     pub changes: usize,
     pub approvals: usize,
     pub submitted_by: Option<String>,
+    /// Submitted, but the approved content no longer matches the recorded digest.
+    pub modified_since_submission: bool,
     pub file: String,
 }
 
@@ -33,7 +35,9 @@ pub fn validate_name(what: &str, name: &str) -> Result<()> {
         && name.len() <= 80
         && !name.contains("..")
         && !name.starts_with(['.', '-'])
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {
@@ -46,7 +50,13 @@ pub fn validate_name(what: &str, name: &str) -> Result<()> {
 fn is_dated_id(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() > 11
-        && b[..10].iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
         && b[10] == b'-'
 }
 
@@ -58,11 +68,20 @@ impl Workspace {
             return Ok(vec![]);
         }
         let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|source| Error::Io { path: dir.clone(), source })?
+            .map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                let n = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-                p.is_file() && n.ends_with(".md") && n != TEMPLATE_FILE && !n.starts_with(['_', '.'])
+                let n = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                p.is_file()
+                    && n.ends_with(".md")
+                    && n != TEMPLATE_FILE
+                    && !n.starts_with(['_', '.'])
             })
             .collect();
         out.sort();
@@ -72,7 +91,10 @@ impl Workspace {
     pub fn load_release(&self, path: &Path) -> Result<LoadedRelease> {
         let text = fsutil::read(path)?;
         let contract = ReleaseContract::parse(&text).map_err(|e| Error::parse(path, e))?;
-        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
         if contract.meta.id != stem {
             return Err(Error::Parse {
                 file: path.to_path_buf(),
@@ -84,11 +106,17 @@ impl Workspace {
                 ),
             });
         }
-        Ok(LoadedRelease { path: path.to_path_buf(), contract })
+        Ok(LoadedRelease {
+            path: path.to_path_buf(),
+            contract,
+        })
     }
 
     pub fn releases(&self) -> Result<Vec<LoadedRelease>> {
-        self.release_files()?.iter().map(|p| self.load_release(p)).collect()
+        self.release_files()?
+            .iter()
+            .map(|p| self.load_release(p))
+            .collect()
     }
 
     /// Resolves a `<release>` argument: a contract path, a release id (`YYYY-MM-DD-<name>`), or a
@@ -96,15 +124,29 @@ impl Workspace {
     pub fn resolve(&self, arg: &str) -> Result<LoadedRelease> {
         let as_path = Path::new(arg);
         if arg.ends_with(".md") || arg.contains(['/', '\\']) {
-            let p = if as_path.is_absolute() { as_path.to_path_buf() } else { std::env::current_dir().map(|d| d.join(as_path)).unwrap_or_else(|_| as_path.to_path_buf()) };
-            let p = if p.is_file() { p } else { self.root.join(as_path) };
+            let p = if as_path.is_absolute() {
+                as_path.to_path_buf()
+            } else {
+                std::env::current_dir()
+                    .map(|d| d.join(as_path))
+                    .unwrap_or_else(|_| as_path.to_path_buf())
+            };
+            let p = if p.is_file() {
+                p
+            } else {
+                self.root.join(as_path)
+            };
             if p.is_file() {
                 return self.load_release(&p);
             }
             return Err(Error::Usage(format!("no release contract at {arg}")));
         }
         let files = self.release_files()?;
-        let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let stem = |p: &PathBuf| {
+            p.file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default()
+        };
         if let Some(p) = files.iter().find(|p| stem(p) == arg) {
             return self.load_release(p);
         }
@@ -150,6 +192,10 @@ impl Workspace {
             changes: m.changes.len(),
             approvals: m.approvals.len(),
             submitted_by: m.submitted_by.clone(),
+            modified_since_submission: m
+                .digest
+                .as_ref()
+                .is_some_and(|d| *d != shiploop_artifacts::digest::compute(&r.contract).digest),
             file: self.rel(&r.path),
         }
     }

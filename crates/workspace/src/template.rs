@@ -30,7 +30,10 @@ pub fn fill(template: &str, values: &[(&str, String)]) -> Result<String, (usize,
                     return Err((
                         i + 1,
                         col,
-                        format!("unknown placeholder `{{{{{name}}}}}` (known: {})", known.join(", ")),
+                        format!(
+                            "unknown placeholder `{{{{{name}}}}}` (known: {})",
+                            known.join(", ")
+                        ),
                     ));
                 }
             }

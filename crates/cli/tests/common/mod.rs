@@ -22,7 +22,8 @@ impl Run {
         format!("{}{}", self.stdout, self.stderr)
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
@@ -40,8 +41,10 @@ pub fn ssh_keygen() -> Command {
 }
 
 impl Ws {
-    pub fn new() -> Ws {
-        let ws = Ws { dir: tempfile::tempdir().unwrap() };
+    pub fn init() -> Ws {
+        let ws = Ws {
+            dir: tempfile::tempdir().unwrap(),
+        };
         let r = ws.ship(&["init"]);
         assert_eq!(r.code, 0, "{}", r.text());
         ws
@@ -132,11 +135,17 @@ impl Ws {
 
     /// The standard scenario: three verdicts (2 PASS, 1 FAIL) and a compiled contract.
     pub fn with_contract() -> Ws {
-        let ws = Ws::new();
+        let ws = Ws::init();
         ws.verdict("v-pass-1", "PASS", "Faster checkout page");
         ws.verdict("v-pass-2", "PASS", "Saved cards");
         ws.verdict("v-fail-1", "FAIL", "Broken coupon flow");
-        let r = ws.ship(&["release", "new", "checkout-speedups", "--mission", "checkout"]);
+        let r = ws.ship(&[
+            "release",
+            "new",
+            "checkout-speedups",
+            "--mission",
+            "checkout",
+        ]);
         assert_eq!(r.code, 0, "{}", r.text());
         ws
     }
@@ -152,7 +161,10 @@ impl Ws {
     /// Snapshot of every file under the workspace (path → bytes), to prove nothing changed.
     pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
         fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-            let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
             entries.sort();
             for p in entries {
                 if p.is_dir() {
