@@ -67,6 +67,13 @@ pub fn sign_with_key(
             .decrypt(pass)
             .map_err(|_| SignError::Passphrase("wrong passphrase for the private key".into()))?;
     }
+    if key.algorithm().is_rsa() {
+        // ssh-key 0.6 rebuilds RSA private keys wrongly (it passes p twice), so it cannot sign
+        // with them; ssh-keygen can, and its signatures verify here.
+        return Err(SignError::Other(
+            "--key cannot sign with RSA keys: sign with `ssh-keygen -Y sign -n shiploop-release` and attach it with --signature".into(),
+        ));
+    }
     let sig = key
         .sign(NAMESPACE, HashAlg::Sha512, message.as_bytes())
         .map_err(|e| SignError::Other(format!("signing failed: {e}")))?;

@@ -401,3 +401,65 @@ fn usage_errors_exit_2_and_json_errors_are_json() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("run `ship init` first"));
 }
+
+#[test]
+fn ecdsa_and_rsa_approvers() {
+    let ws = Ws::with_contract();
+    ws.write(
+        "ship.toml",
+        &ws.read("ship.toml")
+            .replace("required_approvals = 1", "required_approvals = 2"),
+    );
+    let ecdsa = ws.key_of_type("ecdsa", "ecdsa@example.com");
+    let rsa = ws.key_of_type("rsa", "rsa@example.com");
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
+    let r = ws.ship(&["release", "approve", ID, "--key", ecdsa.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    // RSA: --key says how to do it instead; a signature from ssh-keygen is accepted.
+    let r = ws.ship(&["release", "approve", ID, "--key", rsa.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--signature"), "{}", r.stderr);
+    let r = ws.sh(&format!(
+        "ship release digest {ID} | ssh-keygen -Y sign -f {} -n shiploop-release > rsa.sig && ship release approve {ID} --signature rsa.sig",
+        rsa.display()
+    ));
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(
+        r.stdout.contains("ecdsa@example.com, rsa@example.com"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn encrypted_keys_need_their_passphrase() {
+    let ws = Ws::with_contract();
+    let key = ws.path("keys/dana");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let st = ssh_keygen()
+        .args(["-q", "-t", "ed25519", "-N", "s3cret", "-C", "dana@example.com", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+    ws.write("work/allowed_signers", &format!("dana@example.com {}\n", fields.join(" ")));
+    assert_eq!(ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]).code, 0);
+    let k = key.display();
+    let r = ws.sh(&format!("ship release approve {ID} --key {k}"));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("SHIP_KEY_PASSPHRASE"), "{}", r.stderr);
+    let r = ws.sh(&format!("SHIP_KEY_PASSPHRASE=wrong ship release approve {ID} --key {k}"));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("wrong passphrase"), "{}", r.stderr);
+    let r = ws.sh(&format!("SHIP_KEY_PASSPHRASE=s3cret ship release approve {ID} --key {k}"));
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
+}

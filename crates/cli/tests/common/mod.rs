@@ -109,6 +109,24 @@ impl Ws {
         );
     }
 
+    /// Makes a key of another type (`ecdsa`, `rsa`) and lists it for `principal`.
+    pub fn key_of_type(&self, kind: &str, principal: &str) -> PathBuf {
+        let key = self.path(&format!("keys/{kind}"));
+        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+        let st = ssh_keygen()
+            .args(["-q", "-t", kind, "-N", "", "-C", principal, "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen must be installed (apt-get install openssh-client)");
+        assert!(st.success());
+        let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+        let mut signers = self.read("work/allowed_signers");
+        signers.push_str(&format!("{principal} {}\n", fields.join(" ")));
+        self.write("work/allowed_signers", &signers);
+        key
+    }
+
     /// Makes an ed25519 key with ssh-keygen; lists it in allowed_signers for `principal` unless
     /// `allowed` is false. Returns the private key path.
     pub fn key(&self, name: &str, principal: &str, allowed: bool) -> PathBuf {
