@@ -443,23 +443,43 @@ fn encrypted_keys_need_their_passphrase() {
     let key = ws.path("keys/dana");
     std::fs::create_dir_all(key.parent().unwrap()).unwrap();
     let st = ssh_keygen()
-        .args(["-q", "-t", "ed25519", "-N", "s3cret", "-C", "dana@example.com", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "s3cret",
+            "-C",
+            "dana@example.com",
+            "-f",
+        ])
         .arg(&key)
         .status()
         .unwrap();
     assert!(st.success());
     let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
-    ws.write("work/allowed_signers", &format!("dana@example.com {}\n", fields.join(" ")));
-    assert_eq!(ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]).code, 0);
+    ws.write(
+        "work/allowed_signers",
+        &format!("dana@example.com {}\n", fields.join(" ")),
+    );
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
     let k = key.display();
     let r = ws.sh(&format!("ship release approve {ID} --key {k}"));
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("SHIP_KEY_PASSPHRASE"), "{}", r.stderr);
-    let r = ws.sh(&format!("SHIP_KEY_PASSPHRASE=wrong ship release approve {ID} --key {k}"));
+    let r = ws.sh(&format!(
+        "SHIP_KEY_PASSPHRASE=wrong ship release approve {ID} --key {k}"
+    ));
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("wrong passphrase"), "{}", r.stderr);
-    let r = ws.sh(&format!("SHIP_KEY_PASSPHRASE=s3cret ship release approve {ID} --key {k}"));
+    let r = ws.sh(&format!(
+        "SHIP_KEY_PASSPHRASE=s3cret ship release approve {ID} --key {k}"
+    ));
     assert_eq!(r.code, 0, "{}", r.text());
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
 }
