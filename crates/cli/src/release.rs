@@ -231,7 +231,8 @@ pub fn show(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> Res
     if let Some(by) = &m.submitted_by {
         println!("  submitted  by {by}");
     }
-    println!("  approval   {:?}: {}", v.state, v.message);
+    let state = serde_json::to_value(v.state).unwrap_or_default();
+    println!("  approval   {}: {}", state.as_str().unwrap_or("?"), v.message);
     println!("  changes");
     for c in &m.changes {
         println!("    {}  {}", c.id, c.summary);

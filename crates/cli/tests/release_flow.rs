@@ -483,3 +483,48 @@ fn encrypted_keys_need_their_passphrase() {
     assert_eq!(r.code, 0, "{}", r.text());
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
 }
+
+#[test]
+fn human_edits_survive_the_tools_updates() {
+    let ws = Ws::with_contract();
+    let alice = ws.key("alice", "alice@example.com", true);
+    // People edit prose and the frontmatter plan before submitting.
+    let edited = ws
+        .contract()
+        .replace(
+            "## Changes\n",
+            "## Changes\n\nReviewed with the payments team on Tuesday.\n",
+        )
+        .replace("  weight: 5\n", "  weight: 10\n")
+        .replace("- Saved cards\n", "- Save your card for next time.\n");
+    ws.write(&ws.contract_path(), &edited);
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
+    assert_eq!(
+        ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()])
+            .code,
+        0
+    );
+    let after = ws.contract();
+    assert!(after.contains("Reviewed with the payments team on Tuesday."));
+    assert!(after.contains("- Save your card for next time."));
+    // The stages table was re-rendered from the edited plan at submission.
+    assert!(
+        after.contains("| 1 Internal / Canary | 10 % | 10m |"),
+        "{after}"
+    );
+    assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
+}
+
+#[test]
+fn the_submitter_defaults_to_git_user_email() {
+    let ws = Ws::with_contract();
+    let r = ws.sh("git init -q . && git config user.email robot@example.com && ship release submit checkout-speedups --json");
+    assert_eq!(r.code, 0, "{}", r.text());
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["submitted_by"], "robot@example.com");
+    assert!(ws.contract().contains("submitted_by: robot@example.com"));
+}
