@@ -12,6 +12,7 @@ use shiploop_workspace::{Error, Workspace};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -70,5 +71,16 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                 ReleaseCommand::Show { release } => release::show(&ws, out, release, now),
             }
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, which turns `ship release show X | head` into a panic when the pipe
+/// closes. Command-line tools should just stop, so restore the default action.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; only resets a signal
+    // disposition to its default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -232,7 +232,11 @@ pub fn show(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> Res
         println!("  submitted  by {by}");
     }
     let state = serde_json::to_value(v.state).unwrap_or_default();
-    println!("  approval   {}: {}", state.as_str().unwrap_or("?"), v.message);
+    println!(
+        "  approval   {}: {}",
+        state.as_str().unwrap_or("?"),
+        v.message
+    );
     println!("  changes");
     for c in &m.changes {
         println!("    {}  {}", c.id, c.summary);
