@@ -21,7 +21,13 @@ pub const NAMESPACE: &str = "shiploop-release";
 /// shiploop release approval v1
 /// release: <release id>
 /// digest: sha256:<hex>
+/// submitted-by: <principal>
 /// ```
-pub fn approval_message(release_id: &str, digest: &str) -> String {
-    format!("shiploop release approval v1\nrelease: {release_id}\ndigest: {digest}\n")
+///
+/// The submitter is bound too, so the record of who submitted cannot be rewritten after approval
+/// to make an approver look like someone other than the submitter.
+pub fn approval_message(release_id: &str, digest: &str, submitted_by: &str) -> String {
+    format!(
+        "shiploop release approval v1\nrelease: {release_id}\ndigest: {digest}\nsubmitted-by: {submitted_by}\n"
+    )
 }

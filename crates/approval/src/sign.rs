@@ -31,7 +31,7 @@ impl fmt::Display for SignError {
             ),
             SignError::Mismatch => write!(
                 f,
-                "the signature does not match this release's approval message (another release, or the contract changed)"
+                "the signature does not match this release's approval message (made for another release, or the contract or its recorded submitter changed)"
             ),
             SignError::Other(m) => write!(f, "{m}"),
         }
@@ -123,20 +123,20 @@ nejefMy+u1yjAPc3lvRkAAAAEnRlc3RAc2hpcGxvb3AudGVzdAECAw==
 
     #[test]
     fn signs_and_verifies_and_binds_the_message() {
-        let msg = approval_message("2026-11-27-a", "sha256:00");
+        let msg = approval_message("2026-11-27-a", "sha256:00", "bot@x");
         let s = sign_with_key(KEY, None, &msg).unwrap();
         assert!(s.armored.starts_with("-----BEGIN SSH SIGNATURE-----"));
         assert!(s.fingerprint.starts_with("SHA256:"));
         let sig = parse_signature(&s.armored).unwrap();
         verify_signature(&sig, &msg).unwrap();
-        let other = approval_message("2026-11-27-a", "sha256:01");
+        let other = approval_message("2026-11-27-a", "sha256:01", "bot@x");
         assert_eq!(verify_signature(&sig, &other), Err(SignError::Mismatch));
     }
 
     #[test]
     fn other_namespaces_are_refused() {
         let key = PrivateKey::from_openssh(KEY).unwrap();
-        let msg = approval_message("r", "sha256:00");
+        let msg = approval_message("r", "sha256:00", "bot@x");
         let sig = key.sign("git", HashAlg::Sha512, msg.as_bytes()).unwrap();
         assert_eq!(
             verify_signature(&sig, &msg),

@@ -50,14 +50,14 @@ pub fn compute(contract: &ReleaseContract) -> ContractDigest {
         }
     }
 
+    let sections = markdown::sections(&contract.body);
+    let owned = tool_owned(&sections);
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for s in markdown::sections(&contract.body) {
-        let heading = s.heading.unwrap_or("(preamble)");
-        if s.heading
-            .is_some_and(|h| RECORD_SECTIONS.iter().any(|r| r.eq_ignore_ascii_case(h)))
-        {
+    for (i, s) in sections.iter().enumerate() {
+        if owned[i] {
             continue;
         }
+        let heading = s.heading.unwrap_or("(preamble)");
         let n = seen.entry(heading.to_string()).or_insert(0);
         *n += 1;
         let name = if *n == 1 {
@@ -74,6 +74,26 @@ pub fn compute(contract: &ReleaseContract) -> ContractDigest {
         digest: format!("sha256:{}", sha_hex(canonical.as_bytes())),
         parts,
     }
+}
+
+/// Which sections are the tool's own and so outside the digest: only the trailing run of
+/// record sections, each name once. A record-named heading placed before approved text, or a
+/// second one, is ordinary approved content — otherwise inserting "## Rollout log" in the middle
+/// of the release notes would hide the text after it from the digest.
+fn tool_owned(sections: &[markdown::Section<'_>]) -> Vec<bool> {
+    let mut owned = vec![false; sections.len()];
+    let mut names: Vec<String> = vec![];
+    for (i, s) in sections.iter().enumerate().rev() {
+        let Some(h) = s.heading else { break };
+        let is_record = RECORD_SECTIONS.iter().any(|r| r.eq_ignore_ascii_case(h));
+        let key = h.to_ascii_lowercase();
+        if !is_record || names.contains(&key) {
+            break;
+        }
+        names.push(key);
+        owned[i] = true;
+    }
+    owned
 }
 
 /// The parts that differ between a recorded and a recomputed digest, described for people.
@@ -209,6 +229,26 @@ mod tests {
             describe_changes(&da.parts, &dc.parts),
             vec!["frontmatter field `service` was modified".to_string()]
         );
+    }
+
+    #[test]
+    fn a_record_heading_cannot_hide_approved_text() {
+        let a = contract();
+        // Inserted before approved text: the text after it stays covered.
+        let mut b = a.clone();
+        b.body = b.body.replace(
+            "## Release notes\n- faster\n",
+            "## Rollout log\nall fine\n## Release notes\n- faster\n",
+        );
+        assert_ne!(compute(&a).digest, compute(&b).digest);
+        // A second "Rollout log" at the end is not the tool's either.
+        let mut c = a.clone();
+        c.body.push_str("## Rollout log\nextra\n");
+        assert_ne!(compute(&a).digest, compute(&c).digest);
+        // Appending to the real trailing record section is fine (the tool owns it).
+        let mut d = a.clone();
+        d.body.push_str("- stage 1 entered\n");
+        assert_eq!(compute(&a).digest, compute(&d).digest);
     }
 
     #[test]

@@ -82,6 +82,17 @@ fn tool_records_do_not_break_an_approval_but_plan_edits_do() {
         .replace("_Not started._", "- stage 1 entered at 5 %");
     ws.write(&ws.contract_path(), &c);
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
+    // Rewriting who submitted breaks the signatures, which bind the submitter.
+    let original = ws.contract();
+    let c = original.replace(
+        "submitted_by: agent@example.com",
+        "submitted_by: someone@example.com",
+    );
+    ws.write(&ws.contract_path(), &c);
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.starts_with("INVALID SIGNER"), "{}", r.stdout);
+    ws.write(&ws.contract_path(), &original);
     // Changing a threshold in the frontmatter plan is.
     let c = ws
         .contract()
@@ -196,7 +207,7 @@ fn refusals() {
 
     // A valid signature over another release's message.
     let r = ws.sh(&format!(
-        "printf 'shiploop release approval v1\\nrelease: other\\ndigest: sha256:00\\n' | ssh-keygen -Y sign -f {} -n shiploop-release > other.sig && ship release approve {ID} --signature other.sig",
+        "printf 'shiploop release approval v1\\nrelease: other\\ndigest: sha256:00\\nsubmitted-by: agent@example.com\\n' | ssh-keygen -Y sign -f {} -n shiploop-release > other.sig && ship release approve {ID} --signature other.sig",
         bob.display()
     ));
     assert_eq!(r.code, 1, "{}", r.text());

@@ -207,7 +207,8 @@ impl Workspace {
                 m.id
             )));
         }
-        let msg = approval_message(&m.id, &recorded);
+        let submitter = m.submitted_by.clone().unwrap_or_default();
+        let msg = approval_message(&m.id, &recorded, &submitter);
         Ok((r, msg))
     }
 
@@ -396,9 +397,9 @@ impl Workspace {
             );
             return report;
         }
-        let msg = approval_message(&m.id, &recorded);
-        let signers = self.signers();
         let submitter = m.submitted_by.clone().unwrap_or_default();
+        let msg = approval_message(&m.id, &recorded, &submitter);
+        let signers = self.signers();
         let mut seen: Vec<String> = vec![];
         for a in &m.approvals {
             let problem =
