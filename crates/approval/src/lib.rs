@@ -26,8 +26,38 @@ pub const NAMESPACE: &str = "shiploop-release";
 ///
 /// The submitter is bound too, so the record of who submitted cannot be rewritten after approval
 /// to make an approver look like someone other than the submitter.
-pub fn approval_message(release_id: &str, digest: &str, submitted_by: &str) -> String {
-    format!(
+///
+/// Each field must be a single token (no whitespace or control characters): otherwise two
+/// different (release, digest, submitter) triples could produce the same bytes, and one
+/// signature would approve both.
+pub fn approval_message(
+    release_id: &str,
+    digest: &str,
+    submitted_by: &str,
+) -> Result<String, String> {
+    for (name, value) in [
+        ("release", release_id),
+        ("digest", digest),
+        ("submitted-by", submitted_by),
+    ] {
+        if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("{name} {value:?} cannot go into an approval message: it must be one token without spaces or control characters"));
+        }
+    }
+    Ok(format!(
         "shiploop release approval v1\nrelease: {release_id}\ndigest: {digest}\nsubmitted-by: {submitted_by}\n"
-    )
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_cannot_smuggle_lines() {
+        assert!(approval_message("r", "sha256:00", "bot@x").is_ok());
+        assert!(approval_message("r\ndigest: sha256:11", "sha256:00", "bot@x").is_err());
+        assert!(approval_message("r", "sha256:00", "bot@x\ndigest: y").is_err());
+        assert!(approval_message("r", "sha256:00", "").is_err());
+    }
 }

@@ -123,20 +123,20 @@ nejefMy+u1yjAPc3lvRkAAAAEnRlc3RAc2hpcGxvb3AudGVzdAECAw==
 
     #[test]
     fn signs_and_verifies_and_binds_the_message() {
-        let msg = approval_message("2026-11-27-a", "sha256:00", "bot@x");
+        let msg = approval_message("2026-11-27-a", "sha256:00", "bot@x").unwrap();
         let s = sign_with_key(KEY, None, &msg).unwrap();
         assert!(s.armored.starts_with("-----BEGIN SSH SIGNATURE-----"));
         assert!(s.fingerprint.starts_with("SHA256:"));
         let sig = parse_signature(&s.armored).unwrap();
         verify_signature(&sig, &msg).unwrap();
-        let other = approval_message("2026-11-27-a", "sha256:01", "bot@x");
+        let other = approval_message("2026-11-27-a", "sha256:01", "bot@x").unwrap();
         assert_eq!(verify_signature(&sig, &other), Err(SignError::Mismatch));
     }
 
     #[test]
     fn other_namespaces_are_refused() {
         let key = PrivateKey::from_openssh(KEY).unwrap();
-        let msg = approval_message("r", "sha256:00", "bot@x");
+        let msg = approval_message("r", "sha256:00", "bot@x").unwrap();
         let sig = key.sign("git", HashAlg::Sha512, msg.as_bytes()).unwrap();
         assert_eq!(
             verify_signature(&sig, &msg),

@@ -1,7 +1,7 @@
 //! The approval digest of a release contract.
 //!
 //! What people approve is (a) every frontmatter field except the tool's records
-//! ([`RECORD_KEYS`]) and (b) every body section except the tool's own ([`RECORD_SECTIONS`]).
+//! ([`RECORD_KEYS`]) and (b) the whole body before the records marker ([`RECORDS_MARKER`]).
 //! Each part is hashed on its own (frontmatter fields as canonical JSON with sorted keys, body
 //! sections as their exact text with CRLF folded to LF), and the contract digest is SHA-256 over
 //! the ordered list of part hashes:
@@ -15,7 +15,7 @@
 //! Keeping the per-part hashes lets `verify` name what changed after approval.
 
 use crate::markdown;
-use crate::release::{ReleaseContract, RECORD_KEYS, RECORD_SECTIONS};
+use crate::release::{ReleaseContract, RECORD_KEYS};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -50,13 +50,8 @@ pub fn compute(contract: &ReleaseContract) -> ContractDigest {
         }
     }
 
-    let sections = markdown::sections(&contract.body);
-    let owned = tool_owned(&sections);
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, s) in sections.iter().enumerate() {
-        if owned[i] {
-            continue;
-        }
+    for s in markdown::sections(contract.approved_body()) {
         let heading = s.heading.unwrap_or("(preamble)");
         let n = seen.entry(heading.to_string()).or_insert(0);
         *n += 1;
@@ -74,26 +69,6 @@ pub fn compute(contract: &ReleaseContract) -> ContractDigest {
         digest: format!("sha256:{}", sha_hex(canonical.as_bytes())),
         parts,
     }
-}
-
-/// Which sections are the tool's own and so outside the digest: only the trailing run of
-/// record sections, each name once. A record-named heading placed before approved text, or a
-/// second one, is ordinary approved content — otherwise inserting "## Rollout log" in the middle
-/// of the release notes would hide the text after it from the digest.
-fn tool_owned(sections: &[markdown::Section<'_>]) -> Vec<bool> {
-    let mut owned = vec![false; sections.len()];
-    let mut names: Vec<String> = vec![];
-    for (i, s) in sections.iter().enumerate().rev() {
-        let Some(h) = s.heading else { break };
-        let is_record = RECORD_SECTIONS.iter().any(|r| r.eq_ignore_ascii_case(h));
-        let key = h.to_ascii_lowercase();
-        if !is_record || names.contains(&key) {
-            break;
-        }
-        names.push(key);
-        owned[i] = true;
-    }
-    owned
 }
 
 /// The parts that differ between a recorded and a recomputed digest, described for people.
@@ -168,6 +143,7 @@ fn canonical_json(v: &Value, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::release::RECORDS_MARKER;
     use crate::release::*;
     use chrono::TimeZone;
 
@@ -191,7 +167,7 @@ mod tests {
                 digest_parts: BTreeMap::new(),
                 approvals: vec![],
             },
-            body: "# Release: x\n\n## Release notes\n- faster\n\n## Approvals\nnone\n\n## Rollout log\n".into(),
+            body: format!("# Release: x\n\n## Release notes\n- faster\n\n{RECORDS_MARKER}\n## Approvals\nnone\n\n## Rollout log\n"),
         }
     }
 
@@ -232,23 +208,29 @@ mod tests {
     }
 
     #[test]
-    fn a_record_heading_cannot_hide_approved_text() {
-        let a = contract();
-        // Inserted before approved text: the text after it stays covered.
+    fn approved_text_cannot_hide_in_the_records_tail() {
+        let mut a = contract();
+        a.refresh_records();
+        assert_eq!(a.records_mismatch(), None);
+        // Text slipped in after the marker changes no digest, but the tail no longer matches.
         let mut b = a.clone();
         b.body = b.body.replace(
-            "## Release notes\n- faster\n",
-            "## Rollout log\nall fine\n## Release notes\n- faster\n",
+            &format!("{RECORDS_MARKER}\n"),
+            &format!("{RECORDS_MARKER}\n- We now sell your data.\n"),
         );
-        assert_ne!(compute(&a).digest, compute(&b).digest);
-        // A second "Rollout log" at the end is not the tool's either.
+        assert_eq!(compute(&a).digest, compute(&b).digest);
+        assert!(b.records_mismatch().is_some());
+        // A marker planted inside the approved text (e.g. in a code fence) fails safe too.
         let mut c = a.clone();
-        c.body.push_str("## Rollout log\nextra\n");
-        assert_ne!(compute(&a).digest, compute(&c).digest);
-        // Appending to the real trailing record section is fine (the tool owns it).
+        c.body = c.body.replace(
+            "## Release notes\n",
+            &format!("## Release notes\n```\n{RECORDS_MARKER}\n```\n"),
+        );
+        assert!(c.records_mismatch().is_some());
+        // Deleting the marker puts the whole body under the digest.
         let mut d = a.clone();
-        d.body.push_str("- stage 1 entered\n");
-        assert_eq!(compute(&a).digest, compute(&d).digest);
+        d.body = d.body.replace(&format!("{RECORDS_MARKER}\n"), "");
+        assert_ne!(compute(&a).digest, compute(&d).digest);
     }
 
     #[test]

@@ -69,6 +69,15 @@ impl Document {
         self.yaml = render_yaml(meta);
     }
 
+    /// The file line where top-level frontmatter key `key` is set (the first YAML line if absent).
+    pub fn key_line(&self, key: &str) -> usize {
+        self.yaml
+            .lines()
+            .position(|l| l.starts_with(&format!("{key}:")))
+            .map(|i| i + self.yaml_line)
+            .unwrap_or(self.yaml_line)
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(self.yaml.len() + self.body.len() + 8);
         out.push_str("---\n");

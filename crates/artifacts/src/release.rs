@@ -26,13 +26,12 @@ pub const RECORD_KEYS: &[&str] = &[
     "approvals",
 ];
 
-/// Body sections the tool owns and rewrites whole; excluded from the approval digest.
-pub const RECORD_SECTIONS: &[&str] = &[
-    "Approvals",
-    "Pre-deployment checks",
-    "Rollout log",
-    "Post-deployment validation",
-];
+/// The line that ends the approved body. Everything after it is ship's rendering of its
+/// frontmatter records (approvals, and later gate results, the rollout log, validation); it is
+/// outside the approval digest, and `verify` checks it is exactly what ship renders, so no text
+/// can hide there.
+pub const RECORDS_MARKER: &str =
+    "<!-- ship:records v1 — rendered by ship from the frontmatter; edits below this line are overwritten -->";
 
 /// Body sections a contract must fill before it can be submitted.
 pub const REQUIRED_SECTIONS: &[&str] = &[
@@ -160,8 +159,13 @@ impl Trigger {
                 "error rate more than {max_increase_pp} percentage point(s) above the stable baseline over the same window"
             ),
             Trigger::P99Latency { target, factor } => {
-                let limit = Dur(target.0.mul_f64(*factor));
-                format!("p99 latency above {factor} × target (target {target} → {limit})")
+                match std::time::Duration::try_from_secs_f64(target.0.as_secs_f64() * factor) {
+                    Ok(limit) => format!(
+                        "p99 latency above {factor} × target (target {target} → {})",
+                        Dur(limit)
+                    ),
+                    Err(_) => format!("p99 latency above {factor} × target {target}"),
+                }
             }
             Trigger::HealthChecks { max_failed_pct } => format!(
                 "health checks failing on more than {max_failed_pct} % of the new version's instances"
@@ -241,10 +245,57 @@ impl ReleaseContract {
     pub fn parse(text: &str) -> Result<ReleaseContract, ParseError> {
         let doc = Document::split(text)?;
         let meta: ReleaseMeta = doc.parse_meta()?;
+        if let Some((key, message)) = meta_problem(&meta) {
+            return Err(ParseError::new(doc.key_line(key), 1, message));
+        }
         Ok(ReleaseContract {
             meta,
             body: doc.body,
         })
+    }
+
+    /// The approved part of the body: everything before the records marker.
+    pub fn approved_body(&self) -> &str {
+        match find_marker(&self.body) {
+            Some(i) => &self.body[..i],
+            None => &self.body,
+        }
+    }
+
+    /// The records tail as ship renders it from the frontmatter.
+    pub fn render_records(&self) -> String {
+        render_records(&self.meta)
+    }
+
+    /// Replaces the records tail (or appends it) with ship's rendering of the records.
+    pub fn refresh_records(&mut self) {
+        let mut body = self.approved_body().to_string();
+        if !body.ends_with('\n') && !body.is_empty() {
+            body.push('\n');
+        }
+        if !body.ends_with("\n\n") {
+            body.push('\n');
+        }
+        body.push_str(&self.render_records());
+        self.body = body;
+    }
+
+    /// None when the tail is exactly ship's rendering; otherwise the 1-based body line where
+    /// it first differs (or where the marker should be).
+    pub fn records_mismatch(&self) -> Option<usize> {
+        let start = find_marker(&self.body)?;
+        let tail = self.body[start..].replace("\r\n", "\n");
+        let expected = self.render_records();
+        if tail == expected {
+            return None;
+        }
+        let first_line = self.body[..start].matches('\n').count() + 1;
+        let differing = tail
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| tail.lines().count().min(expected.lines().count()));
+        Some(first_line + differing)
     }
 
     pub fn render(&self) -> String {
@@ -270,12 +321,6 @@ impl ReleaseContract {
         }
     }
 
-    /// Rewrites the Approvals section from the frontmatter records.
-    pub fn refresh_approvals_section(&mut self, required: usize) {
-        let content = render_approvals(&self.meta, required);
-        self.body = markdown::set_section(&self.body, "Approvals", &content);
-    }
-
     /// Everything that makes the contract unfit for submission, in plain words.
     pub fn submission_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -289,7 +334,8 @@ impl ReleaseContract {
                 "no automatic rollback triggers (`rollback.automatic` is empty): deployments without rollback capability are an anti-pattern".to_string(),
             );
         }
-        let secs = markdown::sections(&self.body);
+        let approved = self.approved_body();
+        let secs = markdown::sections(approved);
         for req in REQUIRED_SECTIONS {
             let found = secs.iter().find(|s| {
                 s.heading.is_some_and(|h| {
@@ -305,7 +351,7 @@ impl ReleaseContract {
                 Some(_) => {}
             }
         }
-        if let Some(rb) = markdown::section_content(&self.body, "Rollback") {
+        if let Some(rb) = markdown::section_content(approved, "Rollback") {
             match subsection(rb, "Procedure") {
                 None => problems.push(
                     "the Rollback section has no `### Procedure`: document how to roll back"
@@ -474,36 +520,144 @@ pub fn render_manual(rb: &Rollback) -> String {
     out
 }
 
-pub fn render_approvals(m: &ReleaseMeta, required: usize) -> String {
-    let mut out = format!(
-        "Status: **{}** — {} of {} required approval(s).",
-        m.status,
-        m.approvals.len(),
-        required
-    );
+/// The first occurrence of the marker as a whole line. The first, not the last: a marker
+/// planted earlier in the document makes the tail mismatch, so verification fails safe.
+fn find_marker(body: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in body.split_inclusive('\n') {
+        if line.trim_end() == RECORDS_MARKER {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The records tail: the marker, then the sections ship owns, rendered only from the
+/// frontmatter records (values escaped into table cells), so they can carry no free text.
+pub fn render_records(m: &ReleaseMeta) -> String {
+    let mut out = format!("{RECORDS_MARKER}\n## Approvals\n\nStatus: **{}**", m.status);
     if let (Some(by), Some(at)) = (&m.submitted_by, &m.submitted_at) {
         out.push_str(&format!(
-            " Submitted by {by} at {}.",
+            " — submitted by {} at {}",
+            markdown::cell(by),
             at.format("%Y-%m-%d %H:%M:%SZ")
         ));
     }
+    out.push_str(".\n");
     if let Some(d) = &m.digest {
-        out.push_str(&format!("\nContract digest: `{d}`."));
+        out.push_str(&format!("Contract digest: `{}`.\n", markdown::cell(d)));
     }
-    out.push('\n');
-    if !m.approvals.is_empty() {
+    if m.approvals.is_empty() {
+        out.push_str("\n_No approvals yet._\n");
+    } else {
         out.push_str("\n| approver | signed at | key |\n|---|---|---|\n");
         for a in &m.approvals {
             out.push_str(&format!(
                 "| {} | {} | `{}` |\n",
                 markdown::cell(&a.principal),
                 a.signed_at.format("%Y-%m-%d %H:%M:%SZ"),
-                a.key
+                markdown::cell(&a.key)
             ));
         }
     }
-    out.push_str("\n<!-- Maintained by ship from the frontmatter; edits here are overwritten. -->");
+    out.push_str("\n## Pre-deployment checks\n\n_Not run yet._\n");
+    out.push_str("\n## Rollout log\n\n_Not started._\n");
+    out.push_str("\n## Post-deployment validation\n\n_Not run yet._\n");
     out
+}
+
+/// Identity and threshold fields that must be well-formed before anything is rendered, signed
+/// or executed: (frontmatter key, message).
+fn meta_problem(m: &ReleaseMeta) -> Option<(&'static str, String)> {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && !n.contains("..")
+            && !n.starts_with(['.', '-'])
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    if !name_ok(&m.name) {
+        return Some((
+            "name",
+            format!("`name` {:?} is not a valid release name", m.name),
+        ));
+    }
+    let dated = m.id.len() > 11
+        && chrono::NaiveDate::parse_from_str(&m.id[..10], "%Y-%m-%d").is_ok()
+        && m.id.as_bytes()[10] == b'-';
+    if !dated || m.id[11..] != m.name {
+        return Some((
+            "id",
+            format!(
+                "`id` {:?} must be YYYY-MM-DD-<name> with name {:?}",
+                m.id, m.name
+            ),
+        ));
+    }
+    if let Some(mission) = &m.mission {
+        if !name_ok(mission) {
+            return Some((
+                "mission",
+                format!("`mission` {mission:?} is not a valid name"),
+            ));
+        }
+    }
+    let principal_ok =
+        |p: &str| !p.is_empty() && !p.chars().any(|c| c.is_whitespace() || c.is_control());
+    if let Some(by) = &m.submitted_by {
+        if !principal_ok(by) {
+            return Some((
+                "submitted_by",
+                format!(
+                    "`submitted_by` {by:?} is not a principal (no spaces or control characters)"
+                ),
+            ));
+        }
+    }
+    for a in &m.approvals {
+        if !principal_ok(&a.principal) {
+            return Some((
+                "approvals",
+                format!("approval principal {:?} is not a principal", a.principal),
+            ));
+        }
+    }
+    for c in &m.changes {
+        let p = &c.verdict_file;
+        if p.starts_with('/') || p.contains('\\') || p.split('/').any(|seg| seg == "..") {
+            return Some((
+                "changes",
+                format!(
+                    "change `{}`: verdict_file {p:?} must be a path inside the workspace",
+                    c.id
+                ),
+            ));
+        }
+    }
+    for t in &m.rollback.automatic {
+        let bad = match t {
+            Trigger::ErrorRate { max_increase_pp: v }
+            | Trigger::HealthChecks { max_failed_pct: v } => {
+                !(v.is_finite() && (0.0..=100.0).contains(v))
+            }
+            Trigger::P99Latency { target, factor } => {
+                !(factor.is_finite() && (1.0..=100.0).contains(factor))
+                    || target.0.is_zero()
+                    || target.0 > std::time::Duration::from_secs(3600)
+            }
+            Trigger::CriticalSecurityAlert {} | Trigger::DataIntegrity { .. } => false,
+        };
+        if bad {
+            return Some((
+                "rollback",
+                format!(
+                    "rollback trigger {t:?} is out of range (percentages 0–100, latency factor 1–100, target above 0 and at most 1h)"
+                ),
+            ));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -571,6 +725,28 @@ mod tests {
         let back: Rollback = crate::document::parse_yaml(&yaml, 1).unwrap();
         assert_eq!(back, rb);
         assert!(rb.automatic[1].describe().contains("600ms"));
+    }
+
+    #[test]
+    fn malformed_identities_and_thresholds_are_parse_errors_with_lines() {
+        let good = "---\nid: 2026-11-27-a\nname: a\nservice: web\ncreated_at: 2026-11-27T00:00:00Z\nrollback:\n  automatic:\n  - trigger: p99-latency\n    target: 300ms\n    factor: 2.0\nstatus: draft\n---\nbody\n";
+        ReleaseContract::parse(good).unwrap();
+        let e = ReleaseContract::parse(&good.replace("factor: 2.0", "factor: -1.0")).unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("out of range"), "{e}");
+        let e = ReleaseContract::parse(&good.replace("factor: 2.0", "factor: 1e300")).unwrap_err();
+        assert!(e.message.contains("out of range"), "{e}");
+        let e = ReleaseContract::parse(
+            &good.replace("id: 2026-11-27-a", "id: \"2026-11-27-a\\ndigest: x\""),
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = ReleaseContract::parse(&good.replace(
+            "status: draft",
+            "status: draft\nsubmitted_by: \"bot@x\\ndigest: y\"",
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("submitted_by"), "{e}");
     }
 
     #[test]

@@ -40,7 +40,7 @@ impl Verdict {
             || meta.id.contains("..");
         if bad_id {
             return Err(ParseError::new(
-                line_of_key(&doc, "id"),
+                doc.key_line("id"),
                 1,
                 format!(
                     "`id` {:?} must be non-empty, without `/`, `\\`, `|` or `..`",
@@ -50,7 +50,7 @@ impl Verdict {
         }
         if meta.verdict.trim().is_empty() {
             return Err(ParseError::new(
-                line_of_key(&doc, "verdict"),
+                doc.key_line("verdict"),
                 1,
                 "`verdict` is empty (expected PASS, FAIL, NEEDS_WORK, …)",
             ));
@@ -93,14 +93,6 @@ impl Verdict {
 
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-fn line_of_key(doc: &Document, key: &str) -> usize {
-    doc.yaml
-        .lines()
-        .position(|l| l.starts_with(&format!("{key}:")))
-        .map(|i| i + doc.yaml_line)
-        .unwrap_or(1)
 }
 
 #[cfg(test)]

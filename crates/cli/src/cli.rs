@@ -14,6 +14,11 @@ pub struct Cli {
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
+    /// Check approvals against this allowed-signers file instead of `paths.allowed_signers`
+    /// (pin the trust root to a protected copy in CI).
+    #[arg(long, global = true, value_name = "FILE", env = "SHIP_ALLOWED_SIGNERS")]
+    pub allowed_signers: Option<PathBuf>,
+
     /// Print machine-readable JSON on stdout (errors too, as {"error": …}).
     #[arg(long, global = true)]
     pub json: bool,

@@ -43,7 +43,13 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
             Ok(0)
         }
         Command::Release { command } => {
-            let ws = Workspace::open(&dir)?;
+            let mut ws = Workspace::open(&dir)?;
+            if let Some(f) = &cli.allowed_signers {
+                ws.signers_override = Some(std::path::absolute(f).map_err(|source| Error::Io {
+                    path: f.clone(),
+                    source,
+                })?);
+            }
             match command {
                 ReleaseCommand::New { name, mission } => {
                     release::new(&ws, out, name, mission.as_deref(), now)

@@ -168,6 +168,9 @@ pub fn verify(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> R
             Some(p) => println!("  invalid  {} ({}): {p}", a.principal, a.key),
         }
     }
+    if !r.approvals.is_empty() {
+        println!("  (signatures checked against {})", r.allowed_signers);
+    }
     if r.state == VerifyState::Tampered {
         println!(
             "  recorded digest {}",

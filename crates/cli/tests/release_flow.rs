@@ -76,11 +76,16 @@ fn tool_records_do_not_break_an_approval_but_plan_edits_do() {
             .code,
         0
     );
-    // Text written into a tool-owned section is not approved content.
-    let c = ws
-        .contract()
-        .replace("_Not started._", "- stage 1 entered at 5 %");
+    // The tool's own updates (status, approvals, the records tail) left the approval intact;
+    // a hand edit in the records tail is reported, so no text can hide there.
+    assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
+    let approved = ws.contract();
+    let c = approved.replace("_Not started._", "- We now sell your data.");
     ws.write(&ws.contract_path(), &c);
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("records ship maintains"), "{}", r.stdout);
+    ws.write(&ws.contract_path(), &approved);
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
     // Rewriting who submitted breaks the signatures, which bind the submitter.
     let original = ws.contract();
@@ -538,4 +543,193 @@ fn the_submitter_defaults_to_git_user_email() {
     let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(j["submitted_by"], "robot@example.com");
     assert!(ws.contract().contains("submitted_by: robot@example.com"));
+}
+
+#[test]
+fn a_redirected_signers_file_is_overridden_by_the_pinned_one() {
+    let ws = Ws::with_contract();
+    let alice = ws.key("alice", "alice@example.com", true);
+    let pinned = ws.path("pinned_signers");
+    std::fs::copy(ws.path("work/allowed_signers"), &pinned).unwrap();
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
+    // The agent points ship.toml at a signers file of its own and approves with its own key.
+    let bot = ws.key("bot", "bot@example.com", false);
+    let pubkey = ws.read("keys/bot.pub");
+    let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+    ws.write(
+        "work/.signers",
+        &format!("mallory@example.com {}\n", fields.join(" ")),
+    );
+    ws.write(
+        "ship.toml",
+        &ws.read("ship.toml").replace(
+            "allowed_signers = \"work/allowed_signers\"",
+            "allowed_signers = \"work/.signers\"",
+        ),
+    );
+    assert_eq!(
+        ws.ship(&["release", "approve", ID, "--key", bot.to_str().unwrap()])
+            .code,
+        0
+    );
+    assert_eq!(
+        ws.ship(&["release", "verify", ID]).code,
+        0,
+        "the workspace's own config is fooled"
+    );
+    // CI pins the trust root: the forged approval does not count.
+    let pinned_arg = pinned.to_str().unwrap();
+    let r = ws.ship(&["release", "verify", ID, "--allowed-signers", pinned_arg]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stdout
+            .contains("not allowed to approve as mallory@example.com"),
+        "{}",
+        r.stdout
+    );
+    let _ = alice;
+}
+
+#[test]
+fn one_key_listed_for_two_principals_is_one_approver() {
+    let ws = Ws::with_contract();
+    ws.write(
+        "ship.toml",
+        &ws.read("ship.toml")
+            .replace("required_approvals = 1", "required_approvals = 2"),
+    );
+    let alice = ws.key("alice", "alice@example.com", true);
+    let signers = ws
+        .read("work/allowed_signers")
+        .replace("alice@example.com ", "alice@example.com,a@example.com ");
+    ws.write("work/allowed_signers", &signers);
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
+    let k = alice.to_str().unwrap();
+    assert_eq!(
+        ws.ship(&[
+            "release",
+            "approve",
+            ID,
+            "--key",
+            k,
+            "--as",
+            "alice@example.com"
+        ])
+        .code,
+        0
+    );
+    let r = ws.ship(&[
+        "release",
+        "approve",
+        ID,
+        "--key",
+        k,
+        "--as",
+        "a@example.com",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stderr.contains("distinct approvers need distinct keys"),
+        "{}",
+        r.stderr
+    );
+    // Copying the record under the other principal by hand does not count either.
+    let text = ws.contract();
+    let start = text.find("approvals:\n").unwrap() + "approvals:\n".len();
+    let end = text[start..].find("\n---\n").unwrap() + start + 1;
+    let record = &text[start..end];
+    let copy = record.replacen(
+        "principal: alice@example.com",
+        "principal: a@example.com",
+        1,
+    );
+    let forged = format!("{}{}{}{}", &text[..start], record, copy, &text[end..]);
+    ws.write(&ws.contract_path(), &forged);
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("already counted"), "{}", r.stdout);
+}
+
+#[test]
+fn a_changed_verdict_file_is_reported() {
+    let ws = Ws::with_contract();
+    let alice = ws.key("alice", "alice@example.com", true);
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
+    assert_eq!(
+        ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()])
+            .code,
+        0
+    );
+    let v = ws
+        .read("work/evaluations/v-pass-2.md")
+        .replace("Details.", "Details, revised.");
+    ws.write("work/evaluations/v-pass-2.md", &v);
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stdout
+            .contains("verdict file work/evaluations/v-pass-2.md"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn resubmitting_as_someone_else_drops_the_approvals() {
+    let ws = Ws::with_contract();
+    let alice = ws.key("alice", "alice@example.com", true);
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
+    assert_eq!(
+        ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()])
+            .code,
+        0
+    );
+    let r = ws.ship(&[
+        "release",
+        "submit",
+        ID,
+        "--as",
+        "carol@example.com",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(
+        r.json()["dropped_approvals"],
+        serde_json::json!(["alice@example.com"])
+    );
+    assert_eq!(r.json()["status"], "pending-approval");
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.starts_with("pending"), "{}", r.stdout);
+}
+
+#[test]
+fn hostile_numbers_are_parse_errors_not_panics() {
+    let ws = Ws::with_contract();
+    let c = ws.contract().replace("factor: 2.0", "factor: -1.0");
+    ws.write(&ws.contract_path(), &c);
+    for cmd in [
+        &["release", "submit", ID, "--as", "a@x"][..],
+        &["release", "show", ID][..],
+    ] {
+        let r = ws.ship(cmd);
+        assert_eq!(r.code, 2, "{}", r.text());
+        assert!(r.stderr.contains("out of range"), "{}", r.stderr);
+    }
 }

@@ -169,7 +169,7 @@ impl Workspace {
             message,
         })?;
         let mut contract = ReleaseContract { meta, body };
-        contract.refresh_approvals_section(self.config.approval.required_approvals as usize);
+        contract.refresh_records();
 
         let report = NewReport {
             id: id.clone(),

@@ -30,6 +30,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Workspace {
     pub root: PathBuf,
     pub config: Config,
+    /// An allowed-signers file given on the command line (`--allowed-signers`), which takes
+    /// precedence over `paths.allowed_signers`: CI can pin the trust root to a protected copy
+    /// that the workspace's own files cannot redirect.
+    pub signers_override: Option<PathBuf>,
 }
 
 impl Workspace {
@@ -50,6 +54,7 @@ impl Workspace {
                 return Ok(Workspace {
                     root: d.to_path_buf(),
                     config,
+                    signers_override: None,
                 });
             }
             cur = d.parent();
@@ -71,6 +76,14 @@ impl Workspace {
 
     pub fn releases_dir(&self) -> PathBuf {
         self.path(&self.config.paths.releases)
+    }
+
+    /// The allowed-signers file in force.
+    pub fn signers_path(&self) -> PathBuf {
+        match &self.signers_override {
+            Some(p) => p.clone(),
+            None => self.path(&self.config.paths.allowed_signers),
+        }
     }
 
     pub fn template_path(&self) -> PathBuf {

@@ -10,6 +10,7 @@ use shiploop_approval::{
 };
 use shiploop_artifacts::digest::{compute, describe_changes};
 use shiploop_artifacts::release::{Approval, ReleaseContract, Status, Trigger};
+use shiploop_artifacts::verdict::sha256_digest;
 use ssh_key::SshSig;
 use std::path::Path;
 
@@ -20,7 +21,7 @@ pub struct SubmitReport {
     pub status: String,
     pub submitted_by: String,
     pub digest: String,
-    /// Approvals dropped because the contract changed since they were given.
+    /// Approvals dropped because what they signed (content or submitter) changed.
     pub dropped_approvals: Vec<String>,
     pub warnings: Vec<String>,
 }
@@ -65,6 +66,8 @@ pub struct VerifyReport {
     pub approvals: Vec<ApprovalCheck>,
     pub valid_approvals: usize,
     pub required: usize,
+    /// The allowed-signers file the signatures were checked against.
+    pub allowed_signers: String,
     pub message: String,
 }
 
@@ -78,17 +81,22 @@ fn same_principal(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
+fn message_for(c: &ReleaseContract, digest: &str) -> Result<String> {
+    let submitter = c.meta.submitted_by.as_deref().unwrap_or("");
+    approval_message(&c.meta.id, digest, submitter).map_err(Error::Refused)
+}
+
 impl Workspace {
     fn required(&self) -> usize {
         self.config.approval.required_approvals as usize
     }
 
     fn signers(&self) -> Result<AllowedSigners> {
-        let path = self.path(&self.config.paths.allowed_signers);
+        let path = self.signers_path();
         if !path.is_file() {
             return Err(Error::Refused(format!(
                 "no allowed signers file at {}: nobody can approve until approvers' public keys are listed there",
-                self.config.paths.allowed_signers
+                self.rel(&path)
             )));
         }
         AllowedSigners::parse(&fsutil::read(&path)?).map_err(|e| Error::Parse {
@@ -99,9 +107,32 @@ impl Workspace {
         })
     }
 
+    /// Verdict files whose bytes no longer match the digest pinned in the contract.
+    fn changed_verdicts(&self, c: &ReleaseContract) -> Vec<String> {
+        c.meta
+            .changes
+            .iter()
+            .filter_map(|ch| match std::fs::read(self.root.join(&ch.verdict_file)) {
+                Ok(bytes) if sha256_digest(&bytes) == ch.verdict_digest => None,
+                Ok(_) => Some(format!(
+                    "verdict file {} of change `{}` changed since the contract was compiled",
+                    ch.verdict_file, ch.id
+                )),
+                Err(e) => Some(format!(
+                    "verdict file {} of change `{}` cannot be read: {e}",
+                    ch.verdict_file, ch.id
+                )),
+            })
+            .collect()
+    }
+
     pub fn submit(&self, arg: &str, principal: &str, now: DateTime<Utc>) -> Result<SubmitReport> {
         let principal = principal.trim();
-        if principal.is_empty() || principal.contains(char::is_whitespace) {
+        if principal.is_empty()
+            || principal
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(Error::Usage(format!(
                 "submitter {principal:?} is not a principal (an e-mail address, without spaces)"
             )));
@@ -109,9 +140,11 @@ impl Workspace {
         let mut r = self.resolve(arg)?;
         let m = &r.contract.meta;
         let now_digest = compute(&r.contract);
+        let unchanged = m.digest.as_deref() == Some(now_digest.digest.as_str())
+            && m.submitted_by.as_deref() == Some(principal);
         match m.status {
             Status::Draft | Status::PendingApproval => {}
-            Status::Approved if m.digest.as_deref() != Some(now_digest.digest.as_str()) => {}
+            Status::Approved if !unchanged => {}
             Status::Approved => {
                 return Err(Error::Refused(format!(
                     "{} is already approved and unchanged; nothing to submit",
@@ -126,7 +159,8 @@ impl Workspace {
             }
         }
         r.contract.refresh_plan_blocks(&self.link_root());
-        let problems = r.contract.submission_problems();
+        let mut problems = r.contract.submission_problems();
+        problems.extend(self.changed_verdicts(&r.contract));
         if !problems.is_empty() {
             return Err(Error::Incomplete {
                 file: r.path.clone(),
@@ -135,37 +169,40 @@ impl Workspace {
         }
         let d = compute(&r.contract);
         let mut warnings = Vec::new();
-        let changed = r.contract.meta.digest.as_deref() != Some(d.digest.as_str());
-        let dropped: Vec<String> = if changed {
+        // Approvals signed the digest and the submitter; if either changes they no longer hold.
+        let same_signed = r.contract.meta.digest.as_deref() == Some(d.digest.as_str())
+            && r.contract.meta.submitted_by.as_deref() == Some(principal);
+        let dropped: Vec<String> = if same_signed {
+            vec![]
+        } else {
             r.contract
                 .meta
                 .approvals
                 .drain(..)
                 .map(|a| a.principal)
                 .collect()
-        } else {
-            vec![]
         };
-        if r.contract
+        let no_check = r
+            .contract
             .meta
             .rollback
             .automatic
             .iter()
-            .any(|t| matches!(t, Trigger::DataIntegrity { check: None }))
-        {
+            .any(|t| matches!(t, Trigger::DataIntegrity { check: None }));
+        if no_check {
             warnings.push("no data-integrity check is configured (rollback.data_integrity_check): that trigger cannot fire".into());
         }
         match self.signers() {
             Ok(s) if s.entries.is_empty() => warnings.push(format!(
                 "{} lists nobody: no one can approve this release yet",
-                self.config.paths.allowed_signers
+                self.rel(&self.signers_path())
             )),
             Ok(_) => {}
             Err(e) => warnings.push(e.to_string()),
         }
 
         let meta = &mut r.contract.meta;
-        meta.status = if !changed && meta.approvals.len() >= self.required() {
+        meta.status = if same_signed && meta.approvals.len() >= self.required() {
             Status::Approved
         } else {
             Status::PendingApproval
@@ -174,7 +211,8 @@ impl Workspace {
         meta.submitted_at = Some(now);
         meta.digest = Some(d.digest.clone());
         meta.digest_parts = d.parts;
-        r.contract.refresh_approvals_section(self.required());
+        message_for(&r.contract, &d.digest)?;
+        r.contract.refresh_records();
         self.load_status()?;
         self.save_release(&r)?;
         self.update_status(&r, now)?;
@@ -207,8 +245,15 @@ impl Workspace {
                 m.id
             )));
         }
-        let submitter = m.submitted_by.clone().unwrap_or_default();
-        let msg = approval_message(&m.id, &recorded, &submitter);
+        let changed = self.changed_verdicts(&r.contract);
+        if !changed.is_empty() {
+            return Err(Error::Refused(format!(
+                "{}: {}; compile a new release",
+                m.id,
+                changed.join("; ")
+            )));
+        }
+        let msg = message_for(&r.contract, &recorded)?;
         Ok((r, msg))
     }
 
@@ -273,14 +318,14 @@ impl Workspace {
         }
         verify_signature(&sig, msg).map_err(|e| Error::Refused(e.to_string()))?;
         let signers = self.signers()?;
+        let signers_file = self.rel(&self.signers_path());
         let key = sig.public_key();
         let fp = fingerprint(key);
         let principal = match as_principal {
             Some(p) => {
                 if !signers.allows(p, key, NAMESPACE, now) {
                     return Err(Error::Refused(format!(
-                        "key {fp} is not allowed to approve as {p} in {} (namespace {NAMESPACE})",
-                        self.config.paths.allowed_signers
+                        "key {fp} is not allowed to approve as {p} in {signers_file} (namespace {NAMESPACE})"
                     )));
                 }
                 p.to_string()
@@ -291,8 +336,7 @@ impl Workspace {
                     [one] => one.clone(),
                     [] => {
                         return Err(Error::Refused(format!(
-                            "key {fp} is not in {} for namespace {NAMESPACE}: it may not approve releases",
-                            self.config.paths.allowed_signers
+                            "key {fp} is not in {signers_file} for namespace {NAMESPACE}: it may not approve releases"
                         )))
                     }
                     many => {
@@ -325,6 +369,13 @@ impl Workspace {
                 m.id
             )));
         }
+        // One key is one approver, however many principals the file lists for it.
+        if let Some(prev) = m.approvals.iter().find(|a| a.key == fp) {
+            return Err(Error::Refused(format!(
+                "key {fp} already approved {} as {}: distinct approvers need distinct keys",
+                m.id, prev.principal
+            )));
+        }
         let meta = &mut r.contract.meta;
         meta.approvals.push(Approval {
             principal: principal.clone(),
@@ -335,7 +386,7 @@ impl Workspace {
         if meta.approvals.len() >= self.required() {
             meta.status = Status::Approved;
         }
-        r.contract.refresh_approvals_section(self.required());
+        r.contract.refresh_records();
         self.load_status()?;
         self.save_release(&r)?;
         self.update_status(&r, now)?;
@@ -375,6 +426,7 @@ impl Workspace {
             approvals: vec![],
             valid_approvals: 0,
             required,
+            allowed_signers: self.rel(&self.signers_path()),
             message: String::new(),
         };
         let Some(recorded) = m.digest.clone() else {
@@ -382,30 +434,38 @@ impl Workspace {
             report.message = format!("{} has not been submitted for approval", m.id);
             return report;
         };
+        let when = if m.approvals.is_empty() {
+            "submission"
+        } else {
+            "approval"
+        };
         if recorded != d.digest {
-            report.state = VerifyState::Tampered;
             report.changes = describe_changes(&m.digest_parts, &d.parts);
+        }
+        report.changes.extend(self.changed_verdicts(c));
+        if !report.changes.is_empty() {
+            report.state = VerifyState::Tampered;
             report.message = format!(
-                "{} was modified after {}: {}",
-                file,
-                if m.approvals.is_empty() {
-                    "submission"
-                } else {
-                    "approval"
-                },
+                "{file} was modified after {when}: {}",
                 report.changes.join("; ")
             );
             return report;
         }
-        let submitter = m.submitted_by.clone().unwrap_or_default();
-        let msg = approval_message(&m.id, &recorded, &submitter);
+        let msg = match message_for(c, &recorded) {
+            Ok(msg) => msg,
+            Err(e) => {
+                report.state = VerifyState::Tampered;
+                report.message = e.to_string();
+                return report;
+            }
+        };
         let signers = self.signers();
-        let mut seen: Vec<String> = vec![];
+        let submitter = m.submitted_by.clone().unwrap_or_default();
+        let mut counted: Vec<(String, String)> = vec![];
         for a in &m.approvals {
-            let problem =
-                check_approval(a, &msg, signers.as_ref().ok(), &submitter, &seen, now, self);
+            let problem = check_approval(a, &msg, signers.as_ref(), &submitter, &counted, now);
             if problem.is_none() {
-                seen.push(a.principal.clone());
+                counted.push((a.principal.clone(), a.key.clone()));
             }
             report.approvals.push(ApprovalCheck {
                 principal: a.principal.clone(),
@@ -414,21 +474,33 @@ impl Workspace {
                 problem,
             });
         }
-        report.valid_approvals = seen.len();
+        report.valid_approvals = counted.len();
         let invalid: Vec<String> = report
             .approvals
             .iter()
             .filter_map(|a| a.problem.as_ref().map(|p| format!("{}: {p}", a.principal)))
             .collect();
+        let names: Vec<&str> = counted.iter().map(|(p, _)| p.as_str()).collect();
         if !invalid.is_empty() {
             report.state = VerifyState::InvalidSigner;
             report.message = format!("invalid approval(s) on {}: {}", m.id, invalid.join("; "));
+        } else if let Some(line) = c.records_mismatch() {
+            // Checked after the signatures so a forged approval record is named as such; any
+            // other hand edit below the records marker is reported here.
+            report.state = VerifyState::Tampered;
+            report.changes.push(format!(
+                "the records ship maintains at the end of the contract were edited (body line {line})"
+            ));
+            report.message = format!(
+                "{file} was modified after {when}: {}",
+                report.changes.join("; ")
+            );
         } else if report.valid_approvals >= required {
             report.state = VerifyState::Approved;
             report.message = format!(
                 "{} is approved by {} ({} of {} required); contract unchanged since submission",
                 m.id,
-                seen.join(", "),
+                names.join(", "),
                 report.valid_approvals,
                 required
             );
@@ -443,14 +515,15 @@ impl Workspace {
     }
 }
 
+/// Why one recorded approval does not count, or None when it does. `counted` holds the
+/// (principal, key) pairs already counted, so neither a principal nor a key counts twice.
 fn check_approval(
     a: &Approval,
     msg: &str,
-    signers: Option<&AllowedSigners>,
+    signers: std::result::Result<&AllowedSigners, &Error>,
     submitter: &str,
-    seen: &[String],
+    counted: &[(String, String)],
     now: DateTime<Utc>,
-    ws: &Workspace,
 ) -> Option<String> {
     let sig = match parse_signature(&a.signature) {
         Ok(s) => s,
@@ -459,23 +532,32 @@ fn check_approval(
     if let Err(e) = verify_signature(&sig, msg) {
         return Some(e.to_string());
     }
-    let Some(signers) = signers else {
-        return Some(format!("cannot read {}", ws.config.paths.allowed_signers));
+    let signers = match signers {
+        Ok(s) => s,
+        Err(e) => return Some(e.to_string()),
     };
     let key = sig.public_key();
+    let fp = fingerprint(key);
+    if fp != a.key {
+        return Some(format!(
+            "the record names key {} but the signature is by {fp}",
+            a.key
+        ));
+    }
     if !signers.allows(&a.principal, key, NAMESPACE, now) {
         return Some(format!(
-            "key {} is not allowed for {} in {}",
-            fingerprint(key),
-            a.principal,
-            ws.config.paths.allowed_signers
+            "key {fp} is not allowed to approve as {}",
+            a.principal
         ));
     }
     if same_principal(&a.principal, submitter) || signers.keys_of(submitter).contains(&key) {
         return Some("the submitter cannot approve their own release".into());
     }
-    if seen.iter().any(|s| same_principal(s, &a.principal)) {
-        return Some("duplicate approval by the same principal".into());
+    if let Some((p, _)) = counted
+        .iter()
+        .find(|(p, k)| same_principal(p, &a.principal) || *k == fp)
+    {
+        return Some(format!("the same approver or key already counted (as {p})"));
     }
     None
 }

@@ -50,6 +50,8 @@ pub const DEFAULT_RELEASE_TEMPLATE: &str = r##"<!-- template:
   stages, rollback triggers, and the records it keeps) and replaces the {{PLACEHOLDERS}} below,
   including the Ship loop's own ({{CANARY_PERCENTAGE}}, {{MAX_ERROR_RATE_INCREASE}}, …) from
   ship.toml. Comments opening with "template:", like this one, are not copied into contracts.
+  ship appends its own records (approvals, checks, rollout log, validation) after a marker line
+  at the end of each contract; everything above that line is what approvers sign.
   Edit the prose freely. `ship release submit` requires these sections to be filled:
   Changes, Progressive rollout, Rollback (with its ### Procedure subsection), Release notes.
 -->
@@ -93,21 +95,6 @@ Any one of these returns all traffic to the stable version at once:
 ## Release notes (customer-facing)
 
 {{RELEASE_NOTES}}
-
-<!-- The sections below are maintained by ship; edits there are overwritten. -->
-## Approvals
-
-## Pre-deployment checks
-
-_Not run yet._
-
-## Rollout log
-
-_Not started._
-
-## Post-deployment validation
-
-_Not run yet._
 "##;
 
 pub const ALLOWED_SIGNERS: &str = r#"# Who may approve release contracts, in git's allowed_signers format:
