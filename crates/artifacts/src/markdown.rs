@@ -159,6 +159,17 @@ pub fn set_block(body: &str, name: &str, content: &str) -> Option<String> {
     Some(out)
 }
 
+/// How many times a block's begin and end markers occur: (begins, ends).
+pub fn block_count(body: &str, name: &str) -> (usize, usize) {
+    let (begin, end) = markers(name);
+    (body.matches(&begin).count(), body.matches(&end).count())
+}
+
+/// Whether a block holds exactly `content` as `set_block` would write it.
+pub fn block_is(body: &str, name: &str, content: &str) -> bool {
+    block(body, name).map(|b| b.replace("\r\n", "\n")) == Some(normalise_block(content))
+}
+
 /// Wraps content in a named block.
 pub fn wrap_block(name: &str, content: &str) -> String {
     let (begin, end) = markers(name);
@@ -184,9 +195,13 @@ pub fn is_blank(text: &str) -> bool {
     }
 }
 
-/// Escapes text for a markdown table cell.
+/// Escapes text for a markdown table cell: no column breaks, no line breaks, no HTML.
 pub fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace(|c: char| c.is_control(), " ")
 }
 
 #[cfg(test)]

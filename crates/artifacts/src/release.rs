@@ -246,7 +246,7 @@ impl ReleaseContract {
         let doc = Document::split(text)?;
         let meta: ReleaseMeta = doc.parse_meta()?;
         if let Some((key, message)) = meta_problem(&meta) {
-            return Err(ParseError::new(doc.key_line(key), 1, message));
+            return Err(ParseError::new(doc.key_line(&key), 1, message));
         }
         Ok(ReleaseContract {
             meta,
@@ -307,18 +307,46 @@ impl ReleaseContract {
     /// `root` is the relative path from the contract's folder to the workspace root (e.g.
     /// `../../`), for links to the verdict files.
     pub fn refresh_plan_blocks(&mut self, root: &str) {
-        let blocks = [
+        for (name, content) in self.plan_blocks(root) {
+            if let Some(b) = markdown::set_block(&self.body, name, &content) {
+                self.body = b;
+            }
+        }
+    }
+
+    fn plan_blocks(&self, root: &str) -> [(&'static str, String); 5] {
+        [
             ("changes", render_changes(&self.meta, root)),
             ("excluded", render_excluded(&self.meta, root)),
             ("stages", render_stages(&self.meta.stages)),
             ("triggers", render_triggers(&self.meta.rollback)),
             ("manual-triggers", render_manual(&self.meta.rollback)),
-        ];
-        for (name, content) in blocks {
-            if let Some(b) = markdown::set_block(&self.body, name, &content) {
-                self.body = b;
+        ]
+    }
+
+    /// The tables people read must be exactly the plan that runs: each plan block appears once
+    /// in the approved body and holds ship's rendering of the frontmatter.
+    pub fn plan_block_problems(&self, root: &str) -> Vec<String> {
+        let body = self.approved_body();
+        let mut out = Vec::new();
+        for (name, content) in self.plan_blocks(root) {
+            match markdown::block_count(body, name) {
+                (1, 1) => {
+                    if !markdown::block_is(body, name, &content) {
+                        out.push(format!(
+                            "the `{name}` table in the body does not match the frontmatter plan"
+                        ));
+                    }
+                }
+                (0, 0) => out.push(format!(
+                    "the `{name}` table is missing (`<!-- ship:begin {name} -->` … `<!-- ship:end {name} -->`): approvers must see the plan that runs"
+                )),
+                _ => out.push(format!(
+                    "the `{name}` table's markers must appear exactly once each"
+                )),
             }
         }
+        out
     }
 
     /// Everything that makes the contract unfit for submission, in plain words.
@@ -452,7 +480,7 @@ pub fn render_changes(m: &ReleaseMeta, root: &str) -> String {
         out.push_str(&format!(
             "| [{}]({root}{}) | PASS | {} | {} |\n",
             markdown::cell(&c.id),
-            c.verdict_file,
+            markdown::cell(&c.verdict_file).replace(' ', "%20"),
             markdown::cell(&when),
             markdown::cell(&c.summary)
         ));
@@ -471,7 +499,10 @@ pub fn render_excluded(m: &ReleaseMeta, root: &str) -> String {
     for e in &m.excluded {
         out.push_str(&format!(
             "- [{}]({root}{}) — {} ({})\n",
-            e.id, e.verdict_file, e.verdict, e.summary
+            markdown::cell(&e.id),
+            markdown::cell(&e.verdict_file).replace(' ', "%20"),
+            markdown::cell(&e.verdict),
+            markdown::cell(&e.summary)
         ));
     }
     out
@@ -567,9 +598,52 @@ pub fn render_records(m: &ReleaseMeta) -> String {
     out
 }
 
+/// The first string field (other than approval signatures, which are multi-line armor) that
+/// holds a control character, as a dotted path. Such text could rewrite a terminal's screen
+/// when printed, showing people a plan other than the one that runs.
+fn control_char_path(m: &ReleaseMeta) -> Option<String> {
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) if s.chars().any(char::is_control) => {
+                Some(path.to_string())
+            }
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| walk(x, &format!("{path}.{i}"))),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .filter(|(k, _)| k.as_str() != "signature")
+                .find_map(|(k, x)| {
+                    walk(
+                        x,
+                        &if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        },
+                    )
+                }),
+            _ => None,
+        }
+    }
+    walk(&serde_json::to_value(m).ok()?, "")
+}
+
 /// Identity and threshold fields that must be well-formed before anything is rendered, signed
 /// or executed: (frontmatter key, message).
-fn meta_problem(m: &ReleaseMeta) -> Option<(&'static str, String)> {
+fn meta_problem(m: &ReleaseMeta) -> Option<(String, String)> {
+    if let Some(path) = control_char_path(m) {
+        let key = path.split('.').next().unwrap_or("id").to_string();
+        return Some((
+            key,
+            format!("`{path}` contains a control character (contract text must be plain)"),
+        ));
+    }
+    plain_problem(m).map(|(k, msg)| (k.to_string(), msg))
+}
+
+fn plain_problem(m: &ReleaseMeta) -> Option<(&'static str, String)> {
     let name_ok = |n: &str| {
         !n.is_empty()
             && !n.contains("..")
@@ -583,10 +657,11 @@ fn meta_problem(m: &ReleaseMeta) -> Option<(&'static str, String)> {
             format!("`name` {:?} is not a valid release name", m.name),
         ));
     }
-    let dated = m.id.len() > 11
-        && chrono::NaiveDate::parse_from_str(&m.id[..10], "%Y-%m-%d").is_ok()
-        && m.id.as_bytes()[10] == b'-';
-    if !dated || m.id[11..] != m.name {
+    let dated =
+        m.id.get(..10)
+            .is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
+            && m.id.as_bytes().get(10) == Some(&b'-');
+    if !dated || m.id.get(11..) != Some(m.name.as_str()) {
         return Some((
             "id",
             format!(
@@ -603,14 +678,21 @@ fn meta_problem(m: &ReleaseMeta) -> Option<(&'static str, String)> {
             ));
         }
     }
-    let principal_ok =
-        |p: &str| !p.is_empty() && !p.chars().any(|c| c.is_whitespace() || c.is_control());
+    // Principals are rendered into the records and compared with allowed_signers: keep them to
+    // the characters of an e-mail address, so none can carry markup or look like another.
+    let principal_ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 254
+            && p.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-' | '@')
+            })
+    };
     if let Some(by) = &m.submitted_by {
         if !principal_ok(by) {
             return Some((
                 "submitted_by",
                 format!(
-                    "`submitted_by` {by:?} is not a principal (no spaces or control characters)"
+                    "`submitted_by` {by:?} is not a principal (letters, digits and . _ % + - @ only)"
                 ),
             ));
         }

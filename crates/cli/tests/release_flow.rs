@@ -586,8 +586,7 @@ fn a_redirected_signers_file_is_overridden_by_the_pinned_one() {
     let r = ws.ship(&["release", "verify", ID, "--allowed-signers", pinned_arg]);
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(
-        r.stdout
-            .contains("not allowed to approve as mallory@example.com"),
+        r.stdout.contains("is not listed for mallory@example.com"),
         "{}",
         r.stdout
     );
@@ -732,4 +731,101 @@ fn hostile_numbers_are_parse_errors_not_panics() {
         assert_eq!(r.code, 2, "{}", r.text());
         assert!(r.stderr.contains("out of range"), "{}", r.stderr);
     }
+}
+
+#[test]
+fn the_tables_people_read_must_be_the_plan_that_runs() {
+    let ws = Ws::with_contract();
+    // Weaken the plan and hide it by breaking the table markers: submit refuses.
+    let c = ws
+        .contract()
+        .replace("duration: 10m", "duration: 1s")
+        .replace("<!-- ship:begin stages -->", "<!-- ship:begin  stages -->");
+    ws.write(&ws.contract_path(), &c);
+    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stderr.contains("the `stages` table"),
+        "{}",
+        r.stderr
+    );
+
+    // A FAIL verdict moved into the changes: submit refuses, naming it.
+    let ws = Ws::with_contract();
+    let text = ws.contract();
+    let fail_digest = shiploop_artifacts::verdict::sha256_digest(
+        &std::fs::read(ws.path("work/evaluations/v-fail-1.md")).unwrap(),
+    );
+    let forged = text.replacen(
+        "changes:\n",
+        &format!("changes:\n- id: v-fail-1\n  verdict_file: work/evaluations/v-fail-1.md\n  verdict_digest: {fail_digest}\n  summary: Broken coupon flow\n"),
+        1,
+    );
+    ws.write(&ws.contract_path(), &forged);
+    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stderr.contains("not a PASS for `v-fail-1`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn control_characters_and_odd_ids_are_refused_without_panics() {
+    let ws = Ws::with_contract();
+    let original = ws.contract();
+    let c = original.replace(
+        "- Regulatory compliance concern",
+        "- \"Regulatory \\e[2K concern\"",
+    );
+    ws.write(&ws.contract_path(), &c);
+    let r = ws.ship(&["release", "show", ID]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.stderr.contains("control character"), "{}", r.stderr);
+    let c = original.replacen(
+        "id: 2026-11-27-checkout-speedups",
+        "id: \"2026-11-2é-checkout-speedups\"",
+        1,
+    );
+    ws.write(&ws.contract_path(), &c);
+    for cmd in [&["release", "list"][..], &["release", "verify", ID][..]] {
+        let r = ws.ship(cmd);
+        assert_eq!(r.code, 2, "{}", r.text());
+    }
+}
+
+#[test]
+fn a_recorded_principal_cannot_be_rewritten_through_a_wildcard() {
+    let ws = Ws::with_contract();
+    let alice = ws.key("alice", "alice@example.com", true);
+    let signers = ws
+        .read("work/allowed_signers")
+        .replace("alice@example.com ", "alice@example.com,*@ops.example.com ");
+    ws.write("work/allowed_signers", &signers);
+    assert_eq!(
+        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
+            .code,
+        0
+    );
+    assert_eq!(
+        ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()])
+            .code,
+        0
+    );
+    let c = ws
+        .contract()
+        .replace(
+            "principal: alice@example.com",
+            "principal: cto@ops.example.com",
+        )
+        .replace("| alice@example.com |", "| cto@ops.example.com |");
+    ws.write(&ws.contract_path(), &c);
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stdout.contains("not listed for cto@ops.example.com"),
+        "{}",
+        r.stdout
+    );
 }

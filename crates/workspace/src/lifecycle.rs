@@ -10,7 +10,7 @@ use shiploop_approval::{
 };
 use shiploop_artifacts::digest::{compute, describe_changes};
 use shiploop_artifacts::release::{Approval, ReleaseContract, Status, Trigger};
-use shiploop_artifacts::verdict::sha256_digest;
+use shiploop_artifacts::verdict::{sha256_digest, Verdict};
 use ssh_key::SshSig;
 use std::path::Path;
 
@@ -107,23 +107,51 @@ impl Workspace {
         })
     }
 
-    /// Verdict files whose bytes no longer match the digest pinned in the contract.
+    /// Pinned verdicts that no longer back their change: the file changed or is gone, or it is
+    /// not a PASS verdict for that change id (the changes table always says PASS).
     fn changed_verdicts(&self, c: &ReleaseContract) -> Vec<String> {
         c.meta
             .changes
             .iter()
-            .filter_map(|ch| match std::fs::read(self.root.join(&ch.verdict_file)) {
-                Ok(bytes) if sha256_digest(&bytes) == ch.verdict_digest => None,
-                Ok(_) => Some(format!(
-                    "verdict file {} of change `{}` changed since the contract was compiled",
-                    ch.verdict_file, ch.id
-                )),
-                Err(e) => Some(format!(
-                    "verdict file {} of change `{}` cannot be read: {e}",
-                    ch.verdict_file, ch.id
-                )),
+            .filter_map(|ch| {
+                let bytes = match std::fs::read(self.root.join(&ch.verdict_file)) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return Some(format!(
+                            "verdict file {} of change `{}` cannot be read: {e}",
+                            ch.verdict_file, ch.id
+                        ))
+                    }
+                };
+                if sha256_digest(&bytes) != ch.verdict_digest {
+                    return Some(format!(
+                        "verdict file {} of change `{}` changed since the contract was compiled",
+                        ch.verdict_file, ch.id
+                    ));
+                }
+                let text = String::from_utf8_lossy(&bytes);
+                match Verdict::parse(&text) {
+                    Ok(v) if v.passed() && v.meta.id == ch.id => None,
+                    Ok(v) => Some(format!(
+                        "change `{}` is backed by {} with id `{}` and verdict {}, not a PASS for `{}`",
+                        ch.id,
+                        ch.verdict_file,
+                        v.meta.id,
+                        v.verdict(),
+                        ch.id
+                    )),
+                    Err(e) => Some(format!("verdict file {}: {e}", ch.verdict_file)),
+                }
             })
             .collect()
+    }
+
+    /// Everything in the approved content that is not what ship would have written: plan
+    /// tables that differ from the frontmatter, and verdicts that no longer back their change.
+    fn content_problems(&self, c: &ReleaseContract) -> Vec<String> {
+        let mut out = c.plan_block_problems(&self.link_root());
+        out.extend(self.changed_verdicts(c));
+        out
     }
 
     pub fn submit(&self, arg: &str, principal: &str, now: DateTime<Utc>) -> Result<SubmitReport> {
@@ -160,7 +188,7 @@ impl Workspace {
         }
         r.contract.refresh_plan_blocks(&self.link_root());
         let mut problems = r.contract.submission_problems();
-        problems.extend(self.changed_verdicts(&r.contract));
+        problems.extend(self.content_problems(&r.contract));
         if !problems.is_empty() {
             return Err(Error::Incomplete {
                 file: r.path.clone(),
@@ -245,7 +273,7 @@ impl Workspace {
                 m.id
             )));
         }
-        let changed = self.changed_verdicts(&r.contract);
+        let changed = self.content_problems(&r.contract);
         if !changed.is_empty() {
             return Err(Error::Refused(format!(
                 "{}: {}; compile a new release",
@@ -323,7 +351,11 @@ impl Workspace {
         let fp = fingerprint(key);
         let principal = match as_principal {
             Some(p) => {
-                if !signers.allows(p, key, NAMESPACE, now) {
+                if !signers
+                    .principals_for_key(key, NAMESPACE, now)
+                    .iter()
+                    .any(|l| l == p)
+                {
                     return Err(Error::Refused(format!(
                         "key {fp} is not allowed to approve as {p} in {signers_file} (namespace {NAMESPACE})"
                     )));
@@ -442,7 +474,7 @@ impl Workspace {
         if recorded != d.digest {
             report.changes = describe_changes(&m.digest_parts, &d.parts);
         }
-        report.changes.extend(self.changed_verdicts(c));
+        report.changes.extend(self.content_problems(c));
         if !report.changes.is_empty() {
             report.state = VerifyState::Tampered;
             report.message = format!(
@@ -544,9 +576,15 @@ fn check_approval(
             a.key
         ));
     }
-    if !signers.allows(&a.principal, key, NAMESPACE, now) {
+    // Only a principal listed literally for this key counts: a wildcard line would let anyone
+    // rewrite the (unsigned) principal of a recorded approval to any name it matches.
+    if !signers
+        .principals_for_key(key, NAMESPACE, now)
+        .iter()
+        .any(|l| l == &a.principal)
+    {
         return Some(format!(
-            "key {fp} is not allowed to approve as {}",
+            "key {fp} is not listed for {} in the allowed signers",
             a.principal
         ));
     }
