@@ -744,11 +744,7 @@ fn the_tables_people_read_must_be_the_plan_that_runs() {
     ws.write(&ws.contract_path(), &c);
     let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
     assert_eq!(r.code, 1, "{}", r.text());
-    assert!(
-        r.stderr.contains("the `stages` table"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("the `stages` table"), "{}", r.stderr);
 
     // A FAIL verdict moved into the changes: submit refuses, naming it.
     let ws = Ws::with_contract();
