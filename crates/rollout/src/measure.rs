@@ -7,11 +7,16 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Measurement {
-    Value { value: f64, samples: u64 },
+    Value {
+        value: f64,
+        samples: u64,
+    },
     /// The source answered, but has nothing for this query (no traffic, empty result).
     NoData,
     /// The source could not answer (down, timeout, bad query).
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 impl Measurement {

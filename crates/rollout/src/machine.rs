@@ -1,0 +1,600 @@
+//! The rollout state machine: `Rollout::step(plan, at, input)` → effects + a decision.
+
+use crate::criteria::{self, Finding, Outcome};
+use crate::measure::{self, Measurement, Observation};
+use crate::plan::Plan;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shiploop_artifacts::Dur;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "kebab-case")]
+pub enum Phase {
+    Pending,
+    Progressing,
+    Paused {
+        reason: String,
+    },
+    RollingBack {
+        reason: String,
+    },
+    RolledBack {
+        reason: String,
+    },
+    Completed,
+    /// Rolling back itself failed repeatedly: a person must act.
+    Failed {
+        reason: String,
+    },
+}
+
+impl Phase {
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Phase::RolledBack { .. } | Phase::Completed | Phase::Failed { .. }
+        )
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::Progressing => "progressing",
+            Phase::Paused { .. } => "paused",
+            Phase::RollingBack { .. } => "rolling-back",
+            Phase::RolledBack { .. } => "rolled-back",
+            Phase::Completed => "completed",
+            Phase::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "input", rename_all = "kebab-case")]
+pub enum Input {
+    Start,
+    Tick {
+        observation: Observation,
+    },
+    Pause {
+        reason: String,
+    },
+    Resume,
+    /// Skip the rest of the current stage (an operator's decision, with its reason).
+    Promote {
+        reason: String,
+    },
+    Abort {
+        reason: String,
+    },
+    /// The router confirmed all traffic is back on the stable version.
+    RolledBack,
+    /// The router could not roll back.
+    RollbackFailed {
+        error: String,
+    },
+}
+
+/// What the controller must do after a step. All of them are idempotent for the router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "kebab-case")]
+pub enum Effect {
+    SetWeight {
+        weight: u8,
+        stage: String,
+    },
+    RollBack,
+    /// The new version takes all traffic for good: make it the stable one.
+    Complete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionKind {
+    Start,
+    Hold,
+    Promote,
+    Complete,
+    Rollback,
+    RolledBack,
+    Pause,
+    Resume,
+    Failed,
+    /// The input does not apply in this phase; nothing changed.
+    Ignored,
+}
+
+/// One explained decision: what was decided, why, and the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub at: DateTime<Utc>,
+    pub kind: DecisionKind,
+    pub stage: usize,
+    pub stage_name: String,
+    pub weight: u8,
+    pub reason: String,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub phase: Phase,
+    pub stage: usize,
+    /// The weight the router should have on the new version.
+    pub weight: u8,
+    /// Monitored time spent in the current stage, in milliseconds.
+    pub stage_elapsed_ms: u64,
+    pub last_tick: Option<DateTime<Utc>>,
+    pub consecutive_errors: u32,
+    pub consecutive_failures: u32,
+    pub rollback_attempts: u32,
+    /// The stable version's error rate last measured with enough data.
+    pub stable_baseline: Option<f64>,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout::new()
+    }
+}
+
+pub struct Step {
+    pub effects: Vec<Effect>,
+    pub decision: Decision,
+}
+
+impl Rollout {
+    pub fn new() -> Rollout {
+        Rollout {
+            phase: Phase::Pending,
+            stage: 0,
+            weight: 0,
+            stage_elapsed_ms: 0,
+            last_tick: None,
+            consecutive_errors: 0,
+            consecutive_failures: 0,
+            rollback_attempts: 0,
+            stable_baseline: None,
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_millis(self.stage_elapsed_ms)
+    }
+
+    fn decision(
+        &self,
+        plan: &Plan,
+        at: DateTime<Utc>,
+        kind: DecisionKind,
+        reason: String,
+        findings: Vec<Finding>,
+    ) -> Decision {
+        Decision {
+            at,
+            kind,
+            stage: self.stage,
+            stage_name: plan
+                .stages
+                .get(self.stage)
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            weight: self.weight,
+            reason,
+            findings,
+        }
+    }
+
+    fn ignored(&self, plan: &Plan, at: DateTime<Utc>, why: String) -> Step {
+        Step {
+            effects: vec![],
+            decision: self.decision(plan, at, DecisionKind::Ignored, why, vec![]),
+        }
+    }
+
+    fn roll_back(
+        &mut self,
+        plan: &Plan,
+        at: DateTime<Utc>,
+        reason: String,
+        findings: Vec<Finding>,
+    ) -> Step {
+        self.phase = Phase::RollingBack {
+            reason: reason.clone(),
+        };
+        self.weight = 0;
+        Step {
+            effects: vec![Effect::RollBack],
+            decision: self.decision(plan, at, DecisionKind::Rollback, reason, findings),
+        }
+    }
+
+    /// Moves to the next stage (or completes), resetting the stage's counters.
+    fn advance(
+        &mut self,
+        plan: &Plan,
+        at: DateTime<Utc>,
+        reason: String,
+        findings: Vec<Finding>,
+    ) -> Step {
+        self.stage += 1;
+        self.stage_elapsed_ms = 0;
+        self.consecutive_failures = 0;
+        self.phase = Phase::Progressing;
+        let next = &plan.stages[self.stage];
+        self.weight = next.weight;
+        let mut effects = vec![Effect::SetWeight {
+            weight: next.weight,
+            stage: next.name.clone(),
+        }];
+        if next.duration.is_none() && self.stage + 1 == plan.stages.len() {
+            self.phase = Phase::Completed;
+            effects.push(Effect::Complete);
+            let reason = format!(
+                "{reason}; {} at {} % completes the rollout",
+                next.name, next.weight
+            );
+            return Step {
+                effects,
+                decision: self.decision(plan, at, DecisionKind::Complete, reason, findings),
+            };
+        }
+        Step {
+            effects,
+            decision: self.decision(plan, at, DecisionKind::Promote, reason, findings),
+        }
+    }
+
+    pub fn step(&mut self, plan: &Plan, at: DateTime<Utc>, input: Input) -> Step {
+        match input {
+            Input::Start => self.start(plan, at),
+            Input::Tick { observation } => self.tick(plan, at, &observation),
+            Input::Pause { reason } => match self.phase {
+                Phase::Progressing => {
+                    self.phase = Phase::Paused {
+                        reason: reason.clone(),
+                    };
+                    Step {
+                        effects: vec![],
+                        decision: self.decision(plan, at, DecisionKind::Pause, reason, vec![]),
+                    }
+                }
+                _ => self.ignored(
+                    plan,
+                    at,
+                    format!("cannot pause a rollout that is {}", self.phase.name()),
+                ),
+            },
+            Input::Resume => match self.phase {
+                Phase::Paused { .. } => {
+                    self.phase = Phase::Progressing;
+                    // The pause is not monitored stage time: restart the interval clock.
+                    self.last_tick = Some(at);
+                    Step {
+                        effects: vec![Effect::SetWeight {
+                            weight: self.weight,
+                            stage: self.stage_name(plan),
+                        }],
+                        decision: self.decision(
+                            plan,
+                            at,
+                            DecisionKind::Resume,
+                            "resumed".into(),
+                            vec![],
+                        ),
+                    }
+                }
+                _ => self.ignored(
+                    plan,
+                    at,
+                    format!("cannot resume a rollout that is {}", self.phase.name()),
+                ),
+            },
+            Input::Promote { reason } => match self.phase {
+                Phase::Progressing | Phase::Paused { .. } if self.stage + 1 < plan.stages.len() => {
+                    let why = format!("promoted by an operator: {reason}");
+                    self.advance(plan, at, why, vec![])
+                }
+                _ => self.ignored(
+                    plan,
+                    at,
+                    format!("cannot promote a rollout that is {}", self.phase.name()),
+                ),
+            },
+            Input::Abort { reason } => match self.phase {
+                Phase::Pending | Phase::Progressing | Phase::Paused { .. } => {
+                    self.roll_back(plan, at, format!("manual rollback: {reason}"), vec![])
+                }
+                _ => self.ignored(
+                    plan,
+                    at,
+                    format!("cannot abort a rollout that is {}", self.phase.name()),
+                ),
+            },
+            Input::RolledBack => match &self.phase {
+                Phase::RollingBack { reason } => {
+                    let reason = reason.clone();
+                    self.phase = Phase::RolledBack {
+                        reason: reason.clone(),
+                    };
+                    self.weight = 0;
+                    Step {
+                        effects: vec![],
+                        decision: self.decision(
+                            plan,
+                            at,
+                            DecisionKind::RolledBack,
+                            format!("all traffic on the stable version; {reason}"),
+                            vec![],
+                        ),
+                    }
+                }
+                _ => self.ignored(
+                    plan,
+                    at,
+                    format!("no rollback under way ({})", self.phase.name()),
+                ),
+            },
+            Input::RollbackFailed { error } => match &self.phase {
+                Phase::RollingBack { reason } => {
+                    self.rollback_attempts += 1;
+                    if self.rollback_attempts >= plan.settings.error_limit {
+                        let why = format!(
+                            "rolling back failed {} times ({error}); traffic may still reach the new version: act by hand ({reason})",
+                            self.rollback_attempts
+                        );
+                        self.phase = Phase::Failed {
+                            reason: why.clone(),
+                        };
+                        return Step {
+                            effects: vec![],
+                            decision: self.decision(plan, at, DecisionKind::Failed, why, vec![]),
+                        };
+                    }
+                    Step {
+                        effects: vec![],
+                        decision: self.decision(
+                            plan,
+                            at,
+                            DecisionKind::Rollback,
+                            format!(
+                                "rollback attempt {} failed: {error}; retrying",
+                                self.rollback_attempts
+                            ),
+                            vec![],
+                        ),
+                    }
+                }
+                _ => self.ignored(
+                    plan,
+                    at,
+                    format!("no rollback under way ({})", self.phase.name()),
+                ),
+            },
+        }
+    }
+
+    fn stage_name(&self, plan: &Plan) -> String {
+        plan.stages
+            .get(self.stage)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn start(&mut self, plan: &Plan, at: DateTime<Utc>) -> Step {
+        if self.phase != Phase::Pending {
+            return self.ignored(plan, at, format!("already {}", self.phase.name()));
+        }
+        let Some(first) = plan.stages.first() else {
+            self.phase = Phase::Failed {
+                reason: "the plan has no stages".into(),
+            };
+            return Step {
+                effects: vec![],
+                decision: self.decision(
+                    plan,
+                    at,
+                    DecisionKind::Failed,
+                    "the plan has no stages".into(),
+                    vec![],
+                ),
+            };
+        };
+        self.phase = Phase::Progressing;
+        self.stage = 0;
+        self.weight = first.weight;
+        self.last_tick = Some(at);
+        let d = first
+            .duration
+            .map(|d| Dur(d).to_string())
+            .unwrap_or_else(|| "—".into());
+        Step {
+            effects: vec![Effect::SetWeight {
+                weight: first.weight,
+                stage: first.name.clone(),
+            }],
+            decision: self.decision(
+                plan,
+                at,
+                DecisionKind::Start,
+                format!("started: {} at {} % for {d}", first.name, first.weight),
+                vec![],
+            ),
+        }
+    }
+
+    fn tick(&mut self, plan: &Plan, at: DateTime<Utc>, obs: &Observation) -> Step {
+        match &self.phase {
+            Phase::Pending => return self.ignored(plan, at, "not started".into()),
+            Phase::RollingBack { reason } => {
+                let reason = format!("still rolling back: {reason}");
+                return Step {
+                    effects: vec![Effect::RollBack],
+                    decision: self.decision(plan, at, DecisionKind::Rollback, reason, vec![]),
+                };
+            }
+            p if p.is_terminal() => {
+                return self.ignored(plan, at, format!("rollout is {}", p.name()))
+            }
+            _ => {}
+        }
+        let gap = self
+            .last_tick
+            .map(|t| (at - t).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::ZERO)
+            .min(plan.settings.max_tick_gap);
+        self.last_tick = Some(self.last_tick.map_or(at, |t| t.max(at)));
+
+        let mut findings = criteria::triggers(plan, obs, self.stable_baseline);
+        if let Some(Measurement::Value { value, samples }) = obs.get(&measure::error_rate("stable"))
+        {
+            if *samples >= plan.settings.min_samples && value.is_finite() {
+                self.stable_baseline = Some(*value);
+            }
+        }
+        if let Some(f) = findings.iter().find(|f| f.outcome == Outcome::Fail) {
+            let reason = format!(
+                "automatic rollback ({}): {}",
+                f.name.trim_start_matches("trigger:"),
+                f.detail
+            );
+            return self.roll_back(plan, at, reason, findings);
+        }
+        let checks = criteria::stage_checks(plan, self.stage, obs, &findings);
+        let error = findings
+            .iter()
+            .chain(&checks)
+            .find(|f| f.outcome == Outcome::Error)
+            .cloned();
+        match &error {
+            Some(_) => self.consecutive_errors += 1,
+            None => self.consecutive_errors = 0,
+        }
+        if let Some(e) = error {
+            if self.consecutive_errors >= plan.settings.error_limit {
+                let reason = format!(
+                    "{} consecutive ticks with metric errors (limit {}): {}",
+                    self.consecutive_errors, plan.settings.error_limit, e.detail
+                );
+                findings.extend(checks);
+                return self.roll_back(plan, at, reason, findings);
+            }
+        }
+        if let Phase::Paused { reason } = &self.phase {
+            let reason = format!("paused: {reason}");
+            findings.extend(checks);
+            return Step {
+                effects: vec![],
+                decision: self.decision(plan, at, DecisionKind::Hold, reason, findings),
+            };
+        }
+
+        self.stage_elapsed_ms += gap.as_millis() as u64;
+        let failed = checks.iter().find(|f| f.outcome == Outcome::Fail).cloned();
+        match &failed {
+            Some(_) => self.consecutive_failures += 1,
+            None => self.consecutive_failures = 0,
+        }
+        if let Some(f) = failed {
+            if self.consecutive_failures >= plan.settings.failure_limit {
+                let reason = format!(
+                    "stage check {} failed {} consecutive times (limit {}): {}",
+                    f.name.trim_start_matches("check:"),
+                    self.consecutive_failures,
+                    plan.settings.failure_limit,
+                    f.detail
+                );
+                findings.extend(checks);
+                return self.roll_back(plan, at, reason, findings);
+            }
+        }
+
+        let stage = &plan.stages[self.stage];
+        let strict = plan.settings.strict_checks;
+        findings.extend(checks);
+        let blocking_text: Vec<String> = findings
+            .iter()
+            .filter(|f| match f.outcome {
+                Outcome::Pass => false,
+                Outcome::Unconfigured => strict && f.name.starts_with("check:"),
+                _ => true,
+            })
+            .map(|f| format!("{} ({})", f.name, f.detail))
+            .collect();
+        let blocked = !blocking_text.is_empty();
+        let Some(duration) = stage.duration else {
+            // A final stage without a duration completes as soon as it is watched once cleanly.
+            if !blocked {
+                self.phase = Phase::Completed;
+                return Step {
+                    effects: vec![Effect::Complete],
+                    decision: self.decision(
+                        plan,
+                        at,
+                        DecisionKind::Complete,
+                        format!("{} at {} %: all checks pass", stage.name, stage.weight),
+                        findings,
+                    ),
+                };
+            }
+            return Step {
+                effects: vec![],
+                decision: self.decision(
+                    plan,
+                    at,
+                    DecisionKind::Hold,
+                    format!("waiting for: {}", blocking_text.join("; ")),
+                    findings,
+                ),
+            };
+        };
+        let elapsed = self.elapsed();
+        if elapsed < duration {
+            let mut reason = format!(
+                "{}: {} of {} watched",
+                stage.name,
+                Dur(round_secs(elapsed)),
+                Dur(duration)
+            );
+            if blocked {
+                reason.push_str(&format!("; not yet passing: {}", blocking_text.join("; ")));
+            }
+            return Step {
+                effects: vec![],
+                decision: self.decision(plan, at, DecisionKind::Hold, reason, findings),
+            };
+        }
+        if !blocked {
+            let reason = format!(
+                "{} watched for {} with every check passing",
+                stage.name,
+                Dur(round_secs(elapsed))
+            );
+            return self.advance(plan, at, reason, findings);
+        }
+        if elapsed >= duration + plan.settings.max_hold {
+            let reason = format!(
+                "{}: checks did not pass within {} + {} of holding: {}",
+                stage.name,
+                Dur(duration),
+                Dur(plan.settings.max_hold),
+                blocking_text.join("; ")
+            );
+            return self.roll_back(plan, at, reason, findings);
+        }
+        let reason = format!(
+            "{}: time is up, holding until checks pass: {}",
+            stage.name,
+            blocking_text.join("; ")
+        );
+        Step {
+            effects: vec![],
+            decision: self.decision(plan, at, DecisionKind::Hold, reason, findings),
+        }
+    }
+}
+
+fn round_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs())
+}

@@ -1,0 +1,113 @@
+//! Shared fixtures: the seed's four-stage plan with all five triggers, and observations.
+#![allow(dead_code)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use shiploop_artifacts::release::Trigger;
+use shiploop_rollout::measure::{self, Measurement, Observation};
+use shiploop_rollout::{Plan, Settings, StagePlan};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
+}
+
+pub fn mins(m: u64) -> Duration {
+    Duration::from_secs(m * 60)
+}
+
+pub fn stage(name: &str, weight: u8, duration: Option<Duration>, checks: &[&str]) -> StagePlan {
+    StagePlan {
+        name: name.into(),
+        weight,
+        duration,
+        checks: checks.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+pub fn triggers() -> Vec<Trigger> {
+    vec![
+        Trigger::ErrorRate {
+            max_increase_pp: 1.0,
+        },
+        Trigger::P99Latency {
+            target: "300ms".parse().unwrap(),
+            factor: 2.0,
+        },
+        Trigger::HealthChecks {
+            max_failed_pct: 20.0,
+        },
+        Trigger::CriticalSecurityAlert {},
+        Trigger::DataIntegrity {
+            check: Some("orders".into()),
+        },
+    ]
+}
+
+pub fn plan() -> Plan {
+    Plan {
+        stages: vec![
+            stage(
+                "canary",
+                5,
+                Some(mins(10)),
+                &["error-rate", "latency", "resource-usage"],
+            ),
+            stage(
+                "early-adopters",
+                25,
+                Some(mins(30)),
+                &["error-rate", "latency", "user-feedback"],
+            ),
+            stage(
+                "ga",
+                50,
+                Some(mins(60)),
+                &["error-rate", "latency", "business-metrics"],
+            ),
+            stage("full", 100, None, &["error-rate", "latency"]),
+        ],
+        triggers: triggers(),
+        latency_target: Some(Duration::from_millis(300)),
+        checks: BTreeMap::new(),
+        settings: Settings::default(),
+    }
+}
+
+pub fn hotfix_plan() -> Plan {
+    let mut p = plan();
+    p.stages = vec![
+        stage("canary", 5, Some(mins(5)), &["error-rate", "latency"]),
+        stage("full", 100, None, &["error-rate", "latency"]),
+    ];
+    p
+}
+
+pub fn healthy() -> Observation {
+    let mut o = Observation::new();
+    o.insert(
+        measure::error_rate("canary"),
+        Measurement::value(0.002, 1000),
+    );
+    o.insert(
+        measure::error_rate("stable"),
+        Measurement::value(0.002, 5000),
+    );
+    o.insert(measure::CANARY_P99.into(), Measurement::value(0.120, 1000));
+    o.insert(
+        measure::CANARY_FAILED_INSTANCES.into(),
+        Measurement::value(0.0, 5),
+    );
+    o.insert(
+        measure::CRITICAL_SECURITY_ALERTS.into(),
+        Measurement::value(0.0, 1),
+    );
+    o.insert(measure::integrity("orders"), Measurement::value(1.0, 1));
+    o
+}
+
+pub fn with(key: &str, m: Measurement) -> Observation {
+    let mut o = healthy();
+    o.insert(key.to_string(), m);
+    o
+}
