@@ -1,0 +1,373 @@
+//! User commands as providers — the escape hatch that drives any deployment today (like Argo's
+//! `job` and `web` providers). Commands run with `sh -c`, with `{weight}`, `{release}`,
+//! `{stage}` and `{service}` substituted, under a timeout; a non-zero exit is an error; output
+//! is kept (truncated) for the record.
+
+use crate::placeholders::fill;
+use crate::{
+    MetricContext, MetricSource, ProviderError, RouteContext, RouterOutput, TrafficRouter,
+};
+use async_trait::async_trait;
+use serde_json::Value;
+use shiploop_rollout::measure::Measurement;
+use shiploop_rollout::Observation;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+const KEEP: usize = 2000;
+
+/// Where and how long commands run.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    pub dir: PathBuf,
+    pub timeout: Duration,
+}
+
+fn truncate(s: &str) -> String {
+    let s = s.trim();
+    if s.len() <= KEEP {
+        return s.to_string();
+    }
+    let mut end = KEEP;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &s[..end], s.len())
+}
+
+impl Runner {
+    /// Runs `cmd`; Ok(stdout) on exit 0, Err(message) otherwise (exit status, timeout, stderr).
+    pub async fn run(&self, cmd: &str) -> Result<String, String> {
+        let mut child = tokio::process::Command::new("sh");
+        child
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let out = match tokio::time::timeout(self.timeout, child.output()).await {
+            Err(_) => return Err(format!("`{cmd}` timed out after {:?}", self.timeout)),
+            Ok(Err(e)) => return Err(format!("`{cmd}` could not start: {e}")),
+            Ok(Ok(o)) => o,
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() {
+            Ok(stdout)
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let code = out
+                .status
+                .code()
+                .map(|c| format!("exit status {c}"))
+                .unwrap_or_else(|| "killed by a signal".into());
+            Err(format!(
+                "`{cmd}` failed ({code}): {}",
+                truncate(&format!("{stderr}{stdout}"))
+            ))
+        }
+    }
+}
+
+/// Routes traffic with user commands. Only `set_weight` is required: rolling back defaults to
+/// setting weight 0 and promoting to setting weight 100.
+#[derive(Debug, Clone)]
+pub struct CommandRouter {
+    pub runner: Runner,
+    pub set_weight: String,
+    pub get_weight: Option<String>,
+    pub promote: Option<String>,
+    pub rollback: Option<String>,
+}
+
+impl CommandRouter {
+    fn err(&self, message: String) -> ProviderError {
+        ProviderError {
+            provider: "command router".into(),
+            message,
+        }
+    }
+
+    async fn run(
+        &self,
+        template: &str,
+        ctx: &RouteContext,
+        weight: u8,
+    ) -> Result<RouterOutput, ProviderError> {
+        let cmd = fill(
+            template,
+            &[
+                ("weight", weight.to_string()),
+                ("release", ctx.release.clone()),
+                ("stage", ctx.stage.clone()),
+                ("service", ctx.service.clone()),
+            ],
+        );
+        self.runner
+            .run(&cmd)
+            .await
+            .map(|out| RouterOutput {
+                detail: format!("$ {cmd}\n{}", truncate(&out)),
+            })
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[async_trait]
+impl TrafficRouter for CommandRouter {
+    fn name(&self) -> &str {
+        "command"
+    }
+
+    async fn set_weight(
+        &self,
+        ctx: &RouteContext,
+        weight: u8,
+    ) -> Result<RouterOutput, ProviderError> {
+        self.run(&self.set_weight, ctx, weight).await
+    }
+
+    async fn effective_weight(&self, ctx: &RouteContext) -> Result<Option<u8>, ProviderError> {
+        let Some(get) = &self.get_weight else {
+            return Ok(None);
+        };
+        let out = self.run(get, ctx, 0).await?;
+        let text = out.detail.lines().skip(1).collect::<Vec<_>>().join("\n");
+        let t = text.trim();
+        t.parse::<u8>()
+            .ok()
+            .filter(|w| *w <= 100)
+            .map(Some)
+            .ok_or_else(|| self.err(format!("get_weight printed {t:?}, not a weight 0–100")))
+    }
+
+    async fn promote(&self, ctx: &RouteContext) -> Result<RouterOutput, ProviderError> {
+        match &self.promote {
+            Some(p) => self.run(p, ctx, 100).await,
+            None => self.run(&self.set_weight, ctx, 100).await,
+        }
+    }
+
+    async fn roll_back(&self, ctx: &RouteContext) -> Result<RouterOutput, ProviderError> {
+        match &self.rollback {
+            Some(r) => self.run(r, ctx, 0).await,
+            None => self.run(&self.set_weight, ctx, 0).await,
+        }
+    }
+}
+
+/// Measures with a user command that prints a JSON object keyed by measurement key:
+///
+/// ```json
+/// {"canary/error_rate": {"value": 0.004, "samples": 1200},
+///  "alerts/critical_security": 0,
+///  "canary/latency_p99": null,
+///  "integrity/orders": {"error": "db unreachable"}}
+/// ```
+///
+/// A bare number counts as one sample; `null` or a missing key is "no data"; `{"error": …}` is
+/// an error for that key. A failing command or unparsable output is an error for every key.
+#[derive(Debug, Clone)]
+pub struct CommandSource {
+    pub runner: Runner,
+    pub command: String,
+}
+
+pub fn parse_measurements(keys: &[String], stdout: &str) -> Observation {
+    let all_error = |message: String| -> Observation {
+        keys.iter()
+            .map(|k| {
+                (
+                    k.clone(),
+                    Measurement::Error {
+                        message: message.clone(),
+                    },
+                )
+            })
+            .collect()
+    };
+    let v: Value = match serde_json::from_str(stdout.trim()) {
+        Ok(v) => v,
+        Err(e) => {
+            return all_error(format!(
+                "metric command output is not JSON ({e}): {}",
+                truncate(stdout)
+            ))
+        }
+    };
+    let Value::Object(map) = v else {
+        return all_error(
+            "metric command output must be a JSON object keyed by measurement".into(),
+        );
+    };
+    keys.iter()
+        .map(|k| {
+            let m = match map.get(k) {
+                None | Some(Value::Null) => Measurement::NoData,
+                Some(Value::Number(n)) => match n.as_f64() {
+                    Some(x) => Measurement::value(x, 1),
+                    None => Measurement::Error {
+                        message: format!("{k}: {n} is not a number"),
+                    },
+                },
+                Some(Value::Object(o)) => {
+                    if let Some(e) = o.get("error") {
+                        Measurement::Error {
+                            message: e
+                                .as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| e.to_string()),
+                        }
+                    } else {
+                        match (o.get("value"), o.get("samples")) {
+                            (Some(Value::Null), _) | (None, _) => Measurement::NoData,
+                            (Some(val), samples) => match (
+                                val.as_f64(),
+                                samples.map(|s| s.as_u64()),
+                            ) {
+                                (Some(x), None) => Measurement::value(x, 1),
+                                (Some(x), Some(Some(n))) => Measurement::value(x, n),
+                                _ => Measurement::Error {
+                                    message: format!(
+                                        "{k}: expected {{\"value\": number, \"samples\": integer}}"
+                                    ),
+                                },
+                            },
+                        }
+                    }
+                }
+                Some(other) => Measurement::Error {
+                    message: format!("{k}: unexpected {other}"),
+                },
+            };
+            (k.clone(), m)
+        })
+        .collect()
+}
+
+#[async_trait]
+impl MetricSource for CommandSource {
+    fn name(&self) -> &str {
+        "command"
+    }
+
+    async fn measure(&self, keys: &[String], ctx: &MetricContext) -> Observation {
+        let cmd = fill(
+            &self.command,
+            &[
+                ("weight", ctx.weight.to_string()),
+                ("release", ctx.release.clone()),
+                ("stage", ctx.stage.clone()),
+                ("service", ctx.service.clone()),
+                ("window", ctx.window_secs.to_string()),
+            ],
+        );
+        match self.runner.run(&cmd).await {
+            Ok(out) => parse_measurements(keys, &out),
+            Err(e) => keys
+                .iter()
+                .map(|k| (k.clone(), Measurement::Error { message: e.clone() }))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> RouteContext {
+        RouteContext {
+            service: "web".into(),
+            release: "2026-11-27-a".into(),
+            stage: "canary".into(),
+        }
+    }
+
+    fn runner(dir: &std::path::Path) -> Runner {
+        Runner {
+            dir: dir.to_path_buf(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_command_router_runs_and_records() {
+        let dir = std::env::temp_dir().join(format!("ship-cmd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let r = CommandRouter {
+            runner: runner(&dir),
+            set_weight: "echo {weight} > weight && echo set {weight} for {release} in {stage}"
+                .into(),
+            get_weight: Some("cat weight".into()),
+            promote: None,
+            rollback: None,
+        };
+        let out = r.set_weight(&ctx(), 25).await.unwrap();
+        assert!(
+            out.detail.contains("set 25 for 2026-11-27-a in canary"),
+            "{}",
+            out.detail
+        );
+        assert_eq!(r.effective_weight(&ctx()).await.unwrap(), Some(25));
+        r.roll_back(&ctx()).await.unwrap();
+        assert_eq!(r.effective_weight(&ctx()).await.unwrap(), Some(0));
+        r.promote(&ctx()).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("weight")).unwrap().trim(),
+            "100"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn failures_and_timeouts_are_errors_not_panics() {
+        let dir = std::env::temp_dir();
+        let failing = CommandRouter {
+            runner: runner(&dir),
+            set_weight: "echo nope >&2; exit 3".into(),
+            get_weight: None,
+            promote: None,
+            rollback: None,
+        };
+        let e = failing.set_weight(&ctx(), 5).await.unwrap_err();
+        assert!(
+            e.message.contains("exit status 3") && e.message.contains("nope"),
+            "{e}"
+        );
+        let slow = CommandRouter {
+            runner: Runner {
+                dir: dir.clone(),
+                timeout: Duration::from_millis(200),
+            },
+            set_weight: "sleep 5".into(),
+            get_weight: None,
+            promote: None,
+            rollback: None,
+        };
+        let e = slow.set_weight(&ctx(), 5).await.unwrap_err();
+        assert!(e.message.contains("timed out"), "{e}");
+    }
+
+    #[test]
+    fn measurement_json_forms() {
+        let keys: Vec<String> = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let o = parse_measurements(
+            &keys,
+            r#"{"a": {"value": 0.5, "samples": 10}, "b": 3, "c": null, "d": {"error": "down"}, "e": "x"}"#,
+        );
+        assert_eq!(o["a"], Measurement::value(0.5, 10));
+        assert_eq!(o["b"], Measurement::value(3.0, 1));
+        assert_eq!(o["c"], Measurement::NoData);
+        assert!(matches!(&o["d"], Measurement::Error { message } if message == "down"));
+        assert!(matches!(o["e"], Measurement::Error { .. }));
+        assert_eq!(o["f"], Measurement::NoData);
+        let o = parse_measurements(&keys, "not json");
+        assert!(o.values().all(|m| matches!(m, Measurement::Error { .. })));
+    }
+}

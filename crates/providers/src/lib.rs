@@ -1,0 +1,78 @@
+//! The two things a rollout talks to, behind small traits: a traffic router (moves traffic
+//! between the stable and the new version) and a metric source (says how each is doing).
+//!
+//! Adding a provider is adding one module. Providers never panic: a router returns a typed
+//! error, and a metric source answers every key with a value, "no data" or an error.
+
+pub mod command;
+pub mod memory;
+pub mod placeholders;
+
+use async_trait::async_trait;
+use shiploop_rollout::Observation;
+use std::fmt;
+
+/// What the router is told about the rollout it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteContext {
+    pub service: String,
+    pub release: String,
+    pub stage: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderError {
+    pub provider: String,
+    pub message: String,
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.provider, self.message)
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+/// What a router call did, for the record (e.g. a command's output).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RouterOutput {
+    pub detail: String,
+}
+
+/// Moves traffic. Every call is idempotent: setting the weight it already has is a no-op, so
+/// the controller can re-assert the recorded weight after a crash.
+#[async_trait]
+pub trait TrafficRouter: Send + Sync {
+    fn name(&self) -> &str;
+    /// Sends `weight` percent of traffic to the new version.
+    async fn set_weight(
+        &self,
+        ctx: &RouteContext,
+        weight: u8,
+    ) -> Result<RouterOutput, ProviderError>;
+    /// The weight the new version actually gets, when the router can tell.
+    async fn effective_weight(&self, ctx: &RouteContext) -> Result<Option<u8>, ProviderError>;
+    /// The new version takes all traffic for good and becomes the stable one.
+    async fn promote(&self, ctx: &RouteContext) -> Result<RouterOutput, ProviderError>;
+    /// All traffic back to the stable version.
+    async fn roll_back(&self, ctx: &RouteContext) -> Result<RouterOutput, ProviderError>;
+}
+
+/// What a metric query is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricContext {
+    pub service: String,
+    pub release: String,
+    pub stage: String,
+    pub weight: u8,
+    /// The window the values should cover, in seconds.
+    pub window_secs: u64,
+}
+
+/// Measures. Answers every requested key: a value with its sample count, no data, or an error.
+#[async_trait]
+pub trait MetricSource: Send + Sync {
+    fn name(&self) -> &str;
+    async fn measure(&self, keys: &[String], ctx: &MetricContext) -> Observation;
+}
