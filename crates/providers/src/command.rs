@@ -223,18 +223,17 @@ pub fn parse_measurements(keys: &[String], stdout: &str) -> Observation {
                     } else {
                         match (o.get("value"), o.get("samples")) {
                             (Some(Value::Null), _) | (None, _) => Measurement::NoData,
-                            (Some(val), samples) => match (
-                                val.as_f64(),
-                                samples.map(|s| s.as_u64()),
-                            ) {
-                                (Some(x), None) => Measurement::value(x, 1),
-                                (Some(x), Some(Some(n))) => Measurement::value(x, n),
-                                _ => Measurement::Error {
-                                    message: format!(
+                            (Some(val), samples) => {
+                                match (val.as_f64(), samples.map(|s| s.as_u64())) {
+                                    (Some(x), None) => Measurement::value(x, 1),
+                                    (Some(x), Some(Some(n))) => Measurement::value(x, n),
+                                    _ => Measurement::Error {
+                                        message: format!(
                                         "{k}: expected {{\"value\": number, \"samples\": integer}}"
                                     ),
-                                },
-                            },
+                                    },
+                                }
+                            }
                         }
                     }
                 }

@@ -1,0 +1,69 @@
+//! Schema and migrations, versioned with SQLite's user_version.
+
+use rusqlite::Connection;
+
+const V1: &str = "
+CREATE TABLE rollouts (
+    release    TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    plan       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE decisions (
+    id       INTEGER PRIMARY KEY,
+    release  TEXT NOT NULL REFERENCES rollouts(release),
+    at       TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    stage    INTEGER NOT NULL,
+    weight   INTEGER NOT NULL,
+    reason   TEXT NOT NULL,
+    findings TEXT NOT NULL
+);
+CREATE INDEX decisions_release ON decisions(release, id);
+CREATE TABLE samples (
+    id          INTEGER PRIMARY KEY,
+    release     TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    measurement TEXT NOT NULL
+);
+CREATE INDEX samples_release ON samples(release, key, at);
+CREATE TABLE events (
+    seq       INTEGER PRIMARY KEY,
+    at        TEXT NOT NULL,
+    release   TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    data      TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX events_release ON events(release, seq);
+-- The log is append-only for ship itself; a hand edit that drops these triggers is still
+-- caught by `ship audit verify`, which recomputes the hash chain.
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TABLE leases (
+    release    TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE commands (
+    id       INTEGER PRIMARY KEY,
+    release  TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    command  TEXT NOT NULL,
+    taken_at TEXT
+);
+";
+
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 1 {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {V1} PRAGMA user_version = 1; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
