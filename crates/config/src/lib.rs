@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use shiploop_artifacts::release::{Rollback, Stage, Trigger};
 use shiploop_artifacts::Dur;
+use std::collections::BTreeMap;
 use std::fmt;
 
 mod template;
@@ -22,6 +23,156 @@ pub struct Config {
     pub stages: Stages,
     pub rollback: RollbackCfg,
     pub latency: Latency,
+    pub rollout: RolloutCfg,
+    pub router: Router,
+    pub metrics: Metrics,
+    /// User-defined stage checks by name (`resource-usage`, `user-feedback`, …).
+    pub checks: BTreeMap<String, CheckCfg>,
+    /// Data-integrity checks by name; `rollback.data_integrity_check` names one.
+    pub integrity: BTreeMap<String, IntegrityCfg>,
+    pub hotfix: Hotfix,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolloutCfg {
+    pub tick_interval: Dur,
+    pub min_samples: u64,
+    pub error_limit: u32,
+    pub failure_limit: u32,
+    pub max_hold: Dur,
+    pub max_tick_gap: Dur,
+    pub strict_checks: bool,
+}
+
+impl Default for RolloutCfg {
+    fn default() -> Self {
+        RolloutCfg {
+            tick_interval: Dur::from_secs(10),
+            min_samples: 50,
+            error_limit: 4,
+            failure_limit: 3,
+            max_hold: Dur::from_secs(15 * 60),
+            max_tick_gap: Dur::from_secs(60),
+            strict_checks: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Router {
+    pub kind: String,
+    pub command: CommandRouterCfg,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router {
+            kind: "command".into(),
+            command: CommandRouterCfg::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandRouterCfg {
+    pub set_weight: String,
+    pub get_weight: String,
+    pub promote: String,
+    pub rollback: String,
+    pub timeout: Dur,
+}
+
+impl Default for CommandRouterCfg {
+    fn default() -> Self {
+        CommandRouterCfg {
+            set_weight: String::new(),
+            get_weight: String::new(),
+            promote: String::new(),
+            rollback: String::new(),
+            timeout: Dur::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    pub kind: String,
+    pub window: Dur,
+    pub command: CommandMetricsCfg,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            kind: "command".into(),
+            window: Dur::from_secs(60),
+            command: CommandMetricsCfg::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandMetricsCfg {
+    pub command: String,
+    pub timeout: Dur,
+}
+
+impl Default for CommandMetricsCfg {
+    fn default() -> Self {
+        CommandMetricsCfg {
+            command: String::new(),
+            timeout: Dur::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckCfg {
+    pub metric: String,
+    pub condition: String,
+    #[serde(default = "one")]
+    pub min_samples: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrityCfg {
+    /// A command that exits 0 while the data is consistent.
+    pub command: String,
+    #[serde(default = "ten_secs")]
+    pub timeout: Dur,
+}
+
+fn ten_secs() -> Dur {
+    Dur::from_secs(10)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hotfix {
+    /// Stages a hotfix skips (the seed: "skip non-essential stages").
+    pub skip_stages: Vec<String>,
+    /// How long the hotfix is watched at 100 % (the seed: "15 min window").
+    pub validation_window: Dur,
+}
+
+impl Default for Hotfix {
+    fn default() -> Self {
+        Hotfix {
+            skip_stages: vec!["early-adopters".into(), "ga".into()],
+            validation_window: Dur::from_secs(15 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,6 +422,54 @@ impl Config {
                 "latency.p99_target: must be greater than 0".into(),
             ));
         }
+        let ro = &self.rollout;
+        if ro.tick_interval.0 < std::time::Duration::from_millis(50) {
+            return Some((
+                "rollout",
+                "tick_interval",
+                "rollout.tick_interval: at least 50ms".into(),
+            ));
+        }
+        if ro.error_limit == 0 || ro.failure_limit == 0 {
+            return Some((
+                "rollout",
+                "error_limit",
+                "rollout.error_limit and rollout.failure_limit: at least 1".into(),
+            ));
+        }
+        if !matches!(self.router.kind.as_str(), "command") {
+            return Some((
+                "router",
+                "kind",
+                format!(
+                    "router.kind {:?}: supported routers: \"command\"",
+                    self.router.kind
+                ),
+            ));
+        }
+        if !matches!(self.metrics.kind.as_str(), "command") {
+            return Some((
+                "metrics",
+                "kind",
+                format!(
+                    "metrics.kind {:?}: supported metric sources: \"command\"",
+                    self.metrics.kind
+                ),
+            ));
+        }
+        for (name, c) in &self.checks {
+            if let Err(e) = c.condition.parse::<shiploop_rollout::Condition>() {
+                return Some((
+                    "checks",
+                    "condition",
+                    format!("checks.{name}.condition: {e}"),
+                ));
+            }
+        }
+        let di = self.rollback.data_integrity_check.trim();
+        if !di.is_empty() && !self.integrity.contains_key(di) {
+            return Some(("rollback", "data_integrity_check", format!("rollback.data_integrity_check = {di:?} but there is no [integrity.{di}] with its command")));
+        }
         let name = &self.service.name;
         if name.trim().is_empty() || name.contains(['/', '\\', '\n']) {
             return Some((
@@ -451,8 +650,20 @@ mod tests {
     }
 
     #[test]
+    fn rollout_sections_are_checked() {
+        let e = Config::parse("[router]\nkind = \"carrier-pigeon\"\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        let e = Config::parse("[checks.resource-usage]\nmetric = \"cpu\"\ncondition = \"~ 3\"\n")
+            .unwrap_err();
+        assert!(e.message.contains("checks.resource-usage.condition"), "{e}");
+        let c = Config::parse("[checks.resource-usage]\nmetric = \"cpu\"\ncondition = \"< 0.8\"\n")
+            .unwrap();
+        assert_eq!(c.checks["resource-usage"].min_samples, 1);
+    }
+
+    #[test]
     fn stages_and_triggers_follow_the_config() {
-        let c = Config::parse("[stages]\ncanary_percentage = 10\ncanary_duration = \"30s\"\n[rollback]\ndata_integrity_check = \"orders-balance\"\ncritical_security_alert = false\n").unwrap();
+        let c = Config::parse("[stages]\ncanary_percentage = 10\ncanary_duration = \"30s\"\n[rollback]\ndata_integrity_check = \"orders-balance\"\ncritical_security_alert = false\n[integrity.orders-balance]\ncommand = \"true\"\n").unwrap();
         let st = c.rollout_stages();
         assert_eq!(
             st.iter().map(|s| s.weight).collect::<Vec<_>>(),

@@ -61,4 +61,65 @@ data_integrity_check = ""
 # Latency targets for the service. p99 above p99_latency_factor x p99_target rolls back.
 p50_target = "100ms"
 p99_target = "300ms"
+
+[rollout]
+# How often a running rollout measures and decides.
+tick_interval = "10s"
+# Requests a window needs before error rate and latency count as data (less: hold, never promote).
+min_samples = 50
+# Consecutive ticks with a metric error that roll back (Argo's consecutiveErrorLimit).
+error_limit = 4
+# Consecutive ticks with a failed stage check that roll back.
+failure_limit = 3
+# How long past its duration a stage may wait for its checks to pass before rolling back.
+max_hold = "15m"
+# The most one tick interval adds to a stage's watched time (downtime is not monitoring).
+max_tick_gap = "1m"
+# Whether a stage check with no [checks.NAME] query blocks promotion (false: it is reported).
+strict_checks = false
+
+[router]
+# What moves traffic: "command" runs your commands.
+kind = "command"
+
+[router.command]
+# Shell commands with {weight}, {release}, {stage} and {service} placeholders.
+# Required: set the new version's share of traffic to {weight} percent.
+set_weight = ""
+# Optional: print the weight the new version actually gets (checked after a restart).
+get_weight = ""
+# Optional: make the new version the stable one (default: set_weight with 100).
+promote = ""
+# Optional: send everything back to stable (default: set_weight with 0).
+rollback = ""
+timeout = "30s"
+
+[metrics]
+# Where measurements come from: "command" runs your command.
+kind = "command"
+# The window each measurement covers ({window} in seconds).
+window = "1m"
+
+[metrics.command]
+# Prints a JSON object keyed by measurement (see docs/ROLLOUT.md), e.g.
+# {"canary/error_rate": {"value": 0.002, "samples": 1200}, "alerts/critical_security": 0}
+command = ""
+timeout = "10s"
+
+# Stage checks beyond error rate and latency, by the names the stages list:
+# [checks.resource-usage]
+# metric = "cpu_ratio"       # asked of the metric source as canary/cpu_ratio
+# condition = "< 0.8"        # < <= > >= == or "between A and B"
+# min_samples = 1
+#
+# Data-integrity checks, named by rollback.data_integrity_check:
+# [integrity.orders-balance]
+# command = "./scripts/check-orders-balance"   # exit 0 while the data is consistent
+# timeout = "10s"
+
+[hotfix]
+# Stages a hotfix skips (the Ship loop: "skip non-essential stages").
+skip_stages = ["early-adopters", "ga"]
+# How long a hotfix is watched at 100 % before it counts as validated.
+validation_window = "15m"
 "#;
