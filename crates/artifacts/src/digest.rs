@@ -153,6 +153,7 @@ mod tests {
                 id: "2026-11-27-x".into(),
                 name: "x".into(),
                 kind: Kind::Standard,
+                severity: None,
                 mission: None,
                 service: "web".into(),
                 created_at: chrono::Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap(),
@@ -166,6 +167,7 @@ mod tests {
                 digest: None,
                 digest_parts: BTreeMap::new(),
                 approvals: vec![],
+                rollout: None,
             },
             body: format!("# Release: x\n\n## Release notes\n- faster\n\n{RECORDS_MARKER}\n## Approvals\nnone\n\n## Rollout log\n"),
         }

@@ -24,6 +24,7 @@ pub const RECORD_KEYS: &[&str] = &[
     "digest",
     "digest_parts",
     "approvals",
+    "rollout",
 ];
 
 /// The line that ends the approved body. Everything after it is ship's rendering of its
@@ -79,6 +80,37 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// How urgent a hotfix is: P0 service down, P1 customer-impacting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Severity {
+    P0,
+    P1,
+}
+
+/// The rollout's milestones as the contract records them (the full decision log, with evidence,
+/// is in the state database).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutRecord {
+    pub phase: String,
+    pub stage: String,
+    pub weight: u8,
+    pub started_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub log: Vec<RolloutLogEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutLogEntry {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub stage: String,
+    pub weight: u8,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -210,6 +242,8 @@ pub struct ReleaseMeta {
     #[serde(default)]
     pub kind: Kind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mission: Option<String>,
     pub service: String,
     pub created_at: DateTime<Utc>,
@@ -233,6 +267,8 @@ pub struct ReleaseMeta {
     pub digest_parts: BTreeMap<String, String>,
     #[serde(default)]
     pub approvals: Vec<Approval>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -593,7 +629,30 @@ pub fn render_records(m: &ReleaseMeta) -> String {
         }
     }
     out.push_str("\n## Pre-deployment checks\n\n_Not run yet._\n");
-    out.push_str("\n## Rollout log\n\n_Not started._\n");
+    match &m.rollout {
+        None => out.push_str("\n## Rollout log\n\n_Not started._\n"),
+        Some(r) => {
+            out.push_str(&format!(
+                "\n## Rollout log\n\nPhase: **{}** — stage {} at {} %.\n",
+                markdown::cell(&r.phase),
+                markdown::cell(&r.stage),
+                r.weight
+            ));
+            if !r.log.is_empty() {
+                out.push_str("\n| at | event | stage | weight | why |\n|---|---|---|---|---|\n");
+                for e in &r.log {
+                    out.push_str(&format!(
+                        "| {} | {} | {} | {} % | {} |\n",
+                        e.at.format("%Y-%m-%d %H:%M:%SZ"),
+                        markdown::cell(&e.event),
+                        markdown::cell(&e.stage),
+                        e.weight,
+                        markdown::cell(&e.reason)
+                    ));
+                }
+            }
+        }
+    }
     out.push_str("\n## Post-deployment validation\n\n_Not run yet._\n");
     out
 }

@@ -21,6 +21,10 @@ pub struct VerdictMeta {
     pub evaluated_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluator: Option<String>,
+    /// The security evaluation's verdict. A hotfix ships only changes whose security checks
+    /// passed: the Ship loop keeps them mandatory even when testing is abbreviated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +69,13 @@ impl Verdict {
     /// Only an exact `PASS` (any case) passes; anything else — FAIL, NEEDS_WORK, a typo — does not.
     pub fn passed(&self) -> bool {
         self.meta.verdict.trim().eq_ignore_ascii_case("PASS")
+    }
+
+    pub fn security_passed(&self) -> bool {
+        self.meta
+            .security
+            .as_deref()
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("PASS"))
     }
 
     /// The verdict normalised for display (upper case).

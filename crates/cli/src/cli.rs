@@ -46,6 +46,15 @@ pub enum ReleaseCommand {
         /// Only take verdicts of this mission, and link the release to it.
         #[arg(long)]
         mission: Option<String>,
+        /// Only take these verdicts (repeatable; default: every PASS verdict not yet released).
+        #[arg(long = "verdict", value_name = "ID")]
+        verdicts: Vec<String>,
+        /// An emergency fix: abbreviated stages (hotfix.skip_stages), security verdicts mandatory.
+        #[arg(long, requires = "severity")]
+        hotfix: bool,
+        /// The hotfix's severity: P0 (service down) or P1 (customer-impacting).
+        #[arg(long, value_parser = ["P0", "P1"], requires = "hotfix")]
+        severity: Option<String>,
     },
     /// Check the contract is complete, record the submitter and digest, await approval.
     Submit {

@@ -51,8 +51,22 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                 })?);
             }
             match command {
-                ReleaseCommand::New { name, mission } => {
-                    release::new(&ws, out, name, mission.as_deref(), now)
+                ReleaseCommand::New {
+                    name,
+                    mission,
+                    verdicts,
+                    hotfix: _,
+                    severity,
+                } => {
+                    let opts = shiploop_workspace::NewOptions {
+                        mission: mission.clone(),
+                        verdicts: verdicts.clone(),
+                        hotfix: severity.as_deref().map(|s| match s {
+                            "P0" => shiploop_artifacts::release::Severity::P0,
+                            _ => shiploop_artifacts::release::Severity::P1,
+                        }),
+                    };
+                    release::new(&ws, out, name, &opts, now)
                 }
                 ReleaseCommand::Submit { release, r#as } => {
                     release::submit(&ws, out, release, r#as.as_deref(), now)

@@ -10,10 +10,10 @@ pub fn new(
     ws: &Workspace,
     out: &Out,
     name: &str,
-    mission: Option<&str>,
+    opts: &shiploop_workspace::NewOptions,
     now: DateTime<Utc>,
 ) -> Result<u8, Error> {
-    let r = ws.release_new(name, mission, now)?;
+    let r = ws.release_new(name, opts, now)?;
     if out.json {
         out.print_json(&r);
         return Ok(0);

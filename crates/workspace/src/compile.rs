@@ -24,13 +24,24 @@ pub struct NewReport {
     pub template: String,
 }
 
+/// Options of `ship release new`.
+#[derive(Debug, Clone, Default)]
+pub struct NewOptions {
+    pub mission: Option<String>,
+    /// Only these verdict ids (default: every PASS verdict not yet released).
+    pub verdicts: Vec<String>,
+    /// A hotfix of this severity: abbreviated stages, security verdicts mandatory.
+    pub hotfix: Option<Severity>,
+}
+
 impl Workspace {
     pub fn release_new(
         &self,
         name: &str,
-        mission: Option<&str>,
+        opts: &NewOptions,
         now: DateTime<Utc>,
     ) -> Result<NewReport> {
+        let mission = opts.mission.as_deref();
         validate_name("release", name)?;
         if let Some(m) = mission {
             validate_name("mission", m)?;
@@ -54,7 +65,16 @@ impl Workspace {
             .verdicts()?
             .into_iter()
             .filter(|v| mission.is_none() || v.verdict.meta.mission.as_deref() == mission)
+            .filter(|v| opts.verdicts.is_empty() || opts.verdicts.contains(&v.verdict.meta.id))
             .collect();
+        for wanted in &opts.verdicts {
+            if !verdicts.iter().any(|v| &v.verdict.meta.id == wanted) {
+                return Err(Error::Usage(format!(
+                    "no verdict `{wanted}` in {}",
+                    self.config.paths.evaluations
+                )));
+            }
+        }
 
         let mut changes = Vec::new();
         let mut excluded = Vec::new();
@@ -86,6 +106,22 @@ impl Workspace {
                 });
             }
         }
+        if opts.hotfix.is_some() {
+            let unsafe_changes: Vec<String> = verdicts
+                .iter()
+                .filter(|v| {
+                    v.verdict.passed() && changes.iter().any(|c: &Change| c.id == v.verdict.meta.id)
+                })
+                .filter(|v| !v.verdict.security_passed())
+                .map(|v| v.verdict.meta.id.clone())
+                .collect();
+            if !unsafe_changes.is_empty() {
+                return Err(Error::Refused(format!(
+                    "a hotfix keeps security checks mandatory: {} lack(s) `security: PASS` in the verdict; nothing written",
+                    unsafe_changes.join(", ")
+                )));
+            }
+        }
         if changes.is_empty() {
             let scope = mission
                 .map(|m| format!(" for mission `{m}`"))
@@ -109,16 +145,25 @@ impl Workspace {
             return Err(Error::Refused(msg));
         }
 
+        let stages = match opts.hotfix {
+            None => self.config.rollout_stages(),
+            Some(_) => self.hotfix_stages()?,
+        };
         let meta = ReleaseMeta {
             id: id.clone(),
             name: name.to_string(),
-            kind: Kind::Standard,
+            kind: if opts.hotfix.is_some() {
+                Kind::Hotfix
+            } else {
+                Kind::Standard
+            },
+            severity: opts.hotfix,
             mission: mission.map(str::to_string),
             service: self.config.service.name.clone(),
             created_at: now,
             changes,
             excluded,
-            stages: self.config.rollout_stages(),
+            stages,
             rollback: self.config.rollback(),
             status: Status::Draft,
             submitted_by: None,
@@ -126,6 +171,7 @@ impl Workspace {
             digest: None,
             digest_parts: Default::default(),
             approvals: vec![],
+            rollout: None,
         };
 
         let template_path = self.template_path();
@@ -206,6 +252,34 @@ impl Workspace {
 }
 
 impl Workspace {
+    /// The hotfix path: the configured stages minus `hotfix.skip_stages`, with the final 100 %
+    /// stage watched for `hotfix.validation_window`.
+    pub fn hotfix_stages(&self) -> Result<Vec<Stage>> {
+        let skip = &self.config.hotfix.skip_stages;
+        let mut stages: Vec<Stage> = self
+            .config
+            .rollout_stages()
+            .into_iter()
+            .filter(|s| !skip.contains(&s.name))
+            .collect();
+        if let Some(last) = stages.last_mut() {
+            if last.weight == 100 {
+                last.duration = Some(self.config.hotfix.validation_window);
+                last.notes.push(format!(
+                    "post-deployment validation for {}",
+                    self.config.hotfix.validation_window
+                ));
+            }
+        }
+        if stages.len() < 2 || stages.last().map(|s| s.weight) != Some(100) {
+            return Err(Error::Usage(format!(
+                "hotfix.skip_stages {skip:?} leaves {} stage(s): a hotfix still needs a canary stage before 100 %",
+                stages.len()
+            )));
+        }
+        Ok(stages)
+    }
+
     /// The relative path from the releases folder back to the workspace root, for links.
     pub fn link_root(&self) -> String {
         let depth = std::path::Path::new(&self.config.paths.releases)

@@ -13,7 +13,7 @@ mod releases;
 mod template;
 mod verdicts;
 
-pub use compile::NewReport;
+pub use compile::{NewOptions, NewReport};
 pub use error::Error;
 pub use init::{init, InitReport};
 pub use lifecycle::{ApprovalCheck, ApproveReport, SubmitReport, VerifyReport, VerifyState};
