@@ -5,8 +5,9 @@ use std::path::PathBuf;
 /// with signed human approval, gates, progressive rollout with automatic rollback, validation,
 /// outcome measurement and the handoff to Operate.
 ///
-/// Exit codes: 0 ok; 1 a check, gate or verification failed (or a rule refused the command);
-/// 2 bad input or usage (malformed file, unknown release, invalid argument, unreadable file).
+/// Exit codes: 0 ok; 1 a check, gate or verification failed (or a rule refused the command, or
+/// a rollout was rolled back); 2 bad input or usage (malformed file, unknown release, invalid
+/// argument, unreadable file); 3 a foreground rollout was interrupted and is still in flight.
 #[derive(Debug, Parser)]
 #[command(name = "ship", version, propagate_version = true)]
 pub struct Cli {
@@ -35,6 +36,70 @@ pub enum Command {
     Release {
         #[command(subcommand)]
         command: ReleaseCommand,
+    },
+    /// Progressive rollouts: canary → early adopters → GA → 100 %, with automatic rollback.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
+    /// Emergency fixes: an approved hotfix release, abbreviated stages, a validation window.
+    Hotfix {
+        #[command(subcommand)]
+        command: HotfixCommand,
+    },
+    /// The tamper-evident event log of every rollout.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Start (or continue) the rollout of an approved release in the foreground.
+    /// Exits 0 at 100 %, 1 when rolled back, 3 when interrupted (resume continues it).
+    Start { release: String },
+    /// Continue a rollout: resume it if paused, then drive it (after a crash too).
+    Resume { release: String },
+    /// The rollout's state: phase, stage, weight, time watched, the last decisions.
+    Status { release: Option<String> },
+    /// Follow a rollout another process drives, until it ends.
+    Watch { release: String },
+    /// Hold the current stage (rollback triggers still fire).
+    Pause {
+        release: String,
+        #[arg(long, default_value = "paused by an operator")]
+        reason: String,
+    },
+    /// Skip the rest of the current stage.
+    Promote {
+        release: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Roll back now (the seed's manual triggers).
+    Abort {
+        release: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HotfixCommand {
+    /// Roll out an approved hotfix release: canary, then 100 % watched for the validation window;
+    /// a post-incident signal follows.
+    Start { release: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the event log's hash chain (exit 1 if any event was altered or removed).
+    Verify,
+    /// Print the event log.
+    Log {
+        #[arg(long)]
+        release: Option<String>,
     },
 }
 

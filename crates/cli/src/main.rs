@@ -4,9 +4,10 @@
 mod cli;
 mod output;
 mod release;
+mod rollout;
 
 use clap::Parser;
-use cli::{Cli, Command, ReleaseCommand};
+use cli::{AuditCommand, Cli, Command, HotfixCommand, ReleaseCommand, RolloutCommand};
 use output::Out;
 use shiploop_workspace::{Error, Workspace};
 use std::process::ExitCode;
@@ -42,14 +43,54 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
             out.init(&report);
             Ok(0)
         }
-        Command::Release { command } => {
-            let mut ws = Workspace::open(&dir)?;
-            if let Some(f) = &cli.allowed_signers {
-                ws.signers_override = Some(std::path::absolute(f).map_err(|source| Error::Io {
-                    path: f.clone(),
-                    source,
-                })?);
+        Command::Rollout { command } => {
+            let ws = open(&dir, cli)?;
+            match command {
+                RolloutCommand::Start { release } => rollout::start(&ws, out, release, false),
+                RolloutCommand::Resume { release } => rollout::resume(&ws, out, release),
+                RolloutCommand::Status { release } => rollout::status(&ws, out, release.as_deref()),
+                RolloutCommand::Watch { release } => rollout::watch(&ws, out, release),
+                RolloutCommand::Pause { release, reason } => rollout::command(
+                    &ws,
+                    out,
+                    release,
+                    shiploop_rollout::Input::Pause {
+                        reason: reason.clone(),
+                    },
+                ),
+                RolloutCommand::Promote { release, reason } => rollout::command(
+                    &ws,
+                    out,
+                    release,
+                    shiploop_rollout::Input::Promote {
+                        reason: reason.clone(),
+                    },
+                ),
+                RolloutCommand::Abort { release, reason } => rollout::command(
+                    &ws,
+                    out,
+                    release,
+                    shiploop_rollout::Input::Abort {
+                        reason: reason.clone(),
+                    },
+                ),
             }
+        }
+        Command::Hotfix {
+            command: HotfixCommand::Start { release },
+        } => {
+            let ws = open(&dir, cli)?;
+            rollout::start(&ws, out, release, true)
+        }
+        Command::Audit { command } => {
+            let ws = open(&dir, cli)?;
+            match command {
+                AuditCommand::Verify => rollout::audit_verify(&ws, out),
+                AuditCommand::Log { release } => rollout::audit_log(&ws, out, release.as_deref()),
+            }
+        }
+        Command::Release { command } => {
+            let ws = open(&dir, cli)?;
             match command {
                 ReleaseCommand::New {
                     name,
@@ -92,6 +133,17 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
             }
         }
     }
+}
+
+fn open(dir: &std::path::Path, cli: &Cli) -> Result<Workspace, Error> {
+    let mut ws = Workspace::open(dir)?;
+    if let Some(f) = &cli.allowed_signers {
+        ws.signers_override = Some(std::path::absolute(f).map_err(|source| Error::Io {
+            path: f.clone(),
+            source,
+        })?);
+    }
+    Ok(ws)
 }
 
 /// Rust ignores SIGPIPE, which turns `ship release show X | head` into a panic when the pipe

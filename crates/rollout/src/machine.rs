@@ -113,6 +113,9 @@ pub struct Decision {
     pub stage: usize,
     pub stage_name: String,
     pub weight: u8,
+    /// Monitored time in the stage when the decision was taken.
+    #[serde(default)]
+    pub stage_elapsed_ms: u64,
     pub reason: String,
     pub findings: Vec<Finding>,
 }
@@ -181,6 +184,7 @@ impl Rollout {
                 .map(|s| s.name.clone())
                 .unwrap_or_default(),
             weight: self.weight,
+            stage_elapsed_ms: self.stage_elapsed_ms,
             reason,
             findings,
         }

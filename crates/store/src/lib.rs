@@ -189,15 +189,14 @@ impl Store {
             )));
         }
         tx.execute(
-            "INSERT INTO decisions (release, at, kind, stage, weight, reason, findings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO decisions (release, at, kind, decision) VALUES (?1, ?2, ?3, ?4)",
             params![
                 release,
                 ts(at),
-                serde_json::to_value(decision.kind)?.as_str().unwrap_or_default(),
-                decision.stage as i64,
-                decision.weight as i64,
-                decision.reason,
-                serde_json::to_string(&decision.findings)?
+                serde_json::to_value(decision.kind)?
+                    .as_str()
+                    .unwrap_or_default(),
+                serde_json::to_string(decision)?
             ],
         )?;
         if let Some(obs) = samples {
@@ -240,39 +239,22 @@ impl Store {
 
     pub fn decisions(&self, release: &str) -> Result<Vec<DecisionRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, release, at, kind, stage, weight, reason, findings FROM decisions WHERE release = ?1 ORDER BY id",
+            "SELECT id, release, decision FROM decisions WHERE release = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map(params![release], |r| {
-            let at: String = r.get(2)?;
-            let kind: String = r.get(3)?;
-            let findings: String = r.get(7)?;
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
-                at,
-                kind,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, String>(6)?,
-                findings,
+                r.get::<_, String>(2)?,
             ))
         })?;
         let mut out = vec![];
         for row in rows {
-            let (id, release, at, kind, stage, weight, reason, findings) = row?;
-            let decision = Decision {
-                at: parse_ts(&at)?,
-                kind: serde_json::from_value(Value::String(kind))?,
-                stage: stage as usize,
-                stage_name: String::new(),
-                weight: weight as u8,
-                reason,
-                findings: serde_json::from_str(&findings)?,
-            };
+            let (id, release, decision) = row?;
             out.push(DecisionRow {
                 id,
                 release,
-                decision,
+                decision: serde_json::from_str(&decision)?,
             });
         }
         Ok(out)
@@ -549,6 +531,7 @@ mod tests {
             stage: 0,
             stage_name: "canary".into(),
             weight: 5,
+            stage_elapsed_ms: 0,
             reason: "r".into(),
             findings: vec![],
         }

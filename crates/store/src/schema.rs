@@ -16,10 +16,7 @@ CREATE TABLE decisions (
     release  TEXT NOT NULL REFERENCES rollouts(release),
     at       TEXT NOT NULL,
     kind     TEXT NOT NULL,
-    stage    INTEGER NOT NULL,
-    weight   INTEGER NOT NULL,
-    reason   TEXT NOT NULL,
-    findings TEXT NOT NULL
+    decision TEXT NOT NULL
 );
 CREATE INDEX decisions_release ON decisions(release, id);
 CREATE TABLE samples (

@@ -39,6 +39,16 @@ pub fn write_atomic(path: &Path, text: &str, new_only: bool) -> Result<()> {
         .tempfile_in(dir)
         .map_err(io)?;
     tmp.write_all(text.as_bytes()).map_err(io)?;
+    // Temporary files are created 0600; the artifact keeps the mode it had, or gets the usual
+    // 0644, so a rewrite never hides a versioned file from its other readers.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0o644);
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode)).map_err(io)?;
+    }
     tmp.as_file().sync_all().map_err(io)?;
     if new_only {
         tmp.persist_noclobber(path).map_err(|e| io(e.error))?;

@@ -10,6 +10,7 @@ mod fsutil;
 mod init;
 mod lifecycle;
 mod releases;
+mod signals;
 mod template;
 mod verdicts;
 
@@ -17,7 +18,7 @@ pub use compile::{NewOptions, NewReport};
 pub use error::Error;
 pub use init::{init, InitReport};
 pub use lifecycle::{ApprovalCheck, ApproveReport, SubmitReport, VerifyReport, VerifyState};
-pub use releases::{validate_name, ReleaseSummary};
+pub use releases::{validate_name, LoadedRelease, ReleaseSummary};
 pub use template::DEFAULT_RELEASE_TEMPLATE;
 
 use shiploop_config::Config;
@@ -84,6 +85,11 @@ impl Workspace {
             Some(p) => p.clone(),
             None => self.path(&self.config.paths.allowed_signers),
         }
+    }
+
+    /// The rollout state database.
+    pub fn state_db(&self) -> PathBuf {
+        self.path(&self.config.paths.state).join("state.db")
     }
 
     pub fn template_path(&self) -> PathBuf {

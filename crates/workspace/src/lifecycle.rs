@@ -599,3 +599,23 @@ fn check_approval(
     }
     None
 }
+
+impl Workspace {
+    /// Records a rollout milestone in the contract (status and rollout record, both outside the
+    /// approval digest) and in STATUS.md. Approved content is never touched.
+    pub fn record_rollout(
+        &self,
+        release_id: &str,
+        status: Status,
+        record: shiploop_artifacts::release::RolloutRecord,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut r = self.resolve(release_id)?;
+        r.contract.meta.status = status;
+        r.contract.meta.rollout = Some(record);
+        r.contract.refresh_records();
+        self.load_status()?;
+        self.save_release(&r)?;
+        self.update_status(&r, now)
+    }
+}

@@ -1,0 +1,469 @@
+//! `ship rollout …`, `ship hotfix start` and `ship audit …`.
+
+use crate::output::Out;
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use shiploop_artifacts::release::Kind;
+use shiploop_controller::{Controller, Outcome, SystemClock};
+use shiploop_rollout::{Decision, DecisionKind, Input, Phase};
+use shiploop_store::Store;
+use shiploop_workspace::{Error, Workspace};
+use std::time::Duration;
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))
+}
+
+fn kind_name(k: DecisionKind) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Prints decisions: every milestone as a line; holds drive a progress bar on a terminal.
+struct Printer {
+    json: bool,
+    bar: ProgressBar,
+    stage_secs: Vec<Option<u64>>,
+    last_hold: String,
+}
+
+impl Printer {
+    fn new(json: bool, c: &Controller<'_>) -> Printer {
+        let bar = if json {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(1)
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len}s {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Printer {
+            json,
+            bar,
+            stage_secs: c
+                .plan
+                .stages
+                .iter()
+                .map(|s| s.duration.map(|d| d.as_secs()))
+                .collect(),
+            last_hold: String::new(),
+        }
+    }
+
+    fn decision(&mut self, d: &Decision, elapsed: Duration) {
+        if self.json {
+            return;
+        }
+        let len = self.stage_secs.get(d.stage).copied().flatten().unwrap_or(0);
+        self.bar
+            .set_prefix(format!("{} {} %", d.stage_name, d.weight));
+        self.bar.set_length(len.max(1));
+        self.bar.set_position(elapsed.as_secs().min(len));
+        if d.kind == DecisionKind::Hold {
+            // Without a terminal the bar is hidden; print a hold only when its reason changes kind.
+            let gist: String = d.reason.split(':').next().unwrap_or("").to_string()
+                + &d.reason.contains("not yet passing").to_string();
+            if self.bar.is_hidden() && gist != self.last_hold {
+                println!("{}  hold      {}", d.at.format("%H:%M:%S"), d.reason);
+            }
+            self.last_hold = gist;
+            self.bar.set_message(d.reason.clone());
+            return;
+        }
+        self.last_hold.clear();
+        self.bar.suspend(|| {
+            println!(
+                "{}  {:<9} {:<16} {:>3} %  {}",
+                d.at.format("%H:%M:%S"),
+                kind_name(d.kind),
+                d.stage_name,
+                d.weight,
+                d.reason
+            );
+        });
+    }
+
+    fn done(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn exit_for(o: &Outcome) -> u8 {
+    match o {
+        Outcome::Completed => 0,
+        Outcome::RolledBack { .. } | Outcome::Failed { .. } => 1,
+        Outcome::Interrupted => 3,
+    }
+}
+
+/// Runs the controller in the foreground until the rollout ends or a signal stops it.
+fn drive(ws: &Workspace, out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
+    let rt = runtime()?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let json = out.json;
+    let mut printer = Printer::new(json, &c);
+    let outcome = rt.block_on(async {
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+            }
+            let _ = tx.send(true);
+        });
+        let mut log = |d: &Decision| printer.decision(d, Duration::from_millis(d.stage_elapsed_ms));
+        c.run(&mut SystemClock, &rx, &mut log).await
+    })?;
+    printer.done();
+    let weights = c.weight_history();
+    let id = c.id().to_string();
+    if json {
+        out.print_json(&json!({
+            "release": id,
+            "outcome": outcome,
+            "phase": c.state.phase.name(),
+            "stage": c.plan.stages.get(c.state.stage).map(|s| s.name.clone()),
+            "weight": c.state.weight,
+            "weights": weights,
+        }));
+    } else {
+        let seq = weights
+            .iter()
+            .map(|w| format!("{w} %"))
+            .collect::<Vec<_>>()
+            .join(" → ");
+        match &outcome {
+            Outcome::Completed => println!("{id}: completed at 100 % (weights {seq})"),
+            Outcome::RolledBack { reason } => {
+                println!("{id}: ROLLED BACK to 0 % (weights {seq}): {reason}")
+            }
+            Outcome::Failed { reason } => println!("{id}: FAILED: {reason}"),
+            Outcome::Interrupted => println!(
+                "{id}: interrupted at {} % — `ship rollout resume {id}` continues it",
+                c.state.weight
+            ),
+        }
+        let _ = ws;
+    }
+    Ok(exit_for(&outcome))
+}
+
+pub fn start(ws: &Workspace, out: &Out, release: &str, hotfix: bool) -> Result<u8, Error> {
+    let now = Utc::now();
+    let c = Controller::open(ws, release, now)?;
+    if hotfix && c.release.contract.meta.kind != Kind::Hotfix {
+        return Err(Error::Refused(format!(
+            "{} is not a hotfix release (compile one with `ship release new <name> --hotfix --severity P0|P1`)",
+            c.id()
+        )));
+    }
+    if let Some(o) = c.outcome() {
+        if !out.json {
+            println!(
+                "{}: the rollout already ended: {}",
+                c.id(),
+                c.state.phase.name()
+            );
+        } else {
+            out.print_json(
+                &json!({ "release": c.id(), "outcome": o, "phase": c.state.phase.name() }),
+            );
+        }
+        return Ok(exit_for(&o));
+    }
+    if let Some(holder) = c.driven_elsewhere(now)? {
+        return Err(Error::Refused(format!(
+            "{} is already being driven by {holder}",
+            c.id()
+        )));
+    }
+    drive(ws, out, c)
+}
+
+pub fn resume(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
+    let now = Utc::now();
+    let mut c = Controller::open(ws, release, now)?;
+    if ws_has_no_rollout(&c)? {
+        return Err(Error::Usage(format!(
+            "{} has no rollout to resume: `ship rollout start {}`",
+            c.id(),
+            c.id()
+        )));
+    }
+    if let Some(holder) = c.driven_elsewhere(now)? {
+        c.queue(&Input::Resume, now)?;
+        if !out.json {
+            println!(
+                "{} is driven by {holder}: resume queued for its next tick",
+                c.id()
+            );
+        }
+        return Ok(0);
+    }
+    if let Phase::Paused { .. } = c.state.phase {
+        let rt = runtime()?;
+        c.acquire(now)?;
+        rt.block_on(c.apply(Input::Resume, now, None, &mut |_| {}))?;
+        c.release_lease();
+    }
+    start(ws, out, release, false)
+}
+
+fn ws_has_no_rollout(c: &Controller<'_>) -> Result<bool, Error> {
+    Ok(c.store()
+        .rollout(c.id())
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .is_none())
+}
+
+/// pause / promote / abort: applied now when no controller runs, queued for it otherwise.
+pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result<u8, Error> {
+    let now = Utc::now();
+    let mut c = Controller::open(ws, release, now)?;
+    if ws_has_no_rollout(&c)? {
+        return Err(Error::Usage(format!(
+            "{} has no rollout yet: `ship rollout start {}`",
+            c.id(),
+            c.id()
+        )));
+    }
+    if let Some(holder) = c.driven_elsewhere(now)? {
+        c.queue(&input, now)?;
+        if out.json {
+            out.print_json(&json!({ "release": c.id(), "queued": input, "driven_by": holder }));
+        } else {
+            println!(
+                "{}: queued for {holder}, which applies it at its next tick",
+                c.id()
+            );
+        }
+        return Ok(0);
+    }
+    let rt = runtime()?;
+    c.acquire(now)?;
+    let result = rt.block_on(async {
+        let d = c.apply(input, now, None, &mut |_| {}).await?;
+        if c.state.phase.is_terminal() {
+            c.finish(now)?;
+        }
+        Ok::<_, Error>(d)
+    });
+    c.release_lease();
+    let d = result?;
+    if out.json {
+        out.print_json(&json!({ "release": c.id(), "decision": d, "phase": c.state.phase.name(), "weight": c.state.weight }));
+    } else {
+        println!(
+            "{}: {} — {} (now {} at {} %)",
+            c.id(),
+            kind_name(d.kind),
+            d.reason,
+            c.state.phase.name(),
+            c.state.weight
+        );
+    }
+    Ok(if d.kind == DecisionKind::Ignored {
+        1
+    } else {
+        0
+    })
+}
+
+pub fn status(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Error> {
+    let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
+    let now = Utc::now();
+    let ids: Vec<String> = match release {
+        Some(r) => vec![ws.resolve(r)?.contract.meta.id],
+        None => store
+            .rollouts()
+            .map_err(|e| Error::Usage(e.to_string()))?
+            .into_iter()
+            .map(|r| r.release)
+            .collect(),
+    };
+    let mut all = vec![];
+    for id in &ids {
+        let Some(row) = store.rollout(id).map_err(|e| Error::Usage(e.to_string()))? else {
+            return Err(Error::Usage(format!("{id} has no rollout yet")));
+        };
+        let decisions = store
+            .decisions(id)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let holder = store
+            .lease_holder(id, now)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        all.push(json!({
+            "release": id,
+            "kind": row.kind,
+            "state": row.state,
+            "plan": row.plan["plan"],
+            "driven_by": holder,
+            "updated_at": row.updated_at,
+            "decisions": decisions.iter().map(|d| &d.decision).collect::<Vec<_>>(),
+        }));
+    }
+    if out.json {
+        out.print_json(&if release.is_some() {
+            all.into_iter().next().unwrap_or_default()
+        } else {
+            json!({ "rollouts": all })
+        });
+        return Ok(0);
+    }
+    if all.is_empty() {
+        println!("No rollouts yet.");
+    }
+    for r in &all {
+        let st = &r["state"];
+        let stage_i = st["stage"].as_u64().unwrap_or(0) as usize;
+        let stage = &r["plan"]["stages"][stage_i];
+        println!(
+            "{}  {}  stage {} ({}/{}) at {} %  watched {}s{}",
+            r["release"].as_str().unwrap_or(""),
+            st["phase"]["phase"].as_str().unwrap_or(""),
+            stage["name"].as_str().unwrap_or("?"),
+            stage_i + 1,
+            r["plan"]["stages"].as_array().map(|a| a.len()).unwrap_or(0),
+            st["weight"],
+            st["stage_elapsed_ms"].as_u64().unwrap_or(0) / 1000,
+            r["driven_by"]
+                .as_str()
+                .map(|h| format!("  (driven by {h})"))
+                .unwrap_or_default()
+        );
+        if let Some(ds) = r["decisions"].as_array() {
+            for d in ds
+                .iter()
+                .filter(|d| d["kind"] != "hold")
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                println!(
+                    "    {}  {:<9} {}",
+                    d["at"].as_str().unwrap_or(""),
+                    d["kind"].as_str().unwrap_or(""),
+                    d["reason"].as_str().unwrap_or("")
+                );
+            }
+            if let Some(last) = ds.last().filter(|d| d["kind"] == "hold") {
+                println!("    now: {}", last["reason"].as_str().unwrap_or(""));
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn watch(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
+    let id = ws.resolve(release)?.contract.meta.id;
+    let mut seen = 0usize;
+    loop {
+        let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
+        let Some(row) = store
+            .rollout(&id)
+            .map_err(|e| Error::Usage(e.to_string()))?
+        else {
+            return Err(Error::Usage(format!("{id} has no rollout yet")));
+        };
+        let decisions = store
+            .decisions(&id)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        for d in decisions.iter().skip(seen) {
+            if d.decision.kind != DecisionKind::Hold {
+                if out.json {
+                    println!("{}", serde_json::to_string(&d.decision).unwrap_or_default());
+                } else {
+                    println!(
+                        "{}  {:<9} {:>3} %  {}",
+                        d.decision.at.format("%H:%M:%S"),
+                        kind_name(d.decision.kind),
+                        d.decision.weight,
+                        d.decision.reason
+                    );
+                }
+            }
+        }
+        seen = decisions.len();
+        let phase = row.state["phase"].as_str().unwrap_or("").to_string();
+        match phase.as_str() {
+            "completed" => return Ok(0),
+            "rolled-back" | "failed" => return Ok(1),
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+pub fn audit_verify(ws: &Workspace, out: &Out) -> Result<u8, Error> {
+    let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
+    let r = store
+        .verify_chain()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    if out.json {
+        out.print_json(&r);
+    } else if r.ok {
+        println!(
+            "ok: {} events, hash chain intact (head {})",
+            r.events,
+            &r.head[..16.min(r.head.len())]
+        );
+    } else {
+        println!("BROKEN: {}", r.problem.clone().unwrap_or_default());
+    }
+    Ok(if r.ok { 0 } else { 1 })
+}
+
+pub fn audit_log(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Error> {
+    let id = match release {
+        Some(r) => Some(ws.resolve(r)?.contract.meta.id),
+        None => None,
+    };
+    let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
+    let events = store
+        .events(id.as_deref())
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    if out.json {
+        out.print_json(&json!({ "events": events }));
+        return Ok(0);
+    }
+    for e in &events {
+        let summary = match e.kind.as_str() {
+            "decision" => format!(
+                "{} {} {} %: {}",
+                e.data["kind"].as_str().unwrap_or(""),
+                e.data["stage_name"].as_str().unwrap_or(""),
+                e.data["weight"],
+                e.data["reason"].as_str().unwrap_or("")
+            ),
+            "router" => format!(
+                "{} {} % {}",
+                e.data["action"].as_str().unwrap_or(""),
+                e.data["weight"],
+                if e.data["ok"] == true {
+                    "ok".to_string()
+                } else {
+                    format!("FAILED: {}", e.data["error"].as_str().unwrap_or(""))
+                }
+            ),
+            _ => e.data.to_string(),
+        };
+        println!(
+            "{:>5}  {}  {:<28} {:<15} {}",
+            e.seq,
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            e.release,
+            e.kind,
+            summary
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,147 @@
+//! Building a rollout's plan and providers from the approved contract and ship.toml.
+
+use crate::Result;
+use shiploop_providers::command::{CommandRouter, CommandSource, Runner};
+use shiploop_providers::{MetricSource, TrafficRouter};
+use shiploop_rollout::measure::Measurement;
+use shiploop_rollout::{CheckDef, Plan, Settings};
+use shiploop_workspace::{Error, LoadedRelease, Workspace};
+use std::collections::BTreeMap;
+
+/// The plan a rollout executes: stages and triggers exactly as approved in the contract; stage
+/// check queries and limits from ship.toml.
+pub fn plan_for(ws: &Workspace, r: &LoadedRelease) -> Result<Plan> {
+    let cfg = &ws.config;
+    let mut checks = BTreeMap::new();
+    for (name, c) in &cfg.checks {
+        let condition = c.condition.parse().map_err(|e: String| {
+            Error::Usage(format!("ship.toml: checks.{name}.condition: {e}"))
+        })?;
+        checks.insert(
+            name.clone(),
+            CheckDef {
+                metric: c.metric.clone(),
+                condition,
+                min_samples: c.min_samples,
+            },
+        );
+    }
+    let r_cfg = &cfg.rollout;
+    let settings = Settings {
+        min_samples: r_cfg.min_samples,
+        error_limit: r_cfg.error_limit,
+        failure_limit: r_cfg.failure_limit,
+        max_hold: r_cfg.max_hold.0,
+        max_tick_gap: r_cfg.max_tick_gap.0,
+        strict_checks: r_cfg.strict_checks,
+    };
+    let m = &r.contract.meta;
+    Ok(Plan::from_contract(
+        &m.stages,
+        &m.rollback.automatic,
+        checks,
+        settings,
+    ))
+}
+
+pub struct Providers {
+    pub router: Box<dyn TrafficRouter>,
+    pub metrics: Box<dyn MetricSource>,
+    integrity: BTreeMap<String, (Runner, String)>,
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+pub fn providers_for(ws: &Workspace) -> Result<Providers> {
+    let cfg = &ws.config;
+    let router: Box<dyn TrafficRouter> = match cfg.router.kind.as_str() {
+        "command" => {
+            let c = &cfg.router.command;
+            let set_weight = non_empty(&c.set_weight).ok_or_else(|| {
+                Error::Usage("ship.toml: router.command.set_weight is empty: say how to set the new version's traffic weight".into())
+            })?;
+            Box::new(CommandRouter {
+                runner: Runner {
+                    dir: ws.root.clone(),
+                    timeout: c.timeout.0,
+                },
+                set_weight,
+                get_weight: non_empty(&c.get_weight),
+                promote: non_empty(&c.promote),
+                rollback: non_empty(&c.rollback),
+            })
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "ship.toml: router.kind {other:?} is not supported"
+            )))
+        }
+    };
+    let metrics: Box<dyn MetricSource> = match cfg.metrics.kind.as_str() {
+        "command" => {
+            let c = &cfg.metrics.command;
+            let command = non_empty(&c.command).ok_or_else(|| {
+                Error::Usage(
+                    "ship.toml: metrics.command.command is empty: say how to measure the release"
+                        .into(),
+                )
+            })?;
+            Box::new(CommandSource {
+                runner: Runner {
+                    dir: ws.root.clone(),
+                    timeout: c.timeout.0,
+                },
+                command,
+            })
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "ship.toml: metrics.kind {other:?} is not supported"
+            )))
+        }
+    };
+    let integrity = cfg
+        .integrity
+        .iter()
+        .map(|(name, c)| {
+            (
+                name.clone(),
+                (
+                    Runner {
+                        dir: ws.root.clone(),
+                        timeout: c.timeout.0,
+                    },
+                    c.command.clone(),
+                ),
+            )
+        })
+        .collect();
+    Ok(Providers {
+        router,
+        metrics,
+        integrity,
+    })
+}
+
+impl Providers {
+    /// Runs the data-integrity check behind `integrity/<name>`: 1 when it exits 0, 0 when it
+    /// fails, an error when it cannot run or times out.
+    pub async fn integrity_check(&self, key: &str) -> Measurement {
+        let name = key.trim_start_matches("integrity/");
+        let Some((runner, cmd)) = self.integrity.get(name) else {
+            return Measurement::Error {
+                message: format!("no [integrity.{name}] in ship.toml"),
+            };
+        };
+        match runner.run(cmd).await {
+            Ok(_) => Measurement::value(1.0, 1),
+            Err(e) if e.contains("timed out") || e.contains("could not start") => {
+                Measurement::Error { message: e }
+            }
+            Err(_) => Measurement::value(0.0, 1),
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! Drives a rollout: measures, lets the state machine decide, records the decision, then
+//! carries out its effects on the router — in that order, so that after a crash the recorded
+//! state says what the router should have, and resuming re-asserts it.
+//!
+//! Only the holder of a rollout's lease drives it; operator commands from other processes are
+//! queued in the store and applied at the holder's next tick.
+
+mod build;
+mod signals;
+
+pub use build::{plan_for, providers_for, Providers};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use shiploop_artifacts::release::{Kind, RolloutLogEntry, Status};
+use shiploop_providers::{MetricContext, RouteContext};
+use shiploop_rollout::machine::Step;
+use shiploop_rollout::{Decision, DecisionKind, Effect, Input, Phase, Plan, Rollout};
+use shiploop_store::Store;
+use shiploop_workspace::{Error, LoadedRelease, Workspace};
+use std::time::Duration;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn store_err(e: shiploop_store::StoreError) -> Error {
+    Error::Usage(e.to_string())
+}
+
+/// How a foreground run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Completed,
+    RolledBack {
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+    /// Stopped on request (SIGINT/SIGTERM) with the rollout still in flight.
+    Interrupted,
+}
+
+/// Where time comes from: the real clock in production, a scripted one in tests.
+pub trait Clock: Send {
+    fn now(&mut self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&mut self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+pub struct Controller<'a> {
+    ws: &'a Workspace,
+    store: Store,
+    providers: Providers,
+    pub release: LoadedRelease,
+    pub plan: Plan,
+    pub state: Rollout,
+    holder: String,
+    /// Set when a router call failed: the next tick re-asserts the recorded weight first.
+    router_dirty: bool,
+    router_failures: u32,
+}
+
+impl<'a> Controller<'a> {
+    /// Opens the rollout of `release`, creating it if it has none. A new rollout requires the
+    /// contract to verify as approved.
+    pub fn open(ws: &'a Workspace, release: &str, now: DateTime<Utc>) -> Result<Controller<'a>> {
+        let loaded = ws.resolve(release)?;
+        let id = loaded.contract.meta.id.clone();
+        let store = Store::open(&ws.state_db()).map_err(store_err)?;
+        let existing = store.rollout(&id).map_err(store_err)?;
+        let (plan, state) = match existing {
+            Some(row) => {
+                let plan: Plan = serde_json::from_value(row.plan["plan"].clone()).map_err(|e| {
+                    Error::Usage(format!(
+                        "state database: the plan of {id} is unreadable: {e}"
+                    ))
+                })?;
+                let state: Rollout = serde_json::from_value(row.state).map_err(|e| {
+                    Error::Usage(format!(
+                        "state database: the state of {id} is unreadable: {e}"
+                    ))
+                })?;
+                (plan, state)
+            }
+            None => {
+                let v = ws.verify(&id, now)?;
+                if !v.ok() {
+                    return Err(Error::Refused(format!("{id} may not start: {}", v.message)));
+                }
+                (plan_for(ws, &loaded)?, Rollout::new())
+            }
+        };
+        let providers = providers_for(ws)?;
+        Ok(Controller {
+            ws,
+            store,
+            providers,
+            release: loaded,
+            plan,
+            state,
+            holder: format!("{}:{}", hostname(), std::process::id()),
+            router_dirty: false,
+            router_failures: 0,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.release.contract.meta.id
+    }
+
+    fn route_ctx(&self) -> RouteContext {
+        RouteContext {
+            service: self.release.contract.meta.service.clone(),
+            release: self.id().to_string(),
+            stage: self.stage_name(),
+        }
+    }
+
+    fn stage_name(&self) -> String {
+        self.plan
+            .stages
+            .get(self.state.stage)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn lease_ttl(&self) -> Duration {
+        let tick = self.ws.config.rollout.tick_interval.0;
+        (tick * 3).max(Duration::from_secs(30))
+    }
+
+    /// Takes the lease, or says who holds it.
+    pub fn acquire(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let id = self.id().to_string();
+        if !self
+            .store
+            .acquire_lease(&id, &self.holder, self.lease_ttl(), now)
+            .map_err(store_err)?
+        {
+            let who = self
+                .store
+                .lease_holder(&id, now)
+                .map_err(store_err)?
+                .unwrap_or_default();
+            return Err(Error::Refused(format!(
+                "{id} is being driven by another controller ({who})"
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn release_lease(&mut self) {
+        let id = self.id().to_string();
+        let _ = self.store.release_lease(&id, &self.holder);
+    }
+
+    /// Whether another live process holds the lease.
+    pub fn driven_elsewhere(&self, now: DateTime<Utc>) -> Result<Option<String>> {
+        let h = self.store.lease_holder(self.id(), now).map_err(store_err)?;
+        Ok(h.filter(|h| *h != self.holder))
+    }
+
+    pub fn queue(&mut self, input: &Input, now: DateTime<Utc>) -> Result<()> {
+        let id = self.id().to_string();
+        self.store
+            .push_command(&id, &serde_json::to_value(input).unwrap_or_default(), now)
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn plan_json(&self) -> serde_json::Value {
+        json!({ "plan": self.plan, "kind": self.release.contract.meta.kind })
+    }
+
+    /// Starts the rollout if it is new; otherwise re-asserts what the router should have.
+    pub async fn begin(
+        &mut self,
+        now: DateTime<Utc>,
+        log: &mut dyn FnMut(&Decision),
+    ) -> Result<()> {
+        let id = self.id().to_string();
+        if self.store.rollout(&id).map_err(store_err)?.is_none() {
+            let kind = match self.release.contract.meta.kind {
+                Kind::Standard => "standard",
+                Kind::Hotfix => "hotfix",
+            };
+            self.store
+                .create_rollout(
+                    &id,
+                    kind,
+                    &self.plan_json(),
+                    &serde_json::to_value(&self.state).unwrap_or_default(),
+                    now,
+                )
+                .map_err(store_err)?;
+            self.apply(Input::Start, now, None, log).await?;
+            return Ok(());
+        }
+        match self.state.phase {
+            Phase::Progressing | Phase::Paused { .. } => self.reassert(now).await,
+            Phase::RollingBack { .. } => {
+                self.execute(vec![Effect::RollBack], now, log).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// After a restart: make the router carry the recorded weight (idempotent).
+    async fn reassert(&mut self, now: DateTime<Utc>) {
+        let ctx = self.route_ctx();
+        let want = self.state.weight;
+        let have = self.providers.router.effective_weight(&ctx).await;
+        if let Ok(Some(w)) = have {
+            if w == want {
+                return;
+            }
+        }
+        let result = self.providers.router.set_weight(&ctx, want).await;
+        self.router_event("reassert-weight", want, &result.map(|o| o.detail), now);
+    }
+
+    fn router_event(
+        &mut self,
+        action: &str,
+        weight: u8,
+        result: &std::result::Result<String, shiploop_providers::ProviderError>,
+        now: DateTime<Utc>,
+    ) {
+        let data = match result {
+            Ok(detail) => {
+                json!({ "action": action, "weight": weight, "ok": true, "detail": detail })
+            }
+            Err(e) => {
+                json!({ "action": action, "weight": weight, "ok": false, "error": e.to_string() })
+            }
+        };
+        self.router_dirty = result.is_err();
+        if result.is_err() {
+            self.router_failures += 1;
+        } else {
+            self.router_failures = 0;
+        }
+        let id = self.id().to_string();
+        let _ = self.store.append_event(&id, "router", &data, now);
+    }
+
+    /// Applies one input: decide, record, then act.
+    pub async fn apply(
+        &mut self,
+        input: Input,
+        now: DateTime<Utc>,
+        samples: Option<&shiploop_rollout::Observation>,
+        log: &mut dyn FnMut(&Decision),
+    ) -> Result<Decision> {
+        let Step { effects, decision } = self.state.step(&self.plan, now, input);
+        let id = self.id().to_string();
+        self.store
+            .record_step(
+                &id,
+                &serde_json::to_value(&self.state).unwrap_or_default(),
+                &decision,
+                samples,
+                &[],
+            )
+            .map_err(store_err)?;
+        log(&decision);
+        if !matches!(decision.kind, DecisionKind::Hold | DecisionKind::Ignored) {
+            self.record_milestone(&decision, now)?;
+        }
+        self.execute(effects, now, log).await?;
+        Ok(decision)
+    }
+
+    async fn execute(
+        &mut self,
+        effects: Vec<Effect>,
+        now: DateTime<Utc>,
+        log: &mut dyn FnMut(&Decision),
+    ) -> Result<()> {
+        for e in effects {
+            let ctx = self.route_ctx();
+            match e {
+                Effect::SetWeight { weight, .. } => {
+                    let r = self.providers.router.set_weight(&ctx, weight).await;
+                    self.router_event("set-weight", weight, &r.map(|o| o.detail), now);
+                }
+                Effect::RollBack => {
+                    let r = self.providers.router.roll_back(&ctx).await;
+                    let ok = r.is_ok();
+                    let err = r.as_ref().err().map(|e| e.to_string());
+                    self.router_event("roll-back", 0, &r.map(|o| o.detail), now);
+                    let input = if ok {
+                        Input::RolledBack
+                    } else {
+                        Input::RollbackFailed {
+                            error: err.unwrap_or_default(),
+                        }
+                    };
+                    Box::pin(self.apply(input, now, None, log)).await?;
+                }
+                Effect::Complete => {
+                    let r = self.providers.router.promote(&ctx).await;
+                    self.router_event("promote", 100, &r.map(|o| o.detail), now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Mirrors a milestone into the contract's records and STATUS.md.
+    fn record_milestone(&mut self, d: &Decision, now: DateTime<Utc>) -> Result<()> {
+        let fresh = self.ws.resolve(self.id())?;
+        let mut record = fresh.contract.meta.rollout.clone().unwrap_or_default();
+        if record.started_at.is_none() {
+            record.started_at = Some(d.at);
+        }
+        record.phase = self.state.phase.name().to_string();
+        record.stage = self.stage_name();
+        record.weight = self.state.weight;
+        record.updated_at = Some(d.at);
+        record.log.push(RolloutLogEntry {
+            at: d.at,
+            event: serde_json::to_value(d.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            stage: self.stage_name(),
+            weight: self.state.weight,
+            reason: d.reason.clone(),
+        });
+        let hotfix = self.release.contract.meta.kind == Kind::Hotfix;
+        let status = match &self.state.phase {
+            Phase::RolledBack { .. } | Phase::Failed { .. } => Status::RolledBack,
+            // A hotfix's validation window is its last stage; a standard release goes on to
+            // post-deployment validation.
+            Phase::Completed if hotfix => Status::Shipped,
+            Phase::Completed => Status::Validating,
+            _ => Status::Deploying,
+        };
+        self.ws
+            .record_rollout(&fresh.contract.meta.id, status, record, now)
+    }
+
+    /// One tick: queued commands, re-assertion if needed, measurement, decision, action.
+    pub async fn tick(&mut self, now: DateTime<Utc>, log: &mut dyn FnMut(&Decision)) -> Result<()> {
+        let id = self.id().to_string();
+        self.store
+            .acquire_lease(&id, &self.holder, self.lease_ttl(), now)
+            .map_err(store_err)?;
+        for cmd in self.store.take_commands(&id, now).map_err(store_err)? {
+            match serde_json::from_value::<Input>(cmd) {
+                Ok(input) => {
+                    self.apply(input, now, None, log).await?;
+                }
+                Err(e) => {
+                    let _ = self.store.append_event(
+                        &id,
+                        "command-rejected",
+                        &json!({ "error": e.to_string() }),
+                        now,
+                    );
+                }
+            }
+        }
+        if self.state.phase.is_terminal() {
+            return Ok(());
+        }
+        if let Phase::RollingBack { .. } = self.state.phase {
+            self.execute(vec![Effect::RollBack], now, log).await?;
+            return Ok(());
+        }
+        if self.router_dirty {
+            self.reassert(now).await;
+            if self.router_failures >= self.plan.settings.error_limit {
+                let reason = format!("the router failed {} times in a row", self.router_failures);
+                self.apply(Input::Abort { reason }, now, None, log).await?;
+                return Ok(());
+            }
+        }
+        let keys = self.plan.required_keys(self.state.stage);
+        let mctx = MetricContext {
+            service: self.release.contract.meta.service.clone(),
+            release: id.clone(),
+            stage: self.stage_name(),
+            weight: self.state.weight,
+            window_secs: self.ws.config.metrics.window.0.as_secs().max(1),
+        };
+        let (metric_keys, integrity_keys): (Vec<String>, Vec<String>) =
+            keys.into_iter().partition(|k| !k.starts_with("integrity/"));
+        let mut obs = if metric_keys.is_empty() {
+            Default::default()
+        } else {
+            self.providers.metrics.measure(&metric_keys, &mctx).await
+        };
+        for k in integrity_keys {
+            let m = self.providers.integrity_check(&k).await;
+            obs.insert(k, m);
+        }
+        self.apply(
+            Input::Tick {
+                observation: obs.clone(),
+            },
+            now,
+            Some(&obs),
+            log,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Drives the rollout to a terminal state (or until `stop` says so).
+    pub async fn run(
+        &mut self,
+        clock: &mut dyn Clock,
+        stop: &tokio::sync::watch::Receiver<bool>,
+        log: &mut dyn FnMut(&Decision),
+    ) -> Result<Outcome> {
+        let now = clock.now();
+        self.acquire(now)?;
+        let result = self.drive(clock, stop, log).await;
+        self.release_lease();
+        result
+    }
+
+    async fn drive(
+        &mut self,
+        clock: &mut dyn Clock,
+        stop: &tokio::sync::watch::Receiver<bool>,
+        log: &mut dyn FnMut(&Decision),
+    ) -> Result<Outcome> {
+        self.begin(clock.now(), log).await?;
+        let tick = self.ws.config.rollout.tick_interval.0;
+        let mut stop = stop.clone();
+        loop {
+            if let Some(o) = self.outcome() {
+                self.finish(clock.now())?;
+                return Ok(o);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return Ok(Outcome::Interrupted);
+            }
+            self.tick(clock.now(), log).await?;
+        }
+    }
+
+    pub fn outcome(&self) -> Option<Outcome> {
+        match &self.state.phase {
+            Phase::Completed => Some(Outcome::Completed),
+            Phase::RolledBack { reason } => Some(Outcome::RolledBack {
+                reason: reason.clone(),
+            }),
+            Phase::Failed { reason } => Some(Outcome::Failed {
+                reason: reason.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Writes the signals a finished rollout owes (incident on rollback, post-incident after a
+    /// hotfix); each only once.
+    pub fn finish(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let decisions = self.store.decisions(self.id()).map_err(store_err)?;
+        let weights = self.weight_history();
+        if let Some(signal) =
+            signals::for_outcome(&self.release, &self.state, &decisions, &weights, now)
+        {
+            let (path, new) = self.ws.write_signal(&signal)?;
+            if new {
+                let id = self.id().to_string();
+                let _ = self.store.append_event(
+                    &id,
+                    "signal-written",
+                    &json!({ "file": self.ws.rel(&path), "event": signal.meta.event }),
+                    now,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The weights the router was successfully asked for, in order, without repeats.
+    pub fn weight_history(&self) -> Vec<u8> {
+        let mut out: Vec<u8> = vec![];
+        if let Ok(events) = self.store.events(Some(self.id())) {
+            for e in events
+                .iter()
+                .filter(|e| e.kind == "router" && e.data["ok"] == true)
+            {
+                if let Some(w) = e.data["weight"].as_u64() {
+                    if out.last() != Some(&(w as u8)) {
+                        out.push(w as u8);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}

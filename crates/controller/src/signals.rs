@@ -1,0 +1,111 @@
+//! The signals a finished rollout owes the feedback loop.
+
+use chrono::{DateTime, Utc};
+use shiploop_artifacts::release::{Kind, Severity as HotfixSeverity};
+use shiploop_artifacts::signal::{Severity, Signal, SignalMeta, SignalStatus, SignalType, Source};
+use shiploop_rollout::{DecisionKind, Phase, Rollout};
+use shiploop_store::DecisionRow;
+use shiploop_workspace::LoadedRelease;
+
+pub fn for_outcome(
+    r: &LoadedRelease,
+    state: &Rollout,
+    decisions: &[DecisionRow],
+    weights: &[u8],
+    now: DateTime<Utc>,
+) -> Option<Signal> {
+    let m = &r.contract.meta;
+    let source = Source {
+        release: Some(m.id.clone()),
+        mission: m.mission.clone(),
+    };
+    let weights_text = weights
+        .iter()
+        .map(|w| format!("{w} %"))
+        .collect::<Vec<_>>()
+        .join(" → ");
+    match &state.phase {
+        Phase::RolledBack { reason } | Phase::Failed { reason } => {
+            let cause = decisions
+                .iter()
+                .rev()
+                .find(|d| {
+                    d.decision.kind == DecisionKind::Rollback
+                        && !d.decision.reason.starts_with("still rolling back")
+                })
+                .map(|d| &d.decision);
+            let mut body = format!(
+                "# Incident: {} was rolled back\n\n**Why:** {reason}\n\n**Stage:** {} at the time; weights {weights_text}.\n\n",
+                m.id,
+                cause.map(|d| format!("{} ({})", d.stage_name, d.stage + 1)).unwrap_or_else(|| "?".into()),
+            );
+            if let Some(d) = cause {
+                body.push_str(&format!("Decided at {} — the evidence:\n\n| check | outcome | detail |\n|---|---|---|\n", d.at.format("%Y-%m-%d %H:%M:%SZ")));
+                for f in &d.findings {
+                    body.push_str(&format!(
+                        "| {} | {:?} | {} |\n",
+                        shiploop_artifacts::markdown::cell(&f.name),
+                        f.outcome,
+                        shiploop_artifacts::markdown::cell(&f.detail)
+                    ));
+                }
+            }
+            body.push_str(&format!(
+                "\nContract: [{}](../releases/{}.md). Full decision log: `ship audit log --release {}`.\n",
+                m.id, m.id, m.id
+            ));
+            let failed = matches!(state.phase, Phase::Failed { .. });
+            Some(Signal {
+                meta: SignalMeta {
+                    title: format!("Rollback of {}", m.id),
+                    kind: SignalType::Incident,
+                    severity: if failed {
+                        Severity::Critical
+                    } else {
+                        Severity::High
+                    },
+                    source,
+                    created: now,
+                    status: SignalStatus::Open,
+                    event: Some(format!("rollback:{}", m.id)),
+                },
+                body,
+            })
+        }
+        Phase::Completed if m.kind == Kind::Hotfix => {
+            let sev = match m.severity {
+                Some(HotfixSeverity::P0) => Severity::Critical,
+                _ => Severity::High,
+            };
+            let label = m
+                .severity
+                .map(|s| format!("{s:?}"))
+                .unwrap_or_else(|| "P1".into());
+            let changes: Vec<String> = m
+                .changes
+                .iter()
+                .map(|c| format!("- {} — {}", c.id, c.summary))
+                .collect();
+            let body = format!(
+                "# Post-incident: hotfix {} ({label}) shipped\n\nThe emergency fix passed its validation window at 100 %; weights {weights_text}.\n\n## What shipped\n\n{}\n\n## Follow-up\n\n<!-- Root cause, why the regular path was too slow, what prevents a recurrence. -->\n\nContract: [{}](../releases/{}.md).\n",
+                m.id,
+                changes.join("\n"),
+                m.id,
+                m.id
+            );
+            Some(Signal {
+                meta: SignalMeta {
+                    title: format!("Post-incident: hotfix {}", m.id),
+                    kind: SignalType::Incident,
+                    severity: sev,
+                    source,
+                    created: now,
+                    status: SignalStatus::Open,
+                    event: Some(format!("hotfix-complete:{}", m.id)),
+                },
+                body,
+            })
+        }
+        _ => None,
+    }
+}
