@@ -139,22 +139,35 @@ impl<'a> Controller<'a> {
 
     /// Takes the lease, or says who holds it.
     pub fn acquire(&mut self, now: DateTime<Utc>) -> Result<()> {
+        // A lease left by a dead process on this machine (killed, crashed) is taken over at
+        // once instead of waiting for it to expire.
         let id = self.id().to_string();
-        if !self
+        let ttl = self.lease_ttl();
+        if self
             .store
-            .acquire_lease(&id, &self.holder, self.lease_ttl(), now)
+            .acquire_lease(&id, &self.holder, ttl, now)
             .map_err(store_err)?
         {
-            let who = self
-                .store
-                .lease_holder(&id, now)
-                .map_err(store_err)?
-                .unwrap_or_default();
-            return Err(Error::Refused(format!(
-                "{id} is being driven by another controller ({who})"
-            )));
+            return Ok(());
         }
-        Ok(())
+        let who = self
+            .store
+            .lease_holder(&id, now)
+            .map_err(store_err)?
+            .unwrap_or_default();
+        if holder_is_dead(&who)
+            && self
+                .store
+                .take_over_lease(&id, &who, &self.holder, ttl, now)
+                .map_err(store_err)?
+        {
+            let data = json!({ "from": who, "to": self.holder });
+            let _ = self.store.append_event(&id, "lease-taken-over", &data, now);
+            return Ok(());
+        }
+        Err(Error::Refused(format!(
+            "{id} is being driven by another controller ({who})"
+        )))
     }
 
     pub fn release_lease(&mut self) {
@@ -165,7 +178,7 @@ impl<'a> Controller<'a> {
     /// Whether another live process holds the lease.
     pub fn driven_elsewhere(&self, now: DateTime<Utc>) -> Result<Option<String>> {
         let h = self.store.lease_holder(self.id(), now).map_err(store_err)?;
-        Ok(h.filter(|h| *h != self.holder))
+        Ok(h.filter(|h| *h != self.holder && !holder_is_dead(h)))
     }
 
     pub fn queue(&mut self, input: &Input, now: DateTime<Utc>) -> Result<()> {
@@ -512,6 +525,17 @@ impl<'a> Controller<'a> {
         }
         out
     }
+}
+
+/// A holder is `host:pid`; on this host, a pid that no longer exists is a dead holder.
+fn holder_is_dead(holder: &str) -> bool {
+    let Some((host, pid)) = holder.rsplit_once(':') else {
+        return false;
+    };
+    host == hostname()
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
 }
 
 fn hostname() -> String {

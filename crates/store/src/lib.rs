@@ -382,6 +382,24 @@ impl Store {
         Ok(true)
     }
 
+    /// Takes over a lease from `old` (a holder known to be dead), whatever its expiry.
+    pub fn take_over_lease(
+        &mut self,
+        release: &str,
+        old: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let expires =
+            now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
+        let n = self.conn.execute(
+            "UPDATE leases SET holder = ?3, expires_at = ?4 WHERE release = ?1 AND holder = ?2",
+            params![release, old, holder, ts(expires)],
+        )?;
+        Ok(n == 1)
+    }
+
     pub fn release_lease(&mut self, release: &str, holder: &str) -> Result<()> {
         self.conn.execute(
             "DELETE FROM leases WHERE release = ?1 AND holder = ?2",

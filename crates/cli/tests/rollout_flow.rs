@@ -1,0 +1,281 @@
+//! Rollouts end to end with the built binary: the command router writes weights to files, the
+//! command metric source reads files (one per stage when present).
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 500},
+ "stable/error_rate": {"value": 0.001, "samples": 5000},
+ "canary/latency_p99": {"value": 0.12, "samples": 500},
+ "canary/failed_instances": {"value": 0, "samples": 2},
+ "alerts/critical_security": 0}"#;
+
+/// A workspace whose stages last `stage` each, ticking every `tick`, with an approved release
+/// `web` compiled from two PASS verdicts.
+fn rollout_ws(stage: &str, tick: &str) -> Ws {
+    let ws = Ws::init();
+    let cfg = ws
+        .read("ship.toml")
+        .replace("canary_duration = \"10m\"", &format!("canary_duration = \"{stage}\""))
+        .replace("early_adopter_duration = \"30m\"", &format!("early_adopter_duration = \"{stage}\""))
+        .replace("ga_duration = \"1h\"", &format!("ga_duration = \"{stage}\""))
+        .replace("tick_interval = \"10s\"", &format!("tick_interval = \"{tick}\""))
+        .replace("max_tick_gap = \"1m\"", &format!("max_tick_gap = \"{tick}\""))
+        .replace("min_samples = 50", "min_samples = 10")
+        .replace(
+            "set_weight = \"\"",
+            "set_weight = \"echo {weight} > weight && echo {weight} >> weights.log\"",
+        )
+        .replace("get_weight = \"\"", "get_weight = \"cat weight\"")
+        .replace(
+            "command = \"\"\ntimeout = \"10s\"",
+            "command = \"cat metrics-{stage}.json 2>/dev/null || cat metrics.json\"\ntimeout = \"10s\"",
+        );
+    ws.write("ship.toml", &cfg);
+    ws.write("metrics.json", HEALTHY);
+    ws.verdict("v-pass-1", "PASS", "Faster checkout");
+    ws.verdict("v-pass-2", "PASS", "Saved cards");
+    let alice = ws.key("alice", "alice@example.com", true);
+    for args in [
+        vec!["release", "new", "web"],
+        vec!["release", "submit", "web", "--as", "agent@example.com"],
+        vec![
+            "release",
+            "approve",
+            "web",
+            "--key",
+            alice.to_str().unwrap(),
+        ],
+    ] {
+        let r = ws.ship(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
+    }
+    ws
+}
+
+fn weights(ws: &Ws) -> Vec<u32> {
+    let mut out: Vec<u32> = vec![];
+    for w in ws
+        .read("weights.log")
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+    {
+        if out.last() != Some(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_healthy_release_reaches_100_through_every_stage() {
+    let ws = rollout_ws("1s", "100ms");
+    let r = ws.ship(&["rollout", "start", "web", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["outcome"]["outcome"], "completed");
+    assert_eq!(j["weights"], serde_json::json!([5, 25, 50, 100]));
+    assert_eq!(weights(&ws), vec![5, 25, 50, 100]);
+    assert_eq!(ws.read("weight").trim(), "100");
+    // The contract records the milestones without breaking its approval.
+    let c = ws.read("work/releases/2026-11-27-web.md");
+    assert!(c.contains("status: validating"), "{c}");
+    assert!(c.contains("| complete | full | 100 % |"), "{c}");
+    assert_eq!(ws.ship(&["release", "verify", "web"]).code, 0);
+    let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
+    assert_eq!(s["state"]["phase"]["phase"], "completed");
+    assert_eq!(ws.ship(&["audit", "verify"]).code, 0);
+    // Starting a finished rollout again changes nothing.
+    let r = ws.ship(&["rollout", "start", "web"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("already ended"), "{}", r.stdout);
+    assert_eq!(weights(&ws), vec![5, 25, 50, 100]);
+}
+
+#[test]
+fn an_unhealthy_release_is_rolled_back_in_the_stage_where_it_turns_bad() {
+    let ws = rollout_ws("1s", "100ms");
+    ws.write(
+        "metrics-ga.json",
+        &HEALTHY.replace(
+            "\"canary/error_rate\": {\"value\": 0.001",
+            "\"canary/error_rate\": {\"value\": 0.08",
+        ),
+    );
+    let r = ws.ship(&["rollout", "start", "web"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("ROLLED BACK"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("canary error rate 8.00 % vs stable 0.10 %"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(weights(&ws), vec![5, 25, 50, 0]);
+    assert_eq!(ws.read("weight").trim(), "0");
+    let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
+    assert_eq!(s["state"]["phase"]["phase"], "rolled-back");
+    assert_eq!(s["state"]["stage"], 2, "rolled back in the GA stage");
+    let signals: Vec<_> = std::fs::read_dir(ws.path("work/signals"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    assert_eq!(signals.len(), 1, "{signals:?}");
+    let text = std::fs::read_to_string(&signals[0]).unwrap();
+    assert!(text.contains("type: incident"), "{text}");
+    assert!(text.contains("event: rollback:2026-11-27-web"), "{text}");
+    assert!(text.contains("trigger:error-rate | Fail"), "{text}");
+    assert!(ws
+        .read("work/releases/2026-11-27-web.md")
+        .contains("status: rolled-back"));
+}
+
+#[test]
+fn only_approved_releases_start() {
+    let ws = rollout_ws("1s", "100ms");
+    ws.verdict("v-pass-3", "PASS", "Gift cards");
+    assert_eq!(ws.ship(&["release", "new", "draft-one"]).code, 0);
+    let r = ws.ship(&["rollout", "start", "draft-one"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("may not start"), "{}", r.stderr);
+    assert!(!ws.path("weights.log").exists(), "nothing was routed");
+}
+
+#[test]
+fn operators_pause_promote_and_abort() {
+    let ws = rollout_ws("30s", "100ms");
+    // Abort before anything runs in the foreground: applied directly.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
+        .args(["-C", ws.root().to_str().unwrap(), "rollout", "start", "web"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    // While it runs, commands are queued for it.
+    let r = ws.ship(&["rollout", "pause", "web", "--reason", "looking at a ticket"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.contains("queued"), "{}", r.stdout);
+    let r = ws.ship(&[
+        "rollout",
+        "promote",
+        "web",
+        "--reason",
+        "internal users are happy",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    std::thread::sleep(Duration::from_millis(600));
+    let r = ws.ship(&[
+        "rollout",
+        "abort",
+        "web",
+        "--reason",
+        "customer reports of broken checkout",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "rolled back");
+    assert_eq!(weights(&ws), vec![5, 25, 0]);
+    let log = ws.ship(&["audit", "log", "--release", "web"]).stdout;
+    assert!(
+        log.contains("paused: looking at a ticket") || log.contains("pause"),
+        "{log}"
+    );
+    assert!(
+        log.contains("promoted by an operator: internal users are happy"),
+        "{log}"
+    );
+    assert!(
+        log.contains("manual rollback: customer reports of broken checkout"),
+        "{log}"
+    );
+    // A finished rollout refuses further commands.
+    let r = ws.ship(&["rollout", "promote", "web", "--reason", "x"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+}
+
+#[test]
+fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
+    // The uninterrupted reference run.
+    let reference = rollout_ws("1s", "100ms");
+    assert_eq!(reference.ship(&["rollout", "start", "web"]).code, 0);
+    let expected = weights(&reference);
+    assert_eq!(expected, vec![5, 25, 50, 100]);
+
+    let ws = rollout_ws("1s", "100ms");
+    let mut seed: u64 = 0x9e3779b97f4a7c15 ^ std::process::id() as u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut kills = 0;
+    let mut final_code = None;
+    while final_code.is_none() && Instant::now() < deadline {
+        let verb = if kills == 0 { "start" } else { "resume" };
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
+            .args(["-C", ws.root().to_str().unwrap(), "rollout", verb, "web"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if kills < 20 {
+            std::thread::sleep(Duration::from_millis(rand() % 250));
+            match child.try_wait().unwrap() {
+                Some(st) => final_code = st.code(),
+                None => {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    kills += 1;
+                }
+            }
+        } else {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.code().is_some(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            final_code = out.status.code();
+        }
+    }
+    assert_eq!(
+        kills, 20,
+        "the rollout ended before 20 kills; make the stages longer"
+    );
+    assert_eq!(final_code, Some(0));
+    assert_eq!(
+        weights(&ws),
+        expected,
+        "same weight sequence as the uninterrupted run"
+    );
+    let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
+    assert_eq!(s["state"]["phase"]["phase"], "completed");
+    assert_eq!(s["state"]["weight"], 100);
+    let decisions = s["decisions"].as_array().unwrap();
+    let promotions: Vec<_> = decisions
+        .iter()
+        .filter(|d| d["kind"] == "promote" || d["kind"] == "complete")
+        .map(|d| d["stage"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        promotions,
+        vec![1, 2, 3],
+        "each promotion exactly once, no stage skipped"
+    );
+
+    // The audit chain holds, and a hand-edited event breaks it.
+    assert_eq!(ws.ship(&["audit", "verify"]).code, 0);
+    let store = shiploop_store::Store::open(&ws.path(".ship/state.db")).unwrap();
+    store
+        .connection()
+        .execute_batch("DROP TRIGGER events_no_update; UPDATE events SET data = replace(data, '\"weight\":25', '\"weight\":99') WHERE kind = 'router';")
+        .unwrap();
+    drop(store);
+    let r = ws.ship(&["audit", "verify"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("was modified"), "{}", r.stdout);
+}
