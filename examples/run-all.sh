@@ -3,10 +3,16 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 passed=0; failed=0; failures=()
+# An example whose run.sh takes scenarios lists them in a SCENARIOS file, one per line.
 for run in */run.sh; do
   name="${run%/run.sh}"
-  echo "=== example: $name"
-  if bash "$run"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$name"); fi
+  scenarios=("")
+  [ -f "$name/SCENARIOS" ] && mapfile -t scenarios < "$name/SCENARIOS"
+  for sc in "${scenarios[@]}"; do
+    label="$name${sc:+ $sc}"
+    echo "=== example: $label"
+    if bash "$run" $sc; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$label"); fi
+  done
 done
 [ "$failed" -eq 0 ] || echo "failed examples: ${failures[*]}"
 echo "examples: $passed passed, $failed failed"

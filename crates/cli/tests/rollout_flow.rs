@@ -279,3 +279,88 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.stdout.contains("was modified"), "{}", r.stdout);
 }
+
+#[test]
+fn the_hotfix_path_skips_stages_keeps_security_mandatory_and_writes_a_post_incident_signal() {
+    let ws = rollout_ws("1s", "100ms");
+    ws.write(
+        "ship.toml",
+        &ws.read("ship.toml")
+            .replace("validation_window = \"15m\"", "validation_window = \"1s\""),
+    );
+    // A fix whose verdict has no security result is refused.
+    ws.write(
+        "work/evaluations/fix-1.md",
+        "---\nid: fix-1\nverdict: PASS\nsummary: Stop double-charging on retry\n---\nok\n",
+    );
+    let r = ws.ship(&[
+        "release",
+        "new",
+        "fix",
+        "--hotfix",
+        "--severity",
+        "P1",
+        "--verdict",
+        "fix-1",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("security"), "{}", r.stderr);
+    ws.write(
+        "work/evaluations/fix-1.md",
+        "---\nid: fix-1\nverdict: PASS\nsecurity: PASS\nsummary: Stop double-charging on retry\n---\nok\n",
+    );
+    let alice = ws.key("alice2", "alice2@example.com", true);
+    for args in [
+        vec![
+            "release",
+            "new",
+            "fix",
+            "--hotfix",
+            "--severity",
+            "P1",
+            "--verdict",
+            "fix-1",
+        ],
+        vec!["release", "submit", "fix", "--as", "oncall@example.com"],
+        vec![
+            "release",
+            "approve",
+            "fix",
+            "--key",
+            alice.to_str().unwrap(),
+        ],
+    ] {
+        let r = ws.ship(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
+    }
+    // A standard release is not a hotfix.
+    assert_eq!(ws.ship(&["hotfix", "start", "web"]).code, 1);
+    std::fs::remove_file(ws.path("weights.log")).ok();
+    let r = ws.ship(&["hotfix", "start", "fix"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(
+        weights(&ws),
+        vec![5, 100],
+        "canary, then 100 % for the validation window"
+    );
+    let c = ws.read("work/releases/2026-11-27-fix.md");
+    assert!(
+        c.contains("kind: hotfix") && c.contains("severity: P1"),
+        "{c}"
+    );
+    assert!(c.contains("status: shipped"), "{c}");
+    let signal = std::fs::read_dir(ws.path("work/signals"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("post-incident"))
+        .expect("a post-incident signal");
+    let text = std::fs::read_to_string(signal).unwrap();
+    assert!(
+        text.contains("event: hotfix-complete:2026-11-27-fix"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix-1 — Stop double-charging on retry"),
+        "{text}"
+    );
+}

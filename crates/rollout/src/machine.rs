@@ -575,6 +575,15 @@ impl Rollout {
                 stage.name,
                 Dur(round_secs(elapsed))
             );
+            if self.stage + 1 == plan.stages.len() {
+                // The last stage had a watch window (a hotfix's validation): it ends here.
+                self.phase = Phase::Completed;
+                let reason = format!("{reason}; the rollout is complete");
+                return Step {
+                    effects: vec![Effect::Complete],
+                    decision: self.decision(plan, at, DecisionKind::Complete, reason, findings),
+                };
+            }
             return self.advance(plan, at, reason, findings);
         }
         if elapsed >= duration + plan.settings.max_hold {

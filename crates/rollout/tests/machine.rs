@@ -363,6 +363,16 @@ fn the_hotfix_path_goes_canary_then_full() {
 }
 
 #[test]
+fn a_final_stage_with_a_window_completes_when_it_ends() {
+    let mut run = Run::start(hotfix_validated_plan());
+    assert_eq!(run.until_change(&healthy(), 100), DecisionKind::Promote);
+    assert_eq!(run.weights, vec![5, 100]);
+    assert_eq!(run.until_change(&healthy(), 100), DecisionKind::Complete);
+    assert_eq!(run.elapsed_since_start(), 5 * 60 + 15 * 60);
+    assert_eq!(run.r.phase, Phase::Completed);
+}
+
+#[test]
 fn unconfigured_checks_block_only_when_strict() {
     let mut p = plan();
     p.settings.strict_checks = true;

@@ -202,9 +202,9 @@ proptest! {
         steps in proptest::collection::vec(step_strategy(), 0..80),
         settle in obs_strategy(),
         strict in any::<bool>(),
-        hotfix in any::<bool>(),
+        which in 0u8..3,
     ) {
-        let mut plan = if hotfix { hotfix_plan() } else { plan() };
+        let mut plan = match which { 0 => plan(), 1 => hotfix_plan(), _ => hotfix_validated_plan() };
         plan.settings.strict_checks = strict;
         run(plan, steps, settle)?;
     }

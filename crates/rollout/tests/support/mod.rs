@@ -83,6 +83,13 @@ pub fn hotfix_plan() -> Plan {
     p
 }
 
+/// A hotfix whose 100 % stage is a validation window.
+pub fn hotfix_validated_plan() -> Plan {
+    let mut p = hotfix_plan();
+    p.stages[1].duration = Some(mins(15));
+    p
+}
+
 pub fn healthy() -> Observation {
     let mut o = Observation::new();
     o.insert(
