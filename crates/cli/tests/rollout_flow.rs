@@ -14,9 +14,17 @@ const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 500},
 /// A workspace whose stages last `stage` each, ticking every `tick`, with an approved release
 /// `web` compiled from two PASS verdicts.
 fn rollout_ws(stage: &str, tick: &str) -> Ws {
+    rollout_ws_with(stage, tick, |t| t)
+}
+
+/// The same with 3 s stages and 100 ms ticks, and `edit` applied to ship.toml first.
+fn rollout_ws_from(edit: impl Fn(String) -> String) -> Ws {
+    rollout_ws_with("3s", "100ms", edit)
+}
+
+fn rollout_ws_with(stage: &str, tick: &str, edit: impl Fn(String) -> String) -> Ws {
     let ws = Ws::init();
-    let cfg = ws
-        .read("ship.toml")
+    let cfg = edit(ws.read("ship.toml"))
         .replace("canary_duration = \"10m\"", &format!("canary_duration = \"{stage}\""))
         .replace("early_adopter_duration = \"30m\"", &format!("early_adopter_duration = \"{stage}\""))
         .replace("ga_duration = \"1h\"", &format!("ga_duration = \"{stage}\""))
@@ -363,4 +371,51 @@ fn the_hotfix_path_skips_stages_keeps_security_mandatory_and_writes_a_post_incid
         text.contains("fix-1 — Stop double-charging on retry"),
         "{text}"
     );
+}
+
+/// A one-endpoint HTTP server on 127.0.0.1 answering `status()` to every request.
+fn integrity_server(status: std::sync::Arc<std::sync::atomic::AtomicU16>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf);
+            let code = status.load(std::sync::atomic::Ordering::SeqCst);
+            let _ = write!(
+                s,
+                "HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    format!("http://{addr}/integrity")
+}
+
+#[test]
+fn a_failing_data_integrity_probe_rolls_back() {
+    let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200));
+    let url = integrity_server(status.clone());
+    // The integrity check is one of the approved triggers: configure it before compiling.
+    let ws = rollout_ws_from(|text| {
+        text.replace(
+            "data_integrity_check = \"\"",
+            "data_integrity_check = \"orders\"",
+        ) + &format!("\n[integrity.orders]\nhttp = \"{url}\"\ntimeout = \"2s\"\n")
+    });
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
+        .args(["-C", ws.root().to_str().unwrap(), "rollout", "start", "web"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    status.store(500, std::sync::atomic::Ordering::SeqCst);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("data-integrity check `orders` failed"),
+        "{text}"
+    );
+    assert_eq!(ws.read("weight").trim(), "0");
 }

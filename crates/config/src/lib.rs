@@ -148,7 +148,11 @@ fn one() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct IntegrityCfg {
     /// A command that exits 0 while the data is consistent.
+    #[serde(default)]
     pub command: String,
+    /// Or an http:// URL that answers 2xx while the data is consistent.
+    #[serde(default)]
+    pub http: String,
     #[serde(default = "ten_secs")]
     pub timeout: Dur,
 }
@@ -463,6 +467,15 @@ impl Config {
                     "checks",
                     "condition",
                     format!("checks.{name}.condition: {e}"),
+                ));
+            }
+        }
+        for (name, c) in &self.integrity {
+            if c.command.trim().is_empty() == c.http.trim().is_empty() {
+                return Some((
+                    "integrity",
+                    "command",
+                    format!("integrity.{name}: give exactly one of `command` or `http`"),
                 ));
             }
         }

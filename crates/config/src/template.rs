@@ -115,6 +115,7 @@ timeout = "10s"
 # Data-integrity checks, named by rollback.data_integrity_check:
 # [integrity.orders-balance]
 # command = "./scripts/check-orders-balance"   # exit 0 while the data is consistent
+# http = "http://127.0.0.1:8080/integrity"     # …or an endpoint answering 2xx while it is
 # timeout = "10s"
 
 [hotfix]

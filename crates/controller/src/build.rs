@@ -47,7 +47,12 @@ pub fn plan_for(ws: &Workspace, r: &LoadedRelease) -> Result<Plan> {
 pub struct Providers {
     pub router: Box<dyn TrafficRouter>,
     pub metrics: Box<dyn MetricSource>,
-    integrity: BTreeMap<String, (Runner, String)>,
+    integrity: BTreeMap<String, Integrity>,
+}
+
+enum Integrity {
+    Command(Runner, String),
+    Http(String, std::time::Duration),
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -107,16 +112,18 @@ pub fn providers_for(ws: &Workspace) -> Result<Providers> {
         .integrity
         .iter()
         .map(|(name, c)| {
-            (
-                name.clone(),
-                (
+            let check = if c.http.trim().is_empty() {
+                Integrity::Command(
                     Runner {
                         dir: ws.root.clone(),
                         timeout: c.timeout.0,
                     },
                     c.command.clone(),
-                ),
-            )
+                )
+            } else {
+                Integrity::Http(c.http.trim().to_string(), c.timeout.0)
+            };
+            (name.clone(), check)
         })
         .collect();
     Ok(Providers {
@@ -131,17 +138,24 @@ impl Providers {
     /// fails, an error when it cannot run or times out.
     pub async fn integrity_check(&self, key: &str) -> Measurement {
         let name = key.trim_start_matches("integrity/");
-        let Some((runner, cmd)) = self.integrity.get(name) else {
-            return Measurement::Error {
+        match self.integrity.get(name) {
+            None => Measurement::Error {
                 message: format!("no [integrity.{name}] in ship.toml"),
-            };
-        };
-        match runner.run(cmd).await {
-            Ok(_) => Measurement::value(1.0, 1),
-            Err(e) if e.contains("timed out") || e.contains("could not start") => {
-                Measurement::Error { message: e }
+            },
+            Some(Integrity::Command(runner, cmd)) => match runner.run(cmd).await {
+                Ok(_) => Measurement::value(1.0, 1),
+                Err(e) if e.contains("timed out") || e.contains("could not start") => {
+                    Measurement::Error { message: e }
+                }
+                Err(_) => Measurement::value(0.0, 1),
+            },
+            Some(Integrity::Http(url, timeout)) => {
+                match shiploop_providers::http_probe::get(url, *timeout).await {
+                    Ok(s) if (200..300).contains(&s) => Measurement::value(1.0, 1),
+                    Ok(_) => Measurement::value(0.0, 1),
+                    Err(e) => Measurement::Error { message: e },
+                }
             }
-            Err(_) => Measurement::value(0.0, 1),
         }
     }
 }

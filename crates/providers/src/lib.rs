@@ -5,6 +5,7 @@
 //! error, and a metric source answers every key with a value, "no data" or an error.
 
 pub mod command;
+pub mod http_probe;
 pub mod memory;
 pub mod placeholders;
 
