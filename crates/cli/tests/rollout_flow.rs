@@ -403,7 +403,7 @@ fn a_failing_data_integrity_probe_rolls_back() {
             "data_integrity_check = \"orders\"",
         ) + &format!("\n[integrity.orders]\nhttp = \"{url}\"\ntimeout = \"2s\"\n")
     });
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
         .args(["-C", ws.root().to_str().unwrap(), "rollout", "start", "web"])
         .stdout(std::process::Stdio::piped())
         .spawn()
