@@ -50,6 +50,17 @@ pub struct Providers {
     integrity: BTreeMap<String, Integrity>,
 }
 
+impl Providers {
+    /// Providers given directly (tests, embedders); no data-integrity checks.
+    pub fn new(router: Box<dyn TrafficRouter>, metrics: Box<dyn MetricSource>) -> Providers {
+        Providers {
+            router,
+            metrics,
+            integrity: BTreeMap::new(),
+        }
+    }
+}
+
 enum Integrity {
     Command(Runner, String),
     Http(String, std::time::Duration),

@@ -72,6 +72,17 @@ impl<'a> Controller<'a> {
     /// Opens the rollout of `release`, creating it if it has none. A new rollout requires the
     /// contract to verify as approved.
     pub fn open(ws: &'a Workspace, release: &str, now: DateTime<Utc>) -> Result<Controller<'a>> {
+        let providers = providers_for(ws)?;
+        Self::open_with(ws, release, now, providers)
+    }
+
+    /// Like `open`, with the given providers instead of those ship.toml configures.
+    pub fn open_with(
+        ws: &'a Workspace,
+        release: &str,
+        now: DateTime<Utc>,
+        providers: Providers,
+    ) -> Result<Controller<'a>> {
         let loaded = ws.resolve(release)?;
         let id = loaded.contract.meta.id.clone();
         let store = Store::open(&ws.state_db()).map_err(store_err)?;
@@ -98,7 +109,6 @@ impl<'a> Controller<'a> {
                 (plan_for(ws, &loaded)?, Rollout::new())
             }
         };
-        let providers = providers_for(ws)?;
         Ok(Controller {
             ws,
             store,

@@ -77,3 +77,27 @@ pub trait MetricSource: Send + Sync {
     fn name(&self) -> &str;
     async fn measure(&self, keys: &[String], ctx: &MetricContext) -> Observation;
 }
+
+/// Shared providers: a test (or an embedder) keeps a handle while the controller uses it.
+#[async_trait]
+impl<T: TrafficRouter + ?Sized> TrafficRouter for std::sync::Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn set_weight(
+        &self,
+        ctx: &RouteContext,
+        weight: u8,
+    ) -> Result<RouterOutput, ProviderError> {
+        (**self).set_weight(ctx, weight).await
+    }
+    async fn effective_weight(&self, ctx: &RouteContext) -> Result<Option<u8>, ProviderError> {
+        (**self).effective_weight(ctx).await
+    }
+    async fn promote(&self, ctx: &RouteContext) -> Result<RouterOutput, ProviderError> {
+        (**self).promote(ctx).await
+    }
+    async fn roll_back(&self, ctx: &RouteContext) -> Result<RouterOutput, ProviderError> {
+        (**self).roll_back(ctx).await
+    }
+}

@@ -1,0 +1,172 @@
+//! The controller loop in process, with the in-memory router and a scripted metric source, and
+//! time passed in: router failures, retries and re-assertion without sleeping.
+
+use chrono::{DateTime, Duration as CDuration, TimeZone, Utc};
+use shiploop_controller::{Controller, Providers};
+use shiploop_providers::memory::{MemoryRouter, ScriptedSource};
+use shiploop_rollout::measure::{self, Measurement};
+use shiploop_rollout::{Observation, Phase};
+use shiploop_workspace::{NewOptions, Workspace};
+use std::process::Command;
+use std::sync::Arc;
+
+fn healthy() -> Observation {
+    let mut o = Observation::new();
+    o.insert(
+        measure::error_rate("canary"),
+        Measurement::value(0.001, 500),
+    );
+    o.insert(
+        measure::error_rate("stable"),
+        Measurement::value(0.001, 5000),
+    );
+    o.insert(measure::CANARY_P99.into(), Measurement::value(0.1, 500));
+    o.insert(
+        measure::CANARY_FAILED_INSTANCES.into(),
+        Measurement::value(0.0, 3),
+    );
+    o.insert(
+        measure::CRITICAL_SECURITY_ALERTS.into(),
+        Measurement::value(0.0, 1),
+    );
+    o
+}
+
+fn t(s: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap() + CDuration::seconds(s)
+}
+
+/// An initialised workspace with 10 s stages, 1 s ticks and an approved release `web`.
+fn workspace() -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    shiploop_workspace::init(dir.path()).unwrap();
+    let root = dir.path();
+    let cfg = std::fs::read_to_string(root.join("ship.toml"))
+        .unwrap()
+        .replace("canary_duration = \"10m\"", "canary_duration = \"10s\"")
+        .replace(
+            "early_adopter_duration = \"30m\"",
+            "early_adopter_duration = \"10s\"",
+        )
+        .replace("ga_duration = \"1h\"", "ga_duration = \"10s\"")
+        .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"1s\"")
+        .replace("tick_interval = \"10s\"", "tick_interval = \"1s\"");
+    std::fs::write(root.join("ship.toml"), cfg).unwrap();
+    std::fs::write(
+        root.join("work/evaluations/v1.md"),
+        "---\nid: v1\nverdict: PASS\nsummary: Faster\n---\nok\n",
+    )
+    .unwrap();
+    let key = root.join("alice");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen must be installed")
+        .success());
+    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+    std::fs::write(
+        root.join("work/allowed_signers"),
+        format!("alice@example.com {}\n", fields.join(" ")),
+    )
+    .unwrap();
+    let ws = Workspace::open(root).unwrap();
+    ws.release_new("web", &NewOptions::default(), t(0)).unwrap();
+    ws.submit("web", "agent@example.com", t(0)).unwrap();
+    ws.approve_with_key("web", &key, None, None, t(0)).unwrap();
+    (dir, ws)
+}
+
+#[tokio::test]
+async fn a_failed_router_call_is_retried_and_the_rollout_completes() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    router.fail_next(1);
+    let providers = Providers::new(
+        Box::new(router.clone()),
+        Box::new(ScriptedSource::new(vec![healthy()])),
+    );
+    let mut c = Controller::open_with(&ws, "web", t(0), providers).unwrap();
+    c.acquire(t(0)).unwrap();
+    let mut log = |_: &shiploop_rollout::Decision| {};
+    c.begin(t(0), &mut log).await.unwrap();
+    // The first set_weight(5) failed: the router has nothing yet.
+    assert!(router.state().history.is_empty());
+    let mut s = 0;
+    while c.outcome().is_none() && s < 200 {
+        s += 1;
+        c.tick(t(s), &mut log).await.unwrap();
+    }
+    assert_eq!(c.state.phase, Phase::Completed);
+    assert_eq!(router.state().history, vec![5, 25, 50, 100]);
+    assert!(router.state().promoted);
+    let events = c.store().events(Some(c.id())).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "router" && e.data["ok"] == false),
+        "the failure is recorded"
+    );
+    assert!(events
+        .iter()
+        .any(|e| e.data["action"] == "reassert-weight" && e.data["ok"] == true));
+}
+
+#[tokio::test]
+async fn a_router_that_keeps_failing_ends_the_rollout() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    let providers = Providers::new(
+        Box::new(router.clone()),
+        Box::new(ScriptedSource::new(vec![healthy()])),
+    );
+    let mut c = Controller::open_with(&ws, "web", t(0), providers).unwrap();
+    c.acquire(t(0)).unwrap();
+    let mut log = |_: &shiploop_rollout::Decision| {};
+    c.begin(t(0), &mut log).await.unwrap();
+    router.fail_next(1000);
+    let mut s = 0;
+    while c.outcome().is_none() && s < 200 {
+        s += 1;
+        c.tick(t(s), &mut log).await.unwrap();
+    }
+    // Weights could not be set, then rolling back could not be done either: a person must act.
+    assert!(
+        matches!(&c.state.phase, Phase::Failed { reason } if reason.contains("rolling back failed")),
+        "{:?}",
+        c.state.phase
+    );
+}
+
+#[tokio::test]
+async fn a_new_controller_reasserts_the_recorded_weight() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    {
+        let providers = Providers::new(
+            Box::new(router.clone()),
+            Box::new(ScriptedSource::new(vec![healthy()])),
+        );
+        let mut c = Controller::open_with(&ws, "web", t(0), providers).unwrap();
+        c.acquire(t(0)).unwrap();
+        let mut log = |_: &shiploop_rollout::Decision| {};
+        c.begin(t(0), &mut log).await.unwrap();
+        for s in 1..=12 {
+            c.tick(t(s), &mut log).await.unwrap();
+        }
+        assert_eq!(c.state.weight, 25);
+        c.release_lease();
+    }
+    // The router lost its state (restarted at 0 %); the next controller puts 25 % back.
+    let fresh = Arc::new(MemoryRouter::new());
+    let providers = Providers::new(
+        Box::new(fresh.clone()),
+        Box::new(ScriptedSource::new(vec![healthy()])),
+    );
+    let mut c = Controller::open_with(&ws, "web", t(13), providers).unwrap();
+    c.acquire(t(13)).unwrap();
+    c.begin(t(13), &mut |_| {}).await.unwrap();
+    assert_eq!(fresh.state().weight, 25);
+    assert_eq!(c.state.stage, 1, "no stage repeated or skipped");
+}
