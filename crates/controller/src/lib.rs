@@ -301,7 +301,14 @@ impl<'a> Controller<'a> {
             .map_err(store_err)?;
         log(&decision);
         if !matches!(decision.kind, DecisionKind::Hold | DecisionKind::Ignored) {
-            self.record_milestone(&decision, now)?;
+            // A contract that cannot be updated (edited by hand, unreadable) must not stop the
+            // rollout: the state database has the decision; record why the contract lacks it.
+            if let Err(e) = self.record_milestone(&decision, now) {
+                let data = json!({ "error": e.to_string() });
+                let _ = self
+                    .store
+                    .append_event(&id, "contract-update-failed", &data, now);
+            }
         }
         self.execute(effects, now, log).await?;
         Ok(decision)
