@@ -158,7 +158,7 @@ fn drive(ws: &Workspace, out: &Out, mut c: Controller<'_>) -> Result<u8, Error> 
 
 pub fn start(ws: &Workspace, out: &Out, release: &str, hotfix: bool) -> Result<u8, Error> {
     let now = Utc::now();
-    let c = Controller::open(ws, release, now)?;
+    let mut c = Controller::open(ws, release, now)?;
     if hotfix && c.release.contract.meta.kind != Kind::Hotfix {
         return Err(Error::Refused(format!(
             "{} is not a hotfix release (compile one with `ship release new <name> --hotfix --severity P0|P1`)",
@@ -166,6 +166,9 @@ pub fn start(ws: &Workspace, out: &Out, release: &str, hotfix: bool) -> Result<u
         )));
     }
     if let Some(o) = c.outcome() {
+        // What a finished rollout owes (its signal, the contract's records) is redone if a
+        // crash interrupted it; both are idempotent.
+        c.finish(now)?;
         if !out.json {
             println!(
                 "{}: the rollout already ended: {}",
@@ -249,26 +252,47 @@ pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result
     }
     let rt = runtime()?;
     c.acquire(now)?;
+    let abort = matches!(input, Input::Abort { .. });
+    let tick = ws.config.rollout.tick_interval.0;
     let result = rt.block_on(async {
         let d = c.apply(input, now, None, &mut |_| {}).await?;
+        // Nobody else will retry a rollback the router refused: retry here, as a controller
+        // would, before saying anything about the traffic.
+        let mut tries = 0;
+        while matches!(c.state.phase, Phase::RollingBack { .. })
+            && tries < c.plan.settings.error_limit
+        {
+            tries += 1;
+            tokio::time::sleep(tick).await;
+            c.tick(Utc::now(), &mut |_| {}).await?;
+        }
         if c.state.phase.is_terminal() {
-            c.finish(now)?;
+            c.finish(Utc::now())?;
         }
         Ok::<_, Error>(d)
     });
     c.release_lease();
     let d = result?;
+    let phase = c.state.phase.name();
     if out.json {
-        out.print_json(&json!({ "release": c.id(), "decision": d, "phase": c.state.phase.name(), "weight": c.state.weight }));
+        out.print_json(
+            &json!({ "release": c.id(), "decision": d, "phase": phase, "weight": c.state.weight }),
+        );
     } else {
         println!(
-            "{}: {} — {} (now {} at {} %)",
+            "{}: {} — {} (now {phase} at {} %)",
             c.id(),
             kind_name(d.kind),
             d.reason,
-            c.state.phase.name(),
             c.state.weight
         );
+    }
+    if abort && !matches!(c.state.phase, Phase::RolledBack { .. }) {
+        eprintln!(
+            "error: the router has not confirmed the rollback ({phase}); `ship rollout resume {}` keeps retrying",
+            c.id()
+        );
+        return Ok(1);
     }
     Ok(if d.kind == DecisionKind::Ignored {
         1
@@ -299,7 +323,8 @@ pub fn status(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Er
             .map_err(|e| Error::Usage(e.to_string()))?;
         let holder = store
             .lease_holder(id, now)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+            .map_err(|e| Error::Usage(e.to_string()))?
+            .filter(|h| !shiploop_controller::holder_is_dead(h));
         all.push(json!({
             "release": id,
             "kind": row.kind,
@@ -394,7 +419,10 @@ pub fn watch(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
             }
         }
         seen = decisions.len();
-        let phase = row.state["phase"].as_str().unwrap_or("").to_string();
+        let phase = row.state["phase"]["phase"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         match phase.as_str() {
             "completed" => return Ok(0),
             "rolled-back" | "failed" => return Ok(1),

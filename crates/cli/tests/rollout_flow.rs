@@ -419,3 +419,133 @@ fn a_failing_data_integrity_probe_rolls_back() {
     );
     assert_eq!(ws.read("weight").trim(), "0");
 }
+
+#[test]
+fn a_crash_while_completing_or_rolling_back_is_finished_by_the_next_run() {
+    // ship is killed by the router command itself at the last step of each rollout.
+    let ws = rollout_ws_with("1s", "100ms", |t| {
+        t.replace(
+            "rollback = \"\"",
+            "rollback = \"echo 0 > weight && echo 0 >> weights.log && if [ ! -f killed-rb ]; then touch killed-rb; kill -9 $PPID; fi\"",
+        )
+    });
+    let cfg = ws.read("ship.toml").replace(
+        "set_weight = \"echo {weight} > weight && echo {weight} >> weights.log\"",
+        "set_weight = \"echo {weight} > weight && echo {weight} >> weights.log && if [ {weight} = 100 ] && [ ! -f killed ]; then touch killed; kill -9 $PPID; fi\"",
+    );
+    ws.write("ship.toml", &cfg);
+    let r = ws.ship(&["rollout", "start", "web"]);
+    assert_eq!(r.code, -1, "killed at 100 %: {}", r.text());
+    let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
+    assert_eq!(
+        s["state"]["phase"]["phase"], "completing",
+        "not completed before the router confirmed"
+    );
+    let r = ws.ship(&["rollout", "resume", "web"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(ws.read("weight").trim(), "100");
+    assert!(ws
+        .read("work/releases/2026-11-27-web.md")
+        .contains("status: validating"));
+
+    // Killed inside the rollback: the next run rolls back again and writes the incident signal.
+    ws.verdict("v-pass-3", "PASS", "Gift cards");
+    let alice = ws.path("keys/alice");
+    for args in [
+        vec!["release", "new", "bad"],
+        vec!["release", "submit", "bad", "--as", "agent@example.com"],
+        vec![
+            "release",
+            "approve",
+            "bad",
+            "--key",
+            alice.to_str().unwrap(),
+        ],
+    ] {
+        assert_eq!(ws.ship(&args).code, 0, "{args:?}");
+    }
+    ws.write(
+        "metrics.json",
+        &HEALTHY.replace(
+            "\"canary/error_rate\": {\"value\": 0.001",
+            "\"canary/error_rate\": {\"value\": 0.5",
+        ),
+    );
+    let r = ws.ship(&["rollout", "start", "bad"]);
+    assert_eq!(r.code, -1, "killed while rolling back: {}", r.text());
+    assert!(std::fs::read_dir(ws.path("work/signals"))
+        .unwrap()
+        .all(|e| !e.unwrap().path().to_string_lossy().contains("bad")));
+    let r = ws.ship(&["rollout", "resume", "bad"]);
+    assert_eq!(r.code, 1, "rolled back: {}", r.text());
+    assert_eq!(ws.read("weight").trim(), "0");
+    let signals: Vec<_> = std::fs::read_dir(ws.path("work/signals"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("rollback-of-2026-11-27-bad"))
+        .collect();
+    assert_eq!(signals.len(), 1);
+    // Running it again changes nothing and writes no second signal.
+    assert_eq!(ws.ship(&["rollout", "start", "bad"]).code, 1);
+    let n = std::fs::read_dir(ws.path("work/signals"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().to_string_lossy().contains("bad"))
+        .count();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn an_abort_the_router_refuses_is_not_reported_as_done() {
+    let ws = rollout_ws_with("30s", "100ms", |t| {
+        t.replace(
+            "rollback = \"\"",
+            "rollback = \"test -f router-ok && echo 0 > weight\"",
+        )
+        .replace("error_limit = 4", "error_limit = 2")
+    });
+    // Start, then stop the foreground process with SIGTERM: the rollout stays in flight.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
+        .args(["-C", ws.root().to_str().unwrap(), "rollout", "start", "web"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    unsafe_sigterm(child.id());
+    assert_eq!(child.wait().unwrap().code(), Some(3), "interrupted");
+    let r = ws.ship(&["rollout", "abort", "web", "--reason", "broken checkout"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stderr.contains("has not confirmed the rollback"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        ws.read("weight").trim(),
+        "5",
+        "traffic still on the new version, and ship says so"
+    );
+    // ship retried error_limit times, then handed it to a person.
+    let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
+    assert_eq!(s["state"]["phase"]["phase"], "failed");
+    assert!(
+        s["state"]["phase"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("act by hand"),
+        "{s}"
+    );
+    let failures = ws
+        .ship(&["audit", "log", "--release", "web"])
+        .stdout
+        .matches("roll-back 0 % FAILED")
+        .count();
+    assert_eq!(failures, 2, "error_limit attempts");
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}

@@ -434,6 +434,9 @@ impl Config {
                 "rollout.tick_interval: at least 50ms".into(),
             ));
         }
+        if ro.max_tick_gap.0 < ro.tick_interval.0 {
+            return Some(("rollout", "max_tick_gap", "rollout.max_tick_gap: at least rollout.tick_interval, or watched time could never add up".into()));
+        }
         if ro.error_limit == 0 || ro.failure_limit == 0 {
             return Some((
                 "rollout",

@@ -13,7 +13,7 @@ pub use build::{plan_for, providers_for, Providers};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use shiploop_artifacts::release::{Kind, RolloutLogEntry, Status};
+use shiploop_artifacts::release::{Kind, RolloutLogEntry, RolloutRecord, Status};
 use shiploop_providers::{MetricContext, RouteContext};
 use shiploop_rollout::machine::Step;
 use shiploop_rollout::{Decision, DecisionKind, Effect, Input, Phase, Plan, Rollout};
@@ -99,6 +99,13 @@ impl<'a> Controller<'a> {
                         "state database: the state of {id} is unreadable: {e}"
                     ))
                 })?;
+                if state.stage >= plan.stages.len() {
+                    return Err(Error::Usage(format!(
+                        "state database: the state of {id} is unreadable: stage {} of a {}-stage plan",
+                        state.stage,
+                        plan.stages.len()
+                    )));
+                }
                 (plan, state)
             }
             None => {
@@ -142,9 +149,17 @@ impl<'a> Controller<'a> {
             .unwrap_or_default()
     }
 
+    /// Long enough to outlast one whole tick — the sleep, the metric command, every integrity
+    /// check and two router calls at their timeouts — so a slow tick never lets a second
+    /// controller in while this one still acts.
     fn lease_ttl(&self) -> Duration {
-        let tick = self.ws.config.rollout.tick_interval.0;
-        (tick * 3).max(Duration::from_secs(30))
+        let c = &self.ws.config;
+        let integrity: Duration = c.integrity.values().map(|i| i.timeout.0).sum();
+        let tick = c.rollout.tick_interval.0
+            + c.metrics.command.timeout.0
+            + integrity
+            + c.router.command.timeout.0 * 2;
+        (tick * 2).max(Duration::from_secs(30))
     }
 
     /// Takes the lease, or says who holds it.
@@ -158,7 +173,7 @@ impl<'a> Controller<'a> {
             .acquire_lease(&id, &self.holder, ttl, now)
             .map_err(store_err)?
         {
-            return Ok(());
+            return self.reload();
         }
         let who = self
             .store
@@ -173,11 +188,25 @@ impl<'a> Controller<'a> {
         {
             let data = json!({ "from": who, "to": self.holder });
             let _ = self.store.append_event(&id, "lease-taken-over", &data, now);
-            return Ok(());
+            return self.reload();
         }
         Err(Error::Refused(format!(
             "{id} is being driven by another controller ({who})"
         )))
+    }
+
+    /// Re-reads the recorded state: what this process read before taking the lease may have
+    /// been changed by the previous holder since.
+    fn reload(&mut self) -> Result<()> {
+        let id = self.id().to_string();
+        if let Some(row) = self.store.rollout(&id).map_err(store_err)? {
+            self.state = serde_json::from_value(row.state).map_err(|e| {
+                Error::Usage(format!(
+                    "state database: the state of {id} is unreadable: {e}"
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     pub fn release_lease(&mut self) {
@@ -232,7 +261,15 @@ impl<'a> Controller<'a> {
             return Ok(());
         }
         match self.state.phase {
+            // Recorded but never started (a crash between the two): start now.
+            Phase::Pending => {
+                self.apply(Input::Start, now, None, log).await?;
+            }
             Phase::Progressing | Phase::Paused { .. } => self.reassert(now).await,
+            Phase::Completing => {
+                self.reassert(now).await;
+                self.execute(vec![Effect::Complete], now, log).await?;
+            }
             Phase::RollingBack { .. } => {
                 self.execute(vec![Effect::RollBack], now, log).await?;
             }
@@ -248,6 +285,8 @@ impl<'a> Controller<'a> {
         let have = self.providers.router.effective_weight(&ctx).await;
         if let Ok(Some(w)) = have {
             if w == want {
+                self.router_dirty = false;
+                self.router_failures = 0;
                 return;
             }
         }
@@ -288,22 +327,41 @@ impl<'a> Controller<'a> {
         samples: Option<&shiploop_rollout::Observation>,
         log: &mut dyn FnMut(&Decision),
     ) -> Result<Decision> {
+        self.apply_command(input, None, now, samples, log).await
+    }
+
+    /// Decides, records (only while holding the lease; taking the queued command `command` in
+    /// the same transaction), then acts.
+    async fn apply_command(
+        &mut self,
+        input: Input,
+        command: Option<i64>,
+        now: DateTime<Utc>,
+        samples: Option<&shiploop_rollout::Observation>,
+        log: &mut dyn FnMut(&Decision),
+    ) -> Result<Decision> {
+        let before = self.state.clone();
         let Step { effects, decision } = self.state.step(&self.plan, now, input);
         let id = self.id().to_string();
-        self.store
-            .record_step(
-                &id,
-                &serde_json::to_value(&self.state).unwrap_or_default(),
-                &decision,
-                samples,
-                &[],
-            )
-            .map_err(store_err)?;
+        let recorded = self.store.record_step_as(
+            &id,
+            Some(&self.holder),
+            command,
+            &serde_json::to_value(&self.state).unwrap_or_default(),
+            &decision,
+            samples,
+            &[],
+        );
+        if let Err(e) = recorded {
+            // Nothing recorded: nothing may be acted on either.
+            self.state = before;
+            return Err(store_err(e));
+        }
         log(&decision);
         if !matches!(decision.kind, DecisionKind::Hold | DecisionKind::Ignored) {
             // A contract that cannot be updated (edited by hand, unreadable) must not stop the
             // rollout: the state database has the decision; record why the contract lacks it.
-            if let Err(e) = self.record_milestone(&decision, now) {
+            if let Err(e) = self.sync_contract(now) {
                 let data = json!({ "error": e.to_string() });
                 let _ = self
                     .store
@@ -343,34 +401,48 @@ impl<'a> Controller<'a> {
                 }
                 Effect::Complete => {
                     let r = self.providers.router.promote(&ctx).await;
+                    let err = r.as_ref().err().map(|e| e.to_string());
                     self.router_event("promote", 100, &r.map(|o| o.detail), now);
+                    let input = match err {
+                        None => Input::Promoted,
+                        Some(error) => Input::PromoteFailed { error },
+                    };
+                    Box::pin(self.apply(input, now, None, log)).await?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Mirrors a milestone into the contract's records and STATUS.md.
-    fn record_milestone(&mut self, d: &Decision, now: DateTime<Utc>) -> Result<()> {
-        let fresh = self.ws.resolve(self.id())?;
-        let mut record = fresh.contract.meta.rollout.clone().unwrap_or_default();
-        if record.started_at.is_none() {
-            record.started_at = Some(d.at);
-        }
-        record.phase = self.state.phase.name().to_string();
-        record.stage = self.stage_name();
-        record.weight = self.state.weight;
-        record.updated_at = Some(d.at);
-        record.log.push(RolloutLogEntry {
-            at: d.at,
-            event: serde_json::to_value(d.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+    /// Mirrors the rollout into the contract's records and STATUS.md, rebuilt from the recorded
+    /// decisions each time, so it is idempotent and a crash mid-update is repaired next time.
+    pub fn sync_contract(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let decisions = self.store.decisions(self.id()).map_err(store_err)?;
+        let milestones: Vec<&Decision> = decisions
+            .iter()
+            .map(|d| &d.decision)
+            .filter(|d| !matches!(d.kind, DecisionKind::Hold | DecisionKind::Ignored))
+            .collect();
+        let record = RolloutRecord {
+            phase: self.state.phase.name().to_string(),
             stage: self.stage_name(),
             weight: self.state.weight,
-            reason: d.reason.clone(),
-        });
+            started_at: milestones.first().map(|d| d.at),
+            updated_at: milestones.last().map(|d| d.at),
+            log: milestones
+                .iter()
+                .map(|d| RolloutLogEntry {
+                    at: d.at,
+                    event: serde_json::to_value(d.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    stage: d.stage_name.clone(),
+                    weight: d.weight,
+                    reason: d.reason.clone(),
+                })
+                .collect(),
+        };
         let hotfix = self.release.contract.meta.kind == Kind::Hotfix;
         let status = match &self.state.phase {
             Phase::RolledBack { .. } | Phase::Failed { .. } => Status::RolledBack,
@@ -380,28 +452,35 @@ impl<'a> Controller<'a> {
             Phase::Completed => Status::Validating,
             _ => Status::Deploying,
         };
-        self.ws
-            .record_rollout(&fresh.contract.meta.id, status, record, now)
+        let id = self.id().to_string();
+        self.ws.record_rollout(&id, status, record, now)
     }
 
     /// One tick: queued commands, re-assertion if needed, measurement, decision, action.
     pub async fn tick(&mut self, now: DateTime<Utc>, log: &mut dyn FnMut(&Decision)) -> Result<()> {
         let id = self.id().to_string();
-        self.store
+        if !self
+            .store
             .acquire_lease(&id, &self.holder, self.lease_ttl(), now)
-            .map_err(store_err)?;
-        for cmd in self.store.take_commands(&id, now).map_err(store_err)? {
+            .map_err(store_err)?
+        {
+            let who = self
+                .store
+                .lease_holder(&id, now)
+                .map_err(store_err)?
+                .unwrap_or_default();
+            return Err(store_err(shiploop_store::StoreError::LeaseLost(who)));
+        }
+        // One queued command at a time, taken in the transaction that records its decision.
+        while let Some((cid, cmd)) = self.store.next_command(&id).map_err(store_err)? {
             match serde_json::from_value::<Input>(cmd) {
                 Ok(input) => {
-                    self.apply(input, now, None, log).await?;
+                    self.apply_command(input, Some(cid), now, None, log).await?;
                 }
                 Err(e) => {
-                    let _ = self.store.append_event(
-                        &id,
-                        "command-rejected",
-                        &json!({ "error": e.to_string() }),
-                        now,
-                    );
+                    let data = json!({ "id": cid, "error": e.to_string() });
+                    let _ = self.store.append_event(&id, "command-rejected", &data, now);
+                    self.store.reject_command(cid, now).map_err(store_err)?;
                 }
             }
         }
@@ -410,6 +489,11 @@ impl<'a> Controller<'a> {
         }
         if let Phase::RollingBack { .. } = self.state.phase {
             self.execute(vec![Effect::RollBack], now, log).await?;
+            return Ok(());
+        }
+        if self.state.phase == Phase::Completing {
+            self.reassert(now).await;
+            self.execute(vec![Effect::Complete], now, log).await?;
             return Ok(());
         }
         if self.router_dirty {
@@ -506,6 +590,7 @@ impl<'a> Controller<'a> {
     /// Writes the signals a finished rollout owes (incident on rollback, post-incident after a
     /// hotfix); each only once.
     pub fn finish(&mut self, now: DateTime<Utc>) -> Result<()> {
+        self.sync_contract(now)?;
         let decisions = self.store.decisions(self.id()).map_err(store_err)?;
         let weights = self.weight_history();
         if let Some(signal) =
@@ -545,7 +630,7 @@ impl<'a> Controller<'a> {
 }
 
 /// A holder is `host:pid`; on this host, a pid that no longer exists is a dead holder.
-fn holder_is_dead(holder: &str) -> bool {
+pub fn holder_is_dead(holder: &str) -> bool {
     let Some((host, pid)) = holder.rsplit_once(':') else {
         return false;
     };

@@ -39,6 +39,10 @@ impl Finding {
     }
 }
 
+/// Thresholds are "strictly above": values equal to the limit up to floating-point noise
+/// (0.07 − 0.06 is 0.010000000000000009) must hold, not fire.
+const EPS: f64 = 1e-9;
+
 fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
@@ -105,7 +109,7 @@ pub fn triggers(plan: &Plan, obs: &Observation, baseline: Option<f64>) -> Vec<Fi
                     stable * 100.0,
                     increase
                 );
-                let outcome = if increase > *max_increase_pp { Outcome::Fail } else { Outcome::Pass };
+                let outcome = if increase > *max_increase_pp + EPS { Outcome::Fail } else { Outcome::Pass };
                 Finding::new(name, outcome, detail)
             }
             Trigger::P99Latency { target, factor } => {
@@ -115,14 +119,14 @@ pub fn triggers(plan: &Plan, obs: &Observation, baseline: Option<f64>) -> Vec<Fi
                     Err(f) => return f,
                 };
                 let limit = target.0.as_secs_f64() * factor;
-                let op = if p99 > limit { ">" } else { "<=" };
+                let op = if p99 > limit + EPS { ">" } else { "<=" };
                 let detail = format!(
                     "canary p99 {} {op} {factor} × target {} = {}",
                     secs_to_ms(p99),
                     ms(target.0),
                     secs_to_ms(limit)
                 );
-                Finding::new(name, if p99 > limit { Outcome::Fail } else { Outcome::Pass }, detail)
+                Finding::new(name, if p99 > limit + EPS { Outcome::Fail } else { Outcome::Pass }, detail)
             }
             Trigger::HealthChecks { max_failed_pct } => {
                 let name = "trigger:health-checks".to_string();
@@ -134,7 +138,7 @@ pub fn triggers(plan: &Plan, obs: &Observation, baseline: Option<f64>) -> Vec<Fi
                 let detail = format!(
                     "{pct:.1} % of canary instances failing health checks (limit {max_failed_pct} %)"
                 );
-                Finding::new(name, if pct > *max_failed_pct { Outcome::Fail } else { Outcome::Pass }, detail)
+                Finding::new(name, if pct > *max_failed_pct + EPS { Outcome::Fail } else { Outcome::Pass }, detail)
             }
             Trigger::CriticalSecurityAlert {} => {
                 let name = "trigger:critical-security-alert".to_string();

@@ -22,6 +22,8 @@ pub enum Phase {
     RolledBack {
         reason: String,
     },
+    /// All traffic is on the new version; waiting for the router to confirm it is the stable one.
+    Completing,
     Completed,
     /// Rolling back itself failed repeatedly: a person must act.
     Failed {
@@ -44,6 +46,7 @@ impl Phase {
             Phase::Paused { .. } => "paused",
             Phase::RollingBack { .. } => "rolling-back",
             Phase::RolledBack { .. } => "rolled-back",
+            Phase::Completing => "completing",
             Phase::Completed => "completed",
             Phase::Failed { .. } => "failed",
         }
@@ -74,6 +77,12 @@ pub enum Input {
     RollbackFailed {
         error: String,
     },
+    /// The router made the new version the stable one.
+    Promoted,
+    /// The router could not make the new version the stable one.
+    PromoteFailed {
+        error: String,
+    },
 }
 
 /// What the controller must do after a step. All of them are idempotent for the router.
@@ -96,6 +105,7 @@ pub enum DecisionKind {
     Hold,
     Promote,
     Complete,
+    Completed,
     Rollback,
     RolledBack,
     Pause,
@@ -233,7 +243,7 @@ impl Rollout {
             stage: next.name.clone(),
         }];
         if next.duration.is_none() && self.stage + 1 == plan.stages.len() {
-            self.phase = Phase::Completed;
+            self.phase = Phase::Completing;
             effects.push(Effect::Complete);
             let reason = format!(
                 "{reason}; {} at {} % completes the rollout",
@@ -340,6 +350,52 @@ impl Rollout {
                     format!("no rollback under way ({})", self.phase.name()),
                 ),
             },
+            Input::Promoted => match self.phase {
+                Phase::Completing => {
+                    self.phase = Phase::Completed;
+                    let reason = "the new version is the stable one".to_string();
+                    Step {
+                        effects: vec![],
+                        decision: self.decision(plan, at, DecisionKind::Completed, reason, vec![]),
+                    }
+                }
+                _ => self.ignored(
+                    plan,
+                    at,
+                    format!("nothing to complete ({})", self.phase.name()),
+                ),
+            },
+            Input::PromoteFailed { error } => match self.phase {
+                Phase::Completing => {
+                    self.rollback_attempts += 1;
+                    if self.rollback_attempts >= plan.settings.error_limit {
+                        let why = format!(
+                            "the router failed {} times to make the new version the stable one ({error}); it may serve all traffic without being stable: act by hand",
+                            self.rollback_attempts
+                        );
+                        self.phase = Phase::Failed {
+                            reason: why.clone(),
+                        };
+                        return Step {
+                            effects: vec![],
+                            decision: self.decision(plan, at, DecisionKind::Failed, why, vec![]),
+                        };
+                    }
+                    let why = format!(
+                        "completing failed (attempt {}): {error}; retrying",
+                        self.rollback_attempts
+                    );
+                    Step {
+                        effects: vec![],
+                        decision: self.decision(plan, at, DecisionKind::Hold, why, vec![]),
+                    }
+                }
+                _ => self.ignored(
+                    plan,
+                    at,
+                    format!("nothing to complete ({})", self.phase.name()),
+                ),
+            },
             Input::RollbackFailed { error } => match &self.phase {
                 Phase::RollingBack { reason } => {
                     self.rollback_attempts += 1;
@@ -431,6 +487,13 @@ impl Rollout {
     fn tick(&mut self, plan: &Plan, at: DateTime<Utc>, obs: &Observation) -> Step {
         match &self.phase {
             Phase::Pending => return self.ignored(plan, at, "not started".into()),
+            Phase::Completing => {
+                let reason = "still completing: waiting for the router".to_string();
+                return Step {
+                    effects: vec![Effect::Complete],
+                    decision: self.decision(plan, at, DecisionKind::Complete, reason, vec![]),
+                };
+            }
             Phase::RollingBack { reason } => {
                 let reason = format!("still rolling back: {reason}");
                 return Step {
@@ -514,7 +577,20 @@ impl Rollout {
             }
         }
 
-        let stage = &plan.stages[self.stage];
+        let Some(stage) = plan.stages.get(self.stage) else {
+            let why = format!(
+                "the recorded stage {} is not in the plan ({} stages)",
+                self.stage,
+                plan.stages.len()
+            );
+            self.phase = Phase::Failed {
+                reason: why.clone(),
+            };
+            return Step {
+                effects: vec![],
+                decision: self.decision(plan, at, DecisionKind::Failed, why, findings),
+            };
+        };
         let strict = plan.settings.strict_checks;
         findings.extend(checks);
         let blocking_text: Vec<String> = findings
@@ -530,7 +606,7 @@ impl Rollout {
         let Some(duration) = stage.duration else {
             // A final stage without a duration completes as soon as it is watched once cleanly.
             if !blocked {
-                self.phase = Phase::Completed;
+                self.phase = Phase::Completing;
                 return Step {
                     effects: vec![Effect::Complete],
                     decision: self.decision(
@@ -577,7 +653,7 @@ impl Rollout {
             );
             if self.stage + 1 == plan.stages.len() {
                 // The last stage had a watch window (a hotfix's validation): it ends here.
-                self.phase = Phase::Completed;
+                self.phase = Phase::Completing;
                 let reason = format!("{reason}; the rollout is complete");
                 return Step {
                     effects: vec![Effect::Complete],

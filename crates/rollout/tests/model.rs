@@ -114,6 +114,11 @@ fn apply(
             prop_assert!(ok, "promoted past {:?}", f);
         }
     }
+    // Completion is only ever reached through the router's confirmation, at 100 %.
+    if r.phase == Phase::Completed && before.phase != Phase::Completed {
+        prop_assert_eq!(r.weight, 100);
+        prop_assert_eq!(before.phase.clone(), Phase::Completing);
+    }
     // A rollback always asks the router for 0 % and wants 0 % from then on.
     if d.kind == DecisionKind::Rollback && !before.phase.is_terminal() {
         prop_assert_eq!(r.weight, 0);
@@ -150,7 +155,11 @@ fn run(plan: Plan, steps: Vec<Step>, settle: Obs) -> Result<(), TestCaseError> {
             Step::Abort => Input::Abort {
                 reason: "op".into(),
             },
+            Step::RouterAck if r.phase == Phase::Completing => Input::Promoted,
             Step::RouterAck => Input::RolledBack,
+            Step::RouterFail if r.phase == Phase::Completing => {
+                Input::PromoteFailed { error: "e".into() }
+            }
             Step::RouterFail => Input::RollbackFailed { error: "e".into() },
         };
         apply(&plan, &mut r, now, input)?;
@@ -171,6 +180,10 @@ fn run(plan: Plan, steps: Vec<Step>, settle: Obs) -> Result<(), TestCaseError> {
         }
         if let Phase::RollingBack { .. } = r.phase {
             apply(&plan, &mut r, now, Input::RolledBack)?;
+            continue;
+        }
+        if r.phase == Phase::Completing {
+            apply(&plan, &mut r, now, Input::Promoted)?;
             continue;
         }
         now += CDuration::seconds(30);

@@ -25,6 +25,8 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("this controller lost the rollout's lease (now held by {0}); it stops here")]
+    LeaseLost(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -175,10 +177,48 @@ impl Store {
         samples: Option<&Observation>,
         extra_events: &[(&str, Value)],
     ) -> Result<()> {
+        self.record_step_as(release, None, None, state, decision, samples, extra_events)
+    }
+
+    /// `record_step`, only if `holder` (when given) still holds the rollout's lease — so a
+    /// controller that lost its lease can never overwrite a newer state — and marking the
+    /// queued command `command` (when given) taken in the same transaction, so a crash can
+    /// neither lose nor repeat it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_step_as(
+        &mut self,
+        release: &str,
+        holder: Option<&str>,
+        command: Option<i64>,
+        state: &Value,
+        decision: &Decision,
+        samples: Option<&Observation>,
+        extra_events: &[(&str, Value)],
+    ) -> Result<()> {
         let at = decision.at;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(h) = holder {
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT holder FROM leases WHERE release = ?1",
+                    params![release],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if current.as_deref() != Some(h) {
+                return Err(StoreError::LeaseLost(
+                    current.unwrap_or_else(|| "nobody".into()),
+                ));
+            }
+        }
+        if let Some(id) = command {
+            tx.execute(
+                "UPDATE commands SET taken_at = ?2 WHERE id = ?1",
+                params![id, ts(at)],
+            )?;
+        }
         let n = tx.execute(
             "UPDATE rollouts SET state = ?2, updated_at = ?3 WHERE release = ?1",
             params![release, state.to_string(), ts(at)],
@@ -448,6 +488,29 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(id)
+    }
+
+    /// The oldest command not yet taken, without taking it (`record_step_as` takes it).
+    pub fn next_command(&self, release: &str) -> Result<Option<(i64, Value)>> {
+        let row: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT id, command FROM commands WHERE release = ?1 AND taken_at IS NULL ORDER BY id LIMIT 1",
+                params![release],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(id, c)| Ok((id, serde_json::from_str(&c)?)))
+            .transpose()
+    }
+
+    /// Marks a command taken without a step (it could not be read).
+    pub fn reject_command(&mut self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE commands SET taken_at = ?2 WHERE id = ?1",
+            params![id, ts(at)],
+        )?;
+        Ok(())
     }
 
     /// Commands not yet taken, oldest first; marks them taken.
