@@ -111,11 +111,17 @@ fn drive(ws: &Workspace, out: &Out, mut c: Controller<'_>) -> Result<u8, Error> 
     let json = out.json;
     let mut printer = Printer::new(json, &c);
     let outcome = rt.block_on(async {
+        // Register the handlers before the lease is taken, so a signal is never the default
+        // (fatal) one while this process drives the rollout.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| Error::Usage(format!("cannot handle SIGTERM: {e}")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| Error::Usage(format!("cannot handle SIGINT: {e}")))?;
         tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
             let _ = tx.send(true);
         });

@@ -154,13 +154,12 @@ fn only_approved_releases_start() {
 #[test]
 fn operators_pause_promote_and_abort() {
     let ws = rollout_ws("30s", "100ms");
-    // Abort before anything runs in the foreground: applied directly.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
         .args(["-C", ws.root().to_str().unwrap(), "rollout", "start", "web"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    wait_until_driven(&ws);
     // While it runs, commands are queued for it.
     let r = ws.ship(&["rollout", "pause", "web", "--reason", "looking at a ticket"]);
     assert_eq!(r.code, 0, "{}", r.text());
@@ -509,7 +508,7 @@ fn an_abort_the_router_refuses_is_not_reported_as_done() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    wait_until_driven(&ws);
     unsafe_sigterm(child.id());
     assert_eq!(child.wait().unwrap().code(), Some(3), "interrupted");
     let r = ws.ship(&["rollout", "abort", "web", "--reason", "broken checkout"]);
@@ -548,4 +547,18 @@ fn unsafe_sigterm(pid: u32) {
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+/// Waits until a foreground controller holds the rollout of `web` (its signal handlers are set
+/// up before it takes the lease).
+fn wait_until_driven(ws: &Ws) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let r = ws.ship(&["rollout", "status", "web", "--json"]);
+        if r.code == 0 && r.json()["driven_by"].is_string() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no controller took the rollout within 20 s");
 }
