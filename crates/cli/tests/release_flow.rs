@@ -66,16 +66,7 @@ fn compile_submit_approve_verify_then_tamper() {
 fn tool_records_do_not_break_an_approval_but_plan_edits_do() {
     let ws = Ws::with_contract();
     let alice = ws.key("alice", "alice@example.com", true);
-    assert_eq!(
-        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
-            .code,
-        0
-    );
-    assert_eq!(
-        ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()])
-            .code,
-        0
-    );
+    ws.submit_and_approve(&alice);
     // The tool's own updates (status, approvals, the records tail) left the approval intact;
     // a hand edit in the records tail is reported, so no text can hide there.
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
@@ -514,16 +505,7 @@ fn human_edits_survive_the_tools_updates() {
         .replace("  weight: 5\n", "  weight: 10\n")
         .replace("- Saved cards\n", "- Save your card for next time.\n");
     ws.write(&ws.contract_path(), &edited);
-    assert_eq!(
-        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
-            .code,
-        0
-    );
-    assert_eq!(
-        ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()])
-            .code,
-        0
-    );
+    ws.submit_and_approve(&alice);
     let after = ws.contract();
     assert!(after.contains("Reviewed with the payments team on Tuesday."));
     assert!(after.contains("- Save your card for next time."));
@@ -661,16 +643,7 @@ fn one_key_listed_for_two_principals_is_one_approver() {
 fn a_changed_verdict_file_is_reported() {
     let ws = Ws::with_contract();
     let alice = ws.key("alice", "alice@example.com", true);
-    assert_eq!(
-        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
-            .code,
-        0
-    );
-    assert_eq!(
-        ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()])
-            .code,
-        0
-    );
+    ws.submit_and_approve(&alice);
     let v = ws
         .read("work/evaluations/v-pass-2.md")
         .replace("Details.", "Details, revised.");
@@ -689,16 +662,7 @@ fn a_changed_verdict_file_is_reported() {
 fn resubmitting_as_someone_else_drops_the_approvals() {
     let ws = Ws::with_contract();
     let alice = ws.key("alice", "alice@example.com", true);
-    assert_eq!(
-        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
-            .code,
-        0
-    );
-    assert_eq!(
-        ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()])
-            .code,
-        0
-    );
+    ws.submit_and_approve(&alice);
     let r = ws.ship(&[
         "release",
         "submit",
@@ -799,16 +763,7 @@ fn a_recorded_principal_cannot_be_rewritten_through_a_wildcard() {
         .read("work/allowed_signers")
         .replace("alice@example.com ", "alice@example.com,*@ops.example.com ");
     ws.write("work/allowed_signers", &signers);
-    assert_eq!(
-        ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
-            .code,
-        0
-    );
-    assert_eq!(
-        ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()])
-            .code,
-        0
-    );
+    ws.submit_and_approve(&alice);
     let c = ws
         .contract()
         .replace(

@@ -366,30 +366,13 @@ impl Rollout {
                 ),
             },
             Input::PromoteFailed { error } => match self.phase {
-                Phase::Completing => {
-                    self.rollback_attempts += 1;
-                    if self.rollback_attempts >= plan.settings.error_limit {
-                        let why = format!(
-                            "the router failed {} times to make the new version the stable one ({error}); it may serve all traffic without being stable: act by hand",
-                            self.rollback_attempts
-                        );
-                        self.phase = Phase::Failed {
-                            reason: why.clone(),
-                        };
-                        return Step {
-                            effects: vec![],
-                            decision: self.decision(plan, at, DecisionKind::Failed, why, vec![]),
-                        };
-                    }
-                    let why = format!(
-                        "completing failed (attempt {}): {error}; retrying",
-                        self.rollback_attempts
-                    );
-                    Step {
-                        effects: vec![],
-                        decision: self.decision(plan, at, DecisionKind::Hold, why, vec![]),
-                    }
-                }
+                Phase::Completing => self.router_refused(
+                    plan,
+                    at,
+                    DecisionKind::Hold,
+                    format!("completing failed: {error}; retrying"),
+                    format!("the router could not make the new version the stable one ({error}); it may serve all traffic without being stable: act by hand"),
+                ),
                 _ => self.ignored(
                     plan,
                     at,
@@ -398,33 +381,14 @@ impl Rollout {
             },
             Input::RollbackFailed { error } => match &self.phase {
                 Phase::RollingBack { reason } => {
-                    self.rollback_attempts += 1;
-                    if self.rollback_attempts >= plan.settings.error_limit {
-                        let why = format!(
-                            "rolling back failed {} times ({error}); traffic may still reach the new version: act by hand ({reason})",
-                            self.rollback_attempts
-                        );
-                        self.phase = Phase::Failed {
-                            reason: why.clone(),
-                        };
-                        return Step {
-                            effects: vec![],
-                            decision: self.decision(plan, at, DecisionKind::Failed, why, vec![]),
-                        };
-                    }
-                    Step {
-                        effects: vec![],
-                        decision: self.decision(
-                            plan,
-                            at,
-                            DecisionKind::Rollback,
-                            format!(
-                                "rollback attempt {} failed: {error}; retrying",
-                                self.rollback_attempts
-                            ),
-                            vec![],
-                        ),
-                    }
+                    let reason = reason.clone();
+                    self.router_refused(
+                        plan,
+                        at,
+                        DecisionKind::Rollback,
+                        format!("rollback failed: {error}; retrying"),
+                        format!("rolling back failed ({error}); traffic may still reach the new version: act by hand ({reason})"),
+                    )
                 }
                 _ => self.ignored(
                     plan,
@@ -432,6 +396,40 @@ impl Rollout {
                     format!("no rollback under way ({})", self.phase.name()),
                 ),
             },
+        }
+    }
+
+    /// The router refused a rollback or a completion: retry on the next tick, and after
+    /// `error_limit` refusals end in Failed for a person to act.
+    fn router_refused(
+        &mut self,
+        plan: &Plan,
+        at: DateTime<Utc>,
+        retry_kind: DecisionKind,
+        retry_why: String,
+        failed_why: String,
+    ) -> Step {
+        self.rollback_attempts += 1;
+        let n = self.rollback_attempts;
+        if n >= plan.settings.error_limit {
+            let why = format!("{failed_why} — {n} attempts");
+            self.phase = Phase::Failed {
+                reason: why.clone(),
+            };
+            return Step {
+                effects: vec![],
+                decision: self.decision(plan, at, DecisionKind::Failed, why, vec![]),
+            };
+        }
+        Step {
+            effects: vec![],
+            decision: self.decision(
+                plan,
+                at,
+                retry_kind,
+                format!("{retry_why} (attempt {n})"),
+                vec![],
+            ),
         }
     }
 

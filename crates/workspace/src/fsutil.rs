@@ -18,6 +18,27 @@ pub fn absolute(dir: &Path) -> Result<PathBuf> {
     })
 }
 
+/// The `*.md` files of a folder, sorted, skipping names that start with `_` or `.` (templates,
+/// editor files).
+pub fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            p.is_file() && n.ends_with(".md") && !n.starts_with(['_', '.'])
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
 pub fn create_dir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),

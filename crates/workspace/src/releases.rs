@@ -1,6 +1,5 @@
 //! Finding, loading and saving release contracts.
 
-use crate::template::TEMPLATE_FILE;
 use crate::{fsutil, Error, Result, Workspace};
 use serde::Serialize;
 use shiploop_artifacts::release::ReleaseContract;
@@ -67,25 +66,8 @@ impl Workspace {
         if !dir.is_dir() {
             return Ok(vec![]);
         }
-        let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|source| Error::Io {
-                path: dir.clone(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                let n = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                p.is_file()
-                    && n.ends_with(".md")
-                    && n != TEMPLATE_FILE
-                    && !n.starts_with(['_', '.'])
-            })
-            .collect();
-        out.sort();
-        Ok(out)
+        // The template's name starts with `_`, so it is never taken for a contract.
+        fsutil::markdown_files(&dir)
     }
 
     pub fn load_release(&self, path: &Path) -> Result<LoadedRelease> {

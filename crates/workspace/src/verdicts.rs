@@ -23,21 +23,7 @@ impl Workspace {
                 dir.display()
             )));
         }
-        let mut paths: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(|source| Error::Io {
-                path: dir.clone(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                p.is_file() && name.ends_with(".md") && !name.starts_with(['_', '.'])
-            })
-            .collect();
-        paths.sort();
+        let paths = fsutil::markdown_files(&dir)?;
         let mut out = Vec::new();
         let mut ids: BTreeMap<String, String> = BTreeMap::new();
         for p in paths {

@@ -168,6 +168,14 @@ impl Ws {
         ws
     }
 
+    /// The agent submits the standard contract and the holder of `key` approves it.
+    pub fn submit_and_approve(&self, key: &Path) {
+        let r = self.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+        assert_eq!(r.code, 0, "{}", r.text());
+        let r = self.ship(&["release", "approve", ID, "--key", key.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{}", r.text());
+    }
+
     pub fn contract_path(&self) -> String {
         format!("work/releases/{ID}.md")
     }
