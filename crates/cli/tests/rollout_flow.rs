@@ -222,7 +222,9 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
     let mut kills = 0;
     let mut final_code = None;
     while final_code.is_none() && Instant::now() < deadline {
-        let verb = if kills == 0 { "start" } else { "resume" };
+        // `resume` once the rollout is recorded; `start` again if a kill came before that.
+        let recorded = ws.ship(&["rollout", "status", "web"]).code == 0;
+        let verb = if recorded { "resume" } else { "start" };
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
             .args(["-C", ws.root().to_str().unwrap(), "rollout", verb, "web"])
             .stdout(std::process::Stdio::null())
@@ -232,7 +234,15 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
         if kills < 20 {
             std::thread::sleep(Duration::from_millis(rand() % 250));
             match child.try_wait().unwrap() {
-                Some(st) => final_code = st.code(),
+                Some(st) => {
+                    let mut err = String::new();
+                    use std::io::Read;
+                    if let Some(mut e) = child.stderr.take() {
+                        let _ = e.read_to_string(&mut err);
+                    }
+                    assert_eq!(st.code(), Some(0), "run {} ended early: {err}", kills + 1);
+                    final_code = st.code();
+                }
                 None => {
                     child.kill().unwrap();
                     child.wait().unwrap();

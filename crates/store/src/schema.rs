@@ -56,11 +56,39 @@ CREATE TABLE commands (
 ";
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < 1 {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {V1} PRAGMA user_version = 1; COMMIT;"
-        ))?;
+    // Read the version inside the write transaction: two processes opening a new database at
+    // once (a controller starting, `ship rollout status` polling) must not both create tables.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < 1 {
+            conn.execute_batch(&format!("{V1} PRAGMA user_version = 1;"))?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn concurrent_first_opens_do_not_race() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let p = path.clone();
+                std::thread::spawn(move || crate::Store::open(&p).map(|_| ()))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+    }
 }
