@@ -1,0 +1,154 @@
+//! `ship-sample`: a small HTTP service for demos, tests and experiments. It answers with its
+//! version and can be told to misbehave — an error rate, extra latency, failing health checks,
+//! growing memory — so a rollout has something real to watch.
+
+use clap::Parser;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Parser, Clone)]
+#[command(name = "ship-sample", disable_version_flag = true)]
+struct Args {
+    /// Address to listen on (loopback by default; port 0 picks a free one and prints it).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The version this instance reports (`x-ship-version` header and JSON body).
+    #[arg(long, default_value = "v1")]
+    version: String,
+    /// Fraction of requests (0–1) answered with 500, spread evenly (exactly that rate).
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Extra latency added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Answer the health check path with 503.
+    #[arg(long)]
+    fail_health: bool,
+    /// The health check path.
+    #[arg(long, default_value = "/healthz")]
+    health_path: String,
+    /// Allocate and keep this many MiB more every second (a memory leak on demand).
+    #[arg(long, default_value_t = 0)]
+    grow_mib_per_sec: u64,
+}
+
+struct State {
+    args: Args,
+    served: AtomicU64,
+    leak: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Whether request number `n` (from 0) is one of the errors: exactly `rate` of any prefix of
+/// requests, rounded down, spread evenly rather than at random.
+fn is_error(n: u64, rate: f64) -> bool {
+    if rate <= 0.0 {
+        return false;
+    }
+    if rate >= 1.0 {
+        return true;
+    }
+    ((n + 1) as f64 * rate).floor() > (n as f64 * rate).floor()
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let a = &state.args;
+    let path = req.uri().path().to_string();
+    if path == a.health_path {
+        let (code, body) = if a.fail_health {
+            (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+        } else {
+            (StatusCode::OK, "ok")
+        };
+        return Ok(Response::builder()
+            .status(code)
+            .header("x-ship-version", &a.version)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default());
+    }
+    if a.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(a.latency_ms)).await;
+    }
+    let n = state.served.fetch_add(1, Ordering::Relaxed);
+    let status = if is_error(n, a.error_rate) {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::json!({ "version": a.version, "path": path, "request": n }).to_string();
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-ship-version", &a.version)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default())
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    if !(0.0..=1.0).contains(&args.error_rate) {
+        eprintln!("error: --error-rate must be between 0 and 1");
+        std::process::exit(2);
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    // The first line names the address, so a caller that asked for port 0 learns the port.
+    println!("listening on http://{addr} as {}", args.version);
+    let state = Arc::new(State {
+        args: args.clone(),
+        served: AtomicU64::new(0),
+        leak: Mutex::new(vec![]),
+    });
+    if args.grow_mib_per_sec > 0 {
+        let s = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let chunk = vec![1u8; (s.args.grow_mib_per_sec * 1024 * 1024) as usize];
+                s.leak.lock().unwrap_or_else(|p| p.into_inner()).push(chunk);
+            }
+        });
+    }
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => r?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_error;
+
+    #[test]
+    fn error_rate_is_exact_and_spread() {
+        let errors = (0..10_000).filter(|n| is_error(*n, 0.05)).count();
+        assert_eq!(errors, 500);
+        // Spread: every window of 100 requests holds exactly 5 errors.
+        for start in (0..10_000).step_by(100) {
+            assert_eq!(
+                (start..start + 100).filter(|n| is_error(*n, 0.05)).count(),
+                5
+            );
+        }
+        assert!(!is_error(0, 0.0));
+        assert!(is_error(7, 1.0));
+    }
+}
