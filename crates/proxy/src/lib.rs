@@ -4,4 +4,5 @@
 //! Built in parts (issue 4): the routing decision lives in [`split`]; the server, golden metrics,
 //! health checks and admin API build on it.
 
+pub mod metrics;
 pub mod split;
