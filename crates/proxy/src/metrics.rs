@@ -125,6 +125,9 @@ impl Window {
     }
 }
 
+/// A metric family: name, help text, and how to read it from a snapshot.
+type Family = (&'static str, &'static str, fn(&Snapshot) -> Option<f64>);
+
 /// Windows per version and per instance.
 #[derive(Debug, Clone)]
 pub struct Golden {
@@ -180,7 +183,7 @@ impl Golden {
     /// Prometheus text exposition of the window's totals, per version and per instance.
     pub fn prometheus(&self, now: u64, secs: u64) -> String {
         let mut out = String::new();
-        let families: [(&str, &str, fn(&Snapshot) -> Option<f64>); 5] = [
+        let families: [Family; 5] = [
             ("ship_proxy_requests", "Requests in the window.", |s| {
                 Some(s.requests as f64)
             }),
