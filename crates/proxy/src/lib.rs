@@ -5,4 +5,5 @@
 //! health checks and admin API build on it.
 
 pub mod metrics;
+pub mod server;
 pub mod split;

@@ -1,0 +1,173 @@
+//! The proxy between real HTTP servers on free loopback ports.
+
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use shiploop_proxy::server::{serve, Proxy, ProxyConfig, StickyKey};
+use shiploop_proxy::split::Version;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An upstream answering with its name; every `error_every`-th request is a 500.
+async fn upstream(name: &'static str, error_every: u64) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let count = count.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                    let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+                    let status = if error_every > 0 && n % error_every == 0 {
+                        500
+                    } else {
+                        200
+                    };
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            Response::builder()
+                                .status(status)
+                                .header("x-ship-version", name)
+                                .body(Full::new(Bytes::from(name)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn proxy(stable: SocketAddr, canary: SocketAddr, weight: u8) -> (Arc<Proxy>, SocketAddr) {
+    let cfg = ProxyConfig {
+        stable: vec![stable],
+        canary: vec![canary],
+        sticky: StickyKey::Header("x-user-id".into()),
+        override_header: "x-ship-version".into(),
+        request_timeout: Duration::from_secs(5),
+        window_secs: 120,
+    };
+    let p = Proxy::new(cfg, weight);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(p.clone(), listener));
+    (p, addr)
+}
+
+type TestClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+
+fn client() -> TestClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// (status, the version that answered, the version the proxy says it routed to)
+async fn get(c: &TestClient, addr: SocketAddr, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let mut b = Request::get(format!("http://{addr}/hello"));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let resp = c.request(b.body(Empty::new()).unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    let routed = resp
+        .headers()
+        .get("x-ship-routed-to")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).to_string(), routed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_traffic_splits_by_weight_and_sticks() {
+    let (p, addr) = proxy(upstream("v1", 0).await, upstream("v2", 0).await, 25).await;
+    let c = client();
+    let mut canary = 0;
+    let mut first = std::collections::HashMap::new();
+    for i in 0..2000 {
+        let id = format!("user-{i}");
+        let (status, who, routed) = get(&c, addr, &[("x-user-id", &id)]).await;
+        assert_eq!(status, 200);
+        assert_eq!(routed, if who == "v2" { "canary" } else { "stable" });
+        if who == "v2" {
+            canary += 1;
+        }
+        first.insert(id, who);
+    }
+    assert!((400..=600).contains(&canary), "{canary} of 2000 at 25 %");
+    // Raising the weight keeps every canary user on the canary.
+    p.set_weight(50);
+    for (id, who) in first.iter().filter(|(_, w)| *w == "v2").take(200) {
+        assert_eq!(&get(&c, addr, &[("x-user-id", id)]).await.1, who);
+    }
+    // The override header wins over the split.
+    p.set_weight(0);
+    assert_eq!(get(&c, addr, &[("x-ship-version", "canary")]).await.1, "v2");
+    assert_eq!(get(&c, addr, &[]).await.1, "v1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_weight_changes_under_load_fail_no_request() {
+    let (p, addr) = proxy(upstream("v1", 0).await, upstream("v2", 0).await, 5).await;
+    let load = tokio::spawn(async move {
+        let c = client();
+        let mut failed = 0;
+        for _ in 0..3000 {
+            if get(&c, addr, &[]).await.0 != 200 {
+                failed += 1;
+            }
+        }
+        failed
+    });
+    for i in 0..100u32 {
+        p.set_weight([5u8, 25, 50, 100, 0][(i % 5) as usize]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(load.await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canary_error_rate_is_measured() {
+    // Every 20th canary answer is a 500: 5 %.
+    let (p, addr) = proxy(upstream("v1", 0).await, upstream("v2", 20).await, 50).await;
+    let c = client();
+    for _ in 0..2000 {
+        get(&c, addr, &[]).await;
+    }
+    let now = p.now_secs();
+    let m = p.metrics.lock().unwrap();
+    let canary = m.version(Version::Canary, now, 120);
+    let stable = m.version(Version::Stable, now, 120);
+    assert_eq!(canary.requests + stable.requests, 2000);
+    let rate = canary.error_rate.unwrap();
+    assert!((rate - 0.05).abs() <= 0.01, "{rate}");
+    assert_eq!(stable.error_rate, Some(0.0));
+    assert!(m
+        .prometheus(now, 120)
+        .contains("ship_proxy_errors_5xx{version=\"canary\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_upstream_is_a_measured_connection_error() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (p, addr) = proxy(upstream("v1", 0).await, dead, 100).await;
+    let (status, _, _) = get(&client(), addr, &[]).await;
+    assert_eq!(status, 502);
+    let now = p.now_secs();
+    let s = p.metrics.lock().unwrap().version(Version::Canary, now, 60);
+    assert_eq!(s.connection_errors, 1);
+}
