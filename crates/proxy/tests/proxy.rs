@@ -171,3 +171,61 @@ async fn a_dead_upstream_is_a_measured_connection_error() {
     let s = p.metrics.lock().unwrap().version(Version::Canary, now, 60);
     assert_eq!(s.connection_errors, 1);
 }
+
+/// A health endpoint that can be shut down (its listener closed) on demand.
+async fn healthy_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        // Connections live in this set: aborting the server drops them all, like a killed process.
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            conns.spawn(async move {
+                let svc = hyper::service::service_fn(|_req: Request<Incoming>| async {
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from("ok"))))
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_is_reported_within_two_intervals() {
+    use shiploop_proxy::health::{spawn, HealthConfig};
+    let (a, _ta) = healthy_server().await;
+    let (b, tb) = healthy_server().await;
+    let interval = Duration::from_millis(200);
+    let cfg = HealthConfig {
+        interval,
+        timeout: Duration::from_millis(150),
+        ..HealthConfig::default()
+    };
+    let (health, checks) = spawn(vec![(a, Version::Canary), (b, Version::Canary)], cfg);
+    tokio::time::sleep(interval * 2).await;
+    assert_eq!(health.failed_ratio(Version::Canary), Some((0.0, 2)));
+    assert_eq!(
+        health.failed_ratio(Version::Stable),
+        None,
+        "nothing checked: no data"
+    );
+    tb.abort();
+    let killed = std::time::Instant::now();
+    loop {
+        if health.failed_ratio(Version::Canary) == Some((0.5, 2)) {
+            break;
+        }
+        assert!(
+            killed.elapsed() <= interval * 2 + Duration::from_millis(150),
+            "not reported within two intervals"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    checks.abort();
+}
