@@ -4,6 +4,7 @@
 //! Adding a provider is adding one module. Providers never panic: a router returns a typed
 //! error, and a metric source answers every key with a value, "no data" or an error.
 
+pub mod builtin;
 pub mod command;
 pub mod http_probe;
 pub mod memory;

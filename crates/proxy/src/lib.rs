@@ -4,6 +4,7 @@
 //! Built in parts (issue 4): the routing decision lives in [`split`]; the server, golden metrics,
 //! health checks and admin API build on it.
 
+pub mod admin;
 pub mod health;
 pub mod metrics;
 pub mod server;

@@ -1,0 +1,82 @@
+//! The builtin router and metric source against a real proxy and admin API on loopback.
+
+use shiploop_providers::builtin::{AdminClient, BuiltinRouter, BuiltinSource};
+use shiploop_providers::{MetricContext, MetricSource, RouteContext, TrafficRouter};
+use shiploop_proxy::admin::{serve as serve_admin, Admin};
+use shiploop_proxy::server::{Proxy, ProxyConfig, StickyKey};
+use shiploop_rollout::measure::Measurement;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn ctx() -> RouteContext {
+    RouteContext {
+        service: "web".into(),
+        release: "r".into(),
+        stage: "canary".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_drives_the_proxy_through_the_admin_api() {
+    let dead: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let cfg = ProxyConfig {
+        stable: vec![dead],
+        canary: vec![dead],
+        sticky: StickyKey::None,
+        override_header: "x-ship-version".into(),
+        request_timeout: Duration::from_secs(1),
+        window_secs: 60,
+    };
+    let proxy = Proxy::new(cfg, 0);
+    let admin = Arc::new(Admin {
+        proxy: proxy.clone(),
+        health: None,
+        token: "s3cret".into(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve_admin(admin, listener));
+
+    let router = BuiltinRouter {
+        admin: AdminClient::new(&base, "s3cret", Duration::from_secs(2)),
+    };
+    router.set_weight(&ctx(), 25).await.unwrap();
+    assert_eq!(proxy.weight(), 25);
+    assert_eq!(router.effective_weight(&ctx()).await.unwrap(), Some(25));
+    router.roll_back(&ctx()).await.unwrap();
+    assert_eq!(proxy.weight(), 0);
+
+    let wrong = BuiltinRouter {
+        admin: AdminClient::new(&base, "guess", Duration::from_secs(2)),
+    };
+    let e = wrong.set_weight(&ctx(), 100).await.unwrap_err();
+    assert!(e.message.contains("401"), "{e}");
+    assert_eq!(proxy.weight(), 0, "an unauthorised call changes nothing");
+
+    // No traffic yet: no data, never a pass.
+    let source = BuiltinSource {
+        admin: AdminClient::new(&base, "s3cret", Duration::from_secs(2)),
+    };
+    let mctx = MetricContext {
+        service: "web".into(),
+        release: "r".into(),
+        stage: "canary".into(),
+        weight: 0,
+        window_secs: 60,
+    };
+    let keys = vec![
+        "canary/error_rate".to_string(),
+        "canary/latency_p99".to_string(),
+    ];
+    let obs = source.measure(&keys, &mctx).await;
+    assert_eq!(obs["canary/error_rate"], Measurement::NoData);
+    // A dead admin API is an error for every key.
+    let gone = BuiltinSource {
+        admin: AdminClient::new("http://127.0.0.1:9", "s3cret", Duration::from_secs(2)),
+    };
+    assert!(gone
+        .measure(&keys, &mctx)
+        .await
+        .values()
+        .all(|m| matches!(m, Measurement::Error { .. })));
+}

@@ -1,0 +1,170 @@
+//! The admin API: a separate, loopback-by-default port where the rollout engine reads the
+//! proxy's state and measurements and sets the weight. Every request needs the bearer token.
+//!
+//! - `GET /state` → `{"weight": 5, "health": {...}}`
+//! - `PUT /weight` with `{"weight": 25}` → the new state
+//! - `GET /measure?window=60` → measurements keyed as the engine asks for them
+//!   (`canary/error_rate`, `stable/error_rate`, `canary/latency_p99`, `canary/failed_instances`)
+//! - `GET /metrics` → Prometheus text exposition
+
+use crate::health::Health;
+use crate::server::Proxy;
+use crate::split::Version;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub struct Admin {
+    pub proxy: Arc<Proxy>,
+    pub health: Option<Arc<Health>>,
+    pub token: String,
+}
+
+fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap_or_default()
+}
+
+/// Compares in constant time, so the token cannot be guessed byte by byte from timings.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Admin {
+    fn state(&self) -> Value {
+        let health: Value = match &self.health {
+            None => Value::Null,
+            Some(h) => h
+                .instances()
+                .into_iter()
+                .map(|(addr, i)| {
+                    (
+                        addr.to_string(),
+                        json!({ "version": i.version.as_str(), "healthy": i.healthy, "checks": i.checks, "last_error": i.last_error }),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        };
+        json!({ "weight": self.proxy.weight(), "health": health })
+    }
+
+    /// Measurements in the engine's keys, over the last `window` seconds.
+    pub fn measure(&self, window: u64) -> Value {
+        let now = self.proxy.now_secs();
+        let m = self.proxy.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = serde_json::Map::new();
+        for v in [Version::Stable, Version::Canary] {
+            let s = m.version(v, now, window);
+            let rate = match s.error_rate {
+                Some(r) => json!({ "value": r, "samples": s.requests }),
+                None => Value::Null,
+            };
+            out.insert(format!("{}/error_rate", v.as_str()), rate);
+            let p99 = match s.p99 {
+                Some(p) => json!({ "value": p, "samples": s.requests - s.connection_errors }),
+                None => Value::Null,
+            };
+            out.insert(format!("{}/latency_p99", v.as_str()), p99);
+        }
+        if let Some(h) = &self.health {
+            for v in [Version::Stable, Version::Canary] {
+                let ratio = match h.failed_ratio(v) {
+                    Some((r, n)) => json!({ "value": r, "samples": n }),
+                    None => Value::Null,
+                };
+                out.insert(format!("{}/failed_instances", v.as_str()), ratio);
+            }
+        }
+        Value::Object(out)
+    }
+
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let authorised = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| same(t.trim().as_bytes(), self.token.as_bytes()));
+        if !authorised {
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": "a valid bearer token is required" }),
+            );
+        }
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or("").to_string();
+        match (req.method().clone(), path.as_str()) {
+            (Method::GET, "/state") => reply(StatusCode::OK, self.state()),
+            (Method::PUT | Method::POST, "/weight") => {
+                let body = match req.into_body().collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(e) => {
+                        return reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() }))
+                    }
+                };
+                let weight = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("weight").and_then(Value::as_u64))
+                    .filter(|w| *w <= 100);
+                match weight {
+                    Some(w) => {
+                        self.proxy.set_weight(w as u8);
+                        reply(StatusCode::OK, self.state())
+                    }
+                    None => reply(
+                        StatusCode::BAD_REQUEST,
+                        json!({ "error": "expected {\"weight\": 0-100}" }),
+                    ),
+                }
+            }
+            (Method::GET, "/measure") => {
+                let window = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("window="))
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(60);
+                reply(StatusCode::OK, self.measure(window))
+            }
+            (Method::GET, "/metrics") => {
+                let now = self.proxy.now_secs();
+                let text = self
+                    .proxy
+                    .metrics
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .prometheus(now, 60);
+                Response::builder()
+                    .header("content-type", "text/plain; version=0.0.4")
+                    .body(Full::new(Bytes::from(text)))
+                    .unwrap_or_default()
+            }
+            _ => reply(
+                StatusCode::NOT_FOUND,
+                json!({ "error": format!("no {path} here") }),
+            ),
+        }
+    }
+}
+
+pub async fn serve(admin: Arc<Admin>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let a = admin.clone();
+                async move { Ok::<_, std::convert::Infallible>(a.handle(req).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
