@@ -32,6 +32,17 @@ pub struct Cli {
 pub enum Command {
     /// Create ship.toml, the work/ folders, templates, STATUS.md and .ship/; never overwrites.
     Init,
+    /// The whole Ship loop on this machine in about a minute: sample service v1 and v2 behind
+    /// ship's proxy, real load, a signed release, and the rollout engine deciding.
+    /// Exits 0 when the scenario ended as it should (good: completed; bad, slow: rolled back).
+    Demo {
+        /// good: v2 is healthy; bad: v2 answers 5 % errors; slow: v2's p99 is over 2 × target.
+        #[arg(long, default_value = "good", value_parser = ["good", "bad", "slow"])]
+        scenario: String,
+        /// Keep the demo workspace here (default: a new temporary folder, also kept).
+        #[arg(long, value_name = "PATH")]
+        dir: Option<PathBuf>,
+    },
     /// Release contracts: compile, submit, approve, verify.
     Release {
         #[command(subcommand)]

@@ -2,6 +2,7 @@
 //! workspace crate and prints; every rule lives in the library crates.
 
 mod cli;
+mod demo;
 mod output;
 mod release;
 mod rollout;
@@ -38,6 +39,7 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
     let dir = cli.dir.clone().unwrap_or_else(|| ".".into());
     let now = output::now()?;
     match &cli.command {
+        Command::Demo { scenario, dir } => demo::run(out, scenario, dir.as_deref()),
         Command::Init => {
             let report = shiploop_workspace::init(&dir)?;
             out.init(&report);

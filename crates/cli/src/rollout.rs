@@ -105,7 +105,7 @@ fn exit_for(o: &Outcome) -> u8 {
 }
 
 /// Runs the controller in the foreground until the rollout ends or a signal stops it.
-fn drive(ws: &Workspace, out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
+pub fn drive(ws: &Workspace, out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
     let rt = runtime()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let json = out.json;

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds ship and its sample service, then runs `ship demo` (pass --scenario bad|slow to see an
+# automatic rollback, --dir PATH to keep the workspace somewhere you choose).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -q -p shiploop-cli -p shiploop-sample
+exec ./target/release/ship demo "$@"
