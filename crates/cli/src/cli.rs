@@ -32,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Create ship.toml, the work/ folders, templates, STATUS.md and .ship/; never overwrites.
     Init,
+    /// Run ship's proxy in front of a stable and a canary version, with its admin API.
+    Proxy(ProxyArgs),
     /// The whole Ship loop on this machine in about a minute: sample service v1 and v2 behind
     /// ship's proxy, real load, a signed release, and the rollout engine deciding.
     /// Exits 0 when the scenario ended as it should (good: completed; bad, slow: rolled back).
@@ -166,4 +168,48 @@ pub enum ReleaseCommand {
     List,
     /// Show one release contract.
     Show { release: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// Stable instances, comma-separated host:port.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub stable: Vec<std::net::SocketAddr>,
+    /// Canary (new version) instances, comma-separated host:port.
+    #[arg(long, value_delimiter = ',')]
+    pub canary: Vec<std::net::SocketAddr>,
+    /// Where the proxy listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Where the admin API listens (keep it on loopback).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub admin: std::net::SocketAddr,
+    /// The new version's starting share of traffic, in percent.
+    #[arg(long, default_value_t = 0)]
+    pub weight: u8,
+    /// Keep users on one version by this request header (e.g. x-user-id)…
+    #[arg(long, conflicts_with = "sticky_cookie")]
+    pub sticky_header: Option<String>,
+    /// …or by this cookie.
+    #[arg(long)]
+    pub sticky_cookie: Option<String>,
+    /// The header that forces a version (`stable` / `canary`), for internal users.
+    #[arg(long, default_value = "x-ship-version")]
+    pub override_header: String,
+    /// Health-check path of every instance.
+    #[arg(long, default_value = "/healthz")]
+    pub health_path: String,
+    /// Health-check interval.
+    #[arg(long, default_value = "5s")]
+    pub health_interval: shiploop_artifacts::Dur,
+    /// Upstream request timeout.
+    #[arg(long, default_value = "30s")]
+    pub timeout: shiploop_artifacts::Dur,
+    /// The admin API's bearer token (required; from the environment, never the command line).
+    #[arg(
+        long = "token-env",
+        default_value = "SHIP_ADMIN_TOKEN",
+        value_name = "VAR"
+    )]
+    pub token_env: String,
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod output;
+mod proxy_cmd;
 mod release;
 mod rollout;
 
@@ -40,6 +41,7 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
     let now = output::now()?;
     match &cli.command {
         Command::Demo { scenario, dir } => demo::run(out, scenario, dir.as_deref()),
+        Command::Proxy(args) => proxy_cmd::run(out, args),
         Command::Init => {
             let report = shiploop_workspace::init(&dir)?;
             out.init(&report);
