@@ -229,3 +229,23 @@ async fn a_killed_instance_is_reported_within_two_intervals() {
     }
     checks.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_clients_are_served() {
+    let (_p, addr) = proxy(upstream("v1", 0).await, upstream("v2", 0).await, 0).await;
+    let h2: TestClient = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let resp = h2
+        .request(
+            Request::get(format!("http://{addr}/"))
+                .body(Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), hyper::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"v1");
+}
