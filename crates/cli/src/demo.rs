@@ -269,7 +269,7 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
         Box::new(BuiltinSource { admin }),
     );
     let c = Controller::open_with(&ws, &id, Utc::now(), providers)?;
-    let code = crate::rollout::drive(&ws, out, c)?;
+    let code = crate::rollout::drive(out, c)?;
     stop.store(true, Ordering::Relaxed);
     rt.shutdown_timeout(Duration::from_secs(2));
     drop((v1, v2));

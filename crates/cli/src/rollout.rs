@@ -105,7 +105,7 @@ fn exit_for(o: &Outcome) -> u8 {
 }
 
 /// Runs the controller in the foreground until the rollout ends or a signal stops it.
-pub fn drive(ws: &Workspace, out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
+pub fn drive(out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
     let rt = runtime()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let json = out.json;
@@ -157,7 +157,6 @@ pub fn drive(ws: &Workspace, out: &Out, mut c: Controller<'_>) -> Result<u8, Err
                 c.state.weight
             ),
         }
-        let _ = ws;
     }
     Ok(exit_for(&outcome))
 }
@@ -194,7 +193,7 @@ pub fn start(ws: &Workspace, out: &Out, release: &str, hotfix: bool) -> Result<u
             c.id()
         )));
     }
-    drive(ws, out, c)
+    drive(out, c)
 }
 
 pub fn resume(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {

@@ -78,17 +78,27 @@ fn workspace() -> (tempfile::TempDir, Workspace) {
     (dir, ws)
 }
 
+/// A controller of `web` with `router` and healthy scripted metrics, holding the lease.
+fn controller<'a>(
+    ws: &'a Workspace,
+    router: &Arc<MemoryRouter>,
+    at: DateTime<Utc>,
+) -> Controller<'a> {
+    let providers = Providers::new(
+        Box::new(router.clone()),
+        Box::new(ScriptedSource::new(vec![healthy()])),
+    );
+    let mut c = Controller::open_with(ws, "web", at, providers).unwrap();
+    c.acquire(at).unwrap();
+    c
+}
+
 #[tokio::test]
 async fn a_failed_router_call_is_retried_and_the_rollout_completes() {
     let (_dir, ws) = workspace();
     let router = Arc::new(MemoryRouter::new());
     router.fail_next(1);
-    let providers = Providers::new(
-        Box::new(router.clone()),
-        Box::new(ScriptedSource::new(vec![healthy()])),
-    );
-    let mut c = Controller::open_with(&ws, "web", t(0), providers).unwrap();
-    c.acquire(t(0)).unwrap();
+    let mut c = controller(&ws, &router, t(0));
     let mut log = |_: &shiploop_rollout::Decision| {};
     c.begin(t(0), &mut log).await.unwrap();
     // The first set_weight(5) failed: the router has nothing yet.
@@ -117,12 +127,7 @@ async fn a_failed_router_call_is_retried_and_the_rollout_completes() {
 async fn a_router_that_keeps_failing_ends_the_rollout() {
     let (_dir, ws) = workspace();
     let router = Arc::new(MemoryRouter::new());
-    let providers = Providers::new(
-        Box::new(router.clone()),
-        Box::new(ScriptedSource::new(vec![healthy()])),
-    );
-    let mut c = Controller::open_with(&ws, "web", t(0), providers).unwrap();
-    c.acquire(t(0)).unwrap();
+    let mut c = controller(&ws, &router, t(0));
     let mut log = |_: &shiploop_rollout::Decision| {};
     c.begin(t(0), &mut log).await.unwrap();
     router.fail_next(1000);
@@ -144,12 +149,7 @@ async fn a_new_controller_reasserts_the_recorded_weight() {
     let (_dir, ws) = workspace();
     let router = Arc::new(MemoryRouter::new());
     {
-        let providers = Providers::new(
-            Box::new(router.clone()),
-            Box::new(ScriptedSource::new(vec![healthy()])),
-        );
-        let mut c = Controller::open_with(&ws, "web", t(0), providers).unwrap();
-        c.acquire(t(0)).unwrap();
+        let mut c = controller(&ws, &router, t(0));
         let mut log = |_: &shiploop_rollout::Decision| {};
         c.begin(t(0), &mut log).await.unwrap();
         for s in 1..=12 {
@@ -160,12 +160,7 @@ async fn a_new_controller_reasserts_the_recorded_weight() {
     }
     // The router lost its state (restarted at 0 %); the next controller puts 25 % back.
     let fresh = Arc::new(MemoryRouter::new());
-    let providers = Providers::new(
-        Box::new(fresh.clone()),
-        Box::new(ScriptedSource::new(vec![healthy()])),
-    );
-    let mut c = Controller::open_with(&ws, "web", t(13), providers).unwrap();
-    c.acquire(t(13)).unwrap();
+    let mut c = controller(&ws, &fresh, t(13));
     c.begin(t(13), &mut |_| {}).await.unwrap();
     assert_eq!(fresh.state().weight, 25);
     assert_eq!(c.state.stage, 1, "no stage repeated or skipped");

@@ -200,11 +200,23 @@ impl Rollout {
         }
     }
 
-    fn ignored(&self, plan: &Plan, at: DateTime<Utc>, why: String) -> Step {
+    /// A step that changes no traffic: only a decision.
+    fn only(
+        &self,
+        plan: &Plan,
+        at: DateTime<Utc>,
+        kind: DecisionKind,
+        reason: String,
+        findings: Vec<Finding>,
+    ) -> Step {
         Step {
             effects: vec![],
-            decision: self.decision(plan, at, DecisionKind::Ignored, why, vec![]),
+            decision: self.decision(plan, at, kind, reason, findings),
         }
+    }
+
+    fn ignored(&self, plan: &Plan, at: DateTime<Utc>, why: String) -> Step {
+        self.only(plan, at, DecisionKind::Ignored, why, vec![])
     }
 
     fn roll_back(
@@ -269,10 +281,7 @@ impl Rollout {
                     self.phase = Phase::Paused {
                         reason: reason.clone(),
                     };
-                    Step {
-                        effects: vec![],
-                        decision: self.decision(plan, at, DecisionKind::Pause, reason, vec![]),
-                    }
+                    self.only(plan, at, DecisionKind::Pause, reason, vec![])
                 }
                 _ => self.ignored(
                     plan,
@@ -333,16 +342,11 @@ impl Rollout {
                         reason: reason.clone(),
                     };
                     self.weight = 0;
-                    Step {
-                        effects: vec![],
-                        decision: self.decision(
-                            plan,
+                    self.only(plan,
                             at,
                             DecisionKind::RolledBack,
                             format!("all traffic on the stable version; {reason}"),
-                            vec![],
-                        ),
-                    }
+                            vec![],)
                 }
                 _ => self.ignored(
                     plan,
@@ -354,10 +358,7 @@ impl Rollout {
                 Phase::Completing => {
                     self.phase = Phase::Completed;
                     let reason = "the new version is the stable one".to_string();
-                    Step {
-                        effects: vec![],
-                        decision: self.decision(plan, at, DecisionKind::Completed, reason, vec![]),
-                    }
+                    self.only(plan, at, DecisionKind::Completed, reason, vec![])
                 }
                 _ => self.ignored(
                     plan,
@@ -416,21 +417,15 @@ impl Rollout {
             self.phase = Phase::Failed {
                 reason: why.clone(),
             };
-            return Step {
-                effects: vec![],
-                decision: self.decision(plan, at, DecisionKind::Failed, why, vec![]),
-            };
+            return self.only(plan, at, DecisionKind::Failed, why, vec![]);
         }
-        Step {
-            effects: vec![],
-            decision: self.decision(
-                plan,
-                at,
-                retry_kind,
-                format!("{retry_why} (attempt {n})"),
-                vec![],
-            ),
-        }
+        self.only(
+            plan,
+            at,
+            retry_kind,
+            format!("{retry_why} (attempt {n})"),
+            vec![],
+        )
     }
 
     fn stage_name(&self, plan: &Plan) -> String {
@@ -448,16 +443,13 @@ impl Rollout {
             self.phase = Phase::Failed {
                 reason: "the plan has no stages".into(),
             };
-            return Step {
-                effects: vec![],
-                decision: self.decision(
-                    plan,
-                    at,
-                    DecisionKind::Failed,
-                    "the plan has no stages".into(),
-                    vec![],
-                ),
-            };
+            return self.only(
+                plan,
+                at,
+                DecisionKind::Failed,
+                "the plan has no stages".into(),
+                vec![],
+            );
         };
         self.phase = Phase::Progressing;
         self.stage = 0;
@@ -549,10 +541,7 @@ impl Rollout {
         if let Phase::Paused { reason } = &self.phase {
             let reason = format!("paused: {reason}");
             findings.extend(checks);
-            return Step {
-                effects: vec![],
-                decision: self.decision(plan, at, DecisionKind::Hold, reason, findings),
-            };
+            return self.only(plan, at, DecisionKind::Hold, reason, findings);
         }
 
         self.stage_elapsed_ms += gap.as_millis() as u64;
@@ -584,10 +573,7 @@ impl Rollout {
             self.phase = Phase::Failed {
                 reason: why.clone(),
             };
-            return Step {
-                effects: vec![],
-                decision: self.decision(plan, at, DecisionKind::Failed, why, findings),
-            };
+            return self.only(plan, at, DecisionKind::Failed, why, findings);
         };
         let strict = plan.settings.strict_checks;
         findings.extend(checks);
@@ -616,16 +602,13 @@ impl Rollout {
                     ),
                 };
             }
-            return Step {
-                effects: vec![],
-                decision: self.decision(
-                    plan,
-                    at,
-                    DecisionKind::Hold,
-                    format!("waiting for: {}", blocking_text.join("; ")),
-                    findings,
-                ),
-            };
+            return self.only(
+                plan,
+                at,
+                DecisionKind::Hold,
+                format!("waiting for: {}", blocking_text.join("; ")),
+                findings,
+            );
         };
         let elapsed = self.elapsed();
         if elapsed < duration {
@@ -638,10 +621,7 @@ impl Rollout {
             if blocked {
                 reason.push_str(&format!("; not yet passing: {}", blocking_text.join("; ")));
             }
-            return Step {
-                effects: vec![],
-                decision: self.decision(plan, at, DecisionKind::Hold, reason, findings),
-            };
+            return self.only(plan, at, DecisionKind::Hold, reason, findings);
         }
         if !blocked {
             let reason = format!(
@@ -675,10 +655,7 @@ impl Rollout {
             stage.name,
             blocking_text.join("; ")
         );
-        Step {
-            effects: vec![],
-            decision: self.decision(plan, at, DecisionKind::Hold, reason, findings),
-        }
+        self.only(plan, at, DecisionKind::Hold, reason, findings)
     }
 }
 

@@ -527,32 +527,6 @@ impl Store {
         Ok(())
     }
 
-    /// Commands not yet taken, oldest first; marks them taken.
-    pub fn take_commands(&mut self, release: &str, at: DateTime<Utc>) -> Result<Vec<Value>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut out = vec![];
-        {
-            let mut stmt = tx.prepare("SELECT id, command FROM commands WHERE release = ?1 AND taken_at IS NULL ORDER BY id")?;
-            let rows = stmt.query_map(params![release], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })?;
-            for r in rows {
-                let (id, c) = r?;
-                out.push((id, serde_json::from_str::<Value>(&c)?));
-            }
-        }
-        for (id, _) in &out {
-            tx.execute(
-                "UPDATE commands SET taken_at = ?2 WHERE id = ?1",
-                params![id, ts(at)],
-            )?;
-        }
-        tx.commit()?;
-        Ok(out.into_iter().map(|(_, c)| c).collect())
-    }
-
     /// Direct access for tests and tools (e.g. to show that a hand edit breaks the chain).
     pub fn connection(&self) -> &Connection {
         &self.conn
@@ -706,9 +680,27 @@ mod tests {
         .unwrap();
         st.push_command("r1", &serde_json::json!({"input": "resume"}), at(2))
             .unwrap();
-        let cmds = st.take_commands("r1", at(3)).unwrap();
-        assert_eq!(cmds.len(), 2);
-        assert_eq!(cmds[0]["input"], "pause");
-        assert!(st.take_commands("r1", at(4)).unwrap().is_empty());
+        // Oldest first; a command stays queued until a step takes it (or it is rejected).
+        let (first, cmd) = st.next_command("r1").unwrap().unwrap();
+        assert_eq!(cmd["input"], "pause");
+        assert_eq!(
+            st.next_command("r1").unwrap().unwrap().0,
+            first,
+            "not taken by looking"
+        );
+        st.acquire_lease("r1", "a", ttl, at(3)).unwrap();
+        let d = decision(shiploop_rollout::DecisionKind::Pause, 3);
+        st.record_step_as("r1", Some("a"), Some(first), &Value::Null, &d, None, &[])
+            .unwrap();
+        let (second, cmd) = st.next_command("r1").unwrap().unwrap();
+        assert_eq!(cmd["input"], "resume");
+        // Only the lease holder records, and nothing is taken when it may not.
+        assert!(matches!(
+            st.record_step_as("r1", Some("b"), Some(second), &Value::Null, &d, None, &[]),
+            Err(StoreError::LeaseLost(_))
+        ));
+        assert_eq!(st.next_command("r1").unwrap().unwrap().0, second);
+        st.reject_command(second, at(4)).unwrap();
+        assert!(st.next_command("r1").unwrap().is_none());
     }
 }
