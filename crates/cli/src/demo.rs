@@ -207,8 +207,8 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
             let cfg = ProxyConfig {
                 stable: vec![v1.1],
                 canary: vec![v2.1],
-                sticky: StickyKey::Header("x-user-id".into()),
-                override_header: "x-ship-version".into(),
+                sticky: StickyKey::Header(hyper::header::HeaderName::from_static("x-user-id")),
+                override_header: hyper::header::HeaderName::from_static("x-ship-version"),
                 request_timeout: Duration::from_secs(5),
                 window_secs: 120,
             };

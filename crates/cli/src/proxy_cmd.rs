@@ -2,10 +2,11 @@
 
 use crate::cli::ProxyArgs;
 use crate::output::Out;
+use hyper::header::HeaderName;
 use serde_json::json;
 use shiploop_proxy::admin::{serve as serve_admin, Admin};
 use shiploop_proxy::health::{spawn as spawn_health, HealthConfig};
-use shiploop_proxy::server::{serve, Proxy, ProxyConfig, StickyKey};
+use shiploop_proxy::server::{serve_on_threads, Proxy, ProxyConfig, StickyKey};
 use shiploop_proxy::split::Version;
 use shiploop_workspace::Error;
 use std::sync::Arc;
@@ -21,12 +22,19 @@ pub fn run(out: &Out, a: &ProxyArgs) -> Result<u8, Error> {
     if a.weight > 100 {
         return Err(Error::Usage("--weight is a percentage, 0-100".into()));
     }
+    let header = |flag: &str, name: &str| {
+        HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::Usage(format!("{flag} {name:?} is not a valid HTTP header name")))
+    };
+    let override_header = header("--override-header", &a.override_header)?;
     let sticky = match (&a.sticky_header, &a.sticky_cookie) {
-        (Some(h), _) => StickyKey::Header(h.to_ascii_lowercase()),
+        (Some(h), _) => StickyKey::Header(header("--sticky-header", h)?),
         (None, Some(c)) => StickyKey::Cookie(c.clone()),
         _ => StickyKey::None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // The main runtime accepts connections and runs the admin API and health checks; the
+    // requests themselves are served on per-core threads (see `serve_on_threads`).
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(e.to_string()))?;
@@ -36,7 +44,7 @@ pub fn run(out: &Out, a: &ProxyArgs) -> Result<u8, Error> {
             stable: a.stable.clone(),
             canary: a.canary.clone(),
             sticky,
-            override_header: a.override_header.to_ascii_lowercase(),
+            override_header,
             request_timeout: a.timeout.0,
             window_secs: 600,
         };
@@ -66,7 +74,8 @@ pub fn run(out: &Out, a: &ProxyArgs) -> Result<u8, Error> {
                 a.weight
             );
         }
-        tokio::spawn(serve(proxy.clone(), pl));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::spawn(serve_on_threads(proxy.clone(), pl, threads));
         tokio::spawn(serve_admin(
             Arc::new(Admin {
                 proxy,

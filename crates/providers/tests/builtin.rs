@@ -23,7 +23,7 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
         stable: vec![dead],
         canary: vec![dead],
         sticky: StickyKey::None,
-        override_header: "x-ship-version".into(),
+        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
         request_timeout: Duration::from_secs(1),
         window_secs: 60,
     };

@@ -7,5 +7,6 @@
 pub mod admin;
 pub mod health;
 pub mod metrics;
+pub mod pool;
 pub mod server;
 pub mod split;

@@ -161,12 +161,14 @@ impl Golden {
         latency_micros: u64,
     ) {
         self.versions[Self::idx(version)].record(second, outcome, latency_micros);
-        let keep = self.keep_secs;
-        self.instances
-            .entry(instance.to_string())
-            .or_insert_with(|| (version, Window::new(keep)))
-            .1
-            .record(second, outcome, latency_micros);
+        // Looked up before inserting: the key is allocated once per instance, not per request.
+        if let Some((_, w)) = self.instances.get_mut(instance) {
+            w.record(second, outcome, latency_micros);
+            return;
+        }
+        let mut w = Window::new(self.keep_secs);
+        w.record(second, outcome, latency_micros);
+        self.instances.insert(instance.to_string(), (version, w));
     }
 
     pub fn version(&self, v: Version, now: u64, secs: u64) -> Snapshot {

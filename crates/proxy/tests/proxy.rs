@@ -5,7 +5,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use shiploop_proxy::server::{serve, Proxy, ProxyConfig, StickyKey};
+use shiploop_proxy::server::{serve, serve_on_threads, Proxy, ProxyConfig, StickyKey};
 use shiploop_proxy::split::Version;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,15 +54,16 @@ async fn proxy(stable: SocketAddr, canary: SocketAddr, weight: u8) -> (Arc<Proxy
     let cfg = ProxyConfig {
         stable: vec![stable],
         canary: vec![canary],
-        sticky: StickyKey::Header("x-user-id".into()),
-        override_header: "x-ship-version".into(),
+        sticky: StickyKey::Header(hyper::header::HeaderName::from_static("x-user-id")),
+        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
         request_timeout: Duration::from_secs(5),
         window_secs: 120,
     };
     let p = Proxy::new(cfg, weight);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(p.clone(), listener));
+    // As `ship proxy` runs it: connections dealt out to two serving threads.
+    tokio::spawn(serve_on_threads(p.clone(), listener, 2));
     (p, addr)
 }
 
@@ -232,7 +233,18 @@ async fn a_killed_instance_is_reported_within_two_intervals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_clients_are_served() {
-    let (_p, addr) = proxy(upstream("v1", 0).await, upstream("v2", 0).await, 0).await;
+    // Served on the caller's runtime this time (`serve`), as `ship demo` runs it.
+    let cfg = ProxyConfig {
+        stable: vec![upstream("v1", 0).await],
+        canary: vec![upstream("v2", 0).await],
+        sticky: StickyKey::None,
+        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
+        request_timeout: Duration::from_secs(5),
+        window_secs: 60,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(Proxy::new(cfg, 0), listener));
     let h2: TestClient = Client::builder(TokioExecutor::new())
         .http2_only(true)
         .build_http();
@@ -248,4 +260,105 @@ async fn h2c_clients_are_served() {
     assert_eq!(resp.status(), 200);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"v1");
+}
+
+/// An upstream that counts its connections, echoes `Host|X-Forwarded-For`, and closes the
+/// connection after every `close_every`-th answer (0: never).
+async fn counting_upstream(close_every: u64) -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conns = Arc::new(AtomicU64::new(0));
+    let seen = conns.clone();
+    let answers = Arc::new(AtomicU64::new(0));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            seen.fetch_add(1, Ordering::Relaxed);
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let n = answers.fetch_add(1, Ordering::Relaxed) + 1;
+                    let header = |n: &str| {
+                        req.headers()
+                            .get(n)
+                            .map(|v| v.to_str().unwrap().to_string())
+                            .unwrap_or_default()
+                    };
+                    let echo = format!("{}|{}", header("host"), header("x-forwarded-for"));
+                    async move {
+                        let mut b = Response::builder();
+                        if close_every > 0 && n % close_every == 0 {
+                            b = b.header("connection", "close");
+                        }
+                        Ok::<_, std::convert::Infallible>(
+                            b.body(Full::new(Bytes::from(echo))).unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, conns)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_kept_and_a_closing_upstream_fails_nothing() {
+    let (kept, kept_conns) = counting_upstream(0).await;
+    let (closing, closing_conns) = counting_upstream(3).await;
+    let (p, addr) = proxy(kept, closing, 0).await;
+    // Eight clients at once, 100 requests each, to the upstream that keeps connections.
+    let run = |addr: SocketAddr| async move {
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            tasks.push(tokio::spawn(async move {
+                let c = client();
+                let mut bad = 0;
+                for _ in 0..100 {
+                    let (status, echo, _) = get(&c, addr, &[]).await;
+                    if status != 200 || echo != format!("{addr}|127.0.0.1") {
+                        bad += 1;
+                    }
+                }
+                bad
+            }));
+        }
+        let mut bad = 0;
+        for t in tasks {
+            bad += t.await.unwrap();
+        }
+        bad
+    };
+    assert_eq!(
+        run(addr).await,
+        0,
+        "every answer is 200 and names the client's Host and address"
+    );
+    let n = kept_conns.load(Ordering::Relaxed);
+    assert!(
+        n <= 16,
+        "{n} upstream connections for 800 requests: they are not reused"
+    );
+    // The other upstream closes every third connection after answering: nothing fails, and
+    // the proxy opens new connections as it must.
+    p.set_weight(100);
+    assert_eq!(run(addr).await, 0);
+    let n = closing_conns.load(Ordering::Relaxed);
+    assert!(n >= 800 / 3, "{n} connections: closed ones were reused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_address_is_appended_to_x_forwarded_for() {
+    let (up, _) = counting_upstream(0).await;
+    let (_p, addr) = proxy(up, up, 0).await;
+    let c = client();
+    let (_, echo, _) = get(&c, addr, &[("x-forwarded-for", "203.0.113.7")]).await;
+    assert_eq!(echo, format!("{addr}|203.0.113.7, 127.0.0.1"));
+    // Hop-by-hop headers, and those the client names in Connection, stay on this hop.
+    let (_, echo, _) = get(&c, addr, &[("connection", "x-forwarded-for")]).await;
+    assert_eq!(echo, format!("{addr}|127.0.0.1"));
 }

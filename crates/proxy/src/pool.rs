@@ -1,0 +1,100 @@
+//! Upstream connections: HTTP/1.1 keep-alive connections per instance, owned by one serving
+//! thread.
+//!
+//! Why not hyper-util's pooled client: it is built for many hosts and many threads (a keyed
+//! map behind a lock, checkout futures, a connector stack), and at tens of thousands of
+//! requests per second that bookkeeping showed up in profiles as the largest user-space cost
+//! after hyper itself. Here the instances are known up front and each thread has its own
+//! pool, so a checkout is a scan of a short list for a connection that is ready.
+//!
+//! A connection stays in the list while it serves a request: hyper's `SendRequest` accepts the
+//! next request only after the previous response has been read to the end, and
+//! `try_send_request` hands the request back when it was not taken, so a busy connection is
+//! never written to twice.
+
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// More connections than this to one instance are used once and then closed.
+const MAX_KEPT: usize = 512;
+
+#[derive(Debug)]
+pub enum PoolError {
+    Connect(std::io::Error),
+    Http(hyper::Error),
+}
+
+impl std::fmt::Display for PoolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PoolError::Connect(e) => write!(f, "cannot connect: {e}"),
+            PoolError::Http(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// One thread's connections, one list per instance (by the instance's index).
+#[derive(Clone)]
+pub struct Pool {
+    lists: Arc<Vec<Mutex<Vec<SendRequest<Incoming>>>>>,
+}
+
+impl Pool {
+    pub fn new(instances: usize) -> Pool {
+        Pool {
+            lists: Arc::new((0..instances).map(|_| Mutex::new(Vec::new())).collect()),
+        }
+    }
+
+    /// Sends `req` (origin-form URI, `Host` set) to instance `index` at `addr`.
+    pub async fn send(
+        &self,
+        index: usize,
+        addr: SocketAddr,
+        req: Request<Incoming>,
+    ) -> Result<Response<Incoming>, PoolError> {
+        let list = &self.lists[index];
+        let mut req = req;
+        // A kept connection first; when it turns out closed before taking the request, the
+        // next one; then a new connection.
+        loop {
+            let sending = {
+                let mut kept = list.lock().unwrap_or_else(|p| p.into_inner());
+                kept.retain(|s| !s.is_closed());
+                match kept.iter_mut().find(|s| s.is_ready()) {
+                    Some(s) => s.try_send_request(req),
+                    None => break,
+                }
+            };
+            match sending.await {
+                Ok(resp) => return Ok(resp),
+                Err(mut e) => match e.take_message() {
+                    Some(back) => req = back,
+                    None => return Err(PoolError::Http(e.into_error())),
+                },
+            }
+        }
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(PoolError::Connect)?;
+        let _ = stream.set_nodelay(true);
+        let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(PoolError::Http)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let sending = sender.send_request(req);
+        {
+            let mut kept = list.lock().unwrap_or_else(|p| p.into_inner());
+            if kept.len() < MAX_KEPT {
+                kept.push(sender);
+            }
+        }
+        sending.await.map_err(PoolError::Http)
+    }
+}
