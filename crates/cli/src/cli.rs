@@ -170,20 +170,22 @@ pub enum ReleaseCommand {
     Show { release: String },
 }
 
+/// Without `--stable`, everything comes from `[proxy]` in ship.toml (instances ship starts
+/// included); flags given on the command line override it.
 #[derive(Debug, clap::Args)]
 pub struct ProxyArgs {
-    /// Stable instances, comma-separated host:port.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Stable instances, comma-separated host:port (instead of `[proxy]` in ship.toml).
+    #[arg(long, value_delimiter = ',')]
     pub stable: Vec<std::net::SocketAddr>,
     /// Canary (new version) instances, comma-separated host:port.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', requires = "stable")]
     pub canary: Vec<std::net::SocketAddr>,
-    /// Where the proxy listens.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: std::net::SocketAddr,
-    /// Where the admin API listens (keep it on loopback).
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    pub admin: std::net::SocketAddr,
+    /// Where the proxy listens [default: proxy.listen, 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Where the admin API listens; keep it on loopback [default: proxy.admin, 127.0.0.1:9091].
+    #[arg(long)]
+    pub admin: Option<std::net::SocketAddr>,
     /// The new version's starting share of traffic, in percent.
     #[arg(long, default_value_t = 0)]
     pub weight: u8,
@@ -193,23 +195,23 @@ pub struct ProxyArgs {
     /// …or by this cookie.
     #[arg(long)]
     pub sticky_cookie: Option<String>,
-    /// The header that forces a version (`stable` / `canary`), for internal users.
-    #[arg(long, default_value = "x-ship-version")]
-    pub override_header: String,
-    /// Health-check path of every instance.
-    #[arg(long, default_value = "/healthz")]
-    pub health_path: String,
-    /// Health-check interval.
-    #[arg(long, default_value = "5s")]
-    pub health_interval: shiploop_artifacts::Dur,
-    /// Upstream request timeout.
-    #[arg(long, default_value = "30s")]
-    pub timeout: shiploop_artifacts::Dur,
-    /// The admin API's bearer token (required; from the environment, never the command line).
-    #[arg(
-        long = "token-env",
-        default_value = "SHIP_ADMIN_TOKEN",
-        value_name = "VAR"
-    )]
-    pub token_env: String,
+    /// The header that forces a version (`stable` / `canary`) [default: x-ship-version].
+    #[arg(long)]
+    pub override_header: Option<String>,
+    /// How instances of one version share traffic: round-robin or least-requests.
+    #[arg(long)]
+    pub balance: Option<String>,
+    /// Health-check path of every instance [default: /healthz].
+    #[arg(long)]
+    pub health_path: Option<String>,
+    /// Health-check interval [default: 5s].
+    #[arg(long)]
+    pub health_interval: Option<shiploop_artifacts::Dur>,
+    /// Upstream request timeout [default: 30s].
+    #[arg(long)]
+    pub timeout: Option<shiploop_artifacts::Dur>,
+    /// The environment variable with the admin API's bearer token (never on the command line)
+    /// [default: proxy.token_env, SHIP_ADMIN_TOKEN].
+    #[arg(long = "token-env", value_name = "VAR")]
+    pub token_env: Option<String>,
 }

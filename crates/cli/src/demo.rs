@@ -12,6 +12,7 @@ use shiploop_controller::{Controller, Providers};
 use shiploop_providers::builtin::{AdminClient, BuiltinRouter, BuiltinSource};
 use shiploop_proxy::admin::{serve as serve_admin, Admin};
 use shiploop_proxy::health::{spawn as spawn_health, HealthConfig};
+use shiploop_proxy::resources::{spawn as spawn_resources, Resources};
 use shiploop_proxy::server::{serve, Proxy, ProxyConfig, StickyKey};
 use shiploop_proxy::split::Version;
 use shiploop_workspace::{Error, NewOptions, Workspace};
@@ -211,6 +212,7 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
                 override_header: hyper::header::HeaderName::from_static("x-ship-version"),
                 request_timeout: Duration::from_secs(5),
                 window_secs: 120,
+                balance: shiploop_proxy::server::Balance::RoundRobin,
             };
             let proxy = Proxy::new(cfg, 0);
             let hc = HealthConfig {
@@ -220,6 +222,11 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
             };
             let (health, _checks) =
                 spawn_health(vec![(v1.1, Version::Stable), (v2.1, Version::Canary)], hc);
+            // The demo started both versions, so their memory and CPU are measured too.
+            let resources = Arc::new(Resources::default());
+            resources.watch(v1.1, Version::Stable, v1.0.id());
+            resources.watch(v2.1, Version::Canary, v2.0.id());
+            spawn_resources(resources.clone(), Duration::from_secs(1));
             let pl = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let al = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let (pa, aa) = (pl.local_addr()?, al.local_addr()?);
@@ -227,7 +234,9 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
             let admin = Arc::new(Admin {
                 proxy,
                 health: Some(health),
+                resources: Some(resources),
                 token: token.clone(),
+                state_file: None,
             });
             tokio::spawn(serve_admin(admin, al));
             Ok::<_, std::io::Error>((format!("http://{aa}"), pa))

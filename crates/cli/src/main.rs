@@ -46,7 +46,7 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
     let now = output::now()?;
     match &cli.command {
         Command::Demo { scenario, dir } => demo::run(out, scenario, dir.as_deref()),
-        Command::Proxy(args) => proxy_cmd::run(out, args),
+        Command::Proxy(args) => proxy_cmd::run(out, args, &dir),
         Command::Init => {
             let report = shiploop_workspace::init(&dir)?;
             out.init(&report);

@@ -1,78 +1,207 @@
 //! `ship proxy`: ship's data plane in front of any HTTP service, until SIGINT/SIGTERM.
+//!
+//! Two ways to say what it serves: `--stable`/`--canary` flags (no workspace needed), or
+//! `[proxy]` in ship.toml, where instances may carry a command that ship starts and watches.
 
 use crate::cli::ProxyArgs;
 use crate::output::Out;
 use hyper::header::HeaderName;
 use serde_json::json;
+use shiploop_config::ProxyCfg;
 use shiploop_proxy::admin::{serve as serve_admin, Admin};
 use shiploop_proxy::health::{spawn as spawn_health, HealthConfig};
-use shiploop_proxy::server::{serve_on_threads, Proxy, ProxyConfig, StickyKey};
+use shiploop_proxy::launch::{launch, Launched};
+use shiploop_proxy::resources::{spawn as spawn_resources, Resources};
+use shiploop_proxy::server::{serve_on_threads, Balance, Proxy, ProxyConfig, StickyKey};
 use shiploop_proxy::split::Version;
-use shiploop_workspace::Error;
+use shiploop_workspace::{Error, Workspace};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-pub fn run(out: &Out, a: &ProxyArgs) -> Result<u8, Error> {
-    let token = std::env::var(&a.token_env).unwrap_or_default();
-    if token.trim().len() < 16 {
-        return Err(Error::Usage(format!(
-            "set ${} to the admin API's bearer token (at least 16 characters)",
-            a.token_env
-        )));
+/// What to serve, from flags or ship.toml.
+struct Settings {
+    cfg: ProxyCfg,
+    /// Where the weight is kept across restarts (config mode only).
+    state_file: Option<PathBuf>,
+}
+
+fn settings(a: &ProxyArgs, dir: &Path) -> Result<Settings, Error> {
+    let (mut cfg, state_file) = if a.stable.is_empty() {
+        let ws = Workspace::open(dir).map_err(|e| match e {
+            Error::NotAWorkspace { .. } => Error::Usage(format!(
+                "give --stable (and --canary), or run in a workspace with [proxy] in ship.toml ({e})"
+            )),
+            other => other,
+        })?;
+        if ws.config.proxy.instances.is_empty() {
+            return Err(Error::Usage(
+                "ship.toml: [proxy] lists no [[proxy.instances]]; add them, or give --stable/--canary"
+                    .into(),
+            ));
+        }
+        let state = ws.root.join(".ship/proxy-state.json");
+        (ws.config.proxy.clone(), Some(state))
+    } else {
+        let mut cfg = ProxyCfg::default();
+        let add = |v: &str, list: &[std::net::SocketAddr]| -> Vec<shiploop_config::InstanceCfg> {
+            list.iter()
+                .map(|addr| shiploop_config::InstanceCfg {
+                    version: v.into(),
+                    address: *addr,
+                    command: String::new(),
+                })
+                .collect()
+        };
+        cfg.instances = add("stable", &a.stable);
+        cfg.instances.extend(add("canary", &a.canary));
+        (cfg, None)
+    };
+    if let Some(l) = a.listen {
+        cfg.listen = l;
     }
+    if let Some(ad) = a.admin {
+        cfg.admin = ad;
+    }
+    if let Some(h) = &a.sticky_header {
+        cfg.sticky_header = h.clone();
+        cfg.sticky_cookie.clear();
+    }
+    if let Some(c) = &a.sticky_cookie {
+        cfg.sticky_cookie = c.clone();
+        cfg.sticky_header.clear();
+    }
+    if let Some(h) = &a.override_header {
+        cfg.override_header = h.clone();
+    }
+    if let Some(b) = &a.balance {
+        cfg.balance = b.clone();
+    }
+    if let Some(p) = &a.health_path {
+        cfg.health_path = p.clone();
+    }
+    if let Some(i) = a.health_interval {
+        cfg.health_interval = i;
+    }
+    if let Some(t) = a.timeout {
+        cfg.request_timeout = t;
+    }
+    if let Some(t) = &a.token_env {
+        cfg.token_env = t.clone();
+    }
+    Ok(Settings { cfg, state_file })
+}
+
+fn header(what: &str, name: &str) -> Result<HeaderName, Error> {
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| Error::Usage(format!("{what} {name:?} is not a valid HTTP header name")))
+}
+
+fn proxy_config(c: &ProxyCfg) -> Result<ProxyConfig, Error> {
+    let sticky = match (c.sticky_header.as_str(), c.sticky_cookie.as_str()) {
+        ("", "") => StickyKey::None,
+        (h, "") => StickyKey::Header(header("sticky header", h)?),
+        (_, cookie) => StickyKey::Cookie(cookie.to_string()),
+    };
+    let balance = match c.balance.as_str() {
+        "round-robin" => Balance::RoundRobin,
+        "least-requests" => Balance::LeastRequests,
+        other => {
+            return Err(Error::Usage(format!(
+                "balance {other:?}: round-robin or least-requests"
+            )))
+        }
+    };
+    Ok(ProxyConfig {
+        stable: c.addresses("stable"),
+        canary: c.addresses("canary"),
+        sticky,
+        override_header: header("override header", &c.override_header)?,
+        request_timeout: c.request_timeout.0,
+        window_secs: c.keep.0.as_secs().max(1),
+        balance,
+    })
+}
+
+/// The weight a previous run left, so a restarted proxy does not drop a rollout's canary to 0.
+fn saved_weight(path: &Path) -> Option<u8> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("weight")?
+        .as_u64()
+        .filter(|w| *w <= 100)
+        .map(|w| w as u8)
+}
+
+pub fn run(out: &Out, a: &ProxyArgs, dir: &Path) -> Result<u8, Error> {
     if a.weight > 100 {
         return Err(Error::Usage("--weight is a percentage, 0-100".into()));
     }
-    let header = |flag: &str, name: &str| {
-        HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| Error::Usage(format!("{flag} {name:?} is not a valid HTTP header name")))
+    let Settings { cfg, state_file } = settings(a, dir)?;
+    let token = std::env::var(&cfg.token_env)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if token.trim().len() < 16 {
+        return Err(Error::Usage(format!(
+            "set ${} to the admin API's bearer token (at least 16 characters)",
+            cfg.token_env
+        )));
+    }
+    let pcfg = proxy_config(&cfg)?;
+    let weight = match (&state_file, a.weight) {
+        (Some(f), 0) => saved_weight(f).unwrap_or(0),
+        _ => a.weight,
     };
-    let override_header = header("--override-header", &a.override_header)?;
-    let sticky = match (&a.sticky_header, &a.sticky_cookie) {
-        (Some(h), _) => StickyKey::Header(header("--sticky-header", h)?),
-        (None, Some(c)) => StickyKey::Cookie(c.clone()),
-        _ => StickyKey::None,
-    };
-    // The main runtime accepts connections and runs the admin API and health checks; the
-    // requests themselves are served on per-core threads (see `serve_on_threads`).
+    // The main runtime accepts connections and runs the admin API, health checks and instance
+    // watching; the requests themselves are served on per-core threads (`serve_on_threads`).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(e.to_string()))?;
     let io = |e: std::io::Error| Error::Usage(format!("cannot listen: {e}"));
     rt.block_on(async {
-        let cfg = ProxyConfig {
-            stable: a.stable.clone(),
-            canary: a.canary.clone(),
-            sticky,
-            override_header,
-            request_timeout: a.timeout.0,
-            window_secs: 600,
-        };
-        let proxy = Proxy::new(cfg, a.weight);
-        let instances = a
-            .stable
+        let resources = Arc::new(Resources::default());
+        let mut launched: Vec<Launched> = Vec::new();
+        for inst in cfg.instances.iter().filter(|i| !i.command.trim().is_empty()) {
+            let l = launch(&inst.command, inst.address, Duration::from_secs(30))
+                .await
+                .map_err(|e| Error::Usage(format!("proxy.instances {}: {e}", inst.address)))?;
+            let version = Version::parse(&inst.version).unwrap_or(Version::Stable);
+            resources.watch(inst.address, version, l.pid);
+            launched.push(l);
+        }
+        let proxy = Proxy::new(pcfg, weight);
+        let instances = cfg
+            .instances
             .iter()
-            .map(|s| (*s, Version::Stable))
-            .chain(a.canary.iter().map(|c| (*c, Version::Canary)))
+            .map(|i| (i.address, Version::parse(&i.version).unwrap_or(Version::Stable)))
             .collect();
         let hc = HealthConfig {
-            path: a.health_path.clone(),
-            interval: a.health_interval.0,
-            ..HealthConfig::default()
+            path: cfg.health_path.clone(),
+            interval: cfg.health_interval.0,
+            timeout: cfg.health_timeout.0,
+            unhealthy_threshold: cfg.unhealthy_threshold,
+            healthy_threshold: cfg.healthy_threshold,
         };
         let (health, _checks) = spawn_health(instances, hc);
-        let pl = tokio::net::TcpListener::bind(a.listen).await.map_err(io)?;
-        let al = tokio::net::TcpListener::bind(a.admin).await.map_err(io)?;
+        let _sampler = (!launched.is_empty())
+            .then(|| spawn_resources(resources.clone(), cfg.resource_interval.0));
+        let pl = tokio::net::TcpListener::bind(cfg.listen).await.map_err(io)?;
+        let al = tokio::net::TcpListener::bind(cfg.admin).await.map_err(io)?;
         let (pa, aa) = (pl.local_addr().map_err(io)?, al.local_addr().map_err(io)?);
         if out.json {
-            out.print_json(
-                &json!({ "proxy": pa.to_string(), "admin": aa.to_string(), "weight": a.weight }),
-            );
+            out.print_json(&json!({
+                "proxy": pa.to_string(),
+                "admin": aa.to_string(),
+                "weight": weight,
+                "launched": launched.iter().map(|l| json!({"address": l.addr.to_string(), "pid": l.pid})).collect::<Vec<_>>(),
+            }));
         } else {
-            println!(
-                "proxy on http://{pa} (canary weight {} %), admin API on http://{aa}",
-                a.weight
-            );
+            for l in &launched {
+                println!("started instance {} (pid {})", l.addr, l.pid);
+            }
+            println!("proxy on http://{pa} (canary weight {weight} %), admin API on http://{aa}");
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         tokio::spawn(serve_on_threads(proxy.clone(), pl, threads));
@@ -80,7 +209,9 @@ pub fn run(out: &Out, a: &ProxyArgs) -> Result<u8, Error> {
             Arc::new(Admin {
                 proxy,
                 health: Some(health),
+                resources: (!launched.is_empty()).then_some(resources),
                 token,
+                state_file,
             }),
             al,
         ));
@@ -89,6 +220,9 @@ pub fn run(out: &Out, a: &ProxyArgs) -> Result<u8, Error> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+        }
+        for l in launched {
+            l.stop(Duration::from_secs(5)).await;
         }
         Ok::<u8, Error>(0)
     })

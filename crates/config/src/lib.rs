@@ -11,7 +11,9 @@ use shiploop_artifacts::Dur;
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod proxy;
 mod template;
+pub use proxy::{InstanceCfg, ProxyCfg};
 pub use template::default_toml;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -31,6 +33,7 @@ pub struct Config {
     /// Data-integrity checks by name; `rollback.data_integrity_check` names one.
     pub integrity: BTreeMap<String, IntegrityCfg>,
     pub hotfix: Hotfix,
+    pub proxy: ProxyCfg,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -444,25 +447,33 @@ impl Config {
                 "rollout.error_limit and rollout.failure_limit: at least 1".into(),
             ));
         }
-        if !matches!(self.router.kind.as_str(), "command") {
+        if !matches!(self.router.kind.as_str(), "command" | "builtin") {
             return Some((
                 "router",
                 "kind",
                 format!(
-                    "router.kind {:?}: supported routers: \"command\"",
+                    "router.kind {:?}: supported routers: \"builtin\", \"command\"",
                     self.router.kind
                 ),
             ));
         }
-        if !matches!(self.metrics.kind.as_str(), "command") {
+        if !matches!(self.metrics.kind.as_str(), "command" | "builtin") {
             return Some((
                 "metrics",
                 "kind",
                 format!(
-                    "metrics.kind {:?}: supported metric sources: \"command\"",
+                    "metrics.kind {:?}: supported metric sources: \"builtin\", \"command\"",
                     self.metrics.kind
                 ),
             ));
+        }
+        if let Some((key, message)) = self.proxy.problem() {
+            let table = if matches!(key, "version" | "address") {
+                "proxy.instances"
+            } else {
+                "proxy"
+            };
+            return Some((table, key, message));
         }
         for (name, c) in &self.checks {
             if let Err(e) = c.condition.parse::<shiploop_rollout::Condition>() {
@@ -669,6 +680,25 @@ mod tests {
     fn rollout_sections_are_checked() {
         let e = Config::parse("[router]\nkind = \"carrier-pigeon\"\n").unwrap_err();
         assert_eq!(e.line, 2);
+        let c = Config::parse("[router]\nkind = \"builtin\"\n[metrics]\nkind = \"builtin\"\n[proxy]\nadmin = \"127.0.0.1:9999\"\n[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:8001\"\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"127.0.0.1:8002\"\ncommand = \"ship-sample --version v2\"\n").unwrap();
+        assert_eq!(c.proxy.admin_url(), "http://127.0.0.1:9999");
+        assert_eq!(c.proxy.addresses("canary").len(), 1);
+        let e = Config::parse("[proxy]\nbalance = \"random\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = Config::parse("[proxy]\nsticky_header = \"x user\"\n").unwrap_err();
+        assert!(e.message.contains("not a valid HTTP header name"), "{e}");
+        let e =
+            Config::parse("[[proxy.instances]]\nversion = \"blue\"\naddress = \"127.0.0.1:1\"\n")
+                .unwrap_err();
+        assert_eq!(
+            (e.line, e.message.contains("\"stable\" or \"canary\"")),
+            (2, true),
+            "{e}"
+        );
+        let e =
+            Config::parse("[[proxy.instances]]\nversion = \"stable\"\naddress = \"localhost\"\n")
+                .unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
         let e = Config::parse("[checks.resource-usage]\nmetric = \"cpu\"\ncondition = \"~ 3\"\n")
             .unwrap_err();
         assert!(e.message.contains("checks.resource-usage.condition"), "{e}");

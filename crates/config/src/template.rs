@@ -79,7 +79,8 @@ max_tick_gap = "1m"
 strict_checks = false
 
 [router]
-# What moves traffic: "command" runs your commands.
+# What moves traffic: "builtin" is ship's own proxy ([proxy] below, run by `ship proxy`);
+# "command" runs your commands.
 kind = "command"
 
 [router.command]
@@ -95,7 +96,7 @@ rollback = ""
 timeout = "30s"
 
 [metrics]
-# Where measurements come from: "command" runs your command.
+# Where measurements come from: "builtin" asks ship's proxy ([proxy]); "command" runs your command.
 kind = "command"
 # The window each measurement covers ({window} in seconds).
 window = "1m"
@@ -117,6 +118,39 @@ timeout = "10s"
 # command = "./scripts/check-orders-balance"   # exit 0 while the data is consistent
 # http = "http://127.0.0.1:8080/integrity"     # …or an endpoint answering 2xx while it is
 # timeout = "10s"
+
+[proxy]
+# ship's built-in data plane: `ship proxy` serves it; the builtin router and metric source
+# call its admin API. Addresses are host:port.
+listen = "127.0.0.1:8080"
+# The admin API (read state, set weight, measurements, Prometheus /metrics). Keep it on loopback.
+admin = "127.0.0.1:9091"
+# The environment variable holding the admin API's bearer token (at least 16 characters).
+token_env = "SHIP_ADMIN_TOKEN"
+# How one version's instances share its traffic: "round-robin" or "least-requests".
+balance = "round-robin"
+# Keep each user on one version by a request header (e.g. "x-user-id") or a cookie; "" = none.
+sticky_header = ""
+sticky_cookie = ""
+# A request with this header set to "stable" or "canary" goes to that version (internal users).
+override_header = "x-ship-version"
+request_timeout = "30s"
+# How much golden-metric history the proxy keeps.
+keep = "10m"
+# Active health checks of every instance.
+health_path = "/healthz"
+health_interval = "5s"
+health_timeout = "2s"
+unhealthy_threshold = 2
+healthy_threshold = 2
+# How often memory (RSS) and CPU of instances ship started are read from /proc.
+resource_interval = "5s"
+# The instances, one [[proxy.instances]] table each; with a command, `ship proxy` starts the
+# instance, stops it on exit, and reports its resource usage:
+# [[proxy.instances]]
+# version = "stable"                 # or "canary"
+# address = "127.0.0.1:8001"
+# command = "ship-sample --version v1 --listen 127.0.0.1:8001"
 
 [hotfix]
 # Stages a hotfix skips (the Ship loop: "skip non-essential stages").

@@ -1,6 +1,7 @@
 //! Building a rollout's plan and providers from the approved contract and ship.toml.
 
 use crate::Result;
+use shiploop_providers::builtin::{AdminClient, BuiltinRouter, BuiltinSource};
 use shiploop_providers::command::{CommandRouter, CommandSource, Runner};
 use shiploop_providers::{MetricSource, TrafficRouter};
 use shiploop_rollout::measure::Measurement;
@@ -71,9 +72,31 @@ fn non_empty(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// The admin API client for `kind = "builtin"`: `proxy.admin`, with the token from the
+/// environment variable `proxy.token_env`.
+/// Admin calls are local and quick; one that takes 10 s is an error for that tick.
+fn admin_client(ws: &Workspace) -> Result<AdminClient> {
+    let p = &ws.config.proxy;
+    let token = std::env::var(&p.token_env).unwrap_or_default();
+    if token.trim().len() < 16 {
+        return Err(Error::Usage(format!(
+            "ship.toml uses the builtin proxy: set ${} to its admin API token (at least 16 characters), as for `ship proxy`",
+            p.token_env
+        )));
+    }
+    Ok(AdminClient::new(
+        &p.admin_url(),
+        token.trim(),
+        std::time::Duration::from_secs(10),
+    ))
+}
+
 pub fn providers_for(ws: &Workspace) -> Result<Providers> {
     let cfg = &ws.config;
     let router: Box<dyn TrafficRouter> = match cfg.router.kind.as_str() {
+        "builtin" => Box::new(BuiltinRouter {
+            admin: admin_client(ws)?,
+        }),
         "command" => {
             let c = &cfg.router.command;
             let set_weight = non_empty(&c.set_weight).ok_or_else(|| {
@@ -97,6 +120,9 @@ pub fn providers_for(ws: &Workspace) -> Result<Providers> {
         }
     };
     let metrics: Box<dyn MetricSource> = match cfg.metrics.kind.as_str() {
+        "builtin" => Box::new(BuiltinSource {
+            admin: admin_client(ws)?,
+        }),
         "command" => {
             let c = &cfg.metrics.command;
             let command = non_empty(&c.command).ok_or_else(|| {

@@ -26,12 +26,23 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
         override_header: hyper::header::HeaderName::from_static("x-ship-version"),
         request_timeout: Duration::from_secs(1),
         window_secs: 60,
+        balance: shiploop_proxy::server::Balance::RoundRobin,
     };
     let proxy = Proxy::new(cfg, 0);
+    // This test's own process stands in for a canary instance ship started.
+    let resources = Arc::new(shiploop_proxy::resources::Resources::default());
+    resources.watch(
+        "127.0.0.1:1".parse().unwrap(),
+        shiploop_proxy::split::Version::Canary,
+        std::process::id(),
+    );
+    resources.sample(std::time::Instant::now());
     let admin = Arc::new(Admin {
         proxy: proxy.clone(),
         health: None,
+        resources: Some(resources),
         token: "s3cret".into(),
+        state_file: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -67,9 +78,17 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
     let keys = vec![
         "canary/error_rate".to_string(),
         "canary/latency_p99".to_string(),
+        "canary/memory_rss_bytes".to_string(),
+        "stable/memory_rss_bytes".to_string(),
     ];
     let obs = source.measure(&keys, &mctx).await;
     assert_eq!(obs["canary/error_rate"], Measurement::NoData);
+    // Resource usage of a watched process is data; a version with no process ship started has none.
+    match &obs["canary/memory_rss_bytes"] {
+        Measurement::Value { value, samples } => assert!(*value > 1e6 && *samples == 1),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(obs["stable/memory_rss_bytes"], Measurement::NoData);
     // A dead admin API is an error for every key.
     let gone = BuiltinSource {
         admin: AdminClient::new("http://127.0.0.1:9", "s3cret", Duration::from_secs(2)),

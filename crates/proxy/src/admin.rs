@@ -4,10 +4,12 @@
 //! - `GET /state` → `{"weight": 5, "health": {...}}`
 //! - `PUT /weight` with `{"weight": 25}` → the new state
 //! - `GET /measure?window=60` → measurements keyed as the engine asks for them
-//!   (`canary/error_rate`, `stable/error_rate`, `canary/latency_p99`, `canary/failed_instances`)
+//!   (`canary/error_rate`, `stable/error_rate`, `canary/latency_p99`, `canary/failed_instances`,
+//!   and for instances ship started `canary/memory_rss_bytes`, `canary/cpu_cores`)
 //! - `GET /metrics` → Prometheus text exposition
 
 use crate::health::Health;
+use crate::resources::Resources;
 use crate::server::Proxy;
 use crate::split::Version;
 use http_body_util::{BodyExt, Full};
@@ -20,7 +22,18 @@ use std::sync::Arc;
 pub struct Admin {
     pub proxy: Arc<Proxy>,
     pub health: Option<Arc<Health>>,
+    pub resources: Option<Arc<Resources>>,
     pub token: String,
+    /// Where a new weight is written before it takes effect, so that a restarted proxy serves
+    /// the weight the rollout set (None: the weight lives only in memory).
+    pub state_file: Option<std::path::PathBuf>,
+}
+
+/// Writes `{"weight": w}` to `path` atomically (a temporary file, then a rename).
+fn save_weight(path: &std::path::Path, weight: u8) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, json!({ "weight": weight }).to_string())?;
+    std::fs::rename(&tmp, path)
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
@@ -52,7 +65,21 @@ impl Admin {
                 .collect::<serde_json::Map<_, _>>()
                 .into(),
         };
-        json!({ "weight": self.proxy.weight(), "health": health })
+        let resources: Value = match &self.resources {
+            None => Value::Null,
+            Some(r) => r
+                .instances()
+                .into_iter()
+                .map(|(addr, u)| {
+                    (
+                        addr.to_string(),
+                        json!({ "version": u.version.as_str(), "pid": u.pid, "memory_rss_bytes": u.rss_bytes, "cpu_cores": u.cpu_cores, "error": u.error }),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        };
+        json!({ "weight": self.proxy.weight(), "health": health, "resources": resources })
     }
 
     /// Measurements in the engine's keys, over the last `window` seconds.
@@ -80,6 +107,15 @@ impl Admin {
                     None => Value::Null,
                 };
                 out.insert(format!("{}/failed_instances", v.as_str()), ratio);
+            }
+        }
+        if let Some(r) = &self.resources {
+            for v in [Version::Stable, Version::Canary] {
+                let (rss, cpu) = r.worst(v);
+                let rss = rss.map_or(Value::Null, |(b, n)| json!({ "value": b, "samples": n }));
+                let cpu = cpu.map_or(Value::Null, |(c, n)| json!({ "value": c, "samples": n }));
+                out.insert(format!("{}/memory_rss_bytes", v.as_str()), rss);
+                out.insert(format!("{}/cpu_cores", v.as_str()), cpu);
             }
         }
         Value::Object(out)
@@ -115,6 +151,14 @@ impl Admin {
                     .filter(|w| *w <= 100);
                 match weight {
                     Some(w) => {
+                        if let Some(path) = &self.state_file {
+                            if let Err(e) = save_weight(path, w as u8) {
+                                return reply(
+                                    StatusCode::INTERNAL_SERVER_ERROR,
+                                    json!({ "error": format!("weight not changed: cannot save it to {}: {e}", path.display()) }),
+                                );
+                            }
+                        }
                         self.proxy.set_weight(w as u8);
                         reply(StatusCode::OK, self.state())
                     }
@@ -134,12 +178,15 @@ impl Admin {
             }
             (Method::GET, "/metrics") => {
                 let now = self.proxy.now_secs();
-                let text = self
+                let mut text = self
                     .proxy
                     .metrics
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .prometheus(now, 60);
+                if let Some(r) = &self.resources {
+                    text.push_str(&resource_exposition(r));
+                }
                 Response::builder()
                     .header("content-type", "text/plain; version=0.0.4")
                     .body(Full::new(Bytes::from(text)))
@@ -151,6 +198,37 @@ impl Admin {
             ),
         }
     }
+}
+
+/// Memory and CPU of the instances ship started, as Prometheus gauges.
+fn resource_exposition(r: &Resources) -> String {
+    let all = r.instances();
+    let mut out = String::new();
+    type Read = fn(&crate::resources::Usage) -> Option<f64>;
+    let families: [(&str, &str, Read); 2] = [
+        (
+            "ship_proxy_instance_memory_rss_bytes",
+            "Resident memory of an instance ship started.",
+            |u| u.rss_bytes.map(|b| b as f64),
+        ),
+        (
+            "ship_proxy_instance_cpu_cores",
+            "CPU cores an instance ship started used over the last interval.",
+            |u| u.cpu_cores,
+        ),
+    ];
+    for (name, help, f) in families {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (addr, u) in &all {
+            if let Some(x) = f(u) {
+                out.push_str(&format!(
+                    "{name}{{version=\"{}\",instance=\"{addr}\"}} {x}\n",
+                    u.version.as_str()
+                ));
+            }
+        }
+    }
+    out
 }
 
 pub async fn serve(admin: Arc<Admin>, listener: tokio::net::TcpListener) -> std::io::Result<()> {

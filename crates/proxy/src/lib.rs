@@ -1,12 +1,17 @@
 //! ship's built-in data plane: a reverse proxy that splits live traffic between the stable and
 //! the new version by percentage and measures every request.
 //!
-//! Built in parts (issue 4): the routing decision lives in [`split`]; the server, golden metrics,
-//! health checks and admin API build on it.
+//! - [`split`]: which version a request goes to (weight, sticky key, override header);
+//! - [`server`]: the HTTP/1.1 + h2c server and forwarding, on per-core threads, over [`pool`];
+//! - [`metrics`]: golden metrics per version and instance; [`health`]: active health checks;
+//!   [`resources`]: memory and CPU of instances started by [`launch`];
+//! - [`admin`]: the token-protected admin API the builtin router and metric source call.
 
 pub mod admin;
 pub mod health;
+pub mod launch;
 pub mod metrics;
 pub mod pool;
+pub mod resources;
 pub mod server;
 pub mod split;

@@ -31,6 +31,15 @@ pub enum StickyKey {
     None,
 }
 
+/// How one version's instances share its traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    /// The instance with the fewest requests waiting for an answer; ties go in turn.
+    LeastRequests,
+}
+
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub stable: Vec<SocketAddr>,
@@ -41,6 +50,7 @@ pub struct ProxyConfig {
     pub request_timeout: Duration,
     /// Seconds of golden metrics to keep.
     pub window_secs: u64,
+    pub balance: Balance,
 }
 
 /// What every request reads, swapped as a whole.
@@ -56,6 +66,24 @@ struct Instance {
     index: usize,
     host: HeaderValue,
     name: String,
+    /// Requests sent to it and not yet answered (for least-requests).
+    in_flight: AtomicUsize,
+}
+
+/// Counts a request as in flight until it is answered or fails.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(n: &'a AtomicUsize) -> InFlight<'a> {
+        n.fetch_add(1, Ordering::Relaxed);
+        InFlight(n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 pub struct Proxy {
@@ -140,6 +168,7 @@ impl Proxy {
                     host: HeaderValue::from_str(&a.to_string())
                         .expect("a socket address is a valid header value"),
                     name: a.to_string(),
+                    in_flight: AtomicUsize::new(0),
                 })
                 .collect()
         };
@@ -206,8 +235,14 @@ impl Proxy {
         if list.is_empty() {
             return None;
         }
-        let i = self.rr[v as usize].fetch_add(1, Ordering::Relaxed);
-        Some(&list[i % list.len()])
+        let start = self.rr[v as usize].fetch_add(1, Ordering::Relaxed);
+        let at = |k: usize| &list[(start + k) % list.len()];
+        match self.cfg.balance {
+            Balance::RoundRobin => Some(at(0)),
+            Balance::LeastRequests => (0..list.len())
+                .map(at)
+                .min_by_key(|i| i.in_flight.load(Ordering::Relaxed)),
+        }
     }
 
     pub async fn handle(
@@ -265,11 +300,13 @@ impl Proxy {
             req.headers_mut().insert(FORWARDED_FOR, v);
         }
         let started = Instant::now();
+        let in_flight = InFlight::new(&upstream.in_flight);
         let result = tokio::time::timeout(
             self.cfg.request_timeout,
             client.send(upstream.index, upstream.addr, req),
         )
         .await;
+        drop(in_flight);
         let finished = Instant::now();
         let elapsed = (finished - started).as_micros() as u64;
         let instance = upstream.name.as_str();

@@ -5,7 +5,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use shiploop_proxy::server::{serve, serve_on_threads, Proxy, ProxyConfig, StickyKey};
+use shiploop_proxy::server::{serve, serve_on_threads, Balance, Proxy, ProxyConfig, StickyKey};
 use shiploop_proxy::split::Version;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +58,7 @@ async fn proxy(stable: SocketAddr, canary: SocketAddr, weight: u8) -> (Arc<Proxy
         override_header: hyper::header::HeaderName::from_static("x-ship-version"),
         request_timeout: Duration::from_secs(5),
         window_secs: 120,
+        balance: shiploop_proxy::server::Balance::RoundRobin,
     };
     let p = Proxy::new(cfg, weight);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -241,6 +242,7 @@ async fn h2c_clients_are_served() {
         override_header: hyper::header::HeaderName::from_static("x-ship-version"),
         request_timeout: Duration::from_secs(5),
         window_secs: 60,
+        balance: shiploop_proxy::server::Balance::RoundRobin,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -361,4 +363,75 @@ async fn the_client_address_is_appended_to_x_forwarded_for() {
     // Hop-by-hop headers, and those the client names in Connection, stay on this hop.
     let (_, echo, _) = get(&c, addr, &[("connection", "x-forwarded-for")]).await;
     assert_eq!(echo, format!("{addr}|127.0.0.1"));
+}
+
+/// An upstream answering `name` after `delay`.
+async fn delayed(name: &'static str, delay: Duration) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| async move {
+                    tokio::time::sleep(delay).await;
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(name))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Share of 240 requests (12 clients at once) that the slow one of two stable instances gets.
+async fn slow_share(balance: Balance) -> f64 {
+    let slow = delayed("slow", Duration::from_millis(100)).await;
+    let fast = delayed("fast", Duration::from_millis(1)).await;
+    let cfg = ProxyConfig {
+        stable: vec![slow, fast],
+        canary: vec![],
+        sticky: StickyKey::None,
+        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
+        request_timeout: Duration::from_secs(5),
+        window_secs: 60,
+        balance,
+    };
+    let p = Proxy::new(cfg, 0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_on_threads(p, listener, 2));
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            let mut slow = 0;
+            for _ in 0..20 {
+                if get(&c, addr, &[]).await.1 == "slow" {
+                    slow += 1;
+                }
+            }
+            slow
+        }));
+    }
+    let mut n = 0;
+    for t in tasks {
+        n += t.await.unwrap();
+    }
+    n as f64 / 240.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_requests_sends_less_to_a_slow_instance_than_round_robin() {
+    let rr = slow_share(Balance::RoundRobin).await;
+    let lr = slow_share(Balance::LeastRequests).await;
+    assert!((0.4..=0.6).contains(&rr), "round-robin: {rr}");
+    assert!(
+        lr < 0.25,
+        "least-requests still sent {lr} to the slow instance"
+    );
 }

@@ -1,0 +1,67 @@
+//! `ship proxy` and the builtin router/metric source wired from ship.toml, with the built
+//! binaries; the happy path end to end is `examples/builtin-proxy`.
+
+mod common;
+use common::*;
+
+/// ship.toml as `ship init` wrote it, with the proxy on free ports and `extra` appended.
+fn with_proxy(ws: &Ws, extra: &str) {
+    let cfg = ws
+        .read("ship.toml")
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace("admin = \"127.0.0.1:9091\"", "admin = \"127.0.0.1:0\"");
+    ws.write("ship.toml", &format!("{cfg}\n{extra}\n"));
+}
+
+#[test]
+fn a_workspace_without_instances_is_refused_with_the_fix() {
+    let ws = Ws::init();
+    with_proxy(&ws, "");
+    let r = ws.ship(&["proxy"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.text().contains("[[proxy.instances]]"), "{}", r.text());
+}
+
+#[test]
+fn the_admin_token_comes_from_the_environment_or_nothing_starts() {
+    let ws = Ws::init();
+    with_proxy(
+        &ws,
+        "[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:9\"\n",
+    );
+    let r = ws.sh("env -u SHIP_ADMIN_TOKEN ship proxy");
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.text().contains("$SHIP_ADMIN_TOKEN"), "{}", r.text());
+    let r = ws.sh("SHIP_ADMIN_TOKEN=short ship proxy");
+    assert!(r.text().contains("at least 16 characters"), "{}", r.text());
+}
+
+#[test]
+fn an_instance_that_dies_at_start_is_named() {
+    let ws = Ws::init();
+    with_proxy(
+        &ws,
+        "[[proxy.instances]]\nversion = \"canary\"\naddress = \"127.0.0.1:9\"\ncommand = \"sh -c 'exit 3'\"\n",
+    );
+    let r = ws.sh("SHIP_ADMIN_TOKEN=0123456789abcdef0123 ship proxy");
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.text().contains("127.0.0.1:9"), "{}", r.text());
+    assert!(r.text().contains("exited"), "{}", r.text());
+}
+
+#[test]
+fn a_builtin_rollout_without_the_token_starts_nothing() {
+    let ws = Ws::with_contract();
+    let key = ws.key("alice", "alice@example.com", true);
+    ws.submit_and_approve(&key);
+    let cfg = ws
+        .read("ship.toml")
+        .replace("[router]\n", "[router]\nkind = \"builtin\"\n")
+        .replacen("kind = \"command\"\n", "", 1);
+    ws.write("ship.toml", &cfg);
+    let r = ws.sh(&format!("env -u SHIP_ADMIN_TOKEN ship rollout start {ID}"));
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.text().contains("$SHIP_ADMIN_TOKEN"), "{}", r.text());
+    let r = ws.ship(&["rollout", "status", ID]);
+    assert_ne!(r.code, 0, "no rollout was recorded: {}", r.text());
+}

@@ -1,0 +1,172 @@
+//! `[proxy]`: ship's built-in data plane (`ship proxy`), and where `router.kind = "builtin"` and
+//! `metrics.kind = "builtin"` find its admin API.
+
+use serde::{Deserialize, Serialize};
+use shiploop_artifacts::Dur;
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyCfg {
+    pub listen: SocketAddr,
+    pub admin: SocketAddr,
+    /// The environment variable holding the admin API's bearer token.
+    pub token_env: String,
+    /// "round-robin" or "least-requests", among one version's instances.
+    pub balance: String,
+    pub sticky_header: String,
+    pub sticky_cookie: String,
+    pub override_header: String,
+    pub request_timeout: Dur,
+    /// How much golden-metric history the proxy keeps (the longest window anyone may ask for).
+    pub keep: Dur,
+    pub health_path: String,
+    pub health_interval: Dur,
+    pub health_timeout: Dur,
+    pub unhealthy_threshold: u32,
+    pub healthy_threshold: u32,
+    /// How often the resource usage of launched instances is sampled.
+    pub resource_interval: Dur,
+    pub instances: Vec<InstanceCfg>,
+}
+
+impl Default for ProxyCfg {
+    fn default() -> Self {
+        ProxyCfg {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 9091)),
+            token_env: "SHIP_ADMIN_TOKEN".into(),
+            balance: "round-robin".into(),
+            sticky_header: String::new(),
+            sticky_cookie: String::new(),
+            override_header: "x-ship-version".into(),
+            request_timeout: Dur::from_secs(30),
+            keep: Dur::from_secs(600),
+            health_path: "/healthz".into(),
+            health_interval: Dur::from_secs(5),
+            health_timeout: Dur::from_secs(2),
+            unhealthy_threshold: 2,
+            healthy_threshold: 2,
+            resource_interval: Dur::from_secs(5),
+            instances: Vec::new(),
+        }
+    }
+}
+
+/// One upstream instance. With a `command`, `ship proxy` starts it, stops it on exit, and
+/// reports its memory and CPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceCfg {
+    /// "stable" or "canary".
+    pub version: String,
+    pub address: SocketAddr,
+    #[serde(default)]
+    pub command: String,
+}
+
+fn header_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl ProxyCfg {
+    /// The first problem: (key, message).
+    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
+        if !matches!(self.balance.as_str(), "round-robin" | "least-requests") {
+            return Some((
+                "balance",
+                format!(
+                    "proxy.balance {:?}: \"round-robin\" or \"least-requests\"",
+                    self.balance
+                ),
+            ));
+        }
+        if !self.sticky_header.is_empty() && !self.sticky_cookie.is_empty() {
+            return Some((
+                "sticky_cookie",
+                "proxy.sticky_header and proxy.sticky_cookie: give one of them".into(),
+            ));
+        }
+        for (key, value, required) in [
+            ("sticky_header", &self.sticky_header, false),
+            ("override_header", &self.override_header, true),
+        ] {
+            if (required || !value.is_empty()) && !header_name_ok(value) {
+                return Some((
+                    key,
+                    format!("proxy.{key} {value:?} is not a valid HTTP header name"),
+                ));
+            }
+        }
+        if self.token_env.trim().is_empty() {
+            return Some((
+                "token_env",
+                "proxy.token_env: name the environment variable that holds the admin token".into(),
+            ));
+        }
+        if !self.health_path.starts_with('/') {
+            return Some((
+                "health_path",
+                format!(
+                    "proxy.health_path {:?}: must start with /",
+                    self.health_path
+                ),
+            ));
+        }
+        for (key, d) in [
+            ("request_timeout", self.request_timeout),
+            ("health_interval", self.health_interval),
+            ("health_timeout", self.health_timeout),
+            ("resource_interval", self.resource_interval),
+            ("keep", self.keep),
+        ] {
+            if d.0.is_zero() {
+                return Some((key, format!("proxy.{key}: must be greater than 0")));
+            }
+        }
+        if self.unhealthy_threshold == 0 || self.healthy_threshold == 0 {
+            return Some((
+                "unhealthy_threshold",
+                "proxy.unhealthy_threshold and proxy.healthy_threshold: at least 1".into(),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, inst) in self.instances.iter().enumerate() {
+            if !matches!(inst.version.as_str(), "stable" | "canary") {
+                return Some((
+                    "version",
+                    format!(
+                        "proxy.instances[{i}].version {:?}: \"stable\" or \"canary\"",
+                        inst.version
+                    ),
+                ));
+            }
+            if !seen.insert(inst.address) {
+                return Some((
+                    "address",
+                    format!(
+                        "proxy.instances[{i}].address {} is listed twice",
+                        inst.address
+                    ),
+                ));
+            }
+        }
+        None
+    }
+
+    pub fn addresses(&self, version: &str) -> Vec<SocketAddr> {
+        self.instances
+            .iter()
+            .filter(|i| i.version == version)
+            .map(|i| i.address)
+            .collect()
+    }
+
+    /// The admin API's base URL, as the builtin router and metric source call it.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin)
+    }
+}
