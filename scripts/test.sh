@@ -13,7 +13,15 @@ apt_install() {
     exit 1
   fi
 }
-command -v ssh-keygen >/dev/null || apt_install openssh-client
+# The integration tests start their own servers on loopback (never the system services).
+need=()
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v curl >/dev/null || need+=(curl)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+if [ "${#need[@]}" -gt 0 ]; then apt_install --no-install-recommends "${need[@]}"; fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -11,8 +11,10 @@ use shiploop_artifacts::Dur;
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod integrations;
 mod proxy;
 mod template;
+pub use integrations::{AlertsCfg, AuthCfg, PromQueryCfg, PrometheusCfg};
 pub use proxy::{InstanceCfg, ProxyCfg};
 pub use template::default_toml;
 
@@ -34,6 +36,7 @@ pub struct Config {
     pub integrity: BTreeMap<String, IntegrityCfg>,
     pub hotfix: Hotfix,
     pub proxy: ProxyCfg,
+    pub alerts: AlertsCfg,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +109,7 @@ pub struct Metrics {
     pub kind: String,
     pub window: Dur,
     pub command: CommandMetricsCfg,
+    pub prometheus: PrometheusCfg,
 }
 
 impl Default for Metrics {
@@ -114,6 +118,7 @@ impl Default for Metrics {
             kind: "command".into(),
             window: Dur::from_secs(60),
             command: CommandMetricsCfg::default(),
+            prometheus: PrometheusCfg::default(),
         }
     }
 }
@@ -457,15 +462,29 @@ impl Config {
                 ),
             ));
         }
-        if !matches!(self.metrics.kind.as_str(), "command" | "builtin") {
+        if !matches!(
+            self.metrics.kind.as_str(),
+            "command" | "builtin" | "prometheus"
+        ) {
             return Some((
                 "metrics",
                 "kind",
                 format!(
-                    "metrics.kind {:?}: supported metric sources: \"builtin\", \"command\"",
+                    "metrics.kind {:?}: supported metric sources: \"builtin\", \"command\", \"prometheus\"",
                     self.metrics.kind
                 ),
             ));
+        }
+        if let Some((key, message)) = self.metrics.prometheus.problem() {
+            let table = if matches!(key, "query" | "samples" | "reduce" | "step") {
+                "metrics.prometheus.queries"
+            } else {
+                "metrics.prometheus"
+            };
+            return Some((table, key, message));
+        }
+        if let Some((key, message)) = self.alerts.problem() {
+            return Some(("alerts", key, message));
         }
         if let Some((key, message)) = self.proxy.problem() {
             let table = if matches!(key, "version" | "address") {

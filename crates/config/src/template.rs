@@ -101,6 +101,34 @@ kind = "command"
 # The window each measurement covers ({window} in seconds).
 window = "1m"
 
+[metrics.prometheus]
+# For kind = "prometheus": instant queries over the HTTP API. Secrets come from environment
+# variables named here, never from this file.
+url = "http://127.0.0.1:9090"
+timeout = "10s"
+bearer_token_env = ""
+basic_user = ""
+basic_password_env = ""
+# A PEM file of CA certificates to trust for https:// (besides the system's roots).
+ca_file = ""
+# The label selector of one version's series: {{selector}} in queries, with {{service}},
+# {{version}} and {{instance}} filled in.
+selector = 'job="{{service}}",version="{{version}}"'
+# What {{version}} is for the stable and the new version.
+stable_version = "stable"
+canary_version = "canary"
+# What {{instance}} is (a regex over the instance label) for each version.
+stable_instances = ".*"
+canary_instances = ".*"
+# Presets exist for error_rate, latency_p99 and failed_instances over http_requests_total,
+# http_request_duration_seconds and up (docs/CONFIG.md); override or add by metric name:
+# [metrics.prometheus.queries.cpu_ratio]
+# query = 'max(rate(process_cpu_seconds_total{ {{selector}} }[{{window}}]))'
+# samples = ""          # optional: a query for how many samples stand behind the value
+# range = "10m"         # optional: a range query over the last 10 minutes…
+# step = "15s"
+# reduce = "max"        # …reduced to one value: last, max, min or avg
+
 [metrics.command]
 # Prints a JSON object keyed by measurement (see docs/ROLLOUT.md), e.g.
 # {"canary/error_rate": {"value": 0.002, "samples": 1200}, "alerts/critical_security": 0}
@@ -118,6 +146,21 @@ timeout = "10s"
 # command = "./scripts/check-orders-balance"   # exit 0 while the data is consistent
 # http = "http://127.0.0.1:8080/integrity"     # …or an endpoint answering 2xx while it is
 # timeout = "10s"
+
+[alerts]
+# Where critical and security alerts come from: "none", or "alertmanager" (active alerts that
+# are neither silenced nor inhibited). The critical-security-alert rollback trigger needs one.
+kind = "none"
+url = "http://127.0.0.1:9093"
+timeout = "10s"
+bearer_token_env = ""
+basic_user = ""
+basic_password_env = ""
+ca_file = ""
+# Matchers (Alertmanager filter syntax) that make an alert critical…
+critical = ['severity="critical"']
+# …and, together with those, a critical security alert.
+security = ['category="security"']
 
 [proxy]
 # ship's built-in data plane: `ship proxy` serves it; the builtin router and metric source

@@ -1,8 +1,14 @@
 //! Building a rollout's plan and providers from the approved contract and ship.toml.
 
 use crate::Result;
+use shiploop_artifacts::Dur;
+use shiploop_config::AuthCfg;
+use shiploop_providers::alertmanager::AlertmanagerSource;
 use shiploop_providers::builtin::{AdminClient, BuiltinRouter, BuiltinSource};
 use shiploop_providers::command::{CommandRouter, CommandSource, Runner};
+use shiploop_providers::composite::WithAlerts;
+use shiploop_providers::http::{Auth, Http};
+use shiploop_providers::prometheus::{presets, PrometheusSource, Query, Reduce};
 use shiploop_providers::{MetricSource, TrafficRouter};
 use shiploop_rollout::measure::Measurement;
 use shiploop_rollout::{CheckDef, Plan, Settings};
@@ -91,6 +97,87 @@ fn admin_client(ws: &Workspace) -> Result<AdminClient> {
     ))
 }
 
+/// An HTTP client for a server table: its timeout, auth from environment variables, extra CA.
+fn http_for(ws: &Workspace, table: &str, a: &dyn AuthCfg, timeout: Dur) -> Result<Http> {
+    let env = |var: &str| {
+        std::env::var(var).map_err(|_| {
+            Error::Usage(format!(
+                "ship.toml: {table} takes a secret from ${var}, which is not set"
+            ))
+        })
+    };
+    let auth = if !a.bearer_token_env().is_empty() {
+        Auth::Bearer(env(a.bearer_token_env())?.trim().to_string())
+    } else if !a.basic_user().is_empty() {
+        Auth::Basic {
+            user: a.basic_user().to_string(),
+            password: env(a.basic_password_env())?,
+        }
+    } else {
+        Auth::None
+    };
+    let ca = match a.ca_file() {
+        "" => None,
+        f => {
+            let path = ws.root.join(f);
+            Some(std::fs::read(&path).map_err(|source| Error::Io { path, source })?)
+        }
+    };
+    Http::new(timeout.0, auth, ca.as_deref())
+        .map_err(|e| Error::Usage(format!("ship.toml: {table}: {e}")))
+}
+
+fn prometheus_source(ws: &Workspace) -> Result<PrometheusSource> {
+    let c = &ws.config.metrics.prometheus;
+    let mut queries = presets();
+    for (name, q) in &c.queries {
+        queries.insert(
+            name.clone(),
+            Query {
+                query: q.query.clone(),
+                samples: non_empty(&q.samples),
+                range: q.range.map(|r| {
+                    (
+                        r.0,
+                        q.step.0,
+                        Reduce::parse(&q.reduce).unwrap_or(Reduce::Max),
+                    )
+                }),
+            },
+        );
+    }
+    Ok(PrometheusSource {
+        http: http_for(ws, "metrics.prometheus", c, c.timeout)?,
+        base: c.url.clone(),
+        selector: c.selector.clone(),
+        versions: BTreeMap::from([
+            ("stable".to_string(), c.stable_version.clone()),
+            ("canary".to_string(), c.canary_version.clone()),
+        ]),
+        instances: BTreeMap::from([
+            ("stable".to_string(), c.stable_instances.clone()),
+            ("canary".to_string(), c.canary_instances.clone()),
+        ]),
+        queries,
+    })
+}
+
+fn alert_source(ws: &Workspace) -> Result<Option<AlertmanagerSource>> {
+    let c = &ws.config.alerts;
+    if c.kind != "alertmanager" {
+        return Ok(None);
+    }
+    let both: Vec<String> = c.critical.iter().chain(&c.security).cloned().collect();
+    Ok(Some(AlertmanagerSource {
+        http: http_for(ws, "alerts", c, c.timeout)?,
+        base: c.url.clone(),
+        matchers: BTreeMap::from([
+            ("critical".to_string(), c.critical.clone()),
+            ("critical_security".to_string(), both),
+        ]),
+    }))
+}
+
 pub fn providers_for(ws: &Workspace) -> Result<Providers> {
     let cfg = &ws.config;
     let router: Box<dyn TrafficRouter> = match cfg.router.kind.as_str() {
@@ -123,6 +210,7 @@ pub fn providers_for(ws: &Workspace) -> Result<Providers> {
         "builtin" => Box::new(BuiltinSource {
             admin: admin_client(ws)?,
         }),
+        "prometheus" => Box::new(prometheus_source(ws)?),
         "command" => {
             let c = &cfg.metrics.command;
             let command = non_empty(&c.command).ok_or_else(|| {
@@ -144,6 +232,13 @@ pub fn providers_for(ws: &Workspace) -> Result<Providers> {
                 "ship.toml: metrics.kind {other:?} is not supported"
             )))
         }
+    };
+    let metrics: Box<dyn MetricSource> = match alert_source(ws)? {
+        Some(alerts) => Box::new(WithAlerts {
+            metrics,
+            alerts: Box::new(alerts),
+        }),
+        None => metrics,
     };
     let integrity = cfg
         .integrity

@@ -4,11 +4,15 @@
 //! Adding a provider is adding one module. Providers never panic: a router returns a typed
 //! error, and a metric source answers every key with a value, "no data" or an error.
 
+pub mod alertmanager;
 pub mod builtin;
 pub mod command;
+pub mod composite;
+pub mod http;
 pub mod http_probe;
 pub mod memory;
 pub mod placeholders;
+pub mod prometheus;
 
 use async_trait::async_trait;
 use shiploop_rollout::Observation;

@@ -85,7 +85,7 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
     assert_eq!(obs["canary/error_rate"], Measurement::NoData);
     // Resource usage of a watched process is data; a version with no process ship started has none.
     match &obs["canary/memory_rss_bytes"] {
-        Measurement::Value { value, samples } => assert!(*value > 1e6 && *samples == 1),
+        Measurement::Value { value, samples, .. } => assert!(*value > 1e6 && *samples == 1),
         other => panic!("{other:?}"),
     }
     assert_eq!(obs["stable/memory_rss_bytes"], Measurement::NoData);

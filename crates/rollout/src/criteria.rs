@@ -54,12 +54,12 @@ fn secs_to_ms(v: f64) -> String {
 /// A value with enough samples, or the finding that explains why there is none.
 fn usable(obs: &Observation, key: &str, min_samples: u64, name: &str) -> Result<f64, Finding> {
     match obs.get(key) {
-        Some(Measurement::Value { value, samples })
+        Some(Measurement::Value { value, samples, .. })
             if *samples >= min_samples && value.is_finite() =>
         {
             Ok(*value)
         }
-        Some(Measurement::Value { value, samples }) if !value.is_finite() => Err(Finding::new(
+        Some(Measurement::Value { value, samples, .. }) if !value.is_finite() => Err(Finding::new(
             name.into(),
             Outcome::NoData,
             format!("{key} is {value} over {samples} samples"),
@@ -146,7 +146,11 @@ pub fn triggers(plan: &Plan, obs: &Observation, baseline: Option<f64>) -> Vec<Fi
                     Ok(v) => v,
                     Err(f) => return f,
                 };
-                let detail = format!("{n} active critical security alert(s)");
+                let names = match obs.get(measure::CRITICAL_SECURITY_ALERTS) {
+                    Some(Measurement::Value { detail: Some(d), .. }) if n >= 1.0 => format!(": {d}"),
+                    _ => String::new(),
+                };
+                let detail = format!("{n} active critical security alert(s){names}");
                 Finding::new(name, if n >= 1.0 { Outcome::Fail } else { Outcome::Pass }, detail)
             }
             Trigger::DataIntegrity { check: Some(check) } => {

@@ -504,7 +504,8 @@ impl Rollout {
         self.last_tick = Some(self.last_tick.map_or(at, |t| t.max(at)));
 
         let mut findings = criteria::triggers(plan, obs, self.stable_baseline);
-        if let Some(Measurement::Value { value, samples }) = obs.get(&measure::error_rate("stable"))
+        if let Some(Measurement::Value { value, samples, .. }) =
+            obs.get(&measure::error_rate("stable"))
         {
             if *samples >= plan.settings.min_samples && value.is_finite() {
                 self.stable_baseline = Some(*value);

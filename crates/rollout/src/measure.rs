@@ -10,18 +10,32 @@ pub enum Measurement {
     Value {
         value: f64,
         samples: u64,
+        /// What the source can say about the value, for the decision (e.g. the names of the
+        /// alerts behind an alert count).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     /// The source answered, but has nothing for this query (no traffic, empty result).
     NoData,
     /// The source could not answer (down, timeout, bad query).
-    Error {
-        message: String,
-    },
+    Error { message: String },
 }
 
 impl Measurement {
     pub fn value(value: f64, samples: u64) -> Self {
-        Measurement::Value { value, samples }
+        Measurement::Value {
+            value,
+            samples,
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(value: f64, samples: u64, detail: String) -> Self {
+        Measurement::Value {
+            value,
+            samples,
+            detail: Some(detail),
+        }
     }
 }
 

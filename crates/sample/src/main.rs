@@ -1,6 +1,8 @@
 //! `ship-sample`: a small HTTP service for demos, tests and experiments. It answers with its
 //! version and can be told to misbehave — an error rate, extra latency, failing health checks,
-//! growing memory — so a rollout has something real to watch.
+//! growing memory — so a rollout has something real to watch. `GET /metrics` exposes the
+//! conventional `http_requests_total` and `http_request_duration_seconds` families (labelled
+//! with the version) for Prometheus to scrape.
 
 use clap::Parser;
 use http_body_util::Full;
@@ -42,6 +44,77 @@ struct State {
     args: Args,
     served: AtomicU64,
     leak: Mutex<Vec<Vec<u8>>>,
+    metrics: Metrics,
+}
+
+/// Histogram bucket bounds in seconds (Prometheus client defaults).
+const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Counters since start, as Prometheus client libraries keep them.
+#[derive(Default)]
+struct Metrics {
+    ok: AtomicU64,
+    errors: AtomicU64,
+    /// Cumulative counts per bucket bound, then +Inf.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    /// Sum of latencies in microseconds.
+    sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    fn observe(&self, status: u16, secs: f64) {
+        if status >= 500 {
+            &self.errors
+        } else {
+            &self.ok
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.buckets[BUCKETS.len()].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn exposition(&self, version: &str) -> String {
+        let v = version.replace('\\', "\\\\").replace('"', "\\\"");
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut out = String::from(
+            "# HELP http_requests_total Requests answered, by status code.\n# TYPE http_requests_total counter\n",
+        );
+        out.push_str(&format!(
+            "http_requests_total{{version=\"{v}\",code=\"200\"}} {}\n",
+            load(&self.ok)
+        ));
+        out.push_str(&format!(
+            "http_requests_total{{version=\"{v}\",code=\"500\"}} {}\n",
+            load(&self.errors)
+        ));
+        out.push_str("# HELP http_request_duration_seconds Time to answer a request.\n# TYPE http_request_duration_seconds histogram\n");
+        for (i, le) in BUCKETS.iter().enumerate() {
+            out.push_str(&format!(
+                "http_request_duration_seconds_bucket{{version=\"{v}\",le=\"{le}\"}} {}\n",
+                load(&self.buckets[i])
+            ));
+        }
+        let count = load(&self.buckets[BUCKETS.len()]);
+        out.push_str(&format!(
+            "http_request_duration_seconds_bucket{{version=\"{v}\",le=\"+Inf\"}} {count}\n"
+        ));
+        out.push_str(&format!(
+            "http_request_duration_seconds_sum{{version=\"{v}\"}} {}\n",
+            load(&self.sum_micros) as f64 / 1e6
+        ));
+        out.push_str(&format!(
+            "http_request_duration_seconds_count{{version=\"{v}\"}} {count}\n"
+        ));
+        out
+    }
 }
 
 /// Whether request number `n` (from 0) is one of the errors: exactly `rate` of any prefix of
@@ -74,6 +147,13 @@ async fn handle(
             .body(Full::new(Bytes::from(body)))
             .unwrap_or_default());
     }
+    if path == "/metrics" {
+        return Ok(Response::builder()
+            .header("content-type", "text/plain; version=0.0.4")
+            .body(Full::new(Bytes::from(state.metrics.exposition(&a.version))))
+            .unwrap_or_default());
+    }
+    let started = std::time::Instant::now();
     if a.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(a.latency_ms)).await;
     }
@@ -84,6 +164,9 @@ async fn handle(
         StatusCode::OK
     };
     let body = serde_json::json!({ "version": a.version, "path": path, "request": n }).to_string();
+    state
+        .metrics
+        .observe(status.as_u16(), started.elapsed().as_secs_f64());
     Ok(Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -107,6 +190,7 @@ async fn main() -> std::io::Result<()> {
         args: args.clone(),
         served: AtomicU64::new(0),
         leak: Mutex::new(vec![]),
+        metrics: Metrics::default(),
     });
     if args.grow_mib_per_sec > 0 {
         let s = state.clone();
@@ -135,7 +219,24 @@ async fn main() -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_error;
+    use super::{is_error, Metrics};
+
+    #[test]
+    fn metrics_are_conventional_prometheus_families() {
+        let m = Metrics::default();
+        m.observe(200, 0.003);
+        m.observe(500, 0.2);
+        let text = m.exposition("v2");
+        assert!(
+            text.contains("http_requests_total{version=\"v2\",code=\"500\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("http_request_duration_seconds_bucket{version=\"v2\",le=\"0.005\"} 1")
+        );
+        assert!(text.contains("http_request_duration_seconds_bucket{version=\"v2\",le=\"0.25\"} 2"));
+        assert!(text.contains("http_request_duration_seconds_count{version=\"v2\"} 2"));
+    }
 
     #[test]
     fn error_rate_is_exact_and_spread() {

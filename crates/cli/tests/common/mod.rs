@@ -1,6 +1,8 @@
 //! Helpers for tests that drive the built `ship` binary in a temporary workspace.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -1,0 +1,291 @@
+//! Rollouts measured by real Prometheus and Alertmanager servers (started here on free loopback
+//! ports) scraping real `ship-sample` instances. Traffic moves through the command router (a
+//! file); the metrics are what Prometheus scraped.
+
+mod common;
+use common::servers::{self, Server};
+use common::*;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A workspace whose rollouts read Prometheus (and Alertmanager when given), with an approved
+/// release `web`. Stages last `stage`; ticks every 250 ms.
+fn prom_ws(prom: &Server, am: Option<&Server>, stage: &str) -> Ws {
+    let ws = Ws::init();
+    let mut cfg = ws
+        .read("ship.toml")
+        .replacen(
+            &format!("name = \"{}\"", service_name(&ws)),
+            "name = \"checkout\"",
+            1,
+        )
+        .replace(
+            "canary_duration = \"10m\"",
+            &format!("canary_duration = \"{stage}\""),
+        )
+        .replace(
+            "early_adopter_duration = \"30m\"",
+            &format!("early_adopter_duration = \"{stage}\""),
+        )
+        .replace(
+            "ga_duration = \"1h\"",
+            &format!("ga_duration = \"{stage}\""),
+        )
+        .replace("tick_interval = \"10s\"", "tick_interval = \"250ms\"")
+        .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"250ms\"")
+        .replace(
+            "set_weight = \"\"",
+            "set_weight = \"echo {weight} > weight\"",
+        )
+        .replace(
+            "kind = \"command\"\n# The window each",
+            "kind = \"prometheus\"\n# The window each",
+        )
+        .replace("window = \"1m\"", "window = \"10s\"")
+        .replace(
+            "url = \"http://127.0.0.1:9090\"",
+            &format!("url = \"{}\"", prom.url()),
+        )
+        .replace("stable_version = \"stable\"", "stable_version = \"v1\"")
+        .replace("canary_version = \"canary\"", "canary_version = \"v2\"");
+    match am {
+        Some(am) => {
+            cfg = cfg
+                .replace("kind = \"none\"", "kind = \"alertmanager\"")
+                .replace(
+                    "url = \"http://127.0.0.1:9093\"",
+                    &format!("url = \"{}\"", am.url()),
+                );
+        }
+        None => {
+            cfg = cfg.replace(
+                "critical_security_alert = true",
+                "critical_security_alert = false",
+            )
+        }
+    }
+    ws.write("ship.toml", &cfg);
+    ws.verdict("v-pass-1", "PASS", "Faster checkout");
+    let alice = ws.key("alice", "alice@example.com", true);
+    for args in [
+        vec!["release", "new", "web"],
+        vec!["release", "submit", "web", "--as", "agent@example.com"],
+        vec![
+            "release",
+            "approve",
+            "web",
+            "--key",
+            alice.to_str().unwrap(),
+        ],
+    ] {
+        let r = ws.ship(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
+    }
+    ws
+}
+
+fn service_name(ws: &Ws) -> String {
+    let cfg = ws.read("ship.toml");
+    let line = cfg.lines().find(|l| l.starts_with("name = ")).unwrap();
+    line.trim_start_matches("name = ")
+        .trim_matches('"')
+        .to_string()
+}
+
+/// Steady traffic to both versions until dropped.
+struct Load(Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>);
+
+impl Load {
+    fn start(targets: &[std::net::SocketAddr]) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = targets
+            .iter()
+            .map(|t| {
+                let (t, stop) = (*t, stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        servers::load(t, 10);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                })
+            })
+            .collect();
+        Load(stop, threads)
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Waits until Prometheus has enough scrapes for a 10 s rate.
+fn warm_up(prom: &Server) {
+    let started = Instant::now();
+    loop {
+        let q = "sum(increase(http_requests_total%7Bversion%3D%22v2%22%7D%5B10s%5D))";
+        let (_, body) =
+            servers::http_get(&format!("{}/api/v1/query?query={q}", prom.url())).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let n = v["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if n > 100.0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "Prometheus has no data: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn decisions(ws: &Ws) -> Vec<serde_json::Value> {
+    let r = ws.ship(&["--json", "rollout", "status", "web"]);
+    r.json()["decisions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn phase(ws: &Ws) -> String {
+    let r = ws.ship(&["--json", "rollout", "status", "web"]);
+    r.json()["state"]["phase"]["phase"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The first finding detail that contains `needle`.
+fn finding(ws: &Ws, needle: &str) -> Option<String> {
+    decisions(ws)
+        .iter()
+        .flat_map(|d| d["findings"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["detail"].as_str().map(str::to_string))
+        .find(|d| d.contains(needle))
+}
+
+#[test]
+fn prometheus_measures_the_injected_error_rate_and_the_engine_rolls_back() {
+    let v1 = servers::sample(&["--version", "v1"]);
+    let v2 = servers::sample(&["--version", "v2", "--error-rate", "0.05"]);
+    let prom = servers::prometheus(&[("checkout", v1.addr, "v1"), ("checkout", v2.addr, "v2")]);
+    let _load = Load::start(&[v1.addr, v2.addr]);
+    warm_up(&prom);
+    let ws = prom_ws(&prom, None, "20s");
+    let r = ws.ship(&["rollout", "start", "web"]);
+    assert_eq!(r.code, 1, "rolled back: {}", r.text());
+    assert_eq!(phase(&ws), "rolled-back");
+    assert_eq!(ws.read("weight").trim(), "0");
+    // "canary error rate 5.00 % vs stable 0.00 %: …" — the value Prometheus computed.
+    let detail = finding(&ws, "canary error rate").expect("an error-rate finding");
+    let pct: f64 = detail
+        .trim_start_matches("canary error rate ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (pct - 5.0).abs() <= 1.0,
+        "measured {pct} %, injected 5 %: {detail}"
+    );
+}
+
+#[test]
+fn a_critical_security_alert_in_alertmanager_rolls_back_within_a_tick_and_is_named() {
+    let v1 = servers::sample(&["--version", "v1"]);
+    let v2 = servers::sample(&["--version", "v2"]);
+    let prom = servers::prometheus(&[("checkout", v1.addr, "v1"), ("checkout", v2.addr, "v2")]);
+    let am = servers::alertmanager();
+    // An alert that is critical but not about security must not count.
+    servers::post_alert(
+        &am,
+        r#"{"alertname": "DiskFull", "severity": "critical", "category": "capacity"}"#,
+    );
+    let _load = Load::start(&[v1.addr, v2.addr]);
+    warm_up(&prom);
+    let ws = prom_ws(&prom, Some(&am), "60s");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ship"))
+        .arg("-C")
+        .arg(ws.root())
+        .args(["rollout", "start", "web"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the canary is being watched with passing triggers, then raise the alert.
+    let started = Instant::now();
+    while finding(&ws, "0 active critical security alert").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no passing alert finding"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    servers::post_alert(
+        &am,
+        r#"{"alertname": "CVE-2026-1234", "severity": "critical", "category": "security"}"#,
+    );
+    let raised = Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        raised.elapsed() < Duration::from_secs(5),
+        "rolled back {:?} after the alert",
+        raised.elapsed()
+    );
+    let detail = finding(&ws, "CVE-2026-1234").expect("the decision names the alert");
+    assert!(
+        detail.contains("1 active critical security alert"),
+        "{detail}"
+    );
+    assert!(!detail.contains("DiskFull"), "{detail}");
+    assert_eq!(ws.read("weight").trim(), "0");
+}
+
+#[test]
+fn prometheus_going_away_is_an_error_that_holds_then_rolls_back() {
+    let v1 = servers::sample(&["--version", "v1"]);
+    let v2 = servers::sample(&["--version", "v2"]);
+    let mut prom = servers::prometheus(&[("checkout", v1.addr, "v1"), ("checkout", v2.addr, "v2")]);
+    let _load = Load::start(&[v1.addr, v2.addr]);
+    warm_up(&prom);
+    let ws = prom_ws(&prom, None, "60s");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ship"))
+        .arg("-C")
+        .arg(ws.root())
+        .args(["rollout", "start", "web"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while finding(&ws, "canary error rate").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no measurement from Prometheus"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    prom.kill();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "rolled back after the error limit");
+    assert_eq!(phase(&ws), "rolled-back");
+    let errors = decisions(&ws)
+        .iter()
+        .filter(|d| d.to_string().contains("cannot connect"))
+        .count();
+    assert!(
+        errors >= 4,
+        "the error limit (4 ticks) was reached first: {errors}"
+    );
+}

@@ -1,0 +1,265 @@
+//! `[metrics.prometheus]` and `[alerts]`: the servers teams already run.
+
+use serde::{Deserialize, Serialize};
+use shiploop_artifacts::Dur;
+use std::collections::BTreeMap;
+
+/// How ship authenticates to a server; secrets come from environment variables, never the file.
+pub trait AuthCfg {
+    fn bearer_token_env(&self) -> &str;
+    fn basic_user(&self) -> &str;
+    fn basic_password_env(&self) -> &str;
+    fn ca_file(&self) -> &str;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusCfg {
+    pub url: String,
+    pub timeout: Dur,
+    pub bearer_token_env: String,
+    pub basic_user: String,
+    pub basic_password_env: String,
+    pub ca_file: String,
+    /// The label selector of one version's series; `{{selector}}` in queries.
+    pub selector: String,
+    pub stable_version: String,
+    pub canary_version: String,
+    pub stable_instances: String,
+    pub canary_instances: String,
+    /// Queries by metric name, over the presets (`error_rate`, `latency_p99`,
+    /// `failed_instances`).
+    pub queries: BTreeMap<String, PromQueryCfg>,
+}
+
+impl Default for PrometheusCfg {
+    fn default() -> Self {
+        PrometheusCfg {
+            url: "http://127.0.0.1:9090".into(),
+            timeout: Dur::from_secs(10),
+            bearer_token_env: String::new(),
+            basic_user: String::new(),
+            basic_password_env: String::new(),
+            ca_file: String::new(),
+            selector: r#"job="{{service}}",version="{{version}}""#.into(),
+            stable_version: "stable".into(),
+            canary_version: "canary".into(),
+            stable_instances: ".*".into(),
+            canary_instances: ".*".into(),
+            queries: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromQueryCfg {
+    pub query: String,
+    /// How many samples stand behind the value (e.g. requests in the window).
+    #[serde(default)]
+    pub samples: String,
+    /// A range query over this much time before now, instead of an instant query.
+    #[serde(default)]
+    pub range: Option<Dur>,
+    #[serde(default = "default_step")]
+    pub step: Dur,
+    /// How a range becomes one value: last, max, min, avg.
+    #[serde(default = "default_reduce")]
+    pub reduce: String,
+}
+
+fn default_step() -> Dur {
+    Dur::from_secs(15)
+}
+
+fn default_reduce() -> String {
+    "max".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsCfg {
+    /// "none" or "alertmanager".
+    pub kind: String,
+    pub url: String,
+    pub timeout: Dur,
+    pub bearer_token_env: String,
+    pub basic_user: String,
+    pub basic_password_env: String,
+    pub ca_file: String,
+    /// Alertmanager matchers that make an alert critical.
+    pub critical: Vec<String>,
+    /// …and, together with `critical`, a critical security alert.
+    pub security: Vec<String>,
+}
+
+impl Default for AlertsCfg {
+    fn default() -> Self {
+        AlertsCfg {
+            kind: "none".into(),
+            url: "http://127.0.0.1:9093".into(),
+            timeout: Dur::from_secs(10),
+            bearer_token_env: String::new(),
+            basic_user: String::new(),
+            basic_password_env: String::new(),
+            ca_file: String::new(),
+            critical: vec![r#"severity="critical""#.into()],
+            security: vec![r#"category="security""#.into()],
+        }
+    }
+}
+
+macro_rules! auth_cfg {
+    ($t:ty) => {
+        impl AuthCfg for $t {
+            fn bearer_token_env(&self) -> &str {
+                &self.bearer_token_env
+            }
+            fn basic_user(&self) -> &str {
+                &self.basic_user
+            }
+            fn basic_password_env(&self) -> &str {
+                &self.basic_password_env
+            }
+            fn ca_file(&self) -> &str {
+                &self.ca_file
+            }
+        }
+    };
+}
+auth_cfg!(PrometheusCfg);
+auth_cfg!(AlertsCfg);
+
+fn url_problem(table: &str, url: &str) -> Option<String> {
+    (!(url.starts_with("http://") || url.starts_with("https://")))
+        .then(|| format!("{table}.url {url:?}: an http:// or https:// URL"))
+}
+
+fn auth_problem(table: &str, a: &dyn AuthCfg) -> Option<String> {
+    if !a.bearer_token_env().is_empty() && !a.basic_user().is_empty() {
+        return Some(format!(
+            "{table}: bearer_token_env and basic_user: give one kind of authentication"
+        ));
+    }
+    if a.basic_user().is_empty() != a.basic_password_env().is_empty() {
+        return Some(format!(
+            "{table}: basic_user and basic_password_env go together"
+        ));
+    }
+    None
+}
+
+/// A matcher as Alertmanager's `filter` parameter takes it: `name="v"`, `!=`, `=~`, `!~`.
+fn matcher_ok(m: &str) -> bool {
+    let Some(i) = m.find(['=', '!']) else {
+        return false;
+    };
+    let (name, rest) = m.split_at(i);
+    let value = ["=~", "!~", "!=", "="]
+        .iter()
+        .find_map(|op| rest.strip_prefix(op));
+    !name.trim().is_empty()
+        && name
+            .trim()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && value.is_some_and(|v| v.len() >= 2 && v.starts_with('"') && v.ends_with('"'))
+}
+
+impl PrometheusCfg {
+    /// The first problem: (key, message).
+    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
+        if let Some(m) = url_problem("metrics.prometheus", &self.url) {
+            return Some(("url", m));
+        }
+        if let Some(m) = auth_problem("metrics.prometheus", self) {
+            return Some(("basic_user", m));
+        }
+        for (name, q) in &self.queries {
+            if q.query.trim().is_empty() {
+                return Some((
+                    "query",
+                    format!("metrics.prometheus.queries.{name}.query is empty"),
+                ));
+            }
+            if matches!(name.as_str(), "error_rate" | "latency_p99") && q.samples.trim().is_empty()
+            {
+                return Some(("samples", format!("metrics.prometheus.queries.{name}.samples: the {name} trigger needs a sample count (e.g. requests in the window) to tell data from noise")));
+            }
+            if !matches!(q.reduce.as_str(), "last" | "max" | "min" | "avg") {
+                return Some((
+                    "reduce",
+                    format!(
+                        "metrics.prometheus.queries.{name}.reduce {:?}: last, max, min or avg",
+                        q.reduce
+                    ),
+                ));
+            }
+            if q.step.0.is_zero() {
+                return Some((
+                    "step",
+                    format!("metrics.prometheus.queries.{name}.step: greater than 0"),
+                ));
+            }
+        }
+        None
+    }
+}
+
+impl AlertsCfg {
+    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
+        if !matches!(self.kind.as_str(), "none" | "alertmanager") {
+            return Some((
+                "kind",
+                format!("alerts.kind {:?}: \"none\" or \"alertmanager\"", self.kind),
+            ));
+        }
+        if let Some(m) = url_problem("alerts", &self.url) {
+            return Some(("url", m));
+        }
+        if let Some(m) = auth_problem("alerts", self) {
+            return Some(("basic_user", m));
+        }
+        for (key, list) in [("critical", &self.critical), ("security", &self.security)] {
+            if let Some(bad) = list.iter().find(|m| !matcher_ok(m)) {
+                return Some((
+                    key,
+                    format!("alerts.{key}: {bad:?} is not a matcher like severity=\"critical\""),
+                ));
+            }
+        }
+        if self.critical.is_empty() {
+            return Some((
+                "critical",
+                "alerts.critical: at least one matcher, or every alert would count as critical"
+                    .into(),
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matcher_ok;
+
+    #[test]
+    fn matchers_follow_alertmanager_syntax() {
+        for ok in [
+            r#"severity="critical""#,
+            r#"category=~"sec.*""#,
+            r#"team!="x""#,
+            r#"a!~"b""#,
+        ] {
+            assert!(matcher_ok(ok), "{ok}");
+        }
+        for bad in [
+            "severity",
+            r#"="x""#,
+            "severity=critical",
+            r#"sev erity="x""#,
+        ] {
+            assert!(!matcher_ok(bad), "{bad}");
+        }
+    }
+}

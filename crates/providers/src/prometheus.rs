@@ -1,0 +1,371 @@
+//! The Prometheus metric source: PromQL templates, instant (or range) queries over the HTTP
+//! API, one measurement per key.
+//!
+//! A key `canary/error_rate` is the query named `error_rate` with `{{version}}` set to the
+//! canary's label value. Every query may have a second `samples` query (how many requests stand
+//! behind the value); without one the value counts as one sample. An empty result is *no data*,
+//! never zero; several series where one was expected is an error (aggregate in the query).
+
+use crate::http::{Auth, Http};
+use crate::{MetricContext, MetricSource};
+use async_trait::async_trait;
+use serde_json::Value;
+use shiploop_rollout::measure::Measurement;
+use shiploop_rollout::Observation;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One named query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub query: String,
+    pub samples: Option<String>,
+    /// A range query over this much time before now, reduced to one value.
+    pub range: Option<(Duration, Duration, Reduce)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduce {
+    Last,
+    Max,
+    Min,
+    Avg,
+}
+
+impl Reduce {
+    pub fn parse(s: &str) -> Option<Reduce> {
+        Some(match s {
+            "last" => Reduce::Last,
+            "max" => Reduce::Max,
+            "min" => Reduce::Min,
+            "avg" => Reduce::Avg,
+            _ => return None,
+        })
+    }
+}
+
+/// Queries for the seed's checks over the conventional metric names (Prometheus client
+/// libraries' `http_requests_total` with a `code` label, `http_request_duration_seconds`
+/// histogram, `up`). `{{selector}}` is the configured label selector of one version.
+pub fn presets() -> BTreeMap<String, Query> {
+    let q = |query: &str, samples: &str| Query {
+        query: query.into(),
+        samples: Some(samples.into()),
+        range: None,
+    };
+    let requests = r#"sum(increase(http_requests_total{ {{selector}} }[{{window}}]))"#;
+    BTreeMap::from([
+        (
+            "error_rate".to_string(),
+            q(
+                r#"sum(rate(http_requests_total{ {{selector}}, code=~"5.." }[{{window}}])) / sum(rate(http_requests_total{ {{selector}} }[{{window}}]))"#,
+                requests,
+            ),
+        ),
+        (
+            "latency_p99".to_string(),
+            q(
+                r#"histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{ {{selector}} }[{{window}}])))"#,
+                r#"sum(increase(http_request_duration_seconds_count{ {{selector}} }[{{window}}]))"#,
+            ),
+        ),
+        (
+            "failed_instances".to_string(),
+            q(
+                r#"1 - avg(up{ {{selector}} })"#,
+                r#"count(up{ {{selector}} })"#,
+            ),
+        ),
+    ])
+}
+
+#[derive(Debug, Clone)]
+pub struct PrometheusSource {
+    pub http: Http,
+    pub base: String,
+    /// The label selector of one version, with `{{service}}`, `{{version}}`, `{{instance}}`.
+    pub selector: String,
+    /// `{{version}}` for each version key prefix (`stable`, `canary`).
+    pub versions: BTreeMap<String, String>,
+    /// `{{instance}}` (a regex) for each version; `.*` when not set.
+    pub instances: BTreeMap<String, String>,
+    /// Presets overlaid with the configured queries.
+    pub queries: BTreeMap<String, Query>,
+}
+
+/// Fills `{{name}}` placeholders. Unknown placeholders are left as they are, so PromQL's own
+/// braces are never touched.
+pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{{{k}}}}}"), v);
+    }
+    out
+}
+
+/// A Prometheus duration for a window in seconds.
+pub fn prom_duration(secs: u64) -> String {
+    format!("{}s", secs.max(1))
+}
+
+/// One value out of an API answer's `data`; Ok(None) is an empty result.
+pub fn single_value(data: &Value, reduce: Reduce) -> Result<Option<f64>, String> {
+    let parse = |pair: &Value| -> Result<f64, String> {
+        let s = pair
+            .get(1)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("unexpected sample {pair}"))?;
+        // Prometheus writes NaN, +Inf and -Inf as strings; f64 parses all three.
+        s.parse::<f64>()
+            .map_err(|_| format!("sample value {s:?} is not a number"))
+    };
+    let result = &data["result"];
+    match data["resultType"].as_str() {
+        Some("scalar") => parse(result).map(Some),
+        Some("vector") => {
+            let series = result.as_array().ok_or("vector without result")?;
+            match series.len() {
+                0 => Ok(None),
+                1 => parse(&series[0]["value"]).map(Some),
+                n => Err(format!(
+                    "the query returned {n} series; aggregate it to one (sum, max, avg …)"
+                )),
+            }
+        }
+        Some("matrix") => {
+            let series = result.as_array().ok_or("matrix without result")?;
+            match series.len() {
+                0 => Ok(None),
+                1 => {
+                    let values: Vec<f64> = series[0]["values"]
+                        .as_array()
+                        .ok_or("matrix series without values")?
+                        .iter()
+                        .map(parse)
+                        .collect::<Result<_, _>>()?;
+                    let finite: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+                    if finite.is_empty() {
+                        return Ok(values.last().copied());
+                    }
+                    Ok(Some(match reduce {
+                        Reduce::Last => *finite.last().unwrap_or(&f64::NAN),
+                        Reduce::Max => finite.iter().copied().fold(f64::MIN, f64::max),
+                        Reduce::Min => finite.iter().copied().fold(f64::MAX, f64::min),
+                        Reduce::Avg => finite.iter().sum::<f64>() / finite.len() as f64,
+                    }))
+                }
+                n => Err(format!(
+                    "the query returned {n} series; aggregate it to one (sum, max, avg …)"
+                )),
+            }
+        }
+        other => Err(format!("unexpected result type {other:?}")),
+    }
+}
+
+impl PrometheusSource {
+    async fn run(
+        &self,
+        promql: &str,
+        range: Option<(Duration, Duration, Reduce)>,
+    ) -> Result<Option<f64>, String> {
+        let (path, params, reduce) = match range {
+            None => (
+                "/api/v1/query",
+                vec![("query", promql.to_string())],
+                Reduce::Last,
+            ),
+            Some((over, step, reduce)) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_err(|e| e.to_string())?
+                    .as_secs_f64();
+                (
+                    "/api/v1/query_range",
+                    vec![
+                        ("query", promql.to_string()),
+                        ("start", format!("{:.3}", now - over.as_secs_f64())),
+                        ("end", format!("{now:.3}")),
+                        ("step", format!("{}s", step.as_secs().max(1))),
+                    ],
+                    reduce,
+                )
+            }
+        };
+        let url = format!("{}{path}", self.base.trim_end_matches('/'));
+        let body = self.http.get_json(&url, &params).await?;
+        if body["status"] != "success" {
+            return Err(format!(
+                "Prometheus: {} ({})",
+                body["error"].as_str().unwrap_or("query failed"),
+                body["errorType"].as_str().unwrap_or("error")
+            ));
+        }
+        single_value(&body["data"], reduce)
+    }
+
+    async fn measure_key(&self, key: &str, ctx: &MetricContext) -> Measurement {
+        let Some((version, metric)) = key.split_once('/') else {
+            return Measurement::Error {
+                message: format!("{key}: not a version/metric key"),
+            };
+        };
+        let Some(label) = self.versions.get(version) else {
+            return Measurement::Error {
+                message: format!(
+                    "{key}: the Prometheus source measures stable/… and canary/… keys"
+                ),
+            };
+        };
+        let Some(q) = self.queries.get(metric) else {
+            return Measurement::Error {
+                message: format!("{key}: no [metrics.prometheus.queries.{metric}] in ship.toml"),
+            };
+        };
+        let instance = self
+            .instances
+            .get(version)
+            .map(String::as_str)
+            .unwrap_or(".*");
+        let window = prom_duration(ctx.window_secs);
+        let base_vars = [
+            ("service", ctx.service.as_str()),
+            ("version", label.as_str()),
+            ("instance", instance),
+            ("window", window.as_str()),
+        ];
+        let selector = fill(&self.selector, &base_vars);
+        let mut vars = base_vars.to_vec();
+        vars.push(("selector", selector.as_str()));
+        let value = match self.run(&fill(&q.query, &vars), q.range).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return Measurement::NoData,
+            Err(message) => return Measurement::Error { message },
+        };
+        let samples = match &q.samples {
+            None => 1,
+            Some(s) => match self.run(&fill(s, &vars), None).await {
+                Ok(Some(n)) if n.is_finite() && n > 0.0 => n.round() as u64,
+                Ok(_) => 0,
+                Err(message) => {
+                    return Measurement::Error {
+                        message: format!("samples query: {message}"),
+                    }
+                }
+            },
+        };
+        Measurement::value(value, samples)
+    }
+}
+
+#[async_trait]
+impl MetricSource for PrometheusSource {
+    fn name(&self) -> &str {
+        "prometheus"
+    }
+    async fn measure(&self, keys: &[String], ctx: &MetricContext) -> Observation {
+        let mut out = Observation::new();
+        for key in keys {
+            out.insert(key.clone(), self.measure_key(key, ctx).await);
+        }
+        out
+    }
+}
+
+/// A source for servers that do not exist, used to build a default for tests.
+pub fn for_tests(base: &str) -> PrometheusSource {
+    PrometheusSource {
+        http: Http::new(Duration::from_secs(5), Auth::None, None).expect("a plain client builds"),
+        base: base.into(),
+        selector: r#"version="{{version}}""#.into(),
+        versions: BTreeMap::from([
+            ("stable".to_string(), "stable".to_string()),
+            ("canary".to_string(), "canary".to_string()),
+        ]),
+        instances: BTreeMap::new(),
+        queries: presets(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates_fill_only_their_placeholders() {
+        let q = fill(
+            r#"sum(rate(x{ {{selector}} }[{{window}}]))"#,
+            &[("selector", r#"job="web",version="v2""#), ("window", "60s")],
+        );
+        assert_eq!(q, r#"sum(rate(x{ job="web",version="v2" }[60s]))"#);
+        assert_eq!(fill("{{unknown}} {a}", &[]), "{{unknown}} {a}");
+    }
+
+    #[test]
+    fn results_become_one_value_or_no_data() {
+        let vector = |vals: &[&str]| json!({"resultType": "vector", "result": vals.iter().map(|v| json!({"metric": {}, "value": [1.0, v]})).collect::<Vec<_>>()});
+        assert_eq!(
+            single_value(&vector(&["0.05"]), Reduce::Last),
+            Ok(Some(0.05))
+        );
+        assert_eq!(single_value(&vector(&[]), Reduce::Last), Ok(None));
+        assert!(single_value(&vector(&["1", "2"]), Reduce::Last)
+            .unwrap_err()
+            .contains("2 series"));
+        let nan = single_value(&vector(&["NaN"]), Reduce::Last)
+            .unwrap()
+            .unwrap();
+        assert!(
+            nan.is_nan(),
+            "NaN is passed on; the engine treats it as no data"
+        );
+        assert_eq!(
+            single_value(&vector(&["+Inf"]), Reduce::Last),
+            Ok(Some(f64::INFINITY))
+        );
+        let scalar = json!({"resultType": "scalar", "result": [1.0, "3"]});
+        assert_eq!(single_value(&scalar, Reduce::Last), Ok(Some(3.0)));
+        let matrix = json!({"resultType": "matrix", "result": [{"metric": {}, "values": [[1, "1"], [2, "5"], [3, "NaN"], [4, "2"]]}]});
+        assert_eq!(single_value(&matrix, Reduce::Max), Ok(Some(5.0)));
+        assert_eq!(single_value(&matrix, Reduce::Last), Ok(Some(2.0)));
+        assert_eq!(single_value(&matrix, Reduce::Avg), Ok(Some(8.0 / 3.0)));
+        assert!(single_value(
+            &json!({"resultType": "string", "result": [1, "x"]}),
+            Reduce::Last
+        )
+        .is_err());
+    }
+
+    #[tokio::test]
+    async fn unknown_keys_and_a_dead_server_are_errors() {
+        let src = for_tests("http://127.0.0.1:9");
+        let ctx = MetricContext {
+            service: "web".into(),
+            release: "r".into(),
+            stage: "canary".into(),
+            weight: 5,
+            window_secs: 60,
+        };
+        let keys = vec![
+            "canary/error_rate".to_string(),
+            "canary/cpu".to_string(),
+            "alerts/critical_security".to_string(),
+        ];
+        let obs = src.measure(&keys, &ctx).await;
+        for k in &keys {
+            assert!(
+                matches!(obs[k], Measurement::Error { .. }),
+                "{k}: {:?}",
+                obs[k]
+            );
+        }
+        let Measurement::Error { message } = &obs["canary/cpu"] else {
+            unreachable!()
+        };
+        assert!(
+            message.contains("[metrics.prometheus.queries.cpu]"),
+            "{message}"
+        );
+    }
+}
