@@ -51,6 +51,36 @@ fn git_email(ws: &Workspace) -> Option<String> {
     (out.status.success() && !s.is_empty()).then_some(s)
 }
 
+/// Tells the `[[webhooks]]` that a release waits for a human. A receiver that is down is
+/// recorded in the event log (`webhook-failed`) and never fails the submission.
+fn announce_approval_needed(ws: &Workspace, id: &str, by: &str, digest: &str, now: DateTime<Utc>) {
+    let cfg = &ws.config;
+    if cfg.webhooks.is_empty() {
+        return;
+    }
+    let result = (|| -> Result<(), String> {
+        let mut store = shiploop_store::Store::open(&ws.state_db()).map_err(|e| e.to_string())?;
+        let data = serde_json::json!({ "release": id, "submitted_by": by, "digest": digest });
+        store
+            .append_event(id, "approval-needed", &data, now)
+            .map_err(|e| e.to_string())?;
+        let n = shiploop_controller::notify::Notifier::new(
+            ws.state_db(),
+            id,
+            &cfg.service.name,
+            &cfg.webhooks,
+        )?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(n.flush()).map(|_| ())
+    })();
+    if let Err(e) = result {
+        eprintln!("warning: webhooks: {e}");
+    }
+}
+
 pub fn submit(
     ws: &Workspace,
     out: &Out,
@@ -67,6 +97,7 @@ pub fn submit(
         })?,
     };
     let r = ws.submit(release, &principal, now)?;
+    announce_approval_needed(ws, &r.id, &r.submitted_by, &r.digest, now);
     if out.json {
         out.print_json(&r);
         return Ok(0);

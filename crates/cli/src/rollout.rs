@@ -110,6 +110,19 @@ pub fn drive(out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let json = out.json;
     let mut printer = Printer::new(json, &c);
+    let notifier = c.notifier()?.map(std::sync::Arc::new);
+    // Webhooks go out beside the rollout, every half second; a slow or failing receiver never
+    // delays a tick (the notifier is its own task).
+    let delivering = notifier.clone().map(|n| {
+        rt.spawn(async move {
+            loop {
+                if let Err(e) = n.flush().await {
+                    eprintln!("warning: webhooks: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    });
     let outcome = rt.block_on(async {
         // Register the handlers before the lease is taken, so a signal is never the default
         // (fatal) one while this process drives the rollout.
@@ -129,6 +142,16 @@ pub fn drive(out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
         c.run(&mut SystemClock, &rx, &mut log).await
     })?;
     printer.done();
+    // What the rollout logged last (its outcome) goes out before the process ends, from one
+    // flush only (the background one stops first).
+    if let Some(d) = delivering {
+        d.abort();
+    }
+    if let Some(n) = &notifier {
+        if let Err(e) = rt.block_on(n.flush()) {
+            eprintln!("warning: webhooks: {e}");
+        }
+    }
     let weights = c.weight_history();
     let id = c.id().to_string();
     if json {

@@ -109,6 +109,89 @@ impl Default for AlertsCfg {
     }
 }
 
+/// One webhook receiver (`[[webhooks]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookCfg {
+    pub url: String,
+    /// "cloudevents" (CloudEvents 1.0, structured JSON) or "slack" (`{"text": …}`).
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// The environment variable holding the HMAC-SHA256 key for `X-Ship-Signature`.
+    #[serde(default)]
+    pub secret_env: String,
+    /// Event types to send (e.g. `rollout.rolled-back`); empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default = "default_hook_timeout")]
+    pub timeout: Dur,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_format() -> String {
+    "cloudevents".into()
+}
+fn default_hook_timeout() -> Dur {
+    Dur::from_secs(5)
+}
+fn default_attempts() -> u32 {
+    5
+}
+
+/// The event types a webhook can ask for (`dev.shiploop.` + these).
+pub const EVENT_TYPES: &[&str] = &[
+    "release.approval-needed",
+    "rollout.started",
+    "rollout.stage-entered",
+    "rollout.check-failed",
+    "rollout.rollback-triggered",
+    "rollout.rolled-back",
+    "rollout.paused",
+    "rollout.resumed",
+    "rollout.completed",
+    "rollout.failed",
+    "validation.passed",
+    "validation.failed",
+];
+
+impl WebhookCfg {
+    pub(crate) fn problem(&self, i: usize) -> Option<(&'static str, String)> {
+        if let Some(m) = url_problem(&format!("webhooks[{i}]"), &self.url) {
+            return Some(("url", m));
+        }
+        if !matches!(self.format.as_str(), "cloudevents" | "slack") {
+            return Some((
+                "format",
+                format!(
+                    "webhooks[{i}].format {:?}: \"cloudevents\" or \"slack\"",
+                    self.format
+                ),
+            ));
+        }
+        if let Some(e) = self
+            .events
+            .iter()
+            .find(|e| !EVENT_TYPES.contains(&e.as_str()))
+        {
+            return Some((
+                "events",
+                format!(
+                    "webhooks[{i}].events: {e:?} is not an event type ({})",
+                    EVENT_TYPES.join(", ")
+                ),
+            ));
+        }
+        if self.max_attempts == 0 || self.timeout.0.is_zero() {
+            return Some((
+                "max_attempts",
+                format!("webhooks[{i}]: max_attempts and timeout must be greater than 0"),
+            ));
+        }
+        None
+    }
+}
+
 macro_rules! auth_cfg {
     ($t:ty) => {
         impl AuthCfg for $t {

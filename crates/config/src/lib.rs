@@ -14,7 +14,7 @@ use std::fmt;
 mod integrations;
 mod proxy;
 mod template;
-pub use integrations::{AlertsCfg, AuthCfg, PromQueryCfg, PrometheusCfg};
+pub use integrations::{AlertsCfg, AuthCfg, PromQueryCfg, PrometheusCfg, WebhookCfg, EVENT_TYPES};
 pub use proxy::{InstanceCfg, ProxyCfg};
 pub use template::default_toml;
 
@@ -37,6 +37,8 @@ pub struct Config {
     pub hotfix: Hotfix,
     pub proxy: ProxyCfg,
     pub alerts: AlertsCfg,
+    /// Where rollout events are POSTed (`[[webhooks]]`).
+    pub webhooks: Vec<WebhookCfg>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -485,6 +487,11 @@ impl Config {
         }
         if let Some((key, message)) = self.alerts.problem() {
             return Some(("alerts", key, message));
+        }
+        for (i, w) in self.webhooks.iter().enumerate() {
+            if let Some((key, message)) = w.problem(i) {
+                return Some(("webhooks", key, message));
+            }
         }
         if let Some((key, message)) = self.proxy.problem() {
             let table = if matches!(key, "version" | "address") {

@@ -162,6 +162,15 @@ critical = ['severity="critical"']
 # …and, together with those, a critical security alert.
 security = ['category="security"']
 
+# Webhooks: every rollout event POSTed as a CloudEvent (or a Slack message), one table each:
+# [[webhooks]]
+# url = "https://hooks.example.com/ship"
+# format = "cloudevents"            # or "slack"
+# secret_env = "SHIP_WEBHOOK_SECRET" # HMAC-SHA256 key for the X-Ship-Signature header
+# events = []                        # e.g. ["rollout.rolled-back"]; empty: all
+# timeout = "5s"
+# max_attempts = 5
+
 [proxy]
 # ship's built-in data plane: `ship proxy` serves it; the builtin router and metric source
 # call its admin API. Addresses are host:port.

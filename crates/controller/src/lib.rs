@@ -6,6 +6,7 @@
 //! queued in the store and applied at the holder's next tick.
 
 mod build;
+pub mod notify;
 mod signals;
 
 pub use build::{plan_for, providers_for, Providers};
@@ -69,6 +70,22 @@ pub struct Controller<'a> {
 }
 
 impl<'a> Controller<'a> {
+    /// The webhook notifier for this rollout (None without `[[webhooks]]`).
+    pub fn notifier(&self) -> Result<Option<notify::Notifier>> {
+        let cfg = &self.ws.config;
+        if cfg.webhooks.is_empty() {
+            return Ok(None);
+        }
+        notify::Notifier::new(
+            self.ws.state_db(),
+            &self.release.contract.meta.id,
+            &cfg.service.name,
+            &cfg.webhooks,
+        )
+        .map(Some)
+        .map_err(|e| Error::Usage(format!("ship.toml: {e}")))
+    }
+
     /// Opens the rollout of `release`, creating it if it has none. A new rollout requires the
     /// contract to verify as approved.
     pub fn open(ws: &'a Workspace, release: &str, now: DateTime<Utc>) -> Result<Controller<'a>> {

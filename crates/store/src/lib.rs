@@ -314,6 +314,53 @@ impl Store {
         Ok(out)
     }
 
+    /// How far the reader `name` has got in the event log (0: nowhere yet).
+    pub fn cursor(&self, name: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq FROM cursors WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Moves the reader `name` from `from` to `to`; false when another reader moved it first
+    /// (compare and set, so two processes never both claim having delivered the same events).
+    pub fn advance_cursor(&mut self, name: &str, from: i64, to: i64) -> Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: i64 = tx
+            .query_row(
+                "SELECT seq FROM cursors WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        if current != from {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET seq = ?2",
+            params![name, to],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The events of `release` after sequence number `after`, oldest first.
+    pub fn events_after(&self, release: &str, after: i64) -> Result<Vec<Event>> {
+        Ok(self
+            .events(Some(release))?
+            .into_iter()
+            .filter(|e| e.seq > after)
+            .collect())
+    }
+
     pub fn events(&self, release: Option<&str>) -> Result<Vec<Event>> {
         let mut stmt = self.conn.prepare(
             "SELECT seq, at, release, kind, data, prev_hash, hash FROM events WHERE (?1 IS NULL OR release = ?1) ORDER BY seq",

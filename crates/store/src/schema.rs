@@ -55,6 +55,14 @@ CREATE TABLE commands (
 );
 ";
 
+/// Version 2: how far each reader of the event log (webhook delivery per release) has got.
+const V2: &str = "
+CREATE TABLE cursors (
+    name TEXT PRIMARY KEY,
+    seq  INTEGER NOT NULL
+);
+";
+
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // Read the version inside the write transaction: two processes opening a new database at
     // once (a controller starting, `ship rollout status` polling) must not both create tables.
@@ -63,6 +71,9 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version < 1 {
             conn.execute_batch(&format!("{V1} PRAGMA user_version = 1;"))?;
+        }
+        if version < 2 {
+            conn.execute_batch(&format!("{V2} PRAGMA user_version = 2;"))?;
         }
         Ok(())
     })();

@@ -1,0 +1,190 @@
+//! Webhooks end to end: a receiver on a free loopback port gets a rollout's events as signed
+//! CloudEvents, in order; a receiver that fails never stops the rollout and is recorded.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 500},
+ "stable/error_rate": {"value": 0.001, "samples": 5000},
+ "canary/latency_p99": {"value": 0.12, "samples": 500},
+ "canary/failed_instances": {"value": 0, "samples": 2},
+ "alerts/critical_security": 0}"#;
+
+/// (headers lower-cased, body) of every request received.
+type Received = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
+
+/// A receiver answering every POST with `status`.
+fn receiver(status: u16) -> (String, Received) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    let got: Received = Arc::default();
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for stream in l.incoming().flatten() {
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = vec![];
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            loop {
+                line.clear();
+                r.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+            }
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .map(|(_, v)| v.parse().unwrap())
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            keep.lock()
+                .unwrap()
+                .push((headers, String::from_utf8(body).unwrap()));
+            let mut s = stream;
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, got)
+}
+
+fn hooked_ws(hooks: &str) -> Ws {
+    let ws = Ws::init();
+    let cfg = ws
+        .read("ship.toml")
+        .replace("canary_duration = \"10m\"", "canary_duration = \"1s\"")
+        .replace(
+            "early_adopter_duration = \"30m\"",
+            "early_adopter_duration = \"1s\"",
+        )
+        .replace("ga_duration = \"1h\"", "ga_duration = \"1s\"")
+        .replace("tick_interval = \"10s\"", "tick_interval = \"100ms\"")
+        .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"100ms\"")
+        .replace(
+            "set_weight = \"\"",
+            "set_weight = \"echo {weight} > weight\"",
+        )
+        .replace(
+            "command = \"\"\ntimeout = \"10s\"",
+            "command = \"cat metrics.json\"\ntimeout = \"10s\"",
+        );
+    ws.write("ship.toml", &format!("{cfg}\n{hooks}\n"));
+    ws.write("metrics.json", HEALTHY);
+    ws.verdict("v-pass-1", "PASS", "Faster checkout");
+    ws
+}
+
+fn release(ws: &Ws) {
+    let alice = ws.key("alice", "alice@example.com", true);
+    for args in [
+        vec!["release", "new", "web"],
+        vec!["release", "submit", "web", "--as", "agent@example.com"],
+        vec![
+            "release",
+            "approve",
+            "web",
+            "--key",
+            alice.to_str().unwrap(),
+        ],
+    ] {
+        let r = ws.ship(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
+    }
+}
+
+#[test]
+fn a_rollout_reaches_the_receiver_as_ordered_signed_cloud_events() {
+    let (url, got) = receiver(200);
+    let ws = hooked_ws(&format!(
+        "[[webhooks]]\nurl = \"{url}\"\nsecret_env = \"HOOK_SECRET\"\n"
+    ));
+    std::env::set_var("HOOK_SECRET", "s3cret-key");
+    let r = ws.sh("HOOK_SECRET=s3cret-key ship release new web >/dev/null && HOOK_SECRET=s3cret-key ship release submit web --as agent@example.com >/dev/null");
+    assert_eq!(r.code, 0, "{}", r.text());
+    let alice = ws.key("alice", "alice@example.com", true);
+    let r = ws.ship(&[
+        "release",
+        "approve",
+        "web",
+        "--key",
+        alice.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.sh("HOOK_SECRET=s3cret-key ship rollout start web");
+    assert_eq!(r.code, 0, "{}", r.text());
+
+    let got = got.lock().unwrap().clone();
+    let mut types = vec![];
+    for (headers, body) in &got {
+        let h = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(
+            h("content-type").as_deref(),
+            Some("application/cloudevents+json")
+        );
+        assert_eq!(
+            h("x-ship-signature").unwrap(),
+            shiploop_controller::notify::signature(b"s3cret-key", body.as_bytes()),
+            "the signature covers the body"
+        );
+        let ce: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(ce["specversion"], "1.0");
+        assert_eq!(h("x-ship-event-id").unwrap(), ce["id"].as_str().unwrap());
+        types.push(
+            ce["type"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("dev.shiploop.")
+                .to_string(),
+        );
+    }
+    assert_eq!(
+        types,
+        [
+            "release.approval-needed",
+            "rollout.started",
+            "rollout.stage-entered",
+            "rollout.stage-entered",
+            "rollout.stage-entered",
+            "rollout.completed"
+        ],
+        "in the order they happened, each once"
+    );
+}
+
+#[test]
+fn a_failing_receiver_never_stops_the_rollout_and_is_recorded() {
+    let (url, got) = receiver(500);
+    let ws = hooked_ws(&format!(
+        "[[webhooks]]\nurl = \"{url}\"\nmax_attempts = 2\nevents = [\"rollout.started\", \"rollout.completed\"]\n"
+    ));
+    release(&ws);
+    let r = ws.ship(&["rollout", "start", "web"]);
+    assert_eq!(r.code, 0, "completed despite the receiver: {}", r.text());
+    // Two events wanted, each tried max_attempts = 2 times.
+    assert_eq!(got.lock().unwrap().len(), 4);
+    let r = ws.ship(&["--json", "audit", "log"]);
+    let failed: Vec<serde_json::Value> = r.json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "webhook-failed")
+        .cloned()
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed[0]["data"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("answered 500"));
+    let r = ws.ship(&["audit", "verify"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+}

@@ -1,0 +1,370 @@
+//! Webhooks: rollout events from the event log, POSTed to `[[webhooks]]` as CloudEvents 1.0
+//! (structured JSON) or Slack messages, signed with HMAC-SHA256.
+//!
+//! Delivery reads the hash-chained event log after a per-release cursor, so it is at least
+//! once: a crash between a POST and moving the cursor sends that event again with the same
+//! CloudEvents `id`, which receivers use to drop duplicates. Delivery runs beside the rollout,
+//! never in its way: a receiver that fails is retried with backoff, then recorded as a
+//! `webhook-failed` event, and the rollout never waits for it.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use shiploop_config::WebhookCfg;
+use shiploop_providers::http::{Auth, Http};
+use shiploop_store::{Event, Store};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// CloudEvents `type` prefix; the config names types without it.
+pub const TYPE_PREFIX: &str = "dev.shiploop.";
+
+/// An event as it leaves ship.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// Without the prefix: `rollout.rolled-back`.
+    pub kind: String,
+    pub id: String,
+    pub release: String,
+    pub time: DateTime<Utc>,
+    pub summary: String,
+    pub data: Value,
+}
+
+fn failing(decision: &Value) -> Vec<String> {
+    decision["findings"]
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .filter(|f| matches!(f["outcome"].as_str(), Some("fail" | "error")))
+                .filter_map(|f| f["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What one logged event means to the outside, if anything. `previous_failing` is the failing
+/// findings of the previous hold, so "check failed" is sent when a failure starts, not every tick.
+pub fn outgoing(ev: &Event, previous_failing: &mut Vec<String>) -> Option<Outgoing> {
+    let make = |kind: &str, summary: String, data: Value| Outgoing {
+        kind: kind.into(),
+        id: format!("{}-{}", ev.release, ev.seq),
+        release: ev.release.clone(),
+        time: ev.at,
+        summary,
+        data,
+    };
+    match ev.kind.as_str() {
+        "approval-needed" => Some(make(
+            "release.approval-needed",
+            format!("{} waits for a human approval", ev.release),
+            ev.data.clone(),
+        )),
+        "validation-passed" | "validation-failed" => Some(make(
+            &format!("validation.{}", &ev.kind["validation-".len()..]),
+            format!("{}: {}", ev.release, ev.kind.replace('-', " ")),
+            ev.data.clone(),
+        )),
+        "decision" => {
+            let d = &ev.data;
+            let stage = d["stage_name"].as_str().unwrap_or("");
+            let weight = d["weight"].as_u64().unwrap_or(0);
+            let reason = d["reason"].as_str().unwrap_or("").to_string();
+            let data = json!({
+                "stage": stage,
+                "weight": weight,
+                "reason": reason,
+                "findings": d["findings"],
+            });
+            let kind = d["kind"].as_str().unwrap_or("");
+            let now_failing = failing(d);
+            let summary =
+                |what: &str| format!("{}: {what} — {stage} at {weight} %: {reason}", ev.release);
+            let out = match kind {
+                "start" => Some(make("rollout.started", summary("rollout started"), data)),
+                "promote" | "complete" => Some(make(
+                    "rollout.stage-entered",
+                    summary("stage entered"),
+                    data,
+                )),
+                "hold" if !now_failing.is_empty() && now_failing != *previous_failing => {
+                    Some(make("rollout.check-failed", summary("check failed"), data))
+                }
+                "rollback" => Some(make(
+                    "rollout.rollback-triggered",
+                    summary("rollback triggered"),
+                    data,
+                )),
+                "rolled-back" => Some(make("rollout.rolled-back", summary("rolled back"), data)),
+                "pause" => Some(make("rollout.paused", summary("paused"), data)),
+                "resume" => Some(make("rollout.resumed", summary("resumed"), data)),
+                "completed" => Some(make("rollout.completed", summary("completed"), data)),
+                "failed" => Some(make("rollout.failed", summary("FAILED"), data)),
+                _ => None,
+            };
+            if matches!(kind, "hold" | "promote" | "complete" | "start") {
+                *previous_failing = now_failing;
+            }
+            out
+        }
+        _ => None,
+    }
+}
+
+/// The CloudEvents 1.0 structured-mode body.
+pub fn cloud_event(o: &Outgoing, service: &str) -> Value {
+    json!({
+        "specversion": "1.0",
+        "id": o.id,
+        "source": format!("shiploop/{service}"),
+        "type": format!("{TYPE_PREFIX}{}", o.kind),
+        "subject": o.release,
+        "time": o.time.to_rfc3339(),
+        "datacontenttype": "application/json",
+        "data": o.data,
+    })
+}
+
+/// `sha256=<hex>` of HMAC-SHA256(key, body).
+pub fn signature(key: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// One receiver, ready to send.
+pub struct Hook {
+    pub cfg: WebhookCfg,
+    pub secret: Option<Vec<u8>>,
+    http: Http,
+}
+
+impl Hook {
+    pub fn new(cfg: &WebhookCfg) -> Result<Hook, String> {
+        let secret = match cfg.secret_env.as_str() {
+            "" => None,
+            var => Some(
+                std::env::var(var)
+                    .map_err(|_| {
+                        format!("webhook {}: ${var} (its secret_env) is not set", cfg.url)
+                    })?
+                    .into_bytes(),
+            ),
+        };
+        Ok(Hook {
+            cfg: cfg.clone(),
+            secret,
+            http: Http::new(cfg.timeout.0, Auth::None, None)?,
+        })
+    }
+
+    fn wants(&self, kind: &str) -> bool {
+        self.cfg.events.is_empty() || self.cfg.events.iter().any(|e| e == kind)
+    }
+
+    fn body(&self, o: &Outgoing, service: &str) -> (Vec<u8>, &'static str) {
+        if self.cfg.format == "slack" {
+            let text = format!("*{service}* {}", o.summary);
+            (
+                json!({ "text": text }).to_string().into_bytes(),
+                "application/json",
+            )
+        } else {
+            (
+                cloud_event(o, service).to_string().into_bytes(),
+                "application/cloudevents+json",
+            )
+        }
+    }
+
+    /// POSTs with retries and exponential backoff; Err(last problem) after the last attempt.
+    pub async fn deliver(
+        &self,
+        o: &Outgoing,
+        service: &str,
+        backoff: Duration,
+        attempts: u32,
+    ) -> Result<(), String> {
+        let (body, content_type) = self.body(o, service);
+        let mut headers = vec![
+            ("content-type".to_string(), content_type.to_string()),
+            ("x-ship-event-id".to_string(), o.id.clone()),
+        ];
+        if let Some(key) = &self.secret {
+            headers.push(("x-ship-signature".to_string(), signature(key, &body)));
+        }
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                let wait = backoff * 2u32.saturating_pow(attempt - 1);
+                tokio::time::sleep(wait.min(Duration::from_secs(30))).await;
+            }
+            match self.http.post(&self.cfg.url, body.clone(), &headers).await {
+                Ok(status) if (200..300).contains(&status) => return Ok(()),
+                Ok(status) => last = format!("answered {status}"),
+                Err(e) => last = e,
+            }
+        }
+        Err(format!("{attempts} attempt(s), last: {last}"))
+    }
+}
+
+/// Delivers one release's events to every hook.
+pub struct Notifier {
+    pub db: PathBuf,
+    pub release: String,
+    pub service: String,
+    pub hooks: Vec<Hook>,
+    /// The first retry's delay; doubled each time.
+    pub backoff: Duration,
+}
+
+impl Notifier {
+    pub fn new(
+        db: PathBuf,
+        release: &str,
+        service: &str,
+        cfgs: &[WebhookCfg],
+    ) -> Result<Notifier, String> {
+        Ok(Notifier {
+            db,
+            release: release.into(),
+            service: service.into(),
+            hooks: cfgs.iter().map(Hook::new).collect::<Result<_, _>>()?,
+            backoff: Duration::from_millis(500),
+        })
+    }
+
+    fn cursor_name(&self) -> String {
+        format!("webhooks:{}", self.release)
+    }
+
+    /// Sends everything logged since the last call; returns how many events went out.
+    pub async fn flush(&self) -> Result<usize, String> {
+        if self.hooks.is_empty() {
+            return Ok(0);
+        }
+        let err = |e: shiploop_store::StoreError| e.to_string();
+        let (from, events) = {
+            let store = Store::open(&self.db).map_err(err)?;
+            let from = store.cursor(&self.cursor_name()).map_err(err)?;
+            // Every earlier event, for the hold-to-failure transitions; only new ones are sent.
+            (from, store.events(Some(&self.release)).map_err(err)?)
+        };
+        let mut failing = Vec::new();
+        let mut sent = 0;
+        let mut failures = Vec::new();
+        // A receiver that failed every attempt once in this flush gets one attempt per later
+        // event, so a dead receiver cannot hold a process for minutes.
+        let mut down = std::collections::BTreeSet::new();
+        let mut last = from;
+        for ev in &events {
+            let out = outgoing(ev, &mut failing);
+            if ev.seq <= from {
+                continue;
+            }
+            last = ev.seq;
+            let Some(o) = out else { continue };
+            sent += 1;
+            for hook in self.hooks.iter().filter(|h| h.wants(&o.kind)) {
+                let attempts = if down.contains(&hook.cfg.url) {
+                    1
+                } else {
+                    hook.cfg.max_attempts
+                };
+                if let Err(problem) = hook
+                    .deliver(&o, &self.service, self.backoff, attempts)
+                    .await
+                {
+                    down.insert(hook.cfg.url.clone());
+                    failures.push(json!({ "url": hook.cfg.url, "event": o.id, "type": format!("{TYPE_PREFIX}{}", o.kind), "error": problem }));
+                }
+            }
+        }
+        if last > from {
+            let mut store = Store::open(&self.db).map_err(err)?;
+            // The failures are recorded first: a crash after them re-sends, never forgets.
+            for f in &failures {
+                store
+                    .append_event(&self.release, "webhook-failed", f, Utc::now())
+                    .map_err(err)?;
+            }
+            // Another process that delivered the same events first is fine (at least once).
+            store
+                .advance_cursor(&self.cursor_name(), from, last)
+                .map_err(err)?;
+        }
+        Ok(sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(seq: i64, kind: &str, data: Value) -> Event {
+        Event {
+            seq,
+            at: "2026-11-27T10:00:00Z".parse().unwrap(),
+            release: "r1".into(),
+            kind: kind.into(),
+            data,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    fn decision(kind: &str, failing: &[&str]) -> Value {
+        let findings: Vec<Value> = failing
+            .iter()
+            .map(|n| json!({"name": n, "outcome": "fail", "detail": "x"}))
+            .collect();
+        json!({"kind": kind, "stage_name": "canary", "weight": 5, "reason": "because", "findings": findings})
+    }
+
+    #[test]
+    fn decisions_map_to_event_types_and_holds_only_on_new_failures() {
+        let mut f = Vec::new();
+        let kinds: Vec<Option<String>> = [
+            ev(1, "rollout-created", json!({})),
+            ev(2, "decision", decision("start", &[])),
+            ev(3, "decision", decision("hold", &[])),
+            ev(4, "decision", decision("hold", &["check:latency"])),
+            ev(5, "decision", decision("hold", &["check:latency"])),
+            ev(6, "decision", decision("rollback", &["trigger:error-rate"])),
+            ev(7, "router", json!({})),
+            ev(8, "decision", decision("rolled-back", &[])),
+        ]
+        .iter()
+        .map(|e| outgoing(e, &mut f).map(|o| o.kind))
+        .collect();
+        let kinds: Vec<&str> = kinds.iter().flatten().map(String::as_str).collect();
+        assert_eq!(
+            kinds,
+            [
+                "rollout.started",
+                "rollout.check-failed",
+                "rollout.rollback-triggered",
+                "rollout.rolled-back"
+            ]
+        );
+    }
+
+    #[test]
+    fn cloud_events_are_structured_and_signed() {
+        let mut f = Vec::new();
+        let o = outgoing(&ev(2, "decision", decision("start", &[])), &mut f).unwrap();
+        let ce = cloud_event(&o, "checkout");
+        assert_eq!(ce["specversion"], "1.0");
+        assert_eq!(ce["type"], "dev.shiploop.rollout.started");
+        assert_eq!(ce["id"], "r1-2");
+        assert_eq!(ce["source"], "shiploop/checkout");
+        assert_eq!(ce["data"]["weight"], 5);
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}
