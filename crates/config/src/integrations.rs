@@ -109,6 +109,87 @@ impl Default for AlertsCfg {
     }
 }
 
+/// `[router.nginx]`: ship owns one include file and reloads nginx.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NginxRouterCfg {
+    /// The include file ship writes (relative to the workspace or absolute); include it in
+    /// nginx's `http` block.
+    pub include_file: String,
+    pub stable: Vec<String>,
+    pub canary: Vec<String>,
+    /// What `split_clients` hashes: `$request_id` (random per request), or a per-user key.
+    pub split_key: String,
+    /// Loopback `host:port` of the status server the include declares.
+    pub status_listen: String,
+    pub test_command: String,
+    pub reload_command: String,
+    /// Optional: a URL through nginx; at 0 % and 100 % every answer must carry
+    /// `probe_header` = `stable_value` / `canary_value`.
+    pub probe_url: String,
+    pub probe_header: String,
+    pub stable_value: String,
+    pub canary_value: String,
+    pub timeout: Dur,
+}
+
+impl Default for NginxRouterCfg {
+    fn default() -> Self {
+        NginxRouterCfg {
+            include_file: String::new(),
+            stable: Vec::new(),
+            canary: Vec::new(),
+            split_key: "$request_id".into(),
+            status_listen: "127.0.0.1:9190".into(),
+            test_command: "nginx -t".into(),
+            reload_command: "nginx -s reload".into(),
+            probe_url: String::new(),
+            probe_header: "x-ship-version".into(),
+            stable_value: String::new(),
+            canary_value: String::new(),
+            timeout: Dur::from_secs(30),
+        }
+    }
+}
+
+impl NginxRouterCfg {
+    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
+        if self.include_file.trim().is_empty() {
+            return Some(("include_file", "router.nginx.include_file: name the file ship owns (include it in nginx's http block)".into()));
+        }
+        if self.stable.is_empty() || self.canary.is_empty() {
+            return Some(("stable", "router.nginx.stable and router.nginx.canary: the servers (host:port) of each version".into()));
+        }
+        let bad = |s: &String| s.trim().is_empty() || s.contains([';', '{', '}', '\n', '"']);
+        if let Some(s) = self.stable.iter().chain(&self.canary).find(|s| bad(s)) {
+            return Some((
+                "stable",
+                format!("router.nginx: {s:?} is not a server address"),
+            ));
+        }
+        if !self.split_key.starts_with('$') || self.split_key.contains([';', '{', '}', '"', '\n']) {
+            return Some(("split_key", format!("router.nginx.split_key {:?}: an nginx variable such as $request_id or $http_x_user_id", self.split_key)));
+        }
+        if self.status_listen.parse::<std::net::SocketAddr>().is_err() {
+            return Some((
+                "status_listen",
+                format!(
+                    "router.nginx.status_listen {:?}: host:port",
+                    self.status_listen
+                ),
+            ));
+        }
+        if !self.probe_url.is_empty()
+            && (!self.probe_url.starts_with("http://")
+                || self.stable_value.is_empty()
+                || self.canary_value.is_empty())
+        {
+            return Some(("probe_url", "router.nginx.probe_url: an http:// URL, with stable_value and canary_value to expect in probe_header".into()));
+        }
+        None
+    }
+}
+
 /// One webhook receiver (`[[webhooks]]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

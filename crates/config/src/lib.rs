@@ -14,7 +14,9 @@ use std::fmt;
 mod integrations;
 mod proxy;
 mod template;
-pub use integrations::{AlertsCfg, AuthCfg, PromQueryCfg, PrometheusCfg, WebhookCfg, EVENT_TYPES};
+pub use integrations::{
+    AlertsCfg, AuthCfg, NginxRouterCfg, PromQueryCfg, PrometheusCfg, WebhookCfg, EVENT_TYPES,
+};
 pub use proxy::{InstanceCfg, ProxyCfg};
 pub use template::default_toml;
 
@@ -72,6 +74,7 @@ impl Default for RolloutCfg {
 pub struct Router {
     pub kind: String,
     pub command: CommandRouterCfg,
+    pub nginx: NginxRouterCfg,
 }
 
 impl Default for Router {
@@ -79,6 +82,7 @@ impl Default for Router {
         Router {
             kind: "command".into(),
             command: CommandRouterCfg::default(),
+            nginx: NginxRouterCfg::default(),
         }
     }
 }
@@ -454,15 +458,20 @@ impl Config {
                 "rollout.error_limit and rollout.failure_limit: at least 1".into(),
             ));
         }
-        if !matches!(self.router.kind.as_str(), "command" | "builtin") {
+        if !matches!(self.router.kind.as_str(), "command" | "builtin" | "nginx") {
             return Some((
                 "router",
                 "kind",
                 format!(
-                    "router.kind {:?}: supported routers: \"builtin\", \"command\"",
+                    "router.kind {:?}: supported routers: \"builtin\", \"command\", \"nginx\"",
                     self.router.kind
                 ),
             ));
+        }
+        if self.router.kind == "nginx" {
+            if let Some((key, message)) = self.router.nginx.problem() {
+                return Some(("router.nginx", key, message));
+            }
         }
         if !matches!(
             self.metrics.kind.as_str(),

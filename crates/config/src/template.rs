@@ -95,6 +95,26 @@ promote = ""
 rollback = ""
 timeout = "30s"
 
+[router.nginx]
+# For kind = "nginx": ship writes include_file (include it in nginx's http block and route
+# with `proxy_pass http://$ship_<service>_upstream;`), validates with test_command, reloads.
+include_file = ""
+stable = []                      # e.g. ["10.0.0.1:8080"]
+canary = []
+# What split_clients hashes: $request_id (random per request) or a user key ($http_x_user_id).
+split_key = "$request_id"
+# A status server the include declares on loopback; ship reads the loaded weight from it.
+status_listen = "127.0.0.1:9190"
+test_command = "nginx -t"
+reload_command = "nginx -s reload"
+# Optional end-to-end check at 0 % and 100 %: every answer from probe_url carries
+# probe_header = stable_value (0 %) or canary_value (100 %).
+probe_url = ""
+probe_header = "x-ship-version"
+stable_value = ""
+canary_value = ""
+timeout = "30s"
+
 [metrics]
 # Where measurements come from: "builtin" asks ship's proxy ([proxy]); "command" runs your command.
 kind = "command"

@@ -8,6 +8,7 @@ use shiploop_providers::builtin::{AdminClient, BuiltinRouter, BuiltinSource};
 use shiploop_providers::command::{CommandRouter, CommandSource, Runner};
 use shiploop_providers::composite::WithAlerts;
 use shiploop_providers::http::{Auth, Http};
+use shiploop_providers::nginx::{NginxRouter, Probe};
 use shiploop_providers::prometheus::{presets, PrometheusSource, Query, Reduce};
 use shiploop_providers::{MetricSource, TrafficRouter};
 use shiploop_rollout::measure::Measurement;
@@ -184,6 +185,29 @@ pub fn providers_for(ws: &Workspace) -> Result<Providers> {
         "builtin" => Box::new(BuiltinRouter {
             admin: admin_client(ws)?,
         }),
+        "nginx" => {
+            let n = &cfg.router.nginx;
+            Box::new(NginxRouter {
+                include_file: ws.root.join(&n.include_file),
+                service: cfg.service.name.clone(),
+                stable: n.stable.clone(),
+                canary: n.canary.clone(),
+                split_key: n.split_key.clone(),
+                status_listen: n.status_listen.clone(),
+                test_command: n.test_command.clone(),
+                reload_command: n.reload_command.clone(),
+                runner: Runner {
+                    dir: ws.root.clone(),
+                    timeout: n.timeout.0,
+                },
+                probe: (!n.probe_url.is_empty()).then(|| Probe {
+                    url: n.probe_url.clone(),
+                    header: n.probe_header.clone(),
+                    stable_value: n.stable_value.clone(),
+                    canary_value: n.canary_value.clone(),
+                }),
+            })
+        }
         "command" => {
             let c = &cfg.router.command;
             let set_weight = non_empty(&c.set_weight).ok_or_else(|| {

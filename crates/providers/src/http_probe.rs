@@ -9,6 +9,30 @@ use std::time::Duration;
 
 /// Ok(status) for any answer (the caller decides what passes); Err for no answer at all.
 pub async fn get(url: &str, timeout: Duration) -> Result<u16, String> {
+    fetch(url, timeout).await.map(|(status, _, _)| status)
+}
+
+/// (status, body) of a GET.
+pub async fn get_body(url: &str, timeout: Duration) -> Result<(u16, String), String> {
+    fetch(url, timeout)
+        .await
+        .map(|(status, _, body)| (status, body))
+}
+
+/// The value of response header `name` (None when absent).
+pub async fn get_header(
+    url: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<Option<String>, String> {
+    let (_, headers, _) = fetch(url, timeout).await?;
+    Ok(headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string))
+}
+
+async fn fetch(url: &str, timeout: Duration) -> Result<(u16, hyper::HeaderMap, String), String> {
     let uri: hyper::Uri = url
         .parse()
         .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
@@ -32,9 +56,14 @@ pub async fn get(url: &str, timeout: Duration) -> Result<u16, String> {
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;
         let status = resp.status().as_u16();
-        // Drain the body so the connection closes cleanly.
-        let _ = resp.into_body().collect().await;
-        Ok::<u16, String>(status)
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        Ok::<_, String>((status, headers, body))
     };
     match tokio::time::timeout(timeout, fut).await {
         Ok(r) => r,

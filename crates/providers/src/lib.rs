@@ -11,6 +11,7 @@ pub mod composite;
 pub mod http;
 pub mod http_probe;
 pub mod memory;
+pub mod nginx;
 pub mod placeholders;
 pub mod prometheus;
 

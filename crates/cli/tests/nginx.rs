@@ -1,0 +1,267 @@
+//! The nginx router against a real nginx (started here on free loopback ports with its own
+//! prefix): rollouts move real traffic between two `ship-sample` versions.
+
+mod common;
+use common::servers::{self, Server};
+use common::*;
+use shiploop_providers::nginx::NginxRouter;
+use shiploop_providers::RouteContext;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 500},
+ "stable/error_rate": {"value": 0.001, "samples": 5000},
+ "canary/latency_p99": {"value": 0.12, "samples": 500},
+ "canary/failed_instances": {"value": 0, "samples": 2},
+ "alerts/critical_security": 0}"#;
+const BAD: &str = r#"{"canary/error_rate": {"value": 0.07, "samples": 500},
+ "stable/error_rate": {"value": 0.001, "samples": 5000},
+ "canary/latency_p99": {"value": 0.12, "samples": 500},
+ "canary/failed_instances": {"value": 0, "samples": 2},
+ "alerts/critical_security": 0}"#;
+
+struct Nginx {
+    child: Child,
+    prefix: tempfile::TempDir,
+    front: SocketAddr,
+    status: SocketAddr,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    fn flags(&self) -> String {
+        format!(
+            "-c {} -p {}",
+            self.prefix.path().join("nginx.conf").display(),
+            self.prefix.path().display()
+        )
+    }
+
+    /// The versions that answered `n` requests through nginx.
+    fn versions(&self, n: usize) -> Vec<String> {
+        let mut out = vec![];
+        for _ in 0..n {
+            let (code, body) =
+                servers::http_get(&format!("http://{}/checkout", self.front)).unwrap();
+            assert_eq!(code, 200, "{body}");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            out.push(v["version"].as_str().unwrap().to_string());
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// nginx routing `/` through the include ship owns, which starts at 0 %.
+fn nginx(router: &NginxRouter) -> Nginx {
+    let prefix = tempfile::tempdir().unwrap();
+    let front = servers::free_addr();
+    std::fs::create_dir_all(prefix.path().join("logs")).unwrap();
+    let ctx = RouteContext {
+        service: "checkout".into(),
+        release: "-".into(),
+        stage: "-".into(),
+    };
+    std::fs::write(&router.include_file, router.render(0, &ctx)).unwrap();
+    let p = prefix.path().display();
+    let conf = format!(
+        "daemon off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
+         events {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n\
+         client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fcgi;\n\
+         uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n\
+         include {};\n\
+         server {{ listen {front}; location / {{ proxy_pass http://$ship_checkout_upstream; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}\n}}\n",
+        router.include_file.display()
+    );
+    std::fs::write(prefix.path().join("nginx.conf"), conf).unwrap();
+    let mut child = Command::new(servers::binary("nginx"))
+        .arg("-c")
+        .arg(prefix.path().join("nginx.conf"))
+        .arg("-p")
+        .arg(prefix.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx starts");
+    let status: SocketAddr = router.status_listen.parse().unwrap();
+    servers::wait_ready(&format!("http://{status}/ship-weight"), &mut child, "nginx");
+    Nginx {
+        child,
+        prefix,
+        front,
+        status,
+    }
+}
+
+/// A workspace routing through nginx, with nginx running at 0 % and an approved release `web`.
+fn nginx_ws(v1: &Server, v2: &Server, split_key: &str) -> (Ws, Nginx) {
+    let ws = Ws::init();
+    let status = servers::free_addr();
+    let include = ws.path("nginx-ship.conf");
+    let router = NginxRouter {
+        include_file: include.clone(),
+        service: "checkout".into(),
+        stable: vec![v1.addr.to_string()],
+        canary: vec![v2.addr.to_string()],
+        split_key: "$request_id".into(),
+        status_listen: status.to_string(),
+        test_command: String::new(),
+        reload_command: String::new(),
+        runner: shiploop_providers::command::Runner {
+            dir: ws.root().into(),
+            timeout: std::time::Duration::from_secs(5),
+        },
+        probe: None,
+    };
+    let ngx = nginx(&router);
+    let nginx_bin = servers::binary("nginx");
+    let cfg = ws
+        .read("ship.toml")
+        .replacen(
+            &format!("name = \"{}\"", service_name(&ws)),
+            "name = \"checkout\"",
+            1,
+        )
+        .replace("canary_duration = \"10m\"", "canary_duration = \"1s\"")
+        .replace(
+            "early_adopter_duration = \"30m\"",
+            "early_adopter_duration = \"1s\"",
+        )
+        .replace("ga_duration = \"1h\"", "ga_duration = \"1s\"")
+        .replace("tick_interval = \"10s\"", "tick_interval = \"100ms\"")
+        .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"100ms\"")
+        .replace(
+            "# What moves traffic: \"builtin\"",
+            "kind = \"nginx\"\n# What moves traffic: \"builtin\"",
+        )
+        .replacen(
+            "kind = \"command\"\n\n[router.command]",
+            "\n[router.command]",
+            1,
+        )
+        .replace("include_file = \"\"", "include_file = \"nginx-ship.conf\"")
+        .replace(
+            "stable = []                      # e.g. [\"10.0.0.1:8080\"]",
+            &format!("stable = [\"{}\"]", v1.addr),
+        )
+        .replace(
+            "canary = []\n# What split_clients",
+            &format!("canary = [\"{}\"]\n# What split_clients", v2.addr),
+        )
+        .replace(
+            "split_key = \"$request_id\"",
+            &format!("split_key = \"{split_key}\""),
+        )
+        .replace(
+            "status_listen = \"127.0.0.1:9190\"",
+            &format!("status_listen = \"{status}\""),
+        )
+        .replace(
+            "test_command = \"nginx -t\"",
+            &format!(
+                "test_command = \"{} -t -q {}\"",
+                nginx_bin.display(),
+                ngx.flags()
+            ),
+        )
+        .replace(
+            "reload_command = \"nginx -s reload\"",
+            &format!(
+                "reload_command = \"{} -s reload {}\"",
+                nginx_bin.display(),
+                ngx.flags()
+            ),
+        )
+        .replace(
+            "probe_url = \"\"",
+            &format!("probe_url = \"http://{}/checkout\"", ngx.front),
+        )
+        .replace("stable_value = \"\"", "stable_value = \"v1\"")
+        .replace("canary_value = \"\"", "canary_value = \"v2\"")
+        .replace(
+            "command = \"\"\ntimeout = \"10s\"",
+            "command = \"cat metrics.json\"\ntimeout = \"10s\"",
+        );
+    ws.write("ship.toml", &cfg);
+    ws.write("metrics.json", HEALTHY);
+    ws.verdict("v-pass-1", "PASS", "Faster checkout");
+    let alice = ws.key("alice", "alice@example.com", true);
+    for args in [
+        vec!["release", "new", "web"],
+        vec!["release", "submit", "web", "--as", "agent@example.com"],
+        vec![
+            "release",
+            "approve",
+            "web",
+            "--key",
+            alice.to_str().unwrap(),
+        ],
+    ] {
+        let r = ws.ship(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
+    }
+    (ws, ngx)
+}
+
+fn service_name(ws: &Ws) -> String {
+    let cfg = ws.read("ship.toml");
+    let line = cfg.lines().find(|l| l.starts_with("name = ")).unwrap();
+    line.trim_start_matches("name = ")
+        .trim_matches('"')
+        .to_string()
+}
+
+#[test]
+fn a_good_release_ends_with_nginx_serving_only_the_new_version() {
+    let v1 = servers::sample(&["--version", "v1"]);
+    let v2 = servers::sample(&["--version", "v2"]);
+    let (ws, ngx) = nginx_ws(&v1, &v2, "$request_id");
+    assert_eq!(ngx.versions(10), ["v1"]);
+    let r = ws.ship(&["rollout", "start", "web"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(ngx.versions(30), ["v2"], "nginx serves only v2 afterwards");
+    assert!(ws.read("nginx-ship.conf").contains("return 200 \"100\\n\""));
+    let (_, w) = servers::http_get(&format!("http://{}/ship-weight", ngx.status)).unwrap();
+    assert_eq!(w.trim(), "100");
+}
+
+#[test]
+fn a_bad_release_rolls_back_and_nginx_serves_only_the_old_version() {
+    let v1 = servers::sample(&["--version", "v1"]);
+    let v2 = servers::sample(&["--version", "v2"]);
+    let (ws, ngx) = nginx_ws(&v1, &v2, "$http_x_user_id");
+    ws.write("metrics.json", BAD);
+    let r = ws.ship(&["rollout", "start", "web"]);
+    assert_eq!(r.code, 1, "rolled back: {}", r.text());
+    assert_eq!(ngx.versions(30), ["v1"], "nginx serves only v1 afterwards");
+}
+
+#[test]
+fn a_file_nginx_rejects_is_put_back_and_the_step_fails() {
+    let v1 = servers::sample(&["--version", "v1"]);
+    let v2 = servers::sample(&["--version", "v2"]);
+    // A variable nginx does not know: `nginx -t` rejects the include.
+    let (ws, ngx) = nginx_ws(&v1, &v2, "$ship_no_such_variable");
+    let before = ws.read("nginx-ship.conf");
+    let r = ws.ship(&["rollout", "start", "web"]);
+    assert_ne!(r.code, 0, "{}", r.text());
+    assert_eq!(
+        ws.read("nginx-ship.conf"),
+        before,
+        "the previous file is in place"
+    );
+    assert_eq!(
+        ngx.versions(10),
+        ["v1"],
+        "nginx still serves the old version"
+    );
+    let log = ws.ship(&["--json", "audit", "log"]).stdout;
+    assert!(log.contains("nginx rejected"), "{log}");
+}
