@@ -190,6 +190,60 @@ impl NginxRouterCfg {
     }
 }
 
+/// `[router.haproxy]`: weights over HAProxy's runtime API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HaproxyRouterCfg {
+    /// The admin socket (`stats socket … level admin`).
+    pub socket: String,
+    pub backend: String,
+    pub stable_server: String,
+    pub canary_server: String,
+    /// HAProxy's `server-state-file`; "" leaves weights to the running process only.
+    pub state_file: String,
+    pub timeout: Dur,
+}
+
+impl Default for HaproxyRouterCfg {
+    fn default() -> Self {
+        HaproxyRouterCfg {
+            socket: String::new(),
+            backend: String::new(),
+            stable_server: "stable".into(),
+            canary_server: "canary".into(),
+            state_file: String::new(),
+            timeout: Dur::from_secs(5),
+        }
+    }
+}
+
+impl HaproxyRouterCfg {
+    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
+        if self.socket.trim().is_empty() || self.backend.trim().is_empty() {
+            return Some(("socket", "router.haproxy.socket and router.haproxy.backend: the admin socket and the backend holding the two servers".into()));
+        }
+        for (key, v) in [
+            ("backend", &self.backend),
+            ("stable_server", &self.stable_server),
+            ("canary_server", &self.canary_server),
+        ] {
+            if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '/' || c == ';') {
+                return Some((
+                    key,
+                    format!("router.haproxy.{key} {v:?}: a backend or server name"),
+                ));
+            }
+        }
+        if self.stable_server == self.canary_server {
+            return Some((
+                "canary_server",
+                "router.haproxy: the stable and canary servers must differ".into(),
+            ));
+        }
+        None
+    }
+}
+
 /// One webhook receiver (`[[webhooks]]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

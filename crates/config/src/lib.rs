@@ -15,7 +15,8 @@ mod integrations;
 mod proxy;
 mod template;
 pub use integrations::{
-    AlertsCfg, AuthCfg, NginxRouterCfg, PromQueryCfg, PrometheusCfg, WebhookCfg, EVENT_TYPES,
+    AlertsCfg, AuthCfg, HaproxyRouterCfg, NginxRouterCfg, PromQueryCfg, PrometheusCfg, WebhookCfg,
+    EVENT_TYPES,
 };
 pub use proxy::{InstanceCfg, ProxyCfg};
 pub use template::default_toml;
@@ -75,6 +76,7 @@ pub struct Router {
     pub kind: String,
     pub command: CommandRouterCfg,
     pub nginx: NginxRouterCfg,
+    pub haproxy: HaproxyRouterCfg,
 }
 
 impl Default for Router {
@@ -83,6 +85,7 @@ impl Default for Router {
             kind: "command".into(),
             command: CommandRouterCfg::default(),
             nginx: NginxRouterCfg::default(),
+            haproxy: HaproxyRouterCfg::default(),
         }
     }
 }
@@ -458,15 +461,23 @@ impl Config {
                 "rollout.error_limit and rollout.failure_limit: at least 1".into(),
             ));
         }
-        if !matches!(self.router.kind.as_str(), "command" | "builtin" | "nginx") {
+        if !matches!(
+            self.router.kind.as_str(),
+            "command" | "builtin" | "nginx" | "haproxy"
+        ) {
             return Some((
                 "router",
                 "kind",
                 format!(
-                    "router.kind {:?}: supported routers: \"builtin\", \"command\", \"nginx\"",
+                    "router.kind {:?}: supported routers: \"builtin\", \"command\", \"haproxy\", \"nginx\"",
                     self.router.kind
                 ),
             ));
+        }
+        if self.router.kind == "haproxy" {
+            if let Some((key, message)) = self.router.haproxy.problem() {
+                return Some(("router.haproxy", key, message));
+            }
         }
         if self.router.kind == "nginx" {
             if let Some((key, message)) = self.router.nginx.problem() {

@@ -115,6 +115,17 @@ stable_value = ""
 canary_value = ""
 timeout = "30s"
 
+[router.haproxy]
+# For kind = "haproxy": one backend with a stable and a canary server; weights over the admin
+# socket (`stats socket PATH level admin`), saved to HAProxy's server-state-file so a reload
+# keeps them (with `load-server-state-from-file global`).
+socket = ""
+backend = ""
+stable_server = "stable"
+canary_server = "canary"
+state_file = ""
+timeout = "5s"
+
 [metrics]
 # Where measurements come from: "builtin" asks ship's proxy ([proxy]); "command" runs your command.
 kind = "command"

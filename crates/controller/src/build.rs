@@ -7,6 +7,7 @@ use shiploop_providers::alertmanager::AlertmanagerSource;
 use shiploop_providers::builtin::{AdminClient, BuiltinRouter, BuiltinSource};
 use shiploop_providers::command::{CommandRouter, CommandSource, Runner};
 use shiploop_providers::composite::WithAlerts;
+use shiploop_providers::haproxy::HaproxyRouter;
 use shiploop_providers::http::{Auth, Http};
 use shiploop_providers::nginx::{NginxRouter, Probe};
 use shiploop_providers::prometheus::{presets, PrometheusSource, Query, Reduce};
@@ -185,6 +186,17 @@ pub fn providers_for(ws: &Workspace) -> Result<Providers> {
         "builtin" => Box::new(BuiltinRouter {
             admin: admin_client(ws)?,
         }),
+        "haproxy" => {
+            let h = &cfg.router.haproxy;
+            Box::new(HaproxyRouter {
+                socket: ws.root.join(&h.socket),
+                backend: h.backend.clone(),
+                stable_server: h.stable_server.clone(),
+                canary_server: h.canary_server.clone(),
+                state_file: (!h.state_file.is_empty()).then(|| ws.root.join(&h.state_file)),
+                timeout: h.timeout.0,
+            })
+        }
         "nginx" => {
             let n = &cfg.router.nginx;
             Box::new(NginxRouter {

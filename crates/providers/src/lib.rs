@@ -8,6 +8,7 @@ pub mod alertmanager;
 pub mod builtin;
 pub mod command;
 pub mod composite;
+pub mod haproxy;
 pub mod http;
 pub mod http_probe;
 pub mod memory;

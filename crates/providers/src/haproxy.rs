@@ -1,0 +1,166 @@
+//! The HAProxy router: one backend with a stable and a canary server, weights set over the
+//! runtime API (the admin socket) — `set server <backend>/<server> weight N` — and read back
+//! with `get weight`. The canary gets the rollout's weight, the stable server the rest.
+//!
+//! Weights set over the socket live in the running process only. So that they survive a
+//! reload, ship writes `show servers state <backend>` to the `server-state-file` after every
+//! change; with `load-server-state-from-file global` in the configuration HAProxy starts from
+//! those weights. (Rewriting the configuration file instead would fight whoever owns it.)
+
+use crate::{ProviderError, RouteContext, RouterOutput, TrafficRouter};
+use async_trait::async_trait;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct HaproxyRouter {
+    pub socket: PathBuf,
+    pub backend: String,
+    pub stable_server: String,
+    pub canary_server: String,
+    /// Where `show servers state` is saved after each change (None: not saved).
+    pub state_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+/// `get weight` answers "25 (initial 0)".
+pub fn parse_weight(answer: &str) -> Option<u32> {
+    answer.split_whitespace().next()?.parse().ok()
+}
+
+impl HaproxyRouter {
+    fn err(&self, message: String) -> ProviderError {
+        ProviderError {
+            provider: "haproxy router".into(),
+            message,
+        }
+    }
+
+    /// One runtime API command; HAProxy answers and closes the connection.
+    pub async fn command(&self, cmd: &str) -> Result<String, String> {
+        let run = async {
+            let mut s = tokio::net::UnixStream::connect(&self.socket)
+                .await
+                .map_err(|e| format!("admin socket {}: {e}", self.socket.display()))?;
+            s.write_all(format!("{cmd}\n").as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(out)
+        };
+        tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| format!("`{cmd}`: no answer within {:?}", self.timeout))?
+    }
+
+    async fn weight_of(&self, server: &str) -> Result<u32, String> {
+        let cmd = format!("get weight {}/{server}", self.backend);
+        let answer = self.command(&cmd).await?;
+        parse_weight(&answer).ok_or_else(|| format!("`{cmd}` answered {:?}", answer.trim()))
+    }
+
+    async fn set(&self, server: &str, weight: u32) -> Result<(), String> {
+        let cmd = format!("set server {}/{server} weight {weight}", self.backend);
+        let answer = self.command(&cmd).await?;
+        // Success is an empty answer; anything else is HAProxy explaining a refusal.
+        if !answer.trim().is_empty() {
+            return Err(format!("`{cmd}`: {}", answer.trim()));
+        }
+        let now = self.weight_of(server).await?;
+        if now != weight {
+            return Err(format!("`{cmd}` left the weight at {now}"));
+        }
+        Ok(())
+    }
+
+    async fn save_state(&self) -> Result<(), String> {
+        let Some(path) = &self.state_file else {
+            return Ok(());
+        };
+        let state = self
+            .command(&format!("show servers state {}", self.backend))
+            .await?;
+        if !state.starts_with('1') {
+            return Err(format!("`show servers state` answered {:?}", state.trim()));
+        }
+        let tmp = path.with_extension("ship-tmp");
+        std::fs::write(&tmp, &state).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    async fn apply(&self, weight: u8) -> Result<RouterOutput, ProviderError> {
+        let w = u32::from(weight.min(100));
+        // Canary first when it grows, stable first when it shrinks: at no moment do both
+        // have weight 0 (no server to send to) and the sum never exceeds the target mix.
+        let steps = if w >= self.weight_of(&self.canary_server).await.unwrap_or(0) {
+            [(&self.canary_server, w), (&self.stable_server, 100 - w)]
+        } else {
+            [(&self.stable_server, 100 - w), (&self.canary_server, w)]
+        };
+        for (server, weight) in steps {
+            self.set(server, weight).await.map_err(|e| self.err(e))?;
+        }
+        self.save_state().await.map_err(|e| {
+            self.err(format!(
+                "weights set, but saving them for the next reload failed: {e}"
+            ))
+        })?;
+        Ok(RouterOutput {
+            detail: format!(
+                "{}: {} weight {w}, {} weight {}",
+                self.backend,
+                self.canary_server,
+                self.stable_server,
+                100 - w
+            ),
+        })
+    }
+}
+
+#[async_trait]
+impl TrafficRouter for HaproxyRouter {
+    fn name(&self) -> &str {
+        "haproxy"
+    }
+    async fn set_weight(
+        &self,
+        _ctx: &RouteContext,
+        weight: u8,
+    ) -> Result<RouterOutput, ProviderError> {
+        self.apply(weight).await
+    }
+    async fn effective_weight(&self, _ctx: &RouteContext) -> Result<Option<u8>, ProviderError> {
+        let canary = self
+            .weight_of(&self.canary_server)
+            .await
+            .map_err(|e| self.err(e))?;
+        let stable = self
+            .weight_of(&self.stable_server)
+            .await
+            .map_err(|e| self.err(e))?;
+        match canary + stable {
+            0 => Err(self.err("both servers have weight 0".into())),
+            total => Ok(Some(((canary * 100 + total / 2) / total).min(100) as u8)),
+        }
+    }
+    async fn promote(&self, _ctx: &RouteContext) -> Result<RouterOutput, ProviderError> {
+        self.apply(100).await
+    }
+    async fn roll_back(&self, _ctx: &RouteContext) -> Result<RouterOutput, ProviderError> {
+        self.apply(0).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_weight;
+
+    #[test]
+    fn get_weight_answers_are_read() {
+        assert_eq!(parse_weight("25 (initial 0)\n\n"), Some(25));
+        assert_eq!(parse_weight("No such server.\n"), None);
+    }
+}
