@@ -186,9 +186,10 @@ pub struct ProxyArgs {
     /// Where the admin API listens; keep it on loopback [default: proxy.admin, 127.0.0.1:9091].
     #[arg(long)]
     pub admin: Option<std::net::SocketAddr>,
-    /// The new version's starting share of traffic, in percent.
-    #[arg(long, default_value_t = 0)]
-    pub weight: u8,
+    /// The new version's starting share of traffic, in percent [default: the weight the last
+    /// run saved for the same canary instances, else 0].
+    #[arg(long)]
+    pub weight: Option<u8>,
     /// Keep users on one version by this request header (e.g. x-user-id)…
     #[arg(long, conflicts_with = "sticky_cookie")]
     pub sticky_header: Option<String>,

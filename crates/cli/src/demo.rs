@@ -222,6 +222,8 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
             };
             let (health, _checks) =
                 spawn_health(vec![(v1.1, Version::Stable), (v2.1, Version::Canary)], hc);
+            let routing = proxy.clone();
+            health.observe(Arc::new(move |addr, ok| routing.set_healthy(addr, ok)));
             // The demo started both versions, so their memory and CPU are measured too.
             let resources = Arc::new(Resources::default());
             resources.watch(v1.1, Version::Stable, v1.0.id());
@@ -237,6 +239,7 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
                 resources: Some(resources),
                 token: token.clone(),
                 state_file: None,
+                fingerprint: String::new(),
             });
             tokio::spawn(serve_admin(admin, al));
             Ok::<_, std::io::Error>((format!("http://{aa}"), pa))

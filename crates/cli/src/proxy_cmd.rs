@@ -123,21 +123,25 @@ fn proxy_config(c: &ProxyCfg) -> Result<ProxyConfig, Error> {
     })
 }
 
-/// The weight a previous run left, so a restarted proxy does not drop a rollout's canary to 0.
-fn saved_weight(path: &Path) -> Option<u8> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("weight")?
-        .as_u64()
-        .filter(|w| *w <= 100)
-        .map(|w| w as u8)
+/// What the saved weight belongs to: the canary instances (address and command).
+fn fingerprint(cfg: &ProxyCfg) -> String {
+    cfg.instances
+        .iter()
+        .filter(|i| i.version == "canary")
+        .map(|i| format!("{} {}", i.address, i.command.trim()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub fn run(out: &Out, a: &ProxyArgs, dir: &Path) -> Result<u8, Error> {
-    if a.weight > 100 {
+    if a.weight.is_some_and(|w| w > 100) {
         return Err(Error::Usage("--weight is a percentage, 0-100".into()));
     }
     let Settings { cfg, state_file } = settings(a, dir)?;
+    if let Some(problem) = cfg.problem_with_flags() {
+        return Err(Error::Usage(problem));
+    }
+    let fingerprint = fingerprint(&cfg);
     let token = std::env::var(&cfg.token_env)
         .unwrap_or_default()
         .trim()
@@ -149,9 +153,12 @@ pub fn run(out: &Out, a: &ProxyArgs, dir: &Path) -> Result<u8, Error> {
         )));
     }
     let pcfg = proxy_config(&cfg)?;
-    let weight = match (&state_file, a.weight) {
-        (Some(f), 0) => saved_weight(f).unwrap_or(0),
-        _ => a.weight,
+    // An explicit --weight wins; otherwise the weight the last run saved for these canary
+    // instances, so a restart mid-rollout keeps the rollout's split.
+    let weight = match (a.weight, &state_file) {
+        (Some(w), _) => w,
+        (None, Some(f)) => shiploop_proxy::admin::saved_weight(f, &fingerprint).unwrap_or(0),
+        (None, None) => 0,
     };
     // The main runtime accepts connections and runs the admin API, health checks and instance
     // watching; the requests themselves are served on per-core threads (`serve_on_threads`).
@@ -168,7 +175,7 @@ pub fn run(out: &Out, a: &ProxyArgs, dir: &Path) -> Result<u8, Error> {
                 .await
                 .map_err(|e| Error::Usage(format!("proxy.instances {}: {e}", inst.address)))?;
             let version = Version::parse(&inst.version).unwrap_or(Version::Stable);
-            resources.watch(inst.address, version, l.pid);
+            resources.watch_group(inst.address, version, l.pid);
             launched.push(l);
         }
         let proxy = Proxy::new(pcfg, weight);
@@ -185,6 +192,8 @@ pub fn run(out: &Out, a: &ProxyArgs, dir: &Path) -> Result<u8, Error> {
             healthy_threshold: cfg.healthy_threshold,
         };
         let (health, _checks) = spawn_health(instances, hc);
+        let routing = proxy.clone();
+        health.observe(Arc::new(move |addr, ok| routing.set_healthy(addr, ok)));
         let _sampler = (!launched.is_empty())
             .then(|| spawn_resources(resources.clone(), cfg.resource_interval.0));
         let pl = tokio::net::TcpListener::bind(cfg.listen).await.map_err(io)?;
@@ -204,26 +213,33 @@ pub fn run(out: &Out, a: &ProxyArgs, dir: &Path) -> Result<u8, Error> {
             println!("proxy on http://{pa} (canary weight {weight} %), admin API on http://{aa}");
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        tokio::spawn(serve_on_threads(proxy.clone(), pl, threads));
-        tokio::spawn(serve_admin(
+        let mut serving = tokio::spawn(serve_on_threads(proxy.clone(), pl, threads));
+        let mut admin = tokio::spawn(serve_admin(
             Arc::new(Admin {
                 proxy,
                 health: Some(health),
                 resources: (!launched.is_empty()).then_some(resources),
                 token,
                 state_file,
+                fingerprint,
             }),
             al,
         ));
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).map_err(io)?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        // The servers only return when they cannot go on; then the process must not look alive.
+        let failed = tokio::select! {
+            _ = tokio::signal::ctrl_c() => None,
+            _ = term.recv() => None,
+            r = &mut serving => Some(format!("the proxy stopped serving: {r:?}")),
+            r = &mut admin => Some(format!("the admin API stopped serving: {r:?}")),
+        };
         for l in launched {
             l.stop(Duration::from_secs(5)).await;
         }
-        Ok::<u8, Error>(0)
+        match failed {
+            None => Ok::<u8, Error>(0),
+            Some(why) => Err(Error::Usage(why)),
+        }
     })
 }

@@ -41,7 +41,7 @@ fn an_instance_that_dies_at_start_is_named() {
     let ws = Ws::init();
     with_proxy(
         &ws,
-        "[[proxy.instances]]\nversion = \"canary\"\naddress = \"127.0.0.1:9\"\ncommand = \"sh -c 'exit 3'\"\n",
+        "[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:1\"\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"127.0.0.1:9\"\ncommand = \"sh -c 'exit 3'\"\n",
     );
     let r = ws.sh("SHIP_ADMIN_TOKEN=0123456789abcdef0123 ship proxy");
     assert_eq!(r.code, 2, "{}", r.text());

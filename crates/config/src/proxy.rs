@@ -133,6 +133,16 @@ impl ProxyCfg {
                 "proxy.unhealthy_threshold and proxy.healthy_threshold: at least 1".into(),
             ));
         }
+        // Port 0 is "any free port": two of those never collide.
+        if self.listen == self.admin && self.listen.port() != 0 {
+            return Some((
+                "admin",
+                format!(
+                    "proxy.admin {}: the same address as proxy.listen",
+                    self.admin
+                ),
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, inst) in self.instances.iter().enumerate() {
             if !matches!(inst.version.as_str(), "stable" | "canary") {
@@ -141,6 +151,17 @@ impl ProxyCfg {
                     format!(
                         "proxy.instances[{i}].version {:?}: \"stable\" or \"canary\"",
                         inst.version
+                    ),
+                ));
+            }
+            if inst.address.port() != 0
+                && (inst.address == self.listen || inst.address == self.admin)
+            {
+                return Some((
+                    "address",
+                    format!(
+                        "proxy.instances[{i}].address {} is the proxy's own listen or admin address",
+                        inst.address
                     ),
                 ));
             }
@@ -154,7 +175,18 @@ impl ProxyCfg {
                 ));
             }
         }
+        if !self.instances.is_empty() && !self.instances.iter().any(|i| i.version == "stable") {
+            return Some((
+                "version",
+                "proxy.instances: at least one stable instance (without one, stable traffic has nowhere to go)".into(),
+            ));
+        }
         None
+    }
+
+    /// The same checks for settings merged from command-line flags, as one message.
+    pub fn problem_with_flags(&self) -> Option<String> {
+        self.problem().map(|(_, m)| m)
     }
 
     pub fn addresses(&self, version: &str) -> Vec<SocketAddr> {

@@ -43,6 +43,7 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
         resources: Some(resources),
         token: "s3cret".into(),
         state_file: None,
+        fingerprint: String::new(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -98,4 +99,40 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
         .await
         .values()
         .all(|m| matches!(m, Measurement::Error { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weight_that_cannot_be_saved_is_never_raised_but_always_lowered() {
+    let dead: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let cfg = ProxyConfig {
+        stable: vec![dead],
+        canary: vec![dead],
+        sticky: StickyKey::None,
+        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
+        request_timeout: Duration::from_secs(1),
+        window_secs: 60,
+        balance: shiploop_proxy::server::Balance::RoundRobin,
+    };
+    let proxy = Proxy::new(cfg, 25);
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Arc::new(Admin {
+        proxy: proxy.clone(),
+        health: None,
+        resources: None,
+        token: "s3cret-s3cret-s3cret".into(),
+        // A folder that does not exist: every save fails, as on a full or read-only disk.
+        state_file: Some(dir.path().join("gone/state.json")),
+        fingerprint: String::new(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve_admin(admin, listener));
+    let router = BuiltinRouter {
+        admin: AdminClient::new(&base, "s3cret-s3cret-s3cret", Duration::from_secs(2)),
+    };
+    let e = router.set_weight(&ctx(), 50).await.unwrap_err();
+    assert!(e.message.contains("not raised"), "{e}");
+    assert_eq!(proxy.weight(), 25);
+    router.roll_back(&ctx()).await.unwrap();
+    assert_eq!(proxy.weight(), 0, "a rollback goes through");
 }

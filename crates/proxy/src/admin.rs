@@ -27,13 +27,32 @@ pub struct Admin {
     /// Where a new weight is written before it takes effect, so that a restarted proxy serves
     /// the weight the rollout set (None: the weight lives only in memory).
     pub state_file: Option<std::path::PathBuf>,
+    /// What the saved weight is for (see [`save_weight`]).
+    pub fingerprint: String,
 }
 
-/// Writes `{"weight": w}` to `path` atomically (a temporary file, then a rename).
-fn save_weight(path: &std::path::Path, weight: u8) -> std::io::Result<()> {
+/// Writes `{"weight": w, "canary": fingerprint}` to `path` atomically (a temporary file, then
+/// a rename). The fingerprint names the canary instances the weight was set for, so a weight
+/// saved for v2 is never applied to a v3 configured later.
+pub fn save_weight(path: &std::path::Path, weight: u8, fingerprint: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json!({ "weight": weight }).to_string())?;
+    std::fs::write(
+        &tmp,
+        json!({ "weight": weight, "canary": fingerprint }).to_string(),
+    )?;
     std::fs::rename(&tmp, path)
+}
+
+/// The weight saved at `path` for the canary `fingerprint`, if any.
+pub fn saved_weight(path: &std::path::Path, fingerprint: &str) -> Option<u8> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    if v.get("canary")?.as_str()? != fingerprint {
+        return None;
+    }
+    v.get("weight")?
+        .as_u64()
+        .filter(|w| *w <= 100)
+        .map(|w| w as u8)
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
@@ -151,16 +170,33 @@ impl Admin {
                     .filter(|w| *w <= 100);
                 match weight {
                     Some(w) => {
-                        if let Some(path) = &self.state_file {
-                            if let Err(e) = save_weight(path, w as u8) {
-                                return reply(
-                                    StatusCode::INTERNAL_SERVER_ERROR,
-                                    json!({ "error": format!("weight not changed: cannot save it to {}: {e}", path.display()) }),
-                                );
+                        let w = w as u8;
+                        let saved = match &self.state_file {
+                            Some(path) => save_weight(path, w, &self.fingerprint).map_err(|e| {
+                                format!("cannot save the weight to {}: {e}", path.display())
+                            }),
+                            None => Ok(()),
+                        };
+                        match saved {
+                            Ok(()) => {
+                                self.proxy.set_weight(w);
+                                reply(StatusCode::OK, self.state())
                             }
+                            // Less canary traffic is always applied — a full disk must never
+                            // stand between an operator and a rollback — with the warning.
+                            Err(e) if w <= self.proxy.weight() => {
+                                self.proxy.set_weight(w);
+                                let mut state = self.state();
+                                state["warning"] = json!(format!(
+                                    "{e}; a restarted proxy will not know this weight"
+                                ));
+                                reply(StatusCode::OK, state)
+                            }
+                            Err(e) => reply(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                json!({ "error": format!("weight not raised: {e}") }),
+                            ),
                         }
-                        self.proxy.set_weight(w as u8);
-                        reply(StatusCode::OK, self.state())
                     }
                     None => reply(
                         StatusCode::BAD_REQUEST,
@@ -233,7 +269,9 @@ fn resource_exposition(r: &Resources) -> String {
 
 pub async fn serve(admin: Arc<Admin>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     loop {
-        let (stream, _) = listener.accept().await?;
+        let Some((stream, _)) = crate::server::accept(&listener).await else {
+            continue;
+        };
         let admin = admin.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {

@@ -46,9 +46,19 @@ pub struct InstanceHealth {
     pub checks: u64,
 }
 
-#[derive(Debug, Default)]
+/// Told when an instance turns healthy or unhealthy (the proxy, so it routes around it).
+pub type Observer = Arc<dyn Fn(SocketAddr, bool) + Send + Sync>;
+
+#[derive(Default)]
 pub struct Health {
     instances: Mutex<BTreeMap<SocketAddr, InstanceHealth>>,
+    observer: Mutex<Option<Observer>>,
+}
+
+impl Health {
+    pub fn observe(&self, f: Observer) {
+        *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    }
 }
 
 impl Health {
@@ -82,6 +92,7 @@ impl Health {
         result: Result<(), String>,
     ) {
         let mut map = self.instances.lock().unwrap_or_else(|p| p.into_inner());
+        let before = map.get(&addr).map(|h| h.healthy);
         let h = map.entry(addr).or_insert(InstanceHealth {
             version,
             healthy: true,
@@ -106,6 +117,18 @@ impl Health {
                 if h.consecutive_failures >= cfg.unhealthy_threshold {
                     h.healthy = false;
                 }
+            }
+        }
+        let now = h.healthy;
+        drop(map);
+        if before.unwrap_or(true) != now {
+            if let Some(f) = self
+                .observer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
+                f(addr, now);
             }
         }
     }

@@ -1,30 +1,64 @@
 //! Instances ship starts itself (`[[proxy.instances]]` with a `command`): started through the
-//! shell, stopped when ship stops, and ready once their address accepts connections.
+//! shell in a process group of their own, stopped when ship stops, and ready once their
+//! address accepts connections.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
-/// A running instance; dropping it kills the process.
+/// A running instance; dropping it kills the process (the group is stopped by [`Launched::stop`]).
 pub struct Launched {
     pub child: Child,
+    /// The process id, which is also the id of the instance's process group.
     pub pid: u32,
     pub addr: SocketAddr,
 }
 
-/// Runs `command` with `sh -c 'exec …'` (so the pid is the instance's own, not a shell's, and
-/// its memory and CPU are the instance's) and waits until `addr` accepts a connection.
+/// A command the shell would run as one program: `exec` can replace the shell with it, so
+/// the instance is the process ship watches and signals. Anything else (assignments, `&&`,
+/// pipes, `;`) runs under the shell, measured and stopped as a process group.
+fn is_simple(command: &str) -> bool {
+    let first = command.split_whitespace().next().unwrap_or("");
+    !first.contains('=')
+        && !command.contains([
+            ';', '&', '|', '<', '>', '(', ')', '$', '`', '\\', '\n', '{', '}', '*', '?',
+        ])
+}
+
+/// Runs `command` through `sh -c` in a new process group and waits until `addr` accepts a
+/// connection from it. Refuses an address something else already serves (an instance left
+/// over from an earlier run would otherwise be taken for this one).
 pub async fn launch(
     command: &str,
     addr: SocketAddr,
     ready_within: Duration,
 ) -> Result<Launched, String> {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("exec {command}"))
+    if tokio::net::TcpStream::connect(addr).await.is_ok() {
+        return Err(format!(
+            "{addr} already accepts connections before `{command}` started: another process serves it (one left from an earlier run?)"
+        ));
+    }
+    let script = if is_simple(command) {
+        format!("exec {command}")
+    } else {
+        command.to_string()
+    };
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(script)
         .stdin(Stdio::null())
-        .kill_on_drop(true)
+        .process_group(0)
+        .kill_on_drop(true);
+    // SAFETY: prctl in the child before exec only sets a flag on the child itself. With it, the
+    // instance is told to stop (SIGTERM) if ship dies without stopping it (kill -9, a crash).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("`{command}` could not start: {e}"))?;
     let pid = child
@@ -38,6 +72,10 @@ pub async fn launch(
             ));
         }
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            // It may have died just after someone else took the address.
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("`{command}` exited ({status}) while starting"));
+            }
             return Ok(Launched { child, pid, addr });
         }
         if started.elapsed() > ready_within {
@@ -50,17 +88,43 @@ pub async fn launch(
 }
 
 impl Launched {
-    /// Asks the instance to stop (SIGTERM) and waits up to `grace` before killing it.
+    /// Asks the instance's process group to stop (SIGTERM), waits up to `grace` for every
+    /// process in it to exit, then kills what is left.
     pub async fn stop(mut self, grace: Duration) {
-        // SAFETY: kill(2) with a pid we started and still own (the Child has not been reaped).
+        let group = -(self.pid as libc::pid_t);
+        // SAFETY: kill(2) on the process group we created; its leader is our unreaped child
+        // until the wait below, so the id cannot have been reused meanwhile.
         unsafe {
-            libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+            libc::kill(group, libc::SIGTERM);
         }
-        if tokio::time::timeout(grace, self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
+        let started = Instant::now();
+        let _ = tokio::time::timeout(grace, self.child.wait()).await;
+        // The shell may be gone while the service it started is still shutting down.
+        while crate::resources::group_usage(self.pid).is_some() && started.elapsed() < grace {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        if crate::resources::group_usage(self.pid).is_some() {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(group, libc::SIGKILL);
+            }
+        }
+        let _ = self.child.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_simple;
+
+    #[test]
+    fn only_plain_commands_are_execed() {
+        assert!(is_simple(
+            "ship-sample --version v1 --listen 127.0.0.1:8001"
+        ));
+        assert!(!is_simple("FOO=1 srv"));
+        assert!(!is_simple("cd d && srv"));
+        assert!(!is_simple("a; b"));
+        assert!(!is_simple("srv $PORT"));
     }
 }

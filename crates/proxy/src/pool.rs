@@ -18,9 +18,16 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// More connections than this to one instance are used once and then closed.
 const MAX_KEPT: usize = 512;
+
+/// A kept connection idle for longer is closed rather than reused. Upstreams close idle
+/// keep-alive connections on their own schedule (gunicorn after 2 s, Node after 5 s); a
+/// request written just as the upstream closes fails and cannot be retried safely, so ship
+/// lets go first. Under load connections are reused long before this.
+const MAX_IDLE: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub enum PoolError {
@@ -37,10 +44,21 @@ impl std::fmt::Display for PoolError {
     }
 }
 
+/// A failed send; `request` is given back when it was never written (safe to send elsewhere).
+pub struct SendError {
+    pub error: PoolError,
+    pub request: Option<Request<Incoming>>,
+}
+
+struct Kept {
+    sender: SendRequest<Incoming>,
+    last_used: Instant,
+}
+
 /// One thread's connections, one list per instance (by the instance's index).
 #[derive(Clone)]
 pub struct Pool {
-    lists: Arc<Vec<Mutex<Vec<SendRequest<Incoming>>>>>,
+    lists: Arc<Vec<Mutex<Vec<Kept>>>>,
 }
 
 impl Pool {
@@ -56,17 +74,25 @@ impl Pool {
         index: usize,
         addr: SocketAddr,
         req: Request<Incoming>,
-    ) -> Result<Response<Incoming>, PoolError> {
+    ) -> Result<Response<Incoming>, SendError> {
         let list = &self.lists[index];
         let mut req = req;
         // A kept connection first; when it turns out closed before taking the request, the
         // next one; then a new connection.
         loop {
             let sending = {
+                let now = Instant::now();
                 let mut kept = list.lock().unwrap_or_else(|p| p.into_inner());
-                kept.retain(|s| !s.is_closed());
-                match kept.iter_mut().find(|s| s.is_ready()) {
-                    Some(s) => s.try_send_request(req),
+                // Closed connections go, and so do idle ones past MAX_IDLE.
+                let stale = |k: &Kept| {
+                    k.sender.is_closed() || (k.sender.is_ready() && now - k.last_used > MAX_IDLE)
+                };
+                kept.retain(|k| !stale(k));
+                match kept.iter_mut().find(|k| k.sender.is_ready()) {
+                    Some(k) => {
+                        k.last_used = now;
+                        k.sender.try_send_request(req)
+                    }
                     None => break,
                 }
             };
@@ -74,17 +100,34 @@ impl Pool {
                 Ok(resp) => return Ok(resp),
                 Err(mut e) => match e.take_message() {
                     Some(back) => req = back,
-                    None => return Err(PoolError::Http(e.into_error())),
+                    None => {
+                        return Err(SendError {
+                            error: PoolError::Http(e.into_error()),
+                            request: None,
+                        })
+                    }
                 },
             }
         }
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(PoolError::Connect)?;
+        let stream = match tokio::net::TcpStream::connect(addr).await {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(SendError {
+                    error: PoolError::Connect(e),
+                    request: Some(req),
+                })
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(PoolError::Http)?;
+        let (mut sender, conn) = match http1::handshake(TokioIo::new(stream)).await {
+            Ok(x) => x,
+            Err(e) => {
+                return Err(SendError {
+                    error: PoolError::Http(e),
+                    request: Some(req),
+                })
+            }
+        };
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -92,9 +135,15 @@ impl Pool {
         {
             let mut kept = list.lock().unwrap_or_else(|p| p.into_inner());
             if kept.len() < MAX_KEPT {
-                kept.push(sender);
+                kept.push(Kept {
+                    sender,
+                    last_used: Instant::now(),
+                });
             }
         }
-        sending.await.map_err(PoolError::Http)
+        sending.await.map_err(|e| SendError {
+            error: PoolError::Http(e),
+            request: None,
+        })
     }
 }

@@ -32,6 +32,45 @@ pub fn rss_bytes(status: &str) -> Option<u64> {
     }
 }
 
+/// (state, process group, CPU ticks, RSS pages) from `/proc/<pid>/stat`.
+pub fn stat_fields(stat: &str) -> Option<(char, i64, u64, u64)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let state = f.first()?.chars().next()?;
+    let pgrp = f.get(2)?.parse().ok()?;
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let rss = f.get(21)?.parse().ok()?;
+    Some((state, pgrp, ticks, rss))
+}
+
+/// CPU ticks and resident bytes of every live process in group `pgid` (a launched
+/// instance may be a shell with children); None when none is alive.
+pub fn group_usage(pgid: u32) -> Option<(u64, u64)> {
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    let mut found = None::<(u64, u64)>;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if let Some((state, pgrp, ticks, rss)) = stat_fields(&stat) {
+            // A zombie has exited: its numbers are the dead process's last ones.
+            if pgrp == i64::from(pgid) && state != 'Z' {
+                let (t, r) = found.unwrap_or((0, 0));
+                found = Some((t + ticks, r + rss * page));
+            }
+        }
+    }
+    found
+}
+
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf only reads a system constant.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -57,6 +96,8 @@ pub struct Usage {
 struct Watched {
     usage: Usage,
     last: Option<(Instant, u64)>,
+    /// Measure the whole process group led by `pid`, not the one process.
+    group: bool,
 }
 
 /// (largest RSS in bytes, instances with data), (largest CPU in cores, instances with data).
@@ -68,6 +109,14 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// Starts watching the process group `pgid` (an instance ship launched) that serves `addr`.
+    pub fn watch_group(&self, addr: SocketAddr, version: Version, pgid: u32) {
+        self.watch(addr, version, pgid);
+        if let Some(w) = self.lock().get_mut(&addr) {
+            w.group = true;
+        }
+    }
+
     /// Starts watching the process `pid` that serves `addr`.
     pub fn watch(&self, addr: SocketAddr, version: Version, pid: u32) {
         self.lock().insert(
@@ -81,6 +130,7 @@ impl Resources {
                     error: None,
                 },
                 last: None,
+                group: false,
             },
         );
     }
@@ -94,6 +144,30 @@ impl Resources {
         let hz = clock_ticks_per_second();
         for w in self.lock().values_mut() {
             let pid = w.usage.pid;
+            if w.group {
+                match group_usage(pid) {
+                    Some((ticks, rss)) => {
+                        w.usage.error = None;
+                        w.usage.rss_bytes = Some(rss);
+                        if let Some((then, before)) = w.last {
+                            let secs = now.saturating_duration_since(then).as_secs_f64();
+                            if secs > 0.0 {
+                                w.usage.cpu_cores =
+                                    Some(ticks.saturating_sub(before) as f64 / hz / secs);
+                            }
+                        }
+                        w.last = Some((now, ticks));
+                    }
+                    None => {
+                        w.usage.rss_bytes = None;
+                        w.usage.cpu_cores = None;
+                        w.usage.error =
+                            Some(format!("process group {pid}: no live process (exited)"));
+                        w.last = None;
+                    }
+                }
+                continue;
+            }
             let read = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}"));
             let (stat, status) = match (read("stat"), read("status")) {
                 (Ok(a), Ok(b)) => (a, b),
@@ -105,6 +179,13 @@ impl Resources {
                     continue;
                 }
             };
+            if stat_fields(&stat).is_some_and(|f| f.0 == 'Z') {
+                w.usage.rss_bytes = None;
+                w.usage.cpu_cores = None;
+                w.usage.error = Some(format!("process {pid} exited"));
+                w.last = None;
+                continue;
+            }
             w.usage.error = None;
             w.usage.rss_bytes = rss_bytes(&status);
             let ticks = cpu_ticks(&stat);
@@ -160,6 +241,7 @@ mod tests {
         let stat = "4242 (my (odd) app) S 1 4242 4242 0 -1 4194560 2870 0 0 0 150 25 0 0 20 0 9 0 1234 567890 1234 18446744073709551615";
         assert_eq!(cpu_ticks(stat), Some(175));
         assert_eq!(cpu_ticks("garbage"), None);
+        assert_eq!(stat_fields(stat), Some(('S', 4242, 175, 1234)));
         let status = "Name:\tship-sample\nVmPeak:\t  20000 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
         assert_eq!(rss_bytes(status), Some(12345 * 1024));
         assert_eq!(

@@ -7,7 +7,7 @@
 //! there after a rollback.
 
 use crate::metrics::{Golden, Outcome};
-use crate::pool::Pool;
+use crate::pool::{Pool, SendError};
 use crate::split::{Splitter, Version};
 use arc_swap::ArcSwap;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -17,7 +17,7 @@ use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -68,7 +68,15 @@ struct Instance {
     name: String,
     /// Requests sent to it and not yet answered (for least-requests).
     in_flight: AtomicUsize,
+    /// What the active health checks last said.
+    healthy: AtomicBool,
+    /// Milliseconds (proxy clock) until which it is skipped after a failed connect.
+    ejected_until: AtomicU64,
 }
+
+/// How long an instance that refused a connection is skipped (passive health checking, like
+/// Envoy's outlier ejection); the active checks may bring it back sooner or keep it out.
+const EJECT_MS: u64 = 5_000;
 
 /// Counts a request as in flight until it is answered or fails.
 struct InFlight<'a>(&'a AtomicUsize);
@@ -144,6 +152,20 @@ fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
     }
 }
 
+fn join_cookies(h: &mut hyper::HeaderMap) {
+    let crumbs: Vec<Vec<u8>> = h
+        .get_all(header::COOKIE)
+        .iter()
+        .map(|v| v.as_bytes().to_vec())
+        .collect();
+    if crumbs.len() < 2 {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_bytes(&crumbs.join(&b"; "[..])) {
+        h.insert(header::COOKIE, v);
+    }
+}
+
 fn text(status: StatusCode, msg: &str) -> Response<Body> {
     Response::builder()
         .status(status)
@@ -169,6 +191,8 @@ impl Proxy {
                         .expect("a socket address is a valid header value"),
                     name: a.to_string(),
                     in_flight: AtomicUsize::new(0),
+                    healthy: AtomicBool::new(true),
+                    ejected_until: AtomicU64::new(0),
                 })
                 .collect()
         };
@@ -230,19 +254,42 @@ impl Proxy {
         &self.upstreams[v as usize]
     }
 
-    fn pick(&self, v: Version) -> Option<&Instance> {
+    /// Records what an active health check found, so routing skips unhealthy instances.
+    pub fn set_healthy(&self, addr: SocketAddr, healthy: bool) {
+        for i in self.upstreams.iter().flatten().filter(|i| i.addr == addr) {
+            i.healthy.store(healthy, Ordering::Relaxed);
+        }
+    }
+
+    fn millis(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// An instance of `v` other than those in `tried` (a bit mask), preferring healthy ones;
+    /// when none is healthy, any (better a chance than a certain 503).
+    fn pick(&self, v: Version, tried: u64) -> Option<&Instance> {
         let list = self.instances(v);
-        if list.is_empty() {
-            return None;
-        }
+        let now = self.millis();
+        let untried = |i: &&Instance| i.index >= 64 || tried & (1 << i.index) == 0;
+        let usable = |i: &&Instance| {
+            i.healthy.load(Ordering::Relaxed) && i.ejected_until.load(Ordering::Relaxed) <= now
+        };
         let start = self.rr[v as usize].fetch_add(1, Ordering::Relaxed);
-        let at = |k: usize| &list[(start + k) % list.len()];
-        match self.cfg.balance {
-            Balance::RoundRobin => Some(at(0)),
-            Balance::LeastRequests => (0..list.len())
-                .map(at)
-                .min_by_key(|i| i.in_flight.load(Ordering::Relaxed)),
-        }
+        let order = (0..list.len()).map(|k| &list[(start + k) % list.len()]);
+        let load = |i: &&Instance| i.in_flight.load(Ordering::Relaxed);
+        // No allocation on this path: it runs for every request.
+        let healthy = match self.cfg.balance {
+            Balance::RoundRobin => order.clone().filter(untried).find(usable),
+            Balance::LeastRequests => order
+                .clone()
+                .filter(untried)
+                .filter(usable)
+                .min_by_key(load),
+        };
+        healthy.or_else(|| match self.cfg.balance {
+            Balance::RoundRobin => order.clone().find(untried),
+            Balance::LeastRequests => order.clone().filter(untried).min_by_key(load),
+        })
     }
 
     pub async fn handle(
@@ -263,7 +310,7 @@ impl Proxy {
         if self.instances(version).is_empty() {
             version = Version::Stable;
         }
-        let Some(upstream) = self.pick(version) else {
+        let Some(mut upstream) = self.pick(version, 0) else {
             return text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no upstream instance configured\n",
@@ -278,6 +325,10 @@ impl Proxy {
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
                 .unwrap_or_else(|| upstream.host.clone());
             req.headers_mut().insert(header::HOST, host);
+        }
+        // HTTP/2 may split Cookie into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+        if req.version() == hyper::Version::HTTP_2 {
+            join_cookies(req.headers_mut());
         }
         let path = req
             .uri()
@@ -300,13 +351,42 @@ impl Proxy {
             req.headers_mut().insert(FORWARDED_FOR, v);
         }
         let started = Instant::now();
-        let in_flight = InFlight::new(&upstream.in_flight);
-        let result = tokio::time::timeout(
-            self.cfg.request_timeout,
-            client.send(upstream.index, upstream.addr, req),
-        )
-        .await;
-        drop(in_flight);
+        let mut tried = 0u64;
+        let mut req = req;
+        // A refused connection means nothing was sent: the request goes to another instance of
+        // the same version (never the other version: the split must hold).
+        let result = loop {
+            let in_flight = InFlight::new(&upstream.in_flight);
+            let sent = tokio::time::timeout(
+                self.cfg.request_timeout.saturating_sub(started.elapsed()),
+                client.send(upstream.index, upstream.addr, req),
+            )
+            .await;
+            drop(in_flight);
+            match sent {
+                Ok(Err(SendError {
+                    error: e,
+                    request: Some(back),
+                })) => {
+                    upstream
+                        .ejected_until
+                        .store(self.millis() + EJECT_MS, Ordering::Relaxed);
+                    if upstream.index < 64 {
+                        tried |= 1 << upstream.index;
+                    }
+                    match self.pick(version, tried) {
+                        Some(next) => {
+                            upstream = next;
+                            req = back;
+                        }
+                        None => break Ok(Err(e)),
+                    }
+                }
+                Ok(Err(SendError { error, .. })) => break Ok(Err(error)),
+                Ok(Ok(resp)) => break Ok(Ok(resp)),
+                Err(t) => break Err(t),
+            }
+        };
         let finished = Instant::now();
         let elapsed = (finished - started).as_micros() as u64;
         let instance = upstream.name.as_str();
@@ -344,6 +424,25 @@ impl Proxy {
     }
 }
 
+/// How long a client may take to send a request head (and how long an idle keep-alive
+/// connection is kept), like nginx's client_header_timeout.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The next connection. An accept error (out of file descriptors, a connection reset before
+/// it was accepted) must not end the server: it is reported, and accepting resumes shortly.
+pub async fn accept(
+    listener: &tokio::net::TcpListener,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    match listener.accept().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("warning: accept on {:?}: {e}", listener.local_addr().ok());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
 /// Serves one accepted connection (HTTP/1.1 or h2c) until the client closes it.
 async fn connection(
     proxy: Arc<Proxy>,
@@ -358,16 +457,22 @@ async fn connection(
         let (p, c, ip) = (proxy.clone(), client.clone(), ip.clone());
         async move { Ok::<_, std::convert::Infallible>(p.handle(&c, req, &ip).await) }
     });
-    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(stream), svc)
-        .await;
+    let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // A client that sends no complete request head in time is dropped, so idle or slow
+    // connections cannot pile up until the process runs out of file descriptors.
+    b.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let _ = b.serve_connection(TokioIo::new(stream), svc).await;
 }
 
 /// Serves the proxy on `listener`, on the caller's runtime, until the task is dropped.
 pub async fn serve(proxy: Arc<Proxy>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let client = proxy.upstreams();
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let Some((stream, peer)) = accept(&listener).await else {
+            continue;
+        };
         tokio::spawn(connection(proxy.clone(), client.clone(), stream, peer));
     }
 }
@@ -408,8 +513,12 @@ pub async fn serve_on_threads(
     }
     let mut next = 0;
     loop {
-        let (stream, peer) = listener.accept().await?;
-        let stream = stream.into_std()?;
+        let Some((stream, peer)) = accept(&listener).await else {
+            continue;
+        };
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
         // A shard whose thread is gone cannot serve; the next one takes the connection.
         let mut item = (stream, peer);
         for _ in 0..shards.len() {

@@ -435,3 +435,66 @@ async fn least_requests_sends_less_to_a_slow_instance_than_round_robin() {
         "least-requests still sent {lr} to the slow instance"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_instance_is_routed_around_without_a_failed_request() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let alive = upstream("v1", 0).await;
+    for balance in [Balance::RoundRobin, Balance::LeastRequests] {
+        let cfg = ProxyConfig {
+            stable: vec![dead, alive],
+            canary: vec![],
+            sticky: StickyKey::None,
+            override_header: hyper::header::HeaderName::from_static("x-ship-version"),
+            request_timeout: Duration::from_secs(5),
+            window_secs: 60,
+            balance,
+        };
+        let p = Proxy::new(cfg, 0);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve_on_threads(p.clone(), listener, 2));
+        let c = client();
+        for _ in 0..200 {
+            assert_eq!(get(&c, addr, &[]).await.0, 200, "{balance:?}");
+        }
+        // Health checks that mark it unhealthy keep it out for good.
+        p.set_healthy(dead, false);
+        assert_eq!(get(&c, addr, &[]).await.0, 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launching_onto_an_address_already_served_is_refused() {
+    let taken = upstream("orphan", 0).await;
+    let e = shiploop_proxy::launch::launch("sleep 30", taken, Duration::from_secs(2))
+        .await
+        .err()
+        .expect("refused");
+    assert!(e.contains("already accepts connections"), "{e}");
+    // A shell command that is not one program runs as a process group and is stopped as one.
+    let free = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let l = shiploop_proxy::launch::launch(
+        &format!(
+            "X=1 python3 -m http.server --bind 127.0.0.1 {} >/dev/null 2>&1",
+            free.port()
+        ),
+        free,
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    let pgid = l.pid;
+    l.stop(Duration::from_secs(5)).await;
+    assert!(
+        tokio::net::TcpStream::connect(free).await.is_err(),
+        "the whole group (shell and server) stopped"
+    );
+    let _ = pgid;
+}
