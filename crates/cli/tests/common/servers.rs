@@ -107,6 +107,15 @@ pub fn http(method: &str, url: &str, body: Option<&str>) -> std::io::Result<(u16
 /// Prometheus scraping `targets` (job name, address, version label) every second. The version
 /// is a target label, so `up` carries it too, as relabelled pod labels do in Kubernetes.
 pub fn prometheus(targets: &[(&str, SocketAddr, &str)]) -> Server {
+    prometheus_with(targets, None)
+}
+
+/// The same, served over TLS with basic auth: `web` is (cert PEM path, key PEM path, user,
+/// bcrypt hash of the password). Readiness is checked with curl, which speaks TLS.
+pub fn prometheus_with(
+    targets: &[(&str, SocketAddr, &str)],
+    web: Option<(&Path, &Path, &str, &str)>,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let addr = free_addr();
     let mut cfg = String::from(
@@ -120,21 +129,54 @@ pub fn prometheus(targets: &[(&str, SocketAddr, &str)]) -> Server {
         ));
     }
     std::fs::write(dir.path().join("prometheus.yml"), cfg).unwrap();
-    let mut child = Command::new(binary("prometheus"))
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus starts");
-    wait_ready(&format!("http://{addr}/-/ready"), &mut child, "prometheus");
+    let mut cmd = Command::new(binary("prometheus"));
+    cmd.arg(format!(
+        "--config.file={}",
+        dir.path().join("prometheus.yml").display()
+    ))
+    .arg(format!(
+        "--storage.tsdb.path={}",
+        dir.path().join("data").display()
+    ))
+    .arg(format!("--web.listen-address={addr}"))
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if let Some((cert, key, user, hash)) = web {
+        let web = dir.path().join("web.yml");
+        std::fs::write(
+            &web,
+            format!(
+                "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  {user}: '{hash}'\n",
+                cert.display(),
+                key.display()
+            ),
+        )
+        .unwrap();
+        cmd.arg(format!("--web.config.file={}", web.display()));
+    }
+    let mut child = cmd.spawn().expect("prometheus starts");
+    if web.is_some() {
+        let started = Instant::now();
+        loop {
+            let up = Command::new("curl")
+                .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+                .arg(format!("https://{addr}/-/ready"))
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                .unwrap_or_default();
+            // 401 without credentials: it is up and enforcing auth.
+            if up == "401" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "prometheus (TLS) not ready: {up}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    } else {
+        wait_ready(&format!("http://{addr}/-/ready"), &mut child, "prometheus");
+    }
     Server { child, addr, dir }
 }
 
