@@ -109,7 +109,8 @@ else
   [ "$code" = 1 ] || fail "expected exit 1 (rolled back), got $code"
   [ "$served" = v1 ] || fail "nginx should serve only v1, serves: $served"
   grep -q "rollout.rolled-back" events.log || fail "no rolled-back event"
-  ship rollout status checkout-speedups --json | grep -q "canary error rate" || fail "the decision does not show the measured error rate"
+  status=$(ship rollout status checkout-speedups --json)   # (not piped into grep -q: pipefail)
+  grep -q "canary error rate" <<<"$status" || fail "the decision does not show the measured error rate"
 fi
 ship audit verify
 echo "prometheus-nginx ($scenario): the expected outcome happened"

@@ -104,6 +104,22 @@ fn exit_for(o: &Outcome) -> u8 {
     }
 }
 
+/// Sends what the event log holds for this rollout that the webhooks have not had yet. A
+/// receiver that fails is recorded in the log; it never fails the command.
+fn send_webhooks(c: &Controller<'_>) {
+    let n = match c.notifier() {
+        Ok(Some(n)) => n,
+        Ok(None) => return,
+        Err(e) => return eprintln!("warning: webhooks: {e}"),
+    };
+    let sent = runtime()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(n.flush()));
+    if let Err(e) = sent {
+        eprintln!("warning: webhooks: {e}");
+    }
+}
+
 /// Runs the controller in the foreground until the rollout ends or a signal stops it.
 pub fn drive(out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
     let rt = runtime()?;
@@ -194,9 +210,10 @@ pub fn start(ws: &Workspace, out: &Out, release: &str, hotfix: bool) -> Result<u
         )));
     }
     if let Some(o) = c.outcome() {
-        // What a finished rollout owes (its signal, the contract's records) is redone if a
-        // crash interrupted it; both are idempotent.
+        // What a finished rollout owes (its signal, the contract's records, its webhooks) is
+        // redone if a crash interrupted it; all are idempotent.
         c.finish(now)?;
+        send_webhooks(&c);
         if !out.json {
             println!(
                 "{}: the rollout already ended: {}",
@@ -300,6 +317,8 @@ pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result
         Ok::<_, Error>(d)
     });
     c.release_lease();
+    // Operator commands applied here (no controller was running) reach the webhooks too.
+    send_webhooks(&c);
     let d = result?;
     let phase = c.state.phase.name();
     if out.json {

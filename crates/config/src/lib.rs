@@ -508,6 +508,12 @@ impl Config {
         if let Some((key, message)) = self.alerts.problem() {
             return Some(("alerts", key, message));
         }
+        if self.rollback.critical_security_alert
+            && self.alerts.kind == "none"
+            && matches!(self.metrics.kind.as_str(), "builtin" | "prometheus")
+        {
+            return Some(("rollback", "critical_security_alert", format!("rollback.critical_security_alert = true needs an alert source, and metrics.kind = {:?} has none: set [alerts] kind = \"alertmanager\", or critical_security_alert = false", self.metrics.kind)));
+        }
         for (i, w) in self.webhooks.iter().enumerate() {
             if let Some((key, message)) = w.problem(i) {
                 return Some(("webhooks", key, message));
@@ -726,9 +732,11 @@ mod tests {
     fn rollout_sections_are_checked() {
         let e = Config::parse("[router]\nkind = \"carrier-pigeon\"\n").unwrap_err();
         assert_eq!(e.line, 2);
-        let c = Config::parse("[router]\nkind = \"builtin\"\n[metrics]\nkind = \"builtin\"\n[proxy]\nadmin = \"127.0.0.1:9999\"\n[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:8001\"\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"127.0.0.1:8002\"\ncommand = \"ship-sample --version v2\"\n").unwrap();
+        let c = Config::parse("[rollback]\ncritical_security_alert = false\n[router]\nkind = \"builtin\"\n[metrics]\nkind = \"builtin\"\n[proxy]\nadmin = \"127.0.0.1:9999\"\n[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:8001\"\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"127.0.0.1:8002\"\ncommand = \"ship-sample --version v2\"\n").unwrap();
         assert_eq!(c.proxy.admin_url(), "http://127.0.0.1:9999");
         assert_eq!(c.proxy.addresses("canary").len(), 1);
+        let e = Config::parse("[metrics]\nkind = \"prometheus\"\n").unwrap_err();
+        assert!(e.message.contains("needs an alert source"), "{e}");
         let e = Config::parse("[proxy]\nbalance = \"random\"\n").unwrap_err();
         assert_eq!(e.line, 2, "{e}");
         let e = Config::parse("[proxy]\nsticky_header = \"x user\"\n").unwrap_err();

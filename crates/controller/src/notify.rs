@@ -78,6 +78,13 @@ pub fn outgoing(ev: &Event, previous_failing: &mut Vec<String>) -> Option<Outgoi
                 "findings": d["findings"],
             });
             let kind = d["kind"].as_str().unwrap_or("");
+            // A rollback or completion the router refused is decided again on each retry; the
+            // outside hears of it once.
+            let repeated = matches!(kind, "rollback" | "complete")
+                && previous_failing.last().map(String::as_str) == Some(&format!("<{kind}>"));
+            if repeated {
+                return None;
+            }
             let now_failing = failing(d);
             let summary =
                 |what: &str| format!("{}: {what} — {stage} at {weight} %: {reason}", ev.release);
@@ -103,8 +110,12 @@ pub fn outgoing(ev: &Event, previous_failing: &mut Vec<String>) -> Option<Outgoi
                 "failed" => Some(make("rollout.failed", summary("FAILED"), data)),
                 _ => None,
             };
-            if matches!(kind, "hold" | "promote" | "complete" | "start") {
+            if matches!(kind, "hold" | "promote" | "start") {
                 *previous_failing = now_failing;
+            }
+            if matches!(kind, "rollback" | "complete") {
+                // Remembered after the failing findings, so a retry of the same step is known.
+                previous_failing.push(format!("<{kind}>"));
             }
             out
         }
@@ -231,7 +242,18 @@ impl Notifier {
             db,
             release: release.into(),
             service: service.into(),
-            hooks: cfgs.iter().map(Hook::new).collect::<Result<_, _>>()?,
+            // A receiver whose secret is missing is left out with a warning: webhooks must never
+            // stop a rollout (or its rollback) from being driven.
+            hooks: cfgs
+                .iter()
+                .filter_map(|c| match Hook::new(c) {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        eprintln!("warning: {e}; that receiver gets nothing");
+                        None
+                    }
+                })
+                .collect(),
             backoff: Duration::from_millis(500),
         })
     }
@@ -332,6 +354,7 @@ mod tests {
             ev(3, "decision", decision("hold", &[])),
             ev(4, "decision", decision("hold", &["check:latency"])),
             ev(5, "decision", decision("hold", &["check:latency"])),
+            ev(6, "decision", decision("rollback", &["trigger:error-rate"])),
             ev(6, "decision", decision("rollback", &["trigger:error-rate"])),
             ev(7, "router", json!({})),
             ev(8, "decision", decision("rolled-back", &[])),

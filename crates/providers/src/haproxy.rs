@@ -3,7 +3,7 @@
 //! with `get weight`. The canary gets the rollout's weight, the stable server the rest.
 //!
 //! Weights set over the socket live in the running process only. So that they survive a
-//! reload, ship writes `show servers state <backend>` to the `server-state-file` after every
+//! reload, ship writes `show servers state` (all backends) to the `server-state-file` after every
 //! change; with `load-server-state-from-file global` in the configuration HAProxy starts from
 //! those weights. (Rewriting the configuration file instead would fight whoever owns it.)
 
@@ -80,9 +80,9 @@ impl HaproxyRouter {
         let Some(path) = &self.state_file else {
             return Ok(());
         };
-        let state = self
-            .command(&format!("show servers state {}", self.backend))
-            .await?;
+        // Every backend: the state file is HAProxy's one global file, and a dump of ours alone
+        // would reset the others' runtime weights at the next reload.
+        let state = self.command("show servers state").await?;
         if !state.starts_with('1') {
             return Err(format!("`show servers state` answered {:?}", state.trim()));
         }
@@ -103,14 +103,16 @@ impl HaproxyRouter {
         for (server, weight) in steps {
             self.set(server, weight).await.map_err(|e| self.err(e))?;
         }
-        self.save_state().await.map_err(|e| {
-            self.err(format!(
-                "weights set, but saving them for the next reload failed: {e}"
-            ))
-        })?;
+        // The weights are set and confirmed: traffic is where the rollout wants it. A state
+        // file that cannot be written is reported, never turned into a failed step (a failed
+        // rollback would ask a person to act on traffic that already moved).
+        let saved = match self.save_state().await {
+            Ok(()) => String::new(),
+            Err(e) => format!(" — WARNING: not saved for the next reload: {e}"),
+        };
         Ok(RouterOutput {
             detail: format!(
-                "{}: {} weight {w}, {} weight {}",
+                "{}: {} weight {w}, {} weight {}{saved}",
                 self.backend,
                 self.canary_server,
                 self.stable_server,

@@ -19,6 +19,17 @@ pub async fn get_body(url: &str, timeout: Duration) -> Result<(u16, String), Str
         .map(|(status, _, body)| (status, body))
 }
 
+/// (status, body) of a GET with `Host: host` (name-based virtual hosts on one port).
+pub async fn get_body_from(
+    url: &str,
+    host: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    fetch_with(url, Some(host), timeout)
+        .await
+        .map(|(status, _, body)| (status, body))
+}
+
 /// The value of response header `name` (None when absent).
 pub async fn get_header(
     url: &str,
@@ -33,6 +44,14 @@ pub async fn get_header(
 }
 
 async fn fetch(url: &str, timeout: Duration) -> Result<(u16, hyper::HeaderMap, String), String> {
+    fetch_with(url, None, timeout).await
+}
+
+async fn fetch_with(
+    url: &str,
+    host: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, hyper::HeaderMap, String), String> {
     let uri: hyper::Uri = url
         .parse()
         .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
@@ -46,10 +65,11 @@ async fn fetch(url: &str, timeout: Duration) -> Result<(u16, hyper::HeaderMap, S
         _ => return Err(format!("{url:?}: only http:// URLs can be probed")),
     }
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let req = hyper::Request::get(uri)
-        .header("user-agent", "shiploop-probe")
-        .body(Empty::new())
-        .map_err(|e| e.to_string())?;
+    let mut req = hyper::Request::get(uri).header("user-agent", "shiploop-probe");
+    if let Some(h) = host {
+        req = req.header("host", h);
+    }
+    let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
     let fut = async {
         let resp = client
             .request(req)

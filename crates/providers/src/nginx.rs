@@ -68,10 +68,15 @@ impl NginxRouter {
                 .map(|a| format!("    server {a};\n"))
                 .collect::<String>()
         };
+        // Stable takes the first range: a request without the key hashes to 0 and must land
+        // on stable, and the canary's range [100-w, 100) only grows, so its users stay.
         let split = match weight {
             0 => format!("    * ship_{s}_stable;\n"),
             100 => format!("    * ship_{s}_canary;\n"),
-            w => format!("    {w}% ship_{s}_canary;\n    * ship_{s}_stable;\n"),
+            w => format!(
+                "    {}% ship_{s}_stable;\n    * ship_{s}_canary;\n",
+                100 - w
+            ),
         };
         format!(
             "# Managed by ship for {service} (release {release}, stage {stage}): rewritten on every\n\
@@ -80,7 +85,7 @@ impl NginxRouter {
              upstream ship_{s}_canary {{\n{canary}    keepalive 32;\n}}\n\
              split_clients \"{key}\" {var} {{\n{split}}}\n\
              # ship reads the weight nginx has loaded here.\n\
-             server {{\n    listen {status};\n    access_log off;\n    location = /ship-weight {{ return 200 \"{weight}\\n\"; }}\n}}\n",
+             server {{\n    listen {status};\n    server_name {host};\n    access_log off;\n    location = /ship-weight {{ return 200 \"{weight}\\n\"; }}\n}}\n",
             service = self.service,
             release = ctx.release,
             stage = ctx.stage,
@@ -89,6 +94,7 @@ impl NginxRouter {
             canary = servers(if self.canary.is_empty() { &self.stable } else { &self.canary }),
             key = self.split_key,
             status = self.status_listen,
+            host = self.status_host(),
         )
     }
 
@@ -99,9 +105,16 @@ impl NginxRouter {
         }
     }
 
+    /// Several services' includes may share one status port; each answers on its own name.
+    pub fn status_host(&self) -> String {
+        format!("ship-weight.{}", ident(&self.service).replace('_', "-"))
+    }
+
     async fn loaded_weight(&self) -> Result<u8, String> {
         let url = format!("http://{}/ship-weight", self.status_listen);
-        let status = crate::http_probe::get_body(&url, Duration::from_secs(2)).await?;
+        let status =
+            crate::http_probe::get_body_from(&url, &self.status_host(), Duration::from_secs(2))
+                .await?;
         status
             .1
             .trim()
@@ -125,8 +138,14 @@ impl NginxRouter {
 
     async fn apply(&self, ctx: &RouteContext, weight: u8) -> Result<RouterOutput, ProviderError> {
         let text = self.render(weight, ctx);
-        let previous = std::fs::read_to_string(&self.include_file).ok();
-        if previous.as_deref() != Some(text.as_str()) {
+        let previous = match std::fs::read(&self.include_file) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(self.err(format!("cannot read {}: {e}", self.include_file.display())))
+            }
+        };
+        if previous.as_deref() != Some(text.as_bytes()) {
             write_atomic(&self.include_file, &text).map_err(|e| self.err(e))?;
             if let Err(e) = self.runner.run(&self.test_command).await {
                 // nginx must never be left with (or reload into) a file it rejected.
@@ -181,7 +200,7 @@ impl NginxRouter {
 
 /// Writes through a temporary file in the same folder and a rename, so nginx never reads half
 /// a file.
-fn write_atomic(path: &std::path::Path, text: &str) -> Result<(), String> {
+fn write_atomic(path: &std::path::Path, text: impl AsRef<[u8]>) -> Result<(), String> {
     let tmp = path.with_extension("ship-tmp");
     std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
@@ -240,7 +259,8 @@ mod tests {
             stage: "canary".into(),
         };
         let t = r.render(5, &ctx);
-        assert!(t.contains("split_clients \"$http_x_user_id\" $ship_checkout_web_upstream {\n    5% ship_checkout_web_canary;\n    * ship_checkout_web_stable;\n}"), "{t}");
+        assert!(t.contains("split_clients \"$http_x_user_id\" $ship_checkout_web_upstream {\n    95% ship_checkout_web_stable;\n    * ship_checkout_web_canary;\n}"), "{t}");
+        assert!(t.contains("server_name ship-weight.checkout-web;"), "{t}");
         assert!(t.contains("return 200 \"5\\n\""), "{t}");
         assert!(r
             .render(0, &ctx)

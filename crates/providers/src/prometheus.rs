@@ -58,7 +58,10 @@ pub fn presets() -> BTreeMap<String, Query> {
         (
             "error_rate".to_string(),
             q(
-                r#"sum(rate(http_requests_total{ {{selector}}, code=~"5.." }[{{window}}])) / sum(rate(http_requests_total{ {{selector}} }[{{window}}]))"#,
+                // Client libraries create the 5xx series at the first error: until then the
+                // numerator is empty, which is zero errors, not no data (`or vector(0)`). No
+                // traffic leaves the denominator empty, and that stays no data.
+                r#"(sum(rate(http_requests_total{ {{selector}}, code=~"5.." }[{{window}}])) or vector(0)) / sum(rate(http_requests_total{ {{selector}} }[{{window}}]))"#,
                 requests,
             ),
         ),
