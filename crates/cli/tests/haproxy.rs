@@ -10,12 +10,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 500},
- "stable/error_rate": {"value": 0.001, "samples": 5000},
- "canary/latency_p99": {"value": 0.12, "samples": 500},
- "canary/failed_instances": {"value": 0, "samples": 2},
- "alerts/critical_security": 0}"#;
-
 struct Haproxy {
     child: Child,
 }
@@ -109,21 +103,7 @@ fn haproxy_ws(metrics: &str) -> Ws {
     ws.write("metrics.json", metrics);
     std::fs::create_dir_all(ws.path("haproxy")).unwrap();
     ws.verdict("v-pass-1", "PASS", "Faster checkout");
-    let alice = ws.key("alice", "alice@example.com", true);
-    for args in [
-        vec!["release", "new", "web"],
-        vec!["release", "submit", "web", "--as", "agent@example.com"],
-        vec![
-            "release",
-            "approve",
-            "web",
-            "--key",
-            alice.to_str().unwrap(),
-        ],
-    ] {
-        let r = ws.ship(&args);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
-    }
+    ws.approve_web();
     ws
 }
 

@@ -17,7 +17,7 @@ fn prom_ws(prom: &Server, am: Option<&Server>, stage: &str) -> Ws {
     let mut cfg = ws
         .read("ship.toml")
         .replacen(
-            &format!("name = \"{}\"", service_name(&ws)),
+            &format!("name = \"{}\"", ws.service_name()),
             "name = \"checkout\"",
             1,
         )
@@ -68,30 +68,8 @@ fn prom_ws(prom: &Server, am: Option<&Server>, stage: &str) -> Ws {
     }
     ws.write("ship.toml", &cfg);
     ws.verdict("v-pass-1", "PASS", "Faster checkout");
-    let alice = ws.key("alice", "alice@example.com", true);
-    for args in [
-        vec!["release", "new", "web"],
-        vec!["release", "submit", "web", "--as", "agent@example.com"],
-        vec![
-            "release",
-            "approve",
-            "web",
-            "--key",
-            alice.to_str().unwrap(),
-        ],
-    ] {
-        let r = ws.ship(&args);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
-    }
+    ws.approve_web();
     ws
-}
-
-fn service_name(ws: &Ws) -> String {
-    let cfg = ws.read("ship.toml");
-    let line = cfg.lines().find(|l| l.starts_with("name = ")).unwrap();
-    line.trim_start_matches("name = ")
-        .trim_matches('"')
-        .to_string()
 }
 
 /// Steady traffic to both versions until dropped.

@@ -9,11 +9,6 @@ use shiploop_providers::RouteContext;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 500},
- "stable/error_rate": {"value": 0.001, "samples": 5000},
- "canary/latency_p99": {"value": 0.12, "samples": 500},
- "canary/failed_instances": {"value": 0, "samples": 2},
- "alerts/critical_security": 0}"#;
 const BAD: &str = r#"{"canary/error_rate": {"value": 0.07, "samples": 500},
  "stable/error_rate": {"value": 0.001, "samples": 5000},
  "canary/latency_p99": {"value": 0.12, "samples": 500},
@@ -128,7 +123,7 @@ fn nginx_ws(v1: &Server, v2: &Server, split_key: &str) -> (Ws, Nginx) {
     let cfg = ws
         .read("ship.toml")
         .replacen(
-            &format!("name = \"{}\"", service_name(&ws)),
+            &format!("name = \"{}\"", ws.service_name()),
             "name = \"checkout\"",
             1,
         )
@@ -195,30 +190,8 @@ fn nginx_ws(v1: &Server, v2: &Server, split_key: &str) -> (Ws, Nginx) {
     ws.write("ship.toml", &cfg);
     ws.write("metrics.json", HEALTHY);
     ws.verdict("v-pass-1", "PASS", "Faster checkout");
-    let alice = ws.key("alice", "alice@example.com", true);
-    for args in [
-        vec!["release", "new", "web"],
-        vec!["release", "submit", "web", "--as", "agent@example.com"],
-        vec![
-            "release",
-            "approve",
-            "web",
-            "--key",
-            alice.to_str().unwrap(),
-        ],
-    ] {
-        let r = ws.ship(&args);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
-    }
+    ws.approve_web();
     (ws, ngx)
-}
-
-fn service_name(ws: &Ws) -> String {
-    let cfg = ws.read("ship.toml");
-    let line = cfg.lines().find(|l| l.starts_with("name = ")).unwrap();
-    line.trim_start_matches("name = ")
-        .trim_matches('"')
-        .to_string()
 }
 
 #[test]

@@ -5,12 +5,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 500},
- "stable/error_rate": {"value": 0.001, "samples": 5000},
- "canary/latency_p99": {"value": 0.12, "samples": 500},
- "canary/failed_instances": {"value": 0, "samples": 2},
- "alerts/critical_security": 0}"#;
-
 /// A workspace whose stages last `stage` each, ticking every `tick`, with an approved release
 /// `web` compiled from two PASS verdicts.
 fn rollout_ws(stage: &str, tick: &str) -> Ws {
@@ -44,21 +38,7 @@ fn rollout_ws_with(stage: &str, tick: &str, edit: impl Fn(String) -> String) -> 
     ws.write("metrics.json", HEALTHY);
     ws.verdict("v-pass-1", "PASS", "Faster checkout");
     ws.verdict("v-pass-2", "PASS", "Saved cards");
-    let alice = ws.key("alice", "alice@example.com", true);
-    for args in [
-        vec!["release", "new", "web"],
-        vec!["release", "submit", "web", "--as", "agent@example.com"],
-        vec![
-            "release",
-            "approve",
-            "web",
-            "--key",
-            alice.to_str().unwrap(),
-        ],
-    ] {
-        let r = ws.ship(&args);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
-    }
+    ws.approve_web();
     ws
 }
 

@@ -7,12 +7,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 500},
- "stable/error_rate": {"value": 0.001, "samples": 5000},
- "canary/latency_p99": {"value": 0.12, "samples": 500},
- "canary/failed_instances": {"value": 0, "samples": 2},
- "alerts/critical_security": 0}"#;
-
 /// (headers lower-cased, body) of every request received.
 type Received = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
 
@@ -84,24 +78,6 @@ fn hooked_ws(hooks: &str) -> Ws {
     ws
 }
 
-fn release(ws: &Ws) {
-    let alice = ws.key("alice", "alice@example.com", true);
-    for args in [
-        vec!["release", "new", "web"],
-        vec!["release", "submit", "web", "--as", "agent@example.com"],
-        vec![
-            "release",
-            "approve",
-            "web",
-            "--key",
-            alice.to_str().unwrap(),
-        ],
-    ] {
-        let r = ws.ship(&args);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
-    }
-}
-
 #[test]
 fn a_rollout_reaches_the_receiver_as_ordered_signed_cloud_events() {
     let (url, got) = receiver(200);
@@ -167,7 +143,7 @@ fn a_failing_receiver_never_stops_the_rollout_and_is_recorded() {
     let ws = hooked_ws(&format!(
         "[[webhooks]]\nurl = \"{url}\"\nmax_attempts = 2\nevents = [\"rollout.started\", \"rollout.completed\"]\n"
     ));
-    release(&ws);
+    ws.approve_web();
     let r = ws.ship(&["rollout", "start", "web"]);
     assert_eq!(r.code, 0, "completed despite the receiver: {}", r.text());
     // Two events wanted, each tried max_attempts = 2 times.

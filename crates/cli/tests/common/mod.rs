@@ -42,7 +42,43 @@ pub fn ssh_keygen() -> Command {
     Command::new("ssh-keygen")
 }
 
+/// Healthy measurements, as the command metric source prints them (`cat metrics.json`).
+pub const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 500},
+ "stable/error_rate": {"value": 0.001, "samples": 5000},
+ "canary/latency_p99": {"value": 0.12, "samples": 500},
+ "canary/failed_instances": {"value": 0, "samples": 2},
+ "alerts/critical_security": 0}"#;
+
 impl Ws {
+    /// Compiles release `web` from the verdicts in work/evaluations, submits it as the agent and
+    /// approves it as alice (a new allowed key).
+    pub fn approve_web(&self) {
+        let alice = self.key("alice", "alice@example.com", true);
+        for args in [
+            vec!["release", "new", "web"],
+            vec!["release", "submit", "web", "--as", "agent@example.com"],
+            vec![
+                "release",
+                "approve",
+                "web",
+                "--key",
+                alice.to_str().unwrap(),
+            ],
+        ] {
+            let r = self.ship(&args);
+            assert_eq!(r.code, 0, "{args:?}: {}", r.text());
+        }
+    }
+
+    /// The service name `ship init` wrote into ship.toml.
+    pub fn service_name(&self) -> String {
+        let cfg = self.read("ship.toml");
+        let line = cfg.lines().find(|l| l.starts_with("name = ")).unwrap();
+        line.trim_start_matches("name = ")
+            .trim_matches('"')
+            .to_string()
+    }
+
     pub fn init() -> Ws {
         let ws = Ws {
             dir: tempfile::tempdir().unwrap(),
