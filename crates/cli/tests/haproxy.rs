@@ -55,31 +55,9 @@ fn haproxy(dir: &Path, front: SocketAddr, v1: &Server, v2: &Server) -> Haproxy {
     Haproxy { child }
 }
 
-fn versions(front: SocketAddr, n: usize) -> Vec<String> {
-    let mut out = vec![];
-    for _ in 0..n {
-        let (code, body) = servers::http_get(&format!("http://{front}/checkout")).unwrap();
-        assert_eq!(code, 200, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        out.push(v["version"].as_str().unwrap().to_string());
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
 fn haproxy_ws(metrics: &str) -> Ws {
     let ws = Ws::init();
-    let cfg = ws
-        .read("ship.toml")
-        .replace("canary_duration = \"10m\"", "canary_duration = \"1s\"")
-        .replace(
-            "early_adopter_duration = \"30m\"",
-            "early_adopter_duration = \"1s\"",
-        )
-        .replace("ga_duration = \"1h\"", "ga_duration = \"1s\"")
-        .replace("tick_interval = \"10s\"", "tick_interval = \"100ms\"")
-        .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"100ms\"")
+    let cfg = fast_stages(&ws.read("ship.toml"))
         .replace(
             "# What moves traffic: \"builtin\"",
             "kind = \"haproxy\"\n# What moves traffic: \"builtin\"",
@@ -114,14 +92,22 @@ fn a_good_release_ends_on_the_new_version_and_survives_a_restart() {
     let ws = haproxy_ws(HEALTHY);
     let front = servers::free_addr();
     let hp = haproxy(&ws.path("haproxy"), front, &v1, &v2);
-    assert_eq!(versions(front, 10), ["v1"]);
+    assert_eq!(servers::versions(front, 10), ["v1"]);
     let r = ws.ship(&["rollout", "start", "web"]);
     assert_eq!(r.code, 0, "{}", r.text());
-    assert_eq!(versions(front, 20), ["v2"], "HAProxy serves only v2");
+    assert_eq!(
+        servers::versions(front, 20),
+        ["v2"],
+        "HAProxy serves only v2"
+    );
     // A restart reads the weights back from the state file ship keeps.
     drop(hp);
     let _hp = haproxy(&ws.path("haproxy"), front, &v1, &v2);
-    assert_eq!(versions(front, 20), ["v2"], "still only v2 after a restart");
+    assert_eq!(
+        servers::versions(front, 20),
+        ["v2"],
+        "still only v2 after a restart"
+    );
 }
 
 #[test]
@@ -133,7 +119,11 @@ fn a_bad_release_rolls_back_to_the_old_version() {
     let _hp = haproxy(&ws.path("haproxy"), front, &v1, &v2);
     let r = ws.ship(&["rollout", "start", "web"]);
     assert_eq!(r.code, 1, "rolled back: {}", r.text());
-    assert_eq!(versions(front, 20), ["v1"], "HAProxy serves only v1");
+    assert_eq!(
+        servers::versions(front, 20),
+        ["v1"],
+        "HAProxy serves only v1"
+    );
     let state = ws.read("haproxy/servers.state");
     assert!(state.contains("checkout"), "{state}");
 }

@@ -43,17 +43,7 @@ impl Nginx {
 
     /// The versions that answered `n` requests through nginx.
     fn versions(&self, n: usize) -> Vec<String> {
-        let mut out = vec![];
-        for _ in 0..n {
-            let (code, body) =
-                servers::http_get(&format!("http://{}/checkout", self.front)).unwrap();
-            assert_eq!(code, 200, "{body}");
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            out.push(v["version"].as_str().unwrap().to_string());
-        }
-        out.sort();
-        out.dedup();
-        out
+        servers::versions(self.front, n)
     }
 }
 
@@ -120,21 +110,12 @@ fn nginx_ws(v1: &Server, v2: &Server, split_key: &str) -> (Ws, Nginx) {
     };
     let ngx = nginx(&router);
     let nginx_bin = servers::binary("nginx");
-    let cfg = ws
-        .read("ship.toml")
+    let cfg = fast_stages(&ws.read("ship.toml"))
         .replacen(
             &format!("name = \"{}\"", ws.service_name()),
             "name = \"checkout\"",
             1,
         )
-        .replace("canary_duration = \"10m\"", "canary_duration = \"1s\"")
-        .replace(
-            "early_adopter_duration = \"30m\"",
-            "early_adopter_duration = \"1s\"",
-        )
-        .replace("ga_duration = \"1h\"", "ga_duration = \"1s\"")
-        .replace("tick_interval = \"10s\"", "tick_interval = \"100ms\"")
-        .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"100ms\"")
         .replace(
             "# What moves traffic: \"builtin\"",
             "kind = \"nginx\"\n# What moves traffic: \"builtin\"",

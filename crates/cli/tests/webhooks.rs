@@ -54,16 +54,7 @@ fn receiver(status: u16) -> (String, Received) {
 
 fn hooked_ws(hooks: &str) -> Ws {
     let ws = Ws::init();
-    let cfg = ws
-        .read("ship.toml")
-        .replace("canary_duration = \"10m\"", "canary_duration = \"1s\"")
-        .replace(
-            "early_adopter_duration = \"30m\"",
-            "early_adopter_duration = \"1s\"",
-        )
-        .replace("ga_duration = \"1h\"", "ga_duration = \"1s\"")
-        .replace("tick_interval = \"10s\"", "tick_interval = \"100ms\"")
-        .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"100ms\"")
+    let cfg = fast_stages(&ws.read("ship.toml"))
         .replace(
             "set_weight = \"\"",
             "set_weight = \"echo {weight} > weight\"",

@@ -49,6 +49,18 @@ pub const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 5
  "canary/failed_instances": {"value": 0, "samples": 2},
  "alerts/critical_security": 0}"#;
 
+/// ship.toml text with 1 s stages and 100 ms ticks, so a whole rollout takes seconds.
+pub fn fast_stages(cfg: &str) -> String {
+    cfg.replace("canary_duration = \"10m\"", "canary_duration = \"1s\"")
+        .replace(
+            "early_adopter_duration = \"30m\"",
+            "early_adopter_duration = \"1s\"",
+        )
+        .replace("ga_duration = \"1h\"", "ga_duration = \"1s\"")
+        .replace("tick_interval = \"10s\"", "tick_interval = \"100ms\"")
+        .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"100ms\"")
+}
+
 impl Ws {
     /// Compiles release `web` from the verdicts in work/evaluations, submits it as the agent and
     /// approves it as alice (a new allowed key).

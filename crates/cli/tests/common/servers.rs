@@ -251,3 +251,29 @@ pub fn load(addr: SocketAddr, n: usize) {
         let _ = http_get(&format!("http://{addr}/checkout"));
     }
 }
+
+/// The versions (from ship-sample's JSON body) that answered `n` GETs of `front`, deduplicated.
+pub fn versions(front: SocketAddr, n: usize) -> Vec<String> {
+    let mut out = vec![];
+    for _ in 0..n {
+        let (code, body) = http_get(&format!("http://{front}/checkout")).unwrap();
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        out.push(v["version"].as_str().unwrap().to_string());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `ship -C <ws> args…` running in the background, output discarded.
+pub fn ship_in_background(root: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ship"))
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
