@@ -168,6 +168,10 @@ mod tests {
                 digest_parts: BTreeMap::new(),
                 approvals: vec![],
                 rollout: None,
+                flags: vec![],
+                migrations: vec![],
+                checks: None,
+                validation: None,
             },
             body: format!("# Release: x\n\n## Release notes\n- faster\n\n{RECORDS_MARKER}\n## Approvals\nnone\n\n## Rollout log\n"),
         }

@@ -24,7 +24,9 @@ pub const RECORD_KEYS: &[&str] = &[
     "digest",
     "digest_parts",
     "approvals",
+    "checks",
     "rollout",
+    "validation",
 ];
 
 /// The line that ends the approved body. Everything after it is ship's rendering of its
@@ -255,6 +257,12 @@ pub struct ReleaseMeta {
     pub stages: Vec<Stage>,
     #[serde(default)]
     pub rollback: Rollback,
+    /// Feature flags the release relies on (they must be in the flag registry).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Migration files or folders the release applies (linted for backward compatibility).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<String>,
     // ---- records kept by the tool (RECORD_KEYS) ----
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,7 +276,48 @@ pub struct ReleaseMeta {
     #[serde(default)]
     pub approvals: Vec<Approval>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<ChecksRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationRecord>,
+}
+
+/// The last `ship check`: one line per pre-deployment gate (the full report, with every
+/// piece of evidence, is in the state database's event log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksRecord {
+    pub checked_at: DateTime<Utc>,
+    pub passed: bool,
+    pub gates: Vec<CheckLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckLine {
+    pub gate: String,
+    /// pass, warn, fail or overridden.
+    pub status: String,
+    pub evidence: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overridden_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_reason: Option<String>,
+}
+
+/// Post-deployment validation: the window and what each item showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationRecord {
+    /// running, passed or failed.
+    pub result: String,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    pub window: Dur,
+    #[serde(default)]
+    pub items: Vec<CheckLine>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -524,6 +573,23 @@ pub fn render_changes(m: &ReleaseMeta, root: &str) -> String {
     if m.changes.is_empty() {
         out.push_str("| — | | | no PASS verdicts |\n");
     }
+    // Only when present, so contracts without flags or migrations keep their approved table.
+    if !m.flags.is_empty() {
+        let names: Vec<String> = m
+            .flags
+            .iter()
+            .map(|f| format!("`{}`", markdown::cell(f)))
+            .collect();
+        out.push_str(&format!("\nFeature flags: {}.\n", names.join(", ")));
+    }
+    if !m.migrations.is_empty() {
+        let names: Vec<String> = m
+            .migrations
+            .iter()
+            .map(|f| format!("`{}`", markdown::cell(f)))
+            .collect();
+        out.push_str(&format!("\nDatabase migrations: {}.\n", names.join(", ")));
+    }
     out
 }
 
@@ -628,7 +694,21 @@ pub fn render_records(m: &ReleaseMeta) -> String {
             ));
         }
     }
-    out.push_str("\n## Pre-deployment checks\n\n_Not run yet._\n");
+    match &m.checks {
+        None => out.push_str("\n## Pre-deployment checks\n\n_Not run yet._\n"),
+        Some(c) => {
+            out.push_str(&format!(
+                "\n## Pre-deployment checks\n\n{} at {}.\n\n",
+                if c.passed {
+                    "**Passed**"
+                } else {
+                    "**Not passed**"
+                },
+                c.checked_at.format("%Y-%m-%d %H:%M:%SZ")
+            ));
+            render_check_lines(&mut out, "gate", &c.gates);
+        }
+    }
     match &m.rollout {
         None => out.push_str("\n## Rollout log\n\n_Not started._\n"),
         Some(r) => {
@@ -653,8 +733,45 @@ pub fn render_records(m: &ReleaseMeta) -> String {
             }
         }
     }
-    out.push_str("\n## Post-deployment validation\n\n_Not run yet._\n");
+    match &m.validation {
+        None => out.push_str("\n## Post-deployment validation\n\n_Not run yet._\n"),
+        Some(v) => {
+            out.push_str(&format!(
+                "\n## Post-deployment validation\n\nResult: **{}** — window {} from {}",
+                markdown::cell(&v.result),
+                v.window,
+                v.started_at.format("%Y-%m-%d %H:%M:%SZ")
+            ));
+            if let Some(end) = v.ended_at {
+                out.push_str(&format!(" to {}", end.format("%Y-%m-%d %H:%M:%SZ")));
+            }
+            out.push_str(".\n\n");
+            if !v.items.is_empty() {
+                render_check_lines(&mut out, "item", &v.items);
+            }
+        }
+    }
     out
+}
+
+fn render_check_lines(out: &mut String, what: &str, lines: &[CheckLine]) {
+    out.push_str(&format!("| {what} | result | evidence |\n|---|---|---|\n"));
+    for l in lines {
+        let mut evidence = markdown::cell(&l.evidence);
+        if let (Some(by), Some(why)) = (&l.overridden_by, &l.override_reason) {
+            evidence.push_str(&format!(
+                " — overridden by {}: {}",
+                markdown::cell(by),
+                markdown::cell(why)
+            ));
+        }
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            markdown::cell(&l.gate),
+            markdown::cell(&l.status),
+            evidence
+        ));
+    }
 }
 
 /// The first string field (other than approval signatures, which are multi-line armor) that

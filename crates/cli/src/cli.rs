@@ -60,6 +60,36 @@ pub enum Command {
         #[command(subcommand)]
         command: HotfixCommand,
     },
+    /// Pre-deployment gates: one line per item of the Ship loop's checklist (quality
+    /// evaluations, approval, rollback rehearsal, feature flags, migrations, monitoring, on-call),
+    /// with its evidence. Exits 0 when the release may start, 1 when a gate fails.
+    Check {
+        release: String,
+        #[command(flatten)]
+        waive: WaiveArgs,
+    },
+    /// Practise the rollback in staging ([staging]): shift staging traffic to the new version,
+    /// evaluate the release's feature flags there, roll back, and record how long it took.
+    Rehearse { release: String },
+    /// Post-deployment validation: watch the fully rolled-out release for the validation window
+    /// (error rate, latency, critical alerts, smoke tests, resources); roll back and raise an
+    /// incident if it fails. Exits 0 passed, 1 failed, 3 interrupted (run it again to continue).
+    Validate { release: String },
+    /// The on-call team's side of the "on-call team notified" gate.
+    Oncall {
+        #[command(subcommand)]
+        command: OncallCommand,
+    },
+    /// The feature-flag registry (flags.registry_file and [flags.registry]).
+    Flags {
+        #[command(subcommand)]
+        command: FlagsCommand,
+    },
+    /// SQL migrations: backward-compatibility lint (expand/contract) for CI and the gate.
+    Migrations {
+        #[command(subcommand)]
+        command: MigrationsCommand,
+    },
     /// The tamper-evident event log of every rollout.
     Audit {
         #[command(subcommand)]
@@ -69,9 +99,15 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
-    /// Start (or continue) the rollout of an approved release in the foreground.
-    /// Exits 0 at 100 %, 1 when rolled back, 3 when interrupted (resume continues it).
-    Start { release: String },
+    /// Start (or continue) the rollout of an approved release in the foreground, once every
+    /// pre-deployment gate passes (`ship check`), then validate it (validation.auto).
+    /// Exits 0 at 100 % (validated), 1 when a gate fails or it was rolled back, 3 when
+    /// interrupted (resume continues it).
+    Start {
+        release: String,
+        #[command(flatten)]
+        waive: WaiveArgs,
+    },
     /// Continue a rollout: resume it if paused, then drive it (after a crash too).
     Resume { release: String },
     /// The rollout's state: phase, stage, weight, time watched, the last decisions.
@@ -100,9 +136,57 @@ pub enum RolloutCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum HotfixCommand {
-    /// Roll out an approved hotfix release: canary, then 100 % watched for the validation window;
-    /// a post-incident signal follows.
-    Start { release: String },
+    /// Roll out an approved hotfix release: its gates (security ones mandatory), canary, 100 %,
+    /// then the validation window (hotfix.validation_window); a post-incident signal follows.
+    Start {
+        release: String,
+        #[command(flatten)]
+        waive: WaiveArgs,
+    },
+}
+
+/// Waivers for failing gates: recorded in the event log and the contract, never for approval.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WaiveArgs {
+    /// Waive this failing gate (repeatable); never `approval`, and for a hotfix never
+    /// `quality-evaluations`.
+    #[arg(long = "override", value_name = "GATE")]
+    pub overrides: Vec<String>,
+    /// Why the gate may be waived (required with --override).
+    #[arg(long, requires = "overrides")]
+    pub reason: Option<String>,
+    /// Who waives it [default: git config user.email].
+    #[arg(long = "as", value_name = "NAME", requires = "overrides")]
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OncallCommand {
+    /// Acknowledge the notification that a release is about to start.
+    Ack {
+        release: String,
+        #[arg(long = "as", value_name = "NAME")]
+        by: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlagsCommand {
+    /// Every registered flag with its type, owner, default and cleanup status
+    /// (exit 1 when the registry has errors).
+    List,
+    /// Flags past their cleanup date (exit 1 when there are any).
+    Stale,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrationsCommand {
+    /// Lint SQL migrations for changes that break the version still running. Exit 0 clean or
+    /// warnings only, 1 any error, 2 a file cannot be read or parsed.
+    Lint {
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +217,12 @@ pub enum ReleaseCommand {
         /// The hotfix's severity: P0 (service down) or P1 (customer-impacting).
         #[arg(long, value_parser = ["P0", "P1"], requires = "hotfix")]
         severity: Option<String>,
+        /// A feature flag the release relies on (repeatable; must be in the flag registry).
+        #[arg(long = "flag", value_name = "NAME")]
+        flags: Vec<String>,
+        /// A migration file or folder the release applies (repeatable; linted by `ship check`).
+        #[arg(long = "migration", value_name = "PATH")]
+        migrations: Vec<String>,
     },
     /// Check the contract is complete, record the submitter and digest, await approval.
     Submit {

@@ -280,8 +280,8 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
         }),
         Box::new(BuiltinSource { admin }),
     );
-    let c = Controller::open_with(&ws, &id, Utc::now(), providers)?;
-    let code = crate::rollout::drive(out, c)?;
+    let mut c = Controller::open_with(&ws, &id, Utc::now(), providers)?;
+    let code = crate::rollout::drive(out, &mut c)?;
     stop.store(true, Ordering::Relaxed);
     rt.shutdown_timeout(Duration::from_secs(2));
     drop((v1, v2));

@@ -3,13 +3,17 @@
 
 mod cli;
 mod demo;
+mod gates_cmd;
 mod output;
 mod proxy_cmd;
 mod release;
 mod rollout;
 
 use clap::Parser;
-use cli::{AuditCommand, Cli, Command, HotfixCommand, ReleaseCommand, RolloutCommand};
+use cli::{
+    AuditCommand, Cli, Command, FlagsCommand, HotfixCommand, MigrationsCommand, OncallCommand,
+    ReleaseCommand, RolloutCommand,
+};
 use output::Out;
 use shiploop_workspace::{Error, Workspace};
 use std::process::ExitCode;
@@ -55,7 +59,15 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
         Command::Rollout { command } => {
             let ws = open(&dir, cli)?;
             match command {
-                RolloutCommand::Start { release } => rollout::start(&ws, out, release, false),
+                RolloutCommand::Start { release, waive } => {
+                    let w = gates_cmd::overrides(
+                        &ws,
+                        &waive.overrides,
+                        waive.reason.as_deref(),
+                        waive.by.as_deref(),
+                    )?;
+                    rollout::start(&ws, out, release, false, &w)
+                }
                 RolloutCommand::Resume { release } => rollout::resume(&ws, out, release),
                 RolloutCommand::Status { release } => rollout::status(&ws, out, release.as_deref()),
                 RolloutCommand::Watch { release } => rollout::watch(&ws, out, release),
@@ -86,11 +98,51 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
             }
         }
         Command::Hotfix {
-            command: HotfixCommand::Start { release },
+            command: HotfixCommand::Start { release, waive },
         } => {
             let ws = open(&dir, cli)?;
-            rollout::start(&ws, out, release, true)
+            let w = gates_cmd::overrides(
+                &ws,
+                &waive.overrides,
+                waive.reason.as_deref(),
+                waive.by.as_deref(),
+            )?;
+            rollout::start(&ws, out, release, true, &w)
         }
+        Command::Check { release, waive } => {
+            let ws = open(&dir, cli)?;
+            let w = gates_cmd::overrides(
+                &ws,
+                &waive.overrides,
+                waive.reason.as_deref(),
+                waive.by.as_deref(),
+            )?;
+            gates_cmd::check_cmd(&ws, out, release, &w, now)
+        }
+        Command::Rehearse { release } => {
+            let ws = open(&dir, cli)?;
+            gates_cmd::rehearse(&ws, out, release, now)
+        }
+        Command::Validate { release } => {
+            let ws = open(&dir, cli)?;
+            gates_cmd::validate(&ws, out, release)
+        }
+        Command::Oncall {
+            command: OncallCommand::Ack { release, by },
+        } => {
+            let ws = open(&dir, cli)?;
+            gates_cmd::oncall_ack(&ws, out, release, by, now)
+        }
+        Command::Flags { command } => {
+            let ws = open(&dir, cli)?;
+            match command {
+                FlagsCommand::List => gates_cmd::flags_list(&ws, out, now),
+                FlagsCommand::Stale => gates_cmd::flags_stale(&ws, out, now),
+            }
+        }
+        Command::Migrations {
+            command: MigrationsCommand::Lint { paths },
+        } => gates_cmd::migrations_lint(out, paths),
         Command::Audit { command } => {
             let ws = open(&dir, cli)?;
             match command {
@@ -107,6 +159,8 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                     verdicts,
                     hotfix: _,
                     severity,
+                    flags,
+                    migrations,
                 } => {
                     let opts = shiploop_workspace::NewOptions {
                         mission: mission.clone(),
@@ -115,6 +169,8 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                             "P0" => shiploop_artifacts::release::Severity::P0,
                             _ => shiploop_artifacts::release::Severity::P1,
                         }),
+                        flags: flags.clone(),
+                        migrations: migrations.clone(),
                     };
                     release::new(&ws, out, name, &opts, now)
                 }

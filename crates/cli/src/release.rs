@@ -41,7 +41,7 @@ pub fn new(
     Ok(0)
 }
 
-fn git_email(ws: &Workspace) -> Option<String> {
+pub fn git_email(ws: &Workspace) -> Option<String> {
     let out = std::process::Command::new("git")
         .args(["config", "user.email"])
         .current_dir(&ws.root)

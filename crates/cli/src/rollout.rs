@@ -106,7 +106,7 @@ fn exit_for(o: &Outcome) -> u8 {
 
 /// Sends what the event log holds for this rollout that the webhooks have not had yet. A
 /// receiver that fails is recorded in the log; it never fails the command.
-fn send_webhooks(c: &Controller<'_>) {
+pub fn send_webhooks(c: &Controller<'_>) {
     let n = match c.notifier() {
         Ok(Some(n)) => n,
         Ok(None) => return,
@@ -121,11 +121,24 @@ fn send_webhooks(c: &Controller<'_>) {
 }
 
 /// Runs the controller in the foreground until the rollout ends or a signal stops it.
-pub fn drive(out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
+pub fn drive(out: &Out, c: &mut Controller<'_>) -> Result<u8, Error> {
+    let (code, value) = drive_quiet(out, c)?;
+    if let Some(v) = value {
+        out.print_json(&v);
+    }
+    Ok(code)
+}
+
+/// Like [`drive`], but in JSON mode returns the result instead of printing it, so a caller
+/// that goes on (to validation) prints one document.
+pub fn drive_quiet(
+    out: &Out,
+    c: &mut Controller<'_>,
+) -> Result<(u8, Option<serde_json::Value>), Error> {
     let rt = runtime()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let json = out.json;
-    let mut printer = Printer::new(json, &c);
+    let mut printer = Printer::new(json, c);
     let notifier = c.notifier()?.map(std::sync::Arc::new);
     // Webhooks go out beside the rollout, every half second; a slow or failing receiver never
     // delays a tick (the notifier is its own task).
@@ -170,8 +183,9 @@ pub fn drive(out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
     }
     let weights = c.weight_history();
     let id = c.id().to_string();
+    let mut value = None;
     if json {
-        out.print_json(&json!({
+        value = Some(json!({
             "release": id,
             "outcome": outcome,
             "phase": c.state.phase.name(),
@@ -197,11 +211,97 @@ pub fn drive(out: &Out, mut c: Controller<'_>) -> Result<u8, Error> {
             ),
         }
     }
-    Ok(exit_for(&outcome))
+    Ok((exit_for(&outcome), value))
 }
 
-pub fn start(ws: &Workspace, out: &Out, release: &str, hotfix: bool) -> Result<u8, Error> {
+/// Whether the release has a rollout in the state database yet.
+fn has_rollout(ws: &Workspace, release: &str) -> Result<bool, Error> {
+    let id = ws.resolve(release)?.contract.meta.id;
+    let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(store
+        .rollout(&id)
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .is_some())
+}
+
+/// After the last stage: post-deployment validation, when validation.auto says so; in JSON
+/// mode, its result goes into the rollout's document as `validation`.
+fn then_validate(
+    ws: &Workspace,
+    out: &Out,
+    c: &mut Controller<'_>,
+    code: u8,
+    value: Option<serde_json::Value>,
+) -> Result<u8, Error> {
+    let mut code = code;
+    let mut value = value;
+    if code == 0 && c.state.phase == Phase::Completed && ws.config.validation.auto {
+        let (vcode, v) = crate::gates_cmd::validation_outcome(out, c)?;
+        code = vcode;
+        if let (Some(doc), Some(v)) = (value.as_mut(), v) {
+            doc["validation"] = v;
+        }
+    }
+    if let Some(v) = value {
+        out.print_json(&v);
+    }
+    Ok(code)
+}
+
+pub fn start(
+    ws: &Workspace,
+    out: &Out,
+    release: &str,
+    hotfix: bool,
+    waivers: &[shiploop_gates::Override],
+) -> Result<u8, Error> {
     let now = Utc::now();
+    let loaded = ws.resolve(release)?;
+    if hotfix && loaded.contract.meta.kind != Kind::Hotfix {
+        return Err(Error::Refused(format!(
+            "{} is not a hotfix release (compile one with `ship release new <name> --hotfix --severity P0|P1`)",
+            loaded.contract.meta.id
+        )));
+    }
+    if !has_rollout(ws, release)? {
+        // A new rollout starts only when every pre-deployment gate passes (or was waived).
+        let rt = runtime()?;
+        let (report, notes) =
+            rt.block_on(shiploop_controller::check::check(ws, release, waivers, now))?;
+        if !report.passed() {
+            crate::gates_cmd::print_report(out, &report, &notes);
+            if !out.json {
+                eprintln!(
+                    "error: {} may not start: failing gate(s): {} (`ship check {}` shows them; --override <gate> --reason \"…\" waives one a human may waive)",
+                    report.release,
+                    shiploop_controller::check::failing_names(&report),
+                    report.release
+                );
+            }
+            return Ok(1);
+        }
+        if !out.json {
+            let waived: Vec<&str> = report
+                .gates
+                .iter()
+                .filter(|g| g.overridden.is_some())
+                .map(|g| g.gate.id())
+                .collect();
+            if waived.is_empty() {
+                println!("{}: every pre-deployment gate passes", report.release);
+            } else {
+                println!(
+                    "{}: pre-deployment gates pass (waived: {})",
+                    report.release,
+                    waived.join(", ")
+                );
+            }
+        }
+    } else if !waivers.is_empty() {
+        // Re-running the same start command must keep working: the gates were decided when
+        // the rollout began, so the waivers have nothing left to apply to.
+        eprintln!("note: --override is ignored: the rollout already started, past its gates");
+    }
     let mut c = Controller::open(ws, release, now)?;
     if hotfix && c.release.contract.meta.kind != Kind::Hotfix {
         return Err(Error::Refused(format!(
@@ -214,6 +314,7 @@ pub fn start(ws: &Workspace, out: &Out, release: &str, hotfix: bool) -> Result<u
         // redone if a crash interrupted it; all are idempotent.
         c.finish(now)?;
         send_webhooks(&c);
+        let mut value = None;
         if !out.json {
             println!(
                 "{}: the rollout already ended: {}",
@@ -221,11 +322,9 @@ pub fn start(ws: &Workspace, out: &Out, release: &str, hotfix: bool) -> Result<u
                 c.state.phase.name()
             );
         } else {
-            out.print_json(
-                &json!({ "release": c.id(), "outcome": o, "phase": c.state.phase.name() }),
-            );
+            value = Some(json!({ "release": c.id(), "outcome": o, "phase": c.state.phase.name() }));
         }
-        return Ok(exit_for(&o));
+        return then_validate(ws, out, &mut c, exit_for(&o), value);
     }
     if let Some(holder) = c.driven_elsewhere(now)? {
         return Err(Error::Refused(format!(
@@ -233,7 +332,8 @@ pub fn start(ws: &Workspace, out: &Out, release: &str, hotfix: bool) -> Result<u
             c.id()
         )));
     }
-    drive(out, c)
+    let (code, value) = drive_quiet(out, &mut c)?;
+    then_validate(ws, out, &mut c, code, value)
 }
 
 pub fn resume(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
@@ -262,7 +362,7 @@ pub fn resume(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
         rt.block_on(c.apply(Input::Resume, now, None, &mut |_| {}))?;
         c.release_lease();
     }
-    start(ws, out, release, false)
+    start(ws, out, release, false, &[])
 }
 
 fn ws_has_no_rollout(c: &Controller<'_>) -> Result<bool, Error> {

@@ -93,7 +93,7 @@ fn a_good_release_ends_on_the_new_version_and_survives_a_restart() {
     let front = servers::free_addr();
     let hp = haproxy(&ws.path("haproxy"), front, &v1, &v2);
     assert_eq!(servers::versions(front, 10), ["v1"]);
-    let r = ws.ship(&["rollout", "start", "web"]);
+    let r = ws.ship(&start("web"));
     assert_eq!(r.code, 0, "{}", r.text());
     assert_eq!(
         servers::versions(front, 20),
@@ -117,7 +117,7 @@ fn a_bad_release_rolls_back_to_the_old_version() {
     let ws = haproxy_ws(&HEALTHY.replacen("0.001", "0.08", 1));
     let front = servers::free_addr();
     let _hp = haproxy(&ws.path("haproxy"), front, &v1, &v2);
-    let r = ws.ship(&["rollout", "start", "web"]);
+    let r = ws.ship(&start("web"));
     assert_eq!(r.code, 1, "rolled back: {}", r.text());
     assert_eq!(
         servers::versions(front, 20),

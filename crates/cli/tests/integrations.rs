@@ -159,7 +159,7 @@ fn prometheus_measures_the_injected_error_rate_and_the_engine_rolls_back() {
     let _load = Load::start(&[v1.addr, v2.addr]);
     warm_up(&prom);
     let ws = prom_ws(&prom, None, "20s");
-    let r = ws.ship(&["rollout", "start", "web"]);
+    let r = ws.ship(&start("web"));
     assert_eq!(r.code, 1, "rolled back: {}", r.text());
     assert_eq!(phase(&ws), "rolled-back");
     assert_eq!(ws.read("weight").trim(), "0");
@@ -192,7 +192,7 @@ fn a_critical_security_alert_in_alertmanager_rolls_back_within_a_tick_and_is_nam
     let _load = Load::start(&[v1.addr, v2.addr]);
     warm_up(&prom);
     let ws = prom_ws(&prom, Some(&am), "60s");
-    let mut child = servers::ship_in_background(ws.root(), &["rollout", "start", "web"]);
+    let mut child = servers::ship_in_background(ws.root(), &start("web"));
     // Wait until the canary is being watched with passing triggers, then raise the alert.
     let started = Instant::now();
     while finding(&ws, "0 active critical security alert").is_none() {
@@ -242,7 +242,7 @@ fn prometheus_going_away_is_an_error_that_holds_then_rolls_back() {
     let _load = Load::start(&[v1.addr, v2.addr]);
     warm_up(&prom);
     let ws = prom_ws(&prom, None, "60s");
-    let mut child = servers::ship_in_background(ws.root(), &["rollout", "start", "web"]);
+    let mut child = servers::ship_in_background(ws.root(), &start("web"));
     let started = Instant::now();
     while finding(&ws, "canary error rate").is_none() {
         assert!(

@@ -181,7 +181,7 @@ fn a_good_release_ends_with_nginx_serving_only_the_new_version() {
     let v2 = servers::sample(&["--version", "v2"]);
     let (ws, ngx) = nginx_ws(&v1, &v2, "$request_id");
     assert_eq!(ngx.versions(10), ["v1"]);
-    let r = ws.ship(&["rollout", "start", "web"]);
+    let r = ws.ship(&start("web"));
     assert_eq!(r.code, 0, "{}", r.text());
     assert_eq!(ngx.versions(30), ["v2"], "nginx serves only v2 afterwards");
     assert!(ws.read("nginx-ship.conf").contains("return 200 \"100\\n\""));
@@ -195,7 +195,7 @@ fn a_bad_release_rolls_back_and_nginx_serves_only_the_old_version() {
     let v2 = servers::sample(&["--version", "v2"]);
     let (ws, ngx) = nginx_ws(&v1, &v2, "$http_x_user_id");
     ws.write("metrics.json", BAD);
-    let r = ws.ship(&["rollout", "start", "web"]);
+    let r = ws.ship(&start("web"));
     assert_eq!(r.code, 1, "rolled back: {}", r.text());
     assert_eq!(ngx.versions(30), ["v1"], "nginx serves only v1 afterwards");
 }
@@ -207,7 +207,7 @@ fn a_file_nginx_rejects_is_put_back_and_the_step_fails() {
     // A variable nginx does not know: `nginx -t` rejects the include.
     let (ws, ngx) = nginx_ws(&v1, &v2, "$ship_no_such_variable");
     let before = ws.read("nginx-ship.conf");
-    let r = ws.ship(&["rollout", "start", "web"]);
+    let r = ws.ship(&start("web"));
     assert_ne!(r.code, 0, "{}", r.text());
     assert_eq!(
         ws.read("nginx-ship.conf"),

@@ -59,7 +59,9 @@ fn a_builtin_rollout_without_the_token_starts_nothing() {
         .replace("[router]\n", "[router]\nkind = \"builtin\"\n")
         .replacen("kind = \"command\"\n", "", 1);
     ws.write("ship.toml", &cfg);
-    let r = ws.sh(&format!("env -u SHIP_ADMIN_TOKEN ship rollout start {ID}"));
+    let r = ws.sh(&format!(
+        "env -u SHIP_ADMIN_TOKEN ship rollout start {ID} {WAIVE}"
+    ));
     assert_eq!(r.code, 2, "{}", r.text());
     assert!(r.text().contains("$SHIP_ADMIN_TOKEN"), "{}", r.text());
     let r = ws.ship(&["rollout", "status", ID]);

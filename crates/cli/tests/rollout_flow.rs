@@ -25,6 +25,7 @@ fn rollout_ws_with(stage: &str, tick: &str, edit: impl Fn(String) -> String) -> 
         .replace("tick_interval = \"10s\"", &format!("tick_interval = \"{tick}\""))
         .replace("max_tick_gap = \"1m\"", &format!("max_tick_gap = \"{tick}\""))
         .replace("min_samples = 50", "min_samples = 10")
+        .replace("window = \"30m\"", "window = \"1s\"")
         .replace(
             "set_weight = \"\"",
             "set_weight = \"echo {weight} > weight && echo {weight} >> weights.log\"",
@@ -59,7 +60,7 @@ fn weights(ws: &Ws) -> Vec<u32> {
 #[test]
 fn a_healthy_release_reaches_100_through_every_stage() {
     let ws = rollout_ws("1s", "100ms");
-    let r = ws.ship(&["rollout", "start", "web", "--json"]);
+    let r = ws.ship(&[start("web"), vec!["--json"]].concat());
     assert_eq!(r.code, 0, "{}", r.text());
     let j = r.json();
     assert_eq!(j["outcome"]["outcome"], "completed");
@@ -67,15 +68,17 @@ fn a_healthy_release_reaches_100_through_every_stage() {
     assert_eq!(weights(&ws), vec![5, 25, 50, 100]);
     assert_eq!(ws.read("weight").trim(), "100");
     // The contract records the milestones without breaking its approval.
+    assert_eq!(j["validation"]["result"], "passed", "{j}");
     let c = ws.read("work/releases/2026-11-27-web.md");
-    assert!(c.contains("status: validating"), "{c}");
+    assert!(c.contains("status: shipped"), "{c}");
+    assert!(c.contains("Result: **passed**"), "{c}");
     assert!(c.contains("| complete | full | 100 % |"), "{c}");
     assert_eq!(ws.ship(&["release", "verify", "web"]).code, 0);
     let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
     assert_eq!(s["state"]["phase"]["phase"], "completed");
     assert_eq!(ws.ship(&["audit", "verify"]).code, 0);
     // Starting a finished rollout again changes nothing.
-    let r = ws.ship(&["rollout", "start", "web"]);
+    let r = ws.ship(&start("web"));
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("already ended"), "{}", r.stdout);
     assert_eq!(weights(&ws), vec![5, 25, 50, 100]);
@@ -91,7 +94,7 @@ fn an_unhealthy_release_is_rolled_back_in_the_stage_where_it_turns_bad() {
             "\"canary/error_rate\": {\"value\": 0.08",
         ),
     );
-    let r = ws.ship(&["rollout", "start", "web"]);
+    let r = ws.ship(&start("web"));
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.stdout.contains("ROLLED BACK"), "{}", r.stdout);
     assert!(
@@ -125,7 +128,7 @@ fn only_approved_releases_start() {
     let ws = rollout_ws("1s", "100ms");
     ws.verdict("v-pass-3", "PASS", "Gift cards");
     assert_eq!(ws.ship(&["release", "new", "draft-one"]).code, 0);
-    let r = ws.ship(&["rollout", "start", "draft-one"]);
+    let r = ws.ship(&start("draft-one"));
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.stderr.contains("may not start"), "{}", r.stderr);
     assert!(!ws.path("weights.log").exists(), "nothing was routed");
@@ -135,7 +138,8 @@ fn only_approved_releases_start() {
 fn operators_pause_promote_and_abort() {
     let ws = rollout_ws("30s", "100ms");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
-        .args(["-C", ws.root().to_str().unwrap(), "rollout", "start", "web"])
+        .args(["-C", ws.root().to_str().unwrap()])
+        .args(start("web"))
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -186,7 +190,7 @@ fn operators_pause_promote_and_abort() {
 fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
     // The uninterrupted reference run.
     let reference = rollout_ws("1s", "100ms");
-    assert_eq!(reference.ship(&["rollout", "start", "web"]).code, 0);
+    assert_eq!(reference.ship(&start("web")).code, 0);
     let expected = weights(&reference);
     assert_eq!(expected, vec![5, 25, 50, 100]);
 
@@ -204,9 +208,14 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
     while final_code.is_none() && Instant::now() < deadline {
         // `resume` once the rollout is recorded; `start` again if a kill came before that.
         let recorded = ws.ship(&["rollout", "status", "web"]).code == 0;
-        let verb = if recorded { "resume" } else { "start" };
+        let args = if recorded {
+            vec!["rollout", "resume", "web"]
+        } else {
+            start("web")
+        };
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
-            .args(["-C", ws.root().to_str().unwrap(), "rollout", verb, "web"])
+            .args(["-C", ws.root().to_str().unwrap()])
+            .args(&args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -332,8 +341,20 @@ fn the_hotfix_path_skips_stages_keeps_security_mandatory_and_writes_a_post_incid
     }
     // A standard release is not a hotfix.
     assert_eq!(ws.ship(&["hotfix", "start", "web"]).code, 1);
+    let waive = [
+        "--override",
+        "rollback-rehearsal",
+        "--override",
+        "oncall",
+        "--override",
+        "monitoring",
+        "--reason",
+        "gates-tested-in-tests/gates.rs",
+        "--as",
+        "test@example.com",
+    ];
     std::fs::remove_file(ws.path("weights.log")).ok();
-    let r = ws.ship(&["hotfix", "start", "fix"]);
+    let r = ws.ship(&[&["hotfix", "start", "fix"][..], &waive[..]].concat());
     assert_eq!(r.code, 0, "{}", r.text());
     assert_eq!(
         weights(&ws),
@@ -393,7 +414,8 @@ fn a_failing_data_integrity_probe_rolls_back() {
         ) + &format!("\n[integrity.orders]\nhttp = \"{url}\"\ntimeout = \"2s\"\n")
     });
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
-        .args(["-C", ws.root().to_str().unwrap(), "rollout", "start", "web"])
+        .args(["-C", ws.root().to_str().unwrap()])
+        .args(start("web"))
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -423,7 +445,7 @@ fn a_crash_while_completing_or_rolling_back_is_finished_by_the_next_run() {
         "set_weight = \"echo {weight} > weight && echo {weight} >> weights.log && if [ {weight} = 100 ] && [ ! -f killed ]; then touch killed; kill -9 $PPID; fi\"",
     );
     ws.write("ship.toml", &cfg);
-    let r = ws.ship(&["rollout", "start", "web"]);
+    let r = ws.ship(&start("web"));
     assert_eq!(r.code, -1, "killed at 100 %: {}", r.text());
     let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
     assert_eq!(
@@ -435,7 +457,7 @@ fn a_crash_while_completing_or_rolling_back_is_finished_by_the_next_run() {
     assert_eq!(ws.read("weight").trim(), "100");
     assert!(ws
         .read("work/releases/2026-11-27-web.md")
-        .contains("status: validating"));
+        .contains("status: shipped"));
 
     // Killed inside the rollback: the next run rolls back again and writes the incident signal.
     ws.verdict("v-pass-3", "PASS", "Gift cards");
@@ -460,7 +482,7 @@ fn a_crash_while_completing_or_rolling_back_is_finished_by_the_next_run() {
             "\"canary/error_rate\": {\"value\": 0.5",
         ),
     );
-    let r = ws.ship(&["rollout", "start", "bad"]);
+    let r = ws.ship(&start("bad"));
     assert_eq!(r.code, -1, "killed while rolling back: {}", r.text());
     assert!(std::fs::read_dir(ws.path("work/signals"))
         .unwrap()
@@ -475,7 +497,7 @@ fn a_crash_while_completing_or_rolling_back_is_finished_by_the_next_run() {
         .collect();
     assert_eq!(signals.len(), 1);
     // Running it again changes nothing and writes no second signal.
-    assert_eq!(ws.ship(&["rollout", "start", "bad"]).code, 1);
+    assert_eq!(ws.ship(&start("bad")).code, 1);
     let n = std::fs::read_dir(ws.path("work/signals"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().to_string_lossy().contains("bad"))
@@ -494,7 +516,8 @@ fn an_abort_the_router_refuses_is_not_reported_as_done() {
     });
     // Start, then stop the foreground process with SIGTERM: the rollout stays in flight.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
-        .args(["-C", ws.root().to_str().unwrap(), "rollout", "start", "web"])
+        .args(["-C", ws.root().to_str().unwrap()])
+        .args(start("web"))
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();

@@ -135,7 +135,7 @@ fn a_failing_receiver_never_stops_the_rollout_and_is_recorded() {
         "[[webhooks]]\nurl = \"{url}\"\nmax_attempts = 2\nevents = [\"rollout.started\", \"rollout.completed\"]\n"
     ));
     ws.approve_web();
-    let r = ws.ship(&["rollout", "start", "web"]);
+    let r = ws.ship(&start("web"));
     assert_eq!(r.code, 0, "completed despite the receiver: {}", r.text());
     // Two events wanted, each tried max_attempts = 2 times.
     assert_eq!(got.lock().unwrap().len(), 4);

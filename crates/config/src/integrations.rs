@@ -288,6 +288,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "rollout.failed",
     "validation.passed",
     "validation.failed",
+    "oncall.notified",
 ];
 
 impl WebhookCfg {

@@ -11,9 +11,11 @@ use shiploop_artifacts::Dur;
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod gates;
 mod integrations;
 mod proxy;
 mod template;
+pub use gates::{FlagsCfg, MigrationsCfg, OncallCfg, SmokeCfg, StagingCfg, ValidationCfg};
 pub use integrations::{
     AlertsCfg, AuthCfg, HaproxyRouterCfg, NginxRouterCfg, PromQueryCfg, PrometheusCfg, WebhookCfg,
     EVENT_TYPES,
@@ -42,6 +44,13 @@ pub struct Config {
     pub alerts: AlertsCfg,
     /// Where rollout events are POSTed (`[[webhooks]]`).
     pub webhooks: Vec<WebhookCfg>,
+    pub staging: StagingCfg,
+    pub flags: FlagsCfg,
+    pub migrations: MigrationsCfg,
+    pub oncall: OncallCfg,
+    pub validation: ValidationCfg,
+    /// Post-deployment smoke tests (`[[smoke]]`).
+    pub smoke: Vec<SmokeCfg>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -513,6 +522,10 @@ impl Config {
             && matches!(self.metrics.kind.as_str(), "builtin" | "prometheus")
         {
             return Some(("rollback", "critical_security_alert", format!("rollback.critical_security_alert = true needs an alert source, and metrics.kind = {:?} has none: set [alerts] kind = \"alertmanager\", or critical_security_alert = false", self.metrics.kind)));
+        }
+        if let Some(p) = gates::problem(&self.staging, &self.validation, &self.smoke, &self.checks)
+        {
+            return Some(p);
         }
         for (i, w) in self.webhooks.iter().enumerate() {
             if let Some((key, message)) = w.problem(i) {

@@ -240,4 +240,88 @@ resource_interval = "5s"
 skip_stages = ["early-adopters", "ga"]
 # How long a hotfix is watched at 100 % before it counts as validated.
 validation_window = "15m"
+
+# ---- Pre-deployment gates (`ship check`) -------------------------------------------------
+
+[staging]
+# Where `ship rehearse` practises the rollback: a staging copy of the service behind its own
+# router. "none": no staging yet (the rollback-rehearsal gate fails); "builtin": a `ship proxy`
+# in staging (admin API below); "command": set_weight moves staging traffic.
+router = "none"
+admin = ""                        # builtin: host:port of the staging proxy's admin API
+token_env = "SHIP_STAGING_ADMIN_TOKEN"
+set_weight = ""                   # command: e.g. "./scripts/staging-weight {weight}"
+# Where staging answers. Every answer names the version that served it in probe_header
+# (ship's proxy adds x-ship-routed-to: stable|canary).
+url = ""
+probe_header = "x-ship-routed-to"
+stable_value = "stable"
+canary_value = "canary"
+# Answers in a row that must come from one version before it "serves everything".
+probe_requests = 20
+# The longest a traffic shift may take to show in the answers.
+timeout = "30s"
+# How old a rehearsal (and a flag evaluation in staging) may be when `ship check` runs.
+max_age = "7d"
+
+[flags]
+# The feature-flag registry: name, owner, type, default, cleanup date (see docs/GATES.md).
+registry_file = "work/flags.yaml"
+# How a flag is evaluated in staging: a command exiting 0 ({flag}, {url} = staging.url)…
+staging_check = ""
+# …or a URL with {flag} answering 2xx.
+staging_http = ""
+timeout = "10s"
+# Flags may also be declared here instead of in the registry file:
+# [flags.registry.new-checkout]
+# owner = "alice@example.com"
+# type = "release"
+# default = false
+# created = 2026-11-20
+# cleanup_by = 2026-12-30
+
+[migrations]
+# Migration files or folders (every *.sql below) linted for every release, besides the ones
+# a contract names; `ship migrations lint` runs the same linter on its own.
+paths = []
+
+[oncall]
+# Who hears that a release is about to start. `ship check` sends the notification once (to
+# every [[webhooks]] receiver as oncall.notified, and through notify_command); the gate
+# passes when someone acknowledges it: `ship oncall ack <release> --as <name>`.
+team = "on-call"
+notify_command = ""               # {release}, {service}, {message}
+timeout = "30s"
+
+# ---- Post-deployment validation (`ship validate`) ----------------------------------------
+
+[validation]
+# How long production is watched at 100 % (a hotfix uses hotfix.validation_window).
+window = "30m"
+# Run it by itself when the rollout reaches 100 %.
+auto = true
+# "rollback": a failed validation sends all traffic back to the stable version at once;
+# "manual": it writes the incident signal and leaves the rollback to a person.
+on_failure = "rollback"
+# Where smoke tests' paths are requested (default: the builtin proxy's listen address).
+base_url = ""
+# [checks.NAME] that bound resource consumption during the window (e.g. "resource-usage").
+resource_checks = []
+
+# Smoke tests, one [[smoke]] table each: an HTTP request with expectations, or a command.
+# [[smoke]]
+# name = "checkout answers"
+# method = "GET"
+# path = "/checkout"                 # joined to validation.base_url, or a full URL
+# headers = { "x-user-id" = "smoke" }
+# status = 200
+# body_contains = ""
+# json_pointer = "/version"          # RFC 6901…
+# json_equals = "v2"                 # …must equal this JSON value
+# max_latency = "500ms"
+# tags = ["user-facing"]             # what users see; the seed's "user-facing functionality"
+# timeout = "10s"
+# [[smoke]]
+# name = "orders consistent"
+# command = "./scripts/check-orders"
 "#;

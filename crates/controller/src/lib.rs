@@ -6,8 +6,11 @@
 //! queued in the store and applied at the holder's next tick.
 
 mod build;
+pub mod check;
 pub mod notify;
+pub mod rehearse;
 mod signals;
+pub mod validate;
 
 pub use build::{plan_for, providers_for, Providers};
 

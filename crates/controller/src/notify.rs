@@ -61,6 +61,11 @@ pub fn outgoing(ev: &Event, previous_failing: &mut Vec<String>) -> Option<Outgoi
             format!("{} waits for a human approval", ev.release),
             ev.data.clone(),
         )),
+        "oncall-notified" => Some(make(
+            "oncall.notified",
+            ev.data["message"].as_str().unwrap_or_default().to_string(),
+            ev.data.clone(),
+        )),
         "validation-passed" | "validation-failed" => Some(make(
             &format!("validation.{}", &ev.kind["validation-".len()..]),
             format!("{}: {}", ev.release, ev.kind.replace('-', " ")),

@@ -25,6 +25,11 @@ pub fn for_outcome(
         .collect::<Vec<_>>()
         .join(" → ");
     match &state.phase {
+        // The validation failure behind this rollback already wrote the incident signal, with
+        // its evidence; the rollback is the same incident.
+        Phase::RolledBack { reason } if reason.starts_with("post-deployment validation failed") => {
+            None
+        }
         Phase::RolledBack { reason } | Phase::Failed { reason } => {
             let cause = decisions
                 .iter()

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod nginx;
 pub mod placeholders;
 pub mod prometheus;
+pub mod smoke;
 
 use async_trait::async_trait;
 use shiploop_rollout::Observation;

@@ -71,6 +71,10 @@ pub enum Input {
     Abort {
         reason: String,
     },
+    /// Post-deployment validation failed after the rollout completed: roll back.
+    ValidationFailed {
+        reason: String,
+    },
     /// The router confirmed all traffic is back on the stable version.
     RolledBack,
     /// The router could not roll back.
@@ -329,10 +333,31 @@ impl Rollout {
                 Phase::Pending | Phase::Progressing | Phase::Paused { .. } => {
                     self.roll_back(plan, at, format!("manual rollback: {reason}"), vec![])
                 }
+                // During post-deployment validation the stable version still runs: a person
+                // may still send everything back (the controller allows it only then).
+                Phase::Completed => self.roll_back(
+                    plan,
+                    at,
+                    format!("manual rollback during validation: {reason}"),
+                    vec![],
+                ),
                 _ => self.ignored(
                     plan,
                     at,
                     format!("cannot abort a rollout that is {}", self.phase.name()),
+                ),
+            },
+            Input::ValidationFailed { reason } => match self.phase {
+                Phase::Completed => self.roll_back(
+                    plan,
+                    at,
+                    format!("post-deployment validation failed: {reason}"),
+                    vec![],
+                ),
+                _ => self.ignored(
+                    plan,
+                    at,
+                    format!("no validation under way ({})", self.phase.name()),
                 ),
             },
             Input::RolledBack => match &self.phase {

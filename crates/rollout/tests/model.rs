@@ -91,10 +91,20 @@ fn apply(
 ) -> Result<(), TestCaseError> {
     let before = r.clone();
     let operator = matches!(input, Input::Promote { .. });
+    let rollback_input = matches!(input, Input::Abort { .. } | Input::ValidationFailed { .. });
     let step = r.step(plan, now, input);
     let d = &step.decision;
-    // Terminal states never change.
-    if before.phase.is_terminal() {
+    // Terminal states never change — except that a completed rollout can still be rolled back
+    // (post-deployment validation failed, or a person aborts during it), and only to 0 %.
+    if before.phase == Phase::Completed && rollback_input {
+        prop_assert!(
+            matches!(r.phase, Phase::RollingBack { .. }),
+            "{:?}",
+            r.phase
+        );
+        prop_assert_eq!(r.weight, 0);
+        prop_assert_eq!(&step.effects, &vec![Effect::RollBack]);
+    } else if before.phase.is_terminal() {
         prop_assert_eq!(&before, &*r);
         prop_assert!(step.effects.is_empty());
     }

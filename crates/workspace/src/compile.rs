@@ -32,6 +32,10 @@ pub struct NewOptions {
     pub verdicts: Vec<String>,
     /// A hotfix of this severity: abbreviated stages, security verdicts mandatory.
     pub hotfix: Option<Severity>,
+    /// Feature flags the release relies on.
+    pub flags: Vec<String>,
+    /// Migration files or folders the release applies.
+    pub migrations: Vec<String>,
 }
 
 impl Workspace {
@@ -172,6 +176,10 @@ impl Workspace {
             digest_parts: Default::default(),
             approvals: vec![],
             rollout: None,
+            flags: opts.flags.clone(),
+            migrations: opts.migrations.clone(),
+            checks: None,
+            validation: None,
         };
 
         let template_path = self.template_path();
@@ -252,8 +260,8 @@ impl Workspace {
 }
 
 impl Workspace {
-    /// The hotfix path: the configured stages minus `hotfix.skip_stages`, with the final 100 %
-    /// stage watched for `hotfix.validation_window`.
+    /// The hotfix path: the configured stages minus `hotfix.skip_stages`; the final 100 % stage
+    /// is followed by post-deployment validation for `hotfix.validation_window`.
     pub fn hotfix_stages(&self) -> Result<Vec<Stage>> {
         let skip = &self.config.hotfix.skip_stages;
         let mut stages: Vec<Stage> = self
@@ -264,9 +272,8 @@ impl Workspace {
             .collect();
         if let Some(last) = stages.last_mut() {
             if last.weight == 100 {
-                last.duration = Some(self.config.hotfix.validation_window);
                 last.notes.push(format!(
-                    "post-deployment validation for {}",
+                    "then post-deployment validation for {} (`ship validate`)",
                     self.config.hotfix.validation_window
                 ));
             }

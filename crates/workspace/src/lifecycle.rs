@@ -113,7 +113,15 @@ impl Workspace {
         c.meta
             .changes
             .iter()
-            .filter_map(|ch| {
+            .filter_map(|ch| self.verdict_problem(ch))
+            .collect()
+    }
+
+    /// Why the verdict file of a change no longer backs it (unreadable, changed since the
+    /// contract was compiled, not a PASS for this change), or None when it still does.
+    pub fn verdict_problem(&self, ch: &shiploop_artifacts::release::Change) -> Option<String> {
+        {
+            {
                 let bytes = match std::fs::read(self.root.join(&ch.verdict_file)) {
                     Ok(b) => b,
                     Err(e) => {
@@ -142,8 +150,8 @@ impl Workspace {
                     )),
                     Err(e) => Some(format!("verdict file {}: {e}", ch.verdict_file)),
                 }
-            })
-            .collect()
+            }
+        }
     }
 
     /// Everything in the approved content that is not what ship would have written: plan
@@ -611,8 +619,46 @@ impl Workspace {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut r = self.resolve(release_id)?;
-        r.contract.meta.status = status;
+        // A passed validation already moved the release on; replaying the rollout's records
+        // (after a restart) must not move it back.
+        let validated = r.contract.meta.status == Status::Shipped && status == Status::Validating;
+        if !validated {
+            r.contract.meta.status = status;
+        }
         r.contract.meta.rollout = Some(record);
+        r.contract.refresh_records();
+        self.load_status()?;
+        self.save_release(&r)?;
+        self.update_status(&r, now)
+    }
+}
+
+impl Workspace {
+    /// Records the last `ship check` in the contract (outside the approval digest).
+    pub fn record_checks(
+        &self,
+        release_id: &str,
+        record: shiploop_artifacts::release::ChecksRecord,
+    ) -> Result<()> {
+        let mut r = self.resolve(release_id)?;
+        r.contract.meta.checks = Some(record);
+        r.contract.refresh_records();
+        self.save_release(&r)
+    }
+
+    /// Records post-deployment validation; `status` moves the release on when it ended.
+    pub fn record_validation(
+        &self,
+        release_id: &str,
+        status: Option<Status>,
+        record: shiploop_artifacts::release::ValidationRecord,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut r = self.resolve(release_id)?;
+        if let Some(s) = status {
+            r.contract.meta.status = s;
+        }
+        r.contract.meta.validation = Some(record);
         r.contract.refresh_records();
         self.load_status()?;
         self.save_release(&r)?;

@@ -49,7 +49,32 @@ pub const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 5
  "canary/failed_instances": {"value": 0, "samples": 2},
  "alerts/critical_security": 0}"#;
 
-/// ship.toml text with 1 s stages and 100 ms ticks, so a whole rollout takes seconds.
+/// Waivers for the gates that need a staging target, an on-call person and live metrics:
+/// tests about the rollout engine start with them (recorded as any waiver is); the gates have
+/// their own tests in tests/gates.rs.
+pub const WAIVE: &str = "--override rollback-rehearsal --override oncall --override monitoring --reason 'gates-tested-in-tests/gates.rs' --as test@example.com";
+
+/// `rollout start RELEASE` with [`WAIVE`].
+pub fn start(release: &str) -> Vec<&str> {
+    vec![
+        "rollout",
+        "start",
+        release,
+        "--override",
+        "rollback-rehearsal",
+        "--override",
+        "oncall",
+        "--override",
+        "monitoring",
+        "--reason",
+        "gates-tested-in-tests/gates.rs",
+        "--as",
+        "test@example.com",
+    ]
+}
+
+/// ship.toml text with 1 s stages, 100 ms ticks and a 1 s validation window, so a whole
+/// rollout takes seconds.
 pub fn fast_stages(cfg: &str) -> String {
     cfg.replace("canary_duration = \"10m\"", "canary_duration = \"1s\"")
         .replace(
@@ -59,6 +84,7 @@ pub fn fast_stages(cfg: &str) -> String {
         .replace("ga_duration = \"1h\"", "ga_duration = \"1s\"")
         .replace("tick_interval = \"10s\"", "tick_interval = \"100ms\"")
         .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"100ms\"")
+        .replace("window = \"30m\"", "window = \"1s\"")
 }
 
 impl Ws {

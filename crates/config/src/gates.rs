@@ -1,0 +1,325 @@
+//! What the pre-deployment gates and post-deployment validation need: the staging target of
+//! the rollback rehearsal (`[staging]`), the feature-flag registry (`[flags]`), migration files
+//! (`[migrations]`), the on-call notification (`[oncall]`), the validation window
+//! (`[validation]`) and the smoke tests (`[[smoke]]`).
+
+use serde::{Deserialize, Serialize};
+use shiploop_artifacts::Dur;
+use std::collections::BTreeMap;
+
+/// `[staging]`: a staging copy of the service behind its own router, where `ship rehearse`
+/// shifts traffic to the new version and back before production sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StagingCfg {
+    /// "none" (no staging: the rehearsal gate fails), "builtin" (a `ship proxy` in staging) or
+    /// "command" (your command moves staging traffic).
+    pub router: String,
+    /// builtin: the staging proxy's admin API (host:port).
+    pub admin: String,
+    /// builtin: the environment variable with the staging admin token.
+    pub token_env: String,
+    /// command: sets the new version's share of staging traffic to {weight} percent.
+    pub set_weight: String,
+    /// Where staging answers; every answer names the version that served it in `probe_header`.
+    pub url: String,
+    pub probe_header: String,
+    pub stable_value: String,
+    pub canary_value: String,
+    /// How many answers in a row must come from one version to count as "it serves everything".
+    pub probe_requests: u32,
+    /// The longest a traffic shift may take to show in the answers.
+    pub timeout: Dur,
+    /// How old a rehearsal (and a flag evaluation in staging) may be when `ship check` runs.
+    pub max_age: Dur,
+}
+
+impl Default for StagingCfg {
+    fn default() -> Self {
+        StagingCfg {
+            router: "none".into(),
+            admin: String::new(),
+            token_env: "SHIP_STAGING_ADMIN_TOKEN".into(),
+            set_weight: String::new(),
+            url: String::new(),
+            probe_header: "x-ship-routed-to".into(),
+            stable_value: "stable".into(),
+            canary_value: "canary".into(),
+            probe_requests: 20,
+            timeout: Dur::from_secs(30),
+            max_age: Dur::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// `[flags]`: the feature-flag registry and how a flag is evaluated in staging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlagsCfg {
+    /// The registry file (YAML); flags may also be declared inline under `[flags.registry.NAME]`.
+    pub registry_file: String,
+    /// A command that exits 0 when flag {flag} evaluates in staging ({url} is staging.url).
+    pub staging_check: String,
+    /// …or a URL with {flag} that answers 2xx when it does.
+    pub staging_http: String,
+    pub timeout: Dur,
+    /// Inline registry entries, by flag name (same fields as in the registry file).
+    pub registry: BTreeMap<String, toml::Value>,
+}
+
+impl Default for FlagsCfg {
+    fn default() -> Self {
+        FlagsCfg {
+            registry_file: "work/flags.yaml".into(),
+            staging_check: String::new(),
+            staging_http: String::new(),
+            timeout: Dur::from_secs(10),
+            registry: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[migrations]`: migration files linted for every release, besides those a contract names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MigrationsCfg {
+    /// Files or directories (every *.sql below) relative to the workspace root.
+    pub paths: Vec<String>,
+}
+
+/// `[oncall]`: how the on-call team hears that a release is about to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OncallCfg {
+    /// Who is notified (for the message and the records).
+    pub team: String,
+    /// A command run with {release}, {service} and {message} (e.g. a pager's CLI); the
+    /// `oncall.notified` event also goes to every `[[webhooks]]` receiver.
+    pub notify_command: String,
+    pub timeout: Dur,
+}
+
+impl Default for OncallCfg {
+    fn default() -> Self {
+        OncallCfg {
+            team: "on-call".into(),
+            notify_command: String::new(),
+            timeout: Dur::from_secs(30),
+        }
+    }
+}
+
+/// `[validation]`: post-deployment validation after the last stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationCfg {
+    /// How long production is watched at 100 % (a hotfix uses hotfix.validation_window).
+    pub window: Dur,
+    /// Run it by itself when the rollout reaches 100 % (`ship rollout start` goes on to it).
+    pub auto: bool,
+    /// "rollback": a failed validation sends traffic back to the stable version at once;
+    /// "manual": it raises the incident and leaves the rollback to a person.
+    pub on_failure: String,
+    /// Where the smoke tests' paths are requested; default: the builtin proxy's listen address.
+    pub base_url: String,
+    /// Stage checks (`[checks.NAME]`) that bound resource consumption during the window.
+    pub resource_checks: Vec<String>,
+}
+
+impl Default for ValidationCfg {
+    fn default() -> Self {
+        ValidationCfg {
+            window: Dur::from_secs(30 * 60),
+            auto: true,
+            on_failure: "rollback".into(),
+            base_url: String::new(),
+            resource_checks: Vec::new(),
+        }
+    }
+}
+
+/// One `[[smoke]]` test: an HTTP request with expectations, or a command that must exit 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeCfg {
+    pub name: String,
+    #[serde(default = "get")]
+    pub method: String,
+    /// Path (joined to validation.base_url) or a full http:// URL.
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default = "ok_status")]
+    pub status: u16,
+    /// The answer's body must contain this text…
+    #[serde(default)]
+    pub body_contains: String,
+    /// …and/or the JSON value at this pointer (RFC 6901) must equal `json_equals`.
+    #[serde(default)]
+    pub json_pointer: String,
+    #[serde(default)]
+    pub json_equals: Option<serde_json::Value>,
+    #[serde(default)]
+    pub max_latency: Option<Dur>,
+    /// Instead of a request: a command that must exit 0.
+    #[serde(default)]
+    pub command: String,
+    #[serde(default = "ten")]
+    pub timeout: Dur,
+    /// `user-facing` marks the tests that verify what users see.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+fn ok_status() -> u16 {
+    200
+}
+fn ten() -> Dur {
+    Dur::from_secs(10)
+}
+
+impl SmokeCfg {
+    pub fn user_facing(&self) -> bool {
+        self.tags.iter().any(|t| t == "user-facing")
+    }
+}
+
+/// Semantic problems of these tables: (table, key, message).
+pub fn problem(
+    staging: &StagingCfg,
+    validation: &ValidationCfg,
+    smoke: &[SmokeCfg],
+    checks: &BTreeMap<String, crate::CheckCfg>,
+) -> Option<(&'static str, &'static str, String)> {
+    match staging.router.as_str() {
+        "none" => {}
+        "builtin" | "command" => {
+            if staging.url.trim().is_empty() {
+                return Some(("staging", "url", format!("staging.router = {:?} needs staging.url: where staging answers, so the rehearsal can see which version serves", staging.router)));
+            }
+            if staging.router == "builtin" && staging.admin.trim().is_empty() {
+                return Some(("staging", "admin", "staging.router = \"builtin\" needs staging.admin: the staging proxy's admin API (host:port)".into()));
+            }
+            if staging.router == "command" && staging.set_weight.trim().is_empty() {
+                return Some(("staging", "set_weight", "staging.router = \"command\" needs staging.set_weight: a command that sets the staging weight to {weight}".into()));
+            }
+        }
+        other => {
+            return Some((
+                "staging",
+                "router",
+                format!("staging.router = {other:?}: use \"none\", \"builtin\" or \"command\""),
+            ))
+        }
+    }
+    if staging.probe_requests == 0 {
+        return Some((
+            "staging",
+            "probe_requests",
+            "staging.probe_requests must be at least 1".into(),
+        ));
+    }
+    if !matches!(validation.on_failure.as_str(), "rollback" | "manual") {
+        return Some((
+            "validation",
+            "on_failure",
+            format!(
+                "validation.on_failure = {:?}: use \"rollback\" or \"manual\"",
+                validation.on_failure
+            ),
+        ));
+    }
+    if validation.window.0.is_zero() {
+        return Some((
+            "validation",
+            "window",
+            "validation.window must be longer than 0s: skipping post-deployment validation is an anti-pattern".into(),
+        ));
+    }
+    for name in &validation.resource_checks {
+        if !checks.contains_key(name) {
+            return Some((
+                "validation",
+                "resource_checks",
+                format!("validation.resource_checks names `{name}`, which has no [checks.{name}]"),
+            ));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for s in smoke {
+        if s.name.trim().is_empty() {
+            return Some(("smoke", "name", "every [[smoke]] test needs a name".into()));
+        }
+        if !seen.insert(s.name.clone()) {
+            return Some((
+                "smoke",
+                "name",
+                format!("two [[smoke]] tests are named `{}`", s.name),
+            ));
+        }
+        let http = !s.path.trim().is_empty();
+        let cmd = !s.command.trim().is_empty();
+        if http == cmd {
+            return Some((
+                "smoke",
+                "path",
+                format!(
+                    "[[smoke]] `{}`: give either `path` (an HTTP request) or `command`, not {}",
+                    s.name,
+                    if http { "both" } else { "neither" }
+                ),
+            ));
+        }
+        if s.json_pointer.is_empty() != s.json_equals.is_none() {
+            return Some((
+                "smoke",
+                "json_pointer",
+                format!(
+                    "[[smoke]] `{}`: json_pointer and json_equals go together",
+                    s.name
+                ),
+            ));
+        }
+        if !s.json_pointer.is_empty() && !s.json_pointer.starts_with('/') {
+            return Some((
+                "smoke",
+                "json_pointer",
+                format!(
+                    "[[smoke]] `{}`: json_pointer {:?} must start with `/` (RFC 6901)",
+                    s.name, s.json_pointer
+                ),
+            ));
+        }
+        if s.method.parse::<http_method::Method>().is_err() {
+            return Some((
+                "smoke",
+                "method",
+                format!(
+                    "[[smoke]] `{}`: method {:?} is not an HTTP method",
+                    s.name, s.method
+                ),
+            ));
+        }
+    }
+    None
+}
+
+mod http_method {
+    /// The methods a smoke test may use.
+    pub struct Method;
+    impl std::str::FromStr for Method {
+        type Err = ();
+        fn from_str(s: &str) -> Result<Method, ()> {
+            match s {
+                "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => Ok(Method),
+                _ => Err(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! `ship check`: gathers the evidence for every pre-deployment gate (files, the state store,
+//! the metric source, the linter), lets the gates crate decide, and records the answer in the
+//! event log and the contract. Also the on-call notification and acknowledgement it asks for.
+
+use crate::{build, notify, Result};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use shiploop_artifacts::release::{CheckLine, ChecksRecord};
+use shiploop_flags::Registry;
+use shiploop_gates::{self as gates, Gate, Override, Probe, Report};
+use shiploop_providers::MetricContext;
+use shiploop_rollout::measure::Measurement;
+use shiploop_store::Store;
+use shiploop_workspace::{Error, LoadedRelease, Workspace};
+
+fn store_err(e: shiploop_store::StoreError) -> Error {
+    Error::Usage(e.to_string())
+}
+
+/// The flag registry: the registry file (if it exists) merged with `[flags.registry.*]`.
+pub fn flag_registry(ws: &Workspace) -> std::result::Result<Registry, String> {
+    let path = ws.path(&ws.config.flags.registry_file);
+    let file = match shiploop_flags::load(&path) {
+        Ok(r) => r,
+        Err(shiploop_flags::FlagsError::NotFound(_)) => Registry::default(),
+        Err(shiploop_flags::FlagsError::Parse {
+            file: _,
+            line,
+            column,
+            message,
+        }) => {
+            return Err(format!(
+                "{}:{line}:{column}: {message}",
+                ws.config.flags.registry_file
+            ))
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut inline = Vec::new();
+    for (name, v) in &ws.config.flags.registry {
+        let def: shiploop_flags::FlagDef = v
+            .clone()
+            .try_into()
+            .map_err(|e| format!("ship.toml [flags.registry.{name}]: {e}"))?;
+        inline.push((name.clone(), def));
+    }
+    file.merge(Registry::from_entries(inline))
+        .map_err(|e| e.to_string())
+}
+
+/// The flag's own staging check from the registry, if it has one.
+pub fn flag_staging_check(ws: &Workspace, flag: &str) -> Option<String> {
+    flag_registry(ws)
+        .ok()?
+        .get(flag)
+        .and_then(|f| f.staging_check.clone())
+}
+
+/// The latest event of `kind` for the release, parsed.
+fn latest<T: serde::de::DeserializeOwned>(
+    events: &[shiploop_store::Event],
+    kind: &str,
+    filter: impl Fn(&serde_json::Value) -> bool,
+) -> Option<(DateTime<Utc>, T)> {
+    events
+        .iter()
+        .rev()
+        .filter(|e| e.kind == kind && filter(&e.data))
+        .find_map(|e| {
+            serde_json::from_value(e.data.clone())
+                .ok()
+                .map(|t| (e.at, t))
+        })
+}
+
+fn flags_gate(
+    ws: &Workspace,
+    r: &LoadedRelease,
+    events: &[shiploop_store::Event],
+    now: DateTime<Utc>,
+) -> gates::GateResult {
+    let m = &r.contract.meta;
+    let (registry, problem) = match flag_registry(ws) {
+        Ok(reg) => (reg, None),
+        Err(e) => (Registry::default(), Some(e)),
+    };
+    let items: Vec<gates::FlagEvidence> = registry
+        .check_release(&m.flags, now.date_naive())
+        .into_iter()
+        .map(|item| {
+            let (errors, warnings): (Vec<_>, Vec<_>) = item
+                .problems
+                .iter()
+                .partition(|p| p.severity == shiploop_flags::Severity::Error);
+            let evaluation = latest::<serde_json::Value>(events, "flag-evaluated", |d| {
+                d["flag"] == item.name.as_str()
+            })
+            .map(|(at, d)| gates::Evaluation {
+                at,
+                ok: d["ok"] == true,
+                detail: d["detail"].as_str().unwrap_or_default().to_string(),
+            });
+            gates::FlagEvidence {
+                name: item.name.clone(),
+                registered: item.exists,
+                errors: errors.iter().map(|p| p.to_string()).collect(),
+                warnings: warnings.iter().map(|p| p.to_string()).collect(),
+                overdue_days: item.stale.as_ref().map(|s| s.days_overdue),
+                evaluation,
+            }
+        })
+        .collect();
+    gates::flags(
+        &m.id,
+        problem.as_deref(),
+        &items,
+        ws.config.staging.max_age.0,
+        now,
+    )
+}
+
+/// The migration files of a release: the contract's, then ship.toml's.
+pub fn migration_paths(ws: &Workspace, r: &LoadedRelease) -> Vec<std::path::PathBuf> {
+    r.contract
+        .meta
+        .migrations
+        .iter()
+        .chain(&ws.config.migrations.paths)
+        .map(|p| ws.path(p))
+        .collect()
+}
+
+fn migrations_gate(ws: &Workspace, r: &LoadedRelease) -> (gates::GateResult, Vec<String>) {
+    let paths = migration_paths(ws, r);
+    if paths.is_empty() {
+        return (
+            gates::migrations(&gates::MigrationEvidence::default()),
+            vec![],
+        );
+    }
+    let mut e = gates::MigrationEvidence::default();
+    let mut allowed = Vec::new();
+    match shiploop_migrations::lint_paths(&paths) {
+        Err(err) => e.unreadable = Some(rel_text(ws, &err.to_string())),
+        Ok(report) => {
+            for f in &report.files {
+                e.files.push(ws.rel(std::path::Path::new(&f.file)));
+                for x in &f.findings {
+                    let line = rel_text(
+                        ws,
+                        &format!(
+                            "{}:{}:{} {} — {}",
+                            x.file, x.line, x.column, x.rule, x.message
+                        ),
+                    );
+                    match (&x.allowed, x.severity) {
+                        (Some(reason), _) => {
+                            let a = format!("{line} (reason: {reason})");
+                            allowed.push(a.clone());
+                            e.allowed.push(a);
+                        }
+                        (None, shiploop_migrations::Severity::Error) => {
+                            e.errors.push(format!("{line} → {}", x.help))
+                        }
+                        (None, shiploop_migrations::Severity::Warning) => e.warnings.push(line),
+                    }
+                }
+            }
+        }
+    }
+    (gates::migrations(&e), allowed)
+}
+
+/// Paths in messages relative to the workspace, as people wrote them.
+fn rel_text(ws: &Workspace, s: &str) -> String {
+    let root = format!("{}/", ws.root.display());
+    s.replace(&root, "")
+}
+
+async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult {
+    let plan = match build::plan_for(ws, r) {
+        Ok(p) => p,
+        Err(e) => return gates::monitoring(&[("plan".into(), Probe::Error(e.to_string()))]),
+    };
+    let mut keys: Vec<String> = (0..plan.stages.len())
+        .flat_map(|i| plan.required_keys(i))
+        .filter(|k| !k.starts_with("integrity/"))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let providers = match build::providers_for(ws) {
+        Ok(p) => p,
+        Err(e) => {
+            let probes: Vec<(String, Probe)> = keys
+                .into_iter()
+                .map(|k| (k, Probe::Error(e.to_string())))
+                .collect();
+            return gates::monitoring(&probes);
+        }
+    };
+    let ctx = MetricContext {
+        service: r.contract.meta.service.clone(),
+        release: r.contract.meta.id.clone(),
+        stage: plan
+            .stages
+            .first()
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
+        weight: 0,
+        window_secs: ws.config.metrics.window.0.as_secs().max(1),
+    };
+    let obs = providers.metrics.measure(&keys, &ctx).await;
+    let probes: Vec<(String, Probe)> = keys
+        .iter()
+        .map(|k| {
+            let p = match obs.get(k) {
+                Some(Measurement::Value { value, samples, .. }) => Probe::Data {
+                    value: *value,
+                    samples: *samples,
+                },
+                Some(Measurement::NoData) => Probe::NoData("the source has no data".into()),
+                Some(Measurement::Error { message }) => Probe::Error(message.clone()),
+                None => Probe::Error("the metric source did not answer this key".into()),
+            };
+            (k.clone(), p)
+        })
+        .collect();
+    gates::monitoring(&probes)
+}
+
+/// Sends the on-call notification once per release: an `oncall.notified` event (which the
+/// webhooks deliver) and the notify command. Returns (when, via) or why it could not.
+async fn notify_oncall(
+    ws: &Workspace,
+    r: &LoadedRelease,
+    store: &mut Store,
+    now: DateTime<Utc>,
+) -> std::result::Result<(DateTime<Utc>, String), String> {
+    let cfg = &ws.config.oncall;
+    let m = &r.contract.meta;
+    let message = format!(
+        "{} of {} is about to start its progressive rollout ({} stages); rollback: `ship rollout abort {} --reason …`",
+        m.id,
+        m.service,
+        m.stages.len(),
+        m.id
+    );
+    let mut via = Vec::new();
+    if !cfg.notify_command.trim().is_empty() {
+        let cmd = cfg
+            .notify_command
+            .replace("{release}", &m.id)
+            .replace("{service}", &m.service)
+            .replace("{message}", &shell_quote(&message));
+        let runner = shiploop_providers::command::Runner {
+            dir: ws.root.clone(),
+            timeout: cfg.timeout.0,
+        };
+        runner
+            .run(&cmd)
+            .await
+            .map_err(|e| format!("oncall.notify_command failed: {e}"))?;
+        via.push("notify_command".to_string());
+    }
+    if !ws.config.webhooks.is_empty() {
+        via.push(format!("{} webhook(s)", ws.config.webhooks.len()));
+    }
+    if via.is_empty() {
+        return Err(format!(
+            "{} cannot be notified: neither [[webhooks]] nor oncall.notify_command is configured",
+            cfg.team
+        ));
+    }
+    let via = via.join(" and ");
+    let data = json!({ "team": cfg.team, "via": via, "message": message });
+    store
+        .append_event(&m.id, "oncall-notified", &data, now)
+        .map_err(|e| e.to_string())?;
+    if !ws.config.webhooks.is_empty() {
+        let n = notify::Notifier::new(ws.state_db(), &m.id, &m.service, &ws.config.webhooks)
+            .map_err(|e| e.to_string())?;
+        n.flush().await.map_err(|e| format!("webhooks: {e}"))?;
+    }
+    Ok((now, via))
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Records an acknowledgement by `by`; the release must have been notified first.
+pub fn oncall_ack(ws: &Workspace, release: &str, by: &str, now: DateTime<Utc>) -> Result<String> {
+    let r = ws.resolve(release)?;
+    let id = r.contract.meta.id.clone();
+    let by = by.trim();
+    if by.is_empty() || by.chars().any(char::is_control) {
+        return Err(Error::Usage(
+            "--as needs the name of the person acknowledging".into(),
+        ));
+    }
+    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let events = store.events(Some(&id)).map_err(store_err)?;
+    if !events.iter().any(|e| e.kind == "oncall-notified") {
+        return Err(Error::Refused(format!(
+            "{id}: the on-call team has not been notified yet — `ship check {id}` sends the notification"
+        )));
+    }
+    store
+        .append_event(&id, "oncall-acked", &json!({ "by": by }), now)
+        .map_err(store_err)?;
+    Ok(id)
+}
+
+/// Every gate for `release`, with `overrides` applied; recorded in the event log (as
+/// `gates-checked`, plus one `gate-overridden` per waiver) and in the contract.
+pub async fn check(
+    ws: &Workspace,
+    release: &str,
+    overrides: &[Override],
+    now: DateTime<Utc>,
+) -> Result<(Report, Vec<String>)> {
+    let r = ws.resolve(release)?;
+    let m = &r.contract.meta;
+    let id = m.id.clone();
+    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let mut gates_out = Vec::new();
+
+    let changes: Vec<gates::ChangeEvidence> = m
+        .changes
+        .iter()
+        .map(|c| gates::ChangeEvidence {
+            id: c.id.clone(),
+            verdict_file: c.verdict_file.clone(),
+            problem: ws.verdict_problem(c),
+        })
+        .collect();
+    gates_out.push(gates::quality(&id, &changes));
+
+    let v = ws.verify(&id, now)?;
+    gates_out.push(gates::approval(&id, v.ok(), &v.message));
+
+    let events = store.events(Some(&id)).map_err(store_err)?;
+    let staging = (ws.config.staging.router == "none")
+        .then_some("no staging target is configured (staging.router = \"none\")");
+    let rehearsal = latest::<gates::Rehearsal>(&events, "rehearsal", |_| true).map(|(_, r)| r);
+    gates_out.push(gates::rehearsal(
+        &id,
+        staging,
+        rehearsal.as_ref(),
+        ws.config.staging.max_age.0,
+        now,
+    ));
+
+    gates_out.push(flags_gate(ws, &r, &events, now));
+    let (migrations, _) = migrations_gate(ws, &r);
+    gates_out.push(migrations);
+    gates_out.push(monitoring_gate(ws, &r).await);
+
+    let mut oncall = gates::Oncall {
+        team: ws.config.oncall.team.clone(),
+        ..Default::default()
+    };
+    oncall.notified = latest::<serde_json::Value>(&events, "oncall-notified", |_| true)
+        .map(|(at, d)| (at, d["via"].as_str().unwrap_or_default().to_string()));
+    if oncall.notified.is_none() {
+        match notify_oncall(ws, &r, &mut store, now).await {
+            Ok(n) => oncall.notified = Some(n),
+            Err(e) => oncall.notify_error = Some(e),
+        }
+    }
+    let events = store.events(Some(&id)).map_err(store_err)?;
+    oncall.acked = latest::<serde_json::Value>(&events, "oncall-acked", |_| true)
+        .map(|(at, d)| (d["by"].as_str().unwrap_or_default().to_string(), at));
+    gates_out.push(gates::oncall(&id, &oncall, now));
+
+    let mut report = Report {
+        release: id.clone(),
+        checked_at: now,
+        hotfix: m.kind == shiploop_artifacts::release::Kind::Hotfix,
+        gates: gates_out,
+    };
+    let notes = report.apply_overrides(overrides).map_err(Error::Refused)?;
+    for g in &report.gates {
+        if let Some(o) = &g.overridden {
+            let data =
+                json!({ "gate": o.gate, "by": o.by, "reason": o.reason, "evidence": g.evidence });
+            store
+                .append_event(&id, "gate-overridden", &data, now)
+                .map_err(store_err)?;
+        }
+    }
+    store
+        .append_event(
+            &id,
+            "gates-checked",
+            &serde_json::to_value(&report).unwrap_or_default(),
+            now,
+        )
+        .map_err(store_err)?;
+    let record = ChecksRecord {
+        checked_at: now,
+        passed: report.passed(),
+        gates: report
+            .gates
+            .iter()
+            .map(|g| CheckLine {
+                gate: g.gate.id().to_string(),
+                status: g.status.as_str().to_string(),
+                evidence: g.summary(),
+                overridden_by: g.overridden.as_ref().map(|o| o.by.clone()),
+                override_reason: g.overridden.as_ref().map(|o| o.reason.clone()),
+            })
+            .collect(),
+    };
+    // The event log has the answer; a contract that cannot be written (edited by hand) is
+    // reported, not fatal to the check.
+    if let Err(e) = ws.record_checks(&id, record) {
+        let _ = store.append_event(
+            &id,
+            "contract-update-failed",
+            &json!({ "error": e.to_string() }),
+            now,
+        );
+    }
+    Ok((report, notes))
+}
+
+/// Which gates a failing report names, for messages: "approval, monitoring".
+pub fn failing_names(report: &Report) -> String {
+    report
+        .failing()
+        .iter()
+        .map(Gate::id)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,415 @@
+//! `ship validate`: post-deployment validation (the seed's Step 4). For the validation window
+//! the new version, now serving everything, is measured and smoke-tested each tick; the gates
+//! crate's validator decides. Failure rolls back (or, with on_failure = "manual", leaves it to a
+//! person) and writes an incident signal; success moves the release to shipped, the evidence the
+//! handoff to Operate relies on.
+
+use crate::{Clock, Controller, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use shiploop_artifacts::release::{CheckLine, Kind, Status, ValidationRecord};
+use shiploop_artifacts::signal::{Severity, Signal, SignalMeta, SignalStatus, SignalType, Source};
+use shiploop_artifacts::Dur;
+use shiploop_gates::validation::{ItemResult, Limits, ResourceCheck, SmokeOutcome, Validator};
+use shiploop_providers::smoke::{SmokeKind, SmokeTest};
+use shiploop_providers::MetricContext;
+use shiploop_rollout::{Input, Phase};
+use shiploop_workspace::Error;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidationReport {
+    pub release: String,
+    /// passed, failed, or interrupted (the window goes on at the next `ship validate`).
+    pub result: String,
+    pub window: Dur,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub items: Vec<ItemResult>,
+    pub reason: Option<String>,
+    pub rolled_back: bool,
+    pub signal: Option<String>,
+}
+
+fn lines(items: &[ItemResult]) -> Vec<CheckLine> {
+    items
+        .iter()
+        .map(|i| CheckLine {
+            gate: i.text.clone(),
+            status: i.status.as_str().to_string(),
+            evidence: i.evidence.clone(),
+            overridden_by: None,
+            override_reason: None,
+        })
+        .collect()
+}
+
+impl Controller<'_> {
+    fn validation_window(&self) -> Dur {
+        if self.release.contract.meta.kind == Kind::Hotfix {
+            self.ws.config.hotfix.validation_window
+        } else {
+            self.ws.config.validation.window
+        }
+    }
+
+    fn smoke_tests(&self) -> Vec<SmokeTest> {
+        let cfg = &self.ws.config;
+        let base = if cfg.validation.base_url.trim().is_empty() {
+            format!("http://{}", cfg.proxy.listen)
+        } else {
+            cfg.validation
+                .base_url
+                .trim()
+                .trim_end_matches('/')
+                .to_string()
+        };
+        cfg.smoke
+            .iter()
+            .map(|s| {
+                let kind = if !s.command.trim().is_empty() {
+                    SmokeKind::Command(s.command.clone())
+                } else {
+                    let url = if s.path.starts_with("http://") || s.path.starts_with("https://") {
+                        s.path.clone()
+                    } else {
+                        format!("{base}/{}", s.path.trim_start_matches('/'))
+                    };
+                    SmokeKind::Http {
+                        method: s.method.clone(),
+                        url,
+                        headers: s.headers.clone(),
+                        body: s.body.clone(),
+                        status: s.status,
+                        body_contains: s.body_contains.clone(),
+                        json: s.json_equals.clone().map(|v| (s.json_pointer.clone(), v)),
+                        max_latency: s.max_latency.map(|d| d.0),
+                    }
+                };
+                SmokeTest {
+                    name: s.name.clone(),
+                    kind,
+                    timeout: s.timeout.0,
+                    user_facing: s.user_facing(),
+                }
+            })
+            .collect()
+    }
+
+    fn limits(&self) -> Limits {
+        let cfg = &self.ws.config;
+        let increase = cfg.rollback.max_error_rate_increase / 100.0;
+        let (base, basis) = match self.state.stable_baseline {
+            Some(b) => (b, format!("stable baseline {:.2} %", b * 100.0)),
+            None => (0.0, "no stable baseline was measured, so 0 %".to_string()),
+        };
+        Limits {
+            max_error_rate: base + increase,
+            error_rate_basis: format!(
+                "{basis} + rollback.max_error_rate_increase {} pp",
+                cfg.rollback.max_error_rate_increase
+            ),
+            p99_target_secs: cfg.latency.p99_target.0.as_secs_f64(),
+            min_samples: cfg.rollout.min_samples,
+            failure_limit: cfg.rollout.failure_limit,
+            error_limit: cfg.rollout.error_limit,
+            alerts: cfg.alerts.kind == "alertmanager",
+            resources: cfg
+                .validation
+                .resource_checks
+                .iter()
+                .filter_map(|name| {
+                    let def = self.plan.checks.get(name)?;
+                    Some(ResourceCheck {
+                        name: name.clone(),
+                        key: shiploop_rollout::measure::check_metric(&def.metric),
+                        condition: def.condition,
+                        min_samples: def.min_samples,
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// When the window under way started, if one is (a restart continues it).
+    fn open_window(&self) -> Result<Option<DateTime<Utc>>> {
+        let events = self
+            .store
+            .events(Some(self.id()))
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let last = events.iter().rev().find(|e| {
+            matches!(
+                e.kind.as_str(),
+                "validation-started" | "validation-passed" | "validation-failed"
+            )
+        });
+        Ok(last
+            .filter(|e| e.kind == "validation-started")
+            .map(|e| e.at))
+    }
+
+    /// The recorded validation, when it already ended.
+    pub fn recorded_validation(&self) -> Option<ValidationRecord> {
+        let v = self.ws.resolve(self.id()).ok()?.contract.meta.validation?;
+        (v.result != "running").then_some(v)
+    }
+
+    /// Runs (or continues) the validation window to its end, a failure, or `stop`.
+    pub async fn validate(
+        &mut self,
+        clock: &mut dyn Clock,
+        stop: &tokio::sync::watch::Receiver<bool>,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<ValidationReport> {
+        let id = self.id().to_string();
+        if self.state.phase != Phase::Completed {
+            return Err(Error::Refused(format!(
+                "{id} is {}: post-deployment validation follows a rollout that reached 100 % (`ship rollout start {id}`)",
+                self.state.phase.name()
+            )));
+        }
+        let now = clock.now();
+        self.acquire(now)?;
+        let result = self.validate_held(clock, stop, log).await;
+        self.release_lease();
+        result
+    }
+
+    async fn validate_held(
+        &mut self,
+        clock: &mut dyn Clock,
+        stop: &tokio::sync::watch::Receiver<bool>,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<ValidationReport> {
+        let id = self.id().to_string();
+        let window = self.validation_window();
+        let now = clock.now();
+        let started_at = match self.open_window()? {
+            Some(at) => at,
+            None => {
+                self.store
+                    .append_event(&id, "validation-started", &json!({ "window": window }), now)
+                    .map_err(|e| Error::Usage(e.to_string()))?;
+                now
+            }
+        };
+        let smoke = self.smoke_tests();
+        let user_facing = smoke.iter().filter(|s| s.user_facing).count();
+        let mut v = Validator::new(self.limits(), smoke.len(), user_facing);
+        let running = ValidationRecord {
+            result: "running".into(),
+            started_at,
+            ended_at: None,
+            window,
+            items: vec![],
+        };
+        self.ws.record_validation(&id, None, running, now)?;
+        let end = started_at + chrono::Duration::from_std(window.0).unwrap_or_default();
+        let tick = self.ws.config.rollout.tick_interval.0;
+        let mut stop = stop.clone();
+        let mut failure = None;
+        loop {
+            let now = clock.now();
+            // Operator commands queued for this rollout (an abort during validation) first.
+            self.tick(now, &mut |_| {}).await?;
+            if self.state.phase != Phase::Completed {
+                failure = Some(format!(
+                    "the rollout left 100 % during validation ({})",
+                    self.state.phase.name()
+                ));
+                break;
+            }
+            let keys = v.keys();
+            let ctx = MetricContext {
+                service: self.release.contract.meta.service.clone(),
+                release: id.clone(),
+                stage: "validation".into(),
+                weight: 100,
+                window_secs: self.ws.config.metrics.window.0.as_secs().max(1),
+            };
+            let obs = self.providers.metrics.measure(&keys, &ctx).await;
+            let mut outcomes = Vec::new();
+            for s in &smoke {
+                let r = s.run(&self.ws.root).await;
+                outcomes.push(SmokeOutcome {
+                    name: r.name,
+                    ok: r.ok,
+                    user_facing: r.user_facing,
+                    detail: r.detail,
+                });
+            }
+            let failed = v.observe(&obs, &outcomes);
+            let left = (end - now).num_seconds().max(0);
+            let bad: Vec<String> = v
+                .items(false)
+                .iter()
+                .filter(|i| i.status == shiploop_gates::Status::Fail)
+                .map(|i| i.item.id().to_string())
+                .collect();
+            log(&format!(
+                "validation tick {}: {} s left{}",
+                v.ticks(),
+                left,
+                if bad.is_empty() {
+                    String::new()
+                } else {
+                    format!("; failing: {}", bad.join(", "))
+                }
+            ));
+            if let Some((item, why)) = failed {
+                failure = Some(format!("{}: {why}", item.text()));
+                break;
+            }
+            if now >= end {
+                break;
+            }
+            let wait = tick.min(
+                (end - now)
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .max(Duration::from_millis(10)),
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return Ok(ValidationReport {
+                    release: id,
+                    result: "interrupted".into(),
+                    window,
+                    started_at,
+                    ended_at: None,
+                    items: v.items(false),
+                    reason: None,
+                    rolled_back: false,
+                    signal: None,
+                });
+            }
+        }
+        let now = clock.now();
+        let items = v.items(true);
+        if failure.is_none() {
+            if let Some(i) = items
+                .iter()
+                .find(|i| i.status == shiploop_gates::Status::Fail)
+            {
+                failure = Some(format!("{}: {}", i.text, i.evidence));
+            }
+        }
+        let mut report = ValidationReport {
+            release: id.clone(),
+            result: if failure.is_some() {
+                "failed"
+            } else {
+                "passed"
+            }
+            .into(),
+            window,
+            started_at,
+            ended_at: Some(now),
+            items: items.clone(),
+            reason: failure.clone(),
+            rolled_back: false,
+            signal: None,
+        };
+        let kind = if failure.is_some() {
+            "validation-failed"
+        } else {
+            "validation-passed"
+        };
+        self.store
+            .append_event(
+                &id,
+                kind,
+                &json!({ "items": items, "reason": failure, "window": window }),
+                now,
+            )
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let record = ValidationRecord {
+            result: report.result.clone(),
+            started_at,
+            ended_at: Some(now),
+            window,
+            items: lines(&items),
+        };
+        let Some(reason) = failure else {
+            self.ws
+                .record_validation(&id, Some(Status::Shipped), record, now)?;
+            return Ok(report);
+        };
+        // The incident signal first: it carries the evidence, and a rollback that follows
+        // is the same incident (the rollback writes no second signal for it).
+        let signal = self.validation_signal(&reason, &items, now);
+        let (path, new) = self.ws.write_signal(&signal)?;
+        report.signal = Some(self.ws.rel(&path));
+        if new {
+            let _ = self.store.append_event(
+                &id,
+                "signal-written",
+                &json!({ "file": self.ws.rel(&path), "event": signal.meta.event }),
+                now,
+            );
+        }
+        self.ws.record_validation(&id, None, record, now)?;
+        if self.ws.config.validation.on_failure == "rollback"
+            && self.state.phase == Phase::Completed
+        {
+            self.apply(Input::ValidationFailed { reason }, now, None, &mut |_| {})
+                .await?;
+            let mut tries = 0;
+            while matches!(self.state.phase, Phase::RollingBack { .. })
+                && tries < self.plan.settings.error_limit
+            {
+                tries += 1;
+                tokio::time::sleep(tick).await;
+                self.tick(clock.now(), &mut |_| {}).await?;
+            }
+            report.rolled_back = matches!(self.state.phase, Phase::RolledBack { .. });
+            self.finish(clock.now())?;
+        }
+        Ok(report)
+    }
+
+    fn validation_signal(&self, reason: &str, items: &[ItemResult], now: DateTime<Utc>) -> Signal {
+        let m = &self.release.contract.meta;
+        let manual = self.ws.config.validation.on_failure != "rollback";
+        let mut body = format!(
+            "# Incident: {} failed post-deployment validation\n\n**Why:** {reason}\n\n**What happens now:** {}\n\n| item | result | evidence |\n|---|---|---|\n",
+            m.id,
+            if manual {
+                format!("validation.on_failure = \"manual\": the new version still serves all traffic. Roll back with `ship rollout abort {} --reason \"…\"`, or decide it may stay.", m.id)
+            } else {
+                "all traffic is sent back to the stable version (validation.on_failure = \"rollback\").".to_string()
+            }
+        );
+        for i in items {
+            body.push_str(&format!(
+                "| {} | {} | {} |\n",
+                shiploop_artifacts::markdown::cell(&i.text),
+                i.status.as_str(),
+                shiploop_artifacts::markdown::cell(&i.evidence)
+            ));
+        }
+        body.push_str(&format!(
+            "\nContract: [{}](../releases/{}.md). Events: `ship audit log --release {}`.\n",
+            m.id, m.id, m.id
+        ));
+        Signal {
+            meta: SignalMeta {
+                title: format!("Validation failed for {}", m.id),
+                kind: SignalType::Incident,
+                severity: Severity::High,
+                source: Source {
+                    release: Some(m.id.clone()),
+                    mission: m.mission.clone(),
+                },
+                created: now,
+                status: SignalStatus::Open,
+                event: Some(format!("validation:{}", m.id)),
+            },
+            body,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+use std::path::PathBuf;
+
+/// Everything that stops a registry from being built. Validation findings that still leave a
+/// usable registry (a missing owner, a late cleanup date) are [`crate::Problem`]s instead, so
+/// `ship flags list` can show every flag and every finding at once.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagsError {
+    /// The registry text is not valid YAML or does not have the registry's shape.
+    /// `line` and `column` are 1-based and relative to the whole file.
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The configured registry file does not exist. Kept apart from other I/O errors because
+    /// the caller decides whether a missing registry is fine (not configured) or a failure.
+    #[error("flag registry {} not found", .0.display())]
+    NotFound(PathBuf),
+    #[error("cannot read flag registry {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The same flag name is defined in two registries being merged.
+    #[error("flag `{name}` is defined twice: in {first} and in {second}")]
+    Conflict {
+        name: String,
+        first: String,
+        second: String,
+    },
+}

@@ -1,0 +1,25 @@
+-- Contract-phase statements that break the release still running.
+SET lock_timeout = '1s';
+SET statement_timeout = '5s';
+ALTER TABLE users DROP COLUMN IF EXISTS legacy;
+DROP TABLE IF EXISTS old_things;
+DROP VIEW IF EXISTS user_summary;
+DROP FUNCTION IF EXISTS calc_total(integer);
+DROP TYPE IF EXISTS mood;
+DROP SCHEMA IF EXISTS archive;
+DROP SEQUENCE IF EXISTS invoice_seq;
+DROP DOMAIN IF EXISTS email_address;
+DROP EXTENSION IF EXISTS hstore;
+DROP DATABASE legacy_db;
+DROP TRIGGER IF EXISTS users_audit ON users;
+ALTER TABLE users ALTER COLUMN status DROP DEFAULT;
+ALTER TABLE users ALTER COLUMN email DROP NOT NULL;
+ALTER TABLE users DROP CONSTRAINT IF EXISTS users_age_check;
+ALTER TABLE users ALTER COLUMN full_name DROP EXPRESSION;
+ALTER TABLE users RENAME COLUMN name TO full_name;
+ALTER TABLE users RENAME TO accounts;
+ALTER VIEW user_summary RENAME TO account_summary;
+ALTER INDEX users_email_idx RENAME TO accounts_email_idx;
+ALTER TABLE users SET SCHEMA archive;
+ALTER TABLE users ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY;
+REVOKE SELECT ON users FROM app_reader;

@@ -1,0 +1,21 @@
+-- Statements that take long blocking locks on a live table, or fail.
+SET lock_timeout = '1s';
+SET statement_timeout = '5s';
+CREATE INDEX IF NOT EXISTS users_email_idx ON users (email);
+DROP INDEX IF EXISTS users_email_idx;
+REINDEX TABLE users;
+ALTER TABLE events DETACH PARTITION events_2020;
+ALTER TABLE users ADD CONSTRAINT users_age_check CHECK (age >= 0);
+ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);
+ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);
+ALTER TABLE users ADD PRIMARY KEY (id);
+ALTER TABLE users ADD COLUMN IF NOT EXISTS token uuid DEFAULT gen_random_uuid();
+ALTER TABLE users ADD COLUMN IF NOT EXISTS total numeric GENERATED ALWAYS AS (price * qty) STORED;
+ALTER TABLE users ALTER COLUMN age TYPE bigint;
+ALTER TABLE users ALTER COLUMN email SET NOT NULL;
+ALTER TABLE users ADD COLUMN IF NOT EXISTS tenant_id bigint NOT NULL;
+TRUNCATE users CASCADE;
+CREATE DOMAIN positive_int AS bigint CHECK (VALUE > 0);
+ALTER DOMAIN positive_int ADD CONSTRAINT positive_check CHECK (VALUE > 0);
+ALTER TABLE users ADD COLUMN IF NOT EXISTS legacy_id serial PRIMARY KEY;
+UPDATE users SET name = 'a', name = 'b';

@@ -1,0 +1,3 @@
+SET lock_timeout = '1s';
+ALTER TABLE users ADD COLUMN;
+SELECT 1;

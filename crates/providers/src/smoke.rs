@@ -1,0 +1,250 @@
+//! Smoke tests for post-deployment validation: an HTTP request whose answer must have a
+//! status, body text or JSON value, within a latency bound — or a command that must exit 0.
+
+use crate::command::Runner;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub enum SmokeKind {
+    Http {
+        method: String,
+        url: String,
+        headers: BTreeMap<String, String>,
+        body: String,
+        status: u16,
+        body_contains: String,
+        /// (RFC 6901 pointer, expected value)
+        json: Option<(String, Value)>,
+        max_latency: Option<Duration>,
+    },
+    Command(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct SmokeTest {
+    pub name: String,
+    pub kind: SmokeKind,
+    pub timeout: Duration,
+    pub user_facing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SmokeResult {
+    pub name: String,
+    pub ok: bool,
+    pub user_facing: bool,
+    pub millis: u64,
+    pub detail: String,
+}
+
+impl SmokeTest {
+    pub async fn run(&self, runner_dir: &std::path::Path) -> SmokeResult {
+        let start = Instant::now();
+        let outcome = match &self.kind {
+            SmokeKind::Command(cmd) => {
+                let runner = Runner {
+                    dir: runner_dir.to_path_buf(),
+                    timeout: self.timeout,
+                };
+                runner.run(cmd).await.map(|_| format!("`{cmd}` exited 0"))
+            }
+            SmokeKind::Http { .. } => self.http().await,
+        };
+        let millis = start.elapsed().as_millis() as u64;
+        let (ok, detail) = match outcome {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        SmokeResult {
+            name: self.name.clone(),
+            ok,
+            user_facing: self.user_facing,
+            millis,
+            detail,
+        }
+    }
+
+    async fn http(&self) -> Result<String, String> {
+        let SmokeKind::Http {
+            method,
+            url,
+            headers,
+            body,
+            status,
+            body_contains,
+            json,
+            max_latency,
+        } = &self.kind
+        else {
+            return Err("not an HTTP smoke test".into());
+        };
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let m = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("{method:?} is not an HTTP method"))?;
+        let mut req = client.request(m, url);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        if !body.is_empty() {
+            req = req.body(body.clone());
+        }
+        let start = Instant::now();
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("{method} {url}: no answer ({e})"))?;
+        let got = resp.status().as_u16();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| format!("{method} {url}: body unreadable ({e})"))?;
+        let took = start.elapsed();
+        if got != *status {
+            return Err(format!(
+                "{method} {url} answered {got}, expected {status}: {}",
+                text.trim().chars().take(120).collect::<String>()
+            ));
+        }
+        if !body_contains.is_empty() && !text.contains(body_contains.as_str()) {
+            return Err(format!(
+                "{method} {url}: the body does not contain {body_contains:?}"
+            ));
+        }
+        if let Some((pointer, want)) = json {
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{method} {url}: the body is not JSON ({e})"))?;
+            match v.pointer(pointer) {
+                Some(have) if have == want => {}
+                Some(have) => {
+                    return Err(format!(
+                        "{method} {url}: {pointer} is {have}, expected {want}"
+                    ))
+                }
+                None => return Err(format!("{method} {url}: no value at {pointer}")),
+            }
+        }
+        if let Some(max) = max_latency {
+            if took > *max {
+                return Err(format!(
+                    "{method} {url} took {} ms, more than {} ms",
+                    took.as_millis(),
+                    max.as_millis()
+                ));
+            }
+        }
+        Ok(format!("{method} {url} → {got} in {} ms", took.as_millis()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-route server answering every request with `status` and `body`.
+    async fn serve(status: u16, body: &'static str, delay: Duration) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = l.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 2048];
+                    let _ = s.read(&mut buf).await;
+                    tokio::time::sleep(delay).await;
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = s.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}/x")
+    }
+
+    fn http(url: &str) -> SmokeKind {
+        SmokeKind::Http {
+            method: "GET".into(),
+            url: url.into(),
+            headers: BTreeMap::new(),
+            body: String::new(),
+            status: 200,
+            body_contains: String::new(),
+            json: None,
+            max_latency: None,
+        }
+    }
+
+    fn test(kind: SmokeKind) -> SmokeTest {
+        SmokeTest {
+            name: "t".into(),
+            kind,
+            timeout: Duration::from_secs(5),
+            user_facing: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn http_expectations_pass_and_fail_with_the_reason() {
+        let dir = std::env::temp_dir();
+        let url = serve(200, r#"{"version":"v2","ok":true}"#, Duration::ZERO).await;
+        assert!(test(http(&url)).run(&dir).await.ok);
+        let mut k = http(&url);
+        if let SmokeKind::Http {
+            json,
+            body_contains,
+            ..
+        } = &mut k
+        {
+            *json = Some(("/version".into(), Value::from("v2")));
+            *body_contains = "ok".into();
+        }
+        assert!(test(k.clone()).run(&dir).await.ok);
+        if let SmokeKind::Http { json, .. } = &mut k {
+            *json = Some(("/version".into(), Value::from("v1")));
+        }
+        let r = test(k).run(&dir).await;
+        assert!(
+            !r.ok && r.detail.contains("/version is \"v2\", expected \"v1\""),
+            "{}",
+            r.detail
+        );
+
+        let broken = serve(500, "boom", Duration::ZERO).await;
+        let r = test(http(&broken)).run(&dir).await;
+        assert!(
+            !r.ok && r.detail.contains("answered 500, expected 200"),
+            "{}",
+            r.detail
+        );
+
+        let slow = serve(200, "{}", Duration::from_millis(300)).await;
+        let mut k = http(&slow);
+        if let SmokeKind::Http { max_latency, .. } = &mut k {
+            *max_latency = Some(Duration::from_millis(100));
+        }
+        let r = test(k).run(&dir).await;
+        assert!(
+            !r.ok && r.detail.contains("more than 100 ms"),
+            "{}",
+            r.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn commands_pass_on_exit_zero_and_dead_servers_fail() {
+        let dir = std::env::temp_dir();
+        assert!(test(SmokeKind::Command("true".into())).run(&dir).await.ok);
+        assert!(!test(SmokeKind::Command("exit 3".into())).run(&dir).await.ok);
+        let r = test(http("http://127.0.0.1:9/")).run(&dir).await;
+        assert!(!r.ok && r.detail.contains("no answer"), "{}", r.detail);
+    }
+}
