@@ -38,6 +38,14 @@ struct Args {
     /// Allocate and keep this many MiB more every second (a memory leak on demand).
     #[arg(long, default_value_t = 0)]
     grow_mib_per_sec: u64,
+    /// A path that is broken in this version: answered with 500 (repeatable). A feature the
+    /// golden metrics may not notice, but a smoke test does.
+    #[arg(long = "fail-path", value_name = "PATH")]
+    fail_paths: Vec<String>,
+    /// A feature flag this version knows, NAME=VALUE (repeatable): `GET /flags/NAME` answers
+    /// {"flag": NAME, "value": VALUE}; an unknown flag is a 404.
+    #[arg(long = "flag", value_name = "NAME=VALUE")]
+    flags: Vec<String>,
 }
 
 struct State {
@@ -153,12 +161,34 @@ async fn handle(
             .body(Full::new(Bytes::from(state.metrics.exposition(&a.version))))
             .unwrap_or_default());
     }
+    if let Some(name) = path.strip_prefix("/flags/") {
+        let known = a
+            .flags
+            .iter()
+            .find_map(|f| f.split_once('=').filter(|(n, _)| *n == name));
+        let (code, body) = match known {
+            Some((n, v)) => (
+                StatusCode::OK,
+                serde_json::json!({ "flag": n, "value": v, "version": a.version }).to_string(),
+            ),
+            None => (
+                StatusCode::NOT_FOUND,
+                serde_json::json!({ "error": format!("unknown flag {name}") }).to_string(),
+            ),
+        };
+        return Ok(Response::builder()
+            .status(code)
+            .header("content-type", "application/json")
+            .header("x-ship-version", &a.version)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default());
+    }
     let started = std::time::Instant::now();
     if a.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(a.latency_ms)).await;
     }
     let n = state.served.fetch_add(1, Ordering::Relaxed);
-    let status = if is_error(n, a.error_rate) {
+    let status = if is_error(n, a.error_rate) || a.fail_paths.iter().any(|p| *p == path) {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
         StatusCode::OK

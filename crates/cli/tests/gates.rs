@@ -1,0 +1,587 @@
+//! Pre-deployment gates (`ship check`, `ship rehearse`, `ship oncall ack`, overrides) and
+//! post-deployment validation (`ship validate`) with the built binaries: a staging service
+//! behind ship's own proxy for the rehearsal, the builtin proxy for validation.
+
+mod common;
+use common::servers::{self, Server};
+use common::*;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const STAGING_TOKEN: &str = "staging-token-0123456789";
+const ADMIN_TOKEN: &str = "admin-token-0123456789ab";
+
+/// A `ship proxy` in front of `stable` and `canary`, started from flags (a staging copy), or
+/// from ship.toml's [proxy] when `flags` is false.
+struct Proxy {
+    child: Child,
+    listen: SocketAddr,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn staging_proxy(ws: &Ws, stable: &Server, canary: &Server) -> (Proxy, SocketAddr) {
+    let (listen, admin) = (servers::free_addr(), servers::free_addr());
+    let child = Command::new(env!("CARGO_BIN_EXE_ship"))
+        .arg("-C")
+        .arg(ws.root())
+        .args(["proxy", "--stable", &stable.addr.to_string()])
+        .args(["--canary", &canary.addr.to_string()])
+        .args([
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .args(["--token-env", "STAGING_TOKEN", "--weight", "0"])
+        .env("STAGING_TOKEN", STAGING_TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut p = Proxy { child, listen };
+    wait_for(&format!("http://{listen}/healthz"), &mut p.child);
+    (p, admin)
+}
+
+fn wait_for(url: &str, child: &mut Child) {
+    let start = Instant::now();
+    while servers::http_get(url).is_err() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the process serving {url} exited"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{url} never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A workspace with the command router and metric source (files), fast stages, and release
+/// `web` that names flag `new-checkout` and migrations `db/`, approved.
+fn gated_ws(migration: &str) -> Ws {
+    let ws = Ws::init();
+    let cfg = fast_stages(&ws.read("ship.toml"))
+        .replace("min_samples = 50", "min_samples = 10")
+        .replace(
+            "set_weight = \"\"",
+            "set_weight = \"echo {weight} > weight && echo {weight} >> weights.log\"",
+        )
+        .replace("get_weight = \"\"", "get_weight = \"cat weight\"")
+        .replace(
+            "command = \"\"\ntimeout = \"10s\"",
+            "command = \"cat metrics.json\"\ntimeout = \"10s\"",
+        );
+    ws.write("ship.toml", &cfg);
+    ws.write("metrics.json", HEALTHY);
+    ws.write("db/001_add_coupon.sql", migration);
+    ws.verdict("v-pass-1", "PASS", "Faster checkout");
+    let alice = ws.key("alice", "alice@example.com", true);
+    for args in [
+        vec![
+            "release",
+            "new",
+            "web",
+            "--flag",
+            "new-checkout",
+            "--migration",
+            "db",
+        ],
+        vec!["release", "submit", "web", "--as", "agent@example.com"],
+        vec![
+            "release",
+            "approve",
+            "web",
+            "--key",
+            alice.to_str().unwrap(),
+        ],
+    ] {
+        let r = ws.ship(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
+    }
+    ws
+}
+
+const UNSAFE_SQL: &str = "SET lock_timeout = '2s';\nSET statement_timeout = '30s';\nALTER TABLE orders DROP COLUMN legacy_coupon;\n";
+const SAFE_SQL: &str = "SET lock_timeout = '2s';\nSET statement_timeout = '30s';\nALTER TABLE orders ADD COLUMN coupon text;\n";
+
+/// Sets `key` of `[table]` in ship.toml text (the line `ship init` wrote), keeping the rest.
+fn set(cfg: &str, table: &str, key: &str, value: &str) -> String {
+    let mut current = String::new();
+    let mut done = false;
+    let out: Vec<String> = cfg
+        .lines()
+        .map(|line| {
+            let t = line.trim();
+            if t.starts_with('[') {
+                current = t.trim_matches(['[', ']']).to_string();
+            } else if !done && current == table && t.split('=').next().map(str::trim) == Some(key) {
+                done = true;
+                return format!("{key} = {value}");
+            }
+            line.to_string()
+        })
+        .collect();
+    assert!(done, "no {table}.{key} in ship.toml");
+    out.join("\n") + "\n"
+}
+
+fn gate<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["gate"] == id)
+        .unwrap_or_else(|| panic!("no gate {id} in {report}"))
+}
+
+fn ship_env(ws: &Ws, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ship"));
+    c.arg("-C").arg(ws.root()).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    }
+}
+
+#[test]
+fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
+    let ws = gated_ws(UNSAFE_SQL);
+    let r = ws.ship(&["check", "web", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["passed"], false);
+    assert_eq!(gate(&j, "quality-evaluations")["status"], "pass");
+    assert_eq!(gate(&j, "approval")["status"], "pass");
+    assert_eq!(gate(&j, "monitoring")["status"], "pass", "{j}");
+    let rehearsal = gate(&j, "rollback-rehearsal");
+    assert_eq!(rehearsal["status"], "fail");
+    assert!(
+        rehearsal["fix"].as_str().unwrap().contains("[staging]"),
+        "{rehearsal}"
+    );
+    let flags = gate(&j, "feature-flags");
+    assert_eq!(flags["status"], "fail");
+    assert!(
+        flags["evidence"][0]
+            .as_str()
+            .unwrap()
+            .contains("`new-checkout`"),
+        "{flags}"
+    );
+    let mig = gate(&j, "migrations");
+    assert_eq!(mig["status"], "fail");
+    let ev = mig["evidence"].to_string();
+    assert!(
+        ev.contains("db/001_add_coupon.sql:3") && ev.contains("ban-drop-column"),
+        "{ev}"
+    );
+    assert!(mig["fix"].as_str().unwrap().contains("ship:allow"), "{mig}");
+    let oncall = gate(&j, "oncall");
+    assert_eq!(oncall["status"], "fail");
+    assert!(
+        oncall["fix"].as_str().unwrap().contains("notify_command"),
+        "{oncall}"
+    );
+
+    // A failing gate stops the rollout before any traffic moves, naming the gates.
+    let r = ws.ship(&["rollout", "start", "web"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("may not start"), "{}", r.stderr);
+    for g in [
+        "rollback-rehearsal",
+        "feature-flags",
+        "migrations",
+        "oncall",
+    ] {
+        assert!(r.stderr.contains(g), "{g}: {}", r.stderr);
+    }
+    assert!(!ws.path("weights.log").exists(), "nothing was routed");
+
+    // Do what each fix says. Staging: v1 and v2 behind ship's proxy.
+    let v1 = servers::sample(&["--version", "v1"]);
+    let v2 = servers::sample(&["--version", "v2", "--flag", "new-checkout=on"]);
+    let (staging, admin) = staging_proxy(&ws, &v1, &v2);
+    let mut cfg = ws.read("ship.toml");
+    let q = |v: String| format!("{v:?}");
+    for (t, k, v) in [
+        ("staging", "router", q("builtin".into())),
+        ("staging", "admin", q(admin.to_string())),
+        ("staging", "token_env", q("STAGING_TOKEN".into())),
+        (
+            "staging",
+            "url",
+            q(format!("http://{}/checkout", staging.listen)),
+        ),
+        (
+            "flags",
+            "staging_http",
+            q(format!("http://{}/flags/{{flag}}", staging.listen)),
+        ),
+        (
+            "oncall",
+            "notify_command",
+            q("echo {message} > oncall-inbox.txt".into()),
+        ),
+    ] {
+        cfg = set(&cfg, t, k, &v);
+    }
+    ws.write("ship.toml", &cfg);
+    ws.write(
+        "work/flags.yaml",
+        "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n",
+    );
+    ws.write("db/001_add_coupon.sql", SAFE_SQL);
+
+    let env = [("STAGING_TOKEN", STAGING_TOKEN), ("SHIP_NOW", NOW)];
+    let r = ship_env(&ws, &env, &["rehearse", "web", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["rehearsal"]["ok"], true, "{j}");
+    assert!(
+        j["rehearsal"]["rollback_ms"].as_u64().unwrap() < 30_000,
+        "{j}"
+    );
+    assert!(j["rehearsal"]["total_ms"].as_u64().unwrap() > 0, "{j}");
+    assert_eq!(j["flags"][0]["ok"], true, "{j}");
+    // Staging is back on the stable version.
+    assert_eq!(servers::versions(staging.listen, 20), vec!["v1"]);
+
+    // The first check after configuring [oncall] sends the notification; it waits for an ack.
+    let r = ship_env(&ws, &env, &["check", "web", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["failing"], serde_json::json!(["oncall"]), "{j}");
+    assert!(gate(&j, "rollback-rehearsal")["evidence"][0]
+        .as_str()
+        .unwrap()
+        .contains("rollback took"));
+    assert!(ws.read("oncall-inbox.txt").contains("web"), "notified");
+    assert!(gate(&j, "oncall")["fix"]
+        .as_str()
+        .unwrap()
+        .contains("ship oncall ack"));
+    assert_eq!(
+        ws.ship(&["oncall", "ack", "web", "--as", "bob@example.com"])
+            .code,
+        0
+    );
+
+    let r = ship_env(&ws, &env, &["check", "web"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(
+        r.stdout.contains("acknowledged by bob@example.com"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("may start"), "{}", r.stdout);
+    let c = ws.read("work/releases/2026-11-27-web.md");
+    assert!(c.contains("## Pre-deployment checks\n\n**Passed**"), "{c}");
+    assert_eq!(
+        ws.ship(&["release", "verify", "web"]).code,
+        0,
+        "records keep the approval"
+    );
+    // The notification went out once, however often `ship check` ran.
+    let log = ws
+        .ship(&["audit", "log", "--release", "web", "--json"])
+        .json();
+    let notified = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "oncall-notified")
+        .count();
+    assert_eq!(notified, 1);
+
+    let r = ship_env(&ws, &env, &["rollout", "start", "web"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(
+        r.stdout.contains("every pre-deployment gate passes"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("PASSED"), "validation ran: {}", r.stdout);
+    drop(staging);
+}
+
+#[test]
+fn an_override_is_recorded_and_approval_can_never_be_waived() {
+    let ws = gated_ws(SAFE_SQL);
+    ws.write(
+        "work/flags.yaml",
+        "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n",
+    );
+    // Approval first: refused as a whole, nothing recorded, nothing routed.
+    let r = ws.ship(&[
+        "rollout",
+        "start",
+        "web",
+        "--override",
+        "approval",
+        "--override",
+        "oncall",
+        "--reason",
+        "in a hurry",
+        "--as",
+        "carol@example.com",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.text().contains("approval gate can never be overridden"),
+        "{}",
+        r.text()
+    );
+    assert!(!ws.path("weights.log").exists());
+    // A waiver without a reason is a usage error.
+    let r = ws.ship(&["check", "web", "--override", "oncall"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+
+    let r = ws.ship(&[
+        "rollout",
+        "start",
+        "web",
+        "--override",
+        "rollback-rehearsal",
+        "--override",
+        "feature-flags",
+        "--override",
+        "oncall",
+        "--reason",
+        "staging is down; rollback rehearsed on 2026-11-20 (INC-42)",
+        "--as",
+        "carol@example.com",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(
+        r.stdout
+            .contains("waived: rollback-rehearsal, feature-flags, oncall"),
+        "{}",
+        r.stdout
+    );
+    let log = ws
+        .ship(&["audit", "log", "--release", "web", "--json"])
+        .json();
+    let waivers: Vec<&serde_json::Value> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "gate-overridden")
+        .collect();
+    assert_eq!(waivers.len(), 3, "{log}");
+    assert_eq!(waivers[0]["data"]["by"], "carol@example.com");
+    assert!(waivers[0]["data"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("INC-42"));
+    let text = ws.ship(&["audit", "log", "--release", "web"]).stdout;
+    assert!(text.contains("gate-overridden"), "{text}");
+    let c = ws.read("work/releases/2026-11-27-web.md");
+    assert!(
+        c.contains("overridden by carol@example.com: staging is down"),
+        "{c}"
+    );
+    assert_eq!(ws.ship(&["audit", "verify"]).code, 0);
+}
+
+#[test]
+fn a_hotfix_keeps_its_quality_gate_mandatory() {
+    let ws = gated_ws(SAFE_SQL);
+    ws.write(
+        "work/evaluations/fix-1.md",
+        "---\nid: fix-1\nverdict: PASS\nsecurity: PASS\nsummary: Stop double-charging on retry\n---\nok\n",
+    );
+    let r = ws.ship(&[
+        "release",
+        "new",
+        "fix",
+        "--hotfix",
+        "--severity",
+        "P1",
+        "--verdict",
+        "fix-1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let alice = ws.path("keys/alice");
+    assert_eq!(
+        ws.ship(&["release", "submit", "fix", "--as", "agent@example.com"])
+            .code,
+        0
+    );
+    let r = ws.ship(&[
+        "release",
+        "approve",
+        "fix",
+        "--key",
+        alice.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&[
+        "check",
+        "fix",
+        "--override",
+        "quality-evaluations",
+        "--reason",
+        "emergency",
+        "--as",
+        "carol@example.com",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.text().contains("cannot be overridden for a hotfix"),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn rehearse_without_staging_says_how_to_configure_it() {
+    let ws = gated_ws(SAFE_SQL);
+    let r = ws.ship(&["rehearse", "web"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.text().contains("[staging]"), "{}", r.text());
+    let r = ws.ship(&["oncall", "ack", "web", "--as", "bob"]);
+    assert_eq!(
+        r.code,
+        1,
+        "acknowledging before any notification: {}",
+        r.text()
+    );
+    assert!(r.text().contains("ship check"), "{}", r.text());
+}
+
+/// ship.toml for the builtin proxy in front of v1 and `v2_args`, with smoke tests.
+fn builtin_ws(v2_args: &str, smoke: &str) -> (Ws, Proxy) {
+    let ws = Ws::init();
+    let (listen, admin) = (servers::free_addr(), servers::free_addr());
+    let (s, c) = (servers::free_addr(), servers::free_addr());
+    let sample = std::path::Path::new(env!("CARGO_BIN_EXE_ship")).with_file_name("ship-sample");
+    let mut cfg = fast_stages(&ws.read("ship.toml"));
+    let q = |v: String| format!("{v:?}");
+    for (t, k, v) in [
+        ("rollout", "min_samples", "5".to_string()),
+        ("router", "kind", q("builtin".into())),
+        ("metrics", "kind", q("builtin".into())),
+        ("metrics", "window", q("5s".into())),
+        ("rollback", "critical_security_alert", "false".into()),
+        ("proxy", "listen", q(listen.to_string())),
+        ("proxy", "admin", q(admin.to_string())),
+        ("proxy", "health_interval", q("500ms".into())),
+        ("validation", "window", q("3s".into())),
+    ] {
+        cfg = set(&cfg, t, k, &v);
+    }
+    let cfg = format!(
+        "{cfg}\n[[proxy.instances]]\nversion = \"stable\"\naddress = \"{s}\"\ncommand = \"{} --version v1 --listen {s}\"\n\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"{c}\"\ncommand = \"{} --version v2 --listen {c} {v2_args}\"\n\n{smoke}\n",
+        sample.display(),
+        sample.display()
+    );
+    ws.write("ship.toml", &cfg);
+    ws.verdict("v-pass-1", "PASS", "Faster checkout");
+    ws.approve_web();
+    let child = Command::new(env!("CARGO_BIN_EXE_ship"))
+        .arg("-C")
+        .arg(ws.root())
+        .arg("proxy")
+        .env("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut p = Proxy { child, listen };
+    wait_for(&format!("http://{listen}/healthz"), &mut p.child);
+    (ws, p)
+}
+
+/// Steady traffic through the proxy until the returned flag is set.
+fn traffic(front: SocketAddr) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    std::thread::spawn(move || {
+        let mut n = 0;
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            n += 1;
+            let _ = servers::http("GET", &format!("http://{front}/checkout?u={n}"), None);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    stop
+}
+
+const SMOKE: &str = "[[smoke]]\nname = \"checkout answers v2\"\npath = \"/checkout\"\njson_pointer = \"/version\"\njson_equals = \"v2\"\nmax_latency = \"2s\"\ntags = [\"user-facing\"]\n\n[[smoke]]\nname = \"cart\"\npath = \"/cart\"\ntags = [\"user-facing\"]\n";
+
+#[test]
+fn validation_through_the_builtin_proxy_passes_a_healthy_version() {
+    let (ws, proxy) = builtin_ws("", SMOKE);
+    let stop = traffic(proxy.listen);
+    std::thread::sleep(Duration::from_secs(1));
+    let env = [("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)];
+    let mut args = start("web");
+    args.push("--json");
+    let r = ship_env(&ws, &env, &args);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["validation"]["result"], "passed", "{j}");
+    let items = j["validation"]["items"].as_array().unwrap();
+    let smoke = items.iter().find(|i| i["item"] == "smoke-tests").unwrap();
+    assert_eq!(smoke["status"], "pass", "{smoke}");
+    let c = ws.read("work/releases/2026-11-27-web.md");
+    assert!(c.contains("status: shipped"), "{c}");
+    // `ship validate` again reports the recorded result.
+    let r = ship_env(&ws, &env, &["validate", "web"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.contains("already passed"), "{}", r.stdout);
+    drop(proxy);
+}
+
+#[test]
+fn a_failing_smoke_test_rolls_back_and_writes_one_incident_signal() {
+    // v2's golden metrics stay healthy (the cart is not in the load), but its /cart is broken.
+    let (ws, proxy) = builtin_ws("--fail-path /cart", SMOKE);
+    let stop = traffic(proxy.listen);
+    std::thread::sleep(Duration::from_secs(1));
+    let env = [("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)];
+    let r = ship_env(&ws, &env, &start("web"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("completed at 100 %"), "{}", r.stdout);
+    assert!(r.stdout.contains("FAILED"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("smoke test `cart` failed"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("rolled back"), "{}", r.stdout);
+    // All traffic is back on v1.
+    assert_eq!(servers::versions(proxy.listen, 20), vec!["v1"]);
+    let s = ship_env(&ws, &env, &["rollout", "status", "web", "--json"]).json();
+    assert_eq!(s["state"]["phase"]["phase"], "rolled-back", "{s}");
+    let signals: Vec<_> = std::fs::read_dir(ws.path("work/signals"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    assert_eq!(signals.len(), 1, "one incident, not two: {signals:?}");
+    let text = std::fs::read_to_string(&signals[0]).unwrap();
+    assert!(text.contains("type: incident"), "{text}");
+    assert!(text.contains("event: validation:2026-11-27-web"), "{text}");
+    assert!(text.contains("answered 500"), "{text}");
+    let c = ws.read("work/releases/2026-11-27-web.md");
+    assert!(c.contains("status: rolled-back"), "{c}");
+    assert!(c.contains("Result: **failed**"), "{c}");
+    drop(proxy);
+}
