@@ -3,6 +3,10 @@
 #   ./run.sh good  → the rollout completed at 100 %
 #   ./run.sh bad   → the engine rolled it back (5 % errors on v2), with an incident signal
 #   ./run.sh slow  → the engine rolled it back (v2's p99 above 2 × target)
+#   ./run.sh broken-cart → 100 % reached, then post-deployment validation's smoke test found
+#                  /cart broken: rolled back, with an incident signal
+# Every scenario first goes through the pre-deployment gates (rehearsal in staging, flag
+# evaluated there, migration linted, on-call notified and acknowledged).
 set -euo pipefail
 scenario="${1:-good}"
 command -v ship >/dev/null || { echo "ship is not on PATH" >&2; exit 2; }
@@ -15,8 +19,16 @@ phase=$(printf '%s' "$status" | python3 -c 'import json,sys; r=json.load(sys.std
 echo "demo exit $code, rollout phase: $phase"
 fail() { echo "FAILED: $*" >&2; exit 1; }
 [ "$code" = 0 ] || fail "ship demo says the scenario did not end as expected"
+contract="$(ls "$dir/ws/work/releases/"*-checkout-v2.md)"
+grep -q '^\*\*Passed\*\* at' "$contract" || fail "the contract does not record passed pre-deployment checks"
 case "$scenario" in
-  good) [ "$phase" = completed ] || fail "expected completed, got $phase" ;;
+  good) [ "$phase" = completed ] || fail "expected completed, got $phase"
+        grep -q '^status: shipped' "$contract" || fail "expected the release shipped (validated)"
+        grep -q 'Result: \*\*passed\*\*' "$contract" || fail "no passed validation in the contract" ;;
+  broken-cart)
+        [ "$phase" = rolled-back ] || fail "expected rolled-back, got $phase"
+        grep -q 'Result: \*\*failed\*\*' "$contract" || fail "no failed validation in the contract"
+        ls "$dir/ws/work/signals/"*validation-failed*.md >/dev/null || fail "no incident signal" ;;
   *)    [ "$phase" = rolled-back ] || fail "expected rolled-back, got $phase"
         ls "$dir/ws/work/signals/"*rollback*.md >/dev/null || fail "no incident signal" ;;
 esac

@@ -36,10 +36,13 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// The whole Ship loop on this machine in about a minute: sample service v1 and v2 behind
     /// ship's proxy, real load, a signed release, and the rollout engine deciding.
-    /// Exits 0 when the scenario ended as it should (good: completed; bad, slow: rolled back).
+    /// Exits 0 when the scenario ended as it should (good: completed and validated; bad, slow:
+    /// rolled back during the rollout; broken-cart: rolled back by post-deployment validation).
     Demo {
-        /// good: v2 is healthy; bad: v2 answers 5 % errors; slow: v2's p99 is over 2 × target.
-        #[arg(long, default_value = "good", value_parser = ["good", "bad", "slow"])]
+        /// good: v2 is healthy; bad: v2 answers 5 % errors; slow: v2's p99 is over 2 × target;
+        /// broken-cart: v2's golden metrics are fine but its /cart is broken, which the
+        /// post-deployment smoke tests catch.
+        #[arg(long, default_value = "good", value_parser = ["good", "bad", "slow", "broken-cart"])]
         scenario: String,
         /// Keep the demo workspace here (default: a new temporary folder, also kept).
         #[arg(long, value_name = "PATH")]

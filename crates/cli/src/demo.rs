@@ -8,8 +8,7 @@ use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use shiploop_controller::{Controller, Providers};
-use shiploop_providers::builtin::{AdminClient, BuiltinRouter, BuiltinSource};
+use shiploop_controller::Controller;
 use shiploop_proxy::admin::{serve as serve_admin, Admin};
 use shiploop_proxy::health::{spawn as spawn_health, HealthConfig};
 use shiploop_proxy::resources::{spawn as spawn_resources, Resources};
@@ -26,6 +25,30 @@ use std::time::Duration;
 
 const AGENT: &str = "demo-agent@shiploop.invalid";
 const APPROVER: &str = "demo-approver@shiploop.invalid";
+const ONCALL: &str = "demo-oncall@shiploop.invalid";
+
+/// The demo's smoke tests: what users see after the full rollout.
+const SMOKE: &str = r#"
+# The new version's memory stays bounded while it serves everything.
+[checks.resource-usage]
+metric = "memory_rss_bytes"
+condition = "< 500000000"
+
+[[smoke]]
+name = "checkout serves v2"
+path = "/checkout"
+headers = { "x-user-id" = "smoke-test" }
+json_pointer = "/version"
+json_equals = "v2"
+max_latency = "1s"
+tags = ["user-facing"]
+
+[[smoke]]
+name = "cart"
+path = "/cart"
+headers = { "x-user-id" = "smoke-test" }
+tags = ["user-facing"]
+"#;
 
 fn usage(e: impl std::fmt::Display) -> Error {
     Error::Usage(e.to_string())
@@ -109,9 +132,33 @@ fn prepare(dir: &Path) -> Result<String, Error> {
             "critical_security_alert = true",
             "critical_security_alert = false",
         );
+    let mut cfg = cfg;
+    for (table, key, value) in [
+        ("migrations", "paths", "[\"db/migrations\"]"),
+        ("validation", "window", "\"8s\""),
+        ("validation", "resource_checks", "[\"resource-usage\"]"),
+        ("oncall", "team", "\"checkout-oncall\""),
+        (
+            "oncall",
+            "notify_command",
+            "\"echo {message} >> oncall-inbox.txt\"",
+        ),
+    ] {
+        cfg = shiploop_config::set_key(&cfg, table, key, value)
+            .ok_or_else(|| usage(format!("demo: ship.toml has no {table}.{key}")))?;
+    }
     write(
         &cfg_path,
-        &format!("# ship demo: stages compressed to seconds.\n{cfg}"),
+        &format!("# ship demo: stages compressed to seconds.\n{cfg}\n{SMOKE}"),
+    )?;
+    // The flag the release relies on, and its migration: expand-only, so v1 keeps working.
+    write(
+        &dir.join("work/flags.yaml"),
+        "flags:\n- name: saved-cards\n  owner: payments-team@shiploop.invalid\n  type: release\n  default: false\n  description: Customers can save a card at checkout\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n",
+    )?;
+    write(
+        &dir.join("db/migrations/001_saved_cards.sql"),
+        "-- Expand: a new nullable column and a concurrent index; v1 never reads them.\nSET lock_timeout = '2s';\nSET statement_timeout = '60s';\nALTER TABLE customers ADD COLUMN IF NOT EXISTS saved_card_token text;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS customers_saved_card ON customers (saved_card_token);\n",
     )?;
     let verdict = |id: &str, v: &str, summary: &str| {
         format!("---\nid: {id}\nverdict: {v}\nmission: checkout\nsummary: {summary}\nevaluated_at: 2026-11-27\nevaluator: demo-quality-layer\n---\n# Evaluation of {id}\n")
@@ -165,12 +212,140 @@ fn prepare(dir: &Path) -> Result<String, Error> {
     let now = Utc::now();
     let opts = NewOptions {
         mission: Some("checkout".into()),
+        flags: vec!["saved-cards".into()],
         ..NewOptions::default()
     };
     let new = ws.release_new("checkout-v2", &opts, now)?;
     ws.submit(&new.id, AGENT, now)?;
     ws.approve_with_key(&new.id, &key, None, None, now)?;
     Ok(new.id)
+}
+
+/// One of ship's proxies in this process (production or staging), on free loopback ports.
+/// Returns (proxy address, admin URL).
+async fn start_proxy(
+    stable: &Service,
+    canary: &Service,
+    token: &str,
+) -> std::io::Result<(SocketAddr, SocketAddr)> {
+    let cfg = ProxyConfig {
+        stable: vec![stable.1],
+        canary: vec![canary.1],
+        sticky: StickyKey::Header(hyper::header::HeaderName::from_static("x-user-id")),
+        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
+        request_timeout: Duration::from_secs(5),
+        window_secs: 120,
+        balance: shiploop_proxy::server::Balance::RoundRobin,
+    };
+    let proxy = Proxy::new(cfg, 0);
+    let hc = HealthConfig {
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_millis(500),
+        ..HealthConfig::default()
+    };
+    let (health, _checks) = spawn_health(
+        vec![(stable.1, Version::Stable), (canary.1, Version::Canary)],
+        hc,
+    );
+    let routing = proxy.clone();
+    health.observe(Arc::new(move |addr, ok| routing.set_healthy(addr, ok)));
+    // The demo started both versions, so their memory and CPU are measured too.
+    let resources = Arc::new(Resources::default());
+    resources.watch(stable.1, Version::Stable, stable.0.id());
+    resources.watch(canary.1, Version::Canary, canary.0.id());
+    spawn_resources(resources.clone(), Duration::from_secs(1));
+    let pl = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let al = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let (pa, aa) = (pl.local_addr()?, al.local_addr()?);
+    tokio::spawn(serve(proxy.clone(), pl));
+    let admin = Arc::new(Admin {
+        proxy,
+        health: Some(health),
+        resources: Some(resources),
+        token: token.to_string(),
+        state_file: None,
+        fingerprint: String::new(),
+    });
+    tokio::spawn(serve_admin(admin, al));
+    Ok((pa, aa))
+}
+
+/// Points ship.toml at the proxies this run started: the builtin router and metric source for
+/// production, the staging proxy for the rehearsal and the flag evaluation.
+fn configure(
+    dir: &Path,
+    prod: (SocketAddr, SocketAddr),
+    staging: (SocketAddr, SocketAddr),
+) -> Result<(), Error> {
+    let path = dir.join("ship.toml");
+    let mut cfg = std::fs::read_to_string(&path).map_err(usage)?;
+    let q = |v: String| format!("{v:?}");
+    for (table, key, value) in [
+        ("router", "kind", q("builtin".into())),
+        ("metrics", "kind", q("builtin".into())),
+        ("proxy", "listen", q(prod.0.to_string())),
+        ("proxy", "admin", q(prod.1.to_string())),
+        ("staging", "router", q("builtin".into())),
+        ("staging", "admin", q(staging.1.to_string())),
+        (
+            "staging",
+            "url",
+            q(format!("http://{}/checkout", staging.0)),
+        ),
+        (
+            "flags",
+            "staging_http",
+            q(format!("http://{}/flags/{{flag}}", staging.0)),
+        ),
+    ] {
+        cfg = shiploop_config::set_key(&cfg, table, key, &value)
+            .ok_or_else(|| usage(format!("demo: ship.toml has no {table}.{key}")))?;
+    }
+    write(&path, &cfg)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(usage)
+}
+
+/// Rehearsal, then `ship check` (which notifies on-call), the on-call acknowledgement, and
+/// `ship check` again: the gates a real release goes through. Ok(false) when one fails.
+fn gates(out: &Out, ws: &Workspace, id: &str) -> Result<bool, Error> {
+    let rt = runtime()?;
+    let r = rt.block_on(shiploop_controller::rehearse::rehearse(ws, id, Utc::now()))?;
+    if !out.json {
+        println!("$ ship rehearse {id}");
+        println!(
+            "  staging shifted to v2 in {} ms, rolled back in {} ms — {}{}",
+            r.shift_ms,
+            r.rehearsal.rollback_ms,
+            r.rehearsal.detail,
+            r.flags
+                .iter()
+                .map(|f| format!("; flag {}: {}", f.flag, f.detail))
+                .collect::<String>()
+        );
+    }
+    let (first, _) = rt.block_on(shiploop_controller::check::check(ws, id, &[], Utc::now()))?;
+    if !out.json {
+        println!(
+            "$ ship check {id}   → waits for: {}",
+            shiploop_controller::check::failing_names(&first)
+        );
+        println!("$ ship oncall ack {id} --as {ONCALL}   # the demo's on-call person");
+    }
+    shiploop_controller::check::oncall_ack(ws, id, ONCALL, Utc::now())?;
+    let (report, notes) =
+        rt.block_on(shiploop_controller::check::check(ws, id, &[], Utc::now()))?;
+    if !out.json {
+        println!("$ ship check {id}");
+        crate::gates_cmd::print_report(out, &report, &notes);
+        println!();
+    }
+    Ok(report.passed())
 }
 
 pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
@@ -185,66 +360,44 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
         println!("ship demo ({scenario}) in {}", dir.display());
     }
     let id = prepare(&dir)?;
-    let ws = Workspace::open(&dir)?;
 
     let v2_args: Vec<&str> = match scenario {
         "bad" => vec!["--version", "v2", "--error-rate", "0.05"],
         "slow" => vec!["--version", "v2", "--latency-ms", "700"],
+        "broken-cart" => vec!["--version", "v2", "--fail-path", "/cart"],
         _ => vec!["--version", "v2"],
     };
     let v1 = start_sample(&bin, &["--version", "v1"])?;
     let v2 = start_sample(&bin, &v2_args)?;
+    // Staging: its own copies of both versions; v2 knows the release's feature flag.
+    let s1 = start_sample(&bin, &["--version", "v1"])?;
+    let s2 = start_sample(&bin, &["--version", "v2", "--flag", "saved-cards=on"])?;
 
-    // The data plane runs on its own threads; the engine drives it like any router.
+    // The tokens are set before any thread starts; the builtin router and the rehearsal read
+    // them from the environment like in a real workspace.
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let token = format!("demo-{nanos:x}-admin");
+    let staging_token = format!("demo-{nanos:x}-staging");
+    std::env::set_var("SHIP_ADMIN_TOKEN", &token);
+    std::env::set_var("SHIP_STAGING_ADMIN_TOKEN", &staging_token);
+
+    // The data planes run on their own threads; the engine drives them like any router.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(usage)?;
-    let token = format!("demo-{:x}", Utc::now().timestamp_nanos_opt().unwrap_or(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let (admin_base, proxy_addr) = rt
+    let (prod, staging) = rt
         .block_on(async {
-            let cfg = ProxyConfig {
-                stable: vec![v1.1],
-                canary: vec![v2.1],
-                sticky: StickyKey::Header(hyper::header::HeaderName::from_static("x-user-id")),
-                override_header: hyper::header::HeaderName::from_static("x-ship-version"),
-                request_timeout: Duration::from_secs(5),
-                window_secs: 120,
-                balance: shiploop_proxy::server::Balance::RoundRobin,
-            };
-            let proxy = Proxy::new(cfg, 0);
-            let hc = HealthConfig {
-                interval: Duration::from_secs(1),
-                timeout: Duration::from_millis(500),
-                ..HealthConfig::default()
-            };
-            let (health, _checks) =
-                spawn_health(vec![(v1.1, Version::Stable), (v2.1, Version::Canary)], hc);
-            let routing = proxy.clone();
-            health.observe(Arc::new(move |addr, ok| routing.set_healthy(addr, ok)));
-            // The demo started both versions, so their memory and CPU are measured too.
-            let resources = Arc::new(Resources::default());
-            resources.watch(v1.1, Version::Stable, v1.0.id());
-            resources.watch(v2.1, Version::Canary, v2.0.id());
-            spawn_resources(resources.clone(), Duration::from_secs(1));
-            let pl = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let al = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let (pa, aa) = (pl.local_addr()?, al.local_addr()?);
-            tokio::spawn(serve(proxy.clone(), pl));
-            let admin = Arc::new(Admin {
-                proxy,
-                health: Some(health),
-                resources: Some(resources),
-                token: token.clone(),
-                state_file: None,
-                fingerprint: String::new(),
-            });
-            tokio::spawn(serve_admin(admin, al));
-            Ok::<_, std::io::Error>((format!("http://{aa}"), pa))
+            let prod = start_proxy(&v1, &v2, &token).await?;
+            let staging = start_proxy(&s1, &s2, &staging_token).await?;
+            Ok::<_, std::io::Error>((prod, staging))
         })
         .map_err(usage)?;
+    configure(&dir, prod, staging)?;
+    let ws = Workspace::open(&dir)?;
+    let proxy_addr = prod.0;
     // Load: eight clients, each a stream of users, until the rollout ends.
     for worker in 0..8u64 {
         let stop = stop.clone();
@@ -266,33 +419,54 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
     }
     if !out.json {
         println!(
-            "stable v1 at {}, canary v2 at {}, proxy at {proxy_addr}, admin at {admin_base}",
-            v1.1, v2.1
+            "production: v1 at {}, v2 at {}, proxy at {}, admin at {}",
+            v1.1, v2.1, prod.0, prod.1
+        );
+        println!(
+            "staging:    v1 at {}, v2 at {}, proxy at {}, admin at {}",
+            s1.1, s2.1, staging.0, staging.1
         );
         println!("release {id}: compiled from 2 PASS verdicts, submitted by {AGENT}, approved by {APPROVER} (demo-only key)\n");
     }
-    // Let the first measurements exist before the engine looks.
+    // Let the first measurements exist before anyone looks.
     std::thread::sleep(Duration::from_secs(2));
-    let admin = AdminClient::new(&admin_base, &token, Duration::from_secs(5));
-    let providers = Providers::new(
-        Box::new(BuiltinRouter {
-            admin: admin.clone(),
-        }),
-        Box::new(BuiltinSource { admin }),
-    );
-    let mut c = Controller::open_with(&ws, &id, Utc::now(), providers)?;
-    let code = crate::rollout::drive(out, &mut c)?;
+    let code = if !gates(out, &ws, &id)? {
+        if !out.json {
+            println!("a pre-deployment gate failed: the rollout does not start");
+        }
+        1
+    } else {
+        let mut c = Controller::open(&ws, &id, Utc::now())?;
+        let (code, value) = crate::rollout::drive_quiet(out, &mut c)?;
+        let mut code = code;
+        let mut value = value;
+        if code == 0 {
+            if !out.json {
+                println!("\n$ ship validate {id}   # runs by itself after the last stage");
+            }
+            let (vcode, v) = crate::gates_cmd::validation_outcome(out, &mut c)?;
+            code = vcode;
+            if let (Some(doc), Some(v)) = (value.as_mut(), v) {
+                doc["validation"] = v;
+            }
+        }
+        if let Some(v) = value {
+            out.print_json(&v);
+        }
+        code
+    };
     stop.store(true, Ordering::Relaxed);
     rt.shutdown_timeout(Duration::from_secs(2));
-    drop((v1, v2));
+    drop((v1, v2, s1, s2));
 
     let expected = if scenario == "good" { 0 } else { 1 };
     let ok = code == expected;
     if !out.json {
         println!();
         println!("artifacts in {}:", dir.display());
-        println!("  work/releases/{id}.md   the signed contract with its rollout log");
-        println!("  work/signals/              incident signals (bad, slow)");
+        println!("  work/releases/{id}.md   the signed contract: gates, rollout log, validation");
+        println!("  work/signals/              incident signals (bad, slow, broken-cart)");
+        println!("  oncall-inbox.txt           what the on-call team was sent");
         println!("  STATUS.md, .ship/state.db  status and the decision log");
         println!(
             "inspect: ship -C {} rollout status {id} --json | ship -C {} audit verify",

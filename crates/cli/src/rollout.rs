@@ -120,17 +120,9 @@ pub fn send_webhooks(c: &Controller<'_>) {
     }
 }
 
-/// Runs the controller in the foreground until the rollout ends or a signal stops it.
-pub fn drive(out: &Out, c: &mut Controller<'_>) -> Result<u8, Error> {
-    let (code, value) = drive_quiet(out, c)?;
-    if let Some(v) = value {
-        out.print_json(&v);
-    }
-    Ok(code)
-}
-
-/// Like [`drive`], but in JSON mode returns the result instead of printing it, so a caller
-/// that goes on (to validation) prints one document.
+/// Runs the controller in the foreground until the rollout ends or a signal stops it. In JSON
+/// mode the result is returned instead of printed, so a caller that goes on (to validation)
+/// prints one document.
 pub fn drive_quiet(
     out: &Out,
     c: &mut Controller<'_>,

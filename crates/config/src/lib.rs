@@ -795,3 +795,41 @@ mod tests {
         }));
     }
 }
+
+/// Sets `key` of `[table]` in ship.toml text to `value` (a TOML value, e.g. `"\"builtin\""`),
+/// keeping every other line and comment. None when the table has no such key line. For tools
+/// that adjust a `ship init` file (the demo, tests, examples' scripts).
+pub fn set_key(text: &str, table: &str, key: &str, value: &str) -> Option<String> {
+    let mut current = String::new();
+    let mut done = false;
+    let mut out = String::with_capacity(text.len() + value.len());
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(['[', ']']).trim().to_string();
+        } else if !done && current == table && t.split('=').next().map(str::trim) == Some(key) {
+            done = true;
+            out.push_str(&format!("{key} = {value}\n"));
+            continue;
+        }
+        out.push_str(line);
+    }
+    done.then_some(out)
+}
+
+#[cfg(test)]
+mod set_key_tests {
+    #[test]
+    fn sets_only_the_key_of_that_table() {
+        let t = "[a]\nx = 1 # c\n[b]\nx = 2\n";
+        assert_eq!(
+            super::set_key(t, "b", "x", "3").unwrap(),
+            "[a]\nx = 1 # c\n[b]\nx = 3\n"
+        );
+        assert!(super::set_key(t, "c", "x", "3").is_none());
+        let cfg = super::default_toml("app");
+        let edited = super::set_key(&cfg, "staging", "router", "\"builtin\"").unwrap();
+        assert!(edited.contains("[staging]"));
+        assert_ne!(edited, cfg);
+    }
+}

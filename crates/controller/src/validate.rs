@@ -209,6 +209,7 @@ impl Controller<'_> {
         let tick = self.ws.config.rollout.tick_interval.0;
         let mut stop = stop.clone();
         let mut failure = None;
+        let mut last_log: Option<(DateTime<Utc>, Vec<String>)> = None;
         loop {
             let now = clock.now();
             // Operator commands queued for this rollout (an abort during validation) first.
@@ -247,16 +248,19 @@ impl Controller<'_> {
                 .filter(|i| i.status == shiploop_gates::Status::Fail)
                 .map(|i| i.item.id().to_string())
                 .collect();
-            log(&format!(
-                "validation tick {}: {} s left{}",
-                v.ticks(),
-                left,
-                if bad.is_empty() {
-                    String::new()
+            // A line when what fails changes, and otherwise every few seconds.
+            let due = last_log
+                .as_ref()
+                .is_none_or(|(at, b)| *b != bad || (now - *at).num_seconds() >= 5);
+            if due {
+                let failing = if bad.is_empty() {
+                    "every item passing so far".to_string()
                 } else {
-                    format!("; failing: {}", bad.join(", "))
-                }
-            ));
+                    format!("failing: {}", bad.join(", "))
+                };
+                log(&format!("validating: {left} s left, {failing}"));
+                last_log = Some((now, bad.clone()));
+            }
             if let Some((item, why)) = failed {
                 failure = Some(format!("{}: {why}", item.text()));
                 break;

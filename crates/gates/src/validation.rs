@@ -322,23 +322,26 @@ impl Validator {
                     match i {
                         Item::CriticalAlerts if !self.limits.alerts => (
                             Status::Warn,
-                            "not checked: no alert source ([alerts] kind = \"alertmanager\", or alerts/critical from the metric command)".into(),
+                            "not checked: no alert source ([alerts] kind = \"alertmanager\")"
+                                .into(),
                         ),
                         Item::SmokeTests if self.smoke_declared == 0 => (
                             Status::Warn,
                             "no smoke tests declared ([[smoke]] in ship.toml)".into(),
                         ),
-                        Item::UserFacing if self.user_facing_declared == 0 => (
-                            Status::Warn,
-                            "no smoke test is tagged user-facing".into(),
-                        ),
+                        Item::UserFacing if self.user_facing_declared == 0 => {
+                            (Status::Warn, "no smoke test is tagged user-facing".into())
+                        }
                         Item::Resources if self.limits.resources.is_empty() => (
                             Status::Warn,
                             "not checked: validation.resource_checks names no [checks.NAME]".into(),
                         ),
                         Item::ErrorRate | Item::Latency if ended && !t.seen => (
                             Status::Fail,
-                            format!("never measured with enough data during the window ({})", t.last),
+                            format!(
+                                "never measured with enough data during the window ({})",
+                                t.last
+                            ),
                         ),
                         _ if !t.seen && !ended => (Status::Pass, format!("pending: {}", t.last)),
                         _ => (Status::Pass, t.last.clone()),
