@@ -188,7 +188,7 @@ async fn handle(
         tokio::time::sleep(Duration::from_millis(a.latency_ms)).await;
     }
     let n = state.served.fetch_add(1, Ordering::Relaxed);
-    let status = if is_error(n, a.error_rate) || a.fail_paths.iter().any(|p| *p == path) {
+    let status = if is_error(n, a.error_rate) || a.fail_paths.contains(&path) {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
         StatusCode::OK
