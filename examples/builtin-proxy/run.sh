@@ -21,6 +21,7 @@ cp -R "$here/." "$work/"
 cd "$work"
 fail() { echo "FAILED: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. ./gates.sh
 P=$(free_port); A=$(free_port); S=$(free_port); C=$(free_port)
 v2_flags=""; [ "$scenario" = bad ] && v2_flags="--error-rate 0.05"
 cat >> ship.toml <<TOML
@@ -47,7 +48,8 @@ export SHIP_ADMIN_TOKEN="example-$(date +%s%N)"
 ship init >/dev/null
 ssh-keygen -q -t ed25519 -N '' -C alice@example.com -f alice.key
 echo "alice@example.com namespaces=\"shiploop-release\" $(cut -d' ' -f1,2 alice.key.pub)" >> work/allowed_signers
-ship release new checkout-speedups >/dev/null
+staging_up
+ship release new checkout-speedups --flag new-checkout >/dev/null
 ship release submit checkout-speedups --as agent@example.com >/dev/null
 ship release approve checkout-speedups --key alice.key >/dev/null
 
@@ -63,6 +65,8 @@ cat proxy-1.log
 python3 load.py "http://127.0.0.1:$P/checkout" & pids+=($!)
 sleep 2
 
+pass_gates checkout-speedups
+
 echo "\$ ship rollout start checkout-speedups   # scenario: $scenario"
 set +e; ship rollout start checkout-speedups; code=$?; set -e
 weight=$(admin /state | python3 -c 'import json,sys; print(json.load(sys.stdin)["weight"])')
@@ -75,6 +79,7 @@ for k in ("stable/error_rate", "canary/error_rate", "canary/latency_p99", "canar
     print(f"  {k}: {m.get(k)}")'
 
 if [ "$scenario" = good ]; then
+  grep -q '^status: shipped' work/releases/*-checkout-speedups.md || fail "expected the release shipped: validated after 100 %"
   [ "$code" = 0 ] || fail "expected exit 0, got $code"
   [ "$phase" = completed ] || fail "expected phase completed, got $phase"
   [ "$weight" = 100 ] || fail "the proxy should end at 100 %"

@@ -9,20 +9,30 @@ case "$scenario" in good|bad) ;; *) echo "usage: $0 good|bad" >&2; exit 2;; esac
 here="$(cd "$(dirname "$0")" && pwd)"
 command -v ship >/dev/null || { echo "ship is not on PATH (cargo install --path crates/cli)" >&2; exit 2; }
 command -v ssh-keygen >/dev/null || { echo "ssh-keygen is missing (apt-get install -y openssh-client)" >&2; exit 2; }
+for tool in ship-sample curl; do   # the staging copy for the rollback rehearsal
+  command -v "$tool" >/dev/null || { echo "$tool is not on PATH" >&2; exit 2; }
+done
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
 cp -R "$here/." "$work/"
 cd "$work"
 echo "$scenario" > scenario
 fail() { echo "FAILED: $*" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. ./gates.sh
 
 ship init >/dev/null
 ssh-keygen -q -t ed25519 -N '' -C alice@example.com -f alice.key
 echo "alice@example.com namespaces=\"shiploop-release\" $(cut -d' ' -f1,2 alice.key.pub)" >> work/allowed_signers
-ship release new checkout-speedups >/dev/null
+staging_up
+ship release new checkout-speedups --flag new-checkout >/dev/null
 ship release submit checkout-speedups --as agent@example.com >/dev/null
 ship release approve checkout-speedups --key alice.key >/dev/null
+
+pass_gates checkout-speedups
 
 echo "\$ ship rollout start checkout-speedups   # scenario: $scenario"
 set +e; ship rollout start checkout-speedups; code=$?; set -e
@@ -30,6 +40,7 @@ weights=$(awk '{print $1}' router/history.log | uniq | paste -sd' ' -)
 echo "router history: $weights"
 
 if [ "$scenario" = good ]; then
+  grep -q '^status: shipped' work/releases/*-checkout-speedups.md || fail "expected the release shipped: validated after 100 %"
   [ "$code" = 0 ] || fail "expected exit 0, got $code"
   [ "$weights" = "5 25 50 100" ] || fail "expected weights 5 25 50 100, got $weights"
   [ "$(cat router/weight)" = 100 ] || fail "the router should end at 100 %"

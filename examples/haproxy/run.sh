@@ -21,8 +21,10 @@ cp -R "$here/." "$work/"
 cd "$work"
 fail() { echo "FAILED: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. ./gates.sh
 export V1=127.0.0.1:$(free_port) V2=127.0.0.1:$(free_port)
 FRONT=127.0.0.1:$(free_port)
+sed -i "s|@FRONT@|$FRONT|g" ship.toml
 
 v2_flags=""; [ "$scenario" = bad ] && v2_flags="--error-rate 0.08"
 ship-sample --version v1 --listen "$V1" >/dev/null & pids+=($!)
@@ -62,15 +64,19 @@ python3 load.py "http://$FRONT/checkout" & pids+=($!)
 ship init >/dev/null
 ssh-keygen -q -t ed25519 -N '' -C alice@example.com -f alice.key
 echo "alice@example.com namespaces=\"shiploop-release\" $(cut -d' ' -f1,2 alice.key.pub)" >> work/allowed_signers
-ship release new checkout-speedups >/dev/null
+staging_up
+ship release new checkout-speedups --flag new-checkout >/dev/null
 ship release submit checkout-speedups --as agent@example.com >/dev/null
 ship release approve checkout-speedups --key alice.key >/dev/null
 python3 measure.py >/dev/null   # start counting from here
+
+pass_gates checkout-speedups
 
 echo "\$ ship rollout start checkout-speedups   # scenario: $scenario"
 set +e; ship rollout start checkout-speedups; code=$?; set -e
 now=$(served); echo "HAProxy now serves: $now"
 if [ "$scenario" = good ]; then
+  grep -q '^status: shipped' work/releases/*-checkout-speedups.md || fail "expected the release shipped: validated after 100 %"
   [ "$code" = 0 ] || fail "expected exit 0, got $code"
   [ "$now" = v2 ] || fail "HAProxy should serve only v2, serves: $now"
   kill "$hp"; wait "$hp" 2>/dev/null || true

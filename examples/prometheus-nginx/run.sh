@@ -22,6 +22,7 @@ cp -R "$here/." "$work/"
 cd "$work"
 fail() { echo "FAILED: $*" >&2; [ -f nginx/logs/error.log ] && tail -5 nginx/logs/error.log >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. ./gates.sh
 wait_http() { for _ in $(seq 150); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done; fail "$2 did not start"; }
 V1=127.0.0.1:$(free_port); V2=127.0.0.1:$(free_port); FRONT=127.0.0.1:$(free_port)
 STATUS=127.0.0.1:$(free_port); PROM=127.0.0.1:$(free_port); AM=127.0.0.1:$(free_port)
@@ -89,9 +90,12 @@ sleep 4   # a few scrapes, so the first window has data
 ship init >/dev/null
 ssh-keygen -q -t ed25519 -N '' -C alice@example.com -f alice.key
 echo "alice@example.com namespaces=\"shiploop-release\" $(cut -d' ' -f1,2 alice.key.pub)" >> work/allowed_signers
-ship release new checkout-speedups >/dev/null
+staging_up
+ship release new checkout-speedups --flag new-checkout >/dev/null
 ship release submit checkout-speedups --as agent@example.com >/dev/null
 ship release approve checkout-speedups --key alice.key >/dev/null
+
+pass_gates checkout-speedups
 
 echo "\$ ship rollout start checkout-speedups   # scenario: $scenario"
 set +e; ship rollout start checkout-speedups; code=$?; set -e
@@ -102,6 +106,7 @@ grep -q BAD-SIGNATURE events.log && fail "a webhook arrived with a bad signature
 grep -q "release.approval-needed" events.log || fail "no approval-needed event"
 grep -q "rollout.started" events.log || fail "no started event"
 if [ "$scenario" = good ]; then
+  grep -q '^status: shipped' work/releases/*-checkout-speedups.md || fail "expected the release shipped: validated after 100 %"
   [ "$code" = 0 ] || fail "expected exit 0, got $code"
   [ "$served" = v2 ] || fail "nginx should serve only v2, serves: $served"
   grep -q "rollout.completed" events.log || fail "no completed event"

@@ -375,6 +375,18 @@ pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result
             c.id()
         )));
     }
+    // A completed rollout can still be aborted while it is being validated; once validation
+    // passed the release is shipped and belongs to Operate.
+    if matches!(input, Input::Abort { .. })
+        && c.state.phase == Phase::Completed
+        && c.release.contract.meta.status != shiploop_artifacts::release::Status::Validating
+    {
+        return Err(Error::Refused(format!(
+            "{} is {}: a rollout can be aborted until its post-deployment validation passed",
+            c.id(),
+            c.release.contract.meta.status
+        )));
+    }
     if let Some(holder) = c.driven_elsewhere(now)? {
         c.queue(&input, now)?;
         if out.json {

@@ -463,12 +463,10 @@ impl<'a> Controller<'a> {
                 })
                 .collect(),
         };
-        let hotfix = self.release.contract.meta.kind == Kind::Hotfix;
         let status = match &self.state.phase {
             Phase::RolledBack { .. } | Phase::Failed { .. } => Status::RolledBack,
-            // A hotfix's validation window is its last stage; a standard release goes on to
-            // post-deployment validation.
-            Phase::Completed if hotfix => Status::Shipped,
+            // Post-deployment validation comes next (a hotfix's window is
+            // hotfix.validation_window); only its pass makes the release shipped.
             Phase::Completed => Status::Validating,
             _ => Status::Deploying,
         };

@@ -343,6 +343,22 @@ impl Controller<'_> {
                 .record_validation(&id, Some(Status::Shipped), record, now)?;
             return Ok(report);
         };
+        if self.state.phase != Phase::Completed {
+            // A person rolled it back during the window: that rollback is the incident (its
+            // own signal, from `finish`); the validation only records that it did not pass.
+            self.ws.record_validation(&id, None, record, now)?;
+            let mut tries = 0;
+            while matches!(self.state.phase, Phase::RollingBack { .. })
+                && tries < self.plan.settings.error_limit
+            {
+                tries += 1;
+                tokio::time::sleep(tick).await;
+                self.tick(clock.now(), &mut |_| {}).await?;
+            }
+            report.rolled_back = matches!(self.state.phase, Phase::RolledBack { .. });
+            self.finish(clock.now())?;
+            return Ok(report);
+        }
         // The incident signal first: it carries the evidence, and a rollback that follows
         // is the same incident (the rollback writes no second signal for it).
         let signal = self.validation_signal(&reason, &items, now);
