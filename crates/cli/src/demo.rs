@@ -448,6 +448,7 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
             code = vcode;
             if let (Some(doc), Some(v)) = (value.as_mut(), v) {
                 doc["validation"] = v;
+                crate::rollout::refresh_doc(doc, &c);
             }
         }
         if let Some(v) = value {

@@ -142,7 +142,16 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
         }
         Command::Migrations {
             command: MigrationsCommand::Lint { paths },
-        } => gates_cmd::migrations_lint(out, paths),
+        } => {
+            // Like `git -C`: paths are relative to DIR (and reported as given).
+            if let Some(d) = &cli.dir {
+                std::env::set_current_dir(d).map_err(|source| Error::Io {
+                    path: d.clone(),
+                    source,
+                })?;
+            }
+            gates_cmd::migrations_lint(out, paths)
+        }
         Command::Audit { command } => {
             let ws = open(&dir, cli)?;
             match command {

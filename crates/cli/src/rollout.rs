@@ -216,6 +216,16 @@ fn has_rollout(ws: &Workspace, release: &str) -> Result<bool, Error> {
         .is_some())
 }
 
+/// The rollout's fields of a JSON document as they stand now (validation may have rolled it
+/// back after the document was made).
+pub fn refresh_doc(doc: &mut serde_json::Value, c: &Controller<'_>) {
+    doc["phase"] = json!(c.state.phase.name());
+    doc["weight"] = json!(c.state.weight);
+    if let Some(o) = c.outcome() {
+        doc["outcome"] = json!(o);
+    }
+}
+
 /// After the last stage: post-deployment validation, when validation.auto says so; in JSON
 /// mode, its result goes into the rollout's document as `validation`.
 fn then_validate(
@@ -232,6 +242,7 @@ fn then_validate(
         code = vcode;
         if let (Some(doc), Some(v)) = (value.as_mut(), v) {
             doc["validation"] = v;
+            refresh_doc(doc, c);
         }
     }
     if let Some(v) = value {

@@ -585,3 +585,159 @@ fn a_failing_smoke_test_rolls_back_and_writes_one_incident_signal() {
     assert!(c.contains("Result: **failed**"), "{c}");
     drop(proxy);
 }
+
+#[test]
+fn migrations_lint_exit_codes_0_1_2_and_json() {
+    let ws = Ws::init();
+    ws.write("db/ok/001.sql", SAFE_SQL);
+    ws.write("db/bad/001.sql", UNSAFE_SQL);
+    ws.write(
+        "db/allowed/001.sql",
+        &UNSAFE_SQL.replace(
+            "ALTER TABLE orders DROP",
+            "-- ship:allow ban-drop-column unused since 2026-09 (ADR-12)\nALTER TABLE orders DROP",
+        ),
+    );
+    ws.write("db/broken/001.sql", "ALTER TABLE orders ADD COLUMN;\n");
+    let r = ws.ship(&["migrations", "lint", "db/ok"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&["migrations", "lint", "db/bad", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    let j = r.json();
+    let f = &j["files"][0]["findings"][0];
+    assert_eq!(f["rule"], "ban-drop-column", "{j}");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["line"], 3);
+    assert!(!f["help"].as_str().unwrap().is_empty());
+    let r = ws.ship(&["migrations", "lint", "db/allowed"]);
+    assert_eq!(
+        r.code,
+        0,
+        "an accepted statement is not an error: {}",
+        r.text()
+    );
+    assert!(
+        r.stdout.contains("allowed[ban-drop-column]"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("ADR-12"), "{}", r.stdout);
+    let r = ws.ship(&["migrations", "lint", "db/broken/001.sql"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(
+        r.text().contains("001.sql") && r.text().contains(":1:"),
+        "{}",
+        r.text()
+    );
+    let r = ws.ship(&["migrations", "lint", "db/missing"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+}
+
+#[test]
+fn flags_list_and_stale_for_people_and_ci() {
+    let ws = Ws::init();
+    let r = ws.ship(&["flags", "list"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(
+        r.stdout.contains("No feature flags registered"),
+        "{}",
+        r.stdout
+    );
+    ws.write(
+        "work/flags.yaml",
+        "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n- name: old-banner\n  owner: bob@example.com\n  type: experiment\n  default: true\n  created: 2026-09-01\n  cleanup_by: 2026-10-01\n- name: payments-off\n  owner: sre@example.com\n  type: kill-switch\n  default: false\n  created: 2025-01-01\n",
+    );
+    let r = ws.ship(&["flags", "list"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.contains("OVERDUE by 57 days"), "{}", r.stdout);
+    assert!(r.stdout.contains("permanent"), "{}", r.stdout);
+    let r = ws.ship(&["flags", "stale", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["stale"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["stale"][0]["flag"], "old-banner");
+    // A temporary flag without a cleanup date is an error the list names.
+    ws.write(
+        "work/flags.yaml",
+        "flags:\n- name: no-date\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n",
+    );
+    let r = ws.ship(&["flags", "list"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("cleanup_by"), "{}", r.stdout);
+    // Malformed: exit 2 naming file and line.
+    ws.write("work/flags.yaml", "flags:\n- name: x\n  type: sometimes\n");
+    let r = ws.ship(&["flags", "list"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.text().contains("work/flags.yaml:3"), "{}", r.text());
+}
+
+#[test]
+fn manual_validation_failure_raises_the_incident_and_a_person_rolls_back() {
+    let ws = gated_ws(SAFE_SQL);
+    ws.write(
+        "work/flags.yaml",
+        "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n",
+    );
+    let cfg = set(
+        &ws.read("ship.toml"),
+        "validation",
+        "on_failure",
+        "\"manual\"",
+    );
+    ws.write(
+        "ship.toml",
+        &format!(
+            "{cfg}\n[[smoke]]\nname = \"orders consistent\"\ncommand = \"test -f orders-ok\"\n"
+        ),
+    );
+    let mut args = start("web");
+    args.extend(["--override", "feature-flags"]);
+    let r = ws.ship(&args);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stdout.contains("smoke test `orders consistent` failed"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        ws.read("weight").trim(),
+        "100",
+        "manual: nothing rolled back"
+    );
+    let c = ws.read("work/releases/2026-11-27-web.md");
+    assert!(c.contains("status: validating"), "{c}");
+    assert!(c.contains("Result: **failed**"), "{c}");
+    let signal = std::fs::read_dir(ws.path("work/signals"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("validation-failed"))
+        .expect("an incident signal");
+    let text = std::fs::read_to_string(signal).unwrap();
+    assert!(text.contains("ship rollout abort 2026-11-27-web"), "{text}");
+    // Validating again reports the recorded failure; a person rolls back.
+    let r = ws.ship(&["validate", "web"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("already failed"), "{}", r.stdout);
+    let r = ws.ship(&["rollout", "abort", "web", "--reason", "orders inconsistent"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(ws.read("weight").trim(), "0");
+    let c = ws.read("work/releases/2026-11-27-web.md");
+    assert!(c.contains("status: rolled-back"), "{c}");
+}
+
+#[test]
+fn a_shipped_release_cannot_be_aborted() {
+    let ws = gated_ws(SAFE_SQL);
+    let mut args = start("web");
+    args.extend(["--override", "feature-flags"]);
+    let r = ws.ship(&args);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&["rollout", "abort", "web", "--reason", "late"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.text().contains("shipped"), "{}", r.text());
+    assert_eq!(ws.read("weight").trim(), "100"); // A later check is a report only: the contract keeps the gates the release started under.
+    let before = ws.read("work/releases/2026-11-27-web.md");
+    let r = ws.ship(&["check", "web"]);
+    assert!(r.stdout.contains("already started"), "{}", r.stdout);
+    assert_eq!(ws.read("work/releases/2026-11-27-web.md"), before);
+}

@@ -33,6 +33,7 @@ fn prom_ws(prom: &Server, am: Option<&Server>, stage: &str) -> Ws {
             "ga_duration = \"1h\"",
             &format!("ga_duration = \"{stage}\""),
         )
+        .replace("window = \"30m\"", "window = \"2s\"")
         .replace("tick_interval = \"10s\"", "tick_interval = \"250ms\"")
         .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"250ms\"")
         .replace(
@@ -319,11 +320,15 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 
         );
     ws.write("ship.toml", &cfg);
     // Without the password's variable nothing starts, and the message names it.
-    let r = ws.sh("env -u PROM_PASSWORD ship rollout start web");
+    let r = ws.sh(&format!(
+        "env -u PROM_PASSWORD ship rollout start web {WAIVE}"
+    ));
     assert_eq!(r.code, 2, "{}", r.text());
     assert!(r.text().contains("$PROM_PASSWORD"), "{}", r.text());
     // Give Prometheus a few scrapes; then the rollout completes over TLS with the password.
     std::thread::sleep(Duration::from_secs(4));
-    let r = ws.sh("PROM_PASSWORD=prom-test-password ship rollout start web");
+    let r = ws.sh(&format!(
+        "PROM_PASSWORD=prom-test-password ship rollout start web {WAIVE}"
+    ));
     assert_eq!(r.code, 0, "{}", r.text());
 }

@@ -87,7 +87,9 @@ fn a_rollout_reaches_the_receiver_as_ordered_signed_cloud_events() {
         alice.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.sh("HOOK_SECRET=s3cret-key ship rollout start web");
+    let r = ws.sh(&format!(
+        "HOOK_SECRET=s3cret-key ship rollout start web {WAIVE}"
+    ));
     assert_eq!(r.code, 0, "{}", r.text());
 
     let got = got.lock().unwrap().clone();
@@ -118,11 +120,13 @@ fn a_rollout_reaches_the_receiver_as_ordered_signed_cloud_events() {
         types,
         [
             "release.approval-needed",
+            "oncall.notified",
             "rollout.started",
             "rollout.stage-entered",
             "rollout.stage-entered",
             "rollout.stage-entered",
-            "rollout.completed"
+            "rollout.completed",
+            "validation.passed"
         ],
         "in the order they happened, each once"
     );

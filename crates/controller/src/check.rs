@@ -214,6 +214,9 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
         .iter()
         .map(|k| {
             let p = match obs.get(k) {
+                Some(Measurement::Value { samples: 0, .. }) => {
+                    Probe::NoData("the query answers, over 0 samples".into())
+                }
                 Some(Measurement::Value { value, samples, .. }) => Probe::Data {
                     value: *value,
                     samples: *samples,
@@ -246,41 +249,75 @@ async fn notify_oncall(
         m.id
     );
     let mut via = Vec::new();
+    let mut problems = Vec::new();
     if !cfg.notify_command.trim().is_empty() {
         let cmd = cfg
             .notify_command
-            .replace("{release}", &m.id)
-            .replace("{service}", &m.service)
+            .replace("{release}", &shell_quote(&m.id))
+            .replace("{service}", &shell_quote(&m.service))
             .replace("{message}", &shell_quote(&message));
         let runner = shiploop_providers::command::Runner {
             dir: ws.root.clone(),
             timeout: cfg.timeout.0,
         };
-        runner
-            .run(&cmd)
-            .await
-            .map_err(|e| format!("oncall.notify_command failed: {e}"))?;
-        via.push("notify_command".to_string());
+        match runner.run(&cmd).await {
+            Ok(_) => via.push("notify_command".to_string()),
+            Err(e) => problems.push(format!("oncall.notify_command failed: {e}")),
+        }
     }
-    if !ws.config.webhooks.is_empty() {
-        via.push(format!("{} webhook(s)", ws.config.webhooks.len()));
-    }
-    if via.is_empty() {
-        return Err(format!(
-            "{} cannot be notified: neither [[webhooks]] nor oncall.notify_command is configured",
-            cfg.team
-        ));
-    }
-    let via = via.join(" and ");
-    let data = json!({ "team": cfg.team, "via": via, "message": message });
-    store
-        .append_event(&m.id, "oncall-notified", &data, now)
-        .map_err(|e| e.to_string())?;
-    if !ws.config.webhooks.is_empty() {
+    // Only receivers that take oncall.notified count, and only when it reached them.
+    let interested = ws
+        .config
+        .webhooks
+        .iter()
+        .filter(|w| w.events.is_empty() || w.events.iter().any(|e| e == "oncall.notified"))
+        .count();
+    if interested > 0 {
+        let data = json!({ "team": cfg.team, "message": message });
+        let ev = store
+            .append_event(&m.id, "oncall-notification", &data, now)
+            .map_err(|e| e.to_string())?;
         let n = notify::Notifier::new(ws.state_db(), &m.id, &m.service, &ws.config.webhooks)
             .map_err(|e| e.to_string())?;
         n.flush().await.map_err(|e| format!("webhooks: {e}"))?;
+        let id = format!("{}-{}", m.id, ev.seq);
+        let failed: Vec<String> = store
+            .events(Some(&m.id))
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|e| e.kind == "webhook-failed" && e.data["event"] == id.as_str())
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.data["url"].as_str().unwrap_or_default(),
+                    e.data["error"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        let delivered = interested.saturating_sub(failed.len());
+        if delivered > 0 {
+            via.push(format!("{delivered} webhook(s)"));
+        }
+        problems.extend(failed.into_iter().map(|f| format!("webhook {f}")));
+    } else if !ws.config.webhooks.is_empty() {
+        problems.push(
+            "no [[webhooks]] receiver takes oncall.notified (their `events` leave it out)".into(),
+        );
     }
+    if via.is_empty() {
+        if problems.is_empty() {
+            problems.push(format!(
+                "{} cannot be notified: neither [[webhooks]] nor oncall.notify_command is configured",
+                cfg.team
+            ));
+        }
+        return Err(problems.join("; "));
+    }
+    let via = via.join(" and ");
+    let data = json!({ "team": cfg.team, "via": via, "message": message, "problems": problems });
+    store
+        .append_event(&m.id, "oncall-notified", &data, now)
+        .map_err(|e| e.to_string())?;
     Ok((now, via))
 }
 
@@ -323,6 +360,9 @@ pub async fn check(
     let m = &r.contract.meta;
     let id = m.id.clone();
     let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    // Once the rollout started, the contract keeps the gates it started under: a later check
+    // is a report only (nothing recorded, nobody notified).
+    let started = store.rollout(&id).map_err(store_err)?.is_some();
     let mut gates_out = Vec::new();
 
     let changes: Vec<gates::ChangeEvidence> = m
@@ -362,7 +402,7 @@ pub async fn check(
     };
     oncall.notified = latest::<serde_json::Value>(&events, "oncall-notified", |_| true)
         .map(|(at, d)| (at, d["via"].as_str().unwrap_or_default().to_string()));
-    if oncall.notified.is_none() {
+    if oncall.notified.is_none() && !started {
         match notify_oncall(ws, &r, &mut store, now).await {
             Ok(n) => oncall.notified = Some(n),
             Err(e) => oncall.notify_error = Some(e),
@@ -379,7 +419,13 @@ pub async fn check(
         hotfix: m.kind == shiploop_artifacts::release::Kind::Hotfix,
         gates: gates_out,
     };
-    let notes = report.apply_overrides(overrides).map_err(Error::Refused)?;
+    let mut notes = report.apply_overrides(overrides).map_err(Error::Refused)?;
+    if started {
+        notes.push(format!(
+            "{id} has already started: this is a report only; the contract keeps the gates it started under"
+        ));
+        return Ok((report, notes));
+    }
     for g in &report.gates {
         if let Some(o) = &g.overridden {
             let data =

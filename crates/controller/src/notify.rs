@@ -61,7 +61,7 @@ pub fn outgoing(ev: &Event, previous_failing: &mut Vec<String>) -> Option<Outgoi
             format!("{} waits for a human approval", ev.release),
             ev.data.clone(),
         )),
-        "oncall-notified" => Some(make(
+        "oncall-notification" => Some(make(
             "oncall.notified",
             ev.data["message"].as_str().unwrap_or_default().to_string(),
             ev.data.clone(),

@@ -102,8 +102,24 @@ async fn until_serving(
 async fn evaluate_flag(ws: &Workspace, flag: &str) -> FlagEvaluation {
     let f = &ws.config.flags;
     let registry_check = crate::check::flag_staging_check(ws, flag);
-    let fill = |t: &str| {
-        t.replace("{flag}", flag)
+    // Flag names are checked at `release new`; quoting keeps a hand-edited contract from
+    // turning a name into shell.
+    let quote = |v: &str| format!("'{}'", v.replace('\'', "'\\''"));
+    let fill_cmd = |t: &str| {
+        t.replace("{flag}", &quote(flag))
+            .replace("{url}", &quote(&ws.config.staging.url))
+    };
+    let fill_url = |t: &str| {
+        let enc: String = flag
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        t.replace("{flag}", &enc)
             .replace("{url}", &ws.config.staging.url)
     };
     let (ok, detail) = if let Some(cmd) = registry_check
@@ -113,13 +129,13 @@ async fn evaluate_flag(ws: &Workspace, flag: &str) -> FlagEvaluation {
             dir: ws.root.clone(),
             timeout: f.timeout.0,
         };
-        let cmd = fill(&cmd);
+        let cmd = fill_cmd(&cmd);
         match runner.run(&cmd).await {
             Ok(_) => (true, format!("`{cmd}` exited 0")),
             Err(e) => (false, e),
         }
     } else if !f.staging_http.trim().is_empty() {
-        let url = fill(&f.staging_http);
+        let url = fill_url(&f.staging_http);
         match http_probe::get(&url, f.timeout.0).await {
             Ok(s) if (200..300).contains(&s) => (true, format!("GET {url} → {s}")),
             Ok(s) => (false, format!("GET {url} → {s}")),
@@ -199,10 +215,14 @@ pub async fn rehearse(
                 s.probe_requests
             ),
         ),
-        Err(e) => {
-            let _ = router.roll_back(&ctx).await;
-            (false, 0, e)
-        }
+        Err(e) => match router.roll_back(&ctx).await {
+            Ok(_) => (false, 0, e),
+            Err(rb) => (
+                false,
+                0,
+                format!("{e}; and sending staging back to the stable version failed too: {rb} — staging may still serve the new version"),
+            ),
+        },
     };
     let rehearsal = Rehearsal {
         at: now,

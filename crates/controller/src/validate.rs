@@ -115,16 +115,17 @@ impl Controller<'_> {
             failure_limit: cfg.rollout.failure_limit,
             error_limit: cfg.rollout.error_limit,
             alerts: cfg.alerts.kind == "alertmanager",
+            // From ship.toml as it is now (config validation guarantees each name exists).
             resources: cfg
                 .validation
                 .resource_checks
                 .iter()
                 .filter_map(|name| {
-                    let def = self.plan.checks.get(name)?;
+                    let def = cfg.checks.get(name)?;
                     Some(ResourceCheck {
                         name: name.clone(),
                         key: shiploop_rollout::measure::check_metric(&def.metric),
-                        condition: def.condition,
+                        condition: def.condition.parse().ok()?,
                         min_samples: def.min_samples,
                     })
                 })
@@ -132,7 +133,7 @@ impl Controller<'_> {
         }
     }
 
-    /// When the window under way started, if one is (a restart continues it).
+    /// When an unfinished window started, if one did (it was interrupted).
     fn open_window(&self) -> Result<Option<DateTime<Utc>>> {
         let events = self
             .store
@@ -185,15 +186,20 @@ impl Controller<'_> {
         let id = self.id().to_string();
         let window = self.validation_window();
         let now = clock.now();
-        let started_at = match self.open_window()? {
-            Some(at) => at,
-            None => {
-                self.store
-                    .append_event(&id, "validation-started", &json!({ "window": window }), now)
-                    .map_err(|e| Error::Usage(e.to_string()))?;
-                now
-            }
-        };
+        // Every run watches a whole window: time nobody watched (an interrupted run, a
+        // restart later) never counts as validation.
+        if self.open_window()?.is_some() {
+            let _ = self.store.append_event(
+                &id,
+                "validation-restarted",
+                &json!({ "why": "the previous window was interrupted; a whole new window starts" }),
+                now,
+            );
+        }
+        self.store
+            .append_event(&id, "validation-started", &json!({ "window": window }), now)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let started_at = now;
         let smoke = self.smoke_tests();
         let user_facing = smoke.iter().filter(|s| s.user_facing).count();
         let mut v = Validator::new(self.limits(), smoke.len(), user_facing);

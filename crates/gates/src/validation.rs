@@ -316,8 +316,33 @@ impl Validator {
             .iter()
             .map(|i| {
                 let t = &self.tracks[idx(*i)];
+                let configured = match i {
+                    Item::CriticalAlerts => self.limits.alerts,
+                    Item::SmokeTests => self.smoke_declared > 0,
+                    Item::UserFacing => self.user_facing_declared > 0,
+                    Item::Resources => !self.limits.resources.is_empty(),
+                    Item::ErrorRate | Item::Latency => true,
+                };
                 let (status, evidence) = if let Some(why) = &t.failed {
                     (Status::Fail, why.clone())
+                } else if ended && configured && (t.bad > 0 || t.errors > 0) {
+                    // The window ended in the middle of a failure: it is not a pass.
+                    (
+                        Status::Fail,
+                        format!("still failing when the window ended: {}", t.last),
+                    )
+                } else if ended && configured && !t.seen {
+                    (
+                        Status::Fail,
+                        format!(
+                            "never measured with enough data during the window ({})",
+                            if t.last.is_empty() {
+                                "no answer"
+                            } else {
+                                &t.last
+                            }
+                        ),
+                    )
                 } else {
                     match i {
                         Item::CriticalAlerts if !self.limits.alerts => (
@@ -335,13 +360,6 @@ impl Validator {
                         Item::Resources if self.limits.resources.is_empty() => (
                             Status::Warn,
                             "not checked: validation.resource_checks names no [checks.NAME]".into(),
-                        ),
-                        Item::ErrorRate | Item::Latency if ended && !t.seen => (
-                            Status::Fail,
-                            format!(
-                                "never measured with enough data during the window ({})",
-                                t.last
-                            ),
                         ),
                         _ if !t.seen && !ended => (Status::Pass, format!("pending: {}", t.last)),
                         _ => (Status::Pass, t.last.clone()),
@@ -496,6 +514,42 @@ mod tests {
         for i in [2, 3, 4, 5] {
             assert_eq!(end[i].status, Status::Warn, "{:?}", end[i]);
         }
+    }
+
+    #[test]
+    fn a_window_that_ends_during_a_failure_does_not_pass() {
+        let mut v = Validator::new(limits(), 1, 1);
+        assert_eq!(v.observe(&obs(0.0, 0.05, 0.0, 5e7), &smoke(true)), None);
+        // One bad tick, below the failure limit of 2, then the window ends.
+        assert_eq!(v.observe(&obs(0.5, 0.05, 0.0, 5e7), &smoke(false)), None);
+        let end = v.items(true);
+        assert_eq!(end[0].status, Status::Fail, "{:?}", end[0]);
+        assert!(
+            end[0].evidence.contains("still failing"),
+            "{}",
+            end[0].evidence
+        );
+        assert_eq!(end[3].status, Status::Fail, "smoke: {:?}", end[3]);
+        assert_eq!(
+            v.items(false)[0].status,
+            Status::Pass,
+            "not yet while it runs"
+        );
+    }
+
+    #[test]
+    fn a_configured_resource_bound_without_data_fails_at_the_end() {
+        let mut v = Validator::new(limits(), 1, 1);
+        let mut o = obs(0.0, 0.05, 0.0, 5e7);
+        o.remove("canary/memory_rss_bytes");
+        assert_eq!(v.observe(&o, &smoke(true)), None);
+        let end = v.items(true);
+        assert_eq!(end[5].status, Status::Fail, "{:?}", end[5]);
+        assert!(
+            end[5].evidence.contains("never measured"),
+            "{}",
+            end[5].evidence
+        );
     }
 
     #[test]

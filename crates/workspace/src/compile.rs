@@ -50,6 +50,18 @@ impl Workspace {
         if let Some(m) = mission {
             validate_name("mission", m)?;
         }
+        for f in &opts.flags {
+            if !shiploop_flags::is_valid_name(f) {
+                return Err(Error::Usage(format!(
+                    "--flag {f:?}: a flag name is [a-z0-9][a-z0-9._-]* (as in the flag registry)"
+                )));
+            }
+        }
+        for m in &opts.migrations {
+            if m.trim().is_empty() || m.chars().any(char::is_control) {
+                return Err(Error::Usage(format!("--migration {m:?} is not a path")));
+            }
+        }
         let id = format!("{}-{name}", now.format("%Y-%m-%d"));
         let path = self.releases_dir().join(format!("{id}.md"));
         if path.exists() {
