@@ -55,7 +55,7 @@ ship release approve checkout-speedups --key alice.key >/dev/null
 
 admin() { curl -sf -H "authorization: Bearer $SHIP_ADMIN_TOKEN" "http://127.0.0.1:$A$1"; }
 start_proxy() {
-  ship proxy > "proxy-$1.log" 2>&1 & pids+=($!)
+  ship proxy > "proxy-$1.log" 2>&1 & proxy_pid=$!; pids+=($proxy_pid)
   for _ in $(seq 100); do admin /state >/dev/null && return 0; sleep 0.1; done
   cat "proxy-$1.log" >&2; fail "ship proxy did not start"
 }
@@ -84,7 +84,8 @@ if [ "$scenario" = good ]; then
   [ "$phase" = completed ] || fail "expected phase completed, got $phase"
   [ "$weight" = 100 ] || fail "the proxy should end at 100 %"
   # The proxy keeps the weight the rollout set across a restart.
-  kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
+  kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
+  for _ in $(seq 50); do admin /state >/dev/null 2>&1 || break; sleep 0.1; done
   start_proxy 2
   weight=$(admin /state | python3 -c 'import json,sys; print(json.load(sys.stdin)["weight"])')
   [ "$weight" = 100 ] || fail "after a restart the proxy serves $weight %, not the 100 % the rollout set"

@@ -196,6 +196,7 @@ pub fn problem(
     validation: &ValidationCfg,
     smoke: &[SmokeCfg],
     checks: &BTreeMap<String, crate::CheckCfg>,
+    router_kind: &str,
 ) -> Option<(&'static str, &'static str, String)> {
     match staging.router.as_str() {
         "none" => {}
@@ -276,6 +277,17 @@ pub fn problem(
                 ),
             ));
         }
+        let relative = http && !s.path.starts_with("http://") && !s.path.starts_with("https://");
+        if relative && validation.base_url.trim().is_empty() && router_kind != "builtin" {
+            return Some((
+                "validation",
+                "base_url",
+                format!(
+                    "[[smoke]] `{}` requests a path, and validation.base_url is empty: say where production answers (only the builtin router has a default, its proxy.listen)",
+                    s.name
+                ),
+            ));
+        }
         if s.json_pointer.is_empty() != s.json_equals.is_none() {
             return Some((
                 "smoke",
@@ -321,5 +333,30 @@ mod http_method {
                 _ => Err(()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn smoke_and_validation_mistakes_name_their_key() {
+        let smoke = "[[smoke]]\nname = \"home\"\npath = \"/\"\n";
+        let e = Config::parse(smoke).unwrap_err();
+        assert!(e.message.contains("validation.base_url"), "{e}");
+        let builtin = format!("[router]\nkind = \"builtin\"\n{smoke}");
+        assert!(Config::parse(&builtin).is_ok());
+        let both = "[[smoke]]\nname = \"x\"\npath = \"http://a/\"\ncommand = \"true\"\n";
+        assert!(Config::parse(both)
+            .unwrap_err()
+            .message
+            .contains("not both"));
+        let e = Config::parse("[validation]\non_failure = \"ignore\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = Config::parse("[validation]\nresource_checks = [\"rss\"]\n").unwrap_err();
+        assert!(e.message.contains("[checks.rss]"), "{e}");
+        let e = Config::parse("[staging]\nrouter = \"builtin\"\n").unwrap_err();
+        assert!(e.message.contains("staging.url"), "{e}");
     }
 }

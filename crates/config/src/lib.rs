@@ -523,8 +523,13 @@ impl Config {
         {
             return Some(("rollback", "critical_security_alert", format!("rollback.critical_security_alert = true needs an alert source, and metrics.kind = {:?} has none: set [alerts] kind = \"alertmanager\", or critical_security_alert = false", self.metrics.kind)));
         }
-        if let Some(p) = gates::problem(&self.staging, &self.validation, &self.smoke, &self.checks)
-        {
+        if let Some(p) = gates::problem(
+            &self.staging,
+            &self.validation,
+            &self.smoke,
+            &self.checks,
+            &self.router.kind,
+        ) {
             return Some(p);
         }
         for (i, w) in self.webhooks.iter().enumerate() {

@@ -186,6 +186,15 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
         .flat_map(|i| plan.required_keys(i))
         .filter(|k| !k.starts_with("integrity/"))
         .collect();
+    // …and what post-deployment validation will ask.
+    if ws.config.alerts.kind == "alertmanager" {
+        keys.push("alerts/critical".into());
+    }
+    for name in &ws.config.validation.resource_checks {
+        if let Some(c) = ws.config.checks.get(name) {
+            keys.push(shiploop_rollout::measure::check_metric(&c.metric));
+        }
+    }
     keys.sort();
     keys.dedup();
     let providers = match build::providers_for(ws) {

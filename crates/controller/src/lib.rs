@@ -170,14 +170,17 @@ impl<'a> Controller<'a> {
     }
 
     /// Long enough to outlast one whole tick — the sleep, the metric command, every integrity
-    /// check and two router calls at their timeouts — so a slow tick never lets a second
+    /// check and smoke test, and two router calls at their timeouts — so a slow tick never lets a second
     /// controller in while this one still acts.
     fn lease_ttl(&self) -> Duration {
         let c = &self.ws.config;
         let integrity: Duration = c.integrity.values().map(|i| i.timeout.0).sum();
+        // A validation tick runs every smoke test too.
+        let smoke: Duration = c.smoke.iter().map(|t| t.timeout.0).sum();
         let tick = c.rollout.tick_interval.0
             + c.metrics.command.timeout.0
             + integrity
+            + smoke
             + c.router.command.timeout.0 * 2;
         (tick * 2).max(Duration::from_secs(30))
     }
@@ -611,9 +614,9 @@ impl<'a> Controller<'a> {
         self.sync_contract(now)?;
         let decisions = self.store.decisions(self.id()).map_err(store_err)?;
         let weights = self.weight_history();
-        if let Some(signal) =
-            signals::for_outcome(&self.release, &self.state, &decisions, &weights, now)
-        {
+        let signal = signals::for_outcome(&self.release, &self.state, &decisions, &weights, now)
+            .filter(|sig| self.signal_due(sig));
+        if let Some(signal) = signal {
             let (path, new) = self.ws.write_signal(&signal)?;
             if new {
                 let id = self.id().to_string();
@@ -626,6 +629,30 @@ impl<'a> Controller<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Whether a finished rollout's signal is due now: a hotfix's post-incident signal waits for
+    /// its validation to pass; a person's rollback after a failed validation is that
+    /// validation's incident, already written.
+    fn signal_due(&self, sig: &shiploop_artifacts::signal::Signal) -> bool {
+        let event = sig.meta.event.clone().unwrap_or_default();
+        if event.starts_with("hotfix-complete:") {
+            return self
+                .ws
+                .resolve(self.id())
+                .is_ok_and(|r| r.contract.meta.status == Status::Shipped);
+        }
+        if let Phase::RolledBack { reason } = &self.state.phase {
+            if reason.starts_with("manual rollback during validation") {
+                let v = format!("validation:{}", self.id());
+                let written = self.ws.signals().is_ok_and(|all| {
+                    all.iter()
+                        .any(|(_, s)| s.meta.event.as_deref() == Some(v.as_str()))
+                });
+                return !written;
+            }
+        }
+        true
     }
 
     /// The weights the router was successfully asked for, in order, without repeats.

@@ -299,6 +299,16 @@ impl Controller<'_> {
             }
         }
         let now = clock.now();
+        if failure.is_none() {
+            // An abort queued during the last tick is applied before the result is decided.
+            self.tick(now, &mut |_| {}).await?;
+            if self.state.phase != Phase::Completed {
+                failure = Some(format!(
+                    "the rollout left 100 % during validation ({})",
+                    self.state.phase.name()
+                ));
+            }
+        }
         let items = v.items(true);
         if failure.is_none() {
             if let Some(i) = items
@@ -347,6 +357,8 @@ impl Controller<'_> {
         let Some(reason) = failure else {
             self.ws
                 .record_validation(&id, Some(Status::Shipped), record, now)?;
+            // A hotfix's post-incident signal is due now that its validation passed.
+            self.finish(now)?;
             return Ok(report);
         };
         if self.state.phase != Phase::Completed {
@@ -405,7 +417,7 @@ impl Controller<'_> {
             "# Incident: {} failed post-deployment validation\n\n**Why:** {reason}\n\n**What happens now:** {}\n\n| item | result | evidence |\n|---|---|---|\n",
             m.id,
             if manual {
-                format!("validation.on_failure = \"manual\": the new version still serves all traffic. Roll back with `ship rollout abort {} --reason \"…\"`, or decide it may stay.", m.id)
+                format!("validation.on_failure = \"manual\": the new version still serves all traffic. Roll back with `ship rollout abort {} --reason \"…\"`.", m.id)
             } else {
                 "all traffic is sent back to the stable version (validation.on_failure = \"rollback\").".to_string()
             }
