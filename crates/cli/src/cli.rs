@@ -93,6 +93,11 @@ pub enum Command {
         #[command(subcommand)]
         command: MigrationsCommand,
     },
+    /// Feedback signals (work/signals/): what production taught, back into the loop.
+    Signal {
+        #[command(subcommand)]
+        command: SignalCommand,
+    },
     /// The tamper-evident event log of every rollout.
     Audit {
         #[command(subcommand)]
@@ -308,4 +313,37 @@ pub struct ProxyArgs {
     /// [default: proxy.token_env, SHIP_ADMIN_TOKEN].
     #[arg(long = "token-env", value_name = "VAR")]
     pub token_env: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SignalCommand {
+    /// Write a signal by hand (the engine writes its own on rollbacks, failed validations and
+    /// hotfixes).
+    New {
+        /// performance, customer-feedback, process-friction, unexpected-behavior or incident.
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: String,
+        /// low, medium, high or critical.
+        #[arg(long, default_value = "medium")]
+        severity: String,
+        #[arg(long)]
+        title: String,
+        /// The release it is about (id, name or path).
+        #[arg(long)]
+        release: Option<String>,
+        /// The mission it is about.
+        #[arg(long)]
+        mission: Option<String>,
+        /// The body (markdown): the evidence and links.
+        #[arg(long)]
+        body: Option<String>,
+    },
+    /// List signals, oldest first.
+    List {
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// open, acknowledged or resolved.
+        #[arg(long)]
+        status: Option<String>,
+    },
 }

@@ -8,11 +8,12 @@ mod output;
 mod proxy_cmd;
 mod release;
 mod rollout;
+mod signal_cmd;
 
 use clap::Parser;
 use cli::{
     AuditCommand, Cli, Command, FlagsCommand, HotfixCommand, MigrationsCommand, OncallCommand,
-    ReleaseCommand, RolloutCommand,
+    ReleaseCommand, RolloutCommand, SignalCommand,
 };
 use output::Out;
 use shiploop_workspace::{Error, Workspace};
@@ -118,6 +119,34 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                 waive.by.as_deref(),
             )?;
             gates_cmd::check_cmd(&ws, out, release, &w, now)
+        }
+        Command::Signal { command } => {
+            let ws = open(&dir, cli)?;
+            match command {
+                SignalCommand::New {
+                    kind,
+                    severity,
+                    title,
+                    release,
+                    mission,
+                    body,
+                } => signal_cmd::new(
+                    &ws,
+                    out,
+                    &signal_cmd::NewSignal {
+                        kind,
+                        severity,
+                        title,
+                        release: release.as_deref(),
+                        mission: mission.as_deref(),
+                        body: body.as_deref(),
+                    },
+                    now,
+                ),
+                SignalCommand::List { kind, status } => {
+                    signal_cmd::list(&ws, out, kind.as_deref(), status.as_deref())
+                }
+            }
         }
         Command::Rehearse { release } => {
             let ws = open(&dir, cli)?;

@@ -33,6 +33,36 @@ impl Workspace {
         Ok(out)
     }
 
+    /// Every signal file that cannot be read or parsed, with why (file and line).
+    pub fn broken_signals(&self) -> Result<Vec<(PathBuf, String)>> {
+        let dir = self.signals_dir();
+        if !dir.is_dir() {
+            return Ok(vec![]);
+        }
+        let entries = std::fs::read_dir(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut out = vec![];
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "md") {
+                let text = match fsutil::read(&p) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        out.push((p, e.to_string()));
+                        continue;
+                    }
+                };
+                if let Err(e) = Signal::parse(&text) {
+                    out.push((p, e.to_string()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Writes the signal unless one for the same event exists; returns the path written, or
     /// the existing signal's path with `false`.
     pub fn write_signal(&self, signal: &Signal) -> Result<(PathBuf, bool)> {
