@@ -93,6 +93,11 @@ pub enum Command {
         #[command(subcommand)]
         command: MigrationsCommand,
     },
+    /// Missions and their outcome contracts (work/missions/<name>/OUTCOME-CONTRACT.md).
+    Mission {
+        #[command(subcommand)]
+        command: MissionCommand,
+    },
     /// Feedback signals (work/signals/): what production taught, back into the loop.
     Signal {
         #[command(subcommand)]
@@ -346,4 +351,12 @@ pub enum SignalCommand {
         #[arg(long)]
         status: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MissionCommand {
+    /// Write work/missions/<name>/OUTCOME-CONTRACT.md from the template; never overwrites.
+    New { mission: String },
+    /// The mission's metrics, targets and measurement schedule (which checkpoints are due).
+    Show { mission: String },
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod gates_cmd;
+mod mission_cmd;
 mod output;
 mod proxy_cmd;
 mod release;
@@ -12,8 +13,8 @@ mod signal_cmd;
 
 use clap::Parser;
 use cli::{
-    AuditCommand, Cli, Command, FlagsCommand, HotfixCommand, MigrationsCommand, OncallCommand,
-    ReleaseCommand, RolloutCommand, SignalCommand,
+    AuditCommand, Cli, Command, FlagsCommand, HotfixCommand, MigrationsCommand, MissionCommand,
+    OncallCommand, ReleaseCommand, RolloutCommand, SignalCommand,
 };
 use output::Out;
 use shiploop_workspace::{Error, Workspace};
@@ -119,6 +120,13 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                 waive.by.as_deref(),
             )?;
             gates_cmd::check_cmd(&ws, out, release, &w, now)
+        }
+        Command::Mission { command } => {
+            let ws = open(&dir, cli)?;
+            match command {
+                MissionCommand::New { mission } => mission_cmd::new(&ws, out, mission),
+                MissionCommand::Show { mission } => mission_cmd::show(&ws, out, mission, now),
+            }
         }
         Command::Signal { command } => {
             let ws = open(&dir, cli)?;

@@ -9,6 +9,7 @@ mod error;
 mod fsutil;
 mod init;
 mod lifecycle;
+mod missions;
 mod releases;
 mod signals;
 mod template;
@@ -18,6 +19,7 @@ pub use compile::{NewOptions, NewReport};
 pub use error::Error;
 pub use init::{init, InitReport};
 pub use lifecycle::{ApprovalCheck, ApproveReport, SubmitReport, VerifyReport, VerifyState};
+pub use missions::OUTCOME_FILE;
 pub use releases::{validate_name, LoadedRelease, ReleaseSummary};
 pub use template::DEFAULT_RELEASE_TEMPLATE;
 

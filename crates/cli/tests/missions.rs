@@ -1,0 +1,51 @@
+//! `ship mission new` and `ship mission show` with the built binary.
+
+mod common;
+use common::*;
+
+#[test]
+fn a_mission_gets_its_outcome_contract_once_and_shows_its_schedule() {
+    let ws = Ws::init();
+    let r = ws.ship(&["mission", "new", "checkout"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let file = "work/missions/checkout/OUTCOME-CONTRACT.md";
+    let text = ws.read(file);
+    assert!(text.contains("mission: checkout"), "{text}");
+    assert!(!text.contains("MISSION-NAME"), "{text}");
+    let r = ws.ship(&["mission", "new", "checkout"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.text().contains("never overwrites"), "{}", r.text());
+    assert_eq!(ws.read(file), text);
+
+    let j = ws.ship(&["mission", "show", "checkout", "--json"]).json();
+    assert_eq!(j["metrics"][0]["name"], "conversion-rate", "{j}");
+    assert_eq!(j["measurement_schedule"].as_array().unwrap().len(), 2);
+    assert_eq!(j["due"], serde_json::json!([]), "nothing due before 2027: {j}");
+    ws.write(file, &text.replace("date: 2027-01-01", "date: 2026-11-20"));
+    let r = ws.ship(&["mission", "show", "checkout"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.contains("week-1       2026-11-20  due"), "{}", r.stdout);
+    assert!(r.stdout.contains(">= 0.031, baseline 0.028"), "{}", r.stdout);
+}
+
+#[test]
+fn broken_or_misplaced_outcome_contracts_name_file_and_line() {
+    let ws = Ws::init();
+    assert_eq!(ws.ship(&["mission", "new", "Bad Name"]).code, 2);
+    let r = ws.ship(&["mission", "show", "nowhere"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.text().contains("ship mission new nowhere"), "{}", r.text());
+    assert_eq!(ws.ship(&["mission", "new", "search"]).code, 0);
+    let file = "work/missions/search/OUTCOME-CONTRACT.md";
+    let text = ws.read(file);
+    ws.write(file, &text.replace("comparison: '>='", "comparison: 'sometimes'"));
+    let r = ws.ship(&["mission", "show", "search", "--json"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    let e = r.json();
+    assert!(e["error"]["file"].as_str().unwrap().ends_with(file), "{e}");
+    assert!(e["error"]["line"].as_u64().unwrap() > 1, "{e}");
+    ws.write(file, &text.replace("mission: search", "mission: checkout"));
+    let r = ws.ship(&["mission", "show", "search"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.text().contains("folder of `search`"), "{}", r.text());
+}

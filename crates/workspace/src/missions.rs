@@ -1,0 +1,72 @@
+//! Missions and their outcome contracts: `work/missions/<name>/OUTCOME-CONTRACT.md`.
+
+use crate::template::OUTCOME_TEMPLATE;
+use crate::{fsutil, validate_name, Error, Result, Workspace};
+use shiploop_artifacts::outcome::OutcomeContract;
+use std::path::PathBuf;
+
+pub const OUTCOME_FILE: &str = "OUTCOME-CONTRACT.md";
+pub const OUTCOME_TEMPLATE_FILE: &str = "_TEMPLATE-OUTCOME-CONTRACT.md";
+
+impl Workspace {
+    pub fn missions_dir(&self) -> PathBuf {
+        self.path(&self.config.paths.missions)
+    }
+
+    pub fn outcome_path(&self, mission: &str) -> PathBuf {
+        self.missions_dir().join(mission).join(OUTCOME_FILE)
+    }
+
+    /// Writes the mission's outcome contract from the missions folder's template (or the
+    /// built-in one), with the mission's name filled in; never overwrites.
+    pub fn mission_new(&self, mission: &str) -> Result<PathBuf> {
+        validate_name("mission", mission)?;
+        let path = self.outcome_path(mission);
+        if path.exists() {
+            return Err(Error::Usage(format!(
+                "{} already exists: ship never overwrites an outcome contract",
+                self.rel(&path)
+            )));
+        }
+        let template_path = self.missions_dir().join(OUTCOME_TEMPLATE_FILE);
+        let template = if template_path.is_file() {
+            fsutil::read(&template_path)?
+        } else {
+            OUTCOME_TEMPLATE.to_string()
+        };
+        let text = template.replace("MISSION-NAME", mission);
+        // What is written must parse: a broken template is reported against the template.
+        OutcomeContract::parse(&text).map_err(|e| Error::parse(&template_path, e))?;
+        if let Some(dir) = path.parent() {
+            fsutil::create_dir(dir)?;
+        }
+        fsutil::write_atomic(&path, &text, true)?;
+        Ok(path)
+    }
+
+    /// The mission's outcome contract, parsed (errors name the file and line).
+    pub fn load_outcome(&self, mission: &str) -> Result<(PathBuf, OutcomeContract)> {
+        validate_name("mission", mission)?;
+        let path = self.outcome_path(mission);
+        if !path.is_file() {
+            return Err(Error::Usage(format!(
+                "mission `{mission}` has no outcome contract ({}): `ship mission new {mission}`",
+                self.rel(&path)
+            )));
+        }
+        let text = fsutil::read(&path)?;
+        let c = OutcomeContract::parse(&text).map_err(|e| Error::parse(&path, e))?;
+        if c.meta.mission != mission {
+            return Err(Error::Parse {
+                file: path.clone(),
+                line: 2,
+                column: 1,
+                message: format!(
+                    "the outcome contract says mission `{}`, but it is in the folder of `{mission}`",
+                    c.meta.mission
+                ),
+            });
+        }
+        Ok((path, c))
+    }
+}
