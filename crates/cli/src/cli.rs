@@ -93,6 +93,9 @@ pub enum Command {
         #[command(subcommand)]
         command: MigrationsCommand,
     },
+    /// The workspace at a glance: releases by state, rollouts in flight, missions and their next
+    /// checkpoint, open signals, stale flags.
+    Status,
     /// Missions and their outcome contracts (work/missions/<name>/OUTCOME-CONTRACT.md).
     Mission {
         #[command(subcommand)]

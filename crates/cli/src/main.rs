@@ -10,6 +10,7 @@ mod proxy_cmd;
 mod release;
 mod rollout;
 mod signal_cmd;
+mod status_cmd;
 
 use clap::Parser;
 use cli::{
@@ -120,6 +121,10 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                 waive.by.as_deref(),
             )?;
             gates_cmd::check_cmd(&ws, out, release, &w, now)
+        }
+        Command::Status => {
+            let ws = open(&dir, cli)?;
+            status_cmd::run(&ws, out, now)
         }
         Command::Mission { command } => {
             let ws = open(&dir, cli)?;

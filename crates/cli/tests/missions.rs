@@ -20,12 +20,24 @@ fn a_mission_gets_its_outcome_contract_once_and_shows_its_schedule() {
     let j = ws.ship(&["mission", "show", "checkout", "--json"]).json();
     assert_eq!(j["metrics"][0]["name"], "conversion-rate", "{j}");
     assert_eq!(j["measurement_schedule"].as_array().unwrap().len(), 2);
-    assert_eq!(j["due"], serde_json::json!([]), "nothing due before 2027: {j}");
+    assert_eq!(
+        j["due"],
+        serde_json::json!([]),
+        "nothing due before 2027: {j}"
+    );
     ws.write(file, &text.replace("date: 2027-01-01", "date: 2026-11-20"));
     let r = ws.ship(&["mission", "show", "checkout"]);
     assert_eq!(r.code, 0, "{}", r.text());
-    assert!(r.stdout.contains("week-1       2026-11-20  due"), "{}", r.stdout);
-    assert!(r.stdout.contains(">= 0.031, baseline 0.028"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("week-1       2026-11-20  due"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(">= 0.031, baseline 0.028"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -34,11 +46,18 @@ fn broken_or_misplaced_outcome_contracts_name_file_and_line() {
     assert_eq!(ws.ship(&["mission", "new", "Bad Name"]).code, 2);
     let r = ws.ship(&["mission", "show", "nowhere"]);
     assert_eq!(r.code, 2, "{}", r.text());
-    assert!(r.text().contains("ship mission new nowhere"), "{}", r.text());
+    assert!(
+        r.text().contains("ship mission new nowhere"),
+        "{}",
+        r.text()
+    );
     assert_eq!(ws.ship(&["mission", "new", "search"]).code, 0);
     let file = "work/missions/search/OUTCOME-CONTRACT.md";
     let text = ws.read(file);
-    ws.write(file, &text.replace("comparison: '>='", "comparison: 'sometimes'"));
+    ws.write(
+        file,
+        &text.replace("comparison: '>='", "comparison: 'sometimes'"),
+    );
     let r = ws.ship(&["mission", "show", "search", "--json"]);
     assert_eq!(r.code, 2, "{}", r.text());
     let e = r.json();
@@ -48,4 +67,39 @@ fn broken_or_misplaced_outcome_contracts_name_file_and_line() {
     let r = ws.ship(&["mission", "show", "search"]);
     assert_eq!(r.code, 2, "{}", r.text());
     assert!(r.text().contains("folder of `search`"), "{}", r.text());
+}
+
+#[test]
+fn status_shows_releases_missions_signals_and_stale_flags() {
+    let ws = Ws::with_contract();
+    assert_eq!(ws.ship(&["mission", "new", "checkout"]).code, 0);
+    let r = ws.ship(&[
+        "signal",
+        "new",
+        "--type",
+        "performance",
+        "--title",
+        "Search p99 creeping up",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    ws.write(
+        "work/flags.yaml",
+        "flags:\n- name: old-banner\n  owner: bob@example.com\n  type: experiment\n  default: true\n  created: 2026-09-01\n  cleanup_by: 2026-10-01\n",
+    );
+    let j = ws.ship(&["status", "--json"]).json();
+    assert_eq!(j["releases"]["draft"], 1, "{j}");
+    assert_eq!(j["missions"][0]["mission"], "checkout");
+    assert_eq!(j["missions"][0]["next_checkpoint"]["name"], "week-1");
+    assert_eq!(j["open_signals"][0]["type"], "performance");
+    assert_eq!(j["stale_flags"][0]["flag"], "old-banner");
+    let r = ws.ship(&["status"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    for want in [
+        "Releases: 1 (draft 1)",
+        "checkout                 next checkpoint week-1 on 2027-01-01",
+        "Search p99 creeping up",
+        "old-banner",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {}", r.stdout);
+    }
 }
