@@ -34,6 +34,13 @@ pub fn new(
             r.already_released.join(", ")
         );
     }
+    match (&r.outcome_contract, &r.mission) {
+        (Some(f), _) => println!("  linked in {f}"),
+        (None, Some(m)) => println!(
+            "  mission {m} has no outcome contract yet: `ship mission new {m}` (the handoff to Operate needs one)"
+        ),
+        _ => {}
+    }
     println!(
         "\nNext: review it (release notes are a draft), then `ship release submit {}`.",
         r.id

@@ -103,3 +103,31 @@ fn status_shows_releases_missions_signals_and_stale_flags() {
         assert!(r.stdout.contains(want), "{want}: {}", r.stdout);
     }
 }
+
+#[test]
+fn a_release_for_a_mission_is_linked_in_its_outcome_contract() {
+    let ws = Ws::init();
+    ws.verdict("v-pass-1", "PASS", "Faster checkout");
+    assert_eq!(ws.ship(&["mission", "new", "checkout"]).code, 0);
+    let r = ws.ship(&["release", "new", "speedups", "--mission", "checkout"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(
+        r.stdout
+            .contains("linked in work/missions/checkout/OUTCOME-CONTRACT.md"),
+        "{}",
+        r.stdout
+    );
+    let j = ws.ship(&["mission", "show", "checkout", "--json"]).json();
+    let text = ws.read("work/missions/checkout/OUTCOME-CONTRACT.md");
+    assert!(text.contains("- 2026-11-27-speedups"), "{text}\n{j}");
+    // A broken outcome contract stops the compile with nothing written.
+    ws.verdict("v-pass-2", "PASS", "Saved cards");
+    ws.write(
+        "work/missions/checkout/OUTCOME-CONTRACT.md",
+        "---\nmission: [\n---\n",
+    );
+    let before = ws.snapshot();
+    let r = ws.ship(&["release", "new", "cards", "--mission", "checkout"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert_eq!(ws.snapshot(), before);
+}

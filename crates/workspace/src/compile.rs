@@ -22,6 +22,8 @@ pub struct NewReport {
     pub already_released: Vec<String>,
     /// Which template was used: the workspace's file, or the built-in one when it is missing.
     pub template: String,
+    /// The mission's outcome contract the release was linked in (its `releases`), if it has one.
+    pub outcome_contract: Option<String>,
 }
 
 /// Options of `ship release new`.
@@ -250,10 +252,24 @@ impl Workspace {
                 .collect(),
             already_released: already,
             template: template_used,
+            outcome_contract: None,
         };
-        // Read STATUS.md before writing anything, so a malformed one stops us with nothing changed.
+        let mut report = report;
+        // Read STATUS.md and the mission's outcome contract before writing anything, so a
+        // malformed one stops us with nothing changed.
         self.load_status()?;
+        let outcome = match mission {
+            Some(m) if self.outcome_path(m).is_file() => Some(self.load_outcome(m)?),
+            _ => None,
+        };
         fsutil::write_atomic(&path, &contract.render(), true)?;
+        if let Some((opath, mut oc)) = outcome {
+            if !oc.meta.releases.contains(&id) {
+                oc.meta.releases.push(id.clone());
+                fsutil::write_atomic(&opath, &oc.render(), false)?;
+            }
+            report.outcome_contract = Some(self.rel(&opath));
+        }
         self.update_status(&LoadedRelease { path, contract }, now)?;
         Ok(report)
     }
