@@ -16,6 +16,7 @@ pub mod error;
 pub mod markdown;
 pub mod outcome;
 pub mod release;
+pub mod report;
 pub mod signal;
 pub mod status;
 pub mod verdict;
