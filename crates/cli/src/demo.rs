@@ -312,17 +312,10 @@ fn configure(
     write(&path, &format!("{cfg}\n{SMOKE}"))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(usage)
-}
-
 /// Rehearsal, then `ship check` (which notifies on-call), the on-call acknowledgement, and
 /// `ship check` again: the gates a real release goes through. Ok(false) when one fails.
 fn gates(out: &Out, ws: &Workspace, id: &str) -> Result<bool, Error> {
-    let rt = runtime()?;
+    let rt = crate::rollout::runtime()?;
     let r = rt.block_on(shiploop_controller::rehearse::rehearse(ws, id, Utc::now()))?;
     if !out.json {
         println!("$ ship rehearse {id}");

@@ -10,13 +10,6 @@ use shiploop_controller::{Controller, SystemClock};
 use shiploop_gates::{Gate, Override, Report, Status};
 use shiploop_workspace::{Error, Workspace};
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))
-}
-
 /// The waivers given on the command line, attributed to `--as` or git's user.email.
 pub fn overrides(
     ws: &Workspace,
@@ -105,14 +98,14 @@ pub fn check_cmd(
     waivers: &[Override],
     now: DateTime<Utc>,
 ) -> Result<u8, Error> {
-    let rt = runtime()?;
+    let rt = crate::rollout::runtime()?;
     let (report, notes) = rt.block_on(check::check(ws, release, waivers, now))?;
     print_report(out, &report, &notes);
     Ok(if report.passed() { 0 } else { 1 })
 }
 
 pub fn rehearse(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> Result<u8, Error> {
-    let rt = runtime()?;
+    let rt = crate::rollout::runtime()?;
     let r = rt.block_on(shiploop_controller::rehearse::rehearse(ws, release, now))?;
     if out.json {
         out.print_json(&r);
@@ -210,7 +203,7 @@ pub fn validation_outcome(
         }
         return Ok((code, None));
     }
-    let rt = runtime()?;
+    let rt = crate::rollout::runtime()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let json = out.json;
     let report = rt.block_on(async {

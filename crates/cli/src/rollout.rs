@@ -11,7 +11,8 @@ use shiploop_store::Store;
 use shiploop_workspace::{Error, Workspace};
 use std::time::Duration;
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+/// The single-threaded runtime the CLI's commands run their async work on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -115,24 +115,12 @@ const SAFE_SQL: &str = "SET lock_timeout = '2s';\nSET statement_timeout = '30s';
 
 /// Sets `key` of `[table]` in ship.toml text (the line `ship init` wrote), keeping the rest.
 fn set(cfg: &str, table: &str, key: &str, value: &str) -> String {
-    let mut current = String::new();
-    let mut done = false;
-    let out: Vec<String> = cfg
-        .lines()
-        .map(|line| {
-            let t = line.trim();
-            if t.starts_with('[') {
-                current = t.trim_matches(['[', ']']).to_string();
-            } else if !done && current == table && t.split('=').next().map(str::trim) == Some(key) {
-                done = true;
-                return format!("{key} = {value}");
-            }
-            line.to_string()
-        })
-        .collect();
-    assert!(done, "no {table}.{key} in ship.toml");
-    out.join("\n") + "\n"
+    shiploop_config::set_key(cfg, table, key, value)
+        .unwrap_or_else(|| panic!("no {table}.{key} in ship.toml"))
 }
+
+/// The registry with the flag `gated_ws`'s release names.
+const FLAGS_YAML: &str = "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n";
 
 fn gate<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     report["gates"]
@@ -240,10 +228,7 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
         cfg = set(&cfg, t, k, &v);
     }
     ws.write("ship.toml", &cfg);
-    ws.write(
-        "work/flags.yaml",
-        "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n",
-    );
+    ws.write("work/flags.yaml", FLAGS_YAML);
     ws.write("db/001_add_coupon.sql", SAFE_SQL);
 
     let env = [("STAGING_TOKEN", STAGING_TOKEN), ("SHIP_NOW", NOW)];
@@ -321,10 +306,7 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
 #[test]
 fn an_override_is_recorded_and_approval_can_never_be_waived() {
     let ws = gated_ws(SAFE_SQL);
-    ws.write(
-        "work/flags.yaml",
-        "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n",
-    );
+    ws.write("work/flags.yaml", FLAGS_YAML);
     // Approval first: refused as a whole, nothing recorded, nothing routed.
     let r = ws.ship(&[
         "rollout",
@@ -674,10 +656,7 @@ fn flags_list_and_stale_for_people_and_ci() {
 #[test]
 fn manual_validation_failure_raises_the_incident_and_a_person_rolls_back() {
     let ws = gated_ws(SAFE_SQL);
-    ws.write(
-        "work/flags.yaml",
-        "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n",
-    );
+    ws.write("work/flags.yaml", FLAGS_YAML);
     let cfg = set(
         &ws.read("ship.toml"),
         "validation",

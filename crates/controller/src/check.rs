@@ -130,16 +130,12 @@ pub fn migration_paths(ws: &Workspace, r: &LoadedRelease) -> Vec<std::path::Path
         .collect()
 }
 
-fn migrations_gate(ws: &Workspace, r: &LoadedRelease) -> (gates::GateResult, Vec<String>) {
+fn migrations_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult {
     let paths = migration_paths(ws, r);
     if paths.is_empty() {
-        return (
-            gates::migrations(&gates::MigrationEvidence::default()),
-            vec![],
-        );
+        return gates::migrations(&gates::MigrationEvidence::default());
     }
     let mut e = gates::MigrationEvidence::default();
-    let mut allowed = Vec::new();
     match shiploop_migrations::lint_paths(&paths) {
         Err(err) => e.unreadable = Some(rel_text(ws, &err.to_string())),
         Ok(report) => {
@@ -155,9 +151,7 @@ fn migrations_gate(ws: &Workspace, r: &LoadedRelease) -> (gates::GateResult, Vec
                     );
                     match (&x.allowed, x.severity) {
                         (Some(reason), _) => {
-                            let a = format!("{line} (reason: {reason})");
-                            allowed.push(a.clone());
-                            e.allowed.push(a);
+                            e.allowed.push(format!("{line} (reason: {reason})"));
                         }
                         (None, shiploop_migrations::Severity::Error) => {
                             e.errors.push(format!("{line} → {}", x.help))
@@ -168,7 +162,7 @@ fn migrations_gate(ws: &Workspace, r: &LoadedRelease) -> (gates::GateResult, Vec
             }
         }
     }
-    (gates::migrations(&e), allowed)
+    gates::migrations(&e)
 }
 
 /// Paths in messages relative to the workspace, as people wrote them.
@@ -401,8 +395,7 @@ pub async fn check(
     ));
 
     gates_out.push(flags_gate(ws, &r, &events, now));
-    let (migrations, _) = migrations_gate(ws, &r);
-    gates_out.push(migrations);
+    gates_out.push(migrations_gate(ws, &r));
     gates_out.push(monitoring_gate(ws, &r).await);
 
     let mut oncall = gates::Oncall {
