@@ -172,6 +172,7 @@ mod tests {
                 migrations: vec![],
                 checks: None,
                 validation: None,
+            handoff: None,
             },
             body: format!("# Release: x\n\n## Release notes\n- faster\n\n{RECORDS_MARKER}\n## Approvals\nnone\n\n## Rollout log\n"),
         }

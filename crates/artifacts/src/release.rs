@@ -27,6 +27,7 @@ pub const RECORD_KEYS: &[&str] = &[
     "checks",
     "rollout",
     "validation",
+    "handoff",
 ];
 
 /// The line that ends the approved body. Everything after it is ship's rendering of its
@@ -281,6 +282,19 @@ pub struct ReleaseMeta {
     pub rollout: Option<RolloutRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffRecord>,
+}
+
+/// The handoff to Operate: who handed over to whom, when, and the exit criteria as checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffRecord {
+    pub at: DateTime<Utc>,
+    pub from: String,
+    pub to: String,
+    #[serde(default)]
+    pub items: Vec<CheckLine>,
 }
 
 /// The last `ship check`: one line per pre-deployment gate (the full report, with every
@@ -750,6 +764,15 @@ pub fn render_records(m: &ReleaseMeta) -> String {
                 render_check_lines(&mut out, "item", &v.items);
             }
         }
+    }
+    if let Some(h) = &m.handoff {
+        out.push_str(&format!(
+            "\n## Handoff to Operate\n\nHanded over by {} to {} at {}.\n\n",
+            markdown::cell(&h.from),
+            markdown::cell(&h.to),
+            h.at.format("%Y-%m-%d %H:%M:%SZ")
+        ));
+        render_check_lines(&mut out, "exit criterion", &h.items);
     }
     out
 }

@@ -48,7 +48,9 @@ impl MetricResult {
 }
 
 fn num(v: f64) -> String {
-    if v.is_finite() && v.abs() >= 1e-4 && v.abs() < 1e7 {
+    if v == 0.0 {
+        "0".into()
+    } else if v.is_finite() && v.abs() >= 1e-4 && v.abs() < 1e7 {
         let s = format!("{v:.4}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
@@ -125,7 +127,8 @@ impl OutcomeReport {
             out.push_str(&format!(
                 "| {} | {} | {actual} | {baseline} | {delta} | {result} |\n",
                 cell(&r.metric.name),
-                cell(&r.target_text())
+                // Made of numbers and comparison signs, which need no escaping but the pipe.
+                r.target_text().replace('|', "\\|")
             ));
         }
         out.push_str("\n## What worked\n\n");
@@ -278,7 +281,10 @@ pub fn chart(r: &MetricResult) -> String {
     let (t0, t1) = match (r.series.first(), r.series.last()) {
         (Some(a), Some(b)) if b.0 > a.0 => (a.0, b.0),
         (Some(a), _) => (a.0, a.0 + chrono::Duration::seconds(1)),
-        _ => (Utc::now(), Utc::now() + chrono::Duration::seconds(1)),
+        _ => (
+            DateTime::<Utc>::UNIX_EPOCH,
+            DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(1),
+        ),
     };
     let span = (t1 - t0).num_milliseconds().max(1) as f64;
     let x = |t: DateTime<Utc>| L + (W - L - 10.0) * ((t - t0).num_milliseconds() as f64 / span);
@@ -399,11 +405,11 @@ mod tests {
         let text = r.render();
         assert!(text.contains("**1 of 3 targets met.**"), "{text}");
         assert!(
-            text.contains("| conversion-rate | &gt;= 0.031 | 0.033 | 0.028 | +17.9 % | met |"),
+            text.contains("| conversion-rate | >= 0.031 | 0.033 | 0.028 | +17.9 % | met |"),
             "{text}"
         );
         assert!(
-            text.contains("| p99-seconds | &lt;= 0.3 | 0.41 | 0.35 | +17.1 % | **missed** |"),
+            text.contains("| p99-seconds | <= 0.3 | 0.41 | 0.35 | +17.1 % | **missed** |"),
             "{text}"
         );
         assert!(

@@ -6,6 +6,7 @@
 use crate::document::Document;
 use crate::error::ParseError;
 use crate::markdown;
+use crate::outcome::Checkpoint;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,28 @@ pub struct MissionEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
     pub since: DateTime<Utc>,
+    /// Who owns the mission now (set by the handoff to Operate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The outcome checkpoints handed over to Operate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurement_schedule: Vec<Checkpoint>,
+    /// Checkpoints measured so far, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measured: Vec<String>,
+}
+
+impl MissionEntry {
+    /// The first handed-over checkpoint not measured yet.
+    pub fn next_checkpoint(&self) -> Option<&Checkpoint> {
+        let mut open: Vec<&Checkpoint> = self
+            .measurement_schedule
+            .iter()
+            .filter(|c| !self.measured.contains(&c.name))
+            .collect();
+        open.sort_by_key(|c| c.date);
+        open.into_iter().next()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,9 +135,44 @@ impl StatusFile {
                 phase,
                 release: release.map(str::to_string),
                 since: now,
+                owner: None,
+                measurement_schedule: vec![],
+                measured: vec![],
             }),
         }
         self.refresh();
+    }
+
+    /// The handoff: the mission is in Operate, owned by `owner`, with its checkpoints.
+    pub fn hand_over(
+        &mut self,
+        name: &str,
+        release: &str,
+        owner: &str,
+        schedule: &[Checkpoint],
+        now: DateTime<Utc>,
+    ) {
+        self.set_mission(name, Phase::Operate, Some(release), now);
+        if let Some(m) = self.meta.missions.iter_mut().find(|m| m.name == name) {
+            m.owner = Some(owner.to_string());
+            m.measurement_schedule = schedule.to_vec();
+            m.measured.retain(|c| schedule.iter().any(|s| &s.name == c));
+        }
+        self.refresh();
+    }
+
+    /// Records that a checkpoint of the mission was measured.
+    pub fn mark_measured(&mut self, name: &str, checkpoint: &str) {
+        if let Some(m) = self.meta.missions.iter_mut().find(|m| m.name == name) {
+            if !m.measured.iter().any(|c| c == checkpoint) {
+                m.measured.push(checkpoint.to_string());
+            }
+        }
+        self.refresh();
+    }
+
+    pub fn mission(&self, name: &str) -> Option<&MissionEntry> {
+        self.meta.missions.iter().find(|m| m.name == name)
     }
 
     pub fn set_release(
@@ -162,14 +220,22 @@ impl StatusFile {
         if self.meta.missions.is_empty() {
             return "_No missions yet._".into();
         }
-        let mut t = String::from("| mission | phase | release | since |\n|---|---|---|---|\n");
+        let mut t = String::from(
+            "| mission | phase | release | since | owner | next measurement |\n|---|---|---|---|---|---|\n",
+        );
         for m in &self.meta.missions {
+            let next = match m.next_checkpoint() {
+                Some(c) => format!("{} ({})", markdown::cell(&c.name), c.date),
+                None if m.measurement_schedule.is_empty() => "—".into(),
+                None => "all measured".into(),
+            };
             t.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {next} |\n",
                 markdown::cell(&m.name),
                 m.phase.as_str(),
                 m.release.as_deref().unwrap_or("—"),
-                m.since.format("%Y-%m-%d %H:%M UTC")
+                m.since.format("%Y-%m-%d %H:%M UTC"),
+                markdown::cell(m.owner.as_deref().unwrap_or("—")),
             ));
         }
         t
@@ -223,6 +289,37 @@ mod tests {
         again.set_release("2026-11-27-a", None, "approved", t0);
         assert_eq!(again.meta.releases.len(), 1);
         assert_eq!(again.meta.releases[0].mission.as_deref(), Some("checkout"));
+    }
+
+    #[test]
+    fn the_handoff_records_owner_and_checkpoints() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+        let d = |s: &str| s.parse().unwrap();
+        let schedule = vec![
+            Checkpoint {
+                name: "day-30".into(),
+                date: d("2026-12-27"),
+            },
+            Checkpoint {
+                name: "week-1".into(),
+                date: d("2026-12-04"),
+            },
+        ];
+        let mut s = StatusFile::new();
+        s.set_mission("checkout", Phase::Ship, Some("r1"), t0);
+        s.hand_over("checkout", "r1", "Quality Layer", &schedule, t0);
+        let text = s.render();
+        assert!(
+            text.contains("| checkout | operate | r1 | 2026-11-27 09:00 UTC | Quality Layer | week-1 (2026-12-04) |"),
+            "{text}"
+        );
+        s.mark_measured("checkout", "week-1");
+        s.mark_measured("checkout", "week-1");
+        assert_eq!(s.mission("checkout").unwrap().measured, vec!["week-1"]);
+        assert!(s.render().contains("| day-30 (2026-12-27) |"));
+        s.mark_measured("checkout", "day-30");
+        assert!(s.render().contains("| all measured |"));
+        assert_eq!(StatusFile::parse(&s.render()).unwrap().meta, s.meta);
     }
 
     #[test]

@@ -101,6 +101,21 @@ pub enum Command {
         #[command(subcommand)]
         command: MissionCommand,
     },
+    /// Hand a shipped release over to Operate: checks every exit criterion from recorded evidence
+    /// (approval, all stages, validation, measurement schedule, runbook, quality gates, on-call,
+    /// flag cleanup); only when all hold, moves the mission into Operate in STATUS.md.
+    /// Exits 0 handed over (or already), 1 a criterion fails (nothing changed).
+    Handoff { release: String },
+    /// Outcome measurement (Step 5): a mission's metrics against its outcome contract.
+    Outcome {
+        #[command(subcommand)]
+        command: OutcomeCommand,
+    },
+    /// The Operate loop's scheduler.
+    Operate {
+        #[command(subcommand)]
+        command: OperateCommand,
+    },
     /// Feedback signals (work/signals/): what production taught, back into the loop.
     Signal {
         #[command(subcommand)]
@@ -354,6 +369,27 @@ pub enum SignalCommand {
         #[arg(long)]
         status: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutcomeCommand {
+    /// Measure a checkpoint (default: the latest one due): actuals vs targets and baselines,
+    /// a report with one chart per metric under work/missions/<name>/reports/, and one
+    /// performance signal when a target is missed. Exits 0 all targets met, 1 a target missed
+    /// or not measured.
+    Measure {
+        mission: String,
+        #[arg(long)]
+        checkpoint: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperateCommand {
+    /// Measure every due checkpoint of the missions in Operate not measured yet, and raise a
+    /// process-friction signal for every flag past its cleanup date; each only once, so it is
+    /// safe from cron. Exits 0, or 1 when something could not be measured or read.
+    Tick,
 }
 
 #[derive(Debug, Subcommand)]

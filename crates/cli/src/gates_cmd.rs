@@ -45,7 +45,7 @@ pub fn overrides(
         .collect()
 }
 
-fn mark(s: Status) -> &'static str {
+pub fn mark(s: Status) -> &'static str {
     match s {
         Status::Pass => "PASS",
         Status::Warn => "WARN",

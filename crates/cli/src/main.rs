@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod gates_cmd;
 mod mission_cmd;
+mod operate_cmd;
 mod output;
 mod proxy_cmd;
 mod release;
@@ -15,7 +16,7 @@ mod status_cmd;
 use clap::Parser;
 use cli::{
     AuditCommand, Cli, Command, FlagsCommand, HotfixCommand, MigrationsCommand, MissionCommand,
-    OncallCommand, ReleaseCommand, RolloutCommand, SignalCommand,
+    OncallCommand, OperateCommand, OutcomeCommand, ReleaseCommand, RolloutCommand, SignalCommand,
 };
 use output::Out;
 use shiploop_workspace::{Error, Workspace};
@@ -125,6 +126,26 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
         Command::Status => {
             let ws = open(&dir, cli)?;
             status_cmd::run(&ws, out, now)
+        }
+        Command::Handoff { release } => {
+            let ws = open(&dir, cli)?;
+            operate_cmd::handoff(&ws, out, release, now)
+        }
+        Command::Outcome {
+            command:
+                OutcomeCommand::Measure {
+                    mission,
+                    checkpoint,
+                },
+        } => {
+            let ws = open(&dir, cli)?;
+            operate_cmd::measure(&ws, out, mission, checkpoint.as_deref(), now)
+        }
+        Command::Operate {
+            command: OperateCommand::Tick,
+        } => {
+            let ws = open(&dir, cli)?;
+            operate_cmd::tick(&ws, out, now)
         }
         Command::Mission { command } => {
             let ws = open(&dir, cli)?;

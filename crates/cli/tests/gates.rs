@@ -3,28 +3,14 @@
 //! behind ship's own proxy for the rehearsal, the builtin proxy for validation.
 
 mod common;
+use common::builtin::*;
 use common::servers::{self, Server};
 use common::*;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const STAGING_TOKEN: &str = "staging-token-0123456789";
-const ADMIN_TOKEN: &str = "admin-token-0123456789ab";
-
-/// A `ship proxy` in front of `stable` and `canary`, started from flags (a staging copy), or
-/// from ship.toml's [proxy] when `flags` is false.
-struct Proxy {
-    child: Child,
-    listen: SocketAddr,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn staging_proxy(ws: &Ws, stable: &Server, canary: &Server) -> (Proxy, SocketAddr) {
     let (listen, admin) = (servers::free_addr(), servers::free_addr());
@@ -48,21 +34,6 @@ fn staging_proxy(ws: &Ws, stable: &Server, canary: &Server) -> (Proxy, SocketAdd
     let mut p = Proxy { child, listen };
     wait_for(&format!("http://{listen}/healthz"), &mut p.child);
     (p, admin)
-}
-
-fn wait_for(url: &str, child: &mut Child) {
-    let start = Instant::now();
-    while servers::http_get(url).is_err() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the process serving {url} exited"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{url} never answered"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A workspace with the command router and metric source (files), fast stages, and release
@@ -113,12 +84,6 @@ fn gated_ws(migration: &str) -> Ws {
 const UNSAFE_SQL: &str = "SET lock_timeout = '2s';\nSET statement_timeout = '30s';\nALTER TABLE orders DROP COLUMN legacy_coupon;\n";
 const SAFE_SQL: &str = "SET lock_timeout = '2s';\nSET statement_timeout = '30s';\nALTER TABLE orders ADD COLUMN coupon text;\n";
 
-/// Sets `key` of `[table]` in ship.toml text (the line `ship init` wrote), keeping the rest.
-fn set(cfg: &str, table: &str, key: &str, value: &str) -> String {
-    shiploop_config::set_key(cfg, table, key, value)
-        .unwrap_or_else(|| panic!("no {table}.{key} in ship.toml"))
-}
-
 /// The registry with the flag `gated_ws`'s release names.
 const FLAGS_YAML: &str = "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n";
 
@@ -129,20 +94,6 @@ fn gate<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         .iter()
         .find(|g| g["gate"] == id)
         .unwrap_or_else(|| panic!("no gate {id} in {report}"))
-}
-
-fn ship_env(ws: &Ws, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ship"));
-    c.arg("-C").arg(ws.root()).args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let o = c.output().unwrap();
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into(),
-        stderr: String::from_utf8_lossy(&o.stderr).into(),
-    }
 }
 
 #[test]
@@ -445,62 +396,15 @@ fn rehearse_without_staging_says_how_to_configure_it() {
     assert!(r.text().contains("ship check"), "{}", r.text());
 }
 
-/// ship.toml for the builtin proxy in front of v1 and `v2_args`, with smoke tests.
+/// Release `web` approved, through the builtin proxy in front of v1 and `v2_args`, with the
+/// smoke tests given; the proxy runs.
 fn builtin_ws(v2_args: &str, smoke: &str) -> (Ws, Proxy) {
-    let ws = Ws::init();
-    let (listen, admin) = (servers::free_addr(), servers::free_addr());
-    let (s, c) = (servers::free_addr(), servers::free_addr());
-    let sample = std::path::Path::new(env!("CARGO_BIN_EXE_ship")).with_file_name("ship-sample");
-    let mut cfg = fast_stages(&ws.read("ship.toml"));
-    let q = |v: String| format!("{v:?}");
-    for (t, k, v) in [
-        ("rollout", "min_samples", "5".to_string()),
-        ("router", "kind", q("builtin".into())),
-        ("metrics", "kind", q("builtin".into())),
-        ("metrics", "window", q("5s".into())),
-        ("rollback", "critical_security_alert", "false".into()),
-        ("proxy", "listen", q(listen.to_string())),
-        ("proxy", "admin", q(admin.to_string())),
-        ("proxy", "health_interval", q("500ms".into())),
-        ("validation", "window", q("3s".into())),
-    ] {
-        cfg = set(&cfg, t, k, &v);
-    }
-    let cfg = format!(
-        "{cfg}\n[[proxy.instances]]\nversion = \"stable\"\naddress = \"{s}\"\ncommand = \"{} --version v1 --listen {s}\"\n\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"{c}\"\ncommand = \"{} --version v2 --listen {c} {v2_args}\"\n\n{smoke}\n",
-        sample.display(),
-        sample.display()
-    );
-    ws.write("ship.toml", &cfg);
+    let (ws, _, _) = builtin_config(v2_args, smoke);
     ws.verdict("v-pass-1", "PASS", "Faster checkout");
     ws.approve_web();
-    let child = Command::new(env!("CARGO_BIN_EXE_ship"))
-        .arg("-C")
-        .arg(ws.root())
-        .arg("proxy")
-        .env("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut p = Proxy { child, listen };
-    wait_for(&format!("http://{listen}/healthz"), &mut p.child);
+    let listen: SocketAddr = proxy_listen(&ws);
+    let p = start_proxy(&ws, listen);
     (ws, p)
-}
-
-/// Steady traffic through the proxy until the returned flag is set.
-fn traffic(front: SocketAddr) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s = stop.clone();
-    std::thread::spawn(move || {
-        let mut n = 0;
-        while !s.load(std::sync::atomic::Ordering::Relaxed) {
-            n += 1;
-            let _ = servers::http("GET", &format!("http://{front}/checkout?u={n}"), None);
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    });
-    stop
 }
 
 const SMOKE: &str = "[[smoke]]\nname = \"checkout answers v2\"\npath = \"/checkout\"\njson_pointer = \"/version\"\njson_equals = \"v2\"\nmax_latency = \"2s\"\ntags = [\"user-facing\"]\n\n[[smoke]]\nname = \"cart\"\npath = \"/cart\"\ntags = [\"user-facing\"]\n";

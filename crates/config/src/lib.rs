@@ -13,6 +13,7 @@ use std::fmt;
 
 mod gates;
 mod integrations;
+mod operate;
 mod proxy;
 mod template;
 pub use gates::{FlagsCfg, MigrationsCfg, OncallCfg, SmokeCfg, StagingCfg, ValidationCfg};
@@ -20,6 +21,7 @@ pub use integrations::{
     AlertsCfg, AuthCfg, HaproxyRouterCfg, NginxRouterCfg, PromQueryCfg, PrometheusCfg, WebhookCfg,
     EVENT_TYPES,
 };
+pub use operate::{HandoffCfg, OutcomeCfg};
 pub use proxy::{InstanceCfg, ProxyCfg};
 pub use template::default_toml;
 
@@ -51,6 +53,8 @@ pub struct Config {
     pub validation: ValidationCfg,
     /// Post-deployment smoke tests (`[[smoke]]`).
     pub smoke: Vec<SmokeCfg>,
+    pub handoff: HandoffCfg,
+    pub outcome: OutcomeCfg,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +213,9 @@ impl Default for Hotfix {
 #[serde(deny_unknown_fields, default)]
 pub struct Service {
     pub name: String,
+    /// The service's runbook (a path in the workspace); the handoff to Operate requires it to
+    /// exist when set. Empty: the service declares none.
+    pub runbook: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -259,7 +266,10 @@ pub struct Latency {
 
 impl Default for Service {
     fn default() -> Self {
-        Service { name: "app".into() }
+        Service {
+            name: "app".into(),
+            runbook: String::new(),
+        }
     }
 }
 
@@ -531,6 +541,16 @@ impl Config {
             &self.router.kind,
         ) {
             return Some(p);
+        }
+        if !(2..=11_000).contains(&self.outcome.chart_points) {
+            return Some((
+                "outcome",
+                "chart_points",
+                format!(
+                    "outcome.chart_points = {}: between 2 and 11000 (Prometheus answers at most 11000 points)",
+                    self.outcome.chart_points
+                ),
+            ));
         }
         for (i, w) in self.webhooks.iter().enumerate() {
             if let Some((key, message)) = w.problem(i) {

@@ -10,6 +10,9 @@ const TEMPLATE: &str = r#"# ship.toml — shiploop configuration for this worksp
 [service]
 # The service this workspace ships; release contracts name it.
 name = "{{SERVICE}}"
+# The service's runbook, a path in the workspace ("" = none): the handoff to Operate requires
+# it to exist when set.
+runbook = ""
 
 [paths]
 # Where the Build loop drops its evaluation verdicts (markdown with YAML frontmatter).
@@ -307,6 +310,19 @@ on_failure = "rollback"
 base_url = ""
 # [checks.NAME] that bound resource consumption during the window (e.g. "resource-usage").
 resource_checks = []
+
+# ---- Handoff to Operate (`ship handoff`) and outcome measurement (`ship outcome`) --------
+
+[handoff]
+# The seed's owners: Ship hands the release over, Operate measures outcomes from then on.
+ship_owner = "Orchestration Layer"
+operate_owner = "Quality Layer"
+
+[outcome]
+# Points in each outcome chart (the range query's step is the measurement period / this).
+chart_points = 120
+# The period of a first checkpoint when no linked release has a recorded rollout start.
+default_period = "7d"
 
 # Smoke tests, one [[smoke]] table each: an HTTP request with expectations, or a command.
 # [[smoke]]

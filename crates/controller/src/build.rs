@@ -83,7 +83,7 @@ fn non_empty(s: &str) -> Option<String> {
 /// The admin API client for `kind = "builtin"`: `proxy.admin`, with the token from the
 /// environment variable `proxy.token_env`.
 /// Admin calls are local and quick; one that takes 10 s is an error for that tick.
-fn admin_client(ws: &Workspace) -> Result<AdminClient> {
+pub(crate) fn admin_client(ws: &Workspace) -> Result<AdminClient> {
     let p = &ws.config.proxy;
     let token = std::env::var(&p.token_env).unwrap_or_default();
     if token.trim().len() < 16 {
@@ -129,7 +129,7 @@ fn http_for(ws: &Workspace, table: &str, a: &dyn AuthCfg, timeout: Dur) -> Resul
         .map_err(|e| Error::Usage(format!("ship.toml: {table}: {e}")))
 }
 
-fn prometheus_source(ws: &Workspace) -> Result<PrometheusSource> {
+pub(crate) fn prometheus_source(ws: &Workspace) -> Result<PrometheusSource> {
     let c = &ws.config.metrics.prometheus;
     let mut queries = presets();
     for (name, q) in &c.queries {

@@ -57,7 +57,7 @@ pub fn flag_staging_check(ws: &Workspace, flag: &str) -> Option<String> {
 }
 
 /// The latest event of `kind` for the release, parsed.
-fn latest<T: serde::de::DeserializeOwned>(
+pub(crate) fn latest<T: serde::de::DeserializeOwned>(
     events: &[shiploop_store::Event],
     kind: &str,
     filter: impl Fn(&serde_json::Value) -> bool,

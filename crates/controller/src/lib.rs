@@ -7,7 +7,10 @@
 
 mod build;
 pub mod check;
+pub mod handoff;
 pub mod notify;
+pub mod operate;
+pub mod outcome;
 pub mod rehearse;
 mod signals;
 pub mod validate;

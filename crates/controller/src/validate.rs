@@ -36,7 +36,7 @@ fn lines(items: &[ItemResult]) -> Vec<CheckLine> {
     items
         .iter()
         .map(|i| CheckLine {
-            gate: i.text.clone(),
+            gate: i.item.id().to_string(),
             status: i.status.as_str().to_string(),
             evidence: i.evidence.clone(),
             overridden_by: None,

@@ -3,6 +3,7 @@
 //! overrides a human may record for the gates that allow one.
 
 mod evidence;
+pub mod handoff;
 pub mod validation;
 
 pub use evidence::*;

@@ -166,6 +166,42 @@ pub fn single_value(data: &Value, reduce: Reduce) -> Result<Option<f64>, String>
     }
 }
 
+/// The points of a range query's single series; an empty matrix is no points.
+pub fn series_points(data: &Value) -> Result<Vec<(f64, f64)>, String> {
+    if data["resultType"].as_str() != Some("matrix") {
+        return Err(format!(
+            "expected a range result (matrix), got {:?}",
+            data["resultType"].as_str()
+        ));
+    }
+    let series = data["result"].as_array().ok_or("matrix without result")?;
+    match series.len() {
+        0 => Ok(vec![]),
+        1 => series[0]["values"]
+            .as_array()
+            .ok_or("matrix series without values")?
+            .iter()
+            .map(|p| {
+                let t = p
+                    .get(0)
+                    .and_then(Value::as_f64)
+                    .ok_or_else(|| format!("unexpected point {p}"))?;
+                let v = p
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("unexpected point {p}"))?
+                    .parse::<f64>()
+                    .map_err(|_| format!("point value in {p} is not a number"))?;
+                Ok((t, v))
+            })
+            .filter(|r| !matches!(r, Ok((_, v)) if v.is_nan()))
+            .collect(),
+        n => Err(format!(
+            "the query returned {n} series; aggregate it to one (sum, max, avg …)"
+        )),
+    }
+}
+
 impl PrometheusSource {
     async fn run(
         &self,
@@ -205,6 +241,45 @@ impl PrometheusSource {
             ));
         }
         single_value(&body["data"], reduce)
+    }
+
+    /// One value of `promql` evaluated at `at` (seconds since the epoch); Ok(None): empty.
+    pub async fn instant_at(&self, promql: &str, at: f64) -> Result<Option<f64>, String> {
+        let params = vec![("query", promql.to_string()), ("time", format!("{at:.3}"))];
+        let data = self.api("/api/v1/query", &params).await?;
+        single_value(&data, Reduce::Last)
+    }
+
+    /// The series of `promql` from `start` to `end` (seconds since the epoch) every `step`
+    /// seconds, as (time, value) pairs; NaN points (no data at that step) are left out.
+    pub async fn range_series(
+        &self,
+        promql: &str,
+        start: f64,
+        end: f64,
+        step: u64,
+    ) -> Result<Vec<(f64, f64)>, String> {
+        let params = vec![
+            ("query", promql.to_string()),
+            ("start", format!("{start:.3}")),
+            ("end", format!("{end:.3}")),
+            ("step", format!("{}s", step.max(1))),
+        ];
+        let data = self.api("/api/v1/query_range", &params).await?;
+        series_points(&data)
+    }
+
+    async fn api(&self, path: &str, params: &[(&str, String)]) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base.trim_end_matches('/'));
+        let body = self.http.get_json(&url, params).await?;
+        if body["status"] != "success" {
+            return Err(format!(
+                "Prometheus: {} ({})",
+                body["error"].as_str().unwrap_or("query failed"),
+                body["errorType"].as_str().unwrap_or("error")
+            ));
+        }
+        Ok(body["data"].clone())
     }
 
     async fn measure_key(&self, key: &str, ctx: &MetricContext) -> Measurement {
@@ -294,6 +369,18 @@ pub fn for_tests(base: &str) -> PrometheusSource {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn range_points_skip_nan_and_refuse_several_series() {
+        let one = json!({"resultType": "matrix", "result": [{"metric": {}, "values": [[1.0, "0.5"], [2.0, "NaN"], [3.5, "0.75"]]}]});
+        assert_eq!(series_points(&one).unwrap(), vec![(1.0, 0.5), (3.5, 0.75)]);
+        let none = json!({"resultType": "matrix", "result": []});
+        assert!(series_points(&none).unwrap().is_empty());
+        let two = json!({"resultType": "matrix", "result": [{"values": []}, {"values": []}]});
+        assert!(series_points(&two).unwrap_err().contains("2 series"));
+        let vector = json!({"resultType": "vector", "result": []});
+        assert!(series_points(&vector).is_err());
+    }
 
     #[test]
     fn templates_fill_only_their_placeholders() {

@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use shiploop_rollout::measure::Measurement;
 use shiploop_rollout::{Decision, Observation};
 use std::path::Path;
 use std::time::Duration;
@@ -289,6 +290,38 @@ impl Store {
         let e = append(&tx, release, kind, data, at)?;
         tx.commit()?;
         Ok(e)
+    }
+
+    /// The values measured for `key` during the ticks of `releases` within [since, until], in
+    /// time order (no-data and error samples left out): the series of a builtin outcome metric.
+    pub fn sample_values(
+        &self,
+        releases: &[String],
+        key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, f64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT release, at, measurement FROM samples WHERE key = ?1 AND at >= ?2 AND at <= ?3 ORDER BY at, id",
+        )?;
+        let rows = stmt.query_map(params![key, ts(since), ts(until)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = vec![];
+        for row in rows {
+            let (release, at, m) = row?;
+            if !releases.contains(&release) {
+                continue;
+            }
+            if let Ok(Measurement::Value { value, .. }) = serde_json::from_str::<Measurement>(&m) {
+                out.push((parse_ts(&at)?, value));
+            }
+        }
+        Ok(out)
     }
 
     pub fn decisions(&self, release: &str) -> Result<Vec<DecisionRow>> {

@@ -194,6 +194,7 @@ impl Workspace {
             migrations: opts.migrations.clone(),
             checks: None,
             validation: None,
+            handoff: None,
         };
 
         let template_path = self.template_path();
@@ -281,7 +282,14 @@ impl Workspace {
         let m = &r.contract.meta;
         status.set_release(&m.id, m.mission.as_deref(), m.status.as_str(), now);
         if let Some(mission) = &m.mission {
-            status.set_mission(mission, Phase::Ship, Some(&m.id), now);
+            // A release already handed over (replayed records after a restart) must not move
+            // its mission back to Ship; a newer release of the mission does.
+            let handed_over = status
+                .mission(mission)
+                .is_some_and(|e| e.phase == Phase::Operate && e.release.as_deref() == Some(&m.id));
+            if !handed_over {
+                status.set_mission(mission, Phase::Ship, Some(&m.id), now);
+            }
         }
         fsutil::write_atomic(&path, &status.render(), false)
     }

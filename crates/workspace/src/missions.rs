@@ -3,6 +3,7 @@
 use crate::template::OUTCOME_TEMPLATE;
 use crate::{fsutil, validate_name, Error, Result, Workspace};
 use shiploop_artifacts::outcome::OutcomeContract;
+use shiploop_artifacts::status::StatusFile;
 use std::path::PathBuf;
 
 pub const OUTCOME_FILE: &str = "OUTCOME-CONTRACT.md";
@@ -42,6 +43,40 @@ impl Workspace {
         }
         fsutil::write_atomic(&path, &text, true)?;
         Ok(path)
+    }
+
+    pub fn reports_dir(&self, mission: &str) -> PathBuf {
+        self.missions_dir().join(mission).join("reports")
+    }
+
+    /// Writes an outcome report and its charts (`(file name, svg)`, next to it), the charts
+    /// first so a report never points at a chart that is not there. Measuring the same
+    /// checkpoint again the same day replaces them.
+    pub fn write_outcome_report(
+        &self,
+        mission: &str,
+        stem: &str,
+        text: &str,
+        charts: &[(String, String)],
+    ) -> Result<PathBuf> {
+        validate_name("mission", mission)?;
+        let dir = self.reports_dir(mission);
+        fsutil::create_dir(&dir)?;
+        for (file, svg) in charts {
+            fsutil::write_atomic(&dir.join(file), svg, false)?;
+        }
+        let path = dir.join(format!("{stem}.md"));
+        fsutil::write_atomic(&path, text, false)?;
+        Ok(path)
+    }
+
+    /// Writes STATUS.md (loaded with `load_status` and changed by the caller).
+    pub fn save_status(&self, status: &StatusFile) -> Result<()> {
+        fsutil::write_atomic(
+            &self.path(&self.config.paths.status),
+            &status.render(),
+            false,
+        )
     }
 
     /// The mission's outcome contract, parsed (errors name the file and line).

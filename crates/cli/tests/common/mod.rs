@@ -1,6 +1,7 @@
 //! Helpers for tests that drive the built `ship` binary in a temporary workspace.
 #![allow(dead_code)]
 
+pub mod builtin;
 pub mod servers;
 
 use std::path::{Path, PathBuf};

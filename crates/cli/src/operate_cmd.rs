@@ -1,0 +1,166 @@
+//! `ship handoff`, `ship outcome measure` and `ship operate tick`: the end of Ship and the
+//! Operate loop's measurements.
+
+use crate::gates_cmd::mark;
+use crate::output::Out;
+use chrono::{DateTime, Utc};
+use shiploop_controller::{handoff, operate, outcome};
+use shiploop_workspace::{Error, Workspace};
+
+pub fn handoff(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> Result<u8, Error> {
+    let h = handoff::handoff(ws, release, now)?;
+    let code = if h.handed_over || h.already.is_some() {
+        0
+    } else {
+        1
+    };
+    if out.json {
+        out.print_json(&h);
+        return Ok(code);
+    }
+    let r = &h.report;
+    if let Some(prev) = &h.already {
+        println!(
+            "{} was already handed over by {} to {} at {}; nothing changed.",
+            r.release,
+            prev.from,
+            prev.to,
+            prev.at.format("%Y-%m-%d %H:%M:%SZ")
+        );
+        return Ok(0);
+    }
+    println!("Exit criteria of {} (Ship → Operate):", r.release);
+    let mut section = None;
+    for i in &r.items {
+        if section != Some(i.section) {
+            println!("  {}", i.section.title());
+            section = Some(i.section);
+        }
+        println!("    {:<4} {:<62} {}", mark(i.status), i.item, i.evidence);
+        if let Some(fix) = &i.fix {
+            if i.status != shiploop_gates::Status::Pass {
+                println!("         fix: {fix}");
+            }
+        }
+    }
+    if h.handed_over {
+        let cfg = &ws.config.handoff;
+        match &r.mission {
+            Some(m) => println!(
+                "Handed over: {} → {}. {} shows mission {m} in operate; `ship operate tick` measures its checkpoints.",
+                cfg.ship_owner, cfg.operate_owner, h.status_file
+            ),
+            None => println!(
+                "Handed over: {} → {}; recorded in {}.",
+                cfg.ship_owner, cfg.operate_owner, h.status_file
+            ),
+        }
+    } else {
+        let failing: Vec<&str> = r.failing().iter().map(|i| i.id).collect();
+        println!(
+            "Not handed over: {} failing ({}); {} and the contract are unchanged.",
+            failing.len(),
+            failing.join(", "),
+            h.status_file
+        );
+    }
+    Ok(code)
+}
+
+pub fn measure(
+    ws: &Workspace,
+    out: &Out,
+    mission: &str,
+    checkpoint: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u8, Error> {
+    let rt = crate::rollout::runtime()?;
+    let m = rt.block_on(outcome::measure(ws, mission, checkpoint, now))?;
+    let code = if m.missed.is_empty() && m.complete() {
+        0
+    } else {
+        1
+    };
+    if out.json {
+        out.print_json(&serde_json::json!({
+            "measured": m,
+            "metrics": m.report.metrics,
+        }));
+        return Ok(code);
+    }
+    print_measured(&m);
+    Ok(code)
+}
+
+fn print_measured(m: &outcome::Measured) {
+    println!(
+        "Outcome of {} at {} ({} of {} targets met):",
+        m.mission,
+        m.checkpoint,
+        m.met,
+        m.report.metrics.len()
+    );
+    for r in &m.report.metrics {
+        let actual = r
+            .actual
+            .map(|a| format!("{a}"))
+            .unwrap_or_else(|| "—".into());
+        let result = match r.met() {
+            Some(true) => "met".to_string(),
+            Some(false) => "MISSED".to_string(),
+            None => format!("NOT MEASURED: {}", r.error.as_deref().unwrap_or("no data")),
+        };
+        println!(
+            "  {:<24} actual {:<14} target {:<16} {result}",
+            r.metric.name,
+            actual,
+            r.target_text()
+        );
+    }
+    println!("  report: {}", m.report_file);
+    for c in &m.charts {
+        println!("  chart:  {c}");
+    }
+    if let Some((file, new)) = &m.signal {
+        if *new {
+            println!("  signal: {file} (performance: targets missed)");
+        } else {
+            println!("  signal: {file} (already written for this checkpoint)");
+        }
+    }
+}
+
+pub fn tick(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
+    let rt = crate::rollout::runtime()?;
+    let t = rt.block_on(operate::tick(ws, now))?;
+    let code = if t.ok() { 0 } else { 1 };
+    if out.json {
+        out.print_json(&t);
+        return Ok(code);
+    }
+    println!("Operate tick at {}:", now.format("%Y-%m-%d %H:%M:%SZ"));
+    if t.measured.is_empty() && t.failed.is_empty() {
+        println!("  no checkpoint to measure");
+    }
+    for m in &t.measured {
+        print_measured(m);
+    }
+    for (mission, k, why) in &t.failed {
+        println!("  {mission} {k}: could not be measured, tried again next tick: {why}");
+    }
+    for (mission, k) in &t.already_measured {
+        println!("  {mission} {k}: already measured");
+    }
+    for mission in &t.not_in_operate {
+        println!("  {mission}: checkpoints are due, but it was never handed over (`ship handoff <release>`)");
+    }
+    for (flag, file, new) in &t.flag_signals {
+        if *new {
+            println!("  flag {flag} is past its cleanup date: signal {file}");
+        }
+    }
+    for p in &t.problems {
+        println!("  problem: {p}");
+    }
+    Ok(code)
+}

@@ -1,0 +1,141 @@
+//! The builtin proxy in front of two `ship-sample` versions, for end-to-end tests.
+
+use super::servers;
+use super::{fast_stages, Run, Ws};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789ab";
+
+/// A running `ship proxy`, killed when dropped.
+pub struct Proxy {
+    pub child: Child,
+    pub listen: SocketAddr,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `url` answers, failing if `child` exits first.
+pub fn wait_for(url: &str, child: &mut Child) {
+    let start = Instant::now();
+    while servers::http_get(url).is_err() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the process serving {url} exited"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{url} never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sets `key` of `[table]` in ship.toml text (the line `ship init` wrote), keeping the rest.
+pub fn set(cfg: &str, table: &str, key: &str, value: &str) -> String {
+    shiploop_config::set_key(cfg, table, key, value)
+        .unwrap_or_else(|| panic!("no {table}.{key} in ship.toml"))
+}
+
+/// Runs ship with these environment variables and the real clock (no SHIP_NOW).
+pub fn ship_env(ws: &Ws, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ship"));
+    c.arg("-C").arg(ws.root()).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    }
+}
+
+/// A workspace whose ship.toml routes through the builtin proxy in front of two `ship-sample`
+/// instances it starts (v1 stable, v2 canary with `v2_args`), fast stages, a 3 s validation
+/// window and the `[[smoke]]` tables given; returns the instances' addresses.
+pub fn builtin_config(v2_args: &str, smoke: &str) -> (Ws, SocketAddr, SocketAddr) {
+    let ws = Ws::init();
+    let (listen, admin) = (servers::free_addr(), servers::free_addr());
+    let (s, c) = (servers::free_addr(), servers::free_addr());
+    let sample = std::path::Path::new(env!("CARGO_BIN_EXE_ship")).with_file_name("ship-sample");
+    let mut cfg = fast_stages(&ws.read("ship.toml"));
+    let q = |v: String| format!("{v:?}");
+    for (t, k, v) in [
+        ("rollout", "min_samples", "5".to_string()),
+        ("router", "kind", q("builtin".into())),
+        ("metrics", "kind", q("builtin".into())),
+        ("metrics", "window", q("5s".into())),
+        ("rollback", "critical_security_alert", "false".into()),
+        ("proxy", "listen", q(listen.to_string())),
+        ("proxy", "admin", q(admin.to_string())),
+        ("proxy", "health_interval", q("500ms".into())),
+        ("validation", "window", q("3s".into())),
+    ] {
+        cfg = set(&cfg, t, k, &v);
+    }
+    let cfg = format!(
+        "{cfg}\n[[proxy.instances]]\nversion = \"stable\"\naddress = \"{s}\"\ncommand = \"{} --version v1 --listen {s}\"\n\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"{c}\"\ncommand = \"{} --version v2 --listen {c} {v2_args}\"\n\n{smoke}\n",
+        sample.display(),
+        sample.display()
+    );
+    ws.write("ship.toml", &cfg);
+    (ws, s, c)
+}
+
+/// Starts `ship proxy` from the workspace's ship.toml (listening on `listen`) and waits until
+/// it answers.
+pub fn start_proxy(ws: &Ws, listen: SocketAddr) -> Proxy {
+    let child = Command::new(env!("CARGO_BIN_EXE_ship"))
+        .arg("-C")
+        .arg(ws.root())
+        .arg("proxy")
+        .env("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut p = Proxy { child, listen };
+    wait_for(&format!("http://{listen}/healthz"), &mut p.child);
+    p
+}
+
+/// Steady traffic through the proxy until the returned flag is set.
+pub fn traffic(front: SocketAddr) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    std::thread::spawn(move || {
+        let mut n = 0;
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            n += 1;
+            let _ = servers::http("GET", &format!("http://{front}/checkout?u={n}"), None);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    stop
+}
+
+/// `proxy.listen` from the workspace's ship.toml.
+pub fn proxy_listen(ws: &Ws) -> SocketAddr {
+    let cfg = ws.read("ship.toml");
+    let proxy = cfg.split("\n[proxy]\n").nth(1).expect("a [proxy] table");
+    let line = proxy
+        .lines()
+        .find(|l| l.starts_with("listen = "))
+        .expect("proxy.listen");
+    line.trim_start_matches("listen = ")
+        .split('#')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_matches('"')
+        .parse()
+        .unwrap()
+}

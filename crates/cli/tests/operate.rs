@@ -1,0 +1,424 @@
+//! The end of the Ship loop and the Operate loop with the built binaries: verdicts → contract →
+//! approval → gates → rollout through the builtin proxy → validation → `ship handoff` →
+//! STATUS.md → `ship operate tick` / `ship outcome measure` against a real Prometheus that
+//! scraped the traffic this test sent → report, charts, and exactly one performance signal.
+
+mod common;
+use common::builtin::*;
+use common::servers;
+use common::*;
+use std::time::Duration;
+
+const ID: &str = "2026-11-27-web";
+
+fn env() -> [(&'static str, &'static str); 1] {
+    [("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)]
+}
+
+/// Today and a day `days` later, on the real clock (outcome measurement queries Prometheus at
+/// the real time, so its checkpoints are dated by it).
+fn day(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .date_naive()
+        .to_string()
+}
+
+fn outcome_contract(prometheus_metrics: bool, schedule: &str) -> String {
+    let mut metrics = String::from(
+        "- name: error-rate\n  source: builtin\n  query: canary/error_rate\n  comparison: '<='\n  target: 0.01\n  baseline: 0.02\n",
+    );
+    if prometheus_metrics {
+        metrics.push_str("- name: success-ratio\n  source: prometheus\n  query: sum(rate(http_requests_total{code!~\"5..\"}[1m])) / sum(rate(http_requests_total[1m]))\n  comparison: '>='\n  target: 0.99\n  baseline: 0.98\n- name: throughput\n  source: prometheus\n  query: sum(rate(http_requests_total[1m]))\n  comparison: '>='\n  target: 1000000\n  baseline: 10\n  unit: req/s\n");
+    }
+    let schedule = if schedule.is_empty() {
+        " []\n".to_string()
+    } else {
+        format!("\n{schedule}")
+    };
+    format!("---\nmission: checkout\nmetrics:\n{metrics}measurement_schedule:{schedule}---\n# Outcome contract: checkout\n")
+}
+
+/// Compiles `web` for mission `checkout` (with `extra` arguments), submits it as the agent and
+/// approves it as alice.
+fn compile_and_approve(ws: &Ws, extra: &[&str]) {
+    ws.verdict("v-pass-1", "PASS", "Faster checkout");
+    let alice = ws.key("alice", "alice@example.com", true);
+    let mut new = vec!["release", "new", "web", "--mission", "checkout"];
+    new.extend_from_slice(extra);
+    for args in [
+        new,
+        vec!["release", "submit", "web", "--as", "agent@example.com"],
+        vec![
+            "release",
+            "approve",
+            "web",
+            "--key",
+            alice.to_str().unwrap(),
+        ],
+    ] {
+        let r = ws.ship(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
+    }
+}
+
+/// `ship check` notifies the on-call team (notify_command) and bob acknowledges.
+fn notify_and_ack(ws: &Ws) {
+    let r = ship_env(ws, &env(), &["check", "web"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.text());
+    let r = ship_env(
+        ws,
+        &env(),
+        &["oncall", "ack", "web", "--as", "bob@example.com"],
+    );
+    assert_eq!(r.code, 0, "{}", r.text());
+}
+
+fn signals_with(ws: &Ws, needle: &str) -> Vec<String> {
+    let dir = ws.path("work/signals");
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        if text.contains(needle) {
+            out.push(text);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
+    let (ws, stable, canary) = builtin_config(
+        "",
+        "[[smoke]]\nname = \"checkout\"\npath = \"/checkout\"\ntags = [\"user-facing\"]\n",
+    );
+    let prom = servers::prometheus(&[("web", stable, "v1"), ("web", canary, "v2")]);
+    let mut cfg = ws.read("ship.toml");
+    for (t, k, v) in [
+        ("oncall", "notify_command", "\"true\""),
+        ("metrics.prometheus", "url", &format!("\"{}\"", prom.url())),
+        ("service", "runbook", "\"docs/runbook.md\""),
+    ] {
+        cfg = set(&cfg, t, k, v);
+    }
+    ws.write("ship.toml", &cfg);
+    ws.write(
+        "docs/runbook.md",
+        "# Runbook\n\nRoll back: `ship rollout abort <release>`.\n",
+    );
+    let r = ws.ship(&["mission", "new", "checkout"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let schedule = format!(
+        "- name: launch\n  date: {}\n- name: week-1\n  date: {}\n",
+        day(0),
+        day(7)
+    );
+    ws.write(
+        "work/missions/checkout/OUTCOME-CONTRACT.md",
+        &outcome_contract(true, &schedule),
+    );
+    compile_and_approve(&ws, &[]);
+    let oc = ws.read("work/missions/checkout/OUTCOME-CONTRACT.md");
+    assert!(oc.contains(&format!("- {ID}")), "{oc}");
+
+    let proxy = start_proxy(&ws, proxy_listen(&ws));
+    let stop = traffic(proxy.listen);
+    notify_and_ack(&ws);
+    // Handing over before anything shipped names what is missing and changes nothing.
+    let status_before = ws.read("STATUS.md");
+    let r = ship_env(&ws, &env(), &["handoff", "web"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("rollout-completed"), "{}", r.stdout);
+    assert_eq!(ws.read("STATUS.md"), status_before);
+
+    let r = ship_env(
+        &ws,
+        &env(),
+        &[
+            "rollout",
+            "start",
+            "web",
+            "--override",
+            "rollback-rehearsal",
+            "--reason",
+            "no staging in this test",
+            "--as",
+            "test@example.com",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(ws
+        .read(&format!("work/releases/{ID}.md"))
+        .contains("status: shipped"));
+
+    let r = ship_env(&ws, &env(), &["handoff", "web", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["handed_over"], true, "{j}");
+    assert_eq!(j["report"]["items"].as_array().unwrap().len(), 15, "{j}");
+    let status = ws.read("STATUS.md");
+    assert!(
+        status.contains(&format!("| checkout | operate | {ID} |")),
+        "{status}"
+    );
+    assert!(status.contains("| Quality Layer |"), "{status}");
+    assert!(status.contains(&format!("launch ({})", day(0))), "{status}");
+    let contract = ws.read(&format!("work/releases/{ID}.md"));
+    assert!(contract.contains("## Handoff to Operate"), "{contract}");
+    // The records are outside the approval: the contract still verifies.
+    let r = ship_env(&ws, &env(), &["release", "verify", "web"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    // Twice is "already", nothing changes.
+    let r = ship_env(&ws, &env(), &["handoff", "web"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.contains("already handed over"), "{}", r.stdout);
+    assert_eq!(ws.read("STATUS.md"), status);
+
+    // Prometheus needs a few scrapes of the traffic for rate() over the period.
+    std::thread::sleep(Duration::from_secs(4));
+    let r = ship_env(&ws, &env(), &["operate", "tick", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let t = r.json();
+    let measured = t["measured"].as_array().unwrap();
+    assert_eq!(measured.len(), 1, "{t}");
+    assert_eq!(measured[0]["checkpoint"], "launch");
+    assert_eq!(
+        measured[0]["missed"],
+        serde_json::json!(["throughput"]),
+        "{t}"
+    );
+    assert_eq!(measured[0]["met"], 2, "{t}");
+    let report_file = measured[0]["report_file"].as_str().unwrap().to_string();
+    assert_eq!(
+        report_file,
+        format!("work/missions/checkout/reports/{}-launch.md", day(0))
+    );
+    let report = ws.read(&report_file);
+    assert!(report.contains("| metric | target | actual | baseline | vs baseline | result |"));
+    assert!(report.contains("| throughput | >= 1000000 |"), "{report}");
+    assert!(report.contains("**missed**"), "{report}");
+    assert!(report.contains(&format!("- [{ID}]")), "{report}");
+    for chart in measured[0]["charts"].as_array().unwrap() {
+        let svg = ws.read(chart.as_str().unwrap());
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(svg.contains("<polyline"), "a chart without a series: {svg}");
+    }
+    assert_eq!(signals_with(&ws, "outcome-missed:checkout:launch").len(), 1);
+    assert!(ws
+        .read("STATUS.md")
+        .contains(&format!("week-1 ({})", day(7))));
+
+    // The same day again: nothing due is left unmeasured.
+    let r = ship_env(&ws, &env(), &["operate", "tick", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let t = r.json();
+    assert!(t["measured"].as_array().unwrap().is_empty(), "{t}");
+    assert_eq!(t["already_measured"][0][1], "launch", "{t}");
+
+    // Measured again by hand: the report is rewritten, the signal is not repeated.
+    let r = ship_env(
+        &ws,
+        &env(),
+        &["outcome", "measure", "checkout", "--checkpoint", "launch"],
+    );
+    assert_eq!(r.code, 1, "a missed target exits 1: {}", r.text());
+    assert!(r.stdout.contains("already written"), "{}", r.stdout);
+    assert_eq!(signals_with(&ws, "outcome-missed:checkout:launch").len(), 1);
+    let list = ship_env(
+        &ws,
+        &env(),
+        &["signal", "list", "--type", "performance", "--json"],
+    );
+    assert_eq!(
+        list.json()["signals"].as_array().unwrap().len(),
+        1,
+        "{}",
+        list.text()
+    );
+
+    // week-1 is not due: measuring it now is refused.
+    let r = ship_env(
+        &ws,
+        &env(),
+        &["outcome", "measure", "checkout", "--checkpoint", "week-1"],
+    );
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("is due on"), "{}", r.text());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(proxy);
+}
+
+#[test]
+fn handoff_names_every_missing_item_and_changes_nothing_until_they_hold() {
+    let (ws, _, _) = builtin_config("", "");
+    let mut cfg = ws.read("ship.toml");
+    for (t, k, v) in [
+        ("oncall", "notify_command", "\"true\""),
+        ("validation", "auto", "false"),
+    ] {
+        cfg = set(&cfg, t, k, v);
+    }
+    ws.write("ship.toml", &cfg);
+    ws.write(
+        "work/flags.yaml",
+        "flags:\n- name: new-cart\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n",
+    );
+    let r = ws.ship(&["mission", "new", "checkout"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    ws.write(
+        "work/missions/checkout/OUTCOME-CONTRACT.md",
+        &outcome_contract(false, ""),
+    );
+    compile_and_approve(&ws, &["--flag", "new-cart"]);
+    let proxy = start_proxy(&ws, proxy_listen(&ws));
+    let stop = traffic(proxy.listen);
+    notify_and_ack(&ws);
+    let r = ship_env(
+        &ws,
+        &env(),
+        &[
+            "rollout",
+            "start",
+            "web",
+            "--override",
+            "rollback-rehearsal",
+            "--override",
+            "feature-flags",
+            "--reason",
+            "no staging in this test",
+            "--as",
+            "test@example.com",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.text());
+
+    let failing = |ws: &Ws| -> Vec<String> {
+        let before = (
+            ws.read("STATUS.md"),
+            ws.read(&format!("work/releases/{ID}.md")),
+        );
+        let r = ship_env(ws, &env(), &["handoff", "web", "--json"]);
+        let j = r.json();
+        let ids: Vec<String> = j["report"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["status"] == "fail")
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect();
+        if !ids.is_empty() {
+            assert_eq!(r.code, 1, "{}", r.text());
+            assert_eq!(j["handed_over"], false);
+            // Nothing changed: STATUS.md and the contract are byte for byte the same.
+            assert_eq!(ws.read("STATUS.md"), before.0);
+            assert_eq!(ws.read(&format!("work/releases/{ID}.md")), before.1);
+            // People see each item with its fix.
+            let human = ship_env(ws, &env(), &["handoff", "web"]);
+            assert_eq!(human.code, 1);
+            for id in &ids {
+                assert!(human.stdout.contains(id.as_str()), "{id}: {}", human.stdout);
+            }
+            assert!(human.stdout.contains("fix:"), "{}", human.stdout);
+        } else {
+            assert_eq!(r.code, 0, "{}", r.text());
+        }
+        ids
+    };
+
+    // Validation skipped (validation.auto = false): not shipped, no quality evidence; no
+    // measurement dates; a temporary flag without a cleanup date.
+    assert_eq!(
+        failing(&ws),
+        vec![
+            "validation-passed",
+            "measurement-schedule",
+            "error-rates",
+            "critical-alerts",
+            "latency",
+            "smoke-tests",
+            "ship-owner",
+            "measurement-dates",
+            "flag-cleanup"
+        ]
+    );
+    ws.write(
+        "work/missions/checkout/OUTCOME-CONTRACT.md",
+        &outcome_contract(false, &format!("- name: week-1\n  date: {}\n", day(7))),
+    );
+    ws.write(
+        "work/flags.yaml",
+        "flags:\n- name: new-cart\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2027-01-05\n",
+    );
+    let left = failing(&ws);
+    assert!(!left.contains(&"flag-cleanup".to_string()), "{left:?}");
+    assert!(
+        !left.contains(&"measurement-schedule".to_string()),
+        "{left:?}"
+    );
+    assert!(left.contains(&"validation-passed".to_string()), "{left:?}");
+
+    let r = ship_env(&ws, &env(), &["validate", "web"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(failing(&ws).is_empty());
+    assert!(ws.read("STATUS.md").contains("| checkout | operate |"));
+    drop(proxy);
+}
+
+#[test]
+fn an_overdue_flag_raises_one_process_friction_signal_however_often_the_tick_runs() {
+    let ws = Ws::init();
+    ws.write(
+        "work/flags.yaml",
+        "flags:\n- name: old-banner\n  owner: carol@example.com\n  type: experiment\n  default: false\n  created: 2026-08-01\n  cleanup_by: 2026-09-01\n- name: kill-payments\n  owner: ops@example.com\n  type: kill-switch\n  default: false\n  created: 2026-01-01\n",
+    );
+    for _ in 0..2 {
+        let r = ws.ship(&["operate", "tick"]);
+        assert_eq!(r.code, 0, "{}", r.text());
+    }
+    let found = signals_with(&ws, "flag-overdue:old-banner");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].contains("type: process-friction"), "{}", found[0]);
+    assert!(
+        found[0].contains("severity: high"),
+        "87 days overdue: {}",
+        found[0]
+    );
+    assert!(signals_with(&ws, "kill-payments").is_empty());
+    // A broken registry is reported, not skipped.
+    ws.write("work/flags.yaml", "flags:\n- name: [\n");
+    let r = ws.ship(&["operate", "tick"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("work/flags.yaml:"), "{}", r.stdout);
+}
+
+#[test]
+fn outcome_measure_with_a_dead_prometheus_writes_nothing_and_says_why() {
+    let ws = Ws::init();
+    let dead = servers::free_addr();
+    let cfg = set(
+        &ws.read("ship.toml"),
+        "metrics.prometheus",
+        "url",
+        &format!("\"http://{dead}\""),
+    );
+    ws.write("ship.toml", &cfg);
+    let r = ws.ship(&["mission", "new", "checkout"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let text = outcome_contract(true, "- name: launch\n  date: 2026-11-20\n").replace(
+        "- name: error-rate\n  source: builtin\n  query: canary/error_rate\n  comparison: '<='\n  target: 0.01\n  baseline: 0.02\n",
+        "",
+    );
+    ws.write("work/missions/checkout/OUTCOME-CONTRACT.md", &text);
+    let r = ws.ship(&["outcome", "measure", "checkout"]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.stderr.contains("nothing written"), "{}", r.stderr);
+    assert!(r.stderr.contains("success-ratio"), "{}", r.stderr);
+    assert!(!ws.path("work/missions/checkout/reports").exists());
+    // Unknown mission and checkpoint are named.
+    let r = ws.ship(&["outcome", "measure", "nope"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("ship mission new nope"), "{}", r.stderr);
+    let r = ws.ship(&["outcome", "measure", "checkout", "--checkpoint", "day-99"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("launch (2026-11-20)"), "{}", r.stderr);
+}

@@ -1,0 +1,42 @@
+//! `[handoff]` and `[outcome]`: the handoff from Ship to Operate and outcome measurement.
+
+use serde::{Deserialize, Serialize};
+use shiploop_artifacts::Dur;
+
+/// `[handoff]`: who hands over to whom (the seed's Orchestration and Quality Layers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoffCfg {
+    /// Owns the release until the handoff.
+    pub ship_owner: String,
+    /// Takes over: outcome measurement, production signals, stall detection.
+    pub operate_owner: String,
+}
+
+impl Default for HandoffCfg {
+    fn default() -> Self {
+        HandoffCfg {
+            ship_owner: "Orchestration Layer".into(),
+            operate_owner: "Quality Layer".into(),
+        }
+    }
+}
+
+/// `[outcome]`: how `ship outcome measure` samples a metric over its measurement period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutcomeCfg {
+    /// Points in each chart's series (the range query's step is the period divided by this).
+    pub chart_points: u32,
+    /// The period of a first checkpoint when no linked release has a recorded rollout start.
+    pub default_period: Dur,
+}
+
+impl Default for OutcomeCfg {
+    fn default() -> Self {
+        OutcomeCfg {
+            chart_points: 120,
+            default_period: Dur::from_secs(7 * 24 * 3600),
+        }
+    }
+}

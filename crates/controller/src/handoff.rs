@@ -1,0 +1,263 @@
+//! `ship handoff <release>`: the seed's exit criteria checked from recorded evidence, then the
+//! transfer from Ship to Operate — the mission in Operate in STATUS.md with its owner and
+//! checkpoints, a handoff record in the contract, a `handed-over` event. Nothing is written
+//! unless every criterion holds.
+
+use crate::check::{flag_registry, latest};
+use crate::{store_err, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use shiploop_artifacts::release::{CheckLine, HandoffRecord, Kind};
+use shiploop_gates::handoff::{
+    decide, Checkpoint, Evidence, FlagEvidence, Recorded, Report, ValidationEvidence,
+};
+use shiploop_rollout::{DecisionKind, Plan, Rollout};
+use shiploop_store::Store;
+use shiploop_workspace::{Error, Workspace};
+
+#[derive(Debug, Serialize)]
+pub struct Handoff {
+    pub report: Report,
+    /// True when this run handed the release over.
+    pub handed_over: bool,
+    /// The earlier handoff, when the release was already handed over (nothing changed).
+    pub already: Option<HandoffRecord>,
+    pub status_file: String,
+}
+
+pub fn handoff(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Handoff> {
+    let r = ws.resolve(release)?;
+    let id = r.contract.meta.id.clone();
+    let evidence = gather(ws, release, now)?;
+    let report = decide(&evidence);
+    let status_file = ws.config.paths.status.clone();
+    if let Some(prev) = r.contract.meta.handoff.clone() {
+        return Ok(Handoff {
+            report,
+            handed_over: false,
+            already: Some(prev),
+            status_file,
+        });
+    }
+    if !report.passed() {
+        return Ok(Handoff {
+            report,
+            handed_over: false,
+            already: None,
+            status_file,
+        });
+    }
+    // Everything that can fail to parse is read before anything is written.
+    let mut status = ws.load_status()?;
+    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let cfg = &ws.config.handoff;
+    let schedule: Vec<shiploop_artifacts::outcome::Checkpoint> = match &r.contract.meta.mission {
+        Some(m) => ws.load_outcome(m)?.1.meta.measurement_schedule,
+        None => vec![],
+    };
+    let record = HandoffRecord {
+        at: now,
+        from: cfg.ship_owner.clone(),
+        to: cfg.operate_owner.clone(),
+        items: report
+            .items
+            .iter()
+            .map(|i| CheckLine {
+                gate: i.id.to_string(),
+                status: i.status.as_str().to_string(),
+                evidence: i.evidence.clone(),
+                overridden_by: None,
+                override_reason: None,
+            })
+            .collect(),
+    };
+    let mut r = r;
+    r.contract.meta.handoff = Some(record);
+    r.contract.refresh_records();
+    ws.save_release(&r)?;
+    let m = &r.contract.meta;
+    status.set_release(&id, m.mission.as_deref(), m.status.as_str(), now);
+    if let Some(mission) = &m.mission {
+        status.hand_over(mission, &id, &cfg.operate_owner, &schedule, now);
+    }
+    ws.save_status(&status)?;
+    store
+        .append_event(
+            &id,
+            "handed-over",
+            &json!({
+                "from": cfg.ship_owner,
+                "to": cfg.operate_owner,
+                "mission": m.mission,
+                "measurement_schedule": schedule,
+                "items": report.items,
+            }),
+            now,
+        )
+        .map_err(store_err)?;
+    Ok(Handoff {
+        report,
+        handed_over: true,
+        already: None,
+        status_file,
+    })
+}
+
+/// Reads every piece of evidence the exit criteria need; missing evidence is evidence too
+/// (the criterion fails), only an unreadable state database is an error.
+fn gather(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Evidence> {
+    let r = ws.resolve(release)?;
+    let m = &r.contract.meta;
+    let id = m.id.clone();
+    let store = Store::open(&ws.state_db()).map_err(store_err)?;
+
+    let v = ws.verify(&id, now)?;
+    let approval = if v.ok() {
+        let who: Vec<String> = v
+            .approvals
+            .iter()
+            .filter(|a| a.valid)
+            .map(|a| a.principal.clone())
+            .collect();
+        Ok(format!("approved by {} ({})", who.join(", "), v.file))
+    } else {
+        Err(v.message.clone())
+    };
+
+    let (mut rollout_phase, mut rollout_weight) = (None, 0);
+    let (mut plan_stages, mut reached_stages) = (vec![], vec![]);
+    if let Some(row) = store.rollout(&id).map_err(store_err)? {
+        let unreadable = |e: serde_json::Error| {
+            Error::Usage(format!(
+                "state database: the rollout of {id} is unreadable: {e}"
+            ))
+        };
+        let plan: Plan = serde_json::from_value(row.plan["plan"].clone()).map_err(unreadable)?;
+        let state: Rollout = serde_json::from_value(row.state).map_err(unreadable)?;
+        rollout_phase = Some(state.phase.name().to_string());
+        rollout_weight = state.weight;
+        plan_stages = plan.stages.iter().map(|s| s.name.clone()).collect();
+        // A decision names the stage it moved to: Start enters the first, Promote and
+        // Complete the next; a completed rollout has finished every stage it entered.
+        for d in store.decisions(&id).map_err(store_err)? {
+            let d = d.decision;
+            if matches!(
+                d.kind,
+                DecisionKind::Start | DecisionKind::Promote | DecisionKind::Complete
+            ) && !reached_stages.contains(&d.stage_name)
+            {
+                reached_stages.push(d.stage_name);
+            }
+        }
+    }
+
+    let validation = m.validation.as_ref().map(|v| ValidationEvidence {
+        result: v.result.clone(),
+        ended_at: v.ended_at,
+        items: v
+            .items
+            .iter()
+            .map(|i| Recorded {
+                name: i.gate.clone(),
+                status: i.status.clone(),
+                evidence: i.evidence.clone(),
+            })
+            .collect(),
+    });
+
+    let outcome = m.mission.as_ref().and_then(|mission| {
+        if !ws.outcome_path(mission).is_file() {
+            return None;
+        }
+        Some(
+            ws.load_outcome(mission)
+                .map(|(p, c)| {
+                    (
+                        ws.rel(&p),
+                        c.meta
+                            .measurement_schedule
+                            .iter()
+                            .map(|k| Checkpoint {
+                                name: k.name.clone(),
+                                date: k.date,
+                            })
+                            .collect(),
+                    )
+                })
+                .map_err(|e| e.to_string()),
+        )
+    });
+
+    let runbook = match ws.config.service.runbook.trim() {
+        "" => None,
+        path => {
+            let full = ws.path(path);
+            let usable = match std::fs::read_to_string(&full) {
+                Ok(t) if t.trim().is_empty() => Err("is empty".to_string()),
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err("does not exist".to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            Some((path.to_string(), usable))
+        }
+    };
+
+    let events = store.events(Some(&id)).map_err(store_err)?;
+    let oncall_ack = latest::<serde_json::Value>(&events, "oncall-acked", |_| true)
+        .map(|(at, d)| (d["by"].as_str().unwrap_or_default().to_string(), at));
+
+    let (flags, flag_registry_error) = if m.flags.is_empty() {
+        (vec![], None)
+    } else {
+        match flag_registry(ws) {
+            Ok(reg) => (
+                m.flags
+                    .iter()
+                    .map(|name| match reg.get(name) {
+                        Some(f) => FlagEvidence {
+                            name: name.clone(),
+                            temporary: Some(f.kind.is_temporary()),
+                            cleanup_by: f.cleanup_by,
+                            owner: f.owner.clone(),
+                        },
+                        None => FlagEvidence {
+                            name: name.clone(),
+                            temporary: None,
+                            cleanup_by: None,
+                            owner: String::new(),
+                        },
+                    })
+                    .collect(),
+                None,
+            ),
+            Err(e) => (vec![], Some(e)),
+        }
+    };
+
+    Ok(Evidence {
+        release: id.clone(),
+        hotfix: m.kind == Kind::Hotfix,
+        status: m.status.as_str().to_string(),
+        approval,
+        rollout_phase,
+        rollout_weight,
+        plan_stages,
+        reached_stages,
+        validation,
+        mission: m.mission.clone(),
+        outcome,
+        runbook,
+        oncall_ack,
+        oncall_team: ws.config.oncall.team.clone(),
+        rollback_triggers: m.rollback.automatic.len() + m.rollback.manual.len(),
+        flags,
+        flag_registry_error,
+        ship_owner: ws.config.handoff.ship_owner.clone(),
+        operate_owner: ws.config.handoff.operate_owner.clone(),
+        status_file: ws.config.paths.status.clone(),
+        today: now.date_naive(),
+    })
+}

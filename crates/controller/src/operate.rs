@@ -1,0 +1,156 @@
+//! `ship operate tick`: the Operate loop's scheduler, safe to run from cron as often as one
+//! likes — every checkpoint that is due and not yet measured is measured once, and every flag
+//! past its cleanup date gets one process-friction signal.
+
+use crate::outcome::{self, Measured};
+use crate::{check, store_err, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use shiploop_artifacts::signal::{Severity, Signal, SignalMeta, SignalStatus, SignalType, Source};
+use shiploop_artifacts::status::Phase;
+use shiploop_flags::Stale;
+use shiploop_store::Store;
+use shiploop_workspace::Workspace;
+
+#[derive(Debug, Default, Serialize)]
+pub struct TickReport {
+    pub measured: Vec<Measured>,
+    /// (mission, checkpoint, why it could not be measured); tried again next tick.
+    pub failed: Vec<(String, String, String)>,
+    /// Due checkpoints already measured: (mission, checkpoint).
+    pub already_measured: Vec<(String, String)>,
+    /// Missions with due checkpoints that were never handed over to Operate.
+    pub not_in_operate: Vec<String>,
+    /// Overdue flags and their process-friction signal: (flag, file, written now).
+    pub flag_signals: Vec<(String, String, bool)>,
+    /// Problems that did not stop the tick (an unreadable outcome contract or flag registry).
+    pub problems: Vec<String>,
+}
+
+impl TickReport {
+    /// A tick "fails" (for cron's exit code) when something could not be measured or read.
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty()
+            && self.problems.is_empty()
+            && self.measured.iter().all(Measured::complete)
+    }
+}
+
+pub async fn tick(ws: &Workspace, now: DateTime<Utc>) -> Result<TickReport> {
+    let mut report = TickReport::default();
+    let status = ws.load_status()?;
+    let store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let today = now.date_naive();
+
+    for entry in &status.meta.missions {
+        let mission = &entry.name;
+        let contract = match ws.load_outcome(mission) {
+            Ok((_, c)) => c,
+            Err(e) => {
+                if entry.phase == Phase::Operate {
+                    report.problems.push(format!("{mission}: {e}"));
+                }
+                continue;
+            }
+        };
+        let due = contract.due(today);
+        if due.is_empty() {
+            continue;
+        }
+        if entry.phase != Phase::Operate {
+            report.not_in_operate.push(mission.clone());
+            continue;
+        }
+        for k in due {
+            if outcome::measured(&store, mission, &k.name)? {
+                report
+                    .already_measured
+                    .push((mission.clone(), k.name.clone()));
+                continue;
+            }
+            match outcome::measure(ws, mission, Some(&k.name), now).await {
+                Ok(m) => report.measured.push(m),
+                Err(e) => report
+                    .failed
+                    .push((mission.clone(), k.name.clone(), e.to_string())),
+            }
+        }
+    }
+
+    match check::flag_registry(ws) {
+        Ok(registry) => {
+            let mut store = store;
+            for stale in registry.stale(today) {
+                let sig = flag_signal(ws, &stale, now);
+                let (path, new) = ws.write_signal(&sig)?;
+                if new {
+                    store
+                        .append_event(
+                            &format!("flag:{}", stale.flag),
+                            "signal-written",
+                            &json!({ "file": ws.rel(&path), "event": sig.meta.event }),
+                            now,
+                        )
+                        .map_err(store_err)?;
+                }
+                report
+                    .flag_signals
+                    .push((stale.flag.clone(), ws.rel(&path), new));
+            }
+        }
+        Err(e) => report.problems.push(format!("flag registry: {e}")),
+    }
+    Ok(report)
+}
+
+/// The process-friction signal of a flag left past its cleanup date ("feature flags left
+/// forever"), naming the release that brought it in when a contract lists it.
+fn flag_signal(ws: &Workspace, s: &Stale, now: DateTime<Utc>) -> Signal {
+    let release = ws.releases().ok().and_then(|rs| {
+        rs.into_iter()
+            .filter(|r| r.contract.meta.flags.contains(&s.flag))
+            .max_by_key(|r| r.contract.meta.created_at)
+    });
+    let (release_id, mission) = match &release {
+        Some(r) => (
+            Some(r.contract.meta.id.clone()),
+            r.contract.meta.mission.clone(),
+        ),
+        None => (None, None),
+    };
+    let due = match s.cleanup_by {
+        Some(d) => format!("its cleanup_by date {d}"),
+        None => format!("the end of its type's expected lifetime ({})", s.due),
+    };
+    let body = format!(
+        "# Feature flag `{}` is {} days past cleanup\n\nThe flag should have been removed by {due}. Owner: {}.\n\n{}\n\nRemove it from the code and from the flag registry ({}), or, if it must stay, give it a new `cleanup_by` date with the reason.\n",
+        s.flag,
+        s.days_overdue,
+        if s.owner.is_empty() { "unknown" } else { &s.owner },
+        match &release_id {
+            Some(id) => format!("Introduced by [{id}](../releases/{id}.md)."),
+            None => "No release contract lists it.".into(),
+        },
+        ws.config.flags.registry_file,
+    );
+    Signal {
+        meta: SignalMeta {
+            title: format!("Flag {} past its cleanup date", s.flag),
+            kind: SignalType::ProcessFriction,
+            severity: if s.days_overdue > 30 {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            source: Source {
+                release: release_id,
+                mission,
+            },
+            created: now,
+            status: SignalStatus::Open,
+            event: Some(format!("flag-overdue:{}", s.flag)),
+        },
+        body,
+    }
+}

@@ -1,0 +1,378 @@
+//! Step 5, outcome measurement: each metric of a mission's outcome contract measured at a
+//! checkpoint (Prometheus: an instant query for the actual and a range query for the chart;
+//! builtin: ship's proxy for the actual and the samples ship recorded for the chart), the
+//! report with its charts, and the performance signal missed targets owe (Step 6).
+
+use crate::{build, store_err, Result};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use serde::Serialize;
+use serde_json::json;
+use shiploop_artifacts::outcome::{Checkpoint, Metric, OutcomeContract};
+use shiploop_artifacts::report::{chart, MetricResult, OutcomeReport};
+use shiploop_providers::{MetricContext, MetricSource};
+use shiploop_rollout::measure::Measurement;
+use shiploop_store::Store;
+use shiploop_workspace::{Error, Workspace};
+
+/// The event log keys mission events by this "release" name, beside the releases' own.
+pub fn log_key(mission: &str) -> String {
+    format!("mission:{mission}")
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    pub mission: String,
+    pub checkpoint: String,
+    pub report_file: String,
+    pub charts: Vec<String>,
+    pub met: usize,
+    pub missed: Vec<String>,
+    pub unmeasured: Vec<String>,
+    /// The performance signal for missed targets: (file, written now — false when an earlier
+    /// measurement of the checkpoint already wrote it).
+    pub signal: Option<(String, bool)>,
+    #[serde(skip)]
+    pub report: OutcomeReport,
+}
+
+impl Measured {
+    /// Every metric has an actual (met or missed).
+    pub fn complete(&self) -> bool {
+        self.unmeasured.is_empty()
+    }
+}
+
+/// The checkpoint to measure: the one named, or the latest one due. A checkpoint whose date
+/// has not come is refused (its period has not ended).
+pub fn pick_checkpoint<'c>(
+    c: &'c OutcomeContract,
+    name: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<&'c Checkpoint> {
+    let today = now.date_naive();
+    let mission = &c.meta.mission;
+    let listed = || {
+        c.meta
+            .measurement_schedule
+            .iter()
+            .map(|k| format!("{} ({})", k.name, k.date))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if c.meta.measurement_schedule.is_empty() {
+        return Err(Error::Usage(format!(
+            "mission `{mission}` has no measurement_schedule: add checkpoints to its outcome contract"
+        )));
+    }
+    match name {
+        Some(n) => {
+            let k = c
+                .meta
+                .measurement_schedule
+                .iter()
+                .find(|k| k.name == n)
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "mission `{mission}` has no checkpoint `{n}`; its checkpoints: {}",
+                        listed()
+                    ))
+                })?;
+            if k.date > today {
+                return Err(Error::Refused(format!(
+                    "checkpoint `{n}` of `{mission}` is due on {}: its measurement period has not ended",
+                    k.date
+                )));
+            }
+            Ok(k)
+        }
+        None => c.due(today).last().copied().ok_or_else(|| {
+            Error::Refused(format!(
+                "no checkpoint of `{mission}` is due yet; its checkpoints: {}",
+                listed()
+            ))
+        }),
+    }
+}
+
+/// Where the checkpoint's measurement period starts: the previous checkpoint's date; for the
+/// first, the earliest rollout start of the mission's releases (when its changes reached
+/// production), or `outcome.default_period` before now.
+pub fn period_start(
+    ws: &Workspace,
+    c: &OutcomeContract,
+    k: &Checkpoint,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let previous = c
+        .meta
+        .measurement_schedule
+        .iter()
+        .filter(|p| p.date < k.date)
+        .map(|p| p.date)
+        .max()
+        .map(|d| Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)));
+    let started = || {
+        c.meta
+            .releases
+            .iter()
+            .filter_map(|id| ws.resolve(id).ok())
+            .filter_map(|r| r.contract.meta.rollout.and_then(|x| x.started_at))
+            .min()
+    };
+    let start = previous
+        .or_else(started)
+        .unwrap_or_else(|| now - to_chrono(ws.config.outcome.default_period.0));
+    // A period must have some length to chart; a checkpoint measured at its very start gets
+    // the last minute.
+    start.min(now - Duration::minutes(1))
+}
+
+fn to_chrono(d: std::time::Duration) -> Duration {
+    Duration::from_std(d).unwrap_or_else(|_| Duration::days(7))
+}
+
+/// Measures one checkpoint, writes the report and charts, the performance signal when a target
+/// was missed (only once per checkpoint), records `outcome-measured` in the event log and the
+/// measurement in STATUS.md. Fails, writing nothing, when no metric could be measured at all.
+pub async fn measure(
+    ws: &Workspace,
+    mission: &str,
+    checkpoint: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Measured> {
+    let (_, contract) = ws.load_outcome(mission)?;
+    let k = pick_checkpoint(&contract, checkpoint, now)?.clone();
+    if contract.meta.metrics.is_empty() {
+        return Err(Error::Usage(format!(
+            "mission `{mission}`'s outcome contract defines no metrics"
+        )));
+    }
+    // STATUS.md must be readable before anything is written.
+    let mut status = ws.load_status()?;
+    let start = period_start(ws, &contract, &k, now);
+    let mut results = vec![];
+    for m in &contract.meta.metrics {
+        results.push(measure_metric(ws, &contract, m, start, now).await);
+    }
+    if results
+        .iter()
+        .all(|r| r.actual.is_none() && r.error.is_some())
+    {
+        let why: Vec<String> = results
+            .iter()
+            .map(|r| format!("{}: {}", r.metric.name, r.error.clone().unwrap_or_default()))
+            .collect();
+        return Err(Error::Usage(format!(
+            "no metric of `{mission}` could be measured, nothing written:\n  {}",
+            why.join("\n  ")
+        )));
+    }
+    let report = OutcomeReport {
+        mission: mission.to_string(),
+        checkpoint: k.name.clone(),
+        checkpoint_date: k.date,
+        measured_at: now,
+        period_start: start,
+        releases: contract.meta.releases.clone(),
+        metrics: results,
+    };
+    let stem = report.stem();
+    let charts: Vec<(String, String)> = report
+        .metrics
+        .iter()
+        .map(|r| (r.chart_file(&stem), chart(r)))
+        .collect();
+    let path = ws.write_outcome_report(mission, &stem, &report.render(), &charts)?;
+    let dir = ws.reports_dir(mission);
+
+    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let key = log_key(mission);
+    let signal = match report.missed_signal() {
+        None => None,
+        Some(sig) => {
+            let (p, new) = ws.write_signal(&sig)?;
+            if new {
+                store
+                    .append_event(
+                        &key,
+                        "signal-written",
+                        &json!({ "file": ws.rel(&p), "event": sig.meta.event }),
+                        now,
+                    )
+                    .map_err(store_err)?;
+            }
+            Some((ws.rel(&p), new))
+        }
+    };
+    let out = Measured {
+        mission: mission.to_string(),
+        checkpoint: k.name.clone(),
+        report_file: ws.rel(&path),
+        charts: charts.iter().map(|(f, _)| ws.rel(&dir.join(f))).collect(),
+        met: report
+            .metrics
+            .iter()
+            .filter(|m| m.met() == Some(true))
+            .count(),
+        missed: report
+            .missed()
+            .iter()
+            .map(|m| m.metric.name.clone())
+            .collect(),
+        unmeasured: report
+            .unmeasured()
+            .iter()
+            .map(|m| m.metric.name.clone())
+            .collect(),
+        signal,
+        report,
+    };
+    store
+        .append_event(
+            &key,
+            "outcome-measured",
+            &json!({
+                "checkpoint": out.checkpoint,
+                "date": k.date,
+                "report": out.report_file,
+                "complete": out.complete(),
+                "met": out.met,
+                "missed": out.missed,
+                "unmeasured": out.unmeasured,
+                "period_start": start,
+            }),
+            now,
+        )
+        .map_err(store_err)?;
+    if out.complete() && status.mission(mission).is_some() {
+        status.mark_measured(mission, &k.name);
+        ws.save_status(&status)?;
+    }
+    Ok(out)
+}
+
+/// Whether the event log shows a complete measurement of the checkpoint.
+pub fn measured(store: &Store, mission: &str, checkpoint: &str) -> Result<bool> {
+    Ok(store
+        .events(Some(&log_key(mission)))
+        .map_err(store_err)?
+        .iter()
+        .any(|e| {
+            e.kind == "outcome-measured"
+                && e.data["checkpoint"] == checkpoint
+                && e.data["complete"] == true
+        }))
+}
+
+async fn measure_metric(
+    ws: &Workspace,
+    c: &OutcomeContract,
+    m: &Metric,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> MetricResult {
+    let (actual, series) = match m.source.as_str() {
+        "prometheus" => prometheus(ws, c, m, start, now).await,
+        "builtin" => builtin(ws, c, m, start, now).await,
+        other => (
+            Err(format!(
+                "unknown source `{other}` (sources: builtin, prometheus)"
+            )),
+            vec![],
+        ),
+    };
+    let (actual, error) = match actual {
+        Ok(Some(v)) if v.is_finite() => (Some(v), None),
+        Ok(Some(v)) => (None, Some(format!("the query answered {v}"))),
+        Ok(None) => (None, Some("no data: the query's result is empty".into())),
+        Err(e) => (None, Some(e)),
+    };
+    MetricResult {
+        metric: m.clone(),
+        actual,
+        error,
+        series,
+    }
+}
+
+type Sampled = (
+    std::result::Result<Option<f64>, String>,
+    Vec<(DateTime<Utc>, f64)>,
+);
+
+async fn prometheus(
+    ws: &Workspace,
+    c: &OutcomeContract,
+    m: &Metric,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Sampled {
+    let source = match build::prometheus_source(ws) {
+        Ok(s) => s,
+        Err(e) => return (Err(e.to_string()), vec![]),
+    };
+    if source.base.trim().is_empty() {
+        return (
+            Err("metrics.prometheus.url is not set in ship.toml".into()),
+            vec![],
+        );
+    }
+    let query = shiploop_providers::prometheus::fill(
+        &m.query,
+        &[
+            ("service", ws.config.service.name.as_str()),
+            ("mission", c.meta.mission.as_str()),
+        ],
+    );
+    let at = now.timestamp_millis() as f64 / 1000.0;
+    let from = start.timestamp_millis() as f64 / 1000.0;
+    let actual = source
+        .instant_at(&query, at)
+        .await
+        .map_err(|e| format!("{e} (query: {query})"));
+    let points = ws.config.outcome.chart_points.max(2) as f64;
+    let step = ((at - from) / points).ceil().max(1.0) as u64;
+    // A chart that cannot be drawn does not stop the measurement: the actual is what counts.
+    let series = source
+        .range_series(&query, from, at, step)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(t, v)| {
+            let t = Utc.timestamp_millis_opt((t * 1000.0) as i64).single()?;
+            v.is_finite().then_some((t, v))
+        })
+        .collect();
+    (actual, series)
+}
+
+async fn builtin(
+    ws: &Workspace,
+    c: &OutcomeContract,
+    m: &Metric,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Sampled {
+    let series = Store::open(&ws.state_db())
+        .and_then(|s| s.sample_values(&c.meta.releases, &m.query, start, now))
+        .unwrap_or_default();
+    let admin = match build::admin_client(ws) {
+        Ok(a) => a,
+        Err(e) => return (Err(e.to_string()), series),
+    };
+    let source = shiploop_providers::builtin::BuiltinSource { admin };
+    let ctx = MetricContext {
+        service: ws.config.service.name.clone(),
+        release: c.meta.releases.last().cloned().unwrap_or_default(),
+        stage: "outcome".into(),
+        weight: 100,
+        window_secs: (now - start).num_seconds().max(1) as u64,
+    };
+    let obs = source.measure(std::slice::from_ref(&m.query), &ctx).await;
+    let actual = match obs.get(&m.query) {
+        Some(Measurement::Value { value, .. }) => Ok(Some(*value)),
+        Some(Measurement::NoData) | None => Ok(None),
+        Some(Measurement::Error { message }) => Err(message.clone()),
+    };
+    (actual, series)
+}

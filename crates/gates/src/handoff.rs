@@ -1,0 +1,716 @@
+//! The seed's exit criteria (Handoff to Operate), one item each, decided from recorded evidence:
+//! the approval's verification, the rollout's state, the validation record, the outcome
+//! contract, the runbook, the on-call acknowledgement and the flag registry. No I/O here.
+
+use crate::Status;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+/// The three sections of the seed's checklist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Section {
+    RequiredArtifacts,
+    QualityGates,
+    OwnershipTransfer,
+}
+
+impl Section {
+    pub fn title(&self) -> &'static str {
+        match self {
+            Section::RequiredArtifacts => "Required artifacts",
+            Section::QualityGates => "Quality gates passed",
+            Section::OwnershipTransfer => "Ownership transfer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub section: Section,
+    pub id: &'static str,
+    /// The checklist line as the seed words it.
+    pub item: &'static str,
+    pub status: Status,
+    pub evidence: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// One validation item as recorded in the contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub name: String,
+    /// pass, warn or fail.
+    pub status: String,
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidationEvidence {
+    /// running, passed or failed.
+    pub result: String,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub items: Vec<Recorded>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagEvidence {
+    pub name: String,
+    /// None: not in the registry.
+    pub temporary: Option<bool>,
+    pub cleanup_by: Option<NaiveDate>,
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub name: String,
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    pub release: String,
+    pub hotfix: bool,
+    /// The release's status (shipped, validating, …).
+    pub status: String,
+    /// `release verify`: Ok(who approved) or Err(why not).
+    pub approval: Result<String, String>,
+    /// The rollout's phase in the state database (None: never started).
+    pub rollout_phase: Option<String>,
+    pub rollout_weight: u8,
+    /// Every stage of the plan, and those the decision log shows the rollout entered (with
+    /// the rollout completed, each of them was completed).
+    pub plan_stages: Vec<String>,
+    pub reached_stages: Vec<String>,
+    pub validation: Option<ValidationEvidence>,
+    pub mission: Option<String>,
+    /// The outcome contract: Ok((file, schedule)) or Err(why it cannot be read).
+    pub outcome: Option<Result<(String, Vec<Checkpoint>), String>>,
+    /// `service.runbook`: (path, Ok(()) or Err(why not usable)); None when none is declared.
+    pub runbook: Option<(String, Result<(), String>)>,
+    /// Who acknowledged the release for the on-call team, and when.
+    pub oncall_ack: Option<(String, DateTime<Utc>)>,
+    pub oncall_team: String,
+    /// Automatic rollback triggers and manual ones the contract documents.
+    pub rollback_triggers: usize,
+    pub flags: Vec<FlagEvidence>,
+    /// The flag registry could not be read.
+    pub flag_registry_error: Option<String>,
+    pub ship_owner: String,
+    pub operate_owner: String,
+    pub status_file: String,
+    pub today: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub release: String,
+    pub mission: Option<String>,
+    pub items: Vec<Item>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.items.iter().all(|i| i.status != Status::Fail)
+    }
+
+    pub fn failing(&self) -> Vec<&Item> {
+        self.items
+            .iter()
+            .filter(|i| i.status == Status::Fail)
+            .collect()
+    }
+}
+
+struct Builder {
+    items: Vec<Item>,
+}
+
+impl Builder {
+    fn push(
+        &mut self,
+        section: Section,
+        id: &'static str,
+        item: &'static str,
+        result: (Status, String, Option<String>),
+    ) {
+        let (status, evidence, fix) = result;
+        self.items.push(Item {
+            section,
+            id,
+            item,
+            status,
+            evidence,
+            fix,
+        });
+    }
+}
+
+fn pass(evidence: impl Into<String>) -> (Status, String, Option<String>) {
+    (Status::Pass, evidence.into(), None)
+}
+
+fn fail(evidence: impl Into<String>, fix: impl Into<String>) -> (Status, String, Option<String>) {
+    (Status::Fail, evidence.into(), Some(fix.into()))
+}
+
+fn warn(evidence: impl Into<String>, fix: impl Into<String>) -> (Status, String, Option<String>) {
+    (Status::Warn, evidence.into(), Some(fix.into()))
+}
+
+/// Decides every exit criterion. The handoff may happen only when none fails.
+pub fn decide(e: &Evidence) -> Report {
+    let mut b = Builder { items: vec![] };
+    let id = &e.release;
+    use Section::*;
+
+    b.push(
+        RequiredArtifacts,
+        "contract-approved",
+        "Release contract exists and is approved",
+        match &e.approval {
+            Ok(who) => pass(format!("signature verifies: {who}")),
+            Err(why) => fail(
+                why.clone(),
+                format!("`ship release verify {id}` names what is wrong"),
+            ),
+        },
+    );
+
+    b.push(
+        RequiredArtifacts,
+        "rollout-completed",
+        "Progressive deployment completed through all stages",
+        rollout_item(e),
+    );
+
+    b.push(
+        RequiredArtifacts,
+        "validation-passed",
+        "Post-deployment validation passed",
+        match &e.validation {
+            None => fail(
+                "no post-deployment validation is recorded",
+                format!("`ship validate {id}` watches production for validation.window"),
+            ),
+            Some(v) if v.result == "passed" => pass(format!(
+                "passed{}",
+                v.ended_at
+                    .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M:%SZ")))
+                    .unwrap_or_default()
+            )),
+            Some(v) => fail(
+                format!("validation {}", v.result),
+                format!("a validation that did not pass cannot be handed over; fix and ship again, or `ship validate {id}`"),
+            ),
+        },
+    );
+
+    let schedule = schedule_item(e);
+    b.push(
+        RequiredArtifacts,
+        "measurement-schedule",
+        "Outcome contract has measurement_schedule dates",
+        schedule.0.clone(),
+    );
+
+    b.push(
+        RequiredArtifacts,
+        "runbook",
+        "Runbook exists for the deployed service (if applicable)",
+        match &e.runbook {
+            None => pass("not applicable: ship.toml declares no service.runbook"),
+            Some((path, Ok(()))) => pass(format!("{path} exists")),
+            Some((path, Err(why))) => fail(
+                format!("{path}: {why}"),
+                "write the runbook, or clear service.runbook if the service has none",
+            ),
+        },
+    );
+
+    let quality: [(&'static str, &'static str, &[&str]); 4] = [
+        (
+            "error-rates",
+            "Error rates within normal bounds after full rollout",
+            &["error-rate"],
+        ),
+        (
+            "critical-alerts",
+            "No critical alerts triggered during validation window",
+            &["critical-alerts"],
+        ),
+        (
+            "latency",
+            "Latency within target for all affected endpoints",
+            &["latency"],
+        ),
+        (
+            "smoke-tests",
+            "Smoke tests and user-facing functionality verified",
+            &["smoke-tests", "user-facing"],
+        ),
+    ];
+    for (item_id, text, names) in quality {
+        b.push(QualityGates, item_id, text, quality_item(e, names));
+    }
+
+    b.push(
+        OwnershipTransfer,
+        "ship-owner",
+        "Ship owner: release complete from their perspective",
+        if e.status == "shipped" {
+            pass(format!("{}: {id} is shipped", e.ship_owner))
+        } else {
+            fail(
+                format!("{id} is {}, not shipped", e.status),
+                "a release is complete for Ship once it is validated at 100 % (shipped)",
+            )
+        },
+    );
+
+    b.push(
+        OwnershipTransfer,
+        "operate-owner",
+        "Operate owner takes over outcome measurement, signals and stall detection",
+        match &e.mission {
+            Some(m) => pass(format!("{} takes over mission {m}", e.operate_owner)),
+            None if e.hotfix => pass(format!(
+                "{} takes over production signals (a hotfix without a mission has no outcomes to measure)",
+                e.operate_owner
+            )),
+            None => fail(
+                format!("{id} belongs to no mission: there is nothing for {} to own", e.operate_owner),
+                "compile the release with `ship release new … --mission <name>`",
+            ),
+        },
+    );
+
+    b.push(
+        OwnershipTransfer,
+        "measurement-dates",
+        "Operate owner has the measurement_schedule dates",
+        schedule.1,
+    );
+
+    b.push(
+        OwnershipTransfer,
+        "oncall-aware",
+        "On-call team is aware of the deployment and has the rollback procedure",
+        match &e.oncall_ack {
+            None => fail(
+                format!("{} has not acknowledged {id}", e.oncall_team),
+                format!("`ship oncall ack {id} --as <name>`"),
+            ),
+            Some(_) if e.rollback_triggers == 0 => fail(
+                "the contract documents no rollback triggers",
+                "the contract's Rollback section must list the triggers and procedure",
+            ),
+            Some((by, at)) => pass(format!(
+                "acknowledged by {by} at {}; rollback procedure: the contract's Rollback section ({} triggers){}",
+                at.format("%Y-%m-%d %H:%M:%SZ"),
+                e.rollback_triggers,
+                e.runbook
+                    .as_ref()
+                    .map(|(p, _)| format!(" and {p}"))
+                    .unwrap_or_default()
+            )),
+        },
+    );
+
+    b.push(
+        OwnershipTransfer,
+        "flag-cleanup",
+        "Feature-flag cleanup scheduled for every temporary flag",
+        flags_item(e),
+    );
+
+    b.push(
+        OwnershipTransfer,
+        "status-updated",
+        "STATUS.md shows the mission in the Operate/measurement phase",
+        match &e.mission {
+            Some(m) => pass(format!(
+                "on handoff, {} shows {m} in operate, owned by {}",
+                e.status_file, e.operate_owner
+            )),
+            None => pass(format!(
+                "on handoff, {} records {id} as operating",
+                e.status_file
+            )),
+        },
+    );
+
+    Report {
+        release: e.release.clone(),
+        mission: e.mission.clone(),
+        items: b.items,
+    }
+}
+
+fn rollout_item(e: &Evidence) -> (Status, String, Option<String>) {
+    let id = &e.release;
+    match e.rollout_phase.as_deref() {
+        None => fail(
+            "the rollout never started",
+            format!("`ship rollout start {id}`"),
+        ),
+        Some("completed") if e.rollout_weight == 100 => {
+            let missing: Vec<&String> = e
+                .plan_stages
+                .iter()
+                .filter(|s| !e.reached_stages.contains(s))
+                .collect();
+            if missing.is_empty() {
+                pass(format!(
+                    "{} at 100 %",
+                    e.plan_stages
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                ))
+            } else {
+                fail(
+                    format!(
+                        "stages the rollout never went through: {}",
+                        missing
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    "the decision log must show every stage of the plan (`ship audit log --release …`)",
+                )
+            }
+        }
+        Some(phase) => fail(
+            format!("the rollout is {phase} at {} %", e.rollout_weight),
+            "only a rollout completed through 100 % is handed over",
+        ),
+    }
+}
+
+type Outcome = (Status, String, Option<String>);
+
+/// (measurement_schedule filled in, dates ahead for the Operate owner).
+fn schedule_item(e: &Evidence) -> (Outcome, Outcome) {
+    let Some(mission) = &e.mission else {
+        let r = if e.hotfix {
+            pass("not applicable: a hotfix without a mission")
+        } else {
+            fail(
+                "the release belongs to no mission, so no outcome contract",
+                "compile the release with `--mission <name>` (`ship mission new <name>` writes the contract)",
+            )
+        };
+        return (r.clone(), r);
+    };
+    match &e.outcome {
+        None => {
+            let r = fail(
+                format!("mission {mission} has no outcome contract"),
+                format!(
+                    "`ship mission new {mission}`, then fill in metrics and measurement_schedule"
+                ),
+            );
+            (r.clone(), r)
+        }
+        Some(Err(why)) => {
+            let r = fail(why.clone(), "fix the outcome contract");
+            (r.clone(), r)
+        }
+        Some(Ok((file, schedule))) if schedule.is_empty() => {
+            let r = fail(
+                format!("{file} has no measurement_schedule dates"),
+                format!("add checkpoints (e.g. week-1 and day-30 after the release) to {file}"),
+            );
+            (r.clone(), r)
+        }
+        Some(Ok((file, schedule))) => {
+            let list = schedule
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.date))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let ahead = schedule.iter().filter(|c| c.date >= e.today).count();
+            let first = pass(format!("{file}: {list}"));
+            let second = if ahead == 0 {
+                fail(
+                    format!("every checkpoint ({list}) is before {}", e.today),
+                    format!("add a future checkpoint to {file}: the Operate owner needs a date to measure"),
+                )
+            } else {
+                pass(format!(
+                    "{} has {list}; `ship operate tick` measures each when due",
+                    e.operate_owner
+                ))
+            };
+            (first, second)
+        }
+    }
+}
+
+fn quality_item(e: &Evidence, names: &[&str]) -> Outcome {
+    let Some(v) = &e.validation else {
+        return fail(
+            "no validation record",
+            format!("`ship validate {}`", e.release),
+        );
+    };
+    let mut worst = Status::Pass;
+    let mut evidence = vec![];
+    for name in names {
+        match v.items.iter().find(|i| i.name == *name) {
+            None => {
+                worst = Status::Fail;
+                evidence.push(format!("{name}: not in the validation record"));
+            }
+            Some(i) => {
+                let s = match i.status.as_str() {
+                    "pass" => Status::Pass,
+                    "warn" => Status::Warn,
+                    _ => Status::Fail,
+                };
+                if rank(s) > rank(worst) {
+                    worst = s;
+                }
+                evidence.push(format!("{name} {}: {}", i.status, i.evidence));
+            }
+        }
+    }
+    let evidence = evidence.join("; ");
+    match worst {
+        Status::Pass => pass(evidence),
+        Status::Warn => warn(
+            evidence,
+            "not checked in the validation window: see the validation record",
+        ),
+        _ => fail(
+            evidence,
+            format!(
+                "validation must pass this item: `ship validate {}`",
+                e.release
+            ),
+        ),
+    }
+}
+
+fn rank(s: Status) -> u8 {
+    match s {
+        Status::Pass | Status::Overridden => 0,
+        Status::Warn => 1,
+        Status::Fail => 2,
+    }
+}
+
+fn flags_item(e: &Evidence) -> Outcome {
+    if let Some(err) = &e.flag_registry_error {
+        return fail(format!("flag registry: {err}"), "fix the flag registry");
+    }
+    if e.flags.is_empty() {
+        return pass("the release uses no feature flags");
+    }
+    let mut bad = vec![];
+    let mut good = vec![];
+    for f in &e.flags {
+        match (f.temporary, f.cleanup_by) {
+            (None, _) => bad.push(format!("{}: not in the flag registry", f.name)),
+            (Some(true), None) => bad.push(format!(
+                "{}: temporary flag without a cleanup_by date (owner {})",
+                f.name,
+                if f.owner.is_empty() {
+                    "unknown"
+                } else {
+                    &f.owner
+                }
+            )),
+            (Some(true), Some(d)) => good.push(format!("{} cleanup by {d}", f.name)),
+            (Some(false), _) => good.push(format!("{} permanent", f.name)),
+        }
+    }
+    if bad.is_empty() {
+        pass(good.join(", "))
+    } else {
+        fail(
+            bad.join("; "),
+            "set cleanup_by for each temporary flag in the registry (flags.registry_file)",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn good() -> Evidence {
+        let t = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+        let item = |n: &str| Recorded {
+            name: n.into(),
+            status: "pass".into(),
+            evidence: "ok".into(),
+        };
+        Evidence {
+            release: "2026-11-27-web".into(),
+            hotfix: false,
+            status: "shipped".into(),
+            approval: Ok("alice".into()),
+            rollout_phase: Some("completed".into()),
+            rollout_weight: 100,
+            plan_stages: vec!["canary".into(), "full".into()],
+            reached_stages: vec!["canary".into(), "full".into()],
+            validation: Some(ValidationEvidence {
+                result: "passed".into(),
+                ended_at: Some(t),
+                items: [
+                    "error-rate",
+                    "latency",
+                    "critical-alerts",
+                    "smoke-tests",
+                    "user-facing",
+                ]
+                .iter()
+                .map(|n| item(n))
+                .collect(),
+            }),
+            mission: Some("checkout".into()),
+            outcome: Some(Ok((
+                "work/missions/checkout/OUTCOME-CONTRACT.md".into(),
+                vec![Checkpoint {
+                    name: "week-1".into(),
+                    date: d("2026-12-04"),
+                }],
+            ))),
+            runbook: None,
+            oncall_ack: Some(("bob".into(), t)),
+            oncall_team: "on-call".into(),
+            rollback_triggers: 4,
+            flags: vec![FlagEvidence {
+                name: "new-cart".into(),
+                temporary: Some(true),
+                cleanup_by: Some(d("2027-01-05")),
+                owner: "team".into(),
+            }],
+            flag_registry_error: None,
+            ship_owner: "Orchestration Layer".into(),
+            operate_owner: "Quality Layer".into(),
+            status_file: "STATUS.md".into(),
+            today: d("2026-11-27"),
+        }
+    }
+
+    fn failing(e: &Evidence) -> Vec<&'static str> {
+        decide(e).failing().iter().map(|i| i.id).collect()
+    }
+
+    #[test]
+    fn everything_recorded_hands_over() {
+        let r = decide(&good());
+        assert!(r.passed(), "{:#?}", r.failing());
+        assert_eq!(r.items.len(), 15);
+        assert_eq!(
+            r.items
+                .iter()
+                .filter(|i| i.section == Section::QualityGates)
+                .count(),
+            4
+        );
+    }
+
+    #[test]
+    fn each_missing_piece_of_evidence_is_named() {
+        let mut e = good();
+        e.validation = None;
+        assert_eq!(
+            failing(&e),
+            vec![
+                "validation-passed",
+                "error-rates",
+                "critical-alerts",
+                "latency",
+                "smoke-tests"
+            ]
+        );
+
+        let mut e = good();
+        e.outcome = Some(Ok(("o.md".into(), vec![])));
+        assert_eq!(
+            failing(&e),
+            vec!["measurement-schedule", "measurement-dates"]
+        );
+
+        let mut e = good();
+        e.outcome = Some(Ok((
+            "o.md".into(),
+            vec![Checkpoint {
+                name: "old".into(),
+                date: d("2026-11-01"),
+            }],
+        )));
+        assert_eq!(failing(&e), vec!["measurement-dates"]);
+
+        let mut e = good();
+        e.flags[0].cleanup_by = None;
+        let r = decide(&e);
+        assert_eq!(failing(&e), vec!["flag-cleanup"]);
+        assert!(
+            r.failing()[0].evidence.contains("new-cart"),
+            "{:?}",
+            r.failing()
+        );
+
+        let mut e = good();
+        e.flags[0].temporary = Some(false);
+        e.flags[0].cleanup_by = None;
+        assert!(failing(&e).is_empty());
+
+        let mut e = good();
+        e.oncall_ack = None;
+        assert_eq!(failing(&e), vec!["oncall-aware"]);
+
+        let mut e = good();
+        e.runbook = Some(("docs/runbook.md".into(), Err("does not exist".into())));
+        assert_eq!(failing(&e), vec!["runbook"]);
+
+        let mut e = good();
+        e.rollout_phase = Some("rolled-back".into());
+        e.rollout_weight = 0;
+        e.status = "rolled-back".into();
+        assert_eq!(failing(&e), vec!["rollout-completed", "ship-owner"]);
+
+        let mut e = good();
+        e.reached_stages.pop();
+        assert_eq!(failing(&e), vec!["rollout-completed"]);
+
+        let mut e = good();
+        e.approval = Err("the contract changed after approval (body.Changes)".into());
+        assert_eq!(failing(&e), vec!["contract-approved"]);
+
+        let mut e = good();
+        e.mission = None;
+        assert_eq!(
+            failing(&e),
+            vec!["measurement-schedule", "operate-owner", "measurement-dates"]
+        );
+        e.hotfix = true;
+        assert!(failing(&e).is_empty());
+    }
+
+    #[test]
+    fn unchecked_validation_items_warn_and_failed_ones_fail() {
+        let mut e = good();
+        let v = e.validation.as_mut().unwrap();
+        v.items[2].status = "warn".into();
+        v.items[4].status = "fail".into();
+        let r = decide(&e);
+        let alerts = r.items.iter().find(|i| i.id == "critical-alerts").unwrap();
+        assert_eq!(alerts.status, Status::Warn);
+        assert_eq!(failing(&e), vec!["smoke-tests"]);
+    }
+}
