@@ -36,7 +36,7 @@ pub fn handoff(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> 
             println!("  {}", i.section.title());
             section = Some(i.section);
         }
-        println!("    {:<4} {:<62} {}", mark(i.status), i.item, i.evidence);
+        println!("    {:<4} {:<56} {}", mark(i.status), i.item, i.evidence);
         if let Some(fix) = &i.fix {
             if i.status != shiploop_gates::Status::Pass {
                 println!("         fix: {fix}");

@@ -84,17 +84,38 @@ pub fn run(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
         })
         .unwrap_or_default();
     names.sort();
+    let status = ws.load_status()?;
+    let store = shiploop_store::Store::open(&ws.state_db()).ok();
     for m in names {
         match ws.load_outcome(&m) {
             Ok((_, c)) => {
+                let entry = status.mission(&m);
                 let mut sched = c.meta.measurement_schedule.clone();
                 sched.sort_by_key(|k| k.date);
-                let next = sched.iter().find(|k| k.date >= today);
-                let due: Vec<&str> = c.due(today).iter().map(|k| k.name.as_str()).collect();
+                let measured: Vec<&str> = sched
+                    .iter()
+                    .filter(|k| {
+                        store.as_ref().is_some_and(|st| {
+                            shiploop_controller::outcome::measured(st, &m, &k.name).unwrap_or(false)
+                        })
+                    })
+                    .map(|k| k.name.as_str())
+                    .collect();
+                let next = sched.iter().find(|k| !measured.contains(&k.name.as_str()));
+                // Due and still not measured: the Operate loop is behind.
+                let overdue: Vec<&str> = c
+                    .due(today)
+                    .iter()
+                    .map(|k| k.name.as_str())
+                    .filter(|k| !measured.contains(k))
+                    .collect();
                 missions.push(json!({
                     "mission": m,
+                    "phase": entry.map(|e| e.phase.as_str()),
+                    "owner": entry.and_then(|e| e.owner.clone()),
                     "next_checkpoint": next.map(|k| json!({ "name": k.name, "date": k.date })),
-                    "due_or_past": due,
+                    "measured": measured,
+                    "overdue": overdue,
                 }));
             }
             Err(e) => missions.push(json!({ "mission": m, "error": e.to_string() })),
@@ -173,9 +194,23 @@ pub fn run(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
                 k["name"].as_str().unwrap_or(""),
                 k["date"].as_str().unwrap_or("")
             ),
-            None => "no upcoming checkpoint".to_string(),
+            None => "every checkpoint measured".to_string(),
         };
-        println!("  {mission:<24} {next}");
+        let phase = m["phase"].as_str().unwrap_or("not started");
+        let owner = m["owner"]
+            .as_str()
+            .map(|o| format!(" ({o})"))
+            .unwrap_or_default();
+        let overdue: Vec<&str> = m["overdue"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let overdue = if overdue.is_empty() {
+            String::new()
+        } else {
+            format!("; due, not measured: {}", overdue.join(", "))
+        };
+        println!("  {mission:<24} {phase}{owner}: {next}{overdue}");
     }
     println!("Open signals: {}", signals.len());
     for s in &signals {

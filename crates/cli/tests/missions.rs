@@ -96,7 +96,7 @@ fn status_shows_releases_missions_signals_and_stale_flags() {
     assert_eq!(r.code, 0, "{}", r.text());
     for want in [
         "Releases: 1 (draft 1)",
-        "checkout                 next checkpoint week-1 on 2027-01-01",
+        "checkout                 ship: next checkpoint week-1 on 2027-01-01",
         "Search p99 creeping up",
         "old-banner",
     ] {

@@ -219,7 +219,7 @@ pub fn decide(e: &Evidence) -> Report {
     b.push(
         RequiredArtifacts,
         "runbook",
-        "Runbook exists for the deployed service (if applicable)",
+        "Runbook exists for the service (if applicable)",
         match &e.runbook {
             None => pass("not applicable: ship.toml declares no service.runbook"),
             Some((path, Ok(()))) => pass(format!("{path} exists")),
@@ -273,7 +273,7 @@ pub fn decide(e: &Evidence) -> Report {
     b.push(
         OwnershipTransfer,
         "operate-owner",
-        "Operate owner takes over outcome measurement, signals and stall detection",
+        "Operate owner takes over (outcomes, signals, stalls)",
         match &e.mission {
             Some(m) => pass(format!("{} takes over mission {m}", e.operate_owner)),
             None if e.hotfix => pass(format!(
@@ -297,7 +297,7 @@ pub fn decide(e: &Evidence) -> Report {
     b.push(
         OwnershipTransfer,
         "oncall-aware",
-        "On-call team is aware of the deployment and has the rollback procedure",
+        "On-call team aware, with the rollback procedure",
         match &e.oncall_ack {
             None => fail(
                 format!("{} has not acknowledged {id}", e.oncall_team),
@@ -329,7 +329,7 @@ pub fn decide(e: &Evidence) -> Report {
     b.push(
         OwnershipTransfer,
         "status-updated",
-        "STATUS.md shows the mission in the Operate/measurement phase",
+        "STATUS.md shows the mission in Operate/measurement",
         match &e.mission {
             Some(m) => pass(format!(
                 "on handoff, {} shows {m} in operate, owned by {}",

@@ -126,7 +126,11 @@ measurement_schedule:
 # Outcome contract: MISSION-NAME
 
 <!-- Copy this folder's template to work/missions/<name>/OUTCOME-CONTRACT.md. Say what the
-     mission must change in production, how each metric is measured, and when. -->
+     mission must change in production, how each metric is measured, and when.
+     source: prometheus (PromQL against metrics.prometheus.url; {{service}} and {{mission}}
+             are filled in) or builtin (a key of ship's proxy, e.g. canary/error_rate).
+     comparison: '>=' or '<=' target, or within (target .. target_max).
+     measurement_schedule: the checkpoints `ship operate tick` measures once each is due. -->
 
 ## Why this mission exists
 

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The whole Ship loop, end to end, with the `ship` and `ship-sample` on PATH and Prometheus:
+#   verdicts → release contract → human approval → pre-deployment gates → progressive rollout
+#   through ship's proxy → post-deployment validation → handoff to Operate (STATUS.md) →
+#   outcome measurement against Prometheus (report + charts) → feedback signals.
+# Runs in a temporary copy of this folder on free loopback ports; exits 0 only when STATUS.md
+# shows the mission in Operate and the outcome report exists.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+for tool in ship ship-sample prometheus python3 curl ssh-keygen; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing (see README.md)" >&2; exit 2; }
+done
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+cp -R "$here/." "$work/"
+cd "$work"
+fail() { echo "FAILED: $*" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_http() { for _ in $(seq 150); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done; fail "$2 did not start"; }
+. ./gates.sh
+P=$(free_port); A=$(free_port); S=$(free_port); C=$(free_port); PROM=127.0.0.1:$(free_port)
+today=$(date -u +%F)
+
+cat >> ship.toml <<TOML
+
+[proxy]
+listen = "127.0.0.1:$P"
+admin = "127.0.0.1:$A"
+sticky_header = "x-user-id"
+health_interval = "1s"
+
+[[proxy.instances]]
+version = "stable"
+address = "127.0.0.1:$S"
+command = "ship-sample --version v1 --listen 127.0.0.1:$S"
+
+[[proxy.instances]]
+version = "canary"
+address = "127.0.0.1:$C"
+command = "ship-sample --version v2 --listen 127.0.0.1:$C"
+
+[metrics.prometheus]
+url = "http://$PROM"
+TOML
+export SHIP_ADMIN_TOKEN="example-$(date +%s%N)"
+
+# Prometheus scrapes both versions every second (in production: your existing Prometheus).
+mkdir -p prometheus
+cat > prometheus/prometheus.yml <<YAML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: checkout
+    static_configs:
+      - {targets: ['127.0.0.1:$S'], labels: {version: v1}}
+      - {targets: ['127.0.0.1:$C'], labels: {version: v2}}
+YAML
+prometheus --config.file=prometheus/prometheus.yml --storage.tsdb.path=prometheus/data \
+  --web.listen-address="$PROM" >prometheus/log 2>&1 & pids+=($!)
+
+echo "== 1. Release contract from the Build loop's PASS verdicts, approved by a human"
+ship init >/dev/null
+ssh-keygen -q -t ed25519 -N '' -C alice@example.com -f alice.key
+echo "alice@example.com namespaces=\"shiploop-release\" $(cut -d' ' -f1,2 alice.key.pub)" >> work/allowed_signers
+ship mission new checkout >/dev/null
+# The mission's outcome contract: what must change in production, measured when.
+cat > work/missions/checkout/OUTCOME-CONTRACT.md <<YAML
+---
+mission: checkout
+metrics:
+- name: success-ratio
+  source: prometheus
+  query: sum(rate(http_requests_total{code!~"5.."}[1m])) / sum(rate(http_requests_total[1m]))
+  comparison: '>='
+  target: 0.995
+  baseline: 0.99
+- name: checkout-p99-seconds
+  source: prometheus
+  query: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))
+  comparison: '<='
+  target: 0.25
+  baseline: 0.4
+- name: new-version-error-rate
+  source: builtin
+  query: canary/error_rate
+  comparison: '<='
+  target: 0.01
+measurement_schedule:
+- name: launch
+  date: $today
+- name: week-1
+  date: $(date -u -d '+7 days' +%F)
+- name: day-30
+  date: $(date -u -d '+30 days' +%F)
+---
+# Outcome contract: checkout
+
+## Why this mission exists
+
+Checkout was slow at p99; the new page should be faster without losing reliability.
+YAML
+ship release new checkout-speedups --mission checkout --flag new-checkout
+ship release submit checkout-speedups --as agent@example.com >/dev/null
+ship release approve checkout-speedups --key alice.key >/dev/null
+echo "approved by alice; the agent that submitted it could not have"
+
+echo "== 2. Pre-deployment gates"
+staging_up
+ship proxy > proxy.log 2>&1 & pids+=($!)
+wait_http "http://127.0.0.1:$P/checkout" "ship proxy"
+python3 load.py "http://127.0.0.1:$P/checkout" & pids+=($!)
+wait_http "http://$PROM/-/ready" prometheus
+sleep 2
+pass_gates checkout-speedups
+
+echo "== 3-4. Progressive rollout and post-deployment validation"
+echo "\$ ship rollout start checkout-speedups"
+ship rollout start checkout-speedups || fail "the rollout should complete and validate"
+grep -q '^status: shipped' work/releases/*-checkout-speedups.md || fail "the release is not shipped"
+
+echo "== Exit criteria and handoff to Operate"
+echo "\$ ship handoff checkout-speedups"
+ship handoff checkout-speedups || fail "the handoff should pass"
+grep -q '| checkout | operate |' STATUS.md || fail "STATUS.md does not show checkout in operate"
+sed -n '/ship:begin missions/,/ship:end missions/p' STATUS.md
+
+echo "== 5-6. Outcome measurement and feedback signals"
+sleep 3   # a few more scrapes since the rollout ended
+echo "\$ ship operate tick"
+ship operate tick || fail "the first tick should measure the launch checkpoint"
+report="work/missions/checkout/reports/$today-launch.md"
+[ -f "$report" ] || fail "no outcome report $report"
+ls "work/missions/checkout/reports/"
+ls work/missions/checkout/reports/*.svg >/dev/null || fail "no charts next to the report"
+sed -n '/^| metric/,/^$/p' "$report"
+echo "\$ ship operate tick   # again: nothing left to measure today"
+ship operate tick | tee tick2.out
+grep -q "launch: already measured" tick2.out || fail "the second tick should measure nothing"
+echo "\$ ship status"
+ship status
+ship audit verify
+echo "full-loop: the expected outcome happened (mission in Operate, outcome report written)"
