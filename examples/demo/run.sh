@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `ship demo` with the `ship` on PATH (ship-sample must sit next to it), checked from the outside:
-#   ./run.sh good  → the rollout completed at 100 %
+#   ./run.sh good  → the rollout completed at 100 %, validated, handed over to Operate, and
+#                  the mission's first checkpoint measured
 #   ./run.sh bad   → the engine rolled it back (5 % errors on v2), with an incident signal
 #   ./run.sh slow  → the engine rolled it back (v2's p99 above 2 × target)
 #   ./run.sh broken-cart → 100 % reached, then post-deployment validation's smoke test found
@@ -24,7 +25,10 @@ grep -q '^\*\*Passed\*\* at' "$contract" || fail "the contract does not record p
 case "$scenario" in
   good) [ "$phase" = completed ] || fail "expected completed, got $phase"
         grep -q '^status: shipped' "$contract" || fail "expected the release shipped (validated)"
-        grep -q 'Result: \*\*passed\*\*' "$contract" || fail "no passed validation in the contract" ;;
+        grep -q 'Result: \*\*passed\*\*' "$contract" || fail "no passed validation in the contract"
+        grep -q '## Handoff to Operate' "$contract" || fail "no handoff recorded in the contract"
+        grep -q '| checkout | operate |' "$dir/ws/STATUS.md" || fail "STATUS.md does not show checkout in operate"
+        ls "$dir/ws/work/missions/checkout/reports/"*-launch.md >/dev/null || fail "no outcome report" ;;
   broken-cart)
         [ "$phase" = rolled-back ] || fail "expected rolled-back, got $phase"
         grep -q 'Result: \*\*failed\*\*' "$contract" || fail "no failed validation in the contract"

@@ -47,7 +47,8 @@ impl MetricResult {
     }
 }
 
-fn num(v: f64) -> String {
+/// A number as reports print it: four decimals at most, exponent only when tiny or huge.
+pub fn num(v: f64) -> String {
     if v == 0.0 {
         "0".into()
     } else if v.is_finite() && v.abs() >= 1e-4 && v.abs() < 1e7 {

@@ -207,6 +207,18 @@ fn prepare(dir: &Path) -> Result<String, Error> {
     text.push_str(&format!("# DEMO ONLY: a throwaway key made by `ship demo`.\n{APPROVER} namespaces=\"shiploop-release\" {}\n", fields.join(" ")));
     write(&signers, &text)?;
 
+    // The mission's outcome contract, measured by the proxy (the demo has no Prometheus): the
+    // first checkpoint is today so the demo can show the Operate loop's first measurement.
+    let day = |d: i64| (Utc::now() + chrono::Duration::days(d)).date_naive();
+    write(
+        &dir.join("work/missions/checkout/OUTCOME-CONTRACT.md"),
+        &format!(
+            "---\nmission: checkout\nmetrics:\n- name: new-version-error-rate\n  source: builtin\n  query: canary/error_rate\n  comparison: '<='\n  target: 0.01\n  baseline: 0.004\n- name: checkout-p99-seconds\n  source: builtin\n  query: canary/latency_p99\n  comparison: '<='\n  target: 0.3\n  baseline: 0.412\nmeasurement_schedule:\n- name: launch\n  date: {}\n- name: week-1\n  date: {}\n- name: day-30\n  date: {}\n---\n# Outcome contract: checkout\n\nCheckout must get faster at p99 without failing more often.\n",
+            day(0),
+            day(7),
+            day(30)
+        ),
+    )?;
     let ws = Workspace::open(dir)?;
     let now = Utc::now();
     let opts = NewOptions {
@@ -354,6 +366,36 @@ fn gates(out: &Out, ws: &Workspace, id: &str) -> Result<bool, Error> {
     Ok(report.passed())
 }
 
+/// `ship handoff` and `ship operate tick` on the validated release; true when the mission is in
+/// Operate and its first checkpoint was measured.
+fn operate(
+    out: &Out,
+    rt: &tokio::runtime::Runtime,
+    ws: &Workspace,
+    id: &str,
+) -> Result<(bool, serde_json::Value), Error> {
+    if !out.json {
+        println!("\n$ ship handoff {id}");
+    }
+    let h = shiploop_controller::handoff::handoff(ws, id, Utc::now())?;
+    if !out.json {
+        crate::operate_cmd::print_handoff(ws, &h);
+    }
+    if !h.handed_over {
+        return Ok((false, serde_json::json!({ "handoff": h })));
+    }
+    if !out.json {
+        println!("\n$ ship operate tick");
+    }
+    let now = Utc::now();
+    let t = rt.block_on(shiploop_controller::operate::tick(ws, now))?;
+    if !out.json {
+        crate::operate_cmd::print_tick(&t, now);
+    }
+    let measured = t.ok() && t.measured.len() == 1;
+    Ok((measured, serde_json::json!({ "handoff": h, "tick": t })))
+}
+
 pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
     let dir = match dir {
         Some(d) => d.to_path_buf(),
@@ -458,6 +500,16 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
                 crate::rollout::refresh_doc(doc, &c);
             }
         }
+        // Ship ends with the handoff; Operate begins with the first measurement.
+        if code == 0 {
+            let (handed, doc) = operate(out, &rt, &ws, &id)?;
+            if let Some(v) = value.as_mut() {
+                v["operate"] = doc;
+            }
+            if !handed {
+                code = 1;
+            }
+        }
         if let Some(v) = value {
             out.print_json(&v);
         }
@@ -475,6 +527,7 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
         println!("artifacts in {}:", dir.display());
         println!("  work/releases/{id}.md   the signed contract: gates, rollout log, validation");
         println!("  work/signals/              incident signals (bad, slow, broken-cart)");
+        println!("  work/missions/checkout/    outcome contract and reports with charts (good)");
         println!("  oncall-inbox.txt           what the on-call team was sent");
         println!("  STATUS.md, .ship/state.db  status and the decision log");
         println!(

@@ -16,8 +16,14 @@ pub fn handoff(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> 
     };
     if out.json {
         out.print_json(&h);
-        return Ok(code);
+    } else {
+        print_handoff(ws, &h);
     }
+    Ok(code)
+}
+
+/// The exit criteria, item by item, and what the handoff did.
+pub fn print_handoff(ws: &Workspace, h: &handoff::Handoff) {
     let r = &h.report;
     if let Some(prev) = &h.already {
         println!(
@@ -27,7 +33,7 @@ pub fn handoff(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> 
             prev.to,
             prev.at.format("%Y-%m-%d %H:%M:%SZ")
         );
-        return Ok(0);
+        return;
     }
     println!("Exit criteria of {} (Ship → Operate):", r.release);
     let mut section = None;
@@ -64,7 +70,6 @@ pub fn handoff(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> 
             h.status_file
         );
     }
-    Ok(code)
 }
 
 pub fn measure(
@@ -103,7 +108,7 @@ fn print_measured(m: &outcome::Measured) {
     for r in &m.report.metrics {
         let actual = r
             .actual
-            .map(|a| format!("{a}"))
+            .map(shiploop_artifacts::report::num)
             .unwrap_or_else(|| "—".into());
         let result = match r.met() {
             Some(true) => "met".to_string(),
@@ -136,8 +141,14 @@ pub fn tick(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> 
     let code = if t.ok() { 0 } else { 1 };
     if out.json {
         out.print_json(&t);
-        return Ok(code);
+    } else {
+        print_tick(&t, now);
     }
+    Ok(code)
+}
+
+/// What a tick measured, skipped and raised.
+pub fn print_tick(t: &operate::TickReport, now: DateTime<Utc>) {
     println!("Operate tick at {}:", now.format("%Y-%m-%d %H:%M:%SZ"));
     if t.measured.is_empty() && t.failed.is_empty() {
         println!("  no checkpoint to measure");
@@ -162,5 +173,4 @@ pub fn tick(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> 
     for p in &t.problems {
         println!("  problem: {p}");
     }
-    Ok(code)
 }
