@@ -7,7 +7,8 @@
 # shows the mission in Operate and the outcome report exists.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-for tool in ship ship-sample prometheus python3 curl ssh-keygen; do
+PATH="$PATH:/usr/sbin"
+for tool in ship ship-sample prometheus prometheus-alertmanager python3 curl ssh-keygen; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (see README.md)" >&2; exit 2; }
 done
 
@@ -21,7 +22,8 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_http() { for _ in $(seq 150); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done; fail "$2 did not start"; }
 . ./gates.sh
-P=$(free_port); A=$(free_port); S=$(free_port); C=$(free_port); PROM=127.0.0.1:$(free_port)
+P=$(free_port); A=$(free_port); S=$(free_port); C=$(free_port)
+PROM=127.0.0.1:$(free_port); AM=127.0.0.1:$(free_port)
 today=$(date -u +%F)
 
 cat >> ship.toml <<TOML
@@ -44,6 +46,10 @@ command = "ship-sample --version v2 --listen 127.0.0.1:$C"
 
 [metrics.prometheus]
 url = "http://$PROM"
+
+[alerts]
+kind = "alertmanager"
+url = "http://$AM"
 TOML
 export SHIP_ADMIN_TOKEN="example-$(date +%s%N)"
 
@@ -59,6 +65,11 @@ scrape_configs:
 YAML
 prometheus --config.file=prometheus/prometheus.yml --storage.tsdb.path=prometheus/data \
   --web.listen-address="$PROM" >prometheus/log 2>&1 & pids+=($!)
+# Alertmanager alone: no alert fires in this example, and validation confirms it.
+mkdir -p alertmanager
+printf 'route: {receiver: none}\nreceivers: [{name: none}]\n' > alertmanager/alertmanager.yml
+prometheus-alertmanager --config.file=alertmanager/alertmanager.yml --storage.path=alertmanager/data \
+  --web.listen-address="$AM" --cluster.listen-address= >alertmanager/log 2>&1 & pids+=($!)
 
 echo "== 1. Release contract from the Build loop's PASS verdicts, approved by a human"
 ship init >/dev/null
@@ -112,6 +123,7 @@ ship proxy > proxy.log 2>&1 & pids+=($!)
 wait_http "http://127.0.0.1:$P/checkout" "ship proxy"
 python3 load.py "http://127.0.0.1:$P/checkout" & pids+=($!)
 wait_http "http://$PROM/-/ready" prometheus
+wait_http "http://$AM/-/ready" alertmanager
 sleep 2
 pass_gates checkout-speedups
 

@@ -80,14 +80,52 @@ impl OutcomeContract {
     pub fn parse(text: &str) -> Result<OutcomeContract, ParseError> {
         let doc = Document::split(text)?;
         let meta: OutcomeMeta = doc.parse_meta()?;
+        // The line of `name: <name>` in the frontmatter, for errors about one entry.
+        let line_of = |name: &str| {
+            doc.yaml
+                .lines()
+                .position(|l| {
+                    let l = l.trim_start().trim_start_matches("- ").trim();
+                    l.strip_prefix("name:")
+                        .is_some_and(|v| v.trim().trim_matches(['\'', '"']) == name)
+                })
+                .map(|i| doc.yaml_line + i)
+                .unwrap_or(doc.yaml_line)
+        };
         for m in &meta.metrics {
             if m.comparison == Comparison::Within && m.target_max.is_none() {
                 return Err(ParseError::new(
-                    doc.yaml_line,
+                    line_of(&m.name),
                     1,
                     format!("metric `{}` uses `within` but has no `target_max`", m.name),
                 ));
             }
+        }
+        // Names become file names (reports, charts) through their slug: two that share one
+        // would overwrite each other.
+        let names = meta.metrics.iter().map(|m| ("metric", &m.name)).chain(
+            meta.measurement_schedule
+                .iter()
+                .map(|c| ("checkpoint", &c.name)),
+        );
+        let mut seen: Vec<(&str, String, &String)> = vec![];
+        for (what, name) in names {
+            let slug = crate::signal::slug(name);
+            if slug.is_empty() {
+                return Err(ParseError::new(
+                    line_of(name),
+                    1,
+                    format!("{what} name `{name}` needs letters or digits"),
+                ));
+            }
+            if let Some((_, _, other)) = seen.iter().find(|(w, s, _)| *w == what && *s == slug) {
+                return Err(ParseError::new(
+                    line_of(name),
+                    1,
+                    format!("{what} `{name}` has the same name as `{other}` (names must differ in letters or digits)"),
+                ));
+            }
+            seen.push((what, slug, name));
         }
         Ok(OutcomeContract {
             meta,
@@ -133,11 +171,23 @@ mod tests {
     }
 
     #[test]
-    fn within_needs_an_upper_bound() {
-        let bad = TEXT.replace("  target_max: 0.3\n", "");
-        assert!(OutcomeContract::parse(&bad)
+    fn names_that_would_share_a_file_are_refused_at_their_line() {
+        let dup = TEXT.replace("- name: day-30", "- name: Week-1");
+        let e = OutcomeContract::parse(&dup).unwrap_err();
+        assert!(e.message.contains("same name as `week-1`"), "{e:?}");
+        assert_eq!(e.line, 19);
+        let dup = TEXT.replace("- name: p99", "- name: conversion");
+        assert!(OutcomeContract::parse(&dup)
             .unwrap_err()
             .message
-            .contains("target_max"));
+            .contains("metric"));
+    }
+
+    #[test]
+    fn within_needs_an_upper_bound() {
+        let bad = TEXT.replace("  target_max: 0.3\n", "");
+        let e = OutcomeContract::parse(&bad).unwrap_err();
+        assert!(e.message.contains("target_max"));
+        assert_eq!(e.line, 10, "the line of `- name: p99`");
     }
 }

@@ -103,9 +103,22 @@ pub enum Command {
     },
     /// Hand a shipped release over to Operate: checks every exit criterion from recorded evidence
     /// (approval, all stages, validation, measurement schedule, runbook, quality gates, on-call,
-    /// flag cleanup); only when all hold, moves the mission into Operate in STATUS.md.
-    /// Exits 0 handed over (or already), 1 a criterion fails (nothing changed).
-    Handoff { release: String },
+    /// flag cleanup); only when all hold (warnings accepted with --accept), moves the mission
+    /// into Operate in STATUS.md. Exits 0 handed over (or already), 1 a criterion fails or a
+    /// warning is not accepted (nothing changed).
+    Handoff {
+        release: String,
+        /// Accept a criterion the evidence could not confirm (a warning, e.g. critical-alerts
+        /// without an alert source), recorded with the reason (repeatable); never a failure.
+        #[arg(long = "accept", value_name = "ITEM")]
+        accept: Vec<String>,
+        /// Why the warning is acceptable (required with --accept).
+        #[arg(long, requires = "accept")]
+        reason: Option<String>,
+        /// Who accepts it [default: git config user.email].
+        #[arg(long = "as", value_name = "NAME", requires = "accept")]
+        by: Option<String>,
+    },
     /// Outcome measurement (Step 5): a mission's metrics against its outcome contract.
     Outcome {
         #[command(subcommand)]
@@ -376,7 +389,8 @@ pub enum OutcomeCommand {
     /// Measure a checkpoint (default: the latest one due): actuals vs targets and baselines,
     /// a report with one chart per metric under work/missions/<name>/reports/, and one
     /// performance signal when a target is missed. Exits 0 all targets met, 1 a target missed
-    /// or not measured.
+    /// or not measured (or the checkpoint is not due), 2 no metric could be measured (nothing
+    /// written) or bad input.
     Measure {
         mission: String,
         #[arg(long)]

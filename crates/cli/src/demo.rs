@@ -375,9 +375,19 @@ fn operate(
     id: &str,
 ) -> Result<(bool, serde_json::Value), Error> {
     if !out.json {
-        println!("\n$ ship handoff {id}");
+        println!("\n$ ship handoff {id} --accept critical-alerts --reason \"…\"");
     }
-    let h = shiploop_controller::handoff::handoff(ws, id, Utc::now())?;
+    // The demo has no alert source: the critical-alerts criterion cannot be confirmed, and a
+    // person says so, on the record.
+    let accept = [shiploop_gates::handoff::Acceptance {
+        item: "critical-alerts".into(),
+        by: "demo-oncall@shiploop.invalid".into(),
+        reason: "the demo has no Alertmanager; the proxy's golden metrics were watched".into(),
+    }];
+    if !out.json {
+        println!("  (accepting critical-alerts: the demo has no alert source)");
+    }
+    let h = shiploop_controller::handoff::handoff(ws, id, &accept, Utc::now())?;
     if !out.json {
         crate::operate_cmd::print_handoff(ws, &h);
     }

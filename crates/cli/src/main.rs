@@ -127,9 +127,15 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
             let ws = open(&dir, cli)?;
             status_cmd::run(&ws, out, now)
         }
-        Command::Handoff { release } => {
+        Command::Handoff {
+            release,
+            accept,
+            reason,
+            by,
+        } => {
             let ws = open(&dir, cli)?;
-            operate_cmd::handoff(&ws, out, release, now)
+            let accept = operate_cmd::acceptances(&ws, accept, reason.as_deref(), by.as_deref())?;
+            operate_cmd::handoff(&ws, out, release, &accept, now)
         }
         Command::Outcome {
             command:

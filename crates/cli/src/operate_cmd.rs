@@ -5,10 +5,50 @@ use crate::gates_cmd::mark;
 use crate::output::Out;
 use chrono::{DateTime, Utc};
 use shiploop_controller::{handoff, operate, outcome};
+use shiploop_gates::handoff::Acceptance;
 use shiploop_workspace::{Error, Workspace};
 
-pub fn handoff(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> Result<u8, Error> {
-    let h = handoff::handoff(ws, release, now)?;
+/// `--accept ITEM… --reason … [--as …]` as the handoff's acceptances.
+pub fn acceptances(
+    ws: &Workspace,
+    items: &[String],
+    reason: Option<&str>,
+    by: Option<&str>,
+) -> Result<Vec<Acceptance>, Error> {
+    if items.is_empty() {
+        return Ok(vec![]);
+    }
+    let reason = reason
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| Error::Usage("--accept needs --reason \"…\": say why".into()))?;
+    let by = match by {
+        Some(b) => b.to_string(),
+        None => crate::release::git_email(ws).ok_or_else(|| {
+            Error::Usage(
+                "--accept: say who accepts it with --as <name> (or set git config user.email)"
+                    .into(),
+            )
+        })?,
+    };
+    Ok(items
+        .iter()
+        .map(|item| Acceptance {
+            item: item.clone(),
+            by: by.clone(),
+            reason: reason.to_string(),
+        })
+        .collect())
+}
+
+pub fn handoff(
+    ws: &Workspace,
+    out: &Out,
+    release: &str,
+    accept: &[Acceptance],
+    now: DateTime<Utc>,
+) -> Result<u8, Error> {
+    let h = handoff::handoff(ws, release, accept, now)?;
     let code = if h.handed_over || h.already.is_some() {
         0
     } else {
@@ -33,6 +73,9 @@ pub fn print_handoff(ws: &Workspace, h: &handoff::Handoff) {
             prev.to,
             prev.at.format("%Y-%m-%d %H:%M:%SZ")
         );
+        for step in &h.completed {
+            println!("  finished what the interrupted handoff left undone: {step}");
+        }
         return;
     }
     println!("Exit criteria of {} (Ship → Operate):", r.release);
@@ -43,10 +86,16 @@ pub fn print_handoff(ws: &Workspace, h: &handoff::Handoff) {
             section = Some(i.section);
         }
         println!("    {:<4} {:<56} {}", mark(i.status), i.item, i.evidence);
-        if let Some(fix) = &i.fix {
-            if i.status != shiploop_gates::Status::Pass {
-                println!("         fix: {fix}");
+        match (&i.accepted, &i.fix) {
+            (Some(a), _) => println!("         accepted by {}: {}", a.by, a.reason),
+            (None, Some(fix)) if i.status == shiploop_gates::Status::Warn => println!(
+                "         unconfirmed ({fix}): accept it with --accept {} --reason \"…\"",
+                i.id
+            ),
+            (None, Some(fix)) if i.status != shiploop_gates::Status::Pass => {
+                println!("         fix: {fix}")
             }
+            _ => {}
         }
     }
     if h.handed_over {
@@ -64,7 +113,7 @@ pub fn print_handoff(ws: &Workspace, h: &handoff::Handoff) {
     } else {
         let failing: Vec<&str> = r.failing().iter().map(|i| i.id).collect();
         println!(
-            "Not handed over: {} failing ({}); {} and the contract are unchanged.",
+            "Not handed over: {} not confirmed ({}); {} and the contract are unchanged.",
             failing.len(),
             failing.join(", "),
             h.status_file
@@ -156,19 +205,29 @@ pub fn print_tick(t: &operate::TickReport, now: DateTime<Utc>) {
     for m in &t.measured {
         print_measured(m);
     }
-    for (mission, k, why) in &t.failed {
-        println!("  {mission} {k}: could not be measured, tried again next tick: {why}");
+    for f in &t.failed {
+        println!(
+            "  {} {}: could not be measured, tried again next tick: {}",
+            f.mission, f.checkpoint, f.error
+        );
     }
-    for (mission, k) in &t.already_measured {
-        println!("  {mission} {k}: already measured");
+    for k in &t.already_measured {
+        println!("  {} {}: already measured", k.mission, k.checkpoint);
+    }
+    for k in &t.retry_tomorrow {
+        println!(
+            "  {} {}: measured today without every metric; tried again tomorrow (or `ship outcome measure {} --checkpoint {}`)",
+            k.mission, k.checkpoint, k.mission, k.checkpoint
+        );
     }
     for mission in &t.not_in_operate {
         println!("  {mission}: checkpoints are due, but it was never handed over (`ship handoff <release>`)");
     }
-    for (flag, file, new) in &t.flag_signals {
-        if *new {
-            println!("  flag {flag} is past its cleanup date: signal {file}");
-        }
+    for f in t.flag_signals.iter().filter(|f| f.new) {
+        println!(
+            "  flag {} is past its cleanup date: signal {}",
+            f.flag, f.file
+        );
     }
     for p in &t.problems {
         println!("  problem: {p}");

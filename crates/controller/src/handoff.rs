@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 use shiploop_artifacts::release::{CheckLine, HandoffRecord, Kind};
 use shiploop_gates::handoff::{
-    decide, Checkpoint, Evidence, FlagEvidence, Recorded, Report, ValidationEvidence,
+    decide, Acceptance, Checkpoint, Evidence, FlagEvidence, Recorded, Report, ValidationEvidence,
 };
 use shiploop_rollout::{DecisionKind, Plan, Rollout};
 use shiploop_store::Store;
@@ -21,41 +21,53 @@ pub struct Handoff {
     pub report: Report,
     /// True when this run handed the release over.
     pub handed_over: bool,
-    /// The earlier handoff, when the release was already handed over (nothing changed).
+    /// The earlier handoff, when the release was already handed over.
     pub already: Option<HandoffRecord>,
+    /// Steps an interrupted earlier handoff had left undone, finished by this run.
+    pub completed: Vec<String>,
     pub status_file: String,
 }
 
-pub fn handoff(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Handoff> {
+/// Checks the exit criteria and, when every one holds (warnings accepted by a person), hands
+/// the release over. Writes in this order — the contract's record, STATUS.md, the event log —
+/// and a later run finishes whatever an interrupted one left undone.
+pub fn handoff(
+    ws: &Workspace,
+    release: &str,
+    accept: &[Acceptance],
+    now: DateTime<Utc>,
+) -> Result<Handoff> {
     let r = ws.resolve(release)?;
-    let id = r.contract.meta.id.clone();
     let evidence = gather(ws, release, now)?;
-    let report = decide(&evidence);
+    let mut report = decide(&evidence);
     let status_file = ws.config.paths.status.clone();
     if let Some(prev) = r.contract.meta.handoff.clone() {
+        let completed = finish(ws, &r, &prev, false, now)?;
         return Ok(Handoff {
             report,
             handed_over: false,
             already: Some(prev),
+            completed,
             status_file,
         });
     }
+    report.accept(accept).map_err(Error::Refused)?;
     if !report.passed() {
         return Ok(Handoff {
             report,
             handed_over: false,
             already: None,
+            completed: vec![],
             status_file,
         });
     }
     // Everything that can fail to parse is read before anything is written.
-    let mut status = ws.load_status()?;
-    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    ws.load_status()?;
+    Store::open(&ws.state_db()).map_err(store_err)?;
+    if let Some(m) = &r.contract.meta.mission {
+        ws.load_outcome(m)?;
+    }
     let cfg = &ws.config.handoff;
-    let schedule: Vec<shiploop_artifacts::outcome::Checkpoint> = match &r.contract.meta.mission {
-        Some(m) => ws.load_outcome(m)?.1.meta.measurement_schedule,
-        None => vec![],
-    };
     let record = HandoffRecord {
         at: now,
         from: cfg.ship_owner.clone(),
@@ -67,41 +79,107 @@ pub fn handoff(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Hand
                 gate: i.id.to_string(),
                 status: i.status.as_str().to_string(),
                 evidence: i.evidence.clone(),
-                overridden_by: None,
-                override_reason: None,
+                overridden_by: i.accepted.as_ref().map(|a| a.by.clone()),
+                override_reason: i.accepted.as_ref().map(|a| a.reason.clone()),
             })
             .collect(),
     };
     let mut r = r;
-    r.contract.meta.handoff = Some(record);
+    r.contract.meta.handoff = Some(record.clone());
     r.contract.refresh_records();
     ws.save_release(&r)?;
-    let m = &r.contract.meta;
-    status.set_release(&id, m.mission.as_deref(), m.status.as_str(), now);
-    if let Some(mission) = &m.mission {
-        status.hand_over(mission, &id, &cfg.operate_owner, &schedule, now);
-    }
-    ws.save_status(&status)?;
-    store
-        .append_event(
-            &id,
-            "handed-over",
-            &json!({
-                "from": cfg.ship_owner,
-                "to": cfg.operate_owner,
-                "mission": m.mission,
-                "measurement_schedule": schedule,
-                "items": report.items,
-            }),
-            now,
-        )
-        .map_err(store_err)?;
+    finish(ws, &r, &record, true, now)?;
     Ok(Handoff {
         report,
         handed_over: true,
         already: None,
+        completed: vec![],
         status_file,
     })
+}
+
+/// The handoff's effects after the contract's record: the mission in Operate for this release
+/// in STATUS.md and the `handed-over` event. A `fresh` handoff writes both; a later run writes
+/// what is missing — unless a later release of the mission has been handed over since, which
+/// STATUS.md then rightly names. Returns what it had to do.
+fn finish(
+    ws: &Workspace,
+    r: &shiploop_workspace::LoadedRelease,
+    record: &HandoffRecord,
+    fresh: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let m = &r.contract.meta;
+    let id = &m.id;
+    let mut done = vec![];
+    let mut status = ws.load_status()?;
+    let schedule = match &m.mission {
+        Some(mission) => ws.load_outcome(mission)?.1.meta.measurement_schedule,
+        None => vec![],
+    };
+    let up_to_date = match &m.mission {
+        None => true,
+        Some(mission) => match status.mission(mission) {
+            Some(e) if e.phase == shiploop_artifacts::status::Phase::Operate => {
+                e.release.as_deref() == Some(id.as_str()) || handed_over_later(ws, e, record)
+            }
+            _ => false,
+        },
+    };
+    if fresh || !up_to_date {
+        if let Some(mission) = &m.mission {
+            status.set_release(id, Some(mission), m.status.as_str(), now);
+            status.hand_over(mission, id, &record.to, &schedule, record.at);
+            ws.save_status(&status)?;
+            if !fresh {
+                done.push(format!(
+                    "{}: mission {mission} in operate",
+                    ws.config.paths.status
+                ));
+            }
+        }
+    }
+    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let logged = store
+        .events(Some(id))
+        .map_err(store_err)?
+        .iter()
+        .any(|e| e.kind == "handed-over");
+    if !logged {
+        store
+            .append_event(
+                id,
+                "handed-over",
+                &json!({
+                    "at": record.at,
+                    "from": record.from,
+                    "to": record.to,
+                    "mission": m.mission,
+                    "measurement_schedule": schedule,
+                    "items": record.items,
+                }),
+                now,
+            )
+            .map_err(store_err)?;
+        if !fresh {
+            done.push("event log: handed-over".into());
+        }
+    }
+    Ok(done)
+}
+
+/// Whether the release STATUS.md names for the mission was handed over after `record`.
+fn handed_over_later(
+    ws: &Workspace,
+    entry: &shiploop_artifacts::status::MissionEntry,
+    record: &HandoffRecord,
+) -> bool {
+    entry
+        .release
+        .as_deref()
+        .and_then(|other| ws.resolve(other).ok())
+        .and_then(|o| o.contract.meta.handoff)
+        .is_some_and(|h| h.at > record.at)
 }
 
 /// Reads every piece of evidence the exit criteria need; missing evidence is evidence too
@@ -159,7 +237,7 @@ fn gather(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Evidence>
             .items
             .iter()
             .map(|i| Recorded {
-                name: i.gate.clone(),
+                name: item_id(&i.gate),
                 status: i.status.clone(),
                 evidence: i.evidence.clone(),
             })
@@ -260,4 +338,13 @@ fn gather(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Evidence>
         status_file: ws.config.paths.status.clone(),
         today: now.date_naive(),
     })
+}
+
+/// A validation item's id; records written before the ids were recorded carry the item's text.
+fn item_id(recorded: &str) -> String {
+    shiploop_gates::validation::Item::ALL
+        .iter()
+        .find(|i| i.text() == recorded)
+        .map(|i| i.id().to_string())
+        .unwrap_or_else(|| recorded.to_string())
 }

@@ -16,23 +16,47 @@ use shiploop_workspace::Workspace;
 #[derive(Debug, Default, Serialize)]
 pub struct TickReport {
     pub measured: Vec<Measured>,
-    /// (mission, checkpoint, why it could not be measured); tried again next tick.
-    pub failed: Vec<(String, String, String)>,
-    /// Due checkpoints already measured: (mission, checkpoint).
-    pub already_measured: Vec<(String, String)>,
+    /// Due checkpoints that could not be measured; tried again next tick.
+    pub failed: Vec<Failed>,
+    /// Due checkpoints already measured.
+    pub already_measured: Vec<CheckpointRef>,
+    /// Due checkpoints measured incompletely today; tried again tomorrow.
+    pub retry_tomorrow: Vec<CheckpointRef>,
     /// Missions with due checkpoints that were never handed over to Operate.
     pub not_in_operate: Vec<String>,
-    /// Overdue flags and their process-friction signal: (flag, file, written now).
-    pub flag_signals: Vec<(String, String, bool)>,
+    /// Overdue flags and their process-friction signal.
+    pub flag_signals: Vec<FlagSignal>,
     /// Problems that did not stop the tick (an unreadable outcome contract or flag registry).
     pub problems: Vec<String>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct CheckpointRef {
+    pub mission: String,
+    pub checkpoint: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Failed {
+    pub mission: String,
+    pub checkpoint: String,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FlagSignal {
+    pub flag: String,
+    pub file: String,
+    /// Written by this tick (false: an earlier tick wrote it).
+    pub new: bool,
+}
+
 impl TickReport {
-    /// A tick "fails" (for cron's exit code) when something could not be measured or read.
+    /// A tick "fails" (for cron's exit code) when something due could not be measured or read.
     pub fn ok(&self) -> bool {
         self.failed.is_empty()
             && self.problems.is_empty()
+            && self.retry_tomorrow.is_empty()
             && self.measured.iter().all(Measured::complete)
     }
 }
@@ -63,17 +87,27 @@ pub async fn tick(ws: &Workspace, now: DateTime<Utc>) -> Result<TickReport> {
             continue;
         }
         for k in due {
+            let here = || CheckpointRef {
+                mission: mission.clone(),
+                checkpoint: k.name.clone(),
+            };
             if outcome::measured(&store, mission, &k.name)? {
-                report
-                    .already_measured
-                    .push((mission.clone(), k.name.clone()));
+                report.already_measured.push(here());
+                continue;
+            }
+            if outcome::last_incomplete(&store, mission, &k.name)?
+                .is_some_and(|at| at.date_naive() == today)
+            {
+                report.retry_tomorrow.push(here());
                 continue;
             }
             match outcome::measure(ws, mission, Some(&k.name), now).await {
                 Ok(m) => report.measured.push(m),
-                Err(e) => report
-                    .failed
-                    .push((mission.clone(), k.name.clone(), e.to_string())),
+                Err(e) => report.failed.push(Failed {
+                    mission: mission.clone(),
+                    checkpoint: k.name.clone(),
+                    error: e.to_string(),
+                }),
             }
         }
     }
@@ -94,9 +128,11 @@ pub async fn tick(ws: &Workspace, now: DateTime<Utc>) -> Result<TickReport> {
                         )
                         .map_err(store_err)?;
                 }
-                report
-                    .flag_signals
-                    .push((stale.flag.clone(), ws.rel(&path), new));
+                report.flag_signals.push(FlagSignal {
+                    flag: stale.flag.clone(),
+                    file: ws.rel(&path),
+                    new,
+                });
             }
         }
         Err(e) => report.problems.push(format!("flag registry: {e}")),
@@ -149,7 +185,9 @@ fn flag_signal(ws: &Workspace, s: &Stale, now: DateTime<Utc>) -> Signal {
             },
             created: now,
             status: SignalStatus::Open,
-            event: Some(format!("flag-overdue:{}", s.flag)),
+            // Keyed by the deadline too: a flag given a new date that passes again is a new
+            // event, worth a new signal.
+            event: Some(format!("flag-overdue:{}:{}", s.flag, s.due)),
         },
         body,
     }

@@ -147,12 +147,27 @@ pub async fn measure(
             "mission `{mission}`'s outcome contract defines no metrics"
         )));
     }
-    // STATUS.md must be readable before anything is written.
-    let mut status = ws.load_status()?;
-    let start = period_start(ws, &contract, &k, now);
+    // Outcomes are the Operate loop's: before the handoff, the mission's release may still be
+    // at 5 % and a measurement would describe the canary, not the outcome.
+    let status = ws.load_status()?;
+    if !status
+        .mission(mission)
+        .is_some_and(|e| e.phase == shiploop_artifacts::status::Phase::Operate)
+    {
+        return Err(Error::Refused(format!(
+            "mission `{mission}` is not in Operate: outcomes are measured after the handoff (`ship handoff <release>`)"
+        )));
+    }
+    // The values describe the checkpoint: a measurement taken late (a tick that did not run
+    // for days) asks Prometheus about the end of the checkpoint's day, not about today.
+    let day_end = Utc.from_utc_datetime(&k.date.and_time(NaiveTime::MIN)) + Duration::days(1)
+        - Duration::seconds(1);
+    let at = now.min(day_end);
+    let start = period_start(ws, &contract, &k, at);
+    let shipped = shipped_releases(ws, &contract);
     let mut results = vec![];
     for m in &contract.meta.metrics {
-        results.push(measure_metric(ws, &contract, m, start, now).await);
+        results.push(measure_metric(ws, &shipped, m, &contract.meta.mission, start, at).await);
     }
     if results
         .iter()
@@ -171,12 +186,27 @@ pub async fn measure(
         mission: mission.to_string(),
         checkpoint: k.name.clone(),
         checkpoint_date: k.date,
-        measured_at: now,
+        measured_at: at,
         period_start: start,
-        releases: contract.meta.releases.clone(),
+        releases: shipped,
         metrics: results,
     };
     let stem = report.stem();
+    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    if !report.unmeasured().is_empty() {
+        if let Some(file) = complete_report(&store, mission, &k.name)? {
+            let names: Vec<&str> = report
+                .unmeasured()
+                .iter()
+                .map(|m| m.metric.name.as_str())
+                .collect();
+            return Err(Error::Refused(format!(
+                "{file} already holds a complete measurement of `{}`; not replacing it with one where {} could not be measured",
+                k.name,
+                names.join(", ")
+            )));
+        }
+    }
     let charts: Vec<(String, String)> = report
         .metrics
         .iter()
@@ -185,11 +215,11 @@ pub async fn measure(
     let path = ws.write_outcome_report(mission, &stem, &report.render(), &charts)?;
     let dir = ws.reports_dir(mission);
 
-    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
     let key = log_key(mission);
     let signal = match report.missed_signal() {
         None => None,
-        Some(sig) => {
+        Some(mut sig) => {
+            sig.meta.created = now;
             let (p, new) = ws.write_signal(&sig)?;
             if new {
                 store
@@ -244,11 +274,65 @@ pub async fn measure(
             now,
         )
         .map_err(store_err)?;
-    if out.complete() && status.mission(mission).is_some() {
-        status.mark_measured(mission, &k.name);
-        ws.save_status(&status)?;
+    if out.complete() {
+        // Read again: a rollout may have written STATUS.md while the queries ran.
+        let mut status = ws.load_status()?;
+        if status.mission(mission).is_some() {
+            status.mark_measured(mission, &k.name);
+            ws.save_status(&status)?;
+        }
     }
     Ok(out)
+}
+
+/// The mission's releases that reached production (shipped): the releases an outcome
+/// includes. Drafts and rolled-back releases linked to the mission are not.
+fn shipped_releases(ws: &Workspace, c: &OutcomeContract) -> Vec<String> {
+    c.meta
+        .releases
+        .iter()
+        .filter(|id| {
+            ws.resolve(id).is_ok_and(|r| {
+                r.contract.meta.status == shiploop_artifacts::release::Status::Shipped
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// The report file of the checkpoint's last complete measurement, if any.
+fn complete_report(store: &Store, mission: &str, checkpoint: &str) -> Result<Option<String>> {
+    Ok(store
+        .events(Some(&log_key(mission)))
+        .map_err(store_err)?
+        .iter()
+        .rev()
+        .find(|e| {
+            e.kind == "outcome-measured"
+                && e.data["checkpoint"] == checkpoint
+                && e.data["complete"] == true
+        })
+        .map(|e| e.data["report"].as_str().unwrap_or_default().to_string()))
+}
+
+/// When the checkpoint was last measured without every metric (the next tick waits a day
+/// before trying again, so a metric that never answers does not flood the event log).
+pub fn last_incomplete(
+    store: &Store,
+    mission: &str,
+    checkpoint: &str,
+) -> Result<Option<DateTime<Utc>>> {
+    Ok(store
+        .events(Some(&log_key(mission)))
+        .map_err(store_err)?
+        .iter()
+        .rev()
+        .find(|e| {
+            e.kind == "outcome-measured"
+                && e.data["checkpoint"] == checkpoint
+                && e.data["complete"] == false
+        })
+        .map(|e| e.at))
 }
 
 /// Whether the event log shows a complete measurement of the checkpoint.
@@ -266,14 +350,15 @@ pub fn measured(store: &Store, mission: &str, checkpoint: &str) -> Result<bool> 
 
 async fn measure_metric(
     ws: &Workspace,
-    c: &OutcomeContract,
+    releases: &[String],
     m: &Metric,
+    mission: &str,
     start: DateTime<Utc>,
-    now: DateTime<Utc>,
+    at: DateTime<Utc>,
 ) -> MetricResult {
     let (actual, series) = match m.source.as_str() {
-        "prometheus" => prometheus(ws, c, m, start, now).await,
-        "builtin" => builtin(ws, c, m, start, now).await,
+        "prometheus" => prometheus(ws, mission, m, start, at).await,
+        "builtin" => builtin(ws, releases, m, start, at).await,
         other => (
             Err(format!(
                 "unknown source `{other}` (sources: builtin, prometheus)"
@@ -302,7 +387,7 @@ type Sampled = (
 
 async fn prometheus(
     ws: &Workspace,
-    c: &OutcomeContract,
+    mission: &str,
     m: &Metric,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -321,7 +406,7 @@ async fn prometheus(
         &m.query,
         &[
             ("service", ws.config.service.name.as_str()),
-            ("mission", c.meta.mission.as_str()),
+            ("mission", mission),
         ],
     );
     let at = now.timestamp_millis() as f64 / 1000.0;
@@ -346,15 +431,17 @@ async fn prometheus(
     (actual, series)
 }
 
+/// The proxy only knows its live window: the actual is the window up to now, whatever the
+/// checkpoint's date (docs/OPERATE.md).
 async fn builtin(
     ws: &Workspace,
-    c: &OutcomeContract,
+    releases: &[String],
     m: &Metric,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Sampled {
     let series = Store::open(&ws.state_db())
-        .and_then(|s| s.sample_values(&c.meta.releases, &m.query, start, now))
+        .and_then(|s| s.sample_values(releases, &m.query, start, now))
         .unwrap_or_default();
     let admin = match build::admin_client(ws) {
         Ok(a) => a,
@@ -363,7 +450,7 @@ async fn builtin(
     let source = shiploop_providers::builtin::BuiltinSource { admin };
     let ctx = MetricContext {
         service: ws.config.service.name.clone(),
-        release: c.meta.releases.last().cloned().unwrap_or_default(),
+        release: releases.last().cloned().unwrap_or_default(),
         stage: "outcome".into(),
         weight: 100,
         window_secs: (now - start).num_seconds().max(1) as u64,

@@ -35,6 +35,18 @@ pub struct Item {
     pub evidence: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// A person accepted this warning, with a reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Acceptance>,
+}
+
+/// A person's acceptance of one exit criterion the evidence could not confirm (a warning, such
+/// as "no alert source to check critical alerts"); a failing criterion is never acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Acceptance {
+    pub item: String,
+    pub by: String,
+    pub reason: String,
 }
 
 /// One validation item as recorded in the contract.
@@ -112,15 +124,50 @@ pub struct Report {
 }
 
 impl Report {
+    /// All of the seed's criteria must be true: a warning (unconfirmed) blocks like a failure
+    /// until a person accepts it.
     pub fn passed(&self) -> bool {
-        self.items.iter().all(|i| i.status != Status::Fail)
+        self.failing().is_empty()
     }
 
+    /// Failing items and unaccepted warnings.
     pub fn failing(&self) -> Vec<&Item> {
         self.items
             .iter()
-            .filter(|i| i.status == Status::Fail)
+            .filter(|i| matches!(i.status, Status::Fail | Status::Warn))
             .collect()
+    }
+
+    /// Records acceptances of warnings. Refused as a whole (nothing applied) when one names an
+    /// unknown item, an item that is not a warning, or has no reason.
+    pub fn accept(&mut self, acceptances: &[Acceptance]) -> Result<(), String> {
+        for a in acceptances {
+            if a.reason.trim().is_empty() {
+                return Err(format!("--accept {} needs a --reason", a.item));
+            }
+            let Some(item) = self.items.iter().find(|i| i.id == a.item) else {
+                let ids: Vec<&str> = self.items.iter().map(|i| i.id).collect();
+                return Err(format!(
+                    "unknown exit criterion `{}` (criteria: {})",
+                    a.item,
+                    ids.join(", ")
+                ));
+            };
+            if item.status != Status::Warn {
+                return Err(format!(
+                    "`{}` is {}, not a warning: only a criterion the evidence could not confirm can be accepted",
+                    a.item,
+                    item.status.as_str()
+                ));
+            }
+        }
+        for a in acceptances {
+            if let Some(item) = self.items.iter_mut().find(|i| i.id == a.item) {
+                item.status = Status::Overridden;
+                item.accepted = Some(a.clone());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -144,6 +191,7 @@ impl Builder {
             status,
             evidence,
             fix,
+            accepted: None,
         });
     }
 }
@@ -483,10 +531,7 @@ fn quality_item(e: &Evidence, names: &[&str]) -> Outcome {
     let evidence = evidence.join("; ");
     match worst {
         Status::Pass => pass(evidence),
-        Status::Warn => warn(
-            evidence,
-            "not checked in the validation window: see the validation record",
-        ),
+        Status::Warn => warn(evidence, "the validation window could not confirm it"),
         _ => fail(
             evidence,
             format!(
@@ -606,7 +651,12 @@ mod tests {
     }
 
     fn failing(e: &Evidence) -> Vec<&'static str> {
-        decide(e).failing().iter().map(|i| i.id).collect()
+        decide(e)
+            .items
+            .iter()
+            .filter(|i| i.status == Status::Fail)
+            .map(|i| i.id)
+            .collect()
     }
 
     #[test]
@@ -712,5 +762,40 @@ mod tests {
         let alerts = r.items.iter().find(|i| i.id == "critical-alerts").unwrap();
         assert_eq!(alerts.status, Status::Warn);
         assert_eq!(failing(&e), vec!["smoke-tests"]);
+    }
+
+    #[test]
+    fn a_warning_blocks_until_a_person_accepts_it_and_a_failure_is_never_acceptable() {
+        let mut e = good();
+        e.validation.as_mut().unwrap().items[2].status = "warn".into();
+        let mut r = decide(&e);
+        assert!(!r.passed());
+        let accept = |item: &str, reason: &str| Acceptance {
+            item: item.into(),
+            by: "carol".into(),
+            reason: reason.into(),
+        };
+        assert!(r
+            .accept(&[accept("critical-alerts", " ")])
+            .unwrap_err()
+            .contains("--reason"));
+        assert!(r
+            .accept(&[accept("latency", "fine")])
+            .unwrap_err()
+            .contains("not a warning"));
+        assert!(r
+            .accept(&[accept("nope", "x")])
+            .unwrap_err()
+            .contains("unknown"));
+        assert!(!r.passed(), "a refused acceptance applies nothing");
+        r.accept(&[accept(
+            "critical-alerts",
+            "no alert source yet; dashboards watched",
+        )])
+        .unwrap();
+        assert!(r.passed());
+        let item = r.items.iter().find(|i| i.id == "critical-alerts").unwrap();
+        assert_eq!(item.status, Status::Overridden);
+        assert_eq!(item.accepted.as_ref().unwrap().by, "carol");
     }
 }

@@ -282,12 +282,13 @@ impl Workspace {
         let m = &r.contract.meta;
         status.set_release(&m.id, m.mission.as_deref(), m.status.as_str(), now);
         if let Some(mission) = &m.mission {
-            // A release already handed over (replayed records after a restart) must not move
-            // its mission back to Ship; a newer release of the mission does.
-            let handed_over = status
+            // A mission in Operate stays there: its outcomes are being measured whatever its
+            // next release does, until that release is handed over in turn (`ship handoff`
+            // then names it). Only the handoff moves a mission into Operate.
+            let operating = status
                 .mission(mission)
-                .is_some_and(|e| e.phase == Phase::Operate && e.release.as_deref() == Some(&m.id));
-            if !handed_over {
+                .is_some_and(|e| e.phase == Phase::Operate);
+            if !operating {
                 status.set_mission(mission, Phase::Ship, Some(&m.id), now);
             }
         }
