@@ -161,6 +161,20 @@ impl StatusFile {
         self.refresh();
     }
 
+    /// Replaces the mission's handed-over checkpoints (the outcome contract was edited); true
+    /// when something changed.
+    pub fn set_schedule(&mut self, name: &str, schedule: &[Checkpoint]) -> bool {
+        let Some(m) = self.meta.missions.iter_mut().find(|m| m.name == name) else {
+            return false;
+        };
+        if m.measurement_schedule == schedule {
+            return false;
+        }
+        m.measurement_schedule = schedule.to_vec();
+        self.refresh();
+        true
+    }
+
     /// Records that a checkpoint of the mission was measured.
     pub fn mark_measured(&mut self, name: &str, checkpoint: &str) {
         if let Some(m) = self.meta.missions.iter_mut().find(|m| m.name == name) {

@@ -325,6 +325,10 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
     assert_eq!(r.code, 1, "{}", r.text());
     let t = r.json();
     assert_eq!(t["measured"][0]["checkpoint"], "hotfix-check", "{t}");
+    assert!(
+        ws.read("STATUS.md").contains("name: hotfix-check"),
+        "STATUS.md's schedule follows the edited contract"
+    );
     assert_eq!(
         t["measured"][0]["met"], 1,
         "the builtin metric still answers: {t}"

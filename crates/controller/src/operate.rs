@@ -112,6 +112,22 @@ pub async fn tick(ws: &Workspace, now: DateTime<Utc>) -> Result<TickReport> {
         }
     }
 
+    // STATUS.md's copy of each schedule follows the outcome contract (read again: the
+    // measurements above wrote it).
+    let mut status = ws.load_status()?;
+    let mut changed = false;
+    for entry in status.meta.missions.clone() {
+        if entry.phase != Phase::Operate {
+            continue;
+        }
+        if let Ok((_, c)) = ws.load_outcome(&entry.name) {
+            changed |= status.set_schedule(&entry.name, &c.meta.measurement_schedule);
+        }
+    }
+    if changed {
+        ws.save_status(&status)?;
+    }
+
     match check::flag_registry(ws) {
         Ok(registry) => {
             let mut store = store;
