@@ -11,6 +11,7 @@ pub mod handoff;
 pub mod notify;
 pub mod operate;
 pub mod outcome;
+mod outcome_sources;
 pub mod rehearse;
 mod signals;
 pub mod validate;

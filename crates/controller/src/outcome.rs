@@ -3,14 +3,13 @@
 //! builtin: ship's proxy for the actual and the samples ship recorded for the chart), the
 //! report with its charts, and the performance signal missed targets owe (Step 6).
 
-use crate::{build, store_err, Result};
+use crate::outcome_sources::measure_metric;
+use crate::{store_err, Result};
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::json;
-use shiploop_artifacts::outcome::{Checkpoint, Metric, OutcomeContract};
-use shiploop_artifacts::report::{chart, MetricResult, OutcomeReport};
-use shiploop_providers::{MetricContext, MetricSource};
-use shiploop_rollout::measure::Measurement;
+use shiploop_artifacts::outcome::{Checkpoint, OutcomeContract};
+use shiploop_artifacts::report::{chart, OutcomeReport};
 use shiploop_store::Store;
 use shiploop_workspace::{Error, Workspace};
 
@@ -300,18 +299,28 @@ fn shipped_releases(ws: &Workspace, c: &OutcomeContract) -> Vec<String> {
         .collect()
 }
 
-/// The report file of the checkpoint's last complete measurement, if any.
-fn complete_report(store: &Store, mission: &str, checkpoint: &str) -> Result<Option<String>> {
+/// The checkpoint's last measurement in the event log that was (or was not) complete.
+fn last_measurement(
+    store: &Store,
+    mission: &str,
+    checkpoint: &str,
+    complete: bool,
+) -> Result<Option<shiploop_store::Event>> {
     Ok(store
         .events(Some(&log_key(mission)))
         .map_err(store_err)?
-        .iter()
+        .into_iter()
         .rev()
         .find(|e| {
             e.kind == "outcome-measured"
                 && e.data["checkpoint"] == checkpoint
-                && e.data["complete"] == true
-        })
+                && e.data["complete"] == complete
+        }))
+}
+
+/// The report file of the checkpoint's last complete measurement, if any.
+fn complete_report(store: &Store, mission: &str, checkpoint: &str) -> Result<Option<String>> {
+    Ok(last_measurement(store, mission, checkpoint, true)?
         .map(|e| e.data["report"].as_str().unwrap_or_default().to_string()))
 }
 
@@ -322,144 +331,10 @@ pub fn last_incomplete(
     mission: &str,
     checkpoint: &str,
 ) -> Result<Option<DateTime<Utc>>> {
-    Ok(store
-        .events(Some(&log_key(mission)))
-        .map_err(store_err)?
-        .iter()
-        .rev()
-        .find(|e| {
-            e.kind == "outcome-measured"
-                && e.data["checkpoint"] == checkpoint
-                && e.data["complete"] == false
-        })
-        .map(|e| e.at))
+    Ok(last_measurement(store, mission, checkpoint, false)?.map(|e| e.at))
 }
 
 /// Whether the event log shows a complete measurement of the checkpoint.
 pub fn measured(store: &Store, mission: &str, checkpoint: &str) -> Result<bool> {
-    Ok(store
-        .events(Some(&log_key(mission)))
-        .map_err(store_err)?
-        .iter()
-        .any(|e| {
-            e.kind == "outcome-measured"
-                && e.data["checkpoint"] == checkpoint
-                && e.data["complete"] == true
-        }))
-}
-
-async fn measure_metric(
-    ws: &Workspace,
-    releases: &[String],
-    m: &Metric,
-    mission: &str,
-    start: DateTime<Utc>,
-    at: DateTime<Utc>,
-) -> MetricResult {
-    let (actual, series) = match m.source.as_str() {
-        "prometheus" => prometheus(ws, mission, m, start, at).await,
-        "builtin" => builtin(ws, releases, m, start, at).await,
-        other => (
-            Err(format!(
-                "unknown source `{other}` (sources: builtin, prometheus)"
-            )),
-            vec![],
-        ),
-    };
-    let (actual, error) = match actual {
-        Ok(Some(v)) if v.is_finite() => (Some(v), None),
-        Ok(Some(v)) => (None, Some(format!("the query answered {v}"))),
-        Ok(None) => (None, Some("no data: the query's result is empty".into())),
-        Err(e) => (None, Some(e)),
-    };
-    MetricResult {
-        metric: m.clone(),
-        actual,
-        error,
-        series,
-    }
-}
-
-type Sampled = (
-    std::result::Result<Option<f64>, String>,
-    Vec<(DateTime<Utc>, f64)>,
-);
-
-async fn prometheus(
-    ws: &Workspace,
-    mission: &str,
-    m: &Metric,
-    start: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Sampled {
-    let source = match build::prometheus_source(ws) {
-        Ok(s) => s,
-        Err(e) => return (Err(e.to_string()), vec![]),
-    };
-    if source.base.trim().is_empty() {
-        return (
-            Err("metrics.prometheus.url is not set in ship.toml".into()),
-            vec![],
-        );
-    }
-    let query = shiploop_providers::prometheus::fill(
-        &m.query,
-        &[
-            ("service", ws.config.service.name.as_str()),
-            ("mission", mission),
-        ],
-    );
-    let at = now.timestamp_millis() as f64 / 1000.0;
-    let from = start.timestamp_millis() as f64 / 1000.0;
-    let actual = source
-        .instant_at(&query, at)
-        .await
-        .map_err(|e| format!("{e} (query: {query})"));
-    let points = ws.config.outcome.chart_points.max(2) as f64;
-    let step = ((at - from) / points).ceil().max(1.0) as u64;
-    // A chart that cannot be drawn does not stop the measurement: the actual is what counts.
-    let series = source
-        .range_series(&query, from, at, step)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(t, v)| {
-            let t = Utc.timestamp_millis_opt((t * 1000.0) as i64).single()?;
-            v.is_finite().then_some((t, v))
-        })
-        .collect();
-    (actual, series)
-}
-
-/// The proxy only knows its live window: the actual is the window up to now, whatever the
-/// checkpoint's date (docs/OPERATE.md).
-async fn builtin(
-    ws: &Workspace,
-    releases: &[String],
-    m: &Metric,
-    start: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Sampled {
-    let series = Store::open(&ws.state_db())
-        .and_then(|s| s.sample_values(releases, &m.query, start, now))
-        .unwrap_or_default();
-    let admin = match build::admin_client(ws) {
-        Ok(a) => a,
-        Err(e) => return (Err(e.to_string()), series),
-    };
-    let source = shiploop_providers::builtin::BuiltinSource { admin };
-    let ctx = MetricContext {
-        service: ws.config.service.name.clone(),
-        release: releases.last().cloned().unwrap_or_default(),
-        stage: "outcome".into(),
-        weight: 100,
-        window_secs: (now - start).num_seconds().max(1) as u64,
-    };
-    let obs = source.measure(std::slice::from_ref(&m.query), &ctx).await;
-    let actual = match obs.get(&m.query) {
-        Some(Measurement::Value { value, .. }) => Ok(Some(*value)),
-        Some(Measurement::NoData) | None => Ok(None),
-        Some(Measurement::Error { message }) => Err(message.clone()),
-    };
-    (actual, series)
+    Ok(last_measurement(store, mission, checkpoint, true)?.is_some())
 }
