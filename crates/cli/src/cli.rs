@@ -134,6 +134,10 @@ pub enum Command {
         #[command(subcommand)]
         command: SignalCommand,
     },
+    /// The long-running controller: drives every unfinished rollout of the workspace (and
+    /// resumes them after a restart), serves the HTTP API (/api/v1), /metrics and the
+    /// dashboard on [server] listen. SIGTERM/SIGINT finish the current ticks and exit 0.
+    Serve,
     /// The tamper-evident event log of every rollout.
     Audit {
         #[command(subcommand)]
@@ -151,6 +155,10 @@ pub enum RolloutCommand {
         release: String,
         #[command(flatten)]
         waive: WaiveArgs,
+        /// Check the gates and hand the rollout to `ship serve` instead of driving it here;
+        /// follow it with `ship rollout watch` or the API.
+        #[arg(long)]
+        detach: bool,
     },
     /// Continue a rollout: resume it if paused, then drive it (after a crash too).
     Resume { release: String },

@@ -10,6 +10,7 @@ mod output;
 mod proxy_cmd;
 mod release;
 mod rollout;
+mod serve_cmd;
 mod signal_cmd;
 mod status_cmd;
 
@@ -63,14 +64,22 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
         Command::Rollout { command } => {
             let ws = open(&dir, cli)?;
             match command {
-                RolloutCommand::Start { release, waive } => {
+                RolloutCommand::Start {
+                    release,
+                    waive,
+                    detach,
+                } => {
                     let w = gates_cmd::overrides(
                         &ws,
                         &waive.overrides,
                         waive.reason.as_deref(),
                         waive.by.as_deref(),
                     )?;
-                    rollout::start(&ws, out, release, false, &w)
+                    if *detach {
+                        serve_cmd::detach(&ws, out, release, &w)
+                    } else {
+                        rollout::start(&ws, out, release, false, &w)
+                    }
                 }
                 RolloutCommand::Resume { release } => rollout::resume(&ws, out, release),
                 RolloutCommand::Status { release } => rollout::status(&ws, out, release.as_deref()),
@@ -122,6 +131,10 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                 waive.by.as_deref(),
             )?;
             gates_cmd::check_cmd(&ws, out, release, &w, now)
+        }
+        Command::Serve => {
+            let ws = open(&dir, cli)?;
+            serve_cmd::run(ws, out)
         }
         Command::Status => {
             let ws = open(&dir, cli)?;

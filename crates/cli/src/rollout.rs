@@ -268,7 +268,27 @@ pub fn start(
         )));
     }
     if !has_rollout(ws, release)? {
-        // A new rollout starts only when every pre-deployment gate passes (or was waived).
+        if !gates_pass(ws, out, release, waivers, now)? {
+            return Ok(1);
+        }
+    } else if !waivers.is_empty() {
+        // Re-running the same start command must keep working: the gates were decided when
+        // the rollout began, so the waivers have nothing left to apply to.
+        eprintln!("note: --override is ignored: the rollout already started, past its gates");
+    }
+    start_checked(ws, out, release, hotfix, now)
+}
+
+/// Runs the pre-deployment gates of a release that has no rollout yet; prints them when one
+/// fails. A new rollout starts only when every gate passes (or was waived).
+pub fn gates_pass(
+    ws: &Workspace,
+    out: &Out,
+    release: &str,
+    waivers: &[shiploop_gates::Override],
+    now: chrono::DateTime<Utc>,
+) -> Result<bool, Error> {
+    {
         let rt = runtime()?;
         let (report, notes) =
             rt.block_on(shiploop_controller::check::check(ws, release, waivers, now))?;
@@ -282,7 +302,7 @@ pub fn start(
                     report.release
                 );
             }
-            return Ok(1);
+            return Ok(false);
         }
         if !out.json {
             let waived: Vec<&str> = report
@@ -301,11 +321,17 @@ pub fn start(
                 );
             }
         }
-    } else if !waivers.is_empty() {
-        // Re-running the same start command must keep working: the gates were decided when
-        // the rollout began, so the waivers have nothing left to apply to.
-        eprintln!("note: --override is ignored: the rollout already started, past its gates");
     }
+    Ok(true)
+}
+
+fn start_checked(
+    ws: &Workspace,
+    out: &Out,
+    release: &str,
+    hotfix: bool,
+    now: chrono::DateTime<Utc>,
+) -> Result<u8, Error> {
     let mut c = Controller::open(ws, release, now)?;
     if hotfix && c.release.contract.meta.kind != Kind::Hotfix {
         return Err(Error::Refused(format!(

@@ -21,7 +21,7 @@ pub use integrations::{
     AlertsCfg, AuthCfg, HaproxyRouterCfg, NginxRouterCfg, PromQueryCfg, PrometheusCfg, WebhookCfg,
     EVENT_TYPES,
 };
-pub use operate::{HandoffCfg, OutcomeCfg};
+pub use operate::{HandoffCfg, OutcomeCfg, ServerCfg};
 pub use proxy::{InstanceCfg, ProxyCfg};
 pub use template::default_toml;
 
@@ -55,6 +55,7 @@ pub struct Config {
     pub smoke: Vec<SmokeCfg>,
     pub handoff: HandoffCfg,
     pub outcome: OutcomeCfg,
+    pub server: ServerCfg,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -541,6 +542,23 @@ impl Config {
             &self.router.kind,
         ) {
             return Some(p);
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Some((
+                "server",
+                "listen",
+                format!(
+                    "server.listen {:?} is not an address like \"127.0.0.1:8480\"",
+                    self.server.listen
+                ),
+            ));
+        }
+        if self.server.poll.0.is_zero() {
+            return Some((
+                "server",
+                "poll",
+                "server.poll must be more than 0".to_string(),
+            ));
         }
         if !(2..=11_000).contains(&self.outcome.chart_points) {
             return Some((

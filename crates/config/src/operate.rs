@@ -40,3 +40,28 @@ impl Default for OutcomeCfg {
         }
     }
 }
+
+/// `[server]`: `ship serve` — the controller for every rollout, its HTTP API and dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerCfg {
+    /// Where the API and dashboard listen; loopback unless you put a TLS proxy in front.
+    pub listen: String,
+    /// A file of API tokens, one `<role> <token>` per line (role: viewer or operator).
+    pub tokens_file: String,
+    /// An environment variable with more tokens: `role:token,role:token`.
+    pub tokens_env: String,
+    /// How often the controller looks for rollouts to drive (new ones, ones to resume).
+    pub poll: Dur,
+}
+
+impl Default for ServerCfg {
+    fn default() -> Self {
+        ServerCfg {
+            listen: "127.0.0.1:8480".into(),
+            tokens_file: String::new(),
+            tokens_env: "SHIP_API_TOKENS".into(),
+            poll: Dur::from_secs(1),
+        }
+    }
+}

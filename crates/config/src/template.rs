@@ -324,6 +324,19 @@ chart_points = 120
 # The period of a first checkpoint when no linked release has a recorded rollout start.
 default_period = "7d"
 
+# ---- `ship serve`: the controller for every rollout, the HTTP API, the dashboard ----------
+
+[server]
+# Loopback by default: put a TLS-terminating proxy in front to reach it from elsewhere.
+listen = "127.0.0.1:8480"
+# API tokens, one "<role> <token>" per line (viewer: read; operator: also pause, resume,
+# promote, abort). Approvals are never possible over the API.
+tokens_file = ""
+# More tokens from the environment: "viewer:TOKEN,operator:TOKEN".
+tokens_env = "SHIP_API_TOKENS"
+# How often the controller looks for rollouts to start or resume.
+poll = "1s"
+
 # Smoke tests, one [[smoke]] table each: an HTTP request with expectations, or a command.
 # [[smoke]]
 # name = "checkout answers"

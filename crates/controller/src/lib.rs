@@ -13,6 +13,7 @@ pub mod operate;
 pub mod outcome;
 mod outcome_sources;
 pub mod rehearse;
+pub mod serve;
 mod signals;
 pub mod validate;
 
@@ -74,6 +75,8 @@ pub struct Controller<'a> {
     /// Set when a router call failed: the next tick re-asserts the recorded weight first.
     router_dirty: bool,
     router_failures: u32,
+    /// Told how long each tick of `run` took (`ship serve`'s /metrics).
+    pub on_tick: Option<Box<dyn Fn(Duration) + Send + Sync>>,
 }
 
 impl<'a> Controller<'a> {
@@ -150,6 +153,7 @@ impl<'a> Controller<'a> {
             holder: format!("{}:{}", hostname(), std::process::id()),
             router_dirty: false,
             router_failures: 0,
+            on_tick: None,
         })
     }
 
@@ -261,6 +265,29 @@ impl<'a> Controller<'a> {
 
     fn plan_json(&self) -> serde_json::Value {
         json!({ "plan": self.plan, "kind": self.release.contract.meta.kind })
+    }
+
+    /// Records a new rollout without starting it (`ship rollout start --detach`): the
+    /// `ship serve` that picks it up starts it. False when the rollout already exists.
+    pub fn submit(&mut self, now: DateTime<Utc>) -> Result<bool> {
+        let id = self.id().to_string();
+        if self.store.rollout(&id).map_err(store_err)?.is_some() {
+            return Ok(false);
+        }
+        let kind = match self.release.contract.meta.kind {
+            Kind::Standard => "standard",
+            Kind::Hotfix => "hotfix",
+        };
+        self.store
+            .create_rollout(
+                &id,
+                kind,
+                &self.plan_json(),
+                &serde_json::to_value(&self.state).unwrap_or_default(),
+                now,
+            )
+            .map_err(store_err)?;
+        Ok(true)
     }
 
     /// Starts the rollout if it is new; otherwise re-asserts what the router should have.
@@ -595,7 +622,11 @@ impl<'a> Controller<'a> {
             if *stop.borrow() {
                 return Ok(Outcome::Interrupted);
             }
+            let started = std::time::Instant::now();
             self.tick(clock.now(), log).await?;
+            if let Some(f) = &self.on_tick {
+                f(started.elapsed());
+            }
         }
     }
 
@@ -689,7 +720,7 @@ pub fn holder_is_dead(holder: &str) -> bool {
             .is_ok_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())

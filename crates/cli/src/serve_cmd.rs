@@ -1,0 +1,178 @@
+//! `ship serve` (the controller for every rollout, with its HTTP API) and
+//! `ship rollout start --detach` (hand a rollout to it).
+
+use crate::output::Out;
+use chrono::Utc;
+use serde_json::json;
+use shiploop_controller::serve::{self, Observer};
+use shiploop_controller::Controller;
+use shiploop_rollout::Decision;
+use shiploop_server::metrics::ServeMetrics;
+use shiploop_server::AppState;
+use shiploop_workspace::{Error, Workspace};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Logs what the controller does, one line per event (JSON lines with --json), and counts it
+/// for /metrics.
+struct Log {
+    json: bool,
+    metrics: Arc<ServeMetrics>,
+}
+
+impl Log {
+    fn line(&self, release: &str, what: &str, detail: &str) {
+        let now = Utc::now();
+        if self.json {
+            println!(
+                "{}",
+                json!({ "at": now, "release": release, "event": what, "detail": detail })
+            );
+        } else {
+            println!(
+                "{}  {release:<32} {what:<10} {detail}",
+                now.format("%H:%M:%S")
+            );
+        }
+    }
+}
+
+impl Observer for Log {
+    fn decision(&self, release: &str, d: &Decision) {
+        self.metrics.decision(d);
+        let kind = serde_json::to_value(d.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        // Holds repeat every tick; the log keeps the moves.
+        if kind != "hold" {
+            self.line(
+                release,
+                &kind,
+                &format!("{} {} % — {}", d.stage_name, d.weight, d.reason),
+            );
+        }
+    }
+    fn finished(&self, release: &str, outcome: &str) {
+        self.metrics.finished(outcome);
+        self.line(release, "finished", outcome);
+    }
+    fn error(&self, release: &str, message: &str) {
+        self.metrics.error();
+        self.line(release, "error", &format!("{message} (retried in 10 s)"));
+    }
+}
+
+pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
+    // The server lives as long as the process: its tasks and handlers borrow the workspace.
+    let ws: &'static Workspace = Box::leak(Box::new(ws));
+    let tokens = shiploop_server::load_tokens(ws)
+        .map_err(|e| Error::Usage(format!("ship.toml [server]: {e}")))?;
+    if tokens.is_empty() {
+        eprintln!(
+            "warning: no API tokens (server.tokens_file, ${}): the API answers 401 to every request",
+            ws.config.server.tokens_env
+        );
+    }
+    let metrics = Arc::new(ServeMetrics::default());
+    let state = AppState {
+        ws,
+        tokens: Arc::new(tokens),
+        metrics: metrics.clone(),
+    };
+    let listen = ws.config.server.listen.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+    let local = tokio::task::LocalSet::new();
+    let json = out.json;
+    local.block_on(&rt, async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| Error::Usage(format!("server.listen {listen}: {e}")))?;
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| Error::Usage(format!("cannot handle SIGTERM: {e}")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| Error::Usage(format!("cannot handle SIGINT: {e}")))?;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::task::spawn_local(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            let _ = tx.send(true);
+        });
+        let pending = serve::pending(ws)?.len();
+        if json {
+            println!(
+                "{}",
+                json!({ "event": "listening", "url": format!("http://{listen}"), "pending": pending })
+            );
+        } else {
+            println!(
+                "ship serve: API on http://{listen}/api/v1, metrics on /metrics; {pending} rollout(s) to drive"
+            );
+        }
+        let mut http_stop = rx.clone();
+        let app = shiploop_server::router(state);
+        let http = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+        let observer: Rc<dyn Observer> = Rc::new(Log {
+            json,
+            metrics: metrics.clone(),
+        });
+        let hook: serve::TickHook = Arc::new(move |d| metrics.tick(d));
+        serve::supervise(ws, ws.config.server.poll.0, rx, observer, Some(hook)).await?;
+        let _ = http.await;
+        if !json {
+            println!("ship serve: stopped; every rollout in flight resumes at the next start");
+        }
+        Ok::<_, Error>(())
+    })?;
+    Ok(0)
+}
+
+/// `ship rollout start --detach`: the gates, then the rollout recorded for `ship serve`.
+pub fn detach(
+    ws: &Workspace,
+    out: &Out,
+    release: &str,
+    waivers: &[shiploop_gates::Override],
+) -> Result<u8, Error> {
+    let now = Utc::now();
+    let id = ws.resolve(release)?.contract.meta.id;
+    let mut c = Controller::open(ws, &id, now)?;
+    let exists = c.store().rollout(&id).ok().flatten().is_some();
+    if !exists && !crate::rollout::gates_pass(ws, out, &id, waivers, now)? {
+        return Ok(1);
+    }
+    let created = c.submit(now)?;
+    let server = serve::server_running(ws, now)?;
+    if out.json {
+        out.print_json(&json!({
+            "release": id,
+            "submitted": created,
+            "server": server,
+        }));
+    } else {
+        if created {
+            println!("{id}: handed to `ship serve`");
+        } else {
+            println!("{id}: already has a rollout; `ship serve` drives it");
+        }
+        match &server {
+            Some(h) => println!("  driven by the server {h}; follow it: ship rollout watch {id}"),
+            None => println!(
+                "  no `ship serve` is running in this workspace: the rollout starts when one does"
+            ),
+        }
+    }
+    Ok(0)
+}

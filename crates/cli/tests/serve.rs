@@ -1,0 +1,453 @@
+//! `ship serve` with the built binary: the API (every endpoint, 401/403, bad JSON, unknown
+//! release, problem+json), rollouts handed over with `--detach` and driven to the end, operator
+//! commands over the API, and a SIGKILL during two concurrent rollouts.
+
+mod common;
+use common::builtin::ship_env;
+use common::servers::{self, free_addr};
+use common::*;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const VIEWER: &str = "viewer-token-0123456789";
+const OPERATOR: &str = "operator-token-0123456789";
+
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    fn start(ws: &Ws, addr: SocketAddr) -> Serve {
+        let child = Command::new(env!("CARGO_BIN_EXE_ship"))
+            .arg("-C")
+            .arg(ws.root())
+            .arg("serve")
+            .env(
+                "SHIP_API_TOKENS",
+                format!("viewer:{VIEWER},operator:{OPERATOR}"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut s = Serve { child, addr };
+        let started = Instant::now();
+        while servers::http_get(&format!("http://{addr}/healthz")).is_err() {
+            assert!(
+                s.child.try_wait().unwrap().is_none(),
+                "ship serve exited before answering"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "ship serve never answered"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+
+    /// (status, content-type, headers text, body)
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Answer {
+        let mut args = vec![
+            "-s".to_string(),
+            "-i".into(),
+            "-X".into(),
+            method.into(),
+            format!("http://{}{path}", self.addr),
+        ];
+        if let Some(t) = token {
+            args.push("-H".into());
+            args.push(format!("authorization: Bearer {t}"));
+        }
+        if let Some(b) = body {
+            args.push("-H".into());
+            args.push("content-type: application/json".into());
+            args.push("--data-binary".into());
+            args.push(b.into());
+        }
+        let o = Command::new("curl")
+            .args(&args)
+            .output()
+            .expect("curl runs");
+        let text = String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n");
+        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Answer {
+            status,
+            head: head.to_lowercase(),
+            body: body.to_string(),
+        }
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let a = self.call("GET", path, Some(VIEWER), None);
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+        serde_json::from_str(&a.body).unwrap_or_else(|e| panic!("{path}: {e}: {}", a.body))
+    }
+}
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}{}", self.head, self.body);
+        assert!(
+            self.head.contains("content-type: application/problem+json"),
+            "{}",
+            self.head
+        );
+        let v: Value = serde_json::from_str(&self.body).unwrap();
+        assert_eq!(v["status"], status);
+        assert!(v["detail"].as_str().is_some_and(|d| !d.is_empty()), "{v}");
+        v
+    }
+}
+
+/// Command router and metric source on files, `{release}` in every file name so releases do
+/// not share a router; `server.listen` on a free port.
+fn serve_ws(stage: &str) -> (Ws, SocketAddr) {
+    let ws = Ws::init();
+    let addr = free_addr();
+    let cfg = fast_stages(&ws.read("ship.toml"))
+        .replace("canary_duration = \"1s\"", &format!("canary_duration = \"{stage}\""))
+        .replace("early_adopter_duration = \"1s\"", &format!("early_adopter_duration = \"{stage}\""))
+        .replace("ga_duration = \"1s\"", &format!("ga_duration = \"{stage}\""))
+        .replace("min_samples = 50", "min_samples = 10")
+        .replace(
+            "set_weight = \"\"",
+            "set_weight = \"echo {weight} > weight-{release} && echo {weight} >> weights-{release}.log\"",
+        )
+        .replace("get_weight = \"\"", "get_weight = \"cat weight-{release}\"")
+        .replace(
+            "command = \"\"\ntimeout = \"10s\"",
+            "command = \"cat metrics.json\"\ntimeout = \"10s\"",
+        )
+        .replace("listen = \"127.0.0.1:8480\"", &format!("listen = \"{addr}\""));
+    ws.write("ship.toml", &cfg);
+    ws.write("metrics.json", HEALTHY);
+    (ws, addr)
+}
+
+/// Compiles, submits and approves `name` from the verdict `verdict` (alice's key, made once).
+fn approve(ws: &Ws, name: &str, verdict: &str) {
+    ws.verdict(verdict, "PASS", &format!("Change {verdict}"));
+    let alice = if ws.path("keys/alice").exists() {
+        ws.path("keys/alice")
+    } else {
+        ws.key("alice", "alice@example.com", true)
+    };
+    for args in [
+        vec!["release", "new", name, "--verdict", verdict],
+        vec!["release", "submit", name, "--as", "agent@example.com"],
+        vec!["release", "approve", name, "--key", alice.to_str().unwrap()],
+    ] {
+        let r = ws.ship(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
+    }
+}
+
+fn detach(ws: &Ws, name: &str) {
+    let mut args = start(name);
+    args.push("--detach");
+    let r = ship_env(ws, &[], &args);
+    assert_eq!(r.code, 0, "{}", r.text());
+}
+
+fn wait_phase(s: &Serve, id: &str, phase: &str, within: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let a = s.call("GET", &format!("/api/v1/rollouts/{id}"), Some(VIEWER), None);
+        if a.status == 200 {
+            let v: Value = serde_json::from_str(&a.body).unwrap();
+            if v["phase"] == phase {
+                return v;
+            }
+        }
+        assert!(
+            started.elapsed() < within,
+            "{id} never reached {phase}: {}",
+            a.body
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn every_endpoint_answers_json_or_a_problem_and_checks_the_token() {
+    let (ws, addr) = serve_ws("1s");
+    approve(&ws, "web", "v-pass-1");
+    let s = Serve::start(&ws, addr);
+    let id = "2026-11-27-web";
+
+    // 401 without a token or with an unknown one; the health check needs none.
+    assert_eq!(s.call("GET", "/healthz", None, None).status, 200);
+    let a = s.call("GET", "/api/v1/releases", None, None);
+    a.problem(401);
+    assert!(a.head.contains("www-authenticate: bearer"), "{}", a.head);
+    s.call(
+        "GET",
+        "/api/v1/releases",
+        Some("wrong-token-0123456789"),
+        None,
+    )
+    .problem(401);
+    s.call("GET", "/metrics", None, None).problem(401);
+
+    // Reads.
+    let releases = s.get("/api/v1/releases");
+    assert_eq!(releases["releases"][0]["id"], id, "{releases}");
+    let one = s.get("/api/v1/releases/web");
+    assert_eq!(one["contract"]["status"], "approved", "{one}");
+    let gates = s.get(&format!("/api/v1/releases/{id}/gates"));
+    assert_eq!(
+        gates["approvals"][0]["principal"], "alice@example.com",
+        "{gates}"
+    );
+    assert!(s.get("/api/v1/rollouts")["rollouts"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    s.call("GET", &format!("/api/v1/rollouts/{id}"), Some(VIEWER), None)
+        .problem(404);
+    assert!(s.get("/api/v1/signals")["signals"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let openapi = s.get("/api/v1/openapi.json");
+    for path in [
+        "/api/v1/releases",
+        "/api/v1/releases/{id}",
+        "/api/v1/releases/{id}/gates",
+        "/api/v1/releases/{id}/approve",
+        "/api/v1/rollouts",
+        "/api/v1/rollouts/{id}",
+        "/api/v1/rollouts/{id}/decisions",
+        "/api/v1/rollouts/{id}/{action}",
+        "/api/v1/events",
+        "/api/v1/events/stream",
+        "/api/v1/signals",
+        "/metrics",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} is not documented"
+        );
+    }
+
+    // Unknown release, unknown endpoint, wrong method, paths never read.
+    s.call("GET", "/api/v1/releases/nope", Some(VIEWER), None)
+        .problem(404);
+    s.call(
+        "GET",
+        "/api/v1/releases/..%2F..%2Fship.toml",
+        Some(VIEWER),
+        None,
+    )
+    .problem(404);
+    s.call("GET", "/api/v1/nothing", Some(VIEWER), None)
+        .problem(404);
+    s.call("DELETE", "/api/v1/releases", Some(OPERATOR), None)
+        .problem(405);
+
+    // Commands: operators only, a reason, valid JSON, a rollout to act on.
+    let pause = format!("/api/v1/rollouts/{id}/pause");
+    s.call("POST", &pause, Some(VIEWER), Some(r#"{"reason":"x"}"#))
+        .problem(403);
+    s.call("POST", &pause, Some(OPERATOR), Some("{not json"))
+        .problem(400);
+    s.call("POST", &pause, Some(OPERATOR), Some(r#"{"why":"x"}"#))
+        .problem(400);
+    s.call("POST", &pause, Some(OPERATOR), Some("{}"))
+        .problem(400);
+    s.call("POST", &pause, Some(OPERATOR), Some(r#"{"reason":"x"}"#))
+        .problem(404);
+    s.call(
+        "POST",
+        &format!("/api/v1/rollouts/{id}/explode"),
+        Some(OPERATOR),
+        Some(r#"{"reason":"x"}"#),
+    )
+    .problem(404);
+    // Approvals are never possible over the API, whatever the token.
+    let v = s
+        .call(
+            "POST",
+            &format!("/api/v1/releases/{id}/approve"),
+            Some(OPERATOR),
+            Some("{}"),
+        )
+        .problem(403);
+    assert!(v["detail"].as_str().unwrap().contains("SSH key"), "{v}");
+
+    // A detached rollout is driven by the server; its decisions and events are served.
+    detach(&ws, "web");
+    wait_phase(&s, id, "completed", Duration::from_secs(30));
+    let d = s.get(&format!("/api/v1/rollouts/{id}/decisions"));
+    assert!(d["decisions"].as_array().unwrap().len() >= 4, "{d}");
+    let e = s.get(&format!("/api/v1/events?release={id}"));
+    let kinds: Vec<&str> = e["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"rollout-created"), "{kinds:?}");
+    let after = e["events"].as_array().unwrap().last().unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        s.get(&format!("/api/v1/events?release={id}&after={after}"))["events"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // A finished rollout has nothing to pause.
+    s.call("POST", &pause, Some(OPERATOR), Some(r#"{"reason":"x"}"#))
+        .problem(409);
+    let m = s.call("GET", "/metrics", Some(VIEWER), None);
+    assert_eq!(m.status, 200);
+    assert!(
+        m.body.contains("ship_rollouts{phase=\"completed\"} 1"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body.contains("ship_decisions_total{kind=\"complete\"} 1"),
+        "{}",
+        m.body
+    );
+    let ticks: u64 = m
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("ship_ticks_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ticks > 0, "{}", m.body);
+
+    // The event stream replays from Last-Event-ID and stays open.
+    let o = Command::new("curl")
+        .args(["-s", "-N", "--max-time", "2", "-H"])
+        .arg(format!("authorization: Bearer {VIEWER}"))
+        .args(["-H", "last-event-id: 0"])
+        .arg(format!("http://{addr}/api/v1/events/stream?release={id}"))
+        .output()
+        .unwrap();
+    let sse = String::from_utf8_lossy(&o.stdout);
+    assert!(sse.contains("event: rollout-created"), "{sse}");
+    assert!(sse.contains("id: "), "{sse}");
+}
+
+#[test]
+fn an_operator_pauses_and_resumes_a_served_rollout_over_the_api() {
+    let (ws, addr) = serve_ws("2s");
+    approve(&ws, "web", "v-pass-1");
+    let s = Serve::start(&ws, addr);
+    let id = "2026-11-27-web";
+    detach(&ws, "web");
+    wait_phase(&s, id, "progressing", Duration::from_secs(20));
+    let a = s.call(
+        "POST",
+        &format!("/api/v1/rollouts/{id}/pause"),
+        Some(OPERATOR),
+        Some(r#"{"reason":"looking at a dashboard"}"#),
+    );
+    assert_eq!(a.status, 202, "{}", a.body);
+    let v = wait_phase(&s, id, "paused", Duration::from_secs(10));
+    assert_eq!(v["reason"], "looking at a dashboard", "{v}");
+    let a = s.call(
+        "POST",
+        &format!("/api/v1/rollouts/{id}/resume"),
+        Some(OPERATOR),
+        Some("{}"),
+    );
+    assert_eq!(a.status, 202, "{}", a.body);
+    wait_phase(&s, id, "completed", Duration::from_secs(40));
+    // The server goes on to the validation window, then the release is shipped.
+    let started = Instant::now();
+    while s.get(&format!("/api/v1/releases/{id}"))["contract"]["status"] != "shipped" {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never validated: {}",
+            ws.read(&format!("work/releases/{id}.md"))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every stage a rollout entered, in order, from its decision log.
+fn entered(s: &Serve, id: &str) -> Vec<String> {
+    let d = s.get(&format!("/api/v1/rollouts/{id}/decisions"));
+    d["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["decision"])
+        .filter(|d| matches!(d["kind"].as_str(), Some("start" | "promote" | "complete")))
+        .map(|d| d["stage_name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn sigkill_during_two_concurrent_rollouts_then_restart_finishes_both_exactly_once() {
+    let (ws, addr) = serve_ws("2s");
+    approve(&ws, "web", "v-pass-1");
+    approve(&ws, "api", "v-pass-2");
+    let mut s = Serve::start(&ws, addr);
+    detach(&ws, "web");
+    detach(&ws, "api");
+    let (web, api) = ("2026-11-27-web", "2026-11-27-api");
+    // Both in flight, the web one past its first stage.
+    let started = Instant::now();
+    loop {
+        let w = s.get(&format!("/api/v1/rollouts/{web}"));
+        let a = s.call(
+            "GET",
+            &format!("/api/v1/rollouts/{api}"),
+            Some(VIEWER),
+            None,
+        );
+        if w["stage_index"].as_u64().unwrap_or(0) >= 1 && a.status == 200 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{w}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    let s = Serve::start(&ws, addr);
+    for id in [web, api] {
+        wait_phase(&s, id, "completed", Duration::from_secs(60));
+        assert_eq!(
+            entered(&s, id),
+            vec!["canary", "early-adopters", "ga", "full"],
+            "{id}: a stage repeated or skipped"
+        );
+        let w: Vec<String> = ws
+            .read(&format!("weights-{id}.log"))
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let mut dedup = w.clone();
+        dedup.dedup();
+        assert_eq!(dedup, vec!["5", "25", "50", "100"], "{id}: {w:?}");
+    }
+}

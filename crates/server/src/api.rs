@@ -1,0 +1,347 @@
+//! `/api/v1`: releases, rollouts, decisions, events (and their SSE stream), gates, signals, and
+//! the operator commands. JSON in and out; errors as problem+json.
+
+use crate::auth::Role;
+use crate::problem::Problem;
+use crate::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shiploop_artifacts::release::Status;
+use shiploop_rollout::{Input, Phase, Plan, Rollout};
+use shiploop_store::Store;
+use shiploop_workspace::LoadedRelease;
+use std::convert::Infallible;
+use std::time::Duration;
+
+type ApiResult = Result<Response, Problem>;
+
+fn store(s: &AppState) -> Result<Store, Problem> {
+    Store::open(&s.ws.state_db()).map_err(|e| Problem::internal(e.to_string()))
+}
+
+/// A release by id or unique name — never a path: the API reads only the releases folder.
+fn release(s: &AppState, id: &str) -> Result<LoadedRelease, Problem> {
+    if id.contains(['/', '\\']) || id.ends_with(".md") || id.starts_with('.') {
+        return Err(Problem::not_found(format!("unknown release `{id}`")));
+    }
+    s.ws.resolve(id).map_err(|e| match e {
+        shiploop_workspace::Error::Usage(m) if m.starts_with("unknown release") => {
+            Problem::not_found(m)
+        }
+        e => Problem::from_ws(e),
+    })
+}
+
+pub async fn releases(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
+    s.tokens.check(&headers, Role::Viewer)?;
+    let list: Vec<Value> =
+        s.ws.releases()
+            .map_err(Problem::from_ws)?
+            .iter()
+            .map(|r| json!(s.ws.summary(r)))
+            .collect();
+    Ok(Json(json!({ "releases": list })).into_response())
+}
+
+pub async fn release_one(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.tokens.check(&headers, Role::Viewer)?;
+    let r = release(&s, &id)?;
+    Ok(Json(json!({
+        "summary": s.ws.summary(&r),
+        "contract": r.contract.meta,
+    }))
+    .into_response())
+}
+
+pub async fn gates(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.tokens.check(&headers, Role::Viewer)?;
+    let r = release(&s, &id)?;
+    let m = &r.contract.meta;
+    Ok(Json(json!({
+        "release": m.id,
+        "status": m.status,
+        "approvals": m.approvals,
+        "checks": m.checks,
+        "validation": m.validation,
+        "handoff": m.handoff,
+    }))
+    .into_response())
+}
+
+/// One rollout as the API shows it: where it is, and who drives it.
+pub fn rollout_view(st: &Store, release: &str) -> Result<Option<Value>, Problem> {
+    let Some(row) = st
+        .rollout(release)
+        .map_err(|e| Problem::internal(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let plan: Plan = serde_json::from_value(row.plan["plan"].clone())
+        .map_err(|e| Problem::internal(format!("the plan of {release} is unreadable: {e}")))?;
+    let state: Rollout = serde_json::from_value(row.state.clone())
+        .map_err(|e| Problem::internal(format!("the state of {release} is unreadable: {e}")))?;
+    let holder = st
+        .lease_holder(release, Utc::now())
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    Ok(Some(json!({
+        "release": row.release,
+        "kind": row.kind,
+        "phase": state.phase.name(),
+        "reason": phase_reason(&state.phase),
+        "stage": plan.stages.get(state.stage).map(|s| s.name.clone()),
+        "stage_index": state.stage,
+        "weight": state.weight,
+        "stages": plan.stages,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "driven_by": holder,
+    })))
+}
+
+fn phase_reason(p: &Phase) -> Option<String> {
+    match p {
+        Phase::Paused { reason }
+        | Phase::RollingBack { reason }
+        | Phase::RolledBack { reason }
+        | Phase::Failed { reason } => Some(reason.clone()),
+        _ => None,
+    }
+}
+
+pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
+    s.tokens.check(&headers, Role::Viewer)?;
+    let st = store(&s)?;
+    let mut list = vec![];
+    for row in st
+        .rollouts()
+        .map_err(|e| Problem::internal(e.to_string()))?
+    {
+        if let Some(v) = rollout_view(&st, &row.release)? {
+            list.push(v);
+        }
+    }
+    Ok(Json(json!({ "rollouts": list })).into_response())
+}
+
+fn rollout_id(s: &AppState, id: &str) -> Result<String, Problem> {
+    Ok(release(s, id)?.contract.meta.id)
+}
+
+pub async fn rollout_one(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.tokens.check(&headers, Role::Viewer)?;
+    let id = rollout_id(&s, &id)?;
+    let st = store(&s)?;
+    match rollout_view(&st, &id)? {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(Problem::not_found(format!("{id} has no rollout yet"))),
+    }
+}
+
+pub async fn decisions(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.tokens.check(&headers, Role::Viewer)?;
+    let id = rollout_id(&s, &id)?;
+    let st = store(&s)?;
+    let list: Vec<Value> = st
+        .decisions(&id)
+        .map_err(|e| Problem::internal(e.to_string()))?
+        .into_iter()
+        .map(|d| json!({ "id": d.id, "decision": d.decision }))
+        .collect();
+    Ok(Json(json!({ "release": id, "decisions": list })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    pub release: Option<String>,
+    #[serde(default)]
+    pub after: i64,
+}
+
+pub async fn events(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult {
+    s.tokens.check(&headers, Role::Viewer)?;
+    let release = match &q.release {
+        Some(r) => Some(rollout_id(&s, r)?),
+        None => None,
+    };
+    let st = store(&s)?;
+    let list: Vec<_> = st
+        .events(release.as_deref())
+        .map_err(|e| Problem::internal(e.to_string()))?
+        .into_iter()
+        .filter(|e| e.seq > q.after)
+        .collect();
+    Ok(Json(json!({ "events": list })).into_response())
+}
+
+/// Live events as Server-Sent Events; `Last-Event-ID` (or `after`) resumes where a client
+/// stopped. The event log is the source, polled: ship's other processes write it too.
+pub async fn events_stream(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult {
+    s.tokens.check(&headers, Role::Viewer)?;
+    let release = match &q.release {
+        Some(r) => Some(rollout_id(&s, r)?),
+        None => None,
+    };
+    let from_header = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    let start = from_header.unwrap_or(q.after);
+    let ws = s.ws;
+    let stream = futures_util::stream::unfold(
+        (start, Vec::<shiploop_store::Event>::new()),
+        move |(mut cursor, mut buffered)| {
+            let release = release.clone();
+            async move {
+                loop {
+                    if !buffered.is_empty() {
+                        let e = buffered.remove(0);
+                        cursor = e.seq;
+                        let ev = SseEvent::default()
+                            .id(e.seq.to_string())
+                            .event(e.kind.clone())
+                            .json_data(&e)
+                            .unwrap_or_default();
+                        return Some((Ok::<_, Infallible>(ev), (cursor, buffered)));
+                    }
+                    if let Ok(st) = Store::open(&ws.state_db()) {
+                        if let Ok(all) = st.events(release.as_deref()) {
+                            buffered = all.into_iter().filter(|e| e.seq > cursor).collect();
+                        }
+                    }
+                    if buffered.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+pub async fn signals(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
+    s.tokens.check(&headers, Role::Viewer)?;
+    let list: Vec<Value> =
+        s.ws.signals()
+            .map_err(Problem::from_ws)?
+            .into_iter()
+            .map(|(p, sig)| json!({ "file": s.ws.rel(&p), "signal": sig.meta }))
+            .collect();
+    Ok(Json(json!({ "signals": list })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandBody {
+    pub reason: Option<String>,
+}
+
+/// pause, resume, promote, abort: queued for the controller that drives the rollout (this
+/// server's), applied at its next tick, recorded in the event log like the CLI's.
+pub async fn command(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: Result<Json<CommandBody>, JsonRejection>,
+) -> ApiResult {
+    s.tokens.check(&headers, Role::Operator)?;
+    let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let reason = body.reason.unwrap_or_default().trim().to_string();
+    let input = match action.as_str() {
+        "resume" => Input::Resume,
+        "pause" | "promote" | "abort" if reason.is_empty() => {
+            return Err(Problem::bad_request(format!(
+                "{action} needs a reason: {{\"reason\": \"…\"}}"
+            )))
+        }
+        "pause" => Input::Pause { reason },
+        "promote" => Input::Promote { reason },
+        "abort" => Input::Abort { reason },
+        other => {
+            return Err(Problem::not_found(format!(
+                "unknown command `{other}` (commands: pause, resume, promote, abort)"
+            )))
+        }
+    };
+    let r = release(&s, &id)?;
+    let id = r.contract.meta.id.clone();
+    let mut st = store(&s)?;
+    let Some(row) = st
+        .rollout(&id)
+        .map_err(|e| Problem::internal(e.to_string()))?
+    else {
+        return Err(Problem::not_found(format!(
+            "{id} has no rollout yet (`ship rollout start {id} --detach`)"
+        )));
+    };
+    let state: Rollout =
+        serde_json::from_value(row.state).map_err(|e| Problem::internal(e.to_string()))?;
+    let validating =
+        state.phase == Phase::Completed && r.contract.meta.status == Status::Validating;
+    let allowed =
+        !state.phase.is_terminal() || (validating && matches!(input, Input::Abort { .. }));
+    if !allowed {
+        return Err(Problem::conflict(format!(
+            "{id} is {} ({}): nothing to {action}",
+            state.phase.name(),
+            r.contract.meta.status
+        )));
+    }
+    let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
+    let queued = st
+        .push_command(&id, &value, Utc::now())
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "release": id, "queued": queued, "command": value })),
+    )
+        .into_response())
+}
+
+/// Approvals need the approver's SSH key: the API can never approve.
+pub async fn approve(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.tokens.check(&headers, Role::Viewer)?;
+    Err(Problem::new(
+        StatusCode::FORBIDDEN,
+        "approval-needs-a-key",
+        format!(
+            "releases are approved with the approver's SSH key, never over the API: `ship release approve {id} --key <key>`"
+        ),
+    ))
+}

@@ -1,0 +1,190 @@
+//! Bearer tokens with a role: viewers read, operators also act on rollouts. No token can
+//! approve a release: approvals need the approver's SSH key, through the CLI.
+
+use crate::problem::Problem;
+use axum::http::{HeaderMap, StatusCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Viewer,
+    Operator,
+}
+
+impl Role {
+    fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    tokens: Vec<(String, Role)>,
+}
+
+/// Short tokens are guessable; the proxy's admin token has the same floor.
+const MIN_LEN: usize = 16;
+
+impl Tokens {
+    /// `<role> <token>` lines (`#` comments, blank lines ignored); errors name the line.
+    pub fn parse_file(label: &str, text: &str) -> Result<Tokens, String> {
+        let mut t = Tokens::default();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let (Some(role), Some(token), None) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(format!("{label}:{}: expected `<role> <token>`", i + 1));
+            };
+            t.add(role, token)
+                .map_err(|e| format!("{label}:{}: {e}", i + 1))?;
+        }
+        Ok(t)
+    }
+
+    /// `role:token,role:token` from an environment variable.
+    pub fn parse_env(var: &str, value: &str) -> Result<Tokens, String> {
+        let mut t = Tokens::default();
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let Some((role, token)) = item.split_once(':') else {
+                return Err(format!(
+                    "${var}: expected role:token, got `{}…`",
+                    &item[..item.len().min(8)]
+                ));
+            };
+            t.add(role.trim(), token.trim())
+                .map_err(|e| format!("${var}: {e}"))?;
+        }
+        Ok(t)
+    }
+
+    fn add(&mut self, role: &str, token: &str) -> Result<(), String> {
+        let role = Role::parse(role)
+            .ok_or_else(|| format!("unknown role `{role}` (roles: viewer, operator)"))?;
+        if token.len() < MIN_LEN {
+            return Err(format!("a token must have at least {MIN_LEN} characters"));
+        }
+        self.tokens.push((token.to_string(), role));
+        Ok(())
+    }
+
+    pub fn merge(mut self, other: Tokens) -> Tokens {
+        self.tokens.extend(other.tokens);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The role of the request's bearer token: 401 without a known token, 403 below `need`.
+    pub fn check(&self, headers: &HeaderMap, need: Role) -> Result<Role, Problem> {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(given) = given else {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send `Authorization: Bearer <token>` (server.tokens_file or server.tokens_env)",
+            ));
+        };
+        let role = self
+            .tokens
+            .iter()
+            .filter(|(t, _)| constant_time_eq(t.as_bytes(), given.as_bytes()))
+            .map(|(_, r)| *r)
+            .max();
+        match role {
+            None => Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "unknown token",
+            )),
+            Some(r) if r < need => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this needs an operator token; yours is a viewer's",
+            )),
+            Some(r) => Ok(r),
+        }
+    }
+}
+
+/// Compares without stopping at the first difference (only the length leaks).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn roles_from_file_and_env_and_their_errors() {
+        let t = Tokens::parse_file(
+            "tokens",
+            "# team\nviewer view-token-0123456789\n\noperator op-token-0123456789ab\n",
+        )
+        .unwrap()
+        .merge(Tokens::parse_env("T", "operator:env-operator-0123456789").unwrap());
+        assert_eq!(
+            t.check(&headers("view-token-0123456789"), Role::Viewer)
+                .unwrap(),
+            Role::Viewer
+        );
+        assert_eq!(
+            t.check(&headers("view-token-0123456789"), Role::Operator)
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert_eq!(
+            t.check(&headers("op-token-0123456789ab"), Role::Operator)
+                .unwrap(),
+            Role::Operator
+        );
+        assert_eq!(
+            t.check(&headers("env-operator-0123456789"), Role::Operator)
+                .unwrap(),
+            Role::Operator
+        );
+        assert_eq!(
+            t.check(&headers("nope-nope-nope-nope"), Role::Viewer)
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(
+            t.check(&HeaderMap::new(), Role::Viewer).unwrap_err().status,
+            401
+        );
+        assert!(Tokens::parse_file("f", "admin x")
+            .unwrap_err()
+            .starts_with("f:1:"));
+        assert!(Tokens::parse_file("f", "\nviewer short")
+            .unwrap_err()
+            .contains("f:2: a token must"));
+        assert!(Tokens::parse_env("T", "viewer")
+            .unwrap_err()
+            .contains("role:token"));
+    }
+}

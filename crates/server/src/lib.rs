@@ -1,0 +1,97 @@
+//! `ship serve`'s HTTP side: the versioned JSON API (`/api/v1`), `/metrics` for ship itself,
+//! and the dashboard. The controller that drives rollouts is `shiploop-controller::serve`;
+//! this crate only reads the workspace and the state database and queues operator commands.
+
+pub mod api;
+pub mod auth;
+pub mod metrics;
+pub mod problem;
+
+use crate::auth::{Role, Tokens};
+use crate::metrics::ServeMetrics;
+use crate::problem::Problem;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use shiploop_workspace::Workspace;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The OpenAPI document of `/api/v1`, kept in the repository (docs/openapi.json).
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ws: &'static Workspace,
+    pub tokens: Arc<Tokens>,
+    pub metrics: Arc<ServeMetrics>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/releases", get(api::releases))
+        .route("/api/v1/releases/{id}", get(api::release_one))
+        .route("/api/v1/releases/{id}/gates", get(api::gates))
+        .route("/api/v1/releases/{id}/approve", post(api::approve))
+        .route("/api/v1/rollouts", get(api::rollouts))
+        .route("/api/v1/rollouts/{id}", get(api::rollout_one))
+        .route("/api/v1/rollouts/{id}/decisions", get(api::decisions))
+        .route("/api/v1/rollouts/{id}/{action}", post(api::command))
+        .route("/api/v1/events", get(api::events))
+        .route("/api/v1/events/stream", get(api::events_stream))
+        .route("/api/v1/signals", get(api::signals))
+        .fallback(|| async { Problem::not_found("no such endpoint (see /api/v1/openapi.json)") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this endpoint does not take that method (see /api/v1/openapi.json)",
+            )
+        })
+        .with_state(state)
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    s.tokens.check(&headers, Role::Viewer)?;
+    let mut phases: BTreeMap<String, u64> = BTreeMap::new();
+    if let Ok(st) = shiploop_store::Store::open(&s.ws.state_db()) {
+        for row in st.rollouts().unwrap_or_default() {
+            let phase = serde_json::from_value::<shiploop_rollout::Rollout>(row.state)
+                .map(|r| r.phase.name().to_string())
+                .unwrap_or_else(|_| "unreadable".into());
+            *phases.entry(phase).or_default() += 1;
+        }
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(&phases),
+    )
+        .into_response())
+}
+
+/// The tokens `[server]` names: the file and the environment variable (errors name the line).
+pub fn load_tokens(ws: &Workspace) -> Result<Tokens, String> {
+    let cfg = &ws.config.server;
+    let mut tokens = Tokens::default();
+    if !cfg.tokens_file.is_empty() {
+        let path = ws.path(&cfg.tokens_file);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", cfg.tokens_file))?;
+        tokens = tokens.merge(Tokens::parse_file(&cfg.tokens_file, &text)?);
+    }
+    if !cfg.tokens_env.is_empty() {
+        if let Ok(v) = std::env::var(&cfg.tokens_env) {
+            tokens = tokens.merge(Tokens::parse_env(&cfg.tokens_env, &v)?);
+        }
+    }
+    Ok(tokens)
+}

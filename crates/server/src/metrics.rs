@@ -1,0 +1,155 @@
+//! `/metrics` in Prometheus text format: ship's own health — rollouts by phase, ticks and
+//! their duration, decisions, rollbacks by trigger, provider and controller errors.
+
+use shiploop_rollout::{Decision, DecisionKind};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the tick duration histogram, in seconds.
+const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Debug, Default)]
+struct Inner {
+    ticks: u64,
+    tick_buckets: [u64; BUCKETS.len()],
+    tick_sum: f64,
+    decisions: BTreeMap<String, u64>,
+    rollbacks: BTreeMap<String, u64>,
+    errors: u64,
+    finished: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+pub struct ServeMetrics {
+    inner: Mutex<Inner>,
+}
+
+impl ServeMetrics {
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    pub fn tick(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        self.with(|m| {
+            m.ticks += 1;
+            m.tick_sum += secs;
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if secs <= *b {
+                    m.tick_buckets[i] += 1;
+                }
+            }
+        });
+    }
+
+    pub fn decision(&self, d: &Decision) {
+        let kind = serde_json::to_value(d.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.with(|m| {
+            *m.decisions.entry(kind).or_default() += 1;
+            if d.kind == DecisionKind::Rollback && !d.reason.starts_with("still rolling back") {
+                *m.rollbacks.entry(trigger(&d.reason)).or_default() += 1;
+            }
+        });
+    }
+
+    pub fn error(&self) {
+        self.with(|m| m.errors += 1);
+    }
+
+    pub fn finished(&self, outcome: &str) {
+        self.with(|m| *m.finished.entry(outcome.to_string()).or_default() += 1);
+    }
+
+    /// The exposition, with the rollouts by phase counted by the caller from the store.
+    pub fn render(&self, phases: &BTreeMap<String, u64>) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP ship_rollouts Rollouts in the state database by phase.\n# TYPE ship_rollouts gauge\n");
+        for (p, n) in phases {
+            out.push_str(&format!("ship_rollouts{{phase=\"{}\"}} {n}\n", esc(p)));
+        }
+        self.with(|m| {
+            out.push_str("# HELP ship_ticks_total Controller ticks run by this server.\n# TYPE ship_ticks_total counter\n");
+            out.push_str(&format!("ship_ticks_total {}\n", m.ticks));
+            out.push_str("# HELP ship_tick_duration_seconds How long a tick took (measure, decide, record, act).\n# TYPE ship_tick_duration_seconds histogram\n");
+            for (i, b) in BUCKETS.iter().enumerate() {
+                out.push_str(&format!(
+                    "ship_tick_duration_seconds_bucket{{le=\"{b}\"}} {}\n",
+                    m.tick_buckets[i]
+                ));
+            }
+            out.push_str(&format!(
+                "ship_tick_duration_seconds_bucket{{le=\"+Inf\"}} {}\nship_tick_duration_seconds_sum {}\nship_tick_duration_seconds_count {}\n",
+                m.ticks, m.tick_sum, m.ticks
+            ));
+            out.push_str("# HELP ship_decisions_total Decisions by kind.\n# TYPE ship_decisions_total counter\n");
+            for (k, n) in &m.decisions {
+                out.push_str(&format!("ship_decisions_total{{kind=\"{}\"}} {n}\n", esc(k)));
+            }
+            out.push_str("# HELP ship_rollbacks_total Rollbacks decided by this server, by trigger.\n# TYPE ship_rollbacks_total counter\n");
+            for (k, n) in &m.rollbacks {
+                out.push_str(&format!("ship_rollbacks_total{{trigger=\"{}\"}} {n}\n", esc(k)));
+            }
+            out.push_str("# HELP ship_controller_errors_total Rollout tasks that ended with an error (a provider, the store) and were retried.\n# TYPE ship_controller_errors_total counter\n");
+            out.push_str(&format!("ship_controller_errors_total {}\n", m.errors));
+            out.push_str("# HELP ship_rollouts_finished_total Rollouts this server drove to an end, by outcome.\n# TYPE ship_rollouts_finished_total counter\n");
+            for (k, n) in &m.finished {
+                out.push_str(&format!("ship_rollouts_finished_total{{outcome=\"{}\"}} {n}\n", esc(k)));
+            }
+        });
+        out
+    }
+}
+
+/// "automatic rollback (error-rate): …" → "error-rate"; an operator's abort → "manual".
+fn trigger(reason: &str) -> String {
+    reason
+        .split_once('(')
+        .and_then(|(head, rest)| {
+            head.contains("automatic rollback")
+                .then(|| rest.split_once(')').map(|(t, _)| t.to_string()))
+                .flatten()
+        })
+        .unwrap_or_else(|| "manual".into())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_and_histogram() {
+        assert_eq!(
+            trigger("automatic rollback (error-rate): canary 4 %"),
+            "error-rate"
+        );
+        assert_eq!(trigger("aborted by an operator: broken"), "manual");
+        let m = ServeMetrics::default();
+        m.tick(Duration::from_millis(30));
+        m.tick(Duration::from_secs(20));
+        let text = m.render(&BTreeMap::from([("progressing".to_string(), 2)]));
+        assert!(
+            text.contains("ship_rollouts{phase=\"progressing\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ship_tick_duration_seconds_bucket{le=\"0.05\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ship_tick_duration_seconds_bucket{le=\"+Inf\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("ship_ticks_total 2"), "{text}");
+    }
+}
