@@ -451,3 +451,120 @@ fn sigkill_during_two_concurrent_rollouts_then_restart_finishes_both_exactly_onc
         assert_eq!(dedup, vec!["5", "25", "50", "100"], "{id}: {w:?}");
     }
 }
+
+/// curl with a cookie jar: (status, headers, body).
+fn browser(jar: &std::path::Path, args: &[&str]) -> (u16, String, String) {
+    let o = Command::new("curl")
+        .args(["-s", "-i", "-b"])
+        .arg(jar)
+        .arg("-c")
+        .arg(jar)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n");
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_lowercase(), body.to_string())
+}
+
+#[test]
+fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
+    let (ws, addr) = serve_ws("5s");
+    approve(&ws, "web", "v-pass-1");
+    let s = Serve::start(&ws, addr);
+    let id = "2026-11-27-web";
+    detach(&ws, "web");
+    wait_phase(&s, id, "progressing", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(800));
+    let base = format!("http://{addr}");
+    let jar = ws.path("viewer.jar");
+
+    // Not logged in: to the login form; a wrong token is refused.
+    let (code, head, _) = browser(&jar, &[&format!("{base}/")]);
+    assert!(code == 303 || code == 307, "{code} {head}");
+    assert!(head.contains("location: /login"), "{head}");
+    let (code, _, _) = browser(
+        &jar,
+        &["-d", "token=not-a-token-000000", &format!("{base}/login")],
+    );
+    assert_eq!(code, 401);
+
+    // A viewer reads without JavaScript: the release, its stages, a chart, the decisions.
+    let (code, head, _) = browser(
+        &jar,
+        &["-d", &format!("token={VIEWER}"), &format!("{base}/login")],
+    );
+    assert!(code == 303 || code == 307, "{code} {head}");
+    assert!(head.contains("set-cookie: ship_token="), "{head}");
+    assert!(head.contains("httponly"), "{head}");
+    let (code, _, index) = browser(&jar, &[&format!("{base}/")]);
+    assert_eq!(code, 200);
+    assert!(
+        index.contains(&format!("href=\"/releases/{id}\"")),
+        "{index}"
+    );
+    let (code, _, page) = browser(&jar, &[&format!("{base}/releases/{id}")]);
+    assert_eq!(code, 200, "{page}");
+    for want in [
+        "data-stage=\"canary\"",
+        "data-stage=\"full\"",
+        "stage current",
+        "<svg class=\"chart\" data-chart=\"error rate\"",
+        "class=\"threshold\"",
+        "<polyline",
+        "id=\"decisions\"",
+        "EventSource",
+    ] {
+        assert!(page.contains(want), "{want}: {page}");
+    }
+    assert!(
+        !page.contains("Roll back</button>"),
+        "a viewer gets no buttons"
+    );
+    let (code, _, _) = browser(
+        &jar,
+        &["-d", "reason=nope", &format!("{base}/releases/{id}/abort")],
+    );
+    assert_eq!(code, 403);
+
+    // An operator's "roll back" from another site is refused; from the dashboard it works.
+    let ojar = ws.path("operator.jar");
+    browser(
+        &ojar,
+        &["-d", &format!("token={OPERATOR}"), &format!("{base}/login")],
+    );
+    let (_, _, page) = browser(&ojar, &[&format!("{base}/releases/{id}")]);
+    assert!(page.contains("Roll back</button>"), "{page}");
+    let (code, _, _) = browser(
+        &ojar,
+        &[
+            "-H",
+            "origin: http://evil.example",
+            "-d",
+            "reason=x",
+            &format!("{base}/releases/{id}/abort"),
+        ],
+    );
+    assert_eq!(code, 403);
+    let (code, head, _) = browser(
+        &ojar,
+        &[
+            "-H",
+            &format!("origin: {base}"),
+            "-d",
+            "reason=canary looks wrong on the dashboard",
+            &format!("{base}/releases/{id}/abort"),
+        ],
+    );
+    assert!(code == 303 || code == 307, "{code} {head}");
+    let v = wait_phase(&s, id, "rolled-back", Duration::from_secs(20));
+    assert!(
+        v["reason"].as_str().unwrap().contains("canary looks wrong"),
+        "{v}"
+    );
+}

@@ -295,9 +295,20 @@ pub async fn command(
             )))
         }
     };
-    let r = release(&s, &id)?;
+    let id = queue(&s, &id, &action, input.clone())?;
+    let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "release": id, "command": value })),
+    )
+        .into_response())
+}
+
+/// Queues `input` for the rollout of `id` when it applies; returns the release id.
+pub fn queue(s: &AppState, id: &str, action: &str, input: Input) -> Result<String, Problem> {
+    let r = release(s, id)?;
     let id = r.contract.meta.id.clone();
-    let mut st = store(&s)?;
+    let mut st = store(s)?;
     let Some(row) = st
         .rollout(&id)
         .map_err(|e| Problem::internal(e.to_string()))?
@@ -320,14 +331,14 @@ pub async fn command(
         )));
     }
     let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
-    let queued = st
-        .push_command(&id, &value, Utc::now())
+    st.push_command(&id, &value, Utc::now())
         .map_err(|e| Problem::internal(e.to_string()))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "release": id, "queued": queued, "command": value })),
-    )
-        .into_response())
+    Ok(id)
+}
+
+/// The release a dashboard page shows (the same rules as the API's).
+pub fn release_for_html(s: &AppState, id: &str) -> Result<LoadedRelease, Problem> {
+    release(s, id)
 }
 
 /// Approvals need the approver's SSH key: the API can never approve.

@@ -85,11 +85,21 @@ impl Tokens {
 
     /// The role of the request's bearer token: 401 without a known token, 403 below `need`.
     pub fn check(&self, headers: &HeaderMap, need: Role) -> Result<Role, Problem> {
+        // The API's bearer header, or the dashboard's cookie (set by /login).
+        let cookie = headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("ship_token="))
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
         let given = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .map(str::trim)
+            .or(cookie);
         let Some(given) = given else {
             return Err(Problem::new(
                 StatusCode::UNAUTHORIZED,

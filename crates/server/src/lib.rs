@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod metrics;
 pub mod problem;
 
@@ -32,6 +33,11 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/", get(dashboard::index))
+        .route("/login", get(dashboard::login_form).post(dashboard::login))
+        .route("/logout", get(dashboard::logout))
+        .route("/releases/{id}", get(dashboard::release_page))
+        .route("/releases/{id}/{action}", post(dashboard::command))
         .route("/metrics", get(metrics_text))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/releases", get(api::releases))

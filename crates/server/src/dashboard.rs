@@ -1,0 +1,542 @@
+//! The dashboard: server-rendered HTML that reads without JavaScript — the releases, a release's
+//! stage timeline, its live error rate and p99 for stable vs canary against the rollback
+//! thresholds, the decision log, gates, approvals and signals — with a little script for live
+//! updates (SSE) and forms for the operator commands.
+//!
+//! Browsers authenticate once with a token (`/login`), kept in an HttpOnly, SameSite=Strict
+//! cookie; the commands also check that the form came from this origin.
+
+use crate::auth::Role;
+use crate::problem::Problem;
+use crate::AppState;
+use axum::extract::{Form, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use shiploop_rollout::{Input, Phase, Plan, Rollout};
+use shiploop_store::Store;
+
+pub const COOKIE: &str = "ship_token";
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}\
+header{background:#1d2433;color:#fff;padding:12px 24px;display:flex;gap:24px;align-items:center}\
+header a{color:#fff;text-decoration:none;font-weight:600}main{padding:16px 24px;max-width:1100px}\
+table{border-collapse:collapse;width:100%;background:#fff;margin:8px 0 20px}td,th{padding:6px 10px;border-bottom:1px solid #e3e6ea;text-align:left;font-size:14px;vertical-align:top}\
+th{background:#eef0f3}.pill{padding:2px 8px;border-radius:10px;font-size:12px;background:#e3e6ea}\
+.completed,.shipped,.pass,.passed{background:#d7f5e1}.rolled-back,.failed,.fail{background:#fbd9d9}.progressing,.validating,.deploying{background:#dbe9ff}.paused,.warn{background:#fff1c2}\
+.stages{display:flex;gap:8px;margin:12px 0}.stage{flex:1;padding:10px;border-radius:6px;background:#fff;border:2px solid #e3e6ea}\
+.stage.done{border-color:#38a169}.stage.current{border-color:#2c7be5;background:#eef5ff}.charts{display:flex;gap:16px;flex-wrap:wrap}\
+.card{background:#fff;padding:12px;border-radius:6px;margin-bottom:16px}form.inline{display:inline-block;margin-right:8px}\
+button{padding:6px 12px;border:0;border-radius:4px;background:#2c7be5;color:#fff;cursor:pointer}button.danger{background:#c53030}input[type=text]{padding:5px;width:220px}";
+
+fn page(title: &str, body: &str, live: Option<&str>) -> Response {
+    let script = match live {
+        // Live updates: any new event of this release reloads the page (it renders on the
+        // server, so a reload is the whole update); without JavaScript, refresh by hand.
+        Some(release) => format!(
+            "<script>const es=new EventSource('/api/v1/events/stream?{}after='+document.body.dataset.seq);let t=null;es.onmessage=es.onerror=null;es.addEventListener('message',()=>{{}});['decision','rollout-created','router','command-queued','validation-started','validation-ended','signal-written','handed-over'].forEach(k=>es.addEventListener(k,()=>{{clearTimeout(t);t=setTimeout(()=>location.reload(),300);}}));</script>",
+            if release.is_empty() {
+                String::new()
+            } else {
+                format!("release={}&amp;", esc(release)).replace("&amp;", "&")
+            }
+        ),
+        None => String::new(),
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — ship</title><style>{STYLE}</style></head>{body}{script}</html>",
+        esc(title)
+    ))
+    .into_response()
+}
+
+fn shell(seq: i64, content: &str) -> String {
+    format!(
+        "<body data-seq=\"{seq}\"><header><a href=\"/\">ship</a><span>the Ship loop</span><a href=\"/logout\" style=\"margin-left:auto;font-weight:400\">log out</a></header><main>{content}</main></body>"
+    )
+}
+
+/// The browser's role; None: send it to the login form.
+fn viewer(s: &AppState, headers: &HeaderMap) -> Option<Role> {
+    s.tokens.check(headers, Role::Viewer).ok()
+}
+
+fn to_login() -> Response {
+    Redirect::to("/login").into_response()
+}
+
+fn pill(text: &str) -> String {
+    format!("<span class=\"pill {0}\">{0}</span>", esc(text))
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+pub async fn login_form() -> Response {
+    page(
+        "log in",
+        &shell(0, "<div class=\"card\"><h2>Log in</h2><form method=\"post\" action=\"/login\"><p>API token (viewer or operator):</p><input type=\"password\" name=\"token\" autofocus> <button>Log in</button></form></div>"),
+        None,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+pub async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+    let mut h = HeaderMap::new();
+    if let Ok(v) = format!("Bearer {}", f.token.trim()).parse() {
+        h.insert(header::AUTHORIZATION, v);
+    }
+    if s.tokens.check(&h, Role::Viewer).is_err() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            page(
+                "log in",
+                &shell(0, "<div class=\"card\"><h2>Unknown token</h2><p><a href=\"/login\">Try again</a></p></div>"),
+                None,
+            ),
+        )
+            .into_response();
+    }
+    let cookie = format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+        f.token.trim()
+    );
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+}
+
+pub async fn logout() -> Response {
+    let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
+}
+
+fn rollout_state(st: &Store, id: &str) -> Option<(Plan, Rollout)> {
+    let row = st.rollout(id).ok()??;
+    let plan = serde_json::from_value(row.plan["plan"].clone()).ok()?;
+    let state = serde_json::from_value(row.state).ok()?;
+    Some((plan, state))
+}
+
+fn last_seq(st: &Store, release: Option<&str>) -> i64 {
+    st.events(release)
+        .ok()
+        .and_then(|e| e.last().map(|e| e.seq))
+        .unwrap_or(0)
+}
+
+pub async fn index(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if viewer(&s, &headers).is_none() {
+        return to_login();
+    }
+    let st = match Store::open(&s.ws.state_db()) {
+        Ok(st) => st,
+        Err(e) => return Problem::internal(e.to_string()).into_response(),
+    };
+    let releases = s.ws.releases().unwrap_or_default();
+    let mut rows = String::new();
+    let mut pending = String::new();
+    for r in releases.iter().rev() {
+        let m = &r.contract.meta;
+        let rollout = match rollout_state(&st, &m.id) {
+            Some((plan, state)) => format!(
+                "{} {} at {} %",
+                pill(state.phase.name()),
+                esc(&plan
+                    .stages
+                    .get(state.stage)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default()),
+                state.weight
+            ),
+            None => "—".into(),
+        };
+        rows.push_str(&format!(
+            "<tr><td><a href=\"/releases/{0}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
+            esc(&m.id),
+            pill(m.status.as_str()),
+            esc(m.mission.as_deref().unwrap_or("—")),
+            rollout,
+            m.approvals.len()
+        ));
+        if m.status == shiploop_artifacts::release::Status::PendingApproval {
+            pending.push_str(&format!(
+                "<li><a href=\"/releases/{0}\">{0}</a> — submitted by {1}: approve with <code>ship release approve {0} --key …</code></li>",
+                esc(&m.id),
+                esc(m.submitted_by.as_deref().unwrap_or("?"))
+            ));
+        }
+    }
+    let signals: String =
+        s.ws.signals()
+            .unwrap_or_default()
+            .iter()
+            .filter(|(_, sig)| sig.meta.status == shiploop_artifacts::signal::SignalStatus::Open)
+            .map(|(p, sig)| {
+                format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    ts(&sig.meta.created),
+                    pill(&format!("{:?}", sig.meta.kind).to_lowercase()),
+                    esc(&sig.meta.title),
+                    esc(&s.ws.rel(p))
+                )
+            })
+            .collect();
+    let body = format!(
+        "<h1>Releases</h1><table><tr><th>release</th><th>status</th><th>mission</th><th>rollout</th><th>approvals</th></tr>{}</table><h2>Pending approvals</h2>{}<h2>Open signals</h2><table><tr><th>created</th><th>type</th><th>title</th><th>file</th></tr>{}</table>",
+        if rows.is_empty() { "<tr><td colspan=5>No releases yet.</td></tr>".into() } else { rows },
+        if pending.is_empty() { "<p>None.</p>".into() } else { format!("<ul>{pending}</ul>") },
+        if signals.is_empty() { "<tr><td colspan=4>None.</td></tr>".into() } else { signals }
+    );
+    page("releases", &shell(last_seq(&st, None), &body), Some(""))
+}
+
+pub async fn release_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(role) = viewer(&s, &headers) else {
+        return to_login();
+    };
+    let r = match crate::api::release_for_html(&s, &id) {
+        Ok(r) => r,
+        Err(p) => return p.into_response(),
+    };
+    let m = &r.contract.meta;
+    let st = match Store::open(&s.ws.state_db()) {
+        Ok(st) => st,
+        Err(e) => return Problem::internal(e.to_string()).into_response(),
+    };
+    let mut body = format!(
+        "<h1>{}</h1><p>{} {} — mission {} — {} change(s)</p>",
+        esc(&m.id),
+        pill(m.status.as_str()),
+        esc(&format!("{:?}", m.kind).to_lowercase()),
+        esc(m.mission.as_deref().unwrap_or("—")),
+        m.changes.len()
+    );
+    let state = rollout_state(&st, &m.id);
+    match &state {
+        None => body.push_str("<div class=\"card\">No rollout yet: <code>ship rollout start … --detach</code> hands it to this server.</div>"),
+        Some((plan, state)) => {
+            body.push_str(&format!(
+                "<div class=\"card\"><b>Rollout</b> {} at {} %{}<div class=\"stages\">",
+                pill(state.phase.name()),
+                state.weight,
+                match &state.phase {
+                    Phase::Paused { reason } | Phase::RolledBack { reason } | Phase::RollingBack { reason } | Phase::Failed { reason } => format!(" — {}", esc(reason)),
+                    _ => String::new(),
+                }
+            ));
+            for (i, stage) in plan.stages.iter().enumerate() {
+                let class = if state.phase == Phase::Completed || i < state.stage {
+                    "stage done"
+                } else if i == state.stage && !state.phase.is_terminal() {
+                    "stage current"
+                } else {
+                    "stage"
+                };
+                body.push_str(&format!(
+                    "<div class=\"{class}\" data-stage=\"{0}\"><b>{0}</b><br>{1} %{2}</div>",
+                    esc(&stage.name),
+                    stage.weight,
+                    stage
+                        .duration
+                        .map(|d| format!(" for {}", humantime(d.as_secs())))
+                        .unwrap_or_default()
+                ));
+            }
+            body.push_str("</div>");
+            let validating = state.phase == Phase::Completed
+                && m.status == shiploop_artifacts::release::Status::Validating;
+            if role == Role::Operator && (!state.phase.is_terminal() || validating) {
+                body.push_str(&commands_html(&m.id, &state.phase, validating));
+            }
+            body.push_str("</div>");
+        }
+    }
+    body.push_str(&charts_html(&s, &st, &m.id));
+    body.push_str(&decisions_html(&st, &m.id));
+    body.push_str(&records_html(m));
+    page(
+        &m.id,
+        &shell(last_seq(&st, Some(&m.id)), &body),
+        Some(&m.id),
+    )
+}
+
+fn humantime(secs: u64) -> String {
+    match secs {
+        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn commands_html(id: &str, phase: &Phase, validating: bool) -> String {
+    let form = |action: &str, label: &str, class: &str, reason: bool| {
+        format!(
+            "<form class=\"inline\" method=\"post\" action=\"/releases/{}/{action}\">{}<button class=\"{class}\" name=\"do\" value=\"{action}\">{label}</button></form>",
+            esc(id),
+            if reason {
+                "<input type=\"text\" name=\"reason\" placeholder=\"reason\" required> "
+            } else {
+                ""
+            }
+        )
+    };
+    let mut out = String::from("<p>");
+    if validating {
+        out.push_str(&form("abort", "Roll back", "danger", true));
+    } else {
+        match phase {
+            Phase::Paused { .. } => out.push_str(&form("resume", "Resume", "", false)),
+            _ => {
+                out.push_str(&form("pause", "Pause", "", true));
+                out.push_str(&form("promote", "Promote", "", true));
+            }
+        }
+        out.push_str(&form("abort", "Roll back", "danger", true));
+    }
+    out.push_str("</p>");
+    out
+}
+
+/// Error rate and p99 of stable vs canary over the rollout, from the samples ship recorded,
+/// with the rollback thresholds as dashed lines.
+fn charts_html(s: &AppState, st: &Store, id: &str) -> String {
+    let since = DateTime::<Utc>::UNIX_EPOCH;
+    let now = Utc::now();
+    let series = |key: &str| {
+        st.sample_values(&[id.to_string()], key, since, now)
+            .unwrap_or_default()
+    };
+    let cfg = &s.ws.config;
+    let stable_err = series("stable/error_rate");
+    let base = stable_err.last().map(|(_, v)| *v).unwrap_or(0.0);
+    let err_limit = base + cfg.rollback.max_error_rate_increase;
+    let p99_limit = cfg.latency.p99_target.0.as_secs_f64() * cfg.rollback.p99_latency_factor;
+    let err = svg_chart(
+        "error rate",
+        &[
+            ("stable", "#718096", &stable_err),
+            ("canary", "#2c7be5", &series("canary/error_rate")),
+        ],
+        Some(("rollback threshold", err_limit)),
+        |v| format!("{:.2} %", v * 100.0),
+    );
+    let p99 = svg_chart(
+        "p99 latency",
+        &[
+            ("stable", "#718096", &series("stable/latency_p99")),
+            ("canary", "#2c7be5", &series("canary/latency_p99")),
+        ],
+        Some((
+            &format!("{} × target", cfg.rollback.p99_latency_factor),
+            p99_limit,
+        )),
+        |v| format!("{:.0} ms", v * 1000.0),
+    );
+    format!("<div class=\"card\"><b>Live metrics</b><div class=\"charts\">{err}{p99}</div></div>")
+}
+
+type Series<'a> = (&'a str, &'a str, &'a Vec<(DateTime<Utc>, f64)>);
+
+fn svg_chart(
+    title: &str,
+    lines: &[Series<'_>],
+    threshold: Option<(&str, f64)>,
+    fmt: impl Fn(f64) -> String,
+) -> String {
+    const W: f64 = 500.0;
+    const H: f64 = 200.0;
+    let all: Vec<&(DateTime<Utc>, f64)> = lines.iter().flat_map(|(_, _, s)| s.iter()).collect();
+    if all.is_empty() {
+        return format!(
+            "<svg class=\"chart\" data-chart=\"{}\" width=\"{W}\" height=\"{H}\" xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"{W}\" height=\"{H}\" fill=\"#fff\"/><text x=\"10\" y=\"20\">{}</text><text x=\"10\" y=\"100\">no samples yet</text></svg>",
+            esc(title),
+            esc(title)
+        );
+    }
+    let t0 = all.iter().map(|(t, _)| *t).min().unwrap_or_default();
+    let t1 = all.iter().map(|(t, _)| *t).max().unwrap_or_default();
+    let span = (t1 - t0).num_milliseconds().max(1) as f64;
+    let mut hi = all.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
+    if let Some((_, th)) = threshold {
+        hi = hi.max(th);
+    }
+    let hi = if hi <= 0.0 { 1.0 } else { hi * 1.1 };
+    let x = |t: DateTime<Utc>| 40.0 + (W - 50.0) * ((t - t0).num_milliseconds() as f64 / span);
+    let y = |v: f64| 30.0 + (H - 50.0) * (1.0 - v / hi);
+    let mut svg = format!(
+        "<svg class=\"chart\" data-chart=\"{}\" width=\"{W}\" height=\"{H}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\" font-family=\"sans-serif\"><rect width=\"{W}\" height=\"{H}\" fill=\"#fff\"/><text x=\"10\" y=\"18\" font-weight=\"bold\">{}</text><text x=\"4\" y=\"{:.1}\">{}</text><text x=\"4\" y=\"{:.1}\">0</text>",
+        esc(title),
+        esc(title),
+        y(hi) + 10.0,
+        esc(&fmt(hi)),
+        y(0.0)
+    );
+    if let Some((label, v)) = threshold {
+        let (right, at) = (W - 10.0, y(v));
+        svg.push_str(&format!(
+            "<line class=\"threshold\" x1=\"40\" x2=\"{right}\" y1=\"{at:.1}\" y2=\"{at:.1}\" stroke=\"#c53030\" stroke-dasharray=\"5 4\"/><text x=\"{right}\" y=\"{:.1}\" fill=\"#c53030\" text-anchor=\"end\">{} {}</text>",
+            at - 3.0,
+            esc(label),
+            esc(&fmt(v))
+        ));
+    }
+    for (i, (name, color, s)) in lines.iter().enumerate() {
+        let pts: Vec<String> = s
+            .iter()
+            .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
+            .collect();
+        if !pts.is_empty() {
+            svg.push_str(&format!(
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+                pts.join(" ")
+            ));
+        }
+        svg.push_str(&format!(
+            "<text x=\"{}\" y=\"18\" fill=\"{color}\">{}</text>",
+            200.0 + 70.0 * i as f64,
+            esc(name)
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn decisions_html(st: &Store, id: &str) -> String {
+    let mut rows = String::new();
+    for d in st.decisions(id).unwrap_or_default().iter().rev().take(200) {
+        let d = &d.decision;
+        let kind = serde_json::to_value(d.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} %</td><td>{}</td></tr>",
+            ts(&d.at),
+            pill(&kind),
+            esc(&d.stage_name),
+            d.weight,
+            esc(&d.reason)
+        ));
+    }
+    format!(
+        "<h2>Decisions</h2><table id=\"decisions\"><tr><th>at</th><th>decision</th><th>stage</th><th>weight</th><th>why</th></tr>{}</table>",
+        if rows.is_empty() { "<tr><td colspan=5>None yet.</td></tr>".into() } else { rows }
+    )
+}
+
+fn records_html(m: &shiploop_artifacts::release::ReleaseMeta) -> String {
+    let mut out = String::from(
+        "<h2>Approvals</h2><table><tr><th>approver</th><th>signed at</th><th>key</th></tr>",
+    );
+    if m.approvals.is_empty() {
+        out.push_str("<tr><td colspan=3>None yet.</td></tr>");
+    }
+    for a in &m.approvals {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            esc(&a.principal),
+            ts(&a.signed_at),
+            esc(&a.key)
+        ));
+    }
+    out.push_str("</table>");
+    let lines = |title: &str, lines: &[shiploop_artifacts::release::CheckLine]| {
+        let mut t = format!(
+            "<h2>{title}</h2><table><tr><th>item</th><th>result</th><th>evidence</th></tr>"
+        );
+        for l in lines {
+            t.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&l.gate),
+                pill(&l.status),
+                esc(&l.evidence)
+            ));
+        }
+        t.push_str("</table>");
+        t
+    };
+    match &m.checks {
+        Some(c) => out.push_str(&lines("Pre-deployment gates", &c.gates)),
+        None => out.push_str("<h2>Pre-deployment gates</h2><p>Not checked yet.</p>"),
+    }
+    if let Some(v) = &m.validation {
+        out.push_str(&lines(
+            &format!("Post-deployment validation: {}", esc(&v.result)),
+            &v.items,
+        ));
+    }
+    if let Some(h) = &m.handoff {
+        out.push_str(&lines(
+            &format!("Handed over to {} at {}", esc(&h.to), ts(&h.at)),
+            &h.items,
+        ));
+    }
+    out
+}
+
+#[derive(Deserialize)]
+pub struct CommandForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// A dashboard button: the same queued command as the API's, for operators, from this origin.
+pub async fn command(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<CommandForm>,
+) -> Response {
+    if let Err(p) = s.tokens.check(&headers, Role::Operator) {
+        return p.into_response();
+    }
+    // A cross-site form post carries the cookie only if SameSite fails; the origin must match.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        if origin != format!("http://{host}") && origin != format!("https://{host}") {
+            return Problem::new(
+                StatusCode::FORBIDDEN,
+                "cross-origin",
+                "the form did not come from this dashboard",
+            )
+            .into_response();
+        }
+    }
+    let reason = if f.reason.trim().is_empty() && action != "resume" {
+        return Problem::bad_request(format!("{action} needs a reason")).into_response();
+    } else {
+        f.reason.trim().to_string()
+    };
+    let input = match action.as_str() {
+        "pause" => Input::Pause { reason },
+        "resume" => Input::Resume,
+        "promote" => Input::Promote { reason },
+        "abort" => Input::Abort { reason },
+        other => return Problem::not_found(format!("unknown command `{other}`")).into_response(),
+    };
+    match crate::api::queue(&s, &id, &action, input) {
+        Ok(release) => Redirect::to(&format!("/releases/{}", release)).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
