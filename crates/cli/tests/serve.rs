@@ -516,6 +516,8 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
         "stage current",
         "<svg class=\"chart\" data-chart=\"error rate\"",
         "class=\"threshold\"",
+        // The stable baseline 0.10 % plus rollback.max_error_rate_increase (1 pp).
+        "rollback threshold 1.10 %",
         "<polyline",
         "id=\"decisions\"",
         "EventSource",
@@ -532,6 +534,18 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     );
     assert_eq!(code, 403);
 
+    // Pages keep their live-update streams open meanwhile, as browsers do.
+    let streams: Vec<Child> = (0..3)
+        .map(|_| {
+            Command::new("curl")
+                .args(["-s", "-N", "-o", "/dev/null", "-H"])
+                .arg(format!("authorization: Bearer {VIEWER}"))
+                .arg(format!("{base}/api/v1/events/stream?release={id}"))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
     // An operator's "roll back" from another site is refused; from the dashboard it works.
     let ojar = ws.path("operator.jar");
     browser(
@@ -563,6 +577,10 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     );
     assert!(code == 303 || code == 307, "{code} {head}");
     let v = wait_phase(&s, id, "rolled-back", Duration::from_secs(20));
+    for mut c in streams {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
     assert!(
         v["reason"].as_str().unwrap().contains("canary looks wrong"),
         "{v}"

@@ -40,10 +40,19 @@ button{padding:6px 12px;border:0;border-radius:4px;background:#2c7be5;color:#fff
 
 fn page(title: &str, body: &str, live: Option<&str>) -> Response {
     let script = match live {
-        // Live updates: any new event of this release reloads the page (it renders on the
-        // server, so a reload is the whole update); without JavaScript, refresh by hand.
+        // Live updates: a new event of this release reloads the page, at most once a second
+        // (it renders on the server, so a reload is the whole update) — never while someone
+        // types a reason into a form; without JavaScript, refresh by hand.
         Some(release) => format!(
-            "<script>const es=new EventSource('/api/v1/events/stream?{}after='+document.body.dataset.seq);let t=null;es.onmessage=es.onerror=null;es.addEventListener('message',()=>{{}});['decision','rollout-created','router','command-queued','validation-started','validation-ended','signal-written','handed-over'].forEach(k=>es.addEventListener(k,()=>{{clearTimeout(t);t=setTimeout(()=>location.reload(),300);}}));</script>",
+            concat!(
+                "<script>",
+                "const es=new EventSource('/api/v1/events/stream?{}after='+document.body.dataset.seq);",
+                "let t=null;",
+                "const busy=()=>[...document.querySelectorAll('input')].some(i=>i.value||i===document.activeElement);",
+                "const later=()=>{{if(t||busy())return;t=setTimeout(()=>{{t=null;if(!busy())location.reload();}},1000);}};",
+                "['decision','rollout-created','router','command-queued','command-applied','validation-started','validation-ended','signal-written','handed-over'].forEach(k=>es.addEventListener(k,later));",
+                "</script>"
+            ),
             if release.is_empty() {
                 String::new()
             } else {
@@ -221,11 +230,11 @@ pub async fn release_page(
         Err(e) => return Problem::internal(e.to_string()).into_response(),
     };
     let mut body = format!(
-        "<h1>{}</h1><p>{} {} — mission {} — {} change(s)</p>",
+        "<h1>{}</h1><p>{} {} release, mission: {}, {} change(s)</p>",
         esc(&m.id),
         pill(m.status.as_str()),
         esc(&format!("{:?}", m.kind).to_lowercase()),
-        esc(m.mission.as_deref().unwrap_or("—")),
+        esc(m.mission.as_deref().unwrap_or("none")),
         m.changes.len()
     );
     let state = rollout_state(&st, &m.id);
@@ -327,7 +336,8 @@ fn charts_html(s: &AppState, st: &Store, id: &str) -> String {
     let cfg = &s.ws.config;
     let stable_err = series("stable/error_rate");
     let base = stable_err.last().map(|(_, v)| *v).unwrap_or(0.0);
-    let err_limit = base + cfg.rollback.max_error_rate_increase;
+    // max_error_rate_increase is in percentage points, the samples are fractions.
+    let err_limit = base + cfg.rollback.max_error_rate_increase / 100.0;
     let p99_limit = cfg.latency.p99_target.0.as_secs_f64() * cfg.rollback.p99_latency_factor;
     let err = svg_chart(
         "error rate",
