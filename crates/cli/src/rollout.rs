@@ -4,7 +4,7 @@ use crate::output::Out;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use shiploop_artifacts::release::Kind;
+use shiploop_artifacts::release::{Kind, Status};
 use shiploop_controller::{Controller, Outcome, SystemClock};
 use shiploop_rollout::{Decision, DecisionKind, Input, Phase};
 use shiploop_store::Store;
@@ -36,6 +36,18 @@ struct Printer {
 
 impl Printer {
     fn new(json: bool, c: &Controller<'_>) -> Printer {
+        Printer::for_stages(
+            json,
+            c.plan
+                .stages
+                .iter()
+                .map(|s| s.duration.map(|d| d.as_secs()))
+                .collect(),
+        )
+    }
+
+    /// `stage_secs`: each stage's duration in seconds (None: the last stage).
+    fn for_stages(json: bool, stage_secs: Vec<Option<u64>>) -> Printer {
         let bar = if json {
             ProgressBar::hidden()
         } else {
@@ -49,12 +61,7 @@ impl Printer {
         Printer {
             json,
             bar,
-            stage_secs: c
-                .plan
-                .stages
-                .iter()
-                .map(|s| s.duration.map(|d| d.as_secs()))
-                .collect(),
+            stage_secs,
             last_hold: String::new(),
         }
     }
@@ -580,31 +587,34 @@ pub fn status(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Er
 
 pub fn watch(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
     let id = ws.resolve(release)?.contract.meta.id;
+    let usage = |e: shiploop_store::StoreError| Error::Usage(e.to_string());
     let mut seen = 0usize;
+    let mut printer: Option<Printer> = None;
+    let mut said_validating = false;
     loop {
-        let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
-        let Some(row) = store
-            .rollout(&id)
-            .map_err(|e| Error::Usage(e.to_string()))?
-        else {
+        let store = Store::open(&ws.state_db()).map_err(usage)?;
+        let Some(row) = store.rollout(&id).map_err(usage)? else {
             return Err(Error::Usage(format!("{id} has no rollout yet")));
         };
-        let decisions = store
-            .decisions(&id)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        // The progress bar follows the stored plan, as the process driving it sees it.
+        let p = printer.get_or_insert_with(|| {
+            let stages: Vec<Option<u64>> = row.plan["plan"]["stages"]
+                .as_array()
+                .map(|a| a.iter().map(|s| s["duration"]["secs"].as_u64()).collect())
+                .unwrap_or_default();
+            Printer::for_stages(out.json, stages)
+        });
+        let decisions = store.decisions(&id).map_err(usage)?;
         for d in decisions.iter().skip(seen) {
-            if d.decision.kind != DecisionKind::Hold {
-                if out.json {
+            if out.json {
+                if d.decision.kind != DecisionKind::Hold {
                     println!("{}", serde_json::to_string(&d.decision).unwrap_or_default());
-                } else {
-                    println!(
-                        "{}  {:<9} {:>3} %  {}",
-                        d.decision.at.format("%H:%M:%S"),
-                        kind_name(d.decision.kind),
-                        d.decision.weight,
-                        d.decision.reason
-                    );
                 }
+            } else {
+                p.decision(
+                    &d.decision,
+                    Duration::from_millis(d.decision.stage_elapsed_ms),
+                );
             }
         }
         seen = decisions.len();
@@ -612,11 +622,42 @@ pub fn watch(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
             .as_str()
             .unwrap_or("")
             .to_string();
-        match phase.as_str() {
-            "completed" => return Ok(0),
-            "rolled-back" | "failed" => return Ok(1),
-            _ => std::thread::sleep(Duration::from_millis(500)),
+        let status = ws.resolve(&id)?.contract.meta.status;
+        let auto = ws.config.validation.auto;
+        match (phase.as_str(), status) {
+            // Reached 100 %: the watch goes on through the validation window (the contract
+            // says `deploying` for a moment, until the driver records the completion).
+            ("completed", Status::Deploying) => {}
+            ("completed", Status::Validating) if auto => {
+                if !said_validating && !out.json {
+                    p.bar.suspend(|| println!("{id}: at 100 %, validating"));
+                }
+                said_validating = true;
+            }
+            ("completed", Status::RolledBack) => {
+                p.done();
+                if !out.json {
+                    println!("{id}: rolled back by its validation");
+                }
+                return Ok(1);
+            }
+            ("completed", _) => {
+                p.done();
+                if !out.json {
+                    println!("{id}: completed ({status})");
+                }
+                return Ok(0);
+            }
+            ("rolled-back" | "failed", _) => {
+                p.done();
+                if !out.json {
+                    println!("{id}: {phase}");
+                }
+                return Ok(1);
+            }
+            _ => {}
         }
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 

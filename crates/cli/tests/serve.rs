@@ -297,8 +297,20 @@ fn every_endpoint_answers_json_or_a_problem_and_checks_the_token() {
         .problem(403);
     assert!(v["detail"].as_str().unwrap().contains("SSH key"), "{v}");
 
-    // A detached rollout is driven by the server; its decisions and events are served.
+    // A detached rollout is driven by the server; `ship rollout watch` follows it from a
+    // terminal through the validation window; its decisions and events are served.
     detach(&ws, "web");
+    let w = ship_env(&ws, &[], &["rollout", "watch", "web"]);
+    assert_eq!(w.code, 0, "{}", w.text());
+    for want in [
+        "start",
+        "promote",
+        "complete",
+        "validating",
+        "completed (shipped)",
+    ] {
+        assert!(w.stdout.contains(want), "{want}: {}", w.stdout);
+    }
     wait_phase(&s, id, "completed", Duration::from_secs(30));
     let d = s.get(&format!("/api/v1/rollouts/{id}/decisions"));
     assert!(d["decisions"].as_array().unwrap().len() >= 4, "{d}");
