@@ -124,6 +124,11 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
                 })
                 .await;
         });
+        let proxy = ws
+            .config
+            .server
+            .run_proxy
+            .then(|| tokio::task::spawn_local(run_proxy(ws, rx.clone(), json)));
         let observer: Rc<dyn Observer> = Rc::new(Log {
             json,
             metrics: metrics.clone(),
@@ -131,6 +136,9 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
         let hook: serve::TickHook = Arc::new(move |d| metrics.tick(d));
         serve::supervise(ws, ws.config.server.poll.0, rx, observer, Some(hook)).await?;
         let _ = http.await;
+        if let Some(p) = proxy {
+            let _ = p.await;
+        }
         if !json {
             println!("ship serve: stopped; every rollout in flight resumes at the next start");
         }
@@ -175,4 +183,58 @@ pub fn detach(
         }
     }
     Ok(0)
+}
+
+/// `server.run_proxy`: `ship proxy` as a child process (its own runtime and threads), restarted
+/// 2 s after it exits, stopped with SIGTERM when the server stops.
+async fn run_proxy(
+    ws: &'static Workspace,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    json: bool,
+) {
+    let Ok(exe) = std::env::current_exe() else {
+        eprintln!("error: cannot find the ship binary to run the proxy");
+        return;
+    };
+    let log = Log {
+        json,
+        metrics: Arc::new(ServeMetrics::default()),
+    };
+    loop {
+        let child = tokio::process::Command::new(&exe)
+            .arg("-C")
+            .arg(&ws.root)
+            .arg("proxy")
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                log.line("proxy", "error", &format!("cannot start ship proxy: {e}"));
+                return;
+            }
+        };
+        log.line(
+            "proxy",
+            "started",
+            &format!("pid {}", child.id().unwrap_or(0)),
+        );
+        tokio::select! {
+            status = child.wait() => {
+                log.line("proxy", "exited", &format!("{status:?}; restarting in 2 s"));
+            }
+            _ = stop.wait_for(|s| *s) => {
+                if let Some(pid) = child.id() {
+                    // SIGTERM lets the proxy finish the requests in flight.
+                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                }
+                let _ = child.wait().await;
+                return;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }

@@ -28,10 +28,15 @@ impl Drop for Serve {
 
 impl Serve {
     fn start(ws: &Ws, addr: SocketAddr) -> Serve {
+        Serve::start_with(ws, addr, &[])
+    }
+
+    fn start_with(ws: &Ws, addr: SocketAddr, env: &[(&str, &str)]) -> Serve {
         let child = Command::new(env!("CARGO_BIN_EXE_ship"))
             .arg("-C")
             .arg(ws.root())
             .arg("serve")
+            .envs(env.iter().copied())
             .env(
                 "SHIP_API_TOKENS",
                 format!("viewer:{VIEWER},operator:{OPERATOR}"),
@@ -597,4 +602,52 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
         v["reason"].as_str().unwrap().contains("canary looks wrong"),
         "{v}"
     );
+}
+
+#[test]
+fn the_server_runs_the_builtin_proxy_and_rolls_out_live_traffic_through_it() {
+    use common::builtin::{builtin_config, proxy_listen, set, traffic, ADMIN_TOKEN};
+    let (ws, _, _) = builtin_config("", "");
+    let addr = free_addr();
+    let mut cfg = ws.read("ship.toml");
+    cfg = set(&cfg, "server", "listen", &format!("\"{addr}\""));
+    cfg = set(&cfg, "server", "run_proxy", "true");
+    ws.write("ship.toml", &cfg);
+    ws.verdict("v-pass-1", "PASS", "Faster checkout");
+    ws.approve_web();
+    let mut s = Serve::start_with(&ws, addr, &[("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)]);
+    let front = proxy_listen(&ws);
+    let started = Instant::now();
+    while servers::http_get(&format!("http://{front}/healthz")).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the proxy never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stop = traffic(front);
+    let mut args = start("web");
+    args.push("--detach");
+    let r = ship_env(&ws, &[("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)], &args);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let id = "2026-11-27-web";
+    wait_phase(&s, id, "completed", Duration::from_secs(60));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let d = s.get(&format!("/api/v1/rollouts/{id}/decisions"));
+    assert!(
+        d["decisions"].to_string().contains("canary/error_rate"),
+        "measured through the proxy: {d}"
+    );
+    // Stopping the server stops its proxy.
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let started = Instant::now();
+    while servers::http_get(&format!("http://{front}/healthz")).is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the proxy outlived the server"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

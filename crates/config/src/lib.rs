@@ -553,6 +553,16 @@ impl Config {
                 ),
             ));
         }
+        if self.server.run_proxy && self.router.kind != "builtin" {
+            return Some((
+                "server",
+                "run_proxy",
+                format!(
+                    "server.run_proxy runs ship's own proxy, but router.kind = {:?}: set router.kind = \"builtin\" or run_proxy = false",
+                    self.router.kind
+                ),
+            ));
+        }
         if self.server.poll.0.is_zero() {
             return Some((
                 "server",

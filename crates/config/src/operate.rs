@@ -53,6 +53,9 @@ pub struct ServerCfg {
     pub tokens_env: String,
     /// How often the controller looks for rollouts to drive (new ones, ones to resume).
     pub poll: Dur,
+    /// Run the builtin proxy (`ship proxy` from [proxy]) beside the controller, restarted if it
+    /// exits; needs router.kind = "builtin".
+    pub run_proxy: bool,
 }
 
 impl Default for ServerCfg {
@@ -62,6 +65,7 @@ impl Default for ServerCfg {
             tokens_file: String::new(),
             tokens_env: "SHIP_API_TOKENS".into(),
             poll: Dur::from_secs(1),
+            run_proxy: false,
         }
     }
 }

@@ -336,6 +336,9 @@ tokens_file = ""
 tokens_env = "SHIP_API_TOKENS"
 # How often the controller looks for rollouts to start or resume.
 poll = "1s"
+# Run ship's own proxy ([proxy]) beside the controller, restarted if it exits
+# (router.kind = "builtin"); its admin token comes from proxy.token_env as for `ship proxy`.
+run_proxy = false
 
 # Smoke tests, one [[smoke]] table each: an HTTP request with expectations, or a command.
 # [[smoke]]
