@@ -269,6 +269,8 @@ fn every_endpoint_answers_json_or_a_problem_and_checks_the_token() {
     .problem(404);
     s.call("GET", "/api/v1/nothing", Some(VIEWER), None)
         .problem(404);
+    s.call("GET", "/api/v1/events?after=abc", Some(VIEWER), None)
+        .problem(400);
     s.call("DELETE", "/api/v1/releases", Some(OPERATOR), None)
         .problem(405);
 

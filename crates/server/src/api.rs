@@ -4,7 +4,7 @@
 use crate::auth::Role;
 use crate::problem::Problem;
 use crate::AppState;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -183,9 +183,10 @@ pub struct EventsQuery {
 pub async fn events(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<EventsQuery>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let release = match &q.release {
         Some(r) => Some(rollout_id(&s, r)?),
         None => None,
@@ -205,9 +206,10 @@ pub async fn events(
 pub async fn events_stream(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<EventsQuery>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let release = match &q.release {
         Some(r) => Some(rollout_id(&s, r)?),
         None => None,
