@@ -75,10 +75,12 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
         );
     }
     let metrics = Arc::new(ServeMetrics::default());
+    let (tx, rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         ws,
         tokens: Arc::new(tokens),
         metrics: metrics.clone(),
+        stop: rx.clone(),
     };
     let listen = ws.config.server.listen.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -96,13 +98,21 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
             .map_err(|e| Error::Usage(format!("cannot handle SIGTERM: {e}")))?;
         let mut int = signal(SignalKind::interrupt())
             .map_err(|e| Error::Usage(format!("cannot handle SIGINT: {e}")))?;
-        let (tx, rx) = tokio::sync::watch::channel(false);
+        // The first signal stops gracefully (current ticks finish, streams end); a second one
+        // ends the process at once.
         tokio::task::spawn_local(async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+            for n in 0..2 {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                if n == 0 {
+                    let _ = tx.send(true);
+                } else {
+                    eprintln!("ship serve: second signal, exiting now");
+                    std::process::exit(130);
+                }
             }
-            let _ = tx.send(true);
         });
         let pending = serve::pending(ws)?.len();
         if json {
@@ -124,11 +134,13 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
                 })
                 .await;
         });
+        // The proxy stops after the rollouts' last ticks, which still route through it.
+        let (proxy_tx, proxy_rx) = tokio::sync::watch::channel(false);
         let proxy = ws
             .config
             .server
             .run_proxy
-            .then(|| tokio::task::spawn_local(run_proxy(ws, rx.clone(), json)));
+            .then(|| tokio::task::spawn_local(run_proxy(ws, proxy_rx, json)));
         let observer: Rc<dyn Observer> = Rc::new(Log {
             json,
             metrics: metrics.clone(),
@@ -136,6 +148,7 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
         let hook: serve::TickHook = Arc::new(move |d| metrics.tick(d));
         serve::supervise(ws, ws.config.server.poll.0, rx, observer, Some(hook)).await?;
         let _ = http.await;
+        let _ = proxy_tx.send(true);
         if let Some(p) = proxy {
             let _ = p.await;
         }
@@ -157,7 +170,23 @@ pub fn detach(
     let now = Utc::now();
     let id = ws.resolve(release)?.contract.meta.id;
     let mut c = Controller::open(ws, &id, now)?;
-    let exists = c.store().rollout(&id).ok().flatten().is_some();
+    let exists = c
+        .store()
+        .rollout(&id)
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .is_some();
+    if let Some(o) = c.outcome() {
+        // Nothing left for a server to drive: say how it ended, with `rollout start`'s codes.
+        if out.json {
+            out.print_json(&json!({ "release": id, "outcome": o, "phase": c.state.phase.name() }));
+        } else {
+            println!("{id}: the rollout already ended: {}", c.state.phase.name());
+        }
+        return Ok(match o {
+            shiploop_controller::Outcome::Completed => 0,
+            _ => 1,
+        });
+    }
     if !exists && !crate::rollout::gates_pass(ws, out, &id, waivers, now)? {
         return Ok(1);
     }

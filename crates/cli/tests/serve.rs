@@ -400,6 +400,7 @@ fn an_operator_pauses_and_resumes_a_served_rollout_over_the_api() {
     );
     assert_eq!(a.status, 202, "{}", a.body);
     wait_phase(&s, id, "completed", Duration::from_secs(40));
+    let mut s = s;
     // The server goes on to the validation window, then the release is shipped.
     let started = Instant::now();
     while s.get(&format!("/api/v1/releases/{id}"))["contract"]["status"] != "shipped" {
@@ -410,6 +411,30 @@ fn an_operator_pauses_and_resumes_a_served_rollout_over_the_api() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // SIGTERM with a live event stream open (a dashboard tab): the stream ends, the server
+    // exits 0 promptly.
+    let mut stream = Command::new("curl")
+        .args(["-s", "-N", "-o", "/dev/null", "-H"])
+        .arg(format!("authorization: Bearer {VIEWER}"))
+        .arg(format!("http://{addr}/api/v1/events/stream"))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "ship serve did not stop with a stream open"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    let _ = stream.kill();
+    let _ = stream.wait();
 }
 
 /// Every stage a rollout entered, in order, from its decision log.
@@ -444,7 +469,8 @@ fn sigkill_during_two_concurrent_rollouts_then_restart_finishes_both_exactly_onc
             Some(VIEWER),
             None,
         );
-        if w["stage_index"].as_u64().unwrap_or(0) >= 1 && a.status == 200 {
+        let a: Value = serde_json::from_str(&a.body).unwrap_or_default();
+        if w["stage_index"].as_u64().unwrap_or(0) >= 1 && a["phase"] == "progressing" {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "{w}");
@@ -499,7 +525,17 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     let id = "2026-11-27-web";
     detach(&ws, "web");
     wait_phase(&s, id, "progressing", Duration::from_secs(20));
-    std::thread::sleep(Duration::from_millis(800));
+    // Samples for the charts: a few ticks' worth.
+    let started = Instant::now();
+    while s.get(&format!("/api/v1/rollouts/{id}/decisions"))["decisions"]
+        .as_array()
+        .unwrap()
+        .len()
+        < 4
+    {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let base = format!("http://{addr}");
     let jar = ws.path("viewer.jar");
 

@@ -178,15 +178,42 @@ async fn drive(
             }
         })
     });
+    let result = drive_held(ws, id, stop, observer, &mut c).await;
+    // Whatever happened, the webhook loop of this attempt ends here (a retry starts its own).
+    if let Some(d) = delivering {
+        d.abort();
+    }
+    if let Some(n) = &notifier {
+        let _ = n.flush().await;
+    }
+    if let Some(ended) = result? {
+        observer.finished(id, ended);
+    }
+    Ok(())
+}
+
+/// The rollout, then its validation; how it ended, from a fixed set (a /metrics label), or
+/// None when it was only interrupted.
+async fn drive_held(
+    ws: &'static Workspace,
+    id: &str,
+    stop: &watch::Receiver<bool>,
+    observer: &dyn Observer,
+    c: &mut Controller<'_>,
+) -> Result<Option<&'static str>> {
     let mut clock = SystemClock;
     let mut log = |d: &Decision| observer.decision(id, d);
-    let outcome = if c.outcome().is_none() {
-        Some(c.run(&mut clock, stop, &mut log).await?)
+    let mut ended = if c.outcome().is_none() {
+        match c.run(&mut clock, stop, &mut log).await? {
+            crate::Outcome::Completed => Some("completed"),
+            crate::Outcome::RolledBack { .. } => Some("rolled-back"),
+            crate::Outcome::Failed { .. } => Some("failed"),
+            crate::Outcome::Interrupted => None,
+        }
     } else {
         c.finish(clock.now())?;
         None
     };
-    let mut ended = outcome.map(|o| format!("{o:?}"));
     if c.state.phase == Phase::Completed
         && ws.config.validation.auto
         && !*stop.borrow()
@@ -194,16 +221,11 @@ async fn drive(
     {
         let mut vlog = |_: &str| {};
         let report = c.validate(&mut clock, stop, &mut vlog).await?;
-        ended = Some(format!("validation {}", report.result));
+        ended = match report.result.as_str() {
+            "passed" => Some("validation-passed"),
+            "failed" => Some("validation-failed"),
+            _ => None,
+        };
     }
-    if let Some(d) = delivering {
-        d.abort();
-    }
-    if let Some(n) = &notifier {
-        let _ = n.flush().await;
-    }
-    if let Some(e) = ended {
-        observer.finished(id, &e);
-    }
-    Ok(())
+    Ok(ended)
 }

@@ -220,12 +220,17 @@ pub async fn events_stream(
         .and_then(|v| v.parse::<i64>().ok());
     let start = from_header.unwrap_or(q.after);
     let ws = s.ws;
+    let stop = s.stop.clone();
     let stream = futures_util::stream::unfold(
         (start, Vec::<shiploop_store::Event>::new()),
         move |(mut cursor, mut buffered)| {
             let release = release.clone();
+            let mut stop = stop.clone();
             async move {
                 loop {
+                    if *stop.borrow() {
+                        return None;
+                    }
                     if !buffered.is_empty() {
                         let e = buffered.remove(0);
                         cursor = e.seq;
@@ -242,7 +247,10 @@ pub async fn events_stream(
                         }
                     }
                     if buffered.is_empty() {
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                            _ = stop.changed() => {}
+                        }
                     }
                 }
             }

@@ -53,9 +53,9 @@ impl Tokens {
         let mut t = Tokens::default();
         for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((role, token)) = item.split_once(':') else {
+                // Never echo the entry: without a colon it is most likely a bare token.
                 return Err(format!(
-                    "${var}: expected role:token, got `{}…`",
-                    &item[..item.len().min(8)]
+                    "${var}: expected role:token pairs separated by commas"
                 ));
             };
             t.add(role.trim(), token.trim())

@@ -28,6 +28,9 @@ pub struct AppState {
     pub ws: &'static Workspace,
     pub tokens: Arc<Tokens>,
     pub metrics: Arc<ServeMetrics>,
+    /// Flips to true when the server stops: live streams end, so the graceful shutdown,
+    /// which waits for every connection, can finish.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: AppState) -> Router {
