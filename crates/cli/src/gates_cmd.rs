@@ -11,6 +11,29 @@ use shiploop_gates::{Gate, Override, Report, Status};
 use shiploop_workspace::{Error, Workspace};
 
 /// The waivers given on the command line, attributed to `--as` or git's user.email.
+/// The reason (required) and the person (`--as`, or git config user.email) behind a recorded
+/// human decision: a gate waiver, a handoff acceptance.
+pub fn who_and_why(
+    ws: &Workspace,
+    flag: &str,
+    reason: Option<&str>,
+    by: Option<&str>,
+) -> Result<(String, String), Error> {
+    let reason = reason
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| Error::Usage(format!("{flag} needs --reason \"…\": say why")))?;
+    let by = match by {
+        Some(b) => b.to_string(),
+        None => crate::release::git_email(ws).ok_or_else(|| {
+            Error::Usage(format!(
+                "{flag}: say who decides with --as <name> (or set git config user.email)"
+            ))
+        })?,
+    };
+    Ok((reason.to_string(), by))
+}
+
 pub fn overrides(
     ws: &Workspace,
     gates: &[String],
@@ -20,19 +43,7 @@ pub fn overrides(
     if gates.is_empty() {
         return Ok(vec![]);
     }
-    let reason = reason
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| Error::Usage("--override needs --reason \"…\": a waiver says why".into()))?;
-    let by = match by {
-        Some(b) => b.to_string(),
-        None => crate::release::git_email(ws).ok_or_else(|| {
-            Error::Usage(
-                "--override: say who waives it with --as <name> (or set git config user.email)"
-                    .into(),
-            )
-        })?,
-    };
+    let (reason, by) = who_and_why(ws, "--override", reason, by)?;
     gates
         .iter()
         .map(|g| {

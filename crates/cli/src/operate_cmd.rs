@@ -18,19 +18,7 @@ pub fn acceptances(
     if items.is_empty() {
         return Ok(vec![]);
     }
-    let reason = reason
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| Error::Usage("--accept needs --reason \"…\": say why".into()))?;
-    let by = match by {
-        Some(b) => b.to_string(),
-        None => crate::release::git_email(ws).ok_or_else(|| {
-            Error::Usage(
-                "--accept: say who accepts it with --as <name> (or set git config user.email)"
-                    .into(),
-            )
-        })?,
-    };
+    let (reason, by) = crate::gates_cmd::who_and_why(ws, "--accept", reason, by)?;
     Ok(items
         .iter()
         .map(|item| Acceptance {

@@ -296,21 +296,7 @@ impl<'a> Controller<'a> {
         now: DateTime<Utc>,
         log: &mut dyn FnMut(&Decision),
     ) -> Result<()> {
-        let id = self.id().to_string();
-        if self.store.rollout(&id).map_err(store_err)?.is_none() {
-            let kind = match self.release.contract.meta.kind {
-                Kind::Standard => "standard",
-                Kind::Hotfix => "hotfix",
-            };
-            self.store
-                .create_rollout(
-                    &id,
-                    kind,
-                    &self.plan_json(),
-                    &serde_json::to_value(&self.state).unwrap_or_default(),
-                    now,
-                )
-                .map_err(store_err)?;
+        if self.submit(now)? {
             self.apply(Input::Start, now, None, log).await?;
             return Ok(());
         }

@@ -180,17 +180,26 @@ pub struct EventsQuery {
     pub after: i64,
 }
 
+/// The events endpoints' query: `after`, and `release` resolved to its id.
+fn events_query(
+    s: &AppState,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<(EventsQuery, Option<String>), Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let release = match &q.release {
+        Some(r) => Some(rollout_id(s, r)?),
+        None => None,
+    };
+    Ok((q, release))
+}
+
 pub async fn events(
     State(s): State<AppState>,
     headers: HeaderMap,
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let release = match &q.release {
-        Some(r) => Some(rollout_id(&s, r)?),
-        None => None,
-    };
+    let (q, release) = events_query(&s, q)?;
     let st = store(&s)?;
     let list: Vec<_> = st
         .events(release.as_deref())
@@ -209,11 +218,7 @@ pub async fn events_stream(
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let release = match &q.release {
-        Some(r) => Some(rollout_id(&s, r)?),
-        None => None,
-    };
+    let (q, release) = events_query(&s, q)?;
     let from_header = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
