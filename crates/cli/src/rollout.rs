@@ -295,38 +295,36 @@ pub fn gates_pass(
     waivers: &[shiploop_gates::Override],
     now: chrono::DateTime<Utc>,
 ) -> Result<bool, Error> {
-    {
-        let rt = runtime()?;
-        let (report, notes) =
-            rt.block_on(shiploop_controller::check::check(ws, release, waivers, now))?;
-        if !report.passed() {
-            crate::gates_cmd::print_report(out, &report, &notes);
-            if !out.json {
-                eprintln!(
-                    "error: {} may not start: failing gate(s): {} (`ship check {}` shows them; --override <gate> --reason \"…\" waives one a human may waive)",
-                    report.release,
-                    shiploop_controller::check::failing_names(&report),
-                    report.release
-                );
-            }
-            return Ok(false);
-        }
+    let rt = runtime()?;
+    let (report, notes) =
+        rt.block_on(shiploop_controller::check::check(ws, release, waivers, now))?;
+    if !report.passed() {
+        crate::gates_cmd::print_report(out, &report, &notes);
         if !out.json {
-            let waived: Vec<&str> = report
-                .gates
-                .iter()
-                .filter(|g| g.overridden.is_some())
-                .map(|g| g.gate.id())
-                .collect();
-            if waived.is_empty() {
-                println!("{}: every pre-deployment gate passes", report.release);
-            } else {
-                println!(
-                    "{}: pre-deployment gates pass (waived: {})",
-                    report.release,
-                    waived.join(", ")
-                );
-            }
+            eprintln!(
+                "error: {} may not start: failing gate(s): {} (`ship check {}` shows them; --override <gate> --reason \"…\" waives one a human may waive)",
+                report.release,
+                shiploop_controller::check::failing_names(&report),
+                report.release
+            );
+        }
+        return Ok(false);
+    }
+    if !out.json {
+        let waived: Vec<&str> = report
+            .gates
+            .iter()
+            .filter(|g| g.overridden.is_some())
+            .map(|g| g.gate.id())
+            .collect();
+        if waived.is_empty() {
+            println!("{}: every pre-deployment gate passes", report.release);
+        } else {
+            println!(
+                "{}: pre-deployment gates pass (waived: {})",
+                report.release,
+                waived.join(", ")
+            );
         }
     }
     Ok(true)

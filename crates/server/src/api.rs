@@ -294,7 +294,20 @@ pub async fn command(
     s.tokens.check(&headers, Role::Operator)?;
     let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
     let reason = body.reason.unwrap_or_default().trim().to_string();
-    let input = match action.as_str() {
+    let input = input(&action, reason)?;
+    let id = queue(&s, &id, &action, input.clone())?;
+    let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "release": id, "command": value })),
+    )
+        .into_response())
+}
+
+/// An operator command from its name and reason (every command but resume needs one); the
+/// API and the dashboard's buttons take the same commands.
+pub fn input(action: &str, reason: String) -> Result<Input, Problem> {
+    Ok(match action {
         "resume" => Input::Resume,
         "pause" | "promote" | "abort" if reason.is_empty() => {
             return Err(Problem::bad_request(format!(
@@ -309,14 +322,7 @@ pub async fn command(
                 "unknown command `{other}` (commands: pause, resume, promote, abort)"
             )))
         }
-    };
-    let id = queue(&s, &id, &action, input.clone())?;
-    let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "release": id, "command": value })),
-    )
-        .into_response())
+    })
 }
 
 /// Queues `input` for the rollout of `id` when it applies; returns the release id.

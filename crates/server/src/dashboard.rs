@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use shiploop_rollout::{Input, Phase, Plan, Rollout};
+use shiploop_rollout::{Phase, Plan, Rollout};
 use shiploop_store::Store;
 
 pub const COOKIE: &str = "ship_token";
@@ -533,17 +533,9 @@ pub async fn command(
             .into_response();
         }
     }
-    let reason = if f.reason.trim().is_empty() && action != "resume" {
-        return Problem::bad_request(format!("{action} needs a reason")).into_response();
-    } else {
-        f.reason.trim().to_string()
-    };
-    let input = match action.as_str() {
-        "pause" => Input::Pause { reason },
-        "resume" => Input::Resume,
-        "promote" => Input::Promote { reason },
-        "abort" => Input::Abort { reason },
-        other => return Problem::not_found(format!("unknown command `{other}`")).into_response(),
+    let input = match crate::api::input(&action, f.reason.trim().to_string()) {
+        Ok(i) => i,
+        Err(p) => return p.into_response(),
     };
     match crate::api::queue(&s, &id, &action, input) {
         Ok(release) => Redirect::to(&format!("/releases/{}", release)).into_response(),
