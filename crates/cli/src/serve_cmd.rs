@@ -39,7 +39,7 @@ impl Log {
 
 impl Observer for Log {
     fn decision(&self, release: &str, d: &Decision) {
-        self.metrics.decision(d);
+        self.metrics.decision(release, d);
         let kind = serde_json::to_value(d.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
@@ -54,12 +54,16 @@ impl Observer for Log {
         }
     }
     fn finished(&self, release: &str, outcome: &str) {
-        self.metrics.finished(outcome);
+        self.metrics.finished(release, outcome);
         self.line(release, "finished", outcome);
     }
-    fn error(&self, release: &str, message: &str) {
-        self.metrics.error();
-        self.line(release, "error", &format!("{message} (retried in 10 s)"));
+    fn error(&self, release: &str, message: &str, retry_in: std::time::Duration) {
+        self.metrics.error(release, message, retry_in);
+        self.line(
+            release,
+            "error",
+            &format!("{message} (retried in {} s)", retry_in.as_secs()),
+        );
     }
 }
 

@@ -257,16 +257,39 @@ fn every_endpoint_answers_json_or_a_problem_and_checks_the_token() {
         );
     }
 
-    // Unknown release, unknown endpoint, wrong method, paths never read.
+    // Unknown release, unknown endpoint, wrong method, paths never read: a valid contract
+    // outside work/releases is not reachable by a relative or an absolute path.
     s.call("GET", "/api/v1/releases/nope", Some(VIEWER), None)
         .problem(404);
-    s.call(
-        "GET",
-        "/api/v1/releases/..%2F..%2Fship.toml",
-        Some(VIEWER),
-        None,
-    )
-    .problem(404);
+    let outside = ws.root().join("copy.md");
+    let contract = ws.read(&format!("work/releases/{id}.md"));
+    ws.write("copy.md", &contract.replace(id, "2026-11-27-copy"));
+    let absolute: String = outside
+        .to_str()
+        .unwrap()
+        .replace('/', "%2F")
+        .trim_end_matches(".md")
+        .to_string();
+    for path in [
+        "..%2F..%2Fcopy.md".to_string(),
+        "..%2F..%2Fcopy".to_string(),
+        absolute.clone(),
+        format!("{absolute}.md"),
+    ] {
+        let a = s.call(
+            "GET",
+            &format!("/api/v1/releases/{path}"),
+            Some(VIEWER),
+            None,
+        );
+        a.problem(404);
+        assert!(!a.body.contains("2026-11-27-copy\""), "{}", a.body);
+    }
+    // A path segment that is not UTF-8, a form that is not one: axum's own rejections are
+    // problem+json too.
+    s.call("GET", "/api/v1/releases/%FF", Some(VIEWER), None)
+        .problem(400);
+    s.call("POST", "/login", None, None).problem(415);
     s.call("GET", "/api/v1/nothing", Some(VIEWER), None)
         .problem(404);
     s.call("GET", "/api/v1/events?after=abc", Some(VIEWER), None)
@@ -286,6 +309,29 @@ fn every_endpoint_answers_json_or_a_problem_and_checks_the_token() {
         .problem(400);
     s.call("POST", &pause, Some(OPERATOR), Some(r#"{"reason":"x"}"#))
         .problem(404);
+    // The dashboard's cookie does not reach the API's commands (they take a bearer token).
+    let o = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+        ])
+        .arg(format!("cookie: ship_token={OPERATOR}"))
+        .args([
+            "-H",
+            "content-type: application/json",
+            "-d",
+            r#"{"reason":"x"}"#,
+        ])
+        .arg(format!("http://{addr}{pause}"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "401");
     s.call(
         "POST",
         &format!("/api/v1/rollouts/{id}/explode"),
@@ -437,6 +483,80 @@ fn an_operator_pauses_and_resumes_a_served_rollout_over_the_api() {
     let _ = stream.wait();
 }
 
+#[test]
+fn a_rollout_that_cannot_be_driven_never_stalls_another_and_shows_its_error() {
+    let (ws, addr) = serve_ws("1s");
+    approve(&ws, "web", "v-pass-1");
+    approve(&ws, "api", "v-pass-2");
+    let (web, api) = ("2026-11-27-web", "2026-11-27-api");
+    detach(&ws, "web");
+    detach(&ws, "api");
+    // Someone breaks web's contract by hand: every attempt to drive it fails to read it.
+    let file = format!("work/releases/{web}.md");
+    let contract = ws.read(&file);
+    ws.write(&file, &contract.replacen("status:", "status: [", 1));
+    let s = Serve::start(&ws, addr);
+    let started = Instant::now();
+    // The list reads the state database alone; the release's own endpoint names the problem.
+    let failing = loop {
+        let all = s.get("/api/v1/rollouts");
+        let v = all["rollouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["release"] == web)
+            .cloned()
+            .unwrap();
+        if v["last_error"].is_object() {
+            break v;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let p = s
+        .call(
+            "GET",
+            &format!("/api/v1/rollouts/{web}"),
+            Some(VIEWER),
+            None,
+        )
+        .problem(500);
+    assert!(
+        p["detail"].as_str().unwrap().contains(&format!("{file}:")),
+        "{p}"
+    );
+    let e = &failing["last_error"];
+    assert!(e["message"].as_str().unwrap().contains(&file), "{e}");
+    let (at, retry) = (e["at"].as_str().unwrap(), e["retry_at"].as_str().unwrap());
+    let gap = chrono::DateTime::parse_from_rfc3339(retry).unwrap()
+        - chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    assert_eq!(gap.num_seconds(), 10, "{e}");
+    // The other rollout goes on meanwhile, to the end.
+    wait_phase(&s, api, "completed", Duration::from_secs(40));
+    assert_eq!(
+        entered(&s, api),
+        vec!["canary", "early-adopters", "ga", "full"]
+    );
+    let m = s.call("GET", "/metrics", Some(VIEWER), None);
+    let errors: u64 = m
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("ship_controller_errors_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(errors >= 1, "{}", m.body);
+    // The contract is mended: the next attempt (20 s after the first failure at most) takes
+    // the rollout through, and the error is gone.
+    ws.write(&file, &contract);
+    let v = wait_phase(&s, web, "completed", Duration::from_secs(60));
+    assert!(v["last_error"].is_null(), "{v}");
+    assert_eq!(
+        entered(&s, web),
+        vec!["canary", "early-adopters", "ga", "full"]
+    );
+}
+
 /// Every stage a rollout entered, in order, from its decision log.
 fn entered(s: &Serve, id: &str) -> Vec<String> {
     let d = s.get(&format!("/api/v1/rollouts/{id}/decisions"));
@@ -563,8 +683,11 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
         index.contains(&format!("href=\"/releases/{id}\"")),
         "{index}"
     );
-    let (code, _, page) = browser(&jar, &[&format!("{base}/releases/{id}")]);
+    let (code, head, page) = browser(&jar, &[&format!("{base}/releases/{id}")]);
     assert_eq!(code, 200, "{page}");
+    for want in ["frame-ancestors 'none'", "x-content-type-options: nosniff"] {
+        assert!(head.contains(want), "{want}: {head}");
+    }
     for want in [
         "data-stage=\"canary\"",
         "data-stage=\"full\"",
@@ -618,6 +741,12 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
             "reason=x",
             &format!("{base}/releases/{id}/abort"),
         ],
+    );
+    assert_eq!(code, 403);
+    // A post that says nowhere where it came from is refused too (fails closed).
+    let (code, _, _) = browser(
+        &ojar,
+        &["-d", "reason=x", &format!("{base}/releases/{id}/abort")],
     );
     assert_eq!(code, 403);
     let (code, head, _) = browser(

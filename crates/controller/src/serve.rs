@@ -25,7 +25,39 @@ pub type TickHook = std::sync::Arc<dyn Fn(Duration) + Send + Sync>;
 pub trait Observer {
     fn decision(&self, release: &str, d: &Decision);
     fn finished(&self, release: &str, outcome: &str);
-    fn error(&self, release: &str, message: &str);
+    /// A rollout task ended with an error (or a panic); it starts again after `retry_in`.
+    fn error(&self, release: &str, message: &str, retry_in: Duration);
+}
+
+/// When a failing rollout task starts again: 10 s after its first failure, doubling with each
+/// failure in a row up to 5 minutes, so a provider that is down for an hour costs a dozen
+/// attempts, not 360. A task that ran for 5 minutes before failing counts as healthy again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retry {
+    pub failures: u32,
+    pub at: DateTime<Utc>,
+}
+
+const FIRST_RETRY: Duration = Duration::from_secs(10);
+const LONGEST_RETRY: Duration = Duration::from_secs(300);
+const HEALTHY_AFTER: Duration = Duration::from_secs(300);
+
+impl Retry {
+    /// The retry after a task that started at `started` failed at `now`.
+    pub fn after(previous: Option<Retry>, started: DateTime<Utc>, now: DateTime<Utc>) -> Retry {
+        let ran = (now - started).to_std().unwrap_or_default();
+        let failures = match previous {
+            Some(p) if ran < HEALTHY_AFTER => p.failures.saturating_add(1),
+            _ => 1,
+        };
+        let delay = FIRST_RETRY
+            .saturating_mul(1 << (failures - 1).min(8))
+            .min(LONGEST_RETRY);
+        Retry {
+            failures,
+            at: now + chrono::Duration::from_std(delay).unwrap_or_default(),
+        }
+    }
 }
 
 /// The lease name `ship serve` holds while it runs, so `ship rollout start --detach` can tell
@@ -69,7 +101,7 @@ pub async fn supervise(
     on_tick: Option<TickHook>,
 ) -> Result<()> {
     let mut tasks: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
-    let retry_after: Rc<RefCell<HashMap<String, DateTime<Utc>>>> = Rc::default();
+    let retries: Rc<RefCell<HashMap<String, Retry>>> = Rc::default();
     let holder = format!("{}:{}", crate::hostname(), std::process::id());
     let mut stop_rx = stop.clone();
     loop {
@@ -79,7 +111,7 @@ pub async fn supervise(
         match pending(ws) {
             Ok(ids) => {
                 for id in ids {
-                    let waiting = retry_after.borrow().get(&id).is_some_and(|t| *t > now);
+                    let waiting = retries.borrow().get(&id).is_some_and(|r| r.at > now);
                     if tasks.contains_key(&id) || waiting {
                         continue;
                     }
@@ -89,12 +121,12 @@ pub async fn supervise(
                         stop.clone(),
                         observer.clone(),
                         on_tick.clone(),
-                        retry_after.clone(),
+                        retries.clone(),
                     );
                     tasks.insert(id, tokio::task::spawn_local(task));
                 }
             }
-            Err(e) => observer.error("", &format!("scanning the state database: {e}")),
+            Err(e) => observer.error("", &format!("scanning the state database: {e}"), poll),
         }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
@@ -131,26 +163,56 @@ fn hold_server_lease(ws: &Workspace, holder: &str, poll: Duration, now: DateTime
     }
 }
 
-/// Drives one rollout to its end (and its validation), or until `stop`. Errors end the task;
-/// the supervisor tries again after a pause.
+/// Drives one rollout to its end (and its validation), or until `stop`. Errors, and panics,
+/// end the task; the supervisor tries again after a growing pause ([`Retry`]).
 async fn drive_one(
     ws: &'static Workspace,
     id: String,
     stop: watch::Receiver<bool>,
     observer: Rc<dyn Observer>,
     on_tick: Option<TickHook>,
-    retry_after: Rc<RefCell<HashMap<String, DateTime<Utc>>>>,
+    retries: Rc<RefCell<HashMap<String, Retry>>>,
 ) {
-    let result = drive(ws, &id, &stop, observer.as_ref(), on_tick).await;
-    if let Err(e) = result {
-        let message = e.to_string();
-        // Someone else driving it is not an error of ours: look again later.
-        if !message.contains("is being driven by another controller") {
-            observer.error(&id, &message);
+    let started = Utc::now();
+    let result = guarded(drive(ws, &id, &stop, observer.as_ref(), on_tick)).await;
+    match result {
+        Ok(()) => {
+            retries.borrow_mut().remove(&id);
         }
-        retry_after
-            .borrow_mut()
-            .insert(id, Utc::now() + chrono::Duration::seconds(10));
+        // Someone else driving it is not an error of ours: look again later.
+        Err(message) if message.contains("is being driven by another controller") => {
+            let at = Utc::now() + chrono::Duration::from_std(FIRST_RETRY).unwrap_or_default();
+            retries.borrow_mut().insert(id, Retry { failures: 0, at });
+        }
+        Err(message) => {
+            let previous = retries.borrow().get(&id).copied();
+            let now = Utc::now();
+            let retry = Retry::after(previous, started, now);
+            let wait = (retry.at - now).to_std().unwrap_or_default();
+            observer.error(&id, &message, wait);
+            retries.borrow_mut().insert(id, retry);
+        }
+    }
+}
+
+/// Runs a rollout task, turning a panic into an error message: a bug hit by one rollout must
+/// not take the server, or the other rollouts, down with it.
+pub async fn guarded<F>(task: F) -> std::result::Result<(), String>
+where
+    F: std::future::Future<Output = Result<()>>,
+{
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(task).catch_unwind().await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(format!("the rollout task panicked: {what}"))
+        }
     }
 }
 
@@ -228,4 +290,48 @@ async fn drive_held(
         };
     }
     Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(secs)
+    }
+
+    #[test]
+    fn retries_back_off_and_reset_after_a_healthy_run() {
+        let waits: Vec<i64> = (0..8)
+            .scan(None, |prev, i| {
+                let now = at(1000 * i);
+                let r = Retry::after(*prev, now, now + chrono::Duration::seconds(1));
+                *prev = Some(r);
+                Some((r.at - now).num_seconds() - 1)
+            })
+            .collect();
+        assert_eq!(waits, vec![10, 20, 40, 80, 160, 300, 300, 300]);
+        let tired = Retry {
+            failures: 6,
+            at: at(0),
+        };
+        // Ran ten minutes before failing: the first retry again.
+        let r = Retry::after(Some(tired), at(0), at(600));
+        assert_eq!((r.failures, (r.at - at(600)).num_seconds()), (1, 10));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_is_an_error_not_a_crash() {
+        let e = guarded(async { panic!("provider bug") }).await.unwrap_err();
+        assert!(e.contains("panicked: provider bug"), "{e}");
+        let e = guarded(async {
+            Err(shiploop_workspace::Error::Usage(
+                "metrics server down".into(),
+            ))
+        })
+        .await
+        .unwrap_err();
+        assert!(e.contains("metrics server down"), "{e}");
+        assert_eq!(guarded(async { Ok(()) }).await, Ok(()));
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::auth::Role;
 use crate::problem::Problem;
-use crate::AppState;
+use crate::{blocking, AppState};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,6 +17,7 @@ use shiploop_artifacts::release::Status;
 use shiploop_rollout::{Input, Phase, Plan, Rollout};
 use shiploop_store::Store;
 use shiploop_workspace::LoadedRelease;
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -41,13 +42,16 @@ fn release(s: &AppState, id: &str) -> Result<LoadedRelease, Problem> {
 
 pub async fn releases(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let list: Vec<Value> =
-        s.ws.releases()
-            .map_err(Problem::from_ws)?
-            .iter()
-            .map(|r| json!(s.ws.summary(r)))
-            .collect();
-    Ok(Json(json!({ "releases": list })).into_response())
+    blocking(move || {
+        let list: Vec<Value> =
+            s.ws.releases()
+                .map_err(Problem::from_ws)?
+                .iter()
+                .map(|r| json!(s.ws.summary(r)))
+                .collect();
+        Ok(Json(json!({ "releases": list })).into_response())
+    })
+    .await?
 }
 
 pub async fn release_one(
@@ -56,12 +60,15 @@ pub async fn release_one(
     Path(id): Path<String>,
 ) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let r = release(&s, &id)?;
-    Ok(Json(json!({
-        "summary": s.ws.summary(&r),
-        "contract": r.contract.meta,
-    }))
-    .into_response())
+    blocking(move || {
+        let r = release(&s, &id)?;
+        Ok(Json(json!({
+            "summary": s.ws.summary(&r),
+            "contract": r.contract.meta,
+        }))
+        .into_response())
+    })
+    .await?
 }
 
 pub async fn gates(
@@ -70,7 +77,7 @@ pub async fn gates(
     Path(id): Path<String>,
 ) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let r = release(&s, &id)?;
+    let r = blocking(move || release(&s, &id)).await??;
     let m = &r.contract.meta;
     Ok(Json(json!({
         "release": m.id,
@@ -83,8 +90,9 @@ pub async fn gates(
     .into_response())
 }
 
-/// One rollout as the API shows it: where it is, and who drives it.
-pub fn rollout_view(st: &Store, release: &str) -> Result<Option<Value>, Problem> {
+/// One rollout as the API shows it: where it is, who drives it, and why this server's task for
+/// it last failed (until it decides again).
+pub fn rollout_view(s: &AppState, st: &Store, release: &str) -> Result<Option<Value>, Problem> {
     let Some(row) = st
         .rollout(release)
         .map_err(|e| Problem::internal(e.to_string()))?
@@ -110,6 +118,7 @@ pub fn rollout_view(st: &Store, release: &str) -> Result<Option<Value>, Problem>
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "driven_by": holder,
+        "last_error": s.metrics.last_error(release),
     })))
 }
 
@@ -125,17 +134,20 @@ fn phase_reason(p: &Phase) -> Option<String> {
 
 pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let st = store(&s)?;
-    let mut list = vec![];
-    for row in st
-        .rollouts()
-        .map_err(|e| Problem::internal(e.to_string()))?
-    {
-        if let Some(v) = rollout_view(&st, &row.release)? {
-            list.push(v);
+    blocking(move || {
+        let st = store(&s)?;
+        let mut list = vec![];
+        for row in st
+            .rollouts()
+            .map_err(|e| Problem::internal(e.to_string()))?
+        {
+            if let Some(v) = rollout_view(&s, &st, &row.release)? {
+                list.push(v);
+            }
         }
-    }
-    Ok(Json(json!({ "rollouts": list })).into_response())
+        Ok(Json(json!({ "rollouts": list })).into_response())
+    })
+    .await?
 }
 
 fn rollout_id(s: &AppState, id: &str) -> Result<String, Problem> {
@@ -148,12 +160,15 @@ pub async fn rollout_one(
     Path(id): Path<String>,
 ) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let id = rollout_id(&s, &id)?;
-    let st = store(&s)?;
-    match rollout_view(&st, &id)? {
-        Some(v) => Ok(Json(v).into_response()),
-        None => Err(Problem::not_found(format!("{id} has no rollout yet"))),
-    }
+    blocking(move || {
+        let id = rollout_id(&s, &id)?;
+        let st = store(&s)?;
+        match rollout_view(&s, &st, &id)? {
+            Some(v) => Ok(Json(v).into_response()),
+            None => Err(Problem::not_found(format!("{id} has no rollout yet"))),
+        }
+    })
+    .await?
 }
 
 pub async fn decisions(
@@ -162,15 +177,18 @@ pub async fn decisions(
     Path(id): Path<String>,
 ) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let id = rollout_id(&s, &id)?;
-    let st = store(&s)?;
-    let list: Vec<Value> = st
-        .decisions(&id)
-        .map_err(|e| Problem::internal(e.to_string()))?
-        .into_iter()
-        .map(|d| json!({ "id": d.id, "decision": d.decision }))
-        .collect();
-    Ok(Json(json!({ "release": id, "decisions": list })).into_response())
+    blocking(move || {
+        let id = rollout_id(&s, &id)?;
+        let st = store(&s)?;
+        let list: Vec<Value> = st
+            .decisions(&id)
+            .map_err(|e| Problem::internal(e.to_string()))?
+            .into_iter()
+            .map(|d| json!({ "id": d.id, "decision": d.decision }))
+            .collect();
+        Ok(Json(json!({ "release": id, "decisions": list })).into_response())
+    })
+    .await?
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,17 +199,23 @@ pub struct EventsQuery {
 }
 
 /// The events endpoints' query: `after`, and `release` resolved to its id.
-fn events_query(
+async fn events_query(
     s: &AppState,
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<(EventsQuery, Option<String>), Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let release = match &q.release {
-        Some(r) => Some(rollout_id(s, r)?),
+    let release = match q.release.clone() {
+        Some(r) => {
+            let s = s.clone();
+            Some(blocking(move || rollout_id(&s, &r)).await??)
+        }
         None => None,
     };
     Ok((q, release))
 }
+
+/// How many events one page (or one read of a stream) holds at most.
+const EVENTS_PAGE: usize = 1000;
 
 pub async fn events(
     State(s): State<AppState>,
@@ -199,15 +223,17 @@ pub async fn events(
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let (q, release) = events_query(&s, q)?;
-    let st = store(&s)?;
-    let list: Vec<_> = st
-        .events(release.as_deref())
-        .map_err(|e| Problem::internal(e.to_string()))?
-        .into_iter()
-        .filter(|e| e.seq > q.after)
-        .collect();
-    Ok(Json(json!({ "events": list })).into_response())
+    let (q, release) = events_query(&s, q).await?;
+    blocking(move || {
+        let st = store(&s)?;
+        let list = st
+            .events_since(release.as_deref(), q.after, Some(EVENTS_PAGE))
+            .map_err(|e| Problem::internal(e.to_string()))?;
+        // A full page may have more after it: the client asks again from the last seq.
+        let more = list.len() == EVENTS_PAGE;
+        Ok(Json(json!({ "events": list, "more": more })).into_response())
+    })
+    .await?
 }
 
 /// Live events as Server-Sent Events; `Last-Event-ID` (or `after`) resumes where a client
@@ -218,7 +244,7 @@ pub async fn events_stream(
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let (q, release) = events_query(&s, q)?;
+    let (q, release) = events_query(&s, q).await?;
     let from_header = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -227,8 +253,12 @@ pub async fn events_stream(
     let ws = s.ws;
     let stop = s.stop.clone();
     let stream = futures_util::stream::unfold(
-        (start, Vec::<shiploop_store::Event>::new()),
-        move |(mut cursor, mut buffered)| {
+        Tail {
+            cursor: start,
+            buffered: VecDeque::new(),
+            store: None,
+        },
+        move |mut tail| {
             let release = release.clone();
             let mut stop = stop.clone();
             async move {
@@ -236,22 +266,33 @@ pub async fn events_stream(
                     if *stop.borrow() {
                         return None;
                     }
-                    if !buffered.is_empty() {
-                        let e = buffered.remove(0);
-                        cursor = e.seq;
+                    if let Some(e) = tail.buffered.pop_front() {
+                        tail.cursor = e.seq;
                         let ev = SseEvent::default()
                             .id(e.seq.to_string())
                             .event(e.kind.clone())
                             .json_data(&e)
                             .unwrap_or_default();
-                        return Some((Ok::<_, Infallible>(ev), (cursor, buffered)));
+                        return Some((Ok::<_, Infallible>(ev), tail));
                     }
-                    if let Ok(st) = Store::open(&ws.state_db()) {
-                        if let Ok(all) = st.events(release.as_deref()) {
-                            buffered = all.into_iter().filter(|e| e.seq > cursor).collect();
-                        }
+                    // The stream keeps its connection and reads only what is new, off the
+                    // server's thread; an error (the database busy) is tried again next poll.
+                    let (cursor, store) = (tail.cursor, tail.store.take());
+                    let release = release.clone();
+                    let read = blocking(move || {
+                        let st = match store {
+                            Some(st) => st,
+                            None => Store::open(&ws.state_db())?,
+                        };
+                        let new = st.events_since(release.as_deref(), cursor, Some(EVENTS_PAGE));
+                        Ok::<_, shiploop_store::StoreError>((st, new))
+                    })
+                    .await;
+                    if let Ok(Ok((st, new))) = read {
+                        tail.store = Some(st);
+                        tail.buffered = new.unwrap_or_default().into();
                     }
-                    if buffered.is_empty() {
+                    if tail.buffered.is_empty() {
                         tokio::select! {
                             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                             _ = stop.changed() => {}
@@ -266,15 +307,26 @@ pub async fn events_stream(
         .into_response())
 }
 
+/// Where a live stream is: the last event sent, the events read and not yet sent, and its
+/// connection to the state database.
+struct Tail {
+    cursor: i64,
+    buffered: VecDeque<shiploop_store::Event>,
+    store: Option<Store>,
+}
+
 pub async fn signals(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
-    let list: Vec<Value> =
-        s.ws.signals()
-            .map_err(Problem::from_ws)?
-            .into_iter()
-            .map(|(p, sig)| json!({ "file": s.ws.rel(&p), "signal": sig.meta }))
-            .collect();
-    Ok(Json(json!({ "signals": list })).into_response())
+    blocking(move || {
+        let list: Vec<Value> =
+            s.ws.signals()
+                .map_err(Problem::from_ws)?
+                .into_iter()
+                .map(|(p, sig)| json!({ "file": s.ws.rel(&p), "signal": sig.meta }))
+                .collect();
+        Ok(Json(json!({ "signals": list })).into_response())
+    })
+    .await?
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,11 +343,14 @@ pub async fn command(
     Path((id, action)): Path<(String, String)>,
     body: Result<Json<CommandBody>, JsonRejection>,
 ) -> ApiResult {
-    s.tokens.check(&headers, Role::Operator)?;
+    // Bearer only: the dashboard's cookie acts through the dashboard's forms, which check
+    // where the request came from.
+    s.tokens.check_bearer(&headers, Role::Operator)?;
     let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
     let reason = body.reason.unwrap_or_default().trim().to_string();
     let input = input(&action, reason)?;
-    let id = queue(&s, &id, &action, input.clone())?;
+    let queued = input.clone();
+    let id = blocking(move || queue(&s, &id, &action, queued)).await??;
     let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
     Ok((
         StatusCode::ACCEPTED,

@@ -83,9 +83,24 @@ impl Tokens {
         self.tokens.is_empty()
     }
 
-    /// The role of the request's bearer token: 401 without a known token, 403 below `need`.
+    /// The role of the request's bearer token, or of the dashboard's cookie (set by /login):
+    /// 401 without a known token, 403 below `need`.
     pub fn check(&self, headers: &HeaderMap, need: Role) -> Result<Role, Problem> {
-        // The API's bearer header, or the dashboard's cookie (set by /login).
+        self.check_from(headers, need, true)
+    }
+
+    /// `check` for the bearer header alone: the API's commands, which a browser's cookie must
+    /// not reach (a cross-site page could make the browser send it).
+    pub fn check_bearer(&self, headers: &HeaderMap, need: Role) -> Result<Role, Problem> {
+        self.check_from(headers, need, false)
+    }
+
+    /// Whether the request carries a bearer header (a client program, not a browser's cookie).
+    pub fn has_bearer(headers: &HeaderMap) -> bool {
+        bearer(headers).is_some()
+    }
+
+    fn check_from(&self, headers: &HeaderMap, need: Role, cookie: bool) -> Result<Role, Problem> {
         let cookie = headers
             .get_all(axum::http::header::COOKIE)
             .iter()
@@ -93,13 +108,8 @@ impl Tokens {
             .flat_map(|v| v.split(';'))
             .find_map(|c| c.trim().strip_prefix("ship_token="))
             .map(str::trim)
-            .filter(|t| !t.is_empty());
-        let given = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .or(cookie);
+            .filter(|t| cookie && !t.is_empty());
+        let given = bearer(headers).or(cookie);
         let Some(given) = given else {
             return Err(Problem::new(
                 StatusCode::UNAUTHORIZED,
@@ -127,6 +137,14 @@ impl Tokens {
             Some(r) => Ok(r),
         }
     }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// Compares without stopping at the first difference (only the length leaks).
@@ -193,6 +211,17 @@ mod tests {
         assert!(Tokens::parse_file("f", "\nviewer short")
             .unwrap_err()
             .contains("f:2: a token must"));
+        let mut jar = HeaderMap::new();
+        jar.insert(
+            axum::http::header::COOKIE,
+            HeaderValue::from_static("a=b; ship_token=op-token-0123456789ab"),
+        );
+        assert_eq!(t.check(&jar, Role::Operator).unwrap(), Role::Operator);
+        assert_eq!(
+            t.check_bearer(&jar, Role::Operator).unwrap_err().status,
+            401
+        );
+        assert!(!Tokens::has_bearer(&jar));
         assert!(Tokens::parse_env("T", "viewer")
             .unwrap_err()
             .contains("role:token"));

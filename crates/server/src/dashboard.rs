@@ -6,9 +6,9 @@
 //! Browsers authenticate once with a token (`/login`), kept in an HttpOnly, SameSite=Strict
 //! cookie; the commands also check that the form came from this origin.
 
-use crate::auth::Role;
+use crate::auth::{Role, Tokens};
 use crate::problem::Problem;
-use crate::AppState;
+use crate::{blocking, AppState};
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -25,6 +25,24 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+/// A path segment as a URL carries it: a release id in a link, whatever characters it has.
+fn seg(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A link to a release's page, ready for an HTML attribute.
+fn release_href(id: &str) -> String {
+    format!("/releases/{}", seg(id))
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}\
@@ -53,19 +71,60 @@ fn page(title: &str, body: &str, live: Option<&str>) -> Response {
                 "['decision','rollout-created','router','command-queued','command-applied','validation-started','validation-ended','signal-written','handed-over'].forEach(k=>es.addEventListener(k,later));",
                 "</script>"
             ),
+            // Inside <script> entities are not decoded: URL-encoding leaves nothing to escape.
             if release.is_empty() {
                 String::new()
             } else {
-                format!("release={}&amp;", esc(release)).replace("&amp;", "&")
+                format!("release={}&", seg(release))
             }
         ),
         None => String::new(),
     };
-    Html(format!(
+    let mut resp = Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — ship</title><style>{STYLE}</style></head>{body}{script}</html>",
         esc(title)
     ))
-    .into_response()
+    .into_response();
+    // Operator buttons must not be clickable through another site's frame; nothing is loaded
+    // from elsewhere; the inline style and script are ship's own.
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    resp
+}
+
+/// `Secure` when the browser reached ship over HTTPS (a TLS proxy in front says so); ship
+/// itself serves plain HTTP on loopback, where a Secure cookie would never come back.
+fn cookie_attrs(headers: &HeaderMap) -> &'static str {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    if https {
+        "HttpOnly; SameSite=Strict; Path=/; Secure"
+    } else {
+        "HttpOnly; SameSite=Strict; Path=/"
+    }
 }
 
 fn shell(seq: i64, content: &str) -> String {
@@ -104,7 +163,11 @@ pub struct LoginForm {
     token: String,
 }
 
-pub async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(s): State<AppState>,
+    req_headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let mut h = HeaderMap::new();
     if let Ok(v) = format!("Bearer {}", f.token.trim()).parse() {
         h.insert(header::AUTHORIZATION, v);
@@ -121,35 +184,40 @@ pub async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Respo
             .into_response();
     }
     let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        f.token.trim()
+        "{COOKIE}={}; {}",
+        f.token.trim(),
+        cookie_attrs(&req_headers)
     );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
-pub async fn logout() -> Response {
-    let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+pub async fn logout(headers: HeaderMap) -> Response {
+    let cookie = format!("{COOKIE}=; {}; Max-Age=0", cookie_attrs(&headers));
     ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
 }
 
-fn rollout_state(st: &Store, id: &str) -> Option<(Plan, Rollout)> {
+/// A rollout's plan, state, and when it was created (where its charts start).
+fn rollout_state(st: &Store, id: &str) -> Option<(Plan, Rollout, DateTime<Utc>)> {
     let row = st.rollout(id).ok()??;
     let plan = serde_json::from_value(row.plan["plan"].clone()).ok()?;
     let state = serde_json::from_value(row.state).ok()?;
-    Some((plan, state))
+    Some((plan, state, row.created_at))
 }
 
 fn last_seq(st: &Store, release: Option<&str>) -> i64 {
-    st.events(release)
-        .ok()
-        .and_then(|e| e.last().map(|e| e.seq))
-        .unwrap_or(0)
+    st.last_seq(release).unwrap_or(0)
 }
 
 pub async fn index(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if viewer(&s, &headers).is_none() {
         return to_login();
     }
+    blocking(move || index_page(&s))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn index_page(s: &AppState) -> Response {
     let st = match Store::open(&s.ws.state_db()) {
         Ok(st) => st,
         Err(e) => return Problem::internal(e.to_string()).into_response(),
@@ -160,7 +228,7 @@ pub async fn index(State(s): State<AppState>, headers: HeaderMap) -> Response {
     for r in releases.iter().rev() {
         let m = &r.contract.meta;
         let rollout = match rollout_state(&st, &m.id) {
-            Some((plan, state)) => format!(
+            Some((plan, state, _)) => format!(
                 "{} {} at {} %",
                 pill(state.phase.name()),
                 esc(&plan
@@ -173,18 +241,20 @@ pub async fn index(State(s): State<AppState>, headers: HeaderMap) -> Response {
             None => "—".into(),
         };
         rows.push_str(&format!(
-            "<tr><td><a href=\"/releases/{0}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
+            "<tr><td><a href=\"{5}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
             esc(&m.id),
             pill(m.status.as_str()),
             esc(m.mission.as_deref().unwrap_or("—")),
             rollout,
-            m.approvals.len()
+            m.approvals.len(),
+            release_href(&m.id)
         ));
         if m.status == shiploop_artifacts::release::Status::PendingApproval {
             pending.push_str(&format!(
-                "<li><a href=\"/releases/{0}\">{0}</a> — submitted by {1}: approve with <code>ship release approve {0} --key …</code></li>",
+                "<li><a href=\"{2}\">{0}</a> — submitted by {1}: approve with <code>ship release approve {0} --key …</code></li>",
                 esc(&m.id),
-                esc(m.submitted_by.as_deref().unwrap_or("?"))
+                esc(m.submitted_by.as_deref().unwrap_or("?")),
+                release_href(&m.id)
             ));
         }
     }
@@ -220,7 +290,13 @@ pub async fn release_page(
     let Some(role) = viewer(&s, &headers) else {
         return to_login();
     };
-    let r = match crate::api::release_for_html(&s, &id) {
+    blocking(move || one_release_page(&s, role, &id))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn one_release_page(s: &AppState, role: Role, id: &str) -> Response {
+    let r = match crate::api::release_for_html(s, id) {
         Ok(r) => r,
         Err(p) => return p.into_response(),
     };
@@ -240,7 +316,7 @@ pub async fn release_page(
     let state = rollout_state(&st, &m.id);
     match &state {
         None => body.push_str("<div class=\"card\">No rollout yet: <code>ship rollout start … --detach</code> hands it to this server.</div>"),
-        Some((plan, state)) => {
+        Some((plan, state, _)) => {
             body.push_str(&format!(
                 "<div class=\"card\"><b>Rollout</b> {} at {} %{}<div class=\"stages\">",
                 pill(state.phase.name()),
@@ -277,7 +353,8 @@ pub async fn release_page(
             body.push_str("</div>");
         }
     }
-    body.push_str(&charts_html(&s, &st, &m.id));
+    let since = state.as_ref().map(|(_, _, created)| *created);
+    body.push_str(&charts_html(s, &st, &m.id, since));
     body.push_str(&decisions_html(&st, &m.id));
     body.push_str(&records_html(m));
     page(
@@ -298,8 +375,8 @@ fn humantime(secs: u64) -> String {
 fn commands_html(id: &str, phase: &Phase, validating: bool) -> String {
     let form = |action: &str, label: &str, class: &str, reason: bool| {
         format!(
-            "<form class=\"inline\" method=\"post\" action=\"/releases/{}/{action}\">{}<button class=\"{class}\" name=\"do\" value=\"{action}\">{label}</button></form>",
-            esc(id),
+            "<form class=\"inline\" method=\"post\" action=\"{}/{action}\">{}<button class=\"{class}\" name=\"do\" value=\"{action}\">{label}</button></form>",
+            release_href(id),
             if reason {
                 "<input type=\"text\" name=\"reason\" placeholder=\"reason\" required> "
             } else {
@@ -324,14 +401,20 @@ fn commands_html(id: &str, phase: &Phase, validating: bool) -> String {
     out
 }
 
-/// Error rate and p99 of stable vs canary over the rollout, from the samples ship recorded,
-/// with the rollback thresholds as dashed lines.
-fn charts_html(s: &AppState, st: &Store, id: &str) -> String {
-    let since = DateTime::<Utc>::UNIX_EPOCH;
+/// Points a chart line keeps at most: a day-long rollout ticks thousands of times, and a
+/// 500-pixel chart shows no more.
+const CHART_POINTS: usize = 500;
+
+/// Error rate and p99 of stable vs canary over the rollout (since it was created), from the
+/// samples ship recorded, with the rollback thresholds as dashed lines.
+fn charts_html(s: &AppState, st: &Store, id: &str, since: Option<DateTime<Utc>>) -> String {
+    let since = since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let now = Utc::now();
     let series = |key: &str| {
-        st.sample_values(&[id.to_string()], key, since, now)
-            .unwrap_or_default()
+        let all = st
+            .sample_values(&[id.to_string()], key, since, now)
+            .unwrap_or_default();
+        thin(all, CHART_POINTS)
     };
     let cfg = &s.ws.config;
     let stable_err = series("stable/error_rate");
@@ -361,6 +444,22 @@ fn charts_html(s: &AppState, st: &Store, id: &str) -> String {
         |v| format!("{:.0} ms", v * 1000.0),
     );
     format!("<div class=\"card\"><b>Live metrics</b><div class=\"charts\">{err}{p99}</div></div>")
+}
+
+/// Every n-th point so that at most `max` remain, the last one always kept (the latest value is
+/// what the threshold is compared with).
+fn thin(points: Vec<(DateTime<Utc>, f64)>, max: usize) -> Vec<(DateTime<Utc>, f64)> {
+    if points.len() <= max || max < 2 {
+        return points;
+    }
+    let step = points.len().div_ceil(max - 1);
+    let last = points.len() - 1;
+    points
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % step == 0 || *i == last)
+        .map(|(_, p)| p)
+        .collect()
 }
 
 type Series<'a> = (&'a str, &'a str, &'a Vec<(DateTime<Utc>, f64)>);
@@ -518,27 +617,93 @@ pub async fn command(
     if let Err(p) = s.tokens.check(&headers, Role::Operator) {
         return p.into_response();
     }
-    // A cross-site form post carries the cookie only if SameSite fails; the origin must match.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        if origin != format!("http://{host}") && origin != format!("https://{host}") {
-            return Problem::new(
-                StatusCode::FORBIDDEN,
-                "cross-origin",
-                "the form did not come from this dashboard",
-            )
-            .into_response();
-        }
+    if !Tokens::has_bearer(&headers) && !same_origin(&headers) {
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "cross-origin",
+            "the form did not come from this dashboard (no matching Origin or Sec-Fetch-Site)",
+        )
+        .into_response();
     }
     let input = match crate::api::input(&action, f.reason.trim().to_string()) {
         Ok(i) => i,
         Err(p) => return p.into_response(),
     };
-    match crate::api::queue(&s, &id, &action, input) {
-        Ok(release) => Redirect::to(&format!("/releases/{}", release)).into_response(),
-        Err(p) => p.into_response(),
+    match blocking(move || crate::api::queue(&s, &id, &action, input)).await {
+        Ok(Ok(release)) => Redirect::to(&release_href(&release)).into_response(),
+        Ok(Err(p)) | Err(p) => p.into_response(),
+    }
+}
+
+/// Whether a cookie-authenticated form post came from this dashboard. SameSite=Strict already
+/// keeps the cookie off cross-site requests; this is the second lock, and it fails closed: a
+/// browser says where a post came from (Origin, or Sec-Fetch-Site), and a request that says
+/// neither is refused.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        return !host.is_empty()
+            && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+    }
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "same-origin")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.insert(*k, HeaderValue::from_static(v));
+        }
+        m
+    }
+
+    #[test]
+    fn forms_from_this_dashboard_only() {
+        let host = ("host", "127.0.0.1:8480");
+        assert!(same_origin(&h(&[
+            host,
+            ("origin", "http://127.0.0.1:8480")
+        ])));
+        assert!(!same_origin(&h(&[host, ("origin", "http://evil.example")])));
+        // A mismatched Origin is not rescued by a same-origin claim.
+        assert!(!same_origin(&h(&[
+            host,
+            ("origin", "http://evil.example"),
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(same_origin(&h(&[host, ("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&h(&[host, ("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&h(&[host])), "says nothing: refused");
+        assert!(!same_origin(&h(&[("origin", "http://")])));
+    }
+
+    #[test]
+    fn ids_are_url_encoded_in_links_and_charts_thinned() {
+        assert_eq!(release_href("2026-11-27-web"), "/releases/2026-11-27-web");
+        assert_eq!(
+            release_href("a b/\"<x>&?#"),
+            "/releases/a%20b%2F%22%3Cx%3E%26%3F%23"
+        );
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        let pts: Vec<_> = (0..10_000)
+            .map(|i| (t0 + chrono::Duration::seconds(i), i as f64))
+            .collect();
+        let thinned = thin(pts, CHART_POINTS);
+        assert!(thinned.len() <= CHART_POINTS, "{}", thinned.len());
+        assert!(thinned.len() > CHART_POINTS / 2);
+        assert_eq!(thinned.first().unwrap().1, 0.0);
+        assert_eq!(thinned.last().unwrap().1, 9999.0);
+        let few: Vec<_> = (0..3).map(|i| (t0, i as f64)).collect();
+        assert_eq!(thin(few.clone(), CHART_POINTS), few);
     }
 }

@@ -62,7 +62,51 @@ pub fn router(state: AppState) -> Router {
                 "this endpoint does not take that method (see /api/v1/openapi.json)",
             )
         })
+        .layer(axum::middleware::map_response(problem_errors))
         .with_state(state)
+}
+
+/// Runs a request's reads and writes (SQLite, the workspace's files) on tokio's blocking pool:
+/// the server's one thread also ticks every rollout, and a slow disk or a busy database must
+/// never delay a tick.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Problem::internal(format!("the request failed: {e}")))
+}
+
+/// Errors axum answers by itself — a path segment that is not UTF-8, a form or JSON body it
+/// cannot read, a body too large, a wrong content type — come as text/plain; the API promises
+/// problem+json for every error, so they are rewritten here, their text kept as the detail.
+async fn problem_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let detail = String::from_utf8_lossy(&text).trim().to_string();
+    let kind = status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_lowercase()
+        .replace(' ', "-");
+    let mut out = Problem::new(status, &kind, detail).into_response();
+    // Keep what the error said besides its body (Allow, WWW-Authenticate, …).
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 async fn openapi() -> Response {
@@ -71,15 +115,20 @@ async fn openapi() -> Response {
 
 async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
     s.tokens.check(&headers, Role::Viewer)?;
-    let mut phases: BTreeMap<String, u64> = BTreeMap::new();
-    if let Ok(st) = shiploop_store::Store::open(&s.ws.state_db()) {
-        for row in st.rollouts().unwrap_or_default() {
-            let phase = serde_json::from_value::<shiploop_rollout::Rollout>(row.state)
-                .map(|r| r.phase.name().to_string())
-                .unwrap_or_else(|_| "unreadable".into());
-            *phases.entry(phase).or_default() += 1;
+    let ws = s.ws;
+    let phases = blocking(move || {
+        let mut phases: BTreeMap<String, u64> = BTreeMap::new();
+        if let Ok(st) = shiploop_store::Store::open(&ws.state_db()) {
+            for row in st.rollouts().unwrap_or_default() {
+                let phase = serde_json::from_value::<shiploop_rollout::Rollout>(row.state)
+                    .map(|r| r.phase.name().to_string())
+                    .unwrap_or_else(|_| "unreadable".into());
+                *phases.entry(phase).or_default() += 1;
+            }
         }
-    }
+        phases
+    })
+    .await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(&phases),

@@ -18,6 +18,16 @@ struct Inner {
     rollbacks: BTreeMap<String, u64>,
     errors: u64,
     finished: BTreeMap<String, u64>,
+    last_errors: BTreeMap<String, LastError>,
+}
+
+/// The last error of a rollout's task on this server, until the rollout decides again: what the
+/// API shows as `last_error`, so an operator sees why a rollout stands still.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastError {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub message: String,
+    pub retry_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Default)]
@@ -44,12 +54,13 @@ impl ServeMetrics {
         });
     }
 
-    pub fn decision(&self, d: &Decision) {
+    pub fn decision(&self, release: &str, d: &Decision) {
         let kind = serde_json::to_value(d.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         self.with(|m| {
+            m.last_errors.remove(release);
             *m.decisions.entry(kind).or_default() += 1;
             if d.kind == DecisionKind::Rollback && !d.reason.starts_with("still rolling back") {
                 *m.rollbacks.entry(trigger(&d.reason)).or_default() += 1;
@@ -57,12 +68,32 @@ impl ServeMetrics {
         });
     }
 
-    pub fn error(&self) {
-        self.with(|m| m.errors += 1);
+    pub fn error(&self, release: &str, message: &str, retry_in: Duration) {
+        let at = chrono::Utc::now();
+        let retry_at = at + chrono::Duration::from_std(retry_in).unwrap_or_default();
+        self.with(|m| {
+            m.errors += 1;
+            if !release.is_empty() {
+                let message = message.to_string();
+                let e = LastError {
+                    at,
+                    message,
+                    retry_at,
+                };
+                m.last_errors.insert(release.to_string(), e);
+            }
+        });
     }
 
-    pub fn finished(&self, outcome: &str) {
-        self.with(|m| *m.finished.entry(outcome.to_string()).or_default() += 1);
+    pub fn finished(&self, release: &str, outcome: &str) {
+        self.with(|m| {
+            m.last_errors.remove(release);
+            *m.finished.entry(outcome.to_string()).or_default() += 1
+        });
+    }
+
+    pub fn last_error(&self, release: &str) -> Option<LastError> {
+        self.with(|m| m.last_errors.get(release).cloned())
     }
 
     /// The exposition, with the rollouts by phase counted by the caller from the store.

@@ -301,22 +301,26 @@ impl Store {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, f64)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT release, at, measurement FROM samples WHERE key = ?1 AND at >= ?2 AND at <= ?3 ORDER BY at, id",
+        // One indexed range per release (samples_release: release, key, at), merged by time.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, id, measurement FROM samples WHERE release = ?1 AND key = ?2 AND at >= ?3 AND at <= ?4",
         )?;
-        let rows = stmt.query_map(params![key, ts(since), ts(until)], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = vec![];
-        for row in rows {
-            let (release, at, m) = row?;
-            if !releases.contains(&release) {
-                continue;
+        let mut rows = vec![];
+        for release in releases {
+            let found = stmt.query_map(params![release, key, ts(since), ts(until)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            for row in found {
+                rows.push(row?);
             }
+        }
+        rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let mut out = vec![];
+        for (at, _, m) in rows {
             if let Ok(Measurement::Value { value, .. }) = serde_json::from_str::<Measurement>(&m) {
                 out.push((parse_ts(&at)?, value));
             }
@@ -387,18 +391,35 @@ impl Store {
 
     /// The events of `release` after sequence number `after`, oldest first.
     pub fn events_after(&self, release: &str, after: i64) -> Result<Vec<Event>> {
-        Ok(self
-            .events(Some(release))?
-            .into_iter()
-            .filter(|e| e.seq > after)
-            .collect())
+        self.events_since(Some(release), after, None)
     }
 
     pub fn events(&self, release: Option<&str>) -> Result<Vec<Event>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, at, release, kind, data, prev_hash, hash FROM events WHERE (?1 IS NULL OR release = ?1) ORDER BY seq",
+        self.events_since(release, 0, None)
+    }
+
+    /// The sequence number of the newest event (of one release, or of all), 0 for none.
+    pub fn last_seq(&self, release: Option<&str>) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE (?1 IS NULL OR release = ?1)",
+            params![release],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The events after `after` (of one release, or all), oldest first, at most `limit`: what a
+    /// live stream polls, so the database does the filtering (the log only grows).
+    pub fn events_since(
+        &self,
+        release: Option<&str>,
+        after: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<Event>> {
+        let limit = limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, at, release, kind, data, prev_hash, hash FROM events WHERE (?1 IS NULL OR release = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![release], |r| {
+        let rows = stmt.query_map(params![release, after, limit], |r| {
             let at: String = r.get(1)?;
             let data: String = r.get(4)?;
             Ok((
@@ -735,6 +756,50 @@ mod tests {
         assert!(!report.ok);
         assert_eq!(report.broken_at, Some(3));
         assert!(report.problem.unwrap().contains("was modified"));
+    }
+
+    #[test]
+    fn events_since_and_samples_of_several_releases() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Store::open(&dir.path().join("state.db")).unwrap();
+        for (i, r) in ["r1", "r2", "r3"].iter().enumerate() {
+            st.create_rollout(r, "standard", &Value::Null, &Value::Null, at(0))
+                .unwrap();
+            for s in 0..3 {
+                let obs: Observation = [(
+                    "canary/error_rate".to_string(),
+                    shiploop_rollout::Measurement::value((10 * i + s) as f64, 100),
+                )]
+                .into();
+                let mut d = decision(shiploop_rollout::DecisionKind::Hold, 0);
+                // r1 at 0, 3, 6 s; r2 at 1, 4, 7 s: the merge interleaves them.
+                d.at = at(3 * s as i64 + i as i64);
+                st.record_step(r, &Value::Null, &d, Some(&obs), &[])
+                    .unwrap();
+            }
+        }
+        let key = "canary/error_rate";
+        let both = st
+            .sample_values(&["r2".into(), "r1".into()], key, at(0), at(100))
+            .unwrap();
+        let values: Vec<f64> = both.iter().map(|(_, v)| *v).collect();
+        assert_eq!(values, vec![0.0, 10.0, 1.0, 11.0, 2.0, 12.0]);
+        let window = st.sample_values(&["r1".into()], key, at(3), at(5)).unwrap();
+        assert_eq!(window, vec![(at(3), 1.0)]);
+
+        let all = st.events(None).unwrap();
+        let last = all.last().unwrap().seq;
+        let r2 = st.events_since(Some("r2"), 0, Some(2)).unwrap();
+        assert_eq!(r2.len(), 2);
+        assert!(r2.iter().all(|e| e.release == "r2"));
+        let rest = st.events_since(Some("r2"), r2[1].seq, None).unwrap();
+        assert!(rest.iter().all(|e| e.seq > r2[1].seq && e.release == "r2"));
+        assert_eq!(2 + rest.len(), st.events(Some("r2")).unwrap().len());
+        assert!(st.events_since(None, last, None).unwrap().is_empty());
+        assert_eq!(st.last_seq(None).unwrap(), last);
+        assert_eq!(st.last_seq(Some("r2")).unwrap(), rest.last().unwrap().seq);
+        assert_eq!(st.last_seq(Some("nope")).unwrap(), 0);
+        assert_eq!(st.events_since(None, last - 1, Some(5)).unwrap().len(), 1);
     }
 
     #[test]
