@@ -367,7 +367,16 @@ impl ReleaseContract {
     }
 
     /// Replaces the records tail (or appends it) with ship's rendering of the records.
+    ///
+    /// Records carry text from outside ship — an operator's reason, a router's stderr — and a
+    /// control character in it would make the whole contract unreadable (and the rollout
+    /// undrivable): such characters become spaces here, where every record is written.
     pub fn refresh_records(&mut self) {
+        let m = &mut self.meta;
+        plain_record(&mut m.checks);
+        plain_record(&mut m.rollout);
+        plain_record(&mut m.validation);
+        plain_record(&mut m.handoff);
         let mut body = self.approved_body().to_string();
         if !body.ends_with('\n') && !body.is_empty() {
             body.push('\n');
@@ -797,6 +806,48 @@ fn render_check_lines(out: &mut String, what: &str, lines: &[CheckLine]) {
     }
 }
 
+/// `text` with every control character (newlines, tabs, escapes) replaced by a space: what a
+/// one-line field of a contract or a log may hold.
+pub fn plain_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Whether `text` can go into a contract as it is; the error says what to change.
+pub fn check_plain(field: &str, text: &str) -> Result<(), String> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "{field} contains a control character ({:?}): one line of plain text, please",
+            c
+        )),
+        None => Ok(()),
+    }
+}
+
+fn plain_record<T: Serialize + serde::de::DeserializeOwned>(record: &mut Option<T>) {
+    fn walk(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) if s.chars().any(char::is_control) => {
+                *s = plain_text(s);
+                true
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |a, x| walk(x) | a),
+            serde_json::Value::Object(map) => map.values_mut().fold(false, |a, x| walk(x) | a),
+            _ => false,
+        }
+    }
+    let Some(r) = record.as_ref() else { return };
+    let Ok(mut v) = serde_json::to_value(r) else {
+        return;
+    };
+    if walk(&mut v) {
+        if let Ok(clean) = serde_json::from_value(v) {
+            *record = Some(clean);
+        }
+    }
+}
+
 /// The first string field (other than approval signatures, which are multi-line armor) that
 /// holds a control character, as a dotted path. Such text could rewrite a terminal's screen
 /// when printed, showing people a plan other than the one that runs.
@@ -1028,6 +1079,34 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.message.contains("submitted_by"), "{e}");
+    }
+
+    #[test]
+    fn records_with_control_characters_are_written_plain() {
+        let good = "---\nid: 2026-11-27-a\nname: a\nservice: web\ncreated_at: 2026-11-27T00:00:00Z\nstatus: draft\n---\nbody\n";
+        let mut c = ReleaseContract::parse(good).unwrap();
+        let at = Utc::now();
+        c.meta.rollout = Some(RolloutRecord {
+            phase: "paused".into(),
+            stage: "canary".into(),
+            weight: 5,
+            started_at: Some(at),
+            updated_at: Some(at),
+            log: vec![RolloutLogEntry {
+                at,
+                event: "pause".into(),
+                stage: "canary".into(),
+                weight: 5,
+                reason: "paused by an operator: a\nb\u{1b}[2K\tc".into(),
+            }],
+        });
+        c.refresh_records();
+        let back = ReleaseContract::parse(&c.render()).unwrap();
+        let log = &back.meta.rollout.unwrap().log;
+        assert_eq!(log[0].reason, "paused by an operator: a b [2K c");
+        assert!(check_plain("reason", "fine — with unicode é").is_ok());
+        let e = check_plain("reason", "two\nlines").unwrap_err();
+        assert!(e.starts_with("reason contains a control character"), "{e}");
     }
 
     #[test]

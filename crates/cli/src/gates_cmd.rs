@@ -23,8 +23,12 @@ pub fn who_and_why(
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .ok_or_else(|| Error::Usage(format!("{flag} needs --reason \"…\": say why")))?;
+    shiploop_artifacts::release::check_plain("--reason", reason).map_err(Error::Usage)?;
     let by = match by {
-        Some(b) => b.to_string(),
+        Some(b) => {
+            shiploop_artifacts::release::check_plain("--as", b).map_err(Error::Usage)?;
+            b.to_string()
+        }
         None => crate::release::git_email(ws).ok_or_else(|| {
             Error::Usage(format!(
                 "{flag}: say who decides with --as <name> (or set git config user.email)"

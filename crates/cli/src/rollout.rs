@@ -409,6 +409,9 @@ fn ws_has_no_rollout(c: &Controller<'_>) -> Result<bool, Error> {
 
 /// pause / promote / abort: applied now when no controller runs, queued for it otherwise.
 pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result<u8, Error> {
+    if let Input::Pause { reason } | Input::Promote { reason } | Input::Abort { reason } = &input {
+        shiploop_artifacts::release::check_plain("--reason", reason).map_err(Error::Usage)?;
+    }
     let now = Utc::now();
     let mut c = Controller::open(ws, release, now)?;
     if ws_has_no_rollout(&c)? {

@@ -24,18 +24,33 @@ impl Log {
     fn line(&self, release: &str, what: &str, detail: &str) {
         let now = Utc::now();
         if self.json {
-            println!(
-                "{}",
-                json!({ "at": now, "release": release, "event": what, "detail": detail })
+            say(
+                &json!({ "at": now, "release": release, "event": what, "detail": detail })
+                    .to_string(),
             );
         } else {
-            println!(
+            // One event, one line: a reason or a provider's stderr cannot forge more.
+            let detail = shiploop_artifacts::release::plain_text(detail);
+            say(&format!(
                 "{}  {release:<32} {what:<10} {detail}",
                 now.format("%H:%M:%S")
-            );
+            ));
         }
     }
 }
+
+/// A line on stdout, whatever became of stdout: the server outlives a closed log pipe (SIGPIPE
+/// is ignored while it runs, so a write fails instead of killing it mid-tick).
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// How long a stopping server waits for HTTP connections to finish: a client that sent half a
+/// request must not keep the server (and the proxy it runs) alive.
+const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Observer for Log {
     fn decision(&self, release: &str, d: &Decision) {
@@ -68,6 +83,12 @@ impl Observer for Log {
 }
 
 pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
+    #[cfg(unix)]
+    // SAFETY: before the runtime starts, so no other thread exists; only sets a disposition.
+    // Children get the default back (std's Command resets SIGPIPE in the child).
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     // The server lives as long as the process: its tasks and handlers borrow the workspace.
     let ws: &'static Workspace = Box::leak(Box::new(ws));
     let tokens = shiploop_server::load_tokens(ws)
@@ -120,14 +141,12 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
         });
         let pending = serve::pending(ws)?.len();
         if json {
-            println!(
-                "{}",
-                json!({ "event": "listening", "url": format!("http://{listen}"), "pending": pending })
-            );
+            say(&json!({ "event": "listening", "url": format!("http://{listen}"), "pending": pending })
+                .to_string());
         } else {
-            println!(
+            say(&format!(
                 "ship serve: API on http://{listen}/api/v1, metrics on /metrics; {pending} rollout(s) to drive"
-            );
+            ));
         }
         let mut http_stop = rx.clone();
         let app = shiploop_server::router(state);
@@ -151,13 +170,18 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
         });
         let hook: serve::TickHook = Arc::new(move |d| metrics.tick(d));
         serve::supervise(ws, ws.config.server.poll.0, rx, observer, Some(hook)).await?;
-        let _ = http.await;
         let _ = proxy_tx.send(true);
+        // Streams end on stop and finished requests close; what is still open after the
+        // drain time is cut.
+        let abort = http.abort_handle();
+        if tokio::time::timeout(HTTP_DRAIN, http).await.is_err() {
+            abort.abort();
+        }
         if let Some(p) = proxy {
             let _ = p.await;
         }
         if !json {
-            println!("ship serve: stopped; every rollout in flight resumes at the next start");
+            say("ship serve: stopped; every rollout in flight resumes at the next start");
         }
         Ok::<_, Error>(())
     })?;

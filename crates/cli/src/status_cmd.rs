@@ -19,14 +19,11 @@ fn name<T: serde::Serialize>(v: T) -> String {
 pub fn run(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
     let today = now.date_naive();
     // Releases: one unreadable contract is reported, never hides the others.
-    let mut releases = vec![];
-    let mut broken = vec![];
-    for p in ws.release_files()? {
-        match ws.load_release(&p) {
-            Ok(r) => releases.push(r),
-            Err(e) => broken.push(json!({ "file": ws.rel(&p), "error": e.to_string() })),
-        }
-    }
+    let (releases, broken) = ws.release_set()?;
+    let broken: Vec<_> = broken
+        .into_iter()
+        .map(|(p, e)| json!({ "file": ws.rel(&p), "error": e }))
+        .collect();
     let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
     for r in &releases {
         *by_state

@@ -307,6 +307,17 @@ fn every_endpoint_answers_json_or_a_problem_and_checks_the_token() {
         .problem(400);
     s.call("POST", &pause, Some(OPERATOR), Some("{}"))
         .problem(400);
+    // A reason is one line of plain text (it goes into the contract and the logs).
+    let v = s
+        .call("POST", &pause, Some(OPERATOR), Some(r#"{"reason":"a\nb"}"#))
+        .problem(400);
+    assert!(
+        v["detail"].as_str().unwrap().contains("control character"),
+        "{v}"
+    );
+    let long = format!(r#"{{"reason":"{}"}}"#, "x".repeat(1001));
+    s.call("POST", &pause, Some(OPERATOR), Some(&long))
+        .problem(400);
     s.call("POST", &pause, Some(OPERATOR), Some(r#"{"reason":"x"}"#))
         .problem(404);
     // The dashboard's cookie does not reach the API's commands (they take a bearer token).
@@ -384,6 +395,24 @@ fn every_endpoint_answers_json_or_a_problem_and_checks_the_token() {
             .unwrap()
             .is_empty()
     );
+    // The CLI takes the same one-line reasons, and so do waivers.
+    for args in [
+        vec!["rollout", "pause", "web", "--reason", "a\nb"],
+        vec![
+            "check",
+            "web",
+            "--override",
+            "rehearsal",
+            "--reason",
+            "x\u{1b}[2K",
+            "--as",
+            "a@b",
+        ],
+    ] {
+        let r = ship_env(&ws, &[], &args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.text());
+        assert!(r.stderr.contains("control character"), "{}", r.stderr);
+    }
     // A finished rollout has nothing to pause.
     s.call("POST", &pause, Some(OPERATOR), Some(r#"{"reason":"x"}"#))
         .problem(409);
@@ -465,6 +494,9 @@ fn an_operator_pauses_and_resumes_a_served_rollout_over_the_api() {
         .arg(format!("http://{addr}/api/v1/events/stream"))
         .spawn()
         .unwrap();
+    // …and a client that sent half a request and went quiet.
+    let mut half = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(&mut half, b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(500));
     unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
     let started = Instant::now();
@@ -474,13 +506,14 @@ fn an_operator_pauses_and_resumes_a_served_rollout_over_the_api() {
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "ship serve did not stop with a stream open"
+            "ship serve did not stop with a stream and a half-sent request open"
         );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "{status:?}");
     let _ = stream.kill();
     let _ = stream.wait();
+    drop(half);
 }
 
 #[test]
@@ -525,6 +558,16 @@ fn a_rollout_that_cannot_be_driven_never_stalls_another_and_shows_its_error() {
         p["detail"].as_str().unwrap().contains(&format!("{file}:")),
         "{p}"
     );
+    // The lists show the readable releases and name the broken contract.
+    let list = s.get("/api/v1/releases");
+    assert_eq!(list["releases"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["releases"][0]["id"], api, "{list}");
+    assert_eq!(list["unreadable"][0]["file"], file.as_str(), "{list}");
+    let home = s.call("GET", "/", Some(VIEWER), None);
+    assert_eq!(home.status, 200, "{}", home.body);
+    for want in ["Unreadable contracts", file.as_str(), api] {
+        assert!(home.body.contains(want), "{want}: {}", home.body);
+    }
     let e = &failing["last_error"];
     assert!(e["message"].as_str().unwrap().contains(&file), "{e}");
     let (at, retry) = (e["at"].as_str().unwrap(), e["retry_at"].as_str().unwrap());
@@ -640,7 +683,23 @@ fn browser(jar: &std::path::Path, args: &[&str]) -> (u16, String, String) {
 #[test]
 fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     let (ws, addr) = serve_ws("5s");
+    ws.write(
+        "metrics.json",
+        &HEALTHY.replace(
+            "\"canary/latency_p99\"",
+            "\"stable/latency_p99\": {\"value\": 0.1, \"samples\": 5000},\n \"canary/latency_p99\"",
+        ),
+    );
     approve(&ws, "web", "v-pass-1");
+    // ship.toml changes after the approval: the charts keep the contract's thresholds, which
+    // are what rolls back.
+    let cfg = ws.read("ship.toml");
+    let loose = cfg.replace(
+        "max_error_rate_increase = 1.0",
+        "max_error_rate_increase = 3.0",
+    );
+    assert_ne!(cfg, loose);
+    ws.write("ship.toml", &loose);
     let s = Serve::start(&ws, addr);
     let id = "2026-11-27-web";
     detach(&ws, "web");
@@ -688,6 +747,11 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     for want in ["frame-ancestors 'none'", "x-content-type-options: nosniff"] {
         assert!(head.contains(want), "{want}: {head}");
     }
+    // Both charts have a stable and a canary line and a threshold.
+    let p99 = page.split("data-chart=\"p99 latency\"").nth(1).unwrap();
+    let p99 = p99.split("</svg>").next().unwrap();
+    assert_eq!(p99.matches("<polyline").count(), 2, "{p99}");
+    assert!(p99.contains("class=\"threshold\""), "{p99}");
     for want in [
         "data-stage=\"canary\"",
         "data-stage=\"full\"",

@@ -550,8 +550,14 @@ impl<'a> Controller<'a> {
             weight: self.state.weight,
             window_secs: self.ws.config.metrics.window.0.as_secs().max(1),
         };
-        let (metric_keys, integrity_keys): (Vec<String>, Vec<String>) =
+        let (mut metric_keys, integrity_keys): (Vec<String>, Vec<String>) =
             keys.into_iter().partition(|k| !k.starts_with("integrity/"));
+        if metric_keys
+            .iter()
+            .any(|k| k == shiploop_rollout::measure::CANARY_P99)
+        {
+            metric_keys.push(shiploop_rollout::measure::STABLE_P99.into());
+        }
         let mut obs = if metric_keys.is_empty() {
             Default::default()
         } else {

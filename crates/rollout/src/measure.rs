@@ -48,6 +48,9 @@ pub fn error_rate(version: &str) -> String {
 }
 /// p99 latency of the new version, in seconds.
 pub const CANARY_P99: &str = "canary/latency_p99";
+/// p99 latency of the stable version, in seconds: measured beside the canary's for comparison
+/// (the dashboard's chart), never a rollback criterion, so its absence changes no decision.
+pub const STABLE_P99: &str = "stable/latency_p99";
 /// Fraction (0–1) of the new version's instances failing health checks; samples = instances.
 pub const CANARY_FAILED_INSTANCES: &str = "canary/failed_instances";
 /// Number of active critical security alerts.

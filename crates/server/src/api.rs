@@ -43,13 +43,13 @@ fn release(s: &AppState, id: &str) -> Result<LoadedRelease, Problem> {
 pub async fn releases(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     s.tokens.check(&headers, Role::Viewer)?;
     blocking(move || {
-        let list: Vec<Value> =
-            s.ws.releases()
-                .map_err(Problem::from_ws)?
-                .iter()
-                .map(|r| json!(s.ws.summary(r)))
-                .collect();
-        Ok(Json(json!({ "releases": list })).into_response())
+        let (good, bad) = s.ws.release_set().map_err(Problem::from_ws)?;
+        let list: Vec<Value> = good.iter().map(|r| json!(s.ws.summary(r))).collect();
+        let unreadable: Vec<Value> = bad
+            .iter()
+            .map(|(p, e)| json!({ "file": s.ws.rel(p), "error": e }))
+            .collect();
+        Ok(Json(json!({ "releases": list, "unreadable": unreadable })).into_response())
     })
     .await?
 }
@@ -141,8 +141,15 @@ pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResul
             .rollouts()
             .map_err(|e| Problem::internal(e.to_string()))?
         {
-            if let Some(v) = rollout_view(&s, &st, &row.release)? {
-                list.push(v);
+            // One unreadable rollout must not hide the others: it is listed with its problem.
+            match rollout_view(&s, &st, &row.release) {
+                Ok(Some(v)) => list.push(v),
+                Ok(None) => {}
+                Err(p) => list.push(json!({
+                    "release": row.release,
+                    "error": p.detail,
+                    "last_error": s.metrics.last_error(&row.release),
+                })),
             }
         }
         Ok(Json(json!({ "rollouts": list })).into_response())
@@ -335,6 +342,9 @@ pub struct CommandBody {
     pub reason: Option<String>,
 }
 
+/// The longest reason a command takes (characters).
+pub const MAX_REASON: usize = 1000;
+
 /// pause, resume, promote, abort: queued for the controller that drives the rollout (this
 /// server's), applied at its next tick, recorded in the event log like the CLI's.
 pub async fn command(
@@ -362,6 +372,14 @@ pub async fn command(
 /// An operator command from its name and reason (every command but resume needs one); the
 /// API and the dashboard's buttons take the same commands.
 pub fn input(action: &str, reason: String) -> Result<Input, Problem> {
+    // The reason goes into the decision log, the contract and the server's log: one line.
+    shiploop_artifacts::release::check_plain("the reason", &reason)
+        .map_err(Problem::bad_request)?;
+    if reason.chars().count() > MAX_REASON {
+        return Err(Problem::bad_request(format!(
+            "the reason has more than {MAX_REASON} characters: link to the details instead"
+        )));
+    }
     Ok(match action {
         "resume" => Input::Resume,
         "pause" | "promote" | "abort" if reason.is_empty() => {

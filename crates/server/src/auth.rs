@@ -65,8 +65,10 @@ impl Tokens {
     }
 
     fn add(&mut self, role: &str, token: &str) -> Result<(), String> {
-        let role = Role::parse(role)
-            .ok_or_else(|| format!("unknown role `{role}` (roles: viewer, operator)"))?;
+        // Never echo the text: written the wrong way round (`token role`), it is the secret.
+        let role = Role::parse(role).ok_or_else(|| {
+            "the role must be viewer or operator, and come before the token".to_string()
+        })?;
         if token.len() < MIN_LEN {
             return Err(format!("a token must have at least {MIN_LEN} characters"));
         }
@@ -222,6 +224,13 @@ mod tests {
             401
         );
         assert!(!Tokens::has_bearer(&jar));
+        for e in [
+            Tokens::parse_env("T", "s3cr3t-0123456789abcdef:operator").unwrap_err(),
+            Tokens::parse_file("f", "s3cr3t-0123456789abcdef operator").unwrap_err(),
+        ] {
+            assert!(!e.contains("s3cr3t"), "{e}");
+            assert!(e.contains("viewer or operator"), "{e}");
+        }
         assert!(Tokens::parse_env("T", "viewer")
             .unwrap_err()
             .contains("role:token"));

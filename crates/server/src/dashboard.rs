@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use shiploop_artifacts::release::Trigger;
 use shiploop_rollout::{Phase, Plan, Rollout};
 use shiploop_store::Store;
 
@@ -222,7 +223,10 @@ fn index_page(s: &AppState) -> Response {
         Ok(st) => st,
         Err(e) => return Problem::internal(e.to_string()).into_response(),
     };
-    let releases = s.ws.releases().unwrap_or_default();
+    let (releases, unreadable) = match s.ws.release_set() {
+        Ok(set) => set,
+        Err(e) => return Problem::from_ws(e).into_response(),
+    };
     let mut rows = String::new();
     let mut pending = String::new();
     for r in releases.iter().rev() {
@@ -279,6 +283,17 @@ fn index_page(s: &AppState) -> Response {
         if pending.is_empty() { "<p>None.</p>".into() } else { format!("<ul>{pending}</ul>") },
         if signals.is_empty() { "<tr><td colspan=4>None.</td></tr>".into() } else { signals }
     );
+    let mut body = body;
+    if !unreadable.is_empty() {
+        // Above everything: a broken contract may be a rollout nobody can see or stop here.
+        let items: String = unreadable
+            .iter()
+            .map(|(p, e)| format!("<li><code>{}</code>: {}</li>", esc(&s.ws.rel(p)), esc(e)))
+            .collect();
+        body = format!(
+            "<div class=\"card warn\"><b>Unreadable contracts</b> — fix them by hand (<code>ship status</code> lists them too):<ul>{items}</ul></div>{body}"
+        );
+    }
     page("releases", &shell(last_seq(&st, None), &body), Some(""))
 }
 
@@ -353,8 +368,7 @@ fn one_release_page(s: &AppState, role: Role, id: &str) -> Response {
             body.push_str("</div>");
         }
     }
-    let since = state.as_ref().map(|(_, _, created)| *created);
-    body.push_str(&charts_html(s, &st, &m.id, since));
+    body.push_str(&charts_html(&st, &m.id, state.as_ref()));
     body.push_str(&decisions_html(&st, &m.id));
     body.push_str(&records_html(m));
     page(
@@ -406,9 +420,13 @@ fn commands_html(id: &str, phase: &Phase, validating: bool) -> String {
 const CHART_POINTS: usize = 500;
 
 /// Error rate and p99 of stable vs canary over the rollout (since it was created), from the
-/// samples ship recorded, with the rollback thresholds as dashed lines.
-fn charts_html(s: &AppState, st: &Store, id: &str, since: Option<DateTime<Utc>>) -> String {
-    let since = since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+/// samples ship recorded, with the rollback thresholds as dashed lines — those of the rollout's
+/// plan, i.e. the approved contract's triggers, which are what rolls back (not ship.toml now).
+fn charts_html(st: &Store, id: &str, rollout: Option<&(Plan, Rollout, DateTime<Utc>)>) -> String {
+    let since = rollout.map_or(DateTime::<Utc>::UNIX_EPOCH, |(_, _, created)| *created);
+    let triggers = rollout
+        .map(|(plan, _, _)| plan.triggers.as_slice())
+        .unwrap_or_default();
     let now = Utc::now();
     let series = |key: &str| {
         let all = st
@@ -416,19 +434,27 @@ fn charts_html(s: &AppState, st: &Store, id: &str, since: Option<DateTime<Utc>>)
             .unwrap_or_default();
         thin(all, CHART_POINTS)
     };
-    let cfg = &s.ws.config;
     let stable_err = series("stable/error_rate");
     let base = stable_err.last().map(|(_, v)| *v).unwrap_or(0.0);
-    // max_error_rate_increase is in percentage points, the samples are fractions.
-    let err_limit = base + cfg.rollback.max_error_rate_increase / 100.0;
-    let p99_limit = cfg.latency.p99_target.0.as_secs_f64() * cfg.rollback.p99_latency_factor;
+    // The increase is in percentage points, the samples are fractions.
+    let err_limit = triggers.iter().find_map(|t| match t {
+        Trigger::ErrorRate { max_increase_pp } => Some(base + max_increase_pp / 100.0),
+        _ => None,
+    });
+    let p99_limit = triggers.iter().find_map(|t| match t {
+        Trigger::P99Latency { target, factor } => Some((
+            format!("{factor} × target"),
+            target.0.as_secs_f64() * factor,
+        )),
+        _ => None,
+    });
     let err = svg_chart(
         "error rate",
         &[
             ("stable", "#718096", &stable_err),
             ("canary", "#2c7be5", &series("canary/error_rate")),
         ],
-        Some(("rollback threshold", err_limit)),
+        err_limit.map(|l| ("rollback threshold", l)),
         |v| format!("{:.2} %", v * 100.0),
     );
     let p99 = svg_chart(
@@ -437,10 +463,7 @@ fn charts_html(s: &AppState, st: &Store, id: &str, since: Option<DateTime<Utc>>)
             ("stable", "#718096", &series("stable/latency_p99")),
             ("canary", "#2c7be5", &series("canary/latency_p99")),
         ],
-        Some((
-            &format!("{} × target", cfg.rollback.p99_latency_factor),
-            p99_limit,
-        )),
+        p99_limit.as_ref().map(|(label, l)| (label.as_str(), *l)),
         |v| format!("{:.0} ms", v * 1000.0),
     );
     format!("<div class=\"card\"><b>Live metrics</b><div class=\"charts\">{err}{p99}</div></div>")
@@ -636,22 +659,25 @@ pub async fn command(
 }
 
 /// Whether a cookie-authenticated form post came from this dashboard. SameSite=Strict already
-/// keeps the cookie off cross-site requests; this is the second lock, and it fails closed: a
-/// browser says where a post came from (Origin, or Sec-Fetch-Site), and a request that says
+/// keeps the cookie off cross-site requests; this is the second lock, and it fails closed.
+///
+/// `Sec-Fetch-Site` is set by the browser itself (no page can forge it), so when present it
+/// decides — which also works behind a reverse proxy that rewrites Host. Older browsers send
+/// only `Origin`, compared with the Host (or the proxy's X-Forwarded-Host). A request that says
 /// neither is refused.
 fn same_origin(headers: &HeaderMap) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        return !host.is_empty()
-            && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = get("sec-fetch-site") {
+        return site == "same-origin";
     }
-    headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "same-origin")
+    let Some(origin) = get("origin") else {
+        return false;
+    };
+    [get("x-forwarded-host"), get("host")]
+        .into_iter()
+        .flatten()
+        .filter(|h| !h.is_empty())
+        .any(|h| origin == format!("http://{h}") || origin == format!("https://{h}"))
 }
 
 #[cfg(test)]
@@ -675,14 +701,22 @@ mod tests {
             ("origin", "http://127.0.0.1:8480")
         ])));
         assert!(!same_origin(&h(&[host, ("origin", "http://evil.example")])));
-        // A mismatched Origin is not rescued by a same-origin claim.
+        // Behind a TLS proxy that rewrites Host: the browser's own word, or the forwarded host.
+        let public = ("origin", "https://ship.example.com");
+        let site = ("sec-fetch-site", "same-origin");
+        assert!(same_origin(&h(&[host, public, site])));
+        let fwd = ("x-forwarded-host", "ship.example.com");
+        assert!(same_origin(&h(&[host, public, fwd])));
+        assert!(!same_origin(&h(&[host, public])));
+        assert!(same_origin(&h(&[host, site])));
+        // The browser says cross-site: refused even with a matching Origin.
+        let ours = ("origin", "http://127.0.0.1:8480");
         assert!(!same_origin(&h(&[
             host,
-            ("origin", "http://evil.example"),
-            ("sec-fetch-site", "same-origin")
+            ours,
+            ("sec-fetch-site", "cross-site")
         ])));
-        assert!(same_origin(&h(&[host, ("sec-fetch-site", "same-origin")])));
-        assert!(!same_origin(&h(&[host, ("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&h(&[host, ("sec-fetch-site", "same-site")])));
         assert!(!same_origin(&h(&[host])), "says nothing: refused");
         assert!(!same_origin(&h(&[("origin", "http://")])));
     }

@@ -101,6 +101,19 @@ impl Workspace {
             .collect()
     }
 
+    /// Every release that can be read, and every contract that cannot with why (file and
+    /// line): a list shows the others and names the broken one, rather than failing whole.
+    pub fn release_set(&self) -> Result<(Vec<LoadedRelease>, Vec<(PathBuf, String)>)> {
+        let (mut good, mut bad) = (vec![], vec![]);
+        for p in self.release_files()? {
+            match self.load_release(&p) {
+                Ok(r) => good.push(r),
+                Err(e) => bad.push((p, e.to_string())),
+            }
+        }
+        Ok((good, bad))
+    }
+
     /// Resolves a `<release>` argument: a contract path, a release id (`YYYY-MM-DD-<name>`), or a
     /// name that only one release has.
     pub fn resolve(&self, arg: &str) -> Result<LoadedRelease> {
