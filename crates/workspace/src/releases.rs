@@ -59,6 +59,9 @@ fn is_dated_id(s: &str) -> bool {
         && b[10] == b'-'
 }
 
+/// A file that could not be read as what it should be, and why (file and line).
+pub type Unreadable = (PathBuf, String);
+
 impl Workspace {
     /// Contract files in the releases folder (not the template), sorted by name.
     pub fn release_files(&self) -> Result<Vec<PathBuf>> {
@@ -103,7 +106,7 @@ impl Workspace {
 
     /// Every release that can be read, and every contract that cannot with why (file and
     /// line): a list shows the others and names the broken one, rather than failing whole.
-    pub fn release_set(&self) -> Result<(Vec<LoadedRelease>, Vec<(PathBuf, String)>)> {
+    pub fn release_set(&self) -> Result<(Vec<LoadedRelease>, Vec<Unreadable>)> {
         let (mut good, mut bad) = (vec![], vec![]);
         for p in self.release_files()? {
             match self.load_release(&p) {
