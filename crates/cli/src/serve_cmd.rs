@@ -54,7 +54,7 @@ const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Observer for Log {
     fn decision(&self, release: &str, d: &Decision) {
-        self.metrics.decision(release, d);
+        // Counted for /metrics by the controllers' telemetry (which also sees validation's).
         let kind = serde_json::to_value(d.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
@@ -168,8 +168,8 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
             json,
             metrics: metrics.clone(),
         });
-        let hook: serve::TickHook = Arc::new(move |d| metrics.tick(d));
-        serve::supervise(ws, ws.config.server.poll.0, rx, observer, Some(hook)).await?;
+        let telemetry: serve::TelemetryHook = metrics;
+        serve::supervise(ws, ws.config.server.poll.0, rx, observer, Some(telemetry)).await?;
         let _ = proxy_tx.send(true);
         // Streams end on stop and finished requests close; what is still open after the
         // drain time is cut.

@@ -428,6 +428,7 @@ fn every_endpoint_answers_json_or_a_problem_and_checks_the_token() {
         "{}",
         m.body
     );
+    assert!(m.body.contains("ship_state_database_up 1"), "{}", m.body);
     let ticks: u64 = m
         .body
         .lines()
@@ -598,6 +599,44 @@ fn a_rollout_that_cannot_be_driven_never_stalls_another_and_shows_its_error() {
         entered(&s, web),
         vec!["canary", "early-adopters", "ga", "full"]
     );
+}
+
+#[test]
+fn an_abort_nobody_would_apply_is_refused_not_queued() {
+    let (ws, addr) = serve_ws("1s");
+    let cfg = ws.read("ship.toml");
+    let manual = common::builtin::set(&cfg, "validation", "auto", "false");
+    assert_ne!(cfg, manual);
+    ws.write("ship.toml", &manual);
+    approve(&ws, "web", "v-pass-1");
+    let s = Serve::start(&ws, addr);
+    let id = "2026-11-27-web";
+    detach(&ws, "web");
+    wait_phase(&s, id, "completed", Duration::from_secs(30));
+    assert_eq!(
+        s.get(&format!("/api/v1/releases/{id}"))["contract"]["status"],
+        "validating"
+    );
+    let v = s
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/abort"),
+            Some(OPERATOR),
+            Some(r#"{"reason":"looks wrong"}"#),
+        )
+        .problem(409);
+    assert!(
+        v["detail"].as_str().unwrap().contains("ship rollout abort"),
+        "{v}"
+    );
+    // Nothing was queued: the CLI's abort applies at once.
+    let r = ship_env(
+        &ws,
+        &[],
+        &["rollout", "abort", "web", "--reason", "looks wrong"],
+    );
+    assert_eq!(r.code, 0, "{}", r.text());
+    wait_phase(&s, id, "rolled-back", Duration::from_secs(10));
 }
 
 /// Every stage a rollout entered, in order, from its decision log.
@@ -832,6 +871,13 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     assert!(
         v["reason"].as_str().unwrap().contains("canary looks wrong"),
         "{v}"
+    );
+    let m = s.call("GET", "/metrics", Some(VIEWER), None);
+    assert!(
+        m.body
+            .contains("ship_rollbacks_total{trigger=\"manual\"} 1"),
+        "{}",
+        m.body
     );
 }
 

@@ -25,7 +25,7 @@ use serde_json::json;
 use shiploop_artifacts::release::{Kind, RolloutLogEntry, RolloutRecord, Status};
 use shiploop_providers::{MetricContext, RouteContext};
 use shiploop_rollout::machine::Step;
-use shiploop_rollout::{Decision, DecisionKind, Effect, Input, Phase, Plan, Rollout};
+use shiploop_rollout::{Decision, DecisionKind, Effect, Input, Measurement, Phase, Plan, Rollout};
 use shiploop_store::Store;
 use shiploop_workspace::{Error, LoadedRelease, Workspace};
 use std::time::Duration;
@@ -75,8 +75,18 @@ pub struct Controller<'a> {
     /// Set when a router call failed: the next tick re-asserts the recorded weight first.
     router_dirty: bool,
     router_failures: u32,
-    /// Told how long each tick of `run` took (`ship serve`'s /metrics).
-    pub on_tick: Option<Box<dyn Fn(Duration) + Send + Sync>>,
+    /// Told about ticks, decisions and provider errors (`ship serve`'s /metrics).
+    pub telemetry: Option<std::sync::Arc<dyn Telemetry>>,
+}
+
+/// What a controller reports about its own work to whoever runs it: every decision (including
+/// those of the validation window and of the router's answers, whatever the caller logs), how
+/// long each tick took, and each failed provider call.
+pub trait Telemetry: Send + Sync {
+    fn tick(&self, took: Duration);
+    fn decision(&self, release: &str, d: &Decision);
+    /// `provider` is `router`, `metrics` or `integrity`.
+    fn provider_error(&self, provider: &'static str);
 }
 
 impl<'a> Controller<'a> {
@@ -153,7 +163,7 @@ impl<'a> Controller<'a> {
             holder: format!("{}:{}", hostname(), std::process::id()),
             router_dirty: false,
             router_failures: 0,
-            on_tick: None,
+            telemetry: None,
         })
     }
 
@@ -318,6 +328,12 @@ impl<'a> Controller<'a> {
         Ok(())
     }
 
+    fn provider_error(&self, provider: &'static str) {
+        if let Some(t) = &self.telemetry {
+            t.provider_error(provider);
+        }
+    }
+
     /// After a restart: make the router carry the recorded weight (idempotent).
     async fn reassert(&mut self, now: DateTime<Utc>) {
         let ctx = self.route_ctx();
@@ -351,6 +367,7 @@ impl<'a> Controller<'a> {
         };
         self.router_dirty = result.is_err();
         if result.is_err() {
+            self.provider_error("router");
             self.router_failures += 1;
         } else {
             self.router_failures = 0;
@@ -398,6 +415,9 @@ impl<'a> Controller<'a> {
             return Err(store_err(e));
         }
         log(&decision);
+        if let Some(t) = &self.telemetry {
+            t.decision(&id, &decision);
+        }
         if !matches!(decision.kind, DecisionKind::Hold | DecisionKind::Ignored) {
             // A contract that cannot be updated (edited by hand, unreadable) must not stop the
             // rollout: the state database has the decision; record why the contract lacks it.
@@ -563,8 +583,14 @@ impl<'a> Controller<'a> {
         } else {
             self.providers.metrics.measure(&metric_keys, &mctx).await
         };
+        if obs.values().any(|m| matches!(m, Measurement::Error { .. })) {
+            self.provider_error("metrics");
+        }
         for k in integrity_keys {
             let m = self.providers.integrity_check(&k).await;
+            if matches!(m, Measurement::Error { .. }) {
+                self.provider_error("integrity");
+            }
             obs.insert(k, m);
         }
         self.apply(
@@ -616,8 +642,8 @@ impl<'a> Controller<'a> {
             }
             let started = std::time::Instant::now();
             self.tick(clock.now(), log).await?;
-            if let Some(f) = &self.on_tick {
-                f(started.elapsed());
+            if let Some(t) = &self.telemetry {
+                t.tick(started.elapsed());
             }
         }
     }

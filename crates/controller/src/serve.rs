@@ -13,13 +13,13 @@ use shiploop_rollout::{Decision, Phase, Rollout};
 use shiploop_store::Store;
 use shiploop_workspace::Workspace;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Told how long each tick took; shared with the HTTP side, so `Send + Sync`.
-pub type TickHook = std::sync::Arc<dyn Fn(Duration) + Send + Sync>;
+/// The controllers' telemetry, shared with the HTTP side (`/metrics`).
+pub type TelemetryHook = std::sync::Arc<dyn crate::Telemetry>;
 
 /// What the server reports about its rollouts (for `/metrics` and logs).
 pub trait Observer {
@@ -67,19 +67,38 @@ pub const SERVER_LEASE: &str = "ship-serve";
 /// Releases with work for a controller: a rollout not in a terminal phase, or one that reached
 /// 100 % and still owes its post-deployment validation (validation.auto).
 pub fn pending(ws: &Workspace) -> Result<Vec<String>> {
+    scan(ws, &mut HashSet::new())
+}
+
+/// `pending`, skipping the releases in `done` and adding those found finished for good (a
+/// terminal rollout never runs again: its row cannot be created twice), so a server's scan
+/// does not re-read every contract of the workspace's history each poll.
+fn scan(ws: &Workspace, done: &mut HashSet<String>) -> Result<Vec<String>> {
     let store = Store::open(&ws.state_db()).map_err(store_err)?;
     let mut out = vec![];
     for row in store.rollouts().map_err(store_err)? {
+        if done.contains(&row.release) {
+            continue;
+        }
         let Ok(state) = serde_json::from_value::<Rollout>(row.state) else {
             continue;
         };
-        let validating = state.phase == Phase::Completed
-            && ws.config.validation.auto
-            && ws
-                .resolve(&row.release)
-                .is_ok_and(|r| r.contract.meta.status == Status::Validating);
-        if !state.phase.is_terminal() || validating {
+        if !state.phase.is_terminal() {
             out.push(row.release);
+            continue;
+        }
+        if state.phase != Phase::Completed || !ws.config.validation.auto {
+            done.insert(row.release);
+            continue;
+        }
+        // Completed: still owed its validation while the contract says validating. An
+        // unreadable contract is looked at again next time (it may be mended).
+        match ws.resolve(&row.release) {
+            Ok(r) if r.contract.meta.status == Status::Validating => out.push(row.release),
+            Ok(_) => {
+                done.insert(row.release);
+            }
+            Err(_) => {}
         }
     }
     Ok(out)
@@ -98,17 +117,18 @@ pub async fn supervise(
     poll: Duration,
     stop: watch::Receiver<bool>,
     observer: Rc<dyn Observer>,
-    on_tick: Option<TickHook>,
+    telemetry: Option<TelemetryHook>,
 ) -> Result<()> {
     let mut tasks: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let retries: Rc<RefCell<HashMap<String, Retry>>> = Rc::default();
+    let mut done = HashSet::new();
     let holder = format!("{}:{}", crate::hostname(), std::process::id());
     let mut stop_rx = stop.clone();
     loop {
         let now = Utc::now();
         hold_server_lease(ws, &holder, poll, now);
         tasks.retain(|_, h| !h.is_finished());
-        match pending(ws) {
+        match scan(ws, &mut done) {
             Ok(ids) => {
                 for id in ids {
                     let waiting = retries.borrow().get(&id).is_some_and(|r| r.at > now);
@@ -120,7 +140,7 @@ pub async fn supervise(
                         id.clone(),
                         stop.clone(),
                         observer.clone(),
-                        on_tick.clone(),
+                        telemetry.clone(),
                         retries.clone(),
                     );
                     tasks.insert(id, tokio::task::spawn_local(task));
@@ -170,11 +190,11 @@ async fn drive_one(
     id: String,
     stop: watch::Receiver<bool>,
     observer: Rc<dyn Observer>,
-    on_tick: Option<TickHook>,
+    telemetry: Option<TelemetryHook>,
     retries: Rc<RefCell<HashMap<String, Retry>>>,
 ) {
     let started = Utc::now();
-    let result = guarded(drive(ws, &id, &stop, observer.as_ref(), on_tick)).await;
+    let result = guarded(drive(ws, &id, &stop, observer.as_ref(), telemetry)).await;
     match result {
         Ok(()) => {
             retries.borrow_mut().remove(&id);
@@ -221,11 +241,10 @@ async fn drive(
     id: &str,
     stop: &watch::Receiver<bool>,
     observer: &dyn Observer,
-    on_tick: Option<TickHook>,
+    telemetry: Option<TelemetryHook>,
 ) -> Result<()> {
     let mut c = Controller::open(ws, id, Utc::now())?;
-    c.on_tick =
-        on_tick.map(|h| Box::new(move |d: Duration| h(d)) as Box<dyn Fn(Duration) + Send + Sync>);
+    c.telemetry = telemetry;
     if let Some(holder) = c.driven_elsewhere(Utc::now())? {
         return Err(shiploop_workspace::Error::Refused(format!(
             "{id} is being driven by another controller ({holder})"

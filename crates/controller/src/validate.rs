@@ -236,6 +236,12 @@ impl Controller<'_> {
                 window_secs: self.ws.config.metrics.window.0.as_secs().max(1),
             };
             let obs = self.providers.metrics.measure(&keys, &ctx).await;
+            if obs
+                .values()
+                .any(|m| matches!(m, shiploop_rollout::Measurement::Error { .. }))
+            {
+                self.provider_error("metrics");
+            }
             let mut outcomes = Vec::new();
             for s in &smoke {
                 let r = s.run(&self.ws.root).await;

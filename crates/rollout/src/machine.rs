@@ -132,6 +132,11 @@ pub struct Decision {
     pub stage_elapsed_ms: u64,
     pub reason: String,
     pub findings: Vec<Finding>,
+    /// On the decision that starts a rollback only: what caused it, from a fixed set — a
+    /// trigger's name (`error-rate`, `p99-latency`, `health-checks`, `critical-security-alert`,
+    /// `data-integrity`), `metric-errors`, `stage-check`, `max-hold`, `manual`, `validation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_cause: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,6 +206,7 @@ impl Rollout {
             stage_elapsed_ms: self.stage_elapsed_ms,
             reason,
             findings,
+            rollback_cause: None,
         }
     }
 
@@ -227,6 +233,7 @@ impl Rollout {
         &mut self,
         plan: &Plan,
         at: DateTime<Utc>,
+        cause: &str,
         reason: String,
         findings: Vec<Finding>,
     ) -> Step {
@@ -234,9 +241,11 @@ impl Rollout {
             reason: reason.clone(),
         };
         self.weight = 0;
+        let mut decision = self.decision(plan, at, DecisionKind::Rollback, reason, findings);
+        decision.rollback_cause = Some(cause.to_string());
         Step {
             effects: vec![Effect::RollBack],
-            decision: self.decision(plan, at, DecisionKind::Rollback, reason, findings),
+            decision,
         }
     }
 
@@ -331,13 +340,14 @@ impl Rollout {
             },
             Input::Abort { reason } => match self.phase {
                 Phase::Pending | Phase::Progressing | Phase::Paused { .. } => {
-                    self.roll_back(plan, at, format!("manual rollback: {reason}"), vec![])
+                    self.roll_back(plan, at, "manual", format!("manual rollback: {reason}"), vec![])
                 }
                 // During post-deployment validation the stable version still runs: a person
                 // may still send everything back (the controller allows it only then).
                 Phase::Completed => self.roll_back(
                     plan,
                     at,
+                    "manual",
                     format!("manual rollback during validation: {reason}"),
                     vec![],
                 ),
@@ -351,6 +361,7 @@ impl Rollout {
                 Phase::Completed => self.roll_back(
                     plan,
                     at,
+                    "validation",
                     format!("post-deployment validation failed: {reason}"),
                     vec![],
                 ),
@@ -542,7 +553,8 @@ impl Rollout {
                 f.name.trim_start_matches("trigger:"),
                 f.detail
             );
-            return self.roll_back(plan, at, reason, findings);
+            let cause = f.name.trim_start_matches("trigger:").to_string();
+            return self.roll_back(plan, at, &cause, reason, findings);
         }
         let checks = criteria::stage_checks(plan, self.stage, obs, &findings);
         let error = findings
@@ -561,7 +573,7 @@ impl Rollout {
                     self.consecutive_errors, plan.settings.error_limit, e.detail
                 );
                 findings.extend(checks);
-                return self.roll_back(plan, at, reason, findings);
+                return self.roll_back(plan, at, "metric-errors", reason, findings);
             }
         }
         if let Phase::Paused { reason } = &self.phase {
@@ -586,7 +598,7 @@ impl Rollout {
                     f.detail
                 );
                 findings.extend(checks);
-                return self.roll_back(plan, at, reason, findings);
+                return self.roll_back(plan, at, "stage-check", reason, findings);
             }
         }
 
@@ -674,7 +686,7 @@ impl Rollout {
                 Dur(plan.settings.max_hold),
                 blocking_text.join("; ")
             );
-            return self.roll_back(plan, at, reason, findings);
+            return self.roll_back(plan, at, "max-hold", reason, findings);
         }
         let reason = format!(
             "{}: time is up, holding until checks pass: {}",

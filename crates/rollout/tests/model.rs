@@ -136,6 +136,26 @@ fn apply(
     if let Phase::RollingBack { .. } | Phase::RolledBack { .. } = r.phase {
         prop_assert_eq!(r.weight, 0);
     }
+    // The decision that starts a rollback, and only that one, says why, from a fixed set
+    // (a /metrics label: never free text).
+    let rolling = |p: &Phase| matches!(p, Phase::RollingBack { .. });
+    let started = rolling(&r.phase) && !rolling(&before.phase);
+    prop_assert_eq!(d.rollback_cause.is_some(), started, "{:?}", d);
+    if let Some(cause) = &d.rollback_cause {
+        let causes = [
+            "error-rate",
+            "p99-latency",
+            "health-checks",
+            "critical-security-alert",
+            "data-integrity",
+            "metric-errors",
+            "stage-check",
+            "max-hold",
+            "manual",
+            "validation",
+        ];
+        prop_assert!(causes.contains(&cause.as_str()), "{}", cause);
+    }
     // Weights only come from the plan.
     for e in &step.effects {
         if let Effect::SetWeight { weight, .. } = e {

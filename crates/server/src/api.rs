@@ -424,6 +424,18 @@ pub fn queue(s: &AppState, id: &str, action: &str, input: Input) -> Result<Strin
             r.contract.meta.status
         )));
     }
+    // A validation nobody drives (validation.auto off, no `ship validate` holding the lease)
+    // would leave the abort queued indefinitely: say where it can be applied instead.
+    if validating && !s.ws.config.validation.auto {
+        let holder = st
+            .lease_holder(&id, Utc::now())
+            .map_err(|e| Problem::internal(e.to_string()))?;
+        if holder.is_none() {
+            return Err(Problem::conflict(format!(
+                "{id} awaits a validation this server does not run (validation.auto = false) and nobody is validating it now: `ship rollout abort {id} --reason …` applies the abort at once"
+            )));
+        }
+    }
     let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
     st.push_command(&id, &value, Utc::now())
         .map_err(|e| Problem::internal(e.to_string()))?;

@@ -117,23 +117,26 @@ async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Result<R
     s.tokens.check(&headers, Role::Viewer)?;
     let ws = s.ws;
     let phases = blocking(move || {
+        let st = shiploop_store::Store::open(&ws.state_db()).ok()?;
         let mut phases: BTreeMap<String, u64> = BTreeMap::new();
-        if let Ok(st) = shiploop_store::Store::open(&ws.state_db()) {
-            for row in st.rollouts().unwrap_or_default() {
-                let phase = serde_json::from_value::<shiploop_rollout::Rollout>(row.state)
-                    .map(|r| r.phase.name().to_string())
-                    .unwrap_or_else(|_| "unreadable".into());
-                *phases.entry(phase).or_default() += 1;
-            }
+        for row in st.rollouts().ok()? {
+            let phase = serde_json::from_value::<shiploop_rollout::Rollout>(row.state)
+                .map(|r| r.phase.name().to_string())
+                .unwrap_or_else(|_| "unreadable".into());
+            *phases.entry(phase).or_default() += 1;
         }
-        phases
+        Some(phases)
     })
     .await?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(&phases),
-    )
-        .into_response())
+    // Without the database the rollouts cannot be counted: say so rather than report none.
+    let mut text = s
+        .metrics
+        .render(phases.as_ref().unwrap_or(&BTreeMap::new()));
+    text.push_str(&format!(
+        "# HELP ship_state_database_up Whether the state database could be read for this scrape.\n# TYPE ship_state_database_up gauge\nship_state_database_up {}\n",
+        u8::from(phases.is_some())
+    ));
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 /// The tokens `[server]` names: the file and the environment variable (errors name the line).

@@ -1,7 +1,7 @@
 //! `/metrics` in Prometheus text format: ship's own health — rollouts by phase, ticks and
-//! their duration, decisions, rollbacks by trigger, provider and controller errors.
+//! their duration, decisions, rollbacks by cause, provider and controller errors.
 
-use shiploop_rollout::{Decision, DecisionKind};
+use shiploop_rollout::Decision;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -16,6 +16,7 @@ struct Inner {
     tick_sum: f64,
     decisions: BTreeMap<String, u64>,
     rollbacks: BTreeMap<String, u64>,
+    provider_errors: BTreeMap<&'static str, u64>,
     errors: u64,
     finished: BTreeMap<String, u64>,
     last_errors: BTreeMap<String, LastError>,
@@ -41,7 +42,7 @@ impl ServeMetrics {
         f(&mut g)
     }
 
-    pub fn tick(&self, took: Duration) {
+    fn record_tick(&self, took: Duration) {
         let secs = took.as_secs_f64();
         self.with(|m| {
             m.ticks += 1;
@@ -54,7 +55,7 @@ impl ServeMetrics {
         });
     }
 
-    pub fn decision(&self, release: &str, d: &Decision) {
+    fn record_decision(&self, release: &str, d: &Decision) {
         let kind = serde_json::to_value(d.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
@@ -62,8 +63,10 @@ impl ServeMetrics {
         self.with(|m| {
             m.last_errors.remove(release);
             *m.decisions.entry(kind).or_default() += 1;
-            if d.kind == DecisionKind::Rollback && !d.reason.starts_with("still rolling back") {
-                *m.rollbacks.entry(trigger(&d.reason)).or_default() += 1;
+            // Only the decision that starts a rollback has a cause (a fixed set of names);
+            // retries and a restart's "still rolling back" are not new rollbacks.
+            if let Some(cause) = &d.rollback_cause {
+                *m.rollbacks.entry(cause.clone()).or_default() += 1;
             }
         });
     }
@@ -121,9 +124,14 @@ impl ServeMetrics {
             for (k, n) in &m.decisions {
                 out.push_str(&format!("ship_decisions_total{{kind=\"{}\"}} {n}\n", esc(k)));
             }
-            out.push_str("# HELP ship_rollbacks_total Rollbacks decided by this server, by trigger.\n# TYPE ship_rollbacks_total counter\n");
+            out.push_str("# HELP ship_rollbacks_total Rollbacks started by this server, by cause (a trigger's name, metric-errors, stage-check, max-hold, manual, validation).\n# TYPE ship_rollbacks_total counter\n");
             for (k, n) in &m.rollbacks {
                 out.push_str(&format!("ship_rollbacks_total{{trigger=\"{}\"}} {n}\n", esc(k)));
+            }
+            out.push_str("# HELP ship_provider_errors_total Failed provider calls: router, metrics (a tick with a metric source error), integrity.\n# TYPE ship_provider_errors_total counter\n");
+            for p in ["router", "metrics", "integrity"] {
+                let n = m.provider_errors.get(p).copied().unwrap_or(0);
+                out.push_str(&format!("ship_provider_errors_total{{provider=\"{p}\"}} {n}\n"));
             }
             out.push_str("# HELP ship_controller_errors_total Rollout tasks that ended with an error (a provider, the store) and were retried.\n# TYPE ship_controller_errors_total counter\n");
             out.push_str(&format!("ship_controller_errors_total {}\n", m.errors));
@@ -136,16 +144,16 @@ impl ServeMetrics {
     }
 }
 
-/// "automatic rollback (error-rate): …" → "error-rate"; an operator's abort → "manual".
-fn trigger(reason: &str) -> String {
-    reason
-        .split_once('(')
-        .and_then(|(head, rest)| {
-            head.contains("automatic rollback")
-                .then(|| rest.split_once(')').map(|(t, _)| t.to_string()))
-                .flatten()
-        })
-        .unwrap_or_else(|| "manual".into())
+impl shiploop_controller::Telemetry for ServeMetrics {
+    fn tick(&self, took: Duration) {
+        self.record_tick(took);
+    }
+    fn decision(&self, release: &str, d: &Decision) {
+        self.record_decision(release, d);
+    }
+    fn provider_error(&self, provider: &'static str) {
+        self.with(|m| *m.provider_errors.entry(provider).or_default() += 1);
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -159,13 +167,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn triggers_and_histogram() {
-        assert_eq!(
-            trigger("automatic rollback (error-rate): canary 4 %"),
-            "error-rate"
-        );
-        assert_eq!(trigger("aborted by an operator: broken"), "manual");
+    fn rollbacks_by_cause_and_the_histogram() {
+        use shiploop_controller::Telemetry;
+        use shiploop_rollout::{Input, Plan, Rollout};
         let m = ServeMetrics::default();
+        // A real rollback decision, then the router's failure and a retry: one rollback.
+        let stage = |name: &str, weight, secs: Option<u64>| shiploop_rollout::StagePlan {
+            name: name.into(),
+            weight,
+            duration: secs.map(Duration::from_secs),
+            checks: vec![],
+        };
+        let plan = Plan {
+            stages: vec![stage("canary", 5, Some(60)), stage("full", 100, None)],
+            triggers: vec![],
+            latency_target: None,
+            checks: Default::default(),
+            settings: Default::default(),
+        };
+        let mut r = Rollout::new();
+        let now = chrono::Utc::now();
+        r.step(&plan, now, Input::Start);
+        let reason = "automatic rollback (error-rate): dressed up as an operator".to_string();
+        let abort = r.step(&plan, now, Input::Abort { reason }).decision;
+        m.decision("r1", &abort);
+        let failed = r.step(&plan, now, Input::RollbackFailed { error: "x".into() });
+        m.decision("r1", &failed.decision);
+        m.provider_error("router");
+        m.provider_error("router");
         m.tick(Duration::from_millis(30));
         m.tick(Duration::from_secs(20));
         let text = m.render(&BTreeMap::from([("progressing".to_string(), 2)]));
@@ -182,5 +211,19 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ship_ticks_total 2"), "{text}");
+        // The cause comes from the decision, never from a reason anyone can type.
+        assert!(
+            text.contains("ship_rollbacks_total{trigger=\"manual\"} 1"),
+            "{text}"
+        );
+        assert_eq!(text.matches("ship_rollbacks_total{").count(), 1, "{text}");
+        assert!(
+            text.contains("ship_provider_errors_total{provider=\"router\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ship_provider_errors_total{provider=\"metrics\"} 0"),
+            "{text}"
+        );
     }
 }

@@ -704,6 +704,7 @@ mod tests {
             stage_elapsed_ms: 0,
             reason: "r".into(),
             findings: vec![],
+            rollback_cause: None,
         }
     }
 

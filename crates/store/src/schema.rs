@@ -63,8 +63,17 @@ CREATE TABLE cursors (
 );
 ";
 
+/// The schema version this build writes.
+const CURRENT: i64 = 2;
+
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    // Read the version inside the write transaction: two processes opening a new database at
+    // Up to date (every open but the first few): no write lock, so readers — the server's
+    // requests, `ship rollout watch` — never queue behind a tick's write.
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= CURRENT {
+        return Ok(());
+    }
+    // Read the version again inside the write transaction: two processes opening a new database at
     // once (a controller starting, `ship rollout status` polling) must not both create tables.
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
