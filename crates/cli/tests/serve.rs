@@ -468,6 +468,16 @@ fn an_operator_pauses_and_resumes_a_served_rollout_over_the_api() {
     assert_eq!(a.status, 202, "{}", a.body);
     let v = wait_phase(&s, id, "paused", Duration::from_secs(10));
     assert_eq!(v["reason"], "looking at a dashboard", "{v}");
+    // The event log says through what, and with which role, the command came.
+    let e = s.get(&format!("/api/v1/events?release={id}"));
+    let queued: Vec<&Value> = e["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "command-queued")
+        .collect();
+    assert_eq!(queued.len(), 1, "{e}");
+    assert_eq!(queued[0]["data"]["by"], "api operator", "{e}");
     let a = s.call(
         "POST",
         &format!("/api/v1/rollouts/{id}/resume"),

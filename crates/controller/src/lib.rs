@@ -261,10 +261,15 @@ impl<'a> Controller<'a> {
         Ok(h.filter(|h| *h != self.holder && !holder_is_dead(h)))
     }
 
+    /// Queues an operator's command (from the command line) for the controller holding the
+    /// lease; the event log says it came from this user on this host.
     pub fn queue(&mut self, input: &Input, now: DateTime<Utc>) -> Result<()> {
         let id = self.id().to_string();
+        let user = std::env::var("USER").unwrap_or_else(|_| "?".into());
+        let by = format!("cli {user}@{}", hostname());
+        let value = serde_json::to_value(input).unwrap_or_default();
         self.store
-            .push_command(&id, &serde_json::to_value(input).unwrap_or_default(), now)
+            .push_command(&id, &value, &by, now)
             .map_err(store_err)?;
         Ok(())
     }

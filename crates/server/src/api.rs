@@ -360,7 +360,7 @@ pub async fn command(
     let reason = body.reason.unwrap_or_default().trim().to_string();
     let input = input(&action, reason)?;
     let queued = input.clone();
-    let id = blocking(move || queue(&s, &id, &action, queued)).await??;
+    let id = blocking(move || queue(&s, &id, &action, queued, "api operator")).await??;
     let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
     Ok((
         StatusCode::ACCEPTED,
@@ -399,7 +399,15 @@ pub fn input(action: &str, reason: String) -> Result<Input, Problem> {
 }
 
 /// Queues `input` for the rollout of `id` when it applies; returns the release id.
-pub fn queue(s: &AppState, id: &str, action: &str, input: Input) -> Result<String, Problem> {
+/// `by` says through what and with which role (`api operator`, `dashboard operator`): tokens
+/// carry no names, so the event log records the channel.
+pub fn queue(
+    s: &AppState,
+    id: &str,
+    action: &str,
+    input: Input,
+    by: &str,
+) -> Result<String, Problem> {
     let r = release(s, id)?;
     let id = r.contract.meta.id.clone();
     let mut st = store(s)?;
@@ -437,7 +445,7 @@ pub fn queue(s: &AppState, id: &str, action: &str, input: Input) -> Result<Strin
         }
     }
     let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
-    st.push_command(&id, &value, Utc::now())
+    st.push_command(&id, &value, by, Utc::now())
         .map_err(|e| Problem::internal(e.to_string()))?;
     Ok(id)
 }

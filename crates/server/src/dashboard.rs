@@ -652,7 +652,8 @@ pub async fn command(
         Ok(i) => i,
         Err(p) => return p.into_response(),
     };
-    match blocking(move || crate::api::queue(&s, &id, &action, input)).await {
+    let by = "dashboard operator";
+    match blocking(move || crate::api::queue(&s, &id, &action, input, by)).await {
         Ok(Ok(release)) => Redirect::to(&release_href(&release)).into_response(),
         Ok(Err(p)) | Err(p) => p.into_response(),
     }

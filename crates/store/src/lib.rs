@@ -580,10 +580,13 @@ impl Store {
     }
 
     /// Queues an operator command for the process that holds the rollout's lease.
+    /// Queues `command` for the controller driving `release`; `by` (who and through what:
+    /// `api operator`, `cli alice@host`) goes into the event log with it.
     pub fn push_command(
         &mut self,
         release: &str,
         command: &Value,
+        by: &str,
         at: DateTime<Utc>,
     ) -> Result<i64> {
         let tx = self
@@ -598,7 +601,7 @@ impl Store {
             &tx,
             release,
             "command-queued",
-            &serde_json::json!({ "id": id, "command": command }),
+            &serde_json::json!({ "id": id, "command": command, "by": by }),
             at,
         )?;
         tx.commit()?;
@@ -821,11 +824,15 @@ mod tests {
         st.push_command(
             "r1",
             &serde_json::json!({"input": "pause", "reason": "x"}),
+            "api operator",
             at(1),
         )
         .unwrap();
-        st.push_command("r1", &serde_json::json!({"input": "resume"}), at(2))
+        st.push_command("r1", &serde_json::json!({"input": "resume"}), "cli", at(2))
             .unwrap();
+        let queued = st.events(Some("r1")).unwrap();
+        let first = queued.iter().find(|e| e.kind == "command-queued").unwrap();
+        assert_eq!(first.data["by"], "api operator");
         // Oldest first; a command stays queued until a step takes it (or it is rejected).
         let (first, cmd) = st.next_command("r1").unwrap().unwrap();
         assert_eq!(cmd["input"], "pause");
