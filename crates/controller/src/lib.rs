@@ -563,7 +563,8 @@ impl<'a> Controller<'a> {
             self.reassert(now).await;
             if self.router_failures >= self.plan.settings.error_limit {
                 let reason = format!("the router failed {} times in a row", self.router_failures);
-                self.apply(Input::Abort { reason }, now, None, log).await?;
+                self.apply(Input::RouterFailing { reason }, now, None, log)
+                    .await?;
                 return Ok(());
             }
         }

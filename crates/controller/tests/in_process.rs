@@ -128,7 +128,8 @@ async fn a_router_that_keeps_failing_ends_the_rollout() {
     let (_dir, ws) = workspace();
     let router = Arc::new(MemoryRouter::new());
     let mut c = controller(&ws, &router, t(0));
-    let mut log = |_: &shiploop_rollout::Decision| {};
+    let mut decisions = vec![];
+    let mut log = |d: &shiploop_rollout::Decision| decisions.push(d.clone());
     c.begin(t(0), &mut log).await.unwrap();
     router.fail_next(1000);
     let mut s = 0;
@@ -141,6 +142,19 @@ async fn a_router_that_keeps_failing_ends_the_rollout() {
         matches!(&c.state.phase, Phase::Failed { reason } if reason.contains("rolling back failed")),
         "{:?}",
         c.state.phase
+    ); // The rollback was the router's doing, not a person's: said so, and counted as such.
+    let started: Vec<_> = decisions
+        .iter()
+        .filter(|d| d.rollback_cause.is_some())
+        .collect();
+    assert_eq!(started.len(), 1, "{decisions:?}");
+    assert_eq!(started[0].rollback_cause.as_deref(), Some("router"));
+    assert!(
+        started[0]
+            .reason
+            .starts_with("automatic rollback (router): the router failed"),
+        "{}",
+        started[0].reason
     );
 }
 

@@ -87,6 +87,11 @@ pub enum Input {
     PromoteFailed {
         error: String,
     },
+    /// The router kept failing to carry the recorded weight (the controller's error limit):
+    /// an automatic rollback, not a person's.
+    RouterFailing {
+        reason: String,
+    },
 }
 
 /// What the controller must do after a step. All of them are idempotent for the router.
@@ -134,7 +139,8 @@ pub struct Decision {
     pub findings: Vec<Finding>,
     /// On the decision that starts a rollback only: what caused it, from a fixed set — a
     /// trigger's name (`error-rate`, `p99-latency`, `health-checks`, `critical-security-alert`,
-    /// `data-integrity`), `metric-errors`, `stage-check`, `max-hold`, `manual`, `validation`.
+    /// `data-integrity`), `metric-errors`, `stage-check`, `max-hold`, `router`, `manual`,
+    /// `validation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_cause: Option<String>,
 }
@@ -336,6 +342,20 @@ impl Rollout {
                     plan,
                     at,
                     format!("cannot promote a rollout that is {}", self.phase.name()),
+                ),
+            },
+            Input::RouterFailing { reason } => match self.phase {
+                Phase::Pending | Phase::Progressing | Phase::Paused { .. } => self.roll_back(
+                    plan,
+                    at,
+                    "router",
+                    format!("automatic rollback (router): {reason}"),
+                    vec![],
+                ),
+                _ => self.ignored(
+                    plan,
+                    at,
+                    format!("router failing while {}: {reason}", self.phase.name()),
                 ),
             },
             Input::Abort { reason } => match self.phase {

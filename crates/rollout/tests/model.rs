@@ -57,6 +57,7 @@ enum Step {
     Abort,
     RouterAck,
     RouterFail,
+    RouterGaveUp,
 }
 
 fn obs_strategy() -> impl Strategy<Value = Obs> {
@@ -79,6 +80,7 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         1 => Just(Step::Abort),
         2 => Just(Step::RouterAck),
         1 => Just(Step::RouterFail),
+        1 => Just(Step::RouterGaveUp),
     ]
 }
 
@@ -151,6 +153,7 @@ fn apply(
             "metric-errors",
             "stage-check",
             "max-hold",
+            "router",
             "manual",
             "validation",
         ];
@@ -191,6 +194,7 @@ fn run(plan: Plan, steps: Vec<Step>, settle: Obs) -> Result<(), TestCaseError> {
                 Input::PromoteFailed { error: "e".into() }
             }
             Step::RouterFail => Input::RollbackFailed { error: "e".into() },
+            Step::RouterGaveUp => Input::RouterFailing { reason: "r".into() },
         };
         apply(&plan, &mut r, now, input)?;
     }
