@@ -806,17 +806,27 @@ fn render_check_lines(out: &mut String, what: &str, lines: &[CheckLine]) {
     }
 }
 
-/// `text` with every control character (newlines, tabs, escapes) replaced by a space: what a
-/// one-line field of a contract or a log may hold.
+/// Characters one line of plain text must not hold: control characters (newlines, tabs,
+/// escapes), line and paragraph separators, and the bidirectional overrides that make a
+/// browser or a terminal show text in another order than it is stored.
+fn not_plain(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}')
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// `text` with every character [`check_plain`] refuses replaced by a space: what a one-line
+/// field of a contract or a log may hold.
 pub fn plain_text(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if not_plain(c) { ' ' } else { c })
         .collect()
 }
 
 /// Whether `text` can go into a contract as it is; the error says what to change.
 pub fn check_plain(field: &str, text: &str) -> Result<(), String> {
-    match text.chars().find(|c| c.is_control()) {
+    match text.chars().find(|c| not_plain(*c)) {
         Some(c) => Err(format!(
             "{field} contains a control character ({:?}): one line of plain text, please",
             c
@@ -828,7 +838,7 @@ pub fn check_plain(field: &str, text: &str) -> Result<(), String> {
 fn plain_record<T: Serialize + serde::de::DeserializeOwned>(record: &mut Option<T>) {
     fn walk(v: &mut serde_json::Value) -> bool {
         match v {
-            serde_json::Value::String(s) if s.chars().any(char::is_control) => {
+            serde_json::Value::String(s) if s.chars().any(not_plain) => {
                 *s = plain_text(s);
                 true
             }
@@ -1105,8 +1115,16 @@ mod tests {
         let log = &back.meta.rollout.unwrap().log;
         assert_eq!(log[0].reason, "paused by an operator: a b [2K c");
         assert!(check_plain("reason", "fine — with unicode é").is_ok());
-        let e = check_plain("reason", "two\nlines").unwrap_err();
-        assert!(e.starts_with("reason contains a control character"), "{e}");
+        for bad in [
+            "two\nlines",
+            "line\u{2028}sep",
+            "\u{202e}evil",
+            "a\u{2066}b",
+        ] {
+            let e = check_plain("reason", bad).unwrap_err();
+            assert!(e.starts_with("reason contains a control character"), "{e}");
+            assert!(check_plain("reason", &plain_text(bad)).is_ok());
+        }
     }
 
     #[test]

@@ -485,10 +485,18 @@ pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result
         );
     }
     if abort && !matches!(c.state.phase, Phase::RolledBack { .. }) {
-        eprintln!(
-            "error: the router has not confirmed the rollback ({phase}); `ship rollout resume {}` keeps retrying",
-            c.id()
-        );
+        // Still rolling back: resuming retries it. Failed: ship gave up, a person must act.
+        if matches!(c.state.phase, Phase::Failed { .. }) {
+            eprintln!(
+                "error: the router has not confirmed the rollback and ship stopped retrying ({phase}): move the traffic back by hand, then check `ship rollout status {}`",
+                c.id()
+            );
+        } else {
+            eprintln!(
+                "error: the router has not confirmed the rollback ({phase}); `ship rollout resume {}` keeps retrying",
+                c.id()
+            );
+        }
         return Ok(1);
     }
     Ok(if d.kind == DecisionKind::Ignored {

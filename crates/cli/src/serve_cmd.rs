@@ -48,6 +48,12 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
+/// A line on stderr that never panics (eprintln! does when stderr is a closed pipe).
+fn warn(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// How long a stopping server waits for HTTP connections to finish: a client that sent half a
 /// request must not keep the server (and the proxy it runs) alive.
 const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
@@ -94,10 +100,10 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
     let tokens = shiploop_server::load_tokens(ws)
         .map_err(|e| Error::Usage(format!("ship.toml [server]: {e}")))?;
     if tokens.is_empty() {
-        eprintln!(
+        warn(&format!(
             "warning: no API tokens (server.tokens_file, ${}): the API answers 401 to every request",
             ws.config.server.tokens_env
-        );
+        ));
     }
     let metrics = Arc::new(ServeMetrics::default());
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -134,7 +140,7 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
                 if n == 0 {
                     let _ = tx.send(true);
                 } else {
-                    eprintln!("ship serve: second signal, exiting now");
+                    warn("ship serve: second signal, exiting now");
                     std::process::exit(130);
                 }
             }
@@ -250,7 +256,7 @@ async fn run_proxy(
     json: bool,
 ) {
     let Ok(exe) = std::env::current_exe() else {
-        eprintln!("error: cannot find the ship binary to run the proxy");
+        warn("error: cannot find the ship binary to run the proxy");
         return;
     };
     let log = Log {

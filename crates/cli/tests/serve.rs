@@ -557,17 +557,32 @@ fn a_rollout_that_cannot_be_driven_never_stalls_another_and_shows_its_error() {
         assert!(started.elapsed() < Duration::from_secs(20), "{v}");
         std::thread::sleep(Duration::from_millis(100));
     };
+    // The rollout is still visible by id (from the state database); the release names its
+    // problem by the file's place in the workspace.
+    let v = s.get(&format!("/api/v1/rollouts/{web}"));
+    assert!(v["last_error"].is_object(), "{v}");
     let p = s
         .call(
             "GET",
-            &format!("/api/v1/rollouts/{web}"),
+            &format!("/api/v1/releases/{web}"),
             Some(VIEWER),
             None,
         )
         .problem(500);
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.starts_with(&format!("{file}:")), "{p}");
+    // A command the failing task could not apply is refused, not queued.
+    let v = s
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{web}/pause"),
+            Some(OPERATOR),
+            Some(r#"{"reason":"x"}"#),
+        )
+        .problem(409);
     assert!(
-        p["detail"].as_str().unwrap().contains(&format!("{file}:")),
-        "{p}"
+        v["detail"].as_str().unwrap().contains("cannot drive"),
+        "{v}"
     );
     // The lists show the readable releases and name the broken contract.
     let list = s.get("/api/v1/releases");
@@ -616,6 +631,11 @@ fn an_abort_nobody_would_apply_is_refused_not_queued() {
     let (ws, addr) = serve_ws("1s");
     let cfg = ws.read("ship.toml");
     let manual = common::builtin::set(&cfg, "validation", "auto", "false");
+    // Rolling back takes a while, so a person's abort can be cut short (below).
+    let manual = manual.replace(
+        "rollback = \"\"",
+        "rollback = \"sleep 2 && echo 0 > weight-{release}\"",
+    );
     assert_ne!(cfg, manual);
     ws.write("ship.toml", &manual);
     approve(&ws, "web", "v-pass-1");
@@ -639,14 +659,24 @@ fn an_abort_nobody_would_apply_is_refused_not_queued() {
         v["detail"].as_str().unwrap().contains("ship rollout abort"),
         "{v}"
     );
-    // Nothing was queued: the CLI's abort applies at once.
-    let r = ship_env(
-        &ws,
-        &[],
-        &["rollout", "abort", "web", "--reason", "looks wrong"],
-    );
-    assert_eq!(r.code, 0, "{}", r.text());
-    wait_phase(&s, id, "rolled-back", Duration::from_secs(10));
+    // Nothing was queued: the CLI's abort applies at once. Killed while the router rolls
+    // back, it leaves the rollout rolling back — which the server, seeing a completed rollout
+    // move again, finishes.
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_ship"))
+        .arg("-C")
+        .arg(ws.root())
+        .args(["rollout", "abort", "web", "--reason", "looks wrong"])
+        .env_remove("SHIP_NOW")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_phase(&s, id, "rolling-back", Duration::from_secs(10));
+    cli.kill().unwrap();
+    cli.wait().unwrap();
+    let v = wait_phase(&s, id, "rolled-back", Duration::from_secs(30));
+    assert!(v["reason"].as_str().unwrap().contains("looks wrong"), "{v}");
+    assert_eq!(ws.read(&format!("weight-{id}")).trim(), "0");
 }
 
 /// Every stage a rollout entered, in order, from its decision log.

@@ -589,7 +589,11 @@ impl<'a> Controller<'a> {
         } else {
             self.providers.metrics.measure(&metric_keys, &mctx).await
         };
-        if obs.values().any(|m| matches!(m, Measurement::Error { .. })) {
+        // The stable p99 is for the charts only: its absence is not the source failing.
+        let failed = obs.iter().any(|(k, m)| {
+            k != shiploop_rollout::measure::STABLE_P99 && matches!(m, Measurement::Error { .. })
+        });
+        if failed {
             self.provider_error("metrics");
         }
         for k in integrity_keys {

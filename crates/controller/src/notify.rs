@@ -254,7 +254,12 @@ impl Notifier {
                 .filter_map(|c| match Hook::new(c) {
                     Ok(h) => Some(h),
                     Err(e) => {
-                        eprintln!("warning: {e}; that receiver gets nothing");
+                        // Never eprintln!: under `ship serve` stderr may be a closed pipe.
+                        use std::io::Write;
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "warning: {e}; that receiver gets nothing"
+                        );
                         None
                     }
                 })

@@ -67,38 +67,66 @@ pub const SERVER_LEASE: &str = "ship-serve";
 /// Releases with work for a controller: a rollout not in a terminal phase, or one that reached
 /// 100 % and still owes its post-deployment validation (validation.auto).
 pub fn pending(ws: &Workspace) -> Result<Vec<String>> {
-    scan(ws, &mut HashSet::new())
+    Ok(scan(ws, &mut HashSet::new())?.pending)
 }
 
-/// `pending`, skipping the releases in `done` and adding those found finished for good (a
-/// terminal rollout never runs again: its row cannot be created twice), so a server's scan
-/// does not re-read every contract of the workspace's history each poll.
-fn scan(ws: &Workspace, done: &mut HashSet<String>) -> Result<Vec<String>> {
+/// One look at the state database: the rollouts with work, and those whose stored state
+/// cannot be read (they may be live at some weight: a person must look).
+struct Scan {
+    pending: Vec<String>,
+    unreadable: Vec<(String, String)>,
+}
+
+/// `pending`, skipping the releases in `done` and adding those that can never need a
+/// controller again — rolled back, failed, or completed with the release shipped or rolled
+/// back (a completed rollout can still be aborted or fail its validation until then) — so a
+/// server's scan does not re-read every contract of the workspace's history each poll.
+fn scan(ws: &Workspace, done: &mut HashSet<String>) -> Result<Scan> {
     let store = Store::open(&ws.state_db()).map_err(store_err)?;
-    let mut out = vec![];
+    let mut out = Scan {
+        pending: vec![],
+        unreadable: vec![],
+    };
     for row in store.rollouts().map_err(store_err)? {
         if done.contains(&row.release) {
             continue;
         }
-        let Ok(state) = serde_json::from_value::<Rollout>(row.state) else {
-            continue;
+        let state = match serde_json::from_value::<Rollout>(row.state) {
+            Ok(s) => s,
+            Err(e) => {
+                let why = format!("the stored state of its rollout cannot be read: {e}");
+                out.unreadable.push((row.release, why));
+                continue;
+            }
         };
-        if !state.phase.is_terminal() {
-            out.push(row.release);
-            continue;
-        }
-        if state.phase != Phase::Completed || !ws.config.validation.auto {
-            done.insert(row.release);
-            continue;
-        }
-        // Completed: still owed its validation while the contract says validating. An
-        // unreadable contract is looked at again next time (it may be mended).
-        match ws.resolve(&row.release) {
-            Ok(r) if r.contract.meta.status == Status::Validating => out.push(row.release),
-            Ok(_) => {
+        match state.phase {
+            Phase::RolledBack { .. } | Phase::Failed { .. } => {
                 done.insert(row.release);
             }
-            Err(_) => {}
+            // An unreadable contract is looked at again next time (it may be mended).
+            Phase::Completed => {
+                if let Ok(r) = ws.resolve(&row.release) {
+                    match r.contract.meta.status {
+                        Status::Shipped | Status::RolledBack => {
+                            done.insert(row.release);
+                        }
+                        // Owed its validation — unless one already ended (on_failure = manual
+                        // leaves it for a person) or validation is not the server's job.
+                        Status::Validating
+                            if ws.config.validation.auto
+                                && r.contract
+                                    .meta
+                                    .validation
+                                    .as_ref()
+                                    .is_none_or(|v| v.result == "running") =>
+                        {
+                            out.pending.push(row.release)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => out.pending.push(row.release),
         }
     }
     Ok(out)
@@ -122,6 +150,7 @@ pub async fn supervise(
     let mut tasks: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let retries: Rc<RefCell<HashMap<String, Retry>>> = Rc::default();
     let mut done = HashSet::new();
+    let mut reported = HashSet::new();
     let holder = format!("{}:{}", crate::hostname(), std::process::id());
     let mut stop_rx = stop.clone();
     loop {
@@ -129,8 +158,14 @@ pub async fn supervise(
         hold_server_lease(ws, &holder, poll, now);
         tasks.retain(|_, h| !h.is_finished());
         match scan(ws, &mut done) {
-            Ok(ids) => {
-                for id in ids {
+            Ok(found) => {
+                // Said once per server (an error each poll would only repeat it).
+                for (id, why) in found.unreadable {
+                    if reported.insert(id.clone()) {
+                        observer.error(&id, &why, poll);
+                    }
+                }
+                for id in found.pending {
                     let waiting = retries.borrow().get(&id).is_some_and(|r| r.at > now);
                     if tasks.contains_key(&id) || waiting {
                         continue;

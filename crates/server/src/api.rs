@@ -32,12 +32,38 @@ fn release(s: &AppState, id: &str) -> Result<LoadedRelease, Problem> {
     if id.contains(['/', '\\']) || id.ends_with(".md") || id.starts_with('.') {
         return Err(Problem::not_found(format!("unknown release `{id}`")));
     }
-    s.ws.resolve(id).map_err(|e| match e {
-        shiploop_workspace::Error::Usage(m) if m.starts_with("unknown release") => {
-            Problem::not_found(m)
-        }
-        e => Problem::from_ws(e),
+    s.ws.resolve(id).map_err(|e| {
+        let mut p = match e {
+            shiploop_workspace::Error::Usage(m) if m.starts_with("unknown release") => {
+                Problem::not_found(m)
+            }
+            e => Problem::from_ws(e),
+        };
+        // Name the file as the workspace knows it, not where the server keeps it.
+        p.detail = p.detail.replace(&format!("{}/", s.ws.root.display()), "");
+        p
     })
+}
+
+/// The rollout of `arg`: its release's id — or, when the contract cannot be read, `arg` itself
+/// if the state database has a rollout by that id, so a rollout whose contract broke mid-flight
+/// can still be seen and stopped. The release, when it could be read, comes along.
+fn rollout_of(s: &AppState, arg: &str) -> Result<(String, Option<LoadedRelease>), Problem> {
+    match release(s, arg) {
+        Ok(r) => Ok((r.contract.meta.id.clone(), Some(r))),
+        Err(p) if p.status == 404 => Err(p),
+        Err(p) => {
+            let known = store(s)?
+                .rollout(arg)
+                .map_err(|e| Problem::internal(e.to_string()))?
+                .is_some();
+            if known {
+                Ok((arg.to_string(), None))
+            } else {
+                Err(p)
+            }
+        }
+    }
 }
 
 pub async fn releases(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
@@ -158,7 +184,7 @@ pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResul
 }
 
 fn rollout_id(s: &AppState, id: &str) -> Result<String, Problem> {
-    Ok(release(s, id)?.contract.meta.id)
+    Ok(rollout_of(s, id)?.0)
 }
 
 pub async fn rollout_one(
@@ -408,8 +434,7 @@ pub fn queue(
     input: Input,
     by: &str,
 ) -> Result<String, Problem> {
-    let r = release(s, id)?;
-    let id = r.contract.meta.id.clone();
+    let (id, r) = rollout_of(s, id)?;
     let mut st = store(s)?;
     let Some(row) = st
         .rollout(&id)
@@ -421,28 +446,50 @@ pub fn queue(
     };
     let state: Rollout =
         serde_json::from_value(row.state).map_err(|e| Problem::internal(e.to_string()))?;
-    let validating =
-        state.phase == Phase::Completed && r.contract.meta.status == Status::Validating;
+    // Without a readable contract the status is unknown: only an unfinished rollout can be
+    // acted on (its controller still has the contract it loaded).
+    let status = r.as_ref().map(|r| r.contract.meta.status);
+    let validating = state.phase == Phase::Completed && status == Some(Status::Validating);
     let allowed =
         !state.phase.is_terminal() || (validating && matches!(input, Input::Abort { .. }));
     if !allowed {
+        let status = status.map_or("contract unreadable".to_string(), |s| s.to_string());
         return Err(Problem::conflict(format!(
-            "{id} is {} ({}): nothing to {action}",
+            "{id} is {} ({status}): nothing to {action}",
             state.phase.name(),
-            r.contract.meta.status
         )));
     }
-    // A validation nobody drives (validation.auto off, no `ship validate` holding the lease)
-    // would leave the abort queued indefinitely: say where it can be applied instead.
-    if validating && !s.ws.config.validation.auto {
+    // An abort of a completed rollout is applied by whoever runs its validation. When nobody
+    // will (validation.auto off, or the validation already ended and left the decision to a
+    // person) and no live process holds the lease, it would stay queued forever: say where it
+    // can be applied instead.
+    let validation_ended = r
+        .as_ref()
+        .and_then(|r| r.contract.meta.validation.as_ref())
+        .is_some_and(|v| v.result != "running");
+    if validating && (!s.ws.config.validation.auto || validation_ended) {
         let holder = st
             .lease_holder(&id, Utc::now())
-            .map_err(|e| Problem::internal(e.to_string()))?;
+            .map_err(|e| Problem::internal(e.to_string()))?
+            .filter(|h| !shiploop_controller::holder_is_dead(h));
         if holder.is_none() {
+            let why = if validation_ended {
+                "its validation ended and left the decision to a person"
+            } else {
+                "this server does not run validations (validation.auto = false)"
+            };
             return Err(Problem::conflict(format!(
-                "{id} awaits a validation this server does not run (validation.auto = false) and nobody is validating it now: `ship rollout abort {id} --reason …` applies the abort at once"
+                "nothing is driving {id} now ({why}): `ship rollout abort {id} --reason …` applies the abort at once"
             )));
         }
+    }
+    // The server's own task for it is failing: the command would wait for the cause to be
+    // mended without anyone knowing; say so instead.
+    if let Some(e) = s.metrics.last_error(&id) {
+        return Err(Problem::conflict(format!(
+            "this server cannot drive {id} now ({}); a command would wait until that is mended",
+            e.message
+        )));
     }
     let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
     st.push_command(&id, &value, by, Utc::now())

@@ -197,12 +197,19 @@ pub async fn logout(headers: HeaderMap) -> Response {
     ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
 }
 
-/// A rollout's plan, state, and when it was created (where its charts start).
-fn rollout_state(st: &Store, id: &str) -> Option<(Plan, Rollout, DateTime<Utc>)> {
-    let row = st.rollout(id).ok()??;
-    let plan = serde_json::from_value(row.plan["plan"].clone()).ok()?;
-    let state = serde_json::from_value(row.state).ok()?;
-    Some((plan, state, row.created_at))
+type Stored = (Plan, Rollout, DateTime<Utc>);
+
+/// A rollout's plan, state, and when it was created (where its charts start); None without a
+/// rollout, an error when it exists but cannot be read (it may be live at some weight).
+fn rollout_state(st: &Store, id: &str) -> Result<Option<Stored>, String> {
+    let Some(row) = st.rollout(id).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let plan = serde_json::from_value(row.plan["plan"].clone())
+        .map_err(|e| format!("its stored plan cannot be read: {e}"))?;
+    let state = serde_json::from_value(row.state)
+        .map_err(|e| format!("its stored state cannot be read: {e}"))?;
+    Ok(Some((plan, state, row.created_at)))
 }
 
 fn last_seq(st: &Store, release: Option<&str>) -> i64 {
@@ -232,7 +239,8 @@ fn index_page(s: &AppState) -> Response {
     for r in releases.iter().rev() {
         let m = &r.contract.meta;
         let rollout = match rollout_state(&st, &m.id) {
-            Some((plan, state, _)) => format!(
+            Err(_) => pill("unreadable"),
+            Ok(Some((plan, state, _))) => format!(
                 "{} {} at {} %",
                 pill(state.phase.name()),
                 esc(&plan
@@ -242,7 +250,7 @@ fn index_page(s: &AppState) -> Response {
                     .unwrap_or_default()),
                 state.weight
             ),
-            None => "—".into(),
+            Ok(None) => "—".into(),
         };
         rows.push_str(&format!(
             "<tr><td><a href=\"{5}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
@@ -328,8 +336,19 @@ fn one_release_page(s: &AppState, role: Role, id: &str) -> Response {
         esc(m.mission.as_deref().unwrap_or("none")),
         m.changes.len()
     );
-    let state = rollout_state(&st, &m.id);
+    let (state, unreadable) = match rollout_state(&st, &m.id) {
+        Ok(state) => (state, false),
+        Err(why) => {
+            body.push_str(&format!(
+                "<div class=\"card warn\"><b>Rollout unreadable</b>: {} — it may still carry traffic: check the router and <code>ship audit log --release {}</code>.</div>",
+                esc(&why),
+                esc(&m.id)
+            ));
+            (None, true)
+        }
+    };
     match &state {
+        None if unreadable => {}
         None => body.push_str("<div class=\"card\">No rollout yet: <code>ship rollout start … --detach</code> hands it to this server.</div>"),
         Some((plan, state, _)) => {
             body.push_str(&format!(
@@ -362,7 +381,16 @@ fn one_release_page(s: &AppState, role: Role, id: &str) -> Response {
             body.push_str("</div>");
             let validating = state.phase == Phase::Completed
                 && m.status == shiploop_artifacts::release::Status::Validating;
-            if role == Role::Operator && (!state.phase.is_terminal() || validating) {
+            // A validation that ended (or that this server does not run) has nobody to apply
+            // a queued abort: the button would only queue it (the API answers 409).
+            let validation_open = s.ws.config.validation.auto
+                && m.validation.as_ref().is_none_or(|v| v.result == "running");
+            if role == Role::Operator && validating && !validation_open {
+                body.push_str(&format!(
+                    "<p>Nothing drives this release's validation now: roll it back with <code>ship rollout abort {} --reason …</code>.</p>",
+                    esc(&m.id)
+                ));
+            } else if role == Role::Operator && (!state.phase.is_terminal() || validating) {
                 body.push_str(&commands_html(&m.id, &state.phase, validating));
             }
             body.push_str("</div>");
