@@ -66,9 +66,18 @@ fn rollout_of(s: &AppState, arg: &str) -> Result<(String, Option<LoadedRelease>)
     }
 }
 
+/// A viewer's read: the token checked, then `work` on the blocking pool (every read goes to
+/// the workspace's files or the state database).
+async fn viewer_read<F>(s: AppState, headers: &HeaderMap, work: F) -> ApiResult
+where
+    F: FnOnce(&AppState) -> ApiResult + Send + 'static,
+{
+    s.tokens.check(headers, Role::Viewer)?;
+    blocking(move || work(&s)).await?
+}
+
 pub async fn releases(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
-    s.tokens.check(&headers, Role::Viewer)?;
-    blocking(move || {
+    viewer_read(s, &headers, move |s| {
         let (good, bad) = s.ws.release_set().map_err(Problem::from_ws)?;
         let list: Vec<Value> = good.iter().map(|r| json!(s.ws.summary(r))).collect();
         let unreadable: Vec<Value> = bad
@@ -77,7 +86,7 @@ pub async fn releases(State(s): State<AppState>, headers: HeaderMap) -> ApiResul
             .collect();
         Ok(Json(json!({ "releases": list, "unreadable": unreadable })).into_response())
     })
-    .await?
+    .await
 }
 
 pub async fn release_one(
@@ -85,16 +94,15 @@ pub async fn release_one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    s.tokens.check(&headers, Role::Viewer)?;
-    blocking(move || {
-        let r = release(&s, &id)?;
+    viewer_read(s, &headers, move |s| {
+        let r = release(s, &id)?;
         Ok(Json(json!({
             "summary": s.ws.summary(&r),
             "contract": r.contract.meta,
         }))
         .into_response())
     })
-    .await?
+    .await
 }
 
 pub async fn gates(
@@ -159,16 +167,15 @@ fn phase_reason(p: &Phase) -> Option<String> {
 }
 
 pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
-    s.tokens.check(&headers, Role::Viewer)?;
-    blocking(move || {
-        let st = store(&s)?;
+    viewer_read(s, &headers, move |s| {
+        let st = store(s)?;
         let mut list = vec![];
         for row in st
             .rollouts()
             .map_err(|e| Problem::internal(e.to_string()))?
         {
             // One unreadable rollout must not hide the others: it is listed with its problem.
-            match rollout_view(&s, &st, &row.release) {
+            match rollout_view(s, &st, &row.release) {
                 Ok(Some(v)) => list.push(v),
                 Ok(None) => {}
                 Err(p) => list.push(json!({
@@ -180,7 +187,7 @@ pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResul
         }
         Ok(Json(json!({ "rollouts": list })).into_response())
     })
-    .await?
+    .await
 }
 
 fn rollout_id(s: &AppState, id: &str) -> Result<String, Problem> {
@@ -192,16 +199,15 @@ pub async fn rollout_one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    s.tokens.check(&headers, Role::Viewer)?;
-    blocking(move || {
-        let id = rollout_id(&s, &id)?;
-        let st = store(&s)?;
-        match rollout_view(&s, &st, &id)? {
+    viewer_read(s, &headers, move |s| {
+        let id = rollout_id(s, &id)?;
+        let st = store(s)?;
+        match rollout_view(s, &st, &id)? {
             Some(v) => Ok(Json(v).into_response()),
             None => Err(Problem::not_found(format!("{id} has no rollout yet"))),
         }
     })
-    .await?
+    .await
 }
 
 pub async fn decisions(
@@ -209,10 +215,9 @@ pub async fn decisions(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    s.tokens.check(&headers, Role::Viewer)?;
-    blocking(move || {
-        let id = rollout_id(&s, &id)?;
-        let st = store(&s)?;
+    viewer_read(s, &headers, move |s| {
+        let id = rollout_id(s, &id)?;
+        let st = store(s)?;
         let list: Vec<Value> = st
             .decisions(&id)
             .map_err(|e| Problem::internal(e.to_string()))?
@@ -221,7 +226,7 @@ pub async fn decisions(
             .collect();
         Ok(Json(json!({ "release": id, "decisions": list })).into_response())
     })
-    .await?
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -349,8 +354,7 @@ struct Tail {
 }
 
 pub async fn signals(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
-    s.tokens.check(&headers, Role::Viewer)?;
-    blocking(move || {
+    viewer_read(s, &headers, move |s| {
         let list: Vec<Value> =
             s.ws.signals()
                 .map_err(Problem::from_ws)?
@@ -359,7 +363,7 @@ pub async fn signals(State(s): State<AppState>, headers: HeaderMap) -> ApiResult
                 .collect();
         Ok(Json(json!({ "signals": list })).into_response())
     })
-    .await?
+    .await
 }
 
 #[derive(Debug, Deserialize)]
