@@ -88,29 +88,20 @@ fn page(title: &str, body: &str, live: Option<&str>) -> Response {
     .into_response();
     // Operator buttons must not be clickable through another site's frame; nothing is loaded
     // from elsewhere; the inline style and script are ship's own.
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static(
+    let headers = [
+        (
+            header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ),
-    );
-    h.insert(
-        header::X_FRAME_OPTIONS,
-        header::HeaderValue::from_static("DENY"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        header::HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        header::HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in headers {
+        resp.headers_mut()
+            .insert(name, header::HeaderValue::from_static(value));
+    }
     resp
 }
 
