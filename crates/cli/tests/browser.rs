@@ -78,20 +78,11 @@ fn an_operator_rolls_back_the_canary_from_the_dashboard_in_chromium() {
     // A workspace on the command router whose rollout stays in its canary for a while.
     let ws = Ws::init();
     let addr = free_addr();
-    let cfg = fast_stages(&ws.read("ship.toml"))
+    let cfg = file_providers(&fast_stages(&ws.read("ship.toml")), "", "cat metrics.json")
         .replace("canary_duration = \"1s\"", "canary_duration = \"60s\"")
         .replace("tick_interval = \"100ms\"", "tick_interval = \"500ms\"")
         .replace("max_tick_gap = \"100ms\"", "max_tick_gap = \"500ms\"")
         .replace("min_samples = 50", "min_samples = 10")
-        .replace(
-            "set_weight = \"\"",
-            "set_weight = \"echo {weight} > weight && echo {weight} >> weights.log\"",
-        )
-        .replace("get_weight = \"\"", "get_weight = \"cat weight\"")
-        .replace(
-            "command = \"\"\ntimeout = \"10s\"",
-            "command = \"cat metrics.json\"\ntimeout = \"10s\"",
-        )
         .replace(
             "listen = \"127.0.0.1:8480\"",
             &format!("listen = \"{addr}\""),

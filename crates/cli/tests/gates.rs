@@ -40,17 +40,8 @@ fn staging_proxy(ws: &Ws, stable: &Server, canary: &Server) -> (Proxy, SocketAdd
 /// `web` that names flag `new-checkout` and migrations `db/`, approved.
 fn gated_ws(migration: &str) -> Ws {
     let ws = Ws::init();
-    let cfg = fast_stages(&ws.read("ship.toml"))
-        .replace("min_samples = 50", "min_samples = 10")
-        .replace(
-            "set_weight = \"\"",
-            "set_weight = \"echo {weight} > weight && echo {weight} >> weights.log\"",
-        )
-        .replace("get_weight = \"\"", "get_weight = \"cat weight\"")
-        .replace(
-            "command = \"\"\ntimeout = \"10s\"",
-            "command = \"cat metrics.json\"\ntimeout = \"10s\"",
-        );
+    let cfg = file_providers(&fast_stages(&ws.read("ship.toml")), "", "cat metrics.json")
+        .replace("min_samples = 50", "min_samples = 10");
     ws.write("ship.toml", &cfg);
     ws.write("metrics.json", HEALTHY);
     ws.write("db/001_add_coupon.sql", migration);

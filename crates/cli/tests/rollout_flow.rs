@@ -19,22 +19,33 @@ fn rollout_ws_from(edit: impl Fn(String) -> String) -> Ws {
 fn rollout_ws_with(stage: &str, tick: &str, edit: impl Fn(String) -> String) -> Ws {
     let ws = Ws::init();
     let cfg = edit(ws.read("ship.toml"))
-        .replace("canary_duration = \"10m\"", &format!("canary_duration = \"{stage}\""))
-        .replace("early_adopter_duration = \"30m\"", &format!("early_adopter_duration = \"{stage}\""))
-        .replace("ga_duration = \"1h\"", &format!("ga_duration = \"{stage}\""))
-        .replace("tick_interval = \"10s\"", &format!("tick_interval = \"{tick}\""))
-        .replace("max_tick_gap = \"1m\"", &format!("max_tick_gap = \"{tick}\""))
-        .replace("min_samples = 50", "min_samples = 10")
-        .replace("window = \"30m\"", "window = \"1s\"")
         .replace(
-            "set_weight = \"\"",
-            "set_weight = \"echo {weight} > weight && echo {weight} >> weights.log\"",
+            "canary_duration = \"10m\"",
+            &format!("canary_duration = \"{stage}\""),
         )
-        .replace("get_weight = \"\"", "get_weight = \"cat weight\"")
         .replace(
-            "command = \"\"\ntimeout = \"10s\"",
-            "command = \"cat metrics-{stage}.json 2>/dev/null || cat metrics.json\"\ntimeout = \"10s\"",
-        );
+            "early_adopter_duration = \"30m\"",
+            &format!("early_adopter_duration = \"{stage}\""),
+        )
+        .replace(
+            "ga_duration = \"1h\"",
+            &format!("ga_duration = \"{stage}\""),
+        )
+        .replace(
+            "tick_interval = \"10s\"",
+            &format!("tick_interval = \"{tick}\""),
+        )
+        .replace(
+            "max_tick_gap = \"1m\"",
+            &format!("max_tick_gap = \"{tick}\""),
+        )
+        .replace("min_samples = 50", "min_samples = 10")
+        .replace("window = \"30m\"", "window = \"1s\"");
+    let cfg = file_providers(
+        &cfg,
+        "",
+        "cat metrics-{stage}.json 2>/dev/null || cat metrics.json",
+    );
     ws.write("ship.toml", &cfg);
     ws.write("metrics.json", HEALTHY);
     ws.verdict("v-pass-1", "PASS", "Faster checkout");

@@ -131,21 +131,28 @@ impl Answer {
 fn serve_ws(stage: &str) -> (Ws, SocketAddr) {
     let ws = Ws::init();
     let addr = free_addr();
-    let cfg = fast_stages(&ws.read("ship.toml"))
-        .replace("canary_duration = \"1s\"", &format!("canary_duration = \"{stage}\""))
-        .replace("early_adopter_duration = \"1s\"", &format!("early_adopter_duration = \"{stage}\""))
-        .replace("ga_duration = \"1s\"", &format!("ga_duration = \"{stage}\""))
-        .replace("min_samples = 50", "min_samples = 10")
-        .replace(
-            "set_weight = \"\"",
-            "set_weight = \"echo {weight} > weight-{release} && echo {weight} >> weights-{release}.log\"",
-        )
-        .replace("get_weight = \"\"", "get_weight = \"cat weight-{release}\"")
-        .replace(
-            "command = \"\"\ntimeout = \"10s\"",
-            "command = \"cat metrics.json\"\ntimeout = \"10s\"",
-        )
-        .replace("listen = \"127.0.0.1:8480\"", &format!("listen = \"{addr}\""));
+    let cfg = file_providers(
+        &fast_stages(&ws.read("ship.toml")),
+        "-{release}",
+        "cat metrics.json",
+    )
+    .replace(
+        "canary_duration = \"1s\"",
+        &format!("canary_duration = \"{stage}\""),
+    )
+    .replace(
+        "early_adopter_duration = \"1s\"",
+        &format!("early_adopter_duration = \"{stage}\""),
+    )
+    .replace(
+        "ga_duration = \"1s\"",
+        &format!("ga_duration = \"{stage}\""),
+    )
+    .replace("min_samples = 50", "min_samples = 10")
+    .replace(
+        "listen = \"127.0.0.1:8480\"",
+        &format!("listen = \"{addr}\""),
+    );
     ws.write("ship.toml", &cfg);
     ws.write("metrics.json", HEALTHY);
     (ws, addr)

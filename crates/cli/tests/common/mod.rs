@@ -88,6 +88,26 @@ pub fn fast_stages(cfg: &str) -> String {
         .replace("window = \"30m\"", "window = \"1s\"")
 }
 
+/// ship.toml text with the command router on files — `weight<suffix>` holds the weight,
+/// `weights<suffix>.log` every shift — and the command metric source running `metrics`.
+/// A suffix such as `-{release}` gives each release its own router.
+pub fn file_providers(cfg: &str, suffix: &str, metrics: &str) -> String {
+    cfg.replace(
+        "set_weight = \"\"",
+        &format!(
+            "set_weight = \"echo {{weight}} > weight{suffix} && echo {{weight}} >> weights{suffix}.log\""
+        ),
+    )
+    .replace(
+        "get_weight = \"\"",
+        &format!("get_weight = \"cat weight{suffix}\""),
+    )
+    .replace(
+        "command = \"\"\ntimeout = \"10s\"",
+        &format!("command = \"{metrics}\"\ntimeout = \"10s\""),
+    )
+}
+
 impl Ws {
     /// Compiles release `web` from the verdicts in work/evaluations, submits it as the agent and
     /// approves it as alice (a new allowed key).
