@@ -635,7 +635,7 @@ impl State {
                     0 => f64::from(j.weight(stage)) / 100.0,
                     n => here.canary.requests as f64 / n as f64,
                 };
-                let (pc, ps) = (smooth(&here.canary), smooth(&here.stable));
+                let (pc, ps) = (seen(&here.canary), seen(&here.stable));
                 let logs = self
                     .better
                     .as_ref()
@@ -650,7 +650,7 @@ impl State {
         }
         if self.latency_call(j, stage) == Some(Call::Open) {
             let (n, slow) = here.latency(Bound::Limit);
-            let p = (slow as f64 + 0.5) / (n as f64 + 1.0);
+            let p = if n == 0 { 0.0 } else { slow as f64 / n as f64 };
             let logs: Vec<f64> = GRID
                 .iter()
                 .map(|c| bet::rate_log_growth(*c, Side::Better, n, slow, SLOW_ALLOWED))
@@ -694,9 +694,9 @@ fn progress(j: &Judge, n: &Numbers) -> String {
     )
 }
 
-/// A rate estimate that is never exactly 0 or 1 (half a count either way).
-fn smooth(c: &Counts) -> f64 {
-    (c.errors as f64 + 0.5) / (c.requests as f64 + 1.0)
+/// The error rate seen (0 without requests).
+fn seen(c: &Counts) -> f64 {
+    c.error_rate().unwrap_or(0.0)
 }
 
 /// Expected log growth per request (of either version) of a bettor against "canary worse by

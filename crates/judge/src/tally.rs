@@ -57,10 +57,12 @@ fn minus(now: &Counts, before: &Counts) -> Counts {
     }
 }
 
+/// A count over the interval: unknown unless both ends are known (a reading that lacked it
+/// leaves the next interval unknown too, rather than counting a running total as one interval).
 fn sub(now: Option<u64>, before: Option<u64>) -> Option<u64> {
     match (now, before) {
         (Some(a), Some(b)) => Some(a.saturating_sub(b)),
-        (a, _) => a,
+        _ => None,
     }
 }
 
@@ -88,9 +90,22 @@ pub fn step(origin: Origin, last: Option<&Last>, stage: usize, now: Reading) -> 
         stage,
         reading: now,
     };
+    // Counted from zero: slow requests too, even when the source did not say so yet.
+    let zero = Reading {
+        stable: Counts {
+            slow: Some(0),
+            slow_target: Some(0),
+            ..Counts::default()
+        },
+        canary: Counts {
+            slow: Some(0),
+            slow_target: Some(0),
+            ..Counts::default()
+        },
+    };
     let previous = match (origin, last) {
         (Origin::Stage, Some(l)) if l.stage == stage => l.reading,
-        (Origin::Stage, _) => Reading::default(),
+        (Origin::Stage, _) => zero,
         (Origin::Counter, Some(l)) => l.reading,
         (Origin::Counter, None) => return (Step::Baseline, fresh),
     };
@@ -163,6 +178,28 @@ mod tests {
             "5 → 4 → 6 is one new error"
         );
         let _ = l;
+    }
+
+    #[test]
+    fn a_slow_count_missing_at_one_end_leaves_the_interval_unknown() {
+        let with_slow = |req: u64, slow: Option<u64>| Reading {
+            stable: Counts::new(req * 10, 0, None),
+            canary: Counts::new(req, 0, slow),
+        };
+        // A running counter with 5,000 slow requests since the proxy started.
+        let (_, l) = step(Origin::Counter, None, 0, with_slow(100_000, Some(5_000)));
+        let (s, l) = step(Origin::Counter, Some(&l), 0, with_slow(100_100, None));
+        assert!(matches!(s, Step::Interval(iv) if iv.canary.slow.is_none()));
+        let (s, l) = step(Origin::Counter, Some(&l), 0, with_slow(100_200, Some(5_001)));
+        assert!(
+            matches!(s, Step::Interval(iv) if iv.canary.slow.is_none()),
+            "never 5,001 slow requests in an interval of 100"
+        );
+        let (s, _) = step(Origin::Counter, Some(&l), 0, with_slow(100_300, Some(5_002)));
+        assert!(matches!(s, Step::Interval(iv) if iv.canary.slow == Some(1)));
+        // Counted since the stage began, the first reading is an interval from zero.
+        let (s, _) = step(Origin::Stage, None, 0, with_slow(100, Some(3)));
+        assert!(matches!(s, Step::Interval(iv) if iv.canary.slow == Some(3)));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::measure::{self, Measurement, Observation};
 use crate::plan::Plan;
 use serde::{Deserialize, Serialize};
 use shiploop_artifacts::release::Trigger;
+use shiploop_judge::{Call, Evidence, Judge, State, Verdict};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +16,8 @@ pub enum Outcome {
     Fail,
     /// Too little or no data: never a pass, never a failure.
     NoData,
+    /// The judge has counts but not yet enough evidence either way.
+    Inconclusive,
     /// The metric source failed.
     Error,
     /// A stage check nobody configured a query for.
@@ -27,6 +30,9 @@ pub struct Finding {
     pub name: String,
     pub outcome: Outcome,
     pub detail: String,
+    /// The judge's numbers, for the findings it decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<Evidence>,
 }
 
 impl Finding {
@@ -35,7 +41,89 @@ impl Finding {
             name,
             outcome,
             detail,
+            judge: None,
         }
+    }
+
+    /// A finding the judge decided.
+    fn judged(name: String, v: Verdict) -> Self {
+        let outcome = match v.call {
+            Call::Regression => Outcome::Fail,
+            Call::Clear => Outcome::Pass,
+            Call::Open => Outcome::Inconclusive,
+            Call::NoCounts => Outcome::NoData,
+        };
+        Finding {
+            name,
+            outcome,
+            detail: v.sentence,
+            judge: Some(v.evidence),
+        }
+    }
+
+    /// Whether this finding only lacks evidence (data, or enough of it): what the inconclusive
+    /// policy decides about, never a reason to roll back.
+    pub fn lacks_evidence(&self) -> bool {
+        matches!(
+            self.outcome,
+            Outcome::NoData | Outcome::Inconclusive | Outcome::Error | Outcome::Unconfigured
+        )
+    }
+}
+
+/// What the judge needs to decide this tick.
+pub struct Judged<'a> {
+    pub judge: &'a Judge,
+    pub state: &'a State,
+    pub stage: usize,
+}
+
+/// The first count key this test needs that failed or is missing, as a finding for `name`.
+fn count_problem(obs: &Observation, keys: &[String], name: &str) -> Option<Finding> {
+    for key in keys {
+        match obs.get(key) {
+            Some(Measurement::Error { message }) => {
+                return Some(Finding::new(
+                    name.into(),
+                    Outcome::Error,
+                    format!("{key}: {message}"),
+                ))
+            }
+            Some(Measurement::Value { value, .. }) if !value.is_finite() || *value < 0.0 => {
+                return Some(Finding::new(
+                    name.into(),
+                    Outcome::Error,
+                    format!("{key} is {value}, not a count"),
+                ))
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The judge's verdict as a finding; when it has never had counts, says which key is missing.
+fn judged(
+    obs: &Observation,
+    keys: &[String],
+    name: &str,
+    seen_any: bool,
+    verdict: Option<Verdict>,
+) -> Finding {
+    if let Some(f) = count_problem(obs, keys, name) {
+        return f;
+    }
+    let missing = keys
+        .iter()
+        .find(|k| !matches!(obs.get(k.as_str()), Some(Measurement::Value { .. })));
+    match (verdict, missing) {
+        (_, Some(key)) if !seen_any => Finding::new(
+            name.into(),
+            Outcome::NoData,
+            format!("{key}: no data (the judge decides from request counts; see docs/ROLLOUT.md)"),
+        ),
+        (Some(v), _) => Finding::judged(name.into(), v),
+        (None, _) => Finding::new(name.into(), Outcome::Unconfigured, "not judged".into()),
     }
 }
 
@@ -82,51 +170,47 @@ fn usable(obs: &Observation, key: &str, min_samples: u64, name: &str) -> Result<
     }
 }
 
-/// Evaluates every automatic rollback trigger. `baseline` is the stable error rate last measured
-/// with enough data, used when the stable version has too little traffic (e.g. at 100 %).
-pub fn triggers(plan: &Plan, obs: &Observation, baseline: Option<f64>) -> Vec<Finding> {
-    let min = plan.settings.min_samples;
+/// The count keys each judged test reads.
+fn error_keys() -> Vec<String> {
+    vec![
+        measure::requests("canary"),
+        measure::errors("canary"),
+        measure::requests("stable"),
+        measure::errors("stable"),
+    ]
+}
+
+fn latency_keys(slow: &str) -> Vec<String> {
+    vec![
+        measure::requests("canary"),
+        measure::errors("canary"),
+        slow.to_string(),
+    ]
+}
+
+/// Evaluates every automatic rollback trigger: the error rate and p99 by the judge, from the
+/// counts seen so far; the others from this tick's measurements.
+pub fn triggers(plan: &Plan, obs: &Observation, j: &Judged) -> Vec<Finding> {
+    let seen_any = j.state.stages.iter().any(|t| t.canary.requests > 0);
     plan.triggers
         .iter()
         .map(|t| match t {
-            Trigger::ErrorRate { max_increase_pp } => {
-                let name = "trigger:error-rate".to_string();
-                let canary = match usable(obs, &measure::error_rate("canary"), min, &name) {
-                    Ok(v) => v,
-                    Err(f) => return f,
-                };
-                let (stable, which) = match usable(obs, &measure::error_rate("stable"), min, &name) {
-                    Ok(v) => (v, "stable"),
-                    Err(f) => match baseline {
-                        Some(b) if f.outcome == Outcome::NoData => (b, "stable baseline"),
-                        _ => return f,
-                    },
-                };
-                let increase = (canary - stable) * 100.0;
-                let detail = format!(
-                    "canary error rate {:.2} % vs {which} {:.2} %: +{:.2} pp (limit {max_increase_pp} pp)",
-                    canary * 100.0,
-                    stable * 100.0,
-                    increase
-                );
-                let outcome = if increase > *max_increase_pp + EPS { Outcome::Fail } else { Outcome::Pass };
-                Finding::new(name, outcome, detail)
-            }
-            Trigger::P99Latency { target, factor } => {
-                let name = "trigger:p99-latency".to_string();
-                let p99 = match usable(obs, measure::CANARY_P99, min, &name) {
-                    Ok(v) => v,
-                    Err(f) => return f,
-                };
-                let limit = target.0.as_secs_f64() * factor;
-                let op = if p99 > limit + EPS { ">" } else { "<=" };
-                let detail = format!(
-                    "canary p99 {} {op} {factor} × target {} = {}",
-                    secs_to_ms(p99),
-                    ms(target.0),
-                    secs_to_ms(limit)
-                );
-                Finding::new(name, if p99 > limit + EPS { Outcome::Fail } else { Outcome::Pass }, detail)
+            Trigger::ErrorRate { .. } => judged(
+                obs,
+                &error_keys(),
+                "trigger:error-rate",
+                seen_any,
+                j.state.error_rate(j.judge, j.stage),
+            ),
+            Trigger::P99Latency { .. } => {
+                let timed = j.state.stages.iter().any(|t| t.timed > 0);
+                judged(
+                    obs,
+                    &latency_keys(measure::CANARY_SLOW),
+                    "trigger:p99-latency",
+                    timed,
+                    j.state.latency(j.judge, j.stage),
+                )
             }
             Trigger::HealthChecks { max_failed_pct } => {
                 let name = "trigger:health-checks".to_string();
@@ -176,12 +260,13 @@ pub fn triggers(plan: &Plan, obs: &Observation, baseline: Option<f64>) -> Vec<Fi
 }
 
 /// Evaluates the checks of stage `stage`. `trigger_findings` supplies the error-rate result, which
-/// doubles as the `error-rate` check.
+/// doubles as the `error-rate` check; the judge decides the `latency` check from counts.
 pub fn stage_checks(
     plan: &Plan,
     stage: usize,
     obs: &Observation,
     trigger_findings: &[Finding],
+    j: &Judged,
 ) -> Vec<Finding> {
     let Some(sp) = plan.stages.get(stage) else {
         return vec![];
@@ -222,6 +307,16 @@ pub fn stage_checks(
                         "no error-rate trigger in the contract".into(),
                     ),
                 },
+                "latency" if plan.judges_latency_check() => {
+                    let timed = j.state.stages.iter().any(|t| t.timed_target > 0);
+                    judged(
+                        obs,
+                        &latency_keys(measure::CANARY_SLOW_TARGET),
+                        &name,
+                        timed,
+                        j.state.latency_check(j.judge, j.stage),
+                    )
+                }
                 "latency" => {
                     let Some(target) = plan.latency_target else {
                         return Finding::new(
@@ -262,11 +357,8 @@ pub fn required_keys(plan: &Plan, stage: usize) -> Vec<String> {
     let mut keys = Vec::new();
     for t in &plan.triggers {
         match t {
-            Trigger::ErrorRate { .. } => {
-                keys.push(measure::error_rate("canary"));
-                keys.push(measure::error_rate("stable"));
-            }
-            Trigger::P99Latency { .. } => keys.push(measure::CANARY_P99.into()),
+            Trigger::ErrorRate { .. } => keys.extend(error_keys()),
+            Trigger::P99Latency { .. } => keys.extend(latency_keys(measure::CANARY_SLOW)),
             Trigger::HealthChecks { .. } => keys.push(measure::CANARY_FAILED_INSTANCES.into()),
             Trigger::CriticalSecurityAlert {} => {
                 keys.push(measure::CRITICAL_SECURITY_ALERTS.into())
@@ -279,6 +371,8 @@ pub fn required_keys(plan: &Plan, stage: usize) -> Vec<String> {
         for c in &sp.checks {
             if let Some(def) = plan.checks.get(c) {
                 keys.push(measure::check_metric(&def.metric));
+            } else if c == "latency" && plan.judges_latency_check() {
+                keys.extend(latency_keys(measure::CANARY_SLOW_TARGET));
             } else if c == "latency" {
                 keys.push(measure::CANARY_P99.into());
             }

@@ -1,8 +1,8 @@
 //! The rollout state machine: `Rollout::step(plan, at, input)` → effects + a decision.
 
-use crate::criteria::{self, Finding, Outcome};
+use crate::criteria::{self, Finding, Judged, Outcome};
 use crate::measure::{self, Measurement, Observation};
-use crate::plan::Plan;
+use crate::plan::{Inconclusive, Plan};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shiploop_artifacts::Dur;
@@ -143,6 +143,9 @@ pub struct Decision {
     /// `validation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_cause: Option<String>,
+    /// On a pause or promotion the judge's inconclusive evidence caused: `inconclusive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_cause: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,8 +160,16 @@ pub struct Rollout {
     pub consecutive_errors: u32,
     pub consecutive_failures: u32,
     pub rollback_attempts: u32,
-    /// The stable version's error rate last measured with enough data.
+    /// The stable version's error rate: over the rollout's counts, or last measured with
+    /// enough data by a source without counts.
     pub stable_baseline: Option<f64>,
+    /// What the judge has seen of this rollout.
+    #[serde(default)]
+    pub judge: shiploop_judge::State,
+    /// Monitored time in the stage when a person resumed an inconclusive pause: `max_hold`
+    /// counts again from there.
+    #[serde(default)]
+    pub hold_from_ms: u64,
 }
 
 impl Default for Rollout {
@@ -184,6 +195,8 @@ impl Rollout {
             consecutive_failures: 0,
             rollback_attempts: 0,
             stable_baseline: None,
+            judge: shiploop_judge::State::default(),
+            hold_from_ms: 0,
         }
     }
 
@@ -213,6 +226,7 @@ impl Rollout {
             reason,
             findings,
             rollback_cause: None,
+            pause_cause: None,
         }
     }
 
@@ -265,6 +279,7 @@ impl Rollout {
     ) -> Step {
         self.stage += 1;
         self.stage_elapsed_ms = 0;
+        self.hold_from_ms = 0;
         self.consecutive_failures = 0;
         self.phase = Phase::Progressing;
         let next = &plan.stages[self.stage];
@@ -313,6 +328,15 @@ impl Rollout {
                     self.phase = Phase::Progressing;
                     // The pause is not monitored stage time: restart the interval clock.
                     self.last_tick = Some(at);
+                    // Resuming a stage whose time is up gives it another max_hold to settle.
+                    let duration = plan
+                        .stages
+                        .get(self.stage)
+                        .and_then(|s| s.duration)
+                        .map_or(0, |d| d.as_millis() as u64);
+                    if self.stage_elapsed_ms >= duration {
+                        self.hold_from_ms = self.stage_elapsed_ms;
+                    }
                     Step {
                         effects: vec![Effect::SetWeight {
                             weight: self.weight,
@@ -559,14 +583,17 @@ impl Rollout {
             .min(plan.settings.max_tick_gap);
         self.last_tick = Some(self.last_tick.map_or(at, |t| t.max(at)));
 
-        let mut findings = criteria::triggers(plan, obs, self.stable_baseline);
-        if let Some(Measurement::Value { value, samples, .. }) =
-            obs.get(&measure::error_rate("stable"))
-        {
-            if *samples >= plan.settings.min_samples && value.is_finite() {
-                self.stable_baseline = Some(*value);
-            }
+        let judge = plan.judge();
+        if let Some(reading) = measure::reading(obs) {
+            self.judge.observe(&judge, self.stage, reading);
         }
+        self.update_baseline(plan, obs);
+        let judged = Judged {
+            judge: &judge,
+            state: &self.judge,
+            stage: self.stage,
+        };
+        let mut findings = criteria::triggers(plan, obs, &judged);
         if let Some(f) = findings.iter().find(|f| f.outcome == Outcome::Fail) {
             let reason = format!(
                 "automatic rollback ({}): {}",
@@ -576,7 +603,20 @@ impl Rollout {
             let cause = f.name.trim_start_matches("trigger:").to_string();
             return self.roll_back(plan, at, &cause, reason, findings);
         }
-        let checks = criteria::stage_checks(plan, self.stage, obs, &findings);
+        let checks = criteria::stage_checks(plan, self.stage, obs, &findings, &judged);
+        // A check the judge decided fails on evidence, not on a streak of bad windows: at once.
+        if let Some(f) = checks
+            .iter()
+            .find(|f| f.judge.is_some() && f.outcome == Outcome::Fail)
+        {
+            let reason = format!(
+                "stage check {} failed: {}",
+                f.name.trim_start_matches("check:"),
+                f.detail
+            );
+            findings.extend(checks);
+            return self.roll_back(plan, at, "stage-check", reason, findings);
+        }
         let error = findings
             .iter()
             .chain(&checks)
@@ -698,7 +738,12 @@ impl Rollout {
             }
             return self.advance(plan, at, reason, findings);
         }
-        if elapsed >= duration + plan.settings.max_hold {
+        let deadline = duration.max(Duration::from_millis(self.hold_from_ms)) + plan.settings.max_hold;
+        if elapsed >= deadline {
+            let failing: Vec<&Finding> = findings.iter().filter(|f| !f.lacks_evidence() && f.outcome != Outcome::Pass).collect();
+            if failing.is_empty() {
+                return self.inconclusive(plan, at, &judge, blocking_text, findings);
+            }
             let reason = format!(
                 "{}: checks did not pass within {} + {} of holding: {}",
                 stage.name,
@@ -714,6 +759,113 @@ impl Rollout {
             blocking_text.join("; ")
         );
         self.only(plan, at, DecisionKind::Hold, reason, findings)
+    }
+}
+
+impl Rollout {
+    /// The stable version's error rate for post-deployment validation: the rollout's counts
+    /// when the source gives counts, else the last window with enough samples.
+    fn update_baseline(&mut self, plan: &Plan, obs: &Observation) {
+        if let Some(rate) = self.judge.stable_rate() {
+            self.stable_baseline = Some(rate);
+            return;
+        }
+        if let Some(Measurement::Value { value, samples, .. }) =
+            obs.get(&measure::error_rate("stable"))
+        {
+            if *samples >= plan.settings.min_samples && value.is_finite() {
+                self.stable_baseline = Some(*value);
+            }
+        }
+    }
+
+    /// The stage's time and its hold are up and the evidence is still not there: what
+    /// `judge.inconclusive` says — by default a pause for a person, with what more traffic
+    /// would have settled it.
+    fn inconclusive(
+        &mut self,
+        plan: &Plan,
+        at: DateTime<Utc>,
+        judge: &shiploop_judge::Judge,
+        blocking: Vec<String>,
+        findings: Vec<Finding>,
+    ) -> Step {
+        let stage = &plan.stages[self.stage];
+        let watched = self.elapsed().as_secs_f64();
+        let canary = self.judge.stage_tally(self.stage).canary.requests;
+        let need = match self.judge.more_canary_requests(judge, self.stage) {
+            Some(0) => String::new(),
+            Some(n) => {
+                let per_sec = canary as f64 / watched.max(1.0);
+                let when = if per_sec > 0.0 {
+                    format!(
+                        " (≈ {} more at the {:.2} canary requests/s seen)",
+                        shiploop_judge::text::duration(n as f64 / per_sec),
+                        per_sec
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "; at the rates seen, about {} more canary requests would settle it{when}",
+                    shiploop_judge::text::count(n)
+                )
+            }
+            None => "; at the rates seen, more traffic would not clear it".into(),
+        };
+        // The error-rate check repeats the trigger's finding: say it once.
+        let mut said: Vec<&str> = vec![];
+        let blocking: Vec<&String> = blocking
+            .iter()
+            .filter(|b| {
+                let detail = b.split_once(' ').map_or(b.as_str(), |(_, d)| d);
+                let new = !said.contains(&detail);
+                said.push(detail);
+                new
+            })
+            .collect();
+        let why = format!(
+            "{} at {} %: no decision on the evidence after {} of watching ({} canary requests): {}{need}",
+            stage.name,
+            stage.weight,
+            Dur(round_secs(self.elapsed())),
+            shiploop_judge::text::count(canary),
+            blocking.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")
+        );
+        match plan.settings.inconclusive {
+            Inconclusive::Pause => {
+                let reason = format!(
+                    "inconclusive: {why} — resume to collect for another {}, promote to go on without it, or abort",
+                    Dur(plan.settings.max_hold)
+                );
+                self.phase = Phase::Paused {
+                    reason: reason.clone(),
+                };
+                let mut step = self.only(plan, at, DecisionKind::Pause, reason, findings);
+                step.decision.pause_cause = Some("inconclusive".into());
+                step
+            }
+            Inconclusive::Promote => {
+                let reason = format!(
+                    "promoted without the evidence (judge.inconclusive = \"promote\"): {why}"
+                );
+                let mut step = if self.stage + 1 == plan.stages.len() {
+                    self.phase = Phase::Completing;
+                    Step {
+                        effects: vec![Effect::Complete],
+                        decision: self.decision(plan, at, DecisionKind::Complete, reason, findings),
+                    }
+                } else {
+                    self.advance(plan, at, reason, findings)
+                };
+                step.decision.pause_cause = Some("inconclusive".into());
+                step
+            }
+            Inconclusive::Rollback => {
+                let reason = format!("inconclusive (judge.inconclusive = \"rollback\"): {why}");
+                self.roll_back(plan, at, "inconclusive", reason, findings)
+            }
+        }
     }
 }
 

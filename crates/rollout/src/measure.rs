@@ -42,10 +42,23 @@ impl Measurement {
 /// Everything measured at one tick, by key.
 pub type Observation = BTreeMap<String, Measurement>;
 
-/// The error rate (0–1) of a version over the window.
+/// The error rate (0–1) of a version over the window: shown on the dashboard's charts; the
+/// judge decides from the counts below.
 pub fn error_rate(version: &str) -> String {
     format!("{version}/error_rate")
 }
+/// Requests a version served — a cumulative count (since the stage began, or a running counter).
+pub fn requests(version: &str) -> String {
+    format!("{version}/requests")
+}
+/// Of those, the failed ones (5xx and no answer), cumulative.
+pub fn errors(version: &str) -> String {
+    format!("{version}/errors")
+}
+/// Canary requests slower than the p99 trigger's limit (factor × target), cumulative.
+pub const CANARY_SLOW: &str = "canary/slow";
+/// Canary requests slower than the latency target, cumulative.
+pub const CANARY_SLOW_TARGET: &str = "canary/slow_target";
 /// p99 latency of the new version, in seconds.
 pub const CANARY_P99: &str = "canary/latency_p99";
 /// p99 latency of the stable version, in seconds: measured beside the canary's for comparison
@@ -62,4 +75,50 @@ pub fn integrity(check: &str) -> String {
 /// A user-defined stage check's metric, measured on the new version.
 pub fn check_metric(metric: &str) -> String {
     format!("canary/{metric}")
+}
+
+/// Keys measured for the charts only: their absence or failure changes no decision.
+pub const DISPLAY: [&str; 4] = [
+    "stable/error_rate",
+    "canary/error_rate",
+    STABLE_P99,
+    CANARY_P99,
+];
+
+/// The counts a tick reports, read as the judge takes them. None while the canary's requests
+/// or errors are unknown, or any count failed to be measured; the stable version's requests,
+/// when it has no data, are zero (it serves nothing at 100 %).
+pub fn reading(obs: &Observation) -> Option<shiploop_judge::Reading> {
+    enum Count {
+        Known(u64),
+        Missing,
+        Failed,
+    }
+    let count = |key: &str| match obs.get(key) {
+        Some(Measurement::Value { value, .. }) if value.is_finite() && *value >= 0.0 => {
+            Count::Known(value.round() as u64)
+        }
+        Some(Measurement::Value { .. }) | Some(Measurement::Error { .. }) => Count::Failed,
+        Some(Measurement::NoData) | None => Count::Missing,
+    };
+    let known = |c: Count| match c {
+        Count::Known(n) => Some(n),
+        _ => None,
+    };
+    let optional = |key: &str| known(count(key));
+    let canary = shiploop_judge::Counts {
+        requests: known(count(&requests("canary")))?,
+        errors: known(count(&errors("canary")))?,
+        slow: optional(CANARY_SLOW),
+        slow_target: optional(CANARY_SLOW_TARGET),
+    };
+    let (requests, errors) = match (count(&requests("stable")), count(&errors("stable"))) {
+        (Count::Failed, _) | (_, Count::Failed) => return None,
+        (Count::Missing, _) => (0, 0),
+        (Count::Known(n), Count::Known(e)) => (n, e),
+        (Count::Known(0), Count::Missing) => (0, 0),
+        (Count::Known(_), Count::Missing) => return None,
+    };
+    let stable = shiploop_judge::Counts::new(requests, errors, None);
+    Some(shiploop_judge::Reading { stable, canary })
 }

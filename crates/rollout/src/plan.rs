@@ -4,8 +4,25 @@
 use crate::condition::Condition;
 use serde::{Deserialize, Serialize};
 use shiploop_artifacts::release::{Stage, Trigger};
+use shiploop_judge::{Judge, Limits, StageInfo};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// What a stage does when its duration and `max_hold` have passed and the judge still could not
+/// tell a healthy canary from a regression (too little traffic): never a silent promotion, never
+/// a rollback for lack of data unless a team asks for one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Inconclusive {
+    /// Pause the rollout for a person (with a signal and a notification): resume to collect
+    /// for another `max_hold`, promote to go on without the evidence, or abort.
+    #[default]
+    Pause,
+    /// Promote anyway, saying so in the decision and with a signal.
+    Promote,
+    /// Roll back.
+    Rollback,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StagePlan {
@@ -39,6 +56,12 @@ pub struct Settings {
     pub max_tick_gap: Duration,
     /// Whether a stage check without a configured query blocks promotion.
     pub strict_checks: bool,
+    /// The judge's error probabilities and where the source's counts start.
+    #[serde(default)]
+    pub judge: shiploop_judge::Settings,
+    /// What an inconclusive stage does after `max_hold`.
+    #[serde(default)]
+    pub inconclusive: Inconclusive,
 }
 
 impl Default for Settings {
@@ -50,6 +73,8 @@ impl Default for Settings {
             max_hold: Duration::from_secs(15 * 60),
             max_tick_gap: Duration::from_secs(60),
             strict_checks: false,
+            judge: shiploop_judge::Settings::default(),
+            inconclusive: Inconclusive::Pause,
         }
     }
 }
@@ -95,5 +120,50 @@ impl Plan {
     /// Every measurement key a tick in `stage` needs.
     pub fn required_keys(&self, stage: usize) -> Vec<String> {
         crate::criteria::required_keys(self, stage)
+    }
+
+    /// Whether the judge decides the `latency` stage check (p99 within target): when a stage
+    /// has it, the plan has a target, and no `[checks.latency]` query replaces it.
+    pub fn judges_latency_check(&self) -> bool {
+        self.latency_target.is_some()
+            && !self.checks.contains_key("latency")
+            && self.stages.iter().any(|s| s.checks.iter().any(|c| c == "latency"))
+    }
+
+    /// The judge of this plan: the triggers' limits from the contract, α and β from the
+    /// settings.
+    pub fn judge(&self) -> Judge {
+        let mut limits = Limits::default();
+        for t in &self.triggers {
+            match t {
+                Trigger::ErrorRate { max_increase_pp } => {
+                    limits.error_margin = Some(max_increase_pp / 100.0)
+                }
+                Trigger::P99Latency { target, factor } => {
+                    limits.slow_limit_secs = Some(target.0.as_secs_f64() * factor)
+                }
+                _ => {}
+            }
+        }
+        if self.judges_latency_check() {
+            limits.target_secs = self.latency_target.map(|t| t.as_secs_f64());
+        }
+        let stages = self
+            .stages
+            .iter()
+            .map(|s| StageInfo {
+                weight: s.weight,
+                watched: s.duration.is_some(),
+            })
+            .collect();
+        Judge::new(self.settings.judge.clone(), limits, stages)
+    }
+
+    /// The latency limit the p99 trigger counts slow requests against, in seconds.
+    pub fn slow_limit(&self) -> Option<f64> {
+        self.triggers.iter().find_map(|t| match t {
+            Trigger::P99Latency { target, factor } => Some(target.0.as_secs_f64() * factor),
+            _ => None,
+        })
     }
 }

@@ -100,51 +100,37 @@ fn fires(obs: Observation) -> bool {
 }
 
 #[test]
-fn error_rate_fires_above_the_increase_not_at_it() {
-    // stable 0.2 %; limit +1 pp.
-    assert!(!fires(with(
-        &measure::error_rate("canary"),
-        Measurement::value(0.012, 1000)
-    )));
-    assert!(fires(with(
-        &measure::error_rate("canary"),
-        Measurement::value(0.0121, 1000)
-    )));
+fn error_rate_rolls_back_on_evidence_of_more_than_the_margin() {
+    // stable 0.2 %; margin +1 pp. Exactly at the margin is never a regression.
+    assert!(!fires(canary_errors(240)));
+    assert!(fires(canary_errors(1000)));
     let mut run = Run::start(plan());
-    run.tick_after(
-        30,
-        with(
-            &measure::error_rate("canary"),
-            Measurement::value(0.05, 1000),
-        ),
-    );
+    run.tick_after(30, canary_errors(1000));
     assert!(
-        run.last_reason()
-            .contains("canary error rate 5.00 % vs stable 0.20 %: +4.80 pp (limit 1 pp)"),
+        run.last_reason().contains(
+            "automatic rollback (error-rate): canary errors 1,000/20,000 (5.00 %) vs stable 200/100,000 (0.20 %): +4.80 pp, above the 1 pp margin with 99 % confidence"
+        ),
         "{}",
         run.last_reason()
     );
     assert_eq!(run.weights, vec![5, 0]);
+    let d = &run.log.last().unwrap().decision;
+    assert_eq!(d.rollback_cause.as_deref(), Some("error-rate"));
+    let evidence = d.findings[0].judge.as_ref().expect("the judge's numbers");
+    assert_eq!((evidence.canary.requests, evidence.canary.errors), (20_000, 1000));
+    assert!(evidence.regression >= evidence.regression_needed);
 }
 
 #[test]
-fn p99_fires_above_twice_the_target() {
-    assert!(!fires(with(
-        measure::CANARY_P99,
-        Measurement::value(0.600, 1000)
-    )));
-    assert!(fires(with(
-        measure::CANARY_P99,
-        Measurement::value(0.601, 1000)
-    )));
+fn p99_rolls_back_when_more_than_one_percent_is_slower_than_twice_the_target() {
+    assert!(!fires(with(measure::CANARY_SLOW, Measurement::value(100.0, 1))));
+    assert!(fires(with(measure::CANARY_SLOW, Measurement::value(600.0, 1))));
     let mut run = Run::start(plan());
-    run.tick_after(
-        30,
-        with(measure::CANARY_P99, Measurement::value(0.812, 1000)),
-    );
+    run.tick_after(30, with(measure::CANARY_SLOW, Measurement::value(600.0, 1)));
     assert!(
-        run.last_reason()
-            .contains("canary p99 812ms > 2 × target 300ms = 600ms"),
+        run.last_reason().contains(
+            "canary requests slower than 600ms: 600/20,000 (3.00 %), more than the 1 % a p99 of 600ms allows, with 99 % confidence"
+        ),
         "{}",
         run.last_reason()
     );
@@ -187,10 +173,17 @@ fn a_failed_data_integrity_check_fires() {
 }
 
 #[test]
-fn no_data_or_too_few_samples_holds_and_never_promotes() {
+fn no_data_or_too_little_evidence_holds_then_pauses_for_a_person() {
+    let few = {
+        let mut o = healthy();
+        o.extend(counts((49, 0), (931, 1)));
+        o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
+        o.insert(measure::CANARY_SLOW_TARGET.into(), Measurement::value(0.0, 1));
+        o
+    };
     for obs in [
-        with(&measure::error_rate("canary"), Measurement::NoData),
-        with(&measure::error_rate("canary"), Measurement::value(0.0, 49)),
+        with(&measure::requests("canary"), Measurement::NoData),
+        few,
         with(measure::CANARY_FAILED_INSTANCES, Measurement::NoData),
     ] {
         let mut run = Run::start(plan());
@@ -204,21 +197,105 @@ fn no_data_or_too_few_samples_holds_and_never_promotes() {
             "{}",
             run.last_reason()
         );
-        // After duration + max_hold (10m + 15m) without data: roll back.
-        assert_eq!(run.until_change(&obs, 100), DecisionKind::Rollback);
+        // After duration + max_hold (10m + 15m) without enough evidence: never a rollback,
+        // a pause for a person that says what would settle it.
+        assert_eq!(run.until_change(&obs, 100), DecisionKind::Pause);
         assert_eq!(run.elapsed_since_start(), 25 * 60);
+        assert_eq!(run.weights, vec![5]);
+        let d = &run.log.last().unwrap().decision;
+        assert_eq!(d.pause_cause.as_deref(), Some("inconclusive"));
         assert!(
-            run.last_reason().contains("checks did not pass within"),
+            d.reason.starts_with("inconclusive: canary at 5 %: no decision on the evidence after 25m"),
             "{}",
-            run.last_reason()
+            d.reason
         );
+        assert!(d.reason.contains("resume to collect for another 15m"), "{}", d.reason);
+        // Triggers still watch while it waits; resuming gives it another max_hold.
+        assert_eq!(run.tick_after(30, obs.clone()), DecisionKind::Hold);
+        assert_eq!(run.input(Input::Resume), DecisionKind::Resume);
+        for _ in 0..29 {
+            assert_eq!(run.tick_after(30, obs.clone()), DecisionKind::Hold);
+        }
+        assert_eq!(run.tick_after(30, obs.clone()), DecisionKind::Pause);
     }
+}
+
+#[test]
+fn too_few_requests_says_how_many_more_would_settle_it() {
+    let mut run = Run::start(plan());
+    let few = {
+        let mut o = healthy();
+        o.extend(counts((49, 0), (931, 1)));
+        o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
+        o.insert(measure::CANARY_SLOW_TARGET.into(), Measurement::value(0.0, 1));
+        o
+    };
+    assert_eq!(run.until_change(&few, 100), DecisionKind::Pause);
+    let reason = run.last_reason().to_string();
+    assert!(reason.contains("49 canary requests"), "{reason}");
+    assert!(
+        reason.contains("more canary requests would settle it"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn the_inconclusive_policy_can_promote_or_roll_back_instead() {
+    let obs = with(&measure::requests("canary"), Measurement::NoData);
+    let mut p = plan();
+    p.settings.inconclusive = shiploop_rollout::plan::Inconclusive::Promote;
+    let mut run = Run::start(p);
+    assert_eq!(run.until_change(&obs, 100), DecisionKind::Promote);
+    assert_eq!(run.elapsed_since_start(), 25 * 60);
+    assert!(
+        run.last_reason()
+            .starts_with("promoted without the evidence (judge.inconclusive = \"promote\")"),
+        "{}",
+        run.last_reason()
+    );
+    let mut p = plan();
+    p.settings.inconclusive = shiploop_rollout::plan::Inconclusive::Rollback;
+    let mut run = Run::start(p);
+    assert_eq!(run.until_change(&obs, 100), DecisionKind::Rollback);
+    let d = &run.log.last().unwrap().decision;
+    assert_eq!(d.rollback_cause.as_deref(), Some("inconclusive"));
+}
+
+#[test]
+fn a_failing_check_still_rolls_back_at_max_hold() {
+    // A user-defined check that fails now and then (never three times in a row) is a failure,
+    // not a lack of evidence.
+    let mut p = plan();
+    p.checks.insert(
+        "resource-usage".into(),
+        shiploop_rollout::CheckDef {
+            metric: "cpu".into(),
+            condition: "< 0.8".parse().unwrap(),
+            min_samples: 1,
+        },
+    );
+    let mut run = Run::start(p);
+    let (nodata, bad) = (
+        with("canary/cpu", Measurement::NoData),
+        with("canary/cpu", Measurement::value(0.9, 3)),
+    );
+    let mut k = DecisionKind::Hold;
+    for i in 0..100 {
+        // Failing on odd ticks, no data on even ones: never three failures in a row, never
+        // passing; the deadline (tick 50) falls on a failure.
+        k = run.tick_after(30, if i % 2 == 1 { bad.clone() } else { nodata.clone() });
+        if k != DecisionKind::Hold {
+            break;
+        }
+    }
+    assert_eq!(k, DecisionKind::Rollback);
+    assert!(run.last_reason().contains("checks did not pass within"), "{}", run.last_reason());
 }
 
 #[test]
 fn consecutive_metric_errors_roll_back_at_the_limit() {
     let err = with(
-        measure::CANARY_P99,
+        measure::CANARY_SLOW,
         Measurement::Error {
             message: "connection refused".into(),
         },
@@ -243,16 +320,45 @@ fn consecutive_metric_errors_roll_back_at_the_limit() {
 }
 
 #[test]
-fn a_failing_stage_check_rolls_back_after_the_failure_limit() {
-    // p99 450ms: above the 300ms target (the latency check fails) but below 2 × (no trigger).
-    let slow = with(measure::CANARY_P99, Measurement::value(0.450, 1000));
+fn the_latency_check_fails_on_evidence_that_p99_is_over_the_target() {
+    // 3 % of requests over the 300ms target, none over 2 × target: the check, not the trigger.
+    let slow = with(measure::CANARY_SLOW_TARGET, Measurement::value(600.0, 1));
     let mut run = Run::start(plan());
-    assert_eq!(run.tick_after(30, slow.clone()), DecisionKind::Hold);
-    assert_eq!(run.tick_after(30, slow.clone()), DecisionKind::Hold);
     assert_eq!(run.tick_after(30, slow), DecisionKind::Rollback);
     assert!(
+        run.last_reason().contains(
+            "stage check latency failed: canary requests slower than 300ms: 600/20,000 (3.00 %), more than the 1 % a p99 of 300ms allows, with 99 % confidence"
+        ),
+        "{}",
         run.last_reason()
-            .contains("stage check latency failed 3 consecutive times"),
+    );
+    let d = &run.log.last().unwrap().decision;
+    assert_eq!(d.rollback_cause.as_deref(), Some("stage-check"));
+    // 1.2 % over the target in 20,000 requests is not proof: it holds.
+    let mut run = Run::start(plan());
+    let marginal = with(measure::CANARY_SLOW_TARGET, Measurement::value(240.0, 1));
+    assert_eq!(run.tick_after(30, marginal), DecisionKind::Hold);
+}
+
+#[test]
+fn a_user_check_rolls_back_after_the_failure_limit() {
+    let mut p = plan();
+    p.checks.insert(
+        "resource-usage".into(),
+        shiploop_rollout::CheckDef {
+            metric: "cpu".into(),
+            condition: "< 0.8".parse().unwrap(),
+            min_samples: 1,
+        },
+    );
+    let bad = with("canary/cpu", Measurement::value(0.9, 3));
+    let mut run = Run::start(p);
+    assert_eq!(run.tick_after(30, bad.clone()), DecisionKind::Hold);
+    assert_eq!(run.tick_after(30, bad.clone()), DecisionKind::Hold);
+    assert_eq!(run.tick_after(30, bad), DecisionKind::Rollback);
+    assert!(
+        run.last_reason()
+            .contains("stage check resource-usage failed 3 consecutive times"),
         "{}",
         run.last_reason()
     );
@@ -398,17 +504,9 @@ fn completion_waits_for_the_router_and_is_retried() {
 }
 
 #[test]
-fn floating_point_noise_at_the_limit_holds() {
-    // 7 % vs 6 %: exactly the 1 pp limit, which 0.07 - 0.06 overshoots by 1e-17.
-    let mut o = with(
-        &measure::error_rate("canary"),
-        Measurement::value(0.07, 1000),
-    );
-    o.insert(
-        measure::error_rate("stable"),
-        Measurement::value(0.06, 1000),
-    );
-    assert!(!fires(o));
+fn exactly_at_the_limits_holds() {
+    // 7 % vs 6 %: exactly the 1 pp margin, which 0.07 - 0.06 overshoots by 1e-17.
+    assert!(!fires(counts((20_000, 1400), (100_000, 6000))));
     assert!(!fires(with(
         measure::CANARY_FAILED_INSTANCES,
         Measurement::value(0.2, 5)
@@ -487,7 +585,7 @@ fn time_nobody_watched_does_not_count() {
 }
 
 #[test]
-fn at_100_percent_the_stable_baseline_stands_in_for_stable() {
+fn at_100_percent_the_stable_rate_seen_before_stands_in_for_stable() {
     let mut p = plan();
     p.stages[3].duration = Some(mins(15));
     let mut run = Run::start(p);
@@ -495,13 +593,16 @@ fn at_100_percent_the_stable_baseline_stands_in_for_stable() {
     run.input(Input::Promote { reason: "b".into() });
     run.input(Input::Promote { reason: "c".into() });
     assert_eq!(run.weights, vec![5, 25, 50, 100]);
-    let mut at_full = with(&measure::error_rate("stable"), Measurement::NoData);
-    at_full.insert(
-        measure::error_rate("canary"),
-        Measurement::value(0.05, 1000),
-    );
-    // Baseline from before (0.2 %) is not known yet in this run: it was never measured.
+    let mut at_full = canary_errors(1000);
+    at_full.remove(&measure::requests("stable"));
+    at_full.remove(&measure::errors("stable"));
+    // No stable rate was ever measured in this run: nothing to compare with, it holds.
     assert_eq!(run.tick_after(30, at_full.clone()), DecisionKind::Hold);
+    assert!(
+        run.last_reason().contains("no stable traffic was measured to compare with"),
+        "{}",
+        run.last_reason()
+    );
     let mut run = Run::start(plan());
     run.tick_after(30, healthy());
     run.input(Input::Promote { reason: "a".into() });
@@ -510,8 +611,38 @@ fn at_100_percent_the_stable_baseline_stands_in_for_stable() {
     run.input(Input::Promote { reason: "c".into() });
     assert_eq!(run.tick_after(30, at_full), DecisionKind::Rollback);
     assert!(
-        run.last_reason().contains("vs stable baseline 0.20 %"),
+        run.last_reason()
+            .contains("vs the stable version's 0.20 % before this stage: +4.80 pp, above the 1 pp margin"),
         "{}",
         run.last_reason()
     );
 }
+
+#[test]
+fn a_running_counter_is_read_across_stages() {
+    // ship's proxy counts from its own start: increments, not totals, are the evidence.
+    let mut p = plan();
+    p.settings.judge.origin = shiploop_judge::Origin::Counter;
+    let mut run = Run::start(p);
+    let at = |k: u64| {
+        let mut o = counts((5_000 + k * 2_000, 10 + k * 4), (100_000 + k * 38_000, 200 + k * 76));
+        o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
+        o.insert(measure::CANARY_SLOW_TARGET.into(), Measurement::value(0.0, 1));
+        o.extend(
+            healthy()
+                .into_iter()
+                .filter(|(k, _)| !k.contains("requests") && !k.contains("errors") && !k.contains("slow")),
+        );
+        o
+    };
+    let mut k = 0;
+    while run.r.stage == 0 && k < 100 {
+        run.tick_after(30, at(k));
+        k += 1;
+    }
+    assert_eq!(run.r.stage, 1, "promoted on the increments");
+    // The first reading was the starting point, not evidence.
+    let tally = run.r.judge.stage_tally(0);
+    assert_eq!(tally.canary.requests, 2_000 * (k - 1));
+}
+

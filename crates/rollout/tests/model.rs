@@ -20,31 +20,73 @@ enum Obs {
     FewSamples,
 }
 
-fn observation(o: &Obs) -> Observation {
+/// Running counters, as ship's proxy keeps them: each tick's observation adds its traffic.
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    canary: (u64, u64),
+    stable: (u64, u64),
+    slow: u64,
+    slow_target: u64,
+}
+
+fn observation(o: &Obs, t: &mut Totals) -> Observation {
+    let mut add = |canary: (u64, u64), stable: (u64, u64), slow: u64, slow_target: u64| {
+        t.canary = (t.canary.0 + canary.0, t.canary.1 + canary.1);
+        t.stable = (t.stable.0 + stable.0, t.stable.1 + stable.1);
+        t.slow += slow;
+        t.slow_target += slow_target;
+        let mut o = healthy();
+        o.extend(counts(t.canary, t.stable));
+        o.insert(measure::CANARY_SLOW.into(), Measurement::value(t.slow as f64, 1));
+        o.insert(
+            measure::CANARY_SLOW_TARGET.into(),
+            Measurement::value(t.slow_target as f64, 1),
+        );
+        o
+    };
+    let healthy_tick = (2_000, 4);
+    let stable_tick = (10_000, 20);
     match o {
-        Obs::Healthy => healthy(),
-        Obs::Trigger(i) => match i % 5 {
-            0 => with(
-                &measure::error_rate("canary"),
-                Measurement::value(0.2, 1000),
-            ),
-            1 => with(measure::CANARY_P99, Measurement::value(2.0, 1000)),
-            2 => with(measure::CANARY_FAILED_INSTANCES, Measurement::value(0.6, 5)),
-            3 => with(
-                measure::CRITICAL_SECURITY_ALERTS,
-                Measurement::value(1.0, 1),
-            ),
-            _ => with(&measure::integrity("orders"), Measurement::value(0.0, 1)),
-        },
-        Obs::NoData => with(&measure::error_rate("canary"), Measurement::NoData),
-        Obs::Error => with(
-            measure::CANARY_P99,
-            Measurement::Error {
-                message: "timeout".into(),
-            },
-        ),
-        Obs::SlowCheck => with(measure::CANARY_P99, Measurement::value(0.45, 1000)),
-        Obs::FewSamples => with(&measure::error_rate("canary"), Measurement::value(0.0, 3)),
+        Obs::Healthy => add(healthy_tick, stable_tick, 0, 2),
+        Obs::Trigger(i) => {
+            let mut obs = add((2_000, 400), stable_tick, 200, 2);
+            match i % 5 {
+                0 => {
+                    obs.insert(
+                        measure::CANARY_SLOW.into(),
+                        Measurement::value((t.slow - 200) as f64, 1),
+                    );
+                    t.slow -= 200;
+                }
+                1 => {
+                    obs.insert(measure::errors("canary"), Measurement::value((t.canary.1 - 396) as f64, 1));
+                    t.canary.1 -= 396;
+                }
+                2 => {
+                    obs.insert(measure::CANARY_FAILED_INSTANCES.into(), Measurement::value(0.6, 5));
+                }
+                3 => {
+                    obs.insert(measure::CRITICAL_SECURITY_ALERTS.into(), Measurement::value(1.0, 1));
+                }
+                _ => {
+                    obs.insert(measure::integrity("orders"), Measurement::value(0.0, 1));
+                }
+            }
+            obs
+        }
+        Obs::NoData => with(&measure::requests("canary"), Measurement::NoData),
+        Obs::Error => {
+            let mut obs = add(healthy_tick, stable_tick, 0, 2);
+            obs.insert(
+                measure::CANARY_SLOW.into(),
+                Measurement::Error {
+                    message: "timeout".into(),
+                },
+            );
+            obs
+        }
+        Obs::SlowCheck => add(healthy_tick, stable_tick, 0, 60),
+        Obs::FewSamples => add((3, 0), (60, 0), 0, 0),
     }
 }
 
@@ -153,6 +195,7 @@ fn apply(
             "metric-errors",
             "stage-check",
             "max-hold",
+            "inconclusive",
             "router",
             "manual",
             "validation",
@@ -169,6 +212,7 @@ fn apply(
 }
 
 fn run(plan: Plan, steps: Vec<Step>, settle: Obs) -> Result<(), TestCaseError> {
+    let mut totals = Totals::default();
     let mut r = Rollout::new();
     let mut now = t0();
     apply(&plan, &mut r, now, Input::Start)?;
@@ -177,7 +221,7 @@ fn run(plan: Plan, steps: Vec<Step>, settle: Obs) -> Result<(), TestCaseError> {
             Step::Tick { secs, obs } => {
                 now += CDuration::seconds(secs);
                 Input::Tick {
-                    observation: observation(&obs),
+                    observation: observation(&obs, &mut totals),
                 }
             }
             Step::Pause => Input::Pause { reason: "p".into() },
@@ -199,7 +243,8 @@ fn run(plan: Plan, steps: Vec<Step>, settle: Obs) -> Result<(), TestCaseError> {
         apply(&plan, &mut r, now, input)?;
     }
     // The inputs stop changing: an operator resumes a paused rollout, then the same observation
-    // arrives every 30 s and the router does what it is asked. It must end.
+    // arrives every 30 s and the router does what it is asked. It must end — or, when the
+    // evidence can never settle it, wait for a person with a pause that says so.
     apply(&plan, &mut r, now, Input::Resume)?;
     let total: u64 = plan
         .stages
@@ -208,8 +253,14 @@ fn run(plan: Plan, steps: Vec<Step>, settle: Obs) -> Result<(), TestCaseError> {
         .map(|d| d.as_secs())
         .sum();
     let bound = (total + plan.settings.max_hold.as_secs() * plan.stages.len() as u64) / 30 + 20;
+    let mut waits_for_a_person = false;
     for _ in 0..bound {
         if r.phase.is_terminal() {
+            break;
+        }
+        if let Phase::Paused { reason } = &r.phase {
+            prop_assert!(reason.starts_with("inconclusive: "), "{}", reason);
+            waits_for_a_person = true;
             break;
         }
         if let Phase::RollingBack { .. } = r.phase {
@@ -226,15 +277,19 @@ fn run(plan: Plan, steps: Vec<Step>, settle: Obs) -> Result<(), TestCaseError> {
             &mut r,
             now,
             Input::Tick {
-                observation: observation(&settle),
+                observation: observation(&settle, &mut totals),
             },
         )?;
     }
     prop_assert!(
-        r.phase.is_terminal(),
+        r.phase.is_terminal() || waits_for_a_person,
         "not terminal after {bound} steady ticks: {:?}",
         r.phase
     );
+    // A healthy steady state never needs a person (unless strict checks have no query).
+    if matches!(settle, Obs::Healthy) && !plan.settings.strict_checks {
+        prop_assert!(!waits_for_a_person);
+    }
     if matches!(settle, Obs::Healthy) && r.phase == Phase::Completed {
         prop_assert_eq!(r.weight, 100);
     }
@@ -253,6 +308,7 @@ proptest! {
     ) {
         let mut plan = match which { 0 => plan(), 1 => hotfix_plan(), _ => hotfix_validated_plan() };
         plan.settings.strict_checks = strict;
+        plan.settings.judge.origin = shiploop_judge::Origin::Counter;
         run(plan, steps, settle)?;
     }
 }

@@ -90,17 +90,24 @@ pub fn hotfix_validated_plan() -> Plan {
     p
 }
 
-pub fn healthy() -> Observation {
+/// Cumulative counts as a metric source reports them since the stage began: canary requests
+/// and errors, stable requests and errors.
+pub fn counts(canary: (u64, u64), stable: (u64, u64)) -> Observation {
     let mut o = Observation::new();
-    o.insert(
-        measure::error_rate("canary"),
-        Measurement::value(0.002, 1000),
-    );
-    o.insert(
-        measure::error_rate("stable"),
-        Measurement::value(0.002, 5000),
-    );
-    o.insert(measure::CANARY_P99.into(), Measurement::value(0.120, 1000));
+    let n = |x: u64| Measurement::value(x as f64, 1);
+    o.insert(measure::requests("canary"), n(canary.0));
+    o.insert(measure::errors("canary"), n(canary.1));
+    o.insert(measure::requests("stable"), n(stable.0));
+    o.insert(measure::errors("stable"), n(stable.1));
+    o
+}
+
+/// A healthy tick: canary 40 errors in 20,000 requests (0.2 %), none slower than 2 × target
+/// and 20 slower than the target (0.1 %); stable 200 in 100,000.
+pub fn healthy() -> Observation {
+    let mut o = counts((20_000, 40), (100_000, 200));
+    o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
+    o.insert(measure::CANARY_SLOW_TARGET.into(), Measurement::value(20.0, 1));
     o.insert(
         measure::CANARY_FAILED_INSTANCES.into(),
         Measurement::value(0.0, 5),
@@ -117,4 +124,9 @@ pub fn with(key: &str, m: Measurement) -> Observation {
     let mut o = healthy();
     o.insert(key.to_string(), m);
     o
+}
+
+/// A healthy tick whose canary had `errors` failures in its 20,000 requests.
+pub fn canary_errors(errors: u64) -> Observation {
+    with(&measure::errors("canary"), Measurement::value(errors as f64, 1))
 }
