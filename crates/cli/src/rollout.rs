@@ -448,7 +448,7 @@ pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result
     let rt = runtime()?;
     c.acquire(now)?;
     let abort = matches!(input, Input::Abort { .. });
-    let tick = ws.config.rollout.tick_interval.0;
+    let tick = ws.config.tick_interval();
     let result = rt.block_on(async {
         let d = c.apply(input, now, None, &mut |_| {}).await?;
         // Nobody else will retry a rollback the router refused: retry here, as a controller

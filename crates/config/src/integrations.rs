@@ -27,9 +27,12 @@ pub struct PrometheusCfg {
     pub canary_version: String,
     pub stable_instances: String,
     pub canary_instances: String,
-    /// Queries by metric name, over the presets (`error_rate`, `latency_p99`,
-    /// `failed_instances`).
+    /// Queries by metric name, over the presets (`requests`, `errors`, `slow`, `slow_target`,
+    /// `error_rate`, `latency_p99`, `failed_instances`).
     pub queries: BTreeMap<String, PromQueryCfg>,
+    /// The upper bounds of the services' `http_request_duration_seconds` buckets, in seconds:
+    /// the slow-request counts interpolate between them as `histogram_quantile` does.
+    pub buckets: Vec<f64>,
 }
 
 impl Default for PrometheusCfg {
@@ -47,6 +50,7 @@ impl Default for PrometheusCfg {
             stable_instances: ".*".into(),
             canary_instances: ".*".into(),
             queries: BTreeMap::new(),
+            buckets: vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
         }
     }
 }
@@ -394,6 +398,16 @@ impl PrometheusCfg {
         if let Some(m) = auth_problem("metrics.prometheus", self) {
             return Some(("basic_user", m));
         }
+        let b = &self.buckets;
+        if b.is_empty()
+            || b.iter().any(|x| !x.is_finite() || *x <= 0.0)
+            || b.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Some((
+                "buckets",
+                format!("metrics.prometheus.buckets {b:?}: the histogram's bucket bounds in seconds, increasing (the +Inf bucket is implied)"),
+            ));
+        }
         for (name, q) in &self.queries {
             if q.query.trim().is_empty() {
                 return Some((
@@ -403,7 +417,7 @@ impl PrometheusCfg {
             }
             if matches!(name.as_str(), "error_rate" | "latency_p99") && q.samples.trim().is_empty()
             {
-                return Some(("samples", format!("metrics.prometheus.queries.{name}.samples: the {name} trigger needs a sample count (e.g. requests in the window) to tell data from noise")));
+                return Some(("samples", format!("metrics.prometheus.queries.{name}.samples: the {name} gauge needs a sample count (e.g. requests in the window) to tell data from noise")));
             }
             if !matches!(q.reduce.as_str(), "last" | "max" | "min" | "avg") {
                 return Some((

@@ -13,6 +13,7 @@ use std::fmt;
 
 mod gates;
 mod integrations;
+mod judge;
 mod operate;
 mod proxy;
 mod template;
@@ -21,6 +22,7 @@ pub use integrations::{
     AlertsCfg, AuthCfg, HaproxyRouterCfg, NginxRouterCfg, PromQueryCfg, PrometheusCfg, WebhookCfg,
     EVENT_TYPES,
 };
+pub use judge::{JudgeCfg, Tick};
 pub use operate::{HandoffCfg, OutcomeCfg, ServerCfg};
 pub use proxy::{InstanceCfg, ProxyCfg};
 pub use template::default_toml;
@@ -35,6 +37,7 @@ pub struct Config {
     pub rollback: RollbackCfg,
     pub latency: Latency,
     pub rollout: RolloutCfg,
+    pub judge: JudgeCfg,
     pub router: Router,
     pub metrics: Metrics,
     /// User-defined stage checks by name (`resource-usage`, `user-feedback`, …).
@@ -61,7 +64,7 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RolloutCfg {
-    pub tick_interval: Dur,
+    pub tick_interval: Tick,
     pub min_samples: u64,
     pub error_limit: u32,
     pub failure_limit: u32,
@@ -73,7 +76,7 @@ pub struct RolloutCfg {
 impl Default for RolloutCfg {
     fn default() -> Self {
         RolloutCfg {
-            tick_interval: Dur::from_secs(10),
+            tick_interval: Tick::Auto,
             min_samples: 50,
             error_limit: 4,
             failure_limit: 3,
@@ -151,6 +154,9 @@ impl Default for Metrics {
 pub struct CommandMetricsCfg {
     pub command: String,
     pub timeout: Dur,
+    /// Where the command's request counts start: "stage" (since the stage began, `{since}`) or
+    /// "counter" (a running counter, e.g. a server's own since its start).
+    pub counts: String,
 }
 
 impl Default for CommandMetricsCfg {
@@ -158,6 +164,7 @@ impl Default for CommandMetricsCfg {
         CommandMetricsCfg {
             command: String::new(),
             timeout: Dur::from_secs(10),
+            counts: "stage".into(),
         }
     }
 }
@@ -464,14 +471,14 @@ impl Config {
             ));
         }
         let ro = &self.rollout;
-        if ro.tick_interval.0 < std::time::Duration::from_millis(50) {
+        if self.tick_interval() < std::time::Duration::from_millis(50) {
             return Some((
                 "rollout",
                 "tick_interval",
                 "rollout.tick_interval: at least 50ms".into(),
             ));
         }
-        if ro.max_tick_gap.0 < ro.tick_interval.0 {
+        if ro.max_tick_gap.0 < self.tick_interval() {
             return Some(("rollout", "max_tick_gap", "rollout.max_tick_gap: at least rollout.tick_interval, or watched time could never add up".into()));
         }
         if ro.error_limit == 0 || ro.failure_limit == 0 {
@@ -527,6 +534,19 @@ impl Config {
         }
         if let Some((key, message)) = self.alerts.problem() {
             return Some(("alerts", key, message));
+        }
+        if let Some((key, message)) = self.judge.problem() {
+            return Some(("judge", key, message));
+        }
+        if !matches!(self.metrics.command.counts.as_str(), "stage" | "counter") {
+            return Some((
+                "metrics.command",
+                "counts",
+                format!(
+                    "metrics.command.counts {:?}: \"stage\" (counted since the stage began) or \"counter\" (a running counter)",
+                    self.metrics.command.counts
+                ),
+            ));
         }
         if self.rollback.critical_security_alert
             && self.alerts.kind == "none"
@@ -624,6 +644,12 @@ impl Config {
             ));
         }
         None
+    }
+
+    /// How often a rollout ticks: `rollout.tick_interval`, with "auto" resolved for the
+    /// metric source.
+    pub fn tick_interval(&self) -> std::time::Duration {
+        self.rollout.tick_interval.resolve(&self.metrics.kind)
     }
 
     /// The seed's four stages with this config's percentages, durations and health checks.

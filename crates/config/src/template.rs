@@ -66,20 +66,37 @@ p50_target = "100ms"
 p99_target = "300ms"
 
 [rollout]
-# How often a running rollout measures and decides.
-tick_interval = "10s"
-# Requests a window needs before error rate and latency count as data (less: hold, never promote).
+# How often a running rollout measures and decides: "auto" is 1s with metrics.kind = "builtin"
+# (ship's proxy counts every request, so looking often costs nothing), 10s otherwise.
+tick_interval = "auto"
+# Requests a window needs before a windowed value (a [checks.NAME] query, the validation
+# window) counts as data. The rollback triggers are judged from counts instead ([judge]).
 min_samples = 50
 # Consecutive ticks with a metric error that roll back (Argo's consecutiveErrorLimit).
 error_limit = 4
 # Consecutive ticks with a failed stage check that roll back.
 failure_limit = 3
-# How long past its duration a stage may wait for its checks to pass before rolling back.
+# How long past its duration a stage may wait for its checks to pass; then a failing check
+# rolls back, and a stage without enough evidence does what judge.inconclusive says.
 max_hold = "15m"
 # The most one tick interval adds to a stage's watched time (downtime is not monitoring).
 max_tick_gap = "1m"
 # Whether a stage check with no [checks.NAME] query blocks promotion (false: it is reported).
 strict_checks = false
+
+[judge]
+# The error-rate and p99 triggers and the latency check are decided by a sequential test on
+# the request counts since each stage began (docs/ROLLOUT.md, "The judge").
+# Chance that a canary within its limits is rolled back, over the whole rollout, however often
+# the judge looks.
+alpha = 0.01
+# Chance that a canary worse by a whole limit (e.g. +max_error_rate_increase) passes one stage:
+# a stage promotes only when the counts rule such a regression out at this level.
+beta = 0.05
+# When a stage's duration and rollout.max_hold have passed and the counts are still too few to
+# tell: "pause" for a person (with a signal and a notification), "promote" anyway (said so in
+# the decision), or "rollback".
+inconclusive = "pause"
 
 [router]
 # What moves traffic: "builtin" is ship's own proxy ([proxy] below, run by `ship proxy`);
@@ -154,8 +171,13 @@ canary_version = "canary"
 # What {{instance}} is (a regex over the instance label) for each version.
 stable_instances = ".*"
 canary_instances = ".*"
-# Presets exist for error_rate, latency_p99 and failed_instances over http_requests_total,
-# http_request_duration_seconds and up (docs/CONFIG.md); override or add by metric name:
+# The bucket bounds (seconds) of the services' http_request_duration_seconds histogram: the
+# judge's counts of slow requests interpolate between them, as histogram_quantile does.
+buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
+# Presets exist for the judge's counts (requests, errors, slow, slow_target: increase over
+# {{since}}, the time since the stage began), error_rate, latency_p99 and failed_instances
+# over http_requests_total, http_request_duration_seconds and up (docs/CONFIG.md); override or
+# add by metric name:
 # [metrics.prometheus.queries.cpu_ratio]
 # query = 'max(rate(process_cpu_seconds_total{ {{selector}} }[{{window}}]))'
 # samples = ""          # optional: a query for how many samples stand behind the value
@@ -165,9 +187,13 @@ canary_instances = ".*"
 
 [metrics.command]
 # Prints a JSON object keyed by measurement (see docs/ROLLOUT.md), e.g.
-# {"canary/error_rate": {"value": 0.002, "samples": 1200}, "alerts/critical_security": 0}
+# {"canary/requests": 1200, "canary/errors": 3, "stable/requests": 22800, "stable/errors": 40,
+#  "canary/slow": 0, "canary/slow_target": 4, "alerts/critical_security": 0}
 command = ""
 timeout = "10s"
+# Where its counts start: "stage" (since the stage began: {since} seconds ago) or "counter"
+# (a running counter, such as a server's own since it started).
+counts = "stage"
 
 # Stage checks beyond error rate and latency, by the names the stages list:
 # [checks.resource-usage]

@@ -13,6 +13,8 @@ use shiploop_providers::nginx::{NginxRouter, Probe};
 use shiploop_providers::prometheus::{presets, PrometheusSource, Query, Reduce};
 use shiploop_providers::{MetricSource, TrafficRouter};
 use shiploop_rollout::measure::Measurement;
+use shiploop_judge::Origin;
+use shiploop_rollout::plan::Inconclusive;
 use shiploop_rollout::{CheckDef, Plan, Settings};
 use shiploop_workspace::{Error, LoadedRelease, Workspace};
 use std::collections::BTreeMap;
@@ -43,6 +45,16 @@ pub fn plan_for(ws: &Workspace, r: &LoadedRelease) -> Result<Plan> {
         max_hold: r_cfg.max_hold.0,
         max_tick_gap: r_cfg.max_tick_gap.0,
         strict_checks: r_cfg.strict_checks,
+        judge: shiploop_judge::Settings {
+            alpha: cfg.judge.alpha,
+            beta: cfg.judge.beta,
+            origin: counts_from(cfg),
+        },
+        inconclusive: match cfg.judge.inconclusive.as_str() {
+            "promote" => Inconclusive::Promote,
+            "rollback" => Inconclusive::Rollback,
+            _ => Inconclusive::Pause,
+        },
     };
     let m = &r.contract.meta;
     Ok(Plan::from_contract(
@@ -51,6 +63,15 @@ pub fn plan_for(ws: &Workspace, r: &LoadedRelease) -> Result<Plan> {
         checks,
         settings,
     ))
+}
+
+/// Where the configured metric source's request counts start: ship's proxy keeps running
+/// counters; Prometheus' presets count since the stage began; a command says which.
+fn counts_from(cfg: &shiploop_config::Config) -> Origin {
+    match (cfg.metrics.kind.as_str(), cfg.metrics.command.counts.as_str()) {
+        ("builtin", _) | ("command", "counter") => Origin::Counter,
+        _ => Origin::Stage,
+    }
 }
 
 pub struct Providers {
@@ -161,6 +182,7 @@ pub(crate) fn prometheus_source(ws: &Workspace) -> Result<PrometheusSource> {
             ("canary".to_string(), c.canary_instances.clone()),
         ]),
         queries,
+        buckets: c.buckets.clone(),
     })
 }
 

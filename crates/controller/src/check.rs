@@ -211,6 +211,9 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
             .unwrap_or_default(),
         weight: 0,
         window_secs: ws.config.metrics.window.0.as_secs().max(1),
+        since_secs: ws.config.metrics.window.0.as_secs().max(1),
+        slow_secs: plan.latency_bounds().0,
+        target_secs: plan.latency_bounds().1,
     };
     let obs = providers.metrics.measure(&keys, &ctx).await;
     let probes: Vec<(String, Probe)> = keys

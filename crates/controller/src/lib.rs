@@ -195,7 +195,7 @@ impl<'a> Controller<'a> {
         let integrity: Duration = c.integrity.values().map(|i| i.timeout.0).sum();
         // A validation tick runs every smoke test too.
         let smoke: Duration = c.smoke.iter().map(|t| t.timeout.0).sum();
-        let tick = c.rollout.tick_interval.0
+        let tick = c.tick_interval()
             + c.metrics.command.timeout.0
             + integrity
             + smoke
@@ -433,8 +433,24 @@ impl<'a> Controller<'a> {
                     .append_event(&id, "contract-update-failed", &data, now);
             }
         }
+        if decision.pause_cause.as_deref() == Some("inconclusive") {
+            self.inconclusive_signal(&decision, now);
+        }
         self.execute(effects, now, log).await?;
         Ok(decision)
+    }
+
+    /// Writes the signal of a stage the judge could not decide (once per stage); a failure to
+    /// write it is recorded, never a reason to stop the rollout.
+    fn inconclusive_signal(&mut self, d: &Decision, now: DateTime<Utc>) {
+        let id = self.id().to_string();
+        let signal = signals::for_inconclusive(&self.release, d, now);
+        let data = match self.ws.write_signal(&signal) {
+            Ok((path, true)) => json!({ "file": self.ws.rel(&path), "event": signal.meta.event }),
+            Ok((_, false)) => return,
+            Err(e) => json!({ "error": e.to_string(), "event": signal.meta.event }),
+        };
+        let _ = self.store.append_event(&id, "signal-written", &data, now);
     }
 
     async fn execute(
@@ -569,30 +585,39 @@ impl<'a> Controller<'a> {
             }
         }
         let keys = self.plan.required_keys(self.state.stage);
+        let window = self.ws.config.metrics.window.0.as_secs().max(1);
+        let (slow_secs, target_secs) = self.plan.latency_bounds();
         let mctx = MetricContext {
             service: self.release.contract.meta.service.clone(),
             release: id.clone(),
             stage: self.stage_name(),
             weight: self.state.weight,
-            window_secs: self.ws.config.metrics.window.0.as_secs().max(1),
+            window_secs: window,
+            since_secs: self
+                .state
+                .stage_started
+                .map_or(window, |s| (now - s).num_seconds().max(1) as u64),
+            slow_secs,
+            target_secs,
         };
         let (mut metric_keys, integrity_keys): (Vec<String>, Vec<String>) =
             keys.into_iter().partition(|k| !k.starts_with("integrity/"));
-        if metric_keys
-            .iter()
-            .any(|k| k == shiploop_rollout::measure::CANARY_P99)
-        {
-            metric_keys.push(shiploop_rollout::measure::STABLE_P99.into());
+        let required = metric_keys.clone();
+        // The charts' error rates and p99s ride along; they decide nothing.
+        for k in shiploop_rollout::measure::DISPLAY {
+            if !metric_keys.iter().any(|m| m == k) {
+                metric_keys.push(k.to_string());
+            }
         }
-        let mut obs = if metric_keys.is_empty() {
+        let mut obs = if required.is_empty() {
             Default::default()
         } else {
             self.providers.metrics.measure(&metric_keys, &mctx).await
         };
-        // The stable p99 is for the charts only: its absence is not the source failing.
-        let failed = obs.iter().any(|(k, m)| {
-            k != shiploop_rollout::measure::STABLE_P99 && matches!(m, Measurement::Error { .. })
-        });
+        // A chart-only key's absence is not the source failing.
+        let failed = obs
+            .iter()
+            .any(|(k, m)| required.contains(k) && matches!(m, Measurement::Error { .. }));
         if failed {
             self.provider_error("metrics");
         }
@@ -636,7 +661,7 @@ impl<'a> Controller<'a> {
         log: &mut dyn FnMut(&Decision),
     ) -> Result<Outcome> {
         self.begin(clock.now(), log).await?;
-        let tick = self.ws.config.rollout.tick_interval.0;
+        let tick = self.ws.config.tick_interval();
         let mut stop = stop.clone();
         loop {
             if let Some(o) = self.outcome() {

@@ -116,6 +116,9 @@ async fn builtin(
         stage: "outcome".into(),
         weight: 100,
         window_secs: (now - start).num_seconds().max(1) as u64,
+        since_secs: (now - start).num_seconds().max(1) as u64,
+        slow_secs: None,
+        target_secs: None,
     };
     let obs = source.measure(std::slice::from_ref(&m.query), &ctx).await;
     let actual = match obs.get(&m.query) {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use shiploop_artifacts::release::{Kind, Severity as HotfixSeverity};
 use shiploop_artifacts::signal::{Severity, Signal, SignalMeta, SignalStatus, SignalType, Source};
-use shiploop_rollout::{DecisionKind, Phase, Rollout};
+use shiploop_rollout::{Decision, DecisionKind, Phase, Rollout};
 use shiploop_store::DecisionRow;
 use shiploop_workspace::LoadedRelease;
 
@@ -112,5 +112,49 @@ pub fn for_outcome(
             })
         }
         _ => None,
+    }
+}
+
+/// The process-friction signal of a stage the judge could not decide: its traffic was too low
+/// for the stage's duration to tell a healthy canary from a regression of the configured size.
+/// One per stage of a release (the event names both).
+pub fn for_inconclusive(r: &LoadedRelease, d: &Decision, now: DateTime<Utc>) -> Signal {
+    let m = &r.contract.meta;
+    let what = match d.kind {
+        DecisionKind::Pause => "paused for a person",
+        DecisionKind::Rollback => "rolled back",
+        _ => "promoted without the evidence",
+    };
+    let mut body = format!(
+        "# {} {what}: too little evidence in {}\n\n**Why:** {}\n\n",
+        m.id, d.stage_name, d.reason
+    );
+    body.push_str("| check | outcome | detail |\n|---|---|---|\n");
+    for f in &d.findings {
+        body.push_str(&format!(
+            "| {} | {:?} | {} |\n",
+            shiploop_artifacts::markdown::cell(&f.name),
+            f.outcome,
+            shiploop_artifacts::markdown::cell(&f.detail)
+        ));
+    }
+    body.push_str(&format!(
+        "\n## What it asks\n\nThe stage's traffic was too low for its duration to rule out a regression of the configured size (docs/ROLLOUT.md, \"How much traffic a stage needs\"). Decide for this release (`ship rollout resume` collects for another rollout.max_hold, `ship rollout promote --reason …` goes on without the evidence, `ship rollout abort --reason …`), and for the next ones: a longer stage, a larger canary weight, or a judge.inconclusive policy.\n\nContract: [{}](../releases/{}.md).\n",
+        m.id, m.id
+    ));
+    Signal {
+        meta: SignalMeta {
+            title: format!("Inconclusive {} stage of {}", d.stage_name, m.id),
+            kind: SignalType::ProcessFriction,
+            severity: Severity::Medium,
+            source: Source {
+                release: Some(m.id.clone()),
+                mission: m.mission.clone(),
+            },
+            created: now,
+            status: SignalStatus::Open,
+            event: Some(format!("inconclusive:{}:{}", m.id, d.stage_name)),
+        },
+        body,
     }
 }

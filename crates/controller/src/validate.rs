@@ -212,7 +212,7 @@ impl Controller<'_> {
         };
         self.ws.record_validation(&id, None, running, now)?;
         let end = started_at + chrono::Duration::from_std(window.0).unwrap_or_default();
-        let tick = self.ws.config.rollout.tick_interval.0;
+        let tick = self.ws.config.tick_interval();
         let mut stop = stop.clone();
         let mut failure = None;
         let mut last_log: Option<(DateTime<Utc>, Vec<String>)> = None;
@@ -234,6 +234,9 @@ impl Controller<'_> {
                 stage: "validation".into(),
                 weight: 100,
                 window_secs: self.ws.config.metrics.window.0.as_secs().max(1),
+                since_secs: self.ws.config.metrics.window.0.as_secs().max(1),
+                slow_secs: None,
+                target_secs: None,
             };
             let obs = self.providers.metrics.measure(&keys, &ctx).await;
             if obs

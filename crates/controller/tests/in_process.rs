@@ -10,17 +10,17 @@ use shiploop_workspace::{NewOptions, Workspace};
 use std::process::Command;
 use std::sync::Arc;
 
+/// Healthy counts since the stage began (the same at every tick: the judge counts each stage's
+/// first reading, 20,000 canary requests with 0.1 % errors, and nothing after).
 fn healthy() -> Observation {
     let mut o = Observation::new();
-    o.insert(
-        measure::error_rate("canary"),
-        Measurement::value(0.001, 500),
-    );
-    o.insert(
-        measure::error_rate("stable"),
-        Measurement::value(0.001, 5000),
-    );
-    o.insert(measure::CANARY_P99.into(), Measurement::value(0.1, 500));
+    let n = |x: f64| Measurement::value(x, 1);
+    o.insert(measure::requests("canary"), n(20_000.0));
+    o.insert(measure::errors("canary"), n(20.0));
+    o.insert(measure::requests("stable"), n(100_000.0));
+    o.insert(measure::errors("stable"), n(100.0));
+    o.insert(measure::CANARY_SLOW.into(), n(0.0));
+    o.insert(measure::CANARY_SLOW_TARGET.into(), n(0.0));
     o.insert(
         measure::CANARY_FAILED_INSTANCES.into(),
         Measurement::value(0.0, 3),
@@ -50,7 +50,7 @@ fn workspace() -> (tempfile::TempDir, Workspace) {
         )
         .replace("ga_duration = \"1h\"", "ga_duration = \"10s\"")
         .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"1s\"")
-        .replace("tick_interval = \"10s\"", "tick_interval = \"1s\"");
+        .replace("tick_interval = \"auto\"", "tick_interval = \"1s\"");
     std::fs::write(root.join("ship.toml"), cfg).unwrap();
     std::fs::write(
         root.join("work/evaluations/v1.md"),

@@ -152,7 +152,13 @@ impl MetricSource for BuiltinSource {
         "builtin"
     }
     async fn measure(&self, keys: &[String], ctx: &MetricContext) -> Observation {
-        let path = format!("/measure?window={}", ctx.window_secs.max(1));
+        let mut path = format!("/measure?window={}", ctx.window_secs.max(1));
+        if let Some(s) = ctx.slow_secs {
+            path.push_str(&format!("&slow={s}"));
+        }
+        if let Some(s) = ctx.target_secs {
+            path.push_str(&format!("&target={s}"));
+        }
         match self.admin.call(hyper::Method::GET, &path, None).await {
             Ok(v) => parse_measurements(keys, &v.to_string()),
             Err(e) => keys

@@ -161,14 +161,18 @@ impl TrafficRouter for CommandRouter {
 /// Measures with a user command that prints a JSON object keyed by measurement key:
 ///
 /// ```json
-/// {"canary/error_rate": {"value": 0.004, "samples": 1200},
+/// {"canary/requests": 1200, "canary/errors": 5, "stable/requests": 22800, "stable/errors": 40,
+///  "canary/slow": 0, "canary/error_rate": {"value": 0.004, "samples": 1200},
 ///  "alerts/critical_security": 0,
 ///  "canary/latency_p99": null,
 ///  "integrity/orders": {"error": "db unreachable"}}
 /// ```
 ///
-/// A bare number counts as one sample; `null` or a missing key is "no data"; `{"error": …}` is
-/// an error for that key. A failing command or unparsable output is an error for every key.
+/// Counts are cumulative (since the stage began, `{since}` seconds ago, or a running counter:
+/// `metrics.command.counts`); `canary/slow` and `canary/slow_target` count the requests slower
+/// than `{slow_ms}` and `{target_ms}`. A bare number counts as one sample; `null` or a missing
+/// key is "no data"; `{"error": …}` is an error for that key. A failing command or unparsable
+/// output is an error for every key.
 #[derive(Debug, Clone)]
 pub struct CommandSource {
     pub runner: Runner,
@@ -253,6 +257,7 @@ impl MetricSource for CommandSource {
     }
 
     async fn measure(&self, keys: &[String], ctx: &MetricContext) -> Observation {
+        let ms = |s: Option<f64>| s.map_or(String::new(), |s| format!("{}", (s * 1000.0).round()));
         let cmd = fill(
             &self.command,
             &[
@@ -261,6 +266,9 @@ impl MetricSource for CommandSource {
                 ("stage", ctx.stage.clone()),
                 ("service", ctx.service.clone()),
                 ("window", ctx.window_secs.to_string()),
+                ("since", ctx.since_secs.to_string()),
+                ("slow_ms", ms(ctx.slow_secs)),
+                ("target_ms", ms(ctx.target_secs)),
             ],
         );
         match self.runner.run(&cmd).await {

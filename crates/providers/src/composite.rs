@@ -49,6 +49,9 @@ mod tests {
             stage: "canary".into(),
             weight: 5,
             window_secs: 60,
+            since_secs: 60,
+            slow_secs: None,
+            target_secs: None,
         };
         let keys = vec![
             "canary/error_rate".to_string(),

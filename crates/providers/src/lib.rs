@@ -69,7 +69,7 @@ pub trait TrafficRouter: Send + Sync {
 }
 
 /// What a metric query is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricContext {
     pub service: String,
     pub release: String,
@@ -77,6 +77,28 @@ pub struct MetricContext {
     pub weight: u8,
     /// The window the values should cover, in seconds.
     pub window_secs: u64,
+    /// Seconds since the stage began: the span of counts "since the stage began".
+    pub since_secs: u64,
+    /// The p99 trigger's limit and the latency target, in seconds: `canary/slow` and
+    /// `canary/slow_target` count the requests slower than each.
+    pub slow_secs: Option<f64>,
+    pub target_secs: Option<f64>,
+}
+
+impl MetricContext {
+    /// A context for a window of gauges only (validation, gates, outcome measurement).
+    pub fn window(service: &str, release: &str, stage: &str, weight: u8, window_secs: u64) -> Self {
+        MetricContext {
+            service: service.into(),
+            release: release.into(),
+            stage: stage.into(),
+            weight,
+            window_secs,
+            since_secs: window_secs,
+            slow_secs: None,
+            target_secs: None,
+        }
+    }
 }
 
 /// Measures. Answers every requested key: a value with its sample count, no data, or an error.

@@ -44,17 +44,43 @@ impl Reduce {
     }
 }
 
-/// Queries for the seed's checks over the conventional metric names (Prometheus client
+/// Queries for the Ship loop's checks over the conventional metric names (Prometheus client
 /// libraries' `http_requests_total` with a `code` label, `http_request_duration_seconds`
-/// histogram, `up`). `{{selector}}` is the configured label selector of one version.
+/// histogram, `up`). `{{selector}}` is the configured label selector of one version,
+/// `{{since}}` the time since the stage began, `{{slow_within}}` and `{{target_within}}` the
+/// requests within the p99 trigger's limit and within the latency target ([`within`]).
 pub fn presets() -> BTreeMap<String, Query> {
     let q = |query: &str, samples: &str| Query {
         query: query.into(),
         samples: Some(samples.into()),
         range: None,
     };
+    let count = |query: &str| Query {
+        query: query.into(),
+        samples: None,
+        range: None,
+    };
     let requests = r#"sum(increase(http_requests_total{ {{selector}} }[{{window}}]))"#;
+    let slower_than = |within: &str| {
+        format!(
+            r#"sum(increase(http_request_duration_seconds_count{{ {{{{selector}}}} }}[{{{{since}}}}])) - {{{{{within}}}}}"#
+        )
+    };
     BTreeMap::from([
+        // The judge's counts since the stage began.
+        (
+            "requests".to_string(),
+            count(r#"sum(increase(http_requests_total{ {{selector}} }[{{since}}]))"#),
+        ),
+        (
+            // No 5xx series yet is zero errors (`or vector(0)`).
+            "errors".to_string(),
+            count(
+                r#"sum(increase(http_requests_total{ {{selector}}, code=~"5.." }[{{since}}])) or vector(0)"#,
+            ),
+        ),
+        ("slow".to_string(), count(&slower_than("slow_within"))),
+        ("slow_target".to_string(), count(&slower_than("target_within"))),
         (
             "error_rate".to_string(),
             q(
@@ -94,6 +120,8 @@ pub struct PrometheusSource {
     pub instances: BTreeMap<String, String>,
     /// Presets overlaid with the configured queries.
     pub queries: BTreeMap<String, Query>,
+    /// The upper bounds of the services' `http_request_duration_seconds` buckets.
+    pub buckets: Vec<f64>,
 }
 
 /// Fills `{{name}}` placeholders. Unknown placeholders are left as they are, so PromQL's own
@@ -109,6 +137,60 @@ pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
 /// A Prometheus duration for a window in seconds.
 pub fn prom_duration(secs: u64) -> String {
     format!("{}s", secs.max(1))
+}
+
+/// A regex matching the `le` label of the histogram bucket at `secs`, however the client
+/// library wrote it ("0.5", "0.50", "1", "1.0").
+pub fn le_regex(secs: f64) -> String {
+    let s = format!("{secs}");
+    match s.split_once('.') {
+        Some((int, frac)) => format!("{int}\\\\.{frac}0*"),
+        None => format!("{s}(\\\\.0*)?"),
+    }
+}
+
+/// A fraction in at most six decimals, without trailing zeros (0.19999999999999996 → 0.2).
+fn short(x: f64) -> String {
+    let s = format!("{x:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The buckets the Prometheus client libraries use by default, in seconds.
+pub const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// PromQL for the requests (of `http_request_duration_seconds`) that took at most `secs`,
+/// since the stage began, given the histogram's bucket bounds: the bucket at `secs` when there
+/// is one, else interpolated linearly between the two around it — exactly the assumption
+/// `histogram_quantile` makes, so "more than 1 % slower than x" agrees with "p99 > x" as a
+/// Prometheus dashboard computes it. Above the last finite bound nothing is interpolated: the
+/// requests beyond it count as slower (the cautious side for a promotion).
+pub fn within(secs: f64, buckets: &[f64]) -> String {
+    let bucket = |le: f64| {
+        format!(
+            r#"sum(increase(http_request_duration_seconds_bucket{{ {{{{selector}}}}, le=~"{}" }}[{{{{since}}}}]))"#,
+            le_regex(le)
+        )
+    };
+    let upper = buckets.iter().position(|b| *b >= secs - 1e-12);
+    match upper {
+        Some(i) if (buckets[i] - secs).abs() < 1e-12 => bucket(buckets[i]),
+        Some(0) => format!("({} * {})", bucket(buckets[0]), short(secs / buckets[0])),
+        Some(i) => {
+            let (lo, hi) = (buckets[i - 1], buckets[i]);
+            let f = short((secs - lo) / (hi - lo));
+            format!(
+                "({lower} + {f} * ({upper} - {lower}))",
+                lower = bucket(lo),
+                upper = bucket(hi)
+            )
+        }
+        None => match buckets.last() {
+            Some(b) => bucket(*b),
+            None => "vector(0)".into(),
+        },
+    }
 }
 
 /// One value out of an API answer's `data`; Ok(None) is an empty result.
@@ -306,11 +388,24 @@ impl PrometheusSource {
             .map(String::as_str)
             .unwrap_or(".*");
         let window = prom_duration(ctx.window_secs);
+        let since = prom_duration(ctx.since_secs);
+        let slow_within = ctx
+            .slow_secs
+            .map(|s| within(s, &self.buckets))
+            .unwrap_or_default();
+        let target_within = ctx
+            .target_secs
+            .map(|s| within(s, &self.buckets))
+            .unwrap_or_default();
+        // Filled first: their text has {{selector}} and {{since}} for the later passes.
         let base_vars = [
+            ("slow_within", slow_within.as_str()),
+            ("target_within", target_within.as_str()),
             ("service", ctx.service.as_str()),
             ("version", label.as_str()),
             ("instance", instance),
             ("window", window.as_str()),
+            ("since", since.as_str()),
         ];
         let selector = fill(&self.selector, &base_vars);
         let mut vars = base_vars.to_vec();
@@ -362,6 +457,7 @@ pub fn for_tests(base: &str) -> PrometheusSource {
         ]),
         instances: BTreeMap::new(),
         queries: presets(),
+        buckets: DEFAULT_BUCKETS.to_vec(),
     }
 }
 
@@ -380,6 +476,28 @@ mod tests {
         assert!(series_points(&two).unwrap_err().contains("2 series"));
         let vector = json!({"resultType": "vector", "result": []});
         assert!(series_points(&vector).is_err());
+    }
+
+    #[test]
+    fn bucket_bounds_match_however_the_client_wrote_them() {
+        assert_eq!(le_regex(0.6), r"0\\.60*");
+        assert_eq!(le_regex(1.0), r"1(\\.0*)?");
+        let slow = &presets()["slow"].query;
+        assert!(slow.ends_with("- {{slow_within}}"), "{slow}");
+    }
+
+    #[test]
+    fn requests_within_a_limit_interpolate_between_buckets_like_histogram_quantile() {
+        let b = DEFAULT_BUCKETS;
+        // 0.5 is a bucket: read it.
+        let at = within(0.5, &b);
+        assert!(at.contains(r#"le=~"0\\.50*""#) && at.matches("sum(").count() == 1, "{at}");
+        // 0.6 lies 20 % of the way from 0.5 to 1.
+        let mid = within(0.6, &b);
+        assert!(mid.contains(" + 0.2 * ("), "{mid}");
+        assert!(mid.contains(r#"0\\.50*"#) && mid.contains(r#"1(\\.0*)?"#), "{mid}");
+        // Past the last bound, nothing is interpolated.
+        assert_eq!(within(30.0, &b), within(10.0, &b));
     }
 
     #[test]
@@ -436,6 +554,9 @@ mod tests {
             stage: "canary".into(),
             weight: 5,
             window_secs: 60,
+            since_secs: 60,
+            slow_secs: None,
+            target_secs: None,
         };
         let keys = vec![
             "canary/error_rate".to_string(),

@@ -75,6 +75,9 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
         stage: "canary".into(),
         weight: 0,
         window_secs: 60,
+        since_secs: 60,
+        slow_secs: None,
+        target_secs: None,
     };
     let keys = vec![
         "canary/error_rate".to_string(),

@@ -3,10 +3,13 @@
 //!
 //! - `GET /state` → `{"weight": 5, "health": {...}}`
 //! - `PUT /weight` with `{"weight": 25}` → the new state
-//! - `GET /measure?window=60` → measurements keyed as the engine asks for them
-//!   (`canary/error_rate`, `stable/error_rate`, `canary/latency_p99`, `canary/failed_instances`,
-//!   and for instances ship started `canary/memory_rss_bytes`, `canary/cpu_cores`)
-//! - `GET /metrics` → Prometheus text exposition
+//! - `GET /measure?window=60&slow=0.6&target=0.3` → measurements keyed as the engine asks for
+//!   them: request counts since the proxy started (`canary/requests`, `canary/errors`, and with
+//!   `slow`/`target` in seconds `canary/slow`, `canary/slow_target`: requests slower than each),
+//!   the window's `canary/error_rate` and `canary/latency_p99` (the same for `stable/…`),
+//!   `canary/failed_instances`, and for instances ship started `canary/memory_rss_bytes`,
+//!   `canary/cpu_cores`
+//! - `GET /metrics` → Prometheus exposition ([`crate::exposition`])
 
 use crate::health::Health;
 use crate::resources::Resources;
@@ -101,11 +104,24 @@ impl Admin {
         json!({ "weight": self.proxy.weight(), "health": health, "resources": resources })
     }
 
-    /// Measurements in the engine's keys, over the last `window` seconds.
-    pub fn measure(&self, window: u64) -> Value {
+    /// Measurements in the engine's keys: counts since the proxy started (requests slower than
+    /// `slow` and `target` seconds when given), and gauges over the last `window` seconds.
+    pub fn measure(&self, window: u64, slow: Option<f64>, target: Option<f64>) -> Value {
         let now = self.proxy.now_secs();
         let m = self.proxy.metrics.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = serde_json::Map::new();
+        let count = |n: u64| json!({ "value": n, "samples": n });
+        for v in [Version::Stable, Version::Canary] {
+            let t = m.totals(v);
+            out.insert(format!("{}/requests", v.as_str()), count(t.requests));
+            out.insert(format!("{}/errors", v.as_str()), count(t.errors));
+            if let Some(s) = slow {
+                out.insert(format!("{}/slow", v.as_str()), count(t.slower_than(s)));
+            }
+            if let Some(s) = target {
+                out.insert(format!("{}/slow_target", v.as_str()), count(t.slower_than(s)));
+            }
+        }
         for v in [Version::Stable, Version::Canary] {
             let s = m.version(v, now, window);
             let rate = match s.error_rate {
@@ -205,26 +221,38 @@ impl Admin {
                 }
             }
             (Method::GET, "/measure") => {
-                let window = query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("window="))
-                    .and_then(|w| w.parse().ok())
-                    .unwrap_or(60);
-                reply(StatusCode::OK, self.measure(window))
+                let param = |name: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                        .map(str::to_string)
+                };
+                let window = param("window").and_then(|w| w.parse().ok()).unwrap_or(60);
+                let secs = |name: &str| -> Result<Option<f64>, String> {
+                    match param(name) {
+                        None => Ok(None),
+                        Some(v) => match v.parse::<f64>() {
+                            Ok(x) if x.is_finite() && x > 0.0 => Ok(Some(x)),
+                            _ => Err(format!("{name}={v}: expected seconds, e.g. {name}=0.6")),
+                        },
+                    }
+                };
+                match (secs("slow"), secs("target")) {
+                    (Ok(slow), Ok(target)) => {
+                        reply(StatusCode::OK, self.measure(window, slow, target))
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        reply(StatusCode::BAD_REQUEST, json!({ "error": e }))
+                    }
+                }
             }
             (Method::GET, "/metrics") => {
-                let now = self.proxy.now_secs();
-                let mut text = self
-                    .proxy
-                    .metrics
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .prometheus(now, 60);
-                if let Some(r) = &self.resources {
-                    text.push_str(&resource_exposition(r));
-                }
+                let text = {
+                    let golden = self.proxy.metrics.lock().unwrap_or_else(|p| p.into_inner());
+                    crate::exposition::render(&golden, self.resources.as_deref())
+                };
                 Response::builder()
-                    .header("content-type", "text/plain; version=0.0.4")
+                    .header("content-type", crate::exposition::CONTENT_TYPE)
                     .body(Full::new(Bytes::from(text)))
                     .unwrap_or_default()
             }
@@ -234,37 +262,6 @@ impl Admin {
             ),
         }
     }
-}
-
-/// Memory and CPU of the instances ship started, as Prometheus gauges.
-fn resource_exposition(r: &Resources) -> String {
-    let all = r.instances();
-    let mut out = String::new();
-    type Read = fn(&crate::resources::Usage) -> Option<f64>;
-    let families: [(&str, &str, Read); 2] = [
-        (
-            "ship_proxy_instance_memory_rss_bytes",
-            "Resident memory of an instance ship started.",
-            |u| u.rss_bytes.map(|b| b as f64),
-        ),
-        (
-            "ship_proxy_instance_cpu_cores",
-            "CPU cores an instance ship started used over the last interval.",
-            |u| u.cpu_cores,
-        ),
-    ];
-    for (name, help, f) in families {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
-        for (addr, u) in &all {
-            if let Some(x) = f(u) {
-                out.push_str(&format!(
-                    "{name}{{version=\"{}\",instance=\"{addr}\"}} {x}\n",
-                    u.version.as_str()
-                ));
-            }
-        }
-    }
-    out
 }
 
 pub async fn serve(admin: Arc<Admin>, listener: tokio::net::TcpListener) -> std::io::Result<()> {

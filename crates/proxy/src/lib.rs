@@ -5,9 +5,11 @@
 //! - [`server`]: the HTTP/1.1 + h2c server and forwarding, on per-core threads, over [`pool`];
 //! - [`metrics`]: golden metrics per version and instance; [`health`]: active health checks;
 //!   [`resources`]: memory and CPU of instances started by [`launch`];
-//! - [`admin`]: the token-protected admin API the builtin router and metric source call.
+//! - [`admin`]: the token-protected admin API the builtin router and metric source call, with
+//!   [`exposition`], its Prometheus `/metrics`.
 
 pub mod admin;
+pub mod exposition;
 pub mod health;
 pub mod launch;
 pub mod metrics;

@@ -416,10 +416,11 @@ impl Proxy {
             ),
         };
         let now = (finished - self.started).as_secs();
+        let answered = response.status().as_u16();
         self.metrics
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .record(now, version, instance, outcome, elapsed);
+            .record(now, version, instance, outcome, answered, elapsed);
         response
     }
 }

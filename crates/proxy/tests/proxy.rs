@@ -155,9 +155,18 @@ async fn the_canary_error_rate_is_measured() {
     let rate = canary.error_rate.unwrap();
     assert!((rate - 0.05).abs() <= 0.01, "{rate}");
     assert_eq!(stable.error_rate, Some(0.0));
-    assert!(m
-        .prometheus(now, 120)
-        .contains("ship_proxy_errors_5xx{version=\"canary\""));
+    // The same requests, counted since the start, as the judge and Prometheus read them.
+    let t = m.totals(Version::Canary);
+    assert_eq!(t.requests, canary.requests);
+    assert_eq!(t.errors, canary.errors_5xx);
+    let text = shiploop_proxy::exposition::render(&m, None);
+    assert!(
+        text.contains(&format!(
+            "ship_proxy_requests_total{{version=\"canary\",code=\"500\"}} {}",
+            t.errors
+        )),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,6 +181,9 @@ async fn a_dead_upstream_is_a_measured_connection_error() {
     let now = p.now_secs();
     let s = p.metrics.lock().unwrap().version(Version::Canary, now, 60);
     assert_eq!(s.connection_errors, 1);
+    let m = p.metrics.lock().unwrap();
+    let t = m.totals(Version::Canary);
+    assert_eq!((t.requests, t.errors, t.by_code[&502]), (1, 1, 1));
 }
 
 /// A health endpoint that can be shut down (its listener closed) on demand.

@@ -170,6 +170,10 @@ pub struct Rollout {
     /// counts again from there.
     #[serde(default)]
     pub hold_from_ms: u64,
+    /// When the current stage began (wall clock): sources that count "since the stage began"
+    /// are asked for that span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_started: Option<DateTime<Utc>>,
 }
 
 impl Default for Rollout {
@@ -197,6 +201,7 @@ impl Rollout {
             stable_baseline: None,
             judge: shiploop_judge::State::default(),
             hold_from_ms: 0,
+            stage_started: None,
         }
     }
 
@@ -280,6 +285,7 @@ impl Rollout {
         self.stage += 1;
         self.stage_elapsed_ms = 0;
         self.hold_from_ms = 0;
+        self.stage_started = Some(at);
         self.consecutive_failures = 0;
         self.phase = Phase::Progressing;
         let next = &plan.stages[self.stage];
@@ -535,6 +541,7 @@ impl Rollout {
         self.stage = 0;
         self.weight = first.weight;
         self.last_tick = Some(at);
+        self.stage_started = Some(at);
         let d = first
             .duration
             .map(|d| Dur(d).to_string())

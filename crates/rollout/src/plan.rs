@@ -159,11 +159,10 @@ impl Plan {
         Judge::new(self.settings.judge.clone(), limits, stages)
     }
 
-    /// The latency limit the p99 trigger counts slow requests against, in seconds.
-    pub fn slow_limit(&self) -> Option<f64> {
-        self.triggers.iter().find_map(|t| match t {
-            Trigger::P99Latency { target, factor } => Some(target.0.as_secs_f64() * factor),
-            _ => None,
-        })
+    /// The latencies the judge counts slower requests against, in seconds: the p99 trigger's
+    /// limit (`canary/slow`) and the latency check's target (`canary/slow_target`).
+    pub fn latency_bounds(&self) -> (Option<f64>, Option<f64>) {
+        let limits = self.judge().limits;
+        (limits.slow_limit_secs, limits.target_secs)
     }
 }

@@ -708,6 +708,7 @@ mod tests {
             reason: "r".into(),
             findings: vec![],
             rollback_cause: None,
+            pause_cause: None,
         }
     }
 
