@@ -269,7 +269,8 @@ fn numbers(
     no_counts: bool,
     baseline: Option<f64>,
 ) -> Numbers {
-    let regression = weighted(parts);
+    // No bettor yet is no evidence: capital 1 (and JSON has no −∞).
+    let regression = Some(weighted(parts)).filter(|r| r.is_finite()).unwrap_or(0.0);
     let strongest = parts
         .iter()
         .filter(|(s, _, _)| *s > 0.0)

@@ -110,9 +110,10 @@ impl Admin {
         let now = self.proxy.now_secs();
         let m = self.proxy.metrics.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = serde_json::Map::new();
-        let count = |n: u64| json!({ "value": n, "samples": n });
         for v in [Version::Stable, Version::Canary] {
             let t = m.totals(v);
+            // A count stands on the version's requests so far (none: no data yet).
+            let count = |n: u64| json!({ "value": n, "samples": t.requests });
             out.insert(format!("{}/requests", v.as_str()), count(t.requests));
             out.insert(format!("{}/errors", v.as_str()), count(t.errors));
             if let Some(s) = slow {

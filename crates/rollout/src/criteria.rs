@@ -61,6 +61,23 @@ impl Finding {
         }
     }
 
+    /// The finding in a few words, for a decision that holds: the judge's findings say how far
+    /// the evidence has come instead of repeating the counts.
+    pub fn brief(&self) -> String {
+        match (&self.judge, self.outcome) {
+            (Some(e), Outcome::Inconclusive) => {
+                let pct = if e.clear > 0.0 && e.clear_needed > 0.0 {
+                    ((e.clear / e.clear_needed) * 100.0).min(99.0) as u32
+                } else {
+                    0
+                };
+                let n = shiploop_judge::text::count(e.canary.requests);
+                format!("{} (collecting evidence: {n} canary requests, {pct} % of what clears the stage)", self.name)
+            }
+            _ => format!("{} ({})", self.name, self.detail),
+        }
+    }
+
     /// Whether this finding only lacks evidence (data, or enough of it): what the inconclusive
     /// policy decides about, never a reason to roll back.
     pub fn lacks_evidence(&self) -> bool {

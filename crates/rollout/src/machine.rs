@@ -682,15 +682,30 @@ impl Rollout {
         };
         let strict = plan.settings.strict_checks;
         findings.extend(checks);
-        let blocking_text: Vec<String> = findings
+        let blocking: Vec<&Finding> = findings
             .iter()
             .filter(|f| match f.outcome {
                 Outcome::Pass => false,
                 Outcome::Unconfigured => strict && f.name.starts_with("check:"),
                 _ => true,
             })
+            .collect();
+        // The full sentences (for a pause or a rollback) and a short form for holds; the
+        // error-rate check repeats the trigger's finding, so each is said once.
+        let mut said: Vec<&str> = vec![];
+        let blocking: Vec<&Finding> = blocking
+            .into_iter()
+            .filter(|f| {
+                let new = !said.contains(&f.detail.as_str());
+                said.push(&f.detail);
+                new
+            })
+            .collect();
+        let blocking_text: Vec<String> = blocking
+            .iter()
             .map(|f| format!("{} ({})", f.name, f.detail))
             .collect();
+        let brief: Vec<String> = blocking.iter().map(|f| f.brief()).collect();
         let blocked = !blocking_text.is_empty();
         let Some(duration) = stage.duration else {
             // A final stage without a duration completes as soon as it is watched once cleanly.
@@ -724,7 +739,7 @@ impl Rollout {
                 Dur(duration)
             );
             if blocked {
-                reason.push_str(&format!("; not yet passing: {}", blocking_text.join("; ")));
+                reason.push_str(&format!("; not yet passing: {}", brief.join("; ")));
             }
             return self.only(plan, at, DecisionKind::Hold, reason, findings);
         }
@@ -763,7 +778,7 @@ impl Rollout {
         let reason = format!(
             "{}: time is up, holding until checks pass: {}",
             stage.name,
-            blocking_text.join("; ")
+            brief.join("; ")
         );
         self.only(plan, at, DecisionKind::Hold, reason, findings)
     }
@@ -820,24 +835,13 @@ impl Rollout {
             }
             None => "; at the rates seen, more traffic would not clear it".into(),
         };
-        // The error-rate check repeats the trigger's finding: say it once.
-        let mut said: Vec<&str> = vec![];
-        let blocking: Vec<&String> = blocking
-            .iter()
-            .filter(|b| {
-                let detail = b.split_once(' ').map_or(b.as_str(), |(_, d)| d);
-                let new = !said.contains(&detail);
-                said.push(detail);
-                new
-            })
-            .collect();
         let why = format!(
             "{} at {} %: no decision on the evidence after {} of watching ({} canary requests): {}{need}",
             stage.name,
             stage.weight,
             Dur(round_secs(self.elapsed())),
             shiploop_judge::text::count(canary),
-            blocking.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")
+            blocking.join("; ")
         );
         match plan.settings.inconclusive {
             Inconclusive::Pause => {
