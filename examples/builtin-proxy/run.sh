@@ -75,7 +75,7 @@ echo "rollout phase: $phase, proxy weight: $weight %"
 admin "/measure?window=30" | python3 -c '
 import json, sys
 m = json.load(sys.stdin)
-for k in ("stable/error_rate", "canary/error_rate", "canary/latency_p99", "canary/memory_rss_bytes", "canary/cpu_cores"):
+for k in ("stable/requests", "stable/errors", "canary/requests", "canary/errors", "stable/error_rate", "canary/error_rate", "canary/latency_p99", "canary/memory_rss_bytes", "canary/cpu_cores"):
     print(f"  {k}: {m.get(k)}")'
 
 if [ "$scenario" = good ]; then

@@ -5,6 +5,7 @@
 //! `bench/detection` runs it; every number it prints comes with the seed that reproduces it.
 
 mod algos;
+mod clear;
 mod latency;
 mod mannwhitney;
 mod report;
@@ -30,8 +31,9 @@ struct Args {
     #[arg(long, default_value_t = 20261202)]
     seed: u64,
     /// `stage`: one stage at each canary weight on its own; `rollout`: the default plan
-    /// (5 % 10m, 25 % 30m, 50 % 1h) to its end.
-    #[arg(long, default_value = "rollout", value_parser = ["stage", "rollout"])]
+    /// (5 % 10m, 25 % 30m, 50 % 1h) to its end; `clear`: how long a healthy stage at each
+    /// weight takes to clear (ship's judge only).
+    #[arg(long, default_value = "rollout", value_parser = ["stage", "rollout", "clear"])]
     mode: String,
     /// Total requests per second (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,5,20,100,1000,10000")]
@@ -130,6 +132,10 @@ fn main() {
         beta: args.beta,
         ..Settings::default()
     };
+    if args.mode == "clear" {
+        print_clear(&args, &settings);
+        return;
+    }
     let mut cells = vec![];
     let plans: Vec<(Option<u8>, Plan)> = if args.mode == "stage" {
         args.weights
@@ -181,6 +187,87 @@ fn main() {
         .map(Option::unwrap_or_default)
         .collect();
     print_tables(&args, &cells, &results);
+}
+
+/// The time a healthy stage takes to clear, by background error rate (rows) and traffic
+/// (columns), one table per canary weight.
+fn print_clear(args: &Args, settings: &Settings) {
+    println!(
+        "# time to clear a healthy stage — {} runs per cell, seed {}, ship judge α = {}, β = {}\n",
+        args.runs, args.seed, args.alpha, args.beta
+    );
+    let cells: Vec<(u8, f64, f64)> = args
+        .weights
+        .iter()
+        .flat_map(|w| {
+            args.backgrounds
+                .iter()
+                .flat_map(move |b| args.rates.iter().map(move |r| (*w, *b, *r)))
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<Vec<clear::Cleared>>>> = Mutex::new(vec![None; cells.len()]);
+    std::thread::scope(|s| {
+        for _ in 0..args.threads.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((w, b, r)) = cells.get(i) else { break };
+                let seed = format!("clear|{w}|{b}|{r}")
+                    .bytes()
+                    .fold(args.seed, |h, x| stream::mix(h, u64::from(x)));
+                let t = clear::times(seed, args.runs, *r, b / 100.0, *w, settings);
+                out.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(t);
+            });
+        }
+    });
+    let out = out.into_inner().unwrap_or_else(|p| p.into_inner());
+    for w in &args.weights {
+        println!(
+            "## canary at {w} %: median time to clear (90th percentile), median canary requests\n"
+        );
+        print!("| errors \\ req/s |");
+        for r in &args.rates {
+            print!(" {r} |");
+        }
+        println!("\n|---|{}", "---|".repeat(args.rates.len()));
+        for b in &args.backgrounds {
+            print!("| {b} % |");
+            for r in &args.rates {
+                let i = cells.iter().position(|c| c == &(*w, *b, *r)).unwrap_or(0);
+                let runs = out[i].clone().unwrap_or_default();
+                let mut times: Vec<u64> = runs.iter().flatten().map(|(t, _)| *t).collect();
+                let mut reqs: Vec<u64> = runs.iter().flatten().map(|(_, n)| *n).collect();
+                times.sort_unstable();
+                reqs.sort_unstable();
+                let never = runs.iter().filter(|x| x.is_none()).count();
+                if times.len() * 2 <= runs.len() {
+                    print!(" > 24 h |");
+                    continue;
+                }
+                let p90 = times.get(runs.len() * 9 / 10).copied();
+                print!(
+                    " {} ({}) · {}",
+                    human(times[runs.len() / 2]),
+                    p90.map_or("> 24 h".into(), human),
+                    reqs[runs.len() / 2]
+                );
+                if never > 0 {
+                    print!(" · {never} never");
+                }
+                print!(" |");
+            }
+            println!();
+        }
+        println!();
+    }
+}
+
+fn human(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=7199 => format!("{} m", (secs + 30) / 60),
+        _ => format!("{:.1} h", secs as f64 / 3600.0),
+    }
 }
 
 fn print_tables(args: &Args, cells: &[Cell], results: &[Vec<Summary>]) {

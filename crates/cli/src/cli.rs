@@ -138,6 +138,11 @@ pub enum Command {
     /// resumes them after a restart), serves the HTTP API (/api/v1), /metrics and the
     /// dashboard on [server] listen. SIGTERM/SIGINT finish the current ticks and exit 0.
     Serve,
+    /// The statistical judge of the rollback triggers: what it decides from request counts.
+    Judge {
+        #[command(subcommand)]
+        command: JudgeCommand,
+    },
     /// The tamper-evident event log of every rollout.
     Audit {
         #[command(subcommand)]
@@ -238,6 +243,25 @@ pub enum MigrationsCommand {
     Lint {
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JudgeCommand {
+    /// Run the judge over a trace of per-interval counts, exactly as a rollout stage would:
+    /// what would ship have done with last Tuesday's incident? The trace is CSV with a header:
+    /// t (seconds since the stage began, increasing), stable_requests, stable_errors,
+    /// canary_requests, canary_errors, and optionally stable_slow, canary_slow (slower than the
+    /// p99 trigger's limit), canary_slow_target (slower than the latency target). Prints each
+    /// change of verdict and the decision. Exits 0 whatever the verdict, 2 on a malformed trace.
+    Replay {
+        trace: PathBuf,
+        /// Judge with this approved release's contract (its margins) instead of ship.toml's.
+        #[arg(long)]
+        release: Option<String>,
+        /// The stage whose share of α and weight the trace is judged with [default: the first].
+        #[arg(long)]
+        stage: Option<String>,
     },
 }
 

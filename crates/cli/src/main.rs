@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod gates_cmd;
+mod judge_cmd;
 mod mission_cmd;
 mod operate_cmd;
 mod output;
@@ -16,8 +17,9 @@ mod status_cmd;
 
 use clap::Parser;
 use cli::{
-    AuditCommand, Cli, Command, FlagsCommand, HotfixCommand, MigrationsCommand, MissionCommand,
-    OncallCommand, OperateCommand, OutcomeCommand, ReleaseCommand, RolloutCommand, SignalCommand,
+    AuditCommand, Cli, Command, FlagsCommand, HotfixCommand, JudgeCommand, MigrationsCommand,
+    MissionCommand, OncallCommand, OperateCommand, OutcomeCommand, ReleaseCommand, RolloutCommand,
+    SignalCommand,
 };
 use output::Out;
 use shiploop_workspace::{Error, Workspace};
@@ -233,6 +235,20 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                 })?;
             }
             gates_cmd::migrations_lint(out, paths)
+        }
+        Command::Judge { command } => {
+            let ws = open(&dir, cli)?;
+            match command {
+                JudgeCommand::Replay {
+                    trace,
+                    release,
+                    stage,
+                } => {
+                    // Like git -C: a relative path is relative to DIR.
+                    let trace = std::path::Path::new(&dir).join(trace);
+                    judge_cmd::replay(&ws, out, &trace, release.as_deref(), stage.as_deref())
+                }
+            }
         }
         Command::Audit { command } => {
             let ws = open(&dir, cli)?;

@@ -34,7 +34,7 @@ fn prom_ws(prom: &Server, am: Option<&Server>, stage: &str) -> Ws {
             &format!("ga_duration = \"{stage}\""),
         )
         .replace("window = \"30m\"", "window = \"2s\"")
-        .replace("tick_interval = \"10s\"", "tick_interval = \"250ms\"")
+        .replace("tick_interval = \"auto\"", "tick_interval = \"250ms\"")
         .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"250ms\"")
         .replace(
             "set_weight = \"\"",
@@ -164,15 +164,16 @@ fn prometheus_measures_the_injected_error_rate_and_the_engine_rolls_back() {
     assert_eq!(r.code, 1, "rolled back: {}", r.text());
     assert_eq!(phase(&ws), "rolled-back");
     assert_eq!(ws.read("weight").trim(), "0");
-    // "canary error rate 5.00 % vs stable 0.00 %: …" — the value Prometheus computed.
-    let detail = finding(&ws, "canary error rate").expect("an error-rate finding");
+    // "canary errors 41/820 (5.00 %) vs stable 0/800 (0.00 %): …, above the 1 pp margin with
+    // 99 % confidence" — the counts Prometheus computed since the stage began.
+    let detail =
+        finding(&ws, "above the 1 pp margin").expect("the error-rate finding that rolled back");
     let pct: f64 = detail
-        .trim_start_matches("canary error rate ")
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+        .split('(')
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {detail}"));
     assert!(
         (pct - 5.0).abs() <= 1.0,
         "measured {pct} %, injected 5 %: {detail}"
@@ -245,7 +246,7 @@ fn prometheus_going_away_is_an_error_that_holds_then_rolls_back() {
     let ws = prom_ws(&prom, None, "60s");
     let mut child = servers::ship_in_background(ws.root(), &start("web"));
     let started = Instant::now();
-    while finding(&ws, "canary error rate").is_none() {
+    while finding(&ws, "canary errors").is_none() {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "no measurement from Prometheus"

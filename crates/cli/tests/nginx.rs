@@ -9,12 +9,6 @@ use shiploop_providers::RouteContext;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-const BAD: &str = r#"{"canary/error_rate": {"value": 0.07, "samples": 500},
- "stable/error_rate": {"value": 0.001, "samples": 5000},
- "canary/latency_p99": {"value": 0.12, "samples": 500},
- "canary/failed_instances": {"value": 0, "samples": 2},
- "alerts/critical_security": 0}"#;
-
 struct Nginx {
     child: Child,
     prefix: tempfile::TempDir,
@@ -194,7 +188,7 @@ fn a_bad_release_rolls_back_and_nginx_serves_only_the_old_version() {
     let v1 = servers::sample(&["--version", "v1"]);
     let v2 = servers::sample(&["--version", "v2"]);
     let (ws, ngx) = nginx_ws(&v1, &v2, "$http_x_user_id");
-    ws.write("metrics.json", BAD);
+    ws.write("metrics.json", &failing(7.0));
     let r = ws.ship(&start("web"));
     assert_eq!(r.code, 1, "rolled back: {}", r.text());
     assert_eq!(ngx.versions(30), ["v1"], "nginx serves only v1 afterwards");

@@ -32,7 +32,7 @@ fn rollout_ws_with(stage: &str, tick: &str, edit: impl Fn(String) -> String) -> 
             &format!("ga_duration = \"{stage}\""),
         )
         .replace(
-            "tick_interval = \"10s\"",
+            "tick_interval = \"auto\"",
             &format!("tick_interval = \"{tick}\""),
         )
         .replace(
@@ -98,19 +98,13 @@ fn a_healthy_release_reaches_100_through_every_stage() {
 #[test]
 fn an_unhealthy_release_is_rolled_back_in_the_stage_where_it_turns_bad() {
     let ws = rollout_ws("1s", "100ms");
-    ws.write(
-        "metrics-ga.json",
-        &HEALTHY.replace(
-            "\"canary/error_rate\": {\"value\": 0.001",
-            "\"canary/error_rate\": {\"value\": 0.08",
-        ),
-    );
+    ws.write("metrics-ga.json", &failing(8.0));
     let r = ws.ship(&start("web"));
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.stdout.contains("ROLLED BACK"), "{}", r.stdout);
     assert!(
         r.stdout
-            .contains("canary error rate 8.00 % vs stable 0.10 %"),
+            .contains("canary errors 1,600/20,000 (8.00 %) vs stable 100/100,000 (0.10 %): +7.90 pp, above the 1 pp margin with 99 % confidence"),
         "{}",
         r.stdout
     );
@@ -486,13 +480,7 @@ fn a_crash_while_completing_or_rolling_back_is_finished_by_the_next_run() {
     ] {
         assert_eq!(ws.ship(&args).code, 0, "{args:?}");
     }
-    ws.write(
-        "metrics.json",
-        &HEALTHY.replace(
-            "\"canary/error_rate\": {\"value\": 0.001",
-            "\"canary/error_rate\": {\"value\": 0.5",
-        ),
-    );
+    ws.write("metrics.json", &failing(50.0));
     let r = ws.ship(&start("bad"));
     assert_eq!(r.code, -1, "killed while rolling back: {}", r.text());
     assert!(std::fs::read_dir(ws.path("work/signals"))

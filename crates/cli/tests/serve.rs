@@ -959,8 +959,10 @@ fn the_server_runs_the_builtin_proxy_and_rolls_out_live_traffic_through_it() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let d = s.get(&format!("/api/v1/rollouts/{id}/decisions"));
     assert!(
-        d["decisions"].to_string().contains("canary/error_rate"),
-        "measured through the proxy: {d}"
+        d["decisions"]
+            .to_string()
+            .contains("below the 1 pp margin with 95 % confidence"),
+        "judged from the counts of the proxy: {d}"
     );
     // Stopping the server stops its proxy.
     unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };

@@ -50,7 +50,9 @@ impl Default for PrometheusCfg {
             stable_instances: ".*".into(),
             canary_instances: ".*".into(),
             queries: BTreeMap::new(),
-            buckets: vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            buckets: vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ],
         }
     }
 }

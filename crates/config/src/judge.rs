@@ -32,7 +32,9 @@ impl JudgeCfg {
             if !(v > 0.0 && v <= 0.5) {
                 return Some((
                     key,
-                    format!("judge.{key} = {v}: a probability above 0 and at most 0.5 (0.01 is 1 %)"),
+                    format!(
+                        "judge.{key} = {v}: a probability above 0 and at most 0.5 (0.01 is 1 %)"
+                    ),
                 ));
             }
         }

@@ -3,6 +3,7 @@
 use crate::Result;
 use shiploop_artifacts::Dur;
 use shiploop_config::AuthCfg;
+use shiploop_judge::Origin;
 use shiploop_providers::alertmanager::AlertmanagerSource;
 use shiploop_providers::builtin::{AdminClient, BuiltinRouter, BuiltinSource};
 use shiploop_providers::command::{CommandRouter, CommandSource, Runner};
@@ -13,7 +14,6 @@ use shiploop_providers::nginx::{NginxRouter, Probe};
 use shiploop_providers::prometheus::{presets, PrometheusSource, Query, Reduce};
 use shiploop_providers::{MetricSource, TrafficRouter};
 use shiploop_rollout::measure::Measurement;
-use shiploop_judge::Origin;
 use shiploop_rollout::plan::Inconclusive;
 use shiploop_rollout::{CheckDef, Plan, Settings};
 use shiploop_workspace::{Error, LoadedRelease, Workspace};
@@ -22,6 +22,21 @@ use std::collections::BTreeMap;
 /// The plan a rollout executes: stages and triggers exactly as approved in the contract; stage
 /// check queries and limits from ship.toml.
 pub fn plan_for(ws: &Workspace, r: &LoadedRelease) -> Result<Plan> {
+    let m = &r.contract.meta;
+    plan_with(ws, &m.stages, &m.rollback.automatic)
+}
+
+/// The plan a release compiled now would get: stages and triggers from ship.toml.
+pub fn plan_from_config(ws: &Workspace) -> Result<Plan> {
+    let cfg = &ws.config;
+    plan_with(ws, &cfg.rollout_stages(), &cfg.rollback().automatic)
+}
+
+fn plan_with(
+    ws: &Workspace,
+    stages: &[shiploop_artifacts::release::Stage],
+    triggers: &[shiploop_artifacts::release::Trigger],
+) -> Result<Plan> {
     let cfg = &ws.config;
     let mut checks = BTreeMap::new();
     for (name, c) in &cfg.checks {
@@ -56,19 +71,16 @@ pub fn plan_for(ws: &Workspace, r: &LoadedRelease) -> Result<Plan> {
             _ => Inconclusive::Pause,
         },
     };
-    let m = &r.contract.meta;
-    Ok(Plan::from_contract(
-        &m.stages,
-        &m.rollback.automatic,
-        checks,
-        settings,
-    ))
+    Ok(Plan::from_contract(stages, triggers, checks, settings))
 }
 
 /// Where the configured metric source's request counts start: ship's proxy keeps running
 /// counters; Prometheus' presets count since the stage began; a command says which.
 fn counts_from(cfg: &shiploop_config::Config) -> Origin {
-    match (cfg.metrics.kind.as_str(), cfg.metrics.command.counts.as_str()) {
+    match (
+        cfg.metrics.kind.as_str(),
+        cfg.metrics.command.counts.as_str(),
+    ) {
         ("builtin", _) | ("command", "counter") => Origin::Counter,
         _ => Origin::Stage,
     }

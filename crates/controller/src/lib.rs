@@ -17,7 +17,7 @@ pub mod serve;
 mod signals;
 pub mod validate;
 
-pub use build::{plan_for, providers_for, Providers};
+pub use build::{plan_for, plan_from_config, providers_for, Providers};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

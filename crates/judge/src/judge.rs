@@ -270,7 +270,9 @@ fn numbers(
     baseline: Option<f64>,
 ) -> Numbers {
     // No bettor yet is no evidence: capital 1 (and JSON has no −∞).
-    let regression = Some(weighted(parts)).filter(|r| r.is_finite()).unwrap_or(0.0);
+    let regression = Some(weighted(parts))
+        .filter(|r| r.is_finite())
+        .unwrap_or(0.0);
     let strongest = parts
         .iter()
         .filter(|(s, _, _)| *s > 0.0)

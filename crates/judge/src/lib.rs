@@ -10,8 +10,10 @@
 
 pub mod bet;
 pub mod judge;
+pub mod replay;
 pub mod tally;
 pub mod text;
+pub mod trace;
 
 pub use bet::Counts;
 pub use judge::{

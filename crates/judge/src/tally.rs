@@ -190,12 +190,22 @@ mod tests {
         let (_, l) = step(Origin::Counter, None, 0, with_slow(100_000, Some(5_000)));
         let (s, l) = step(Origin::Counter, Some(&l), 0, with_slow(100_100, None));
         assert!(matches!(s, Step::Interval(iv) if iv.canary.slow.is_none()));
-        let (s, l) = step(Origin::Counter, Some(&l), 0, with_slow(100_200, Some(5_001)));
+        let (s, l) = step(
+            Origin::Counter,
+            Some(&l),
+            0,
+            with_slow(100_200, Some(5_001)),
+        );
         assert!(
             matches!(s, Step::Interval(iv) if iv.canary.slow.is_none()),
             "never 5,001 slow requests in an interval of 100"
         );
-        let (s, _) = step(Origin::Counter, Some(&l), 0, with_slow(100_300, Some(5_002)));
+        let (s, _) = step(
+            Origin::Counter,
+            Some(&l),
+            0,
+            with_slow(100_300, Some(5_002)),
+        );
         assert!(matches!(s, Step::Interval(iv) if iv.canary.slow == Some(1)));
         // Counted since the stage began, the first reading is an interval from zero.
         let (s, _) = step(Origin::Stage, None, 0, with_slow(100, Some(3)));

@@ -1,9 +1,7 @@
 //! The judge on simulated traffic: its error bound, its speed on a broken canary, and what it
 //! says. Randomness from a seeded SplitMix64, so every run is the same.
 
-use shiploop_judge::{
-    Call, Counts, Judge, Limits, Origin, Reading, Settings, StageInfo, State,
-};
+use shiploop_judge::{Call, Counts, Judge, Limits, Origin, Reading, Settings, StageInfo, State};
 
 struct Rng(u64);
 
@@ -41,7 +39,15 @@ fn judge(alpha: f64, stages: &[u8]) -> Judge {
 /// Runs one stage second by second: `rate` requests a second, each to the canary with
 /// probability `w`, failing with `pc` or `ps`. Returns the second of the first regression
 /// call, if any, and the state at the end.
-fn run(j: &Judge, rng: &mut Rng, secs: u64, rate: u64, w: f64, pc: f64, ps: f64) -> (Option<u64>, State) {
+fn run(
+    j: &Judge,
+    rng: &mut Rng,
+    secs: u64,
+    rate: u64,
+    w: f64,
+    pc: f64,
+    ps: f64,
+) -> (Option<u64>, State) {
     let mut state = State::default();
     let mut total = Reading::default();
     state.observe(j, 0, total);
@@ -49,7 +55,11 @@ fn run(j: &Judge, rng: &mut Rng, secs: u64, rate: u64, w: f64, pc: f64, ps: f64)
         for _ in 0..rate {
             let canary = rng.next() < w;
             let failed = rng.next() < if canary { pc } else { ps };
-            let c = if canary { &mut total.canary } else { &mut total.stable };
+            let c = if canary {
+                &mut total.canary
+            } else {
+                &mut total.stable
+            };
             c.requests += 1;
             c.errors += u64::from(failed);
         }
@@ -71,7 +81,10 @@ fn a_canary_exactly_at_the_margin_is_rolled_back_at_most_alpha_of_the_time() {
     let rolled = (0..runs)
         .filter(|_| run(&j, &mut rng, 600, 20, 0.25, 0.03, 0.02).0.is_some())
         .count();
-    assert!(rolled as f64 / runs as f64 <= 0.2 + 0.05, "{rolled} of {runs}");
+    assert!(
+        rolled as f64 / runs as f64 <= 0.2 + 0.05,
+        "{rolled} of {runs}"
+    );
 }
 
 #[test]
@@ -80,7 +93,11 @@ fn a_healthy_canary_is_cleared_and_a_broken_one_rolled_back_within_seconds() {
     let mut rng = Rng(11);
     // 200 req/s, 5 % to a canary that fails 10 % of requests, the stable version none.
     let mut times: Vec<u64> = (0..50)
-        .map(|_| run(&j, &mut rng, 120, 200, 0.05, 0.10, 0.0).0.expect("rolled back"))
+        .map(|_| {
+            run(&j, &mut rng, 120, 200, 0.05, 0.10, 0.0)
+                .0
+                .expect("rolled back")
+        })
         .collect();
     times.sort_unstable();
     assert!(times[25] <= 6, "median {} s: {times:?}", times[25]);
@@ -120,7 +137,8 @@ fn sentences_cite_the_counts_and_the_confidence() {
     let v = s.error_rate(&j, 0).unwrap();
     assert_eq!(v.call, Call::Clear);
     assert!(
-        v.sentence.ends_with("+0.02 pp, below the 1 pp margin with 95 % confidence"),
+        v.sentence
+            .ends_with("+0.02 pp, below the 1 pp margin with 95 % confidence"),
         "{}",
         v.sentence
     );

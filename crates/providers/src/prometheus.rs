@@ -80,7 +80,10 @@ pub fn presets() -> BTreeMap<String, Query> {
             ),
         ),
         ("slow".to_string(), count(&slower_than("slow_within"))),
-        ("slow_target".to_string(), count(&slower_than("target_within"))),
+        (
+            "slow_target".to_string(),
+            count(&slower_than("target_within")),
+        ),
         (
             "error_rate".to_string(),
             q(
@@ -491,11 +494,17 @@ mod tests {
         let b = DEFAULT_BUCKETS;
         // 0.5 is a bucket: read it.
         let at = within(0.5, &b);
-        assert!(at.contains(r#"le=~"0\\.50*""#) && at.matches("sum(").count() == 1, "{at}");
+        assert!(
+            at.contains(r#"le=~"0\\.50*""#) && at.matches("sum(").count() == 1,
+            "{at}"
+        );
         // 0.6 lies 20 % of the way from 0.5 to 1.
         let mid = within(0.6, &b);
         assert!(mid.contains(" + 0.2 * ("), "{mid}");
-        assert!(mid.contains(r#"0\\.50*"#) && mid.contains(r#"1(\\.0*)?"#), "{mid}");
+        assert!(
+            mid.contains(r#"0\\.50*"#) && mid.contains(r#"1(\\.0*)?"#),
+            "{mid}"
+        );
         // Past the last bound, nothing is interpolated.
         assert_eq!(within(30.0, &b), within(10.0, &b));
     }

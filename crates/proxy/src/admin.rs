@@ -120,7 +120,10 @@ impl Admin {
                 out.insert(format!("{}/slow", v.as_str()), count(t.slower_than(s)));
             }
             if let Some(s) = target {
-                out.insert(format!("{}/slow_target", v.as_str()), count(t.slower_than(s)));
+                out.insert(
+                    format!("{}/slow_target", v.as_str()),
+                    count(t.slower_than(s)),
+                );
             }
         }
         for v in [Version::Stable, Version::Canary] {

@@ -53,7 +53,11 @@ impl Collector for Scrape {
             MetricType::Histogram,
         )?;
         for (version, sum, counts) in &self.latency {
-            let mut buckets: Vec<(f64, u64)> = BUCKETS.iter().copied().zip(counts.iter().copied()).collect();
+            let mut buckets: Vec<(f64, u64)> = BUCKETS
+                .iter()
+                .copied()
+                .zip(counts.iter().copied())
+                .collect();
             buckets.push((f64::INFINITY, counts.last().copied().unwrap_or(0)));
             let count = counts.iter().sum();
             family
@@ -156,9 +160,30 @@ mod tests {
     #[test]
     fn counters_and_a_histogram_per_version_with_an_upstream_label() {
         let mut g = Golden::new(60);
-        g.record(1, Version::Stable, "127.0.0.1:8001", Outcome::Status(200), 200, 10_000);
-        g.record(1, Version::Canary, "127.0.0.1:8002", Outcome::Status(500), 500, 20_000);
-        g.record(2, Version::Canary, "127.0.0.1:8002", Outcome::ConnectionError, 502, 3_000);
+        g.record(
+            1,
+            Version::Stable,
+            "127.0.0.1:8001",
+            Outcome::Status(200),
+            200,
+            10_000,
+        );
+        g.record(
+            1,
+            Version::Canary,
+            "127.0.0.1:8002",
+            Outcome::Status(500),
+            500,
+            20_000,
+        );
+        g.record(
+            2,
+            Version::Canary,
+            "127.0.0.1:8002",
+            Outcome::ConnectionError,
+            502,
+            3_000,
+        );
         let text = render(&g, None);
         for line in [
             "# TYPE ship_proxy_requests counter",

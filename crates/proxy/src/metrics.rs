@@ -84,7 +84,10 @@ impl Totals {
         self.errors += u64::from(error);
         let secs = latency_micros as f64 / 1e6;
         self.sum_secs += secs;
-        let i = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
         self.buckets[i] += 1;
         if timed {
             let _ = self.latency.record(latency_micros.clamp(1, MAX_MICROS));

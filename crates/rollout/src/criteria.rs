@@ -32,7 +32,7 @@ pub struct Finding {
     pub detail: String,
     /// The judge's numbers, for the findings it decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub judge: Option<Evidence>,
+    pub judge: Option<Box<Evidence>>,
 }
 
 impl Finding {
@@ -57,7 +57,7 @@ impl Finding {
             name,
             outcome,
             detail: v.sentence,
-            judge: Some(v.evidence),
+            judge: Some(Box::new(v.evidence)),
         }
     }
 

@@ -760,9 +760,13 @@ impl Rollout {
             }
             return self.advance(plan, at, reason, findings);
         }
-        let deadline = duration.max(Duration::from_millis(self.hold_from_ms)) + plan.settings.max_hold;
+        let deadline =
+            duration.max(Duration::from_millis(self.hold_from_ms)) + plan.settings.max_hold;
         if elapsed >= deadline {
-            let failing: Vec<&Finding> = findings.iter().filter(|f| !f.lacks_evidence() && f.outcome != Outcome::Pass).collect();
+            let failing: Vec<&Finding> = findings
+                .iter()
+                .filter(|f| !f.lacks_evidence() && f.outcome != Outcome::Pass)
+                .collect();
             if failing.is_empty() {
                 return self.inconclusive(plan, at, &judge, blocking_text, findings);
             }

@@ -127,7 +127,10 @@ impl Plan {
     pub fn judges_latency_check(&self) -> bool {
         self.latency_target.is_some()
             && !self.checks.contains_key("latency")
-            && self.stages.iter().any(|s| s.checks.iter().any(|c| c == "latency"))
+            && self
+                .stages
+                .iter()
+                .any(|s| s.checks.iter().any(|c| c == "latency"))
     }
 
     /// The judge of this plan: the triggers' limits from the contract, α and β from the

@@ -117,14 +117,23 @@ fn error_rate_rolls_back_on_evidence_of_more_than_the_margin() {
     let d = &run.log.last().unwrap().decision;
     assert_eq!(d.rollback_cause.as_deref(), Some("error-rate"));
     let evidence = d.findings[0].judge.as_ref().expect("the judge's numbers");
-    assert_eq!((evidence.canary.requests, evidence.canary.errors), (20_000, 1000));
+    assert_eq!(
+        (evidence.canary.requests, evidence.canary.errors),
+        (20_000, 1000)
+    );
     assert!(evidence.regression >= evidence.regression_needed);
 }
 
 #[test]
 fn p99_rolls_back_when_more_than_one_percent_is_slower_than_twice_the_target() {
-    assert!(!fires(with(measure::CANARY_SLOW, Measurement::value(100.0, 1))));
-    assert!(fires(with(measure::CANARY_SLOW, Measurement::value(600.0, 1))));
+    assert!(!fires(with(
+        measure::CANARY_SLOW,
+        Measurement::value(100.0, 1)
+    )));
+    assert!(fires(with(
+        measure::CANARY_SLOW,
+        Measurement::value(600.0, 1)
+    )));
     let mut run = Run::start(plan());
     run.tick_after(30, with(measure::CANARY_SLOW, Measurement::value(600.0, 1)));
     assert!(
@@ -178,7 +187,10 @@ fn no_data_or_too_little_evidence_holds_then_pauses_for_a_person() {
         let mut o = healthy();
         o.extend(counts((49, 0), (931, 1)));
         o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
-        o.insert(measure::CANARY_SLOW_TARGET.into(), Measurement::value(0.0, 1));
+        o.insert(
+            measure::CANARY_SLOW_TARGET.into(),
+            Measurement::value(0.0, 1),
+        );
         o
     };
     for obs in [
@@ -205,11 +217,16 @@ fn no_data_or_too_little_evidence_holds_then_pauses_for_a_person() {
         let d = &run.log.last().unwrap().decision;
         assert_eq!(d.pause_cause.as_deref(), Some("inconclusive"));
         assert!(
-            d.reason.starts_with("inconclusive: canary at 5 %: no decision on the evidence after 25m"),
+            d.reason
+                .starts_with("inconclusive: canary at 5 %: no decision on the evidence after 25m"),
             "{}",
             d.reason
         );
-        assert!(d.reason.contains("resume to collect for another 15m"), "{}", d.reason);
+        assert!(
+            d.reason.contains("resume to collect for another 15m"),
+            "{}",
+            d.reason
+        );
         // Triggers still watch while it waits; resuming gives it another max_hold.
         assert_eq!(run.tick_after(30, obs.clone()), DecisionKind::Hold);
         assert_eq!(run.input(Input::Resume), DecisionKind::Resume);
@@ -227,7 +244,10 @@ fn too_few_requests_says_how_many_more_would_settle_it() {
         let mut o = healthy();
         o.extend(counts((49, 0), (931, 1)));
         o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
-        o.insert(measure::CANARY_SLOW_TARGET.into(), Measurement::value(0.0, 1));
+        o.insert(
+            measure::CANARY_SLOW_TARGET.into(),
+            Measurement::value(0.0, 1),
+        );
         o
     };
     assert_eq!(run.until_change(&few, 100), DecisionKind::Pause);
@@ -283,13 +303,24 @@ fn a_failing_check_still_rolls_back_at_max_hold() {
     for i in 0..100 {
         // Failing on odd ticks, no data on even ones: never three failures in a row, never
         // passing; the deadline (tick 50) falls on a failure.
-        k = run.tick_after(30, if i % 2 == 1 { bad.clone() } else { nodata.clone() });
+        k = run.tick_after(
+            30,
+            if i % 2 == 1 {
+                bad.clone()
+            } else {
+                nodata.clone()
+            },
+        );
         if k != DecisionKind::Hold {
             break;
         }
     }
     assert_eq!(k, DecisionKind::Rollback);
-    assert!(run.last_reason().contains("checks did not pass within"), "{}", run.last_reason());
+    assert!(
+        run.last_reason().contains("checks did not pass within"),
+        "{}",
+        run.last_reason()
+    );
 }
 
 #[test]
@@ -599,7 +630,8 @@ fn at_100_percent_the_stable_rate_seen_before_stands_in_for_stable() {
     // No stable rate was ever measured in this run: nothing to compare with, it holds.
     assert_eq!(run.tick_after(30, at_full.clone()), DecisionKind::Hold);
     assert!(
-        run.last_reason().contains("no stable traffic was measured to compare with"),
+        run.last_reason()
+            .contains("no stable traffic was measured to compare with"),
         "{}",
         run.last_reason()
     );
@@ -611,8 +643,9 @@ fn at_100_percent_the_stable_rate_seen_before_stands_in_for_stable() {
     run.input(Input::Promote { reason: "c".into() });
     assert_eq!(run.tick_after(30, at_full), DecisionKind::Rollback);
     assert!(
-        run.last_reason()
-            .contains("vs the stable version's 0.20 % before this stage: +4.80 pp, above the 1 pp margin"),
+        run.last_reason().contains(
+            "vs the stable version's 0.20 % before this stage: +4.80 pp, above the 1 pp margin"
+        ),
         "{}",
         run.last_reason()
     );
@@ -625,14 +658,18 @@ fn a_running_counter_is_read_across_stages() {
     p.settings.judge.origin = shiploop_judge::Origin::Counter;
     let mut run = Run::start(p);
     let at = |k: u64| {
-        let mut o = counts((5_000 + k * 2_000, 10 + k * 4), (100_000 + k * 38_000, 200 + k * 76));
-        o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
-        o.insert(measure::CANARY_SLOW_TARGET.into(), Measurement::value(0.0, 1));
-        o.extend(
-            healthy()
-                .into_iter()
-                .filter(|(k, _)| !k.contains("requests") && !k.contains("errors") && !k.contains("slow")),
+        let mut o = counts(
+            (5_000 + k * 2_000, 10 + k * 4),
+            (100_000 + k * 38_000, 200 + k * 76),
         );
+        o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
+        o.insert(
+            measure::CANARY_SLOW_TARGET.into(),
+            Measurement::value(0.0, 1),
+        );
+        o.extend(healthy().into_iter().filter(|(k, _)| {
+            !k.contains("requests") && !k.contains("errors") && !k.contains("slow")
+        }));
         o
     };
     let mut k = 0;
@@ -645,4 +682,3 @@ fn a_running_counter_is_read_across_stages() {
     let tally = run.r.judge.stage_tally(0);
     assert_eq!(tally.canary.requests, 2_000 * (k - 1));
 }
-

@@ -37,7 +37,10 @@ fn observation(o: &Obs, t: &mut Totals) -> Observation {
         t.slow_target += slow_target;
         let mut o = healthy();
         o.extend(counts(t.canary, t.stable));
-        o.insert(measure::CANARY_SLOW.into(), Measurement::value(t.slow as f64, 1));
+        o.insert(
+            measure::CANARY_SLOW.into(),
+            Measurement::value(t.slow as f64, 1),
+        );
         o.insert(
             measure::CANARY_SLOW_TARGET.into(),
             Measurement::value(t.slow_target as f64, 1),
@@ -59,14 +62,23 @@ fn observation(o: &Obs, t: &mut Totals) -> Observation {
                     t.slow -= 200;
                 }
                 1 => {
-                    obs.insert(measure::errors("canary"), Measurement::value((t.canary.1 - 396) as f64, 1));
+                    obs.insert(
+                        measure::errors("canary"),
+                        Measurement::value((t.canary.1 - 396) as f64, 1),
+                    );
                     t.canary.1 -= 396;
                 }
                 2 => {
-                    obs.insert(measure::CANARY_FAILED_INSTANCES.into(), Measurement::value(0.6, 5));
+                    obs.insert(
+                        measure::CANARY_FAILED_INSTANCES.into(),
+                        Measurement::value(0.6, 5),
+                    );
                 }
                 3 => {
-                    obs.insert(measure::CRITICAL_SECURITY_ALERTS.into(), Measurement::value(1.0, 1));
+                    obs.insert(
+                        measure::CRITICAL_SECURITY_ALERTS.into(),
+                        Measurement::value(1.0, 1),
+                    );
                 }
                 _ => {
                     obs.insert(measure::integrity("orders"), Measurement::value(0.0, 1));

@@ -23,9 +23,17 @@ struct Args {
     /// The version this instance reports (`x-ship-version` header and JSON body).
     #[arg(long, default_value = "v1")]
     version: String,
-    /// Fraction of requests (0–1) answered with 500, spread evenly (exactly that rate).
+    /// Fraction of requests (0–1) answered with 500: spread evenly (exactly that rate), or with
+    /// `--random-errors` each request fails with that probability, as real failures do.
     #[arg(long, default_value_t = 0.0)]
     error_rate: f64,
+    /// Fail requests at random (independently, with probability --error-rate) instead of
+    /// evenly.
+    #[arg(long)]
+    random_errors: bool,
+    /// The seed of --random-errors (the same seed fails the same requests).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Extra latency added to every request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -137,6 +145,17 @@ fn is_error(n: u64, rate: f64) -> bool {
     ((n + 1) as f64 * rate).floor() > (n as f64 * rate).floor()
 }
 
+/// A uniform number in [0, 1) for request `n`: SplitMix64 of (seed, n), so a run is repeatable
+/// and requests served concurrently need no shared generator.
+fn uniform(seed: u64, n: u64) -> f64 {
+    let mut z = seed
+        .wrapping_mul(0xD1B5_4A32_D192_ED03)
+        .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
@@ -188,7 +207,12 @@ async fn handle(
         tokio::time::sleep(Duration::from_millis(a.latency_ms)).await;
     }
     let n = state.served.fetch_add(1, Ordering::Relaxed);
-    let status = if is_error(n, a.error_rate) || a.fail_paths.contains(&path) {
+    let failed = if a.random_errors {
+        uniform(a.seed, n) < a.error_rate
+    } else {
+        is_error(n, a.error_rate)
+    };
+    let status = if failed || a.fail_paths.contains(&path) {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
         StatusCode::OK
@@ -249,7 +273,26 @@ async fn main() -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_error, Metrics};
+    use super::{is_error, uniform, Metrics};
+
+    #[test]
+    fn random_errors_come_at_the_rate_and_differ_by_seed() {
+        let failed = |seed| (0..100_000u64).filter(|n| uniform(seed, *n) < 0.01).count();
+        let (a, b) = (failed(1), failed(2));
+        assert!((800..1200).contains(&a), "{a}");
+        assert!((800..1200).contains(&b), "{b}");
+        assert_ne!(
+            (0..1000u64)
+                .map(|n| uniform(1, n) < 0.5)
+                .collect::<Vec<_>>(),
+            (0..1000u64)
+                .map(|n| uniform(2, n) < 0.5)
+                .collect::<Vec<_>>()
+        );
+        // Runs of failures are as long as chance makes them: not every 100th request.
+        let gaps: Vec<u64> = (0..100_000u64).filter(|n| uniform(1, *n) < 0.01).collect();
+        assert!(gaps.windows(2).any(|w| w[1] - w[0] < 10));
+    }
 
     #[test]
     fn metrics_are_conventional_prometheus_families() {

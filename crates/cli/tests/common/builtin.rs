@@ -59,9 +59,19 @@ pub fn ship_env(ws: &Ws, env: &[(&str, &str)], args: &[&str]) -> Run {
 }
 
 /// A workspace whose ship.toml routes through the builtin proxy in front of two `ship-sample`
-/// instances it starts (v1 stable, v2 canary with `v2_args`), fast stages, a 3 s validation
+/// instances it starts (v1 stable, v2 canary with `v2_args`), fast stages at 20 %, 50 % and
+/// 80 % (so that [`traffic`] gives the judge its evidence within seconds), a 3 s validation
 /// window and the `[[smoke]]` tables given; returns the instances' addresses.
 pub fn builtin_config(v2_args: &str, smoke: &str) -> (Ws, SocketAddr, SocketAddr) {
+    builtin_config_with("", v2_args, smoke)
+}
+
+/// [`builtin_config`] with arguments for v1 too.
+pub fn builtin_config_with(
+    v1_args: &str,
+    v2_args: &str,
+    smoke: &str,
+) -> (Ws, SocketAddr, SocketAddr) {
     let ws = Ws::init();
     let (listen, admin) = (servers::free_addr(), servers::free_addr());
     let (s, c) = (servers::free_addr(), servers::free_addr());
@@ -70,6 +80,9 @@ pub fn builtin_config(v2_args: &str, smoke: &str) -> (Ws, SocketAddr, SocketAddr
     let q = |v: String| format!("{v:?}");
     for (t, k, v) in [
         ("rollout", "min_samples", "5".to_string()),
+        ("stages", "canary_percentage", "20".to_string()),
+        ("stages", "early_adopter_percentage", "50".to_string()),
+        ("stages", "ga_percentage", "80".to_string()),
         ("router", "kind", q("builtin".into())),
         ("metrics", "kind", q("builtin".into())),
         ("metrics", "window", q("5s".into())),
@@ -82,7 +95,7 @@ pub fn builtin_config(v2_args: &str, smoke: &str) -> (Ws, SocketAddr, SocketAddr
         cfg = set(&cfg, t, k, &v);
     }
     let cfg = format!(
-        "{cfg}\n[[proxy.instances]]\nversion = \"stable\"\naddress = \"{s}\"\ncommand = \"{} --version v1 --listen {s}\"\n\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"{c}\"\ncommand = \"{} --version v2 --listen {c} {v2_args}\"\n\n{smoke}\n",
+        "{cfg}\n[[proxy.instances]]\nversion = \"stable\"\naddress = \"{s}\"\ncommand = \"{} --version v1 --listen {s} {v1_args}\"\n\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"{c}\"\ncommand = \"{} --version v2 --listen {c} {v2_args}\"\n\n{smoke}\n",
         sample.display(),
         sample.display()
     );
@@ -107,18 +120,21 @@ pub fn start_proxy(ws: &Ws, listen: SocketAddr) -> Proxy {
     p
 }
 
-/// Steady traffic through the proxy until the returned flag is set.
+/// Steady traffic through the proxy (four clients, a few hundred requests a second) until the
+/// returned flag is set.
 pub fn traffic(front: SocketAddr) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s = stop.clone();
-    std::thread::spawn(move || {
-        let mut n = 0;
-        while !s.load(std::sync::atomic::Ordering::Relaxed) {
-            n += 1;
-            let _ = servers::http("GET", &format!("http://{front}/checkout?u={n}"), None);
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    });
+    for client in 0..4 {
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = client;
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 4;
+                let _ = servers::http("GET", &format!("http://{front}/checkout?u={n}"), None);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+    }
     stop
 }
 

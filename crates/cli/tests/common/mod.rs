@@ -43,12 +43,30 @@ pub fn ssh_keygen() -> Command {
     Command::new("ssh-keygen")
 }
 
-/// Healthy measurements, as the command metric source prints them (`cat metrics.json`).
-pub const HEALTHY: &str = r#"{"canary/error_rate": {"value": 0.001, "samples": 500},
+/// Healthy measurements, as the command metric source prints them (`cat metrics.json`): request
+/// counts since the stage began (the same file at every tick: each stage's first reading is its
+/// evidence, enough to clear it), and the window's gauges for the charts and validation.
+pub const HEALTHY: &str = r#"{"canary/requests": 20000, "canary/errors": 20,
+ "stable/requests": 100000, "stable/errors": 100,
+ "canary/slow": 0, "canary/slow_target": 0,
+ "canary/error_rate": {"value": 0.001, "samples": 500},
  "stable/error_rate": {"value": 0.001, "samples": 5000},
  "canary/latency_p99": {"value": 0.12, "samples": 500},
  "canary/failed_instances": {"value": 0, "samples": 2},
  "alerts/critical_security": 0}"#;
+
+/// [`HEALTHY`] with the canary failing `pct` % of its requests (its counts and its gauge).
+pub fn failing(pct: f64) -> String {
+    HEALTHY
+        .replace(
+            "\"canary/errors\": 20,",
+            &format!("\"canary/errors\": {},", (200.0 * pct).round() as u64),
+        )
+        .replace(
+            "\"canary/error_rate\": {\"value\": 0.001",
+            &format!("\"canary/error_rate\": {{\"value\": {}", pct / 100.0),
+        )
+}
 
 /// Waivers for the gates that need a staging target, an on-call person and live metrics:
 /// tests about the rollout engine start with them (recorded as any waiver is); the gates have
@@ -83,7 +101,7 @@ pub fn fast_stages(cfg: &str) -> String {
             "early_adopter_duration = \"1s\"",
         )
         .replace("ga_duration = \"1h\"", "ga_duration = \"1s\"")
-        .replace("tick_interval = \"10s\"", "tick_interval = \"100ms\"")
+        .replace("tick_interval = \"auto\"", "tick_interval = \"100ms\"")
         .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"100ms\"")
         .replace("window = \"30m\"", "window = \"1s\"")
 }

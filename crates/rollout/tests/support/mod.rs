@@ -107,7 +107,10 @@ pub fn counts(canary: (u64, u64), stable: (u64, u64)) -> Observation {
 pub fn healthy() -> Observation {
     let mut o = counts((20_000, 40), (100_000, 200));
     o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
-    o.insert(measure::CANARY_SLOW_TARGET.into(), Measurement::value(20.0, 1));
+    o.insert(
+        measure::CANARY_SLOW_TARGET.into(),
+        Measurement::value(20.0, 1),
+    );
     o.insert(
         measure::CANARY_FAILED_INSTANCES.into(),
         Measurement::value(0.0, 5),
@@ -128,5 +131,8 @@ pub fn with(key: &str, m: Measurement) -> Observation {
 
 /// A healthy tick whose canary had `errors` failures in its 20,000 requests.
 pub fn canary_errors(errors: u64) -> Observation {
-    with(&measure::errors("canary"), Measurement::value(errors as f64, 1))
+    with(
+        &measure::errors("canary"),
+        Measurement::value(errors as f64, 1),
+    )
 }
