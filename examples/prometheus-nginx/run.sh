@@ -115,7 +115,7 @@ else
   [ "$served" = v1 ] || fail "nginx should serve only v1, serves: $served"
   grep -q "rollout.rolled-back" events.log || fail "no rolled-back event"
   status=$(ship rollout status checkout-speedups --json)   # (not piped into grep -q: pipefail)
-  grep -q "canary error rate" <<<"$status" || fail "the decision does not show the measured error rate"
+  grep -q "above the 1 pp margin with 99 % confidence" <<<"$status" || fail "the decision does not show the counts Prometheus measured"
 fi
 ship audit verify
 echo "prometheus-nginx ($scenario): the expected outcome happened"
