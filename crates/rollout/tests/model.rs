@@ -298,9 +298,19 @@ fn run(plan: Plan, steps: Vec<Step>, settle: Obs) -> Result<(), TestCaseError> {
         "not terminal after {bound} steady ticks: {:?}",
         r.phase
     );
-    // A healthy steady state never needs a person (unless strict checks have no query).
-    if matches!(settle, Obs::Healthy) && !plan.settings.strict_checks {
-        prop_assert!(!waits_for_a_person);
+    // A healthy steady state never needs a person — unless strict checks have no query, or an
+    // operator skipped every stage with stable traffic, so that a watched 100 % stage has no
+    // stable error rate to compare the new version with.
+    if matches!(settle, Obs::Healthy) && !plan.settings.strict_checks && waits_for_a_person {
+        let reason = match &r.phase {
+            Phase::Paused { reason } => reason.clone(),
+            _ => String::new(),
+        };
+        prop_assert!(
+            reason.contains("no stable traffic was measured to compare with"),
+            "{}",
+            reason
+        );
     }
     if matches!(settle, Obs::Healthy) && r.phase == Phase::Completed {
         prop_assert_eq!(r.weight, 100);

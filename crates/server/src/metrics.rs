@@ -124,7 +124,7 @@ impl ServeMetrics {
             for (k, n) in &m.decisions {
                 out.push_str(&format!("ship_decisions_total{{kind=\"{}\"}} {n}\n", esc(k)));
             }
-            out.push_str("# HELP ship_rollbacks_total Rollbacks started by this server, by cause (a trigger's name, metric-errors, stage-check, max-hold, router, manual, validation).\n# TYPE ship_rollbacks_total counter\n");
+            out.push_str("# HELP ship_rollbacks_total Rollbacks started by this server, by cause (a trigger's name, metric-errors, stage-check, max-hold, inconclusive, router, manual, validation).\n# TYPE ship_rollbacks_total counter\n");
             for (k, n) in &m.rollbacks {
                 out.push_str(&format!("ship_rollbacks_total{{trigger=\"{}\"}} {n}\n", esc(k)));
             }
