@@ -313,12 +313,14 @@ impl<'a> Controller<'a> {
     ) -> Result<()> {
         if self.submit(now)? {
             self.apply(Input::Start, now, None, log).await?;
+            self.first_reading(now, log).await?;
             return Ok(());
         }
         match self.state.phase {
             // Recorded but never started (a crash between the two): start now.
             Phase::Pending => {
                 self.apply(Input::Start, now, None, log).await?;
+                self.first_reading(now, log).await?;
             }
             Phase::Progressing | Phase::Paused { .. } => self.reassert(now).await,
             Phase::Completing => {
@@ -329,6 +331,21 @@ impl<'a> Controller<'a> {
                 self.execute(vec![Effect::RollBack], now, log).await?;
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// A source with running counters (ship's proxy) is read once as the rollout starts, so the
+    /// judge's first interval begins with the canary's first request, not a tick later.
+    async fn first_reading(
+        &mut self,
+        now: DateTime<Utc>,
+        log: &mut dyn FnMut(&Decision),
+    ) -> Result<()> {
+        if self.plan.settings.judge.origin == shiploop_judge::Origin::Counter
+            && self.state.phase == Phase::Progressing
+        {
+            self.tick(now, log).await?;
         }
         Ok(())
     }
