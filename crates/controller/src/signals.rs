@@ -45,15 +45,11 @@ pub fn for_outcome(
                 cause.map(|d| format!("{} ({})", d.stage_name, d.stage + 1)).unwrap_or_else(|| "?".into()),
             );
             if let Some(d) = cause {
-                body.push_str(&format!("Decided at {} — the evidence:\n\n| check | outcome | detail |\n|---|---|---|\n", d.at.format("%Y-%m-%d %H:%M:%SZ")));
-                for f in &d.findings {
-                    body.push_str(&format!(
-                        "| {} | {:?} | {} |\n",
-                        shiploop_artifacts::markdown::cell(&f.name),
-                        f.outcome,
-                        shiploop_artifacts::markdown::cell(&f.detail)
-                    ));
-                }
+                body.push_str(&format!(
+                    "Decided at {} — the evidence:\n\n{}",
+                    d.at.format("%Y-%m-%d %H:%M:%SZ"),
+                    evidence(d)
+                ));
             }
             body.push_str(&format!(
                 "\nContract: [{}](../releases/{}.md). Full decision log: `ship audit log --release {}`.\n",
@@ -129,15 +125,7 @@ pub fn for_inconclusive(r: &LoadedRelease, d: &Decision, now: DateTime<Utc>) -> 
         "# {} {what}: too little evidence in {}\n\n**Why:** {}\n\n",
         m.id, d.stage_name, d.reason
     );
-    body.push_str("| check | outcome | detail |\n|---|---|---|\n");
-    for f in &d.findings {
-        body.push_str(&format!(
-            "| {} | {:?} | {} |\n",
-            shiploop_artifacts::markdown::cell(&f.name),
-            f.outcome,
-            shiploop_artifacts::markdown::cell(&f.detail)
-        ));
-    }
+    body.push_str(&evidence(d));
     body.push_str(&format!(
         "\n## What it asks\n\nThe stage's traffic was too low for its duration to rule out a regression of the configured size (docs/ROLLOUT.md, \"How much traffic a stage needs\"). Decide for this release (`ship rollout resume` collects for another rollout.max_hold, `ship rollout promote --reason …` goes on without the evidence, `ship rollout abort --reason …`), and for the next ones: a longer stage, a larger canary weight, or a judge.inconclusive policy.\n\nContract: [{}](../releases/{}.md).\n",
         m.id, m.id
@@ -157,4 +145,18 @@ pub fn for_inconclusive(r: &LoadedRelease, d: &Decision, now: DateTime<Utc>) -> 
         },
         body,
     }
+}
+
+/// A decision's findings as a markdown table.
+fn evidence(d: &Decision) -> String {
+    let mut out = String::from("| check | outcome | detail |\n|---|---|---|\n");
+    for f in &d.findings {
+        out.push_str(&format!(
+            "| {} | {:?} | {} |\n",
+            shiploop_artifacts::markdown::cell(&f.name),
+            f.outcome,
+            shiploop_artifacts::markdown::cell(&f.detail)
+        ));
+    }
+    out
 }

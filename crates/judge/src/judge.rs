@@ -461,22 +461,22 @@ impl State {
                 diff(shown_c.error_rate(), shown_s.error_rate()),
             ),
         };
-        let sentence = match n.call {
-            Call::NoCounts => seen,
-            Call::Regression => format!(
-                "{seen}, above the {m} margin with {} confidence",
-                text::confidence(j.settings.alpha)
-            ),
-            Call::Clear => format!(
-                "{seen}, below the {m} margin with {} confidence",
-                text::confidence(j.settings.beta)
-            ),
-            Call::Open if shown_c.requests == 0 => format!("{seen}; no canary requests yet"),
-            Call::Open => format!(
+        let open = match n.call {
+            Call::NoCounts => seen.clone(),
+            _ if shown_c.requests == 0 => format!("{seen}; no canary requests yet"),
+            _ => format!(
                 "{seen}; not yet known to be within the {m} margin ({})",
                 progress(j, &n)
             ),
         };
+        let sentence = conclude(
+            j,
+            n.call,
+            &seen,
+            &format!("above the {m} margin"),
+            &format!("below the {m} margin"),
+            open,
+        );
         Some(Verdict {
             call: n.call,
             sentence,
@@ -574,23 +574,23 @@ impl State {
                 "none yet".into()
             }
         );
-        let sentence = match n.call {
+        let open = match n.call {
             Call::NoCounts => {
                 format!("{key}: no count of requests slower than {limit} from the metric source")
             }
-            Call::Regression => format!(
-                "{seen}, more than the 1 % a p99 of {limit} allows, with {} confidence",
-                text::confidence(j.settings.alpha)
-            ),
-            Call::Clear => format!(
-                "{seen}, under the 1 % a p99 of {limit} allows, with {} confidence",
-                text::confidence(j.settings.beta)
-            ),
-            Call::Open => format!(
+            _ => format!(
                 "{seen}; not yet known to be under the 1 % a p99 of {limit} allows ({})",
                 progress(j, &n)
             ),
         };
+        let sentence = conclude(
+            j,
+            n.call,
+            &seen,
+            &format!("more than the 1 % a p99 of {limit} allows,"),
+            &format!("under the 1 % a p99 of {limit} allows,"),
+            open,
+        );
         Some(Verdict {
             call: n.call,
             sentence,
@@ -679,6 +679,22 @@ fn diff(canary: Option<f64>, stable: Option<f64>) -> String {
     match (canary, stable) {
         (Some(c), Some(s)) => text::pp(c - s),
         _ => "no difference measurable yet".into(),
+    }
+}
+
+/// A verdict's sentence: what was seen and, when it decides, what it shows at which
+/// confidence (`open` otherwise).
+fn conclude(j: &Judge, call: Call, seen: &str, over: &str, within: &str, open: String) -> String {
+    match call {
+        Call::Regression => format!(
+            "{seen}, {over} with {} confidence",
+            text::confidence(j.settings.alpha)
+        ),
+        Call::Clear => format!(
+            "{seen}, {within} with {} confidence",
+            text::confidence(j.settings.beta)
+        ),
+        Call::Open | Call::NoCounts => open,
     }
 }
 

@@ -181,21 +181,23 @@ fn a_failed_data_integrity_check_fires() {
     )));
 }
 
+/// 49 canary requests without an error: far too few to tell anything.
+fn few() -> Observation {
+    let mut o = healthy();
+    o.extend(counts((49, 0), (931, 1)));
+    o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
+    o.insert(
+        measure::CANARY_SLOW_TARGET.into(),
+        Measurement::value(0.0, 1),
+    );
+    o
+}
+
 #[test]
 fn no_data_or_too_little_evidence_holds_then_pauses_for_a_person() {
-    let few = {
-        let mut o = healthy();
-        o.extend(counts((49, 0), (931, 1)));
-        o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
-        o.insert(
-            measure::CANARY_SLOW_TARGET.into(),
-            Measurement::value(0.0, 1),
-        );
-        o
-    };
     for obs in [
         with(&measure::requests("canary"), Measurement::NoData),
-        few,
+        few(),
         with(measure::CANARY_FAILED_INSTANCES, Measurement::NoData),
     ] {
         let mut run = Run::start(plan());
@@ -240,17 +242,7 @@ fn no_data_or_too_little_evidence_holds_then_pauses_for_a_person() {
 #[test]
 fn too_few_requests_says_how_many_more_would_settle_it() {
     let mut run = Run::start(plan());
-    let few = {
-        let mut o = healthy();
-        o.extend(counts((49, 0), (931, 1)));
-        o.insert(measure::CANARY_SLOW.into(), Measurement::value(0.0, 1));
-        o.insert(
-            measure::CANARY_SLOW_TARGET.into(),
-            Measurement::value(0.0, 1),
-        );
-        o
-    };
-    assert_eq!(run.until_change(&few, 100), DecisionKind::Pause);
+    assert_eq!(run.until_change(&few(), 100), DecisionKind::Pause);
     let reason = run.last_reason().to_string();
     assert!(reason.contains("49 canary requests"), "{reason}");
     assert!(
@@ -281,10 +273,8 @@ fn the_inconclusive_policy_can_promote_or_roll_back_instead() {
     assert_eq!(d.rollback_cause.as_deref(), Some("inconclusive"));
 }
 
-#[test]
-fn a_failing_check_still_rolls_back_at_max_hold() {
-    // A user-defined check that fails now and then (never three times in a row) is a failure,
-    // not a lack of evidence.
+/// The plan with `resource-usage` as a user-defined check: canary/cpu < 0.8.
+fn with_cpu_check() -> Plan {
     let mut p = plan();
     p.checks.insert(
         "resource-usage".into(),
@@ -294,6 +284,14 @@ fn a_failing_check_still_rolls_back_at_max_hold() {
             min_samples: 1,
         },
     );
+    p
+}
+
+#[test]
+fn a_failing_check_still_rolls_back_at_max_hold() {
+    // A user-defined check that fails now and then (never three times in a row) is a failure,
+    // not a lack of evidence.
+    let p = with_cpu_check();
     let mut run = Run::start(p);
     let (nodata, bad) = (
         with("canary/cpu", Measurement::NoData),
@@ -373,15 +371,7 @@ fn the_latency_check_fails_on_evidence_that_p99_is_over_the_target() {
 
 #[test]
 fn a_user_check_rolls_back_after_the_failure_limit() {
-    let mut p = plan();
-    p.checks.insert(
-        "resource-usage".into(),
-        shiploop_rollout::CheckDef {
-            metric: "cpu".into(),
-            condition: "< 0.8".parse().unwrap(),
-            min_samples: 1,
-        },
-    );
+    let p = with_cpu_check();
     let bad = with("canary/cpu", Measurement::value(0.9, 3));
     let mut run = Run::start(p);
     assert_eq!(run.tick_after(30, bad.clone()), DecisionKind::Hold);
