@@ -3,7 +3,9 @@
 //! so `rate()` and `increase()` work, and the same per upstream instance. The instance label is
 //! `upstream`, never `instance`, which Prometheus sets itself to the scraped target.
 //!
-//! - `ship_proxy_requests_total{version, code}`
+//! - `ship_proxy_requests_total{version, code}`: counted when the response body ends; a
+//!   response that never came whole is under the proxy's `code="502"` (`"504"`: not finished
+//!   within `request_timeout`), so the usual `code=~"5.."` error queries count it
 //! - `ship_proxy_request_duration_seconds_bucket{version, le}` (`_sum`, `_count`)
 //! - `ship_proxy_upstream_requests_total{version, upstream, code}`
 //! - `ship_proxy_upstream_memory_rss_bytes{version, upstream}`,
@@ -34,7 +36,7 @@ impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut family = encoder.encode_descriptor(
             "ship_proxy_requests",
-            "Requests the proxy answered, by version and the status the client got (502/504: the upstream did not answer).",
+            "Requests by version and the upstream's status; 502/504: no whole answer (none, cut off mid-body, or not finished within the request timeout).",
             None,
             MetricType::Counter,
         )?;
@@ -48,7 +50,7 @@ impl Collector for Scrape {
         let unit = Unit::Seconds;
         let mut family = encoder.encode_descriptor(
             "ship_proxy_request_duration",
-            "Time from the request's arrival to the upstream's answer (or the failure), by version.",
+            "Time from the request's arrival to the end of the response body (or the failure), by version.",
             Some(&unit),
             MetricType::Histogram,
         )?;

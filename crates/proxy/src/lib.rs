@@ -3,6 +3,7 @@
 //!
 //! - [`split`]: which version a request goes to (weight, sticky key, override header);
 //! - [`server`]: the HTTP/1.1 + h2c server and forwarding, on per-core threads, over [`pool`];
+//! - [`measured`]: the response body that counts its request when it ends (or is cut off);
 //! - [`metrics`]: golden metrics per version and instance; [`health`]: active health checks;
 //!   [`resources`]: memory and CPU of instances started by [`launch`];
 //! - [`admin`]: the token-protected admin API the builtin router and metric source call, with
@@ -12,6 +13,7 @@ pub mod admin;
 pub mod exposition;
 pub mod health;
 pub mod launch;
+pub mod measured;
 pub mod metrics;
 pub mod pool;
 pub mod resources;

@@ -35,10 +35,11 @@ impl Bucket {
     }
 }
 
-/// What one request did: the upstream's status, or no answer at all.
+/// What one request did: the upstream's status, or no whole answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Status(u16),
+    /// No answer, or one cut off mid-body or not finished in time (crate::measured).
     ConnectionError,
 }
 
@@ -51,8 +52,9 @@ pub const BUCKETS: [f64; 11] = [
 /// Counters of one version (or one instance) since the proxy started.
 #[derive(Debug, Clone)]
 pub struct Totals {
-    /// Requests by the status the client got; a request without an answer is counted under
-    /// the proxy's own 502 (504 when it timed out).
+    /// Requests by the status the client got; a request without a whole answer (none, or a
+    /// body cut off) is counted under the proxy's own 502 (504 when it timed out), even when
+    /// the upstream's head had already gone to the client.
     pub by_code: BTreeMap<u16, u64>,
     pub requests: u64,
     /// 5xx answers and requests without one.

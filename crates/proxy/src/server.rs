@@ -6,6 +6,7 @@
 //! so a weight change never fails a request, and requests already sent to the canary finish
 //! there after a rollback.
 
+use crate::measured::{BodyError, Measured, Pending};
 use crate::metrics::{Golden, Outcome};
 use crate::pool::{Pool, SendError};
 use crate::split::{Splitter, Version};
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub type Body = BoxBody<Bytes, hyper::Error>;
+pub type Body = BoxBody<Bytes, BodyError>;
 
 /// Where the sticky key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub struct ProxyConfig {
     pub sticky: StickyKey,
     /// The header that forces a version (`stable` / `canary`).
     pub override_header: HeaderName,
+    /// The whole exchange, head and body: a response not finished by then is cut off and
+    /// counted as a 504 (crate::measured).
     pub request_timeout: Duration,
     /// Seconds of golden metrics to keep.
     pub window_secs: u64,
@@ -293,7 +296,7 @@ impl Proxy {
     }
 
     pub async fn handle(
-        &self,
+        self: &Arc<Self>,
         client: &Upstreams,
         mut req: Request<Incoming>,
         client_ip: &HeaderValue,
@@ -387,18 +390,22 @@ impl Proxy {
                 Err(t) => break Err(t),
             }
         };
-        let finished = Instant::now();
-        let elapsed = (finished - started).as_micros() as u64;
         let instance = upstream.name.as_str();
         let (outcome, response) = match result {
             Ok(Ok(mut resp)) => {
                 strip_hop_by_hop(resp.headers_mut());
                 resp.headers_mut()
                     .insert(ROUTED_TO, HeaderValue::from_static(version.as_str()));
-                (
-                    Outcome::Status(resp.status().as_u16()),
-                    resp.map(|b| b.boxed()),
-                )
+                // Counted when the body ends (crate::measured), within the same deadline.
+                let pending = Pending {
+                    proxy: self.clone(),
+                    version,
+                    instance: upstream.index,
+                    status: resp.status().as_u16(),
+                    started,
+                };
+                let deadline = tokio::time::Instant::from_std(started + self.cfg.request_timeout);
+                return resp.map(|b| Measured::new(b, deadline, pending).boxed());
             }
             Ok(Err(e)) => (
                 Outcome::ConnectionError,
@@ -415,13 +422,33 @@ impl Proxy {
                 ),
             ),
         };
-        let now = (finished - self.started).as_secs();
         let answered = response.status().as_u16();
+        self.record(version, upstream.index, outcome, answered, started);
+        response
+    }
+
+    /// Counts one request of `version` sent to the instance at pool place `instance`, timed
+    /// from `started` to now; `answered` is the status it is counted under.
+    pub(crate) fn record(
+        &self,
+        version: Version,
+        instance: usize,
+        outcome: Outcome,
+        answered: u16,
+        started: Instant,
+    ) {
+        let finished = Instant::now();
+        let elapsed = (finished - started).as_micros() as u64;
+        let stable = &self.upstreams[0];
+        let name = match stable.get(instance) {
+            Some(i) => &i.name,
+            None => &self.upstreams[1][instance - stable.len()].name,
+        };
+        let now = (finished - self.started).as_secs();
         self.metrics
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .record(now, version, instance, outcome, answered, elapsed);
-        response
+            .record(now, version, name, outcome, answered, elapsed);
     }
 }
 

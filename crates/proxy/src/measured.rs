@@ -1,0 +1,148 @@
+//! The upstream's response body on its way to the client. A request is counted when its body
+//! ends, not when the head arrives, so a response the upstream cuts off or sends too slowly
+//! counts as an error of its version:
+//!
+//! - the body ends cleanly: counted under the upstream's status;
+//! - the upstream fails mid-body (connection closed short of `Content-Length`, a chunked body
+//!   cut off): counted as the proxy's 502, a connection error;
+//! - the exchange outlasts `request_timeout` (head and body together, like Envoy's route
+//!   timeout): counted as the proxy's 504, a connection error.
+//!
+//! In the two failures the body yields an error, so hyper aborts the client's connection (an
+//! HTTP/2 stream is reset) and the client never sees a clean, short response. The latency is
+//! taken when the body ends or fails.
+//!
+//! A client that hangs up first (the body is dropped before its end) did not meet a failure of
+//! the upstream: the request counts under the upstream's status, with its time until the
+//! hang-up, as Envoy and linkerd keep a client's cancel apart from the upstream's errors.
+//!
+//! Cost on the hot path: no allocation (the wrapper replaces the boxed `Incoming` in the same
+//! box); per frame one `is_end_stream` check; the timer is registered only when the proxy has
+//! to wait for the upstream's body, never for a body that arrives with its head.
+
+use crate::metrics::Outcome;
+use crate::server::Proxy;
+use crate::split::Version;
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::time::Sleep;
+
+/// Why a response body did not reach its end.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("upstream response body: {0}")]
+    Upstream(#[from] hyper::Error),
+    #[error("upstream response not finished within the request timeout")]
+    Timeout,
+}
+
+/// What is counted once the body ends.
+pub(crate) struct Pending {
+    pub proxy: Arc<Proxy>,
+    pub version: Version,
+    /// The instance's place in the pool.
+    pub instance: usize,
+    pub status: u16,
+    pub started: Instant,
+}
+
+impl Pending {
+    fn finish(self, outcome: Outcome, answered: u16) {
+        self.proxy
+            .record(self.version, self.instance, outcome, answered, self.started);
+    }
+}
+
+pin_project! {
+    /// An upstream response body that counts its request when it ends.
+    pub struct Measured {
+        #[pin]
+        inner: Incoming,
+        #[pin]
+        deadline: Sleep,
+        // None once counted.
+        pending: Option<Pending>,
+    }
+
+    impl PinnedDrop for Measured {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before its end was seen: the client hung up, or hyper stopped at a body
+            // it knew was complete (HEAD, 204, 304, Content-Length reached). Either way no
+            // failure of the upstream.
+            if let Some(p) = this.project().pending.take() {
+                let status = p.status;
+                p.finish(Outcome::Status(status), status);
+            }
+        }
+    }
+}
+
+impl Measured {
+    pub(crate) fn new(inner: Incoming, deadline: tokio::time::Instant, pending: Pending) -> Self {
+        Measured {
+            inner,
+            deadline: tokio::time::sleep_until(deadline),
+            pending: Some(pending),
+        }
+    }
+}
+
+impl Body for Measured {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let mut this = self.project();
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if this.inner.is_end_stream() {
+                    if let Some(p) = this.pending.take() {
+                        let status = p.status;
+                        p.finish(Outcome::Status(status), status);
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                if let Some(p) = this.pending.take() {
+                    let status = p.status;
+                    p.finish(Outcome::Status(status), status);
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(p) = this.pending.take() {
+                    p.finish(Outcome::ConnectionError, 502);
+                }
+                Poll::Ready(Some(Err(BodyError::Upstream(e))))
+            }
+            // Waiting for the upstream: the deadline is checked (and its timer registered)
+            // only here, so bytes already received always reach the client.
+            Poll::Pending => match this.deadline.poll(cx) {
+                Poll::Ready(()) => {
+                    if let Some(p) = this.pending.take() {
+                        p.finish(Outcome::ConnectionError, 504);
+                    }
+                    Poll::Ready(Some(Err(BodyError::Timeout)))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
