@@ -100,12 +100,24 @@ pub fn parse_yaml<T: DeserializeOwned>(yaml: &str, first_line: usize) -> Result<
             .location()
             .map(|l| (l.line() as usize, l.column() as usize))
             .unwrap_or((1, 1));
-        ParseError::new(
-            line.max(1) + first_line - 1,
-            column.max(1),
-            clean_message(&e.without_snippet().to_string()),
-        )
+        let message = clean_message(&e.without_snippet().to_string());
+        // A bad value's message (a duration, a number) does not say whose it is.
+        let message = match key_at(src, line, column) {
+            Some(key) if !message.starts_with(key) => format!("{key}: {message}"),
+            _ => message,
+        };
+        ParseError::new(line.max(1) + first_line - 1, column.max(1), message)
     })
+}
+
+/// The key of a one-line `key: value` when (line, column) falls in its value, where a value
+/// error points; none for errors on a key or elsewhere.
+fn key_at(yaml: &str, line: usize, column: usize) -> Option<&str> {
+    let text = yaml.lines().nth(line.checked_sub(1)?)?;
+    let before = text.get(..column.checked_sub(1)?)?;
+    let (key, _) = before.split_once(": ")?;
+    let key = key.trim().trim_start_matches("- ").trim();
+    (!key.is_empty() && !key.contains(' ')).then_some(key)
 }
 
 /// serde-saphyr prefixes its messages with "error: line N column M: "; positions are carried

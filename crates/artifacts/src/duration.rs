@@ -5,6 +5,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The longest duration ship accepts: 10 years (humantime's `10y`, 365.25 days each). Longer
+/// than any stage, hold, window, timeout or outcome period could mean, and so far from every
+/// limit (u64 seconds, chrono's ±262,000 years and i64 milliseconds, Instant) that adding a
+/// parsed duration to a timestamp, or summing thousands of them, can neither panic nor wrap.
+pub const MAX: Dur = Dur(Duration::from_secs(315_576_000));
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Dur(pub Duration);
 
@@ -33,9 +39,15 @@ impl FromStr for Dur {
                 "duration {t:?} has no unit (write e.g. {t}s, {t}m or {t}h)"
             ));
         }
-        humantime::parse_duration(t)
-            .map(Dur)
-            .map_err(|e| format!("invalid duration {t:?}: {e} (expected e.g. 30s, 10m, 1h)"))
+        // humantime's arithmetic is checked: a number too large for u64 is an error here.
+        let d = humantime::parse_duration(t)
+            .map_err(|e| format!("invalid duration {t:?}: {e} (expected e.g. 30s, 10m, 1h)"))?;
+        if d > MAX.0 {
+            return Err(format!(
+                "{t:?} is longer than 10y, the longest duration ship accepts"
+            ));
+        }
+        Ok(Dur(d))
     }
 }
 
@@ -64,6 +76,7 @@ impl<'de> Deserialize<'de> for Dur {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
 
     #[test]
     fn parses_the_units_people_write() {
@@ -79,6 +92,30 @@ mod tests {
         assert!("10".parse::<Dur>().unwrap_err().contains("no unit"));
         assert!("ten minutes".parse::<Dur>().is_err());
         assert!("".parse::<Dur>().is_err());
+    }
+
+    #[test]
+    fn refuses_durations_beyond_the_limit_or_that_overflow() {
+        for s in ["100000000y", "500000000000y", "11y", "3700d"] {
+            let e = s.parse::<Dur>().unwrap_err();
+            assert!(e.contains("longer than") && e.contains("10y"), "{s}: {e}");
+        }
+        // More seconds than a u64 holds: an error, never a wrap.
+        let e = "18446744073709551616s".parse::<Dur>().unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        assert_eq!("10y".parse::<Dur>().unwrap(), MAX);
+    }
+
+    #[test]
+    fn the_limit_leaves_room_for_sums_and_timestamps() {
+        // Every place that adds a parsed duration to a timestamp or an Instant, or sums a few
+        // of them (the controller's lease), stays far from any limit.
+        let many = MAX.0.checked_mul(10_000).unwrap();
+        let far = chrono::Duration::from_std(many).unwrap();
+        assert!(chrono::DateTime::<chrono::Utc>::MAX_UTC
+            .checked_sub_signed(far)
+            .is_some_and(|t| t.year() > 9999));
+        assert!(std::time::Instant::now().checked_add(many).is_some());
     }
 
     #[test]

@@ -1070,6 +1070,19 @@ mod tests {
     }
 
     #[test]
+    fn absurd_stage_durations_are_refused_naming_the_field() {
+        let good = "---\nid: 2026-11-27-a\nname: a\nservice: web\ncreated_at: 2026-11-27T00:00:00Z\nstages:\n- name: canary\n  title: Canary\n  weight: 5\n  duration: 10m\n- name: full\n  title: Full\n  weight: 100\nstatus: draft\n---\nbody\n";
+        ReleaseContract::parse(good).unwrap();
+        for bad in ["100000000y", "500000000000y", "18446744073709551616s"] {
+            let e =
+                ReleaseContract::parse(&good.replace("duration: 10m", &format!("duration: {bad}")))
+                    .unwrap_err();
+            assert_eq!((e.line, e.column), (10, 13), "{bad}: {e}");
+            assert!(e.message.starts_with("duration: "), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn malformed_identities_and_thresholds_are_parse_errors_with_lines() {
         let good = "---\nid: 2026-11-27-a\nname: a\nservice: web\ncreated_at: 2026-11-27T00:00:00Z\nrollback:\n  automatic:\n  - trigger: p99-latency\n    target: 300ms\n    factor: 2.0\nstatus: draft\n---\nbody\n";
         ReleaseContract::parse(good).unwrap();

@@ -364,6 +364,25 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// `table.key` when `offset` falls in the value of a one-line `key = value` (what a value
+/// error's span points at); none for errors on a key or a table header.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text[start..offset].split_once('=')?;
+    let key = key.trim();
+    let table = text[..start]
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.starts_with('['))
+        .and_then(|l| l.trim_start_matches('[').split(']').next())
+        .map(str::trim);
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    })
+}
+
 /// The line where `[table]` key `key` is set, for semantic errors found after parsing.
 fn key_position(text: &str, table: &str, key: &str) -> (usize, usize) {
     let mut current = String::new();
@@ -382,10 +401,15 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| position(text, s.start)).unwrap_or((1, 1));
+            let message = e.message().trim();
             ConfigError {
                 line,
                 column,
-                message: e.message().trim().to_string(),
+                // A bad value's message (a duration, a number) does not say whose it is.
+                message: match e.span().and_then(|s| key_at(text, s.start)) {
+                    Some(key) if !message.starts_with(&key) => format!("{key}: {message}"),
+                    _ => message.to_string(),
+                },
             }
         })?;
         if let Some((table, key, message)) = cfg.problem() {
@@ -818,6 +842,44 @@ mod tests {
 
         let e = Config::parse("[approval]\nrequired_approvals = 0\n").unwrap_err();
         assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_naming_their_key() {
+        for (toml, key, line) in [
+            (
+                "[validation]\nwindow = \"100000000y\"\n",
+                "validation.window",
+                2,
+            ),
+            (
+                "[rollout]\n\ntick_interval = \"500000000000y\"\n",
+                "rollout.tick_interval",
+                3,
+            ),
+            (
+                "[rollout]\nmax_hold = \"18446744073709551616s\"\n",
+                "rollout.max_hold",
+                2,
+            ),
+            (
+                "[stages] # ours\ncanary_duration = \"11y\"\n",
+                "stages.canary_duration",
+                2,
+            ),
+            (
+                "[[smoke]]\nname = \"home\"\ntimeout = \"11y\"\n",
+                "smoke.timeout",
+                3,
+            ),
+        ] {
+            let e = Config::parse(toml).unwrap_err();
+            assert_eq!(e.line, line, "{e}");
+            assert!(e.message.starts_with(&format!("{key}: ")), "{e}");
+        }
+        // The limit itself is accepted.
+        let c = Config::parse("[rollout]\ntick_interval = \"10y\"\nmax_tick_gap = \"10y\"\n");
+        assert!(c.is_ok(), "{c:?}");
     }
 
     #[test]
