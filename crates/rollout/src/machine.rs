@@ -205,6 +205,13 @@ impl Rollout {
         }
     }
 
+    /// Nobody watched since the last tick (the controller died or was stopped, and another
+    /// has just taken over): the next tick begins a new interval instead of counting the gap,
+    /// which `max_tick_gap` alone would allow for up to a minute, as watched time.
+    pub fn lost_sight(&mut self) {
+        self.last_tick = None;
+    }
+
     pub fn elapsed(&self) -> Duration {
         Duration::from_millis(self.stage_elapsed_ms)
     }

@@ -606,6 +606,39 @@ fn time_nobody_watched_does_not_count() {
 }
 
 #[test]
+fn after_a_restart_the_time_since_the_last_tick_is_not_watched() {
+    let mut run = Run::start(plan());
+    run.tick_after(30, healthy());
+    // The controller died and a new one took over 45 s later (less than max_tick_gap).
+    run.r.lost_sight();
+    assert_eq!(run.tick_after(45, healthy()), DecisionKind::Hold);
+    assert_eq!(run.r.elapsed().as_secs(), 30, "{}", run.last_reason());
+    run.tick_after(30, healthy());
+    assert_eq!(run.r.elapsed().as_secs(), 60);
+
+    // Killed during a promotion's router call, resumed 5 s later: the new stage starts at 0.
+    let mut run = Run::start(plan());
+    assert_eq!(run.until_change(&healthy(), 100), DecisionKind::Promote);
+    run.now += CDuration::seconds(5);
+    run.r.lost_sight();
+    assert_eq!(run.tick_after(1, healthy()), DecisionKind::Hold);
+    assert_eq!(run.r.elapsed().as_millis(), 0, "{}", run.last_reason());
+    assert!(run.last_reason().contains("0s of"), "{}", run.last_reason());
+
+    // A paused rollout whose controller died: neither the pause nor the dead time counts.
+    let mut run = Run::start(plan());
+    run.tick_after(30, healthy());
+    run.input(Input::Pause { reason: "x".into() });
+    run.tick_after(30, healthy());
+    run.now += CDuration::minutes(50);
+    run.r.lost_sight();
+    assert_eq!(run.tick_after(30, healthy()), DecisionKind::Hold);
+    assert_eq!(run.input(Input::Resume), DecisionKind::Resume);
+    run.tick_after(30, healthy());
+    assert_eq!(run.r.elapsed().as_secs(), 60);
+}
+
+#[test]
 fn at_100_percent_the_stable_rate_seen_before_stands_in_for_stable() {
     let mut p = plan();
     p.stages[3].duration = Some(mins(15));
