@@ -17,8 +17,9 @@
 //! hang-up, as Envoy and linkerd keep a client's cancel apart from the upstream's errors.
 //!
 //! Cost on the hot path: no allocation (the wrapper replaces the boxed `Incoming` in the same
-//! box); per frame one `is_end_stream` check; the timer is registered only when the proxy has
-//! to wait for the upstream's body, never for a body that arrives with its head.
+//! box), an `Arc` clone, and per frame one `is_end_stream` check; the body's timer is made
+//! only when the proxy has to wait for the upstream's body, never for a body that arrives
+//! with its head.
 
 use crate::metrics::Outcome;
 use crate::server::Proxy;
@@ -63,8 +64,10 @@ pin_project! {
     pub struct Measured {
         #[pin]
         inner: Incoming,
+        deadline: tokio::time::Instant,
+        // Made the first time the proxy waits for the upstream's body.
         #[pin]
-        deadline: Sleep,
+        timer: Option<Sleep>,
         // None once counted.
         pending: Option<Pending>,
     }
@@ -86,7 +89,8 @@ impl Measured {
     pub(crate) fn new(inner: Incoming, deadline: tokio::time::Instant, pending: Pending) -> Self {
         Measured {
             inner,
-            deadline: tokio::time::sleep_until(deadline),
+            deadline,
+            timer: None,
             pending: Some(pending),
         }
     }
@@ -124,17 +128,24 @@ impl Body for Measured {
                 }
                 Poll::Ready(Some(Err(BodyError::Upstream(e))))
             }
-            // Waiting for the upstream: the deadline is checked (and its timer registered)
-            // only here, so bytes already received always reach the client.
-            Poll::Pending => match this.deadline.poll(cx) {
-                Poll::Ready(()) => {
-                    if let Some(p) = this.pending.take() {
-                        p.finish(Outcome::ConnectionError, 504);
-                    }
-                    Poll::Ready(Some(Err(BodyError::Timeout)))
+            // Waiting for the upstream: the deadline is checked (and its timer made) only
+            // here, so bytes already received always reach the client, and a body that came
+            // with its head costs no timer.
+            Poll::Pending => {
+                if this.timer.is_none() {
+                    this.timer
+                        .set(Some(tokio::time::sleep_until(*this.deadline)));
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                match this.timer.as_pin_mut().map(|t| t.poll(cx)) {
+                    Some(Poll::Ready(())) => {
+                        if let Some(p) = this.pending.take() {
+                            p.finish(Outcome::ConnectionError, 504);
+                        }
+                        Poll::Ready(Some(Err(BodyError::Timeout)))
+                    }
+                    _ => Poll::Pending,
+                }
+            }
         }
     }
 
