@@ -37,14 +37,29 @@ impl Entry {
         let ns_ok = self
             .namespaces
             .as_ref()
-            .is_none_or(|list| list.iter().any(|p| wildcard(p, namespace)));
+            .is_none_or(|list| match_list(namespace, list));
         ns_ok
             && self.valid_after.is_none_or(|t| at >= t)
             && self.valid_before.is_none_or(|t| at < t)
     }
 
+    /// Whether `ssh-keygen -Y verify -I principal` would accept this line for `principal`:
+    /// OpenSSH pattern-list semantics (`*`, `?`, `!` negation), case-sensitive.
     pub fn matches_principal(&self, principal: &str) -> bool {
-        self.principals.iter().any(|p| wildcard(p, principal))
+        match_list(principal, &self.principals)
+    }
+
+    /// Whether any principal pattern of this line, negated or not, matches `principal` under
+    /// any spelling (letter case ignored). This is the conservative reading the "a submitter
+    /// never approves" rule needs: `Alice@Example.com` and `alice@example.com` are one person to
+    /// a reader, and a line that names someone only to exclude them (`!alice@…`) still says the
+    /// key is shared with people around them.
+    pub fn may_name(&self, principal: &str) -> bool {
+        let who = principal.trim().to_lowercase();
+        self.principals.iter().any(|p| {
+            let p = p.strip_prefix('!').unwrap_or(p).to_lowercase();
+            glob(p.as_bytes(), who.as_bytes())
+        })
     }
 }
 
@@ -139,7 +154,8 @@ impl AllowedSigners {
             .filter(move |e| e.key.key_data() == key && e.usable(namespace, at))
     }
 
-    /// The literal (wildcard-free) principals this key may sign as.
+    /// The literal (wildcard-free) principals this key may sign as: listed as themselves and
+    /// not excluded by a `!` pattern on the same line.
     pub fn principals_for_key(
         &self,
         key: &KeyData,
@@ -148,8 +164,12 @@ impl AllowedSigners {
     ) -> Vec<String> {
         let mut out: Vec<String> = self
             .entries_for_key(key, namespace, at)
-            .flat_map(|e| e.principals.iter())
-            .filter(|p| !p.contains(['*', '?']) && !p.starts_with('!'))
+            .flat_map(|e| {
+                e.principals
+                    .iter()
+                    .filter(|p| !p.contains(['*', '?']) && !p.starts_with('!'))
+                    .filter(|p| e.matches_principal(p))
+            })
             .cloned()
             .collect();
         out.sort();
@@ -169,13 +189,16 @@ impl AllowedSigners {
             .any(|e| e.matches_principal(principal))
     }
 
-    /// Every key listed for `principal` (any namespace or time), to spot a submitter's key.
-    pub fn keys_of(&self, principal: &str) -> Vec<&KeyData> {
+    /// The first line that lets `key` belong to `principal`: a line for this key (in any
+    /// namespace, at any time) that names `principal` in any letter case, literally or through
+    /// a pattern, even a negated one ([`Entry::may_name`]). A submitter's key is refused as an
+    /// approver whenever there is one, so no spelling of the submitter, and no second principal
+    /// on the submitter's line, can approve with it.
+    pub fn line_giving_key_to(&self, key: &KeyData, principal: &str) -> Option<usize> {
         self.entries
             .iter()
-            .filter(|e| e.matches_principal(principal))
-            .map(|e| e.key.key_data())
-            .collect()
+            .find(|e| e.key.key_data() == key && e.may_name(principal))
+            .map(|e| e.line)
     }
 }
 
@@ -249,20 +272,60 @@ fn parse_time(v: &str) -> Result<DateTime<Utc>, String> {
     Ok(naive.and_utc())
 }
 
-/// OpenSSH-style pattern match with `*` and `?`.
-fn wildcard(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
+/// OpenSSH's `match_pattern_list` (match.c), which `ssh-keygen -Y verify` applies to the
+/// principals and `namespaces=` of an allowed-signers line: `text` matches the list when some
+/// pattern matches it and no `!`-negated pattern does. Case-sensitive, as for signers in
+/// OpenSSH. Like OpenSSH, a pattern of 1,023 bytes or more makes the whole list match nothing.
+pub(crate) fn match_list<S: AsRef<str>>(text: &str, patterns: &[S]) -> bool {
+    let mut positive = false;
+    for p in patterns {
+        let p = p.as_ref();
+        let (negated, p) = match p.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, p),
+        };
+        if p.len() >= 1023 {
+            return false;
+        }
+        if glob(p.as_bytes(), text.as_bytes()) {
+            if negated {
+                return false;
+            }
+            positive = true;
         }
     }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
+    positive
+}
+
+/// OpenSSH's `match_pattern`: `*` matches any run of bytes, `?` any one byte, everything else
+/// itself. Iterative, remembering only the last `*`: on a mismatch the text position after that
+/// star moves on by one, so the work is at most pattern length × text length (OpenSSH's own
+/// recursive version, like ship's before it, is exponential in the number of stars).
+pub(crate) fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    // Where to resume after the last star: (pattern index after it, text index it now covers).
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                p += 1;
+                star = Some((p, t));
+            }
+            Some(&c) if c == b'?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -313,7 +376,10 @@ mod tests {
             .is_empty());
         let early: DateTime<Utc> = "2025-06-01T00:00:00Z".parse().unwrap();
         assert!(s.principals_for_key(k2.key_data(), "git", early).is_empty());
-        assert_eq!(s.keys_of("alice@example.com").len(), 1);
+        assert_eq!(
+            s.line_giving_key_to(k1.key_data(), "alice@example.com"),
+            Some(2)
+        );
     }
 
     #[test]
@@ -328,10 +394,117 @@ mod tests {
     }
 
     #[test]
-    fn wildcards() {
-        assert!(wildcard("*@example.com", "a@example.com"));
-        assert!(wildcard("a?c", "abc"));
-        assert!(!wildcard("a?c", "ac"));
-        assert!(!wildcard("*@example.com", "a@example.org"));
+    fn glob_is_openssh_match_pattern() {
+        for (p, t, want) in [
+            ("*@example.com", "a@example.com", true),
+            ("*@example.com", "a@example.org", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*", "", true),
+            ("", "", true),
+            ("", "a", false),
+            ("a**b", "ab", true),
+            ("*a*b", "xaxxb", true),
+            ("*a*b", "xaxxbx", false),
+            ("ab*", "a", false),
+        ] {
+            assert_eq!(glob(p.as_bytes(), t.as_bytes()), want, "{p:?} vs {t:?}");
+        }
+    }
+
+    #[test]
+    fn pattern_lists_negate_like_openssh() {
+        // Each case checked against `ssh-keygen -Y verify -I` (OpenSSH 9.2); the key_types
+        // test compares many random lists with ssh-keygen itself.
+        for (list, who, want) in [
+            (
+                "Alice@Example.com,alice@corp.example",
+                "alice@example.com",
+                false,
+            ),
+            (
+                "Alice@Example.com,alice@corp.example",
+                "Alice@Example.com",
+                true,
+            ),
+            ("*@example.com", "alice@Example.com", false),
+            (
+                "*@example.com,!alice@example.com",
+                "alice@example.com",
+                false,
+            ),
+            ("*@example.com,!alice@example.com", "bob@example.com", true),
+            ("!alice@example.com,*@example.com", "bob@example.com", true),
+            ("bob@example.com,!bob@example.com", "bob@example.com", false),
+            ("al?ce@example.com", "alice@example.com", true),
+        ] {
+            let s = AllowedSigners::parse(&format!("{list} {K1}\n")).unwrap();
+            assert_eq!(s.entries[0].matches_principal(who), want, "{list} -I {who}");
+        }
+        // A literal principal excluded on its own line cannot approve.
+        let s = AllowedSigners::parse(&format!("bob@example.com,!bob@example.com {K1}\n")).unwrap();
+        let k1 = PublicKey::from_openssh(K1).unwrap();
+        assert!(s
+            .principals_for_key(k1.key_data(), "shiploop-release", now())
+            .is_empty());
+        // namespaces= is a pattern list too: `*,!shiploop-release` excludes releases.
+        let s = AllowedSigners::parse(&format!("x@y namespaces=\"*,!shiploop-release\" {K1}\n"))
+            .unwrap();
+        assert!(!s.entries[0].usable("shiploop-release", now()));
+        assert!(s.entries[0].usable("git", now()));
+    }
+
+    #[test]
+    fn pathological_patterns_match_in_linear_time() {
+        let pattern = format!("{}b", "a*".repeat(12));
+        for n in [100, 100_000] {
+            let text = "a".repeat(n);
+            let s = AllowedSigners::parse(&format!("{pattern},!{pattern}x {K1}\n")).unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            // On a thread, so a regression fails after a second instead of hanging the suite.
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                let hit = s.entries[0].matches_principal(&text) || s.entries[0].may_name(&text);
+                let _ = tx.send((hit, start.elapsed()));
+            });
+            let (hit, took) = rx
+                .recv_timeout(std::time::Duration::from_secs(1))
+                .unwrap_or_else(|_| panic!("{pattern:?} against {n} a's took over 1 s"));
+            println!("{pattern:?} against {n} a's: {took:?}");
+            assert!(!hit);
+            assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_belongs_to_every_spelling_of_the_principals_on_its_lines() {
+        let s = AllowedSigners::parse(&format!(
+            "Alice@Example.com,alice@corp.example namespaces=\"shiploop-release\" {K1}\n*@Ops.Example.com,!carol@ops.example.com {K2}\n"
+        ))
+        .unwrap();
+        let k1 = PublicKey::from_openssh(K1).unwrap();
+        let k2 = PublicKey::from_openssh(K2).unwrap();
+        assert!(s
+            .line_giving_key_to(k1.key_data(), "alice@example.com")
+            .is_some());
+        assert!(s
+            .line_giving_key_to(k1.key_data(), "ALICE@corp.example")
+            .is_some());
+        assert!(s
+            .line_giving_key_to(k1.key_data(), "bob@example.com")
+            .is_none());
+        assert!(s
+            .line_giving_key_to(k2.key_data(), "alice@example.com")
+            .is_none());
+        assert!(s
+            .line_giving_key_to(k2.key_data(), "dave@ops.example.com")
+            .is_some());
+        // Named only to be excluded: still treated as possibly theirs.
+        assert!(s
+            .line_giving_key_to(k2.key_data(), "Carol@ops.example.com")
+            .is_some());
+        assert!(s
+            .line_giving_key_to(k2.key_data(), "dave@example.com")
+            .is_none());
     }
 }

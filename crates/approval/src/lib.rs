@@ -15,6 +15,14 @@ pub use sign::{fingerprint, parse_signature, sign_with_key, verify_signature, Si
 /// The SSHSIG namespace for release approvals; signatures in any other namespace are refused.
 pub const NAMESPACE: &str = "shiploop-release";
 
+/// Whether two principals name the same person, for the rules "a submitter never approves" and
+/// "one approval per person": letter case and surrounding spaces are ignored, so
+/// `Alice@Example.com` is `alice@example.com`. (Which key may sign *as* a principal is a
+/// different, case-sensitive question, answered like `ssh-keygen -Y verify` does.)
+pub fn same_principal(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
+}
+
 /// The exact bytes an approver signs: `ship release digest` prints this.
 ///
 /// ```text
@@ -59,5 +67,12 @@ mod tests {
         assert!(approval_message("r\ndigest: sha256:11", "sha256:00", "bot@x").is_err());
         assert!(approval_message("r", "sha256:00", "bot@x\ndigest: y").is_err());
         assert!(approval_message("r", "sha256:00", "").is_err());
+    }
+
+    #[test]
+    fn principals_are_one_person_in_any_letter_case() {
+        assert!(same_principal("Alice@Example.com", "alice@example.com"));
+        assert!(same_principal(" alice@example.com", "ALICE@EXAMPLE.COM"));
+        assert!(!same_principal("alice@example.com", "alice@corp.example"));
     }
 }

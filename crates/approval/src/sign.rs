@@ -1,7 +1,8 @@
 //! Making and checking SSHSIG signatures over approval messages.
 
 use crate::NAMESPACE;
-use ssh_key::{HashAlg, LineEnding, PrivateKey, SshSig};
+use ssh_key::public::KeyData;
+use ssh_key::{Algorithm, EcdsaCurve, HashAlg, LineEnding, PrivateKey, SshSig};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +17,8 @@ pub enum SignError {
     WrongNamespace(String),
     /// The signature does not match the message (wrong release, changed contract, or forged).
     Mismatch,
+    /// The key or signature type is one ship does not accept; the text names it and why.
+    UnsupportedKey(String),
     Other(String),
 }
 
@@ -33,6 +36,7 @@ impl fmt::Display for SignError {
                 f,
                 "the signature does not match this release's approval message (made for another release, or the contract or its recorded submitter changed)"
             ),
+            SignError::UnsupportedKey(m) => write!(f, "{m}"),
             SignError::Other(m) => write!(f, "{m}"),
         }
     }
@@ -56,17 +60,28 @@ pub fn sign_with_key(
     message: &str,
 ) -> Result<Signed, SignError> {
     let mut key =
-        PrivateKey::from_openssh(key_text).map_err(|e| SignError::BadKey(e.to_string()))?;
+        PrivateKey::from_openssh(key_text).map_err(|e| match private_key_algorithm(key_text) {
+            Some(alg @ Algorithm::Ecdsa { .. }) if matches!(e, ssh_key::Error::Encoding(_)) => {
+                short_ecdsa_scalar(&alg)
+            }
+            _ => SignError::BadKey(e.to_string()),
+        })?;
     if key.is_encrypted() {
         let pass = passphrase.ok_or_else(|| {
             SignError::Passphrase(
                 "the private key is encrypted: set SHIP_KEY_PASSPHRASE, or sign with ssh-keygen and use --signature".into(),
             )
         })?;
-        key = key
-            .decrypt(pass)
-            .map_err(|_| SignError::Passphrase("wrong passphrase for the private key".into()))?;
+        let alg = key.algorithm();
+        key = key.decrypt(pass).map_err(|e| match e {
+            // A right passphrase (the check words matched) and then a key ssh-key cannot read.
+            ssh_key::Error::Encoding(_) if matches!(alg, Algorithm::Ecdsa { .. }) => {
+                short_ecdsa_scalar(&alg)
+            }
+            _ => SignError::Passphrase("wrong passphrase for the private key".into()),
+        })?;
     }
+    supported_key(key.public_key().key_data())?;
     if key.algorithm().is_rsa() {
         // ssh-key 0.6 rebuilds RSA private keys wrongly (it passes p twice), so it cannot sign
         // with them; ssh-keygen can, and its signatures verify here.
@@ -87,19 +102,131 @@ pub fn sign_with_key(
     })
 }
 
+/// ssh-key 0.6 reads an ECDSA private number only at the curve's full width, but OpenSSH
+/// stores it as an mpint, one byte shorter whenever its top byte is zero: about half of P-521
+/// keys and 1 in 256 P-256 or P-384 keys. Signatures by those keys verify; only `--key` cannot
+/// make them.
+fn short_ecdsa_scalar(alg: &Algorithm) -> SignError {
+    SignError::BadKey(format!(
+        "the ssh-key library cannot read this {} private key (its private number starts with a zero byte, which OpenSSH stores one byte shorter); sign with `ssh-keygen -Y sign -n {NAMESPACE}` and attach it with --signature",
+        alg.as_str()
+    ))
+}
+
+/// The key type of an OpenSSH private key file, read from its unencrypted public part.
+fn private_key_algorithm(key_text: &str) -> Option<Algorithm> {
+    use ssh_encoding::Decode;
+    let mut pem = ssh_encoding::pem::Decoder::new_wrapped(key_text.trim().as_bytes(), 70).ok()?;
+    let mut blob = Vec::new();
+    pem.decode_to_end(&mut blob).ok()?;
+    let mut r = blob.strip_prefix(b"openssh-key-v1\0")?;
+    // cipher name, KDF name, KDF options
+    for _ in 0..3 {
+        Vec::<u8>::decode(&mut r).ok()?;
+    }
+    u32::decode(&mut r).ok()?;
+    let public = Vec::<u8>::decode(&mut r).ok()?;
+    KeyData::decode(&mut public.as_slice())
+        .ok()
+        .map(|k| k.algorithm())
+}
+
 pub fn parse_signature(armored: &str) -> Result<SshSig, SignError> {
-    SshSig::from_pem(armored.trim()).map_err(|e| SignError::BadSignature(e.to_string()))
+    SshSig::from_pem(armored.trim()).map_err(|e| match signature_type(armored).as_deref() {
+        Some("ssh-rsa") => SignError::UnsupportedKey(RSA_SHA1.into()),
+        _ => SignError::BadSignature(e.to_string()),
+    })
+}
+
+const RSA_SHA1: &str = "ssh-rsa signatures (RSA with SHA-1) are not accepted, as by OpenSSH: sign with `ssh-keygen -Y sign`, which uses rsa-sha2-512";
+
+/// The signature algorithm named inside an SSHSIG, read without checking anything else, so that
+/// a signature ssh-key will not parse (it refuses SHA-1 RSA ones) is still refused by its type.
+fn signature_type(armored: &str) -> Option<String> {
+    use ssh_encoding::Decode;
+    // OpenSSH wraps its PEM at 70 columns, not PEM's usual 64.
+    let mut pem = ssh_encoding::pem::Decoder::new_wrapped(armored.trim().as_bytes(), 70).ok()?;
+    let mut blob = Vec::new();
+    pem.decode_to_end(&mut blob).ok()?;
+    let mut r = blob.strip_prefix(b"SSHSIG")?;
+    u32::decode(&mut r).ok()?;
+    // public key, namespace, reserved, hash algorithm
+    for _ in 0..4 {
+        Vec::<u8>::decode(&mut r).ok()?;
+    }
+    let sig = Vec::<u8>::decode(&mut r).ok()?;
+    String::decode(&mut sig.as_slice()).ok()
 }
 
 /// Checks namespace and cryptographic validity of `sig` over `message`. Who signed is a separate
 /// question, answered by the allowed-signers file.
 pub fn verify_signature(sig: &SshSig, message: &str) -> Result<(), SignError> {
-    if sig.namespace() != NAMESPACE {
+    verify_in(sig, NAMESPACE, message)
+}
+
+fn verify_in(sig: &SshSig, namespace: &str, message: &str) -> Result<(), SignError> {
+    if sig.namespace() != namespace {
         return Err(SignError::WrongNamespace(sig.namespace().to_string()));
     }
+    supported_key(sig.public_key())?;
+    let alg = sig.signature().algorithm();
+    match &alg {
+        // ssh-key 0.6 does not even parse these; kept in case a later version does.
+        Algorithm::Rsa { hash: None } => return Err(SignError::UnsupportedKey(RSA_SHA1.into())),
+        // e.g. webauthn-sk-ecdsa-sha2-nistp256@openssh.com, which ssh-key cannot check.
+        Algorithm::Other(name) => {
+            return Err(SignError::UnsupportedKey(format!(
+                "{} signatures are not supported",
+                name.as_str()
+            )))
+        }
+        _ => {}
+    }
+    let sk = matches!(alg, Algorithm::SkEd25519 | Algorithm::SkEcdsaSha2NistP256);
+    if sk && !user_was_present(sig) {
+        // What `ssh-keygen -Y verify` requires unless the line says `no-touch-required`, an
+        // option ship does not accept.
+        return Err(SignError::UnsupportedKey(format!(
+            "the {} signature was made without touching the security key (user-presence flag not set)",
+            alg.as_str()
+        )));
+    }
     let key = ssh_key::PublicKey::new(sig.public_key().clone(), "");
-    key.verify(NAMESPACE, message.as_bytes(), sig)
-        .map_err(|_| SignError::Mismatch)
+    key.verify(namespace, message.as_bytes(), sig)
+        .map_err(|e| match e {
+            ssh_key::Error::AlgorithmUnsupported { algorithm } => SignError::UnsupportedKey(
+                format!("{} signatures are not supported", algorithm.as_str()),
+            ),
+            _ => SignError::Mismatch,
+        })
+}
+
+/// Refuses key types ship cannot check, naming them (rather than reporting every signature by
+/// such a key as "does not match").
+fn supported_key(key: &KeyData) -> Result<(), SignError> {
+    match key.algorithm() {
+        Algorithm::Ed25519
+        | Algorithm::SkEd25519
+        | Algorithm::SkEcdsaSha2NistP256
+        | Algorithm::Rsa { .. }
+        | Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256 | EcdsaCurve::NistP384 | EcdsaCurve::NistP521,
+        } => Ok(()),
+        Algorithm::Dsa => Err(SignError::UnsupportedKey(
+            "ssh-dss (DSA) keys are not supported: DSA is limited to 1024 bits and SHA-1, and OpenSSH has dropped it; use an ed25519 or ECDSA key".into(),
+        )),
+        other => Err(SignError::UnsupportedKey(format!(
+            "{} keys are not supported: use an ed25519, ECDSA (P-256, P-384, P-521), RSA or FIDO (sk-) key",
+            other.as_str()
+        ))),
+    }
+}
+
+/// FIDO (sk-) signatures end with a flags byte and a 32-bit counter; bit 0 of the flags is
+/// "user present".
+fn user_was_present(sig: &SshSig) -> bool {
+    let bytes = sig.signature_bytes();
+    bytes.len() >= 5 && bytes[bytes.len() - 5] & 0x01 != 0
 }
 
 pub fn fingerprint(key: &ssh_key::public::KeyData) -> String {
@@ -154,5 +281,39 @@ nejefMy+u1yjAPc3lvRkAAAAEnRlc3RAc2hpcGxvb3AudGVzdAECAw==
             sign_with_key("nope", None, "m"),
             Err(SignError::BadKey(_))
         ));
+    }
+
+    // A FIDO signature (sk-ssh-ed25519, namespace "example", message "testing") from the ssh-key
+    // crate's test vectors; `ssh-keygen -Y verify` accepts it.
+    const SK_SIG: &str = "-----BEGIN SSH SIGNATURE-----
+U1NIU0lHAAAAAQAAAEoAAAAac2stc3NoLWVkMjU1MTlAb3BlbnNzaC5jb20AAAAg1KgSUW
+V4f6c3zcWguqp6kmM37LsazmWufupeMGpBnK4AAAAEc3NoOgAAAAdleGFtcGxlAAAAAAAA
+AAZzaGE1MTIAAABnAAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAQC9WcLb5NG
+XRdCOHinQIS/MxdnAx7SQMYnyOt5q4+huTWh/Zk/UvWhP+wXl/ikNPlDpgliRq6o3VyKqS
+LLo9lQYBAAAACQ==
+-----END SSH SIGNATURE-----
+";
+
+    #[test]
+    fn fido_signatures_verify_and_need_the_touch() {
+        let sig = parse_signature(SK_SIG).unwrap();
+        assert_eq!(verify_in(&sig, "example", "testing"), Ok(()));
+        assert_eq!(
+            verify_in(&sig, "example", "testing!"),
+            Err(SignError::Mismatch)
+        );
+        // The same signature with the user-presence flag cleared.
+        let mut bytes = sig.signature_bytes().to_vec();
+        let flags = bytes.len() - 5;
+        bytes[flags] &= !0x01;
+        let untouched = SshSig::new(
+            sig.public_key().clone(),
+            "example",
+            sig.hash_alg(),
+            ssh_key::Signature::new(sig.algorithm(), bytes).unwrap(),
+        )
+        .unwrap();
+        let err = verify_in(&untouched, "example", "testing").unwrap_err();
+        assert!(err.to_string().contains("user-presence"), "{err}");
     }
 }

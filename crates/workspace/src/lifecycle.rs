@@ -5,8 +5,8 @@ use crate::{fsutil, Error, Result, Workspace};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shiploop_approval::{
-    approval_message, fingerprint, parse_signature, sign_with_key, verify_signature,
-    AllowedSigners, NAMESPACE,
+    approval_message, fingerprint, parse_signature, same_principal, sign_with_key,
+    verify_signature, AllowedSigners, NAMESPACE,
 };
 use shiploop_artifacts::digest::{compute, describe_changes};
 use shiploop_artifacts::release::{Approval, ReleaseContract, Status, Trigger};
@@ -75,10 +75,6 @@ impl VerifyReport {
     pub fn ok(&self) -> bool {
         self.state == VerifyState::Approved
     }
-}
-
-fn same_principal(a: &str, b: &str) -> bool {
-    a.trim().eq_ignore_ascii_case(b.trim())
 }
 
 fn message_for(c: &ReleaseContract, digest: &str) -> Result<String> {
@@ -359,13 +355,15 @@ impl Workspace {
         let fp = fingerprint(key);
         let principal = match as_principal {
             Some(p) => {
-                if !signers
-                    .principals_for_key(key, NAMESPACE, now)
-                    .iter()
-                    .any(|l| l == p)
-                {
+                let listed = signers.principals_for_key(key, NAMESPACE, now);
+                if !listed.iter().any(|l| l == p) {
+                    // Signing as a principal is case-sensitive, as in ssh-keygen -Y verify.
+                    let hint = match listed.iter().find(|l| same_principal(l, p)) {
+                        Some(l) => format!(": principals are case-sensitive, it is listed as {l}"),
+                        None => String::new(),
+                    };
                     return Err(Error::Refused(format!(
-                        "key {fp} is not allowed to approve as {p} in {signers_file} (namespace {NAMESPACE})"
+                        "key {fp} is not allowed to approve as {p} in {signers_file} (namespace {NAMESPACE}){hint}"
                     )));
                 }
                 p.to_string()
@@ -395,9 +393,9 @@ impl Workspace {
                 m.id
             )));
         }
-        if signers.keys_of(&submitter).contains(&key) {
+        if let Some(line) = signers.line_giving_key_to(key, &submitter) {
             return Err(Error::Refused(format!(
-                "key {fp} also belongs to the submitter {submitter}: the party that submits cannot approve"
+                "key {fp} also belongs to the submitter {submitter} ({signers_file} line {line} names them, letter case aside): the party that submits cannot approve"
             )));
         }
         if m.approvals
@@ -596,8 +594,13 @@ fn check_approval(
             a.principal
         ));
     }
-    if same_principal(&a.principal, submitter) || signers.keys_of(submitter).contains(&key) {
+    if same_principal(&a.principal, submitter) {
         return Some("the submitter cannot approve their own release".into());
+    }
+    if let Some(line) = signers.line_giving_key_to(key, submitter) {
+        return Some(format!(
+            "key {fp} also belongs to the submitter {submitter} (allowed signers line {line} names them, letter case aside): the submitter cannot approve their own release"
+        ));
     }
     if let Some((p, _)) = counted
         .iter()
