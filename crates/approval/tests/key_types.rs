@@ -192,3 +192,33 @@ fn rsa_with_sha1_is_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn an_encrypted_p521_key_ship_cannot_read_is_not_called_a_wrong_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = approval_message("r", "sha256:00", "bot@x").unwrap();
+    let mut seen = (0, 0);
+    for i in 0..30 {
+        let name = format!("e{i}");
+        ssh_keygen(
+            dir.path(),
+            &[
+                "-q", "-t", "ecdsa", "-b", "521", "-a", "1", "-N", "pw", "-f", &name,
+            ],
+        );
+        let text = std::fs::read_to_string(dir.path().join(&name)).unwrap();
+        assert!(matches!(
+            sign_with_key(&text, Some("not it"), &msg),
+            Err(SignError::Passphrase(_))
+        ));
+        match sign_with_key(&text, Some("pw"), &msg) {
+            Ok(_) => seen.0 += 1,
+            Err(SignError::BadKey(m)) if m.contains("--signature") => seen.1 += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+        if seen.0 > 0 && seen.1 > 0 {
+            break;
+        }
+    }
+    assert!(seen.0 > 0 && seen.1 > 0, "{seen:?}");
+}
