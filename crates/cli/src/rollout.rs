@@ -19,6 +19,19 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))
 }
 
+/// How times are printed: to the millisecond, so the log shows how long a router call or a
+/// rollback took.
+const CLOCK: &str = "%H:%M:%S%.3fZ";
+const DATE_CLOCK: &str = "%Y-%m-%d %H:%M:%S%.3fZ";
+
+/// A recorded time (RFC 3339 text) as printed; kept as it is if it does not parse.
+fn printed_time(v: &serde_json::Value) -> String {
+    let s = v.as_str().unwrap_or("");
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc).format(DATE_CLOCK).to_string())
+        .unwrap_or_else(|_| s.to_string())
+}
+
 fn kind_name(k: DecisionKind) -> String {
     serde_json::to_value(k)
         .ok()
@@ -80,7 +93,7 @@ impl Printer {
             let gist: String = d.reason.split(':').next().unwrap_or("").to_string()
                 + &d.reason.contains("not yet passing").to_string();
             if self.bar.is_hidden() && gist != self.last_hold {
-                println!("{}  hold      {}", d.at.format("%H:%M:%S"), d.reason);
+                println!("{}  hold      {}", d.at.format(CLOCK), d.reason);
             }
             self.last_hold = gist;
             self.bar.set_message(d.reason.clone());
@@ -90,7 +103,7 @@ impl Printer {
         self.bar.suspend(|| {
             println!(
                 "{}  {:<9} {:<16} {:>3} %  {}",
-                d.at.format("%H:%M:%S"),
+                d.at.format(CLOCK),
                 kind_name(d.kind),
                 d.stage_name,
                 d.weight,
@@ -556,14 +569,14 @@ pub fn status(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Er
         let stage_i = st["stage"].as_u64().unwrap_or(0) as usize;
         let stage = &r["plan"]["stages"][stage_i];
         println!(
-            "{}  {}  stage {} ({}/{}) at {} %  watched {}s{}",
+            "{}  {}  stage {} ({}/{}) at {} %  watched {:.1}s{}",
             r["release"].as_str().unwrap_or(""),
             st["phase"]["phase"].as_str().unwrap_or(""),
             stage["name"].as_str().unwrap_or("?"),
             stage_i + 1,
             r["plan"]["stages"].as_array().map(|a| a.len()).unwrap_or(0),
             st["weight"],
-            st["stage_elapsed_ms"].as_u64().unwrap_or(0) / 1000,
+            st["stage_elapsed_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
             r["driven_by"]
                 .as_str()
                 .map(|h| format!("  (driven by {h})"))
@@ -581,7 +594,7 @@ pub fn status(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Er
             {
                 println!(
                     "    {}  {:<9} {}",
-                    d["at"].as_str().unwrap_or(""),
+                    printed_time(&d["at"]),
                     d["kind"].as_str().unwrap_or(""),
                     d["reason"].as_str().unwrap_or("")
                 );
@@ -689,6 +702,32 @@ pub fn audit_verify(ws: &Workspace, out: &Out) -> Result<u8, Error> {
     Ok(if r.ok { 0 } else { 1 })
 }
 
+/// A router event in a line: an intent (before the call), its confirmation, or what a resumed
+/// controller found the router carrying.
+fn router_summary(d: &serde_json::Value) -> String {
+    let weight = match d["weight"].as_u64() {
+        Some(w) => format!("{w} %"),
+        None => "unknown".into(),
+    };
+    let error = || format!("FAILED: {}", d["error"].as_str().unwrap_or(""));
+    match d["phase"].as_str() {
+        Some("intent") => format!("{} {weight} asked", d["action"].as_str().unwrap_or("")),
+        Some("found") if d["ok"] == true => {
+            format!("found {weight} (recorded {} %)", d["recorded"])
+        }
+        Some("found") => format!("found {}", error()),
+        _ => format!(
+            "{} {weight} {}",
+            d["action"].as_str().unwrap_or(""),
+            if d["ok"] == true {
+                "ok".into()
+            } else {
+                error()
+            }
+        ),
+    }
+}
+
 pub fn audit_log(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Error> {
     let id = match release {
         Some(r) => Some(ws.resolve(r)?.contract.meta.id),
@@ -711,22 +750,13 @@ pub fn audit_log(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8,
                 e.data["weight"],
                 e.data["reason"].as_str().unwrap_or("")
             ),
-            "router" => format!(
-                "{} {} % {}",
-                e.data["action"].as_str().unwrap_or(""),
-                e.data["weight"],
-                if e.data["ok"] == true {
-                    "ok".to_string()
-                } else {
-                    format!("FAILED: {}", e.data["error"].as_str().unwrap_or(""))
-                }
-            ),
+            "router" => router_summary(&e.data),
             _ => e.data.to_string(),
         };
         println!(
             "{:>5}  {}  {:<28} {:<15} {}",
             e.seq,
-            e.at.format("%Y-%m-%d %H:%M:%S"),
+            e.at.format(DATE_CLOCK),
             e.release,
             e.kind,
             summary

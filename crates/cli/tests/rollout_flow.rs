@@ -200,12 +200,19 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
     assert_eq!(expected, vec![5, 25, 50, 100]);
 
     let ws = rollout_ws("1s", "100ms");
-    let mut seed: u64 = 0x9e3779b97f4a7c15 ^ std::process::id() as u64;
+    // The kill instants are random; SHIP_TEST_SEED replays a run's.
+    let seed: u64 = match std::env::var("SHIP_TEST_SEED") {
+        Ok(s) => s.parse().expect("SHIP_TEST_SEED must be a number"),
+        Err(_) => 0x9e3779b97f4a7c15 ^ std::process::id() as u64,
+    };
+    let replay = format!("replay with SHIP_TEST_SEED={seed}");
+    eprintln!("kill instants: {replay}");
+    let mut state = seed.max(1);
     let mut rand = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut kills = 0;
@@ -234,7 +241,12 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
                     if let Some(mut e) = child.stderr.take() {
                         let _ = e.read_to_string(&mut err);
                     }
-                    assert_eq!(st.code(), Some(0), "run {} ended early: {err}", kills + 1);
+                    assert_eq!(
+                        st.code(),
+                        Some(0),
+                        "run {} ended early: {err} ({replay})",
+                        kills + 1
+                    );
                     final_code = st.code();
                 }
                 None => {
@@ -255,13 +267,13 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
     }
     assert_eq!(
         kills, 20,
-        "the rollout ended before 20 kills; make the stages longer"
+        "the rollout ended before 20 kills; make the stages longer ({replay})"
     );
-    assert_eq!(final_code, Some(0));
+    assert_eq!(final_code, Some(0), "{replay}");
     assert_eq!(
         weights(&ws),
         expected,
-        "same weight sequence as the uninterrupted run"
+        "same weight sequence as the uninterrupted run ({replay})"
     );
     let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
     assert_eq!(s["state"]["phase"]["phase"], "completed");
@@ -275,8 +287,26 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
     assert_eq!(
         promotions,
         vec![1, 2, 3],
-        "each promotion exactly once, no stage skipped"
+        "each promotion exactly once, no stage skipped ({replay})"
     );
+
+    // Every traffic change is in the event log, even one whose confirmation a kill lost.
+    let log = ws
+        .ship(&["audit", "log", "--release", "web", "--json"])
+        .json();
+    let router: Vec<&serde_json::Value> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "router")
+        .map(|e| &e["data"])
+        .collect();
+    for w in &expected {
+        assert!(
+            router.iter().any(|d| d["weight"] == *w),
+            "no router event for {w} % ({replay}): {router:?}"
+        );
+    }
 
     // The audit chain holds, and a hand-edited event breaks it.
     assert_eq!(ws.ship(&["audit", "verify"]).code, 0);
@@ -287,7 +317,7 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
         .unwrap();
     drop(store);
     let r = ws.ship(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    assert_eq!(r.code, 1, "{} ({replay})", r.text());
     assert!(r.stdout.contains("was modified"), "{}", r.stdout);
 }
 

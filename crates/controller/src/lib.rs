@@ -64,6 +64,28 @@ impl Clock for SystemClock {
     }
 }
 
+/// When things happen within one tick: the tick's `now` (from the `Clock`, scripted in tests)
+/// plus the monotonic time since the tick began — so the log shows how long a router call
+/// took, and a scripted clock still decides every instant that the state machine sees.
+#[derive(Debug, Clone, Copy)]
+struct Moment {
+    began: DateTime<Utc>,
+    since: std::time::Instant,
+}
+
+impl Moment {
+    fn new(now: DateTime<Utc>) -> Moment {
+        Moment {
+            began: now,
+            since: std::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.began + chrono::Duration::from_std(self.since.elapsed()).unwrap_or_default()
+    }
+}
+
 pub struct Controller<'a> {
     ws: &'a Workspace,
     store: Store,
@@ -311,26 +333,36 @@ impl<'a> Controller<'a> {
         now: DateTime<Utc>,
         log: &mut dyn FnMut(&Decision),
     ) -> Result<()> {
+        let m = Moment::new(now);
         if self.submit(now)? {
-            self.apply(Input::Start, now, None, log).await?;
-            self.first_reading(now, log).await?;
+            self.apply_command(Input::Start, None, now, m, None, log)
+                .await?;
+            self.first_reading(m.now(), log).await?;
             return Ok(());
         }
-        match self.state.phase {
+        if self.state.phase == Phase::Pending {
             // Recorded but never started (a crash between the two): start now.
-            Phase::Pending => {
-                self.apply(Input::Start, now, None, log).await?;
-                self.first_reading(now, log).await?;
-            }
-            Phase::Progressing | Phase::Paused { .. } => self.reassert(now).await,
+            self.apply_command(Input::Start, None, now, m, None, log)
+                .await?;
+            self.first_reading(m.now(), log).await?;
+            return Ok(());
+        }
+        if self.state.phase.is_terminal() {
+            return Ok(());
+        }
+        // Resuming: nobody watched since the last recorded tick, and the previous process may
+        // have died between a router call and its confirmation — record what the router does.
+        self.state.lost_sight();
+        let found = self.found(m).await;
+        match self.state.phase {
             Phase::Completing => {
-                self.reassert(now).await;
-                self.execute(vec![Effect::Complete], now, log).await?;
+                self.reassert_from(found, m).await;
+                self.execute(vec![Effect::Complete], m, log).await?;
             }
             Phase::RollingBack { .. } => {
-                self.execute(vec![Effect::RollBack], now, log).await?;
+                self.execute(vec![Effect::RollBack], m, log).await?;
             }
-            _ => {}
+            _ => self.reassert_from(found, m).await,
         }
         Ok(())
     }
@@ -356,11 +388,20 @@ impl<'a> Controller<'a> {
         }
     }
 
-    /// After a restart: make the router carry the recorded weight (idempotent).
-    async fn reassert(&mut self, now: DateTime<Utc>) {
-        let ctx = self.route_ctx();
+    /// After a router failure or a restart: make the router carry the recorded weight
+    /// (idempotent).
+    async fn reassert(&mut self, m: Moment) {
+        let have = self
+            .providers
+            .router
+            .effective_weight(&self.route_ctx())
+            .await;
+        self.reassert_from(have, m).await;
+    }
+
+    /// `reassert`, given what the router was found to carry.
+    async fn reassert_from(&mut self, have: Found, m: Moment) {
         let want = self.state.weight;
-        let have = self.providers.router.effective_weight(&ctx).await;
         if let Ok(Some(w)) = have {
             if w == want {
                 self.router_dirty = false;
@@ -368,23 +409,56 @@ impl<'a> Controller<'a> {
                 return;
             }
         }
+        self.router_intent("reassert-weight", want, m.now());
+        let ctx = self.route_ctx();
         let result = self.providers.router.set_weight(&ctx, want).await;
-        self.router_event("reassert-weight", want, &result.map(|o| o.detail), now);
+        self.router_event("reassert-weight", want, &result.map(|o| o.detail), m.now());
     }
 
+    /// On resume: what the router carries now, recorded as a `found` router event (the weight,
+    /// or null when the router cannot tell) next to the weight the recorded state expects.
+    async fn found(&mut self, m: Moment) -> Found {
+        let have = self
+            .providers
+            .router
+            .effective_weight(&self.route_ctx())
+            .await;
+        let recorded = self.state.weight;
+        let data = match &have {
+            Ok(w) => {
+                json!({ "phase": "found", "action": "found", "weight": w, "recorded": recorded, "ok": true })
+            }
+            Err(e) => {
+                json!({ "phase": "found", "action": "found", "weight": null, "recorded": recorded, "ok": false, "error": e.to_string() })
+            }
+        };
+        let id = self.id().to_string();
+        let _ = self.store.append_event(&id, "router", &data, m.now());
+        have
+    }
+
+    /// Recorded before a router call that moves traffic, so a crash during the call (or
+    /// before its confirmation is written) still leaves the change in the log.
+    fn router_intent(&mut self, action: &str, weight: u8, at: DateTime<Utc>) {
+        let data = json!({ "phase": "intent", "action": action, "weight": weight });
+        let id = self.id().to_string();
+        let _ = self.store.append_event(&id, "router", &data, at);
+    }
+
+    /// The confirmation of a router call (`phase: done`): what the router answered.
     fn router_event(
         &mut self,
         action: &str,
         weight: u8,
         result: &std::result::Result<String, shiploop_providers::ProviderError>,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) {
         let data = match result {
             Ok(detail) => {
-                json!({ "action": action, "weight": weight, "ok": true, "detail": detail })
+                json!({ "phase": "done", "action": action, "weight": weight, "ok": true, "detail": detail })
             }
             Err(e) => {
-                json!({ "action": action, "weight": weight, "ok": false, "error": e.to_string() })
+                json!({ "phase": "done", "action": action, "weight": weight, "ok": false, "error": e.to_string() })
             }
         };
         self.router_dirty = result.is_err();
@@ -395,7 +469,7 @@ impl<'a> Controller<'a> {
             self.router_failures = 0;
         }
         let id = self.id().to_string();
-        let _ = self.store.append_event(&id, "router", &data, now);
+        let _ = self.store.append_event(&id, "router", &data, at);
     }
 
     /// Applies one input: decide, record, then act.
@@ -406,16 +480,19 @@ impl<'a> Controller<'a> {
         samples: Option<&shiploop_rollout::Observation>,
         log: &mut dyn FnMut(&Decision),
     ) -> Result<Decision> {
-        self.apply_command(input, None, now, samples, log).await
+        self.apply_command(input, None, now, Moment::new(now), samples, log)
+            .await
     }
 
-    /// Decides, records (only while holding the lease; taking the queued command `command` in
-    /// the same transaction), then acts.
+    /// Decides at `now`, records (only while holding the lease; taking the queued command
+    /// `command` in the same transaction), then acts, recording the router's calls as they
+    /// happen within `m`.
     async fn apply_command(
         &mut self,
         input: Input,
         command: Option<i64>,
         now: DateTime<Utc>,
+        m: Moment,
         samples: Option<&shiploop_rollout::Observation>,
         log: &mut dyn FnMut(&Decision),
     ) -> Result<Decision> {
@@ -453,7 +530,7 @@ impl<'a> Controller<'a> {
         if decision.pause_cause.as_deref() == Some("inconclusive") {
             self.inconclusive_signal(&decision, now);
         }
-        self.execute(effects, now, log).await?;
+        self.execute(effects, m, log).await?;
         Ok(decision)
     }
 
@@ -470,24 +547,29 @@ impl<'a> Controller<'a> {
         let _ = self.store.append_event(&id, "signal-written", &data, now);
     }
 
+    /// Carries out effects on the router: each call is recorded as an intent before it and
+    /// confirmed after it, at the times they happened; the router's answer to a rollback or a
+    /// completion is decided at the time it came.
     async fn execute(
         &mut self,
         effects: Vec<Effect>,
-        now: DateTime<Utc>,
+        m: Moment,
         log: &mut dyn FnMut(&Decision),
     ) -> Result<()> {
         for e in effects {
             let ctx = self.route_ctx();
             match e {
                 Effect::SetWeight { weight, .. } => {
+                    self.router_intent("set-weight", weight, m.now());
                     let r = self.providers.router.set_weight(&ctx, weight).await;
-                    self.router_event("set-weight", weight, &r.map(|o| o.detail), now);
+                    self.router_event("set-weight", weight, &r.map(|o| o.detail), m.now());
                 }
                 Effect::RollBack => {
+                    self.router_intent("roll-back", 0, m.now());
                     let r = self.providers.router.roll_back(&ctx).await;
                     let ok = r.is_ok();
                     let err = r.as_ref().err().map(|e| e.to_string());
-                    self.router_event("roll-back", 0, &r.map(|o| o.detail), now);
+                    self.router_event("roll-back", 0, &r.map(|o| o.detail), m.now());
                     let input = if ok {
                         Input::RolledBack
                     } else {
@@ -495,17 +577,18 @@ impl<'a> Controller<'a> {
                             error: err.unwrap_or_default(),
                         }
                     };
-                    Box::pin(self.apply(input, now, None, log)).await?;
+                    Box::pin(self.apply_command(input, None, m.now(), m, None, log)).await?;
                 }
                 Effect::Complete => {
+                    self.router_intent("promote", 100, m.now());
                     let r = self.providers.router.promote(&ctx).await;
                     let err = r.as_ref().err().map(|e| e.to_string());
-                    self.router_event("promote", 100, &r.map(|o| o.detail), now);
+                    self.router_event("promote", 100, &r.map(|o| o.detail), m.now());
                     let input = match err {
                         None => Input::Promoted,
                         Some(error) => Input::PromoteFailed { error },
                     };
-                    Box::pin(self.apply(input, now, None, log)).await?;
+                    Box::pin(self.apply_command(input, None, m.now(), m, None, log)).await?;
                 }
             }
         }
@@ -554,6 +637,7 @@ impl<'a> Controller<'a> {
 
     /// One tick: queued commands, re-assertion if needed, measurement, decision, action.
     pub async fn tick(&mut self, now: DateTime<Utc>, log: &mut dyn FnMut(&Decision)) -> Result<()> {
+        let m = Moment::new(now);
         let id = self.id().to_string();
         if !self
             .store
@@ -571,7 +655,8 @@ impl<'a> Controller<'a> {
         while let Some((cid, cmd)) = self.store.next_command(&id).map_err(store_err)? {
             match serde_json::from_value::<Input>(cmd) {
                 Ok(input) => {
-                    self.apply_command(input, Some(cid), now, None, log).await?;
+                    self.apply_command(input, Some(cid), now, m, None, log)
+                        .await?;
                 }
                 Err(e) => {
                     let data = json!({ "id": cid, "error": e.to_string() });
@@ -584,19 +669,20 @@ impl<'a> Controller<'a> {
             return Ok(());
         }
         if let Phase::RollingBack { .. } = self.state.phase {
-            self.execute(vec![Effect::RollBack], now, log).await?;
+            self.execute(vec![Effect::RollBack], m, log).await?;
             return Ok(());
         }
         if self.state.phase == Phase::Completing {
-            self.reassert(now).await;
-            self.execute(vec![Effect::Complete], now, log).await?;
+            self.reassert(m).await;
+            self.execute(vec![Effect::Complete], m, log).await?;
             return Ok(());
         }
         if self.router_dirty {
-            self.reassert(now).await;
+            self.reassert(m).await;
             if self.router_failures >= self.plan.settings.error_limit {
                 let reason = format!("the router failed {} times in a row", self.router_failures);
-                self.apply(Input::RouterFailing { reason }, now, None, log)
+                let input = Input::RouterFailing { reason };
+                self.apply_command(input, None, m.now(), m, None, log)
                     .await?;
                 return Ok(());
             }
@@ -645,15 +731,12 @@ impl<'a> Controller<'a> {
             }
             obs.insert(k, m);
         }
-        self.apply(
-            Input::Tick {
-                observation: obs.clone(),
-            },
-            now,
-            Some(&obs),
-            log,
-        )
-        .await?;
+        // Decided at the tick's time, which the stage's watched time is counted from.
+        let input = Input::Tick {
+            observation: obs.clone(),
+        };
+        self.apply_command(input, None, now, m, Some(&obs), log)
+            .await?;
         Ok(())
     }
 
@@ -760,23 +843,47 @@ impl<'a> Controller<'a> {
         true
     }
 
-    /// The weights the router was successfully asked for, in order, without repeats.
+    /// The weights the router carried, in order, without repeats: each one it confirmed, and
+    /// each one asked for whose confirmation a crash lost but that a restart found in place.
     pub fn weight_history(&self) -> Vec<u8> {
-        let mut out: Vec<u8> = vec![];
-        if let Ok(events) = self.store.events(Some(self.id())) {
-            for e in events
+        let events = self.store.events(Some(self.id())).unwrap_or_default();
+        weights_carried(
+            events
                 .iter()
-                .filter(|e| e.kind == "router" && e.data["ok"] == true)
-            {
-                if let Some(w) = e.data["weight"].as_u64() {
-                    if out.last() != Some(&(w as u8)) {
-                        out.push(w as u8);
-                    }
-                }
+                .filter(|e| e.kind == "router")
+                .map(|e| &e.data),
+        )
+    }
+}
+
+/// What `effective_weight` answered: the weight, None when the router cannot tell.
+type Found = std::result::Result<Option<u8>, shiploop_providers::ProviderError>;
+
+/// The weights router events (their `data`, oldest first) show the router carried: a confirmed
+/// call's weight, and an intent's weight when the next thing recorded is that weight found in
+/// place (the confirmation was lost to a crash). Events from before intents were recorded have
+/// no `phase` and count as confirmations.
+fn weights_carried<'e>(events: impl Iterator<Item = &'e serde_json::Value>) -> Vec<u8> {
+    let mut out: Vec<u8> = vec![];
+    let mut intent: Option<u64> = None;
+    for data in events {
+        let weight = data["weight"].as_u64();
+        let carried = match data["phase"].as_str() {
+            Some("intent") => {
+                intent = weight;
+                continue;
+            }
+            Some("found") => weight.filter(|w| intent == Some(*w)),
+            _ => weight.filter(|_| data["ok"] == true),
+        };
+        intent = None;
+        if let Some(w) = carried {
+            if out.last() != Some(&(w as u8)) {
+                out.push(w as u8);
             }
         }
-        out
     }
+    out
 }
 
 /// A holder is `host:pid`; on this host, a pid that no longer exists is a dead holder.

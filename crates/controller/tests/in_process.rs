@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration as CDuration, TimeZone, Utc};
 use shiploop_controller::{Controller, Providers};
 use shiploop_providers::memory::{MemoryRouter, ScriptedSource};
+use shiploop_providers::{ProviderError, RouteContext, RouterOutput, TrafficRouter};
 use shiploop_rollout::measure::{self, Measurement};
 use shiploop_rollout::{Observation, Phase};
 use shiploop_workspace::{NewOptions, Workspace};
@@ -178,4 +179,182 @@ async fn a_new_controller_reasserts_the_recorded_weight() {
     c.begin(t(13), &mut |_| {}).await.unwrap();
     assert_eq!(fresh.state().weight, 25);
     assert_eq!(c.state.stage, 1, "no stage repeated or skipped");
+}
+
+/// A router in front of the in-memory one that takes `delay` for every call that moves
+/// traffic, and never answers once it has set the weight `hang_after` — the process "dies"
+/// there, after the traffic moved and before ship heard back.
+struct Slow {
+    inner: Arc<MemoryRouter>,
+    delay: std::time::Duration,
+    hang_after: Option<u8>,
+}
+
+#[async_trait::async_trait]
+impl TrafficRouter for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    async fn set_weight(
+        &self,
+        ctx: &RouteContext,
+        weight: u8,
+    ) -> Result<RouterOutput, ProviderError> {
+        tokio::time::sleep(self.delay).await;
+        let out = self.inner.set_weight(ctx, weight).await;
+        if self.hang_after == Some(weight) {
+            std::future::pending::<()>().await;
+        }
+        out
+    }
+    async fn effective_weight(&self, ctx: &RouteContext) -> Result<Option<u8>, ProviderError> {
+        self.inner.effective_weight(ctx).await
+    }
+    async fn promote(&self, ctx: &RouteContext) -> Result<RouterOutput, ProviderError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.promote(ctx).await
+    }
+    async fn roll_back(&self, ctx: &RouteContext) -> Result<RouterOutput, ProviderError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.roll_back(ctx).await
+    }
+}
+
+fn slow_controller<'a>(ws: &'a Workspace, router: Slow, at: DateTime<Utc>) -> Controller<'a> {
+    let providers = Providers::new(
+        Box::new(router),
+        Box::new(ScriptedSource::new(vec![healthy()])),
+    );
+    let mut c = Controller::open_with(ws, "web", at, providers).unwrap();
+    c.acquire(at).unwrap();
+    c
+}
+
+fn router_events(c: &Controller<'_>) -> Vec<serde_json::Value> {
+    c.store()
+        .events(Some(c.id()))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "router")
+        .map(|e| e.data)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_crash_after_the_router_moved_traffic_still_leaves_the_change_in_the_log() {
+    let (_dir, ws) = workspace();
+    let memory = Arc::new(MemoryRouter::new());
+    let slow = |hang_after| Slow {
+        inner: memory.clone(),
+        delay: std::time::Duration::ZERO,
+        hang_after,
+    };
+    let mut s = 0;
+    {
+        let mut c = slow_controller(&ws, slow(Some(25)), t(0));
+        c.begin(t(0), &mut |_| {}).await.unwrap();
+        // Ticks until the promotion to 25 %, whose router call never returns: the process is
+        // gone (the future dropped) between the router moving traffic and ship recording it.
+        loop {
+            s += 1;
+            assert!(s < 30, "no promotion to 25 %");
+            let mut log = |_: &shiploop_rollout::Decision| {};
+            let tick = c.tick(t(s), &mut log);
+            if tokio::time::timeout(std::time::Duration::from_millis(300), tick)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+    assert_eq!(memory.state().weight, 25, "the router moved the traffic");
+    let mut c = slow_controller(&ws, slow(None), t(s + 5));
+    c.begin(t(s + 5), &mut |_| {}).await.unwrap();
+    let events = router_events(&c);
+    let intent = events
+        .iter()
+        .position(|e| e["phase"] == "intent" && e["weight"] == 25)
+        .unwrap_or_else(|| panic!("the intent to set 25 % is recorded: {events:?}"));
+    let found = events
+        .iter()
+        .position(|e| e["phase"] == "found")
+        .unwrap_or_else(|| panic!("what the router was found doing is recorded: {events:?}"));
+    assert!(intent < found);
+    assert_eq!(events[found]["weight"], 25, "{events:?}");
+    assert_eq!(c.weight_history(), vec![5, 25], "{events:?}");
+    assert_eq!(memory.state().history, vec![5, 25], "nothing set twice");
+}
+
+#[tokio::test]
+async fn a_resumed_stage_does_not_count_the_time_nobody_watched() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    {
+        let mut c = controller(&ws, &router, t(0));
+        c.begin(t(0), &mut |_| {}).await.unwrap();
+        for s in 1..=3 {
+            c.tick(t(s), &mut |_| {}).await.unwrap();
+        }
+        assert_eq!(c.state.stage_elapsed_ms, 3000);
+    }
+    // Dead from 3 s to 8 s: the next controller's first tick starts a new interval.
+    let mut c = controller(&ws, &router, t(8));
+    c.begin(t(8), &mut |_| {}).await.unwrap();
+    c.tick(t(9), &mut |_| {}).await.unwrap();
+    assert_eq!(
+        c.state.stage_elapsed_ms, 3000,
+        "the dead time is not watched time"
+    );
+    c.tick(t(10), &mut |_| {}).await.unwrap();
+    assert_eq!(c.state.stage_elapsed_ms, 4000);
+}
+
+#[tokio::test]
+async fn events_carry_the_time_they_happened_and_a_rollback_its_duration() {
+    let (_dir, ws) = workspace();
+    let delay = std::time::Duration::from_millis(250);
+    let router = Slow {
+        inner: Arc::new(MemoryRouter::new()),
+        delay,
+        hang_after: None,
+    };
+    let mut c = slow_controller(&ws, router, t(0));
+    c.begin(t(0), &mut |_| {}).await.unwrap();
+    let abort = shiploop_rollout::Input::Abort {
+        reason: "checkout broken".into(),
+    };
+    let mut decisions = vec![];
+    c.apply(abort, t(1), None, &mut |d| decisions.push(d.clone()))
+        .await
+        .unwrap();
+    assert!(matches!(c.state.phase, Phase::RolledBack { .. }));
+    let delay = CDuration::from_std(delay).unwrap();
+    assert_eq!(
+        decisions[0].at,
+        t(1),
+        "the rollback is decided at the caller's time"
+    );
+    assert!(
+        decisions[1].at >= t(1) + delay,
+        "rolled back once the router answered: {}",
+        decisions[1].at
+    );
+    let events = c.store().events(Some(c.id())).unwrap();
+    let at = |phase: &str| {
+        events
+            .iter()
+            .find(|e| {
+                e.kind == "router" && e.data["action"] == "roll-back" && e.data["phase"] == phase
+            })
+            .map(|e| e.at)
+            .unwrap_or_else(|| panic!("no roll-back {phase} event"))
+    };
+    assert!(at("intent") < t(1) + delay, "{}", at("intent"));
+    assert!(
+        at("done") - at("intent") >= delay,
+        "{} → {}",
+        at("intent"),
+        at("done")
+    );
 }
