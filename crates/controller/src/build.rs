@@ -6,7 +6,7 @@ use shiploop_config::AuthCfg;
 use shiploop_judge::Origin;
 use shiploop_providers::alertmanager::AlertmanagerSource;
 use shiploop_providers::builtin::{AdminClient, BuiltinRouter, BuiltinSource};
-use shiploop_providers::command::{CommandRouter, CommandSource, Runner};
+use shiploop_providers::command::{CommandRouter, CommandSource, RunError, Runner};
 use shiploop_providers::composite::WithAlerts;
 use shiploop_providers::haproxy::HaproxyRouter;
 use shiploop_providers::http::{Auth, Http};
@@ -346,10 +346,13 @@ impl Providers {
             },
             Some(Integrity::Command(runner, cmd)) => match runner.run(cmd).await {
                 Ok(_) => Measurement::value(1.0, 1),
-                Err(e) if e.contains("timed out") || e.contains("could not start") => {
-                    Measurement::Error { message: e }
+                // It ran and said no, whatever its output says: a failed check.
+                Err(RunError::Failed { .. }) => Measurement::value(0.0, 1),
+                Err(e @ (RunError::TimedOut { .. } | RunError::CouldNotStart { .. })) => {
+                    Measurement::Error {
+                        message: e.to_string(),
+                    }
                 }
-                Err(_) => Measurement::value(0.0, 1),
             },
             Some(Integrity::Http(url, timeout)) => {
                 match shiploop_providers::http_probe::get(url, *timeout).await {

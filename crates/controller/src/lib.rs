@@ -253,9 +253,10 @@ impl<'a> Controller<'a> {
             let _ = self.store.append_event(&id, "lease-taken-over", &data, now);
             return self.reload();
         }
-        Err(Error::Refused(format!(
-            "{id} is being driven by another controller ({who})"
-        )))
+        Err(Error::Held {
+            release: id,
+            holder: who,
+        })
     }
 
     /// Re-reads the recorded state: what this process read before taking the lease may have

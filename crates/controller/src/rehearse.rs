@@ -132,7 +132,7 @@ async fn evaluate_flag(ws: &Workspace, flag: &str) -> FlagEvaluation {
         let cmd = fill_cmd(&cmd);
         match runner.run(&cmd).await {
             Ok(_) => (true, format!("`{cmd}` exited 0")),
-            Err(e) => (false, e),
+            Err(e) => (false, e.to_string()),
         }
     } else if !f.staging_http.trim().is_empty() {
         let url = fill_url(&f.staging_http);

@@ -229,17 +229,16 @@ async fn drive_one(
     retries: Rc<RefCell<HashMap<String, Retry>>>,
 ) {
     let started = Utc::now();
-    let result = guarded(drive(ws, &id, &stop, observer.as_ref(), telemetry)).await;
-    match result {
-        Ok(()) => {
+    match attempt(drive(ws, &id, &stop, observer.as_ref(), telemetry)).await {
+        Ended::Done => {
             retries.borrow_mut().remove(&id);
         }
         // Someone else driving it is not an error of ours: look again later.
-        Err(message) if message.contains("is being driven by another controller") => {
+        Ended::HeldElsewhere => {
             let at = Utc::now() + chrono::Duration::from_std(FIRST_RETRY).unwrap_or_default();
             retries.borrow_mut().insert(id, Retry { failures: 0, at });
         }
-        Err(message) => {
+        Ended::Failed(message) => {
             let previous = retries.borrow().get(&id).copied();
             let now = Utc::now();
             let retry = Retry::after(previous, started, now);
@@ -250,15 +249,43 @@ async fn drive_one(
     }
 }
 
-/// Runs a rollout task, turning a panic into an error message: a bug hit by one rollout must
-/// not take the server, or the other rollouts, down with it.
-pub async fn guarded<F>(task: F) -> std::result::Result<(), String>
+/// How a rollout task ended.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    Done,
+    /// Another controller holds its lease (by the error's type, never its text: a provider's
+    /// message may quote anything).
+    HeldElsewhere,
+    /// An error or a panic: retried after a pause.
+    Failed(String),
+}
+
+async fn attempt<F>(task: F) -> Ended
 where
     F: std::future::Future<Output = Result<()>>,
 {
+    let held = async {
+        match task.await {
+            Err(shiploop_workspace::Error::Held { .. }) => Ok(true),
+            other => other.map(|()| false),
+        }
+    };
+    match guarded(held).await {
+        Ok(false) => Ended::Done,
+        Ok(true) => Ended::HeldElsewhere,
+        Err(message) => Ended::Failed(message),
+    }
+}
+
+/// Runs a rollout task, turning a panic into an error message: a bug hit by one rollout must
+/// not take the server, or the other rollouts, down with it.
+pub async fn guarded<F, T>(task: F) -> std::result::Result<T, String>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
     use futures_util::FutureExt;
     match std::panic::AssertUnwindSafe(task).catch_unwind().await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(e.to_string()),
         Err(panic) => {
             let what = panic
@@ -281,9 +308,10 @@ async fn drive(
     let mut c = Controller::open(ws, id, Utc::now())?;
     c.telemetry = telemetry;
     if let Some(holder) = c.driven_elsewhere(Utc::now())? {
-        return Err(shiploop_workspace::Error::Refused(format!(
-            "{id} is being driven by another controller ({holder})"
-        )));
+        return Err(shiploop_workspace::Error::Held {
+            release: id.to_string(),
+            holder,
+        });
     }
     let notifier = c.notifier()?.map(Rc::new);
     let delivering = notifier.clone().map(|n| {
@@ -376,9 +404,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_task_is_an_error_not_a_crash() {
-        let e = guarded(async { panic!("provider bug") }).await.unwrap_err();
+        let e = guarded::<_, ()>(async { panic!("provider bug") })
+            .await
+            .unwrap_err();
         assert!(e.contains("panicked: provider bug"), "{e}");
-        let e = guarded(async {
+        let e = guarded::<_, ()>(async {
             Err(shiploop_workspace::Error::Usage(
                 "metrics server down".into(),
             ))
@@ -387,5 +417,23 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("metrics server down"), "{e}");
         assert_eq!(guarded(async { Ok(()) }).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_lease_held_elsewhere_is_told_by_type_not_by_text() {
+        use shiploop_workspace::Error;
+        let held = attempt(async {
+            Err(Error::Held {
+                release: "a".into(),
+                holder: "ship-serve@other".into(),
+            })
+        })
+        .await;
+        assert_eq!(held, Ended::HeldElsewhere);
+        // A provider's output quoting the words is a failure to report and retry, not a lease.
+        let quoted = "router: `set-weight.sh` failed (exit status 1): web is being driven by another controller (deploy-bot)";
+        let failed = attempt(async { Err(Error::Usage(quoted.into())) }).await;
+        assert_eq!(failed, Ended::Failed(quoted.into()));
+        assert_eq!(attempt(async { Ok(()) }).await, Ended::Done);
     }
 }

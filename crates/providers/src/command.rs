@@ -36,9 +36,28 @@ fn truncate(s: &str) -> String {
     format!("{}… ({} bytes in all)", &s[..end], s.len())
 }
 
+/// Why a command did not succeed. Callers decide by the kind, never by the text: a check's own
+/// output may well say "timed out".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// It ran past the runner's timeout and was killed.
+    #[error("`{cmd}` timed out after {after:?}")]
+    TimedOut { cmd: String, after: Duration },
+    /// The shell could not be started (no such folder, no `sh`).
+    #[error("`{cmd}` could not start: {reason}")]
+    CouldNotStart { cmd: String, reason: String },
+    /// It ran and exited non-zero (or was killed by a signal): its answer is "no".
+    #[error("`{cmd}` failed ({status}): {output}")]
+    Failed {
+        cmd: String,
+        status: String,
+        output: String,
+    },
+}
+
 impl Runner {
-    /// Runs `cmd`; Ok(stdout) on exit 0, Err(message) otherwise (exit status, timeout, stderr).
-    pub async fn run(&self, cmd: &str) -> Result<String, String> {
+    /// Runs `cmd`; Ok(stdout) on exit 0, otherwise why not (exit status, timeout, output).
+    pub async fn run(&self, cmd: &str) -> Result<String, RunError> {
         let mut child = tokio::process::Command::new("sh");
         child
             .arg("-c")
@@ -49,8 +68,18 @@ impl Runner {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let out = match tokio::time::timeout(self.timeout, child.output()).await {
-            Err(_) => return Err(format!("`{cmd}` timed out after {:?}", self.timeout)),
-            Ok(Err(e)) => return Err(format!("`{cmd}` could not start: {e}")),
+            Err(_) => {
+                return Err(RunError::TimedOut {
+                    cmd: cmd.to_string(),
+                    after: self.timeout,
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(RunError::CouldNotStart {
+                    cmd: cmd.to_string(),
+                    reason: e.to_string(),
+                })
+            }
             Ok(Ok(o)) => o,
         };
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -58,15 +87,16 @@ impl Runner {
             Ok(stdout)
         } else {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let code = out
+            let status = out
                 .status
                 .code()
                 .map(|c| format!("exit status {c}"))
                 .unwrap_or_else(|| "killed by a signal".into());
-            Err(format!(
-                "`{cmd}` failed ({code}): {}",
-                truncate(&format!("{stderr}{stdout}"))
-            ))
+            Err(RunError::Failed {
+                cmd: cmd.to_string(),
+                status,
+                output: truncate(&format!("{stderr}{stdout}")),
+            })
         }
     }
 }
@@ -111,7 +141,7 @@ impl CommandRouter {
             .map(|out| RouterOutput {
                 detail: format!("$ {cmd}\n{}", truncate(&out)),
             })
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e.to_string()))
     }
 }
 
@@ -275,7 +305,10 @@ impl MetricSource for CommandSource {
             Ok(out) => parse_measurements(keys, &out),
             Err(e) => keys
                 .iter()
-                .map(|k| (k.clone(), Measurement::Error { message: e.clone() }))
+                .map(|k| {
+                    let message = e.to_string();
+                    (k.clone(), Measurement::Error { message })
+                })
                 .collect(),
         }
     }
@@ -356,6 +389,30 @@ mod tests {
         };
         let e = slow.set_weight(&ctx(), 5).await.unwrap_err();
         assert!(e.message.contains("timed out"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn run_errors_say_what_happened_by_kind_not_by_text() {
+        let dir = std::env::temp_dir();
+        // A command that says "timed out" and exits non-zero ran and answered no.
+        let e = runner(&dir)
+            .run("echo 'lock wait timed out'; exit 1")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, RunError::Failed { status, output, .. }
+                if status == "exit status 1" && output.contains("timed out")),
+            "{e:?}"
+        );
+        let slow = Runner {
+            dir: dir.clone(),
+            timeout: Duration::from_millis(200),
+        };
+        let e = slow.run("sleep 5").await.unwrap_err();
+        assert!(matches!(e, RunError::TimedOut { .. }), "{e:?}");
+        let nowhere = runner(&dir.join("ship-no-such-folder-for-this-test"));
+        let e = nowhere.run("true").await.unwrap_err();
+        assert!(matches!(e, RunError::CouldNotStart { .. }), "{e:?}");
     }
 
     #[test]

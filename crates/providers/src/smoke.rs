@@ -48,7 +48,11 @@ impl SmokeTest {
                     dir: runner_dir.to_path_buf(),
                     timeout: self.timeout,
                 };
-                runner.run(cmd).await.map(|_| format!("`{cmd}` exited 0"))
+                runner
+                    .run(cmd)
+                    .await
+                    .map(|_| format!("`{cmd}` exited 0"))
+                    .map_err(|e| e.to_string())
             }
             SmokeKind::Http { .. } => self.http().await,
         };

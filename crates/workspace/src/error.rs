@@ -30,6 +30,11 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
 
+    /// Another controller holds the release's lease: refused, and nobody's failure (a server
+    /// looks again later). A type of its own so callers never decide by the message's text.
+    #[error("{release} is being driven by another controller ({holder})")]
+    Held { release: String, holder: String },
+
     /// The contract is not fit for submission; every problem is listed.
     #[error("{} is not ready for approval:\n{}", file.display(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Incomplete {
@@ -41,7 +46,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Refused(_) | Error::Incomplete { .. } => 1,
+            Error::Refused(_) | Error::Held { .. } | Error::Incomplete { .. } => 1,
             _ => 2,
         }
     }
@@ -53,7 +58,7 @@ impl Error {
             Error::Parse { .. } => "parse",
             Error::Io { .. } => "io",
             Error::Usage(_) => "usage",
-            Error::Refused(_) => "refused",
+            Error::Refused(_) | Error::Held { .. } => "refused",
             Error::Incomplete { .. } => "incomplete",
         }
     }
