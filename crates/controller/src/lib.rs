@@ -214,15 +214,19 @@ impl<'a> Controller<'a> {
     /// controller in while this one still acts.
     fn lease_ttl(&self) -> Duration {
         let c = &self.ws.config;
-        let integrity: Duration = c.integrity.values().map(|i| i.timeout.0).sum();
+        // Saturating: parsing bounds each duration (10y), so these never reach the limit.
+        let integrity = c.integrity.values().map(|i| i.timeout.0);
+        let integrity = integrity.fold(Duration::ZERO, Duration::saturating_add);
         // A validation tick runs every smoke test too.
-        let smoke: Duration = c.smoke.iter().map(|t| t.timeout.0).sum();
-        let tick = c.tick_interval()
-            + c.metrics.command.timeout.0
-            + integrity
-            + smoke
-            + c.router.command.timeout.0 * 2;
-        (tick * 2).max(Duration::from_secs(30))
+        let smoke = c.smoke.iter().map(|t| t.timeout.0);
+        let smoke = smoke.fold(Duration::ZERO, Duration::saturating_add);
+        let tick = c
+            .tick_interval()
+            .saturating_add(c.metrics.command.timeout.0)
+            .saturating_add(integrity)
+            .saturating_add(smoke)
+            .saturating_add(c.router.command.timeout.0.saturating_mul(2));
+        tick.saturating_mul(2).max(Duration::from_secs(30))
     }
 
     /// Takes the lease, or says who holds it.

@@ -186,6 +186,12 @@ impl Controller<'_> {
         let id = self.id().to_string();
         let window = self.validation_window();
         let now = clock.now();
+        // Parsing bounds every duration (10y at most), so this cannot fail for a configured
+        // window; were it to, refusing beats a zero-length window that skips validation.
+        let end = chrono::Duration::from_std(window.0)
+            .ok()
+            .and_then(|w| now.checked_add_signed(w))
+            .ok_or_else(|| Error::Usage(format!("validation window {window} is too long")))?;
         // Every run watches a whole window: time nobody watched (an interrupted run, a
         // restart later) never counts as validation.
         if self.open_window()?.is_some() {
@@ -211,7 +217,6 @@ impl Controller<'_> {
             items: vec![],
         };
         self.ws.record_validation(&id, None, running, now)?;
-        let end = started_at + chrono::Duration::from_std(window.0).unwrap_or_default();
         let tick = self.ws.config.tick_interval();
         let mut stop = stop.clone();
         let mut failure = None;
