@@ -219,14 +219,27 @@ pub fn verify(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> R
     Ok(code)
 }
 
+/// Every readable release; an unreadable contract is named with its error (under `unreadable`
+/// with --json, on stderr otherwise) and never hides the others. Exit 0, as `ship status` and
+/// `GET /releases` do.
 pub fn list(ws: &Workspace, out: &Out) -> Result<u8, Error> {
-    let rows: Vec<_> = ws.releases()?.iter().map(|r| ws.summary(r)).collect();
+    let (good, bad) = ws.release_set()?;
+    let rows: Vec<_> = good.iter().map(|r| ws.summary(r)).collect();
     if out.json {
-        out.print_json(&json!({ "releases": rows }));
+        let unreadable: Vec<_> = bad
+            .iter()
+            .map(|(p, e)| json!({ "file": ws.rel(p), "error": e }))
+            .collect();
+        out.print_json(&json!({ "releases": rows, "unreadable": unreadable }));
         return Ok(0);
     }
+    for (p, e) in &bad {
+        eprintln!("unreadable: {} — {e}", ws.rel(p));
+    }
     if rows.is_empty() {
-        println!("No release contracts yet: `ship release new <name>`.");
+        if bad.is_empty() {
+            println!("No release contracts yet: `ship release new <name>`.");
+        }
         return Ok(0);
     }
     let w = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(7);
