@@ -170,9 +170,11 @@ mod tests {
                 rollout: None,
                 flags: vec![],
                 migrations: vec![],
+                criteria: None,
                 checks: None,
                 validation: None,
             handoff: None,
+                anchors: vec![],
             },
             body: format!("# Release: x\n\n## Release notes\n- faster\n\n{RECORDS_MARKER}\n## Approvals\nnone\n\n## Rollout log\n"),
         }

@@ -28,6 +28,7 @@ pub const RECORD_KEYS: &[&str] = &[
     "rollout",
     "validation",
     "handoff",
+    "anchors",
 ];
 
 /// The line that ends the approved body. Everything after it is ship's rendering of its
@@ -264,6 +265,10 @@ pub struct ReleaseMeta {
     /// Migration files or folders the release applies (linted for backward compatibility).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub migrations: Vec<String>,
+    /// How the rollout and the validation decide (from ship.toml when compiled); approved with
+    /// the rest. Contracts compiled before it existed have none: ship.toml decides for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criteria: Option<crate::criteria::Criteria>,
     // ---- records kept by the tool (RECORD_KEYS) ----
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -284,6 +289,20 @@ pub struct ReleaseMeta {
     pub validation: Option<ValidationRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff: Option<HandoffRecord>,
+    /// The head of the state database's event log at each milestone of this release: outside
+    /// the database (and in git with the contract), so a log cut short, emptied or re-hashed
+    /// no longer matches (`ship audit verify`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchors: Vec<Anchor>,
+}
+
+/// One event of the log, by sequence number and hash, recorded when it was the newest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: String,
+    pub at: DateTime<Utc>,
 }
 
 /// The handoff to Operate: who handed over to whom, when, and the exit criteria as checked.
@@ -782,6 +801,15 @@ pub fn render_records(m: &ReleaseMeta) -> String {
             h.at.format("%Y-%m-%d %H:%M:%SZ")
         ));
         render_check_lines(&mut out, "exit criterion", &h.items);
+    }
+    if let Some(last) = m.anchors.last() {
+        out.push_str(&format!(
+            "\n## Audit log anchors\n\n{} anchor(s) of the state database's event log; the newest: event {} with hash `{}` at {} (`ship audit verify` checks every one).\n",
+            m.anchors.len(),
+            last.seq,
+            markdown::cell(&last.hash),
+            last.at.format("%Y-%m-%d %H:%M:%S%.3fZ")
+        ));
     }
     out
 }

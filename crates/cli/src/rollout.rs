@@ -380,6 +380,14 @@ fn start_checked(
             c.id()
         )));
     }
+    let drift = c.drift();
+    if !drift.is_empty() {
+        eprintln!(
+            "warning: ship.toml changed after {} was approved; the approved settings decide:\n  {}",
+            c.id(),
+            drift.join("\n  ")
+        );
+    }
     let (code, value) = drive_quiet(out, &mut c)?;
     then_validate(ws, out, &mut c, code, value)
 }
@@ -684,20 +692,30 @@ pub fn watch(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
 }
 
 pub fn audit_verify(ws: &Workspace, out: &Out) -> Result<u8, Error> {
-    let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
-    let r = store
-        .verify_chain()
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let r = shiploop_controller::audit::verify(ws)?;
     if out.json {
         out.print_json(&r);
     } else if r.ok {
-        println!(
-            "ok: {} events, hash chain intact (head {})",
-            r.events,
-            &r.head[..16.min(r.head.len())]
-        );
+        let head = &r.head[..16.min(r.head.len())];
+        if r.events == 0 && r.anchors == 0 {
+            println!("ok: {}: no events recorded yet", r.database);
+        } else {
+            println!(
+                "ok: {} events, hash chain intact (head {head}); {} of {} anchors in the release contracts match; {} rollout plan(s) are their approved contracts'",
+                r.events, r.anchors_matched, r.anchors, r.rollouts_checked
+            );
+            if r.unanchored_events > 0 {
+                println!(
+                    "note: the newest {} event(s) are not anchored in a contract yet (the chain alone vouches for them until the next milestone)",
+                    r.unanchored_events
+                );
+            }
+        }
     } else {
-        println!("BROKEN: {}", r.problem.clone().unwrap_or_default());
+        println!("BROKEN: {} problem(s)", r.problems.len());
+        for p in &r.problems {
+            println!("  - {p}");
+        }
     }
     Ok(if r.ok { 0 } else { 1 })
 }

@@ -27,7 +27,8 @@ impl Default for JudgeCfg {
 }
 
 impl JudgeCfg {
-    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
+    /// The first setting out of range, as (key, message).
+    pub fn problem(&self) -> Option<(&'static str, String)> {
         for (key, v) in [("alpha", self.alpha), ("beta", self.beta)] {
             if !(v > 0.0 && v <= 0.5) {
                 return Some((

@@ -11,6 +11,7 @@ use shiploop_artifacts::Dur;
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod criteria;
 mod gates;
 mod integrations;
 mod judge;

@@ -1,6 +1,8 @@
 //! Building a rollout's plan and providers from the approved contract and ship.toml.
 
 use crate::Result;
+use shiploop_artifacts::criteria::{flatten, Criteria};
+use shiploop_artifacts::release::Kind;
 use shiploop_artifacts::Dur;
 use shiploop_config::AuthCfg;
 use shiploop_judge::Origin;
@@ -19,30 +21,84 @@ use shiploop_rollout::{CheckDef, Plan, Settings};
 use shiploop_workspace::{Error, LoadedRelease, Workspace};
 use std::collections::BTreeMap;
 
-/// The plan a rollout executes: stages and triggers exactly as approved in the contract; stage
-/// check queries and limits from ship.toml.
+/// The plan a rollout executes: stages, triggers and decision settings exactly as approved in
+/// the contract (a contract compiled before it carried settings: those of ship.toml).
 pub fn plan_for(ws: &Workspace, r: &LoadedRelease) -> Result<Plan> {
     let m = &r.contract.meta;
-    plan_with(ws, &m.stages, &m.rollback.automatic)
+    let (criteria, from) = match &m.criteria {
+        Some(c) => (c.clone(), format!("{}: criteria", ws.rel(&r.path))),
+        None => (criteria_for(ws, r), "ship.toml".to_string()),
+    };
+    plan_with(ws, &m.stages, &m.rollback.automatic, &criteria, &from)
 }
 
-/// The plan a release compiled now would get: stages and triggers from ship.toml.
+/// The decision settings of a release: the approved contract's, or (for a contract compiled
+/// before contracts carried them) ship.toml's.
+pub fn criteria_for(ws: &Workspace, r: &LoadedRelease) -> Criteria {
+    let m = &r.contract.meta;
+    m.criteria
+        .clone()
+        .unwrap_or_else(|| ws.config.criteria(m.kind == Kind::Hotfix))
+}
+
+/// What ship.toml now says that differs from the settings the release was approved with
+/// (empty for a contract without approved settings): reported, never applied.
+pub fn criteria_drift(ws: &Workspace, r: &LoadedRelease) -> Vec<String> {
+    let m = &r.contract.meta;
+    let mut out = match &m.criteria {
+        Some(c) => c.differences(&ws.config.criteria(m.kind == Kind::Hotfix)),
+        None => vec![],
+    };
+    // The triggers' thresholds (rollback.*, latency.p99_target) are approved in the contract.
+    let approved = serde_json::to_value(&m.rollback.automatic).unwrap_or_default();
+    let now = serde_json::to_value(&ws.config.rollback().automatic).unwrap_or_default();
+    let (approved, now) = (flatten(&approved), flatten(&now));
+    for (k, v) in &approved {
+        match now.get(k) {
+            Some(w) if w == v => {}
+            Some(w) => out.push(format!(
+                "rollback trigger {k}: approved {v}, ship.toml now {w}"
+            )),
+            None => out.push(format!(
+                "rollback trigger {k}: approved {v}, not in ship.toml now"
+            )),
+        }
+    }
+    for (k, w) in &now {
+        if !approved.contains_key(k) {
+            out.push(format!(
+                "rollback trigger {k}: not approved, ship.toml now {w}"
+            ));
+        }
+    }
+    out
+}
+
+/// The plan a release compiled now would get: stages, triggers and settings from ship.toml.
 pub fn plan_from_config(ws: &Workspace) -> Result<Plan> {
     let cfg = &ws.config;
-    plan_with(ws, &cfg.rollout_stages(), &cfg.rollback().automatic)
+    plan_with(
+        ws,
+        &cfg.rollout_stages(),
+        &cfg.rollback().automatic,
+        &cfg.criteria(false),
+        "ship.toml",
+    )
 }
 
 fn plan_with(
     ws: &Workspace,
     stages: &[shiploop_artifacts::release::Stage],
     triggers: &[shiploop_artifacts::release::Trigger],
+    criteria: &Criteria,
+    from: &str,
 ) -> Result<Plan> {
-    let cfg = &ws.config;
     let mut checks = BTreeMap::new();
-    for (name, c) in &cfg.checks {
-        let condition = c.condition.parse().map_err(|e: String| {
-            Error::Usage(format!("ship.toml: checks.{name}.condition: {e}"))
-        })?;
+    for (name, c) in &criteria.checks {
+        let condition = c
+            .condition
+            .parse()
+            .map_err(|e: String| Error::Usage(format!("{from}: checks.{name}.condition: {e}")))?;
         checks.insert(
             name.clone(),
             CheckDef {
@@ -52,24 +108,39 @@ fn plan_with(
             },
         );
     }
-    let r_cfg = &cfg.rollout;
+    let r = &criteria.rollout;
+    let j = &criteria.judge;
+    let judge_cfg = shiploop_config::JudgeCfg {
+        alpha: j.alpha,
+        beta: j.beta,
+        inconclusive: j.inconclusive.clone(),
+    };
+    if let Some((_, problem)) = judge_cfg.problem() {
+        return Err(Error::Usage(format!("{from}: {problem}")));
+    }
+    let inconclusive = match j.inconclusive.as_str() {
+        "pause" => Inconclusive::Pause,
+        "promote" => Inconclusive::Promote,
+        "rollback" => Inconclusive::Rollback,
+        other => {
+            return Err(Error::Usage(format!(
+                "{from}: judge.inconclusive: {other:?} is not pause, promote or rollback"
+            )))
+        }
+    };
     let settings = Settings {
-        min_samples: r_cfg.min_samples,
-        error_limit: r_cfg.error_limit,
-        failure_limit: r_cfg.failure_limit,
-        max_hold: r_cfg.max_hold.0,
-        max_tick_gap: r_cfg.max_tick_gap.0,
-        strict_checks: r_cfg.strict_checks,
+        min_samples: r.min_samples,
+        error_limit: r.error_limit,
+        failure_limit: r.failure_limit,
+        max_hold: r.max_hold.0,
+        max_tick_gap: r.max_tick_gap.0,
+        strict_checks: r.strict_checks,
         judge: shiploop_judge::Settings {
-            alpha: cfg.judge.alpha,
-            beta: cfg.judge.beta,
-            origin: counts_from(cfg),
+            alpha: j.alpha,
+            beta: j.beta,
+            origin: counts_from(&ws.config),
         },
-        inconclusive: match cfg.judge.inconclusive.as_str() {
-            "promote" => Inconclusive::Promote,
-            "rollback" => Inconclusive::Rollback,
-            _ => Inconclusive::Pause,
-        },
+        inconclusive,
     };
     Ok(Plan::from_contract(stages, triggers, checks, settings))
 }

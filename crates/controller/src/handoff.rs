@@ -161,6 +161,7 @@ fn finish(
                 now,
             )
             .map_err(store_err)?;
+        crate::anchor(ws, &mut store, id, now);
         if !fresh {
             done.push("event log: handed-over".into());
         }

@@ -5,6 +5,8 @@
 //! Only the holder of a rollout's lease drives it; operator commands from other processes are
 //! queued in the store and applied at the holder's next tick.
 
+pub mod audit;
+pub mod binding;
 mod build;
 pub mod check;
 pub mod handoff;
@@ -17,7 +19,9 @@ pub mod serve;
 mod signals;
 pub mod validate;
 
-pub use build::{plan_for, plan_from_config, providers_for, Providers};
+pub use build::{
+    criteria_drift, criteria_for, plan_for, plan_from_config, providers_for, Providers,
+};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -229,8 +233,31 @@ impl<'a> Controller<'a> {
         tick.saturating_mul(2).max(Duration::from_secs(30))
     }
 
+    /// Refuses to drive a recorded rollout whose plan is not provably its approved contract's
+    /// (see `binding`): checked each time a controller takes a rollout on.
+    pub fn check_binding(&self) -> Result<()> {
+        let id = self.id();
+        let Some(row) = self.store.rollout(id).map_err(store_err)? else {
+            return Ok(());
+        };
+        let created = self
+            .store
+            .first_event(id, "rollout-created")
+            .map_err(store_err)?
+            .map(|e| e.data["plan"].clone());
+        let problems = binding::plan_problems(self.ws, &self.release, &row.plan, created.as_ref());
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Refused(format!(
+            "{id} will not be driven: its recorded plan is not provably the approved contract's: {}",
+            problems.join("; ")
+        )))
+    }
+
     /// Takes the lease, or says who holds it.
     pub fn acquire(&mut self, now: DateTime<Utc>) -> Result<()> {
+        self.check_binding()?;
         // A lease left by a dead process on this machine (killed, crashed) is taken over at
         // once instead of waiting for it to expire.
         let id = self.id().to_string();
@@ -305,8 +332,17 @@ impl<'a> Controller<'a> {
         &self.store
     }
 
+    /// The plan as recorded, with the digest of the approved contract it was built from.
     fn plan_json(&self) -> serde_json::Value {
-        json!({ "plan": self.plan, "kind": self.release.contract.meta.kind })
+        let m = &self.release.contract.meta;
+        json!({ "plan": self.plan, "kind": m.kind, "digest": m.digest })
+    }
+
+    /// Records the event log's head in the contract (outside the database, in git with it);
+    /// a contract that cannot be written is recorded, never a reason to stop.
+    pub fn anchor(&mut self, now: DateTime<Utc>) {
+        let id = self.id().to_string();
+        anchor(self.ws, &mut self.store, &id, now);
     }
 
     /// Records a new rollout without starting it (`ship rollout start --detach`): the
@@ -332,12 +368,33 @@ impl<'a> Controller<'a> {
         Ok(true)
     }
 
+    /// What ship.toml now says that differs from the settings this release was approved with:
+    /// the approved ones decide; this is only reported.
+    pub fn drift(&self) -> Vec<String> {
+        build::criteria_drift(self.ws, &self.release)
+    }
+
+    /// Records (once per controller run) that ship.toml changed after approval.
+    fn report_drift(&mut self, now: DateTime<Utc>) {
+        let drift = self.drift();
+        if drift.is_empty() {
+            return;
+        }
+        let id = self.id().to_string();
+        let data = json!({
+            "message": "ship.toml changed after approval; the approved settings decide",
+            "differences": drift,
+        });
+        let _ = self.store.append_event(&id, "settings-drift", &data, now);
+    }
+
     /// Starts the rollout if it is new; otherwise re-asserts what the router should have.
     pub async fn begin(
         &mut self,
         now: DateTime<Utc>,
         log: &mut dyn FnMut(&Decision),
     ) -> Result<()> {
+        self.report_drift(now);
         let m = Moment::new(now);
         if self.submit(now)? {
             self.apply_command(Input::Start, None, now, m, None, log)
@@ -637,7 +694,9 @@ impl<'a> Controller<'a> {
             _ => Status::Deploying,
         };
         let id = self.id().to_string();
-        self.ws.record_rollout(&id, status, record, now)
+        self.ws.record_rollout(&id, status, record, now)?;
+        self.anchor(now);
+        Ok(())
     }
 
     /// One tick: queued commands, re-assertion if needed, measurement, decision, action.
@@ -821,6 +880,8 @@ impl<'a> Controller<'a> {
                 );
             }
         }
+        // Last, so the log's final event is anchored too.
+        self.anchor(now);
         Ok(())
     }
 
@@ -858,6 +919,18 @@ impl<'a> Controller<'a> {
                 .filter(|e| e.kind == "router")
                 .map(|e| &e.data),
         )
+    }
+}
+
+/// Records the event log's head in the contract of `release` (see `Controller::anchor`).
+pub fn anchor(ws: &Workspace, store: &mut Store, release: &str, now: DateTime<Utc>) {
+    let result = store
+        .head()
+        .map_err(store_err)
+        .and_then(|(seq, hash)| ws.record_anchor(release, seq, &hash, now));
+    if let Err(e) = result {
+        let data = json!({ "error": format!("the event log's head could not be anchored: {e}") });
+        let _ = store.append_event(release, "contract-update-failed", &data, now);
     }
 }
 

@@ -8,7 +8,7 @@ use crate::{Clock, Controller, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use shiploop_artifacts::release::{CheckLine, Kind, Status, ValidationRecord};
+use shiploop_artifacts::release::{CheckLine, Status, Trigger, ValidationRecord};
 use shiploop_artifacts::signal::{Severity, Signal, SignalMeta, SignalStatus, SignalType, Source};
 use shiploop_artifacts::Dur;
 use shiploop_gates::validation::{ItemResult, Limits, ResourceCheck, SmokeOutcome, Validator};
@@ -46,12 +46,17 @@ fn lines(items: &[ItemResult]) -> Vec<CheckLine> {
 }
 
 impl Controller<'_> {
+    /// The validation settings the release was approved with.
+    fn approved(&self) -> shiploop_artifacts::criteria::Criteria {
+        crate::criteria_for(self.ws, &self.release)
+    }
+
     fn validation_window(&self) -> Dur {
-        if self.release.contract.meta.kind == Kind::Hotfix {
-            self.ws.config.hotfix.validation_window
-        } else {
-            self.ws.config.validation.window
-        }
+        self.approved().validation.window
+    }
+
+    fn rolls_back_on_failure(&self) -> bool {
+        self.approved().validation.on_failure == "rollback"
     }
 
     fn smoke_tests(&self) -> Vec<SmokeTest> {
@@ -97,35 +102,45 @@ impl Controller<'_> {
             .collect()
     }
 
+    /// The limits of the window, all from what was approved: the error-rate margin and p99
+    /// target from the contract's triggers, counts and limits from its decision settings.
     fn limits(&self) -> Limits {
         let cfg = &self.ws.config;
-        let increase = cfg.rollback.max_error_rate_increase / 100.0;
+        let approved = self.approved();
+        let plan = &self.plan;
+        let increase_pp = plan
+            .triggers
+            .iter()
+            .find_map(|t| match t {
+                Trigger::ErrorRate { max_increase_pp } => Some(*max_increase_pp),
+                _ => None,
+            })
+            .unwrap_or(cfg.rollback.max_error_rate_increase);
         let (base, basis) = match self.state.stable_baseline {
             Some(b) => (b, format!("stable baseline {:.2} %", b * 100.0)),
             None => (0.0, "no stable baseline was measured, so 0 %".to_string()),
         };
         Limits {
-            max_error_rate: base + increase,
-            error_rate_basis: format!(
-                "{basis} + rollback.max_error_rate_increase {} pp",
-                cfg.rollback.max_error_rate_increase
-            ),
-            p99_target_secs: cfg.latency.p99_target.0.as_secs_f64(),
-            min_samples: cfg.rollout.min_samples,
-            failure_limit: cfg.rollout.failure_limit,
-            error_limit: cfg.rollout.error_limit,
+            max_error_rate: base + increase_pp / 100.0,
+            error_rate_basis: format!("{basis} + the approved error-rate margin {increase_pp} pp"),
+            p99_target_secs: plan
+                .latency_target
+                .unwrap_or(cfg.latency.p99_target.0)
+                .as_secs_f64(),
+            min_samples: plan.settings.min_samples,
+            failure_limit: plan.settings.failure_limit,
+            error_limit: plan.settings.error_limit,
             alerts: cfg.alerts.kind == "alertmanager",
-            // From ship.toml as it is now (config validation guarantees each name exists).
-            resources: cfg
+            resources: approved
                 .validation
                 .resource_checks
                 .iter()
                 .filter_map(|name| {
-                    let def = cfg.checks.get(name)?;
+                    let def = plan.checks.get(name)?;
                     Some(ResourceCheck {
                         name: name.clone(),
                         key: shiploop_rollout::measure::check_metric(&def.metric),
-                        condition: def.condition.parse().ok()?,
+                        condition: def.condition,
                         min_samples: def.min_samples,
                     })
                 })
@@ -217,6 +232,7 @@ impl Controller<'_> {
             items: vec![],
         };
         self.ws.record_validation(&id, None, running, now)?;
+        self.anchor(now);
         let tick = self.ws.config.tick_interval();
         let mut stop = stop.clone();
         let mut failure = None;
@@ -405,9 +421,8 @@ impl Controller<'_> {
             );
         }
         self.ws.record_validation(&id, None, record, now)?;
-        if self.ws.config.validation.on_failure == "rollback"
-            && self.state.phase == Phase::Completed
-        {
+        self.anchor(now);
+        if self.rolls_back_on_failure() && self.state.phase == Phase::Completed {
             self.apply(Input::ValidationFailed { reason }, now, None, &mut |_| {})
                 .await?;
             let mut tries = 0;
@@ -426,7 +441,7 @@ impl Controller<'_> {
 
     fn validation_signal(&self, reason: &str, items: &[ItemResult], now: DateTime<Utc>) -> Signal {
         let m = &self.release.contract.meta;
-        let manual = self.ws.config.validation.on_failure != "rollback";
+        let manual = !self.rolls_back_on_failure();
         let mut body = format!(
             "# Incident: {} failed post-deployment validation\n\n**Why:** {reason}\n\n**What happens now:** {}\n\n| item | result | evidence |\n|---|---|---|\n",
             m.id,

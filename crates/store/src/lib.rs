@@ -126,6 +126,31 @@ impl Store {
         Ok(Store { conn })
     }
 
+    /// Opens an existing database only to read and verify it (`ship audit verify`): it never
+    /// creates the file, its tables or a migration, so checking a lost or emptied database
+    /// cannot replace it with a fresh one. None when there is no file.
+    pub fn open_existing(path: &Path) -> Result<Option<Store>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let tables: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables == 0 {
+            return Err(StoreError::Invalid(format!(
+                "{} has no event log: the database is empty or not ship's",
+                path.display()
+            )));
+        }
+        Ok(Some(Store { conn }))
+    }
+
     pub fn rollout(&self, release: &str) -> Result<Option<RolloutRow>> {
         self.conn
             .query_row(
@@ -446,6 +471,48 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// The first event of `kind` for `release` (e.g. its `rollout-created`), if any.
+    pub fn first_event(&self, release: &str, kind: &str) -> Result<Option<Event>> {
+        let seq: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT seq FROM events WHERE release = ?1 AND kind = ?2 ORDER BY seq LIMIT 1",
+                params![release, kind],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match seq {
+            Some(seq) => Ok(self.events_since(None, seq - 1, Some(1))?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    /// The newest event's sequence number and hash: the head of the chain (0 and the genesis
+    /// hash for an empty log).
+    pub fn head(&self) -> Result<(i64, String)> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, GENESIS.to_string())))
+    }
+
+    /// The hash of event `seq`, if the log has it.
+    pub fn hash_of(&self, seq: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT hash FROM events WHERE seq = ?1",
+                params![seq],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Recomputes every event's hash from its columns as stored and checks the links.

@@ -192,9 +192,11 @@ impl Workspace {
             rollout: None,
             flags: opts.flags.clone(),
             migrations: opts.migrations.clone(),
+            criteria: Some(self.config.criteria(opts.hotfix.is_some())),
             checks: None,
             validation: None,
             handoff: None,
+            anchors: vec![],
         };
 
         let template_path = self.template_path();

@@ -9,7 +9,7 @@ use shiploop_approval::{
     verify_signature, AllowedSigners, NAMESPACE,
 };
 use shiploop_artifacts::digest::{compute, describe_changes};
-use shiploop_artifacts::release::{Approval, ReleaseContract, Status, Trigger};
+use shiploop_artifacts::release::{Approval, Kind, ReleaseContract, Status, Trigger};
 use shiploop_artifacts::verdict::{sha256_digest, Verdict};
 use ssh_key::SshSig;
 use std::path::Path;
@@ -199,8 +199,24 @@ impl Workspace {
                 problems,
             });
         }
-        let d = compute(&r.contract);
+        // The decision settings are approved with the contract: a contract compiled before they
+        // existed takes today's from ship.toml, so the approver sees and signs them.
+        let hotfix = r.contract.meta.kind == Kind::Hotfix;
+        let configured = self.config.criteria(hotfix);
         let mut warnings = Vec::new();
+        match &r.contract.meta.criteria {
+            None => r.contract.meta.criteria = Some(configured),
+            Some(c) => {
+                let diff = c.differences(&configured);
+                if !diff.is_empty() {
+                    warnings.push(format!(
+                        "the contract's decision settings (criteria) differ from ship.toml, and the contract's are what gets approved: {}",
+                        diff.join("; ")
+                    ));
+                }
+            }
+        }
+        let d = compute(&r.contract);
         // Approvals signed the digest and the submitter; if either changes they no longer hold.
         let same_signed = r.contract.meta.digest.as_deref() == Some(d.digest.as_str())
             && r.contract.meta.submitted_by.as_deref() == Some(principal);
@@ -637,6 +653,29 @@ impl Workspace {
 }
 
 impl Workspace {
+    /// Records the event log's head (`seq`, `hash`) in the contract, unless an anchor at or
+    /// after it is there already (so replays after a restart add nothing).
+    pub fn record_anchor(
+        &self,
+        release_id: &str,
+        seq: i64,
+        hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut r = self.resolve(release_id)?;
+        let anchors = &mut r.contract.meta.anchors;
+        if seq == 0 || anchors.last().is_some_and(|a| a.seq >= seq) {
+            return Ok(());
+        }
+        anchors.push(shiploop_artifacts::release::Anchor {
+            seq,
+            hash: hash.to_string(),
+            at,
+        });
+        r.contract.refresh_records();
+        self.save_release(&r)
+    }
+
     /// Records the last `ship check` in the contract (outside the approval digest).
     pub fn record_checks(
         &self,

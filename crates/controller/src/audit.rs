@@ -1,0 +1,162 @@
+//! `ship audit verify`: what the state database's event log and the recorded plans prove.
+//!
+//! The hash chain alone proves only that the events it holds were not edited one by one: a log
+//! cut short, emptied, or re-hashed after an edit is still a valid chain. So each contract
+//! records the head of the chain at its milestones (its `anchors`, outside the database and in
+//! git with the contract), and verification requires every anchored event to be there with the
+//! anchored hash. It also requires every recorded rollout's plan to be its approved contract's.
+//! It opens the database only if it exists and never creates or migrates one.
+
+use crate::binding::plan_problems;
+use serde::Serialize;
+use shiploop_store::{ChainReport, Store};
+use shiploop_workspace::Workspace;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub ok: bool,
+    /// The state database, relative to the workspace.
+    pub database: String,
+    pub events: usize,
+    /// The newest event's sequence number and hash.
+    pub head_seq: i64,
+    pub head: String,
+    pub chain: Option<ChainReport>,
+    /// Anchors found in the contracts, and how many of them matched.
+    pub anchors: usize,
+    pub anchors_matched: usize,
+    /// Events after the newest anchor: proven by the chain only, until the next milestone.
+    pub unanchored_events: i64,
+    pub rollouts_checked: usize,
+    /// Everything that does not verify, each naming what is missing or changed.
+    pub problems: Vec<String>,
+}
+
+struct Anchored {
+    file: String,
+    seq: i64,
+    hash: String,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn verify(ws: &Workspace) -> shiploop_workspace::Result<AuditReport> {
+    let db = ws.state_db();
+    let mut report = AuditReport {
+        ok: false,
+        database: ws.rel(&db),
+        events: 0,
+        head_seq: 0,
+        head: String::new(),
+        chain: None,
+        anchors: 0,
+        anchors_matched: 0,
+        unanchored_events: 0,
+        rollouts_checked: 0,
+        problems: vec![],
+    };
+    let (releases, unreadable) = ws.release_set()?;
+    for (path, why) in &unreadable {
+        report.problems.push(format!(
+            "{} cannot be read, so its anchors and plan cannot be checked: {why}",
+            ws.rel(path)
+        ));
+    }
+    let mut anchors: Vec<Anchored> = vec![];
+    for r in &releases {
+        for a in &r.contract.meta.anchors {
+            anchors.push(Anchored {
+                file: ws.rel(&r.path),
+                seq: a.seq,
+                hash: a.hash.clone(),
+                at: a.at,
+            });
+        }
+    }
+    anchors.sort_by_key(|a| a.seq);
+    report.anchors = anchors.len();
+    let newest = anchors.last().map(|a| (a.seq, a.file.clone()));
+
+    let store = match Store::open_existing(&db) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            if let Some((seq, file)) = newest {
+                report.problems.push(format!(
+                    "there is no state database at {}, but {file} anchors event {seq}: the whole event log is missing",
+                    report.database
+                ));
+            }
+            report.ok = report.problems.is_empty();
+            return Ok(report);
+        }
+        Err(e) => {
+            let lost = match newest {
+                Some((seq, file)) => format!(" ({file} anchors event {seq})"),
+                None => String::new(),
+            };
+            report.problems.push(format!("{e}{lost}"));
+            return Ok(report);
+        }
+    };
+    let err = |e: shiploop_store::StoreError| shiploop_workspace::Error::Usage(e.to_string());
+    let chain = store.verify_chain().map_err(err)?;
+    let (head_seq, head) = store.head().map_err(err)?;
+    report.events = chain.events;
+    report.head_seq = head_seq;
+    report.head = head;
+    if let Some(p) = &chain.problem {
+        report.problems.push(format!("hash chain: {p}"));
+    }
+    report.chain = Some(chain);
+
+    for a in &anchors {
+        let at = a.at.format("%Y-%m-%d %H:%M:%S%.3fZ");
+        match store.hash_of(a.seq).map_err(err)? {
+            Some(h) if h == a.hash => report.anchors_matched += 1,
+            Some(_) => report.problems.push(format!(
+                "event {} is not the one {} anchored at {at}: its hash differs, so the log was rewritten up to there",
+                a.seq, a.file
+            )),
+            None if a.seq > head_seq => report.problems.push(format!(
+                "{} anchors event {} (at {at}), but the log ends at event {head_seq}: events {} to {} are missing",
+                a.file,
+                a.seq,
+                head_seq + 1,
+                a.seq
+            )),
+            None => report.problems.push(format!(
+                "{} anchors event {} (at {at}), which is missing from the log",
+                a.file, a.seq
+            )),
+        }
+    }
+    if let Some((seq, _)) = &newest {
+        report.unanchored_events = (head_seq - seq).max(0);
+    } else {
+        report.unanchored_events = head_seq;
+    }
+
+    for row in store.rollouts().map_err(err)? {
+        report.rollouts_checked += 1;
+        let Some(r) = releases.iter().find(|r| r.contract.meta.id == row.release) else {
+            if !unreadable.is_empty() {
+                continue; // named above
+            }
+            report.problems.push(format!(
+                "the rollout of {} has no release contract in {}",
+                row.release, ws.config.paths.releases
+            ));
+            continue;
+        };
+        let created = store
+            .first_event(&row.release, "rollout-created")
+            .map_err(err)?
+            .map(|e| e.data["plan"].clone());
+        for p in plan_problems(ws, r, &row.plan, created.as_ref()) {
+            report
+                .problems
+                .push(format!("rollout of {}: {p}", row.release));
+        }
+    }
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}
