@@ -107,12 +107,22 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
     }
     let metrics = Arc::new(ServeMetrics::default());
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let cfg = &ws.config.server;
+    let streams = shiploop_server::stream::Feed::new(
+        ws.state_db(),
+        shiploop_server::stream::Limits {
+            total: cfg.max_streams as usize,
+            per_token: cfg.max_streams_per_token as usize,
+        },
+    );
     let state = AppState {
         ws,
         tokens: Arc::new(tokens),
         metrics: metrics.clone(),
         stop: rx.clone(),
+        streams,
     };
+    let header_read_timeout = cfg.header_read_timeout.0;
     let listen = ws.config.server.listen.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -154,15 +164,13 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
                 "ship serve: API on http://{listen}/api/v1, metrics on /metrics; {pending} rollout(s) to drive"
             ));
         }
-        let mut http_stop = rx.clone();
         let app = shiploop_server::router(state);
-        let http = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stop.wait_for(|s| *s).await;
-                })
-                .await;
-        });
+        let http = tokio::spawn(shiploop_server::serve::serve(
+            listener,
+            app,
+            header_read_timeout,
+            rx.clone(),
+        ));
         // The proxy stops after the rollouts' last ticks, which still route through it.
         let (proxy_tx, proxy_rx) = tokio::sync::watch::channel(false);
         let proxy = ws

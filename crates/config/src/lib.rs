@@ -615,6 +615,21 @@ impl Config {
                 "server.poll must be more than 0".to_string(),
             ));
         }
+        if self.server.header_read_timeout.0.is_zero() {
+            return Some((
+                "server",
+                "header_read_timeout",
+                "server.header_read_timeout must be more than 0".to_string(),
+            ));
+        }
+        for (key, n) in [
+            ("max_streams", self.server.max_streams),
+            ("max_streams_per_token", self.server.max_streams_per_token),
+        ] {
+            if n == 0 {
+                return Some(("server", key, format!("server.{key} must be at least 1")));
+            }
+        }
         if !(2..=11_000).contains(&self.outcome.chart_points) {
             return Some((
                 "outcome",

@@ -56,6 +56,13 @@ pub struct ServerCfg {
     /// Run the builtin proxy (`ship proxy` from [proxy]) beside the controller, restarted if it
     /// exits; needs router.kind = "builtin".
     pub run_proxy: bool,
+    /// How long a client may take to send a request's head; also how long an idle keep-alive
+    /// connection stays open. Slow or silent clients cannot pile up connections.
+    pub header_read_timeout: Dur,
+    /// Live event streams (`/api/v1/events/stream`, the dashboard's live updates) open at once.
+    pub max_streams: u32,
+    /// Live event streams one token (or one dashboard login) may hold open at once.
+    pub max_streams_per_token: u32,
 }
 
 impl Default for ServerCfg {
@@ -66,6 +73,9 @@ impl Default for ServerCfg {
             tokens_env: "SHIP_API_TOKENS".into(),
             poll: Dur::from_secs(1),
             run_proxy: false,
+            header_read_timeout: Dur::from_secs(10),
+            max_streams: 512,
+            max_streams_per_token: 64,
         }
     }
 }

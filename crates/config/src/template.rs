@@ -365,6 +365,13 @@ poll = "1s"
 # Run ship's own proxy ([proxy]) beside the controller, restarted if it exits
 # (router.kind = "builtin"); its admin token comes from proxy.token_env as for `ship proxy`.
 run_proxy = false
+# How long a client may take to send a request's head; an idle keep-alive connection is
+# closed after as long.
+header_read_timeout = "10s"
+# Live event streams (the API's and the dashboard's live updates) open at once, and per token;
+# more are answered 429.
+max_streams = 512
+max_streams_per_token = 64
 
 # Smoke tests, one [[smoke]] table each: an HTTP request with expectations, or a command.
 # [[smoke]]

@@ -7,7 +7,7 @@ use crate::{blocking, AppState};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
@@ -17,8 +17,6 @@ use shiploop_artifacts::release::Status;
 use shiploop_rollout::{Input, Phase, Plan, Rollout};
 use shiploop_store::Store;
 use shiploop_workspace::LoadedRelease;
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::time::Duration;
 
 type ApiResult = Result<Response, Problem>;
@@ -252,7 +250,7 @@ async fn events_query(
     Ok((q, release))
 }
 
-/// How many events one page (or one read of a stream) holds at most.
+/// How many events one page holds at most.
 const EVENTS_PAGE: usize = 1000;
 
 pub async fn events(
@@ -275,82 +273,25 @@ pub async fn events(
 }
 
 /// Live events as Server-Sent Events; `Last-Event-ID` (or `after`) resumes where a client
-/// stopped. The event log is the source, polled: ship's other processes write it too.
+/// stopped. The event log is the source (ship's other processes write it too); see
+/// `crate::stream` for what a stream costs and the caps on them.
 pub async fn events_stream(
     State(s): State<AppState>,
     headers: HeaderMap,
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult {
-    s.tokens.check(&headers, Role::Viewer)?;
+    let (_, token) = s.tokens.check_which(&headers, Role::Viewer)?;
     let (q, release) = events_query(&s, q).await?;
     let from_header = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok());
     let start = from_header.unwrap_or(q.after);
-    let ws = s.ws;
-    let stop = s.stop.clone();
-    let stream = futures_util::stream::unfold(
-        Tail {
-            cursor: start,
-            buffered: VecDeque::new(),
-            store: None,
-        },
-        move |mut tail| {
-            let release = release.clone();
-            let mut stop = stop.clone();
-            async move {
-                loop {
-                    if *stop.borrow() {
-                        return None;
-                    }
-                    if let Some(e) = tail.buffered.pop_front() {
-                        tail.cursor = e.seq;
-                        let ev = SseEvent::default()
-                            .id(e.seq.to_string())
-                            .event(e.kind.clone())
-                            .json_data(&e)
-                            .unwrap_or_default();
-                        return Some((Ok::<_, Infallible>(ev), tail));
-                    }
-                    // The stream keeps its connection and reads only what is new, off the
-                    // server's thread; an error (the database busy) is tried again next poll.
-                    let (cursor, store) = (tail.cursor, tail.store.take());
-                    let release = release.clone();
-                    let read = blocking(move || {
-                        let st = match store {
-                            Some(st) => st,
-                            None => Store::open(&ws.state_db())?,
-                        };
-                        let new = st.events_since(release.as_deref(), cursor, Some(EVENTS_PAGE));
-                        Ok::<_, shiploop_store::StoreError>((st, new))
-                    })
-                    .await;
-                    if let Ok(Ok((st, new))) = read {
-                        tail.store = Some(st);
-                        tail.buffered = new.unwrap_or_default().into();
-                    }
-                    if tail.buffered.is_empty() {
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                            _ = stop.changed() => {}
-                        }
-                    }
-                }
-            }
-        },
-    );
+    let slot = s.streams.admit(token)?;
+    let stream = s.streams.stream(slot, release, start, s.stop.clone());
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
-}
-
-/// Where a live stream is: the last event sent, the events read and not yet sent, and its
-/// connection to the state database.
-struct Tail {
-    cursor: i64,
-    buffered: VecDeque<shiploop_store::Event>,
-    store: Option<Store>,
 }
 
 pub async fn signals(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {

@@ -88,13 +88,18 @@ impl Tokens {
     /// The role of the request's bearer token, or of the dashboard's cookie (set by /login):
     /// 401 without a known token, 403 below `need`.
     pub fn check(&self, headers: &HeaderMap, need: Role) -> Result<Role, Problem> {
+        self.check_from(headers, need, true).map(|(r, _)| r)
+    }
+
+    /// `check`, and which token it was (its place in the list): what per-token caps count by.
+    pub fn check_which(&self, headers: &HeaderMap, need: Role) -> Result<(Role, usize), Problem> {
         self.check_from(headers, need, true)
     }
 
     /// `check` for the bearer header alone: the API's commands, which a browser's cookie must
     /// not reach (a cross-site page could make the browser send it).
     pub fn check_bearer(&self, headers: &HeaderMap, need: Role) -> Result<Role, Problem> {
-        self.check_from(headers, need, false)
+        self.check_from(headers, need, false).map(|(r, _)| r)
     }
 
     /// Whether the request carries a bearer header (a client program, not a browser's cookie).
@@ -102,7 +107,12 @@ impl Tokens {
         bearer(headers).is_some()
     }
 
-    fn check_from(&self, headers: &HeaderMap, need: Role, cookie: bool) -> Result<Role, Problem> {
+    fn check_from(
+        &self,
+        headers: &HeaderMap,
+        need: Role,
+        cookie: bool,
+    ) -> Result<(Role, usize), Problem> {
         let cookie = headers
             .get_all(axum::http::header::COOKIE)
             .iter()
@@ -119,24 +129,27 @@ impl Tokens {
                 "send `Authorization: Bearer <token>` (server.tokens_file or server.tokens_env)",
             ));
         };
+        // The same token may be listed twice with two roles: the higher one counts.
         let role = self
             .tokens
             .iter()
-            .filter(|(t, _)| constant_time_eq(t.as_bytes(), given.as_bytes()))
-            .map(|(_, r)| *r)
-            .max();
+            .enumerate()
+            .filter(|(_, (t, _))| constant_time_eq(t.as_bytes(), given.as_bytes()))
+            .map(|(i, (_, r))| (*r, std::cmp::Reverse(i)))
+            .max()
+            .map(|(r, i)| (r, i.0));
         match role {
             None => Err(Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "unknown token",
             )),
-            Some(r) if r < need => Err(Problem::new(
+            Some((r, _)) if r < need => Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "this needs an operator token; yours is a viewer's",
             )),
-            Some(r) => Ok(r),
+            Some(found) => Ok(found),
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod auth;
 pub mod dashboard;
 pub mod metrics;
 pub mod problem;
+pub mod serve;
+pub mod stream;
 
 use crate::auth::{Role, Tokens};
 use crate::metrics::ServeMetrics;
@@ -31,6 +33,8 @@ pub struct AppState {
     /// Flips to true when the server stops: live streams end, so the graceful shutdown,
     /// which waits for every connection, can finish.
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// The live event streams: the poller they share and the caps on them.
+    pub streams: Arc<stream::Feed>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -135,6 +139,10 @@ async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Result<R
     text.push_str(&format!(
         "# HELP ship_state_database_up Whether the state database could be read for this scrape.\n# TYPE ship_state_database_up gauge\nship_state_database_up {}\n",
         u8::from(phases.is_some())
+    ));
+    text.push_str(&format!(
+        "# HELP ship_server_event_streams Live event streams open (server.max_streams caps them).\n# TYPE ship_server_event_streams gauge\nship_server_event_streams {}\n",
+        s.streams.open_streams()
     ));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

@@ -68,6 +68,10 @@ impl IntoResponse for Problem {
                 HeaderValue::from_static("Bearer realm=\"ship\""),
             );
         }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         resp
     }
 }

@@ -1,0 +1,286 @@
+//! `ship serve` under load: hundreds of idle live event streams (memory, the API's latency, the
+//! caps on streams per token and in all) and clients that send half a request and go quiet.
+
+mod common;
+use common::servers::{self, free_addr};
+use common::*;
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const VIEWER: &str = "viewer-token-0123456789";
+const OPERATOR: &str = "operator-token-0123456789";
+
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    /// A workspace whose `[server]` table gets `keys`, and `ship serve` answering on it.
+    fn start(keys: &str, events: usize) -> (Ws, Serve) {
+        let ws = Ws::init();
+        let addr = free_addr();
+        let mut cfg = ws.read("ship.toml").replace(
+            "listen = \"127.0.0.1:8480\"",
+            &format!("listen = \"{addr}\""),
+        );
+        // The template lists every [server] key with its default: each is set in its place.
+        for line in keys.lines() {
+            let key = line.split(" = ").next().unwrap();
+            let at = cfg.find(&format!("\n{key} = ")).expect(key) + 1;
+            let end = at + cfg[at..].find('\n').unwrap();
+            cfg.replace_range(at..end, line);
+        }
+        ws.write("ship.toml", &cfg);
+        if events > 0 {
+            fill_event_log(&ws, events);
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_ship"))
+            .arg("-C")
+            .arg(ws.root())
+            .arg("serve")
+            .env(
+                "SHIP_API_TOKENS",
+                format!("viewer:{VIEWER},operator:{OPERATOR}"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut s = Serve { child, addr };
+        let started = Instant::now();
+        while servers::http_get(&format!("http://{addr}/healthz")).is_err() {
+            assert!(s.child.try_wait().unwrap().is_none(), "ship serve exited");
+            assert!(started.elapsed() < Duration::from_secs(20), "no answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (ws, s)
+    }
+
+    /// The server's resident memory, in kB.
+    fn rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
+    /// A live event stream opened and left unread after its status line: (status, connection).
+    fn open_stream(&self, token: &str, query: &str) -> (u16, TcpStream) {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        write!(
+            s,
+            "GET /api/v1/events/stream{query} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        let status = String::from_utf8_lossy(&head[9..12]).parse().unwrap();
+        (status, s)
+    }
+
+    /// `GET path` on a new connection: (status, the whole answer, how long it took).
+    fn timed_get(&self, path: &str, token: &str) -> (u16, String, Duration) {
+        let started = Instant::now();
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out[9..12].parse().unwrap();
+        (status, out, started.elapsed())
+    }
+}
+
+/// `n` events the size of a rollout's decisions (about 2.5 kB of JSON each, with the judge's
+/// evidence), as a long-running server's event log holds.
+fn fill_event_log(ws: &Ws, n: usize) {
+    let mut st = shiploop_store::Store::open(&ws.path(".ship/state.db")).unwrap();
+    // One fsync per event would take minutes; the test's database need not survive a crash.
+    st.connection()
+        .pragma_update(None, "synchronous", "OFF")
+        .unwrap();
+    let evidence: Vec<_> = (0..12)
+        .map(|i| json!({ "check": format!("check-{i}"), "canary": 0.0123 * i as f64, "stable": 0.01, "samples": 1200 + i, "verdict": "pass", "why": "within the margin at 99 % confidence" }))
+        .collect();
+    for i in 0..n {
+        let data = json!({
+            "kind": "hold", "stage_name": "canary", "weight": 5, "tick": i,
+            "reason": "canary errors 41/1,230 (3.33 %) vs stable 212/23,400 (0.91 %): not yet above the 1 pp margin with 99 % confidence",
+            "evidence": evidence,
+        });
+        st.append_event("2026-12-01-web", "decision", &data, chrono::Utc::now())
+            .unwrap();
+    }
+}
+
+#[test]
+fn hundreds_of_idle_event_streams_cost_little_and_the_api_stays_fast() {
+    const STREAMS: usize = 300;
+    let (ws, s) = Serve::start("max_streams = 400\nmax_streams_per_token = 400", 2000);
+    let before = s.rss_kb();
+    // Clients that replay the whole log (no `after`) and then never read.
+    let started = Instant::now();
+    let streams: Vec<TcpStream> = (0..STREAMS)
+        .map(|_| {
+            let (status, c) = s.open_stream(VIEWER, "");
+            assert_eq!(status, 200);
+            c
+        })
+        .collect();
+    let opened = started.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    let with = s.rss_kb();
+    let mut took: Vec<Duration> = (0..20)
+        .map(|_| {
+            let (status, body, t) = s.timed_get("/api/v1/rollouts", VIEWER);
+            assert_eq!(status, 200, "{body}");
+            t
+        })
+        .collect();
+    took.sort();
+    let per_stream = with.saturating_sub(before) / STREAMS as u64;
+    eprintln!(
+        "{STREAMS} streams opened in {opened:?}; RSS {before} kB -> {with} kB ({per_stream} kB a stream); /api/v1/rollouts median {:?}, max {:?}",
+        took[10], took[19]
+    );
+    assert!(per_stream < 300, "{per_stream} kB a stream");
+    assert!(took[10] < Duration::from_millis(100), "{took:?}");
+    assert!(took[19] < Duration::from_secs(1), "{took:?}");
+
+    // A new event still reaches a stream that follows the log's end.
+    let (status, mut follower) = s.open_stream(VIEWER, "?after=2000");
+    assert_eq!(status, 200);
+    let mut st = shiploop_store::Store::open(&ws.path(".ship/state.db")).unwrap();
+    st.append_event(
+        "2026-12-01-web",
+        "paused",
+        &json!({"reason": "look"}),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("id: 2001") {
+        let n = follower.read(&mut buf).expect("the new event within 20 s");
+        assert!(n > 0, "the stream ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("event: paused"), "{seen}");
+    drop(streams);
+}
+
+#[test]
+fn streams_beyond_a_tokens_cap_or_the_servers_get_429() {
+    let (_ws, s) = Serve::start("max_streams = 5\nmax_streams_per_token = 3", 0);
+    let mut viewer: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let (status, c) = s.open_stream(VIEWER, "");
+            assert_eq!(status, 200);
+            c
+        })
+        .collect();
+    let refused = |token: &str, cap: &str| {
+        let (status, body, _) = s.timed_get("/api/v1/events/stream", token);
+        assert_eq!(status, 429, "{body}");
+        let lower = body.to_lowercase();
+        assert!(
+            lower.contains("content-type: application/problem+json"),
+            "{body}"
+        );
+        assert!(lower.contains("retry-after: "), "{body}");
+        assert!(body.contains(cap), "{body}");
+    };
+    refused(VIEWER, "server.max_streams_per_token");
+    // Another token has its own share, up to the server's cap.
+    let operator: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let (status, c) = s.open_stream(OPERATOR, "");
+            assert_eq!(status, 200);
+            c
+        })
+        .collect();
+    refused(OPERATOR, "server.max_streams");
+    // A closed stream gives its place back.
+    drop(viewer.pop());
+    let started = Instant::now();
+    loop {
+        let (status, c) = s.open_stream(VIEWER, "");
+        if status == 200 {
+            viewer.push(c);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "never freed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Other requests are not counted.
+    let (status, body, _) = s.timed_get("/api/v1/rollouts", VIEWER);
+    assert_eq!(status, 200, "{body}");
+    drop(operator);
+}
+
+#[test]
+fn half_sent_requests_and_idle_connections_are_closed_after_the_header_read_timeout() {
+    let (_ws, s) = Serve::start("header_read_timeout = \"1s\"", 0);
+    let half: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    let silent = TcpStream::connect(s.addr).unwrap();
+    // A keep-alive connection that asked once and then went quiet.
+    let mut idle = TcpStream::connect(s.addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1024];
+    assert!(idle.read(&mut buf).unwrap() > 0);
+    // A live stream sends no request head while it lasts: it stays open.
+    let (status, mut stream) = s.open_stream(VIEWER, "");
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(2500));
+    for (i, mut c) in half.into_iter().chain([silent, idle]).enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        match c.read_to_end(&mut vec![]) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("connection {i} still open after 2.5 s: {e}"),
+        }
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    match stream.read(&mut buf) {
+        Ok(n) => assert!(n > 0, "the live stream was closed"),
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{e}"
+        ),
+    }
+    let (status, body, _) = s.timed_get("/healthz", VIEWER);
+    assert_eq!((status, body.ends_with("ok\n")), (200, true), "{body}");
+}
