@@ -39,9 +39,19 @@ fn staging_proxy(ws: &Ws, stable: &Server, canary: &Server) -> (Proxy, SocketAdd
 /// A workspace with the command router and metric source (files), fast stages, and release
 /// `web` that names flag `new-checkout` and migrations `db/`, approved.
 fn gated_ws(migration: &str) -> Ws {
+    gated_ws_with(migration, |c| c)
+}
+
+/// [`gated_ws`] with `edit` applied to ship.toml before the release is compiled (its decision
+/// settings are approved with the contract).
+fn gated_ws_with(migration: &str, edit: impl Fn(String) -> String) -> Ws {
     let ws = Ws::init();
-    let cfg = file_providers(&fast_stages(&ws.read("ship.toml")), "", "cat metrics.json")
-        .replace("min_samples = 50", "min_samples = 10");
+    let cfg = file_providers(
+        &fast_stages(&edit(ws.read("ship.toml"))),
+        "",
+        "cat metrics.json",
+    )
+    .replace("min_samples = 50", "min_samples = 10");
     ws.write("ship.toml", &cfg);
     ws.write("metrics.json", HEALTHY);
     ws.write("db/001_add_coupon.sql", migration);
@@ -550,14 +560,12 @@ fn flags_list_and_stale_for_people_and_ci() {
 
 #[test]
 fn manual_validation_failure_raises_the_incident_and_a_person_rolls_back() {
-    let ws = gated_ws(SAFE_SQL);
+    // on_failure is a decision setting: set before the release is compiled and approved.
+    let ws = gated_ws_with(SAFE_SQL, |c| {
+        set(&c, "validation", "on_failure", "\"manual\"")
+    });
     ws.write("work/flags.yaml", FLAGS_YAML);
-    let cfg = set(
-        &ws.read("ship.toml"),
-        "validation",
-        "on_failure",
-        "\"manual\"",
-    );
+    let cfg = ws.read("ship.toml");
     ws.write(
         "ship.toml",
         &format!(

@@ -1,0 +1,164 @@
+//! Issue 16's approval hardening, end to end against the built binary and real ssh-keygen:
+//! the submitter cannot approve under another spelling, ECDSA P-384 / P-521 approvers, and a
+//! pathological allowed-signers pattern.
+
+mod common;
+use common::*;
+
+/// Lists `key` in allowed_signers on one line for `principals` (comma-separated).
+fn list(ws: &Ws, key: &std::path::Path, principals: &str) {
+    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+    let mut signers = ws.read("work/allowed_signers");
+    signers.push_str(&format!(
+        "{principals} namespaces=\"shiploop-release\" {}\n",
+        fields.join(" ")
+    ));
+    ws.write("work/allowed_signers", &signers);
+}
+
+#[test]
+fn the_submitter_cannot_approve_under_another_spelling() {
+    for line in [
+        "Alice@Example.com,alice@corp.example",
+        "alice@example.com,alice@corp.example",
+        "*@Example.com,alice@corp.example",
+    ] {
+        let ws = Ws::with_contract();
+        let alice = ws.key("alice", "alice@example.com", false);
+        list(&ws, &alice, line);
+        let r = ws.ship(&["release", "submit", ID, "--as", "alice@example.com"]);
+        assert_eq!(r.code, 0, "{}", r.text());
+        let k = alice.to_str().unwrap();
+        let r = ws.ship(&[
+            "release",
+            "approve",
+            ID,
+            "--key",
+            k,
+            "--as",
+            "alice@corp.example",
+        ]);
+        assert_eq!(r.code, 1, "{line}: {}", r.text());
+        assert!(
+            r.stderr
+                .contains("also belongs to the submitter alice@example.com"),
+            "{line}: {}",
+            r.stderr
+        );
+        let r = ws.ship(&["release", "verify", ID]);
+        assert_eq!(r.code, 1, "{line}: {}", r.text());
+    }
+}
+
+#[test]
+fn a_submitter_spelled_differently_is_still_the_submitter() {
+    // The --as of submit in capitals; alice's line in lower case.
+    let ws = Ws::with_contract();
+    let alice = ws.key("alice", "alice@example.com", false);
+    list(&ws, &alice, "alice@example.com,alice@corp.example");
+    let r = ws.ship(&["release", "submit", ID, "--as", "ALICE@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let k = alice.to_str().unwrap();
+    for who in ["alice@corp.example", "alice@example.com"] {
+        let r = ws.ship(&["release", "approve", ID, "--key", k, "--as", who]);
+        assert_eq!(r.code, 1, "{who}: {}", r.text());
+    }
+    // Signing as a principal stays case-sensitive, as in ssh-keygen, and the refusal says so.
+    let r = ws.ship(&[
+        "release",
+        "approve",
+        ID,
+        "--key",
+        k,
+        "--as",
+        "Alice@Corp.example",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("case-sensitive"), "{}", r.stderr);
+}
+
+#[test]
+fn verify_refuses_an_approval_whose_key_turns_out_to_be_the_submitters() {
+    // Approved while alice's key was listed only for her corporate address; then the file
+    // adds the address she submitted with, in other letters: the approval no longer counts.
+    let ws = Ws::with_contract();
+    let alice = ws.key("alice", "alice@corp.example", true);
+    let r = ws.ship(&["release", "submit", ID, "--as", "alice@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
+    let signers = ws.read("work/allowed_signers").replace(
+        "alice@corp.example ",
+        "alice@corp.example,Alice@EXAMPLE.com ",
+    );
+    ws.write("work/allowed_signers", &signers);
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.contains("INVALID SIGNER"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("also belongs to the submitter"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn ecdsa_p384_and_p521_approvers() {
+    let ws = Ws::with_contract();
+    ws.write(
+        "ship.toml",
+        &ws.read("ship.toml")
+            .replace("required_approvals = 1", "required_approvals = 2"),
+    );
+    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    for (bits, who) in [("384", "p384@example.com"), ("521", "p521@example.com")] {
+        let key = ws.path(&format!("keys/p{bits}"));
+        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+        let st = ssh_keygen()
+            .args(["-q", "-t", "ecdsa", "-b", bits, "-N", "", "-C", who, "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen must be installed (apt-get install openssh-client)");
+        assert!(st.success());
+        list(&ws, &key, who);
+        let r = ws.sh(&format!(
+            "ship release digest {ID} | ssh-keygen -Y sign -f {} -n shiploop-release > p{bits}.sig && ship release approve {ID} --signature p{bits}.sig",
+            key.display()
+        ));
+        assert_eq!(r.code, 0, "P-{bits}: {}", r.text());
+    }
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(
+        r.stdout.contains("p384@example.com, p521@example.com"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_pathological_pattern_does_not_hang_approval() {
+    // The pattern sits on the approver's own line, so both the "may sign as" and the "is it
+    // the submitter's key" checks run it against a 60-letter submitter (over 60 s before).
+    let ws = Ws::with_contract();
+    let alice = ws.key("alice", "alice@example.com", false);
+    list(
+        &ws,
+        &alice,
+        &format!("alice@example.com,{}b", "a*".repeat(12)),
+    );
+    let submitter = "a".repeat(60);
+    let r = ws.ship(&["release", "submit", ID, "--as", &submitter]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let start = std::time::Instant::now();
+    let r = ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]);
+    let took = start.elapsed();
+    println!("approve with a 12-star pattern and a 60-letter submitter: {took:?}");
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let r = ws.ship(&["release", "verify", ID]);
+    assert_eq!(r.code, 0, "{}", r.text());
+}
