@@ -7,6 +7,12 @@ use ssh_key::public::KeyData;
 use ssh_key::PublicKey;
 use std::fmt;
 
+/// The longest principals field ship reads on one line, in bytes (about a hundred addresses).
+/// Checking which literal principals a line grants takes up to (field length)² steps, so a longer
+/// line is refused for approvals rather than read (OpenSSH reads lines of any length; a 200 kB
+/// line of long names and patterns took ship 33 s before this limit).
+pub const MAX_PRINCIPALS_BYTES: usize = 4096;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignersError {
     pub line: usize,
@@ -29,6 +35,11 @@ pub struct Entry {
     pub valid_after: Option<DateTime<Utc>>,
     pub valid_before: Option<DateTime<Utc>>,
     pub key: PublicKey,
+    /// Why this line cannot be used for approvals (principals with characters outside an
+    /// e-mail address's, or too many bytes), or None. The file still parses, so the other
+    /// lines work; the line's key cannot approve at all, since nobody can tell whom the line
+    /// names.
+    pub refused: Option<String>,
 }
 
 impl Entry {
@@ -54,11 +65,17 @@ impl Entry {
     /// never approves" rule needs: `Alice@Example.com` and `alice@example.com` are one person to
     /// a reader, and a line that names someone only to exclude them (`!alice@…`) still says the
     /// key is shared with people around them.
+    ///
+    /// Spellings of one address count as one person ([`crate::canonical_identity`]: a `+tag`, a
+    /// domain's trailing dot, quotes), and every leading `!` is dropped (OpenSSH strips only one,
+    /// so `!!alice@…` excludes the literal name `!alice@…`: it still names alice to a reader).
     pub fn may_name(&self, principal: &str) -> bool {
         let who = principal.trim().to_lowercase();
+        let canon = crate::canonical_identity(&who);
         self.principals.iter().any(|p| {
-            let p = p.strip_prefix('!').unwrap_or(p).to_lowercase();
+            let p = p.trim_start_matches('!').replace('"', "").to_lowercase();
             glob(p.as_bytes(), who.as_bytes())
+                || glob(crate::canonical_identity(&p).as_bytes(), canon.as_bytes())
         })
     }
 }
@@ -130,6 +147,7 @@ impl AllowedSigners {
             if principals.is_empty() {
                 return Err(err("no principal before the key".into()));
             }
+            let refused = principals_problem(&principals_tok, &principals);
             entries.push(Entry {
                 line: i + 1,
                 principals,
@@ -137,6 +155,7 @@ impl AllowedSigners {
                 valid_after,
                 valid_before,
                 key,
+                refused,
             });
         }
         Ok(AllowedSigners { entries })
@@ -154,8 +173,9 @@ impl AllowedSigners {
             .filter(move |e| e.key.key_data() == key && e.usable(namespace, at))
     }
 
-    /// The literal (wildcard-free) principals this key may sign as: listed as themselves and
-    /// not excluded by a `!` pattern on the same line.
+    /// The literal (wildcard-free) principals this key may sign as: plain identities
+    /// ([`crate::identity_problem`]) listed as themselves and not excluded by a `!` pattern on the
+    /// same line. Refused lines ([`Entry::refused`]) grant nothing.
     pub fn principals_for_key(
         &self,
         key: &KeyData,
@@ -164,10 +184,11 @@ impl AllowedSigners {
     ) -> Vec<String> {
         let mut out: Vec<String> = self
             .entries_for_key(key, namespace, at)
+            .filter(|e| e.refused.is_none())
             .flat_map(|e| {
                 e.principals
                     .iter()
-                    .filter(|p| !p.contains(['*', '?']) && !p.starts_with('!'))
+                    .filter(|p| crate::identity_problem(p).is_none())
                     .filter(|p| e.matches_principal(p))
             })
             .cloned()
@@ -194,12 +215,57 @@ impl AllowedSigners {
     /// a pattern, even a negated one ([`Entry::may_name`]). A submitter's key is refused as an
     /// approver whenever there is one, so no spelling of the submitter, and no second principal
     /// on the submitter's line, can approve with it.
+    ///
+    /// Refused lines are not read here: check [`AllowedSigners::refused_line_for_key`] first.
     pub fn line_giving_key_to(&self, key: &KeyData, principal: &str) -> Option<usize> {
         self.entries
             .iter()
+            .filter(|e| e.refused.is_none())
             .find(|e| e.key.key_data() == key && e.may_name(principal))
             .map(|e| e.line)
     }
+
+    /// The first line listing `key` that ship refuses for approvals, with the reason: a key on
+    /// such a line cannot approve, through that line or any other.
+    pub fn refused_line_for_key(&self, key: &KeyData) -> Option<(usize, &str)> {
+        self.entries.iter().find_map(|e| match &e.refused {
+            Some(why) if e.key.key_data() == key => Some((e.line, why.as_str())),
+            _ => None,
+        })
+    }
+}
+
+/// Why a line's principals cannot be used for approvals, or None. Patterns may use what an
+/// identity may ([`crate::identity_problem`]) plus `*`, `?` and one leading `!`; the field may be
+/// quoted as a whole, never in part.
+fn principals_problem(field: &str, principals: &[String]) -> Option<String> {
+    if field.len() > MAX_PRINCIPALS_BYTES {
+        return Some(format!(
+            "its principals take {} bytes; ship reads at most {MAX_PRINCIPALS_BYTES} bytes of principals per line",
+            field.len()
+        ));
+    }
+    for p in principals {
+        let body = p.strip_prefix('!').unwrap_or(p);
+        if body.starts_with('!') {
+            return Some(format!(
+                "principal {p:?} starts with `!!` (OpenSSH strips one `!`, so it excludes the name {body:?}, which is nobody's address)"
+            ));
+        }
+        if let Some(c) = body.chars().find(|&c| {
+            !c.is_ascii_alphanumeric()
+                && !crate::IDENTITY_PUNCTUATION.contains(c)
+                && c != '*'
+                && c != '?'
+        }) {
+            return Some(format!(
+                "principal {p:?} contains {} (U+{:04X}): principals use only ASCII letters, digits, . _ % + - @ and the patterns * ? !",
+                c.escape_debug(),
+                c as u32
+            ));
+        }
+    }
+    None
 }
 
 fn is_key_type(tok: &str) -> bool {
@@ -474,6 +540,119 @@ mod tests {
             assert!(!hit);
             assert!(took < std::time::Duration::from_millis(500), "{took:?}");
         }
+    }
+
+    #[test]
+    fn lines_with_odd_principals_are_refused_and_the_rest_still_work() {
+        for (principals, why) in [
+            ("\u{430}gent@example.com,bob@example.com", "U+0430"),
+            ("agent\u{200B}@example.com,bob@example.com", "U+200B"),
+            ("agent\u{FF20}example.com,bob@example.com", "U+FF20"),
+            ("!!agent@example.com,bob@example.com", "`!!`"),
+            ("bob@example.com,\"agent@example.com\"", "U+0022"),
+        ] {
+            let s = AllowedSigners::parse(&format!("{principals} {K1}\ncarol@example.com {K2}\n"))
+                .unwrap();
+            let k1 = PublicKey::from_openssh(K1).unwrap();
+            let k2 = PublicKey::from_openssh(K2).unwrap();
+            let (line, reason) = s.refused_line_for_key(k1.key_data()).unwrap();
+            assert_eq!(line, 1);
+            assert!(reason.contains(why), "{principals}: {reason}");
+            assert!(s
+                .principals_for_key(k1.key_data(), "shiploop-release", now())
+                .is_empty());
+            assert_eq!(s.refused_line_for_key(k2.key_data()), None);
+            assert_eq!(
+                s.principals_for_key(k2.key_data(), "shiploop-release", now()),
+                vec!["carol@example.com"]
+            );
+        }
+        // Quoting the whole list is fine, as in OpenSSH.
+        let s = AllowedSigners::parse(&format!("\"a@x.example,b@x.example\" {K1}\n")).unwrap();
+        assert_eq!(s.entries[0].refused, None);
+    }
+
+    #[test]
+    fn a_long_principals_line_is_refused_in_linear_time() {
+        // 100 literals of 1,020 letters and 100 patterns `*aaaa…b<i>`: every literal against
+        // every pattern took 33 s; the line is refused after reading it once.
+        let literals = (0..100).map(|i| format!("{}{i:03}", "a".repeat(1017)));
+        let patterns = (0..100).map(|i| format!("*{}b{i}", "a".repeat(1010)));
+        let field: Vec<String> = literals.chain(patterns).collect();
+        let text = format!("{} {K1}\n", field.join(","));
+        let start = std::time::Instant::now();
+        let s = AllowedSigners::parse(&text).unwrap();
+        let k1 = PublicKey::from_openssh(K1).unwrap();
+        let granted = s.principals_for_key(k1.key_data(), "shiploop-release", now());
+        let named = s.line_giving_key_to(k1.key_data(), "agent@example.com");
+        let took = start.elapsed();
+        println!("{} byte line: {took:?}", text.len());
+        assert!(granted.is_empty() && named.is_none());
+        let (_, why) = s.refused_line_for_key(k1.key_data()).unwrap();
+        assert!(why.contains("bytes"), "{why}");
+        assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+        // The worst a line under the limit can do: half literals, half patterns that almost
+        // match them, every pair compared.
+        let literals = (0..8).map(|i| format!("{}{i}", "a".repeat(250)));
+        let patterns = (0..7).map(|i| format!("!*{}b{i}", "a".repeat(250)));
+        let field: Vec<String> = literals.chain(patterns).collect();
+        let field = field.join(",");
+        assert!(field.len() <= MAX_PRINCIPALS_BYTES, "{}", field.len());
+        let s = AllowedSigners::parse(&format!("{field} {K1}\n")).unwrap();
+        let start = std::time::Instant::now();
+        let granted = s.principals_for_key(k1.key_data(), "shiploop-release", now());
+        let took = start.elapsed();
+        println!(
+            "{} byte principals field under the limit: {took:?}",
+            field.len()
+        );
+        assert_eq!(granted.len(), 8);
+        assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+    }
+
+    #[test]
+    fn literals_that_are_not_plain_identities_grant_nothing() {
+        let s = AllowedSigners::parse(&format!(
+            "agent@example.com.,{},bob@example.com {K1}\n",
+            "a".repeat(300)
+        ))
+        .unwrap();
+        let k1 = PublicKey::from_openssh(K1).unwrap();
+        assert_eq!(s.entries[0].refused, None);
+        assert_eq!(
+            s.principals_for_key(k1.key_data(), "shiploop-release", now()),
+            vec!["bob@example.com"]
+        );
+    }
+
+    #[test]
+    fn a_key_belongs_to_every_spelling_of_an_address() {
+        let k1 = PublicKey::from_openssh(K1).unwrap();
+        for principals in [
+            "agent@example.com.,bob@example.com",
+            "agent+ship@example.com,bob@example.com",
+            "Agent+*@Example.com..,bob@example.com",
+            "bob@example.com,!!agent@example.com",
+        ] {
+            let s = AllowedSigners::parse(&format!("{principals} {K1}\n")).unwrap();
+            for submitter in [
+                "agent@example.com",
+                "agent+x@example.com",
+                "AGENT@example.com",
+            ] {
+                assert!(
+                    s.entries[0].may_name(submitter),
+                    "{principals} should name {submitter}"
+                );
+            }
+            assert!(s
+                .line_giving_key_to(k1.key_data(), "carol@example.com")
+                .is_none());
+        }
+        // The reverse: a literal plain address names its variants.
+        let s = AllowedSigners::parse(&format!("agent@example.com {K1}\n")).unwrap();
+        assert!(s.entries[0].may_name("agent+x@example.com"));
+        assert!(s.entries[0].may_name("agent@example.com."));
     }
 
     #[test]

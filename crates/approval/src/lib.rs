@@ -9,18 +9,94 @@
 mod allowed;
 mod sign;
 
-pub use allowed::{AllowedSigners, Entry, SignersError};
+pub use allowed::{AllowedSigners, Entry, SignersError, MAX_PRINCIPALS_BYTES};
 pub use sign::{fingerprint, parse_signature, sign_with_key, verify_signature, SignError, Signed};
 
 /// The SSHSIG namespace for release approvals; signatures in any other namespace are refused.
 pub const NAMESPACE: &str = "shiploop-release";
 
 /// Whether two principals name the same person, for the rules "a submitter never approves" and
-/// "one approval per person": letter case and surrounding spaces are ignored, so
-/// `Alice@Example.com` is `alice@example.com`. (Which key may sign *as* a principal is a
-/// different, case-sensitive question, answered like `ssh-keygen -Y verify` does.)
+/// "one approval per person": they are compared as [`canonical_identity`], so
+/// `Alice@Example.com`, `alice+ship@example.com` and `alice@example.com.` are all
+/// `alice@example.com`. (Which key may sign *as* a principal is a different, case-sensitive
+/// question, answered like `ssh-keygen -Y verify` does.)
 pub fn same_principal(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+    canonical_identity(a) == canonical_identity(b)
+}
+
+/// The person behind a principal, for comparing people: surrounding spaces and quotes dropped,
+/// lower case, the `+tag` of the local part dropped and the trailing dots of the domain removed
+/// (`Agent+ship@Example.com.` is `agent@example.com`). Applied to patterns too, it keeps their
+/// `*` and `?`.
+pub fn canonical_identity(p: &str) -> String {
+    let p = p.trim().replace('"', "").to_lowercase();
+    let (local, domain) = match p.rsplit_once('@') {
+        Some((l, d)) => (l, Some(d)),
+        None => (p.as_str(), None),
+    };
+    let local = local.split('+').next().unwrap_or_default();
+    match domain {
+        Some(d) => format!("{local}@{}", d.trim_end_matches('.')),
+        None => local.trim_end_matches('.').to_string(),
+    }
+}
+
+/// The longest identity ship accepts, in bytes (the longest usable e-mail address).
+pub const MAX_IDENTITY_BYTES: usize = 254;
+
+/// The characters of an identity besides ASCII letters and digits.
+pub const IDENTITY_PUNCTUATION: &str = "._%+-@";
+
+/// Why `p` is not a plain identity ship accepts as a submitter or approver, or None when it is.
+/// An identity is an e-mail-like ASCII name: letters, digits and `. _ % + - @`, at most one `@`
+/// with something on both sides, no part starting or ending with a dot or holding two in a row,
+/// not starting with `-`, at most [`MAX_IDENTITY_BYTES`] long. Anything else (look-alike letters
+/// from other scripts, invisible characters, a fullwidth `＠`, quotes, a leading `!`, a domain's
+/// trailing dot) could name the same person as a plain address without being equal to it.
+pub fn identity_problem(p: &str) -> Option<String> {
+    if p.is_empty() {
+        return Some("is empty".into());
+    }
+    if let Some(c) = p
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !IDENTITY_PUNCTUATION.contains(*c))
+    {
+        return Some(format!(
+            "contains {} (U+{:04X}): an identity uses only ASCII letters, digits and {}",
+            c.escape_debug(),
+            c as u32,
+            IDENTITY_PUNCTUATION
+                .chars()
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    if p.len() > MAX_IDENTITY_BYTES {
+        return Some(format!(
+            "is {} bytes long; an identity has at most {MAX_IDENTITY_BYTES}",
+            p.len()
+        ));
+    }
+    if p.starts_with('-') {
+        return Some("starts with -".into());
+    }
+    let parts: Vec<&str> = p.split('@').collect();
+    if parts.len() > 2 {
+        return Some("has more than one @".into());
+    }
+    if parts.iter().any(|part| part.is_empty()) {
+        return Some("has nothing before or after its @".into());
+    }
+    if parts
+        .iter()
+        .any(|part| part.starts_with('.') || part.ends_with('.') || part.contains(".."))
+    {
+        return Some(
+            "has a dot at the start or end of a part, or two dots in a row (write the address plainly, without a domain's trailing dot)".into(),
+        );
+    }
+    None
 }
 
 /// The exact bytes an approver signs: `ship release digest` prints this.
@@ -74,5 +150,51 @@ mod tests {
         assert!(same_principal("Alice@Example.com", "alice@example.com"));
         assert!(same_principal(" alice@example.com", "ALICE@EXAMPLE.COM"));
         assert!(!same_principal("alice@example.com", "alice@corp.example"));
+    }
+
+    #[test]
+    fn principals_are_one_person_in_any_spelling_of_an_address() {
+        for variant in [
+            "alice+ship@example.com",
+            "alice@example.com.",
+            "alice@example.com..",
+            "\"alice@example.com\"",
+            "Alice+x+y@EXAMPLE.com.",
+        ] {
+            assert!(same_principal(variant, "alice@example.com"), "{variant}");
+        }
+        assert!(!same_principal("alice@example.com", "alicia@example.com"));
+        assert_eq!(canonical_identity("*+x@Example.com."), "*@example.com");
+    }
+
+    #[test]
+    fn identities_are_plain_ascii_addresses() {
+        for ok in [
+            "alice@example.com",
+            "a.b+c_d%e-f@x.example",
+            "bob",
+            &"a".repeat(254),
+        ] {
+            assert_eq!(identity_problem(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("\u{430}gent@example.com", "U+0430"),
+            ("agent\u{200B}@example.com", "U+200B"),
+            ("agent\u{FF20}example.com", "U+FF20"),
+            ("!agent@example.com", "U+0021"),
+            ("\"agent@example.com\"", "U+0022"),
+            ("a b@example.com", "U+0020"),
+            ("agent@example.com.", "trailing dot"),
+            (".agent@example.com", "dot"),
+            ("agent@example..com", "dot"),
+            ("agent@@example.com", "more than one @"),
+            ("@example.com", "before or after"),
+            ("-agent@example.com", "starts with -"),
+            (&"a".repeat(255), "at most 254"),
+        ] {
+            let got = identity_problem(bad).unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(got.contains(why), "{bad:?}: {got}");
+        }
     }
 }

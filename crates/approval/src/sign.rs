@@ -205,10 +205,17 @@ fn verify_in(sig: &SshSig, namespace: &str, message: &str) -> Result<(), SignErr
 /// such a key as "does not match").
 fn supported_key(key: &KeyData) -> Result<(), SignError> {
     match key.algorithm() {
+        Algorithm::Rsa { .. } => match key.rsa().map(|k| rsa_bits(&k.n)) {
+            // The ssh-key library cannot check them (its minimum), and would call every
+            // signature by one a mismatch.
+            Some(bits) if bits < 2048 => Err(SignError::UnsupportedKey(format!(
+                "RSA keys shorter than 2048 bits are refused (this one has {bits}): use an ed25519 or ECDSA key, or RSA of 2048 bits or more"
+            ))),
+            _ => Ok(()),
+        },
         Algorithm::Ed25519
         | Algorithm::SkEd25519
         | Algorithm::SkEcdsaSha2NistP256
-        | Algorithm::Rsa { .. }
         | Algorithm::Ecdsa {
             curve: EcdsaCurve::NistP256 | EcdsaCurve::NistP384 | EcdsaCurve::NistP521,
         } => Ok(()),
@@ -219,6 +226,16 @@ fn supported_key(key: &KeyData) -> Result<(), SignError> {
             "{} keys are not supported: use an ed25519, ECDSA (P-256, P-384, P-521), RSA or FIDO (sk-) key",
             other.as_str()
         ))),
+    }
+}
+
+/// The size of an RSA modulus in bits.
+fn rsa_bits(n: &ssh_key::Mpint) -> usize {
+    let bytes = n.as_positive_bytes().unwrap_or_default();
+    let bytes = &bytes[bytes.iter().take_while(|&&b| b == 0).count()..];
+    match bytes.first() {
+        Some(top) => bytes.len() * 8 - top.leading_zeros() as usize,
+        None => 0,
     }
 }
 

@@ -162,3 +162,163 @@ fn a_pathological_pattern_does_not_hang_approval() {
     let r = ws.ship(&["release", "verify", ID]);
     assert_eq!(r.code, 0, "{}", r.text());
 }
+
+#[test]
+fn self_approval_through_spelling_variants_is_refused() {
+    // The agent's own key, listed for bob too, under a spelling of the agent's address that is
+    // not byte for byte the submitter: each must still count as the submitter's key (or the
+    // line be refused), and bob's own key on a clean line must keep working.
+    let mut failures = vec![];
+    for line in [
+        "agent@example.com.,bob@example.com",
+        "agent+ship@example.com,bob@example.com",
+        "\u{0430}gent@example.com,bob@example.com",
+        "agent\u{200B}@example.com,bob@example.com",
+        "agent\u{FF20}example.com,bob@example.com",
+        "!!agent@example.com,bob@example.com",
+        "bob@example.com,\"agent@example.com\"",
+    ] {
+        let ws = Ws::with_contract();
+        let agent = ws.key("agent", "agent@example.com", false);
+        list(&ws, &agent, line);
+        let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+        assert_eq!(r.code, 0, "{line}: {}", r.text());
+        let k = agent.to_str().unwrap();
+        let r = ws.ship(&[
+            "release",
+            "approve",
+            ID,
+            "--key",
+            k,
+            "--as",
+            "bob@example.com",
+        ]);
+        // Every variant is tried and reported, not only the first that fails.
+        if r.code != 1 || !r.stderr.contains(" line ") {
+            failures.push(format!("{line:?}: exit {}: {}", r.code, r.text()));
+            continue;
+        }
+        let r = ws.ship(&["release", "verify", ID]);
+        assert_eq!(r.code, 1, "{line}: {}", r.text());
+        // The rest of the file still works.
+        let bob = ws.key("bob", "bob@example.com", true);
+        let r = ws.ship(&["release", "approve", ID, "--key", bob.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{line}: {}", r.text());
+        let r = ws.ship(&["release", "verify", ID]);
+        assert_eq!(r.code, 0, "{line}: {}", r.text());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_submitter_variant_cannot_approve_with_the_plain_address_key() {
+    // The reverse: the key is listed literally as agent@example.com, the submitter a variant.
+    let ws = Ws::with_contract();
+    let agent = ws.key("agent", "agent@example.com", true);
+    let r = ws.ship(&["release", "submit", ID, "--as", "Agent+x@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&["release", "approve", ID, "--key", agent.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("submit"), "{}", r.stderr);
+    // Spellings that are not plain identities are refused at submit, naming the flag.
+    for who in [
+        "agent@example.com.",
+        "\u{0430}gent@example.com",
+        "agent\u{200B}@example.com",
+        "agent\u{FF20}example.com",
+        "!agent@example.com",
+        "\"agent@example.com\"",
+        "agent@@example.com",
+    ] {
+        let r = ws.ship(&["release", "submit", ID, "--as", who]);
+        assert_eq!(r.code, 2, "{who:?}: {}", r.text());
+        assert!(r.stderr.contains("--as"), "{who:?}: {}", r.stderr);
+    }
+    // And so is approving --as one.
+    let r = ws.ship(&[
+        "release",
+        "approve",
+        ID,
+        "--key",
+        agent.to_str().unwrap(),
+        "--as",
+        "bob@example.com.",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.stderr.contains("--as"), "{}", r.stderr);
+}
+
+#[test]
+fn a_huge_principals_line_is_refused_quickly() {
+    // One line for alice's key: 100 literals of ~1,020 letters and 100 patterns `*aaaa…b<i>`
+    // (each under OpenSSH's 1,023-byte limit), about 200 kB: every literal used to be matched
+    // against every pattern (24 s for verify).
+    let ws = Ws::with_contract();
+    let alice = ws.key("alice", "alice@example.com", true);
+    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let n = 100;
+    let mut principals: Vec<String> = (0..n)
+        .map(|i| format!("{}{i:03}", "a".repeat(1017)))
+        .collect();
+    principals.extend((0..n).map(|i| format!("*{}b{i}", "a".repeat(1010))));
+    let huge = principals.join(",");
+    println!("principals field: {} bytes", huge.len());
+    assert!(huge.len() > 133_000);
+    list(&ws, &alice, &huge);
+    let start = std::time::Instant::now();
+    let r = ws.ship(&["release", "verify", ID]);
+    let took = start.elapsed();
+    println!(
+        "verify with a {} byte principals line: {took:?}",
+        huge.len()
+    );
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stdout.contains("line 2") || r.stdout.contains("line "),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_short_rsa_key_is_named_not_called_a_mismatch() {
+    let ws = Ws::with_contract();
+    let key = ws.path("keys/rsa1024");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let st = ssh_keygen()
+        .args([
+            "-q",
+            "-t",
+            "rsa",
+            "-b",
+            "1024",
+            "-N",
+            "",
+            "-C",
+            "old@example.com",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen must be installed (apt-get install openssh-client)");
+    assert!(st.success(), "ssh-keygen -t rsa -b 1024 failed");
+    list(&ws, &key, "old@example.com");
+    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.sh(&format!(
+        "ship release digest {ID} | ssh-keygen -Y sign -f {} -n shiploop-release > rsa.sig && ship release approve {ID} --signature rsa.sig",
+        key.display()
+    ));
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stderr
+            .contains("RSA keys shorter than 2048 bits are refused"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("does not match"), "{}", r.stderr);
+}
