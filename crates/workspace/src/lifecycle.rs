@@ -5,8 +5,8 @@ use crate::{fsutil, Error, Result, Workspace};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shiploop_approval::{
-    approval_message, fingerprint, parse_signature, same_principal, sign_with_key,
-    verify_signature, AllowedSigners, NAMESPACE,
+    approval_message, fingerprint, identity_problem, parse_signature, same_principal,
+    sign_with_key, verify_signature, AllowedSigners, NAMESPACE,
 };
 use shiploop_artifacts::digest::{compute, describe_changes};
 use shiploop_artifacts::release::{Approval, Kind, ReleaseContract, Status, Trigger};
@@ -160,13 +160,9 @@ impl Workspace {
 
     pub fn submit(&self, arg: &str, principal: &str, now: DateTime<Utc>) -> Result<SubmitReport> {
         let principal = principal.trim();
-        if principal.is_empty()
-            || principal
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if let Some(why) = identity_problem(principal) {
             return Err(Error::Usage(format!(
-                "submitter {principal:?} is not a principal (an e-mail address, without spaces)"
+                "submitter (--as) {principal:?} is not a plain e-mail-like identity: it {why}"
             )));
         }
         let mut r = self.resolve(arg)?;
@@ -364,17 +360,29 @@ impl Workspace {
                 m.id, m.status
             )));
         }
+        if let Some(p) = as_principal {
+            if let Some(why) = identity_problem(p) {
+                return Err(Error::Usage(format!(
+                    "--as {p:?} is not a plain e-mail-like identity: it {why}"
+                )));
+            }
+        }
         verify_signature(&sig, msg).map_err(|e| Error::Refused(e.to_string()))?;
         let signers = self.signers()?;
         let signers_file = self.rel(&self.signers_path());
         let key = sig.public_key();
         let fp = fingerprint(key);
+        if let Some((line, why)) = signers.refused_line_for_key(key) {
+            return Err(Error::Refused(format!(
+                "key {fp} is on {signers_file} line {line}, which ship refuses for approvals: {why}"
+            )));
+        }
         let principal = match as_principal {
             Some(p) => {
                 let listed = signers.principals_for_key(key, NAMESPACE, now);
                 if !listed.iter().any(|l| l == p) {
                     // Signing as a principal is case-sensitive, as in ssh-keygen -Y verify.
-                    let hint = match listed.iter().find(|l| same_principal(l, p)) {
+                    let hint = match listed.iter().find(|l| l.eq_ignore_ascii_case(p)) {
                         Some(l) => format!(": principals are case-sensitive, it is listed as {l}"),
                         None => String::new(),
                     };
@@ -411,7 +419,7 @@ impl Workspace {
         }
         if let Some(line) = signers.line_giving_key_to(key, &submitter) {
             return Err(Error::Refused(format!(
-                "key {fp} also belongs to the submitter {submitter} ({signers_file} line {line} names them, letter case aside): the party that submits cannot approve"
+                "key {fp} also belongs to the submitter {submitter} ({signers_file} line {line} names them, in some spelling): the party that submits cannot approve"
             )));
         }
         if m.approvals
@@ -598,6 +606,11 @@ fn check_approval(
             a.key
         ));
     }
+    if let Some((line, why)) = signers.refused_line_for_key(key) {
+        return Some(format!(
+            "key {fp} is on allowed signers line {line}, which ship refuses for approvals: {why}"
+        ));
+    }
     // Only a principal listed literally for this key counts: a wildcard line would let anyone
     // rewrite the (unsigned) principal of a recorded approval to any name it matches.
     if !signers
@@ -615,7 +628,7 @@ fn check_approval(
     }
     if let Some(line) = signers.line_giving_key_to(key, submitter) {
         return Some(format!(
-            "key {fp} also belongs to the submitter {submitter} (allowed signers line {line} names them, letter case aside): the submitter cannot approve their own release"
+            "key {fp} also belongs to the submitter {submitter} (allowed signers line {line} names them, in some spelling): the submitter cannot approve their own release"
         ));
     }
     if let Some((p, _)) = counted
