@@ -222,3 +222,62 @@ fn a_chain_recomputed_after_an_edit_no_longer_matches_its_anchors() {
     );
     assert!(text.contains("hash differs"), "{text}");
 }
+
+#[test]
+fn a_state_edited_in_the_state_database_is_refused() {
+    // The finding: a stage index and its elapsed time edited by hand skipped the canary.
+    let ws = approved_ws(|c| c);
+    let r = ws.ship(&[start("web"), vec!["--detach"]].concat());
+    assert_eq!(r.code, 0, "{}", r.text());
+    db(&ws)
+        .connection()
+        .execute_batch(
+            "UPDATE rollouts SET state = json_set(state, '$.stage', 2, '$.weight', 50, '$.stage_elapsed_ms', 999999)",
+        )
+        .unwrap();
+    let r = ws.ship(&["rollout", "resume", "web"]);
+    assert_ne!(r.code, 0, "{}", r.text());
+    assert!(r.text().contains("the state was edited"), "{}", r.text());
+    assert!(!ws.path("weight").exists(), "no traffic was moved");
+    let r = ws.ship(&["audit", "verify"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.text().contains("the state was edited"), "{}", r.text());
+}
+
+#[test]
+fn a_rollout_whose_contract_lost_its_approval_is_not_driven() {
+    // The finding: resubmitted after a change (approvals dropped), plan and first event
+    // rewritten to match, chain recomputed — the rollout still ran to 100 %.
+    let ws = approved_ws(|c| c);
+    let r = ws.ship(&[start("web"), vec!["--detach"]].concat());
+    assert_eq!(r.code, 0, "{}", r.text());
+    let path = "work/releases/2026-11-27-web.md";
+    ws.write(
+        path,
+        &ws.read(path)
+            .replace("max_increase_pp: 1.0", "max_increase_pp: 99.0"),
+    );
+    let r = ws.ship(&["release", "submit", "web", "--as", "agent@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&["rollout", "resume", "web"]);
+    assert_ne!(r.code, 0, "{}", r.text());
+    assert!(r.text().contains("not approved"), "{}", r.text());
+    assert!(!ws.path("weight").exists(), "no traffic was moved");
+    let r = ws.ship(&["audit", "verify"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+}
+
+#[test]
+fn a_rollout_deleted_from_the_database_with_its_contract_is_missed() {
+    let ws = completed_ws();
+    std::fs::remove_file(ws.path("work/releases/2026-11-27-web.md")).unwrap();
+    db(&ws)
+        .connection()
+        .execute_batch("DELETE FROM samples; DELETE FROM decisions; DELETE FROM rollouts;")
+        .unwrap();
+    let r = ws.ship(&["audit", "verify"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    let text = r.text();
+    assert!(text.contains("no longer has it"), "{text}");
+    assert!(text.contains("has no contract for it"), "{text}");
+}

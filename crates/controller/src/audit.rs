@@ -151,10 +151,35 @@ pub fn verify(ws: &Workspace) -> shiploop_workspace::Result<AuditReport> {
             .first_event(&row.release, "rollout-created")
             .map_err(err)?
             .map(|e| e.data["plan"].clone());
-        for p in plan_problems(ws, r, &row.plan, created.as_ref()) {
+        let mut problems = plan_problems(ws, r, &row.plan, created.as_ref(), row.created_at);
+        problems.extend(store.state_problem(&row.release).map_err(err)?);
+        for p in problems {
             report
                 .problems
                 .push(format!("rollout of {}: {p}", row.release));
+        }
+    }
+    // A rollout the log records must still be there, with its contract: deleting both would
+    // otherwise take every anchor with them.
+    let rows: Vec<String> = store
+        .rollouts()
+        .map_err(err)?
+        .into_iter()
+        .map(|r| r.release)
+        .collect();
+    for release in store.created_rollouts().map_err(err)? {
+        if rows.contains(&release) {
+            continue; // checked above
+        }
+        report.problems.push(format!(
+            "the event log records a rollout of {release}, but the state database no longer has it"
+        ));
+        let has_contract = releases.iter().any(|r| r.contract.meta.id == release);
+        if !has_contract && unreadable.is_empty() {
+            report.problems.push(format!(
+                "the event log records a rollout of {release}, but {} has no contract for it (its anchors went with it)",
+                ws.config.paths.releases
+            ));
         }
     }
     report.ok = report.problems.is_empty();

@@ -7,6 +7,7 @@
 //! contract builds today and the plan in the rollout's first event, which the hash chain covers.
 
 use crate::build::plan_for;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shiploop_artifacts::criteria::flatten;
 use shiploop_artifacts::digest::compute;
@@ -20,10 +21,17 @@ pub fn plan_problems(
     r: &LoadedRelease,
     recorded: &Value,
     created: Option<&Value>,
+    created_at: DateTime<Utc>,
 ) -> Vec<String> {
     let m = &r.contract.meta;
     let file = ws.rel(&r.path);
     let mut out = vec![];
+    // Approved when the rollout began (a key that expired since does not stop it; a contract
+    // resubmitted or an approval withdrawn since does).
+    let v = ws.verify_contract(&r.contract, &file, created_at);
+    if !v.ok() {
+        out.push(format!("the contract is not approved: {}", v.message));
+    }
     let current = compute(&r.contract).digest;
     if m.digest.as_deref() != Some(current.as_str()) {
         out.push(format!(

@@ -245,7 +245,14 @@ impl<'a> Controller<'a> {
             .first_event(id, "rollout-created")
             .map_err(store_err)?
             .map(|e| e.data["plan"].clone());
-        let problems = binding::plan_problems(self.ws, &self.release, &row.plan, created.as_ref());
+        let mut problems = binding::plan_problems(
+            self.ws,
+            &self.release,
+            &row.plan,
+            created.as_ref(),
+            row.created_at,
+        );
+        problems.extend(self.store.state_problem(id).map_err(store_err)?);
         if problems.is_empty() {
             return Ok(());
         }
@@ -365,6 +372,7 @@ impl<'a> Controller<'a> {
                 now,
             )
             .map_err(store_err)?;
+        self.anchor(now);
         Ok(true)
     }
 

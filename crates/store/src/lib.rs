@@ -85,6 +85,10 @@ fn event_hash(prev: &str, seq: i64, at: &str, release: &str, kind: &str, data: &
     hex::encode(h.finalize())
 }
 
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -192,15 +196,16 @@ impl Store {
                 "a rollout of {release} is already recorded"
             )));
         }
+        let state_text = state.to_string();
         tx.execute(
             "INSERT INTO rollouts (release, kind, plan, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![release, kind, plan.to_string(), state.to_string(), ts(at)],
+            params![release, kind, plan.to_string(), state_text, ts(at)],
         )?;
         append(
             &tx,
             release,
             "rollout-created",
-            &serde_json::json!({ "kind": kind, "plan": plan }),
+            &serde_json::json!({ "kind": kind, "plan": plan, "state_sha256": sha256_hex(&state_text) }),
             at,
         )?;
         tx.commit()?;
@@ -259,9 +264,10 @@ impl Store {
                 params![id, ts(at)],
             )?;
         }
+        let state_text = state.to_string();
         let n = tx.execute(
             "UPDATE rollouts SET state = ?2, updated_at = ?3 WHERE release = ?1",
-            params![release, state.to_string(), ts(at)],
+            params![release, state_text, ts(at)],
         )?;
         if n != 1 {
             return Err(StoreError::Invalid(format!(
@@ -287,13 +293,16 @@ impl Store {
                 stmt.execute(params![release, ts(at), k, serde_json::to_string(m)?])?;
             }
         }
-        append(
-            &tx,
-            release,
-            "decision",
-            &serde_json::to_value(decision)?,
-            at,
-        )?;
+        // The decision's event carries the hash of the state it left, so a state edited in the
+        // database (a stage skipped, evidence forged) no longer matches the chained log.
+        let mut data = serde_json::to_value(decision)?;
+        if let Value::Object(m) = &mut data {
+            m.insert(
+                "state_sha256".into(),
+                Value::String(sha256_hex(&state_text)),
+            );
+        }
+        append(&tx, release, "decision", &data, at)?;
         for (kind, data) in extra_events {
             append(&tx, release, kind, data, at)?;
         }
@@ -487,6 +496,52 @@ impl Store {
             Some(seq) => Ok(self.events_since(None, seq - 1, Some(1))?.pop()),
             None => Ok(None),
         }
+    }
+
+    /// Why the recorded state of `release` is not the one its newest decision (or its creation)
+    /// recorded in the event log, or None when it is (or the log predates state hashes).
+    pub fn state_problem(&self, release: &str) -> Result<Option<String>> {
+        let state: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT state FROM rollouts WHERE release = ?1",
+                params![release],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(state) = state else {
+            return Ok(None);
+        };
+        let last: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT seq, data FROM events WHERE release = ?1 AND kind IN ('decision', 'rollout-created') ORDER BY seq DESC LIMIT 1",
+                params![release],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((seq, data)) = last else {
+            return Ok(Some(format!(
+                "the event log has no decision or creation of the rollout of {release}"
+            )));
+        };
+        let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+        match data.get("state_sha256").and_then(Value::as_str) {
+            Some(h) if h == sha256_hex(&state) => Ok(None),
+            Some(_) => Ok(Some(format!(
+                "the recorded state of {release} is not the one event {seq} recorded with its last decision (the state was edited in the database)"
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// The releases whose rollout the event log says was created.
+    pub fn created_rollouts(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT release FROM events WHERE kind = 'rollout-created' ORDER BY release",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
     }
 
     /// The newest event's sequence number and hash: the head of the chain (0 and the genesis

@@ -212,6 +212,19 @@ impl Workspace {
                 }
             }
         }
+        if let Some(c) = &r.contract.meta.criteria {
+            let judge = shiploop_config::JudgeCfg {
+                alpha: c.judge.alpha,
+                beta: c.judge.beta,
+                inconclusive: c.judge.inconclusive.clone(),
+            };
+            if let Some((_, problem)) = judge.problem() {
+                return Err(Error::Incomplete {
+                    file: r.path.clone(),
+                    problems: vec![format!("criteria: {problem}")],
+                });
+            }
+        }
         let d = compute(&r.contract);
         // Approvals signed the digest and the submitter; if either changes they no longer hold.
         let same_signed = r.contract.meta.digest.as_deref() == Some(d.digest.as_str())
