@@ -66,23 +66,38 @@ impl Criteria {
     /// Each setting that differs between `self` (approved) and `now` (what `ship.toml` says
     /// today), as `name: approved X, ship.toml now Y`.
     pub fn differences(&self, now: &Criteria) -> Vec<String> {
-        let a = flatten(&serde_json::to_value(self).unwrap_or_default());
-        let b = flatten(&serde_json::to_value(now).unwrap_or_default());
-        let mut out = vec![];
-        for (k, v) in &a {
-            match b.get(k) {
-                Some(w) if w == v => {}
-                Some(w) => out.push(format!("{k}: approved {v}, ship.toml now {w}")),
-                None => out.push(format!("{k}: approved {v}, no longer in ship.toml")),
-            }
-        }
-        for (k, w) in &b {
-            if !a.contains_key(k) {
-                out.push(format!("{k}: not approved, ship.toml now {w}"));
-            }
-        }
-        out
+        value_differences(
+            &serde_json::to_value(self).unwrap_or_default(),
+            &serde_json::to_value(now).unwrap_or_default(),
+            "approved",
+            "ship.toml now",
+        )
     }
+}
+
+/// Each leaf that differs between two JSON values, as `path: <a_name> X, <b_name> Y` (`none`
+/// where one side lacks it).
+pub fn value_differences(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    a_name: &str,
+    b_name: &str,
+) -> Vec<String> {
+    let (a, b) = (flatten(a), flatten(b));
+    let mut out = vec![];
+    for (k, v) in &a {
+        match b.get(k) {
+            Some(w) if w == v => {}
+            Some(w) => out.push(format!("{k}: {a_name} {v}, {b_name} {w}")),
+            None => out.push(format!("{k}: {a_name} {v}, {b_name} none")),
+        }
+    }
+    for (k, w) in &b {
+        if !a.contains_key(k) {
+            out.push(format!("{k}: {a_name} none, {b_name} {w}"));
+        }
+    }
+    out
 }
 
 /// A JSON value as `dotted.path → value` pairs (strings unquoted), for naming what differs.
@@ -171,7 +186,7 @@ mod tests {
             "{d}"
         );
         assert!(
-            d.contains("checks.cpu.condition: approved < 0.8, no longer in ship.toml"),
+            d.contains("checks.cpu.condition: approved < 0.8, ship.toml now none"),
             "{d}"
         );
         assert!(d.contains("validation.resource_checks"), "{d}");

@@ -9,7 +9,7 @@
 use crate::build::plan_for;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use shiploop_artifacts::criteria::flatten;
+use shiploop_artifacts::criteria::value_differences;
 use shiploop_artifacts::digest::compute;
 use shiploop_workspace::{LoadedRelease, Workspace};
 
@@ -87,21 +87,7 @@ fn approved_part(plan: &Value) -> Value {
 }
 
 fn differences(a: &Value, b: &Value, a_name: &str, b_name: &str) -> Vec<String> {
-    let a = flatten(a);
-    let b = flatten(b);
-    let mut out = vec![];
-    for (k, v) in &a {
-        match b.get(k) {
-            Some(w) if w == v => {}
-            Some(w) => out.push(format!("{k}: {a_name} {v}, {b_name} {w}")),
-            None => out.push(format!("{k}: {a_name} {v}, {b_name} none")),
-        }
-    }
-    for (k, w) in &b {
-        if !a.contains_key(k) {
-            out.push(format!("{k}: {a_name} none, {b_name} {w}"));
-        }
-    }
+    let mut out = value_differences(a, b, a_name, b_name);
     if out.len() > 8 {
         let more = out.len() - 8;
         out.truncate(8);

@@ -1,7 +1,7 @@
 //! Building a rollout's plan and providers from the approved contract and ship.toml.
 
 use crate::Result;
-use shiploop_artifacts::criteria::{flatten, Criteria};
+use shiploop_artifacts::criteria::{value_differences, Criteria};
 use shiploop_artifacts::release::Kind;
 use shiploop_artifacts::Dur;
 use shiploop_config::AuthCfg;
@@ -51,25 +51,9 @@ pub fn criteria_drift(ws: &Workspace, r: &LoadedRelease) -> Vec<String> {
     };
     // The triggers' thresholds (rollback.*, latency.p99_target) are approved in the contract.
     let approved = serde_json::to_value(&m.rollback.automatic).unwrap_or_default();
-    let now = serde_json::to_value(&ws.config.rollback().automatic).unwrap_or_default();
-    let (approved, now) = (flatten(&approved), flatten(&now));
-    for (k, v) in &approved {
-        match now.get(k) {
-            Some(w) if w == v => {}
-            Some(w) => out.push(format!(
-                "rollback trigger {k}: approved {v}, ship.toml now {w}"
-            )),
-            None => out.push(format!(
-                "rollback trigger {k}: approved {v}, not in ship.toml now"
-            )),
-        }
-    }
-    for (k, w) in &now {
-        if !approved.contains_key(k) {
-            out.push(format!(
-                "rollback trigger {k}: not approved, ship.toml now {w}"
-            ));
-        }
+    let now = serde_json::to_value(ws.config.rollback().automatic).unwrap_or_default();
+    for d in value_differences(&approved, &now, "approved", "ship.toml now") {
+        out.push(format!("rollback trigger {d}"));
     }
     out
 }
