@@ -18,7 +18,6 @@ use crate::split::Version;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -279,9 +278,7 @@ pub async fn serve(admin: Arc<Admin>, listener: tokio::net::TcpListener) -> std:
                 let a = admin.clone();
                 async move { Ok::<_, std::convert::Infallible>(a.handle(req).await) }
             });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            crate::server::serve_client(stream, svc, crate::server::HEADER_READ_TIMEOUT).await;
         });
     }
 }

@@ -19,3 +19,4 @@ pub mod pool;
 pub mod resources;
 pub mod server;
 pub mod split;
+pub mod upload;

@@ -5,8 +5,10 @@
 //! - the body ends cleanly: counted under the upstream's status;
 //! - the upstream fails mid-body (connection closed short of `Content-Length`, a chunked body
 //!   cut off): counted as the proxy's 502, a connection error;
-//! - the exchange outlasts `request_timeout` (head and body together, like Envoy's route
-//!   timeout): counted as the proxy's 504, a connection error.
+//! - the proxy waits on the upstream longer than `request_timeout` (head and body together,
+//!   like Envoy's route timeout, but only the time spent waiting on the upstream: not while
+//!   the client is still sending its body, nor while a slow client reads): counted as the
+//!   proxy's 504, a connection error.
 //!
 //! In the two failures the body yields an error, so hyper aborts the client's connection (an
 //! HTTP/2 stream is reset) and the client never sees a clean, short response. The latency is
@@ -14,7 +16,8 @@
 //!
 //! A client that hangs up first (the body is dropped before its end) did not meet a failure of
 //! the upstream: the request counts under the upstream's status, with its time until the
-//! hang-up, as Envoy and linkerd keep a client's cancel apart from the upstream's errors.
+//! hang-up, as Envoy and linkerd keep a client's cancel apart from the upstream's errors. So
+//! does a body cut off because the client's upload failed (crate::upload).
 //!
 //! Cost on the hot path: no allocation (the wrapper replaces the boxed `Incoming` in the same
 //! box), an `Arc` clone, and per frame one `is_end_stream` check; the body's timer is made
@@ -30,7 +33,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::time::Sleep;
 
 /// Why a response body did not reach its end.
@@ -50,6 +53,8 @@ pub(crate) struct Pending {
     pub instance: usize,
     pub status: u16,
     pub started: Instant,
+    /// The client's upload, if the request had a body.
+    pub upload: Option<Arc<crate::upload::UploadState>>,
 }
 
 impl Pending {
@@ -64,7 +69,10 @@ pin_project! {
     pub struct Measured {
         #[pin]
         inner: Incoming,
-        deadline: tokio::time::Instant,
+        // How long the proxy may still wait on the upstream's body.
+        budget: Duration,
+        // Since when the proxy has been waiting on the upstream (None: not waiting).
+        waiting_since: Option<tokio::time::Instant>,
         // Made the first time the proxy waits for the upstream's body.
         #[pin]
         timer: Option<Sleep>,
@@ -86,10 +94,11 @@ pin_project! {
 }
 
 impl Measured {
-    pub(crate) fn new(inner: Incoming, deadline: tokio::time::Instant, pending: Pending) -> Self {
+    pub(crate) fn new(inner: Incoming, budget: Duration, pending: Pending) -> Self {
         Measured {
             inner,
-            deadline,
+            budget,
+            waiting_since: None,
             timer: None,
             pending: Some(pending),
         }
@@ -105,7 +114,15 @@ impl Body for Measured {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let mut this = self.project();
-        match this.inner.as_mut().poll_frame(cx) {
+        let polled = this.inner.as_mut().poll_frame(cx);
+        // The wait on the upstream ended: only that time is taken from the budget, so a
+        // client that reads slowly does not use up the upstream's time.
+        if polled.is_ready() {
+            if let Some(since) = this.waiting_since.take() {
+                *this.budget = this.budget.saturating_sub(since.elapsed());
+            }
+        }
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if this.inner.is_end_stream() {
                     if let Some(p) = this.pending.take() {
@@ -124,7 +141,14 @@ impl Body for Measured {
             }
             Poll::Ready(Some(Err(e))) => {
                 if let Some(p) = this.pending.take() {
-                    p.finish(Outcome::ConnectionError, 502);
+                    // The upstream's body broke because the client's upload did (the client
+                    // hung up mid-body): a client's cancel, under the upstream's status.
+                    if p.upload.as_ref().is_some_and(|u| u.failed()) {
+                        let status = p.status;
+                        p.finish(Outcome::Status(status), status);
+                    } else {
+                        p.finish(Outcome::ConnectionError, 502);
+                    }
                 }
                 Poll::Ready(Some(Err(BodyError::Upstream(e))))
             }
@@ -132,9 +156,14 @@ impl Body for Measured {
             // here, so bytes already received always reach the client, and a body that came
             // with its head costs no timer.
             Poll::Pending => {
-                if this.timer.is_none() {
-                    this.timer
-                        .set(Some(tokio::time::sleep_until(*this.deadline)));
+                if this.waiting_since.is_none() {
+                    let now = tokio::time::Instant::now();
+                    *this.waiting_since = Some(now);
+                    let deadline = now + *this.budget;
+                    match this.timer.as_mut().as_pin_mut() {
+                        Some(t) => t.reset(deadline),
+                        None => this.timer.set(Some(tokio::time::sleep_until(deadline))),
+                    }
                 }
                 match this.timer.as_pin_mut().map(|t| t.poll(cx)) {
                     Some(Poll::Ready(())) => {

@@ -12,6 +12,7 @@
 //! `try_send_request` hands the request back when it was not taken, so a busy connection is
 //! never written to twice.
 
+use crate::upload::Upload;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
@@ -47,11 +48,11 @@ impl std::fmt::Display for PoolError {
 /// A failed send; `request` is given back when it was never written (safe to send elsewhere).
 pub struct SendError {
     pub error: PoolError,
-    pub request: Option<Request<Incoming>>,
+    pub request: Option<Request<Upload>>,
 }
 
 struct Kept {
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<Upload>,
     last_used: Instant,
 }
 
@@ -73,7 +74,7 @@ impl Pool {
         &self,
         index: usize,
         addr: SocketAddr,
-        req: Request<Incoming>,
+        req: Request<Upload>,
     ) -> Result<Response<Incoming>, SendError> {
         let list = &self.lists[index];
         let mut req = req;

@@ -10,6 +10,7 @@ use crate::measured::{BodyError, Measured, Pending};
 use crate::metrics::{Golden, Outcome};
 use crate::pool::{Pool, SendError};
 use crate::split::{Splitter, Version};
+use crate::upload::{Upload, UploadState};
 use arc_swap::ArcSwap;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -54,6 +55,26 @@ pub struct ProxyConfig {
     /// Seconds of golden metrics to keep.
     pub window_secs: u64,
     pub balance: Balance,
+}
+
+/// Limits on client connections, set with [`Proxy::set_limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// How long a client may take to send its first bytes and a whole request head, and how
+    /// long an idle HTTP/1.1 keep-alive connection is kept; an HTTP/2 connection whose client
+    /// does not answer a ping within it is closed.
+    pub head_timeout: Duration,
+    /// Open client connections at most; one accepted beyond it is closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            head_timeout: HEADER_READ_TIMEOUT,
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// What every request reads, swapped as a whole.
@@ -105,6 +126,9 @@ pub struct Proxy {
     upstreams: [Vec<Instance>; 2],
     started: Instant,
     pub metrics: Mutex<Golden>,
+    limits: ArcSwap<Limits>,
+    /// Client connections open now.
+    connections: AtomicUsize,
 }
 
 /// The upstream connections of one serving thread, so a connection's I/O stays on the
@@ -213,7 +237,19 @@ impl Proxy {
             upstreams,
             started: Instant::now(),
             metrics: Mutex::new(Golden::new(window)),
+            limits: ArcSwap::from_pointee(Limits::default()),
+            connections: AtomicUsize::new(0),
         })
+    }
+
+    /// Sets the connection limits; connections accepted from then on get them.
+    pub fn set_limits(&self, limits: Limits) {
+        self.limits.store(Arc::new(limits));
+    }
+
+    /// Client connections open now.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 
     pub fn weight(&self) -> u8 {
@@ -355,19 +391,27 @@ impl Proxy {
         }
         let started = Instant::now();
         let mut tried = 0u64;
+        let (req, upload) = {
+            let (parts, body) = req.into_parts();
+            let (body, upload) = Upload::new(body);
+            (Request::from_parts(parts, body), upload)
+        };
         let mut req = req;
+        let timeout = self.cfg.request_timeout;
         // A refused connection means nothing was sent: the request goes to another instance of
         // the same version (never the other version: the split must hold).
         let result = loop {
             let in_flight = InFlight::new(&upstream.in_flight);
-            let sent = tokio::time::timeout(
-                self.cfg.request_timeout.saturating_sub(started.elapsed()),
+            let sent = wait_upstream(
                 client.send(upstream.index, upstream.addr, req),
+                started,
+                timeout,
+                upload.as_deref(),
             )
             .await;
             drop(in_flight);
             match sent {
-                Ok(Err(SendError {
+                Waited::Done(Err(SendError {
                     error: e,
                     request: Some(back),
                 })) => {
@@ -385,9 +429,24 @@ impl Proxy {
                         None => break Ok(Err(e)),
                     }
                 }
-                Ok(Err(SendError { error, .. })) => break Ok(Err(error)),
-                Ok(Ok(resp)) => break Ok(Ok(resp)),
-                Err(t) => break Err(t),
+                Waited::Done(Err(SendError { error, .. })) => {
+                    // The client's own body failed (it hung up mid-upload): not the version's
+                    // failure, and with no answer from the upstream, not counted at all.
+                    if upload.as_ref().is_some_and(|u| u.failed()) {
+                        return text(StatusCode::BAD_REQUEST, "request body incomplete\n");
+                    }
+                    break Ok(Err(error));
+                }
+                Waited::Done(Ok(resp)) => break Ok(Ok(resp)),
+                Waited::UpstreamTimeout => break Err(()),
+                // The client stopped sending its body: the proxy was waiting on the client, not
+                // the upstream. Answered 408 and not counted for the version.
+                Waited::ClientStalled => {
+                    return text(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request body not received in time\n",
+                    )
+                }
             }
         };
         let instance = upstream.name.as_str();
@@ -403,9 +462,17 @@ impl Proxy {
                     instance: upstream.index,
                     status: resp.status().as_u16(),
                     started,
+                    upload: upload.clone(),
                 };
-                let deadline = tokio::time::Instant::from_std(started + self.cfg.request_timeout);
-                return resp.map(|b| Measured::new(b, deadline, pending).boxed());
+                // What is left of the time the proxy may wait on the upstream: counted from when
+                // the client's body had arrived (time waiting on the client is not the
+                // upstream's), and in the body only while waiting on the upstream.
+                let from = upload
+                    .as_ref()
+                    .map_or(Some(started), |u| u.done_at())
+                    .unwrap_or_else(Instant::now);
+                let budget = (from + timeout).saturating_duration_since(Instant::now());
+                return resp.map(|b| Measured::new(b, budget, pending).boxed());
             }
             Ok(Err(e)) => (
                 Outcome::ConnectionError,
@@ -452,9 +519,62 @@ impl Proxy {
     }
 }
 
+/// How waiting for the upstream's answer ended.
+enum Waited<T> {
+    Done(T),
+    /// The upstream took longer than `request_timeout` (after the client's body had arrived).
+    UpstreamTimeout,
+    /// The client sent no part of its body for `request_timeout`.
+    ClientStalled,
+}
+
+/// Waits for `send`; only time spent waiting on the upstream counts against `timeout`. While
+/// the client is still sending its body, the clock is the client's: each part it sends gives
+/// it another `timeout`; when its body is complete, the upstream has `timeout` from then.
+async fn wait_upstream<F: std::future::Future>(
+    send: F,
+    started: Instant,
+    timeout: Duration,
+    upload: Option<&UploadState>,
+) -> Waited<F::Output> {
+    tokio::pin!(send);
+    loop {
+        let (deadline, client) = match upload {
+            None => (started + timeout, false),
+            Some(u) => match u.done_at() {
+                Some(done) => (done + timeout, false),
+                None => (u.last_progress() + timeout, true),
+            },
+        };
+        tokio::select! {
+            out = &mut send => return Waited::Done(out),
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+        }
+        // The state may have moved on while the timer ran out.
+        let moved = match upload {
+            None => false,
+            Some(u) => {
+                let (d, c) = match u.done_at() {
+                    Some(done) => (done + timeout, false),
+                    None => (u.last_progress() + timeout, true),
+                };
+                (d, c) != (deadline, client) && d > Instant::now()
+            }
+        };
+        if moved {
+            continue;
+        }
+        return if client {
+            Waited::ClientStalled
+        } else {
+            Waited::UpstreamTimeout
+        };
+    }
+}
+
 /// How long a client may take to send a request head (and how long an idle keep-alive
 /// connection is kept), like nginx's client_header_timeout.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The next connection. An accept error (out of file descriptors, a connection reset before
 /// it was accepted) must not end the server: it is reported, and accepting resumes shortly.
@@ -471,6 +591,73 @@ pub async fn accept(
     }
 }
 
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits until the client has sent enough to tell HTTP/1.1 from h2c: its first byte differs
+/// from the h2 preface, or the whole preface is there. `false` if the connection closed first.
+/// Only peeks, so the server reads the same bytes. Call it under a timeout: hyper's own
+/// detection waits for these bytes without one.
+async fn first_bytes(stream: &tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        if n == buf.len() || buf[..n] != H2_PREFACE[..n] {
+            return true;
+        }
+        // A partial preface: peek returns at once until more arrives, so wait a little.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Serves one client connection with `svc`: the first bytes must come within `head_timeout`,
+/// a whole HTTP/1.1 request head too, and an h2c client must answer pings within it. Used by
+/// the proxy and the admin API.
+pub(crate) async fn serve_client<S, B>(
+    stream: tokio::net::TcpStream,
+    svc: S,
+    head_timeout: Duration,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if !matches!(
+        tokio::time::timeout(head_timeout, first_bytes(&stream)).await,
+        Ok(true)
+    ) {
+        return;
+    }
+    let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // A client that sends no complete request head in time is dropped, so idle or slow
+    // connections cannot pile up until the process runs out of file descriptors.
+    b.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(head_timeout);
+    // An h2c client that stops answering (or never spoke beyond the preface) is found by
+    // pings and its connection closed.
+    b.http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Some(head_timeout))
+        .keep_alive_timeout(head_timeout);
+    let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+}
+
+/// Counts a client connection as open until it ends.
+struct Open(Arc<Proxy>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Serves one accepted connection (HTTP/1.1 or h2c) until the client closes it.
 async fn connection(
     proxy: Arc<Proxy>,
@@ -478,6 +665,14 @@ async fn connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
 ) {
+    let limits = **proxy.limits.load();
+    // Beyond the cap, a connection is closed at once rather than left to use up the process's
+    // file descriptors (and with them the upstream connections).
+    if proxy.connections.fetch_add(1, Ordering::Relaxed) >= limits.max_connections {
+        proxy.connections.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    let _open = Open(proxy.clone());
     let _ = stream.set_nodelay(true);
     let ip = HeaderValue::from_str(&peer.ip().to_string())
         .expect("an IP address is a valid header value");
@@ -485,13 +680,7 @@ async fn connection(
         let (p, c, ip) = (proxy.clone(), client.clone(), ip.clone());
         async move { Ok::<_, std::convert::Infallible>(p.handle(&c, req, &ip).await) }
     });
-    let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    // A client that sends no complete request head in time is dropped, so idle or slow
-    // connections cannot pile up until the process runs out of file descriptors.
-    b.http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+    serve_client(stream, svc, limits.head_timeout).await;
 }
 
 /// Serves the proxy on `listener`, on the caller's runtime, until the task is dropped.

@@ -1,0 +1,232 @@
+//! What a client alone can do to the proxy: hold connections open without sending a request,
+//! and fail or stall its own uploads. Neither may exhaust the proxy nor count as an error of
+//! the version the client was sent to.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use shiploop_proxy::server::{serve_on_threads, Balance, Limits, Proxy, ProxyConfig, StickyKey};
+use shiploop_proxy::split::Version;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An upstream that reads the whole request body, then answers 200 with its length.
+async fn upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let n = match req.into_body().collect().await {
+                            Ok(b) => b.to_bytes().len(),
+                            Err(_) => 0,
+                        };
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from(format!("{n}")),
+                        )))
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn proxy(request_timeout: Duration, limits: Limits) -> (Arc<Proxy>, SocketAddr) {
+    let up = upstream().await;
+    let cfg = ProxyConfig {
+        stable: vec![up],
+        canary: vec![up],
+        sticky: StickyKey::None,
+        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
+        request_timeout,
+        window_secs: 120,
+        balance: Balance::RoundRobin,
+    };
+    let p = Proxy::new(cfg, 0);
+    p.set_limits(limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_on_threads(p.clone(), listener, 1));
+    (p, addr)
+}
+
+fn limits(head: Duration) -> Limits {
+    Limits {
+        head_timeout: head,
+        max_connections: 10_000,
+    }
+}
+
+/// Whether the proxy closed `s` (read gives EOF or an error) within `within`.
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 256];
+    let end = Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(end.into(), s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // h2 SETTINGS, a ping: not a close
+        }
+    }
+}
+
+/// A whole request over a fresh connection; the response as text.
+async fn request(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_send_no_request_are_closed_after_the_head_timeout() {
+    let (_p, addr) = proxy(Duration::from_secs(5), limits(Duration::from_millis(300))).await;
+    let preface: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    // An empty SETTINGS frame after the preface.
+    let mut with_settings = preface.to_vec();
+    with_settings.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    let cases: [(&str, &[u8]); 5] = [
+        ("nothing", b""),
+        ("P", b"P"),
+        ("half a request head", b"GET / HTTP/1.1\r\nHost: x\r\n"),
+        ("the h2 preface", preface),
+        ("the preface and SETTINGS", &with_settings),
+    ];
+    let mut open = Vec::new();
+    for (name, bytes) in cases {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(bytes).await.unwrap();
+        open.push((name, s));
+    }
+    for (name, s) in &mut open {
+        // Head timeout, plus for h2 the ping's own timeout, plus slack.
+        assert!(
+            closed_within(s, Duration::from_secs(3)).await,
+            "a connection that sent {name} is still open"
+        );
+    }
+    // A normal request still works.
+    let r = request(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_closed_at_once() {
+    let (p, addr) = proxy(
+        Duration::from_secs(5),
+        Limits {
+            head_timeout: Duration::from_secs(30),
+            max_connections: 3,
+        },
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let end = Instant::now() + Duration::from_secs(2);
+    while p.connections() < 3 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(p.connections(), 3);
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut extra, Duration::from_secs(1)).await);
+    drop(held);
+    let end = Instant::now() + Duration::from_secs(2);
+    while p.connections() > 0 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let r = request(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+}
+
+fn canary(p: &Proxy) -> (u64, u64) {
+    let m = p.metrics.lock().unwrap();
+    let t = m.totals(Version::Canary);
+    (t.requests, t.errors)
+}
+
+const UPLOAD_HEAD: &[u8] =
+    b"POST /up HTTP/1.1\r\nHost: x\r\nx-ship-version: canary\r\nContent-Length: 100\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_the_client_abandons_is_not_an_error_of_the_version() {
+    let (p, addr) = proxy(Duration::from_secs(5), limits(Duration::from_secs(5))).await;
+    for _ in 0..5 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(UPLOAD_HEAD).await.unwrap();
+        s.write_all(b"abc").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        canary(&p).1,
+        0,
+        "canary (requests, errors) {:?}",
+        canary(&p)
+    );
+    // A whole upload is still counted, as a success.
+    let mut whole = UPLOAD_HEAD.to_vec();
+    whole.extend_from_slice(&[b'x'; 100]);
+    let r = request(addr, &whole).await;
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("100"), "{r}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(canary(&p), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_the_client_stalls_is_not_an_error_of_the_version() {
+    let timeout = Duration::from_millis(400);
+    let (p, addr) = proxy(timeout, limits(Duration::from_secs(5))).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(UPLOAD_HEAD).await.unwrap();
+    s.write_all(b"abc").await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out)).await;
+    let r = String::from_utf8_lossy(&out);
+    assert!(r.starts_with("HTTP/1.1 408"), "{r}");
+    assert_eq!(
+        canary(&p).1,
+        0,
+        "canary (requests, errors) {:?}",
+        canary(&p)
+    );
+
+    // A slow upload that keeps coming is not cut at request_timeout: only the upstream's time
+    // counts.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(UPLOAD_HEAD).await.unwrap();
+    for _ in 0..10 {
+        s.write_all(&[b'x'; 10]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), s.read(&mut [0u8; 0])).await;
+    let _ = tokio::time::timeout(Duration::from_millis(500), s.read_buf(&mut out)).await;
+    let r = String::from_utf8_lossy(&out);
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(canary(&p), (1, 0));
+}
