@@ -122,7 +122,11 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
         stop: rx.clone(),
         streams,
     };
-    let header_read_timeout = cfg.header_read_timeout.0;
+    let limits = shiploop_server::serve::Limits {
+        header_read_timeout: cfg.header_read_timeout.0,
+        request_timeout: cfg.request_timeout.0,
+        max_connections: cfg.max_connections as usize,
+    };
     let listen = ws.config.server.listen.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -168,7 +172,7 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
         let http = tokio::spawn(shiploop_server::serve::serve(
             listener,
             app,
-            header_read_timeout,
+            limits,
             rx.clone(),
         ));
         // The proxy stops after the rollouts' last ticks, which still route through it.

@@ -37,7 +37,9 @@ impl Serve {
         // The template lists every [server] key with its default: each is set in its place.
         for line in keys.lines() {
             let key = line.split(" = ").next().unwrap();
-            let at = cfg.find(&format!("\n{key} = ")).expect(key) + 1;
+            // Other tables have keys of the same names (request_timeout): look in [server].
+            let server = cfg.find("\n[server]\n").unwrap();
+            let at = server + cfg[server..].find(&format!("\n{key} = ")).expect(key) + 1;
             let end = at + cfg[at..].find('\n').unwrap();
             cfg.replace_range(at..end, line);
         }
@@ -283,4 +285,135 @@ fn half_sent_requests_and_idle_connections_are_closed_after_the_header_read_time
     }
     let (status, body, _) = s.timed_get("/healthz", VIEWER);
     assert_eq!((status, body.ends_with("ok\n")), (200, true), "{body}");
+}
+
+/// Sends `head` (a request head and the start of its body) and reads the status line: (status,
+/// how long it took, the connection).
+fn send_head(addr: SocketAddr, head: &str) -> (u16, Duration, TcpStream) {
+    let started = Instant::now();
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(head.as_bytes()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut status = [0u8; 12];
+    c.read_exact(&mut status)
+        .unwrap_or_else(|e| panic!("no answer to {head:?}: {e}"));
+    let code = String::from_utf8_lossy(&status[9..12]).parse().unwrap();
+    (code, started.elapsed(), c)
+}
+
+/// Reads what is left of the answer; the connection must then be closed by the server.
+fn rest_and_closed(mut c: TcpStream, what: &str) -> String {
+    c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut rest = vec![];
+    match c.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("{what}: the connection stayed open: {e}"),
+    }
+    String::from_utf8_lossy(&rest).into_owned()
+}
+
+#[test]
+fn stalled_bodies_are_answered_401_at_once_without_a_token_and_408_after_the_request_timeout() {
+    let (_ws, s) = Serve::start("request_timeout = \"1s\"", 0);
+    let stalled = |path: &str, auth: &str, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{body}"
+        )
+    };
+    // Without a token, a command's body is never waited for.
+    for path in ["/api/v1/rollouts/x/pause", "/releases/x/pause"] {
+        let (status, took, c) = send_head(s.addr, &stalled(path, "", "{"));
+        assert_eq!(status, 401, "{path}");
+        assert!(took < Duration::from_millis(800), "{path}: {took:?}");
+        drop(c);
+    }
+    let operator = format!("Authorization: Bearer {OPERATOR}\r\n");
+    let chunked = format!(
+        "POST /api/v1/rollouts/x/pause HTTP/1.1\r\nHost: x\r\n{operator}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{{\r\n"
+    );
+    let login = "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntoken=ab".to_string();
+    for (what, head) in [
+        (
+            "a command's body",
+            stalled("/api/v1/rollouts/x/pause", &operator, "{"),
+        ),
+        ("a chunked body", chunked),
+        ("a login form", login),
+    ] {
+        let (status, took, c) = send_head(s.addr, &head);
+        assert_eq!(status, 408, "{what}");
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+            "{what}: {took:?}"
+        );
+        let rest = rest_and_closed(c, what);
+        assert!(rest.contains("application/problem+json"), "{what}: {rest}");
+        assert!(rest.contains("request_timeout"), "{what}: {rest}");
+    }
+    // A whole body still works.
+    let body = r#"{"reason":"x"}"#;
+    let (status, _, c) = send_head(
+        s.addr,
+        &format!(
+            "POST /api/v1/rollouts/nope/pause HTTP/1.1\r\nHost: x\r\n{operator}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(status, 404, "{}", rest_and_closed(c, "a whole body"));
+}
+
+/// The server process's open file descriptors.
+fn open_fds(s: &Serve) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", s.child.id()))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn connections_beyond_max_connections_wait_unaccepted_and_requests_are_still_answered() {
+    const CAP: usize = 20;
+    let (_ws, s) = Serve::start(
+        &format!("header_read_timeout = \"1s\"\nmax_connections = {CAP}"),
+        0,
+    );
+    let before = open_fds(&s);
+    let silent: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect(s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let during = open_fds(&s);
+    eprintln!("descriptors: {before} before, {during} with 60 silent clients (cap {CAP})");
+    assert!(during <= before + CAP, "{before} → {during}");
+    // Slow clients are closed by their timeouts, so the places come free: an authorized
+    // request waits its turn and is answered.
+    let (status, body, took) = s.timed_get("/api/v1/rollouts", VIEWER);
+    eprintln!("an authorized request behind them took {took:?}");
+    assert_eq!(status, 200, "{body}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    drop(silent);
+}
+
+#[test]
+fn an_events_page_is_bounded_and_more_leads_to_the_rest() {
+    const EVENTS: usize = 450;
+    let (_ws, s) = Serve::start("", EVENTS);
+    let (mut after, mut seen, mut pages) = (0i64, 0usize, 0);
+    loop {
+        let (status, body, _) = s.timed_get(&format!("/api/v1/events?after={after}"), VIEWER);
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value =
+            serde_json::from_str(&body[body.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+        let events = json["events"].as_array().unwrap();
+        assert!(events.len() <= 200, "a page of {}", events.len());
+        seen += events.len();
+        pages += 1;
+        if json["more"] == false {
+            break;
+        }
+        assert_eq!(events.len(), 200);
+        after = events.last().unwrap()["seq"].as_i64().unwrap();
+    }
+    assert!(seen >= EVENTS, "{seen} events in {pages} pages");
+    assert!(pages >= 3, "{pages} pages");
 }

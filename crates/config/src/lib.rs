@@ -615,14 +615,16 @@ impl Config {
                 "server.poll must be more than 0".to_string(),
             ));
         }
-        if self.server.header_read_timeout.0.is_zero() {
-            return Some((
-                "server",
-                "header_read_timeout",
-                "server.header_read_timeout must be more than 0".to_string(),
-            ));
+        for (key, d) in [
+            ("header_read_timeout", self.server.header_read_timeout),
+            ("request_timeout", self.server.request_timeout),
+        ] {
+            if d.0.is_zero() {
+                return Some(("server", key, format!("server.{key} must be more than 0")));
+            }
         }
         for (key, n) in [
+            ("max_connections", self.server.max_connections),
             ("max_streams", self.server.max_streams),
             ("max_streams_per_token", self.server.max_streams_per_token),
         ] {

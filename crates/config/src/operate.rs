@@ -59,6 +59,11 @@ pub struct ServerCfg {
     /// How long a client may take to send a request's head; also how long an idle keep-alive
     /// connection stays open. Slow or silent clients cannot pile up connections.
     pub header_read_timeout: Dur,
+    /// How long a client may take to send a request's body, counted from its head; 408 after.
+    pub request_timeout: Dur,
+    /// Connections open at once; more wait in the listen queue, unaccepted, so a flood of
+    /// clients cannot take the file descriptors the controller needs. Above max_streams.
+    pub max_connections: u32,
     /// Live event streams (`/api/v1/events/stream`, the dashboard's live updates) open at once.
     pub max_streams: u32,
     /// Live event streams one token (or one dashboard login) may hold open at once.
@@ -74,6 +79,8 @@ impl Default for ServerCfg {
             poll: Dur::from_secs(1),
             run_proxy: false,
             header_read_timeout: Dur::from_secs(10),
+            request_timeout: Dur::from_secs(30),
+            max_connections: 768,
             max_streams: 512,
             max_streams_per_token: 64,
         }

@@ -246,7 +246,13 @@ sticky_header = ""
 sticky_cookie = ""
 # A request with this header set to "stable" or "canary" goes to that version (internal users).
 override_header = "x-ship-version"
+# How long the proxy waits on an upstream (head and body; not the time a client takes to send
+# or read): past it, 504, an error of the version.
 request_timeout = "30s"
+# Client connections open at once; one beyond it is closed at once (keep it below the
+# open-file limit, `ulimit -n`). A connection must send its first bytes and a request head
+# within 30 s.
+max_connections = 10000
 # How much golden-metric history the proxy keeps.
 keep = "10m"
 # Active health checks of every instance.
@@ -368,6 +374,11 @@ run_proxy = false
 # How long a client may take to send a request's head; an idle keep-alive connection is
 # closed after as long.
 header_read_timeout = "10s"
+# How long a client may take to send a request's body once its head arrived; 408 after.
+request_timeout = "30s"
+# Connections open at once; more wait unaccepted (keep it above max_streams and below the
+# open-file limit, `ulimit -n`).
+max_connections = 768
 # Live event streams (the API's and the dashboard's live updates) open at once, and per token;
 # more are answered 429.
 max_streams = 512

@@ -9,7 +9,7 @@
 use crate::auth::{Role, Tokens};
 use crate::problem::Problem;
 use crate::{blocking, AppState};
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
@@ -150,16 +150,28 @@ pub async fn login_form() -> Response {
     )
 }
 
+/// A form body, read within server.request_timeout; errors answered as axum's `Form` does.
+async fn read_form<T: serde::de::DeserializeOwned>(req: Request) -> Result<T, Response> {
+    let req = crate::body::buffered(req)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Form::<T>::from_request(req, &())
+        .await
+        .map(|Form(f)| f)
+        .map_err(IntoResponse::into_response)
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     token: String,
 }
 
-pub async fn login(
-    State(s): State<AppState>,
-    req_headers: HeaderMap,
-    Form(f): Form<LoginForm>,
-) -> Response {
+pub async fn login(State(s): State<AppState>, req_headers: HeaderMap, req: Request) -> Response {
+    // The form carries the token, so it is read first — within server.request_timeout.
+    let f: LoginForm = match read_form(req).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let mut h = HeaderMap::new();
     if let Ok(v) = format!("Bearer {}", f.token.trim()).parse() {
         h.insert(header::AUTHORIZATION, v);
@@ -654,11 +666,16 @@ pub async fn command(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    Form(f): Form<CommandForm>,
+    req: Request,
 ) -> Response {
+    // The token before the body: a client without one never gets to make the server wait.
     if let Err(p) = s.tokens.check(&headers, Role::Operator) {
         return p.into_response();
     }
+    let f: CommandForm = match read_form(req).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     if !Tokens::has_bearer(&headers) && !same_origin(&headers) {
         return Problem::new(
             StatusCode::FORBIDDEN,

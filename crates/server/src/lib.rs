@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod body;
 pub mod dashboard;
 pub mod metrics;
 pub mod problem;
@@ -73,13 +74,29 @@ pub fn router(state: AppState) -> Router {
 /// Runs a request's reads and writes (SQLite, the workspace's files) on tokio's blocking pool:
 /// the server's one thread also ticks every rollout, and a slow disk or a busy database must
 /// never delay a tick.
+///
+/// At most `READS` run at once; more requests wait their turn. Without the cap, 256 clients
+/// asking together took tokio's blocking pool to 512 threads and 900 MB, and a read that
+/// waits is cheaper than a thread with a database connection and a decoded page.
 pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(work)
+    static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(READS);
+    let slot = SLOTS
+        .acquire()
         .await
-        .map_err(|e| Problem::internal(format!("the request failed: {e}")))
+        .map_err(|e| Problem::internal(format!("the request failed: {e}")))?;
+    // The slot goes with the work: a client that hangs up does not free it early.
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+    .map_err(|e| Problem::internal(format!("the request failed: {e}")))
 }
+
+/// Requests' reads of the database and the workspace running at once.
+pub const READS: usize = 8;
 
 /// Errors axum answers by itself — a path segment that is not UTF-8, a form or JSON body it
 /// cannot read, a body too large, a wrong content type — come as text/plain; the API promises
