@@ -12,7 +12,7 @@ use shiploop_proxy::admin::{serve as serve_admin, Admin};
 use shiploop_proxy::health::{spawn as spawn_health, HealthConfig};
 use shiploop_proxy::launch::{launch, Launched};
 use shiploop_proxy::resources::{spawn as spawn_resources, Resources};
-use shiploop_proxy::server::{serve_on_threads, Balance, Proxy, ProxyConfig, StickyKey};
+use shiploop_proxy::server::{serve_on_threads, Balance, Limits, Proxy, ProxyConfig, StickyKey};
 use shiploop_proxy::split::Version;
 use shiploop_workspace::{Error, Workspace};
 use std::path::{Path, PathBuf};
@@ -179,6 +179,10 @@ pub fn run(out: &Out, a: &ProxyArgs, dir: &Path) -> Result<u8, Error> {
             launched.push(l);
         }
         let proxy = Proxy::new(pcfg, weight);
+        proxy.set_limits(Limits {
+            max_connections: cfg.max_connections as usize,
+            ..Limits::default()
+        });
         let instances = cfg
             .instances
             .iter()

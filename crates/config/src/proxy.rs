@@ -18,6 +18,8 @@ pub struct ProxyCfg {
     pub sticky_cookie: String,
     pub override_header: String,
     pub request_timeout: Dur,
+    /// Client connections open at once; one beyond it is closed at once.
+    pub max_connections: u32,
     /// How much golden-metric history the proxy keeps (the longest window anyone may ask for).
     pub keep: Dur,
     pub health_path: String,
@@ -41,6 +43,7 @@ impl Default for ProxyCfg {
             sticky_cookie: String::new(),
             override_header: "x-ship-version".into(),
             request_timeout: Dur::from_secs(30),
+            max_connections: 10_000,
             keep: Dur::from_secs(600),
             health_path: "/healthz".into(),
             health_interval: Dur::from_secs(5),
@@ -126,6 +129,12 @@ impl ProxyCfg {
             if d.0.is_zero() {
                 return Some((key, format!("proxy.{key}: must be greater than 0")));
             }
+        }
+        if self.max_connections == 0 {
+            return Some((
+                "max_connections",
+                "proxy.max_connections: at least 1".into(),
+            ));
         }
         if self.unhealthy_threshold == 0 || self.healthy_threshold == 0 {
             return Some((
