@@ -374,6 +374,11 @@ run_proxy = false
 # How long a client may take to send a request's head; an idle keep-alive connection is
 # closed after as long.
 header_read_timeout = "10s"
+# How long a client may take to send a request's body once its head arrived; 408 after.
+request_timeout = "30s"
+# Connections open at once; more wait unaccepted (keep it above max_streams and below the
+# open-file limit, `ulimit -n`).
+max_connections = 768
 # Live event streams (the API's and the dashboard's live updates) open at once, and per token;
 # more are answered 429.
 max_streams = 512
