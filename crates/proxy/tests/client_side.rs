@@ -230,3 +230,71 @@ async fn an_upload_the_client_stalls_is_not_an_error_of_the_version() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(canary(&p), (1, 0));
 }
+
+/// An upstream that answers every request at once with `size` bytes.
+async fn big_upstream(size: usize) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = Bytes::from(vec![b'x'; size]);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let body = body.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req| {
+                    let body = body.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(body)))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reading_slowly_does_not_use_up_the_upstreams_time() {
+    let size = 8 << 20;
+    let up = big_upstream(size).await;
+    let cfg = ProxyConfig {
+        stable: vec![up],
+        canary: vec![up],
+        sticky: StickyKey::None,
+        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
+        request_timeout: Duration::from_millis(300),
+        window_secs: 120,
+        balance: Balance::RoundRobin,
+    };
+    let p = Proxy::new(cfg, 100);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_on_threads(p.clone(), listener, 1));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    assert!(
+        took > Duration::from_millis(600),
+        "read in {took:?}: not slow enough to test"
+    );
+    assert!(got > size, "got {got} of {size} bytes in {took:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(canary(&p), (1, 0), "read {got} bytes in {took:?}");
+}
