@@ -273,12 +273,14 @@ pub async fn serve(admin: Arc<Admin>, listener: tokio::net::TcpListener) -> std:
             continue;
         };
         let admin = admin.clone();
+        let head_timeout = admin.proxy.limits().head_timeout;
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
                 let a = admin.clone();
                 async move { Ok::<_, std::convert::Infallible>(a.handle(req).await) }
             });
-            crate::server::serve_client(stream, svc, crate::server::HEADER_READ_TIMEOUT).await;
+            // The same first-bytes and head timeout as the proxy's clients.
+            crate::server::serve_client(stream, svc, head_timeout).await;
         });
     }
 }

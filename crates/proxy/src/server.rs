@@ -247,6 +247,10 @@ impl Proxy {
         self.limits.store(Arc::new(limits));
     }
 
+    pub fn limits(&self) -> Limits {
+        **self.limits.load()
+    }
+
     /// Client connections open now.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::Relaxed)
@@ -574,7 +578,7 @@ async fn wait_upstream<F: std::future::Future>(
 
 /// How long a client may take to send a request head (and how long an idle keep-alive
 /// connection is kept), like nginx's client_header_timeout.
-pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The next connection. An accept error (out of file descriptors, a connection reset before
 /// it was accepted) must not end the server: it is reported, and accepting resumes shortly.

@@ -298,3 +298,36 @@ async fn a_client_reading_slowly_does_not_use_up_the_upstreams_time() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(canary(&p), (1, 0), "read {got} bytes in {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_closes_connections_that_send_no_request() {
+    let (p, _) = proxy(Duration::from_secs(5), limits(Duration::from_millis(300))).await;
+    let admin = Arc::new(shiploop_proxy::admin::Admin {
+        proxy: p,
+        health: None,
+        resources: None,
+        token: "t".repeat(32),
+        state_file: None,
+        fingerprint: String::new(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(shiploop_proxy::admin::serve(admin, listener));
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /state HTTP/1.1\r\n").await.unwrap();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(3)).await,
+        "idle"
+    );
+    assert!(
+        closed_within(&mut half, Duration::from_secs(3)).await,
+        "half a head"
+    );
+    let r = request(
+        addr,
+        b"GET /state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+}
