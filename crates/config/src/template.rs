@@ -346,7 +346,7 @@ resource_checks = []
 # ---- Handoff to Operate (`ship handoff`) and outcome measurement (`ship outcome`) --------
 
 [handoff]
-# The seed's owners: Ship hands the release over, Operate measures outcomes from then on.
+# The Ship loop's owners: Ship hands the release over, Operate measures outcomes from then on.
 ship_owner = "Orchestration Layer"
 operate_owner = "Quality Layer"
 
@@ -395,7 +395,7 @@ max_streams_per_token = 64
 # json_pointer = "/version"          # RFC 6901…
 # json_equals = "v2"                 # …must equal this JSON value
 # max_latency = "500ms"
-# tags = ["user-facing"]             # what users see; the seed's "user-facing functionality"
+# tags = ["user-facing"]             # what users see; the Ship loop's "user-facing functionality verified"
 # timeout = "10s"
 # [[smoke]]
 # name = "orders consistent"
