@@ -124,10 +124,7 @@ fn ecdsa_p384_and_p521_approvers() {
             .expect("ssh-keygen must be installed (apt-get install openssh-client)");
         assert!(st.success());
         list(&ws, &key, who);
-        let r = ws.sh(&format!(
-            "ship release digest {ID} | ssh-keygen -Y sign -f {} -n shiploop-release > p{bits}.sig && ship release approve {ID} --signature p{bits}.sig",
-            key.display()
-        ));
+        let r = ws.approve_by_ssh_keygen(&key, &format!("p{bits}"));
         assert_eq!(r.code, 0, "P-{bits}: {}", r.text());
     }
     let r = ws.ship(&["release", "verify", ID]);
@@ -252,7 +249,7 @@ fn a_submitter_variant_cannot_approve_with_the_plain_address_key() {
 fn a_huge_principals_line_is_refused_quickly() {
     // One line for alice's key: 100 literals of ~1,020 letters and 100 patterns `*aaaa…b<i>`
     // (each under OpenSSH's 1,023-byte limit), about 200 kB: every literal used to be matched
-    // against every pattern (24 s for verify).
+    // against every pattern (33 s for verify).
     let ws = Ws::with_contract();
     let alice = ws.key("alice", "alice@example.com", true);
     let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
@@ -277,11 +274,7 @@ fn a_huge_principals_line_is_refused_quickly() {
     );
     assert!(took < std::time::Duration::from_secs(1), "{took:?}");
     assert_eq!(r.code, 1, "{}", r.text());
-    assert!(
-        r.stdout.contains("line 2") || r.stdout.contains("line "),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("line "), "{}", r.stdout);
 }
 
 #[test]
@@ -309,10 +302,7 @@ fn a_short_rsa_key_is_named_not_called_a_mismatch() {
     list(&ws, &key, "old@example.com");
     let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
     assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.sh(&format!(
-        "ship release digest {ID} | ssh-keygen -Y sign -f {} -n shiploop-release > rsa.sig && ship release approve {ID} --signature rsa.sig",
-        key.display()
-    ));
+    let r = ws.approve_by_ssh_keygen(&key, "rsa");
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(
         r.stderr

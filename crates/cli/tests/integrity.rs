@@ -9,19 +9,7 @@ use shiploop_store::Store;
 /// An approved release `web` on file providers, 1 s stages, 100 ms ticks, 1 s validation;
 /// `edit` applied to ship.toml before the release is compiled.
 fn approved_ws(edit: impl Fn(String) -> String) -> Ws {
-    let ws = Ws::init();
-    let cfg =
-        fast_stages(&edit(ws.read("ship.toml"))).replace("min_samples = 50", "min_samples = 10");
-    let cfg = file_providers(
-        &cfg,
-        "",
-        "cat metrics-{stage}.json 2>/dev/null || cat metrics.json",
-    );
-    ws.write("ship.toml", &cfg);
-    ws.write("metrics.json", HEALTHY);
-    ws.verdict("v-pass-1", "PASS", "Faster checkout");
-    ws.approve_web();
-    ws
+    rollout_ws_with("1s", "100ms", edit)
 }
 
 fn db(ws: &Ws) -> Store {

@@ -120,10 +120,7 @@ fn ssh_keygen_signatures_are_accepted_and_ours_verify_with_ssh_keygen() {
     );
 
     // ship digest | ssh-keygen -Y sign  →  approve --signature
-    let r = ws.sh(&format!(
-        "ship release digest {ID} | ssh-keygen -Y sign -f {} -n shiploop-release > bob.sig && ship release approve {ID} --signature bob.sig",
-        bob.display()
-    ));
+    let r = ws.approve_by_ssh_keygen(&bob, "bob");
     assert_eq!(r.code, 0, "{}", r.text());
     let r = ws.ship(&["release", "verify", ID]);
     assert_eq!(
@@ -430,10 +427,7 @@ fn ecdsa_and_rsa_approvers() {
     let r = ws.ship(&["release", "approve", ID, "--key", rsa.to_str().unwrap()]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("--signature"), "{}", r.stderr);
-    let r = ws.sh(&format!(
-        "ship release digest {ID} | ssh-keygen -Y sign -f {} -n shiploop-release > rsa.sig && ship release approve {ID} --signature rsa.sig",
-        rsa.display()
-    ));
+    let r = ws.approve_by_ssh_keygen(&rsa, "rsa");
     assert_eq!(r.code, 0, "{}", r.text());
     let r = ws.ship(&["release", "verify", ID]);
     assert_eq!(r.code, 0, "{}", r.text());

@@ -16,44 +16,6 @@ fn rollout_ws_from(edit: impl Fn(String) -> String) -> Ws {
     rollout_ws_with("3s", "100ms", edit)
 }
 
-fn rollout_ws_with(stage: &str, tick: &str, edit: impl Fn(String) -> String) -> Ws {
-    let ws = Ws::init();
-    let cfg = edit(ws.read("ship.toml"))
-        .replace(
-            "canary_duration = \"10m\"",
-            &format!("canary_duration = \"{stage}\""),
-        )
-        .replace(
-            "early_adopter_duration = \"30m\"",
-            &format!("early_adopter_duration = \"{stage}\""),
-        )
-        .replace(
-            "ga_duration = \"1h\"",
-            &format!("ga_duration = \"{stage}\""),
-        )
-        .replace(
-            "tick_interval = \"auto\"",
-            &format!("tick_interval = \"{tick}\""),
-        )
-        .replace(
-            "max_tick_gap = \"1m\"",
-            &format!("max_tick_gap = \"{tick}\""),
-        )
-        .replace("min_samples = 50", "min_samples = 10")
-        .replace("window = \"30m\"", "window = \"1s\"");
-    let cfg = file_providers(
-        &cfg,
-        "",
-        "cat metrics-{stage}.json 2>/dev/null || cat metrics.json",
-    );
-    ws.write("ship.toml", &cfg);
-    ws.write("metrics.json", HEALTHY);
-    ws.verdict("v-pass-1", "PASS", "Faster checkout");
-    ws.verdict("v-pass-2", "PASS", "Saved cards");
-    ws.approve_web();
-    ws
-}
-
 fn weights(ws: &Ws) -> Vec<u32> {
     let mut out: Vec<u32> = vec![];
     for w in ws

@@ -4,6 +4,7 @@
 
 mod common;
 use common::builtin::ship_env;
+use common::serve::{Serve, OPERATOR, VIEWER};
 use common::servers::{self, free_addr};
 use common::*;
 use serde_json::Value;
@@ -11,54 +12,13 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const VIEWER: &str = "viewer-token-0123456789";
-const OPERATOR: &str = "operator-token-0123456789";
-
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Serve {
     fn start(ws: &Ws, addr: SocketAddr) -> Serve {
-        Serve::start_with(ws, addr, &[])
+        Serve::spawn(ws, addr, &[])
     }
 
     fn start_with(ws: &Ws, addr: SocketAddr, env: &[(&str, &str)]) -> Serve {
-        let child = Command::new(env!("CARGO_BIN_EXE_ship"))
-            .arg("-C")
-            .arg(ws.root())
-            .arg("serve")
-            .envs(env.iter().copied())
-            .env(
-                "SHIP_API_TOKENS",
-                format!("viewer:{VIEWER},operator:{OPERATOR}"),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut s = Serve { child, addr };
-        let started = Instant::now();
-        while servers::http_get(&format!("http://{addr}/healthz")).is_err() {
-            assert!(
-                s.child.try_wait().unwrap().is_none(),
-                "ship serve exited before answering"
-            );
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "ship serve never answered"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
+        Serve::spawn(ws, addr, env)
     }
 
     /// (status, content-type, headers text, body)

@@ -2,28 +2,13 @@
 //! caps on streams per token and in all) and clients that send half a request and go quiet.
 
 mod common;
-use common::servers::{self, free_addr};
+use common::serve::{Serve, OPERATOR, VIEWER};
+use common::servers::free_addr;
 use common::*;
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const VIEWER: &str = "viewer-token-0123456789";
-const OPERATOR: &str = "operator-token-0123456789";
-
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 impl Serve {
     /// A workspace whose `[server]` table gets `keys`, and `ship serve` answering on it.
@@ -47,25 +32,7 @@ impl Serve {
         if events > 0 {
             fill_event_log(&ws, events);
         }
-        let child = Command::new(env!("CARGO_BIN_EXE_ship"))
-            .arg("-C")
-            .arg(ws.root())
-            .arg("serve")
-            .env(
-                "SHIP_API_TOKENS",
-                format!("viewer:{VIEWER},operator:{OPERATOR}"),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut s = Serve { child, addr };
-        let started = Instant::now();
-        while servers::http_get(&format!("http://{addr}/healthz")).is_err() {
-            assert!(s.child.try_wait().unwrap().is_none(), "ship serve exited");
-            assert!(started.elapsed() < Duration::from_secs(20), "no answer");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let s = Serve::spawn(&ws, addr, &[]);
         (ws, s)
     }
 

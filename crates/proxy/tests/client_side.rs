@@ -2,10 +2,12 @@
 //! and fail or stall its own uploads. Neither may exhaust the proxy nor count as an error of
 //! the version the client was sent to.
 
+mod common;
+use common::proxy_to;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use shiploop_proxy::server::{serve_on_threads, Balance, Limits, Proxy, ProxyConfig, StickyKey};
+use shiploop_proxy::server::{Limits, Proxy};
 use shiploop_proxy::split::Version;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,22 +46,7 @@ async fn upstream() -> SocketAddr {
 }
 
 async fn proxy(request_timeout: Duration, limits: Limits) -> (Arc<Proxy>, SocketAddr) {
-    let up = upstream().await;
-    let cfg = ProxyConfig {
-        stable: vec![up],
-        canary: vec![up],
-        sticky: StickyKey::None,
-        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
-        request_timeout,
-        window_secs: 120,
-        balance: Balance::RoundRobin,
-    };
-    let p = Proxy::new(cfg, 0);
-    p.set_limits(limits);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_on_threads(p.clone(), listener, 1));
-    (p, addr)
+    proxy_to(upstream().await, 0, request_timeout, Some(limits)).await
 }
 
 fn limits(head: Duration) -> Limits {
@@ -262,19 +249,7 @@ async fn big_upstream(size: usize) -> SocketAddr {
 async fn a_client_reading_slowly_does_not_use_up_the_upstreams_time() {
     let size = 8 << 20;
     let up = big_upstream(size).await;
-    let cfg = ProxyConfig {
-        stable: vec![up],
-        canary: vec![up],
-        sticky: StickyKey::None,
-        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
-        request_timeout: Duration::from_millis(300),
-        window_secs: 120,
-        balance: Balance::RoundRobin,
-    };
-    let p = Proxy::new(cfg, 100);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_on_threads(p.clone(), listener, 1));
+    let (p, addr) = proxy_to(up, 100, Duration::from_millis(300), None).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await

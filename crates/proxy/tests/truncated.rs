@@ -1,12 +1,14 @@
 //! Responses the upstream cuts off or sends too slowly: the request counts as an error of the
 //! version, and the client sees the connection fail rather than a clean short answer.
 
+mod common;
+use common::proxy_to;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use shiploop_proxy::server::{serve_on_threads, Balance, Proxy, ProxyConfig, StickyKey};
+use shiploop_proxy::server::Proxy;
 use shiploop_proxy::split::Version;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,20 +61,7 @@ async fn raw_upstream(steps: Vec<Step>) -> SocketAddr {
 
 /// A proxy sending everything to the canary at `canary`.
 async fn proxy(canary: SocketAddr, timeout: Duration) -> (Arc<Proxy>, SocketAddr) {
-    let cfg = ProxyConfig {
-        stable: vec![canary],
-        canary: vec![canary],
-        sticky: StickyKey::None,
-        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
-        request_timeout: timeout,
-        window_secs: 120,
-        balance: Balance::RoundRobin,
-    };
-    let p = Proxy::new(cfg, 100);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_on_threads(p.clone(), listener, 1));
-    (p, addr)
+    proxy_to(canary, 100, timeout, None).await
 }
 
 type TestClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod builtin;
+pub mod serve;
 pub mod servers;
 
 use std::path::{Path, PathBuf};
@@ -127,6 +128,15 @@ pub fn file_providers(cfg: &str, suffix: &str, metrics: &str) -> String {
 }
 
 impl Ws {
+    /// Signs the approval message of [`ID`] with `key` using OpenSSH itself (`ssh-keygen -Y
+    /// sign`, into `<name>.sig`) and attaches it with `ship release approve --signature`.
+    pub fn approve_by_ssh_keygen(&self, key: &Path, name: &str) -> Run {
+        self.sh(&format!(
+            "ship release digest {ID} | ssh-keygen -Y sign -f {} -n shiploop-release > {name}.sig && ship release approve {ID} --signature {name}.sig",
+            key.display()
+        ))
+    }
+
     /// Compiles release `web` from the verdicts in work/evaluations, submits it as the agent and
     /// approves it as alice (a new allowed key).
     pub fn approve_web(&self) {
@@ -320,4 +330,46 @@ impl Ws {
         walk(self.root(), &mut out);
         out
     }
+}
+
+/// A workspace on file providers (the command router writes `weight`, metrics from
+/// `metrics-{stage}.json` or `metrics.json`, healthy at first) whose stages last `stage`, ticking
+/// every `tick`, with an approved release `web` compiled from two PASS verdicts; `edit` applied
+/// to ship.toml before the release is compiled.
+pub fn rollout_ws_with(stage: &str, tick: &str, edit: impl Fn(String) -> String) -> Ws {
+    let ws = Ws::init();
+    let cfg = edit(ws.read("ship.toml"))
+        .replace(
+            "canary_duration = \"10m\"",
+            &format!("canary_duration = \"{stage}\""),
+        )
+        .replace(
+            "early_adopter_duration = \"30m\"",
+            &format!("early_adopter_duration = \"{stage}\""),
+        )
+        .replace(
+            "ga_duration = \"1h\"",
+            &format!("ga_duration = \"{stage}\""),
+        )
+        .replace(
+            "tick_interval = \"auto\"",
+            &format!("tick_interval = \"{tick}\""),
+        )
+        .replace(
+            "max_tick_gap = \"1m\"",
+            &format!("max_tick_gap = \"{tick}\""),
+        )
+        .replace("min_samples = 50", "min_samples = 10")
+        .replace("window = \"30m\"", "window = \"1s\"");
+    let cfg = file_providers(
+        &cfg,
+        "",
+        "cat metrics-{stage}.json 2>/dev/null || cat metrics.json",
+    );
+    ws.write("ship.toml", &cfg);
+    ws.write("metrics.json", HEALTHY);
+    ws.verdict("v-pass-1", "PASS", "Faster checkout");
+    ws.verdict("v-pass-2", "PASS", "Saved cards");
+    ws.approve_web();
+    ws
 }
