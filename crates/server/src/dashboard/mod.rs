@@ -6,17 +6,21 @@
 //! Browsers authenticate once with a token (`/login`), kept in an HttpOnly, SameSite=Strict
 //! cookie; the commands also check that the form came from this origin.
 
+mod chart;
+mod records;
+
 use crate::auth::{Role, Tokens};
 use crate::problem::Problem;
 use crate::{blocking, AppState};
-use axum::extract::{Form, FromRequest, Path, Request, State};
+use axum::extract::{Form, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use records::ts;
 use serde::Deserialize;
 use shiploop_artifacts::release::Trigger;
-use shiploop_rollout::{Phase, Plan, Rollout};
-use shiploop_store::Store;
+use shiploop_rollout::{DecisionKind, Phase, Plan, Rollout};
+use shiploop_store::{DecisionRow, Store};
 
 pub const COOKIE: &str = "ship_token";
 
@@ -136,10 +140,6 @@ fn to_login() -> Response {
 
 fn pill(text: &str) -> String {
     format!("<span class=\"pill {0}\">{0}</span>", esc(text))
-}
-
-fn ts(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 pub async fn login_form() -> Response {
@@ -308,20 +308,27 @@ fn index_page(s: &AppState) -> Response {
     page("releases", &shell(last_seq(&st, None), &body), Some(""))
 }
 
+/// A release page's query: `before`, the decision log's page (decisions older than this id).
+#[derive(Deserialize)]
+pub struct PageQuery {
+    before: Option<i64>,
+}
+
 pub async fn release_page(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> Response {
     let Some(role) = viewer(&s, &headers) else {
         return to_login();
     };
-    blocking(move || one_release_page(&s, role, &id))
+    blocking(move || one_release_page(&s, role, &id, q.before))
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-fn one_release_page(s: &AppState, role: Role, id: &str) -> Response {
+fn one_release_page(s: &AppState, role: Role, id: &str, before: Option<i64>) -> Response {
     let r = match crate::api::release_for_html(s, id) {
         Ok(r) => r,
         Err(p) => return p.into_response(),
@@ -399,9 +406,11 @@ fn one_release_page(s: &AppState, role: Role, id: &str) -> Response {
             body.push_str("</div>");
         }
     }
-    body.push_str(&charts_html(&st, &m.id, state.as_ref()));
-    body.push_str(&decisions_html(&st, &m.id));
-    body.push_str(&records_html(m));
+    let decisions = st.decisions(&m.id).unwrap_or_default();
+    let now = Utc::now();
+    body.push_str(&charts_html(&st, &m.id, state.as_ref(), &decisions, now));
+    body.push_str(&records::decisions_html(&m.id, &decisions, before));
+    body.push_str(&records::records_html(m, now));
     page(
         &m.id,
         &shell(last_seq(&st, Some(&m.id)), &body),
@@ -451,14 +460,20 @@ fn commands_html(id: &str, phase: &Phase, validating: bool) -> String {
 const CHART_POINTS: usize = 500;
 
 /// Error rate and p99 of stable vs canary over the rollout (since it was created), from the
-/// samples ship recorded, with the rollback thresholds as dashed lines — those of the rollout's
-/// plan, i.e. the approved contract's triggers, which are what rolls back (not ship.toml now).
-fn charts_html(st: &Store, id: &str, rollout: Option<&(Plan, Rollout, DateTime<Utc>)>) -> String {
+/// samples ship recorded, with the rollback thresholds — those of the rollout's plan, i.e. the
+/// approved contract's triggers, which are what rolls back (not ship.toml now) — and a marker
+/// where each stage was entered.
+fn charts_html(
+    st: &Store,
+    id: &str,
+    rollout: Option<&(Plan, Rollout, DateTime<Utc>)>,
+    decisions: &[DecisionRow],
+    now: DateTime<Utc>,
+) -> String {
     let since = rollout.map_or(DateTime::<Utc>::UNIX_EPOCH, |(_, _, created)| *created);
     let triggers = rollout
         .map(|(plan, _, _)| plan.triggers.as_slice())
         .unwrap_or_default();
-    let now = Utc::now();
     let series = |key: &str| {
         let all = st
             .sample_values(&[id.to_string()], key, since, now)
@@ -473,31 +488,93 @@ fn charts_html(st: &Store, id: &str, rollout: Option<&(Plan, Rollout, DateTime<U
         _ => None,
     });
     let p99_limit = triggers.iter().find_map(|t| match t {
-        Trigger::P99Latency { target, factor } => Some((
-            format!("{factor} × target"),
-            target.0.as_secs_f64() * factor,
-        )),
+        Trigger::P99Latency { target, factor } => Some(target.0.as_secs_f64() * factor),
         _ => None,
     });
-    let err = svg_chart(
+    let markers = stage_markers(decisions);
+    let (canary_err, stable_p99, canary_p99) = (
+        series("canary/error_rate"),
+        series("stable/latency_p99"),
+        series("canary/latency_p99"),
+    );
+    let pair = |stable, canary| {
+        [
+            chart::Line {
+                name: "stable",
+                color: "#718096",
+                width: 3.0,
+                dash: None,
+                points: stable,
+            },
+            chart::Line {
+                name: "canary",
+                color: "#2c7be5",
+                width: 2.0,
+                dash: Some("7 4"),
+                points: canary,
+            },
+        ]
+    };
+    let err = chart::svg(
         "error rate",
-        &[
-            ("stable", "#718096", &stable_err),
-            ("canary", "#2c7be5", &series("canary/error_rate")),
-        ],
+        &pair(&stable_err, &canary_err),
         err_limit.map(|l| ("rollback threshold", l)),
-        |v| format!("{:.2} %", v * 100.0),
+        &markers,
+        &chart::Unit {
+            factor: 100.0,
+            suffix: " %",
+            min_top: 0.001,
+        },
     );
-    let p99 = svg_chart(
+    let p99 = chart::svg(
         "p99 latency",
-        &[
-            ("stable", "#718096", &series("stable/latency_p99")),
-            ("canary", "#2c7be5", &series("canary/latency_p99")),
-        ],
-        p99_limit.as_ref().map(|(label, l)| (label.as_str(), *l)),
-        |v| format!("{:.0} ms", v * 1000.0),
+        &pair(&stable_p99, &canary_p99),
+        p99_limit.map(|l| ("rollback threshold", l)),
+        &markers,
+        &chart::Unit {
+            factor: 1000.0,
+            suffix: " ms",
+            min_top: 0.001,
+        },
     );
-    format!("<div class=\"card\"><b>Live metrics</b><div class=\"charts\">{err}{p99}</div></div>")
+    format!("<div class=\"card\"><b>Live metrics</b> <small>as of {}</small><div class=\"charts\">{err}{p99}</div></div>", ts(&now))
+}
+
+/// A marker where each stage was entered (the first decision in it) and where a rollback began.
+fn stage_markers(decisions: &[DecisionRow]) -> Vec<chart::Marker> {
+    let mut out = vec![];
+    let mut stage = None;
+    let mut rolled_back = false;
+    for d in decisions {
+        let d = &d.decision;
+        match d.kind {
+            DecisionKind::Ignored => {}
+            DecisionKind::Rollback | DecisionKind::RolledBack | DecisionKind::Failed => {
+                if !rolled_back {
+                    rolled_back = true;
+                    out.push(chart::Marker {
+                        at: d.at,
+                        label: if d.kind == DecisionKind::Failed {
+                            "failed".into()
+                        } else {
+                            "rollback".into()
+                        },
+                        rollback: true,
+                    });
+                }
+            }
+            _ if stage != Some(d.stage) && !rolled_back => {
+                stage = Some(d.stage);
+                out.push(chart::Marker {
+                    at: d.at,
+                    label: d.stage_name.clone(),
+                    rollback: false,
+                });
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Every n-th point so that at most `max` remain, the last one always kept (the latest value is
@@ -514,145 +591,6 @@ fn thin(points: Vec<(DateTime<Utc>, f64)>, max: usize) -> Vec<(DateTime<Utc>, f6
         .filter(|(i, _)| i % step == 0 || *i == last)
         .map(|(_, p)| p)
         .collect()
-}
-
-type Series<'a> = (&'a str, &'a str, &'a Vec<(DateTime<Utc>, f64)>);
-
-fn svg_chart(
-    title: &str,
-    lines: &[Series<'_>],
-    threshold: Option<(&str, f64)>,
-    fmt: impl Fn(f64) -> String,
-) -> String {
-    const W: f64 = 500.0;
-    const H: f64 = 200.0;
-    let all: Vec<&(DateTime<Utc>, f64)> = lines.iter().flat_map(|(_, _, s)| s.iter()).collect();
-    if all.is_empty() {
-        return format!(
-            "<svg class=\"chart\" data-chart=\"{}\" width=\"{W}\" height=\"{H}\" xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"{W}\" height=\"{H}\" fill=\"#fff\"/><text x=\"10\" y=\"20\">{}</text><text x=\"10\" y=\"100\">no samples yet</text></svg>",
-            esc(title),
-            esc(title)
-        );
-    }
-    let t0 = all.iter().map(|(t, _)| *t).min().unwrap_or_default();
-    let t1 = all.iter().map(|(t, _)| *t).max().unwrap_or_default();
-    let span = (t1 - t0).num_milliseconds().max(1) as f64;
-    let mut hi = all.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
-    if let Some((_, th)) = threshold {
-        hi = hi.max(th);
-    }
-    let hi = if hi <= 0.0 { 1.0 } else { hi * 1.1 };
-    let x = |t: DateTime<Utc>| 40.0 + (W - 50.0) * ((t - t0).num_milliseconds() as f64 / span);
-    let y = |v: f64| 30.0 + (H - 50.0) * (1.0 - v / hi);
-    let mut svg = format!(
-        "<svg class=\"chart\" data-chart=\"{}\" width=\"{W}\" height=\"{H}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\" font-family=\"sans-serif\"><rect width=\"{W}\" height=\"{H}\" fill=\"#fff\"/><text x=\"10\" y=\"18\" font-weight=\"bold\">{}</text><text x=\"4\" y=\"{:.1}\">{}</text><text x=\"4\" y=\"{:.1}\">0</text>",
-        esc(title),
-        esc(title),
-        y(hi) + 10.0,
-        esc(&fmt(hi)),
-        y(0.0)
-    );
-    if let Some((label, v)) = threshold {
-        let (right, at) = (W - 10.0, y(v));
-        svg.push_str(&format!(
-            "<line class=\"threshold\" x1=\"40\" x2=\"{right}\" y1=\"{at:.1}\" y2=\"{at:.1}\" stroke=\"#c53030\" stroke-dasharray=\"5 4\"/><text x=\"{right}\" y=\"{:.1}\" fill=\"#c53030\" text-anchor=\"end\">{} {}</text>",
-            at - 3.0,
-            esc(label),
-            esc(&fmt(v))
-        ));
-    }
-    for (i, (name, color, s)) in lines.iter().enumerate() {
-        let pts: Vec<String> = s
-            .iter()
-            .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
-            .collect();
-        if !pts.is_empty() {
-            svg.push_str(&format!(
-                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
-                pts.join(" ")
-            ));
-        }
-        svg.push_str(&format!(
-            "<text x=\"{}\" y=\"18\" fill=\"{color}\">{}</text>",
-            200.0 + 70.0 * i as f64,
-            esc(name)
-        ));
-    }
-    svg.push_str("</svg>");
-    svg
-}
-
-fn decisions_html(st: &Store, id: &str) -> String {
-    let mut rows = String::new();
-    for d in st.decisions(id).unwrap_or_default().iter().rev().take(200) {
-        let d = &d.decision;
-        let kind = serde_json::to_value(d.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} %</td><td>{}</td></tr>",
-            ts(&d.at),
-            pill(&kind),
-            esc(&d.stage_name),
-            d.weight,
-            esc(&d.reason)
-        ));
-    }
-    format!(
-        "<h2>Decisions</h2><table id=\"decisions\"><tr><th>at</th><th>decision</th><th>stage</th><th>weight</th><th>why</th></tr>{}</table>",
-        if rows.is_empty() { "<tr><td colspan=5>None yet.</td></tr>".into() } else { rows }
-    )
-}
-
-fn records_html(m: &shiploop_artifacts::release::ReleaseMeta) -> String {
-    let mut out = String::from(
-        "<h2>Approvals</h2><table><tr><th>approver</th><th>signed at</th><th>key</th></tr>",
-    );
-    if m.approvals.is_empty() {
-        out.push_str("<tr><td colspan=3>None yet.</td></tr>");
-    }
-    for a in &m.approvals {
-        out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            esc(&a.principal),
-            ts(&a.signed_at),
-            esc(&a.key)
-        ));
-    }
-    out.push_str("</table>");
-    let lines = |title: &str, lines: &[shiploop_artifacts::release::CheckLine]| {
-        let mut t = format!(
-            "<h2>{title}</h2><table><tr><th>item</th><th>result</th><th>evidence</th></tr>"
-        );
-        for l in lines {
-            t.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&l.gate),
-                pill(&l.status),
-                esc(&l.evidence)
-            ));
-        }
-        t.push_str("</table>");
-        t
-    };
-    match &m.checks {
-        Some(c) => out.push_str(&lines("Pre-deployment gates", &c.gates)),
-        None => out.push_str("<h2>Pre-deployment gates</h2><p>Not checked yet.</p>"),
-    }
-    if let Some(v) = &m.validation {
-        out.push_str(&lines(
-            &format!("Post-deployment validation: {}", esc(&v.result)),
-            &v.items,
-        ));
-    }
-    if let Some(h) = &m.handoff {
-        out.push_str(&lines(
-            &format!("Handed over to {} at {}", esc(&h.to), ts(&h.at)),
-            &h.items,
-        ));
-    }
-    out
 }
 
 #[derive(Deserialize)]
