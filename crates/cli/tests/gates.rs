@@ -623,3 +623,80 @@ fn a_shipped_release_cannot_be_aborted() {
     assert!(r.stdout.contains("already started"), "{}", r.stdout);
     assert_eq!(ws.read("work/releases/2026-11-27-web.md"), before);
 }
+
+/// The monitoring gate asks only the metric source, and names the setting behind a failure for
+/// each kind of source — never the router's settings.
+#[test]
+fn the_monitoring_gate_names_the_metric_setting_that_is_missing() {
+    let ws = gated_ws(SAFE_SQL);
+    let base = ws.read("ship.toml");
+    let set = |cfg: &str, table: &str, key: &str, value: &str| {
+        shiploop_config::set_key(cfg, table, key, value)
+            .unwrap_or_else(|| panic!("ship.toml has no {table}.{key}"))
+    };
+    let monitoring = |cfg: &str| {
+        ws.write("ship.toml", cfg);
+        let r = ws.ship(&["check", "web", "--json"]);
+        assert_eq!(r.code, 1, "{}", r.text());
+        let g = gate(&r.json(), "monitoring").clone();
+        assert_eq!(g["status"], "fail", "{g}");
+        g.to_string()
+    };
+
+    // Command source: the router's set_weight is empty too, and is not what is blamed.
+    let cfg = set(&base, "router.command", "set_weight", "\"\"");
+    let cfg = set(&cfg, "metrics.command", "command", "\"\"");
+    let g = monitoring(&cfg);
+    assert!(g.contains("metrics.command.command is empty"), "{g}");
+    assert!(!g.contains("set_weight"), "{g}");
+
+    // A metrics command that runs and fails: the fix names the command's setting.
+    let g = monitoring(&set(&cfg, "metrics.command", "command", "\"exit 3\""));
+    assert!(
+        g.contains(r#"metrics.kind = \"command\": metrics.command.command = \"exit 3\""#),
+        "{g}"
+    );
+
+    // Builtin source: the admin token's variable, and that metrics.kind asks for it.
+    let builtin = set(&cfg, "metrics", "kind", "\"builtin\"");
+    let builtin = set(&builtin, "rollback", "critical_security_alert", "false");
+    let builtin = set(
+        &builtin,
+        "proxy",
+        "token_env",
+        "\"SHIP_TEST_NO_SUCH_TOKEN\"",
+    );
+    let g = monitoring(&builtin);
+    assert!(
+        g.contains(r#"metrics.kind = \"builtin\" uses ship's proxy's admin API"#)
+            && g.contains("$SHIP_TEST_NO_SUCH_TOKEN (proxy.token_env)"),
+        "{g}"
+    );
+    assert!(!g.contains("router"), "{g}");
+
+    // Prometheus: the secret's setting, then the server's URL when it does not answer.
+    let prom = set(&builtin, "metrics", "kind", "\"prometheus\"");
+    let g = monitoring(&set(
+        &prom,
+        "metrics.prometheus",
+        "bearer_token_env",
+        "\"SHIP_TEST_NO_SUCH_TOKEN\"",
+    ));
+    assert!(
+        g.contains(r#"metrics.prometheus.bearer_token_env = \"SHIP_TEST_NO_SUCH_TOKEN\""#),
+        "{g}"
+    );
+    let url = format!("http://{}", servers::free_addr());
+    let g = monitoring(&set(
+        &prom,
+        "metrics.prometheus",
+        "url",
+        &format!("{url:?}"),
+    ));
+    assert!(
+        g.contains(&format!(
+            r#"metrics.kind = \"prometheus\": metrics.prometheus.url = \"{url}\""#
+        )),
+        "{g}"
+    );
+}

@@ -169,15 +169,16 @@ fn non_empty(s: &str) -> Option<String> {
 }
 
 /// The admin API client for `kind = "builtin"`: `proxy.admin`, with the token from the
-/// environment variable `proxy.token_env`.
+/// environment variable `proxy.token_env`. `user` is what asks for it (`metrics.kind =
+/// "builtin"`, …), for the message when the token is missing.
 /// Admin calls are local and quick; one that takes 10 s is an error for that tick.
-pub(crate) fn admin_client(ws: &Workspace) -> Result<AdminClient> {
+pub(crate) fn admin_client(ws: &Workspace, user: &str) -> Result<AdminClient> {
     let p = &ws.config.proxy;
     let token = std::env::var(&p.token_env).unwrap_or_default();
     if token.trim().len() < 16 {
         return Err(Error::Usage(format!(
-            "ship.toml uses the builtin proxy: set ${} to its admin API token (at least 16 characters), as for `ship proxy`",
-            p.token_env
+            "ship.toml: {user} uses ship's proxy's admin API (proxy.admin = \"{}\"): set ${} (proxy.token_env) to its admin API token (at least 16 characters), as for `ship proxy`",
+            p.admin, p.token_env
         )));
     }
     Ok(AdminClient::new(
@@ -189,19 +190,23 @@ pub(crate) fn admin_client(ws: &Workspace) -> Result<AdminClient> {
 
 /// An HTTP client for a server table: its timeout, auth from environment variables, extra CA.
 fn http_for(ws: &Workspace, table: &str, a: &dyn AuthCfg, timeout: Dur) -> Result<Http> {
-    let env = |var: &str| {
+    let env = |key: &str, var: &str| {
         std::env::var(var).map_err(|_| {
             Error::Usage(format!(
-                "ship.toml: {table} takes a secret from ${var}, which is not set"
+                "ship.toml: {table}.{key} = {var:?}: ${var} is not set (it holds {table}'s secret)"
             ))
         })
     };
     let auth = if !a.bearer_token_env().is_empty() {
-        Auth::Bearer(env(a.bearer_token_env())?.trim().to_string())
+        Auth::Bearer(
+            env("bearer_token_env", a.bearer_token_env())?
+                .trim()
+                .to_string(),
+        )
     } else if !a.basic_user().is_empty() {
         Auth::Basic {
             user: a.basic_user().to_string(),
-            password: env(a.basic_password_env())?,
+            password: env("basic_password_env", a.basic_password_env())?,
         }
     } else {
         Auth::None
@@ -210,7 +215,12 @@ fn http_for(ws: &Workspace, table: &str, a: &dyn AuthCfg, timeout: Dur) -> Resul
         "" => None,
         f => {
             let path = ws.root.join(f);
-            Some(std::fs::read(&path).map_err(|source| Error::Io { path, source })?)
+            Some(std::fs::read(&path).map_err(|e| {
+                Error::Usage(format!(
+                    "ship.toml: {table}.ca_file = {f:?}: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?)
         }
     };
     Http::new(timeout.0, auth, ca.as_deref())
@@ -269,11 +279,12 @@ fn alert_source(ws: &Workspace) -> Result<Option<AlertmanagerSource>> {
     }))
 }
 
-pub fn providers_for(ws: &Workspace) -> Result<Providers> {
+/// The traffic router ship.toml configures (`router.kind`).
+pub fn router_for(ws: &Workspace) -> Result<Box<dyn TrafficRouter>> {
     let cfg = &ws.config;
     let router: Box<dyn TrafficRouter> = match cfg.router.kind.as_str() {
         "builtin" => Box::new(BuiltinRouter {
-            admin: admin_client(ws)?,
+            admin: admin_client(ws, r#"router.kind = "builtin""#)?,
         }),
         "haproxy" => {
             let h = &cfg.router.haproxy;
@@ -331,9 +342,16 @@ pub fn providers_for(ws: &Workspace) -> Result<Providers> {
             )))
         }
     };
+    Ok(router)
+}
+
+/// The metric source ship.toml configures (`metrics.kind`), with the alert source when
+/// `[alerts]` names one. Its errors name the setting that is missing or wrong.
+pub fn metrics_for(ws: &Workspace) -> Result<Box<dyn MetricSource>> {
+    let cfg = &ws.config;
     let metrics: Box<dyn MetricSource> = match cfg.metrics.kind.as_str() {
         "builtin" => Box::new(BuiltinSource {
-            admin: admin_client(ws)?,
+            admin: admin_client(ws, r#"metrics.kind = "builtin""#)?,
         }),
         "prometheus" => Box::new(prometheus_source(ws)?),
         "command" => {
@@ -358,13 +376,39 @@ pub fn providers_for(ws: &Workspace) -> Result<Providers> {
             )))
         }
     };
-    let metrics: Box<dyn MetricSource> = match alert_source(ws)? {
+    Ok(match alert_source(ws)? {
         Some(alerts) => Box::new(WithAlerts {
             metrics,
             alerts: Box::new(alerts),
         }),
         None => metrics,
-    };
+    })
+}
+
+/// Where the metrics come from, by the settings that say so, for messages:
+/// `metrics.kind = "command": metrics.command.command = "cat metrics.json"`.
+pub fn metrics_setting(cfg: &shiploop_config::Config) -> String {
+    match cfg.metrics.kind.as_str() {
+        "builtin" => format!(
+            "metrics.kind = \"builtin\": ship's proxy's admin API, proxy.admin = \"{}\"",
+            cfg.proxy.admin
+        ),
+        "prometheus" => format!(
+            "metrics.kind = \"prometheus\": metrics.prometheus.url = {:?}",
+            cfg.metrics.prometheus.url
+        ),
+        "command" => format!(
+            "metrics.kind = \"command\": metrics.command.command = {:?}",
+            cfg.metrics.command.command
+        ),
+        other => format!("metrics.kind = {other:?}"),
+    }
+}
+
+pub fn providers_for(ws: &Workspace) -> Result<Providers> {
+    let cfg = &ws.config;
+    let router = router_for(ws)?;
+    let metrics = metrics_for(ws)?;
     let integrity = cfg
         .integrity
         .iter()

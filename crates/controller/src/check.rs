@@ -174,7 +174,10 @@ fn rel_text(ws: &Workspace, s: &str) -> String {
 async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult {
     let plan = match build::plan_for(ws, r) {
         Ok(p) => p,
-        Err(e) => return gates::monitoring(&[("plan".into(), Probe::Error(e.to_string()))]),
+        Err(e) => {
+            let source = build::metrics_setting(&ws.config);
+            return gates::monitoring(&source, &[("plan".into(), Probe::Error(e.to_string()))]);
+        }
     };
     let mut keys: Vec<String> = (0..plan.stages.len())
         .flat_map(|i| plan.required_keys(i))
@@ -191,15 +194,12 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
     }
     keys.sort();
     keys.dedup();
-    let providers = match build::providers_for(ws) {
-        Ok(p) => p,
-        Err(e) => {
-            let probes: Vec<(String, Probe)> = keys
-                .into_iter()
-                .map(|k| (k, Probe::Error(e.to_string())))
-                .collect();
-            return gates::monitoring(&probes);
-        }
+    // Only the metric source answers these queries: the router is not needed (and a router
+    // setting is never blamed for a metric source that cannot be reached).
+    let source = build::metrics_setting(&ws.config);
+    let metrics = match build::metrics_for(ws) {
+        Ok(m) => m,
+        Err(e) => return gates::monitoring_unconfigured(&e.to_string(), &keys),
     };
     let ctx = MetricContext {
         service: r.contract.meta.service.clone(),
@@ -215,7 +215,7 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
         slow_secs: plan.latency_bounds().0,
         target_secs: plan.latency_bounds().1,
     };
-    let obs = providers.metrics.measure(&keys, &ctx).await;
+    let obs = metrics.measure(&keys, &ctx).await;
     let probes: Vec<(String, Probe)> = keys
         .iter()
         .map(|k| {
@@ -234,7 +234,7 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
             (k.clone(), p)
         })
         .collect();
-    gates::monitoring(&probes)
+    gates::monitoring(&source, &probes)
 }
 
 /// Sends the on-call notification once per release: an `oncall.notified` event (which the

@@ -105,10 +105,11 @@ async fn builtin(
     let series = Store::open(&ws.state_db())
         .and_then(|s| s.sample_values(releases, &m.query, start, now))
         .unwrap_or_default();
-    let admin = match build::admin_client(ws) {
-        Ok(a) => a,
-        Err(e) => return (Err(e.to_string()), series),
-    };
+    let admin =
+        match build::admin_client(ws, &format!("outcome metric {} (source: builtin)", m.name)) {
+            Ok(a) => a,
+            Err(e) => return (Err(e.to_string()), series),
+        };
     let source = shiploop_providers::builtin::BuiltinSource { admin };
     let ctx = MetricContext {
         service: ws.config.service.name.clone(),

@@ -312,9 +312,28 @@ pub enum Probe {
     Error(String),
 }
 
+/// The metric source could not be set up from ship.toml (`problem` names the setting): none
+/// of the rollout's queries could be asked.
+pub fn monitoring_unconfigured(problem: &str, keys: &[String]) -> GateResult {
+    let mut evidence = vec![problem.to_string()];
+    if !keys.is_empty() {
+        evidence.push(format!(
+            "not asked: {} (the rollout's and validation's queries)",
+            keys.join(", ")
+        ));
+    }
+    GateResult::fail(
+        Gate::Monitoring,
+        evidence,
+        "fix that setting in ship.toml, then `ship check` again: it asks every query",
+    )
+}
+
 /// Every query the rollout will use must answer now. The new version serves no traffic yet, so
 /// its series may be empty: an answer without data is ready for `canary/*`, not for the rest.
-pub fn monitoring(probes: &[(String, Probe)]) -> GateResult {
+/// `source` says where the metrics come from, by its settings (`metrics.kind = "command":
+/// metrics.command.command = "…"`), for the fix.
+pub fn monitoring(source: &str, probes: &[(String, Probe)]) -> GateResult {
     let g = Gate::Monitoring;
     if probes.is_empty() {
         return GateResult::fail(
@@ -344,7 +363,7 @@ pub fn monitoring(probes: &[(String, Probe)]) -> GateResult {
     GateResult::fail(
         g,
         bad,
-        "make every query answer (is the metric source up? does the stable version export these series?) — `ship check` asks them all",
+        format!("make every query answer ({source}: is it up, does it answer these keys, does the stable version export these series?) — `ship check` asks them all"),
     )
 }
 

@@ -154,38 +154,58 @@ fn migrations_fail_on_errors_warn_on_hygiene() {
     assert!(migrations(&e).summary().contains("syntax error"));
 }
 
+const SRC: &str = r#"metrics.kind = "command": metrics.command.command = "cat m.json""#;
+
 #[test]
 fn monitoring_accepts_empty_canary_series_but_not_empty_stable_ones() {
-    let ok = monitoring(&[
-        (
-            "stable/error_rate".into(),
-            Probe::Data {
-                value: 0.01,
-                samples: 500,
-            },
-        ),
-        (
-            "canary/error_rate".into(),
-            Probe::NoData("no requests".into()),
-        ),
-    ]);
+    let ok = monitoring(
+        SRC,
+        &[
+            (
+                "stable/error_rate".into(),
+                Probe::Data {
+                    value: 0.01,
+                    samples: 500,
+                },
+            ),
+            (
+                "canary/error_rate".into(),
+                Probe::NoData("no requests".into()),
+            ),
+        ],
+    );
     assert_eq!(ok.status, Status::Pass);
-    let bad = monitoring(&[
-        (
-            "stable/latency_p99".into(),
-            Probe::NoData("empty result".into()),
-        ),
-        (
-            "alerts/critical".into(),
-            Probe::Error("connection refused".into()),
-        ),
-    ]);
+    let bad = monitoring(
+        SRC,
+        &[
+            (
+                "stable/latency_p99".into(),
+                Probe::NoData("empty result".into()),
+            ),
+            (
+                "alerts/critical".into(),
+                Probe::Error("connection refused".into()),
+            ),
+        ],
+    );
     assert_eq!(bad.status, Status::Fail);
     assert!(bad.summary().contains("stable/latency_p99 returns no data"));
     assert!(bad
         .summary()
         .contains("alerts/critical fails: connection refused"));
-    assert_eq!(monitoring(&[]).status, Status::Fail);
+    assert!(
+        bad.fix.unwrap().contains(SRC),
+        "the fix names the metric source's setting"
+    );
+    assert_eq!(monitoring(SRC, &[]).status, Status::Fail);
+    let unset = monitoring_unconfigured(
+        "ship.toml: metrics.command.command is empty",
+        &["stable/error_rate".into()],
+    );
+    assert_eq!(unset.status, Status::Fail);
+    assert!(unset
+        .summary()
+        .contains("metrics.command.command is empty; not asked: stable/error_rate"));
 }
 
 #[test]
@@ -215,7 +235,10 @@ fn report(hotfix: bool) -> Report {
         gates: vec![
             approval("r", false, "pending"),
             quality("r", &[change("a", Some("changed"))]),
-            monitoring(&[("stable/error_rate".into(), Probe::Error("down".into()))]),
+            monitoring(
+                SRC,
+                &[("stable/error_rate".into(), Probe::Error("down".into()))],
+            ),
             oncall(
                 "r",
                 &Oncall {
