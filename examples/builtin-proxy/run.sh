@@ -9,7 +9,7 @@ scenario="${1:-good}"
 case "$scenario" in good|bad) ;; *) echo "usage: $0 good|bad" >&2; exit 2;; esac
 here="$(cd "$(dirname "$0")" && pwd)"
 for tool in ship ship-sample; do
-  command -v "$tool" >/dev/null || { echo "$tool is not on PATH (cargo install --path crates/cli --path crates/sample)" >&2; exit 2; }
+  command -v "$tool" >/dev/null || { echo "$tool is not on PATH (from a checkout of shiploop: ./scripts/install.sh)" >&2; exit 2; }
 done
 command -v ssh-keygen >/dev/null || { echo "ssh-keygen is missing (apt-get install -y openssh-client)" >&2; exit 2; }
 

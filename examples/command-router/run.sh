@@ -7,7 +7,7 @@ set -euo pipefail
 scenario="${1:-good}"
 case "$scenario" in good|bad) ;; *) echo "usage: $0 good|bad" >&2; exit 2;; esac
 here="$(cd "$(dirname "$0")" && pwd)"
-command -v ship >/dev/null || { echo "ship is not on PATH (cargo install --path crates/cli)" >&2; exit 2; }
+command -v ship >/dev/null || { echo "ship is not on PATH (from a checkout of shiploop: ./scripts/install.sh)" >&2; exit 2; }
 command -v ssh-keygen >/dev/null || { echo "ssh-keygen is missing (apt-get install -y openssh-client)" >&2; exit 2; }
 for tool in ship-sample curl; do   # the staging copy for the rollback rehearsal
   command -v "$tool" >/dev/null || { echo "$tool is not on PATH" >&2; exit 2; }

@@ -4,7 +4,7 @@
 # Exits 0 only if every step had the expected outcome.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-command -v ship >/dev/null || { echo "ship is not on PATH (cargo install --path crates/cli)" >&2; exit 2; }
+command -v ship >/dev/null || { echo "ship is not on PATH (from a checkout of shiploop: ./scripts/install.sh)" >&2; exit 2; }
 command -v ssh-keygen >/dev/null || { echo "ssh-keygen is missing (apt-get install -y openssh-client)" >&2; exit 2; }
 
 work="$(mktemp -d)"
