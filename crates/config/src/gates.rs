@@ -3,6 +3,7 @@
 //! (`[migrations]`), the on-call notification (`[oncall]`), the validation window
 //! (`[validation]`) and the smoke tests (`[[smoke]]`).
 
+use crate::Problem;
 use serde::{Deserialize, Serialize};
 use shiploop_artifacts::Dur;
 use std::collections::BTreeMap;
@@ -197,126 +198,127 @@ pub fn problem(
     smoke: &[SmokeCfg],
     checks: &BTreeMap<String, crate::CheckCfg>,
     router_kind: &str,
-) -> Option<(&'static str, &'static str, String)> {
+) -> Option<Problem> {
     match staging.router.as_str() {
         "none" => {}
         "builtin" | "command" => {
             if staging.url.trim().is_empty() {
-                return Some(("staging", "url", format!("staging.router = {:?} needs staging.url: where staging answers, so the rehearsal can see which version serves", staging.router)));
+                return Some(Problem::from(("staging", "url", format!("staging.router = {:?} needs staging.url: where staging answers, so the rehearsal can see which version serves", staging.router))));
             }
             if staging.router == "builtin" && staging.admin.trim().is_empty() {
-                return Some(("staging", "admin", "staging.router = \"builtin\" needs staging.admin: the staging proxy's admin API (host:port)".into()));
+                return Some(Problem::from(("staging", "admin", "staging.router = \"builtin\" needs staging.admin: the staging proxy's admin API (host:port)".into())));
             }
             if staging.router == "command" && staging.set_weight.trim().is_empty() {
-                return Some(("staging", "set_weight", "staging.router = \"command\" needs staging.set_weight: a command that sets the staging weight to {weight}".into()));
+                return Some(Problem::from(("staging", "set_weight", "staging.router = \"command\" needs staging.set_weight: a command that sets the staging weight to {weight}".into())));
             }
         }
         other => {
-            return Some((
+            return Some(Problem::from((
                 "staging",
                 "router",
                 format!("staging.router = {other:?}: use \"none\", \"builtin\" or \"command\""),
-            ))
+            )))
         }
     }
     if staging.probe_requests == 0 {
-        return Some((
+        return Some(Problem::from((
             "staging",
             "probe_requests",
             "staging.probe_requests must be at least 1".into(),
-        ));
+        )));
     }
     if !matches!(validation.on_failure.as_str(), "rollback" | "manual") {
-        return Some((
+        return Some(Problem::from((
             "validation",
             "on_failure",
             format!(
                 "validation.on_failure = {:?}: use \"rollback\" or \"manual\"",
                 validation.on_failure
             ),
-        ));
+        )));
     }
     if validation.window.0.is_zero() {
-        return Some((
+        return Some(Problem::from((
             "validation",
             "window",
             "validation.window must be longer than 0s: skipping post-deployment validation is an anti-pattern".into(),
-        ));
+        )));
     }
     for name in &validation.resource_checks {
         if !checks.contains_key(name) {
-            return Some((
+            return Some(Problem::from((
                 "validation",
                 "resource_checks",
                 format!("validation.resource_checks names `{name}`, which has no [checks.{name}]"),
-            ));
+            )));
         }
     }
     let mut seen = std::collections::BTreeSet::new();
-    for s in smoke {
+    for (i, s) in smoke.iter().enumerate() {
+        let at = |key: &str, message: String| {
+            Some(Problem::new(&["smoke", &i.to_string(), key], message))
+        };
         if s.name.trim().is_empty() {
-            return Some(("smoke", "name", "every [[smoke]] test needs a name".into()));
+            return at("name", "every [[smoke]] test needs a name".into());
         }
         if !seen.insert(s.name.clone()) {
-            return Some((
-                "smoke",
+            return at(
                 "name",
                 format!("two [[smoke]] tests are named `{}`", s.name),
-            ));
+            );
         }
         let http = !s.path.trim().is_empty();
         let cmd = !s.command.trim().is_empty();
         if http == cmd {
-            return Some((
-                "smoke",
+            return at(
                 "path",
                 format!(
                     "[[smoke]] `{}`: give either `path` (an HTTP request) or `command`, not {}",
                     s.name,
                     if http { "both" } else { "neither" }
                 ),
-            ));
+            );
         }
         let relative = http && !s.path.starts_with("http://") && !s.path.starts_with("https://");
         if relative && validation.base_url.trim().is_empty() && router_kind != "builtin" {
-            return Some((
-                "validation",
-                "base_url",
-                format!(
-                    "[[smoke]] `{}` requests a path, and validation.base_url is empty: say where production answers (only the builtin router has a default, its proxy.listen)",
-                    s.name
-                ),
-            ));
+            return Some(
+                Problem::from((
+                    "validation",
+                    "base_url",
+                    format!(
+                        "[[smoke]] `{}` requests a path, and validation.base_url is empty: say where production answers (only the builtin router has a default, its proxy.listen)",
+                        s.name
+                    ),
+                ))
+                .or_at(&["smoke", &i.to_string(), "path"]),
+            );
         }
         if s.json_pointer.is_empty() != s.json_equals.is_none() {
-            return Some((
-                "smoke",
+            return at(
                 "json_pointer",
                 format!(
                     "[[smoke]] `{}`: json_pointer and json_equals go together",
                     s.name
                 ),
-            ));
+            );
         }
         if !s.json_pointer.is_empty() && !s.json_pointer.starts_with('/') {
-            return Some((
-                "smoke",
+            return at(
                 "json_pointer",
                 format!(
                     "[[smoke]] `{}`: json_pointer {:?} must start with `/` (RFC 6901)",
                     s.name, s.json_pointer
                 ),
-            ));
+            );
         }
         if s.method.parse::<http_method::Method>().is_err() {
-            return Some((
-                "smoke",
+            return at(
                 "method",
                 format!(
                     "[[smoke]] `{}`: method {:?} is not an HTTP method",
                     s.name, s.method
                 ),
-            ));
+            );
         }
     }
     None

@@ -1,5 +1,6 @@
 //! `[metrics.prometheus]` and `[alerts]`: the servers teams already run.
 
+use crate::Problem;
 use serde::{Deserialize, Serialize};
 use shiploop_artifacts::Dur;
 use std::collections::BTreeMap;
@@ -392,49 +393,58 @@ fn matcher_ok(m: &str) -> bool {
 }
 
 impl PrometheusCfg {
-    /// The first problem: (key, message).
-    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
+    /// The first problem, with where it is.
+    pub(crate) fn problem(&self) -> Option<Problem> {
+        let at = |key: &str, message: String| {
+            Some(Problem::new(&["metrics", "prometheus", key], message))
+        };
         if let Some(m) = url_problem("metrics.prometheus", &self.url) {
-            return Some(("url", m));
+            return at("url", m);
         }
         if let Some(m) = auth_problem("metrics.prometheus", self) {
-            return Some(("basic_user", m));
+            return at("basic_user", m);
         }
         let b = &self.buckets;
         if b.is_empty()
             || b.iter().any(|x| !x.is_finite() || *x <= 0.0)
             || b.windows(2).any(|w| w[0] >= w[1])
         {
-            return Some((
+            return at(
                 "buckets",
                 format!("metrics.prometheus.buckets {b:?}: the histogram's bucket bounds in seconds, increasing (the +Inf bucket is implied)"),
-            ));
+            );
         }
         for (name, q) in &self.queries {
+            let at = |key: &str, message: String| {
+                Some(Problem::new(
+                    &["metrics", "prometheus", "queries", name, key],
+                    message,
+                ))
+            };
             if q.query.trim().is_empty() {
-                return Some((
+                return at(
                     "query",
                     format!("metrics.prometheus.queries.{name}.query is empty"),
-                ));
+                );
             }
             if matches!(name.as_str(), "error_rate" | "latency_p99") && q.samples.trim().is_empty()
             {
-                return Some(("samples", format!("metrics.prometheus.queries.{name}.samples: the {name} gauge needs a sample count (e.g. requests in the window) to tell data from noise")));
+                return at("samples", format!("metrics.prometheus.queries.{name}.samples: the {name} gauge needs a sample count (e.g. requests in the window) to tell data from noise"));
             }
             if !matches!(q.reduce.as_str(), "last" | "max" | "min" | "avg") {
-                return Some((
+                return at(
                     "reduce",
                     format!(
                         "metrics.prometheus.queries.{name}.reduce {:?}: last, max, min or avg",
                         q.reduce
                     ),
-                ));
+                );
             }
             if q.step.0.is_zero() {
-                return Some((
+                return at(
                     "step",
                     format!("metrics.prometheus.queries.{name}.step: greater than 0"),
-                ));
+                );
             }
         }
         None

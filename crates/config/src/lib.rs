@@ -384,48 +384,178 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
-/// The line where `[table]` key `key` is set, for semantic errors found after parsing.
-fn key_position(text: &str, table: &str, key: &str) -> (usize, usize) {
-    let mut current = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            current = t.trim_matches(['[', ']']).trim().to_string();
-        } else if current == table && t.split('=').next().map(str::trim) == Some(key) {
-            return (i + 1, line.len() - line.trim_start().len() + 1);
+/// A semantic problem found after parsing, and where it is: the path of keys to it
+/// (`["smoke", "1", "method"]`: the second `[[smoke]]` table's `method`; an array's elements
+/// by index, a named table such as `[checks.NAME]` by its name).
+pub(crate) struct Problem {
+    pub path: Vec<String>,
+    /// Where to point instead when the key at `path` is not written in the file.
+    pub or: Vec<String>,
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(path: &[&str], message: String) -> Problem {
+        Problem {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            or: Vec::new(),
+            message,
         }
     }
-    (1, 1)
+
+    pub(crate) fn or_at(mut self, path: &[&str]) -> Problem {
+        self.or = path.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// The 1-based line and column to report it at.
+    fn position(&self, text: &str) -> (usize, usize) {
+        let (offset, written) = locate(text, &self.path);
+        let offset = match locate(text, &self.or) {
+            (Some(o), true) if !written => Some(o),
+            _ => offset,
+        };
+        offset.map_or((1, 1), |o| position(text, o))
+    }
+}
+
+/// (`"router.nginx"`, key, message): a key of a table with a fixed name.
+impl From<(&str, &str, String)> for Problem {
+    fn from((table, key, message): (&str, &str, String)) -> Problem {
+        let mut path: Vec<String> = table.split('.').map(str::to_string).collect();
+        path.push(key.to_string());
+        Problem {
+            path,
+            or: Vec::new(),
+            message,
+        }
+    }
+}
+
+/// The offset of the key at `path` and true when it is written in the file; else the nearest
+/// table on the way that is (a `[[smoke]]` header when the missing key belongs to it) and
+/// false; None when not even the first key is written.
+fn locate(text: &str, path: &[String]) -> (Option<usize>, bool) {
+    use toml::de::{DeTable, DeValue};
+    let Ok(root) = DeTable::parse(text) else {
+        return (None, false);
+    };
+    let mut found = 0;
+    let mut at: Option<usize> = None;
+    let mut table: Option<&DeTable> = Some(root.get_ref());
+    let mut array: Option<&[toml::Spanned<DeValue>]> = None;
+    for seg in path {
+        let next = if let Some(t) = table {
+            t.iter()
+                .find(|(k, _)| k.get_ref().as_ref() == seg.as_str())
+                .map(|(k, v)| (k.span().start, v))
+        } else if let Some(a) = array {
+            seg.parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i))
+                .map(|v| (v.span().start, v))
+        } else {
+            None
+        };
+        let Some((start, value)) = next else { break };
+        at = Some(start);
+        found += 1;
+        table = value.get_ref().as_table();
+        array = value.get_ref().as_array().map(|a| &a[..]);
+    }
+    (at, !path.is_empty() && found == path.len())
+}
+
+/// A parse or type error, at the place toml's span points (the value, the key or the table).
+fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let span = e.span();
+    let (line, column) = span.as_ref().map_or((1, 1), |s| position(text, s.start));
+    let message = e.message().trim();
+    let key = span.as_ref().and_then(|s| key_at(text, s.start));
+    let message = if let Some(m) = span
+        .as_ref()
+        .and_then(|s| duration_hint(text, s.clone(), key.as_deref()?))
+    {
+        m
+    } else if let Some(m) = span
+        .as_ref()
+        .filter(|_| message == "duplicate key")
+        .and_then(|s| duplicate_table(text, s.start))
+    {
+        m
+    } else {
+        // A bad value's message (a duration, a number) does not say whose it is.
+        match key {
+            Some(key) if !message.starts_with(&key) => format!("{key}: {message}"),
+            _ => message.to_string(),
+        }
+    };
+    ConfigError {
+        line,
+        column,
+        message,
+    }
+}
+
+/// For a bare number where a duration goes (`canary_duration = 10`): what to write instead.
+/// The key is a duration when the same number written as a string fails for want of a unit.
+fn duration_hint(text: &str, span: std::ops::Range<usize>, key: &str) -> Option<String> {
+    let value = text.get(span.clone())?.trim();
+    if value.is_empty() || !value.chars().all(|c| c.is_ascii_digit() || c == '_') {
+        return None;
+    }
+    let number = value.replace('_', "");
+    let quoted = format!("{}\"{number}\"{}", &text[..span.start], &text[span.end..]);
+    let again = toml::from_str::<Config>(&quoted).err()?;
+    if again.span().map(|s| s.start) != Some(span.start) || !again.message().contains("no unit") {
+        return None;
+    }
+    Some(format!(
+        "{key} = {value}: write \"{number}m\" (a number needs a unit: ms, s, m, h, d)"
+    ))
+}
+
+/// For a table defined twice (e.g. a section pasted from an example into a file that already
+/// has it): where the first one is. For a key set twice: which.
+fn duplicate_table(text: &str, offset: usize) -> Option<String> {
+    let header = |line: &str| -> Option<String> {
+        let t = line.split('#').next()?.trim();
+        let name = t.strip_prefix('[')?.strip_suffix(']')?;
+        (!name.starts_with('[')).then(|| name.trim().to_string())
+    };
+    let (line, _) = position(text, offset);
+    let here = text.lines().nth(line - 1)?;
+    let Some(name) = header(here) else {
+        let key = here.split('=').next()?.trim();
+        return Some(format!("duplicate key: `{key}` is set twice in this table"));
+    };
+    let first = text
+        .lines()
+        .position(|l| header(l).as_deref() == Some(&name))?
+        + 1;
+    (first < line).then(|| {
+        format!(
+            "[{name}] is already defined at line {first}: a table appears once, so set these keys in that one"
+        )
+    })
 }
 
 impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| position(text, s.start)).unwrap_or((1, 1));
-            let message = e.message().trim();
-            ConfigError {
-                line,
-                column,
-                // A bad value's message (a duration, a number) does not say whose it is.
-                message: match e.span().and_then(|s| key_at(text, s.start)) {
-                    Some(key) if !message.starts_with(&key) => format!("{key}: {message}"),
-                    _ => message.to_string(),
-                },
-            }
-        })?;
-        if let Some((table, key, message)) = cfg.problem() {
-            let (line, column) = key_position(text, table, key);
+        let cfg: Config = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
+        if let Some(p) = cfg.problem() {
+            let (line, column) = p.position(text);
             return Err(ConfigError {
                 line,
                 column,
-                message,
+                message: p.message,
             });
         }
         Ok(cfg)
     }
 
-    /// The first semantic problem: (table, key, message).
-    fn problem(&self) -> Option<(&'static str, &'static str, String)> {
+    /// The first semantic problem, with where it is.
+    fn problem(&self) -> Option<Problem> {
         let s = &self.stages;
         let order = [
             ("canary_percentage", s.canary_percentage),
@@ -435,14 +565,14 @@ impl Config {
         let mut last = 0;
         for (key, p) in order {
             if p == 0 || p >= 100 {
-                return Some(("stages", key, format!("stages.{key} = {p}: must be between 1 and 99 (the last stage is always 100 %)")));
+                return Some(Problem::from(("stages", key, format!("stages.{key} = {p}: must be between 1 and 99 (the last stage is always 100 %)"))));
             }
             if p <= last {
-                return Some((
+                return Some(Problem::from((
                     "stages",
                     key,
                     format!("stages.{key} = {p}: must be greater than the previous stage's {last}"),
-                ));
+                )));
             }
             last = p;
         }
@@ -452,132 +582,127 @@ impl Config {
             ("ga_duration", s.ga_duration),
         ] {
             if d.0.is_zero() {
-                return Some((
+                return Some(Problem::from((
                     "stages",
                     key,
                     format!("stages.{key}: a stage must be watched for longer than 0s"),
-                ));
+                )));
             }
         }
         let r = &self.rollback;
         if !(r.max_error_rate_increase >= 0.0 && r.max_error_rate_increase <= 100.0) {
-            return Some((
+            return Some(Problem::from((
                 "rollback",
                 "max_error_rate_increase",
                 "rollback.max_error_rate_increase: percentage points between 0 and 100".into(),
-            ));
+            )));
         }
         if !(r.max_health_check_failure_rate >= 0.0 && r.max_health_check_failure_rate <= 100.0) {
-            return Some((
+            return Some(Problem::from((
                 "rollback",
                 "max_health_check_failure_rate",
                 "rollback.max_health_check_failure_rate: a percentage between 0 and 100".into(),
-            ));
+            )));
         }
         if r.p99_latency_factor.is_nan() || r.p99_latency_factor < 1.0 {
-            return Some((
+            return Some(Problem::from((
                 "rollback",
                 "p99_latency_factor",
                 "rollback.p99_latency_factor: must be at least 1".into(),
-            ));
+            )));
         }
         if self.approval.required_approvals == 0 {
-            return Some((
+            return Some(Problem::from((
                 "approval",
                 "required_approvals",
                 "approval.required_approvals: at least one human approval is required".into(),
-            ));
+            )));
         }
         if self.latency.p99_target.0.is_zero() {
-            return Some((
+            return Some(Problem::from((
                 "latency",
                 "p99_target",
                 "latency.p99_target: must be greater than 0".into(),
-            ));
+            )));
         }
         let ro = &self.rollout;
         if self.tick_interval() < std::time::Duration::from_millis(50) {
-            return Some((
+            return Some(Problem::from((
                 "rollout",
                 "tick_interval",
                 "rollout.tick_interval: at least 50ms".into(),
-            ));
+            )));
         }
         if ro.max_tick_gap.0 < self.tick_interval() {
-            return Some(("rollout", "max_tick_gap", "rollout.max_tick_gap: at least rollout.tick_interval, or watched time could never add up".into()));
+            return Some(Problem::from(("rollout", "max_tick_gap", "rollout.max_tick_gap: at least rollout.tick_interval, or watched time could never add up".into())));
         }
         if ro.error_limit == 0 || ro.failure_limit == 0 {
-            return Some((
+            return Some(Problem::from((
                 "rollout",
                 "error_limit",
                 "rollout.error_limit and rollout.failure_limit: at least 1".into(),
-            ));
+            )));
         }
         if !matches!(
             self.router.kind.as_str(),
             "command" | "builtin" | "nginx" | "haproxy"
         ) {
-            return Some((
+            return Some(Problem::from((
                 "router",
                 "kind",
                 format!(
                     "router.kind {:?}: supported routers: \"builtin\", \"command\", \"haproxy\", \"nginx\"",
                     self.router.kind
                 ),
-            ));
+            )));
         }
         if self.router.kind == "haproxy" {
             if let Some((key, message)) = self.router.haproxy.problem() {
-                return Some(("router.haproxy", key, message));
+                return Some(Problem::from(("router.haproxy", key, message)));
             }
         }
         if self.router.kind == "nginx" {
             if let Some((key, message)) = self.router.nginx.problem() {
-                return Some(("router.nginx", key, message));
+                return Some(Problem::from(("router.nginx", key, message)));
             }
         }
         if !matches!(
             self.metrics.kind.as_str(),
             "command" | "builtin" | "prometheus"
         ) {
-            return Some((
+            return Some(Problem::from((
                 "metrics",
                 "kind",
                 format!(
                     "metrics.kind {:?}: supported metric sources: \"builtin\", \"command\", \"prometheus\"",
                     self.metrics.kind
                 ),
-            ));
+            )));
         }
-        if let Some((key, message)) = self.metrics.prometheus.problem() {
-            let table = if matches!(key, "query" | "samples" | "reduce" | "step") {
-                "metrics.prometheus.queries"
-            } else {
-                "metrics.prometheus"
-            };
-            return Some((table, key, message));
+        if let Some(p) = self.metrics.prometheus.problem() {
+            return Some(p);
         }
         if let Some((key, message)) = self.alerts.problem() {
-            return Some(("alerts", key, message));
+            return Some(Problem::from(("alerts", key, message)));
         }
         if let Some((key, message)) = self.judge.problem() {
-            return Some(("judge", key, message));
+            return Some(Problem::from(("judge", key, message)));
         }
         if !matches!(self.metrics.command.counts.as_str(), "stage" | "counter") {
-            return Some((
+            return Some(Problem::from((
                 "metrics.command",
                 "counts",
                 format!(
                     "metrics.command.counts {:?}: \"stage\" (counted since the stage began) or \"counter\" (a running counter)",
                     self.metrics.command.counts
                 ),
-            ));
+            )));
         }
         if self.rollback.critical_security_alert
             && self.alerts.kind == "none"
             && matches!(self.metrics.kind.as_str(), "builtin" | "prometheus")
         {
-            return Some(("rollback", "critical_security_alert", format!("rollback.critical_security_alert = true needs an alert source, and metrics.kind = {:?} has none: set [alerts] kind = \"alertmanager\", or critical_security_alert = false", self.metrics.kind)));
+            return Some(Problem::from(("rollback", "critical_security_alert", format!("rollback.critical_security_alert = true needs an alert source, and metrics.kind = {:?} has none: set [alerts] kind = \"alertmanager\", or critical_security_alert = false", self.metrics.kind))));
         }
         if let Some(p) = gates::problem(
             &self.staging,
@@ -589,38 +714,42 @@ impl Config {
             return Some(p);
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Some((
+            return Some(Problem::from((
                 "server",
                 "listen",
                 format!(
                     "server.listen {:?} is not an address like \"127.0.0.1:8480\"",
                     self.server.listen
                 ),
-            ));
+            )));
         }
         if self.server.run_proxy && self.router.kind != "builtin" {
-            return Some((
+            return Some(Problem::from((
                 "server",
                 "run_proxy",
                 format!(
                     "server.run_proxy runs ship's own proxy, but router.kind = {:?}: set router.kind = \"builtin\" or run_proxy = false",
                     self.router.kind
                 ),
-            ));
+            )));
         }
         if self.server.poll.0.is_zero() {
-            return Some((
+            return Some(Problem::from((
                 "server",
                 "poll",
                 "server.poll must be more than 0".to_string(),
-            ));
+            )));
         }
         for (key, d) in [
             ("header_read_timeout", self.server.header_read_timeout),
             ("request_timeout", self.server.request_timeout),
         ] {
             if d.0.is_zero() {
-                return Some(("server", key, format!("server.{key} must be more than 0")));
+                return Some(Problem::from((
+                    "server",
+                    key,
+                    format!("server.{key} must be more than 0"),
+                )));
             }
         }
         for (key, n) in [
@@ -629,61 +758,63 @@ impl Config {
             ("max_streams_per_token", self.server.max_streams_per_token),
         ] {
             if n == 0 {
-                return Some(("server", key, format!("server.{key} must be at least 1")));
+                return Some(Problem::from((
+                    "server",
+                    key,
+                    format!("server.{key} must be at least 1"),
+                )));
             }
         }
         if !(2..=11_000).contains(&self.outcome.chart_points) {
-            return Some((
+            return Some(Problem::from((
                 "outcome",
                 "chart_points",
                 format!(
                     "outcome.chart_points = {}: between 2 and 11000 (Prometheus answers at most 11000 points)",
                     self.outcome.chart_points
                 ),
-            ));
+            )));
         }
         for (i, w) in self.webhooks.iter().enumerate() {
             if let Some((key, message)) = w.problem(i) {
-                return Some(("webhooks", key, message));
+                return Some(Problem::new(&["webhooks", &i.to_string(), key], message));
             }
         }
-        if let Some((key, message)) = self.proxy.problem() {
-            let table = if matches!(key, "version" | "address") {
-                "proxy.instances"
-            } else {
-                "proxy"
-            };
-            return Some((table, key, message));
+        if let Some(p) = self.proxy.problem() {
+            return Some(p);
         }
         for (name, c) in &self.checks {
             if let Err(e) = c.condition.parse::<shiploop_rollout::Condition>() {
-                return Some((
-                    "checks",
-                    "condition",
+                return Some(Problem::new(
+                    &["checks", name, "condition"],
                     format!("checks.{name}.condition: {e}"),
                 ));
             }
         }
         for (name, c) in &self.integrity {
             if c.command.trim().is_empty() == c.http.trim().is_empty() {
-                return Some((
-                    "integrity",
-                    "command",
+                let key = if c.command.trim().is_empty() {
+                    "http"
+                } else {
+                    "command"
+                };
+                return Some(Problem::new(
+                    &["integrity", name, key],
                     format!("integrity.{name}: give exactly one of `command` or `http`"),
                 ));
             }
         }
         let di = self.rollback.data_integrity_check.trim();
         if !di.is_empty() && !self.integrity.contains_key(di) {
-            return Some(("rollback", "data_integrity_check", format!("rollback.data_integrity_check = {di:?} but there is no [integrity.{di}] with its command")));
+            return Some(Problem::from(("rollback", "data_integrity_check", format!("rollback.data_integrity_check = {di:?} but there is no [integrity.{di}] with its command"))));
         }
         let name = &self.service.name;
         if name.trim().is_empty() || name.contains(['/', '\\', '\n']) {
-            return Some((
+            return Some(Problem::from((
                 "service",
                 "name",
                 format!("service.name {name:?}: must be a non-empty name without slashes"),
-            ));
+            )));
         }
         None
     }
@@ -860,6 +991,128 @@ mod tests {
 
         let e = Config::parse("[approval]\nrequired_approvals = 0\n").unwrap_err();
         assert_eq!(e.line, 2);
+    }
+
+    /// (line, column, message) of the error in `text`.
+    fn error_at(text: &str) -> (usize, usize, String) {
+        let e = Config::parse(text).unwrap_err();
+        (e.line, e.column, e.message)
+    }
+
+    #[test]
+    fn errors_in_arrays_of_tables_and_named_tables_name_their_line() {
+        // Parse errors: toml's span.
+        let smoke = "[router]\nkind = \"builtin\"\n\n[[smoke]]\nname = \"home\"\npath = \"/\"\n\n[[smoke]]\nname = \"cart\"\npath = \"/cart\"\n";
+        let (l, c, m) = error_at(&format!("{smoke}status = \"abc\"\n"));
+        assert_eq!((l, c), (11, 10), "{m}");
+        assert!(m.contains("smoke.status"), "{m}");
+        let (l, c, m) = error_at(&format!("{smoke}statuss = 200\n"));
+        assert_eq!((l, c), (11, 1), "{m}");
+        assert!(m.contains("unknown field `statuss`"), "{m}");
+        // Problems found after parsing: the second [[smoke]] table's key, not the first's.
+        let (l, c, m) = error_at(&format!("{smoke}method = \"FETCH\"\n"));
+        assert_eq!((l, c), (11, 1), "{m}");
+        assert!(m.contains("not an HTTP method"), "{m}");
+        let (l, _, m) = error_at(&format!(
+            "{smoke}\n[[smoke]]\nname = \"cart\"\ncommand = \"true\"\n"
+        ));
+        assert_eq!(l, 13, "{m}");
+        assert!(m.contains("two [[smoke]] tests"), "{m}");
+        // A key that is not written: the table it belongs to.
+        let (l, c, m) = error_at(&format!("{smoke}\n[[smoke]]\nname = \"bare\"\n"));
+        assert_eq!((l, c), (12, 1), "{m}");
+        assert!(m.contains("not neither"), "{m}");
+        // validation.base_url not written: the smoke test that needs it.
+        let (l, _, m) = error_at("[[smoke]]\nname = \"home\"\npath = \"/\"\n");
+        assert_eq!(l, 3, "{m}");
+        assert!(m.contains("validation.base_url"), "{m}");
+        let (l, _, m) =
+            error_at("[validation]\nbase_url = \"\"\n\n[[smoke]]\nname = \"home\"\npath = \"/\"\n");
+        assert_eq!(l, 2, "{m}");
+        assert!(m.contains("validation.base_url"), "{m}");
+
+        let hooks = "[[webhooks]]\nurl = \"http://a/\"\n\n[[webhooks]]\nurl = \"http://b/\"\n";
+        let (l, c, m) = error_at(&format!("{hooks}format = \"email\"\n"));
+        assert_eq!((l, c), (6, 1), "{m}");
+        let (l, c, m) = error_at(&format!("{hooks}retries = 3\n"));
+        assert_eq!((l, c), (6, 1), "{m}");
+        assert!(m.contains("unknown field `retries`"), "{m}");
+        let (l, _, m) = error_at(&format!("{hooks}\n[[webhooks]]\nurl = \"ftp://c/\"\n"));
+        assert_eq!(l, 8, "{m}");
+        assert!(m.contains("webhooks[2].url"), "{m}");
+
+        let inst = "[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:8001\"\n\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"127.0.0.1:8001\"\n";
+        let (l, c, m) = error_at(inst);
+        assert_eq!((l, c), (7, 1), "{m}");
+        assert!(m.contains("listed twice"), "{m}");
+        let (l, _, m) = error_at(&inst.replace("\"canary\"", "\"green\""));
+        assert_eq!(l, 6, "{m}");
+        let (l, _, m) = error_at(&format!("{inst}weight = 3\n"));
+        assert_eq!(l, 8, "{m}");
+        assert!(m.contains("unknown field `weight`"), "{m}");
+
+        let checks = "[checks.rss]\nmetric = \"canary/rss\"\ncondition = \"< 1\"\n\n[checks.cpu]\nmetric = \"canary/cpu\"\ncondition = \"lower than 2\"\n";
+        let (l, c, m) = error_at(checks);
+        assert_eq!((l, c), (7, 1), "{m}");
+        assert!(m.contains("checks.cpu.condition"), "{m}");
+        let (l, _, m) = error_at(&format!("{checks}threshold = 2\n"));
+        assert_eq!(l, 8, "{m}");
+        assert!(m.contains("unknown field `threshold`"), "{m}");
+
+        let integrity =
+            "[integrity.orders]\ncommand = \"true\"\n\n[integrity.ledger]\ntimeout = \"5s\"\n";
+        let (l, _, m) = error_at(integrity);
+        assert_eq!(l, 4, "the [integrity.ledger] header: {m}");
+        assert!(m.contains("integrity.ledger"), "{m}");
+        let (l, _, m) = error_at(&format!(
+            "{integrity}command = \"true\"\nhttp = \"http://a/\"\n"
+        ));
+        assert_eq!(l, 6, "{m}");
+        let (l, c, m) = error_at("[integrity.orders]\ncommand = \"true\"\ntimeout = 5\n");
+        assert_eq!((l, c), (3, 11), "{m}");
+        let (l, _, m) = error_at(&format!("{integrity}timeout = \"9s\"\n"));
+        assert_eq!(l, 6, "{m}");
+        assert!(m.contains("`timeout` is set twice"), "{m}");
+    }
+
+    #[test]
+    fn a_bare_number_for_a_duration_says_to_write_a_unit() {
+        let (l, c, m) = error_at("[stages]\ncanary_percentage = 5\ncanary_duration = 10\n");
+        assert_eq!((l, c), (3, 19), "{m}");
+        assert_eq!(
+            m,
+            "stages.canary_duration = 10: write \"10m\" (a number needs a unit: ms, s, m, h, d)"
+        );
+        // In an array of tables, in a named table, and an optional duration.
+        let (l, c, m) = error_at("[[smoke]]\nname = \"a\"\ncommand = \"true\"\ntimeout = 5\n");
+        assert_eq!((l, c), (4, 11), "{m}");
+        assert!(
+            m.starts_with("smoke.timeout = 5: write \"5m\" (a number needs a unit"),
+            "{m}"
+        );
+        let (l, _, m) =
+            error_at("[[smoke]]\nname = \"a\"\npath = \"http://a/\"\nmax_latency = 300\n");
+        assert_eq!(l, 4, "{m}");
+        assert!(m.contains("write \"300m\""), "{m}");
+        let (l, _, m) = error_at("[integrity.db]\ncommand = \"true\"\ntimeout = 30\n");
+        assert_eq!(l, 3, "{m}");
+        assert!(
+            m.contains("integrity.db.timeout = 30: write \"30m\""),
+            "{m}"
+        );
+        // A number where a number goes, or a string, is not a duration.
+        let (_, _, m) = error_at("[service]\nname = 10\n");
+        assert!(!m.contains("unit"), "{m}");
+        let (_, _, m) = error_at("[stages]\ncanary_percentage = \"5\"\n");
+        assert!(!m.contains("unit"), "{m}");
+    }
+
+    #[test]
+    fn a_table_written_twice_names_the_first() {
+        let (l, _, m) =
+            error_at("[stages]\ncanary_percentage = 5\n\n[router]\nkind = \"builtin\"\n\n[stages]\ncanary_duration = \"1m\"\n");
+        assert_eq!(l, 7, "{m}");
+        assert!(m.contains("[stages] is already defined at line 1"), "{m}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `[proxy]`: ship's built-in data plane (`ship proxy`), and where `router.kind = "builtin"` and
 //! `metrics.kind = "builtin"` find its admin API.
 
+use crate::Problem;
 use serde::{Deserialize, Serialize};
 use shiploop_artifacts::Dur;
 use std::net::SocketAddr;
@@ -76,48 +77,49 @@ fn header_name_ok(name: &str) -> bool {
 }
 
 impl ProxyCfg {
-    /// The first problem: (key, message).
-    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
+    /// The first problem, with where it is.
+    pub(crate) fn problem(&self) -> Option<Problem> {
+        let at = |key: &str, message: String| Some(Problem::new(&["proxy", key], message));
         if !matches!(self.balance.as_str(), "round-robin" | "least-requests") {
-            return Some((
+            return at(
                 "balance",
                 format!(
                     "proxy.balance {:?}: \"round-robin\" or \"least-requests\"",
                     self.balance
                 ),
-            ));
+            );
         }
         if !self.sticky_header.is_empty() && !self.sticky_cookie.is_empty() {
-            return Some((
+            return at(
                 "sticky_cookie",
                 "proxy.sticky_header and proxy.sticky_cookie: give one of them".into(),
-            ));
+            );
         }
         for (key, value, required) in [
             ("sticky_header", &self.sticky_header, false),
             ("override_header", &self.override_header, true),
         ] {
             if (required || !value.is_empty()) && !header_name_ok(value) {
-                return Some((
+                return at(
                     key,
                     format!("proxy.{key} {value:?} is not a valid HTTP header name"),
-                ));
+                );
             }
         }
         if self.token_env.trim().is_empty() {
-            return Some((
+            return at(
                 "token_env",
                 "proxy.token_env: name the environment variable that holds the admin token".into(),
-            ));
+            );
         }
         if !self.health_path.starts_with('/') {
-            return Some((
+            return at(
                 "health_path",
                 format!(
                     "proxy.health_path {:?}: must start with /",
                     self.health_path
                 ),
-            ));
+            );
         }
         for (key, d) in [
             ("request_timeout", self.request_timeout),
@@ -127,66 +129,72 @@ impl ProxyCfg {
             ("keep", self.keep),
         ] {
             if d.0.is_zero() {
-                return Some((key, format!("proxy.{key}: must be greater than 0")));
+                return at(key, format!("proxy.{key}: must be greater than 0"));
             }
         }
         if self.max_connections == 0 {
-            return Some((
+            return at(
                 "max_connections",
                 "proxy.max_connections: at least 1".into(),
-            ));
+            );
         }
         if self.unhealthy_threshold == 0 || self.healthy_threshold == 0 {
-            return Some((
+            return at(
                 "unhealthy_threshold",
                 "proxy.unhealthy_threshold and proxy.healthy_threshold: at least 1".into(),
-            ));
+            );
         }
         // Port 0 is "any free port": two of those never collide.
         if self.listen == self.admin && self.listen.port() != 0 {
-            return Some((
+            return at(
                 "admin",
                 format!(
                     "proxy.admin {}: the same address as proxy.listen",
                     self.admin
                 ),
-            ));
+            );
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, inst) in self.instances.iter().enumerate() {
+            let at = |key: &str, message: String| {
+                Some(Problem::new(
+                    &["proxy", "instances", &i.to_string(), key],
+                    message,
+                ))
+            };
             if !matches!(inst.version.as_str(), "stable" | "canary") {
-                return Some((
+                return at(
                     "version",
                     format!(
                         "proxy.instances[{i}].version {:?}: \"stable\" or \"canary\"",
                         inst.version
                     ),
-                ));
+                );
             }
             if inst.address.port() != 0
                 && (inst.address == self.listen || inst.address == self.admin)
             {
-                return Some((
+                return at(
                     "address",
                     format!(
                         "proxy.instances[{i}].address {} is the proxy's own listen or admin address",
                         inst.address
                     ),
-                ));
+                );
             }
             if !seen.insert(inst.address) {
-                return Some((
+                return at(
                     "address",
                     format!(
                         "proxy.instances[{i}].address {} is listed twice",
                         inst.address
                     ),
-                ));
+                );
             }
         }
         if !self.instances.is_empty() && !self.instances.iter().any(|i| i.version == "stable") {
-            return Some((
-                "version",
+            return Some(Problem::new(
+                &["proxy", "instances"],
                 "proxy.instances: at least one stable instance (without one, stable traffic has nowhere to go)".into(),
             ));
         }
@@ -195,7 +203,7 @@ impl ProxyCfg {
 
     /// The same checks for settings merged from command-line flags, as one message.
     pub fn problem_with_flags(&self) -> Option<String> {
-        self.problem().map(|(_, m)| m)
+        self.problem().map(|p| p.message)
     }
 
     pub fn addresses(&self, version: &str) -> Vec<SocketAddr> {
