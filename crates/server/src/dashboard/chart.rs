@@ -209,37 +209,44 @@ pub fn svg(
     let mut lx = 12.0;
     let mut legend = String::from("<g class=\"legend\">");
     let mut item = |class: &str, key: &str, line: String, text: String, fill: &str| {
-        legend.push_str(&format!(
+        let g = format!(
             "<g class=\"legend-item {class}\" data-series=\"{}\"><line x1=\"{lx}\" x2=\"{}\" y1=\"34\" y2=\"34\" {line}/><text x=\"{}\" y=\"38\" fill=\"{fill}\">{}</text></g>",
             esc(key),
             lx + 24.0,
             lx + 29.0,
             esc(&text)
-        ));
+        );
         lx += 29.0 + 6.2 * text.chars().count() as f64 + 16.0;
+        g
     };
     for l in lines {
-        item(
+        let g = item(
             "series",
             l.name,
             stroke(l.color, l.width, l.dash),
             l.name.to_string(),
             "#1d2433",
         );
+        legend.push_str(&g);
     }
     if let Some((label, v)) = threshold {
-        let off = if sc.threshold_shown {
-            ""
+        // Wrapped in the chart's `threshold` group, which says whether it is on the scale:
+        // off it, this entry is where the chart says so.
+        let (shown, off) = if sc.threshold_shown {
+            ("true", "")
         } else {
-            " (off scale)"
+            ("false", " (off scale)")
         };
-        item(
+        let g = item(
             "threshold-key",
             "threshold",
             stroke(THRESHOLD_COLOR, 1.5, Some(THRESHOLD_DASH)),
             format!("{label} {}{off}", unit.label(v)),
             THRESHOLD_COLOR,
         );
+        legend.push_str(&format!(
+            "<g class=\"threshold\" data-shown=\"{shown}\">{g}</g>"
+        ));
     }
     legend.push_str("</g>");
     svg.push_str(&legend);
@@ -321,27 +328,16 @@ pub fn svg(
         ));
     }
 
-    // The threshold: a line where it fits, otherwise a note at the top that it lies above.
-    if let Some((label, v)) = threshold {
-        if sc.threshold_shown {
-            let at = y(v);
-            let ty = if at - TOP < 14.0 { at + 12.0 } else { at - 4.0 };
-            svg.push_str(&format!(
-                "<g class=\"threshold\" data-shown=\"true\"><line x1=\"{LEFT}\" x2=\"{RIGHT}\" y1=\"{at:.1}\" y2=\"{at:.1}\" {}/><text x=\"{}\" y=\"{ty:.1}\" fill=\"{THRESHOLD_COLOR}\" text-anchor=\"end\">{} {}</text></g>",
-                stroke(THRESHOLD_COLOR, 1.5, Some(THRESHOLD_DASH)),
-                RIGHT - 4.0,
-                esc(label),
-                esc(&unit.label(v))
-            ));
-        } else {
-            svg.push_str(&format!(
-                "<g class=\"threshold\" data-shown=\"false\"><text x=\"{}\" y=\"{}\" fill=\"{THRESHOLD_COLOR}\" text-anchor=\"end\">↑ {} {} (off scale)</text></g>",
-                RIGHT,
-                TOP - 5.0,
-                esc(label),
-                esc(&unit.label(v))
-            ));
-        }
+    // The threshold's line where it fits, its value at the right end.
+    if let Some((_, v)) = threshold.filter(|_| sc.threshold_shown) {
+        let at = y(v);
+        let ty = if at - TOP < 14.0 { at + 12.0 } else { at - 4.0 };
+        svg.push_str(&format!(
+            "<g class=\"threshold-line\"><line x1=\"{LEFT}\" x2=\"{RIGHT}\" y1=\"{at:.1}\" y2=\"{at:.1}\" {}/><text x=\"{}\" y=\"{ty:.1}\" fill=\"{THRESHOLD_COLOR}\" text-anchor=\"end\">{}</text></g>",
+            stroke(THRESHOLD_COLOR, 1.5, Some(THRESHOLD_DASH)),
+            RIGHT - 4.0,
+            esc(&unit.label(v))
+        ));
     }
 
     // The lines last, over everything: canary (dashed) over stable, so both show where equal.
@@ -490,6 +486,11 @@ mod tests {
         assert!(s.contains("rollback threshold 600 ms (off scale)"), "{s}");
         assert!(s.contains("data-threshold-shown=\"false\""), "{s}");
         assert!(
+            s.contains("class=\"threshold\" data-shown=\"false\""),
+            "{s}"
+        );
+        assert!(!s.contains("threshold-line"), "{s}");
+        assert!(
             s.contains("class=\"stage-marker\" data-stage=\"canary\""),
             "{s}"
         );
@@ -498,5 +499,17 @@ mod tests {
         // The stable line at 0 is drawn above the frame's bottom edge.
         let zero = format!(",{:.1}", BOTTOM - ZERO_PAD);
         assert!(s.contains(&zero), "{s}");
+        // A threshold near the data: drawn, with its value.
+        let s = svg(
+            "p99 latency",
+            &lines,
+            Some(("rollback threshold", 0.004)),
+            &markers,
+            &unit,
+        );
+        assert!(s.contains("class=\"threshold\" data-shown=\"true\""), "{s}");
+        assert!(s.contains("class=\"threshold-line\""), "{s}");
+        assert!(s.contains(">rollback threshold 4.00 ms</text>"), "{s}");
+        assert!(!s.contains("off scale"), "{s}");
     }
 }

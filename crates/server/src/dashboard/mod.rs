@@ -59,7 +59,7 @@ th{background:#eef0f3}.pill{padding:2px 8px;border-radius:10px;font-size:12px;ba
 .stages{display:flex;gap:8px;margin:12px 0}.stage{flex:1;padding:10px;border-radius:6px;background:#fff;border:2px solid #e3e6ea}\
 .stage.done{border-color:#38a169}.stage.current{border-color:#2c7be5;background:#eef5ff}.charts{display:flex;gap:16px;flex-wrap:wrap}\
 .card{background:#fff;padding:12px;border-radius:6px;margin-bottom:16px}form.inline{display:inline-block;margin-right:8px}\
-button{padding:6px 12px;border:0;border-radius:4px;background:#2c7be5;color:#fff;cursor:pointer}button.danger{background:#c53030}input[type=text]{padding:5px;width:220px}";
+time{white-space:nowrap}button{padding:6px 12px;border:0;border-radius:4px;background:#2c7be5;color:#fff;cursor:pointer}button.danger{background:#c53030}input[type=text]{padding:5px;width:220px}";
 
 fn page(title: &str, body: &str, live: Option<&str>) -> Response {
     let script = match live {
