@@ -31,7 +31,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create ship.toml, the work/ folders, templates, STATUS.md and .ship/; never overwrites.
-    Init,
+    /// With --router/--stable/--canary/--try: a ship.toml that works for that setup, every
+    /// gate configured (a staging proxy, on-call, flags, migrations), and the next steps.
+    Init(InitArgs),
     /// Run ship's proxy in front of a stable and a canary version, with its admin API.
     Proxy(ProxyArgs),
     /// The whole Ship loop on this machine in about a minute: sample service v1 and v2 behind
@@ -336,10 +338,46 @@ pub enum ReleaseCommand {
     Show { release: String },
 }
 
+/// `ship init`'s layout of ship.toml (without options: every key at its default, routed by
+/// commands you fill in).
+#[derive(Debug, Clone, clap::Args)]
+pub struct InitArgs {
+    /// What moves traffic: ship's own proxy (builtin), nginx, haproxy, or your commands
+    /// [default: command].
+    #[arg(long, value_parser = ["builtin", "nginx", "haproxy", "command"])]
+    pub router: Option<String>,
+    /// Where measurements come from [default: builtin with --router builtin, prometheus with
+    /// nginx or haproxy, command otherwise].
+    #[arg(long, value_parser = ["builtin", "prometheus", "command"])]
+    pub metrics: Option<String>,
+    /// Your stable version's address, HOST:PORT (repeatable): builtin, a [[proxy.instances]]
+    /// ship does not start; nginx, router.nginx.stable; and the staging proxy's to try it out.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub stable: Vec<String>,
+    /// Your new version's address, HOST:PORT (repeatable).
+    #[arg(long, value_name = "HOST:PORT", requires = "stable")]
+    pub canary: Vec<String>,
+    /// builtin: where ship's proxy listens [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// builtin: the proxy's admin API [default: 127.0.0.1:9091].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin: Option<String>,
+    /// Short stages (20 s each, a 20 s validation window) to try ship out; real stages last
+    /// minutes to hours (default 10m, 30m, 1h).
+    #[arg(long = "try")]
+    pub try_it: bool,
+}
+
 /// Without `--stable`, everything comes from `[proxy]` in ship.toml (instances ship starts
 /// included); flags given on the command line override it.
 #[derive(Debug, clap::Args)]
 pub struct ProxyArgs {
+    /// Serve the staging proxy of `[staging]` instead: listening on staging.url's host:port,
+    /// its admin API on staging.admin (token from staging.token_env), the instances in
+    /// staging.stable and staging.canary, weight 0 at start (`ship rehearse` moves it).
+    #[arg(long, conflicts_with_all = ["stable", "listen", "admin", "token_env"])]
+    pub staging: bool,
     /// Stable instances, comma-separated host:port (instead of `[proxy]` in ship.toml).
     #[arg(long, value_delimiter = ',')]
     pub stable: Vec<std::net::SocketAddr>,

@@ -51,6 +51,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// The `ship init` command line, as ship.toml's header records it.
+fn init_command(a: &cli::InitArgs) -> String {
+    let mut c = String::from("ship init");
+    for (flag, v) in [("--router", &a.router), ("--metrics", &a.metrics)] {
+        if let Some(v) = v {
+            c.push_str(&format!(" {flag} {v}"));
+        }
+    }
+    for (flag, list) in [("--stable", &a.stable), ("--canary", &a.canary)] {
+        for v in list {
+            c.push_str(&format!(" {flag} {v}"));
+        }
+    }
+    for (flag, v) in [("--listen", &a.listen), ("--admin", &a.admin)] {
+        if let Some(v) = v {
+            c.push_str(&format!(" {flag} {v}"));
+        }
+    }
+    if a.try_it {
+        c.push_str(" --try");
+    }
+    c
+}
+
 /// Runs the command; Ok carries the exit code for commands whose result can be a failed check.
 fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
     let dir = cli.dir.clone().unwrap_or_else(|| ".".into());
@@ -58,8 +82,18 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
     match &cli.command {
         Command::Demo { scenario, dir } => demo::run(out, scenario, dir.as_deref()),
         Command::Proxy(args) => proxy_cmd::run(out, args, &dir),
-        Command::Init => {
-            let report = shiploop_workspace::init(&dir)?;
+        Command::Init(a) => {
+            let layout = shiploop_config::Layout {
+                router: a.router.clone(),
+                metrics: a.metrics.clone(),
+                stable: a.stable.clone(),
+                canary: a.canary.clone(),
+                listen: a.listen.clone(),
+                admin: a.admin.clone(),
+                try_it: a.try_it,
+            };
+            let command = init_command(a);
+            let report = shiploop_workspace::init_with(&dir, &layout, &command)?;
             out.init(&report);
             Ok(0)
         }

@@ -46,9 +46,11 @@ impl Out {
         for k in &r.kept {
             println!("  kept     {k}");
         }
-        if !r.created.is_empty() {
-            println!("\nNext: let the Build loop write verdicts into work/evaluations/, list approvers' keys in");
-            println!("work/allowed_signers, then `ship release new <name>`.");
+        if !r.created.is_empty() && !r.next.is_empty() {
+            println!("\nNext:");
+            for step in &r.next {
+                println!("  {step}");
+            }
         }
     }
 

@@ -26,8 +26,63 @@ struct Settings {
     state_file: Option<PathBuf>,
 }
 
+/// `ship proxy --staging`: the staging proxy `[staging]` describes, with `[proxy]`'s other
+/// settings (health checks, balance, timeouts).
+fn staging_settings(dir: &Path) -> Result<ProxyCfg, Error> {
+    let ws = Workspace::open(dir)?;
+    let s = &ws.config.staging;
+    if s.router != "builtin" {
+        return Err(Error::Usage(format!(
+            "ship proxy --staging serves [staging] with router = \"builtin\"; ship.toml has staging.router = {:?}",
+            s.router
+        )));
+    }
+    if s.stable.is_empty() {
+        return Err(Error::Usage(
+            "ship.toml: staging.stable lists no instances; add the staging instances (host:port) to staging.stable and staging.canary".into(),
+        ));
+    }
+    let listen = url_address(&s.url).ok_or_else(|| {
+        Error::Usage(format!(
+            "staging.url {:?}: the staging proxy listens on its host and port, which must be an IP address and port (e.g. http://127.0.0.1:8180/)",
+            s.url
+        ))
+    })?;
+    let admin = s.admin.trim().parse().map_err(|_| {
+        Error::Usage(format!(
+            "staging.admin {:?}: an IP address and port (e.g. 127.0.0.1:9191)",
+            s.admin
+        ))
+    })?;
+    let mut cfg = ws.config.proxy.clone();
+    cfg.listen = listen;
+    cfg.admin = admin;
+    cfg.token_env = s.token_env.clone();
+    let inst = |version: &str, list: &[std::net::SocketAddr]| {
+        list.iter()
+            .map(|a| shiploop_config::InstanceCfg {
+                version: version.into(),
+                address: *a,
+                command: String::new(),
+            })
+            .collect::<Vec<_>>()
+    };
+    cfg.instances = inst("stable", &s.stable);
+    cfg.instances.extend(inst("canary", &s.canary));
+    Ok(cfg)
+}
+
+/// The socket address of an `http://IP:PORT/…` URL.
+fn url_address(url: &str) -> Option<std::net::SocketAddr> {
+    let rest = url.trim().strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    authority.parse().ok()
+}
+
 fn settings(a: &ProxyArgs, dir: &Path) -> Result<Settings, Error> {
-    let (mut cfg, state_file) = if a.stable.is_empty() {
+    let (mut cfg, state_file) = if a.staging {
+        (staging_settings(dir)?, None)
+    } else if a.stable.is_empty() {
         let ws = Workspace::open(dir).map_err(|e| match e {
             Error::NotAWorkspace { .. } => Error::Usage(format!(
                 "give --stable (and --canary), or run in a workspace with [proxy] in ship.toml ({e})"
@@ -214,7 +269,8 @@ pub fn run(out: &Out, a: &ProxyArgs, dir: &Path) -> Result<u8, Error> {
             for l in &launched {
                 println!("started instance {} (pid {})", l.addr, l.pid);
             }
-            println!("proxy on http://{pa} (canary weight {weight} %), admin API on http://{aa}");
+            let what = if a.staging { "staging proxy" } else { "proxy" };
+            println!("{what} on http://{pa} (canary weight {weight} %), admin API on http://{aa}");
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut serving = tokio::spawn(serve_on_threads(proxy.clone(), pl, threads));

@@ -33,6 +33,9 @@ pub struct StagingCfg {
     pub timeout: Dur,
     /// How old a rehearsal (and a flag evaluation in staging) may be when `ship check` runs.
     pub max_age: Dur,
+    /// builtin: the staging instances `ship proxy --staging` serves (host:port each).
+    pub stable: Vec<std::net::SocketAddr>,
+    pub canary: Vec<std::net::SocketAddr>,
 }
 
 impl Default for StagingCfg {
@@ -49,6 +52,8 @@ impl Default for StagingCfg {
             probe_requests: 20,
             timeout: Dur::from_secs(30),
             max_age: Dur::from_secs(7 * 24 * 3600),
+            stable: Vec::new(),
+            canary: Vec::new(),
         }
     }
 }

@@ -4,6 +4,433 @@ pub fn default_toml(service: &str) -> String {
     TEMPLATE.replace("{{SERVICE}}", &service.replace('"', ""))
 }
 
+/// What `ship init --router … --metrics … --stable … --canary … --try` lays out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Layout {
+    /// "builtin", "nginx", "haproxy" or "command" (None: command, today's template).
+    pub router: Option<String>,
+    /// "builtin", "prometheus" or "command" (None: builtin with the builtin router,
+    /// prometheus with nginx and haproxy, command otherwise).
+    pub metrics: Option<String>,
+    /// The user's own stable and canary instances (host:port).
+    pub stable: Vec<String>,
+    pub canary: Vec<String>,
+    /// builtin: where the proxy listens and its admin API (default 127.0.0.1:8080 and :9091).
+    pub listen: Option<String>,
+    pub admin: Option<String>,
+    /// Short stages to try ship out.
+    pub try_it: bool,
+}
+
+/// The staging proxy `ship init` lays out: its traffic address and admin API.
+pub const STAGING_LISTEN: &str = "127.0.0.1:8180";
+pub const STAGING_ADMIN: &str = "127.0.0.1:9191";
+
+impl Layout {
+    /// No option given: the plain template, every key at its default.
+    pub fn is_plain(&self) -> bool {
+        *self == Layout::default()
+    }
+
+    pub fn router_kind(&self) -> &str {
+        self.router.as_deref().unwrap_or("command")
+    }
+
+    pub fn metrics_kind(&self) -> &str {
+        match (self.metrics.as_deref(), self.router_kind()) {
+            (Some(m), _) => m,
+            (None, "builtin") => "builtin",
+            (None, "nginx" | "haproxy") => "prometheus",
+            (None, _) => "command",
+        }
+    }
+
+    /// The builtin proxy's listen and admin addresses.
+    pub fn proxy_addresses(&self) -> (String, String) {
+        (
+            self.listen
+                .clone()
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            self.admin
+                .clone()
+                .unwrap_or_else(|| "127.0.0.1:9091".into()),
+        )
+    }
+
+    /// The first problem with these options, as a message naming the option.
+    pub fn problem(&self) -> Option<String> {
+        let router = self.router_kind();
+        if !matches!(router, "builtin" | "nginx" | "haproxy" | "command") {
+            return Some(format!(
+                "--router {router:?}: builtin, nginx, haproxy or command"
+            ));
+        }
+        let metrics = self.metrics_kind();
+        if !matches!(metrics, "builtin" | "prometheus" | "command") {
+            return Some(format!(
+                "--metrics {metrics:?}: builtin, prometheus or command"
+            ));
+        }
+        if metrics == "builtin" && router != "builtin" {
+            return Some(
+                "--metrics builtin reads ship's own proxy: it goes with --router builtin".into(),
+            );
+        }
+        if router != "builtin" && (self.listen.is_some() || self.admin.is_some()) {
+            return Some(
+                "--listen and --admin are ship's proxy's: they go with --router builtin".into(),
+            );
+        }
+        if !self.canary.is_empty() && self.stable.is_empty() {
+            return Some("--canary without --stable: give the stable version's address too".into());
+        }
+        for a in self.stable.iter().chain(&self.canary) {
+            let ok = match a.rsplit_once(':') {
+                Some((host, port)) => {
+                    !host.is_empty()
+                        && port.parse::<u16>().is_ok()
+                        && !a.contains(|c: char| c.is_whitespace() || c == '"' || c == '/')
+                }
+                None => false,
+            };
+            if !ok {
+                return Some(format!("{a:?} is not HOST:PORT (e.g. 127.0.0.1:8001)"));
+            }
+            if router == "builtin" && a.parse::<SocketAddr>().is_err() {
+                return Some(format!(
+                    "{a:?}: ship's proxy takes an IP address and port (e.g. 127.0.0.1:8001)"
+                ));
+            }
+        }
+        for (flag, v) in [("--listen", &self.listen), ("--admin", &self.admin)] {
+            if let Some(v) = v {
+                if v.parse::<SocketAddr>().is_err() {
+                    return Some(format!(
+                        "{flag} {v:?}: an IP address and port (e.g. 127.0.0.1:8080)"
+                    ));
+                }
+            }
+        }
+        let (listen, admin) = self.proxy_addresses();
+        if router == "builtin" && listen == admin {
+            return Some("--listen and --admin: two different addresses".into());
+        }
+        None
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn list(items: &[String]) -> String {
+    let q: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    format!("[{}]", q.join(", "))
+}
+
+/// Sets `key` of `[table]` to `value`, with `comment` lines (without `# `) above it.
+fn put(text: &str, table: &str, key: &str, value: &str, comment: &[&str]) -> String {
+    let Some(set) = crate::set_key(text, table, key, value) else {
+        // Every table and key put here is in TEMPLATE (the layout test parses the result).
+        return text.to_string();
+    };
+    if comment.is_empty() {
+        return set;
+    }
+    let mut current = String::new();
+    let mut out = String::with_capacity(set.len() + 200);
+    let mut done = false;
+    for line in set.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(['[', ']']).trim().to_string();
+        } else if !done && current == table && t.split('=').next().map(str::trim) == Some(key) {
+            done = true;
+            for c in comment {
+                out.push_str(&format!("# {c}\n"));
+            }
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// Inserts `block` before the line `before` (a table header).
+fn insert_before(text: &str, before: &str, block: &str) -> String {
+    match text.find(&format!("\n{before}\n")) {
+        Some(i) => format!("{}\n{block}{}", &text[..i], &text[i..]),
+        None => format!("{text}\n{block}"),
+    }
+}
+
+/// The `ship.toml` of a layout: the template with the router, metric source, instances, staging
+/// proxy, on-call command, smoke test and (with `try_it`) short stages filled in, and comments
+/// saying what to change. `command` is the command line that made it, for the file's header.
+pub fn layout_toml(service: &str, l: &Layout, command: &str) -> Result<String, String> {
+    if let Some(p) = l.problem() {
+        return Err(p);
+    }
+    let mut t = default_toml(service);
+    if l.is_plain() {
+        return Ok(t);
+    }
+    let router = l.router_kind();
+    let metrics = l.metrics_kind();
+    let (listen, admin) = l.proxy_addresses();
+    let svc = service.replace('"', "");
+    let stable = if l.stable.is_empty() {
+        vec!["127.0.0.1:8001".to_string()]
+    } else {
+        l.stable.clone()
+    };
+    let canary = if l.canary.is_empty() {
+        vec!["127.0.0.1:8002".to_string()]
+    } else {
+        l.canary.clone()
+    };
+    let header = format!(
+        "# Laid out by `{command}`.\n# Lines marked CHANGE hold placeholders: put your own values there.\n"
+    );
+    t = t.replacen(
+        "# Every key is listed with its default; delete what you do not change. See docs/CONFIG.md.\n",
+        &format!("# Every key is listed; delete what you do not change. See docs/CONFIG.md.\n{header}"),
+        1,
+    );
+
+    if l.try_it {
+        for (key, note) in [
+            ("canary_duration", "--try: 20-second stages to try ship out. Real stages last minutes to hours (the Ship loop's defaults: 10m, 30m, 1h)."),
+            ("early_adopter_duration", ""),
+            ("ga_duration", ""),
+        ] {
+            let comment: Vec<&str> = if note.is_empty() { vec![] } else { vec![note] };
+            t = put(&t, "stages", key, "\"20s\"", &comment);
+        }
+        t = put(
+            &t,
+            "rollout",
+            "max_hold",
+            "\"2m\"",
+            &[
+                "--try: a stage clears once the judge has ruled out a regression: about 420 canary",
+                "requests without errors (at 5 % of 100 requests/s: 84 s). Past its duration and this",
+                "hold, a stage still short of evidence pauses for a person (judge.inconclusive).",
+            ],
+        );
+        t = put(
+            &t,
+            "validation",
+            "window",
+            "\"20s\"",
+            &["--try: a short watch at 100 %; real windows are 30m or more."],
+        );
+    }
+
+    t = put(&t, "router", "kind", &quote(router), &[]);
+    t = put(&t, "metrics", "kind", &quote(metrics), &[]);
+    if metrics != "command" {
+        t = put(
+            &t,
+            "rollback",
+            "critical_security_alert",
+            "false",
+            &[
+                "false: there is no alert source ([alerts] kind = \"none\"), and a trigger without data",
+                "holds a rollout. With Alertmanager: set [alerts] kind = \"alertmanager\" and this to true.",
+            ],
+        );
+    }
+    let mut base_url = String::new();
+    match router {
+        "builtin" => {
+            t = put(&t, "proxy", "listen", &quote(&listen), &[]);
+            t = put(&t, "proxy", "admin", &quote(&admin), &[]);
+            let mut block = String::from(
+                "# Your own services (no command: ship does not start them; `ship proxy` forwards to them).\n",
+            );
+            for (version, list) in [("stable", &l.stable), ("canary", &l.canary)] {
+                for a in list {
+                    block.push_str(&format!(
+                        "[[proxy.instances]]\nversion = \"{version}\"\naddress = {}\n\n",
+                        quote(a)
+                    ));
+                }
+            }
+            if l.stable.is_empty() {
+                block.push_str(
+                    "# CHANGE: add one [[proxy.instances]] table per instance (see above).\n\n",
+                );
+            }
+            t = insert_before(&t, "[hotfix]", &block);
+            base_url = format!("http://{listen}");
+        }
+        "nginx" => {
+            let mark = |given: bool| if given { "" } else { "CHANGE: " };
+            t = put(
+                &t,
+                "router.nginx",
+                "include_file",
+                &quote(&format!("/etc/nginx/conf.d/ship-{svc}.conf")),
+                &[
+                    "CHANGE: a file ship writes and nginx includes in its http block; route with",
+                    &format!("`proxy_pass http://$ship_{svc}_upstream;` (the user running ship must be able to write it)."),
+                ],
+            );
+            t = put(
+                &t,
+                "router.nginx",
+                "stable",
+                &list(&stable),
+                &[&format!(
+                    "{}the servers of each version (host:port)",
+                    mark(!l.stable.is_empty())
+                )],
+            );
+            t = put(&t, "router.nginx", "canary", &list(&canary), &[]);
+            base_url = "http://127.0.0.1:80".into();
+        }
+        "haproxy" => {
+            t = put(
+                &t,
+                "router.haproxy",
+                "socket",
+                "\"/run/haproxy/admin.sock\"",
+                &["CHANGE: haproxy.cfg's `stats socket /run/haproxy/admin.sock level admin`"],
+            );
+            t = put(
+                &t,
+                "router.haproxy",
+                "backend",
+                &quote(&svc),
+                &[
+                    "CHANGE: the backend holding the two servers below, e.g.",
+                    &format!("backend {svc}"),
+                    &format!("  server stable {} weight 256", stable[0]),
+                    &format!("  server canary {} weight 0", canary[0]),
+                ],
+            );
+            t = put(
+                &t,
+                "router.haproxy",
+                "state_file",
+                "\"/var/lib/haproxy/server-state\"",
+                &["CHANGE: haproxy.cfg's `server-state-file` (with `load-server-state-from-file global`)"],
+            );
+            base_url = "http://127.0.0.1:80".into();
+        }
+        _ => {
+            t = put(
+                &t,
+                "router.command",
+                "set_weight",
+                "\"\"",
+                &["CHANGE: the command that sends {weight} percent of traffic to the new version"],
+            );
+        }
+    }
+    match metrics {
+        "prometheus" => {
+            t = put(
+                &t,
+                "metrics.prometheus",
+                "url",
+                "\"http://127.0.0.1:9090\"",
+                &["CHANGE: your Prometheus"],
+            );
+            t = put(
+                &t,
+                "metrics.prometheus",
+                "selector",
+                r#"'job="{{service}}",version="{{version}}"'"#,
+                &[
+                    "CHANGE: the labels that pick one version's series of http_requests_total and",
+                    "http_request_duration_seconds (scraped every 15 s: a new version reads \"no data\"",
+                    "for a scrape or two)",
+                ],
+            );
+        }
+        "command" => {
+            t = put(
+                &t,
+                "metrics.command",
+                "command",
+                "\"\"",
+                &["CHANGE: a command printing the measurements as JSON (above)"],
+            );
+        }
+        _ => {}
+    }
+
+    // Staging: a `ship proxy --staging` of its own.
+    let staging = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .filter(|a| a.parse::<SocketAddr>().is_ok())
+            .cloned()
+            .collect()
+    };
+    t = put(
+        &t,
+        "staging",
+        "router",
+        "\"builtin\"",
+        &["builtin: `ship proxy --staging` serves staging from this table."],
+    );
+    t = put(&t, "staging", "admin", &quote(STAGING_ADMIN), &[]);
+    t = put(
+        &t,
+        "staging",
+        "url",
+        &quote(&format!("http://{STAGING_LISTEN}/")),
+        &["Where the staging proxy listens (and the rehearsal requests it)."],
+    );
+    t = put(
+        &t,
+        "staging",
+        "stable",
+        &list(&staging(&l.stable)),
+        &["CHANGE: point these at your staging instances (to try it out: the production ones)."],
+    );
+    t = put(&t, "staging", "canary", &list(&staging(&l.canary)), &[]);
+
+    t = put(
+        &t,
+        "flags",
+        "staging_http",
+        "\"\"",
+        &[&format!("e.g. staging_http = \"http://{STAGING_LISTEN}/flags/{{flag}}\" (a URL of your service)")],
+    );
+    t = put(
+        &t,
+        "migrations",
+        "paths",
+        "[]",
+        &["e.g. paths = [\"db/migrations\"]"],
+    );
+    t = put(
+        &t,
+        "oncall",
+        "notify_command",
+        "\"echo {message} >> oncall-inbox.txt\"",
+        &["CHANGE: put your pager's command here (e.g. a Slack or PagerDuty CLI); this one writes a file."],
+    );
+    if !base_url.is_empty() {
+        let note = if router == "builtin" {
+            "ship's proxy: where the smoke tests' paths are requested"
+        } else {
+            "CHANGE: where production answers (the smoke tests' paths are requested there)"
+        };
+        t = put(&t, "validation", "base_url", &quote(&base_url), &[note]);
+    }
+    if !l.stable.is_empty() && !base_url.is_empty() {
+        t.push_str(
+            "\n# An example smoke test, run by post-deployment validation; add your own.\n[[smoke]]\nname = \"home page answers\"\npath = \"/\"\nstatus = 200\ntags = [\"user-facing\"]\n",
+        );
+    }
+    Ok(t)
+}
+
+use std::net::SocketAddr;
+
 const TEMPLATE: &str = r#"# ship.toml — shiploop configuration for this workspace.
 # Every key is listed with its default; delete what you do not change. See docs/CONFIG.md.
 
@@ -298,6 +725,10 @@ probe_requests = 20
 timeout = "30s"
 # How old a rehearsal (and a flag evaluation in staging) may be when `ship check` runs.
 max_age = "7d"
+# builtin: the staging instances `ship proxy --staging` serves (host:port each), behind a
+# proxy listening on staging.url's host:port with its admin API on staging.admin.
+stable = []                       # e.g. ["127.0.0.1:8101"]
+canary = []
 
 [flags]
 # The feature-flag registry: name, owner, type, default, cleanup date (see docs/GATES.md).
@@ -401,3 +832,96 @@ max_streams_per_token = 64
 # name = "orders consistent"
 # command = "./scripts/check-orders"
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    fn layout(router: &str, metrics: Option<&str>, stable: &[&str], try_it: bool) -> Layout {
+        Layout {
+            router: Some(router.into()),
+            metrics: metrics.map(str::to_string),
+            stable: stable.iter().map(|s| s.to_string()).collect(),
+            canary: if stable.is_empty() {
+                vec![]
+            } else {
+                vec!["127.0.0.1:8002".into()]
+            },
+            try_it,
+            ..Layout::default()
+        }
+    }
+
+    #[test]
+    fn every_layout_parses() {
+        for router in ["builtin", "nginx", "haproxy", "command"] {
+            for metrics in [None, Some("prometheus"), Some("command"), Some("builtin")] {
+                for stable in [&[][..], &["127.0.0.1:8001"][..]] {
+                    for try_it in [false, true] {
+                        let l = layout(router, metrics, stable, try_it);
+                        if metrics == Some("builtin") && router != "builtin" {
+                            assert!(layout_toml("app", &l, "ship init").is_err());
+                            continue;
+                        }
+                        let text = layout_toml("app", &l, "ship init").unwrap();
+                        let c =
+                            Config::parse(&text).unwrap_or_else(|e| panic!("{l:?}: {e}\n{text}"));
+                        assert_eq!(c.router.kind, router);
+                        assert_eq!(c.staging.router, "builtin");
+                        assert_eq!(
+                            c.smoke.len(),
+                            usize::from(!stable.is_empty() && router != "command"),
+                            "{l:?}"
+                        );
+                        let want = if try_it { 20 } else { 600 };
+                        assert_eq!(c.stages.canary_duration.0.as_secs(), want);
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            layout_toml("app", &Layout::default(), "ship init").unwrap(),
+            default_toml("app")
+        );
+    }
+
+    #[test]
+    fn the_builtin_layout_is_complete() {
+        let l = layout("builtin", None, &["127.0.0.1:8001"], true);
+        let c = Config::parse(&layout_toml("app", &l, "ship init").unwrap()).unwrap();
+        assert_eq!(c.metrics.kind, "builtin");
+        assert_eq!(c.proxy.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.proxy.admin.to_string(), "127.0.0.1:9091");
+        assert_eq!(c.proxy.addresses("stable").len(), 1);
+        assert!(c.proxy.instances.iter().all(|i| i.command.is_empty()));
+        assert_eq!(c.staging.admin, STAGING_ADMIN);
+        assert_eq!(c.staging.url, "http://127.0.0.1:8180/");
+        assert_eq!(c.staging.stable, c.proxy.addresses("stable"));
+        assert_eq!(c.staging.canary, c.proxy.addresses("canary"));
+        assert_eq!(
+            c.oncall.notify_command,
+            "echo {message} >> oncall-inbox.txt"
+        );
+        assert!(!c.rollback.critical_security_alert);
+        assert_eq!(c.validation.base_url, "http://127.0.0.1:8080");
+        assert!(c.smoke[0].user_facing());
+        assert_eq!(c.validation.window.0.as_secs(), 20);
+        let nginx = layout("nginx", None, &["10.0.0.1:80"], false);
+        let c = Config::parse(&layout_toml("app", &nginx, "ship init").unwrap()).unwrap();
+        assert_eq!(c.router.nginx.stable, vec!["10.0.0.1:80".to_string()]);
+        assert_eq!(c.metrics.kind, "prometheus");
+        assert_eq!(c.stages.ga_duration.0.as_secs(), 3600);
+        for bad in [
+            Layout {
+                listen: Some("127.0.0.1:1".into()),
+                ..layout("nginx", None, &[], false)
+            },
+            layout("builtin", None, &["localhost:80"], false),
+            layout("builtin", None, &["nowhere"], false),
+            layout("carrier-pigeon", None, &[], false),
+        ] {
+            assert!(layout_toml("app", &bad, "ship init").is_err(), "{bad:?}");
+        }
+    }
+}

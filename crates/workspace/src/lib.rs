@@ -17,7 +17,7 @@ mod verdicts;
 
 pub use compile::{NewOptions, NewReport};
 pub use error::Error;
-pub use init::{init, InitReport};
+pub use init::{init, init_with, InitReport};
 pub use lifecycle::{ApprovalCheck, ApproveReport, SubmitReport, VerifyReport, VerifyState};
 pub use missions::OUTCOME_FILE;
 pub use releases::{validate_name, LoadedRelease, ReleaseSummary};
