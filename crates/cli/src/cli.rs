@@ -46,9 +46,14 @@ pub enum Command {
         /// post-deployment smoke tests catch.
         #[arg(long, default_value = "good", value_parser = ["good", "bad", "slow", "broken-cart"])]
         scenario: String,
-        /// Keep the demo workspace here (default: a new temporary folder, also kept).
+        /// Make the demo workspace here, and keep it (default: a temporary folder, removed at
+        /// the end unless --keep).
         #[arg(long, value_name = "PATH")]
         dir: Option<PathBuf>,
+        /// Keep the temporary demo workspace (its contract, decision log, signals, reports) and
+        /// say where it is.
+        #[arg(long)]
+        keep: bool,
     },
     /// Release contracts: compile, submit, approve, verify.
     Release {
@@ -111,10 +116,11 @@ pub enum Command {
     Handoff {
         release: String,
         /// Accept a criterion the evidence could not confirm (a warning, e.g. critical-alerts
-        /// without an alert source), recorded with the reason (repeatable); never a failure.
-        #[arg(long = "accept", value_name = "ITEM")]
+        /// without an alert source) with why: ITEM="why", recorded in the contract; repeat it
+        /// for several (each with its own reason). Never a failure.
+        #[arg(long = "accept", value_name = "ITEM[=WHY]")]
         accept: Vec<String>,
-        /// Why the warning is acceptable (required with --accept).
+        /// The reason for every --accept ITEM given without its own.
         #[arg(long, requires = "accept")]
         reason: Option<String>,
         /// Who accepts it [default: git config user.email].
@@ -482,4 +488,46 @@ pub enum MissionCommand {
     New { mission: String },
     /// The mission's metrics, targets and measurement schedule (which checkpoints are due).
     Show { mission: String },
+}
+
+/// Commands that never check an approval: `--allowed-signers` stays out of their help. It is
+/// still accepted there (and ignored), so a script that passes it to every command keeps
+/// working, and `ship --allowed-signers FILE release verify …` is unchanged.
+const NO_APPROVALS: &[&str] = &[
+    "init",
+    "proxy",
+    "demo",
+    "load",
+    "rehearse",
+    "oncall",
+    "flags",
+    "migrations",
+    "mission",
+    "outcome",
+    "operate",
+    "signal",
+    "judge",
+    "audit",
+];
+
+/// The command line, parsed.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::{Arg, CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    for name in NO_APPROVALS {
+        if cmd.find_subcommand(name).is_some() {
+            // A subcommand with its own argument of that id does not get the global one.
+            cmd = cmd.mut_subcommand(name, |s| {
+                s.arg(
+                    Arg::new("allowed_signers")
+                        .long("allowed-signers")
+                        .value_name("FILE")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .global(true)
+                        .hide(true),
+                )
+            });
+        }
+    }
+    Cli::from_arg_matches(&cmd.try_get_matches()?)
 }

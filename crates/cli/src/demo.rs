@@ -377,7 +377,7 @@ fn operate(
     id: &str,
 ) -> Result<(bool, serde_json::Value), Error> {
     if !out.json {
-        println!("\n$ ship handoff {id} --accept critical-alerts --reason \"…\"");
+        println!("\n$ ship handoff {id} --accept critical-alerts=\"…\"");
     }
     // The demo has no alert source: the critical-alerts criterion cannot be confirmed, and a
     // person says so, on the record.
@@ -408,31 +408,118 @@ fn operate(
     Ok((measured, serde_json::json!({ "handoff": h, "tick": t })))
 }
 
-pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
+/// What a demo run leaves behind: its sample services (killed when it is interrupted) and its
+/// workspace (removed at the end unless kept).
+struct Leftovers {
+    dir: PathBuf,
+    keep: bool,
+    pids: std::sync::Mutex<Vec<u32>>,
+    interrupted: AtomicBool,
+}
+
+impl Leftovers {
+    fn started(&self, s: &Service) {
+        if let Ok(mut pids) = self.pids.lock() {
+            pids.push(s.0.id());
+        }
+    }
+
+    fn kill_services(&self) {
+        if let Ok(pids) = self.pids.lock() {
+            for pid in pids.iter() {
+                #[cfg(unix)]
+                // SAFETY: kill(2) with a pid this process started and a plain signal.
+                unsafe {
+                    libc::kill(*pid as i32, libc::SIGTERM);
+                }
+            }
+        }
+    }
+
+    /// Removes the workspace unless it is kept; says which.
+    fn finish(&self) -> String {
+        let dir = self.dir.display();
+        if self.keep {
+            return format!("the demo workspace is kept in {dir}");
+        }
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => format!(
+                "removed the demo workspace {dir} (`ship demo --keep` keeps it, `--dir PATH` makes it there)"
+            ),
+            Err(e) => format!("could not remove the demo workspace {dir}: {e}"),
+        }
+    }
+
+    /// After a phase that a signal may have cut short: when the demo was interrupted, the
+    /// signal's handler ends the process (and says why); nothing more is printed meanwhile.
+    fn stop_if_interrupted(&self) {
+        while self.interrupted.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Ends the demo on Ctrl-C or SIGTERM, whatever it is doing: its proxies and services live in
+/// this process, so nothing of it can be resumed — it says so, stops the services and removes
+/// the workspace unless kept.
+fn handle_signals(rt: &tokio::runtime::Runtime, leftovers: Arc<Leftovers>) -> Result<(), Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = rt
+        .block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::interrupt())?,
+            ))
+        })
+        .map_err(usage)?;
+    rt.spawn(async move {
+        let code = tokio::select! {
+            _ = term.recv() => 143,
+            _ = int.recv() => 130,
+        };
+        leftovers.interrupted.store(true, Ordering::SeqCst);
+        // A rollout in progress stops on the same signal and records where it was.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        leftovers.kill_services();
+        eprintln!(
+            "\nship demo interrupted: its proxies and sample services ran inside this process and have stopped with it, so this demo cannot be resumed (`ship rollout resume` has nothing to drive). Run `ship demo` again to start over."
+        );
+        eprintln!("{}", leftovers.finish());
+        std::process::exit(code);
+    });
+    Ok(())
+}
+
+pub fn run(out: &Out, scenario: &str, dir: Option<&Path>, keep: bool) -> Result<u8, Error> {
+    // Kept when asked for, or when the user chose where it goes.
+    let keep = keep || dir.is_some();
     let dir = match dir {
         Some(d) => d.to_path_buf(),
         None => std::env::temp_dir().join(format!("ship-demo-{}-{}", scenario, std::process::id())),
     };
     std::fs::create_dir_all(&dir).map_err(usage)?;
     let dir = std::path::absolute(&dir).map_err(usage)?;
-    let bin = sample_binary()?;
-    if !out.json {
-        println!("ship demo ({scenario}) in {}", dir.display());
+    let leftovers = Arc::new(Leftovers {
+        dir: dir.clone(),
+        keep,
+        pids: std::sync::Mutex::new(vec![]),
+        interrupted: AtomicBool::new(false),
+    });
+    let result = demo(out, scenario, &dir, &leftovers);
+    leftovers.stop_if_interrupted();
+    let note = leftovers.finish();
+    if !out.json || result.is_err() {
+        if result.is_ok() {
+            println!("{note}");
+        } else {
+            eprintln!("{note}");
+        }
     }
-    let id = prepare(&dir)?;
+    result
+}
 
-    let v2_args: Vec<&str> = match scenario {
-        "bad" => vec!["--version", "v2", "--error-rate", "0.05"],
-        "slow" => vec!["--version", "v2", "--latency-ms", "700"],
-        "broken-cart" => vec!["--version", "v2", "--fail-path", "/cart"],
-        _ => vec!["--version", "v2"],
-    };
-    let v1 = start_sample(&bin, &["--version", "v1"])?;
-    let v2 = start_sample(&bin, &v2_args)?;
-    // Staging: its own copies of both versions; v2 knows the release's feature flag.
-    let s1 = start_sample(&bin, &["--version", "v1"])?;
-    let s2 = start_sample(&bin, &["--version", "v2", "--flag", "saved-cards=on"])?;
-
+fn demo(out: &Out, scenario: &str, dir: &Path, leftovers: &Arc<Leftovers>) -> Result<u8, Error> {
+    let bin = sample_binary()?;
     // The tokens are set before any thread starts; the builtin router and the rehearsal read
     // them from the environment like in a real workspace.
     let nanos = Utc::now().timestamp_nanos_opt().unwrap_or(0);
@@ -447,6 +534,37 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
         .enable_all()
         .build()
         .map_err(usage)?;
+    handle_signals(&rt, leftovers.clone())?;
+    if !out.json {
+        println!(
+            "ship demo ({scenario}) in {}{}",
+            dir.display(),
+            if leftovers.keep {
+                ""
+            } else {
+                " (removed at the end; --keep keeps it)"
+            }
+        );
+    }
+    let id = prepare(dir)?;
+
+    let v2_args: Vec<&str> = match scenario {
+        "bad" => vec!["--version", "v2", "--error-rate", "0.05"],
+        "slow" => vec!["--version", "v2", "--latency-ms", "700"],
+        "broken-cart" => vec!["--version", "v2", "--fail-path", "/cart"],
+        _ => vec!["--version", "v2"],
+    };
+    let start = |args: &[&str]| {
+        let s = start_sample(&bin, args)?;
+        leftovers.started(&s);
+        Ok::<_, Error>(s)
+    };
+    let v1 = start(&["--version", "v1"])?;
+    let v2 = start(&v2_args)?;
+    // Staging: its own copies of both versions; v2 knows the release's feature flag.
+    let s1 = start(&["--version", "v1"])?;
+    let s2 = start(&["--version", "v2", "--flag", "saved-cards=on"])?;
+
     let stop = Arc::new(AtomicBool::new(false));
     let (prod, staging) = rt
         .block_on(async {
@@ -455,8 +573,8 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
             Ok::<_, std::io::Error>((prod, staging))
         })
         .map_err(usage)?;
-    configure(&dir, prod, staging)?;
-    let ws = Workspace::open(&dir)?;
+    configure(dir, prod, staging)?;
+    let ws = Workspace::open(dir)?;
     let proxy_addr = prod.0;
     // Load: twelve clients, each a stream of users, until the rollout ends (about 800
     // requests a second).
@@ -499,7 +617,8 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
         1
     } else {
         let mut c = Controller::open(&ws, &id, Utc::now())?;
-        let (code, value) = crate::rollout::drive_quiet(out, &mut c)?;
+        let (code, value) = crate::rollout::drive(out, &mut c, false)?;
+        leftovers.stop_if_interrupted();
         let mut code = code;
         let mut value = value;
         if code == 0 {
@@ -507,6 +626,7 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
                 println!("\n$ ship validate {id}   # runs by itself after the last stage");
             }
             let (vcode, v) = crate::gates_cmd::validation_outcome(out, &mut c)?;
+            leftovers.stop_if_interrupted();
             code = vcode;
             if let (Some(doc), Some(v)) = (value.as_mut(), v) {
                 doc["validation"] = v;
@@ -537,17 +657,21 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>) -> Result<u8, Error> {
     let ok = gates_passed && code == expected;
     if !out.json {
         println!();
-        println!("artifacts in {}:", dir.display());
-        println!("  work/releases/{id}.md   the signed contract: gates, rollout log, validation");
-        println!("  work/signals/              incident signals (bad, slow, broken-cart)");
-        println!("  work/missions/checkout/    outcome contract and reports with charts (good)");
-        println!("  oncall-inbox.txt           what the on-call team was sent");
-        println!("  STATUS.md, .ship/state.db  status and the decision log");
-        println!(
-            "inspect: ship -C {} rollout status {id} --json | ship -C {} audit verify",
-            dir.display(),
-            dir.display()
-        );
+        if leftovers.keep {
+            println!("artifacts in {}:", dir.display());
+            println!(
+                "  work/releases/{id}.md   the signed contract: gates, rollout log, validation"
+            );
+            println!("  work/signals/              incident signals (bad, slow, broken-cart)");
+            println!(
+                "  work/missions/checkout/    outcome contract and reports with charts (good)"
+            );
+            println!("  oncall-inbox.txt           what the on-call team was sent");
+            println!("  STATUS.md, .ship/state.db  status and the decision log");
+            println!("inspect them with two commands:");
+            println!("  ship -C {} rollout status {id}", dir.display());
+            println!("  ship -C {} audit verify", dir.display());
+        }
         println!(
             "demo {scenario}: {}",
             if ok {

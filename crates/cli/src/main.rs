@@ -15,7 +15,6 @@ mod serve_cmd;
 mod signal_cmd;
 mod status_cmd;
 
-use clap::Parser;
 use cli::{
     AuditCommand, Cli, Command, FlagsCommand, HotfixCommand, JudgeCommand, MigrationsCommand,
     MissionCommand, OncallCommand, OperateCommand, OutcomeCommand, ReleaseCommand, RolloutCommand,
@@ -32,7 +31,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     restore_sigpipe();
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(c) => c,
         Err(e) => {
             // clap prints help/version with exit 0 and usage errors with exit 2.
@@ -80,7 +79,11 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
     let dir = cli.dir.clone().unwrap_or_else(|| ".".into());
     let now = output::now()?;
     match &cli.command {
-        Command::Demo { scenario, dir } => demo::run(out, scenario, dir.as_deref()),
+        Command::Demo {
+            scenario,
+            dir,
+            keep,
+        } => demo::run(out, scenario, dir.as_deref(), *keep),
         Command::Proxy(args) => proxy_cmd::run(out, args, &dir),
         Command::Init(a) => {
             let layout = shiploop_config::Layout {

@@ -8,7 +8,8 @@ use shiploop_controller::{handoff, operate, outcome};
 use shiploop_gates::handoff::Acceptance;
 use shiploop_workspace::{Error, Workspace};
 
-/// `--accept ITEM… --reason … [--as …]` as the handoff's acceptances.
+/// `--accept ITEM="why"…` (each item with its own reason), or `--accept ITEM… --reason "why"`
+/// (one reason for every item given without its own), `[--as …]`, as the handoff's acceptances.
 pub fn acceptances(
     ws: &Workspace,
     items: &[String],
@@ -18,15 +19,38 @@ pub fn acceptances(
     if items.is_empty() {
         return Ok(vec![]);
     }
-    let (reason, by) = crate::gates_cmd::who_and_why(ws, "--accept", reason, by)?;
-    Ok(items
+    let parsed: Vec<(&str, Option<&str>)> = items
         .iter()
-        .map(|item| Acceptance {
-            item: item.clone(),
-            by: by.clone(),
-            reason: reason.to_string(),
+        .map(|i| match i.split_once('=') {
+            Some((item, why)) => (item.trim(), Some(why)),
+            None => (i.trim(), None),
         })
-        .collect())
+        .collect();
+    if reason.is_some() && parsed.iter().all(|(_, own)| own.is_some()) {
+        return Err(Error::Usage(
+            "--reason is for --accept items given without their own reason, and every one has its own (ITEM=\"why\"): drop --reason".into(),
+        ));
+    }
+    let mut out: Vec<Acceptance> = vec![];
+    for (item, own) in parsed {
+        if out.iter().any(|a| a.item == item) {
+            return Err(Error::Usage(format!("--accept {item} is given twice")));
+        }
+        let why = own.or(reason).map(str::trim).filter(|r| !r.is_empty());
+        let Some(why) = why else {
+            return Err(Error::Usage(format!(
+                "--accept {item} needs a reason: --accept {item}=\"why\" (or --reason \"why\" for every item given without one)"
+            )));
+        };
+        let (why, by) =
+            crate::gates_cmd::who_and_why(ws, &format!("--accept {item}"), Some(why), by)?;
+        out.push(Acceptance {
+            item: item.to_string(),
+            by,
+            reason: why,
+        });
+    }
+    Ok(out)
 }
 
 pub fn handoff(
@@ -76,10 +100,9 @@ pub fn print_handoff(ws: &Workspace, h: &handoff::Handoff) {
         println!("    {:<4} {:<56} {}", mark(i.status), i.item, i.evidence);
         match (&i.accepted, &i.fix) {
             (Some(a), _) => println!("         accepted by {}: {}", a.by, a.reason),
-            (None, Some(fix)) if i.status == shiploop_gates::Status::Warn => println!(
-                "         unconfirmed ({fix}): accept it with --accept {} --reason \"…\"",
-                i.id
-            ),
+            (None, Some(fix)) if i.status == shiploop_gates::Status::Warn => {
+                println!("         unconfirmed ({fix}): a person may accept it, with why")
+            }
             (None, Some(fix)) if i.status != shiploop_gates::Status::Pass => {
                 println!("         fix: {fix}")
             }
@@ -106,6 +129,16 @@ pub fn print_handoff(ws: &Workspace, h: &handoff::Handoff) {
             failing.join(", "),
             h.status_file
         );
+        if let Some(cmd) = r.accept_command() {
+            let fails = r
+                .items
+                .iter()
+                .any(|i| i.status == shiploop_gates::Status::Fail);
+            println!(
+                "{}ccept what the evidence could not confirm, each with why (recorded in the contract):\n  {cmd}",
+                if fails { "Once the failures are fixed, a" } else { "A" }
+            );
+        }
     }
 }
 

@@ -148,6 +148,16 @@ pub fn drive_quiet(
     out: &Out,
     c: &mut Controller<'_>,
 ) -> Result<(u8, Option<serde_json::Value>), Error> {
+    drive(out, c, true)
+}
+
+/// [`drive_quiet`]; `resumable` false for a rollout whose router and services live in this
+/// process (`ship demo`): an interruption is reported without suggesting a resume.
+pub fn drive(
+    out: &Out,
+    c: &mut Controller<'_>,
+    resumable: bool,
+) -> Result<(u8, Option<serde_json::Value>), Error> {
     let rt = runtime()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let json = out.json;
@@ -218,10 +228,11 @@ pub fn drive_quiet(
                 println!("{id}: ROLLED BACK to 0 % (weights {seq}): {reason}")
             }
             Outcome::Failed { reason } => println!("{id}: FAILED: {reason}"),
-            Outcome::Interrupted => println!(
+            Outcome::Interrupted if resumable => println!(
                 "{id}: interrupted at {} % — `ship rollout resume {id}` continues it",
                 c.state.weight
             ),
+            Outcome::Interrupted => println!("{id}: interrupted at {} %", c.state.weight),
         }
     }
     Ok((exit_for(&outcome), value))

@@ -157,10 +157,25 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
     // No alert source: "no critical alerts" is unconfirmed, and blocks until a person accepts it.
     let r = ship_env(&ws, &env(), &["handoff", "web"]);
     assert_eq!(r.code, 1, "{}", r.text());
+    // One command to run, with a reason for each unconfirmed item.
     assert!(
-        r.stdout.contains("accept it with --accept critical-alerts"),
+        r.stdout.contains(&format!(
+            "each with why (recorded in the contract):\n  ship handoff {ID} --accept critical-alerts=\"…\"\n"
+        )),
         "{}",
         r.stdout
+    );
+    let r = ship_env(
+        &ws,
+        &env(),
+        &["handoff", "web", "--accept", "critical-alerts"],
+    );
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(
+        r.stderr
+            .contains("--accept critical-alerts needs a reason: --accept critical-alerts=\"why\""),
+        "{}",
+        r.text()
     );
     let unchanged = ws.read("STATUS.md");
     assert!(unchanged.contains("| checkout | ship |"), "{unchanged}");
@@ -193,9 +208,7 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
             "web",
             "--json",
             "--accept",
-            "critical-alerts",
-            "--reason",
-            "no Alertmanager in this test; golden metrics watched",
+            "critical-alerts=no Alertmanager in this test; golden metrics watched",
             "--as",
             "carol@example.com",
         ],
@@ -421,7 +434,7 @@ fn handoff_names_every_missing_item_and_changes_nothing_until_they_hold() {
                 assert!(human.stdout.contains(id.as_str()), "{id}: {}", human.stdout);
             }
             assert!(
-                human.stdout.contains("fix:") || human.stdout.contains("accept it with --accept"),
+                human.stdout.contains("fix:") || human.stdout.contains("a person may accept it"),
                 "{}",
                 human.stdout
             );

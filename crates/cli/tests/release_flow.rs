@@ -566,6 +566,9 @@ fn a_redirected_signers_file_is_overridden_by_the_pinned_one() {
         "{}",
         r.stdout
     );
+    // …given before the command too, as README.md's Scripting section writes it.
+    let r = ws.ship(&["--allowed-signers", pinned_arg, "release", "verify", ID]);
+    assert_eq!(r.code, 1, "{}", r.text());
     let _ = alice;
 }
 

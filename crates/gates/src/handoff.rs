@@ -138,12 +138,29 @@ impl Report {
             .collect()
     }
 
+    /// One command that accepts every unaccepted warning, each with its own reason to fill in:
+    /// `ship handoff R --accept critical-alerts="…" --accept smoke-tests="…"`; None when no
+    /// warning is left.
+    pub fn accept_command(&self) -> Option<String> {
+        let accepts: Vec<String> = self
+            .items
+            .iter()
+            .filter(|i| i.status == Status::Warn)
+            .map(|i| format!("--accept {}=\"…\"", i.id))
+            .collect();
+        (!accepts.is_empty())
+            .then(|| format!("ship handoff {} {}", self.release, accepts.join(" ")))
+    }
+
     /// Records acceptances of warnings. Refused as a whole (nothing applied) when one names an
     /// unknown item, an item that is not a warning, or has no reason.
     pub fn accept(&mut self, acceptances: &[Acceptance]) -> Result<(), String> {
         for a in acceptances {
             if a.reason.trim().is_empty() {
-                return Err(format!("--accept {} needs a --reason", a.item));
+                return Err(format!(
+                    "--accept {} needs a reason: --accept {}=\"why\"",
+                    a.item, a.item
+                ));
             }
             let Some(item) = self.items.iter().find(|i| i.id == a.item) else {
                 let ids: Vec<&str> = self.items.iter().map(|i| i.id).collect();
@@ -778,7 +795,7 @@ mod tests {
         assert!(r
             .accept(&[accept("critical-alerts", " ")])
             .unwrap_err()
-            .contains("--reason"));
+            .contains("--accept critical-alerts=\"why\""));
         assert!(r
             .accept(&[accept("latency", "fine")])
             .unwrap_err()
@@ -788,6 +805,10 @@ mod tests {
             .unwrap_err()
             .contains("unknown"));
         assert!(!r.passed(), "a refused acceptance applies nothing");
+        assert_eq!(
+            r.accept_command().unwrap(),
+            format!("ship handoff {} --accept critical-alerts=\"…\"", r.release)
+        );
         r.accept(&[accept(
             "critical-alerts",
             "no alert source yet; dashboards watched",
@@ -797,5 +818,33 @@ mod tests {
         let item = r.items.iter().find(|i| i.id == "critical-alerts").unwrap();
         assert_eq!(item.status, Status::Overridden);
         assert_eq!(item.accepted.as_ref().unwrap().by, "carol");
+    }
+
+    #[test]
+    fn two_warnings_are_accepted_in_one_command_each_with_its_reason() {
+        let mut e = good();
+        let v = e.validation.as_mut().unwrap();
+        v.items[2].status = "warn".into();
+        v.items[4].status = "warn".into();
+        let mut r = decide(&e);
+        assert_eq!(
+            r.accept_command().unwrap(),
+            format!(
+                "ship handoff {} --accept critical-alerts=\"…\" --accept smoke-tests=\"…\"",
+                r.release
+            )
+        );
+        let accept = |item: &str, reason: &str| Acceptance {
+            item: item.into(),
+            by: "carol".into(),
+            reason: reason.into(),
+        };
+        r.accept(&[
+            accept("critical-alerts", "no alert source yet"),
+            accept("smoke-tests", "checked by hand"),
+        ])
+        .unwrap();
+        assert!(r.passed());
+        assert_eq!(r.accept_command(), None);
     }
 }
