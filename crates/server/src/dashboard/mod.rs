@@ -547,31 +547,32 @@ fn stage_markers(decisions: &[DecisionRow]) -> Vec<chart::Marker> {
     let mut rolled_back = false;
     for d in decisions {
         let d = &d.decision;
-        match d.kind {
-            DecisionKind::Ignored => {}
-            DecisionKind::Rollback | DecisionKind::RolledBack | DecisionKind::Failed => {
-                if !rolled_back {
-                    rolled_back = true;
-                    out.push(chart::Marker {
-                        at: d.at,
-                        label: if d.kind == DecisionKind::Failed {
-                            "failed".into()
-                        } else {
-                            "rollback".into()
-                        },
-                        rollback: true,
-                    });
-                }
-            }
-            _ if stage != Some(d.stage) && !rolled_back => {
-                stage = Some(d.stage);
-                out.push(chart::Marker {
-                    at: d.at,
-                    label: d.stage_name.clone(),
-                    rollback: false,
-                });
-            }
-            _ => {}
+        let ends = matches!(
+            d.kind,
+            DecisionKind::Rollback | DecisionKind::RolledBack | DecisionKind::Failed
+        );
+        if rolled_back || d.kind == DecisionKind::Ignored {
+            continue;
+        }
+        if ends {
+            rolled_back = true;
+            let label = if d.kind == DecisionKind::Failed {
+                "failed"
+            } else {
+                "rollback"
+            };
+            out.push(chart::Marker {
+                at: d.at,
+                label: label.into(),
+                rollback: true,
+            });
+        } else if stage != Some(d.stage) {
+            stage = Some(d.stage);
+            out.push(chart::Marker {
+                at: d.at,
+                label: d.stage_name.clone(),
+                rollback: false,
+            });
         }
     }
     out
@@ -714,5 +715,47 @@ mod tests {
         assert_eq!(thinned.last().unwrap().1, 9999.0);
         let few: Vec<_> = (0..3).map(|i| (t0, i as f64)).collect();
         assert_eq!(thin(few.clone(), CHART_POINTS), few);
+    }
+
+    #[test]
+    fn a_marker_per_stage_entered_and_one_where_the_rollback_began() {
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        let row = |i: i64, kind: DecisionKind, stage: usize, name: &str| DecisionRow {
+            id: i,
+            release: "r".into(),
+            decision: shiploop_rollout::Decision {
+                at: t0 + chrono::Duration::seconds(i),
+                kind,
+                stage,
+                stage_name: name.into(),
+                weight: 5,
+                stage_elapsed_ms: 0,
+                reason: String::new(),
+                findings: vec![],
+                rollback_cause: None,
+                pause_cause: None,
+            },
+        };
+        let log = [
+            row(1, DecisionKind::Start, 0, "canary"),
+            row(2, DecisionKind::Hold, 0, "canary"),
+            row(3, DecisionKind::Promote, 1, "early-adopters"),
+            row(4, DecisionKind::Ignored, 1, "early-adopters"),
+            row(5, DecisionKind::Hold, 1, "early-adopters"),
+            row(6, DecisionKind::Rollback, 1, "early-adopters"),
+            row(7, DecisionKind::RolledBack, 1, "early-adopters"),
+        ];
+        let marks: Vec<(i64, String, bool)> = stage_markers(&log)
+            .into_iter()
+            .map(|m| (m.at.timestamp(), m.label, m.rollback))
+            .collect();
+        assert_eq!(
+            marks,
+            [
+                (1, "canary".to_string(), false),
+                (3, "early-adopters".to_string(), false),
+                (6, "rollback".to_string(), true)
+            ]
+        );
     }
 }
