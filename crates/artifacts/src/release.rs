@@ -168,7 +168,7 @@ pub struct Stage {
     pub notes: Vec<String>,
 }
 
-/// An automatic rollback trigger with its threshold, as the seed's Rollback Criteria list them.
+/// An automatic rollback trigger with its threshold, as the Ship loop's criteria list them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "trigger", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Trigger {

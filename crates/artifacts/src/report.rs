@@ -1,4 +1,4 @@
-//! Outcome reports: `work/missions/<name>/reports/YYYY-MM-DD-<checkpoint>.md`, the seed's
+//! Outcome reports: `work/missions/<name>/reports/YYYY-MM-DD-<checkpoint>.md`, the Ship loop's
 //! Step 5 — actuals against targets and baselines, what worked and what did not, the releases
 //! included, and one SVG chart per metric over the measurement period. Pure rendering: the
 //! measurements are passed in.

@@ -191,7 +191,7 @@ pub enum RolloutCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Roll back now (the seed's manual triggers).
+    /// Roll back now (the Ship loop's manual rollback triggers).
     Abort {
         release: String,
         #[arg(long)]

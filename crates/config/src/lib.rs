@@ -203,9 +203,9 @@ fn ten_secs() -> Dur {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Hotfix {
-    /// Stages a hotfix skips (the seed: "skip non-essential stages").
+    /// Stages a hotfix skips (the Ship loop's hotfix path: "skip non-essential stages").
     pub skip_stages: Vec<String>,
-    /// How long the hotfix is watched at 100 % (the seed: "15 min window").
+    /// How long the hotfix is watched at 100 % (the Ship loop's hotfix path: "15 min window").
     pub validation_window: Dur,
 }
 
@@ -825,7 +825,7 @@ impl Config {
         self.rollout.tick_interval.resolve(&self.metrics.kind)
     }
 
-    /// The seed's four stages with this config's percentages, durations and health checks.
+    /// The Ship loop's four stages with this config's percentages, durations and health checks.
     pub fn rollout_stages(&self) -> Vec<Stage> {
         let s = &self.stages;
         let stage1 = ["error-rate", "latency", "resource-usage"];
@@ -876,7 +876,7 @@ impl Config {
         ]
     }
 
-    /// The seed's rollback criteria with this config's thresholds.
+    /// The Ship loop's rollback criteria with this config's thresholds.
     pub fn rollback(&self) -> Rollback {
         let r = &self.rollback;
         let mut automatic = vec![
@@ -908,7 +908,7 @@ impl Config {
         }
     }
 
-    /// Values for the seed's `{{PLACEHOLDER}}`s, for templates.
+    /// Values for the Ship loop's `{{PLACEHOLDER}}`s, for templates.
     pub fn placeholders(&self) -> Vec<(&'static str, String)> {
         let s = &self.stages;
         let r = &self.rollback;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use shiploop_artifacts::Dur;
 
-/// `[handoff]`: who hands over to whom (the seed's Orchestration and Quality Layers).
+/// `[handoff]`: who hands over to whom (the Ship loop's Orchestration and Quality Layers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HandoffCfg {

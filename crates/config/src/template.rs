@@ -480,7 +480,7 @@ max_error_rate_increase = 1.0
 # {{MAX_HEALTH_CHECK_FAILURE_RATE}}: roll back when more than this percentage of the new
 # version's instances fail their health checks.
 max_health_check_failure_rate = 20.0
-# Roll back when p99 latency exceeds this multiple of latency.p99_target (the seed says 2x).
+# Roll back when p99 latency exceeds this multiple of latency.p99_target (the Ship loop says 2x).
 p99_latency_factor = 2.0
 # Roll back on any active critical security alert.
 critical_security_alert = true

@@ -1,4 +1,4 @@
-//! `ship handoff <release>`: the seed's exit criteria checked from recorded evidence, then the
+//! `ship handoff <release>`: the Ship loop's exit criteria checked from recorded evidence, then the
 //! transfer from Ship to Operate — the mission in Operate in STATUS.md with its owner and
 //! checkpoints, a handoff record in the contract, a `handed-over` event. Nothing is written
 //! unless every criterion holds.

@@ -1,6 +1,6 @@
 //! `ship rehearse`: the rollback, practised in staging. Traffic shifts to the new version, is
 //! rolled back, and the time until the stable version serves every answer again is recorded
-//! (the seed's "rollback plan documented and tested"). While the new version serves staging,
+//! (Step 2's "rollback plan documented and tested"). While the new version serves staging,
 //! every feature flag the release names is evaluated there and the result recorded too.
 
 use crate::Result;

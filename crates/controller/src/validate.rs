@@ -1,4 +1,4 @@
-//! `ship validate`: post-deployment validation (the seed's Step 4). For the validation window
+//! `ship validate`: post-deployment validation (the Ship loop's Step 4). For the validation window
 //! the new version, now serving everything, is measured and smoke-tested each tick; the gates
 //! crate's validator decides. Failure rolls back (or, with on_failure = "manual", leaves it to a
 //! person) and writes an incident signal; success moves the release to shipped, the evidence the

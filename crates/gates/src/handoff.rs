@@ -1,4 +1,4 @@
-//! The seed's exit criteria (Handoff to Operate), one item each, decided from recorded evidence:
+//! The Ship loop's exit criteria (Handoff to Operate), one item each, from recorded evidence:
 //! the approval's verification, the rollout's state, the validation record, the outcome
 //! contract, the runbook, the on-call acknowledgement and the flag registry. No I/O here.
 
@@ -6,7 +6,7 @@ use crate::Status;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-/// The three sections of the seed's checklist.
+/// The three sections of the Ship loop's exit-criteria checklist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Section {
@@ -29,7 +29,7 @@ impl Section {
 pub struct Item {
     pub section: Section,
     pub id: &'static str,
-    /// The checklist line as the seed words it.
+    /// The checklist line as the Ship loop's exit criteria word it.
     pub item: &'static str,
     pub status: Status,
     pub evidence: String,
@@ -124,7 +124,7 @@ pub struct Report {
 }
 
 impl Report {
-    /// All of the seed's criteria must be true: a warning (unconfirmed) blocks like a failure
+    /// Every Ship loop exit criterion must hold: a warning (unconfirmed) blocks like a failure
     /// until a person accepts it.
     pub fn passed(&self) -> bool {
         self.failing().is_empty()

@@ -1,4 +1,4 @@
-//! Pre-deployment gates: the seed's Step 2 checklist, one gate per item, each decided from
+//! Pre-deployment gates: the Ship loop's Step 2 checklist, one gate per item, each decided from
 //! evidence gathered elsewhere (this crate does no I/O and never reads the clock), and the
 //! overrides a human may record for the gates that allow one.
 
@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One item of the seed's pre-deployment checklist.
+/// One item of the Ship loop's pre-deployment checklist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Gate {
@@ -48,7 +48,7 @@ impl Gate {
         }
     }
 
-    /// The checklist item as the seed words it.
+    /// The checklist item as the Ship loop's Step 2 words it.
     pub fn item(&self) -> &'static str {
         match self {
             Gate::QualityEvaluations => "All quality evaluations passed",
@@ -63,7 +63,7 @@ impl Gate {
 
     /// Whether a human may waive this gate. Never the approval (the deployer must not be able
     /// to stand in for the approver); for a hotfix, never the quality evaluations either, which
-    /// carry the security checks the seed keeps mandatory for emergencies.
+    /// carry the security checks the Ship loop's hotfix path keeps mandatory.
     pub fn waivable(&self, hotfix: bool) -> bool {
         match self {
             Gate::Approval => false,

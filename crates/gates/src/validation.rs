@@ -1,4 +1,4 @@
-//! Post-deployment validation (the seed's Step 4), decided tick by tick from measurements and
+//! Post-deployment validation (the Ship loop's Step 4), decided tick by tick from measurements and
 //! smoke-test results passed in. An item fails after `failure_limit` bad ticks in a row (or
 //! `error_limit` ticks its source could not answer), at once for a critical alert; at the end of
 //! the window, error rate and latency must have been seen with enough data at least once.
@@ -33,7 +33,7 @@ impl Item {
         Item::Resources,
     ];
 
-    /// The checklist item as the seed words it.
+    /// The checklist item as the Ship loop's Step 4 words it.
     pub fn text(&self) -> &'static str {
         match self {
             Item::ErrorRate => "Error rates within normal bounds",

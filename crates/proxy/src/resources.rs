@@ -1,5 +1,5 @@
 //! Resource usage of the instances ship started: resident memory and CPU, read from `/proc`
-//! (Linux). The seed's stage-1 health checks include resource usage; for instances ship did not
+//! (Linux). The Ship loop's stage-1 checks include resource usage; for instances ship did not
 //! start it has no process to look at, and says so (no data) rather than guessing.
 
 use crate::split::Version;

@@ -1,4 +1,4 @@
-//! Shared fixtures: the seed's four-stage plan with all five triggers, and observations.
+//! Shared fixtures: the Ship loop's four-stage plan with all five triggers, and observations.
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
