@@ -307,6 +307,11 @@ pub enum ReleaseCommand {
         /// A migration file or folder the release applies (repeatable; linted by `ship check`).
         #[arg(long = "migration", value_name = "PATH")]
         migrations: Vec<String>,
+        /// Override a stage for this release: NAME=PERCENT%:DURATION, either or both, NAME one of
+        /// canary, early-adopters, ga (repeatable), e.g. --stage canary=10%:30s --stage ga=1m.
+        /// Written into the contract, approved with it, and what `ship rollout start` runs.
+        #[arg(long = "stage", value_name = "NAME=SPEC")]
+        stages: Vec<shiploop_workspace::StageOverride>,
     },
     /// Check the contract is complete, record the submitter and digest, await approval.
     Submit {

@@ -305,6 +305,7 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                     severity,
                     flags,
                     migrations,
+                    stages,
                 } => {
                     let opts = shiploop_workspace::NewOptions {
                         mission: mission.clone(),
@@ -315,6 +316,7 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                         }),
                         flags: flags.clone(),
                         migrations: migrations.clone(),
+                        stages: stages.clone(),
                     };
                     release::new(&ws, out, name, &opts, now)
                 }

@@ -28,6 +28,9 @@ pub fn new(
             .collect();
         println!("  excluded ({}): {}", e.len(), e.join(", "));
     }
+    if !r.stages_overridden.is_empty() {
+        println!("  stages (--stage): {}", r.stages_overridden.join(", "));
+    }
     if !r.already_released.is_empty() {
         println!(
             "  already in an earlier release: {}",

@@ -8,6 +8,7 @@ use serde::Serialize;
 use shiploop_artifacts::markdown::wrap_block;
 use shiploop_artifacts::release::*;
 use shiploop_artifacts::status::{Phase, StatusFile};
+use shiploop_artifacts::Dur;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Serialize)]
@@ -24,6 +25,8 @@ pub struct NewReport {
     pub template: String,
     /// The mission's outcome contract the release was linked in (its `releases`), if it has one.
     pub outcome_contract: Option<String>,
+    /// The stages `--stage` set, as "canary 10 % for 30s".
+    pub stages_overridden: Vec<String>,
 }
 
 /// Options of `ship release new`.
@@ -38,6 +41,129 @@ pub struct NewOptions {
     pub flags: Vec<String>,
     /// Migration files or folders the release applies.
     pub migrations: Vec<String>,
+    /// Stages overridden for this release (`--stage canary=10%:30s`), instead of ship.toml's.
+    pub stages: Vec<StageOverride>,
+}
+
+/// One `--stage NAME=PERCENT%:DURATION` of `ship release new`: a stage's traffic share, how
+/// long it is watched, or both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageOverride {
+    /// canary, early-adopters or ga.
+    pub name: String,
+    pub weight: Option<u8>,
+    pub duration: Option<Dur>,
+}
+
+/// The stages `--stage` may change (the last, full rollout is always 100 % and unwatched).
+pub const OVERRIDABLE_STAGES: [&str; 3] = ["canary", "early-adopters", "ga"];
+
+impl std::str::FromStr for StageOverride {
+    type Err = String;
+
+    /// `canary=10%:30s`, `ga=1m`, `early-adopters=30%` (percentage, duration or both).
+    fn from_str(s: &str) -> std::result::Result<StageOverride, String> {
+        let (name, spec) = s.split_once('=').ok_or_else(|| {
+            format!("--stage {s:?}: write NAME=PERCENT%:DURATION, e.g. canary=10%:30s or ga=1m")
+        })?;
+        let name = name.trim();
+        if !OVERRIDABLE_STAGES.contains(&name) {
+            return Err(format!(
+                "--stage {s:?}: stage {name:?} is not one of {} (the full rollout is always 100 %)",
+                OVERRIDABLE_STAGES.join(", ")
+            ));
+        }
+        let mut o = StageOverride {
+            name: name.to_string(),
+            weight: None,
+            duration: None,
+        };
+        for part in spec.split(':') {
+            let part = part.trim();
+            if let Some(p) = part.strip_suffix('%') {
+                if o.weight.is_some() {
+                    return Err(format!("--stage {s:?}: two percentages"));
+                }
+                let w: u8 = p.trim().parse().ok().filter(|w| (1..100).contains(w)).ok_or_else(|| {
+                    format!("--stage {s:?}: {part:?} is not a percentage between 1 and 99 (the last stage is always 100 %)")
+                })?;
+                o.weight = Some(w);
+            } else if !part.is_empty() {
+                if o.duration.is_some() {
+                    return Err(format!("--stage {s:?}: two durations"));
+                }
+                let d: Dur = part.parse().map_err(|e| {
+                    format!("--stage {s:?}: {part:?} is neither a percentage (10%) nor a duration (30s, 10m, 1h): {e}")
+                })?;
+                if d.0.is_zero() {
+                    return Err(format!(
+                        "--stage {s:?}: a stage must be watched for longer than 0s"
+                    ));
+                }
+                o.duration = Some(d);
+            }
+        }
+        if o.weight.is_none() && o.duration.is_none() {
+            return Err(format!(
+                "--stage {s:?}: give a percentage, a duration or both (e.g. {name}=10%:30s)"
+            ));
+        }
+        Ok(o)
+    }
+}
+
+/// ship.toml's configuration with `--stage` overrides applied to `[stages]`, checked as
+/// ship.toml's own stages are (percentages strictly increasing, below 100).
+fn with_stage_overrides(
+    cfg: &shiploop_config::Config,
+    overrides: &[StageOverride],
+) -> Result<shiploop_config::Config> {
+    let mut cfg = cfg.clone();
+    let mut seen = BTreeSet::new();
+    for o in overrides {
+        if !seen.insert(o.name.clone()) {
+            return Err(Error::Usage(format!(
+                "--stage {} is given twice: give its percentage and duration together ({}=10%:30s)",
+                o.name, o.name
+            )));
+        }
+        let s = &mut cfg.stages;
+        let (w, d) = match o.name.as_str() {
+            "canary" => (&mut s.canary_percentage, &mut s.canary_duration),
+            "early-adopters" => (
+                &mut s.early_adopter_percentage,
+                &mut s.early_adopter_duration,
+            ),
+            "ga" => (&mut s.ga_percentage, &mut s.ga_duration),
+            other => {
+                return Err(Error::Usage(format!(
+                    "--stage {other}: not one of {}",
+                    OVERRIDABLE_STAGES.join(", ")
+                )))
+            }
+        };
+        if let Some(weight) = o.weight {
+            *w = weight;
+        }
+        if let Some(duration) = o.duration {
+            *d = duration;
+        }
+    }
+    let s = &cfg.stages;
+    let weights = [
+        ("canary", s.canary_percentage),
+        ("early-adopters", s.early_adopter_percentage),
+        ("ga", s.ga_percentage),
+    ];
+    for pair in weights.windows(2) {
+        let ((a, wa), (b, wb)) = (pair[0], pair[1]);
+        if wb <= wa {
+            return Err(Error::Usage(format!(
+                "--stage: the stages' percentages must increase: {a} {wa} % then {b} {wb} % (give the others with --stage too)"
+            )));
+        }
+    }
+    Ok(cfg)
 }
 
 impl Workspace {
@@ -163,10 +289,48 @@ impl Workspace {
             return Err(Error::Refused(msg));
         }
 
+        let cfg = with_stage_overrides(&self.config, &opts.stages)?;
         let stages = match opts.hotfix {
-            None => self.config.rollout_stages(),
-            Some(_) => self.hotfix_stages()?,
+            None => cfg.rollout_stages(),
+            Some(_) => {
+                for o in &opts.stages {
+                    if self.config.hotfix.skip_stages.contains(&o.name) {
+                        return Err(Error::Usage(format!(
+                            "--stage {}: a hotfix skips that stage (hotfix.skip_stages)",
+                            o.name
+                        )));
+                    }
+                }
+                hotfix_stages_of(&cfg)?
+            }
         };
+        let configured = self.config.rollout_stages();
+        let mut stages = stages;
+        let mut overridden = Vec::new();
+        for st in stages.iter_mut() {
+            if opts.stages.iter().any(|o| o.name == st.name) {
+                let was = configured
+                    .iter()
+                    .find(|c| c.name == st.name)
+                    .map(|c| {
+                        format!(
+                            "{} %, {}",
+                            c.weight,
+                            c.duration.map(|d| d.to_string()).unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_default();
+                st.notes.push(format!(
+                    "set for this release with --stage (ship.toml: {was})"
+                ));
+                overridden.push(format!(
+                    "{} {} % for {}",
+                    st.name,
+                    st.weight,
+                    st.duration.map(|d| d.to_string()).unwrap_or_default()
+                ));
+            }
+        }
         let meta = ReleaseMeta {
             id: id.clone(),
             name: name.to_string(),
@@ -232,7 +396,7 @@ impl Workspace {
             ),
             ("RELEASE_NOTES", release_notes(&meta)),
         ];
-        values.extend(self.config.placeholders());
+        values.extend(cfg.placeholders());
         let body = fill(&template, &values).map_err(|(line, column, message)| Error::Parse {
             file: template_path.clone(),
             line,
@@ -256,6 +420,7 @@ impl Workspace {
             already_released: already,
             template: template_used,
             outcome_contract: None,
+            stages_overridden: overridden,
         };
         let mut report = report;
         // Read STATUS.md and the mission's outcome contract before writing anything, so a
@@ -302,9 +467,14 @@ impl Workspace {
     /// The hotfix path: the configured stages minus `hotfix.skip_stages`; the final 100 % stage
     /// is followed by post-deployment validation for `hotfix.validation_window`.
     pub fn hotfix_stages(&self) -> Result<Vec<Stage>> {
-        let skip = &self.config.hotfix.skip_stages;
-        let mut stages: Vec<Stage> = self
-            .config
+        hotfix_stages_of(&self.config)
+    }
+}
+
+fn hotfix_stages_of(cfg: &shiploop_config::Config) -> Result<Vec<Stage>> {
+    {
+        let skip = &cfg.hotfix.skip_stages;
+        let mut stages: Vec<Stage> = cfg
             .rollout_stages()
             .into_iter()
             .filter(|s| !skip.contains(&s.name))
@@ -313,7 +483,7 @@ impl Workspace {
             if last.weight == 100 {
                 last.notes.push(format!(
                     "then post-deployment validation for {} (`ship validate`)",
-                    self.config.hotfix.validation_window
+                    cfg.hotfix.validation_window
                 ));
             }
         }
@@ -325,7 +495,9 @@ impl Workspace {
         }
         Ok(stages)
     }
+}
 
+impl Workspace {
     /// The relative path from the releases folder back to the workspace root, for links.
     pub fn link_root(&self) -> String {
         let depth = std::path::Path::new(&self.config.paths.releases)
@@ -354,4 +526,60 @@ fn release_notes(meta: &ReleaseMeta) -> String {
         out.push_str(&format!("- {}\n", c.summary));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(s: &str) -> std::result::Result<StageOverride, String> {
+        s.parse()
+    }
+
+    #[test]
+    fn stage_overrides_parse_percentages_and_durations() {
+        assert_eq!(
+            o("canary=10%:30s").unwrap(),
+            StageOverride {
+                name: "canary".into(),
+                weight: Some(10),
+                duration: Some(Dur::from_secs(30)),
+            }
+        );
+        assert_eq!(o("ga=1m").unwrap().duration, Some(Dur::from_secs(60)));
+        assert_eq!(o("early-adopters=30%").unwrap().weight, Some(30));
+        assert_eq!(o("ga=2m:60%").unwrap().weight, Some(60));
+        for (bad, says) in [
+            ("full=100%", "not one of"),
+            ("canary", "NAME=PERCENT%:DURATION"),
+            ("canary=100%", "between 1 and 99"),
+            ("canary=0%", "between 1 and 99"),
+            ("canary=ten", "neither a percentage"),
+            ("canary=0s", "longer than 0s"),
+            ("canary=", "give a percentage"),
+            ("canary=5%:6%", "two percentages"),
+        ] {
+            let e = o(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn overridden_stages_must_still_increase() {
+        let cfg = shiploop_config::Config::default();
+        let c = with_stage_overrides(&cfg, &[o("canary=10%:30s").unwrap(), o("ga=1m").unwrap()])
+            .unwrap();
+        let st = c.rollout_stages();
+        assert_eq!(
+            st.iter().map(|s| s.weight).collect::<Vec<_>>(),
+            vec![10, 25, 50, 100]
+        );
+        assert_eq!(st[0].duration, Some(Dur::from_secs(30)));
+        assert_eq!(st[2].duration, Some(Dur::from_secs(60)));
+        let e = with_stage_overrides(&cfg, &[o("canary=30%").unwrap()]).unwrap_err();
+        assert!(e.to_string().contains("must increase"), "{e}");
+        let e =
+            with_stage_overrides(&cfg, &[o("ga=1m").unwrap(), o("ga=5%").unwrap()]).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+    }
 }
