@@ -5,7 +5,7 @@ mod common;
 use common::servers::{self, Server};
 use common::*;
 use shiploop_providers::nginx::NginxRouter;
-use shiploop_providers::RouteContext;
+use shiploop_providers::{RouteContext, TrafficRouter};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
@@ -41,8 +41,9 @@ impl Nginx {
     }
 }
 
-/// nginx routing `/` through the include ship owns, which starts at 0 %.
-fn nginx(router: &NginxRouter) -> Nginx {
+/// nginx with `workers` worker processes routing `/` through the include ship owns, which
+/// starts at 0 %.
+fn nginx(router: &NginxRouter, workers: u32) -> Nginx {
     let prefix = tempfile::tempdir().unwrap();
     let front = servers::free_addr();
     std::fs::create_dir_all(prefix.path().join("logs")).unwrap();
@@ -54,7 +55,7 @@ fn nginx(router: &NginxRouter) -> Nginx {
     std::fs::write(&router.include_file, router.render(0, &ctx)).unwrap();
     let p = prefix.path().display();
     let conf = format!(
-        "daemon off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
+        "daemon off;\nworker_processes {workers};\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
          events {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n\
          client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fcgi;\n\
          uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n\
@@ -102,7 +103,7 @@ fn nginx_ws(v1: &Server, v2: &Server, split_key: &str) -> (Ws, Nginx) {
         },
         probe: None,
     };
-    let ngx = nginx(&router);
+    let ngx = nginx(&router, 1);
     let nginx_bin = servers::binary("nginx");
     let cfg = fast_stages(&ws.read("ship.toml"))
         .replacen(
@@ -215,4 +216,52 @@ fn a_file_nginx_rejects_is_put_back_and_the_step_fails() {
     );
     let log = ws.ship(&["--json", "audit", "log"]).stdout;
     assert!(log.contains("nginx rejected"), "{log}");
+}
+
+#[test]
+fn once_a_weight_is_confirmed_every_worker_answers_it() {
+    // For a moment after a reload nginx's old workers still answer with the old include; the
+    // router confirms a weight only when its status server has answered it several times in
+    // a row on new connections. Asked right away, every worker then agrees.
+    let dir = tempfile::tempdir().unwrap();
+    let mut router = NginxRouter {
+        include_file: dir.path().join("nginx-ship.conf"),
+        service: "checkout".into(),
+        stable: vec![servers::free_addr().to_string()],
+        canary: vec![servers::free_addr().to_string()],
+        split_key: "$request_id".into(),
+        status_listen: servers::free_addr().to_string(),
+        test_command: String::new(),
+        reload_command: String::new(),
+        runner: shiploop_providers::command::Runner {
+            dir: dir.path().into(),
+            timeout: std::time::Duration::from_secs(10),
+        },
+        probe: None,
+    };
+    let ngx = nginx(&router, 2);
+    let bin = servers::binary("nginx");
+    router.test_command = format!("{} -t -q {}", bin.display(), ngx.flags());
+    router.reload_command = format!("{} -s reload {}", bin.display(), ngx.flags());
+    let ctx = RouteContext {
+        service: "checkout".into(),
+        release: "r".into(),
+        stage: "canary".into(),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for weight in [5u8, 25, 50, 100, 0] {
+        rt.block_on(router.set_weight(&ctx, weight)).unwrap();
+        let answers: Vec<String> = (0..20)
+            .map(|_| {
+                // servers::http_get opens a new connection and asks nginx to close it.
+                let (_, body) =
+                    servers::http_get(&format!("http://{}/ship-weight", ngx.status)).unwrap();
+                body.trim().to_string()
+            })
+            .collect();
+        assert!(
+            answers.iter().all(|a| *a == weight.to_string()),
+            "confirmed {weight} %, then nginx answered {answers:?}"
+        );
+    }
 }

@@ -10,6 +10,10 @@
 //!
 //! The include also declares a tiny status server on loopback answering the weight it was
 //! written with: after a reload ship polls it until nginx's new workers answer the new weight.
+//! For a moment after a reload the old workers still accept connections too (about 100 ms
+//! was measured), so answers alternate between the old weight and the new one: a weight
+//! counts as loaded only after [`CONFIRMATIONS`] answers in a row name it, each on a new
+//! connection (a kept-alive one would keep asking the same worker).
 //! At 0 % and 100 % an optional probe through the real path checks every answer comes from
 //! the expected version.
 
@@ -18,6 +22,16 @@ use crate::{ProviderError, RouteContext, RouterOutput, TrafficRouter};
 use async_trait::async_trait;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// Answers in a row that must name the new weight before it counts as loaded.
+pub const CONFIRMATIONS: usize = 5;
+/// How long nginx has to settle on the new weight after a reload.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Between two answers that name the new weight: five of them span at least 200 ms, twice the
+/// time old workers were seen answering after a reload.
+const CONFIRM_GAP: Duration = Duration::from_millis(50);
+/// Between polls while nginx still answers something else.
+const RETRY_GAP: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct Probe {
@@ -110,6 +124,9 @@ impl NginxRouter {
         format!("ship-weight.{}", ident(&self.service).replace('_', "-"))
     }
 
+    /// The weight one of nginx's workers answers. Every call opens a new connection
+    /// (`http_probe` builds a client per request), so successive calls can reach different
+    /// workers.
     async fn loaded_weight(&self) -> Result<u8, String> {
         let url = format!("http://{}/ship-weight", self.status_listen);
         let status =
@@ -167,18 +184,9 @@ impl NginxRouter {
             .run(&self.reload_command)
             .await
             .map_err(|e| self.err(format!("reload: {e}")))?;
-        let started = Instant::now();
-        loop {
-            match self.loaded_weight().await {
-                Ok(w) if w == weight => break,
-                other if started.elapsed() > Duration::from_secs(10) => {
-                    return Err(self.err(format!(
-                        "after the reload nginx still serves {other:?}, not {weight} %"
-                    )))
-                }
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+        self.settle(weight, SETTLE_TIMEOUT)
+            .await
+            .map_err(|e| self.err(e))?;
         if let Some(p) = &self.probe {
             let expect = match weight {
                 0 => Some(&p.stable_value),
@@ -195,6 +203,44 @@ impl NginxRouter {
                 self.include_file.display()
             ),
         })
+    }
+}
+
+impl NginxRouter {
+    /// Waits until [`CONFIRMATIONS`] answers in a row name `weight`; an answer that names
+    /// anything else, or none, starts the count again. The error lists the last answers.
+    async fn settle(&self, weight: u8, timeout: Duration) -> Result<(), String> {
+        let started = Instant::now();
+        let mut in_a_row = 0;
+        let mut seen: std::collections::VecDeque<String> = Default::default();
+        loop {
+            let answer = self.loaded_weight().await;
+            if answer == Ok(weight) {
+                in_a_row += 1;
+            } else {
+                in_a_row = 0;
+            }
+            if seen.len() == 12 {
+                seen.pop_front();
+            }
+            seen.push_back(match &answer {
+                Ok(w) => w.to_string(),
+                Err(e) => format!("no weight ({e})"),
+            });
+            if in_a_row >= CONFIRMATIONS {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                return Err(format!(
+                    "after the reload nginx did not answer {weight} % {CONFIRMATIONS} times in a row \
+                     within {timeout:?} (its workers disagree, or the reload did not take); \
+                     its last answers, oldest first: {}",
+                    Vec::from(seen).join(", ")
+                ));
+            }
+            let gap = if in_a_row > 0 { CONFIRM_GAP } else { RETRY_GAP };
+            tokio::time::sleep(gap).await;
+        }
     }
 }
 
@@ -235,29 +281,117 @@ impl TrafficRouter for NginxRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[test]
-    fn the_include_splits_by_the_key_and_names_its_weight() {
-        let r = NginxRouter {
-            include_file: "/tmp/x.conf".into(),
+    fn router(include_file: PathBuf, status_listen: String) -> NginxRouter {
+        NginxRouter {
+            include_file,
             service: "checkout-web".into(),
             stable: vec!["127.0.0.1:8001".into()],
             canary: vec!["127.0.0.1:8002".into()],
             split_key: "$http_x_user_id".into(),
-            status_listen: "127.0.0.1:9190".into(),
-            test_command: "nginx -t".into(),
-            reload_command: "nginx -s reload".into(),
+            status_listen,
+            test_command: "true".into(),
+            reload_command: "true".into(),
             runner: Runner {
                 dir: ".".into(),
                 timeout: Duration::from_secs(5),
             },
             probe: None,
-        };
-        let ctx = RouteContext {
+        }
+    }
+
+    fn ctx() -> RouteContext {
+        RouteContext {
             service: "checkout-web".into(),
             release: "r".into(),
             stage: "canary".into(),
-        };
+        }
+    }
+
+    /// What a fake status server saw: the requests on each connection, in order.
+    type Seen = Arc<Mutex<Vec<usize>>>;
+
+    /// A status server standing in for nginx's workers: the n-th request (over all
+    /// connections) is answered `answer(n)`. It keeps connections open as nginx does, so a
+    /// client that reused one would show as a connection with several requests.
+    async fn fake_status(answer: fn(usize) -> u8) -> (String, Seen) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen: Seen = Arc::default();
+        let n = Arc::new(AtomicUsize::new(0));
+        let record = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let conn = {
+                    let mut seen = record.lock().unwrap();
+                    seen.push(0);
+                    seen.len() - 1
+                };
+                let (n, record) = (n.clone(), record.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match s.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                            }
+                        }
+                        buf.clear();
+                        record.lock().unwrap()[conn] += 1;
+                        let body = format!("{}\n", answer(n.fetch_add(1, Ordering::SeqCst)));
+                        let resp = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if s.write_all(resp.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn a_weight_counts_only_once_the_workers_agree_on_it() {
+        // Right after a reload old and new workers take turns (0, 5, 0, 5, 0, 5, 0), then only
+        // new ones answer: 7 answers before the run of 5 that confirms.
+        let (addr, seen) = fake_status(|n| if n < 7 && n % 2 == 0 { 0 } else { 5 }).await;
+        let dir = tempfile::tempdir().unwrap();
+        let r = router(dir.path().join("ship.conf"), addr);
+        let out = r.set_weight(&ctx(), 5).await.unwrap();
+        assert!(out.detail.contains("5 %"), "{}", out.detail);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen.iter().sum::<usize>(),
+            7 + CONFIRMATIONS,
+            "confirmed after {CONFIRMATIONS} answers in a row, not at the first: {seen:?}"
+        );
+        assert!(
+            seen.iter().all(|&requests| requests == 1),
+            "one request per connection, so different workers can answer: {seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn workers_that_never_agree_fail_the_step_saying_what_they_answered() {
+        let (addr, _) = fake_status(|n| if n % 2 == 0 { 0 } else { 5 }).await;
+        let r = router("/nonexistent/ship.conf".into(), addr);
+        let e = r.settle(5, Duration::from_millis(400)).await.unwrap_err();
+        assert!(e.contains("did not answer 5 % 5 times in a row"), "{e}");
+        assert!(e.contains("0, 5, 0, 5"), "{e}");
+    }
+
+    #[test]
+    fn the_include_splits_by_the_key_and_names_its_weight() {
+        let r = router("/tmp/x.conf".into(), "127.0.0.1:9190".into());
+        let ctx = ctx();
         let t = r.render(5, &ctx);
         assert!(t.contains("split_clients \"$http_x_user_id\" $ship_checkout_web_upstream {\n    95% ship_checkout_web_stable;\n    * ship_checkout_web_canary;\n}"), "{t}");
         assert!(t.contains("server_name ship-weight.checkout-web;"), "{t}");
