@@ -470,6 +470,31 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn config_md_shows_every_preset_as_the_code_has_it() {
+        let doc = include_str!("../../../docs/CONFIG.md");
+        let presets = presets();
+        for (name, q) in &presets {
+            let samples = q
+                .samples
+                .as_deref()
+                .map_or("—".to_string(), |s| format!("`{s}`"));
+            let row = format!("| `{name}` | `{}` | {samples} |", q.query);
+            assert!(
+                doc.contains(&row),
+                "docs/CONFIG.md's table of presets should have the row\n{row}"
+            );
+        }
+        let rows = doc
+            .lines()
+            .skip_while(|l| *l != "#### The preset queries")
+            .skip_while(|l| !l.starts_with("|---"))
+            .skip(1)
+            .take_while(|l| l.starts_with('|'))
+            .count();
+        assert_eq!(rows, presets.len(), "one row per preset, and no other");
+    }
+
+    #[test]
     fn range_points_skip_nan_and_refuse_several_series() {
         let one = json!({"resultType": "matrix", "result": [{"metric": {}, "values": [[1.0, "0.5"], [2.0, "NaN"], [3.5, "0.75"]]}]});
         assert_eq!(series_points(&one).unwrap(), vec![(1.0, 0.5), (3.5, 0.75)]);
