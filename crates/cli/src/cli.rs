@@ -55,6 +55,26 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Send steady HTTP traffic to URL from many users (each request carries a user in
+    /// --user-header, as real users would), until stopped or --duration: a rollout has something
+    /// to judge where there is no real traffic yet. Prints what the requests were answered with.
+    Load {
+        /// Where to send GET requests, e.g. ship's proxy: http://127.0.0.1:8080/
+        url: String,
+        /// Requests a second, all workers together.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// How many distinct users the requests come from.
+        #[arg(long, default_value_t = 1000)]
+        users: u32,
+        /// The header naming the user (ship's proxy keeps a user on one version by it when
+        /// proxy.sticky_header is set).
+        #[arg(long, default_value = "x-user-id")]
+        user_header: String,
+        /// Stop after this long (e.g. 2m); default: until Ctrl-C or SIGTERM.
+        #[arg(long, value_name = "DURATION")]
+        duration: Option<String>,
+    },
     /// Release contracts: compile, submit, approve, verify.
     Release {
         #[command(subcommand)]

@@ -4,10 +4,6 @@
 
 use crate::output::Out;
 use chrono::Utc;
-use http_body_util::Empty;
-use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use shiploop_controller::Controller;
 use shiploop_proxy::admin::{serve as serve_admin, Admin};
 use shiploop_proxy::health::{spawn as spawn_health, HealthConfig};
@@ -565,7 +561,6 @@ fn demo(out: &Out, scenario: &str, dir: &Path, leftovers: &Arc<Leftovers>) -> Re
     let s1 = start(&["--version", "v1"])?;
     let s2 = start(&["--version", "v2", "--flag", "saved-cards=on"])?;
 
-    let stop = Arc::new(AtomicBool::new(false));
     let (prod, staging) = rt
         .block_on(async {
             let prod = start_proxy(&v1, &v2, &token).await?;
@@ -576,25 +571,14 @@ fn demo(out: &Out, scenario: &str, dir: &Path, leftovers: &Arc<Leftovers>) -> Re
     configure(dir, prod, staging)?;
     let ws = Workspace::open(dir)?;
     let proxy_addr = prod.0;
-    // Load: twelve clients, each a stream of users, until the rollout ends (about 800
-    // requests a second).
-    for worker in 0..12u64 {
-        let stop = stop.clone();
-        rt.spawn(async move {
-            let client: Client<_, Empty<Bytes>> =
-                Client::builder(TokioExecutor::new()).build_http();
-            let mut n = worker;
-            while !stop.load(Ordering::Relaxed) {
-                n += 12;
-                let req = hyper::Request::get(format!("http://{proxy_addr}/checkout"))
-                    .header("x-user-id", format!("user-{}", n % 5000))
-                    .body(Empty::new());
-                if let Ok(req) = req {
-                    let _ = client.request(req).await;
-                }
-                tokio::time::sleep(Duration::from_millis(15)).await;
-            }
-        });
+    // Load: about 800 requests a second from 5,000 users, until the rollout ends.
+    {
+        let _guard = rt.enter();
+        let uri: hyper::Uri = format!("http://{proxy_addr}/checkout")
+            .parse()
+            .map_err(usage)?;
+        let header = hyper::header::HeaderName::from_static("x-user-id");
+        crate::load_cmd::spawn(&uri, &header, 800, 5000, Default::default());
     }
     if !out.json {
         println!(
@@ -648,7 +632,7 @@ fn demo(out: &Out, scenario: &str, dir: &Path, leftovers: &Arc<Leftovers>) -> Re
         }
         code
     };
-    stop.store(true, Ordering::Relaxed);
+    // Shutting the runtime down ends the load with everything else.
     rt.shutdown_timeout(Duration::from_secs(2));
     drop((v1, v2, s1, s2));
 

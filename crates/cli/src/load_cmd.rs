@@ -14,6 +14,59 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Starts the load on the current runtime: `rate` GET requests a second to `uri`, each from one
+/// of `users` users named in `header`, counted in `counts`, until the runtime shuts down. Each
+/// worker keeps one request in flight, paced so together they send `rate` a second; a slow
+/// server lowers the rate rather than piling up connections.
+pub fn spawn(
+    uri: &hyper::Uri,
+    header: &hyper::header::HeaderName,
+    rate: u32,
+    users: u32,
+    counts: Arc<Counts>,
+) {
+    let workers = rate.clamp(1, 32);
+    let period = Duration::from_secs_f64(f64::from(workers) / f64::from(rate.max(1)));
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(5))
+        .build_http();
+    for w in 0..workers {
+        let (client, counts, uri, header) =
+            (client.clone(), counts.clone(), uri.clone(), header.clone());
+        let users = u64::from(users.max(1));
+        let step = u64::from(workers);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut n = u64::from(w);
+            loop {
+                tick.tick().await;
+                n += step;
+                let req = hyper::Request::get(uri.clone())
+                    .header(header.clone(), format!("user-{}", n % users))
+                    .body(Empty::new());
+                let Ok(req) = req else { continue };
+                let answer = tokio::time::timeout(Duration::from_secs(30), async {
+                    let resp = client.request(req).await.ok()?;
+                    let status = resp.status().as_u16();
+                    resp.into_body().collect().await.ok()?;
+                    Some(status)
+                })
+                .await;
+                match answer {
+                    Ok(Some(s)) => {
+                        let class = usize::from(s / 100).min(5);
+                        counts.by_class[class].fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        counts.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+}
+
 /// What the traffic was answered with.
 #[derive(Debug, Default, Serialize)]
 pub struct LoadReport {
@@ -28,8 +81,9 @@ pub struct LoadReport {
     pub failed: u64,
 }
 
+/// Answers by status class (index 2 = 2xx …) and requests without an answer.
 #[derive(Default)]
-struct Counts {
+pub struct Counts {
     by_class: [AtomicU64; 6],
     failed: AtomicU64,
 }
@@ -87,48 +141,7 @@ pub fn run(out: &Out, a: &LoadArgs) -> Result<u8, Error> {
     let counts = Arc::new(Counts::default());
     let started = Instant::now();
     rt.block_on(async {
-        // Each worker keeps one request in flight, paced so together they send `rate` a second;
-        // a slow server lowers the rate rather than piling up connections.
-        let workers = a.rate.clamp(1, 32);
-        let period = Duration::from_secs_f64(f64::from(workers) / f64::from(a.rate));
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(5))
-            .build_http();
-        for w in 0..workers {
-            let (client, counts, uri, header) =
-                (client.clone(), counts.clone(), uri.clone(), header.clone());
-            let users = u64::from(a.users);
-            let step = u64::from(workers);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(period);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                let mut n = u64::from(w);
-                loop {
-                    tick.tick().await;
-                    n += step;
-                    let req = hyper::Request::get(uri.clone())
-                        .header(header.clone(), format!("user-{}", n % users))
-                        .body(Empty::new());
-                    let Ok(req) = req else { continue };
-                    let answer = tokio::time::timeout(Duration::from_secs(30), async {
-                        let resp = client.request(req).await.ok()?;
-                        let status = resp.status().as_u16();
-                        resp.into_body().collect().await.ok()?;
-                        Some(status)
-                    })
-                    .await;
-                    match answer {
-                        Ok(Some(s)) => {
-                            let class = usize::from(s / 100).min(5);
-                            counts.by_class[class].fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {
-                            counts.failed.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            });
-        }
+        spawn(&uri, &header, a.rate, a.users, counts.clone());
         stopped(limit).await
     })?;
     let c = &counts.by_class;

@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod gates_cmd;
 mod judge_cmd;
+mod load_cmd;
 mod mission_cmd;
 mod operate_cmd;
 mod output;
@@ -85,6 +86,22 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
             keep,
         } => demo::run(out, scenario, dir.as_deref(), *keep),
         Command::Proxy(args) => proxy_cmd::run(out, args, &dir),
+        Command::Load {
+            url,
+            rate,
+            users,
+            user_header,
+            duration,
+        } => load_cmd::run(
+            out,
+            &load_cmd::LoadArgs {
+                url,
+                rate: *rate,
+                users: *users,
+                user_header,
+                duration: duration.as_deref(),
+            },
+        ),
         Command::Init(a) => {
             let layout = shiploop_config::Layout {
                 router: a.router.clone(),
