@@ -245,6 +245,14 @@ pub fn layout_toml(service: &str, l: &Layout, command: &str) -> Result<String, S
         "builtin" => {
             t = put(&t, "proxy", "listen", &quote(&listen), &[]);
             t = put(&t, "proxy", "admin", &quote(&admin), &[]);
+            // Your own services may not answer /healthz; every service answers its home page.
+            t = put(
+                &t,
+                "proxy",
+                "health_path",
+                &quote("/"),
+                &["CHANGE: your services' health endpoint (2xx while healthy), e.g. \"/healthz\"."],
+            );
             let mut block = String::from(
                 "# Your own services (no command: ship does not start them; `ship proxy` forwards to them).\n",
             );
