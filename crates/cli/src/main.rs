@@ -225,7 +225,7 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
         Command::Mission { command } => {
             let ws = open(&dir, cli)?;
             match command {
-                MissionCommand::New { mission } => mission_cmd::new(&ws, out, mission),
+                MissionCommand::New { mission } => mission_cmd::new(&ws, out, mission, now),
                 MissionCommand::Show { mission } => mission_cmd::show(&ws, out, mission, now),
             }
         }

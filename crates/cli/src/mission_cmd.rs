@@ -7,15 +7,23 @@ use serde_json::json;
 use shiploop_artifacts::outcome::Comparison;
 use shiploop_workspace::{Error, Workspace};
 
-pub fn new(ws: &Workspace, out: &Out, mission: &str) -> Result<u8, Error> {
-    let path = ws.mission_new(mission)?;
+pub fn new(ws: &Workspace, out: &Out, mission: &str, now: DateTime<Utc>) -> Result<u8, Error> {
+    let path = ws.mission_new(mission, now.date_naive())?;
     let rel = ws.rel(&path);
     if out.json {
         out.print_json(&json!({ "mission": mission, "file": rel }));
     } else {
         println!("Wrote {rel}");
+        let (_, c) = ws.load_outcome(mission)?;
+        let dates: Vec<String> = c
+            .meta
+            .measurement_schedule
+            .iter()
+            .map(|k| format!("{} {}", k.name, k.date))
+            .collect();
+        println!("  checkpoints: {}", dates.join(", "));
         println!(
-            "Next: set its metrics (query, comparison, target, baseline) and measurement_schedule dates;\n`ship release new <name> --mission {mission}` links releases to it."
+            "Next: set its metrics (query, comparison, target, baseline) and check the dates;\n`ship release new <name> --mission {mission}` links releases to it."
         );
     }
     Ok(0)

@@ -19,13 +19,24 @@ fn a_mission_gets_its_outcome_contract_once_and_shows_its_schedule() {
 
     let j = ws.ship(&["mission", "show", "checkout", "--json"]).json();
     assert_eq!(j["metrics"][0]["name"], "conversion-rate", "{j}");
-    assert_eq!(j["measurement_schedule"].as_array().unwrap().len(), 2);
+    // The checkpoints are dated from the day the mission is created (SHIP_NOW, 2026-11-27).
+    let dates: Vec<(String, String)> = j["measurement_schedule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["name"].as_str().unwrap().into(), k["date"].as_str().unwrap().into()))
+        .collect();
     assert_eq!(
-        j["due"],
-        serde_json::json!([]),
-        "nothing due before 2027: {j}"
+        dates,
+        [
+            ("launch".to_string(), "2026-11-27".to_string()),
+            ("week-1".into(), "2026-12-04".into()),
+            ("day-30".into(), "2026-12-27".into())
+        ],
+        "{j}"
     );
-    ws.write(file, &text.replace("date: 2027-01-01", "date: 2026-11-20"));
+    assert_eq!(j["due"], serde_json::json!(["launch"]), "{j}");
+    ws.write(file, &text.replace("date: 2026-12-04", "date: 2026-11-20"));
     let r = ws.ship(&["mission", "show", "checkout"]);
     assert_eq!(r.code, 0, "{}", r.text());
     assert!(
@@ -89,14 +100,14 @@ fn status_shows_releases_missions_signals_and_stale_flags() {
     let j = ws.ship(&["status", "--json"]).json();
     assert_eq!(j["releases"]["draft"], 1, "{j}");
     assert_eq!(j["missions"][0]["mission"], "checkout");
-    assert_eq!(j["missions"][0]["next_checkpoint"]["name"], "week-1");
+    assert_eq!(j["missions"][0]["next_checkpoint"]["name"], "launch");
     assert_eq!(j["open_signals"][0]["type"], "performance");
     assert_eq!(j["stale_flags"][0]["flag"], "old-banner");
     let r = ws.ship(&["status"]);
     assert_eq!(r.code, 0, "{}", r.text());
     for want in [
         "Releases: 1 (draft 1)",
-        "checkout                 ship: next checkpoint week-1 on 2027-01-01",
+        "checkout                 ship: next checkpoint launch on 2026-11-27",
         "Search p99 creeping up",
         "old-banner",
     ] {

@@ -1,7 +1,7 @@
 //! `ship init`: lay out a workspace without ever overwriting what exists.
 
 use crate::fsutil;
-use crate::template::{ALLOWED_SIGNERS, DEFAULT_RELEASE_TEMPLATE, OUTCOME_TEMPLATE, TEMPLATE_FILE};
+use crate::template::{outcome_template, ALLOWED_SIGNERS, DEFAULT_RELEASE_TEMPLATE, TEMPLATE_FILE};
 use crate::{Error, Result};
 use serde::Serialize;
 use shiploop_artifacts::status::StatusFile;
@@ -68,7 +68,7 @@ pub fn init_with(dir: &Path, layout: &Layout, command: &str) -> Result<InitRepor
     file(
         &root,
         &format!("{}/_TEMPLATE-OUTCOME-CONTRACT.md", p.missions),
-        OUTCOME_TEMPLATE,
+        outcome_template(&cfg.metrics.kind),
         &mut report,
     )?;
     file(&root, &p.allowed_signers, ALLOWED_SIGNERS, &mut report)?;

@@ -1,6 +1,6 @@
 //! Missions and their outcome contracts: `work/missions/<name>/OUTCOME-CONTRACT.md`.
 
-use crate::template::OUTCOME_TEMPLATE;
+use crate::template::outcome_template;
 use crate::{fsutil, validate_name, Error, Result, Workspace};
 use shiploop_artifacts::outcome::OutcomeContract;
 use shiploop_artifacts::status::StatusFile;
@@ -19,8 +19,10 @@ impl Workspace {
     }
 
     /// Writes the mission's outcome contract from the missions folder's template (or the
-    /// built-in one), with the mission's name filled in; never overwrites.
-    pub fn mission_new(&self, mission: &str) -> Result<PathBuf> {
+    /// built-in one for this workspace's metric source), with the mission's name and the
+    /// checkpoint dates filled in (launch `today`, week-1 a week later, day-30 thirty days
+    /// later); never overwrites.
+    pub fn mission_new(&self, mission: &str, today: chrono::NaiveDate) -> Result<PathBuf> {
         validate_name("mission", mission)?;
         let path = self.outcome_path(mission);
         if path.exists() {
@@ -33,9 +35,14 @@ impl Workspace {
         let template = if template_path.is_file() {
             fsutil::read(&template_path)?
         } else {
-            OUTCOME_TEMPLATE.to_string()
+            outcome_template(&self.config.metrics.kind).to_string()
         };
-        let text = template.replace("MISSION-NAME", mission);
+        let day = |n: u64| (today + chrono::Days::new(n)).format("%Y-%m-%d").to_string();
+        let text = template
+            .replace("MISSION-NAME", mission)
+            .replace("LAUNCH-DATE", &day(0))
+            .replace("WEEK-1-DATE", &day(7))
+            .replace("DAY-30-DATE", &day(30));
         // What is written must parse: a broken template is reported against the template.
         OutcomeContract::parse(&text).map_err(|e| Error::parse(&template_path, e))?;
         if let Some(dir) = path.parent() {

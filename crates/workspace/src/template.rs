@@ -108,6 +108,9 @@ pub const ALLOWED_SIGNERS: &str = r#"# Who may approve release contracts, in git
 # Never list the key of an automated agent that submits or deploys releases.
 "#;
 
+/// The outcome contract `ship mission new` writes for a workspace whose metrics come from
+/// Prometheus (or a command). MISSION-NAME and the *-DATE words are filled in when a mission is
+/// created: the launch checkpoint that day, then a week and thirty days later.
 pub const OUTCOME_TEMPLATE: &str = r#"---
 mission: MISSION-NAME
 metrics:
@@ -118,15 +121,18 @@ metrics:
   target: 0.031
   baseline: 0.028
 measurement_schedule:
+- name: launch
+  date: LAUNCH-DATE
 - name: week-1
-  date: 2027-01-01
+  date: WEEK-1-DATE
 - name: day-30
-  date: 2027-01-31
+  date: DAY-30-DATE
 ---
 # Outcome contract: MISSION-NAME
 
-<!-- Copy this folder's template to work/missions/<name>/OUTCOME-CONTRACT.md. Say what the
-     mission must change in production, how each metric is measured, and when.
+<!-- Copy this folder's template to work/missions/<name>/OUTCOME-CONTRACT.md (`ship mission new
+     <name>` does, with the dates filled in). Say what the mission must change in production,
+     how each metric is measured, and when.
      source: prometheus (PromQL against metrics.prometheus.url; {{service}} and {{mission}}
              are filled in) or builtin (a key of ship's proxy, e.g. canary/error_rate).
      comparison: '>=' or '<=' target, or within (target .. target_max).
@@ -136,6 +142,54 @@ measurement_schedule:
 
 ## What success looks like
 "#;
+
+/// The same for a workspace measured by ship's own proxy (`metrics.kind = "builtin"`): the
+/// metrics are keys of the proxy's measurements, so `ship operate tick` can measure them with
+/// nothing else running.
+pub const OUTCOME_TEMPLATE_BUILTIN: &str = r#"---
+mission: MISSION-NAME
+metrics:
+- name: error-rate
+  source: builtin
+  query: canary/error_rate
+  comparison: '<='
+  target: 0.01
+- name: p99-latency-seconds
+  source: builtin
+  query: canary/latency_p99
+  comparison: '<='
+  target: 0.3
+measurement_schedule:
+- name: launch
+  date: LAUNCH-DATE
+- name: week-1
+  date: WEEK-1-DATE
+- name: day-30
+  date: DAY-30-DATE
+---
+# Outcome contract: MISSION-NAME
+
+<!-- Copy this folder's template to work/missions/<name>/OUTCOME-CONTRACT.md (`ship mission new
+     <name>` does, with the dates filled in). Say what the mission must change in production,
+     how each metric is measured, and when.
+     source: builtin (a key of ship's proxy: canary/error_rate, canary/latency_p99 in seconds,
+             the same for stable/…) or prometheus (PromQL against metrics.prometheus.url).
+     comparison: '>=' or '<=' target, or within (target .. target_max).
+     measurement_schedule: the checkpoints `ship operate tick` measures once each is due. -->
+
+## Why this mission exists
+
+## What success looks like
+"#;
+
+/// The outcome template for a metric source kind.
+pub fn outcome_template(metrics_kind: &str) -> &'static str {
+    if metrics_kind == "builtin" {
+        OUTCOME_TEMPLATE_BUILTIN
+    } else {
+        OUTCOME_TEMPLATE
+    }
+}
 
 #[cfg(test)]
 mod tests {
