@@ -328,7 +328,7 @@ fn gates(out: &Out, ws: &Workspace, id: &str) -> Result<bool, Error> {
     let rt = crate::rollout::runtime()?;
     let r = rt.block_on(shiploop_controller::rehearse::rehearse(ws, id, Utc::now()))?;
     if !out.json {
-        println!("$ ship rehearse {id}");
+        println!("» ship rehearse {id}");
         println!(
             "  staging shifted to v2 in {} ms, rolled back in {} ms — {}{}",
             r.shift_ms,
@@ -343,16 +343,16 @@ fn gates(out: &Out, ws: &Workspace, id: &str) -> Result<bool, Error> {
     let (first, _) = rt.block_on(shiploop_controller::check::check(ws, id, &[], Utc::now()))?;
     if !out.json {
         println!(
-            "$ ship check {id}   → waits for: {}",
+            "» ship check {id}   → waits for: {}",
             shiploop_controller::check::failing_names(&first)
         );
-        println!("$ ship oncall ack {id} --as {ONCALL}   # the demo's on-call person");
+        println!("» ship oncall ack {id} --as {ONCALL}   # the demo's on-call person");
     }
     shiploop_controller::check::oncall_ack(ws, id, ONCALL, Utc::now())?;
     let (report, notes) =
         rt.block_on(shiploop_controller::check::check(ws, id, &[], Utc::now()))?;
     if !out.json {
-        println!("$ ship check {id}");
+        println!("» ship check {id}");
     }
     // In JSON mode the report is the demo's document only when it stops here.
     if !out.json || !report.passed() {
@@ -373,7 +373,7 @@ fn operate(
     id: &str,
 ) -> Result<(bool, serde_json::Value), Error> {
     if !out.json {
-        println!("\n$ ship handoff {id} --accept critical-alerts=\"…\"");
+        println!("\n» ship handoff {id} --accept critical-alerts=\"…\"");
     }
     // The demo has no alert source: the critical-alerts criterion cannot be confirmed, and a
     // person says so, on the record.
@@ -393,7 +393,7 @@ fn operate(
         return Ok((false, serde_json::json!({ "handoff": h })));
     }
     if !out.json {
-        println!("\n$ ship operate tick");
+        println!("\n» ship operate tick");
     }
     let now = Utc::now();
     let t = rt.block_on(shiploop_controller::operate::tick(ws, now))?;
@@ -607,7 +607,7 @@ fn demo(out: &Out, scenario: &str, dir: &Path, leftovers: &Arc<Leftovers>) -> Re
         let mut value = value;
         if code == 0 {
             if !out.json {
-                println!("\n$ ship validate {id}   # runs by itself after the last stage");
+                println!("\n» ship validate {id}   # runs by itself after the last stage");
             }
             let (vcode, v) = crate::gates_cmd::validation_outcome(out, &mut c)?;
             leftovers.stop_if_interrupted();

@@ -122,7 +122,7 @@ fn ctrl_c_says_the_demo_cannot_be_resumed_and_cleans_up_unless_kept() {
     let (child, rx) = spawn(tmp.path(), &["--keep"]);
     // The second `ship check` passed: the rollout starts.
     until(&rx, |l| {
-        l.starts_with("$ ship check ") && !l.contains("waits")
+        l.starts_with("» ship check ") && !l.contains("waits")
     });
     std::thread::sleep(Duration::from_secs(2));
     interrupt(&child);

@@ -24,7 +24,12 @@ fn a_mission_gets_its_outcome_contract_once_and_shows_its_schedule() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| (k["name"].as_str().unwrap().into(), k["date"].as_str().unwrap().into()))
+        .map(|k| {
+            (
+                k["name"].as_str().unwrap().into(),
+                k["date"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         dates,

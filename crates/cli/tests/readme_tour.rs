@@ -98,11 +98,25 @@ fn the_readme_tour_runs_as_written() {
     for (n, section) in all.iter().enumerate() {
         let dir = tmp.path().join(format!("section-{n}"));
         std::fs::create_dir_all(&dir).expect("empty directory");
+        // Ten minutes a section: the README promises a newcomer their own rollout in ten.
+        let started = std::time::Instant::now();
         let outcomes = run(&section.steps, &dir, &path_env, Duration::from_secs(600));
+        eprintln!(
+            "README section {:?}: {} steps in {:.0} s",
+            section.heading,
+            section.steps.len(),
+            started.elapsed().as_secs_f64()
+        );
         let slug: String = section
             .heading
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .collect();
         let _ = std::fs::write(
             artifacts.join(format!("readme-{n}-{}.txt", slug.trim_matches('-'))),

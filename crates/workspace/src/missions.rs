@@ -37,7 +37,11 @@ impl Workspace {
         } else {
             outcome_template(&self.config.metrics.kind).to_string()
         };
-        let day = |n: u64| (today + chrono::Days::new(n)).format("%Y-%m-%d").to_string();
+        let day = |n: u64| {
+            (today + chrono::Days::new(n))
+                .format("%Y-%m-%d")
+                .to_string()
+        };
         let text = template
             .replace("MISSION-NAME", mission)
             .replace("LAUNCH-DATE", &day(0))
