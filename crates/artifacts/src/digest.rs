@@ -175,6 +175,7 @@ mod tests {
                 validation: None,
             handoff: None,
                 anchors: vec![],
+                withdrawn: None,
             },
             body: format!("# Release: x\n\n## Release notes\n- faster\n\n{RECORDS_MARKER}\n## Approvals\nnone\n\n## Rollout log\n"),
         }

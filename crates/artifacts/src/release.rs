@@ -29,6 +29,7 @@ pub const RECORD_KEYS: &[&str] = &[
     "validation",
     "handoff",
     "anchors",
+    "withdrawn",
 ];
 
 /// The line that ends the approved body. Everything after it is ship's rendering of its
@@ -294,6 +295,23 @@ pub struct ReleaseMeta {
     /// no longer matches (`ship audit verify`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anchors: Vec<Anchor>,
+    /// Set when a draft or a contract awaiting approval was withdrawn (`ship release
+    /// withdraw`): status cancelled, the file and id renamed `<id>.withdrawn-N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<Withdrawal>,
+}
+
+/// Who withdrew a release before approval, when, why, and what it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withdrawal {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    /// The release id it had (its file was `<id>.md`), free again for a new compilation.
+    pub id: String,
+    /// Its status when withdrawn: draft or pending-approval.
+    pub was: String,
 }
 
 /// One event of the log, by sequence number and hash, recorded when it was the newest.
@@ -396,6 +414,7 @@ impl ReleaseContract {
         plain_record(&mut m.rollout);
         plain_record(&mut m.validation);
         plain_record(&mut m.handoff);
+        plain_record(&mut m.withdrawn);
         let mut body = self.approved_body().to_string();
         if !body.ends_with('\n') && !body.is_empty() {
             body.push('\n');
@@ -720,6 +739,16 @@ pub fn render_records(m: &ReleaseMeta) -> String {
         ));
     }
     out.push_str(".\n");
+    if let Some(w) = &m.withdrawn {
+        out.push_str(&format!(
+            "Withdrawn by {} at {} (it was {}, as {}): {}\n",
+            markdown::cell(&w.by),
+            w.at.format("%Y-%m-%d %H:%M:%SZ"),
+            markdown::cell(&w.was),
+            markdown::cell(&w.id),
+            markdown::cell(&w.reason)
+        ));
+    }
     if let Some(d) = &m.digest {
         out.push_str(&format!("Contract digest: `{}`.\n", markdown::cell(d)));
     }

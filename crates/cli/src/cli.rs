@@ -363,6 +363,18 @@ pub enum ReleaseCommand {
     },
     /// Recompute the digest and verify every signature: approved / pending / tampered / invalid.
     Verify { release: String },
+    /// Withdraw a draft or a contract awaiting approval: status cancelled, who and why recorded
+    /// in it and in the event log; the contract is kept as <id>.withdrawn-N.md, so the name can
+    /// be compiled again. Refused (exit 1) once approved, in flight or finished.
+    Withdraw {
+        release: String,
+        /// Who withdraws it [default: git config user.email].
+        #[arg(long = "as", value_name = "NAME")]
+        by: Option<String>,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
     /// List release contracts.
     List,
     /// Show one release contract.

@@ -356,6 +356,11 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                     now,
                 ),
                 ReleaseCommand::Verify { release } => release::verify(&ws, out, release, now),
+                ReleaseCommand::Withdraw {
+                    release,
+                    by,
+                    reason,
+                } => release::withdraw(&ws, out, release, by.as_deref(), reason, now),
                 ReleaseCommand::List => release::list(&ws, out),
                 ReleaseCommand::Show { release } => release::show(&ws, out, release, now),
             }

@@ -188,6 +188,64 @@ pub fn approve(
     Ok(0)
 }
 
+/// `ship release withdraw`: a draft or a contract awaiting approval, withdrawn on the record
+/// (the contract and the event log) and kept as `<id>.withdrawn-N.md`.
+pub fn withdraw(
+    ws: &Workspace,
+    out: &Out,
+    release: &str,
+    by: Option<&str>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<u8, Error> {
+    let by = match by {
+        Some(p) => p.to_string(),
+        None => git_email(ws).ok_or_else(|| {
+            Error::Usage("who withdraws it: pass --as <name> or set `git config user.email`".into())
+        })?,
+    };
+    let r = ws.withdraw(release, &by, reason, now)?;
+    // The audit log: under the id the release had, where its events (an approval request, a
+    // rehearsal, on-call's acknowledgement) are; evidence before it never counts for a new
+    // release compiled under that id.
+    let logged = (|| -> Result<(), String> {
+        let mut store = shiploop_store::Store::open(&ws.state_db()).map_err(|e| e.to_string())?;
+        let data = json!({
+            "withdrawn_id": r.withdrawn_id,
+            "file": r.file,
+            "was": r.was,
+            "by": r.by,
+            "reason": r.reason,
+        });
+        store
+            .append_event(&r.id, "release-withdrawn", &data, now)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })();
+    if let Err(e) = logged {
+        return Err(Error::Usage(format!(
+            "{} was withdrawn (kept as {}), but the event log could not record it: {e}",
+            r.id, r.file
+        )));
+    }
+    if out.json {
+        out.print_json(&r);
+        return Ok(0);
+    }
+    println!("Withdrew {} ({}) as {}: {}", r.id, r.was, r.by, r.reason);
+    println!("  kept as {} — status cancelled", r.file);
+    println!(
+        "  `ship release new {}` compiles it again (its changes are free for a new release)",
+        release_name(&r.id)
+    );
+    Ok(0)
+}
+
+/// The name part of a release id (`YYYY-MM-DD-<name>`).
+fn release_name(id: &str) -> &str {
+    id.get(11..).filter(|_| id.len() > 11).unwrap_or(id)
+}
+
 pub fn verify(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> Result<u8, Error> {
     let r = ws.verify(release, now)?;
     let code = if r.ok() { 0 } else { 1 };
@@ -201,6 +259,7 @@ pub fn verify(ws: &Workspace, out: &Out, release: &str, now: DateTime<Utc>) -> R
         VerifyState::NotSubmitted => "not submitted",
         VerifyState::Tampered => "TAMPERED",
         VerifyState::InvalidSigner => "INVALID SIGNER",
+        VerifyState::Withdrawn => "withdrawn",
     };
     println!("{label}: {}", r.message);
     for a in &r.approvals {

@@ -86,3 +86,121 @@ fn stages_given_at_compilation_are_approved_and_rolled_out() {
         r.stdout
     );
 }
+
+#[test]
+fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
+    let ws = workspace();
+    let r = ws.ship(&["release", "new", "web"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&["release", "submit", "web", "--as", "agent@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&["release", "withdraw", "web", "--as", "agent@example.com"]);
+    assert_eq!(r.code, 2, "--reason is required: {}", r.text());
+    let r = ws.ship(&[
+        "release",
+        "withdraw",
+        "web",
+        "--as",
+        "agent@example.com",
+        "--reason",
+        "wrong verdicts picked",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    for want in [
+        "Withdrew 2026-11-27-web (pending-approval) as agent@example.com: wrong verdicts picked",
+        "kept as work/releases/2026-11-27-web.withdrawn-1.md — status cancelled",
+        "`ship release new web`",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {}", r.stdout);
+    }
+    assert!(!ws.path("work/releases/2026-11-27-web.md").exists());
+    let kept = ws.read("work/releases/2026-11-27-web.withdrawn-1.md");
+    assert!(kept.contains("status: cancelled"), "{kept}");
+    assert!(
+        kept.contains("Withdrawn by agent@example.com at 2026-11-27 10:00:00Z (it was pending-approval, as 2026-11-27-web): wrong verdicts picked"),
+        "{kept}"
+    );
+    let log = ws.ship(&["audit", "log"]);
+    assert!(log.stdout.contains("release-withdrawn"), "{}", log.text());
+    assert_eq!(ws.ship(&["audit", "verify"]).code, 0);
+    let r = ws.ship(&["release", "verify", "2026-11-27-web.withdrawn-1"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stdout.starts_with("withdrawn: "), "{}", r.stdout);
+    assert!(ws.read("STATUS.md").contains("2026-11-27-web.withdrawn-1"));
+
+    // The same name, the same day: compiled again, with the same changes (they are free).
+    let r = ws.ship(&["release", "new", "web"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.contains("changes (2)"), "{}", r.stdout);
+    // A draft is withdrawn too, and the next one is kept under the next number.
+    let r = ws.ship(&[
+        "release",
+        "withdraw",
+        "web",
+        "--as",
+        "a@example.com",
+        "--reason",
+        "again",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(ws
+        .path("work/releases/2026-11-27-web.withdrawn-2.md")
+        .exists());
+    let j = ws.ship(&["release", "list", "--json"]).json();
+    assert_eq!(j["releases"].as_array().map(|a| a.len()), Some(2), "{j}");
+
+    // Approved: refused, nothing changes.
+    let r = ws.ship(&[
+        "release",
+        "new",
+        "web",
+        "--stage",
+        "canary=1s",
+        "--stage",
+        "early-adopters=1s",
+        "--stage",
+        "ga=1s",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let alice = ws.key("alice", "alice@example.com", true);
+    assert_eq!(
+        ws.ship(&["release", "submit", "web", "--as", "agent@example.com"])
+            .code,
+        0
+    );
+    let r = ws.ship(&[
+        "release",
+        "approve",
+        "web",
+        "--key",
+        alice.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    let before = ws.snapshot();
+    let r = ws.ship(&[
+        "release",
+        "withdraw",
+        "web",
+        "--as",
+        "a@example.com",
+        "--reason",
+        "late",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.text().contains("is approved"), "{}", r.text());
+    assert_eq!(ws.snapshot(), before);
+    // Shipped: refused too.
+    let r = ws.ship(&start("web"));
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship(&[
+        "release",
+        "withdraw",
+        "web",
+        "--as",
+        "a@example.com",
+        "--reason",
+        "late",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.text().contains("is shipped"), "{}", r.text());
+}

@@ -56,7 +56,8 @@ pub fn flag_staging_check(ws: &Workspace, flag: &str) -> Option<String> {
         .and_then(|f| f.staging_check.clone())
 }
 
-/// The latest event of `kind` for the release, parsed.
+/// The latest event of `kind` for the release, parsed. Events before the release id was
+/// freed by a withdrawal (`release-withdrawn`) belong to the withdrawn contract, not this one.
 pub(crate) fn latest<T: serde::de::DeserializeOwned>(
     events: &[shiploop_store::Event],
     kind: &str,
@@ -65,6 +66,7 @@ pub(crate) fn latest<T: serde::de::DeserializeOwned>(
     events
         .iter()
         .rev()
+        .take_while(|e| e.kind != "release-withdrawn")
         .filter(|e| e.kind == kind && filter(&e.data))
         .find_map(|e| {
             serde_json::from_value(e.data.clone())

@@ -361,6 +361,7 @@ impl Workspace {
             validation: None,
             handoff: None,
             anchors: vec![],
+            withdrawn: None,
         };
 
         let template_path = self.template_path();

@@ -18,7 +18,9 @@ mod verdicts;
 pub use compile::{NewOptions, NewReport, StageOverride, OVERRIDABLE_STAGES};
 pub use error::Error;
 pub use init::{init, init_with, InitReport};
-pub use lifecycle::{ApprovalCheck, ApproveReport, SubmitReport, VerifyReport, VerifyState};
+pub use lifecycle::{
+    ApprovalCheck, ApproveReport, SubmitReport, VerifyReport, VerifyState, WithdrawReport,
+};
 pub use missions::OUTCOME_FILE;
 pub use releases::{validate_name, LoadedRelease, ReleaseSummary};
 pub use template::DEFAULT_RELEASE_TEMPLATE;

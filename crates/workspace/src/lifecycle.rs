@@ -44,6 +44,8 @@ pub enum VerifyState {
     NotSubmitted,
     Tampered,
     InvalidSigner,
+    /// Withdrawn before approval (`ship release withdraw`): it never ships.
+    Withdrawn,
 }
 
 #[derive(Debug, Serialize)]
@@ -504,6 +506,19 @@ impl Workspace {
             allowed_signers: self.rel(&self.signers_path()),
             message: String::new(),
         };
+        if let Some(w) = &m.withdrawn {
+            report.state = VerifyState::Withdrawn;
+            report.message = format!(
+                "{} was withdrawn by {} at {} (as {}, {}): {}; it never ships",
+                m.id,
+                w.by,
+                w.at.format("%Y-%m-%d %H:%M:%SZ"),
+                w.id,
+                w.was,
+                w.reason
+            );
+            return report;
+        }
         let Some(recorded) = m.digest.clone() else {
             report.state = VerifyState::NotSubmitted;
             report.message = format!("{} has not been submitted for approval", m.id);
@@ -653,7 +668,117 @@ fn check_approval(
     None
 }
 
+/// What `ship release withdraw` did.
+#[derive(Debug, Serialize)]
+pub struct WithdrawReport {
+    /// The id the release had, free again for `ship release new`.
+    pub id: String,
+    /// Its id and file now: `<id>.withdrawn-N`.
+    pub withdrawn_id: String,
+    pub file: String,
+    /// Its status before: draft or pending-approval.
+    pub was: String,
+    pub by: String,
+    pub reason: String,
+}
+
 impl Workspace {
+    /// Withdraws a draft or a contract awaiting approval: status cancelled, who, when and why
+    /// recorded in it, and the contract kept as `<id>.withdrawn-N.md` (its id and name renamed
+    /// with it: `<name>.withdrawn-N`),
+    /// so the name can be compiled again the same day. Its changes are free for a new release.
+    /// An approved, rolling out or finished release is refused.
+    pub fn withdraw(
+        &self,
+        arg: &str,
+        by: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WithdrawReport> {
+        let by = by.trim();
+        if let Some(why) = identity_problem(by) {
+            return Err(Error::Usage(format!(
+                "--as {by:?} is not a plain e-mail-like identity: it {why}"
+            )));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(Error::Usage(
+                "--reason: say why the release is withdrawn (it is recorded)".into(),
+            ));
+        }
+        let mut r = self.resolve(arg)?;
+        let id = r.contract.meta.id.clone();
+        let status = r.contract.meta.status;
+        match status {
+            Status::Draft | Status::PendingApproval => {}
+            Status::Approved => {
+                return Err(Error::Refused(format!(
+                    "{id} is approved: only a draft or a contract awaiting approval can be withdrawn; an approved release ships only when someone runs `ship rollout start {id}`, so leave it unstarted (its approval stays on record)"
+                )))
+            }
+            Status::Deploying | Status::Validating => {
+                return Err(Error::Refused(format!(
+                    "{id} is {status}: a release in flight is not withdrawn but rolled back: `ship rollout abort {id} --reason \"…\"`"
+                )))
+            }
+            Status::Shipped | Status::RolledBack | Status::Cancelled => {
+                return Err(Error::Refused(format!(
+                    "{id} is {status}: only a draft or a contract awaiting approval can be withdrawn; its record stays as it is"
+                )))
+            }
+        }
+        let dir = r
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.releases_dir());
+        // The id is `YYYY-MM-DD-<name>`: the withdrawn contract's name and id both get the suffix.
+        let name = r.contract.meta.name.clone();
+        let (new_name, new_id, new_path) = (1..)
+            .map(|n| {
+                let new_name = format!("{name}.withdrawn-{n}");
+                let new_id = format!("{}.withdrawn-{n}", id);
+                let path = dir.join(format!("{new_id}.md"));
+                (new_name, new_id, path)
+            })
+            .find(|(_, _, p)| !p.exists())
+            .ok_or_else(|| Error::Usage("no free name for the withdrawn contract".into()))?;
+        let m = &mut r.contract.meta;
+        m.withdrawn = Some(shiploop_artifacts::release::Withdrawal {
+            by: by.to_string(),
+            at: now,
+            reason: reason.to_string(),
+            id: id.clone(),
+            was: status.to_string(),
+        });
+        m.status = Status::Cancelled;
+        m.id = new_id.clone();
+        m.name = new_name;
+        r.contract.refresh_records();
+        let mut status_file = self.load_status()?;
+        fsutil::write_atomic(&new_path, &r.contract.render(), true)?;
+        std::fs::remove_file(&r.path).map_err(|source| Error::Io {
+            path: r.path.clone(),
+            source,
+        })?;
+        if let Some(e) = status_file.meta.releases.iter_mut().find(|e| e.id == id) {
+            e.id = new_id.clone();
+            e.status = Status::Cancelled.to_string();
+            e.updated_at = now;
+        }
+        status_file.refresh();
+        self.save_status(&status_file)?;
+        Ok(WithdrawReport {
+            id,
+            withdrawn_id: new_id,
+            file: self.rel(&new_path),
+            was: status.to_string(),
+            by: by.to_string(),
+            reason: reason.to_string(),
+        })
+    }
+
     /// Records a rollout milestone in the contract (status and rollout record, both outside the
     /// approval digest) and in STATUS.md. Approved content is never touched.
     pub fn record_rollout(

@@ -190,10 +190,11 @@ impl Workspace {
             changes: m.changes.len(),
             approvals: m.approvals.len(),
             submitted_by: m.submitted_by.clone(),
-            modified_since_submission: m
-                .digest
-                .as_ref()
-                .is_some_and(|d| *d != shiploop_artifacts::digest::compute(&r.contract).digest),
+            // A withdrawn contract's id was renamed with its file: it never ships either way.
+            modified_since_submission: m.withdrawn.is_none()
+                && m.digest
+                    .as_ref()
+                    .is_some_and(|d| *d != shiploop_artifacts::digest::compute(&r.contract).digest),
             file: self.rel(&r.path),
         }
     }
