@@ -204,3 +204,46 @@ fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.text().contains("is shipped"), "{}", r.text());
 }
+
+/// The on-call gate's status in `ship check --json`.
+fn oncall_status(ws: &Ws, release: &str) -> String {
+    let j = ws.ship(&["check", release, "--json"]).json();
+    j["gates"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["gate"] == "oncall"))
+        .map(|g| g["status"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_else(|| panic!("no oncall gate: {j}"))
+}
+
+#[test]
+fn evidence_gathered_before_a_withdrawal_does_not_count_for_the_release_compiled_again() {
+    let ws = workspace();
+    let cfg = ws.read("ship.toml").replacen(
+        "notify_command = \"\"",
+        "notify_command = \"echo {release} >> oncall-inbox.txt\"",
+        1,
+    );
+    ws.write("ship.toml", &cfg);
+    assert_eq!(ws.ship(&["release", "new", "web"]).code, 0);
+    // The first check notifies on-call; once acknowledged, the gate passes.
+    assert_eq!(oncall_status(&ws, "web"), "fail");
+    let r = ws.ship(&["oncall", "ack", "web", "--as", "bob@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(oncall_status(&ws, "web"), "pass");
+    let r = ws.ship(&[
+        "release",
+        "withdraw",
+        "web",
+        "--as",
+        "agent@example.com",
+        "--reason",
+        "stages too long",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    // The contract compiled again under the same id is a new release: on-call hears of it
+    // again and must acknowledge it again.
+    assert_eq!(ws.ship(&["release", "new", "web"]).code, 0);
+    assert_eq!(oncall_status(&ws, "web"), "fail");
+    let inbox = ws.read("oncall-inbox.txt");
+    assert_eq!(inbox.lines().count(), 2, "{inbox}");
+}
