@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need, then lint gates, unit and integration
-# tests, and every example under examples/ with the freshly built `ship` on PATH.
+# tests — README.md's console blocks (tests/readme_tour.rs) and every example under examples/ as
+# its README says (tests/examples.rs) among them.
 # In CI (CI=true) a missing tool or server is installed or the run fails; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,9 @@ apt_install() {
 need=()
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v curl >/dev/null || need+=(curl)
+# The README tour's stand-in services and admin tokens.
+command -v python3 >/dev/null || need+=(python3)
+command -v openssl >/dev/null || need+=(openssl)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -30,4 +34,3 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --locked
 cargo test --workspace --locked
-PATH="$PWD/target/debug:$PATH" examples/run-all.sh

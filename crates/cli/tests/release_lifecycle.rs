@@ -243,6 +243,10 @@ fn evidence_gathered_before_a_withdrawal_does_not_count_for_the_release_compiled
     // The contract compiled again under the same id is a new release: on-call hears of it
     // again and must acknowledge it again.
     assert_eq!(ws.ship(&["release", "new", "web"]).code, 0);
+    // Nobody can acknowledge what on-call has not been told about yet.
+    let r = ws.ship(&["oncall", "ack", "web", "--as", "bob@example.com"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.text().contains("not been notified yet"), "{}", r.text());
     assert_eq!(oncall_status(&ws, "web"), "fail");
     let inbox = ws.read("oncall-inbox.txt");
     assert_eq!(inbox.lines().count(), 2, "{inbox}");

@@ -511,7 +511,7 @@ fn duration_hint(text: &str, span: std::ops::Range<usize>, key: &str) -> Option<
         return None;
     }
     Some(format!(
-        "{key} = {value}: write \"{number}m\" (a number needs a unit: ms, s, m, h, d)"
+        "{key} = {value}: write \"{number}ms\", \"{number}s\" or \"{number}m\" (a number needs a unit: ms, s, m, h, d)"
     ))
 }
 
@@ -1081,23 +1081,25 @@ mod tests {
         assert_eq!((l, c), (3, 19), "{m}");
         assert_eq!(
             m,
-            "stages.canary_duration = 10: write \"10m\" (a number needs a unit: ms, s, m, h, d)"
+            "stages.canary_duration = 10: write \"10ms\", \"10s\" or \"10m\" (a number needs a unit: ms, s, m, h, d)"
         );
         // In an array of tables, in a named table, and an optional duration.
         let (l, c, m) = error_at("[[smoke]]\nname = \"a\"\ncommand = \"true\"\ntimeout = 5\n");
         assert_eq!((l, c), (4, 11), "{m}");
         assert!(
-            m.starts_with("smoke.timeout = 5: write \"5m\" (a number needs a unit"),
+            m.starts_with(
+                "smoke.timeout = 5: write \"5ms\", \"5s\" or \"5m\" (a number needs a unit"
+            ),
             "{m}"
         );
         let (l, _, m) =
             error_at("[[smoke]]\nname = \"a\"\npath = \"http://a/\"\nmax_latency = 300\n");
         assert_eq!(l, 4, "{m}");
-        assert!(m.contains("write \"300m\""), "{m}");
+        assert!(m.contains("write \"300ms\", \"300s\" or \"300m\""), "{m}");
         let (l, _, m) = error_at("[integrity.db]\ncommand = \"true\"\ntimeout = 30\n");
         assert_eq!(l, 3, "{m}");
         assert!(
-            m.contains("integrity.db.timeout = 30: write \"30m\""),
+            m.contains("integrity.db.timeout = 30: write \"30ms\", \"30s\" or \"30m\""),
             "{m}"
         );
         // A number where a number goes, or a string, is not a duration.

@@ -391,12 +391,18 @@ pub fn layout_toml(service: &str, l: &Layout, command: &str) -> Result<String, S
         &quote(&format!("http://{STAGING_LISTEN}/")),
         &["Where the staging proxy listens (and the rehearsal requests it)."],
     );
+    let staging_note = if staging(&l.stable).is_empty() {
+        // No IP:port was given (or only host names): say what `ship proxy --staging` needs.
+        "CHANGE: your staging instances, IP:port each — `ship proxy --staging` needs a stable and a canary one."
+    } else {
+        "CHANGE: point these at your staging instances (to try it out: the production ones)."
+    };
     t = put(
         &t,
         "staging",
         "stable",
         &list(&staging(&l.stable)),
-        &["CHANGE: point these at your staging instances (to try it out: the production ones)."],
+        &[staging_note],
     );
     t = put(&t, "staging", "canary", &list(&staging(&l.canary)), &[]);
 

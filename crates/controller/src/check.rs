@@ -345,7 +345,9 @@ pub fn oncall_ack(ws: &Workspace, release: &str, by: &str, now: DateTime<Utc>) -
     }
     let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
     let events = store.events(Some(&id)).map_err(store_err)?;
-    if !events.iter().any(|e| e.kind == "oncall-notified") {
+    // Only a notification of this contract counts, not one of a contract withdrawn under the
+    // same id.
+    if latest::<serde_json::Value>(&events, "oncall-notified", |_| true).is_none() {
         return Err(Error::Refused(format!(
             "{id}: the on-call team has not been notified yet — `ship check {id}` sends the notification"
         )));

@@ -38,7 +38,8 @@ pub fn sections(markdown: &str) -> Vec<Section> {
         if !in_console && !in_other_fence {
             if let Some(h) = line.strip_prefix("## ") {
                 heading = h.trim().to_string();
-            } else if line == "```console" {
+            } else if line.trim_start().starts_with("```console") {
+                // Any console fence, however indented or annotated, is run: none escapes.
                 in_console = true;
                 if out.last().map(|s| s.heading != heading).unwrap_or(true) {
                     out.push(Section {
@@ -57,9 +58,15 @@ pub fn sections(markdown: &str) -> Vec<Section> {
             }
             continue;
         }
-        if line == "```" {
+        if line.trim_start() == "```" {
             in_console = false;
             continuing = false;
+            // A blank line before the fence is layout, not output.
+            if let Some(step) = out.last_mut().and_then(|s| s.steps.last_mut()) {
+                while step.expected.last().is_some_and(|l| l.trim().is_empty()) {
+                    step.expected.pop();
+                }
+            }
             continue;
         }
         let Some(section) = out.last_mut() else {
@@ -128,17 +135,28 @@ pub fn normalise(line: &str) -> String {
             continue;
         }
         if c.is_ascii_digit() {
-            // 1,234.5 → #
+            // A number with separators varies (a date, a time, an address, 4.98, 3,901,
+            // 11/221); so does a count of time, requests or samples. Other integers are
+            // literal: an exit code, a weight, "2 of 2 targets met".
             let mut j = i;
-            while j < chars.len()
-                && (chars[j].is_ascii_digit()
-                    || ((chars[j] == ',' || chars[j] == '.')
-                        && j + 1 < chars.len()
-                        && chars[j + 1].is_ascii_digit()))
-            {
-                j += 1;
+            let mut separated = false;
+            while j < chars.len() {
+                if chars[j].is_ascii_digit() {
+                    j += 1;
+                } else if ".,:-/".contains(chars[j])
+                    && chars.get(j + 1).is_some_and(|d| d.is_ascii_digit())
+                {
+                    separated = true;
+                    j += 1;
+                } else {
+                    break;
+                }
             }
-            s.push('#');
+            if separated || counts_something(&chars, j) {
+                s.push('#');
+            } else {
+                s.extend(&chars[i..j]);
+            }
             i = j;
             continue;
         }
@@ -153,6 +171,20 @@ pub fn normalise(line: &str) -> String {
         i += 1;
     }
     s.trim_end().to_string()
+}
+
+/// Whether the integer ending before `j` is followed by a unit of time or a count of requests
+/// or samples ("13 ms", "21s", "14051 requests").
+fn counts_something(chars: &[char], j: usize) -> bool {
+    let k = if chars.get(j) == Some(&' ') { j + 1 } else { j };
+    let end = (k..chars.len())
+        .find(|&e| !chars[e].is_ascii_alphabetic())
+        .unwrap_or(chars.len());
+    let word: String = chars[k..end].iter().collect();
+    matches!(
+        word.as_str(),
+        "ms" | "s" | "m" | "h" | "d" | "requests" | "samples"
+    )
 }
 
 fn line_at(chars: &[char], i: usize, word: &str) -> bool {
@@ -202,6 +234,72 @@ pub fn lines_match(expected: &[String], actual: &[String]) -> bool {
     ok[0][0]
 }
 
+/// The exit code a step's `# exit N` comment promises, if it has one.
+fn declared_exit(command: &str) -> Option<i32> {
+    let rest = &command[command.find("# exit ")? + 7..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// Whether a step exited as the README says: as its `# exit N` comment promises, with any code
+/// when the next step shows it (`echo $?`, whose output is compared), else 0.
+fn exited_as_shown(section: &Section, k: usize, code: i32) -> bool {
+    let step = &section.steps[k];
+    if let Some(n) = declared_exit(&step.command) {
+        return code == n;
+    }
+    let next_is_echo = section
+        .steps
+        .get(k + 1)
+        .map(|s| s.command.trim() == "echo $?")
+        .unwrap_or(false);
+    code == 0 || next_is_echo
+}
+
+/// The transcript of a run, as the README would show it, with each step's exit code.
+pub fn report(section: &Section, outcomes: &[Outcome]) -> String {
+    let mut t = String::new();
+    for (k, step) in section.steps.iter().enumerate() {
+        t.push_str(&format!("$ {}\n", step.command.replace('\n', "\n> ")));
+        match outcomes.get(k) {
+            Some(o) => {
+                for l in &o.output {
+                    t.push_str(l);
+                    t.push('\n');
+                }
+                t.push_str(&format!("[exit {}]\n", o.code));
+            }
+            None => t.push_str("[not run]\n"),
+        }
+    }
+    t
+}
+
+/// The first step of `section` whose output or exit code differs from what `file` shows, as a
+/// message naming the line (later steps build on it, so they are not compared).
+pub fn verify(file: &str, section: &Section, outcomes: &[Outcome]) -> Option<String> {
+    for (k, step) in section.steps.iter().enumerate() {
+        let Some(o) = outcomes.get(k) else {
+            return Some(format!(
+                "{file}:{} ({}): `{}` never ran (an earlier step hung)",
+                step.line, section.heading, step.command
+            ));
+        };
+        if !lines_match(&step.expected, &o.output) || !exited_as_shown(section, k, o.code) {
+            return Some(format!(
+                "{file}:{} ({}): $ {}\n--- {file} shows\n{}\n--- it printed (exit {})\n{}",
+                step.line,
+                section.heading,
+                step.command,
+                step.expected.join("\n"),
+                o.code,
+                o.output.join("\n")
+            ));
+        }
+    }
+    None
+}
+
 /// What one step printed and how it exited.
 #[derive(Debug)]
 pub struct Outcome {
@@ -211,7 +309,14 @@ pub struct Outcome {
 
 /// Runs the steps in order in one bash, in `dir`, stdout and stderr together as on a terminal;
 /// background jobs are stopped at the end (the whole process group).
-pub fn run(steps: &[Step], dir: &Path, path_env: &str, timeout: Duration) -> Vec<Outcome> {
+/// `scratch` (a path without extension, outside `dir`) names the script and its output file.
+pub fn run(
+    steps: &[Step],
+    dir: &Path,
+    scratch: &Path,
+    path_env: &str,
+    timeout: Duration,
+) -> Vec<Outcome> {
     let mut script = String::from("exec 2>&1\nprintf '@@step 0@@\\n'\n");
     for (k, s) in steps.iter().enumerate() {
         // The markers keep $? for the next step (`echo $?`).
@@ -221,36 +326,44 @@ pub fn run(steps: &[Step], dir: &Path, path_env: &str, timeout: Duration) -> Vec
             k + 1
         ));
     }
-    std::fs::write(dir.join(".transcript.sh"), &script).expect("write the script");
+    // The script and its output live outside the directory, which stays as the steps left it.
+    let script_path = scratch.with_extension("sh");
+    std::fs::write(&script_path, &script).expect("write the script");
+    // Output goes to a file, not a pipe: a background job that keeps its stdout open must not
+    // keep the harness waiting once the steps are done.
+    let out_path = scratch.with_extension("out");
+    let out_file = std::fs::File::create(&out_path).expect("transcript output file");
     let mut cmd = Command::new("bash");
-    cmd.arg(".transcript.sh")
+    cmd.arg(&script_path)
         .current_dir(dir)
         .env("PATH", path_env)
         .env_remove("SHIP_NOW")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(out_file.try_clone().expect("clone the output file"))
+        .stderr(out_file);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().expect("start bash");
+    let mut child = cmd.spawn().expect("start bash");
     let pgid = child.id();
     let started = Instant::now();
-    let waiter = std::thread::spawn(move || child.wait_with_output());
-    while !waiter.is_finished() && started.elapsed() < timeout {
-        std::thread::sleep(Duration::from_millis(200));
+    let mut timed_out = false;
+    while child.try_wait().expect("wait for bash").is_none() {
+        if started.elapsed() > timeout {
+            timed_out = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    let timed_out = !waiter.is_finished();
     // The steps' background jobs (servers, load) belong to the group: stop them all.
-    let _ = Command::new("kill")
-        .args(["-TERM", "--", &format!("-{pgid}")])
-        .stderr(Stdio::null())
-        .status();
-    std::thread::sleep(Duration::from_millis(500));
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stderr(Stdio::null())
-        .status();
-    let output = waiter.join().expect("waiter").expect("bash output");
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    for signal in ["-TERM", "-KILL"] {
+        let _ = Command::new("kill")
+            .args([signal, "--", &format!("-{pgid}")])
+            .stderr(Stdio::null())
+            .status();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let _ = child.wait();
+    let output = std::fs::read(&out_path).expect("read the transcript output");
+    let text = String::from_utf8_lossy(&output).to_string();
     let mut outcomes: Vec<Outcome> = vec![];
     let mut current: Option<Vec<String>> = None;
     for line in text.lines() {
@@ -304,7 +417,7 @@ mod tests {
         assert_eq!(s[0].heading, "A");
         assert_eq!(s[0].steps.len(), 2);
         assert_eq!(s[0].steps[1].command, "cat <<EOF\none\n\nEOF");
-        assert_eq!(s[0].steps[1].expected, vec!["one", ""]);
+        assert_eq!(s[0].steps[1].expected, vec!["one"]);
         assert_eq!(s[1].steps[0].line, 17);
     }
 
@@ -312,12 +425,18 @@ mod tests {
     fn normalises_what_varies() {
         assert_eq!(
             normalise("14:26:28  start   canary   5 %  at 127.0.0.1:54381 sha256:2d4849ed9e199eace075158fefc6978312f41481f3514bf9e9bdaa6bb0bb260f"),
-            "#:#:# start canary # % at #:# sha256:#"
+            "# start canary 5 % at # sha256:#"
         );
         assert_eq!(
             normalise("key SHA256:wgDswPlsQ7JVxhVVeVSTsQuRb2LdJeHZwSyDGfjWiKI) 12,300 requests"),
             "key SHA256:#) # requests"
         );
+        // Counts of time, requests and samples vary; exit codes, weights and tallies do not.
+        assert_eq!(
+            normalise("took 13 ms over 140 requests (9 samples) for 21s: 2 of 2 met, exit 1"),
+            "took # ms over # requests (# samples) for #s: 2 of 2 met, exit 1"
+        );
+        assert_eq!(normalise("errors 11/221 (4.98 %)"), "errors # (# %)");
         assert_eq!(
             normalise("2026-12-03-checkout-v2 in 5s"),
             "#-#-#-checkout-v2 in #s"
@@ -342,5 +461,7 @@ mod tests {
         assert!(!lines_match(&e(&["x", "…", "z"]), &e(&["x", "y"])));
         assert!(lines_match(&e(&["took 13 ms"]), &e(&["took 140 ms"])));
         assert!(!lines_match(&e(&["took 13 ms"]), &e(&["took 13 s"])));
+        assert!(!lines_match(&e(&["1"]), &e(&["0"])));
+        assert!(!lines_match(&e(&["In flight: 0"]), &e(&["In flight: 1"])));
     }
 }
