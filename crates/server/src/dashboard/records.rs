@@ -154,6 +154,9 @@ pub fn decisions_html(id: &str, all: &[DecisionRow], before: Option<i64>) -> Str
         String::new()
     } else if shown == all.len() {
         format!("all {shown} decisions, newest first")
+    } else if shown == 0 {
+        // A `before` older than every decision (an old link, a hand-made URL).
+        format!("no decisions before this point ({} in all)", all.len())
     } else if w.end == all.len() {
         format!(
             "showing the last {shown} of {} decisions, newest first",
@@ -280,6 +283,12 @@ mod tests {
         assert_eq!((oldest.start, oldest.end), (0, 50));
         assert_eq!(oldest.older, None);
         assert_eq!(oldest.newer, Some(Some(251)));
+        let before_all = window(&ids, Some(1), 200);
+        assert_eq!(
+            (before_all.start, before_all.end, before_all.older),
+            (0, 0, None),
+            "nothing is older than the first decision"
+        );
         let few = window(&[3, 7], None, 200);
         assert_eq!(
             (few.start, few.end, few.older, few.newer),
