@@ -272,7 +272,7 @@ fn an_operator_rolls_back_the_canary_from_the_dashboard_in_chromium() {
     let r = ship_env(&ws, &[], &args);
     assert_eq!(r.code, 0, "{}", r.text());
     let id = "2026-11-27-web";
-    let phase = || -> String {
+    let rollout = || -> Value {
         let o = Command::new("curl")
             .args([
                 "-s",
@@ -284,22 +284,11 @@ fn an_operator_rolls_back_the_canary_from_the_dashboard_in_chromium() {
             .arg(format!("{base}/api/v1/rollouts/{id}"))
             .output()
             .unwrap();
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-        v["phase"].as_str().unwrap_or_default().to_string()
+        serde_json::from_slice(&o.stdout).unwrap_or_default()
     };
+    let phase = || -> String { rollout()["phase"].as_str().unwrap_or_default().to_string() };
     let stage = || -> String {
-        let o = Command::new("curl")
-            .args([
-                "-s",
-                "--max-time",
-                "10",
-                "-H",
-                &format!("authorization: Bearer {OPERATOR}"),
-            ])
-            .arg(format!("{base}/api/v1/rollouts/{id}"))
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        let v = rollout();
         format!("{} {}", v["phase"].as_str().unwrap_or_default(), v["stage"])
     };
     let started = Instant::now();

@@ -9,11 +9,7 @@ mod transcript;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use transcript::{report, run, sections, verify};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use transcript::{artifacts, path_with, repo, report, run, sections, verify};
 
 #[test]
 fn every_example_runs_as_its_readme_says() {
@@ -24,13 +20,8 @@ fn every_example_runs_as_its_readme_says() {
         bin.join("ship-sample").is_file(),
         "ship-sample is built with the workspace (cargo build --workspace)"
     );
-    let path_env = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let artifacts = repo().join("target/test-artifacts");
-    let _ = std::fs::create_dir_all(&artifacts);
+    let path_env = path_with(bin);
+    let artifacts = artifacts();
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut examples: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
         .expect("examples/")

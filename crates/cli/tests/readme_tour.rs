@@ -7,14 +7,10 @@
 
 mod transcript;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use transcript::{report, run, sections, verify, Section};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use transcript::{artifacts, path_with, repo, report, run, sections, verify, Section};
 
 /// The README's first command, run as written from the checkout, installing into `bin`. The
 /// test suite has just built the debug binaries, so it installs those (SHIP_INSTALL_PROFILE=dev)
@@ -81,13 +77,8 @@ fn the_readme_tour_runs_as_written() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let bin = tmp.path().join("bin");
     install(&readme, &bin);
-    let path_env = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let artifacts = repo().join("target/test-artifacts");
-    let _ = std::fs::create_dir_all(&artifacts);
+    let path_env = path_with(bin.as_ref());
+    let artifacts = artifacts();
     let all = sections(&readme);
     assert!(
         all.iter().map(|s| s.steps.len()).sum::<usize>() >= 20,

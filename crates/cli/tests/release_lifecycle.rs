@@ -67,16 +67,7 @@ fn stages_given_at_compilation_are_approved_and_rolled_out() {
         "{contract}"
     );
     let alice = ws.key("alice", "alice@example.com", true);
-    let r = ws.ship(&["release", "submit", "web", "--as", "agent@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&[
-        "release",
-        "approve",
-        "web",
-        "--key",
-        alice.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.submit_and_approve_release("web", &alice);
     let r = ws.ship(&start("web"));
     assert_eq!(r.code, 0, "{}", r.text());
     // The stages as given, then 100 % (and the promotion, which sets 100 again).
@@ -96,15 +87,7 @@ fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
     assert_eq!(r.code, 0, "{}", r.text());
     let r = ws.ship(&["release", "withdraw", "web", "--as", "agent@example.com"]);
     assert_eq!(r.code, 2, "--reason is required: {}", r.text());
-    let r = ws.ship(&[
-        "release",
-        "withdraw",
-        "web",
-        "--as",
-        "agent@example.com",
-        "--reason",
-        "wrong verdicts picked",
-    ]);
+    let r = withdraw(&ws, "agent@example.com", "wrong verdicts picked");
     assert_eq!(r.code, 0, "{}", r.text());
     for want in [
         "Withdrew 2026-11-27-web (pending-approval) as agent@example.com: wrong verdicts picked",
@@ -133,15 +116,7 @@ fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
     assert_eq!(r.code, 0, "{}", r.text());
     assert!(r.stdout.contains("changes (2)"), "{}", r.stdout);
     // A draft is withdrawn too, and the next one is kept under the next number.
-    let r = ws.ship(&[
-        "release",
-        "withdraw",
-        "web",
-        "--as",
-        "a@example.com",
-        "--reason",
-        "again",
-    ]);
+    let r = withdraw(&ws, "a@example.com", "again");
     assert_eq!(r.code, 0, "{}", r.text());
     assert!(ws
         .path("work/releases/2026-11-27-web.withdrawn-2.md")
@@ -177,32 +152,21 @@ fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
     ]);
     assert_eq!(r.code, 0, "{}", r.text());
     let before = ws.snapshot();
-    let r = ws.ship(&[
-        "release",
-        "withdraw",
-        "web",
-        "--as",
-        "a@example.com",
-        "--reason",
-        "late",
-    ]);
+    let r = withdraw(&ws, "a@example.com", "late");
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.text().contains("is approved"), "{}", r.text());
     assert_eq!(ws.snapshot(), before);
     // Shipped: refused too.
     let r = ws.ship(&start("web"));
     assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&[
-        "release",
-        "withdraw",
-        "web",
-        "--as",
-        "a@example.com",
-        "--reason",
-        "late",
-    ]);
+    let r = withdraw(&ws, "a@example.com", "late");
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.text().contains("is shipped"), "{}", r.text());
+}
+
+/// `ship release withdraw web` by `by`, for `reason`.
+fn withdraw(ws: &Ws, by: &str, reason: &str) -> Run {
+    ws.ship(&["release", "withdraw", "web", "--as", by, "--reason", reason])
 }
 
 /// The on-call gate's status in `ship check --json`.
@@ -230,15 +194,7 @@ fn evidence_gathered_before_a_withdrawal_does_not_count_for_the_release_compiled
     let r = ws.ship(&["oncall", "ack", "web", "--as", "bob@example.com"]);
     assert_eq!(r.code, 0, "{}", r.text());
     assert_eq!(oncall_status(&ws, "web"), "pass");
-    let r = ws.ship(&[
-        "release",
-        "withdraw",
-        "web",
-        "--as",
-        "agent@example.com",
-        "--reason",
-        "stages too long",
-    ]);
+    let r = withdraw(&ws, "agent@example.com", "stages too long");
     assert_eq!(r.code, 0, "{}", r.text());
     // The contract compiled again under the same id is a new release: on-call hears of it
     // again and must acknowledge it again.

@@ -68,7 +68,7 @@ pub fn init_with(dir: &Path, layout: &Layout, command: &str) -> Result<InitRepor
     file(
         &root,
         &format!("{}/_TEMPLATE-OUTCOME-CONTRACT.md", p.missions),
-        outcome_template(&cfg.metrics.kind),
+        &outcome_template(&cfg.metrics.kind),
         &mut report,
     )?;
     file(&root, &p.allowed_signers, ALLOWED_SIGNERS, &mut report)?;

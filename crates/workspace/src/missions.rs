@@ -35,7 +35,7 @@ impl Workspace {
         let template = if template_path.is_file() {
             fsutil::read(&template_path)?
         } else {
-            outcome_template(&self.config.metrics.kind).to_string()
+            outcome_template(&self.config.metrics.kind)
         };
         let day = |n: u64| {
             (today + chrono::Days::new(n))

@@ -108,48 +108,29 @@ pub const ALLOWED_SIGNERS: &str = r#"# Who may approve release contracts, in git
 # Never list the key of an automated agent that submits or deploys releases.
 "#;
 
-/// The outcome contract `ship mission new` writes for a workspace whose metrics come from
-/// Prometheus (or a command). MISSION-NAME and the *-DATE words are filled in when a mission is
-/// created: the launch checkpoint that day, then a week and thirty days later.
-pub const OUTCOME_TEMPLATE: &str = r#"---
-mission: MISSION-NAME
-metrics:
-- name: conversion-rate
+/// The outcome contract `ship mission new` writes (and `ship init` leaves as the missions
+/// folder's template): MISSION-NAME and the *-DATE words are filled in when a mission is created —
+/// the launch checkpoint that day, then a week and thirty days later. Its metrics are ones the
+/// workspace's metric source can measure: keys of ship's proxy with `metrics.kind = "builtin"`
+/// (so `ship operate tick` needs nothing else running), PromQL otherwise.
+pub fn outcome_template(metrics_kind: &str) -> String {
+    let metrics = if metrics_kind == "builtin" {
+        BUILTIN_METRICS
+    } else {
+        PROMETHEUS_METRICS
+    };
+    format!("---\nmission: MISSION-NAME\nmetrics:\n{metrics}{OUTCOME_REST}")
+}
+
+const PROMETHEUS_METRICS: &str = r#"- name: conversion-rate
   source: prometheus
   query: sum(rate(orders_total[1d])) / sum(rate(checkout_visits_total[1d]))
   comparison: '>='
   target: 0.031
   baseline: 0.028
-measurement_schedule:
-- name: launch
-  date: LAUNCH-DATE
-- name: week-1
-  date: WEEK-1-DATE
-- name: day-30
-  date: DAY-30-DATE
----
-# Outcome contract: MISSION-NAME
-
-<!-- Copy this folder's template to work/missions/<name>/OUTCOME-CONTRACT.md (`ship mission new
-     <name>` does, with the dates filled in). Say what the mission must change in production,
-     how each metric is measured, and when.
-     source: prometheus (PromQL against metrics.prometheus.url; {{service}} and {{mission}}
-             are filled in) or builtin (a key of ship's proxy, e.g. canary/error_rate).
-     comparison: '>=' or '<=' target, or within (target .. target_max).
-     measurement_schedule: the checkpoints `ship operate tick` measures once each is due. -->
-
-## Why this mission exists
-
-## What success looks like
 "#;
 
-/// The same for a workspace measured by ship's own proxy (`metrics.kind = "builtin"`): the
-/// metrics are keys of the proxy's measurements, so `ship operate tick` can measure them with
-/// nothing else running.
-pub const OUTCOME_TEMPLATE_BUILTIN: &str = r#"---
-mission: MISSION-NAME
-metrics:
-- name: error-rate
+const BUILTIN_METRICS: &str = r#"- name: error-rate
   source: builtin
   query: canary/error_rate
   comparison: '<='
@@ -159,7 +140,9 @@ metrics:
   query: canary/latency_p99
   comparison: '<='
   target: 0.3
-measurement_schedule:
+"#;
+
+const OUTCOME_REST: &str = r#"measurement_schedule:
 - name: launch
   date: LAUNCH-DATE
 - name: week-1
@@ -173,7 +156,8 @@ measurement_schedule:
      <name>` does, with the dates filled in). Say what the mission must change in production,
      how each metric is measured, and when.
      source: builtin (a key of ship's proxy: canary/error_rate, canary/latency_p99 in seconds,
-             the same for stable/…) or prometheus (PromQL against metrics.prometheus.url).
+             the same for stable/…) or prometheus (PromQL against metrics.prometheus.url;
+             {{service}} and {{mission}} are filled in).
      comparison: '>=' or '<=' target, or within (target .. target_max).
      measurement_schedule: the checkpoints `ship operate tick` measures once each is due. -->
 
@@ -181,15 +165,6 @@ measurement_schedule:
 
 ## What success looks like
 "#;
-
-/// The outcome template for a metric source kind.
-pub fn outcome_template(metrics_kind: &str) -> &'static str {
-    if metrics_kind == "builtin" {
-        OUTCOME_TEMPLATE_BUILTIN
-    } else {
-        OUTCOME_TEMPLATE
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -141,20 +141,9 @@ impl Ws {
     /// approves it as alice (a new allowed key).
     pub fn approve_web(&self) {
         let alice = self.key("alice", "alice@example.com", true);
-        for args in [
-            vec!["release", "new", "web"],
-            vec!["release", "submit", "web", "--as", "agent@example.com"],
-            vec![
-                "release",
-                "approve",
-                "web",
-                "--key",
-                alice.to_str().unwrap(),
-            ],
-        ] {
-            let r = self.ship(&args);
-            assert_eq!(r.code, 0, "{args:?}: {}", r.text());
-        }
+        let r = self.ship(&["release", "new", "web"]);
+        assert_eq!(r.code, 0, "{}", r.text());
+        self.submit_and_approve_release("web", &alice);
     }
 
     /// The service name `ship init` wrote into ship.toml.
@@ -295,9 +284,20 @@ impl Ws {
 
     /// The agent submits the standard contract and the holder of `key` approves it.
     pub fn submit_and_approve(&self, key: &Path) {
-        let r = self.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
+        self.submit_and_approve_release(ID, key);
+    }
+
+    /// The agent submits `release` and the holder of `key` approves it.
+    pub fn submit_and_approve_release(&self, release: &str, key: &Path) {
+        let r = self.ship(&["release", "submit", release, "--as", "agent@example.com"]);
         assert_eq!(r.code, 0, "{}", r.text());
-        let r = self.ship(&["release", "approve", ID, "--key", key.to_str().unwrap()]);
+        let r = self.ship(&[
+            "release",
+            "approve",
+            release,
+            "--key",
+            key.to_str().unwrap(),
+        ]);
         assert_eq!(r.code, 0, "{}", r.text());
     }
 

@@ -8,9 +8,30 @@
 //! expected line matches any text; a line that is only `…` matches any number of lines.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The PATH the steps run with: `bin` first, then the test's own.
+pub fn path_with(bin: &Path) -> String {
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Where transcripts are kept for a person to read (target/test-artifacts), created.
+pub fn artifacts() -> PathBuf {
+    let dir = repo().join("target/test-artifacts");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
 
 #[derive(Debug, Clone)]
 pub struct Step {
