@@ -138,19 +138,7 @@ fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
     ]);
     assert_eq!(r.code, 0, "{}", r.text());
     let alice = ws.key("alice", "alice@example.com", true);
-    assert_eq!(
-        ws.ship(&["release", "submit", "web", "--as", "agent@example.com"])
-            .code,
-        0
-    );
-    let r = ws.ship(&[
-        "release",
-        "approve",
-        "web",
-        "--key",
-        alice.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.submit_and_approve_release("web", &alice);
     let before = ws.snapshot();
     let r = withdraw(&ws, "a@example.com", "late");
     assert_eq!(r.code, 1, "{}", r.text());
