@@ -9,6 +9,11 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,67 +73,69 @@ const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Counters since start, as Prometheus client libraries keep them.
-#[derive(Default)]
+/// `version="…"`, and `code="…"` for the requests.
+type Labels = Vec<(&'static str, String)>;
+
+/// Counters since start, kept and encoded by prometheus-client as any instrumented service
+/// keeps them.
+#[derive(Debug)]
 struct Metrics {
-    ok: AtomicU64,
-    errors: AtomicU64,
-    /// Cumulative counts per bucket bound, then +Inf.
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    /// Sum of latencies in microseconds.
-    sum_micros: AtomicU64,
+    version: String,
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    duration: Family<Labels, Histogram>,
 }
 
 impl Metrics {
-    fn observe(&self, status: u16, secs: f64) {
-        if status >= 500 {
-            &self.errors
-        } else {
-            &self.ok
+    fn new(version: &str) -> Self {
+        let requests = Family::<Labels, Counter>::default();
+        // Both codes from the start, at 0: an error rate reads 0, not "no data".
+        for code in ["200", "500"] {
+            let _ = requests.get_or_create(&Self::labels(version, Some(code)));
         }
-        .fetch_add(1, Ordering::Relaxed);
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
+        let duration =
+            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
+        let _ = duration.get_or_create(&Self::labels(version, None));
+        let mut registry = Registry::default();
+        registry.register(
+            "http_requests",
+            "Requests answered, by status code",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer a request",
+            duration.clone(),
+        );
+        Metrics {
+            version: version.to_string(),
+            registry,
+            requests,
+            duration,
         }
-        self.buckets[BUCKETS.len()].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
     }
 
-    fn exposition(&self, version: &str) -> String {
-        let v = version.replace('\\', "\\\\").replace('"', "\\\"");
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut out = String::from(
-            "# HELP http_requests_total Requests answered, by status code.\n# TYPE http_requests_total counter\n",
-        );
-        out.push_str(&format!(
-            "http_requests_total{{version=\"{v}\",code=\"200\"}} {}\n",
-            load(&self.ok)
-        ));
-        out.push_str(&format!(
-            "http_requests_total{{version=\"{v}\",code=\"500\"}} {}\n",
-            load(&self.errors)
-        ));
-        out.push_str("# HELP http_request_duration_seconds Time to answer a request.\n# TYPE http_request_duration_seconds histogram\n");
-        for (i, le) in BUCKETS.iter().enumerate() {
-            out.push_str(&format!(
-                "http_request_duration_seconds_bucket{{version=\"{v}\",le=\"{le}\"}} {}\n",
-                load(&self.buckets[i])
-            ));
-        }
-        let count = load(&self.buckets[BUCKETS.len()]);
-        out.push_str(&format!(
-            "http_request_duration_seconds_bucket{{version=\"{v}\",le=\"+Inf\"}} {count}\n"
-        ));
-        out.push_str(&format!(
-            "http_request_duration_seconds_sum{{version=\"{v}\"}} {}\n",
-            load(&self.sum_micros) as f64 / 1e6
-        ));
-        out.push_str(&format!(
-            "http_request_duration_seconds_count{{version=\"{v}\"}} {count}\n"
-        ));
+    fn labels(version: &str, code: Option<&str>) -> Labels {
+        let mut l = vec![("version", version.to_string())];
+        l.extend(code.map(|c| ("code", c.to_string())));
+        l
+    }
+
+    fn observe(&self, status: u16, secs: f64) {
+        let code = if status >= 500 { "500" } else { "200" };
+        self.requests
+            .get_or_create(&Self::labels(&self.version, Some(code)))
+            .inc();
+        self.duration
+            .get_or_create(&Self::labels(&self.version, None))
+            .observe(secs);
+    }
+
+    /// The Prometheus text format (0.0.4): the names every client library's defaults use.
+    fn exposition(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
         out
     }
 }
@@ -176,8 +183,8 @@ async fn handle(
     }
     if path == "/metrics" {
         return Ok(Response::builder()
-            .header("content-type", "text/plain; version=0.0.4")
-            .body(Full::new(Bytes::from(state.metrics.exposition(&a.version))))
+            .header("content-type", prometheus_text::CONTENT_TYPE)
+            .body(Full::new(Bytes::from(state.metrics.exposition())))
             .unwrap_or_default());
     }
     if let Some(name) = path.strip_prefix("/flags/") {
@@ -244,7 +251,7 @@ async fn main() -> std::io::Result<()> {
         args: args.clone(),
         served: AtomicU64::new(0),
         leak: Mutex::new(vec![]),
-        metrics: Metrics::default(),
+        metrics: Metrics::new(&args.version),
     });
     if args.grow_mib_per_sec > 0 {
         let s = state.clone();
@@ -296,10 +303,10 @@ mod tests {
 
     #[test]
     fn metrics_are_conventional_prometheus_families() {
-        let m = Metrics::default();
+        let m = Metrics::new("v2");
         m.observe(200, 0.003);
         m.observe(500, 0.2);
-        let text = m.exposition("v2");
+        let text = m.exposition();
         assert!(
             text.contains("http_requests_total{version=\"v2\",code=\"500\"} 1"),
             "{text}"
@@ -309,6 +316,26 @@ mod tests {
         );
         assert!(text.contains("http_request_duration_seconds_bucket{version=\"v2\",le=\"0.25\"} 2"));
         assert!(text.contains("http_request_duration_seconds_count{version=\"v2\"} 2"));
+        for line in [
+            "# HELP http_requests_total Requests answered, by status code.",
+            "# TYPE http_requests_total counter",
+            "# HELP http_request_duration_seconds Time to answer a request.",
+            "# TYPE http_request_duration_seconds histogram",
+            "http_request_duration_seconds_bucket{version=\"v2\",le=\"1\"} 2",
+            "http_request_duration_seconds_bucket{version=\"v2\",le=\"+Inf\"} 2",
+            "http_request_duration_seconds_sum{version=\"v2\"} 0.203",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+        // Before any request both codes read 0, and the version is a quoted label value.
+        let text = Metrics::new("a\"b").exposition();
+        assert!(
+            text.contains("http_requests_total{version=\"a\\\"b\",code=\"500\"} 0"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,0 +1,342 @@
+//! Drives a rollout: measures, lets the state machine decide, records the decision, then
+//! carries out its effects on the router — in that order, so that after a crash the recorded
+//! state says what the router should have, and resuming re-asserts it.
+//!
+//! Only the holder of a rollout's lease drives it; operator commands from other processes are
+//! queued in the store and applied at the holder's next tick.
+//!
+//! - `mod.rs`: the `Controller`, opening a rollout, submitting it, settings drift;
+//! - `lease`: who drives a rollout (the lease, dead holders);
+//! - `tick`: begin, tick, apply (decide → record → act), run;
+//! - `router`: carrying out effects on the router, re-assertion, the router events;
+//! - `finish`: the contract's records, the signals a finished rollout owes, the anchor;
+//! - `binding`: a recorded plan checked against its approved contract;
+//! - `serve`: `ship serve`'s supervisor, driving every unfinished rollout.
+
+pub mod binding;
+mod finish;
+mod lease;
+mod router;
+pub mod serve;
+mod tick;
+
+pub use finish::anchor;
+pub use lease::holder_is_dead;
+pub(crate) use lease::hostname;
+use router::weights_carried;
+
+use crate::build::{self, plan_for, providers_for, Providers};
+use crate::{notify, signals, store_err, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use shiploop_artifacts::release::{Kind, RolloutLogEntry, RolloutRecord, Status};
+use shiploop_providers::{MetricContext, RouteContext};
+use shiploop_rollout::machine::Step;
+use shiploop_rollout::{Decision, DecisionKind, Effect, Input, Measurement, Phase, Plan, Rollout};
+use shiploop_store::Store;
+use shiploop_workspace::{Error, LoadedRelease, Workspace};
+use std::time::Duration;
+
+/// How a foreground run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Completed,
+    RolledBack {
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+    /// Stopped on request (SIGINT/SIGTERM) with the rollout still in flight.
+    Interrupted,
+}
+
+/// Where time comes from: the real clock in production, a scripted one in tests.
+pub trait Clock: Send {
+    fn now(&mut self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&mut self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// When things happen within one tick: the tick's `now` (from the `Clock`, scripted in tests)
+/// plus the monotonic time since the tick began — so the log shows how long a router call
+/// took, and a scripted clock still decides every instant that the state machine sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Moment {
+    began: DateTime<Utc>,
+    since: std::time::Instant,
+}
+
+impl Moment {
+    pub(crate) fn new(now: DateTime<Utc>) -> Moment {
+        Moment {
+            began: now,
+            since: std::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.began + chrono::Duration::from_std(self.since.elapsed()).unwrap_or_default()
+    }
+}
+
+pub struct Controller<'a> {
+    pub(crate) ws: &'a Workspace,
+    pub(crate) store: Store,
+    pub(crate) providers: Providers,
+    pub release: LoadedRelease,
+    pub plan: Plan,
+    pub state: Rollout,
+    pub(crate) holder: String,
+    /// Set when a router call failed: the next tick re-asserts the recorded weight first.
+    pub(crate) router_dirty: bool,
+    pub(crate) router_failures: u32,
+    /// Told about ticks, decisions and provider errors (`ship serve`'s /metrics).
+    pub telemetry: Option<std::sync::Arc<dyn Telemetry>>,
+}
+
+/// What a controller reports about its own work to whoever runs it: every decision (including
+/// those of the validation window and of the router's answers, whatever the caller logs), how
+/// long each tick took, and each failed provider call.
+pub trait Telemetry: Send + Sync {
+    fn tick(&self, took: Duration);
+    fn decision(&self, release: &str, d: &Decision);
+    /// `provider` is `router`, `metrics` or `integrity`.
+    fn provider_error(&self, provider: &'static str);
+}
+
+impl<'a> Controller<'a> {
+    /// The webhook notifier for this rollout (None without `[[webhooks]]`).
+    pub fn notifier(&self) -> Result<Option<notify::Notifier>> {
+        let cfg = &self.ws.config;
+        if cfg.webhooks.is_empty() {
+            return Ok(None);
+        }
+        notify::Notifier::new(
+            self.ws.state_db(),
+            &self.release.contract.meta.id,
+            &cfg.service.name,
+            &cfg.webhooks,
+        )
+        .map(Some)
+        .map_err(|e| Error::Usage(format!("ship.toml: {e}")))
+    }
+
+    /// Opens the rollout of `release`, creating it if it has none. A new rollout requires the
+    /// contract to verify as approved.
+    pub fn open(ws: &'a Workspace, release: &str, now: DateTime<Utc>) -> Result<Controller<'a>> {
+        let providers = providers_for(ws)?;
+        Self::open_with(ws, release, now, providers)
+    }
+
+    /// Like `open`, with the given providers instead of those ship.toml configures.
+    pub fn open_with(
+        ws: &'a Workspace,
+        release: &str,
+        now: DateTime<Utc>,
+        providers: Providers,
+    ) -> Result<Controller<'a>> {
+        let loaded = ws.resolve(release)?;
+        let id = loaded.contract.meta.id.clone();
+        let store = Store::open(&ws.state_db()).map_err(store_err)?;
+        let existing = store.rollout(&id).map_err(store_err)?;
+        let (plan, state) = match existing {
+            Some(row) => {
+                let plan: Plan = serde_json::from_value(row.plan["plan"].clone()).map_err(|e| {
+                    Error::Usage(format!(
+                        "state database: the plan of {id} is unreadable: {e}"
+                    ))
+                })?;
+                let state: Rollout = serde_json::from_value(row.state).map_err(|e| {
+                    Error::Usage(format!(
+                        "state database: the state of {id} is unreadable: {e}"
+                    ))
+                })?;
+                if state.stage >= plan.stages.len() {
+                    return Err(Error::Usage(format!(
+                        "state database: the state of {id} is unreadable: stage {} of a {}-stage plan",
+                        state.stage,
+                        plan.stages.len()
+                    )));
+                }
+                (plan, state)
+            }
+            None => {
+                let v = ws.verify(&id, now)?;
+                if !v.ok() {
+                    return Err(Error::Refused(format!("{id} may not start: {}", v.message)));
+                }
+                (plan_for(ws, &loaded)?, Rollout::new())
+            }
+        };
+        Ok(Controller {
+            ws,
+            store,
+            providers,
+            release: loaded,
+            plan,
+            state,
+            holder: format!("{}:{}", hostname(), std::process::id()),
+            router_dirty: false,
+            router_failures: 0,
+            telemetry: None,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.release.contract.meta.id
+    }
+
+    pub(crate) fn route_ctx(&self) -> RouteContext {
+        RouteContext {
+            service: self.release.contract.meta.service.clone(),
+            release: self.id().to_string(),
+            stage: self.stage_name(),
+        }
+    }
+
+    pub(crate) fn stage_name(&self) -> String {
+        self.plan
+            .stages
+            .get(self.state.stage)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Long enough to outlast one whole tick — the sleep, the metric command, every integrity
+    /// check and smoke test, and two router calls at their timeouts — so a slow tick never lets a second
+    /// controller in while this one still acts.
+    pub(crate) fn lease_ttl(&self) -> Duration {
+        let c = &self.ws.config;
+        // Saturating: parsing bounds each duration (10y), so these never reach the limit.
+        let integrity = c.integrity.values().map(|i| i.timeout.0);
+        let integrity = integrity.fold(Duration::ZERO, Duration::saturating_add);
+        // A validation tick runs every smoke test too.
+        let smoke = c.smoke.iter().map(|t| t.timeout.0);
+        let smoke = smoke.fold(Duration::ZERO, Duration::saturating_add);
+        let tick = c
+            .tick_interval()
+            .saturating_add(c.metrics.command.timeout.0)
+            .saturating_add(integrity)
+            .saturating_add(smoke)
+            .saturating_add(c.router.command.timeout.0.saturating_mul(2));
+        tick.saturating_mul(2).max(Duration::from_secs(30))
+    }
+
+    /// Refuses to drive a recorded rollout whose plan is not provably its approved contract's
+    /// (see `binding`): checked each time a controller takes a rollout on.
+    pub fn check_binding(&self) -> Result<()> {
+        let id = self.id();
+        let Some(row) = self.store.rollout(id).map_err(store_err)? else {
+            return Ok(());
+        };
+        let created = self
+            .store
+            .first_event(id, "rollout-created")
+            .map_err(store_err)?
+            .map(|e| e.data["plan"].clone());
+        let mut problems = binding::plan_problems(
+            self.ws,
+            &self.release,
+            &row.plan,
+            created.as_ref(),
+            row.created_at,
+        );
+        problems.extend(self.store.state_problem(id).map_err(store_err)?);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Refused(format!(
+            "{id} will not be driven: its recorded plan is not provably the approved contract's: {}",
+            problems.join("; ")
+        )))
+    }
+
+    /// Queues an operator's command (from the command line) for the controller holding the
+    /// lease; the event log says it came from this user on this host.
+    pub fn queue(&mut self, input: &Input, now: DateTime<Utc>) -> Result<()> {
+        let id = self.id().to_string();
+        let user = std::env::var("USER").unwrap_or_else(|_| "?".into());
+        let by = format!("cli {user}@{}", hostname());
+        let value = serde_json::to_value(input).unwrap_or_default();
+        self.store
+            .push_command(&id, &value, &by, now)
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The plan as recorded, with the digest of the approved contract it was built from.
+    pub(crate) fn plan_json(&self) -> serde_json::Value {
+        let m = &self.release.contract.meta;
+        json!({ "plan": self.plan, "kind": m.kind, "digest": m.digest })
+    }
+
+    /// Records the event log's head in the contract (outside the database, in git with it);
+    /// a contract that cannot be written is recorded, never a reason to stop.
+    pub fn anchor(&mut self, now: DateTime<Utc>) {
+        let id = self.id().to_string();
+        anchor(self.ws, &mut self.store, &id, now);
+    }
+
+    /// Records a new rollout without starting it (`ship rollout start --detach`): the
+    /// `ship serve` that picks it up starts it. False when the rollout already exists.
+    pub fn submit(&mut self, now: DateTime<Utc>) -> Result<bool> {
+        let id = self.id().to_string();
+        if self.store.rollout(&id).map_err(store_err)?.is_some() {
+            return Ok(false);
+        }
+        let kind = match self.release.contract.meta.kind {
+            Kind::Standard => "standard",
+            Kind::Hotfix => "hotfix",
+        };
+        self.store
+            .create_rollout(
+                &id,
+                kind,
+                &self.plan_json(),
+                &serde_json::to_value(&self.state).unwrap_or_default(),
+                now,
+            )
+            .map_err(store_err)?;
+        self.anchor(now);
+        Ok(true)
+    }
+
+    /// What ship.toml now says that differs from the settings this release was approved with:
+    /// the approved ones decide; this is only reported.
+    pub fn drift(&self) -> Vec<String> {
+        build::criteria_drift(self.ws, &self.release)
+    }
+
+    /// Records (once per controller run) that ship.toml changed after approval.
+    pub(crate) fn report_drift(&mut self, now: DateTime<Utc>) {
+        let drift = self.drift();
+        if drift.is_empty() {
+            return;
+        }
+        let id = self.id().to_string();
+        let data = json!({
+            "message": "ship.toml changed after approval; the approved settings decide",
+            "differences": drift,
+        });
+        let _ = self.store.append_event(&id, "settings-drift", &data, now);
+    }
+
+    pub(crate) fn provider_error(&self, provider: &'static str) {
+        if let Some(t) = &self.telemetry {
+            t.provider_error(provider);
+        }
+    }
+}
