@@ -5,13 +5,15 @@
 //! Time only ever arrives inside inputs, so every behaviour — durations, limits, timeouts — is
 //! tested by feeding instants, never by sleeping.
 
+pub mod cause;
 pub mod condition;
 pub mod criteria;
 pub mod machine;
 pub mod measure;
 pub mod plan;
 
+pub use cause::{Rollback, RollbackCause};
 pub use condition::Condition;
-pub use machine::{Decision, DecisionKind, Effect, Input, Phase, Rollout};
+pub use machine::{Decision, DecisionKind, Effect, HoldKind, Input, Phase, Rollout};
 pub use measure::{Measurement, Observation};
 pub use plan::{CheckDef, Plan, Settings, StagePlan};

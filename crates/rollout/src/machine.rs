@@ -1,5 +1,6 @@
 //! The rollout state machine: `Rollout::step(plan, at, input)` → effects + a decision.
 
+use crate::cause::{Rollback, RollbackCause};
 use crate::criteria::{self, Finding, Judged, Outcome};
 use crate::measure::{self, Measurement, Observation};
 use crate::plan::{Inconclusive, Plan};
@@ -142,10 +143,31 @@ pub struct Decision {
     /// `data-integrity`), `metric-errors`, `stage-check`, `max-hold`, `router`, `manual`,
     /// `validation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback_cause: Option<String>,
+    pub rollback_cause: Option<RollbackCause>,
     /// On a pause or promotion the judge's inconclusive evidence caused: `inconclusive`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_cause: Option<String>,
+    /// On a hold: what it waits on, so a reader can group holds without reading their text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<HoldKind>,
+}
+
+/// What a hold decision waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HoldKind {
+    /// The stage's watch window is running and every check passes so far.
+    Watching,
+    /// The stage's watch window is running and some checks do not pass yet.
+    NotYetPassing,
+    /// The window is over; the stage holds until its checks pass (or `max_hold`).
+    TimeUp,
+    /// A final stage without a window waits for its checks to pass.
+    Waiting,
+    /// The rollout is paused.
+    Paused,
+    /// The router failed to complete the rollout; it is retried.
+    Retrying,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,6 +196,10 @@ pub struct Rollout {
     /// are asked for that span.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage_started: Option<DateTime<Utc>>,
+    /// The rollback under way or done, from the decision that started it (records written
+    /// before it was kept have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
 }
 
 impl Default for Rollout {
@@ -202,6 +228,7 @@ impl Rollout {
             judge: shiploop_judge::State::default(),
             hold_from_ms: 0,
             stage_started: None,
+            rollback: None,
         }
     }
 
@@ -239,7 +266,22 @@ impl Rollout {
             findings,
             rollback_cause: None,
             pause_cause: None,
+            hold: None,
         }
+    }
+
+    /// A hold: no traffic change, a decision that says what it waits on.
+    fn hold(
+        &self,
+        plan: &Plan,
+        at: DateTime<Utc>,
+        hold: HoldKind,
+        reason: String,
+        findings: Vec<Finding>,
+    ) -> Step {
+        let mut step = self.only(plan, at, DecisionKind::Hold, reason, findings);
+        step.decision.hold = Some(hold);
+        step
     }
 
     /// A step that changes no traffic: only a decision.
@@ -265,16 +307,20 @@ impl Rollout {
         &mut self,
         plan: &Plan,
         at: DateTime<Utc>,
-        cause: &str,
+        cause: RollbackCause,
         reason: String,
         findings: Vec<Finding>,
     ) -> Step {
+        self.rollback = Some(Rollback {
+            cause,
+            during_validation: self.phase == Phase::Completed,
+        });
         self.phase = Phase::RollingBack {
             reason: reason.clone(),
         };
         self.weight = 0;
         let mut decision = self.decision(plan, at, DecisionKind::Rollback, reason, findings);
-        decision.rollback_cause = Some(cause.to_string());
+        decision.rollback_cause = Some(cause);
         Step {
             effects: vec![Effect::RollBack],
             decision,
@@ -385,7 +431,7 @@ impl Rollout {
                 Phase::Pending | Phase::Progressing | Phase::Paused { .. } => self.roll_back(
                     plan,
                     at,
-                    "router",
+                    RollbackCause::Router,
                     format!("automatic rollback (router): {reason}"),
                     vec![],
                 ),
@@ -397,14 +443,14 @@ impl Rollout {
             },
             Input::Abort { reason } => match self.phase {
                 Phase::Pending | Phase::Progressing | Phase::Paused { .. } => {
-                    self.roll_back(plan, at, "manual", format!("manual rollback: {reason}"), vec![])
+                    self.roll_back(plan, at, RollbackCause::Manual, format!("manual rollback: {reason}"), vec![])
                 }
                 // During post-deployment validation the stable version still runs: a person
                 // may still send everything back (the controller allows it only then).
                 Phase::Completed => self.roll_back(
                     plan,
                     at,
-                    "manual",
+                    RollbackCause::Manual,
                     format!("manual rollback during validation: {reason}"),
                     vec![],
                 ),
@@ -418,7 +464,7 @@ impl Rollout {
                 Phase::Completed => self.roll_back(
                     plan,
                     at,
-                    "validation",
+                    RollbackCause::Validation,
                     format!("post-deployment validation failed: {reason}"),
                     vec![],
                 ),
@@ -512,13 +558,17 @@ impl Rollout {
             };
             return self.only(plan, at, DecisionKind::Failed, why, vec![]);
         }
-        self.only(
+        let mut step = self.only(
             plan,
             at,
             retry_kind,
             format!("{retry_why} (attempt {n})"),
             vec![],
-        )
+        );
+        if retry_kind == DecisionKind::Hold {
+            step.decision.hold = Some(HoldKind::Retrying);
+        }
+        step
     }
 
     fn stage_name(&self, plan: &Plan) -> String {
@@ -608,14 +658,20 @@ impl Rollout {
             stage: self.stage,
         };
         let mut findings = criteria::triggers(plan, obs, &judged);
-        if let Some(f) = findings.iter().find(|f| f.outcome == Outcome::Fail) {
+        // One finding per trigger, in the plan's order: the cause comes from the trigger itself.
+        if let Some((t, f)) = plan
+            .triggers
+            .iter()
+            .zip(&findings)
+            .find(|(_, f)| f.outcome == Outcome::Fail)
+        {
             let reason = format!(
                 "automatic rollback ({}): {}",
                 f.name.trim_start_matches("trigger:"),
                 f.detail
             );
-            let cause = f.name.trim_start_matches("trigger:").to_string();
-            return self.roll_back(plan, at, &cause, reason, findings);
+            let cause = RollbackCause::of_trigger(t);
+            return self.roll_back(plan, at, cause, reason, findings);
         }
         let checks = criteria::stage_checks(plan, self.stage, obs, &findings, &judged);
         // A check the judge decided fails on evidence, not on a streak of bad windows: at once.
@@ -629,7 +685,7 @@ impl Rollout {
                 f.detail
             );
             findings.extend(checks);
-            return self.roll_back(plan, at, "stage-check", reason, findings);
+            return self.roll_back(plan, at, RollbackCause::StageCheck, reason, findings);
         }
         let error = findings
             .iter()
@@ -647,13 +703,13 @@ impl Rollout {
                     self.consecutive_errors, plan.settings.error_limit, e.detail
                 );
                 findings.extend(checks);
-                return self.roll_back(plan, at, "metric-errors", reason, findings);
+                return self.roll_back(plan, at, RollbackCause::MetricErrors, reason, findings);
             }
         }
         if let Phase::Paused { reason } = &self.phase {
             let reason = format!("paused: {reason}");
             findings.extend(checks);
-            return self.only(plan, at, DecisionKind::Hold, reason, findings);
+            return self.hold(plan, at, HoldKind::Paused, reason, findings);
         }
 
         self.stage_elapsed_ms += gap.as_millis() as u64;
@@ -672,7 +728,7 @@ impl Rollout {
                     f.detail
                 );
                 findings.extend(checks);
-                return self.roll_back(plan, at, "stage-check", reason, findings);
+                return self.roll_back(plan, at, RollbackCause::StageCheck, reason, findings);
             }
         }
 
@@ -729,10 +785,10 @@ impl Rollout {
                     ),
                 };
             }
-            return self.only(
+            return self.hold(
                 plan,
                 at,
-                DecisionKind::Hold,
+                HoldKind::Waiting,
                 format!("waiting for: {}", blocking_text.join("; ")),
                 findings,
             );
@@ -745,10 +801,13 @@ impl Rollout {
                 Dur(round_secs(elapsed)),
                 Dur(duration)
             );
-            if blocked {
+            let hold = if blocked {
                 reason.push_str(&format!("; not yet passing: {}", brief.join("; ")));
-            }
-            return self.only(plan, at, DecisionKind::Hold, reason, findings);
+                HoldKind::NotYetPassing
+            } else {
+                HoldKind::Watching
+            };
+            return self.hold(plan, at, hold, reason, findings);
         }
         if !blocked {
             let reason = format!(
@@ -784,14 +843,14 @@ impl Rollout {
                 Dur(plan.settings.max_hold),
                 blocking_text.join("; ")
             );
-            return self.roll_back(plan, at, "max-hold", reason, findings);
+            return self.roll_back(plan, at, RollbackCause::MaxHold, reason, findings);
         }
         let reason = format!(
             "{}: time is up, holding until checks pass: {}",
             stage.name,
             brief.join("; ")
         );
-        self.only(plan, at, DecisionKind::Hold, reason, findings)
+        self.hold(plan, at, HoldKind::TimeUp, reason, findings)
     }
 }
 
@@ -885,7 +944,7 @@ impl Rollout {
             }
             Inconclusive::Rollback => {
                 let reason = format!("inconclusive (judge.inconclusive = \"rollback\"): {why}");
-                self.roll_back(plan, at, "inconclusive", reason, findings)
+                self.roll_back(plan, at, RollbackCause::Inconclusive, reason, findings)
             }
         }
     }

@@ -70,7 +70,15 @@ pub const CANARY_FAILED_INSTANCES: &str = "canary/failed_instances";
 pub const CRITICAL_SECURITY_ALERTS: &str = "alerts/critical_security";
 /// A data-integrity check: 1 when it passes, 0 when it fails.
 pub fn integrity(check: &str) -> String {
-    format!("integrity/{check}")
+    format!("{INTEGRITY_PREFIX}{check}")
+}
+
+const INTEGRITY_PREFIX: &str = "integrity/";
+
+/// The data-integrity check a key names (`integrity/orders` → `orders`), or None when the key
+/// is a metric: integrity checks are run by the controller, not asked of the metric source.
+pub fn integrity_check_of(key: &str) -> Option<&str> {
+    key.strip_prefix(INTEGRITY_PREFIX)
 }
 /// A user-defined stage check's metric, measured on the new version.
 pub fn check_metric(metric: &str) -> String {

@@ -6,7 +6,7 @@ use support::*;
 use chrono::{DateTime, Duration as CDuration, Utc};
 use shiploop_rollout::machine::Step;
 use shiploop_rollout::measure::{self, Measurement, Observation};
-use shiploop_rollout::{DecisionKind, Effect, Input, Phase, Plan, Rollout};
+use shiploop_rollout::{DecisionKind, Effect, Input, Phase, Plan, RollbackCause, Rollout};
 
 struct Run {
     plan: Plan,
@@ -115,7 +115,7 @@ fn error_rate_rolls_back_on_evidence_of_more_than_the_margin() {
     );
     assert_eq!(run.weights, vec![5, 0]);
     let d = &run.log.last().unwrap().decision;
-    assert_eq!(d.rollback_cause.as_deref(), Some("error-rate"));
+    assert_eq!(d.rollback_cause, Some(RollbackCause::ErrorRate));
     let evidence = d.findings[0].judge.as_ref().expect("the judge's numbers");
     assert_eq!(
         (evidence.canary.requests, evidence.canary.errors),
@@ -270,7 +270,7 @@ fn the_inconclusive_policy_can_promote_or_roll_back_instead() {
     let mut run = Run::start(p);
     assert_eq!(run.until_change(&obs, 100), DecisionKind::Rollback);
     let d = &run.log.last().unwrap().decision;
-    assert_eq!(d.rollback_cause.as_deref(), Some("inconclusive"));
+    assert_eq!(d.rollback_cause, Some(RollbackCause::Inconclusive));
 }
 
 /// The plan with `resource-usage` as a user-defined check: canary/cpu < 0.8.
@@ -362,7 +362,7 @@ fn the_latency_check_fails_on_evidence_that_p99_is_over_the_target() {
         run.last_reason()
     );
     let d = &run.log.last().unwrap().decision;
-    assert_eq!(d.rollback_cause.as_deref(), Some("stage-check"));
+    assert_eq!(d.rollback_cause, Some(RollbackCause::StageCheck));
     // 1.2 % over the target in 20,000 requests is not proof: it holds.
     let mut run = Run::start(plan());
     let marginal = with(measure::CANARY_SLOW_TARGET, Measurement::value(240.0, 1));

@@ -31,12 +31,7 @@ fn release(s: &AppState, id: &str) -> Result<LoadedRelease, Problem> {
         return Err(Problem::not_found(format!("unknown release `{id}`")));
     }
     s.ws.resolve(id).map_err(|e| {
-        let mut p = match e {
-            shiploop_workspace::Error::Usage(m) if m.starts_with("unknown release") => {
-                Problem::not_found(m)
-            }
-            e => Problem::from_ws(e),
-        };
+        let mut p = Problem::from_ws(e);
         // Name the file as the workspace knows it, not where the server keeps it.
         p.detail = p.detail.replace(&format!("{}/", s.ws.root.display()), "");
         p

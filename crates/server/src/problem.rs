@@ -44,9 +44,7 @@ impl Problem {
         use shiploop_workspace::Error as E;
         let text = e.to_string();
         match e {
-            E::Usage(m) if m.contains("no release") || m.contains("unknown release") => {
-                Problem::not_found(m)
-            }
+            E::UnknownRelease(m) => Problem::not_found(m),
             E::Refused(m) => Problem::conflict(m),
             E::Usage(m) => Problem::bad_request(m),
             _ => Problem::internal(text),

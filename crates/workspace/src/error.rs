@@ -4,27 +4,47 @@ use std::path::PathBuf;
 /// 1 when a check, gate or verification failed; 2 for bad input, usage, or unreadable files.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// No `ship.toml` in the folder or any parent.
     #[error("no ship.toml in {} or any parent folder: run `ship init` first", dir.display())]
     NotAWorkspace { dir: PathBuf },
 
+    /// A file that does not parse; the position is 1-based.
     #[error("{}:{line}:{column}: {message}", file.display())]
     Parse {
+        /// The file that failed to parse.
         file: PathBuf,
+        /// Line of the problem (1-based).
         line: usize,
+        /// Column of the problem (1-based).
         column: usize,
+        /// What is wrong there.
         message: String,
     },
 
+    /// A file or folder that could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The path the operation was on.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
 
-    /// Bad arguments: an invalid name, an unknown or ambiguous release, a missing file.
+    /// Bad arguments: an invalid name, an ambiguous release, a missing file.
     #[error("{0}")]
     Usage(String),
+
+    /// The `<release>` argument names no contract: an unknown id or name, or a path with no
+    /// contract at it. Bad input like `Usage` (same exit code and `--json` kind), but a type of
+    /// its own so the API answers 404 without reading the message.
+    #[error("{0}")]
+    UnknownRelease(String),
+
+    /// The state database failed (could not be opened, read or written, or holds a record that
+    /// does not decode). Exit code 2 like any unreadable file.
+    #[error(transparent)]
+    Store(#[from] shiploop_store::StoreError),
 
     /// A rule refused the operation: no PASS verdict, self-approval, an unknown signer, …
     #[error("{0}")]
@@ -33,17 +53,25 @@ pub enum Error {
     /// Another controller holds the release's lease: refused, and nobody's failure (a server
     /// looks again later). A type of its own so callers never decide by the message's text.
     #[error("{release} is being driven by another controller ({holder})")]
-    Held { release: String, holder: String },
+    Held {
+        /// The release whose lease is held.
+        release: String,
+        /// Who holds it.
+        holder: String,
+    },
 
     /// The contract is not fit for submission; every problem is listed.
     #[error("{} is not ready for approval:\n{}", file.display(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Incomplete {
+        /// The contract file.
         file: PathBuf,
+        /// Every problem found, in order.
         problems: Vec<String>,
     },
 }
 
 impl Error {
+    /// The CLI's exit code for this error (documented in README.md, "Scripting").
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Refused(_) | Error::Held { .. } | Error::Incomplete { .. } => 1,
@@ -57,7 +85,8 @@ impl Error {
             Error::NotAWorkspace { .. } => "not-a-workspace",
             Error::Parse { .. } => "parse",
             Error::Io { .. } => "io",
-            Error::Usage(_) => "usage",
+            Error::Usage(_) | Error::UnknownRelease(_) => "usage",
+            Error::Store(_) => "store",
             Error::Refused(_) | Error::Held { .. } => "refused",
             Error::Incomplete { .. } => "incomplete",
         }

@@ -137,7 +137,9 @@ impl Workspace {
             if p.is_file() {
                 return self.load_release(&p);
             }
-            return Err(Error::Usage(format!("no release contract at {arg}")));
+            return Err(Error::UnknownRelease(format!(
+                "no release contract at {arg}"
+            )));
         }
         let files = self.release_files()?;
         let stem = |p: &PathBuf| {
@@ -159,7 +161,7 @@ impl Workspace {
             [one] => self.load_release(one),
             [] => {
                 let known: Vec<String> = files.iter().map(stem).collect();
-                Err(Error::Usage(if known.is_empty() {
+                Err(Error::UnknownRelease(if known.is_empty() {
                     format!("unknown release `{arg}`: there are no release contracts yet (`ship release new <name>`)")
                 } else {
                     format!("unknown release `{arg}`; known: {}", known.join(", "))
