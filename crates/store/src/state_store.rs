@@ -1,0 +1,145 @@
+//! The store's contract: what the controller, the server and the CLI may ask of a state
+//! backend. SQLite implements it ([`crate::SqliteStore`]); a second backend implements the same
+//! trait and passes the same suite (`contract`, with its model test).
+
+use chrono::{DateTime, Utc};
+use shiploop_rollout::{Input, Rollout};
+use std::time::Duration;
+
+use crate::event::Event;
+use crate::stored::{
+    ChainReport, DecisionRow, LoggedEvent, QueuedCommand, Step, StoredPlan, StoredRollout,
+};
+use crate::Result;
+
+/// Durable rollout state: rollouts with their plan and state, decisions, metric samples, an
+/// append-only hash-chained event log, readers' cursors into it, leases and a command queue.
+///
+/// Every write that changes more than one thing (a step, a creation, a queued command) is one
+/// transaction: after a crash the store holds the state before it or after it, never half.
+pub trait StateStore {
+    /// The rollout of `release`, if one is recorded. A plan or state that no longer parses is
+    /// [`crate::StoreError::Corrupt`].
+    fn rollout(&self, release: &str) -> Result<Option<StoredRollout>>;
+
+    /// Every recorded rollout, oldest first (then by release).
+    fn rollouts(&self) -> Result<Vec<StoredRollout>>;
+
+    /// Records a new rollout with its plan and initial state, and its `rollout-created` event;
+    /// [`crate::StoreError::Conflict`] when `release` already has one.
+    fn create_rollout(
+        &mut self,
+        release: &str,
+        plan: &StoredPlan,
+        state: &Rollout,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Records one engine step atomically: the state, the decision (with its `decision` event
+    /// carrying the state's hash), the samples and the step's other events — only while
+    /// `step.holder` (when given) holds the lease ([`crate::StoreError::LeaseLost`] otherwise,
+    /// and nothing is written), taking `step.command` (when given) in the same transaction.
+    fn record_step(&mut self, step: Step<'_>) -> Result<()>;
+
+    /// Why the recorded state of `release` is not the one its newest decision (or its creation)
+    /// recorded in the event log; None when it is, when the log predates state hashes, or when
+    /// no rollout is recorded.
+    fn state_problem(&self, release: &str) -> Result<Option<String>>;
+
+    /// The decisions of `release`, oldest first.
+    fn decisions(&self, release: &str) -> Result<Vec<DecisionRow>>;
+
+    /// The values measured for `key` during the steps of `releases` within [since, until], in
+    /// time order (no-data and error samples left out).
+    fn sample_values(
+        &self,
+        releases: &[String],
+        key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, f64)>>;
+
+    /// Appends one event on its own, chained to the newest.
+    fn append(&mut self, release: &str, event: &Event, at: DateTime<Utc>) -> Result<LoggedEvent>;
+
+    /// The events after `after` (of one release, or all), oldest first, at most `limit`.
+    fn events_since(
+        &self,
+        release: Option<&str>,
+        after: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<LoggedEvent>>;
+
+    /// Every event (of one release, or all), oldest first.
+    fn events(&self, release: Option<&str>) -> Result<Vec<LoggedEvent>> {
+        self.events_since(release, 0, None)
+    }
+
+    /// The sequence number of the newest event (of one release, or of all), 0 for none.
+    fn last_seq(&self, release: Option<&str>) -> Result<i64>;
+
+    /// The first `rollout-created` event of `release`, if the log has one.
+    fn rollout_created(&self, release: &str) -> Result<Option<LoggedEvent>>;
+
+    /// The releases whose rollout the event log says was created, sorted.
+    fn created_rollouts(&self) -> Result<Vec<String>>;
+
+    /// The newest event's sequence number and hash (0 and the genesis hash for an empty log).
+    fn head(&self) -> Result<(i64, String)>;
+
+    /// The hash of event `seq`, if the log has it.
+    fn hash_of(&self, seq: i64) -> Result<Option<String>>;
+
+    /// Recomputes every event's hash from what is stored and checks the links.
+    fn verify_chain(&self) -> Result<ChainReport>;
+
+    /// How far the reader `name` has got in the event log (0: nowhere yet).
+    fn cursor(&self, name: &str) -> Result<i64>;
+
+    /// Moves the reader `name` from `from` to `to`; false when it was not at `from` (another
+    /// reader moved it first).
+    fn advance_cursor(&mut self, name: &str, from: i64, to: i64) -> Result<bool>;
+
+    /// Takes the lease on a rollout for `holder` until `now + ttl`, if it is free, expired, or
+    /// already held by `holder`.
+    fn acquire_lease(
+        &mut self,
+        release: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Takes over the lease from `old` (a holder known to be dead), whatever its expiry; false
+    /// when `old` does not hold it.
+    fn take_over_lease(
+        &mut self,
+        release: &str,
+        old: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Gives the lease up, if `holder` has it.
+    fn release_lease(&mut self, release: &str, holder: &str) -> Result<()>;
+
+    /// The holder of the rollout's lease, if it has not expired at `now`.
+    fn lease_holder(&self, release: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+
+    /// Queues `command` for the controller driving `release`, with its `command-queued` event
+    /// naming `by` (who and through what: `api operator`, `cli alice@host`).
+    fn push_command(
+        &mut self,
+        release: &str,
+        command: &Input,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<i64>;
+
+    /// The oldest command not yet taken, without taking it (a step takes it).
+    fn next_command(&self, release: &str) -> Result<Option<QueuedCommand>>;
+
+    /// Marks a command taken without a step (it could not be read).
+    fn reject_command(&mut self, id: i64, at: DateTime<Utc>) -> Result<()>;
+}
