@@ -26,26 +26,46 @@ impl Dur {
     }
 }
 
+/// Why a duration did not parse. The messages say what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Nothing was written.
+    #[error("empty duration (expected e.g. 30s, 10m, 1h)")]
+    Empty,
+    /// A bare number: seconds or minutes? Refused rather than guessed.
+    #[error("duration {0:?} has no unit (write e.g. {0}s, {0}m or {0}h)")]
+    NoUnit(String),
+    /// Not a duration humantime understands (or a number too large for it).
+    #[error("invalid duration {text:?}: {reason} (expected e.g. 30s, 10m, 1h)")]
+    Invalid {
+        /// What was written, trimmed.
+        text: String,
+        /// humantime's explanation.
+        reason: String,
+    },
+    /// Longer than [`MAX`].
+    #[error("{0:?} is longer than 10y, the longest duration ship accepts")]
+    TooLong(String),
+}
+
 impl FromStr for Dur {
-    type Err = String;
+    type Err = DurationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         if t.is_empty() {
-            return Err("empty duration (expected e.g. 30s, 10m, 1h)".into());
+            return Err(DurationError::Empty);
         }
         // A bare number is ambiguous (seconds? minutes?), so refuse it rather than guess.
         if t.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!(
-                "duration {t:?} has no unit (write e.g. {t}s, {t}m or {t}h)"
-            ));
+            return Err(DurationError::NoUnit(t.to_string()));
         }
         // humantime's arithmetic is checked: a number too large for u64 is an error here.
-        let d = humantime::parse_duration(t)
-            .map_err(|e| format!("invalid duration {t:?}: {e} (expected e.g. 30s, 10m, 1h)"))?;
+        let d = humantime::parse_duration(t).map_err(|e| DurationError::Invalid {
+            text: t.to_string(),
+            reason: e.to_string(),
+        })?;
         if d > MAX.0 {
-            return Err(format!(
-                "{t:?} is longer than 10y, the longest duration ship accepts"
-            ));
+            return Err(DurationError::TooLong(t.to_string()));
         }
         Ok(Dur(d))
     }
@@ -89,7 +109,11 @@ mod tests {
 
     #[test]
     fn refuses_bare_numbers_and_garbage() {
-        assert!("10".parse::<Dur>().unwrap_err().contains("no unit"));
+        assert!("10"
+            .parse::<Dur>()
+            .unwrap_err()
+            .to_string()
+            .contains("no unit"));
         assert!("ten minutes".parse::<Dur>().is_err());
         assert!("".parse::<Dur>().is_err());
     }
@@ -97,11 +121,14 @@ mod tests {
     #[test]
     fn refuses_durations_beyond_the_limit_or_that_overflow() {
         for s in ["100000000y", "500000000000y", "11y", "3700d"] {
-            let e = s.parse::<Dur>().unwrap_err();
+            let e = s.parse::<Dur>().unwrap_err().to_string();
             assert!(e.contains("longer than") && e.contains("10y"), "{s}: {e}");
         }
         // More seconds than a u64 holds: an error, never a wrap.
-        let e = "18446744073709551616s".parse::<Dur>().unwrap_err();
+        let e = "18446744073709551616s"
+            .parse::<Dur>()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("too large"), "{e}");
         assert_eq!("10y".parse::<Dur>().unwrap(), MAX);
     }

@@ -881,13 +881,23 @@ pub fn plain_text(text: &str) -> String {
         .collect()
 }
 
+/// A one-line field holds a character [`check_plain`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} contains a control character ({found:?}): one line of plain text, please")]
+pub struct NotPlainText {
+    /// The field as the person knows it (`--reason`, `the reason`, …).
+    pub field: String,
+    /// The first refused character.
+    pub found: char,
+}
+
 /// Whether `text` can go into a contract as it is; the error says what to change.
-pub fn check_plain(field: &str, text: &str) -> Result<(), String> {
+pub fn check_plain(field: &str, text: &str) -> Result<(), NotPlainText> {
     match text.chars().find(|c| not_plain(*c)) {
-        Some(c) => Err(format!(
-            "{field} contains a control character ({:?}): one line of plain text, please",
-            c
-        )),
+        Some(found) => Err(NotPlainText {
+            field: field.to_string(),
+            found,
+        }),
         None => Ok(()),
     }
 }
@@ -1191,7 +1201,7 @@ mod tests {
             "\u{202e}evil",
             "a\u{2066}b",
         ] {
-            let e = check_plain("reason", bad).unwrap_err();
+            let e = check_plain("reason", bad).unwrap_err().to_string();
             assert!(e.starts_with("reason contains a control character"), "{e}");
             assert!(check_plain("reason", &plain_text(bad)).is_ok());
         }

@@ -2,7 +2,7 @@
 //! the approval's verification, the rollout's state, the validation record, the outcome
 //! contract, the runbook, the on-call acknowledgement and the flag registry. No I/O here.
 
-use crate::Status;
+use crate::{GateError, Status};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
@@ -154,28 +154,23 @@ impl Report {
 
     /// Records acceptances of warnings. Refused as a whole (nothing applied) when one names an
     /// unknown item, an item that is not a warning, or has no reason.
-    pub fn accept(&mut self, acceptances: &[Acceptance]) -> Result<(), String> {
+    pub fn accept(&mut self, acceptances: &[Acceptance]) -> Result<(), GateError> {
         for a in acceptances {
             if a.reason.trim().is_empty() {
-                return Err(format!(
-                    "--accept {} needs a reason: --accept {}=\"why\"",
-                    a.item, a.item
-                ));
+                return Err(GateError::AcceptanceWithoutReason(a.item.clone()));
             }
             let Some(item) = self.items.iter().find(|i| i.id == a.item) else {
                 let ids: Vec<&str> = self.items.iter().map(|i| i.id).collect();
-                return Err(format!(
-                    "unknown exit criterion `{}` (criteria: {})",
-                    a.item,
-                    ids.join(", ")
-                ));
+                return Err(GateError::UnknownCriterion {
+                    item: a.item.clone(),
+                    known: ids.join(", "),
+                });
             };
             if item.status != Status::Warn {
-                return Err(format!(
-                    "`{}` is {}, not a warning: only a criterion the evidence could not confirm can be accepted",
-                    a.item,
-                    item.status.as_str()
-                ));
+                return Err(GateError::NotAWarning {
+                    item: a.item.clone(),
+                    status: item.status.as_str(),
+                });
             }
         }
         for a in acceptances {
@@ -795,14 +790,17 @@ mod tests {
         assert!(r
             .accept(&[accept("critical-alerts", " ")])
             .unwrap_err()
+            .to_string()
             .contains("--accept critical-alerts=\"why\""));
         assert!(r
             .accept(&[accept("latency", "fine")])
             .unwrap_err()
+            .to_string()
             .contains("not a warning"));
         assert!(r
             .accept(&[accept("nope", "x")])
             .unwrap_err()
+            .to_string()
             .contains("unknown"));
         assert!(!r.passed(), "a refused acceptance applies nothing");
         assert_eq!(

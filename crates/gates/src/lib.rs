@@ -2,10 +2,12 @@
 //! evidence gathered elsewhere (this crate does no I/O and never reads the clock), and the
 //! overrides a human may record for the gates that allow one.
 
+mod error;
 mod evidence;
 pub mod handoff;
 pub mod validation;
 
+pub use error::GateError;
 pub use evidence::*;
 
 use chrono::{DateTime, Utc};
@@ -72,11 +74,14 @@ impl Gate {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Gate, String> {
-        Gate::ALL.into_iter().find(|g| g.id() == s).ok_or_else(|| {
-            let ids: Vec<&str> = Gate::ALL.iter().map(|g| g.id()).collect();
-            format!("unknown gate `{s}` (gates: {})", ids.join(", "))
-        })
+    /// The gate with this id (`quality-evaluations`, `approval`, …).
+    pub fn parse(s: &str) -> Result<Gate, GateError> {
+        Gate::ALL
+            .into_iter()
+            .find(|g| g.id() == s)
+            .ok_or_else(|| GateError::UnknownGate {
+                name: s.to_string(),
+            })
     }
 }
 
@@ -186,18 +191,16 @@ impl Report {
     /// Applies waivers. A waiver for a gate that may not be waived is refused as a whole
     /// (nothing applied), so a script cannot half-start; a waiver for a gate that does not fail
     /// is not needed and is returned as a note instead of being recorded.
-    pub fn apply_overrides(&mut self, overrides: &[Override]) -> Result<Vec<String>, String> {
+    pub fn apply_overrides(&mut self, overrides: &[Override]) -> Result<Vec<String>, GateError> {
         for o in overrides {
             if !o.gate.waivable(self.hotfix) {
                 return Err(match o.gate {
-                    Gate::Approval => "the approval gate can never be overridden: a release needs its human approval (`ship release approve`)".to_string(),
-                    g => format!(
-                        "the {g} gate cannot be overridden for a hotfix: security checks stay mandatory on the emergency path"
-                    ),
+                    Gate::Approval => GateError::ApprovalNotWaivable,
+                    g => GateError::NotWaivableForHotfix(g),
                 });
             }
             if o.reason.trim().is_empty() {
-                return Err(format!("--override {} needs a --reason", o.gate));
+                return Err(GateError::OverrideWithoutReason(o.gate));
             }
         }
         let mut notes = Vec::new();
