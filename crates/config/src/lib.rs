@@ -1211,24 +1211,28 @@ mod tests {
 }
 
 /// Sets `key` of `[table]` in ship.toml text to `value` (a TOML value, e.g. `"\"builtin\""`),
-/// keeping every other line and comment. None when the table has no such key line. For tools
-/// that adjust a `ship init` file (the demo, tests, examples' scripts).
+/// keeping every other line and comment (`toml_edit` keeps the layout; the key's own line
+/// comment goes with its old value). `table` may be dotted (`router.nginx`); in a `[[table]]`
+/// array the first one with the key is set. None when the table has no such key, or the text
+/// or the value is not TOML. For tools that adjust a `ship init` file (the demo, tests,
+/// examples' scripts).
 pub fn set_key(text: &str, table: &str, key: &str, value: &str) -> Option<String> {
-    let mut current = String::new();
-    let mut done = false;
-    let mut out = String::with_capacity(text.len() + value.len());
-    for line in text.split_inclusive('\n') {
-        let t = line.trim();
-        if t.starts_with('[') {
-            current = t.trim_matches(['[', ']']).trim().to_string();
-        } else if !done && current == table && t.split('=').next().map(str::trim) == Some(key) {
-            done = true;
-            out.push_str(&format!("{key} = {value}\n"));
-            continue;
-        }
-        out.push_str(line);
+    let mut doc: toml_edit::DocumentMut = text.parse().ok()?;
+    let mut item = doc.as_item_mut();
+    for name in table.split('.') {
+        item = item.get_mut(name)?;
     }
-    done.then_some(out)
+    let slot = match item {
+        toml_edit::Item::ArrayOfTables(tables) => tables
+            .iter_mut()
+            .find_map(|t| t.get_mut(key).filter(|v| v.is_value()))?,
+        other => other.as_table_like_mut()?.get_mut(key)?,
+    };
+    if !slot.is_value() {
+        return None;
+    }
+    *slot = toml_edit::Item::Value(value.parse().ok()?);
+    Some(doc.to_string())
 }
 
 #[cfg(test)]
@@ -1241,6 +1245,21 @@ mod set_key_tests {
             "[a]\nx = 1 # c\n[b]\nx = 3\n"
         );
         assert!(super::set_key(t, "c", "x", "3").is_none());
+        // Layout kept: indentation, spacing, other comments, a value over several lines.
+        let t = "# top\n[a]\n  x=\"q\"   # c\n\n[a.b]\nl = [\n  1, # one\n]\n[[i]]\nn = 1\n[[i]]\nv = 1\n";
+        assert_eq!(
+            super::set_key(t, "a", "x", "\"r\"").unwrap(),
+            "# top\n[a]\n  x= \"r\"\n\n[a.b]\nl = [\n  1, # one\n]\n[[i]]\nn = 1\n[[i]]\nv = 1\n"
+        );
+        assert_eq!(
+            super::set_key(t, "a.b", "l", "[2]").unwrap(),
+            "# top\n[a]\n  x=\"q\"   # c\n\n[a.b]\nl = [2]\n[[i]]\nn = 1\n[[i]]\nv = 1\n"
+        );
+        let array = super::set_key(t, "i", "v", "2").unwrap();
+        assert!(array.ends_with("[[i]]\nv = 2\n"), "{array}");
+        let table = super::set_key(t, "a", "b", "1");
+        assert!(table.is_none(), "a table is not a key");
+        assert!(super::set_key(t, "a", "x", "not toml").is_none());
         let cfg = super::default_toml("app");
         let edited = super::set_key(&cfg, "staging", "router", "\"builtin\"").unwrap();
         assert!(edited.contains("[staging]"));
