@@ -149,19 +149,11 @@ async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Result<R
         Some(phases)
     })
     .await?;
-    // Without the database the rollouts cannot be counted: say so rather than report none.
-    let mut text = s
-        .metrics
-        .render(phases.as_ref().unwrap_or(&BTreeMap::new()));
-    text.push_str(&format!(
-        "# HELP ship_state_database_up Whether the state database could be read for this scrape.\n# TYPE ship_state_database_up gauge\nship_state_database_up {}\n",
-        u8::from(phases.is_some())
-    ));
-    text.push_str(&format!(
-        "# HELP ship_server_event_streams Live event streams open (server.max_streams caps them).\n# TYPE ship_server_event_streams gauge\nship_server_event_streams {}\n",
-        s.streams.open_streams()
-    ));
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+    let text = s.metrics.render(&crate::metrics::Scrape {
+        phases: phases.as_ref(),
+        event_streams: s.streams.open_streams(),
+    });
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
 /// The tokens `[server]` names: the file and the environment variable (errors name the line).
