@@ -1171,6 +1171,8 @@ mod tests {
         assert!(e.message.contains("submitted_by"), "{e}");
     }
 
+    // Any time will do: the test is about the record's text.
+    #[allow(clippy::disallowed_methods)]
     #[test]
     fn records_with_control_characters_are_written_plain() {
         let good = "---\nid: 2026-11-27-a\nname: a\nservice: web\ncreated_at: 2026-11-27T00:00:00Z\nstatus: draft\n---\nbody\n";

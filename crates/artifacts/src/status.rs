@@ -336,6 +336,8 @@ mod tests {
         assert_eq!(StatusFile::parse(&s.render()).unwrap().meta, s.meta);
     }
 
+    // Any time will do: the test is about the markers.
+    #[allow(clippy::disallowed_methods)]
     #[test]
     fn deleted_markers_come_back_in_their_section() {
         let mut s = StatusFile {

@@ -5,7 +5,7 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use shiploop_artifacts::release::{Kind, Status};
-use shiploop_controller::{Controller, Outcome, SystemClock};
+use shiploop_controller::{Commanded, Controller, Outcome, SystemClock};
 use shiploop_rollout::{Decision, DecisionKind, Input, Phase};
 use shiploop_store::Store;
 use shiploop_workspace::{Error, Workspace};
@@ -125,19 +125,17 @@ fn exit_for(o: &Outcome) -> u8 {
     }
 }
 
+/// How a webhook problem is told: a warning, never a failure of the command.
+fn warn_webhooks(e: &str) {
+    eprintln!("warning: webhooks: {e}");
+}
+
 /// Sends what the event log holds for this rollout that the webhooks have not had yet. A
 /// receiver that fails is recorded in the log; it never fails the command.
 pub fn send_webhooks(c: &Controller<'_>) {
-    let n = match c.notifier() {
-        Ok(Some(n)) => n,
-        Ok(None) => return,
-        Err(e) => return eprintln!("warning: webhooks: {e}"),
-    };
-    let sent = runtime()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| rt.block_on(n.flush()));
-    if let Err(e) = sent {
-        eprintln!("warning: webhooks: {e}");
+    match runtime() {
+        Ok(rt) => rt.block_on(c.send_webhooks(&warn_webhooks)),
+        Err(e) => warn_webhooks(&e.to_string()),
     }
 }
 
@@ -162,19 +160,6 @@ pub fn drive(
     let (tx, rx) = tokio::sync::watch::channel(false);
     let json = out.json;
     let mut printer = Printer::new(json, c);
-    let notifier = c.notifier()?.map(std::sync::Arc::new);
-    // Webhooks go out beside the rollout, every half second; a slow or failing receiver never
-    // delays a tick (the notifier is its own task).
-    let delivering = notifier.clone().map(|n| {
-        rt.spawn(async move {
-            loop {
-                if let Err(e) = n.flush().await {
-                    eprintln!("warning: webhooks: {e}");
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
-    });
     let outcome = rt.block_on(async {
         // Register the handlers before the lease is taken, so a signal is never the default
         // (fatal) one while this process drives the rollout.
@@ -191,19 +176,10 @@ pub fn drive(
             let _ = tx.send(true);
         });
         let mut log = |d: &Decision| printer.decision(d, Duration::from_millis(d.stage_elapsed_ms));
-        c.run(&mut SystemClock, &rx, &mut log).await
+        c.run_with_webhooks(&mut SystemClock, &rx, &mut log, &warn_webhooks)
+            .await
     })?;
     printer.done();
-    // What the rollout logged last (its outcome) goes out before the process ends, from one
-    // flush only (the background one stops first).
-    if let Some(d) = delivering {
-        d.abort();
-    }
-    if let Some(n) = &notifier {
-        if let Err(e) = rt.block_on(n.flush()) {
-            eprintln!("warning: webhooks: {e}");
-        }
-    }
     let weights = c.weight_history();
     let id = c.id().to_string();
     let mut value = None;
@@ -444,64 +420,26 @@ pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result
     if let Input::Pause { reason } | Input::Promote { reason } | Input::Abort { reason } = &input {
         shiploop_artifacts::release::check_plain("--reason", reason).map_err(Error::Usage)?;
     }
-    let now = Utc::now();
-    let mut c = Controller::open(ws, release, now)?;
-    if ws_has_no_rollout(&c)? {
-        return Err(Error::Usage(format!(
-            "{} has no rollout yet: `ship rollout start {}`",
-            c.id(),
-            c.id()
-        )));
-    }
-    // A completed rollout can still be aborted while it is being validated; once validation
-    // passed the release is shipped and belongs to Operate.
-    if matches!(input, Input::Abort { .. })
-        && c.state.phase == Phase::Completed
-        && c.release.contract.meta.status != shiploop_artifacts::release::Status::Validating
-    {
-        return Err(Error::Refused(format!(
-            "{} is {}: a rollout can be aborted until its post-deployment validation passed",
-            c.id(),
-            c.release.contract.meta.status
-        )));
-    }
-    if let Some(holder) = c.driven_elsewhere(now)? {
-        c.queue(&input, now)?;
-        if out.json {
-            out.print_json(&json!({ "release": c.id(), "queued": input, "driven_by": holder }));
-        } else {
-            println!(
-                "{}: queued for {holder}, which applies it at its next tick",
-                c.id()
-            );
-        }
-        return Ok(0);
-    }
-    let rt = runtime()?;
-    c.acquire(now)?;
+    let mut c = Controller::open(ws, release, Utc::now())?;
     let abort = matches!(input, Input::Abort { .. });
-    let tick = ws.config.tick_interval();
-    let result = rt.block_on(async {
-        let d = c.apply(input, now, None, &mut |_| {}).await?;
-        // Nobody else will retry a rollback the router refused: retry here, as a controller
-        // would, before saying anything about the traffic.
-        let mut tries = 0;
-        while matches!(c.state.phase, Phase::RollingBack { .. })
-            && tries < c.plan.settings.error_limit
-        {
-            tries += 1;
-            tokio::time::sleep(tick).await;
-            c.tick(Utc::now(), &mut |_| {}).await?;
+    let queued = input.clone();
+    let done = runtime()?.block_on(c.command(input, &mut SystemClock, &warn_webhooks))?;
+    let d = match done {
+        Commanded::Queued { holder } => {
+            if out.json {
+                out.print_json(
+                    &json!({ "release": c.id(), "queued": queued, "driven_by": holder }),
+                );
+            } else {
+                println!(
+                    "{}: queued for {holder}, which applies it at its next tick",
+                    c.id()
+                );
+            }
+            return Ok(0);
         }
-        if c.state.phase.is_terminal() {
-            c.finish(Utc::now())?;
-        }
-        Ok::<_, Error>(d)
-    });
-    c.release_lease();
-    // Operator commands applied here (no controller was running) reach the webhooks too.
-    send_webhooks(&c);
-    let d = result?;
+        Commanded::Applied(d) => d,
+    };
     let phase = c.state.phase.name();
     if out.json {
         out.print_json(

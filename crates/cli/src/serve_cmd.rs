@@ -187,7 +187,9 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
             metrics: metrics.clone(),
         });
         let telemetry: serve::TelemetryHook = metrics;
-        serve::supervise(ws, ws.config.server.poll.0, rx, observer, Some(telemetry)).await?;
+        let poll = ws.config.server.poll.0;
+        let clock = shiploop_controller::SystemClock;
+        serve::supervise(ws, poll, rx, observer, Some(telemetry), clock).await?;
         let _ = proxy_tx.send(true);
         // Streams end on stop and finished requests close; what is still open after the
         // drain time is cut.

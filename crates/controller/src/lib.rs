@@ -22,7 +22,8 @@ pub use build::{
 };
 pub(crate) use drive::hostname;
 pub use drive::{
-    anchor, binding, holder_is_dead, serve, Clock, Controller, Outcome, SystemClock, Telemetry,
+    admit, anchor, binding, holder_is_dead, serve, with_webhooks, Admission, Clock, Commanded,
+    Controller, Outcome, SystemClock, Telemetry, TokioClock,
 };
 /// The gates module under the name it had before the controller was split by phase.
 pub use gates as check;

@@ -14,7 +14,8 @@ use shiploop_providers::command::{CommandRouter, Runner};
 use shiploop_providers::{http_probe, RouteContext, TrafficRouter};
 use shiploop_store::Store;
 use shiploop_workspace::{Error, Workspace};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FlagEvaluation {

@@ -395,16 +395,11 @@ impl Controller<'_> {
             // A person rolled it back during the window: that rollback is the incident (its
             // own signal, from `finish`); the validation only records that it did not pass.
             self.ws.record_validation(&id, None, record, now)?;
-            let mut tries = 0;
-            while matches!(self.state.phase, Phase::RollingBack { .. })
-                && tries < self.plan.settings.error_limit
-            {
-                tries += 1;
-                tokio::time::sleep(tick).await;
-                self.tick(clock.now(), &mut |_| {}).await?;
-            }
+            self.settle_rollback(clock).await?;
             report.rolled_back = matches!(self.state.phase, Phase::RolledBack { .. });
-            self.finish(clock.now())?;
+            if !self.state.phase.is_terminal() {
+                self.finish(clock.now())?;
+            }
             return Ok(report);
         }
         // The incident signal first: it carries the evidence, and a rollback that follows
@@ -425,16 +420,11 @@ impl Controller<'_> {
         if self.rolls_back_on_failure() && self.state.phase == Phase::Completed {
             self.apply(Input::ValidationFailed { reason }, now, None, &mut |_| {})
                 .await?;
-            let mut tries = 0;
-            while matches!(self.state.phase, Phase::RollingBack { .. })
-                && tries < self.plan.settings.error_limit
-            {
-                tries += 1;
-                tokio::time::sleep(tick).await;
-                self.tick(clock.now(), &mut |_| {}).await?;
-            }
+            self.settle_rollback(clock).await?;
             report.rolled_back = matches!(self.state.phase, Phase::RolledBack { .. });
-            self.finish(clock.now())?;
+            if !self.state.phase.is_terminal() {
+                self.finish(clock.now())?;
+            }
         }
         Ok(report)
     }

@@ -14,6 +14,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shiploop_artifacts::release::Status;
+use shiploop_controller::Admission;
 use shiploop_rollout::{Input, Phase, Plan, Rollout};
 use shiploop_store::Store;
 use shiploop_workspace::LoadedRelease;
@@ -395,9 +396,9 @@ pub fn queue(
     // acted on (its controller still has the contract it loaded).
     let status = r.as_ref().map(|r| r.contract.meta.status);
     let validating = state.phase == Phase::Completed && status == Some(Status::Validating);
-    let allowed =
-        !state.phase.is_terminal() || (validating && matches!(input, Input::Abort { .. }));
-    if !allowed {
+    // The command line's rule too (`ship rollout pause|resume|promote|abort`), from its one
+    // home; the API refuses what the command line would record as ignored.
+    if shiploop_controller::admit(&state.phase, status, &input) != Admission::Admitted {
         let status = status.map_or("contract unreadable".to_string(), |s| s.to_string());
         return Err(Problem::conflict(format!(
             "{id} is {} ({status}): nothing to {action}",

@@ -10,20 +10,26 @@
 //! - `tick`: begin, tick, apply (decide → record → act), run;
 //! - `router`: carrying out effects on the router, re-assertion, the router events;
 //! - `finish`: the contract's records, the signals a finished rollout owes, the anchor;
+//! - `operator`: operator commands (the admission rule), settling a rollback;
+//! - `webhooks`: driving a rollout with its webhooks;
 //! - `binding`: a recorded plan checked against its approved contract;
 //! - `serve`: `ship serve`'s supervisor, driving every unfinished rollout.
 
 pub mod binding;
 mod finish;
 mod lease;
+mod operator;
 mod router;
 pub mod serve;
 mod tick;
+mod webhooks;
 
 pub use finish::anchor;
 pub use lease::holder_is_dead;
 pub(crate) use lease::hostname;
+pub use operator::{admit, Admission, Commanded};
 use router::weights_carried;
+pub use webhooks::with_webhooks;
 
 use crate::build::{self, plan_for, providers_for, Providers};
 use crate::{notify, signals, store_err, Result};
@@ -53,11 +59,16 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// Where time comes from: the real clock in production, a scripted one in tests.
+/// Where time comes from: the real clock in production, one that follows tokio's clock in
+/// tests. The controller reads the time of day only through a `Clock`, and measures and waits
+/// only with `tokio::time` (clippy.toml bans `std::time::Instant::now` and
+/// `SystemTime::now` here), so a test on a paused runtime decides every instant.
 pub trait Clock: Send {
     fn now(&mut self) -> DateTime<Utc>;
 }
 
+/// The time of day from the system.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
@@ -66,20 +77,46 @@ impl Clock for SystemClock {
     }
 }
 
+/// The time of day that moves with tokio's clock from a fixed start. Under a paused runtime
+/// (`#[tokio::test(start_paused = true)]`) tokio jumps over every sleep, so a rollout of many
+/// stages is driven in milliseconds, and every run of a test sees the same instants.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    start: DateTime<Utc>,
+    since: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock that reads `start` now.
+    pub fn starting_at(start: DateTime<Utc>) -> TokioClock {
+        TokioClock {
+            start,
+            since: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&mut self) -> DateTime<Utc> {
+        self.start + chrono::Duration::from_std(self.since.elapsed()).unwrap_or_default()
+    }
+}
+
 /// When things happen within one tick: the tick's `now` (from the `Clock`, scripted in tests)
 /// plus the monotonic time since the tick began — so the log shows how long a router call
-/// took, and a scripted clock still decides every instant that the state machine sees.
+/// took, and a scripted clock still decides every instant that the state machine sees. The
+/// monotonic time is tokio's, which a test can pause.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Moment {
     began: DateTime<Utc>,
-    since: std::time::Instant,
+    since: tokio::time::Instant,
 }
 
 impl Moment {
     pub(crate) fn new(now: DateTime<Utc>) -> Moment {
         Moment {
             began: now,
-            since: std::time::Instant::now(),
+            since: tokio::time::Instant::now(),
         }
     }
 

@@ -6,7 +6,7 @@
 //! Runs on a `LocalSet`: a controller is driven through `&mut` borrows and callbacks that need
 //! not be `Send`, and one thread is plenty for a loop that mostly waits.
 
-use crate::{store_err, Clock, Controller, Result, SystemClock};
+use crate::{store_err, with_webhooks, Clock, Controller, Result};
 use chrono::{DateTime, Utc};
 use shiploop_artifacts::release::Status;
 use shiploop_rollout::{Decision, Phase, Rollout};
@@ -140,13 +140,16 @@ pub fn server_running(ws: &Workspace, now: DateTime<Utc>) -> Result<Option<Strin
 }
 
 /// Scans for work every `poll` until `stop`, then waits for every task to finish its tick.
-pub async fn supervise(
+/// Every task reads the time of day from its own copy of `clock`.
+pub async fn supervise<C: Clock + Clone + 'static>(
     ws: &'static Workspace,
     poll: Duration,
     stop: watch::Receiver<bool>,
     observer: Rc<dyn Observer>,
     telemetry: Option<TelemetryHook>,
+    clock: C,
 ) -> Result<()> {
+    let mut tasks_clock = clock.clone();
     let mut tasks: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let retries: Rc<RefCell<HashMap<String, Retry>>> = Rc::default();
     let mut done = HashSet::new();
@@ -154,7 +157,7 @@ pub async fn supervise(
     let holder = format!("{}:{}", crate::hostname(), std::process::id());
     let mut stop_rx = stop.clone();
     loop {
-        let now = Utc::now();
+        let now = tasks_clock.now();
         hold_server_lease(ws, &holder, poll, now);
         tasks.retain(|_, h| !h.is_finished());
         match scan(ws, &mut done) {
@@ -177,6 +180,7 @@ pub async fn supervise(
                         observer.clone(),
                         telemetry.clone(),
                         retries.clone(),
+                        clock.clone(),
                     );
                     tasks.insert(id, tokio::task::spawn_local(task));
                 }
@@ -220,27 +224,29 @@ fn hold_server_lease(ws: &Workspace, holder: &str, poll: Duration, now: DateTime
 
 /// Drives one rollout to its end (and its validation), or until `stop`. Errors, and panics,
 /// end the task; the supervisor tries again after a growing pause ([`Retry`]).
-async fn drive_one(
+async fn drive_one<C: Clock + Clone>(
     ws: &'static Workspace,
     id: String,
     stop: watch::Receiver<bool>,
     observer: Rc<dyn Observer>,
     telemetry: Option<TelemetryHook>,
     retries: Rc<RefCell<HashMap<String, Retry>>>,
+    mut clock: C,
 ) {
-    let started = Utc::now();
-    match attempt(drive(ws, &id, &stop, observer.as_ref(), telemetry)).await {
+    let started = clock.now();
+    let task = drive(ws, &id, &stop, observer.as_ref(), telemetry, clock.clone());
+    match attempt(task).await {
         Ended::Done => {
             retries.borrow_mut().remove(&id);
         }
         // Someone else driving it is not an error of ours: look again later.
         Ended::HeldElsewhere => {
-            let at = Utc::now() + chrono::Duration::from_std(FIRST_RETRY).unwrap_or_default();
+            let at = clock.now() + chrono::Duration::from_std(FIRST_RETRY).unwrap_or_default();
             retries.borrow_mut().insert(id, Retry { failures: 0, at });
         }
         Ended::Failed(message) => {
             let previous = retries.borrow().get(&id).copied();
-            let now = Utc::now();
+            let now = clock.now();
             let retry = Retry::after(previous, started, now);
             let wait = (retry.at - now).to_std().unwrap_or_default();
             observer.error(&id, &message, wait);
@@ -298,39 +304,27 @@ where
     }
 }
 
-async fn drive(
+async fn drive<C: Clock + Clone>(
     ws: &'static Workspace,
     id: &str,
     stop: &watch::Receiver<bool>,
     observer: &dyn Observer,
     telemetry: Option<TelemetryHook>,
+    mut clock: C,
 ) -> Result<()> {
-    let mut c = Controller::open(ws, id, Utc::now())?;
+    let mut c = Controller::open(ws, id, clock.now())?;
     c.telemetry = telemetry;
-    if let Some(holder) = c.driven_elsewhere(Utc::now())? {
+    if let Some(holder) = c.driven_elsewhere(clock.now())? {
         return Err(shiploop_workspace::Error::Held {
             release: id.to_string(),
             holder,
         });
     }
-    let notifier = c.notifier()?.map(Rc::new);
-    let delivering = notifier.clone().map(|n| {
-        tokio::task::spawn_local(async move {
-            loop {
-                let _ = n.flush().await;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
-    });
-    let result = drive_held(ws, id, stop, observer, &mut c).await;
-    // Whatever happened, the webhook loop of this attempt ends here (a retry starts its own).
-    if let Some(d) = delivering {
-        d.abort();
-    }
-    if let Some(n) = &notifier {
-        let _ = n.flush().await;
-    }
-    if let Some(ended) = result? {
+    // Whatever happens, the webhook deliveries of this attempt end with it (a retry starts
+    // its own); a failing receiver is in the event log, never the server's concern.
+    let notifier = c.notifier()?;
+    let work = drive_held(ws, id, stop, observer, &mut c, &mut clock);
+    if let Some(ended) = with_webhooks(notifier.as_ref(), &|_| {}, work).await? {
         observer.finished(id, ended);
     }
     Ok(())
@@ -344,11 +338,11 @@ async fn drive_held(
     stop: &watch::Receiver<bool>,
     observer: &dyn Observer,
     c: &mut Controller<'_>,
+    clock: &mut dyn Clock,
 ) -> Result<Option<&'static str>> {
-    let mut clock = SystemClock;
     let mut log = |d: &Decision| observer.decision(id, d);
     let mut ended = if c.outcome().is_none() {
-        match c.run(&mut clock, stop, &mut log).await? {
+        match c.run(clock, stop, &mut log).await? {
             crate::Outcome::Completed => Some("completed"),
             crate::Outcome::RolledBack { .. } => Some("rolled-back"),
             crate::Outcome::Failed { .. } => Some("failed"),
@@ -364,7 +358,7 @@ async fn drive_held(
         && c.recorded_validation().is_none()
     {
         let mut vlog = |_: &str| {};
-        let report = c.validate(&mut clock, stop, &mut vlog).await?;
+        let report = c.validate(clock, stop, &mut vlog).await?;
         ended = match report.result.as_str() {
             "passed" => Some("validation-passed"),
             "failed" => Some("validation-failed"),

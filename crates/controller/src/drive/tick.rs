@@ -272,7 +272,7 @@ impl Controller<'_> {
             if *stop.borrow() {
                 return Ok(Outcome::Interrupted);
             }
-            let started = std::time::Instant::now();
+            let started = tokio::time::Instant::now();
             self.tick(clock.now(), log).await?;
             if let Some(t) = &self.telemetry {
                 t.tick(started.elapsed());

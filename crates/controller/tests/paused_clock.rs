@@ -1,0 +1,176 @@
+//! The controller's driving loop on tokio's paused clock: `Controller::run` sleeps its tick
+//! interval between ticks and reads the time of day from a `TokioClock`, so tokio jumps over
+//! every sleep and a rollout of several stages runs in milliseconds, the same way every time.
+
+mod common;
+
+use common::{counts, healthy, t, workspace};
+use shiploop_controller::{Commanded, Controller, Outcome, Providers, TokioClock};
+use shiploop_providers::memory::{MemoryRouter, ScriptedSource};
+use shiploop_rollout::{Decision, DecisionKind, Input, Observation, Phase, Rollout};
+use shiploop_store::Store;
+use shiploop_workspace::Workspace;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A controller of `web` with `router` and `metrics` played in order (the last one repeated).
+fn controller<'a>(
+    ws: &'a Workspace,
+    router: &Arc<MemoryRouter>,
+    metrics: Vec<Observation>,
+) -> Controller<'a> {
+    let providers = Providers::new(
+        Box::new(router.clone()),
+        Box::new(ScriptedSource::new(metrics)),
+    );
+    Controller::open_with(ws, "web", t(0), providers).unwrap()
+}
+
+/// The kinds of the decisions recorded for `web`, holds left out.
+fn milestones(ws: &Workspace) -> Vec<DecisionKind> {
+    let store = Store::open(&ws.state_db()).unwrap();
+    let id = ws.resolve("web").unwrap().contract.meta.id;
+    let decisions = store.decisions(&id).unwrap();
+    decisions
+        .into_iter()
+        .map(|d| d.decision.kind)
+        .filter(|k| *k != DecisionKind::Hold)
+        .collect()
+}
+
+/// The recorded state of `web`'s rollout.
+fn recorded(ws: &Workspace) -> Rollout {
+    let store = Store::open(&ws.state_db()).unwrap();
+    let id = ws.resolve("web").unwrap().contract.meta.id;
+    serde_json::from_value(store.rollout(&id).unwrap().unwrap().state).unwrap()
+}
+
+/// Queues an operator's command for whoever drives `web` (as `ship rollout pause` does from
+/// another process).
+fn queue(ws: &Workspace, input: &Input, at: chrono::DateTime<chrono::Utc>) {
+    let mut store = Store::open(&ws.state_db()).unwrap();
+    let id = ws.resolve("web").unwrap().contract.meta.id;
+    let value = serde_json::to_value(input).unwrap();
+    store.push_command(&id, &value, "test", at).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_rollout_goes_through_every_stage_to_completion() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    let mut c = controller(&ws, &router, vec![healthy()]);
+    let mut clock = TokioClock::starting_at(t(0));
+    // Kept alive: a closed stop channel would end the loop's waits at once.
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let began = tokio::time::Instant::now();
+    let outcome = c.run(&mut clock, &rx, &mut |_| {}).await.unwrap();
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(router.state().history, vec![5, 25, 50, 100]);
+    assert!(router.state().promoted);
+    // Four stages of at least 10 s each passed on the paused clock, and the decisions carry
+    // its times.
+    let took = began.elapsed();
+    assert!(took >= Duration::from_secs(30), "{took:?}");
+    let last = c.store().decisions(c.id()).unwrap().pop().unwrap().decision;
+    assert_eq!(last.kind, DecisionKind::Completed);
+    assert!(last.at >= t(30), "{}", last.at);
+    assert_eq!(
+        milestones(&ws),
+        [
+            DecisionKind::Start,
+            DecisionKind::Promote,
+            DecisionKind::Promote,
+            DecisionKind::Complete,
+            DecisionKind::Completed
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_failing_its_error_rate_is_rolled_back() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    // 10 % of the canary's requests fail, against 0.1 % of stable's.
+    let mut c = controller(&ws, &router, vec![counts(2_000.0)]);
+    let mut clock = TokioClock::starting_at(t(0));
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let outcome = c.run(&mut clock, &rx, &mut |_| {}).await.unwrap();
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    assert_eq!(router.state().history, vec![5, 0]);
+    assert!(!router.state().promoted);
+    let rollback = c.state.rollback.expect("the rollback's cause is recorded");
+    assert_eq!(rollback.cause, shiploop_rollout::RollbackCause::ErrorRate);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_rollout_holds_its_weight_until_resumed() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    let mut c = controller(&ws, &router, vec![healthy()]);
+    let mut clock = TokioClock::starting_at(t(0));
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let mut seen: Vec<Decision> = vec![];
+    let mut log = |d: &Decision| seen.push(d.clone());
+    let driving = c.run(&mut clock, &rx, &mut log);
+    let operator = async {
+        // Into the canary stage, then paused from "another process" for 45 s: longer
+        // than every stage together.
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        let pause = Input::Pause {
+            reason: "looking at a dashboard".into(),
+        };
+        queue(&ws, &pause, t(3));
+        tokio::time::sleep(Duration::from_secs(45)).await;
+        let paused = recorded(&ws);
+        assert!(matches!(paused.phase, Phase::Paused { .. }), "{paused:?}");
+        assert_eq!(paused.weight, 5);
+        assert_eq!(router.state().history, vec![5]);
+        queue(&ws, &Input::Resume, t(49));
+    };
+    let (outcome, ()) = tokio::join!(driving, operator);
+    assert_eq!(outcome.unwrap(), Outcome::Completed);
+    assert_eq!(router.state().history, vec![5, 25, 50, 100]);
+    let kinds: Vec<DecisionKind> = seen.iter().map(|d| d.kind).collect();
+    let paused = kinds
+        .iter()
+        .position(|k| *k == DecisionKind::Pause)
+        .unwrap();
+    let resumed = kinds
+        .iter()
+        .position(|k| *k == DecisionKind::Resume)
+        .unwrap();
+    let promoted = kinds
+        .iter()
+        .position(|k| *k == DecisionKind::Promote)
+        .unwrap();
+    assert!(paused < resumed && resumed < promoted, "{kinds:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abort_the_router_refuses_at_first_is_retried_until_rolled_back() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    let mut c = controller(&ws, &router, vec![healthy()]);
+    let mut clock = TokioClock::starting_at(t(0));
+    c.acquire(t(0)).unwrap();
+    c.begin(t(0), &mut |_| {}).await.unwrap();
+    c.release_lease();
+    // The router refuses the rollback twice: the command retries it a tick apart.
+    router.fail_next(2);
+    let abort = Input::Abort {
+        reason: "wrong build".into(),
+    };
+    let began = tokio::time::Instant::now();
+    let done = c.command(abort, &mut clock, &|_| {}).await.unwrap();
+    let Commanded::Applied(d) = done else {
+        panic!("nobody else drives it: applied here, not {done:?}")
+    };
+    assert_eq!(d.kind, DecisionKind::Rollback);
+    assert!(
+        matches!(c.state.phase, Phase::RolledBack { .. }),
+        "{:?}",
+        c.state.phase
+    );
+    assert_eq!(router.state().history, vec![5, 0]);
+    assert_eq!(began.elapsed(), Duration::from_secs(2));
+}
