@@ -1,45 +1,24 @@
 //! ship's allowed-signers principal matching against the real `ssh-keygen -Y verify -I`, on
-//! random pattern lists (`*`, `?`, `!`, commas). Set SHIP_TEST_SEED to replay a run.
+//! random pattern lists (`*`, `?`, `!`, commas). The seed is printed; SHIP_TEST_SEED=<n> replays
+//! a run (shiploop-testkit's convention).
 
 use chrono::Utc;
 use shiploop_approval::{parse_signature, AllowedSigners, NAMESPACE};
+use shiploop_testkit::{seed, Rng};
 use std::process::{Command, Stdio};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn word(&mut self, alphabet: &[u8], min: u64, max: u64) -> String {
-        let len = min + self.below(max - min + 1);
-        (0..len)
-            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize] as char)
-            .collect()
-    }
+/// A random word of `min..=max` letters from `alphabet`.
+fn word(rng: &mut Rng, alphabet: &[u8], min: u64, max: u64) -> String {
+    let len = min + rng.below(max - min + 1);
+    (0..len)
+        .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize] as char)
+        .collect()
 }
 
 #[test]
 fn principal_patterns_match_exactly_as_ssh_keygen_does() {
-    let seed: u64 = std::env::var("SHIP_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    println!("SHIP_TEST_SEED={seed}");
-    let mut rng = Rng(seed);
+    let seed = seed("the pattern lists and principals");
+    let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         Command::new("ssh-keygen")
@@ -66,11 +45,11 @@ fn principal_patterns_match_exactly_as_ssh_keygen_does() {
         let patterns: Vec<String> = (0..1 + rng.below(3))
             .map(|_| {
                 let bang = if rng.below(10) < 3 { "!" } else { "" };
-                format!("{bang}{}", rng.word(b"aAb*?", 1, 5))
+                format!("{bang}{}", word(&mut rng, b"aAb*?", 1, 5))
             })
             .collect();
         let list = patterns.join(",");
-        let who = rng.word(b"aAb", 1, 6);
+        let who = word(&mut rng, b"aAb", 1, 6);
         let line = format!("{list} {public}\n");
         std::fs::write(dir.path().join("allowed"), &line).unwrap();
         let theirs = Command::new("ssh-keygen")
