@@ -4,7 +4,7 @@
 mod common;
 use common::servers::{self, Server};
 use common::*;
-use shiploop_providers::nginx::NginxRouter;
+use shiploop_providers::routers::nginx::NginxRouter;
 use shiploop_providers::{RouteContext, TrafficRouter};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -97,7 +97,7 @@ fn nginx_ws(v1: &Server, v2: &Server, split_key: &str) -> (Ws, Nginx) {
         status_listen: status.to_string(),
         test_command: String::new(),
         reload_command: String::new(),
-        runner: shiploop_providers::command::Runner {
+        runner: shiploop_providers::runner::Runner {
             dir: ws.root().into(),
             timeout: std::time::Duration::from_secs(5),
         },
@@ -233,7 +233,7 @@ fn once_a_weight_is_confirmed_every_worker_answers_it() {
         status_listen: servers::free_addr().to_string(),
         test_command: String::new(),
         reload_command: String::new(),
-        runner: shiploop_providers::command::Runner {
+        runner: shiploop_providers::runner::Runner {
             dir: dir.path().into(),
             timeout: std::time::Duration::from_secs(10),
         },

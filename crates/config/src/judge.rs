@@ -62,11 +62,11 @@ pub enum Tick {
 }
 
 impl Tick {
-    pub fn resolve(&self, metrics_kind: &str) -> Duration {
+    /// The interval: the one written, or for "auto" the metric source's own (`auto`).
+    pub fn resolve(&self, auto: Duration) -> Duration {
         match self {
             Tick::Every(d) => d.0,
-            Tick::Auto if metrics_kind == "builtin" => Duration::from_secs(1),
-            Tick::Auto => Duration::from_secs(10),
+            Tick::Auto => auto,
         }
     }
 }

@@ -20,9 +20,12 @@ mod proxy;
 mod template;
 pub use gates::{FlagsCfg, MigrationsCfg, OncallCfg, SmokeCfg, StagingCfg, ValidationCfg};
 pub use integrations::{
-    AlertsCfg, AuthCfg, HaproxyRouterCfg, NginxRouterCfg, PromQueryCfg, PrometheusCfg, WebhookCfg,
-    EVENT_TYPES,
+    AlertsCfg, AlertsKind, AuthCfg, CommandMetricsCfg, CommandRouterCfg, Counts,
+    HaproxyRouterCfg, MetricsKind, NginxRouterCfg, PromQueryCfg, PrometheusCfg, Reduce,
+    RouterKind, WebhookCfg, EVENT_TYPES,
 };
+/// `[router]` and `[metrics]`: the providers' own tables.
+pub use integrations::{MetricsCfg as Metrics, RouterCfg as Router};
 pub use judge::{JudgeCfg, Tick};
 pub use operate::{HandoffCfg, OutcomeCfg, ServerCfg};
 pub use proxy::{InstanceCfg, ProxyCfg};
@@ -84,88 +87,6 @@ impl Default for RolloutCfg {
             max_hold: Dur::from_secs(15 * 60),
             max_tick_gap: Dur::from_secs(60),
             strict_checks: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Router {
-    pub kind: String,
-    pub command: CommandRouterCfg,
-    pub nginx: NginxRouterCfg,
-    pub haproxy: HaproxyRouterCfg,
-}
-
-impl Default for Router {
-    fn default() -> Self {
-        Router {
-            kind: "command".into(),
-            command: CommandRouterCfg::default(),
-            nginx: NginxRouterCfg::default(),
-            haproxy: HaproxyRouterCfg::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CommandRouterCfg {
-    pub set_weight: String,
-    pub get_weight: String,
-    pub promote: String,
-    pub rollback: String,
-    pub timeout: Dur,
-}
-
-impl Default for CommandRouterCfg {
-    fn default() -> Self {
-        CommandRouterCfg {
-            set_weight: String::new(),
-            get_weight: String::new(),
-            promote: String::new(),
-            rollback: String::new(),
-            timeout: Dur::from_secs(30),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Metrics {
-    pub kind: String,
-    pub window: Dur,
-    pub command: CommandMetricsCfg,
-    pub prometheus: PrometheusCfg,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
-            kind: "command".into(),
-            window: Dur::from_secs(60),
-            command: CommandMetricsCfg::default(),
-            prometheus: PrometheusCfg::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CommandMetricsCfg {
-    pub command: String,
-    pub timeout: Dur,
-    /// Where the command's request counts start: "stage" (since the stage began, `{since}`) or
-    /// "counter" (a running counter, e.g. a server's own since its start).
-    pub counts: String,
-}
-
-impl Default for CommandMetricsCfg {
-    fn default() -> Self {
-        CommandMetricsCfg {
-            command: String::new(),
-            timeout: Dur::from_secs(10),
-            counts: "stage".into(),
         }
     }
 }
@@ -643,73 +564,24 @@ impl Config {
                 "rollout.error_limit and rollout.failure_limit: at least 1".into(),
             )));
         }
-        if !matches!(
-            self.router.kind.as_str(),
-            "command" | "builtin" | "nginx" | "haproxy"
-        ) {
-            return Some(Problem::from((
-                "router",
-                "kind",
-                format!(
-                    "router.kind {:?}: supported routers: \"builtin\", \"command\", \"haproxy\", \"nginx\"",
-                    self.router.kind
-                ),
-            )));
-        }
-        if self.router.kind == "haproxy" {
-            if let Some((key, message)) = self.router.haproxy.problem() {
-                return Some(Problem::from(("router.haproxy", key, message)));
-            }
-        }
-        if self.router.kind == "nginx" {
-            if let Some((key, message)) = self.router.nginx.problem() {
-                return Some(Problem::from(("router.nginx", key, message)));
-            }
-        }
-        if !matches!(
-            self.metrics.kind.as_str(),
-            "command" | "builtin" | "prometheus"
-        ) {
-            return Some(Problem::from((
-                "metrics",
-                "kind",
-                format!(
-                    "metrics.kind {:?}: supported metric sources: \"builtin\", \"command\", \"prometheus\"",
-                    self.metrics.kind
-                ),
-            )));
-        }
-        if let Some(p) = self.metrics.prometheus.problem() {
+        if let Some(p) = integrations::provider_problems(self).into_iter().next() {
             return Some(p);
-        }
-        if let Some((key, message)) = self.alerts.problem() {
-            return Some(Problem::from(("alerts", key, message)));
         }
         if let Some((key, message)) = self.judge.problem() {
             return Some(Problem::from(("judge", key, message)));
         }
-        if !matches!(self.metrics.command.counts.as_str(), "stage" | "counter") {
-            return Some(Problem::from((
-                "metrics.command",
-                "counts",
-                format!(
-                    "metrics.command.counts {:?}: \"stage\" (counted since the stage began) or \"counter\" (a running counter)",
-                    self.metrics.command.counts
-                ),
-            )));
-        }
         if self.rollback.critical_security_alert
-            && self.alerts.kind == "none"
-            && matches!(self.metrics.kind.as_str(), "builtin" | "prometheus")
+            && self.alerts.kind == AlertsKind::None
+            && !self.metrics.configured().answers_alerts()
         {
-            return Some(Problem::from(("rollback", "critical_security_alert", format!("rollback.critical_security_alert = true needs an alert source, and metrics.kind = {:?} has none: set [alerts] kind = \"alertmanager\", or critical_security_alert = false", self.metrics.kind))));
+            return Some(Problem::from(("rollback", "critical_security_alert", format!("rollback.critical_security_alert = true needs an alert source, and metrics.kind = {:?} has none: set [alerts] kind = \"alertmanager\", or critical_security_alert = false", self.metrics.kind.as_str()))));
         }
         if let Some(p) = gates::problem(
             &self.staging,
             &self.validation,
             &self.smoke,
             &self.checks,
-            &self.router.kind,
+            self.router.kind.as_str(),
         ) {
             return Some(p);
         }
@@ -723,13 +595,13 @@ impl Config {
                 ),
             )));
         }
-        if self.server.run_proxy && self.router.kind != "builtin" {
+        if self.server.run_proxy && self.router.kind != RouterKind::Builtin {
             return Some(Problem::from((
                 "server",
                 "run_proxy",
                 format!(
                     "server.run_proxy runs ship's own proxy, but router.kind = {:?}: set router.kind = \"builtin\" or run_proxy = false",
-                    self.router.kind
+                    self.router.kind.as_str()
                 ),
             )));
         }
@@ -822,7 +694,9 @@ impl Config {
     /// How often a rollout ticks: `rollout.tick_interval`, with "auto" resolved for the
     /// metric source.
     pub fn tick_interval(&self) -> std::time::Duration {
-        self.rollout.tick_interval.resolve(&self.metrics.kind)
+        self.rollout
+            .tick_interval
+            .resolve(self.metrics.configured().auto_tick())
     }
 
     /// The Ship loop's four stages with this config's percentages, durations and health checks.

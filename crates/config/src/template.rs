@@ -881,7 +881,7 @@ mod tests {
                         let text = layout_toml("app", &l, "ship init").unwrap();
                         let c =
                             Config::parse(&text).unwrap_or_else(|e| panic!("{l:?}: {e}\n{text}"));
-                        assert_eq!(c.router.kind, router);
+                        assert_eq!(c.router.kind.as_str(), router);
                         assert_eq!(c.staging.router, "builtin");
                         assert_eq!(
                             c.smoke.len(),
@@ -904,7 +904,7 @@ mod tests {
     fn the_builtin_layout_is_complete() {
         let l = layout("builtin", None, &["127.0.0.1:8001"], true);
         let c = Config::parse(&layout_toml("app", &l, "ship init").unwrap()).unwrap();
-        assert_eq!(c.metrics.kind, "builtin");
+        assert_eq!(c.metrics.kind, crate::MetricsKind::Builtin);
         assert_eq!(c.proxy.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.proxy.admin.to_string(), "127.0.0.1:9091");
         assert_eq!(c.proxy.addresses("stable").len(), 1);
@@ -924,7 +924,7 @@ mod tests {
         let nginx = layout("nginx", None, &["10.0.0.1:80"], false);
         let c = Config::parse(&layout_toml("app", &nginx, "ship init").unwrap()).unwrap();
         assert_eq!(c.router.nginx.stable, vec!["10.0.0.1:80".to_string()]);
-        assert_eq!(c.metrics.kind, "prometheus");
+        assert_eq!(c.metrics.kind, crate::MetricsKind::Prometheus);
         assert_eq!(c.stages.ga_duration.0.as_secs(), 3600);
         for bad in [
             Layout {

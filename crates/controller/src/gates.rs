@@ -186,7 +186,7 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
         .filter(|k| !k.starts_with("integrity/"))
         .collect();
     // …and what post-deployment validation will ask.
-    if ws.config.alerts.kind == "alertmanager" {
+    if ws.config.alerts.kind == shiploop_config::AlertsKind::Alertmanager {
         keys.push("alerts/critical".into());
     }
     for name in &ws.config.validation.resource_checks {
@@ -264,7 +264,7 @@ async fn notify_oncall(
             .replace("{release}", &shell_quote(&m.id))
             .replace("{service}", &shell_quote(&m.service))
             .replace("{message}", &shell_quote(&message));
-        let runner = shiploop_providers::command::Runner {
+        let runner = shiploop_providers::runner::Runner {
             dir: ws.root.clone(),
             timeout: cfg.timeout.0,
         };

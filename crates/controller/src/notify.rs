@@ -171,7 +171,7 @@ impl Hook {
         Ok(Hook {
             cfg: cfg.clone(),
             secret,
-            http: Http::new(cfg.timeout.0, Auth::None, None)?,
+            http: Http::new(cfg.timeout.0, Auth::None, None).map_err(|e| e.to_string())?,
         })
     }
 
@@ -219,7 +219,7 @@ impl Hook {
             match self.http.post(&self.cfg.url, body.clone(), &headers).await {
                 Ok(status) if (200..300).contains(&status) => return Ok(()),
                 Ok(status) => last = format!("answered {status}"),
-                Err(e) => last = e,
+                Err(e) => last = e.to_string(),
             }
         }
         Err(format!("{attempts} attempt(s), last: {last}"))

@@ -1,13 +1,15 @@
-//! Where an outcome metric's actual and series come from: Prometheus (instant and range
-//! queries) or ship's proxy (its live window, and the samples ship recorded while rolling out).
+//! Where an outcome metric's actual and series come from: the metric source its `source`
+//! names, as ship.toml configures it, through [`MetricSource::value_at`] and
+//! [`MetricSource::series`]. A source without history of its own (ship's proxy) charts the
+//! samples ship recorded while rolling out, handed to it here.
 
 use crate::build;
 use chrono::{DateTime, TimeZone, Utc};
 use shiploop_artifacts::outcome::Metric;
 use shiploop_artifacts::report::MetricResult;
-use shiploop_providers::{MetricContext, MetricSource};
-use shiploop_rollout::measure::Measurement;
-use shiploop_store::Store;
+use shiploop_providers::metrics::MetricsKind;
+use shiploop_providers::{MetricSource, OutcomeQuery, Point};
+use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::Workspace;
 
 pub(crate) async fn measure_metric(
@@ -18,16 +20,7 @@ pub(crate) async fn measure_metric(
     start: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> MetricResult {
-    let (actual, series) = match m.source.as_str() {
-        "prometheus" => prometheus(ws, mission, m, start, at).await,
-        "builtin" => builtin(ws, releases, m, start, at).await,
-        other => (
-            Err(format!(
-                "unknown source `{other}` (sources: builtin, prometheus)"
-            )),
-            vec![],
-        ),
-    };
+    let (actual, series) = sampled(ws, releases, m, mission, start, at).await;
     let (actual, error) = match actual {
         Ok(Some(v)) if v.is_finite() => (Some(v), None),
         Ok(Some(v)) => (None, Some(format!("the query answered {v}"))),
@@ -42,90 +35,84 @@ pub(crate) async fn measure_metric(
     }
 }
 
+/// The sources that can measure outcomes, for the message naming an unknown one.
+fn outcome_sources(ws: &Workspace) -> String {
+    ws.config
+        .metrics
+        .outcome_kinds()
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 type Sampled = (
     std::result::Result<Option<f64>, String>,
     Vec<(DateTime<Utc>, f64)>,
 );
 
-async fn prometheus(
-    ws: &Workspace,
-    mission: &str,
-    m: &Metric,
-    start: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Sampled {
-    let source = match build::prometheus_source(ws) {
-        Ok(s) => s,
-        Err(e) => return (Err(e.to_string()), vec![]),
-    };
-    if source.base.trim().is_empty() {
-        return (
-            Err("metrics.prometheus.url is not set in ship.toml".into()),
-            vec![],
-        );
-    }
-    let query = shiploop_providers::prometheus::fill(
-        &m.query,
-        &[
-            ("service", ws.config.service.name.as_str()),
-            ("mission", mission),
-        ],
-    );
-    let at = now.timestamp_millis() as f64 / 1000.0;
-    let from = start.timestamp_millis() as f64 / 1000.0;
-    let actual = source
-        .instant_at(&query, at)
-        .await
-        .map_err(|e| format!("{e} (query: {query})"));
-    let points = ws.config.outcome.chart_points.max(2) as f64;
-    let step = ((at - from) / points).ceil().max(1.0) as u64;
-    // A chart that cannot be drawn does not stop the measurement: the actual is what counts.
-    let series = source
-        .range_series(&query, from, at, step)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(t, v)| {
-            let t = Utc.timestamp_millis_opt((t * 1000.0) as i64).single()?;
-            v.is_finite().then_some((t, v))
-        })
-        .collect();
-    (actual, series)
-}
-
-/// The proxy only knows its live window: the actual is the window up to now, whatever the
-/// checkpoint's date (docs/OPERATE.md).
-async fn builtin(
+async fn sampled(
     ws: &Workspace,
     releases: &[String],
     m: &Metric,
+    mission: &str,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Sampled {
-    let series = Store::open(&ws.state_db())
+    let unknown = || {
+        Err(format!(
+            "unknown source `{}` (sources: {})",
+            m.source,
+            outcome_sources(ws)
+        ))
+    };
+    let kind = MetricsKind::parse(&m.source);
+    let Some(kind) = kind.filter(|k| ws.config.metrics.source(*k).outcomes()) else {
+        return (unknown(), vec![]);
+    };
+    // What ship recorded for the query while rolling out: the chart of a source that keeps
+    // no history of its own.
+    let recorded: Vec<Point> = SqliteStore::open(&ws.state_db())
         .and_then(|s| s.sample_values(releases, &m.query, start, now))
-        .unwrap_or_default();
-    let admin =
-        match build::admin_client(ws, &format!("outcome metric {} (source: builtin)", m.name)) {
-            Ok(a) => a,
-            Err(e) => return (Err(e.to_string()), series),
-        };
-    let source = shiploop_providers::builtin::BuiltinSource { admin };
-    let ctx = MetricContext {
-        service: ws.config.service.name.clone(),
-        release: releases.last().cloned().unwrap_or_default(),
-        stage: "outcome".into(),
-        weight: 100,
-        window_secs: (now - start).num_seconds().max(1) as u64,
-        since_secs: (now - start).num_seconds().max(1) as u64,
-        slow_secs: None,
-        target_secs: None,
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(t, v)| (t.timestamp_millis() as f64 / 1000.0, v))
+        .collect();
+    let asker = format!("outcome metric {} (source: {})", m.name, m.source);
+    let source: Box<dyn MetricSource> = match build::source_for(ws, kind, &asker) {
+        Ok(s) => s,
+        Err(e) => return (Err(e.to_string()), to_series(&recorded, kind)),
     };
-    let obs = source.measure(std::slice::from_ref(&m.query), &ctx).await;
-    let actual = match obs.get(&m.query) {
-        Some(Measurement::Value { value, .. }) => Ok(Some(*value)),
-        Some(Measurement::NoData) | None => Ok(None),
-        Some(Measurement::Error { message }) => Err(message.clone()),
+    let q = OutcomeQuery {
+        query: &m.query,
+        service: &ws.config.service.name,
+        mission,
+        release: releases.last().map(String::as_str).unwrap_or_default(),
+        start: start.timestamp_millis() as f64 / 1000.0,
+        end: now.timestamp_millis() as f64 / 1000.0,
+        points: ws.config.outcome.chart_points,
     };
-    (actual, series)
+    let actual = source.value_at(&q).await.map_err(|e| e.to_string());
+    // A chart that cannot be drawn does not stop the measurement: the actual is what counts.
+    let series = source.series(&q, &recorded).await.unwrap_or_default();
+    (actual, points(&series))
+}
+
+/// What a source that could not be built still charts: the recorded samples of ship's proxy.
+fn to_series(recorded: &[Point], kind: MetricsKind) -> Vec<(DateTime<Utc>, f64)> {
+    if kind == MetricsKind::Builtin {
+        points(recorded)
+    } else {
+        vec![]
+    }
+}
+
+fn points(series: &[Point]) -> Vec<(DateTime<Utc>, f64)> {
+    series
+        .iter()
+        .filter_map(|&(t, v)| {
+            let t = Utc.timestamp_millis_opt((t * 1000.0) as i64).single()?;
+            v.is_finite().then_some((t, v))
+        })
+        .collect()
 }

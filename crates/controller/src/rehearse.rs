@@ -9,9 +9,11 @@ use serde::Serialize;
 use serde_json::json;
 use shiploop_config::StagingCfg;
 use shiploop_gates::Rehearsal;
-use shiploop_providers::builtin::{AdminClient, BuiltinRouter};
-use shiploop_providers::command::{CommandRouter, Runner};
-use shiploop_providers::{http_probe, RouteContext, TrafficRouter};
+use shiploop_providers::admin::AdminClient;
+use shiploop_providers::routers::builtin::BuiltinRouter;
+use shiploop_providers::routers::command::CommandRouter;
+use shiploop_providers::runner::Runner;
+use shiploop_providers::{http as http_probe, RouteContext, TrafficRouter};
 use shiploop_store::Store;
 use shiploop_workspace::{Error, Workspace};
 use std::time::Duration;
@@ -49,7 +51,8 @@ fn staging_router(ws: &Workspace) -> Result<Box<dyn TrafficRouter>> {
                     &format!("http://{}", s.admin.trim()),
                     token.trim(),
                     Duration::from_secs(10),
-                ),
+                )
+                .map_err(|e| Error::Usage(e.to_string()))?,
             }))
         }
         "command" => Ok(Box::new(CommandRouter {
@@ -88,7 +91,7 @@ async fn until_serving(
             }
             Ok(Some(v)) => last = format!("answered by {v:?}"),
             Ok(None) => last = format!("an answer without the {} header", s.probe_header),
-            Err(e) => last = e,
+            Err(e) => last = e.to_string(),
         }
         streak = 0;
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -140,7 +143,7 @@ async fn evaluate_flag(ws: &Workspace, flag: &str) -> FlagEvaluation {
         match http_probe::get(&url, f.timeout.0).await {
             Ok(s) if (200..300).contains(&s) => (true, format!("GET {url} → {s}")),
             Ok(s) => (false, format!("GET {url} → {s}")),
-            Err(e) => (false, e),
+            Err(e) => (false, e.to_string()),
         }
     } else {
         (

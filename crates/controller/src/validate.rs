@@ -130,7 +130,7 @@ impl Controller<'_> {
             min_samples: plan.settings.min_samples,
             failure_limit: plan.settings.failure_limit,
             error_limit: plan.settings.error_limit,
-            alerts: cfg.alerts.kind == "alertmanager",
+            alerts: cfg.alerts.kind == shiploop_config::AlertsKind::Alertmanager,
             resources: approved
                 .validation
                 .resource_checks

@@ -1,7 +1,7 @@
 //! One metric source made of two: `alerts/…` keys go to the alert source (Alertmanager), every
 //! other key to the metric source (builtin, command, Prometheus).
 
-use crate::{MetricContext, MetricSource};
+use crate::{MetricContext, MetricSource, OutcomeQuery, Point, ProviderError};
 use async_trait::async_trait;
 use shiploop_rollout::Observation;
 
@@ -24,6 +24,16 @@ impl MetricSource for WithAlerts {
         );
         out.extend(alerts);
         out
+    }
+    async fn value_at(&self, q: &OutcomeQuery<'_>) -> Result<Option<f64>, ProviderError> {
+        self.metrics.value_at(q).await
+    }
+    async fn series(
+        &self,
+        q: &OutcomeQuery<'_>,
+        recorded: &[Point],
+    ) -> Result<Vec<Point>, ProviderError> {
+        self.metrics.series(q, recorded).await
     }
 }
 

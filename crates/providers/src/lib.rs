@@ -1,25 +1,29 @@
 //! The two things a rollout talks to, behind small traits: a traffic router (moves traffic
 //! between the stable and the new version) and a metric source (says how each is doing).
 //!
-//! Adding a provider is adding one module. Providers never panic: a router returns a typed
-//! error, and a metric source answers every key with a value, "no data" or an error.
+//! Each provider is a folder — `routers/<kind>/`, `metrics/<kind>/` — owning its ship.toml
+//! table (type, defaults, validation), its construction and its tests; `routers/mod.rs` and
+//! `metrics/mod.rs` hold the kind enums and the one match from kind to table (the registry).
+//! docs/EXTENDING.md walks through adding one. Providers never panic: a router returns a
+//! typed error, and a metric source answers every key with a value, "no data" or an error.
 
-pub mod alertmanager;
-pub mod builtin;
-pub mod command;
+pub mod admin;
+pub mod cfg;
 pub mod composite;
-pub mod haproxy;
+mod error;
 pub mod http;
-pub mod http_probe;
 pub mod memory;
-pub mod nginx;
+pub mod metrics;
 pub mod placeholders;
-pub mod prometheus;
+pub mod routers;
+pub mod runner;
 pub mod smoke;
+
+pub use error::{ErrorKind, ProviderError};
+pub use metrics::{OutcomeQuery, Point};
 
 use async_trait::async_trait;
 use shiploop_rollout::Observation;
-use std::fmt;
 
 /// What the router is told about the rollout it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,20 +32,6 @@ pub struct RouteContext {
     pub release: String,
     pub stage: String,
 }
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderError {
-    pub provider: String,
-    pub message: String,
-}
-
-impl fmt::Display for ProviderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.provider, self.message)
-    }
-}
-
-impl std::error::Error for ProviderError {}
 
 /// What a router call did, for the record (e.g. a command's output).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -106,6 +96,29 @@ impl MetricContext {
 pub trait MetricSource: Send + Sync {
     fn name(&self) -> &str;
     async fn measure(&self, keys: &[String], ctx: &MetricContext) -> Observation;
+
+    /// For outcome measurement: the value of an outcome metric's query at `q.end`; Ok(None)
+    /// is no data. A source that cannot look at a given time answers "not supported".
+    async fn value_at(&self, _q: &OutcomeQuery<'_>) -> Result<Option<f64>, ProviderError> {
+        Err(ProviderError::unsupported(
+            self.name(),
+            "cannot measure an outcome metric",
+        ))
+    }
+
+    /// For outcome charts: the query's points from `q.start` to `q.end`. `recorded` is what
+    /// ship recorded for the query while rolling out, for a source without a history of its
+    /// own to answer with.
+    async fn series(
+        &self,
+        _q: &OutcomeQuery<'_>,
+        _recorded: &[Point],
+    ) -> Result<Vec<Point>, ProviderError> {
+        Err(ProviderError::unsupported(
+            self.name(),
+            "keeps no series of past values",
+        ))
+    }
 }
 
 /// Shared providers: a test (or an embedder) keeps a handle while the controller uses it.

@@ -2,7 +2,8 @@
 //! plays back scripted observations.
 
 use crate::{
-    MetricContext, MetricSource, ProviderError, RouteContext, RouterOutput, TrafficRouter,
+    ErrorKind, MetricContext, MetricSource, ProviderError, RouteContext, RouterOutput,
+    TrafficRouter,
 };
 use async_trait::async_trait;
 use shiploop_rollout::measure::Measurement;
@@ -45,10 +46,9 @@ impl MemoryRouter {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if s.fail_next > 0 {
             s.fail_next -= 1;
-            return Err(ProviderError {
-                provider: "memory".into(),
-                message: "injected failure".into(),
-            });
+            return Err(
+                ProviderError::new(ErrorKind::Unreachable, "injected failure").by("memory"),
+            );
         }
         if s.weight != weight || s.history.is_empty() {
             s.weight = weight;

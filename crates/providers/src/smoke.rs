@@ -1,7 +1,7 @@
 //! Smoke tests for post-deployment validation: an HTTP request whose answer must have a
 //! status, body text or JSON value, within a latency bound — or a command that must exit 0.
 
-use crate::command::Runner;
+use crate::runner::Runner;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! The builtin router and metric source against a real proxy and admin API on loopback.
 
-use shiploop_providers::builtin::{AdminClient, BuiltinRouter, BuiltinSource};
+use shiploop_providers::admin::AdminClient;
+use shiploop_providers::metrics::builtin::BuiltinSource;
+use shiploop_providers::routers::builtin::BuiltinRouter;
 use shiploop_providers::{MetricContext, MetricSource, RouteContext, TrafficRouter};
 use shiploop_proxy::admin::{serve as serve_admin, Admin};
 use shiploop_proxy::server::{Proxy, ProxyConfig, StickyKey};
@@ -50,7 +52,7 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
     tokio::spawn(serve_admin(admin, listener));
 
     let router = BuiltinRouter {
-        admin: AdminClient::new(&base, "s3cret", Duration::from_secs(2)),
+        admin: AdminClient::new(&base, "s3cret", Duration::from_secs(2)).unwrap(),
     };
     router.set_weight(&ctx(), 25).await.unwrap();
     assert_eq!(proxy.weight(), 25);
@@ -59,7 +61,7 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
     assert_eq!(proxy.weight(), 0);
 
     let wrong = BuiltinRouter {
-        admin: AdminClient::new(&base, "guess", Duration::from_secs(2)),
+        admin: AdminClient::new(&base, "guess", Duration::from_secs(2)).unwrap(),
     };
     let e = wrong.set_weight(&ctx(), 100).await.unwrap_err();
     assert!(e.message.contains("401"), "{e}");
@@ -67,7 +69,7 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
 
     // No traffic yet: no data, never a pass.
     let source = BuiltinSource {
-        admin: AdminClient::new(&base, "s3cret", Duration::from_secs(2)),
+        admin: AdminClient::new(&base, "s3cret", Duration::from_secs(2)).unwrap(),
     };
     let mctx = MetricContext {
         service: "web".into(),
@@ -95,7 +97,7 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
     assert_eq!(obs["stable/memory_rss_bytes"], Measurement::NoData);
     // A dead admin API is an error for every key.
     let gone = BuiltinSource {
-        admin: AdminClient::new("http://127.0.0.1:9", "s3cret", Duration::from_secs(2)),
+        admin: AdminClient::new("http://127.0.0.1:9", "s3cret", Duration::from_secs(2)).unwrap(),
     };
     assert!(gone
         .measure(&keys, &mctx)
@@ -131,7 +133,7 @@ async fn a_weight_that_cannot_be_saved_is_never_raised_but_always_lowered() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve_admin(admin, listener));
     let router = BuiltinRouter {
-        admin: AdminClient::new(&base, "s3cret-s3cret-s3cret", Duration::from_secs(2)),
+        admin: AdminClient::new(&base, "s3cret-s3cret-s3cret", Duration::from_secs(2)).unwrap(),
     };
     let e = router.set_weight(&ctx(), 50).await.unwrap_err();
     assert!(e.message.contains("not raised"), "{e}");

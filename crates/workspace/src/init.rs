@@ -5,7 +5,7 @@ use crate::template::{outcome_template, ALLOWED_SIGNERS, DEFAULT_RELEASE_TEMPLAT
 use crate::{Error, Result};
 use serde::Serialize;
 use shiploop_artifacts::status::StatusFile;
-use shiploop_config::{layout_toml, Config, Layout};
+use shiploop_config::{layout_toml, Config, Layout, MetricsKind, RouterKind};
 use std::path::Path;
 
 #[derive(Debug, Serialize)]
@@ -68,7 +68,7 @@ pub fn init_with(dir: &Path, layout: &Layout, command: &str) -> Result<InitRepor
     file(
         &root,
         &format!("{}/_TEMPLATE-OUTCOME-CONTRACT.md", p.missions),
-        &outcome_template(&cfg.metrics.kind),
+        &outcome_template(cfg.metrics.kind.as_str()),
         &mut report,
     )?;
     file(&root, &p.allowed_signers, ALLOWED_SIGNERS, &mut report)?;
@@ -97,7 +97,7 @@ fn next_steps(cfg: &Config, layout: &Layout, existed: bool) -> Vec<String> {
     if existed && !layout.is_plain() {
         next.push("ship.toml existed and was kept: the layout options were not applied (move it away to lay out a new one)".into());
     }
-    let builtin = cfg.router.kind == "builtin";
+    let builtin = cfg.router.kind == RouterKind::Builtin;
     let staging = cfg.staging.router == "builtin";
     if builtin || staging {
         next.push("export the admin API tokens (at least 16 characters each), e.g.:".into());
@@ -141,10 +141,12 @@ fn next_steps(cfg: &Config, layout: &Layout, existed: bool) -> Vec<String> {
             cfg.staging.url, cfg.staging.admin
         ));
     }
-    if !builtin && cfg.router.kind != "command" || cfg.metrics.kind == "prometheus" {
+    if !builtin && cfg.router.kind != RouterKind::Command
+        || cfg.metrics.kind == MetricsKind::Prometheus
+    {
         next.push("fill in the lines of ship.toml marked CHANGE (router and metric source)".into());
     }
-    if cfg.router.kind == "command" && cfg.router.command.set_weight.trim().is_empty() {
+    if cfg.router.kind == RouterKind::Command && cfg.router.command.set_weight.trim().is_empty() {
         next.push("set router.command.set_weight and metrics.command.command in ship.toml (or run `ship init --router builtin --stable HOST:PORT --canary HOST:PORT` in a new folder)".into());
     }
     next.push(format!(

@@ -35,7 +35,7 @@ impl Workspace {
         let template = if template_path.is_file() {
             fsutil::read(&template_path)?
         } else {
-            outcome_template(&self.config.metrics.kind)
+            outcome_template(self.config.metrics.kind.as_str())
         };
         let day = |n: u64| {
             (today + chrono::Days::new(n))

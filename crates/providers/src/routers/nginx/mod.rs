@@ -17,8 +17,11 @@
 //! At 0 % and 100 % an optional probe through the real path checks every answer comes from
 //! the expected version.
 
-use crate::command::Runner;
-use crate::{ProviderError, RouteContext, RouterOutput, TrafficRouter};
+mod config;
+pub use config::NginxRouterCfg;
+
+use crate::runner::Runner;
+use crate::{ErrorKind, ProviderError, RouteContext, RouterOutput, TrafficRouter};
 use async_trait::async_trait;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -112,11 +115,8 @@ impl NginxRouter {
         )
     }
 
-    fn err(&self, message: String) -> ProviderError {
-        ProviderError {
-            provider: "nginx router".into(),
-            message,
-        }
+    fn err(&self, e: ProviderError) -> ProviderError {
+        e.by("nginx router")
     }
 
     /// Several services' includes may share one status port; each answers on its own name.
@@ -125,29 +125,24 @@ impl NginxRouter {
     }
 
     /// The weight one of nginx's workers answers. Every call opens a new connection
-    /// (`http_probe` builds a client per request), so successive calls can reach different
-    /// workers.
-    async fn loaded_weight(&self) -> Result<u8, String> {
+    /// (probes keep no connection alive), so successive calls can reach different workers.
+    async fn loaded_weight(&self) -> Result<u8, ProviderError> {
         let url = format!("http://{}/ship-weight", self.status_listen);
-        let status =
-            crate::http_probe::get_body_from(&url, &self.status_host(), Duration::from_secs(2))
-                .await?;
-        status
-            .1
-            .trim()
-            .parse()
-            .map_err(|_| format!("{url} answered {:?}, not a weight", status.1))
+        let answer =
+            crate::http::get_body_from(&url, &self.status_host(), Duration::from_secs(2)).await?;
+        answer.body.trim().parse().map_err(|_| {
+            ProviderError::bad_answer(format!("{url} answered {:?}, not a weight", answer.body))
+        })
     }
 
-    async fn probe_all(&self, p: &Probe, expect: &str) -> Result<(), String> {
+    async fn probe_all(&self, p: &Probe, expect: &str) -> Result<(), ProviderError> {
         for _ in 0..20 {
-            let got =
-                crate::http_probe::get_header(&p.url, &p.header, Duration::from_secs(5)).await?;
+            let got = crate::http::get_header(&p.url, &p.header, Duration::from_secs(5)).await?;
             if got.as_deref() != Some(expect) {
-                return Err(format!(
+                return Err(ProviderError::bad_answer(format!(
                     "{} answered with {}: {:?}, expected {expect:?}",
                     p.url, p.header, got
-                ));
+                )));
             }
         }
         Ok(())
@@ -159,7 +154,10 @@ impl NginxRouter {
             Ok(bytes) => Some(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
-                return Err(self.err(format!("cannot read {}: {e}", self.include_file.display())))
+                return Err(self.err(ProviderError::new(
+                    ErrorKind::Io,
+                    format!("cannot read {}: {e}", self.include_file.display()),
+                )))
             }
         };
         if previous.as_deref() != Some(text.as_bytes()) {
@@ -168,22 +166,26 @@ impl NginxRouter {
                 // nginx must never be left with (or reload into) a file it rejected.
                 let restored = match &previous {
                     Some(p) => write_atomic(&self.include_file, p),
-                    None => std::fs::remove_file(&self.include_file).map_err(|e| e.to_string()),
+                    None => std::fs::remove_file(&self.include_file)
+                        .map_err(|e| ProviderError::new(ErrorKind::Io, e.to_string())),
                 };
                 let note = restored
                     .err()
                     .map(|r| format!(" (and putting the previous file back failed: {r})"))
                     .unwrap_or_default();
-                return Err(self.err(format!(
-                    "nginx rejected the new {}; the previous file is in place{note}: {e}",
-                    self.include_file.display()
+                return Err(self.err(ProviderError::new(
+                    ErrorKind::CommandFailed,
+                    format!(
+                        "nginx rejected the new {}; the previous file is in place{note}: {e}",
+                        self.include_file.display()
+                    ),
                 )));
             }
         }
         self.runner
             .run(&self.reload_command)
             .await
-            .map_err(|e| self.err(format!("reload: {e}")))?;
+            .map_err(|e| self.err(ProviderError::from(e).context("reload")))?;
         self.settle(weight, SETTLE_TIMEOUT)
             .await
             .map_err(|e| self.err(e))?;
@@ -209,13 +211,13 @@ impl NginxRouter {
 impl NginxRouter {
     /// Waits until [`CONFIRMATIONS`] answers in a row name `weight`; an answer that names
     /// anything else, or none, starts the count again. The error lists the last answers.
-    async fn settle(&self, weight: u8, timeout: Duration) -> Result<(), String> {
+    async fn settle(&self, weight: u8, timeout: Duration) -> Result<(), ProviderError> {
         let started = Instant::now();
         let mut in_a_row = 0;
         let mut seen: std::collections::VecDeque<String> = Default::default();
         loop {
             let answer = self.loaded_weight().await;
-            if answer == Ok(weight) {
+            if answer.as_ref().ok() == Some(&weight) {
                 in_a_row += 1;
             } else {
                 in_a_row = 0;
@@ -231,12 +233,12 @@ impl NginxRouter {
                 return Ok(());
             }
             if started.elapsed() > timeout {
-                return Err(format!(
+                return Err(ProviderError::bad_answer(format!(
                     "after the reload nginx did not answer {weight} % {CONFIRMATIONS} times in a row \
                      within {timeout:?} (its workers disagree, or the reload did not take); \
                      its last answers, oldest first: {}",
                     Vec::from(seen).join(", ")
-                ));
+                )));
             }
             let gap = if in_a_row > 0 { CONFIRM_GAP } else { RETRY_GAP };
             tokio::time::sleep(gap).await;
@@ -246,10 +248,13 @@ impl NginxRouter {
 
 /// Writes through a temporary file in the same folder and a rename, so nginx never reads half
 /// a file.
-fn write_atomic(path: &std::path::Path, text: impl AsRef<[u8]>) -> Result<(), String> {
+fn write_atomic(path: &std::path::Path, text: impl AsRef<[u8]>) -> Result<(), ProviderError> {
+    let io = |p: &std::path::Path, e: std::io::Error| {
+        ProviderError::new(ErrorKind::Io, format!("{}: {e}", p.display()))
+    };
     let tmp = path.with_extension("ship-tmp");
-    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
 #[async_trait]
@@ -384,8 +389,11 @@ mod tests {
         let (addr, _) = fake_status(|n| if n % 2 == 0 { 0 } else { 5 }).await;
         let r = router("/nonexistent/ship.conf".into(), addr);
         let e = r.settle(5, Duration::from_millis(400)).await.unwrap_err();
-        assert!(e.contains("did not answer 5 % 5 times in a row"), "{e}");
-        assert!(e.contains("0, 5, 0, 5"), "{e}");
+        assert!(
+            e.message.contains("did not answer 5 % 5 times in a row"),
+            "{e}"
+        );
+        assert!(e.message.contains("0, 5, 0, 5"), "{e}");
     }
 
     #[test]

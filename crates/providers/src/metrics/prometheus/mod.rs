@@ -6,9 +6,14 @@
 //! behind the value); without one the value counts as one sample. An empty result is *no data*,
 //! never zero; several series where one was expected is an error (aggregate in the query).
 
-use crate::http::{Auth, Http};
-use crate::{MetricContext, MetricSource};
+mod config;
+pub use config::{PromQueryCfg, PrometheusCfg};
+
+use crate::http::Http;
+use crate::metrics::{OutcomeQuery, Point};
+use crate::{MetricContext, MetricSource, ProviderError};
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shiploop_rollout::measure::Measurement;
 use shiploop_rollout::Observation;
@@ -24,24 +29,14 @@ pub struct Query {
     pub range: Option<(Duration, Duration, Reduce)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a range query's points become one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Reduce {
     Last,
     Max,
     Min,
     Avg,
-}
-
-impl Reduce {
-    pub fn parse(s: &str) -> Option<Reduce> {
-        Some(match s {
-            "last" => Reduce::Last,
-            "max" => Reduce::Max,
-            "min" => Reduce::Min,
-            "avg" => Reduce::Avg,
-            _ => return None,
-        })
-    }
 }
 
 /// Queries for the Ship loop's checks over the conventional metric names (Prometheus client
@@ -197,7 +192,7 @@ pub fn within(secs: f64, buckets: &[f64]) -> String {
 }
 
 /// One value out of an API answer's `data`; Ok(None) is an empty result.
-pub fn single_value(data: &Value, reduce: Reduce) -> Result<Option<f64>, String> {
+fn single_value(data: &Value, reduce: Reduce) -> Result<Option<f64>, String> {
     let parse = |pair: &Value| -> Result<f64, String> {
         let s = pair
             .get(1)
@@ -252,7 +247,7 @@ pub fn single_value(data: &Value, reduce: Reduce) -> Result<Option<f64>, String>
 }
 
 /// The points of a range query's single series; an empty matrix is no points.
-pub fn series_points(data: &Value) -> Result<Vec<(f64, f64)>, String> {
+fn series_points(data: &Value) -> Result<Vec<Point>, String> {
     if data["resultType"].as_str() != Some("matrix") {
         return Err(format!(
             "expected a range result (matrix), got {:?}",
@@ -292,7 +287,7 @@ impl PrometheusSource {
         &self,
         promql: &str,
         range: Option<(Duration, Duration, Reduce)>,
-    ) -> Result<Option<f64>, String> {
+    ) -> Result<Option<f64>, ProviderError> {
         let (path, params, reduce) = match range {
             None => (
                 "/api/v1/query",
@@ -300,9 +295,10 @@ impl PrometheusSource {
                 Reduce::Last,
             ),
             Some((over, step, reduce)) => {
+                // Before 1970 only on a broken clock: then the range ends at 0 and is empty.
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
-                    .map_err(|e| e.to_string())?
+                    .unwrap_or_default()
                     .as_secs_f64();
                 (
                     "/api/v1/query_range",
@@ -316,23 +312,15 @@ impl PrometheusSource {
                 )
             }
         };
-        let url = format!("{}{path}", self.base.trim_end_matches('/'));
-        let body = self.http.get_json(&url, &params).await?;
-        if body["status"] != "success" {
-            return Err(format!(
-                "Prometheus: {} ({})",
-                body["error"].as_str().unwrap_or("query failed"),
-                body["errorType"].as_str().unwrap_or("error")
-            ));
-        }
-        single_value(&body["data"], reduce)
+        let data = self.api(path, &params).await?;
+        single_value(&data, reduce).map_err(ProviderError::bad_answer)
     }
 
     /// One value of `promql` evaluated at `at` (seconds since the epoch); Ok(None): empty.
-    pub async fn instant_at(&self, promql: &str, at: f64) -> Result<Option<f64>, String> {
+    pub async fn instant_at(&self, promql: &str, at: f64) -> Result<Option<f64>, ProviderError> {
         let params = vec![("query", promql.to_string()), ("time", format!("{at:.3}"))];
         let data = self.api("/api/v1/query", &params).await?;
-        single_value(&data, Reduce::Last)
+        single_value(&data, Reduce::Last).map_err(ProviderError::bad_answer)
     }
 
     /// The series of `promql` from `start` to `end` (seconds since the epoch) every `step`
@@ -343,7 +331,7 @@ impl PrometheusSource {
         start: f64,
         end: f64,
         step: u64,
-    ) -> Result<Vec<(f64, f64)>, String> {
+    ) -> Result<Vec<Point>, ProviderError> {
         let params = vec![
             ("query", promql.to_string()),
             ("start", format!("{start:.3}")),
@@ -351,20 +339,26 @@ impl PrometheusSource {
             ("step", format!("{}s", step.max(1))),
         ];
         let data = self.api("/api/v1/query_range", &params).await?;
-        series_points(&data)
+        series_points(&data).map_err(ProviderError::bad_answer)
     }
 
-    async fn api(&self, path: &str, params: &[(&str, String)]) -> Result<Value, String> {
+    /// The `data` of a successful API answer; Prometheus' own error otherwise.
+    async fn api(&self, path: &str, params: &[(&str, String)]) -> Result<Value, ProviderError> {
         let url = format!("{}{path}", self.base.trim_end_matches('/'));
         let body = self.http.get_json(&url, params).await?;
         if body["status"] != "success" {
-            return Err(format!(
+            return Err(ProviderError::bad_answer(format!(
                 "Prometheus: {} ({})",
                 body["error"].as_str().unwrap_or("query failed"),
                 body["errorType"].as_str().unwrap_or("error")
-            ));
+            )));
         }
         Ok(body["data"].clone())
+    }
+
+    /// An outcome metric's query with `{{service}}` and `{{mission}}` filled.
+    fn outcome_query(q: &OutcomeQuery) -> String {
+        fill(q.query, &[("service", q.service), ("mission", q.mission)])
     }
 
     async fn measure_key(&self, key: &str, ctx: &MetricContext) -> Measurement {
@@ -416,16 +410,20 @@ impl PrometheusSource {
         let value = match self.run(&fill(&q.query, &vars), q.range).await {
             Ok(Some(v)) => v,
             Ok(None) => return Measurement::NoData,
-            Err(message) => return Measurement::Error { message },
+            Err(e) => {
+                return Measurement::Error {
+                    message: e.to_string(),
+                }
+            }
         };
         let samples = match &q.samples {
             None => 1,
             Some(s) => match self.run(&fill(s, &vars), None).await {
                 Ok(Some(n)) if n.is_finite() && n > 0.0 => n.round() as u64,
                 Ok(_) => 0,
-                Err(message) => {
+                Err(e) => {
                     return Measurement::Error {
-                        message: format!("samples query: {message}"),
+                        message: format!("samples query: {e}"),
                     }
                 }
             },
@@ -446,10 +444,29 @@ impl MetricSource for PrometheusSource {
         }
         out
     }
+
+    async fn value_at(&self, q: &OutcomeQuery<'_>) -> Result<Option<f64>, ProviderError> {
+        let query = Self::outcome_query(q);
+        self.instant_at(&query, q.end).await.map_err(|mut e| {
+            e.message = format!("{} (query: {query})", e.message);
+            e
+        })
+    }
+
+    async fn series(
+        &self,
+        q: &OutcomeQuery<'_>,
+        _recorded: &[Point],
+    ) -> Result<Vec<Point>, ProviderError> {
+        self.range_series(&Self::outcome_query(q), q.start, q.end, q.step_secs())
+            .await
+    }
 }
 
 /// A source for servers that do not exist, used to build a default for tests.
+#[cfg(test)]
 pub fn for_tests(base: &str) -> PrometheusSource {
+    use crate::http::Auth;
     PrometheusSource {
         http: Http::new(Duration::from_secs(5), Auth::None, None).expect("a plain client builds"),
         base: base.into(),
@@ -471,7 +488,7 @@ mod tests {
 
     #[test]
     fn config_md_shows_every_preset_as_the_code_has_it() {
-        let doc = include_str!("../../../docs/CONFIG.md");
+        let doc = include_str!("../../../../../docs/CONFIG.md");
         let presets = presets();
         for (name, q) in &presets {
             let samples = q

@@ -2,6 +2,9 @@
 //! silenced nor inhibited, filtered by matchers. It answers `alerts/<name>` keys — the engine
 //! asks for `alerts/critical_security` — with the number of matching alerts, and names them.
 
+mod config;
+pub use config::{AlertsCfg, AlertsKind};
+
 use crate::http::Http;
 use crate::{MetricContext, MetricSource};
 use async_trait::async_trait;
@@ -52,7 +55,11 @@ impl AlertmanagerSource {
         let url = format!("{}/api/v2/alerts", self.base.trim_end_matches('/'));
         let body = match self.http.get_json(&url, &params).await {
             Ok(b) => b,
-            Err(message) => return Measurement::Error { message },
+            Err(e) => {
+                return Measurement::Error {
+                    message: e.to_string(),
+                }
+            }
         };
         let Some(alerts) = body.as_array() else {
             return Measurement::Error {

@@ -7,7 +7,10 @@
 //! change; with `load-server-state-from-file global` in the configuration HAProxy starts from
 //! those weights. (Rewriting the configuration file instead would fight whoever owns it.)
 
-use crate::{ProviderError, RouteContext, RouterOutput, TrafficRouter};
+mod config;
+pub use config::HaproxyRouterCfg;
+
+use crate::{ErrorKind, ProviderError, RouteContext, RouterOutput, TrafficRouter};
 use async_trait::async_trait;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,54 +32,67 @@ pub fn parse_weight(answer: &str) -> Option<u32> {
 }
 
 impl HaproxyRouter {
-    fn err(&self, message: String) -> ProviderError {
-        ProviderError {
-            provider: "haproxy router".into(),
-            message,
-        }
+    fn err(&self, e: ProviderError) -> ProviderError {
+        e.by("haproxy router")
     }
 
     /// One runtime API command; HAProxy answers and closes the connection.
-    pub async fn command(&self, cmd: &str) -> Result<String, String> {
+    pub async fn command(&self, cmd: &str) -> Result<String, ProviderError> {
         let run = async {
             let mut s = tokio::net::UnixStream::connect(&self.socket)
                 .await
-                .map_err(|e| format!("admin socket {}: {e}", self.socket.display()))?;
+                .map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::Unreachable,
+                        format!("admin socket {}: {e}", self.socket.display()),
+                    )
+                })?;
+            let lost = |e: std::io::Error| {
+                ProviderError::new(ErrorKind::Unreachable, format!("`{cmd}`: {e}"))
+            };
             s.write_all(format!("{cmd}\n").as_bytes())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(lost)?;
             let mut out = String::new();
-            s.read_to_string(&mut out)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(out)
+            s.read_to_string(&mut out).await.map_err(lost)?;
+            Ok::<_, ProviderError>(out)
         };
-        tokio::time::timeout(self.timeout, run)
-            .await
-            .map_err(|_| format!("`{cmd}`: no answer within {:?}", self.timeout))?
+        tokio::time::timeout(self.timeout, run).await.map_err(|_| {
+            ProviderError::new(
+                ErrorKind::Timeout,
+                format!("`{cmd}`: no answer within {:?}", self.timeout),
+            )
+        })?
     }
 
-    async fn weight_of(&self, server: &str) -> Result<u32, String> {
+    async fn weight_of(&self, server: &str) -> Result<u32, ProviderError> {
         let cmd = format!("get weight {}/{server}", self.backend);
         let answer = self.command(&cmd).await?;
-        parse_weight(&answer).ok_or_else(|| format!("`{cmd}` answered {:?}", answer.trim()))
+        parse_weight(&answer).ok_or_else(|| {
+            ProviderError::bad_answer(format!("`{cmd}` answered {:?}", answer.trim()))
+        })
     }
 
-    async fn set(&self, server: &str, weight: u32) -> Result<(), String> {
+    async fn set(&self, server: &str, weight: u32) -> Result<(), ProviderError> {
         let cmd = format!("set server {}/{server} weight {weight}", self.backend);
         let answer = self.command(&cmd).await?;
         // Success is an empty answer; anything else is HAProxy explaining a refusal.
         if !answer.trim().is_empty() {
-            return Err(format!("`{cmd}`: {}", answer.trim()));
+            return Err(ProviderError::bad_answer(format!(
+                "`{cmd}`: {}",
+                answer.trim()
+            )));
         }
         let now = self.weight_of(server).await?;
         if now != weight {
-            return Err(format!("`{cmd}` left the weight at {now}"));
+            return Err(ProviderError::bad_answer(format!(
+                "`{cmd}` left the weight at {now}"
+            )));
         }
         Ok(())
     }
 
-    async fn save_state(&self) -> Result<(), String> {
+    async fn save_state(&self) -> Result<(), ProviderError> {
         let Some(path) = &self.state_file else {
             return Ok(());
         };
@@ -84,11 +100,17 @@ impl HaproxyRouter {
         // would reset the others' runtime weights at the next reload.
         let state = self.command("show servers state").await?;
         if !state.starts_with('1') {
-            return Err(format!("`show servers state` answered {:?}", state.trim()));
+            return Err(ProviderError::bad_answer(format!(
+                "`show servers state` answered {:?}",
+                state.trim()
+            )));
         }
+        let io = |p: &std::path::Path, e: std::io::Error| {
+            ProviderError::new(ErrorKind::Io, format!("{}: {e}", p.display()))
+        };
         let tmp = path.with_extension("ship-tmp");
-        std::fs::write(&tmp, &state).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::write(&tmp, &state).map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io(path, e))
     }
 
     async fn apply(&self, weight: u8) -> Result<RouterOutput, ProviderError> {
@@ -144,7 +166,7 @@ impl TrafficRouter for HaproxyRouter {
             .await
             .map_err(|e| self.err(e))?;
         match canary + stable {
-            0 => Err(self.err("both servers have weight 0".into())),
+            0 => Err(self.err(ProviderError::bad_answer("both servers have weight 0"))),
             total => Ok(Some(((canary * 100 + total / 2) / total).min(100) as u8)),
         }
     }

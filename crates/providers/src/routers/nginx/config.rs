@@ -1,0 +1,106 @@
+//! `[router.nginx]`: ship owns one include file and reloads nginx.
+
+use super::{NginxRouter, Probe};
+use crate::cfg::{BuildContext, Problems};
+use crate::routers::RouterTable;
+use crate::{ProviderError, TrafficRouter};
+use serde::{Deserialize, Serialize};
+use shiploop_artifacts::Dur;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NginxRouterCfg {
+    /// The include file ship writes (relative to the workspace or absolute); include it in
+    /// nginx's `http` block.
+    pub include_file: String,
+    pub stable: Vec<String>,
+    pub canary: Vec<String>,
+    /// What `split_clients` hashes: `$request_id` (random per request), or a per-user key.
+    pub split_key: String,
+    /// Loopback `host:port` of the status server the include declares.
+    pub status_listen: String,
+    pub test_command: String,
+    pub reload_command: String,
+    /// Optional: a URL through nginx; at 0 % and 100 % every answer must carry
+    /// `probe_header` = `stable_value` / `canary_value`.
+    pub probe_url: String,
+    pub probe_header: String,
+    pub stable_value: String,
+    pub canary_value: String,
+    pub timeout: Dur,
+}
+
+impl Default for NginxRouterCfg {
+    fn default() -> Self {
+        NginxRouterCfg {
+            include_file: String::new(),
+            stable: Vec::new(),
+            canary: Vec::new(),
+            split_key: "$request_id".into(),
+            status_listen: "127.0.0.1:9190".into(),
+            test_command: "nginx -t".into(),
+            reload_command: "nginx -s reload".into(),
+            probe_url: String::new(),
+            probe_header: "x-ship-version".into(),
+            stable_value: String::new(),
+            canary_value: String::new(),
+            timeout: Dur::from_secs(30),
+        }
+    }
+}
+
+impl RouterTable for NginxRouterCfg {
+    fn check(&self, p: &mut Problems) {
+        if self.include_file.trim().is_empty() {
+            p.at(&["include_file"], "router.nginx.include_file: name the file ship owns (include it in nginx's http block)");
+        }
+        let bad = |s: &String| s.trim().is_empty() || s.contains([';', '{', '}', '\n', '"']);
+        if self.stable.is_empty() || self.canary.is_empty() {
+            p.at(&["stable"], "router.nginx.stable and router.nginx.canary: the servers (host:port) of each version");
+        } else if let Some(s) = self.stable.iter().chain(&self.canary).find(|s| bad(s)) {
+            p.at(
+                &["stable"],
+                format!("router.nginx: {s:?} is not a server address"),
+            );
+        }
+        if !self.split_key.starts_with('$') || self.split_key.contains([';', '{', '}', '"', '\n']) {
+            p.at(&["split_key"], format!("router.nginx.split_key {:?}: an nginx variable such as $request_id or $http_x_user_id", self.split_key));
+        }
+        if self.status_listen.parse::<std::net::SocketAddr>().is_err() {
+            p.at(
+                &["status_listen"],
+                format!(
+                    "router.nginx.status_listen {:?}: host:port",
+                    self.status_listen
+                ),
+            );
+        }
+        if !self.probe_url.is_empty()
+            && (!self.probe_url.starts_with("http://")
+                || self.stable_value.is_empty()
+                || self.canary_value.is_empty())
+        {
+            p.at(&["probe_url"], "router.nginx.probe_url: an http:// URL, with stable_value and canary_value to expect in probe_header");
+        }
+    }
+
+    fn build(&self, cx: &BuildContext) -> Result<Box<dyn TrafficRouter>, ProviderError> {
+        Ok(Box::new(NginxRouter {
+            include_file: cx.path(&self.include_file),
+            service: cx.service.to_string(),
+            stable: self.stable.clone(),
+            canary: self.canary.clone(),
+            split_key: self.split_key.clone(),
+            status_listen: self.status_listen.clone(),
+            test_command: self.test_command.clone(),
+            reload_command: self.reload_command.clone(),
+            runner: cx.runner(self.timeout),
+            probe: (!self.probe_url.is_empty()).then(|| Probe {
+                url: self.probe_url.clone(),
+                header: self.probe_header.clone(),
+                stable_value: self.stable_value.clone(),
+                canary_value: self.canary_value.clone(),
+            }),
+        }))
+    }
+}
