@@ -16,6 +16,7 @@ use axum::extract::{Form, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use records::ts;
 use serde::Deserialize;
 use shiploop_artifacts::release::Trigger;
@@ -32,17 +33,17 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// What a path segment keeps as it is: RFC 3986's unreserved characters; every other byte of
+/// the UTF-8 text is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A path segment as a URL carries it: a release id in a link, whatever characters it has.
 fn seg(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 /// A link to a release's page, ready for an HTML attribute.
@@ -703,6 +704,11 @@ mod tests {
         assert_eq!(
             release_href("a b/\"<x>&?#"),
             "/releases/a%20b%2F%22%3Cx%3E%26%3F%23"
+        );
+        // UTF-8 bytes and the unreserved marks, as before.
+        assert_eq!(
+            release_href("café-1.0_~x"),
+            "/releases/caf%C3%A9-1.0_~x"
         );
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
         let pts: Vec<_> = (0..10_000)
