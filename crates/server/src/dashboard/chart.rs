@@ -7,8 +7,8 @@
 //! drawn over it. A time axis in UTC with ticks, a vertical marker where each stage was entered
 //! (and where a rollback began), and a legend with line samples.
 
-use super::esc;
 use chrono::{DateTime, Utc};
+use maud::{html, Markup};
 
 /// One line of a chart and how it is drawn.
 pub struct Line<'a> {
@@ -151,12 +151,70 @@ const ZERO_PAD: f64 = 10.0;
 const THRESHOLD_COLOR: &str = "#c53030";
 const THRESHOLD_DASH: &str = "2 3";
 
-fn stroke(color: &str, width: f64, dash: Option<&str>) -> String {
-    let mut s = format!("stroke=\"{color}\" stroke-width=\"{width}\"");
-    if let Some(d) = dash {
-        s.push_str(&format!(" stroke-dasharray=\"{d}\""));
+/// How a line is drawn: colour, width and dash pattern.
+#[derive(Clone, Copy)]
+struct Stroke<'a> {
+    color: &'a str,
+    width: f64,
+    dash: Option<&'a str>,
+}
+
+const THRESHOLD_STROKE: Stroke<'static> = Stroke {
+    color: THRESHOLD_COLOR,
+    width: 1.5,
+    dash: Some(THRESHOLD_DASH),
+};
+
+/// A `<line>` from (x1, y1) to (x2, y2). SVG elements are written with their closing tag: in
+/// HTML, only `/>` or `</line>` ends an element inside `<svg>`.
+fn line(x1: &str, x2: &str, y1: &str, y2: &str, s: Stroke<'_>) -> Markup {
+    html! {
+        line x1=(x1) x2=(x2) y1=(y1) y2=(y2) stroke=(s.color) stroke-width=(s.width)
+            stroke-dasharray=[s.dash] {}
     }
-    s
+}
+
+/// One entry of the legend: a sample of the line and its text.
+struct Key<'a> {
+    class: &'static str,
+    series: &'a str,
+    stroke: Stroke<'a>,
+    text: String,
+    fill: &'a str,
+}
+
+/// The legend's entries side by side from the left; the threshold's entry is wrapped in the
+/// chart's `threshold` group, which says whether it is on the scale (off it, this entry is
+/// where the chart says so).
+fn legend(keys: Vec<Key<'_>>, threshold_shown: Option<bool>) -> Markup {
+    let mut lx = 12.0;
+    let mut placed = vec![];
+    for k in keys {
+        let width = 29.0 + 6.2 * k.text.chars().count() as f64 + 16.0;
+        placed.push((lx, k));
+        lx += width;
+    }
+    let item = |lx: f64, k: &Key<'_>| {
+        html! {
+            g class={ "legend-item " (k.class) } data-series=(k.series) {
+                (line(&lx.to_string(), &(lx + 24.0).to_string(), "34", "34", k.stroke))
+                text x=(lx + 29.0) y="38" fill=(k.fill) { (k.text) }
+            }
+        }
+    };
+    html! {
+        g class="legend" {
+            @for (lx, k) in &placed {
+                @if k.class == "threshold-key" {
+                    g class="threshold" data-shown=(threshold_shown.unwrap_or(false)) {
+                        (item(*lx, k))
+                    }
+                } @else {
+                    (item(*lx, k))
+                }
+            }
+        }
+    }
 }
 
 /// A chart: `lines` against `threshold` (label, value), with `markers`, on a scale fitted to
@@ -170,18 +228,20 @@ pub fn svg(
     unit: &Unit,
 ) -> String {
     let all: Vec<&(DateTime<Utc>, f64)> = lines.iter().flat_map(|l| l.points.iter()).collect();
-    let open = |extra: &str| {
-        format!(
-            "<svg class=\"chart\" data-chart=\"{0}\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\" font-family=\"sans-serif\"{extra}><rect width=\"{W}\" height=\"{H}\" fill=\"#fff\"/><text x=\"12\" y=\"18\" font-weight=\"bold\" font-size=\"13\">{0}</text>",
-            esc(title)
-        )
+    let view_box = format!("0 0 {W} {H}");
+    let heading = html! {
+        rect width=(W) height=(H) fill="#fff" {}
+        text x="12" y="18" font-weight="bold" font-size="13" { (title) }
     };
     if all.is_empty() {
-        return format!(
-            "{}<text x=\"12\" y=\"{}\">no samples yet</text></svg>",
-            open(""),
-            H / 2.0
-        );
+        return html! {
+            svg class="chart" data-chart=(title) width=(W) height=(H) viewBox=(view_box)
+                xmlns="http://www.w3.org/2000/svg" font-size="11" font-family="sans-serif" {
+                (heading)
+                text x="12" y=(H / 2.0) { "no samples yet" }
+            }
+        }
+        .into_string();
     }
     let times = all
         .iter()
@@ -194,170 +254,140 @@ pub fn svg(
     let sc = scale(data_max, threshold.map(|(_, v)| v), unit.min_top);
     let x = |t: DateTime<Utc>| LEFT + (RIGHT - LEFT) * ((t - t0).num_milliseconds() as f64 / span);
     let y = |v: f64| BOTTOM - ZERO_PAD - (BOTTOM - ZERO_PAD - TOP) * (v / sc.top).min(1.0);
-    let mut svg = open(&format!(
-        " data-top=\"{}\" data-data-max=\"{data_max}\"{}",
-        sc.top,
-        threshold
-            .map(|(_, v)| format!(
-                " data-threshold=\"{v}\" data-threshold-shown=\"{}\"",
-                sc.threshold_shown
-            ))
-            .unwrap_or_default()
-    ));
+    let px = |v: f64| format!("{v:.1}");
+    let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
     // The legend: a sample of each line, and the threshold.
-    let mut lx = 12.0;
-    let mut legend = String::from("<g class=\"legend\">");
-    let mut item = |class: &str, key: &str, line: String, text: String, fill: &str| {
-        let g = format!(
-            "<g class=\"legend-item {class}\" data-series=\"{}\"><line x1=\"{lx}\" x2=\"{}\" y1=\"34\" y2=\"34\" {line}/><text x=\"{}\" y=\"38\" fill=\"{fill}\">{}</text></g>",
-            esc(key),
-            lx + 24.0,
-            lx + 29.0,
-            esc(&text)
-        );
-        lx += 29.0 + 6.2 * text.chars().count() as f64 + 16.0;
-        g
-    };
-    for l in lines {
-        let g = item(
-            "series",
-            l.name,
-            stroke(l.color, l.width, l.dash),
-            l.name.to_string(),
-            "#1d2433",
-        );
-        legend.push_str(&g);
-    }
+    let mut keys: Vec<Key<'_>> = lines
+        .iter()
+        .map(|l| Key {
+            class: "series",
+            series: l.name,
+            stroke: Stroke {
+                color: l.color,
+                width: l.width,
+                dash: l.dash,
+            },
+            text: l.name.to_string(),
+            fill: "#1d2433",
+        })
+        .collect();
     if let Some((label, v)) = threshold {
-        // Wrapped in the chart's `threshold` group, which says whether it is on the scale:
-        // off it, this entry is where the chart says so.
-        let (shown, off) = if sc.threshold_shown {
-            ("true", "")
-        } else {
-            ("false", " (off scale)")
-        };
-        let g = item(
-            "threshold-key",
-            "threshold",
-            stroke(THRESHOLD_COLOR, 1.5, Some(THRESHOLD_DASH)),
-            format!("{label} {}{off}", unit.label(v)),
-            THRESHOLD_COLOR,
-        );
-        legend.push_str(&format!(
-            "<g class=\"threshold\" data-shown=\"{shown}\">{g}</g>"
-        ));
+        let off = if sc.threshold_shown { "" } else { " (off scale)" };
+        keys.push(Key {
+            class: "threshold-key",
+            series: "threshold",
+            stroke: THRESHOLD_STROKE,
+            text: format!("{label} {}{off}", unit.label(v)),
+            fill: THRESHOLD_COLOR,
+        });
     }
-    legend.push_str("</g>");
-    svg.push_str(&legend);
 
-    // The frame, the y axis: gridlines and labels at each step, the top one marked.
-    svg.push_str(&format!(
-        "<rect class=\"plot\" x=\"{LEFT}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#cbd2d9\"/>",
-        RIGHT - LEFT,
-        BOTTOM - TOP
-    ));
+    // The y axis: gridlines and labels at each step, the top one marked.
     let n = (sc.top / sc.step).round() as usize;
-    for k in 0..=n {
+    let y_ticks = (0..=n).map(|k| {
         let v = if k == n { sc.top } else { k as f64 * sc.step };
-        let at = y(v);
         let class = match k {
             0 => "y-label y-zero",
             k if k == n => "y-label y-max",
             _ => "y-label",
         };
-        svg.push_str(&format!(
-            "<line x1=\"{LEFT}\" x2=\"{RIGHT}\" y1=\"{at:.1}\" y2=\"{at:.1}\" stroke=\"#edf0f3\"/><text class=\"{class}\" data-value=\"{v}\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#4a5568\">{}</text>",
-            LEFT - 6.0,
-            at + 4.0,
-            esc(&unit.tick(v, sc.step))
-        ));
-    }
+        (v, class)
+    });
 
     // The time axis, in UTC.
     let (ticks, step) = time_ticks(t0, t1);
-    svg.push_str("<g class=\"time-axis\">");
-    for t in &ticks {
-        let at = x(*t);
-        svg.push_str(&format!(
-            "<line x1=\"{at:.1}\" x2=\"{at:.1}\" y1=\"{BOTTOM}\" y2=\"{}\" stroke=\"#718096\"/><text class=\"time-tick\" data-at=\"{}\" x=\"{at:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#4a5568\">{}</text>",
-            BOTTOM + 4.0,
-            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            BOTTOM + 16.0,
-            tick_label(*t, step)
-        ));
-    }
     let (d0, d1) = (t0.format("%Y-%m-%d"), t1.format("%Y-%m-%d"));
     let days = if d0.to_string() == d1.to_string() {
         d0.to_string()
     } else {
         format!("{d0} – {d1}")
     };
-    svg.push_str(&format!(
-        "<text class=\"time-caption\" x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#4a5568\">time (UTC), {days}</text></g>",
-        (LEFT + RIGHT) / 2.0,
-        BOTTOM + 32.0
-    ));
 
     // Stage boundaries: a labelled vertical line each; labels that would collide go a row down.
     let mut last_label = f64::NEG_INFINITY;
     let mut row = 0;
-    for m in markers {
-        let at = x(m.at);
-        row = if at - last_label < 80.0 {
-            (row + 1) % 3
-        } else {
-            0
-        };
-        last_label = at;
-        let (class, color) = if m.rollback {
-            ("event-marker", THRESHOLD_COLOR)
-        } else {
-            ("stage-marker", "#2d3748")
-        };
-        let (tx, anchor) = if at > RIGHT - 70.0 {
-            (at - 3.0, "end")
-        } else {
-            (at + 3.0, "start")
-        };
-        svg.push_str(&format!(
-            "<g class=\"{class}\" data-stage=\"{0}\" data-at=\"{1}\"><line x1=\"{at:.1}\" x2=\"{at:.1}\" y1=\"{TOP}\" y2=\"{BOTTOM}\" stroke=\"{color}\" stroke-width=\"1\" stroke-dasharray=\"4 3\"/><text x=\"{tx:.1}\" y=\"{2:.1}\" text-anchor=\"{anchor}\" fill=\"{color}\" font-size=\"10\">{0}</text></g>",
-            esc(&m.label),
-            m.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            TOP + 11.0 + 11.0 * row as f64
-        ));
-    }
+    let placed_markers: Vec<(&Marker, f64, usize)> = markers
+        .iter()
+        .map(|m| {
+            let at = x(m.at);
+            row = if at - last_label < 80.0 {
+                (row + 1) % 3
+            } else {
+                0
+            };
+            last_label = at;
+            (m, at, row)
+        })
+        .collect();
 
-    // The threshold's line where it fits, its value at the right end.
-    if let Some((_, v)) = threshold.filter(|_| sc.threshold_shown) {
-        let at = y(v);
-        let ty = if at - TOP < 14.0 { at + 12.0 } else { at - 4.0 };
-        svg.push_str(&format!(
-            "<g class=\"threshold-line\"><line x1=\"{LEFT}\" x2=\"{RIGHT}\" y1=\"{at:.1}\" y2=\"{at:.1}\" {}/><text x=\"{}\" y=\"{ty:.1}\" fill=\"{THRESHOLD_COLOR}\" text-anchor=\"end\">{}</text></g>",
-            stroke(THRESHOLD_COLOR, 1.5, Some(THRESHOLD_DASH)),
-            RIGHT - 4.0,
-            esc(&unit.label(v))
-        ));
-    }
-
-    // The lines last, over everything: canary (dashed) over stable, so both show where equal.
-    for l in lines {
-        let pts: Vec<String> = l
-            .points
-            .iter()
-            .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
-            .collect();
-        if !pts.is_empty() {
-            svg.push_str(&format!(
-                "<polyline class=\"series\" data-series=\"{}\" fill=\"none\" {} stroke-linejoin=\"round\" points=\"{}\"/>",
-                esc(l.name),
-                stroke(l.color, l.width, l.dash),
-                pts.join(" ")
-            ));
+    html! {
+        svg class="chart" data-chart=(title) width=(W) height=(H) viewBox=(view_box)
+            xmlns="http://www.w3.org/2000/svg" font-size="11" font-family="sans-serif"
+            data-top=(sc.top) data-data-max=(data_max)
+            data-threshold=[threshold.map(|(_, v)| v)]
+            data-threshold-shown=[threshold.map(|_| sc.threshold_shown)] {
+            (heading)
+            (legend(keys, threshold.map(|_| sc.threshold_shown)))
+            rect class="plot" x=(LEFT) y=(TOP) width=(RIGHT - LEFT) height=(BOTTOM - TOP)
+                fill="none" stroke="#cbd2d9" {}
+            @for (v, class) in y_ticks {
+                line x1=(LEFT) x2=(RIGHT) y1=(px(y(v))) y2=(px(y(v))) stroke="#edf0f3" {}
+                text class=(class) data-value=(v) x=(LEFT - 6.0) y=(px(y(v) + 4.0))
+                    text-anchor="end" fill="#4a5568" { (unit.tick(v, sc.step)) }
+            }
+            g class="time-axis" {
+                @for t in &ticks {
+                    line x1=(px(x(*t))) x2=(px(x(*t))) y1=(BOTTOM) y2=(BOTTOM + 4.0)
+                        stroke="#718096" {}
+                    text class="time-tick" data-at=(rfc3339(*t)) x=(px(x(*t))) y=(BOTTOM + 16.0)
+                        text-anchor="middle" fill="#4a5568" { (tick_label(*t, step)) }
+                }
+                text class="time-caption" x=((LEFT + RIGHT) / 2.0) y=(BOTTOM + 32.0)
+                    text-anchor="middle" fill="#4a5568" { "time (UTC), " (days) }
+            }
+            @for (m, at, row) in &placed_markers {
+                @let (class, color) = if m.rollback {
+                    ("event-marker", THRESHOLD_COLOR)
+                } else {
+                    ("stage-marker", "#2d3748")
+                };
+                @let (tx, anchor) = if *at > RIGHT - 70.0 {
+                    (at - 3.0, "end")
+                } else {
+                    (at + 3.0, "start")
+                };
+                g class=(class) data-stage=(m.label) data-at=(rfc3339(m.at)) {
+                    (line(&px(*at), &px(*at), &TOP.to_string(), &BOTTOM.to_string(), Stroke {
+                        color,
+                        width: 1.0,
+                        dash: Some("4 3"),
+                    }))
+                    text x=(px(tx)) y=(px(TOP + 11.0 + 11.0 * *row as f64))
+                        text-anchor=(anchor) fill=(color) font-size="10" { (m.label) }
+                }
+            }
+            // The threshold's line where it fits, its value at the right end.
+            @if let Some((_, v)) = threshold.filter(|_| sc.threshold_shown) {
+                @let at = y(v);
+                @let ty = if at - TOP < 14.0 { at + 12.0 } else { at - 4.0 };
+                g class="threshold-line" {
+                    (line(&LEFT.to_string(), &RIGHT.to_string(), &px(at), &px(at), THRESHOLD_STROKE))
+                    text x=(RIGHT - 4.0) y=(px(ty)) fill=(THRESHOLD_COLOR) text-anchor="end" {
+                        (unit.label(v))
+                    }
+                }
+            }
+            // The lines last, over everything: canary (dashed) over stable, so both show
+            // where equal.
+            @for l in lines.iter().filter(|l| !l.points.is_empty()) {
+                polyline class="series" data-series=(l.name) fill="none" stroke=(l.color)
+                    stroke-width=(l.width) stroke-dasharray=[l.dash] stroke-linejoin="round"
+                    points=(l.points.iter().map(|(t, v)| format!("{},{}", px(x(*t)), px(y(*v)))).collect::<Vec<_>>().join(" ")) {}
+            }
         }
     }
-    svg.push_str("</svg>");
-    svg
+    .into_string()
 }
 
 #[cfg(test)]
