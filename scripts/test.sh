@@ -33,4 +33,13 @@ if [ "${#need[@]}" -gt 0 ]; then apt_install --no-install-recommends "${need[@]}
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --locked
-cargo test --workspace --locked
+# The tests: cargo nextest runs the test binaries' tests side by side (.config/nextest.toml says
+# how many and which may not share the machine); it does not run doc tests, cargo test does.
+# Without nextest, cargo test runs them all, one binary after the other (slower, same tests).
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked
+  cargo test --workspace --locked --doc
+else
+  echo "cargo-nextest is missing: running cargo test (slower; cargo install cargo-nextest --locked)" >&2
+  cargo test --workspace --locked
+fi

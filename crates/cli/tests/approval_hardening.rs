@@ -4,17 +4,26 @@
 
 mod common;
 use common::*;
+use shiploop_testkit::workspace::keygen;
 
 /// Lists `key` in allowed_signers on one line for `principals` (comma-separated).
 fn list(ws: &Ws, key: &std::path::Path, principals: &str) {
-    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
-    let mut signers = ws.read("work/allowed_signers");
-    signers.push_str(&format!(
-        "{principals} namespaces=\"shiploop-release\" {}\n",
-        fields.join(" ")
-    ));
-    ws.write("work/allowed_signers", &signers);
+    ws.allow(key, principals);
+}
+
+/// The standard contract, a new key of `<name>@example.com` listed on `line` only, the contract
+/// submitted as `<name>@example.com`, and what `ship release approve --key <that key> --as
+/// <approver>` did.
+fn submitter_approves_as(name: &str, line: &str, approver: &str) -> (Ws, Run) {
+    let ws = Ws::with_contract();
+    let who = format!("{name}@example.com");
+    let key = ws.key(name, &who, false);
+    list(&ws, &key, line);
+    let r = ws.ship(&["release", "submit", ID, "--as", &who]);
+    assert_eq!(r.code, 0, "{line}: {}", r.text());
+    let k = key.to_str().unwrap();
+    let r = ws.ship(&["release", "approve", ID, "--key", k, "--as", approver]);
+    (ws, r)
 }
 
 #[test]
@@ -24,21 +33,7 @@ fn the_submitter_cannot_approve_under_another_spelling() {
         "alice@example.com,alice@corp.example",
         "*@Example.com,alice@corp.example",
     ] {
-        let ws = Ws::with_contract();
-        let alice = ws.key("alice", "alice@example.com", false);
-        list(&ws, &alice, line);
-        let r = ws.ship(&["release", "submit", ID, "--as", "alice@example.com"]);
-        assert_eq!(r.code, 0, "{}", r.text());
-        let k = alice.to_str().unwrap();
-        let r = ws.ship(&[
-            "release",
-            "approve",
-            ID,
-            "--key",
-            k,
-            "--as",
-            "alice@corp.example",
-        ]);
+        let (ws, r) = submitter_approves_as("alice", line, "alice@corp.example");
         assert_eq!(r.code, 1, "{line}: {}", r.text());
         assert!(
             r.stderr
@@ -115,25 +110,17 @@ fn ecdsa_p384_and_p521_approvers() {
     let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
     assert_eq!(r.code, 0, "{}", r.text());
     for (bits, who) in [("384", "p384@example.com"), ("521", "p521@example.com")] {
-        let key = ws.path(&format!("keys/p{bits}"));
-        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
-        let st = ssh_keygen()
-            .args(["-q", "-t", "ecdsa", "-b", bits, "-N", "", "-C", who, "-f"])
-            .arg(&key)
-            .status()
-            .expect("ssh-keygen must be installed (apt-get install openssh-client)");
-        assert!(st.success());
+        let key = keygen(
+            ws.root(),
+            &format!("p{bits}"),
+            &["-t", "ecdsa", "-b", bits],
+            who,
+        );
         list(&ws, &key, who);
         let r = ws.approve_by_ssh_keygen(&key, &format!("p{bits}"));
         assert_eq!(r.code, 0, "P-{bits}: {}", r.text());
     }
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 0, "{}", r.text());
-    assert!(
-        r.stdout.contains("p384@example.com, p521@example.com"),
-        "{}",
-        r.stdout
-    );
+    ws.assert_approved_by("p384@example.com, p521@example.com");
 }
 
 #[test]
@@ -175,21 +162,7 @@ fn self_approval_through_spelling_variants_is_refused() {
         "!!agent@example.com,bob@example.com",
         "bob@example.com,\"agent@example.com\"",
     ] {
-        let ws = Ws::with_contract();
-        let agent = ws.key("agent", "agent@example.com", false);
-        list(&ws, &agent, line);
-        let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
-        assert_eq!(r.code, 0, "{line}: {}", r.text());
-        let k = agent.to_str().unwrap();
-        let r = ws.ship(&[
-            "release",
-            "approve",
-            ID,
-            "--key",
-            k,
-            "--as",
-            "bob@example.com",
-        ]);
+        let (ws, r) = submitter_approves_as("agent", line, "bob@example.com");
         // Every variant is tried and reported, not only the first that fails.
         if r.code != 1 || !r.stderr.contains(" line ") {
             failures.push(format!("{line:?}: exit {}: {}", r.code, r.text()));
@@ -280,25 +253,12 @@ fn a_huge_principals_line_is_refused_quickly() {
 #[test]
 fn a_short_rsa_key_is_named_not_called_a_mismatch() {
     let ws = Ws::with_contract();
-    let key = ws.path("keys/rsa1024");
-    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
-    let st = ssh_keygen()
-        .args([
-            "-q",
-            "-t",
-            "rsa",
-            "-b",
-            "1024",
-            "-N",
-            "",
-            "-C",
-            "old@example.com",
-            "-f",
-        ])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen must be installed (apt-get install openssh-client)");
-    assert!(st.success(), "ssh-keygen -t rsa -b 1024 failed");
+    let key = keygen(
+        ws.root(),
+        "rsa1024",
+        &["-t", "rsa", "-b", "1024"],
+        "old@example.com",
+    );
     list(&ws, &key, "old@example.com");
     let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
     assert_eq!(r.code, 0, "{}", r.text());

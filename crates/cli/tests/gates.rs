@@ -7,32 +7,35 @@ use common::builtin::*;
 use common::servers::{self, Server};
 use common::*;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
 const STAGING_TOKEN: &str = "staging-token-0123456789";
 
 fn staging_proxy(ws: &Ws, stable: &Server, canary: &Server) -> (Proxy, SocketAddr) {
     let (listen, admin) = (servers::free_addr(), servers::free_addr());
-    let child = Command::new(env!("CARGO_BIN_EXE_ship"))
-        .arg("-C")
-        .arg(ws.root())
-        .args(["proxy", "--stable", &stable.addr.to_string()])
-        .args(["--canary", &canary.addr.to_string()])
-        .args([
+    let (stable, canary) = (stable.addr.to_string(), canary.addr.to_string());
+    let (l, a) = (listen.to_string(), admin.to_string());
+    let p = spawn_proxy(
+        ws,
+        &[
+            "--stable",
+            &stable,
+            "--canary",
+            &canary,
             "--listen",
-            &listen.to_string(),
+            &l,
             "--admin",
-            &admin.to_string(),
-        ])
-        .args(["--token-env", "STAGING_TOKEN", "--weight", "0"])
-        .env("STAGING_TOKEN", STAGING_TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut p = Proxy { child, listen };
-    wait_for(&format!("http://{listen}/healthz"), &mut p.child);
+            &a,
+            "--token-env",
+            "STAGING_TOKEN",
+            "--weight",
+            "0",
+        ],
+        &[("STAGING_TOKEN", STAGING_TOKEN)],
+        listen,
+        &format!("http://{listen}/healthz"),
+    );
     (p, admin)
 }
 
@@ -57,28 +60,18 @@ fn gated_ws_with(migration: &str, edit: impl Fn(String) -> String) -> Ws {
     ws.write("db/001_add_coupon.sql", migration);
     ws.verdict("v-pass-1", "PASS", "Faster checkout");
     let alice = ws.key("alice", "alice@example.com", true);
-    for args in [
-        vec![
-            "release",
-            "new",
-            "web",
-            "--flag",
-            "new-checkout",
-            "--migration",
-            "db",
-        ],
-        vec!["release", "submit", "web", "--as", "agent@example.com"],
-        vec![
-            "release",
-            "approve",
-            "web",
-            "--key",
-            alice.to_str().unwrap(),
-        ],
-    ] {
-        let r = ws.ship(&args);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.text());
-    }
+    let new = [
+        "release",
+        "new",
+        "web",
+        "--flag",
+        "new-checkout",
+        "--migration",
+        "db",
+    ];
+    let r = ws.ship(&new);
+    assert_eq!(r.code, 0, "{new:?}: {}", r.text());
+    ws.submit_and_approve_release("web", &alice);
     ws
 }
 
@@ -334,20 +327,8 @@ fn an_override_is_recorded_and_approval_can_never_be_waived() {
 #[test]
 fn a_hotfix_keeps_its_quality_gate_mandatory() {
     let ws = gated_ws(SAFE_SQL);
-    ws.write(
-        "work/evaluations/fix-1.md",
-        "---\nid: fix-1\nverdict: PASS\nsecurity: PASS\nsummary: Stop double-charging on retry\n---\nok\n",
-    );
-    let r = ws.ship(&[
-        "release",
-        "new",
-        "fix",
-        "--hotfix",
-        "--severity",
-        "P1",
-        "--verdict",
-        "fix-1",
-    ]);
+    ws.verdict_fix();
+    let r = ws.ship(&HOTFIX_NEW);
     assert_eq!(r.code, 0, "{}", r.text());
     let alice = ws.path("keys/alice");
     assert_eq!(
@@ -457,11 +438,7 @@ fn a_failing_smoke_test_rolls_back_and_writes_one_incident_signal() {
     assert_eq!(servers::versions(proxy.listen, 20), vec!["v1"]);
     let s = ship_env(&ws, &env, &["rollout", "status", "web", "--json"]).json();
     assert_eq!(s["state"]["phase"]["phase"], "rolled-back", "{s}");
-    let signals: Vec<_> = std::fs::read_dir(ws.path("work/signals"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
+    let signals: Vec<_> = ws.signals(".md");
     assert_eq!(signals.len(), 1, "one incident, not two: {signals:?}");
     let text = std::fs::read_to_string(&signals[0]).unwrap();
     assert!(text.contains("type: incident"), "{text}");
@@ -589,10 +566,10 @@ fn manual_validation_failure_raises_the_incident_and_a_person_rolls_back() {
     let c = ws.read("work/releases/2026-11-27-web.md");
     assert!(c.contains("status: validating"), "{c}");
     assert!(c.contains("Result: **failed**"), "{c}");
-    let signal = std::fs::read_dir(ws.path("work/signals"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains("validation-failed"))
+    let signal = ws
+        .signals("validation-failed")
+        .into_iter()
+        .next()
         .expect("an incident signal");
     let text = std::fs::read_to_string(signal).unwrap();
     assert!(text.contains("ship rollout abort 2026-11-27-web"), "{text}");

@@ -3,12 +3,11 @@
 //! servers on loopback (not ship-sample), behind ship's proxy and its staging proxy.
 
 mod common;
-use common::builtin::{set, ship_env, wait_for, ADMIN_TOKEN};
+use common::builtin::{self, set, ship_env, Proxy, ADMIN_TOKEN};
 use common::servers::{free_addr, http_get};
 use common::Ws;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
 
 const STAGING_TOKEN: &str = "staging-token-0123456789ab";
 
@@ -46,31 +45,8 @@ fn backend(name: &'static str) -> SocketAddr {
     addr
 }
 
-/// A `ship proxy` child process, killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_proxy(ws: &Ws, args: &[&str], health: &str) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_ship"))
-        .arg("-C")
-        .arg(ws.root())
-        .arg("proxy")
-        .args(args)
-        .env("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("SHIP_STAGING_ADMIN_TOKEN", STAGING_TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut r = Running(child);
-    wait_for(health, &mut r.0);
-    r
+fn spawn_proxy(ws: &Ws, args: &[&str], listen: SocketAddr, health: &str) -> Proxy {
+    builtin::spawn_proxy(ws, args, &env(), listen, health)
 }
 
 fn env() -> [(&'static str, &'static str); 2] {
@@ -157,8 +133,8 @@ fn a_builtin_layout_passes_every_gate_against_the_users_own_services() {
         assert_eq!(r.code, 0, "{args:?}: {}", r.text());
     }
 
-    let _prod = spawn_proxy(&ws, &[], &format!("http://{listen}/healthz"));
-    let _staging = spawn_proxy(&ws, &["--staging"], &format!("http://{staging}/"));
+    let _prod = spawn_proxy(&ws, &[], listen, &format!("http://{listen}/healthz"));
+    let _staging = spawn_proxy(&ws, &["--staging"], staging, &format!("http://{staging}/"));
     // The stable version's series must answer for the monitoring gate: some traffic.
     for i in 0..60 {
         let (code, body) = http_get(&format!("http://{listen}/page/{i}")).unwrap();

@@ -14,25 +14,12 @@ use std::time::{Duration, Instant};
 /// release `web`. Stages last `stage`; ticks every 250 ms.
 fn prom_ws(prom: &Server, am: Option<&Server>, stage: &str) -> Ws {
     let ws = Ws::init();
-    let mut cfg = ws
-        .read("ship.toml")
-        .replacen(
-            &format!("name = \"{}\"", ws.service_name()),
-            "name = \"checkout\"",
-            1,
-        )
-        .replace(
-            "canary_duration = \"10m\"",
-            &format!("canary_duration = \"{stage}\""),
-        )
-        .replace(
-            "early_adopter_duration = \"30m\"",
-            &format!("early_adopter_duration = \"{stage}\""),
-        )
-        .replace(
-            "ga_duration = \"1h\"",
-            &format!("ga_duration = \"{stage}\""),
-        )
+    let named = ws.read("ship.toml").replacen(
+        &format!("name = \"{}\"", ws.service_name()),
+        "name = \"checkout\"",
+        1,
+    );
+    let mut cfg = stages(&named, stage)
         .replace("window = \"30m\"", "window = \"2s\"")
         .replace("tick_interval = \"auto\"", "tick_interval = \"250ms\"")
         .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"250ms\"")

@@ -1,4 +1,4 @@
-//! The README is a test: its install command, then every ```console block, section by section,
+//! The README is a test: its install command, then every ```console block, one test per section,
 //! each section in a new empty directory, with what the install put on PATH. Each step's output
 //! must match the README (times, addresses, digests, durations and request counts normalised;
 //! `…` elides), and each step must exit as the README shows: 0, the `# exit N` its line
@@ -10,7 +10,7 @@ mod transcript;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use transcript::{artifacts, path_with, repo, report, run, sections, verify, Section};
+use transcript::{path_with, repo, run_section, sections, Place, Section};
 
 /// The README's first command, run as written from the checkout, installing into `bin`. The
 /// test suite has just built the debug binaries, so it installs those (SHIP_INSTALL_PROFILE=dev)
@@ -71,65 +71,102 @@ fn fixed_ports(section: &Section) -> Vec<u16> {
     ports
 }
 
+/// The README's sections with console blocks, one test each (below). The first runs on free
+/// ports; the others use the tour's fixed ports (8080, 9091, 8180, 9191, 8001, 8002), so the
+/// test runner's config (.config/nextest.toml, group `readme-fixed-ports`) runs them one at a
+/// time. `every_readme_section_has_its_test` keeps this list equal to the README's.
+const SECTIONS: [&str; 3] = ["`ship demo`", "A 10-minute tour", "Ship your own service"];
+
+/// Held by a section on the fixed ports while it runs, for `cargo test`, which runs a binary's
+/// tests on threads of one process (nextest runs each in its own and uses the test group).
+static FIXED_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn readme() -> String {
+    std::fs::read_to_string(repo().join("README.md")).expect("README.md")
+}
+
 #[test]
-fn the_readme_tour_runs_as_written() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let bin = tmp.path().join("bin");
-    install(&readme, &bin);
-    let path_env = path_with(bin.as_ref());
-    let artifacts = artifacts();
-    let all = sections(&readme);
+fn every_readme_section_has_its_test() {
+    let all = sections(&readme());
     assert!(
         all.iter().map(|s| s.steps.len()).sum::<usize>() >= 20,
         "the README's console blocks hold the tour"
     );
-    let mut failures = vec![];
-    for (n, section) in all.iter().enumerate() {
-        let dir = tmp.path().join(format!("section-{n}"));
-        std::fs::create_dir_all(&dir).expect("empty directory");
-        for port in fixed_ports(section) {
-            assert!(
-                std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
-                "port {port} is in use on this machine; the README's section {:?} needs it",
-                section.heading
-            );
-        }
-        // Ten minutes a section: the README promises a newcomer their own rollout in ten.
-        let started = std::time::Instant::now();
-        let outcomes = run(
-            &section.steps,
-            &dir,
-            &tmp.path().join(format!("section-{n}-script")),
-            &path_env,
-            Duration::from_secs(600),
-        );
-        eprintln!(
-            "README section {:?}: {} steps in {:.0} s",
-            section.heading,
-            section.steps.len(),
-            started.elapsed().as_secs_f64()
-        );
-        let slug: String = section
-            .heading
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        let _ = std::fs::write(
-            artifacts.join(format!("readme-{n}-{}.txt", slug.trim_matches('-'))),
-            report(section, &outcomes),
-        );
-        failures.extend(verify("README.md", section, &outcomes));
-    }
-    assert!(
-        failures.is_empty(),
-        "the README does not match what ship does:\n\n{}",
-        failures.join("\n\n")
+    let headings: Vec<&str> = all.iter().map(|s| s.heading.as_str()).collect();
+    assert_eq!(
+        headings, SECTIONS,
+        "each README section with a console block has its test in tests/readme_tour.rs"
     );
+}
+
+/// The README's install command, then the console blocks of section `heading`, in a new empty
+/// directory, compared with the README.
+fn section_runs_as_written(heading: &str) {
+    let readme = readme();
+    let all = sections(&readme);
+    let (n, section) = all
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.heading == heading)
+        .unwrap_or_else(|| panic!("README.md has no section {heading:?} with a console block"));
+    let ports = fixed_ports(section);
+    let _one_at_a_time = if ports.is_empty() {
+        None
+    } else {
+        Some(FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner()))
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bin = tmp.path().join("bin");
+    install(&readme, &bin);
+    let path_env = path_with(bin.as_ref());
+    let dir = tmp.path().join(format!("section-{n}"));
+    std::fs::create_dir_all(&dir).expect("empty directory");
+    for port in ports {
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "port {port} is in use on this machine; the README's section {:?} needs it",
+            section.heading
+        );
+    }
+    let slug: String = section
+        .heading
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let failure = run_section(
+        section,
+        &Place {
+            file: "README.md",
+            dir: &dir,
+            scratch: &tmp.path().join(format!("section-{n}-script")),
+            path_env: &path_env,
+            // Ten minutes a section: the README promises a newcomer their own rollout in ten.
+            timeout: Duration::from_secs(600),
+            artifact: &format!("readme-{n}-{}", slug.trim_matches('-')),
+        },
+    );
+    if let Some(failure) = failure {
+        panic!("the README does not match what ship does:\n\n{failure}");
+    }
+}
+
+#[test]
+fn readme_ship_demo() {
+    section_runs_as_written(SECTIONS[0]);
+}
+
+#[test]
+fn readme_a_10_minute_tour() {
+    section_runs_as_written(SECTIONS[1]);
+}
+
+#[test]
+fn readme_ship_your_own_service() {
+    section_runs_as_written(SECTIONS[2]);
 }

@@ -75,11 +75,7 @@ fn an_unhealthy_release_is_rolled_back_in_the_stage_where_it_turns_bad() {
     let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
     assert_eq!(s["state"]["phase"]["phase"], "rolled-back");
     assert_eq!(s["state"]["stage"], 2, "rolled back in the GA stage");
-    let signals: Vec<_> = std::fs::read_dir(ws.path("work/signals"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
+    let signals: Vec<_> = ws.signals(".md");
     assert_eq!(signals.len(), 1, "{signals:?}");
     let text = std::fs::read_to_string(&signals[0]).unwrap();
     assert!(text.contains("type: incident"), "{text}");
@@ -162,20 +158,10 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
     assert_eq!(expected, vec![5, 25, 50, 100]);
 
     let ws = rollout_ws("1s", "100ms");
-    // The kill instants are random; SHIP_TEST_SEED replays a run's.
-    let seed: u64 = match std::env::var("SHIP_TEST_SEED") {
-        Ok(s) => s.parse().expect("SHIP_TEST_SEED must be a number"),
-        Err(_) => 0x9e3779b97f4a7c15 ^ std::process::id() as u64,
-    };
+    // The kill instants are random: the seed is printed, SHIP_TEST_SEED=<n> replays them.
+    let seed = shiploop_testkit::seed("the kill instants");
     let replay = format!("replay with SHIP_TEST_SEED={seed}");
-    eprintln!("kill instants: {replay}");
-    let mut state = seed.max(1);
-    let mut rand = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = shiploop_testkit::Rng::new(seed);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut kills = 0;
     let mut final_code = None;
@@ -195,7 +181,7 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
             .spawn()
             .unwrap();
         if kills < 20 {
-            std::thread::sleep(Duration::from_millis(rand() % 250));
+            std::thread::sleep(Duration::from_millis(rng.below(250)));
             match child.try_wait().unwrap() {
                 Some(st) => {
                     let mut err = String::new();
@@ -296,34 +282,13 @@ fn the_hotfix_path_skips_stages_keeps_security_mandatory_and_writes_a_post_incid
         "work/evaluations/fix-1.md",
         "---\nid: fix-1\nverdict: PASS\nsummary: Stop double-charging on retry\n---\nok\n",
     );
-    let r = ws.ship(&[
-        "release",
-        "new",
-        "fix",
-        "--hotfix",
-        "--severity",
-        "P1",
-        "--verdict",
-        "fix-1",
-    ]);
+    let r = ws.ship(&HOTFIX_NEW);
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.stderr.contains("security"), "{}", r.stderr);
-    ws.write(
-        "work/evaluations/fix-1.md",
-        "---\nid: fix-1\nverdict: PASS\nsecurity: PASS\nsummary: Stop double-charging on retry\n---\nok\n",
-    );
+    ws.verdict_fix();
     let alice = ws.key("alice2", "alice2@example.com", true);
     for args in [
-        vec![
-            "release",
-            "new",
-            "fix",
-            "--hotfix",
-            "--severity",
-            "P1",
-            "--verdict",
-            "fix-1",
-        ],
+        HOTFIX_NEW.to_vec(),
         vec!["release", "submit", "fix", "--as", "oncall@example.com"],
         vec![
             "release",
@@ -338,18 +303,7 @@ fn the_hotfix_path_skips_stages_keeps_security_mandatory_and_writes_a_post_incid
     }
     // A standard release is not a hotfix.
     assert_eq!(ws.ship(&["hotfix", "start", "web"]).code, 1);
-    let waive = [
-        "--override",
-        "rollback-rehearsal",
-        "--override",
-        "oncall",
-        "--override",
-        "monitoring",
-        "--reason",
-        "gates-tested-in-tests/gates.rs",
-        "--as",
-        "test@example.com",
-    ];
+    let waive = WAIVERS;
     std::fs::remove_file(ws.path("weights.log")).ok();
     let r = ws.ship(&[&["hotfix", "start", "fix"][..], &waive[..]].concat());
     assert_eq!(r.code, 0, "{}", r.text());
@@ -364,10 +318,10 @@ fn the_hotfix_path_skips_stages_keeps_security_mandatory_and_writes_a_post_incid
         "{c}"
     );
     assert!(c.contains("status: shipped"), "{c}");
-    let signal = std::fs::read_dir(ws.path("work/signals"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains("post-incident"))
+    let signal = ws
+        .signals("post-incident")
+        .into_iter()
+        .next()
         .expect("a post-incident signal");
     let text = std::fs::read_to_string(signal).unwrap();
     assert!(
@@ -481,11 +435,7 @@ fn a_crash_while_completing_or_rolling_back_is_finished_by_the_next_run() {
     let r = ws.ship(&["rollout", "resume", "bad"]);
     assert_eq!(r.code, 1, "rolled back: {}", r.text());
     assert_eq!(ws.read("weight").trim(), "0");
-    let signals: Vec<_> = std::fs::read_dir(ws.path("work/signals"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains("rollback-of-2026-11-27-bad"))
-        .collect();
+    let signals: Vec<_> = ws.signals("rollback-of-2026-11-27-bad");
     assert_eq!(signals.len(), 1);
     // Running it again changes nothing and writes no second signal.
     assert_eq!(ws.ship(&start("bad")).code, 1);

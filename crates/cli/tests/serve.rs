@@ -476,10 +476,10 @@ fn an_operator_pauses_and_resumes_a_served_rollout_over_the_api() {
     let mut half = std::net::TcpStream::connect(addr).unwrap();
     std::io::Write::write_all(&mut half, b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(s.proc.child.id() as i32, libc::SIGTERM) };
     let started = Instant::now();
     let status = loop {
-        if let Some(st) = s.child.try_wait().unwrap() {
+        if let Some(st) = s.proc.child.try_wait().unwrap() {
             break st;
         }
         assert!(
@@ -685,8 +685,8 @@ fn sigkill_during_two_concurrent_rollouts_then_restart_finishes_both_exactly_onc
         assert!(started.elapsed() < Duration::from_secs(30), "{w}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    s.child.kill().unwrap();
-    s.child.wait().unwrap();
+    s.proc.child.kill().unwrap();
+    s.proc.child.wait().unwrap();
     let s = Serve::start(&ws, addr);
     for id in [web, api] {
         wait_phase(&s, id, "completed", Duration::from_secs(60));
@@ -925,8 +925,8 @@ fn the_server_runs_the_builtin_proxy_and_rolls_out_live_traffic_through_it() {
         "judged from the counts of the proxy: {d}"
     );
     // Stopping the server stops its proxy.
-    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
-    let status = s.child.wait().unwrap();
+    unsafe { libc::kill(s.proc.child.id() as i32, libc::SIGTERM) };
+    let status = s.proc.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let started = Instant::now();
     while servers::http_get(&format!("http://{front}/healthz")).is_ok() {

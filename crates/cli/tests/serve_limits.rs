@@ -38,7 +38,8 @@ impl Serve {
 
     /// The server's resident memory, in kB.
     fn rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.proc.child.id())).unwrap();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -332,7 +333,7 @@ fn stalled_bodies_are_answered_401_at_once_without_a_token_and_408_after_the_req
 
 /// The server process's open file descriptors.
 fn open_fds(s: &Serve) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", s.child.id()))
+    std::fs::read_dir(format!("/proc/{}/fd", s.proc.child.id()))
         .unwrap()
         .count()
 }

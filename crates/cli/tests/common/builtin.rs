@@ -2,39 +2,37 @@
 
 use super::servers;
 use super::{fast_stages, Run, Ws};
+pub use shiploop_testkit::wait_for;
+use shiploop_testkit::Guard;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 pub const ADMIN_TOKEN: &str = "admin-token-0123456789ab";
 
 /// A running `ship proxy`, killed when dropped.
 pub struct Proxy {
-    pub child: Child,
+    pub proc: Guard,
     pub listen: SocketAddr,
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits until `url` answers, failing if `child` exits first.
-pub fn wait_for(url: &str, child: &mut Child) {
-    let start = Instant::now();
-    while servers::http_get(url).is_err() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the process serving {url} exited"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{url} never answered"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// `ship -C <ws> proxy ARGS` with `env` (output discarded), listening on `listen`, once
+/// `health` answers.
+pub fn spawn_proxy(
+    ws: &Ws,
+    args: &[&str],
+    env: &[(&str, &str)],
+    listen: SocketAddr,
+    health: &str,
+) -> Proxy {
+    let args: Vec<&str> = ["proxy"].iter().chain(args).copied().collect();
+    let child = super::ship_quiet(ws.root(), &args, env).spawn().unwrap();
+    let mut p = Proxy {
+        proc: Guard::new(child),
+        listen,
+    };
+    wait_for(health, &mut p.proc.child);
+    p
 }
 
 /// Sets `key` of `[table]` in ship.toml text (the line `ship init` wrote), keeping the rest.
@@ -106,18 +104,13 @@ pub fn builtin_config_with(
 /// Starts `ship proxy` from the workspace's ship.toml (listening on `listen`) and waits until
 /// it answers.
 pub fn start_proxy(ws: &Ws, listen: SocketAddr) -> Proxy {
-    let child = Command::new(env!("CARGO_BIN_EXE_ship"))
-        .arg("-C")
-        .arg(ws.root())
-        .arg("proxy")
-        .env("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut p = Proxy { child, listen };
-    wait_for(&format!("http://{listen}/healthz"), &mut p.child);
-    p
+    spawn_proxy(
+        ws,
+        &[],
+        &[("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)],
+        listen,
+        &format!("http://{listen}/healthz"),
+    )
 }
 
 /// Steady traffic through the proxy (four clients, a few hundred requests a second) until the

@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod serve;
 pub mod servers;
 
+use shiploop_testkit::workspace;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -37,6 +38,18 @@ fn run_output(o: Output) -> Run {
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
+}
+
+/// `ship -C <root> ARGS` with `env`, its output discarded: a server or a background command.
+pub fn ship_quiet(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ship"));
+    c.arg("-C")
+        .arg(root)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
 }
 
 /// ssh-keygen is required: in CI a missing tool must fail the test, never skip it.
@@ -74,23 +87,51 @@ pub fn failing(pct: f64) -> String {
 /// their own tests in tests/gates.rs.
 pub const WAIVE: &str = "--override rollback-rehearsal --override oncall --override monitoring --reason 'gates-tested-in-tests/gates.rs' --as test@example.com";
 
+/// `release new` of hotfix `fix` (P1) from verdict `fix-1` ([`Ws::verdict_fix`]).
+pub const HOTFIX_NEW: [&str; 8] = [
+    "release",
+    "new",
+    "fix",
+    "--hotfix",
+    "--severity",
+    "P1",
+    "--verdict",
+    "fix-1",
+];
+
+/// [`WAIVE`] as arguments.
+pub const WAIVERS: [&str; 10] = [
+    "--override",
+    "rollback-rehearsal",
+    "--override",
+    "oncall",
+    "--override",
+    "monitoring",
+    "--reason",
+    "gates-tested-in-tests/gates.rs",
+    "--as",
+    "test@example.com",
+];
+
 /// `rollout start RELEASE` with [`WAIVE`].
 pub fn start(release: &str) -> Vec<&str> {
-    vec![
-        "rollout",
-        "start",
-        release,
-        "--override",
-        "rollback-rehearsal",
-        "--override",
-        "oncall",
-        "--override",
-        "monitoring",
-        "--reason",
-        "gates-tested-in-tests/gates.rs",
-        "--as",
-        "test@example.com",
-    ]
+    [&["rollout", "start", release][..], &WAIVERS[..]].concat()
+}
+
+/// ship.toml text with every stage lasting `stage`.
+pub fn stages(cfg: &str, stage: &str) -> String {
+    cfg.replace(
+        "canary_duration = \"10m\"",
+        &format!("canary_duration = \"{stage}\""),
+    )
+    .replace(
+        "early_adopter_duration = \"30m\"",
+        &format!("early_adopter_duration = \"{stage}\""),
+    )
+    .replace(
+        "ga_duration = \"1h\"",
+        &format!("ga_duration = \"{stage}\""),
+    )
 }
 
 /// ship.toml text with 1 s stages, 100 ms ticks and a 1 s validation window, so a whole
@@ -173,13 +214,11 @@ impl Ws {
     }
 
     pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path(rel)).unwrap()
+        workspace::read(self.root(), rel)
     }
 
     pub fn write(&self, rel: &str, text: &str) {
-        let p = self.path(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+        workspace::write(self.root(), rel, text)
     }
 
     pub fn ship(&self, args: &[&str]) -> Run {
@@ -215,54 +254,42 @@ impl Ws {
     }
 
     pub fn verdict(&self, id: &str, verdict: &str, summary: &str) {
+        workspace::write_verdict(self.root(), id, verdict, summary)
+    }
+
+    /// Verdict `fix-1` of a hotfix: PASS, with a passing security result.
+    pub fn verdict_fix(&self) {
         self.write(
-            &format!("work/evaluations/{id}.md"),
-            &format!(
-                "---\nid: {id}\nverdict: {verdict}\nmission: checkout\nsummary: {summary}\nevaluated_at: 2026-11-20\nevaluator: quality-layer\n---\n# Evaluation of {id}\n\nDetails.\n"
-            ),
+            "work/evaluations/fix-1.md",
+            "---\nid: fix-1\nverdict: PASS\nsecurity: PASS\nsummary: Stop double-charging on retry\n---\nok\n",
         );
     }
 
     /// Makes a key of another type (`ecdsa`, `rsa`) and lists it for `principal`.
     pub fn key_of_type(&self, kind: &str, principal: &str) -> PathBuf {
-        let key = self.path(&format!("keys/{kind}"));
-        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
-        let st = ssh_keygen()
-            .args(["-q", "-t", kind, "-N", "", "-C", principal, "-f"])
-            .arg(&key)
-            .status()
-            .expect("ssh-keygen must be installed (apt-get install openssh-client)");
-        assert!(st.success());
-        let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-        let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
-        let mut signers = self.read("work/allowed_signers");
-        signers.push_str(&format!("{principal} {}\n", fields.join(" ")));
-        self.write("work/allowed_signers", &signers);
+        let key = workspace::keygen(self.root(), kind, &["-t", kind], principal);
+        workspace::allow(self.root(), &key, principal, "");
         key
     }
 
     /// Makes an ed25519 key with ssh-keygen; lists it in allowed_signers for `principal` unless
     /// `allowed` is false. Returns the private key path.
     pub fn key(&self, name: &str, principal: &str, allowed: bool) -> PathBuf {
-        let key = self.path(&format!("keys/{name}"));
-        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
-        let st = ssh_keygen()
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", principal, "-f"])
-            .arg(&key)
-            .status()
-            .expect("ssh-keygen must be installed (apt-get install openssh-client)");
-        assert!(st.success());
+        let key = workspace::keygen(self.root(), name, &["-t", "ed25519"], principal);
         if allowed {
-            let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-            let mut signers = self.read("work/allowed_signers");
-            let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
-            signers.push_str(&format!(
-                "{principal} namespaces=\"shiploop-release\" {}\n",
-                fields.join(" ")
-            ));
-            self.write("work/allowed_signers", &signers);
+            self.allow(&key, principal);
         }
         key
+    }
+
+    /// Lists `key` in allowed_signers for `principals` (a pattern list), for release approvals.
+    pub fn allow(&self, key: &Path, principals: &str) {
+        workspace::allow(
+            self.root(),
+            key,
+            principals,
+            "namespaces=\"shiploop-release\" ",
+        );
     }
 
     /// The standard scenario: three verdicts (2 PASS, 1 FAIL) and a compiled contract.
@@ -299,6 +326,27 @@ impl Ws {
             key.to_str().unwrap(),
         ]);
         assert_eq!(r.code, 0, "{}", r.text());
+    }
+
+    /// `ship release verify` passes for the standard contract and names `approvers`.
+    pub fn assert_approved_by(&self, approvers: &str) {
+        let r = self.ship(&["release", "verify", ID]);
+        assert_eq!(r.code, 0, "{}", r.text());
+        assert!(r.stdout.contains(approvers), "{}", r.stdout);
+    }
+
+    /// The files in work/signals whose name contains `part` (`.md` for every signal), sorted.
+    pub fn signals(&self, part: &str) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = std::fs::read_dir(self.path("work/signals"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains(part))
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     pub fn contract_path(&self) -> String {
@@ -338,19 +386,7 @@ impl Ws {
 /// to ship.toml before the release is compiled.
 pub fn rollout_ws_with(stage: &str, tick: &str, edit: impl Fn(String) -> String) -> Ws {
     let ws = Ws::init();
-    let cfg = edit(ws.read("ship.toml"))
-        .replace(
-            "canary_duration = \"10m\"",
-            &format!("canary_duration = \"{stage}\""),
-        )
-        .replace(
-            "early_adopter_duration = \"30m\"",
-            &format!("early_adopter_duration = \"{stage}\""),
-        )
-        .replace(
-            "ga_duration = \"1h\"",
-            &format!("ga_duration = \"{stage}\""),
-        )
+    let cfg = stages(&edit(ws.read("ship.toml")), stage)
         .replace(
             "tick_interval = \"auto\"",
             &format!("tick_interval = \"{tick}\""),

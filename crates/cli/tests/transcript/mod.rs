@@ -426,6 +426,47 @@ pub fn run(
     outcomes
 }
 
+/// Where one section runs and where its record goes.
+pub struct Place<'a> {
+    /// The markdown file, as failures name it.
+    pub file: &'a str,
+    /// The directory the steps run in.
+    pub dir: &'a Path,
+    /// A path without extension, outside `dir`, for the script and its output.
+    pub scratch: &'a Path,
+    /// The PATH the steps run with.
+    pub path_env: &'a str,
+    /// How long the section may take.
+    pub timeout: Duration,
+    /// The transcript's name in target/test-artifacts (without `.txt`).
+    pub artifact: &'a str,
+}
+
+/// Runs `section` at `place`, says how long it took, keeps its transcript for a person to read,
+/// and returns the first step that differs from the markdown (see [`verify`]).
+pub fn run_section(section: &Section, place: &Place) -> Option<String> {
+    let started = Instant::now();
+    let outcomes = run(
+        &section.steps,
+        place.dir,
+        place.scratch,
+        place.path_env,
+        place.timeout,
+    );
+    eprintln!(
+        "{} {:?}: {} step(s) in {:.0} s",
+        place.file,
+        section.heading,
+        section.steps.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::write(
+        artifacts().join(format!("{}.txt", place.artifact)),
+        report(section, &outcomes),
+    );
+    verify(place.file, section, &outcomes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
