@@ -1,83 +1,16 @@
 //! The controller loop in process, with the in-memory router and a scripted metric source, and
 //! time passed in: router failures, retries and re-assertion without sleeping.
 
-use chrono::{DateTime, Duration as CDuration, TimeZone, Utc};
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::{healthy, t, workspace};
 use shiploop_controller::{Controller, Providers};
 use shiploop_providers::memory::{MemoryRouter, ScriptedSource};
 use shiploop_providers::{ProviderError, RouteContext, RouterOutput, TrafficRouter};
-use shiploop_rollout::measure::{self, Measurement};
-use shiploop_rollout::{Observation, Phase};
-use shiploop_workspace::{NewOptions, Workspace};
-use std::process::Command;
+use shiploop_rollout::Phase;
+use shiploop_workspace::Workspace;
 use std::sync::Arc;
-
-/// Healthy counts since the stage began (the same at every tick: the judge counts each stage's
-/// first reading, 20,000 canary requests with 0.1 % errors, and nothing after).
-fn healthy() -> Observation {
-    let mut o = Observation::new();
-    let n = |x: f64| Measurement::value(x, 1);
-    o.insert(measure::requests("canary"), n(20_000.0));
-    o.insert(measure::errors("canary"), n(20.0));
-    o.insert(measure::requests("stable"), n(100_000.0));
-    o.insert(measure::errors("stable"), n(100.0));
-    o.insert(measure::CANARY_SLOW.into(), n(0.0));
-    o.insert(measure::CANARY_SLOW_TARGET.into(), n(0.0));
-    o.insert(
-        measure::CANARY_FAILED_INSTANCES.into(),
-        Measurement::value(0.0, 3),
-    );
-    o.insert(
-        measure::CRITICAL_SECURITY_ALERTS.into(),
-        Measurement::value(0.0, 1),
-    );
-    o
-}
-
-fn t(s: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap() + CDuration::seconds(s)
-}
-
-/// An initialised workspace with 10 s stages, 1 s ticks and an approved release `web`.
-fn workspace() -> (tempfile::TempDir, Workspace) {
-    let dir = tempfile::tempdir().unwrap();
-    shiploop_workspace::init(dir.path()).unwrap();
-    let root = dir.path();
-    let cfg = std::fs::read_to_string(root.join("ship.toml"))
-        .unwrap()
-        .replace("canary_duration = \"10m\"", "canary_duration = \"10s\"")
-        .replace(
-            "early_adopter_duration = \"30m\"",
-            "early_adopter_duration = \"10s\"",
-        )
-        .replace("ga_duration = \"1h\"", "ga_duration = \"10s\"")
-        .replace("max_tick_gap = \"1m\"", "max_tick_gap = \"1s\"")
-        .replace("tick_interval = \"auto\"", "tick_interval = \"1s\"");
-    std::fs::write(root.join("ship.toml"), cfg).unwrap();
-    std::fs::write(
-        root.join("work/evaluations/v1.md"),
-        "---\nid: v1\nverdict: PASS\nsummary: Faster\n---\nok\n",
-    )
-    .unwrap();
-    let key = root.join("alice");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen must be installed")
-        .success());
-    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let fields: Vec<&str> = pubkey.split_whitespace().take(2).collect();
-    std::fs::write(
-        root.join("work/allowed_signers"),
-        format!("alice@example.com {}\n", fields.join(" ")),
-    )
-    .unwrap();
-    let ws = Workspace::open(root).unwrap();
-    ws.release_new("web", &NewOptions::default(), t(0)).unwrap();
-    ws.submit("web", "agent@example.com", t(0)).unwrap();
-    ws.approve_with_key("web", &key, None, None, t(0)).unwrap();
-    (dir, ws)
-}
 
 /// A controller of `web` with `router` and healthy scripted metrics, holding the lease.
 fn controller<'a>(
@@ -310,7 +243,8 @@ async fn a_resumed_stage_does_not_count_the_time_nobody_watched() {
     assert_eq!(c.state.stage_elapsed_ms, 4000);
 }
 
-#[tokio::test]
+// On the paused clock: the router's delay is exactly what passes, however loaded the machine.
+#[tokio::test(start_paused = true)]
 async fn events_carry_the_time_they_happened_and_a_rollback_its_duration() {
     let (_dir, ws) = workspace();
     let delay = std::time::Duration::from_millis(250);

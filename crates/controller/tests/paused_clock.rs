@@ -174,3 +174,32 @@ async fn an_abort_the_router_refuses_at_first_is_retried_until_rolled_back() {
     assert_eq!(router.state().history, vec![5, 0]);
     assert_eq!(began.elapsed(), Duration::from_secs(2));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_abort_the_router_keeps_refusing_is_retried_up_to_the_error_limit_only() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    let mut c = controller(&ws, &router, vec![healthy()]);
+    let mut clock = TokioClock::starting_at(t(0));
+    c.acquire(t(0)).unwrap();
+    c.begin(t(0), &mut |_| {}).await.unwrap();
+    c.release_lease();
+    router.fail_next(u32::MAX);
+    let abort = Input::Abort {
+        reason: "wrong build".into(),
+    };
+    let began = tokio::time::Instant::now();
+    let done = c.command(abort, &mut clock, &|_| {}).await.unwrap();
+    assert!(matches!(done, Commanded::Applied(_)), "{done:?}");
+    // The command's own attempt, then a retry a tick apart until the router has failed
+    // error_limit times: the rollout failed, the traffic is still on the new version, and a
+    // person must act.
+    let limit = c.plan.settings.error_limit;
+    assert_eq!(began.elapsed(), Duration::from_secs((limit - 1).into()));
+    assert!(
+        matches!(c.state.phase, Phase::Failed { .. }),
+        "{:?}",
+        c.state.phase
+    );
+    assert_eq!(router.state().history, vec![5]);
+}

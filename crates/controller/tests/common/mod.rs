@@ -1,5 +1,7 @@
 //! The set-up the controller's tests share: an approved release in a fresh workspace, and
 //! scripted metrics.
+// Each test file is its own crate and uses only some of these.
+#![allow(dead_code)]
 
 use chrono::{DateTime, Duration as CDuration, TimeZone, Utc};
 use shiploop_rollout::measure::{self, Measurement};
