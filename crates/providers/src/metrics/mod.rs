@@ -9,6 +9,7 @@
 pub mod alertmanager;
 pub mod builtin;
 pub mod command;
+pub mod json;
 pub mod prometheus;
 
 use crate::cfg::{AdminSettings, BuildContext, Problem, Problems};
@@ -29,6 +30,8 @@ pub enum MetricsKind {
     Command,
     /// PromQL over Prometheus' HTTP API (`[metrics.prometheus]`).
     Prometheus,
+    /// Services' own counters as JSON over HTTP (`[metrics.json]`).
+    Json,
 }
 
 impl MetricsKind {
@@ -36,6 +39,7 @@ impl MetricsKind {
         MetricsKind::Builtin,
         MetricsKind::Command,
         MetricsKind::Prometheus,
+        MetricsKind::Json,
     ];
 
     /// The name ship.toml and outcome contracts use.
@@ -44,6 +48,7 @@ impl MetricsKind {
             MetricsKind::Builtin => "builtin",
             MetricsKind::Command => "command",
             MetricsKind::Prometheus => "prometheus",
+            MetricsKind::Json => "json",
         }
     }
 
@@ -65,6 +70,7 @@ pub struct MetricsCfg {
     pub window: Dur,
     pub command: command::CommandMetricsCfg,
     pub prometheus: prometheus::PrometheusCfg,
+    pub json: json::JsonCfg,
 }
 
 impl Default for MetricsCfg {
@@ -74,6 +80,7 @@ impl Default for MetricsCfg {
             window: Dur::from_secs(60),
             command: Default::default(),
             prometheus: Default::default(),
+            json: Default::default(),
         }
     }
 }
@@ -148,6 +155,7 @@ impl MetricsCfg {
             MetricsKind::Builtin => &BuiltinCfg,
             MetricsKind::Command => &self.command,
             MetricsKind::Prometheus => &self.prometheus,
+            MetricsKind::Json => &self.json,
         }
     }
 
