@@ -8,6 +8,7 @@ use shiploop_controller::check;
 use shiploop_controller::validate::ValidationReport;
 use shiploop_controller::{Controller, SystemClock};
 use shiploop_gates::{Gate, Override, Report, Status};
+use shiploop_store::StateStore;
 use shiploop_workspace::{Error, Workspace};
 
 /// The waivers given on the command line, attributed to `--as` or git's user.email.

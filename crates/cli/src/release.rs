@@ -69,10 +69,17 @@ fn announce_approval_needed(ws: &Workspace, id: &str, by: &str, digest: &str, no
         return;
     }
     let result = (|| -> Result<(), String> {
-        let mut store = shiploop_store::Store::open(&ws.state_db()).map_err(|e| e.to_string())?;
-        let data = serde_json::json!({ "release": id, "submitted_by": by, "digest": digest });
+        use shiploop_store::event::{ApprovalNeeded, Event};
+        use shiploop_store::StateStore;
+        let mut store =
+            shiploop_store::SqliteStore::open(&ws.state_db()).map_err(|e| e.to_string())?;
+        let needed = Event::ApprovalNeeded(ApprovalNeeded {
+            release: id.to_string(),
+            submitted_by: by.to_string(),
+            digest: digest.to_string(),
+        });
         store
-            .append_event(id, "approval-needed", &data, now)
+            .append(id, &needed, now)
             .map_err(|e| e.to_string())?;
         let n = shiploop_controller::notify::Notifier::new(
             ws.state_db(),
@@ -209,16 +216,19 @@ pub fn withdraw(
     // rehearsal, on-call's acknowledgement) are; evidence before it never counts for a new
     // release compiled under that id.
     let logged = (|| -> Result<(), String> {
-        let mut store = shiploop_store::Store::open(&ws.state_db()).map_err(|e| e.to_string())?;
-        let data = json!({
-            "withdrawn_id": r.withdrawn_id,
-            "file": r.file,
-            "was": r.was,
-            "by": r.by,
-            "reason": r.reason,
+        use shiploop_store::event::{Event, ReleaseWithdrawn};
+        use shiploop_store::StateStore;
+        let mut store =
+            shiploop_store::SqliteStore::open(&ws.state_db()).map_err(|e| e.to_string())?;
+        let withdrawn = Event::ReleaseWithdrawn(ReleaseWithdrawn {
+            withdrawn_id: r.withdrawn_id.clone(),
+            file: r.file.clone(),
+            was: r.was.clone(),
+            by: r.by.clone(),
+            reason: r.reason.clone(),
         });
         store
-            .append_event(&r.id, "release-withdrawn", &data, now)
+            .append(&r.id, &withdrawn, now)
             .map(|_| ())
             .map_err(|e| e.to_string())
     })();

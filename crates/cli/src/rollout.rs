@@ -7,7 +7,8 @@ use serde_json::json;
 use shiploop_artifacts::release::{Kind, Status};
 use shiploop_controller::{Commanded, Controller, Outcome, SystemClock};
 use shiploop_rollout::{Decision, DecisionKind, Input, Phase};
-use shiploop_store::Store;
+use shiploop_store::event::{DecisionEvent, Event, RouterCall, RouterPhase};
+use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::{Error, Workspace};
 use std::time::Duration;
 
@@ -217,10 +218,10 @@ pub fn drive(
 /// Whether the release has a rollout in the state database yet.
 fn has_rollout(ws: &Workspace, release: &str) -> Result<bool, Error> {
     let id = ws.resolve(release)?.contract.meta.id;
-    let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
+    let store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
     Ok(store
         .rollout(&id)
-        .map_err(|e| Error::Usage(e.to_string()))?
+        .map_err(Error::from)?
         .is_some())
 }
 
@@ -411,7 +412,7 @@ pub fn resume(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
 fn ws_has_no_rollout(c: &Controller<'_>) -> Result<bool, Error> {
     Ok(c.store()
         .rollout(c.id())
-        .map_err(|e| Error::Usage(e.to_string()))?
+        .map_err(Error::from)?
         .is_none())
 }
 
@@ -477,34 +478,29 @@ pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result
 }
 
 pub fn status(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Error> {
-    let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
+    let store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
     let now = Utc::now();
     let ids: Vec<String> = match release {
         Some(r) => vec![ws.resolve(r)?.contract.meta.id],
-        None => store
-            .rollouts()
-            .map_err(|e| Error::Usage(e.to_string()))?
-            .into_iter()
-            .map(|r| r.release)
-            .collect(),
+        None => store.releases().map_err(Error::from)?,
     };
     let mut all = vec![];
     for id in &ids {
-        let Some(row) = store.rollout(id).map_err(|e| Error::Usage(e.to_string()))? else {
+        let Some(row) = store.rollout(id).map_err(Error::from)? else {
             return Err(Error::Usage(format!("{id} has no rollout yet")));
         };
         let decisions = store
             .decisions(id)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+            .map_err(Error::from)?;
         let holder = store
             .lease_holder(id, now)
-            .map_err(|e| Error::Usage(e.to_string()))?
+            .map_err(Error::from)?
             .filter(|h| !shiploop_controller::holder_is_dead(h));
         all.push(json!({
             "release": id,
             "kind": row.kind,
             "state": row.state,
-            "plan": row.plan["plan"],
+            "plan": row.plan.plan,
             "driven_by": holder,
             "updated_at": row.updated_at,
             "decisions": decisions.iter().map(|d| &d.decision).collect::<Vec<_>>(),
@@ -571,16 +567,15 @@ pub fn watch(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
     let mut printer: Option<Printer> = None;
     let mut said_validating = false;
     loop {
-        let store = Store::open(&ws.state_db()).map_err(usage)?;
+        let store = SqliteStore::open(&ws.state_db()).map_err(usage)?;
         let Some(row) = store.rollout(&id).map_err(usage)? else {
             return Err(Error::Usage(format!("{id} has no rollout yet")));
         };
         // The progress bar follows the stored plan, as the process driving it sees it.
         let p = printer.get_or_insert_with(|| {
-            let stages: Vec<Option<u64>> = row.plan["plan"]["stages"]
-                .as_array()
-                .map(|a| a.iter().map(|s| s["duration"]["secs"].as_u64()).collect())
-                .unwrap_or_default();
+            let stages: Vec<Option<u64>> = (row.plan.plan.stages.iter())
+                .map(|s| s.duration.map(|d| d.as_secs()))
+                .collect();
             Printer::for_stages(out.json, stages)
         });
         let decisions = store.decisions(&id).map_err(usage)?;
@@ -597,10 +592,7 @@ pub fn watch(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
             }
         }
         seen = decisions.len();
-        let phase = row.state["phase"]["phase"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+        let phase = row.state.phase.name().to_string();
         let status = ws.resolve(&id)?.contract.meta.status;
         let auto = ws.config.validation.auto;
         match (phase.as_str(), status) {
@@ -671,26 +663,24 @@ pub fn audit_verify(ws: &Workspace, out: &Out) -> Result<u8, Error> {
 
 /// A router event in a line: an intent (before the call), its confirmation, or what a resumed
 /// controller found the router carrying.
-fn router_summary(d: &serde_json::Value) -> String {
-    let weight = match d["weight"].as_u64() {
+fn router_summary(d: &RouterCall) -> String {
+    let weight = match d.weight {
         Some(w) => format!("{w} %"),
         None => "unknown".into(),
     };
-    let error = || format!("FAILED: {}", d["error"].as_str().unwrap_or(""));
-    match d["phase"].as_str() {
-        Some("intent") => format!("{} {weight} asked", d["action"].as_str().unwrap_or("")),
-        Some("found") if d["ok"] == true => {
-            format!("found {weight} (recorded {} %)", d["recorded"])
+    let error = || format!("FAILED: {}", d.error.as_deref().unwrap_or(""));
+    let ok = d.ok == Some(true);
+    match d.phase {
+        Some(RouterPhase::Intent) => format!("{} {weight} asked", d.action.name()),
+        Some(RouterPhase::Found) if ok => {
+            let recorded = d.recorded.map_or("null".to_string(), |r| r.to_string());
+            format!("found {weight} (recorded {recorded} %)")
         }
-        Some("found") => format!("found {}", error()),
+        Some(RouterPhase::Found) => format!("found {}", error()),
         _ => format!(
             "{} {weight} {}",
-            d["action"].as_str().unwrap_or(""),
-            if d["ok"] == true {
-                "ok".into()
-            } else {
-                error()
-            }
+            d.action.name(),
+            if ok { "ok".into() } else { error() }
         ),
     }
 }
@@ -700,32 +690,35 @@ pub fn audit_log(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8,
         Some(r) => Some(ws.resolve(r)?.contract.meta.id),
         None => None,
     };
-    let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
+    let store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
     let events = store
         .events(id.as_deref())
-        .map_err(|e| Error::Usage(e.to_string()))?;
+        .map_err(Error::from)?;
     if out.json {
         out.print_json(&json!({ "events": events }));
         return Ok(0);
     }
     for e in &events {
-        let summary = match e.kind.as_str() {
-            "decision" => format!(
+        let summary = match &e.event {
+            Event::Decision(DecisionEvent { decision: d, .. }) => format!(
                 "{} {} {} %: {}",
-                e.data["kind"].as_str().unwrap_or(""),
-                e.data["stage_name"].as_str().unwrap_or(""),
-                e.data["weight"],
-                e.data["reason"].as_str().unwrap_or("")
+                serde_json::to_value(d.kind)
+                    .ok()
+                    .and_then(|k| k.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                d.stage_name,
+                d.weight,
+                d.reason
             ),
-            "router" => router_summary(&e.data),
-            _ => e.data.to_string(),
+            Event::Router(call) => router_summary(call),
+            other => other.data().unwrap_or_default().to_string(),
         };
         println!(
             "{:>5}  {}  {:<28} {:<15} {}",
             e.seq,
             e.at.format(DATE_CLOCK),
             e.release,
-            e.kind,
+            e.kind(),
             summary
         );
     }

@@ -9,6 +9,7 @@ use shiploop_controller::Controller;
 use shiploop_rollout::Decision;
 use shiploop_server::metrics::ServeMetrics;
 use shiploop_server::AppState;
+use shiploop_store::StateStore;
 use shiploop_workspace::{Error, Workspace};
 use std::rc::Rc;
 use std::sync::Arc;

@@ -5,7 +5,8 @@ use crate::output::Out;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use shiploop_artifacts::signal::SignalStatus;
-use shiploop_store::Store;
+use shiploop_rollout::Phase;
+use shiploop_store::{SqliteStore, StateStore, StoreError};
 use shiploop_workspace::{Error, Workspace};
 use std::collections::BTreeMap;
 
@@ -30,30 +31,35 @@ pub fn run(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
             .entry(r.contract.meta.status.to_string())
             .or_default() += 1;
     }
-    let store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
+    let store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
     let mut in_flight = vec![];
-    for row in store.rollouts().map_err(|e| Error::Usage(e.to_string()))? {
-        let phase = row.state["phase"]["phase"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        if matches!(phase.as_str(), "completed" | "rolled-back" | "failed") {
-            continue;
-        }
-        let stage = row.state["stage"].as_u64().unwrap_or(0) as usize;
-        let stage_name = row.plan["plan"]["stages"][stage]["name"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+    for release in store.releases().map_err(Error::from)? {
+        // An unreadable rollout may be live at some weight: listed, not hidden.
+        let (phase, stage_name, weight) = match store.rollout(&release) {
+            Ok(Some(row)) => {
+                if matches!(
+                    row.state.phase,
+                    Phase::Completed | Phase::RolledBack { .. } | Phase::Failed { .. }
+                ) {
+                    continue;
+                }
+                let stage = row.plan.plan.stages.get(row.state.stage);
+                let name = stage.map(|s| s.name.clone()).unwrap_or_default();
+                (row.state.phase.name().to_string(), name, json!(row.state.weight))
+            }
+            Ok(None) => continue,
+            Err(StoreError::Corrupt(_)) => ("unreadable".to_string(), String::new(), json!(null)),
+            Err(e) => return Err(e.into()),
+        };
         let holder = store
-            .lease_holder(&row.release, now)
-            .map_err(|e| Error::Usage(e.to_string()))?
+            .lease_holder(&release, now)
+            .map_err(Error::from)?
             .filter(|h| !shiploop_controller::holder_is_dead(h));
         in_flight.push(json!({
-            "release": row.release,
+            "release": release,
             "phase": phase,
             "stage": stage_name,
-            "weight": row.state["weight"],
+            "weight": weight,
             "driven_by": holder,
         }));
     }
@@ -82,7 +88,7 @@ pub fn run(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
         .unwrap_or_default();
     names.sort();
     let status = ws.load_status()?;
-    let store = shiploop_store::Store::open(&ws.state_db()).ok();
+    let store = SqliteStore::open(&ws.state_db()).ok();
     for m in names {
         match ws.load_outcome(&m) {
             Ok((_, c)) => {

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use sha2::{Digest, Sha256};
-use shiploop_store::Store;
+use shiploop_store::SqliteStore;
 
 /// An approved release `web` on file providers, 1 s stages, 100 ms ticks, 1 s validation;
 /// `edit` applied to ship.toml before the release is compiled.
@@ -12,8 +12,8 @@ fn approved_ws(edit: impl Fn(String) -> String) -> Ws {
     rollout_ws_with("1s", "100ms", edit)
 }
 
-fn db(ws: &Ws) -> Store {
-    Store::open(&ws.path(".ship/state.db")).unwrap()
+fn db(ws: &Ws) -> SqliteStore {
+    SqliteStore::open(&ws.path(".ship/state.db")).unwrap()
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn an_emptied_or_deleted_database_fails_and_is_not_recreated() {
 
 /// The chain as `ship` computes it: SHA-256 over the previous hash and the columns, each
 /// followed by a newline.
-fn rehash(store: &Store) {
+fn rehash(store: &SqliteStore) {
     let c = store.connection();
     c.execute_batch("DROP TRIGGER events_no_update;").unwrap();
     let rows: Vec<(i64, String, String, String, String)> = c

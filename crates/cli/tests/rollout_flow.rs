@@ -258,7 +258,7 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
 
     // The audit chain holds, and a hand-edited event breaks it.
     assert_eq!(ws.ship(&["audit", "verify"]).code, 0);
-    let store = shiploop_store::Store::open(&ws.path(".ship/state.db")).unwrap();
+    let store = shiploop_store::SqliteStore::open(&ws.path(".ship/state.db")).unwrap();
     store
         .connection()
         .execute_batch("DROP TRIGGER events_no_update; UPDATE events SET data = replace(data, '\"weight\":25', '\"weight\":99') WHERE kind = 'router';")

@@ -83,7 +83,9 @@ impl Serve {
 /// `n` events the size of a rollout's decisions (about 2.5 kB of JSON each, with the judge's
 /// evidence), as a long-running server's event log holds.
 fn fill_event_log(ws: &Ws, n: usize) {
-    let mut st = shiploop_store::Store::open(&ws.path(".ship/state.db")).unwrap();
+    use shiploop_store::event::{Event, Unrecognised};
+    use shiploop_store::StateStore;
+    let mut st = shiploop_store::SqliteStore::open(&ws.path(".ship/state.db")).unwrap();
     // One fsync per event would take minutes; the test's database need not survive a crash.
     st.connection()
         .pragma_update(None, "synchronous", "OFF")
@@ -97,8 +99,12 @@ fn fill_event_log(ws: &Ws, n: usize) {
             "reason": "canary errors 41/1,230 (3.33 %) vs stable 212/23,400 (0.91 %): not yet above the 1 pp margin with 99 % confidence",
             "evidence": evidence,
         });
-        st.append_event("2026-12-01-web", "decision", &data, chrono::Utc::now())
-            .unwrap();
+        // The decision's size, not its fields, is what this test is about: kept as written.
+        let e = Event::Unrecognised(Unrecognised {
+            kind: "decision".into(),
+            data,
+        });
+        st.append("2026-12-01-web", &e, chrono::Utc::now()).unwrap();
     }
 }
 
@@ -139,14 +145,15 @@ fn hundreds_of_idle_event_streams_cost_little_and_the_api_stays_fast() {
     // A new event still reaches a stream that follows the log's end.
     let (status, mut follower) = s.open_stream(VIEWER, "?after=2000");
     assert_eq!(status, 200);
-    let mut st = shiploop_store::Store::open(&ws.path(".ship/state.db")).unwrap();
-    st.append_event(
-        "2026-12-01-web",
-        "paused",
-        &json!({"reason": "look"}),
-        chrono::Utc::now(),
-    )
-    .unwrap();
+    use shiploop_store::event::{Event, Unrecognised};
+    use shiploop_store::StateStore;
+    let mut st = shiploop_store::SqliteStore::open(&ws.path(".ship/state.db")).unwrap();
+    let paused = Event::Unrecognised(Unrecognised {
+        kind: "paused".into(),
+        data: json!({"reason": "look"}),
+    });
+    st.append("2026-12-01-web", &paused, chrono::Utc::now())
+        .unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
     while !seen.contains("id: 2001") {

@@ -9,7 +9,8 @@
 
 use crate::binding::plan_problems;
 use serde::Serialize;
-use shiploop_store::{ChainReport, Store};
+use shiploop_store::event::Event;
+use shiploop_store::{ChainReport, SqliteStore, StateStore, StoreError};
 use shiploop_workspace::Workspace;
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,7 +77,7 @@ pub fn verify(ws: &Workspace) -> shiploop_workspace::Result<AuditReport> {
     report.anchors = anchors.len();
     let newest = anchors.last().map(|a| (a.seq, a.file.clone()));
 
-    let store = match Store::open_existing(&db) {
+    let store = match SqliteStore::open_existing(&db) {
         Ok(Some(s)) => s,
         Ok(None) => {
             if let Some((seq, file)) = newest {
@@ -135,8 +136,19 @@ pub fn verify(ws: &Workspace) -> shiploop_workspace::Result<AuditReport> {
         report.unanchored_events = head_seq;
     }
 
-    for row in store.rollouts().map_err(err)? {
+    let rows = store.releases().map_err(err)?;
+    for release in &rows {
         report.rollouts_checked += 1;
+        // A plan or state that no longer parses was edited: reported, and the others checked.
+        let row = match store.rollout(release) {
+            Ok(Some(row)) => row,
+            Ok(None) => continue,
+            Err(StoreError::Corrupt(e)) => {
+                report.problems.push(format!("rollout of {release}: {e}"));
+                continue;
+            }
+            Err(e) => return Err(err(e)),
+        };
         let Some(r) = releases.iter().find(|r| r.contract.meta.id == row.release) else {
             if !unreadable.is_empty() {
                 continue; // named above
@@ -147,10 +159,13 @@ pub fn verify(ws: &Workspace) -> shiploop_workspace::Result<AuditReport> {
             ));
             continue;
         };
-        let created = store
-            .first_event(&row.release, "rollout-created")
-            .map_err(err)?
-            .map(|e| e.data["plan"].clone());
+        let created = match store.rollout_created(&row.release).map_err(err)? {
+            Some(shiploop_store::LoggedEvent {
+                event: Event::RolloutCreated(c),
+                ..
+            }) => Some(c.plan),
+            _ => None,
+        };
         let mut problems = plan_problems(ws, r, &row.plan, created.as_ref(), row.created_at);
         problems.extend(store.state_problem(&row.release).map_err(err)?);
         for p in problems {
@@ -161,12 +176,6 @@ pub fn verify(ws: &Workspace) -> shiploop_workspace::Result<AuditReport> {
     }
     // A rollout the log records must still be there, with its contract: deleting both would
     // otherwise take every anchor with them.
-    let rows: Vec<String> = store
-        .rollouts()
-        .map_err(err)?
-        .into_iter()
-        .map(|r| r.release)
-        .collect();
     for release in store.created_rollouts().map_err(err)? {
         if rows.contains(&release) {
             continue; // checked above

@@ -4,13 +4,15 @@
 
 use crate::{build, notify, Result};
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use shiploop_artifacts::release::{CheckLine, ChecksRecord};
 use shiploop_flags::Registry;
 use shiploop_gates::{self as gates, Gate, Override, Probe, Report};
 use shiploop_providers::MetricContext;
 use shiploop_rollout::measure::Measurement;
-use shiploop_store::Store;
+use shiploop_store::event::{
+    Event, Failure, GateOverridden, OncallAcked, OncallNotification, OncallNotified,
+};
+use shiploop_store::{LoggedEvent, SqliteStore, StateStore};
 use shiploop_workspace::{Error, LoadedRelease, Workspace};
 
 fn store_err(e: shiploop_store::StoreError) -> Error {
@@ -56,29 +58,24 @@ pub fn flag_staging_check(ws: &Workspace, flag: &str) -> Option<String> {
         .and_then(|f| f.staging_check.clone())
 }
 
-/// The latest event of `kind` for the release, parsed. Events before the release id was
-/// freed by a withdrawal (`release-withdrawn`) belong to the withdrawn contract, not this one.
-pub(crate) fn latest<T: serde::de::DeserializeOwned>(
-    events: &[shiploop_store::Event],
-    kind: &str,
-    filter: impl Fn(&serde_json::Value) -> bool,
+/// The latest event of the release that `pick` takes, with its time. Events before the release
+/// id was freed by a withdrawal (`release-withdrawn`) belong to the withdrawn contract, not
+/// this one.
+pub(crate) fn latest<'e, T>(
+    events: &'e [LoggedEvent],
+    pick: impl Fn(&'e Event) -> Option<T>,
 ) -> Option<(DateTime<Utc>, T)> {
     events
         .iter()
         .rev()
-        .take_while(|e| e.kind != "release-withdrawn")
-        .filter(|e| e.kind == kind && filter(&e.data))
-        .find_map(|e| {
-            serde_json::from_value(e.data.clone())
-                .ok()
-                .map(|t| (e.at, t))
-        })
+        .take_while(|e| !matches!(e.event, Event::ReleaseWithdrawn(_)))
+        .find_map(|e| pick(&e.event).map(|t| (e.at, t)))
 }
 
 fn flags_gate(
     ws: &Workspace,
     r: &LoadedRelease,
-    events: &[shiploop_store::Event],
+    events: &[LoggedEvent],
     now: DateTime<Utc>,
 ) -> gates::GateResult {
     let m = &r.contract.meta;
@@ -94,13 +91,14 @@ fn flags_gate(
                 .problems
                 .iter()
                 .partition(|p| p.severity == shiploop_flags::Severity::Error);
-            let evaluation = latest::<serde_json::Value>(events, "flag-evaluated", |d| {
-                d["flag"] == item.name.as_str()
+            let evaluation = latest(events, |e| match e {
+                Event::FlagEvaluated(f) if f.flag == item.name => Some(f),
+                _ => None,
             })
-            .map(|(at, d)| gates::Evaluation {
+            .map(|(at, f)| gates::Evaluation {
                 at,
-                ok: d["ok"] == true,
-                detail: d["detail"].as_str().unwrap_or_default().to_string(),
+                ok: f.ok,
+                detail: f.detail.clone(),
             });
             gates::FlagEvidence {
                 name: item.name.clone(),
@@ -244,7 +242,7 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
 async fn notify_oncall(
     ws: &Workspace,
     r: &LoadedRelease,
-    store: &mut Store,
+    store: &mut SqliteStore,
     now: DateTime<Utc>,
 ) -> std::result::Result<(DateTime<Utc>, String), String> {
     let cfg = &ws.config.oncall;
@@ -281,9 +279,12 @@ async fn notify_oncall(
         .filter(|w| w.events.is_empty() || w.events.iter().any(|e| e == "oncall.notified"))
         .count();
     if interested > 0 {
-        let data = json!({ "team": cfg.team, "message": message });
+        let notification = Event::OncallNotification(OncallNotification {
+            team: cfg.team.clone(),
+            message: message.clone(),
+        });
         let ev = store
-            .append_event(&m.id, "oncall-notification", &data, now)
+            .append(&m.id, &notification, now)
             .map_err(|e| e.to_string())?;
         let n = notify::Notifier::new(ws.state_db(), &m.id, &m.service, &ws.config.webhooks)
             .map_err(|e| e.to_string())?;
@@ -293,13 +294,9 @@ async fn notify_oncall(
             .events(Some(&m.id))
             .map_err(|e| e.to_string())?
             .into_iter()
-            .filter(|e| e.kind == "webhook-failed" && e.data["event"] == id.as_str())
-            .map(|e| {
-                format!(
-                    "{}: {}",
-                    e.data["url"].as_str().unwrap_or_default(),
-                    e.data["error"].as_str().unwrap_or_default()
-                )
+            .filter_map(|e| match e.event {
+                Event::WebhookFailed(f) if f.event == id => Some(format!("{}: {}", f.url, f.error)),
+                _ => None,
             })
             .collect();
         let delivered = interested.saturating_sub(failed.len());
@@ -322,9 +319,14 @@ async fn notify_oncall(
         return Err(problems.join("; "));
     }
     let via = via.join(" and ");
-    let data = json!({ "team": cfg.team, "via": via, "message": message, "problems": problems });
+    let notified = Event::OncallNotified(OncallNotified {
+        team: cfg.team.clone(),
+        via: via.clone(),
+        message,
+        problems,
+    });
     store
-        .append_event(&m.id, "oncall-notified", &data, now)
+        .append(&m.id, &notified, now)
         .map_err(|e| e.to_string())?;
     Ok((now, via))
 }
@@ -343,18 +345,17 @@ pub fn oncall_ack(ws: &Workspace, release: &str, by: &str, now: DateTime<Utc>) -
             "--as needs the name of the person acknowledging".into(),
         ));
     }
-    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let mut store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
     let events = store.events(Some(&id)).map_err(store_err)?;
     // Only a notification of this contract counts, not one of a contract withdrawn under the
     // same id.
-    if latest::<serde_json::Value>(&events, "oncall-notified", |_| true).is_none() {
+    if latest(&events, |e| matches!(e, Event::OncallNotified(_)).then_some(())).is_none() {
         return Err(Error::Refused(format!(
             "{id}: the on-call team has not been notified yet — `ship check {id}` sends the notification"
         )));
     }
-    store
-        .append_event(&id, "oncall-acked", &json!({ "by": by }), now)
-        .map_err(store_err)?;
+    let acked = Event::OncallAcked(OncallAcked { by: by.to_string() });
+    store.append(&id, &acked, now).map_err(store_err)?;
     Ok(id)
 }
 
@@ -369,7 +370,7 @@ pub async fn check(
     let r = ws.resolve(release)?;
     let m = &r.contract.meta;
     let id = m.id.clone();
-    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let mut store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
     // Once the rollout started, the contract keeps the gates it started under: a later check
     // is a report only (nothing recorded, nobody notified).
     let started = store.rollout(&id).map_err(store_err)?.is_some();
@@ -392,7 +393,11 @@ pub async fn check(
     let events = store.events(Some(&id)).map_err(store_err)?;
     let staging = (ws.config.staging.router == "none")
         .then_some("no staging target is configured (staging.router = \"none\")");
-    let rehearsal = latest::<gates::Rehearsal>(&events, "rehearsal", |_| true).map(|(_, r)| r);
+    let rehearsal = latest(&events, |e| match e {
+        Event::Rehearsal(r) => Some(r.rehearsal.clone()),
+        _ => None,
+    })
+    .map(|(_, r)| r);
     gates_out.push(gates::rehearsal(
         &id,
         staging,
@@ -409,8 +414,10 @@ pub async fn check(
         team: ws.config.oncall.team.clone(),
         ..Default::default()
     };
-    oncall.notified = latest::<serde_json::Value>(&events, "oncall-notified", |_| true)
-        .map(|(at, d)| (at, d["via"].as_str().unwrap_or_default().to_string()));
+    oncall.notified = latest(&events, |e| match e {
+        Event::OncallNotified(n) => Some(n.via.clone()),
+        _ => None,
+    });
     if oncall.notified.is_none() && !started {
         match notify_oncall(ws, &r, &mut store, now).await {
             Ok(n) => oncall.notified = Some(n),
@@ -418,8 +425,11 @@ pub async fn check(
         }
     }
     let events = store.events(Some(&id)).map_err(store_err)?;
-    oncall.acked = latest::<serde_json::Value>(&events, "oncall-acked", |_| true)
-        .map(|(at, d)| (d["by"].as_str().unwrap_or_default().to_string(), at));
+    oncall.acked = latest(&events, |e| match e {
+        Event::OncallAcked(a) => Some(a.by.clone()),
+        _ => None,
+    })
+    .map(|(at, by)| (by, at));
     gates_out.push(gates::oncall(&id, &oncall, now));
 
     let mut report = Report {
@@ -437,21 +447,17 @@ pub async fn check(
     }
     for g in &report.gates {
         if let Some(o) = &g.overridden {
-            let data =
-                json!({ "gate": o.gate, "by": o.by, "reason": o.reason, "evidence": g.evidence });
-            store
-                .append_event(&id, "gate-overridden", &data, now)
-                .map_err(store_err)?;
+            let overridden = Event::GateOverridden(GateOverridden {
+                gate: o.gate,
+                by: o.by.clone(),
+                reason: o.reason.clone(),
+                evidence: g.evidence.clone(),
+            });
+            store.append(&id, &overridden, now).map_err(store_err)?;
         }
     }
-    store
-        .append_event(
-            &id,
-            "gates-checked",
-            &serde_json::to_value(&report).unwrap_or_default(),
-            now,
-        )
-        .map_err(store_err)?;
+    let checked = Event::GatesChecked(serde_json::to_value(&report).unwrap_or_default());
+    store.append(&id, &checked, now).map_err(store_err)?;
     let record = ChecksRecord {
         checked_at: now,
         passed: report.passed(),
@@ -470,12 +476,10 @@ pub async fn check(
     // The event log has the answer; a contract that cannot be written (edited by hand) is
     // reported, not fatal to the check.
     if let Err(e) = ws.record_checks(&id, record) {
-        let _ = store.append_event(
-            &id,
-            "contract-update-failed",
-            &json!({ "error": e.to_string() }),
-            now,
-        );
+        let failed = Event::ContractUpdateFailed(Failure {
+            error: e.to_string(),
+        });
+        let _ = store.append(&id, &failed, now);
     }
     Ok((report, notes))
 }

@@ -7,13 +7,13 @@ use crate::check::{flag_registry, latest};
 use crate::{store_err, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use shiploop_artifacts::release::{CheckLine, HandoffRecord, Kind};
 use shiploop_gates::handoff::{
     decide, Acceptance, Checkpoint, Evidence, FlagEvidence, Recorded, Report, ValidationEvidence,
 };
-use shiploop_rollout::{DecisionKind, Plan, Rollout};
-use shiploop_store::Store;
+use shiploop_rollout::DecisionKind;
+use shiploop_store::event::{Event, HandedOver};
+use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::{Error, Workspace};
 
 #[derive(Debug, Serialize)]
@@ -63,7 +63,7 @@ pub fn handoff(
     }
     // Everything that can fail to parse is read before anything is written.
     ws.load_status()?;
-    Store::open(&ws.state_db()).map_err(store_err)?;
+    SqliteStore::open(&ws.state_db()).map_err(store_err)?;
     if let Some(m) = &r.contract.meta.mission {
         ws.load_outcome(m)?;
     }
@@ -139,28 +139,22 @@ fn finish(
             }
         }
     }
-    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let mut store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
     let logged = store
         .events(Some(id))
         .map_err(store_err)?
         .iter()
-        .any(|e| e.kind == "handed-over");
+        .any(|e| matches!(e.event, Event::HandedOver(_)));
     if !logged {
-        store
-            .append_event(
-                id,
-                "handed-over",
-                &json!({
-                    "at": record.at,
-                    "from": record.from,
-                    "to": record.to,
-                    "mission": m.mission,
-                    "measurement_schedule": schedule,
-                    "items": record.items,
-                }),
-                now,
-            )
-            .map_err(store_err)?;
+        let handed = Event::HandedOver(HandedOver {
+            at: record.at,
+            from: record.from.clone(),
+            to: record.to.clone(),
+            mission: m.mission.clone(),
+            measurement_schedule: schedule.clone(),
+            items: record.items.clone(),
+        });
+        store.append(id, &handed, now).map_err(store_err)?;
         crate::anchor(ws, &mut store, id, now);
         if !fresh {
             done.push("event log: handed-over".into());
@@ -189,7 +183,7 @@ fn gather(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Evidence>
     let r = ws.resolve(release)?;
     let m = &r.contract.meta;
     let id = m.id.clone();
-    let store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
 
     let v = ws.verify(&id, now)?;
     let approval = if v.ok() {
@@ -207,13 +201,7 @@ fn gather(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Evidence>
     let (mut rollout_phase, mut rollout_weight) = (None, 0);
     let (mut plan_stages, mut reached_stages) = (vec![], vec![]);
     if let Some(row) = store.rollout(&id).map_err(store_err)? {
-        let unreadable = |e: serde_json::Error| {
-            Error::Usage(format!(
-                "state database: the rollout of {id} is unreadable: {e}"
-            ))
-        };
-        let plan: Plan = serde_json::from_value(row.plan["plan"].clone()).map_err(unreadable)?;
-        let state: Rollout = serde_json::from_value(row.state).map_err(unreadable)?;
+        let (plan, state) = (row.plan.plan, row.state);
         rollout_phase = Some(state.phase.name().to_string());
         rollout_weight = state.weight;
         plan_stages = plan.stages.iter().map(|s| s.name.clone()).collect();
@@ -285,8 +273,11 @@ fn gather(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Evidence>
     };
 
     let events = store.events(Some(&id)).map_err(store_err)?;
-    let oncall_ack = latest::<serde_json::Value>(&events, "oncall-acked", |_| true)
-        .map(|(at, d)| (d["by"].as_str().unwrap_or_default().to_string(), at));
+    let oncall_ack = latest(&events, |e| match e {
+        Event::OncallAcked(a) => Some(a.by.clone()),
+        _ => None,
+    })
+    .map(|(at, by)| (by, at));
 
     let (flags, flag_registry_error) = if m.flags.is_empty() {
         (vec![], None)

@@ -13,7 +13,10 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use shiploop_config::WebhookCfg;
 use shiploop_providers::http::{Auth, Http};
-use shiploop_store::{Event, Store};
+use shiploop_rollout::criteria::Outcome;
+use shiploop_rollout::{Decision, DecisionKind};
+use shiploop_store::event::{DecisionEvent, Event, WebhookFailed};
+use shiploop_store::{LoggedEvent, SqliteStore, StateStore};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,21 +35,18 @@ pub struct Outgoing {
     pub data: Value,
 }
 
-fn failing(decision: &Value) -> Vec<String> {
-    decision["findings"]
-        .as_array()
-        .map(|fs| {
-            fs.iter()
-                .filter(|f| matches!(f["outcome"].as_str(), Some("fail" | "error")))
-                .filter_map(|f| f["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+fn failing(decision: &Decision) -> Vec<String> {
+    decision
+        .findings
+        .iter()
+        .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Error))
+        .map(|f| f.name.clone())
+        .collect()
 }
 
 /// What one logged event means to the outside, if anything. `previous_failing` is the failing
 /// findings of the previous hold, so "check failed" is sent when a failure starts, not every tick.
-pub fn outgoing(ev: &Event, previous_failing: &mut Vec<String>) -> Option<Outgoing> {
+pub fn outgoing(ev: &LoggedEvent, previous_failing: &mut Vec<String>) -> Option<Outgoing> {
     let make = |kind: &str, summary: String, data: Value| Outgoing {
         kind: kind.into(),
         id: format!("{}-{}", ev.release, ev.seq),
@@ -55,72 +55,85 @@ pub fn outgoing(ev: &Event, previous_failing: &mut Vec<String>) -> Option<Outgoi
         summary,
         data,
     };
-    match ev.kind.as_str() {
-        "approval-needed" => Some(make(
+    // The event's fields as the log has them.
+    let data = || ev.event.data().unwrap_or_default();
+    match &ev.event {
+        Event::ApprovalNeeded(_) => Some(make(
             "release.approval-needed",
             format!("{} waits for a human approval", ev.release),
-            ev.data.clone(),
+            data(),
         )),
-        "oncall-notification" => Some(make(
-            "oncall.notified",
-            ev.data["message"].as_str().unwrap_or_default().to_string(),
-            ev.data.clone(),
+        Event::OncallNotification(n) => Some(make("oncall.notified", n.message.clone(), data())),
+        Event::ValidationPassed(_) => Some(make(
+            "validation.passed",
+            format!("{}: validation passed", ev.release),
+            data(),
         )),
-        "validation-passed" | "validation-failed" => Some(make(
-            &format!("validation.{}", &ev.kind["validation-".len()..]),
-            format!("{}: {}", ev.release, ev.kind.replace('-', " ")),
-            ev.data.clone(),
+        Event::ValidationFailed(_) => Some(make(
+            "validation.failed",
+            format!("{}: validation failed", ev.release),
+            data(),
         )),
-        "decision" => {
-            let d = &ev.data;
-            let stage = d["stage_name"].as_str().unwrap_or("");
-            let weight = d["weight"].as_u64().unwrap_or(0);
-            let reason = d["reason"].as_str().unwrap_or("").to_string();
+        Event::Decision(DecisionEvent { decision: d, .. }) => {
+            let (stage, weight, reason) = (&d.stage_name, d.weight, &d.reason);
             let data = json!({
                 "stage": stage,
                 "weight": weight,
                 "reason": reason,
-                "findings": d["findings"],
+                "findings": d.findings,
             });
-            let kind = d["kind"].as_str().unwrap_or("");
             // A rollback or completion the router refused is decided again on each retry; the
             // outside hears of it once.
-            let repeated = matches!(kind, "rollback" | "complete")
-                && previous_failing.last().map(String::as_str) == Some(&format!("<{kind}>"));
-            if repeated {
+            let retried = match d.kind {
+                DecisionKind::Rollback => Some("<rollback>"),
+                DecisionKind::Complete => Some("<complete>"),
+                _ => None,
+            };
+            if retried.is_some() && previous_failing.last().map(String::as_str) == retried {
                 return None;
             }
             let now_failing = failing(d);
             let summary =
                 |what: &str| format!("{}: {what} — {stage} at {weight} %: {reason}", ev.release);
-            let out = match kind {
-                "start" => Some(make("rollout.started", summary("rollout started"), data)),
-                "promote" | "complete" => Some(make(
+            let out = match d.kind {
+                DecisionKind::Start => {
+                    Some(make("rollout.started", summary("rollout started"), data))
+                }
+                DecisionKind::Promote | DecisionKind::Complete => Some(make(
                     "rollout.stage-entered",
                     summary("stage entered"),
                     data,
                 )),
-                "hold" if !now_failing.is_empty() && now_failing != *previous_failing => {
+                DecisionKind::Hold
+                    if !now_failing.is_empty() && now_failing != *previous_failing =>
+                {
                     Some(make("rollout.check-failed", summary("check failed"), data))
                 }
-                "rollback" => Some(make(
+                DecisionKind::Rollback => Some(make(
                     "rollout.rollback-triggered",
                     summary("rollback triggered"),
                     data,
                 )),
-                "rolled-back" => Some(make("rollout.rolled-back", summary("rolled back"), data)),
-                "pause" => Some(make("rollout.paused", summary("paused"), data)),
-                "resume" => Some(make("rollout.resumed", summary("resumed"), data)),
-                "completed" => Some(make("rollout.completed", summary("completed"), data)),
-                "failed" => Some(make("rollout.failed", summary("FAILED"), data)),
+                DecisionKind::RolledBack => {
+                    Some(make("rollout.rolled-back", summary("rolled back"), data))
+                }
+                DecisionKind::Pause => Some(make("rollout.paused", summary("paused"), data)),
+                DecisionKind::Resume => Some(make("rollout.resumed", summary("resumed"), data)),
+                DecisionKind::Completed => {
+                    Some(make("rollout.completed", summary("completed"), data))
+                }
+                DecisionKind::Failed => Some(make("rollout.failed", summary("FAILED"), data)),
                 _ => None,
             };
-            if matches!(kind, "hold" | "promote" | "start") {
+            if matches!(
+                d.kind,
+                DecisionKind::Hold | DecisionKind::Promote | DecisionKind::Start
+            ) {
                 *previous_failing = now_failing;
             }
-            if matches!(kind, "rollback" | "complete") {
+            if let Some(marker) = retried {
                 // Remembered after the failing findings, so a retry of the same step is known.
-                previous_failing.push(format!("<{kind}>"));
+                previous_failing.push(marker.to_string());
             }
             out
         }
@@ -279,7 +292,7 @@ impl Notifier {
         }
         let err = |e: shiploop_store::StoreError| e.to_string();
         let (from, events) = {
-            let store = Store::open(&self.db).map_err(err)?;
+            let store = SqliteStore::open(&self.db).map_err(err)?;
             let from = store.cursor(&self.cursor_name()).map_err(err)?;
             // Every earlier event, for the hold-to-failure transitions; only new ones are sent.
             (from, store.events(Some(&self.release)).map_err(err)?)
@@ -310,17 +323,20 @@ impl Notifier {
                     .await
                 {
                     down.insert(hook.cfg.url.clone());
-                    failures.push(json!({ "url": hook.cfg.url, "event": o.id, "type": format!("{TYPE_PREFIX}{}", o.kind), "error": problem }));
+                    failures.push(Event::WebhookFailed(WebhookFailed {
+                        url: hook.cfg.url.clone(),
+                        event: o.id.clone(),
+                        kind: format!("{TYPE_PREFIX}{}", o.kind),
+                        error: problem,
+                    }));
                 }
             }
         }
         if last > from {
-            let mut store = Store::open(&self.db).map_err(err)?;
+            let mut store = SqliteStore::open(&self.db).map_err(err)?;
             // The failures are recorded first: a crash after them re-sends, never forgets.
             for f in &failures {
-                store
-                    .append_event(&self.release, "webhook-failed", f, Utc::now())
-                    .map_err(err)?;
+                store.append(&self.release, f, Utc::now()).map_err(err)?;
             }
             // Another process that delivered the same events first is fine (at least once).
             store
@@ -335,24 +351,24 @@ impl Notifier {
 mod tests {
     use super::*;
 
-    fn ev(seq: i64, kind: &str, data: Value) -> Event {
-        Event {
+    fn ev(seq: i64, kind: &str, data: Value) -> LoggedEvent {
+        LoggedEvent {
             seq,
             at: "2026-11-27T10:00:00Z".parse().unwrap(),
             release: "r1".into(),
-            kind: kind.into(),
-            data,
+            event: Event::from_parts(kind, data),
             prev_hash: String::new(),
             hash: String::new(),
         }
     }
 
+    /// A decision's data as the log stores it.
     fn decision(kind: &str, failing: &[&str]) -> Value {
         let findings: Vec<Value> = failing
             .iter()
             .map(|n| json!({"name": n, "outcome": "fail", "detail": "x"}))
             .collect();
-        json!({"kind": kind, "stage_name": "canary", "weight": 5, "reason": "because", "findings": findings})
+        json!({"at": "2026-11-27T10:00:00Z", "kind": kind, "stage": 0, "stage_name": "canary", "weight": 5, "reason": "because", "findings": findings})
     }
 
     #[test]

@@ -6,11 +6,11 @@ use crate::outcome::{self, Measured};
 use crate::{check, store_err, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use shiploop_artifacts::signal::{Severity, Signal, SignalMeta, SignalStatus, SignalType, Source};
 use shiploop_artifacts::status::Phase;
 use shiploop_flags::Stale;
-use shiploop_store::Store;
+use shiploop_store::event::{Event, SignalWritten};
+use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::Workspace;
 
 #[derive(Debug, Default, Serialize)]
@@ -64,7 +64,7 @@ impl TickReport {
 pub async fn tick(ws: &Workspace, now: DateTime<Utc>) -> Result<TickReport> {
     let mut report = TickReport::default();
     let status = ws.load_status()?;
-    let store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
     let today = now.date_naive();
 
     for entry in &status.meta.missions {
@@ -135,13 +135,13 @@ pub async fn tick(ws: &Workspace, now: DateTime<Utc>) -> Result<TickReport> {
                 let sig = flag_signal(ws, &stale, now);
                 let (path, new) = ws.write_signal(&sig)?;
                 if new {
+                    let written = Event::SignalWritten(SignalWritten {
+                        file: Some(ws.rel(&path)),
+                        error: None,
+                        event: sig.meta.event.clone(),
+                    });
                     store
-                        .append_event(
-                            &format!("flag:{}", stale.flag),
-                            "signal-written",
-                            &json!({ "file": ws.rel(&path), "event": sig.meta.event }),
-                            now,
-                        )
+                        .append(&format!("flag:{}", stale.flag), &written, now)
                         .map_err(store_err)?;
                 }
                 report.flag_signals.push(FlagSignal {

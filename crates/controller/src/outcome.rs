@@ -7,10 +7,10 @@ use crate::outcome_sources::measure_metric;
 use crate::{store_err, Result};
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use serde::Serialize;
-use serde_json::json;
 use shiploop_artifacts::outcome::{Checkpoint, OutcomeContract};
 use shiploop_artifacts::report::{chart, OutcomeReport};
-use shiploop_store::Store;
+use shiploop_store::event::{Event, OutcomeMeasured, SignalWritten};
+use shiploop_store::{LoggedEvent, SqliteStore, StateStore};
 use shiploop_workspace::{Error, Workspace};
 
 /// The event log keys mission events by this "release" name, beside the releases' own.
@@ -191,7 +191,7 @@ pub async fn measure(
         metrics: results,
     };
     let stem = report.stem();
-    let mut store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let mut store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
     if !report.unmeasured().is_empty() {
         if let Some(file) = complete_report(&store, mission, &k.name)? {
             let names: Vec<&str> = report
@@ -222,10 +222,13 @@ pub async fn measure(
             let (p, new) = ws.write_signal(&sig)?;
             if new {
                 store
-                    .append_event(
+                    .append(
                         &key,
-                        "signal-written",
-                        &json!({ "file": ws.rel(&p), "event": sig.meta.event }),
+                        &Event::SignalWritten(SignalWritten {
+                            file: Some(ws.rel(&p)),
+                            error: None,
+                            event: sig.meta.event.clone(),
+                        }),
                         now,
                     )
                     .map_err(store_err)?;
@@ -256,23 +259,17 @@ pub async fn measure(
         signal,
         report,
     };
-    store
-        .append_event(
-            &key,
-            "outcome-measured",
-            &json!({
-                "checkpoint": out.checkpoint,
-                "date": k.date,
-                "report": out.report_file,
-                "complete": out.complete(),
-                "met": out.met,
-                "missed": out.missed,
-                "unmeasured": out.unmeasured,
-                "period_start": start,
-            }),
-            now,
-        )
-        .map_err(store_err)?;
+    let measured = Event::OutcomeMeasured(OutcomeMeasured {
+        checkpoint: out.checkpoint.clone(),
+        date: k.date,
+        report: out.report_file.clone(),
+        complete: out.complete(),
+        met: out.met,
+        missed: out.missed.clone(),
+        unmeasured: out.unmeasured.clone(),
+        period_start: start,
+    });
+    store.append(&key, &measured, now).map_err(store_err)?;
     if out.complete() {
         // Read again: a rollout may have written STATUS.md while the queries ran.
         let mut status = ws.load_status()?;
@@ -301,40 +298,44 @@ fn shipped_releases(ws: &Workspace, c: &OutcomeContract) -> Vec<String> {
 
 /// The checkpoint's last measurement in the event log that was (or was not) complete.
 fn last_measurement(
-    store: &Store,
+    store: &dyn StateStore,
     mission: &str,
     checkpoint: &str,
     complete: bool,
-) -> Result<Option<shiploop_store::Event>> {
+) -> Result<Option<(DateTime<Utc>, OutcomeMeasured)>> {
     Ok(store
         .events(Some(&log_key(mission)))
         .map_err(store_err)?
         .into_iter()
         .rev()
-        .find(|e| {
-            e.kind == "outcome-measured"
-                && e.data["checkpoint"] == checkpoint
-                && e.data["complete"] == complete
+        .find_map(|e: LoggedEvent| match e.event {
+            Event::OutcomeMeasured(o) if o.checkpoint == checkpoint && o.complete == complete => {
+                Some((e.at, o))
+            }
+            _ => None,
         }))
 }
 
 /// The report file of the checkpoint's last complete measurement, if any.
-fn complete_report(store: &Store, mission: &str, checkpoint: &str) -> Result<Option<String>> {
-    Ok(last_measurement(store, mission, checkpoint, true)?
-        .map(|e| e.data["report"].as_str().unwrap_or_default().to_string()))
+fn complete_report(
+    store: &dyn StateStore,
+    mission: &str,
+    checkpoint: &str,
+) -> Result<Option<String>> {
+    Ok(last_measurement(store, mission, checkpoint, true)?.map(|(_, o)| o.report))
 }
 
 /// When the checkpoint was last measured without every metric (the next tick waits a day
 /// before trying again, so a metric that never answers does not flood the event log).
 pub fn last_incomplete(
-    store: &Store,
+    store: &dyn StateStore,
     mission: &str,
     checkpoint: &str,
 ) -> Result<Option<DateTime<Utc>>> {
-    Ok(last_measurement(store, mission, checkpoint, false)?.map(|e| e.at))
+    Ok(last_measurement(store, mission, checkpoint, false)?.map(|(at, _)| at))
 }
 
 /// Whether the event log shows a complete measurement of the checkpoint.
-pub fn measured(store: &Store, mission: &str, checkpoint: &str) -> Result<bool> {
+pub fn measured(store: &dyn StateStore, mission: &str, checkpoint: &str) -> Result<bool> {
     Ok(last_measurement(store, mission, checkpoint, true)?.is_some())
 }

@@ -6,7 +6,6 @@
 use crate::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use shiploop_config::StagingCfg;
 use shiploop_gates::Rehearsal;
 use shiploop_providers::admin::AdminClient;
@@ -14,17 +13,14 @@ use shiploop_providers::routers::builtin::BuiltinRouter;
 use shiploop_providers::routers::command::CommandRouter;
 use shiploop_providers::runner::Runner;
 use shiploop_providers::{http as http_probe, RouteContext, TrafficRouter};
-use shiploop_store::Store;
+use shiploop_store::event::{Event, RehearsalRun};
+use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::{Error, Workspace};
 use std::time::Duration;
 use tokio::time::Instant;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct FlagEvaluation {
-    pub flag: String,
-    pub ok: bool,
-    pub detail: String,
-}
+/// A flag evaluated in staging: what the event log records.
+pub use shiploop_store::event::FlagEvaluated as FlagEvaluation;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RehearsalReport {
@@ -236,17 +232,17 @@ pub async fn rehearse(
         total_ms: started.elapsed().as_millis() as u64,
         detail,
     };
-    let mut store = Store::open(&ws.state_db()).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
     for f in &flags {
         store
-            .append_event(&id, "flag-evaluated", &json!(f), now)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+            .append(&id, &Event::FlagEvaluated(f.clone()), now)
+            .map_err(Error::from)?;
     }
-    let mut data = serde_json::to_value(&rehearsal).unwrap_or_default();
-    data["shift_ms"] = json!(shift_ms);
-    store
-        .append_event(&id, "rehearsal", &data, now)
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let run = Event::Rehearsal(RehearsalRun {
+        rehearsal: rehearsal.clone(),
+        shift_ms,
+    });
+    store.append(&id, &run, now).map_err(Error::from)?;
     Ok(RehearsalReport {
         release: id,
         rehearsal,

@@ -7,7 +7,6 @@
 use crate::{Clock, Controller, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use shiploop_artifacts::release::{CheckLine, Status, Trigger, ValidationRecord};
 use shiploop_artifacts::signal::{Severity, Signal, SignalMeta, SignalStatus, SignalType, Source};
 use shiploop_artifacts::Dur;
@@ -15,6 +14,10 @@ use shiploop_gates::validation::{ItemResult, Limits, ResourceCheck, SmokeOutcome
 use shiploop_providers::smoke::{SmokeKind, SmokeTest};
 use shiploop_providers::MetricContext;
 use shiploop_rollout::{Input, Phase};
+use shiploop_store::event::{
+    Event, SignalWritten, ValidationEnded, ValidationRestarted, ValidationStarted,
+};
+use shiploop_store::StateStore;
 use shiploop_workspace::Error;
 use std::time::Duration;
 
@@ -156,12 +159,14 @@ impl Controller<'_> {
             .map_err(|e| Error::Usage(e.to_string()))?;
         let last = events.iter().rev().find(|e| {
             matches!(
-                e.kind.as_str(),
-                "validation-started" | "validation-passed" | "validation-failed"
+                e.event,
+                Event::ValidationStarted(_)
+                    | Event::ValidationPassed(_)
+                    | Event::ValidationFailed(_)
             )
         });
         Ok(last
-            .filter(|e| e.kind == "validation-started")
+            .filter(|e| matches!(e.event, Event::ValidationStarted(_)))
             .map(|e| e.at))
     }
 
@@ -210,16 +215,13 @@ impl Controller<'_> {
         // Every run watches a whole window: time nobody watched (an interrupted run, a
         // restart later) never counts as validation.
         if self.open_window()?.is_some() {
-            let _ = self.store.append_event(
-                &id,
-                "validation-restarted",
-                &json!({ "why": "the previous window was interrupted; a whole new window starts" }),
-                now,
-            );
+            let restarted = Event::ValidationRestarted(ValidationRestarted {
+                why: "the previous window was interrupted; a whole new window starts".into(),
+            });
+            let _ = self.store.append(&id, &restarted, now);
         }
-        self.store
-            .append_event(&id, "validation-started", &json!({ "window": window }), now)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        let started = Event::ValidationStarted(ValidationStarted { window });
+        self.store.append(&id, &started, now).map_err(Error::from)?;
         let started_at = now;
         let smoke = self.smoke_tests();
         let user_facing = smoke.iter().filter(|s| s.user_facing).count();
@@ -364,19 +366,17 @@ impl Controller<'_> {
             rolled_back: false,
             signal: None,
         };
-        let kind = if failure.is_some() {
-            "validation-failed"
-        } else {
-            "validation-passed"
+        let ended = ValidationEnded {
+            items: items.clone(),
+            reason: failure.clone(),
+            window,
         };
-        self.store
-            .append_event(
-                &id,
-                kind,
-                &json!({ "items": items, "reason": failure, "window": window }),
-                now,
-            )
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        let ended = if failure.is_some() {
+            Event::ValidationFailed(ended)
+        } else {
+            Event::ValidationPassed(ended)
+        };
+        self.store.append(&id, &ended, now).map_err(Error::from)?;
         let record = ValidationRecord {
             result: report.result.clone(),
             started_at,
@@ -408,12 +408,12 @@ impl Controller<'_> {
         let (path, new) = self.ws.write_signal(&signal)?;
         report.signal = Some(self.ws.rel(&path));
         if new {
-            let _ = self.store.append_event(
-                &id,
-                "signal-written",
-                &json!({ "file": self.ws.rel(&path), "event": signal.meta.event }),
-                now,
-            );
+            let written = Event::SignalWritten(SignalWritten {
+                file: Some(self.ws.rel(&path)),
+                error: None,
+                event: signal.meta.event.clone(),
+            });
+            let _ = self.store.append(&id, &written, now);
         }
         self.ws.record_validation(&id, None, record, now)?;
         self.anchor(now);

@@ -12,6 +12,8 @@ use shiploop_rollout::Phase;
 use shiploop_workspace::Workspace;
 use std::sync::Arc;
 
+use shiploop_store::event::{Event, RouterAction, RouterCall, RouterPhase};
+use shiploop_store::StateStore;
 /// A controller of `web` with `router` and healthy scripted metrics, holding the lease.
 fn controller<'a>(
     ws: &'a Workspace,
@@ -45,16 +47,14 @@ async fn a_failed_router_call_is_retried_and_the_rollout_completes() {
     assert_eq!(c.state.phase, Phase::Completed);
     assert_eq!(router.state().history, vec![5, 25, 50, 100]);
     assert!(router.state().promoted);
-    let events = c.store().events(Some(c.id())).unwrap();
+    let events = router_events(&c);
     assert!(
-        events
-            .iter()
-            .any(|e| e.kind == "router" && e.data["ok"] == false),
+        events.iter().any(|e| e.ok == Some(false)),
         "the failure is recorded"
     );
     assert!(events
         .iter()
-        .any(|e| e.data["action"] == "reassert-weight" && e.data["ok"] == true));
+        .any(|e| e.action == RouterAction::ReassertWeight && e.ok == Some(true)));
 }
 
 #[tokio::test]
@@ -163,13 +163,15 @@ fn slow_controller<'a>(ws: &'a Workspace, router: Slow, at: DateTime<Utc>) -> Co
     c
 }
 
-fn router_events(c: &Controller<'_>) -> Vec<serde_json::Value> {
+fn router_events(c: &Controller<'_>) -> Vec<RouterCall> {
     c.store()
         .events(Some(c.id()))
         .unwrap()
         .into_iter()
-        .filter(|e| e.kind == "router")
-        .map(|e| e.data)
+        .filter_map(|e| match e.event {
+            Event::Router(call) => Some(call),
+            _ => None,
+        })
         .collect()
 }
 
@@ -207,14 +209,14 @@ async fn a_crash_after_the_router_moved_traffic_still_leaves_the_change_in_the_l
     let events = router_events(&c);
     let intent = events
         .iter()
-        .position(|e| e["phase"] == "intent" && e["weight"] == 25)
+        .position(|e| e.phase == Some(RouterPhase::Intent) && e.weight == Some(25))
         .unwrap_or_else(|| panic!("the intent to set 25 % is recorded: {events:?}"));
     let found = events
         .iter()
-        .position(|e| e["phase"] == "found")
+        .position(|e| e.phase == Some(RouterPhase::Found))
         .unwrap_or_else(|| panic!("what the router was found doing is recorded: {events:?}"));
     assert!(intent < found);
-    assert_eq!(events[found]["weight"], 25, "{events:?}");
+    assert_eq!(events[found].weight, Some(25), "{events:?}");
     assert_eq!(c.weight_history(), vec![5, 25], "{events:?}");
     assert_eq!(memory.state().history, vec![5, 25], "nothing set twice");
 }
@@ -275,20 +277,17 @@ async fn events_carry_the_time_they_happened_and_a_rollback_its_duration() {
         decisions[1].at
     );
     let events = c.store().events(Some(c.id())).unwrap();
-    let at = |phase: &str| {
+    let at = |phase: RouterPhase| {
         events
             .iter()
             .find(|e| {
-                e.kind == "router" && e.data["action"] == "roll-back" && e.data["phase"] == phase
+                matches!(&e.event, Event::Router(r)
+                    if r.action == RouterAction::RollBack && r.phase == Some(phase))
             })
             .map(|e| e.at)
-            .unwrap_or_else(|| panic!("no roll-back {phase} event"))
+            .unwrap_or_else(|| panic!("no roll-back {phase:?} event"))
     };
-    assert!(at("intent") < t(1) + delay, "{}", at("intent"));
-    assert!(
-        at("done") - at("intent") >= delay,
-        "{} → {}",
-        at("intent"),
-        at("done")
-    );
+    let (intent, done) = (at(RouterPhase::Intent), at(RouterPhase::Done));
+    assert!(intent < t(1) + delay, "{intent}");
+    assert!(done - intent >= delay, "{intent} → {done}");
 }

@@ -8,7 +8,7 @@ use common::{counts, healthy, t, workspace};
 use shiploop_controller::{Commanded, Controller, Outcome, Providers, TokioClock};
 use shiploop_providers::memory::{MemoryRouter, ScriptedSource};
 use shiploop_rollout::{Decision, DecisionKind, Input, Observation, Phase, Rollout};
-use shiploop_store::Store;
+use shiploop_store::{SqliteStore as Store, StateStore};
 use shiploop_workspace::Workspace;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +42,7 @@ fn milestones(ws: &Workspace) -> Vec<DecisionKind> {
 fn recorded(ws: &Workspace) -> Rollout {
     let store = Store::open(&ws.state_db()).unwrap();
     let id = ws.resolve("web").unwrap().contract.meta.id;
-    serde_json::from_value(store.rollout(&id).unwrap().unwrap().state).unwrap()
+    store.rollout(&id).unwrap().unwrap().state
 }
 
 /// Queues an operator's command for whoever drives `web` (as `ship rollout pause` does from
@@ -50,8 +50,7 @@ fn recorded(ws: &Workspace) -> Rollout {
 fn queue(ws: &Workspace, input: &Input, at: chrono::DateTime<chrono::Utc>) {
     let mut store = Store::open(&ws.state_db()).unwrap();
     let id = ws.resolve("web").unwrap().contract.meta.id;
-    let value = serde_json::to_value(input).unwrap();
-    store.push_command(&id, &value, "test", at).unwrap();
+    store.push_command(&id, input, "test", at).unwrap();
 }
 
 #[tokio::test(start_paused = true)]

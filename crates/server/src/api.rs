@@ -15,15 +15,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shiploop_artifacts::release::Status;
 use shiploop_controller::Admission;
-use shiploop_rollout::{Input, Phase, Plan, Rollout};
-use shiploop_store::Store;
+use shiploop_rollout::{Input, Phase};
+use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::LoadedRelease;
 use std::time::Duration;
 
 type ApiResult = Result<Response, Problem>;
 
-fn store(s: &AppState) -> Result<Store, Problem> {
-    Store::open(&s.ws.state_db()).map_err(|e| Problem::internal(e.to_string()))
+fn store(s: &AppState) -> Result<SqliteStore, Problem> {
+    SqliteStore::open(&s.ws.state_db()).map_err(|e| Problem::internal(e.to_string()))
 }
 
 /// A release by id or unique name — never a path: the API reads only the releases folder.
@@ -48,9 +48,10 @@ fn rollout_of(s: &AppState, arg: &str) -> Result<(String, Option<LoadedRelease>)
         Err(p) if p.status == 404 => Err(p),
         Err(p) => {
             let known = store(s)?
-                .rollout(arg)
+                .releases()
                 .map_err(|e| Problem::internal(e.to_string()))?
-                .is_some();
+                .iter()
+                .any(|r| r == arg);
             if known {
                 Ok((arg.to_string(), None))
             } else {
@@ -120,17 +121,18 @@ pub async fn gates(
 
 /// One rollout as the API shows it: where it is, who drives it, and why this server's task for
 /// it last failed (until it decides again).
-pub fn rollout_view(s: &AppState, st: &Store, release: &str) -> Result<Option<Value>, Problem> {
+pub fn rollout_view(
+    s: &AppState,
+    st: &SqliteStore,
+    release: &str,
+) -> Result<Option<Value>, Problem> {
     let Some(row) = st
         .rollout(release)
         .map_err(|e| Problem::internal(e.to_string()))?
     else {
         return Ok(None);
     };
-    let plan: Plan = serde_json::from_value(row.plan["plan"].clone())
-        .map_err(|e| Problem::internal(format!("the plan of {release} is unreadable: {e}")))?;
-    let state: Rollout = serde_json::from_value(row.state.clone())
-        .map_err(|e| Problem::internal(format!("the state of {release} is unreadable: {e}")))?;
+    let (plan, state) = (&row.plan.plan, &row.state);
     let holder = st
         .lease_holder(release, Utc::now())
         .map_err(|e| Problem::internal(e.to_string()))?;
@@ -164,18 +166,18 @@ pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResul
     viewer_read(s, &headers, move |s| {
         let st = store(s)?;
         let mut list = vec![];
-        for row in st
-            .rollouts()
+        for release in st
+            .releases()
             .map_err(|e| Problem::internal(e.to_string()))?
         {
             // One unreadable rollout must not hide the others: it is listed with its problem.
-            match rollout_view(s, &st, &row.release) {
+            match rollout_view(s, &st, &release) {
                 Ok(Some(v)) => list.push(v),
                 Ok(None) => {}
                 Err(p) => list.push(json!({
-                    "release": row.release,
+                    "last_error": s.metrics.last_error(&release),
+                    "release": release,
                     "error": p.detail,
-                    "last_error": s.metrics.last_error(&row.release),
                 })),
             }
         }
@@ -390,8 +392,7 @@ pub fn queue(
             "{id} has no rollout yet (`ship rollout start {id} --detach`)"
         )));
     };
-    let state: Rollout =
-        serde_json::from_value(row.state).map_err(|e| Problem::internal(e.to_string()))?;
+    let state = row.state;
     // Without a readable contract the status is unknown: only an unfinished rollout can be
     // acted on (its controller still has the contract it loaded).
     let status = r.as_ref().map(|r| r.contract.meta.status);
@@ -437,8 +438,7 @@ pub fn queue(
             e.message
         )));
     }
-    let value = serde_json::to_value(&input).map_err(|e| Problem::internal(e.to_string()))?;
-    st.push_command(&id, &value, by, Utc::now())
+    st.push_command(&id, &input, by, Utc::now())
         .map_err(|e| Problem::internal(e.to_string()))?;
     Ok(id)
 }

@@ -138,12 +138,15 @@ async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Result<R
     s.tokens.check(&headers, Role::Viewer)?;
     let ws = s.ws;
     let phases = blocking(move || {
-        let st = shiploop_store::Store::open(&ws.state_db()).ok()?;
+        use shiploop_store::StateStore;
+        let st = shiploop_store::SqliteStore::open(&ws.state_db()).ok()?;
         let mut phases: BTreeMap<String, u64> = BTreeMap::new();
-        for row in st.rollouts().ok()? {
-            let phase = serde_json::from_value::<shiploop_rollout::Rollout>(row.state)
-                .map(|r| r.phase.name().to_string())
-                .unwrap_or_else(|_| "unreadable".into());
+        for release in st.releases().ok()? {
+            let phase = match st.rollout(&release) {
+                Ok(Some(row)) => row.state.phase.name().to_string(),
+                Ok(None) => continue,
+                Err(_) => "unreadable".into(),
+            };
             *phases.entry(phase).or_default() += 1;
         }
         Some(phases)

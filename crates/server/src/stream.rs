@@ -8,7 +8,7 @@
 use crate::problem::Problem;
 use axum::http::StatusCode;
 use axum::response::sse::Event as SseEvent;
-use shiploop_store::Store;
+use shiploop_store::{SqliteStore, StateStore};
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -49,7 +49,7 @@ pub struct Feed {
     tx: broadcast::Sender<Arc<Item>>,
     /// The connection catch-up reads share, one read at a time: however many streams catch
     /// up at once, they take one connection and one blocking thread.
-    reader: Arc<tokio::sync::Mutex<Option<Store>>>,
+    reader: Arc<tokio::sync::Mutex<Option<SqliteStore>>>,
     poller: AtomicBool,
     limits: Limits,
     open: Mutex<Open>,
@@ -179,7 +179,7 @@ impl Feed {
         crate::blocking(move || {
             let st = match conn.take() {
                 Some(st) => st,
-                None => Store::open(&db).map_err(|e| Problem::internal(e.to_string()))?,
+                None => SqliteStore::open(&db).map_err(|e| Problem::internal(e.to_string()))?,
             };
             let read = page(&st, release.as_deref(), cursor, PAGE);
             *conn = Some(st);
@@ -191,7 +191,7 @@ impl Feed {
 
 /// Up to `limit` events of `release` after `cursor`, rendered, and how far they cover the log.
 fn page(
-    st: &Store,
+    st: &SqliteStore,
     release: Option<&str>,
     cursor: i64,
     limit: usize,
@@ -216,7 +216,7 @@ fn page(
             seq: e.seq,
             event: SseEvent::default()
                 .id(e.seq.to_string())
-                .event(e.kind.clone())
+                .event(e.kind().to_string())
                 .json_data(&e)
                 .unwrap_or_default(),
             release: e.release,
@@ -292,7 +292,7 @@ impl Tail {
 /// Reads what is new in the event log every `POLL` and hands it to the streams; with no stream
 /// open it only keeps its place at the log's end.
 async fn poll(feed: Arc<Feed>, mut stop: watch::Receiver<bool>) {
-    let mut conn: Option<Store> = None;
+    let mut conn: Option<SqliteStore> = None;
     let mut cursor: Option<i64> = None;
     loop {
         if *stop.borrow() {
@@ -303,7 +303,7 @@ async fn poll(feed: Arc<Feed>, mut stop: watch::Receiver<bool>) {
         let read = crate::blocking(move || {
             let st = match taken {
                 Some(st) => st,
-                None => match Store::open(&db) {
+                None => match SqliteStore::open(&db) {
                     Ok(st) => st,
                     Err(e) => return (None, Err(Problem::internal(e.to_string()))),
                 },
@@ -341,13 +341,13 @@ async fn poll(feed: Arc<Feed>, mut stop: watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use shiploop_store::event::{Event, OncallAcked};
 
-    fn append(st: &mut Store, n: usize) {
+    fn append(st: &mut SqliteStore, n: usize) {
         for i in 0..n {
             let release = if i % 3 == 0 { "b" } else { "a" };
-            st.append_event(release, "decision", &json!({ "i": i }), chrono::Utc::now())
-                .unwrap();
+            let e = Event::OncallAcked(OncallAcked { by: i.to_string() });
+            st.append(release, &e, chrono::Utc::now()).unwrap();
         }
     }
 
@@ -367,7 +367,7 @@ mod tests {
     async fn streams_see_every_event_once_in_order_though_they_fall_behind() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("state.db");
-        let mut st = Store::open(&db).unwrap();
+        let mut st = SqliteStore::open(&db).unwrap();
         append(&mut st, 100);
         let feed = Feed::new(
             db,

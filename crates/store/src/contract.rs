@@ -83,7 +83,7 @@ pub fn one_of_each() -> Vec<Event> {
             0,
             Err("down".into()),
         )),
-        Event::Router(RouterCall::found(Ok(25), 25)),
+        Event::Router(RouterCall::found(Ok(Some(25)), 25)),
         Event::Router(RouterCall::found(Err("refused".into()), 25)),
         Event::LeaseTakenOver(LeaseTakenOver {
             from: "a@h:1".into(),
@@ -99,12 +99,12 @@ pub fn one_of_each() -> Vec<Event> {
         Event::SignalWritten(SignalWritten {
             file: Some("signals/x.md".into()),
             error: None,
-            event: "rollback".into(),
+            event: Some("rollback".into()),
         }),
         Event::SignalWritten(SignalWritten {
             file: None,
             error: Some("read-only".into()),
-            event: "inconclusive".into(),
+            event: Some("inconclusive".into()),
         }),
         Event::CommandRejected(CommandRejected {
             id: 3,
@@ -117,12 +117,17 @@ pub fn one_of_each() -> Vec<Event> {
             window: shiploop_artifacts::duration::Dur::from_secs(600),
         }),
         Event::ValidationPassed(ValidationEnded {
-            items: json!([{ "item": "error-rate", "ok": true }]),
+            items: vec![shiploop_gates::validation::ItemResult {
+                item: shiploop_gates::validation::Item::ALL[0],
+                text: "error rate".into(),
+                status: shiploop_gates::Status::Pass,
+                evidence: "0.1 %".into(),
+            }],
             reason: None,
             window: shiploop_artifacts::duration::Dur::from_secs(600),
         }),
         Event::ValidationFailed(ValidationEnded {
-            items: json!([]),
+            items: vec![],
             reason: Some("error rate above target".into()),
             window: shiploop_artifacts::duration::Dur::from_secs(60),
         }),
@@ -181,7 +186,7 @@ pub fn one_of_each() -> Vec<Event> {
             gate: shiploop_gates::Gate::FeatureFlags,
             by: "alice".into(),
             reason: "known".into(),
-            evidence: json!({ "flags": [] }),
+            evidence: vec!["2 flags registered".into()],
         }),
         Event::GatesChecked(json!({ "release": "r1", "gates": [] })),
         Event::ApprovalNeeded(ApprovalNeeded {
@@ -216,6 +221,7 @@ pub fn run_all<S: StateStore>(mut fresh: impl FnMut() -> S) {
     samples_of_several_releases_merge_by_time(&mut fresh());
 }
 
+/// A rollout is recorded once, with its plan, state and `rollout-created` event.
 pub fn rollouts_are_created_once<S: StateStore>(st: &mut S) {
     assert!(st.rollout("r1").unwrap().is_none());
     st.create_rollout("r1", &plan("sha256:1"), &state(0), at(0))
@@ -237,6 +243,7 @@ pub fn rollouts_are_created_once<S: StateStore>(st: &mut S) {
     assert_eq!(st.state_problem("nope").unwrap(), None);
 }
 
+/// A step records its state, decision, samples and events, or nothing.
 pub fn a_step_records_state_decision_samples_and_events<S: StateStore>(st: &mut S) {
     st.create_rollout("r1", &plan("d"), &state(0), at(0))
         .unwrap();
@@ -298,6 +305,7 @@ pub fn a_step_records_state_decision_samples_and_events<S: StateStore>(st: &mut 
     );
 }
 
+/// Every kind of event reads back as it was appended.
 pub fn every_event_reads_back_as_written<S: StateStore>(st: &mut S) {
     let all = one_of_each();
     for (i, e) in all.iter().enumerate() {
@@ -314,6 +322,7 @@ pub fn every_event_reads_back_as_written<S: StateStore>(st: &mut S) {
     assert!(st.verify_chain().unwrap().ok);
 }
 
+/// Each event links to the previous one's hash, from the genesis hash.
 pub fn the_chain_links_every_event<S: StateStore>(st: &mut S) {
     let empty = st.verify_chain().unwrap();
     assert!(empty.ok && empty.events == 0);
@@ -333,6 +342,7 @@ pub fn the_chain_links_every_event<S: StateStore>(st: &mut S) {
     assert_eq!((report.events, report.head), (2, e.hash));
 }
 
+/// Events are read after a sequence number, by release, a page at a time.
 pub fn events_since_filters_and_limits<S: StateStore>(st: &mut S) {
     for i in 0..9 {
         let release = ["r1", "r2", "r3"][i % 3];
@@ -351,6 +361,7 @@ pub fn events_since_filters_and_limits<S: StateStore>(st: &mut S) {
     assert_eq!(st.events(Some("r3")).unwrap().len(), 3);
 }
 
+/// Leases expire, renew, are taken over from a dead holder, and guard steps.
 pub fn only_the_lease_holder_records<S: StateStore>(st: &mut S) {
     st.create_rollout("r1", &plan("d"), &state(0), at(0))
         .unwrap();
@@ -387,6 +398,7 @@ pub fn only_the_lease_holder_records<S: StateStore>(st: &mut S) {
     assert!(st.acquire_lease("r1", "c", ttl, at(44)).unwrap());
 }
 
+/// Queued commands wait, oldest first, until a step or a rejection takes them.
 pub fn commands_wait_until_a_step_takes_them<S: StateStore>(st: &mut S) {
     st.create_rollout("r1", &plan("d"), &state(0), at(0))
         .unwrap();
@@ -442,6 +454,7 @@ pub fn commands_wait_until_a_step_takes_them<S: StateStore>(st: &mut S) {
     assert_eq!(st.next_command("r1").unwrap(), None);
 }
 
+/// A reader's cursor moves only from where the mover says it is.
 pub fn cursors_move_by_compare_and_set<S: StateStore>(st: &mut S) {
     assert_eq!(st.cursor("webhooks:r1").unwrap(), 0);
     assert!(st.advance_cursor("webhooks:r1", 0, 4).unwrap());
@@ -455,6 +468,7 @@ pub fn cursors_move_by_compare_and_set<S: StateStore>(st: &mut S) {
     assert_eq!(st.cursor("webhooks:r2").unwrap(), 0);
 }
 
+/// Samples of several releases come back as one series in time order.
 pub fn samples_of_several_releases_merge_by_time<S: StateStore>(st: &mut S) {
     let key = "canary/error_rate";
     for (i, r) in ["r1", "r2", "r3"].iter().enumerate() {

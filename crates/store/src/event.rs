@@ -145,21 +145,27 @@ impl Event {
 /// An event this build cannot read as one of its kinds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unrecognised {
+    /// The `kind` column as stored.
     pub kind: String,
+    /// The `data` column as stored.
     pub data: Value,
 }
 
+/// The `rollout-created` event: the plan a rollout executes, as first recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RolloutCreated {
     /// `standard` or `hotfix`, as in the rollouts table.
     pub kind: String,
+    /// The plan, kind and contract digest, as the rollouts table has them.
     pub plan: StoredPlan,
     /// SHA-256 of the initial state as stored: a state edited in the database no longer matches.
     pub state_sha256: String,
 }
 
+/// The `decision` event: one engine decision with the hash of the state it left.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionEvent {
+    /// The decision, its fields inline.
     #[serde(flatten)]
     pub decision: Decision,
     /// SHA-256 of the state the decision left, as stored (absent in logs older than state
@@ -184,8 +190,11 @@ pub enum RouterPhase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RouterAction {
+    /// Move traffic to a weight.
     SetWeight,
+    /// Send all traffic back to the stable version.
     RollBack,
+    /// Make the new version the stable one.
     Promote,
     /// The recorded weight set again after a resume found the router elsewhere.
     ReassertWeight,
@@ -193,9 +202,13 @@ pub enum RouterAction {
     Found,
 }
 
+/// The `router` event: one side of a router call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouterCall {
-    pub phase: RouterPhase,
+    /// None in logs written before intents were recorded: a confirmation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<RouterPhase>,
+    /// What was asked of the router.
     pub action: RouterAction,
     /// The weight asked for (intent, done) or found (found; None when it could not be read).
     pub weight: Option<u8>,
@@ -208,15 +221,29 @@ pub struct RouterCall {
     /// What the router answered (done, ok).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Why the call failed (done and found, not ok).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl RouterAction {
+    /// The name the log gives the action (`set-weight`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RouterAction::SetWeight => "set-weight",
+            RouterAction::RollBack => "roll-back",
+            RouterAction::Promote => "promote",
+            RouterAction::ReassertWeight => "reassert-weight",
+            RouterAction::Found => "found",
+        }
+    }
 }
 
 impl RouterCall {
     /// Before a call that moves traffic.
     pub fn intent(action: RouterAction, weight: u8) -> RouterCall {
         RouterCall {
-            phase: RouterPhase::Intent,
+            phase: Some(RouterPhase::Intent),
             action,
             weight: Some(weight),
             recorded: None,
@@ -233,7 +260,7 @@ impl RouterCall {
             Err(e) => (false, None, Some(e)),
         };
         RouterCall {
-            phase: RouterPhase::Done,
+            phase: Some(RouterPhase::Done),
             action,
             weight: Some(weight),
             recorded: None,
@@ -243,14 +270,15 @@ impl RouterCall {
         }
     }
 
-    /// The live weight read on resuming (or why it could not be), beside the recorded one.
-    pub fn found(found: Result<u8, String>, recorded: u8) -> RouterCall {
+    /// The live weight read on resuming (None: the router cannot tell), or why it could not be
+    /// read, beside the recorded one.
+    pub fn found(found: Result<Option<u8>, String>, recorded: u8) -> RouterCall {
         let (weight, ok, error) = match found {
-            Ok(w) => (Some(w), true, None),
+            Ok(w) => (w, true, None),
             Err(e) => (None, false, Some(e)),
         };
         RouterCall {
-            phase: RouterPhase::Found,
+            phase: Some(RouterPhase::Found),
             action: RouterAction::Found,
             weight,
             recorded: Some(recorded),
@@ -261,162 +289,227 @@ impl RouterCall {
     }
 }
 
+/// The `lease-taken-over` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeaseTakenOver {
+    /// The dead holder (`host:pid`).
     pub from: String,
+    /// The new holder.
     pub to: String,
 }
 
+/// The `settings-drift` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettingsDrift {
+    /// What it means.
     pub message: String,
+    /// Each setting that differs, in words.
     pub differences: Vec<String>,
 }
 
 /// Something that could not be done, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
+    /// What went wrong.
     pub error: String,
 }
 
+/// The `signal-written` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalWritten {
     /// The signal file, relative to the workspace (None when it could not be written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// Why it could not be written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The signal's event name.
-    pub event: String,
+    /// The signal's event name (its `event` field, which a signal may lack).
+    pub event: Option<String>,
 }
 
+/// The `command-queued` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandQueued {
+    /// The command's id in the queue.
     pub id: i64,
+    /// The engine input it asks for.
     pub command: Input,
     /// Who and through what: `api operator`, `cli alice@host`.
     pub by: String,
 }
 
+/// The `command-rejected` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandRejected {
+    /// The command's id in the queue.
     pub id: i64,
+    /// Why it could not be read.
     pub error: String,
 }
 
+/// The `validation-restarted` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidationRestarted {
+    /// Why the window starts again.
     pub why: String,
 }
 
+/// The `validation-started` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidationStarted {
+    /// How long the window watches.
     pub window: Dur,
 }
 
+/// The `validation-passed` and `validation-failed` events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidationEnded {
-    /// Each validation item's result, as the gates crate writes it (sent on to webhooks).
-    pub items: Value,
+    /// Each validation item's result.
+    pub items: Vec<shiploop_gates::validation::ItemResult>,
     /// Why it failed; None when it passed.
     pub reason: Option<String>,
+    /// How long the window watched.
     pub window: Dur,
 }
 
+/// The `outcome-measured` event (logged under `mission:<name>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutcomeMeasured {
+    /// The checkpoint measured (`week-1`).
     pub checkpoint: String,
+    /// The checkpoint's date.
     pub date: NaiveDate,
     /// The report file, relative to the workspace.
     pub report: String,
     /// Every metric measured (none unmeasured).
     pub complete: bool,
+    /// How many metrics met their target.
     pub met: usize,
+    /// The metrics that missed their target.
     pub missed: Vec<String>,
+    /// The metrics that could not be measured.
     pub unmeasured: Vec<String>,
+    /// Where the measured period began.
     pub period_start: DateTime<Utc>,
 }
 
+/// The `handed-over` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HandedOver {
+    /// When the handoff was recorded.
     pub at: DateTime<Utc>,
+    /// Who handed over.
     pub from: String,
+    /// Who took over.
     pub to: String,
+    /// The mission the release belongs to, if any.
     pub mission: Option<String>,
+    /// The outcome checkpoints handed over with it.
     pub measurement_schedule: Vec<Checkpoint>,
+    /// The exit criteria, one line each.
     pub items: Vec<CheckLine>,
 }
 
+/// The `flag-evaluated` event: a feature flag evaluated in staging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlagEvaluated {
+    /// The flag's name.
     pub flag: String,
+    /// Whether it behaved as required.
     pub ok: bool,
+    /// What was seen.
     pub detail: String,
 }
 
+/// The `rehearsal` event: a rollback rehearsal with how long the shift took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RehearsalRun {
+    /// The rehearsal, its fields inline.
     #[serde(flatten)]
     pub rehearsal: shiploop_gates::Rehearsal,
     /// How long the shift to the new version took to show in every answer.
     pub shift_ms: u64,
 }
 
+/// The `webhook-failed` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookFailed {
+    /// The receiver.
     pub url: String,
     /// The outgoing event's id (`<release>-<seq>`).
     pub event: String,
     /// The CloudEvents type.
     #[serde(rename = "type")]
     pub kind: String,
+    /// What the last attempt got.
     pub error: String,
 }
 
+/// The `oncall-notification` event, which the webhooks deliver as `oncall.notified`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OncallNotification {
+    /// The on-call team.
     pub team: String,
+    /// What they are told.
     pub message: String,
 }
 
+/// The `oncall-notified` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OncallNotified {
+    /// The on-call team.
     pub team: String,
     /// The channels it went through (`webhooks and notify_command`).
     pub via: String,
+    /// What they were told.
     pub message: String,
+    /// Channels that failed on the way.
     pub problems: Vec<String>,
 }
 
+/// The `oncall-acked` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OncallAcked {
+    /// Who acknowledged.
     pub by: String,
 }
 
+/// The `gate-overridden` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateOverridden {
+    /// The gate waived.
     pub gate: shiploop_gates::Gate,
+    /// Who waived it.
     pub by: String,
+    /// Why.
     pub reason: String,
-    /// The gate's evidence when it was overridden, as the gates crate writes it.
-    pub evidence: Value,
+    /// The gate's evidence when it was overridden.
+    pub evidence: Vec<String>,
 }
 
+/// The `approval-needed` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalNeeded {
+    /// The release waiting.
     pub release: String,
+    /// Who submitted it.
     pub submitted_by: String,
+    /// The contract digest to approve.
     pub digest: String,
 }
 
+/// The `release-withdrawn` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseWithdrawn {
     /// The id the withdrawn contract was renamed to.
     pub withdrawn_id: String,
+    /// Its file now.
     pub file: String,
     /// Its status before the withdrawal.
     pub was: String,
+    /// Who withdrew it.
     pub by: String,
+    /// Why.
     pub reason: String,
 }
 
@@ -466,11 +559,22 @@ mod tests {
             ),
             (
                 json!({ "phase": "found", "action": "found", "weight": 25, "recorded": 5, "ok": true }),
-                Event::Router(RouterCall::found(Ok(25), 5)),
+                Event::Router(RouterCall::found(Ok(Some(25)), 5)),
             ),
             (
                 json!({ "phase": "found", "action": "found", "weight": null, "recorded": 5, "ok": false, "error": "e" }),
                 Event::Router(RouterCall::found(Err("e".into()), 5)),
+            ),
+            (
+                json!({ "action": "set-weight", "weight": 25, "ok": true, "detail": "d" }),
+                Event::Router(RouterCall {
+                    phase: None,
+                    ..RouterCall::done(RouterAction::SetWeight, 25, Ok("d".into()))
+                }),
+            ),
+            (
+                json!({ "phase": "found", "action": "found", "weight": null, "recorded": 5, "ok": true }),
+                Event::Router(RouterCall::found(Ok(None), 5)),
             ),
             (
                 json!({ "phase": "intent", "action": "reassert-weight", "weight": 25 }),
@@ -493,7 +597,7 @@ mod tests {
                 Event::SignalWritten(SignalWritten {
                     file: Some("signals/a.md".into()),
                     error: None,
-                    event: "rollback".into(),
+                    event: Some("rollback".into()),
                 }),
             ),
             (
@@ -501,7 +605,7 @@ mod tests {
                 Event::SignalWritten(SignalWritten {
                     file: None,
                     error: Some("e".into()),
-                    event: "rollback".into(),
+                    event: Some("rollback".into()),
                 }),
             ),
             (
@@ -519,7 +623,7 @@ mod tests {
             (
                 json!({ "items": [], "reason": null, "window": window }),
                 Event::ValidationPassed(ValidationEnded {
-                    items: json!([]),
+                    items: vec![],
                     reason: None,
                     window,
                 }),
@@ -541,12 +645,12 @@ mod tests {
                 }),
             ),
             (
-                json!({ "gate": "feature-flags", "by": "a", "reason": "r", "evidence": { "x": 1 } }),
+                json!({ "gate": "feature-flags", "by": "a", "reason": "r", "evidence": ["no flags"] }),
                 Event::GateOverridden(GateOverridden {
                     gate: shiploop_gates::Gate::FeatureFlags,
                     by: "a".into(),
                     reason: "r".into(),
-                    evidence: json!({ "x": 1 }),
+                    evidence: vec!["no flags".into()],
                 }),
             ),
         ];

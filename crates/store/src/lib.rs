@@ -10,7 +10,6 @@
 
 mod chain;
 pub mod event;
-mod legacy;
 mod schema;
 mod sqlite;
 mod state_store;
@@ -19,7 +18,7 @@ mod stored;
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
 
-pub use legacy::{Event, RolloutRow, Store};
+pub use event::Event;
 pub use sqlite::SqliteStore;
 pub use state_store::StateStore;
 pub use stored::{

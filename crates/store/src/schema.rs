@@ -104,7 +104,7 @@ mod tests {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let p = path.clone();
-                std::thread::spawn(move || crate::Store::open(&p).map(|_| ()))
+                std::thread::spawn(move || crate::SqliteStore::open(&p).map(|_| ()))
             })
             .collect();
         for h in handles {

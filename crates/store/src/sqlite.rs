@@ -120,12 +120,12 @@ fn decode_rollout(raw: RawRollout) -> Result<StoredRollout> {
     let (release, kind, plan, state, created_at, updated_at) = raw;
     let plan: StoredPlan = serde_json::from_str(&plan).map_err(|e| {
         StoreError::Corrupt(format!(
-            "the recorded plan of {release} does not parse: {e}"
+            "state database: the plan of {release} is unreadable: {e}"
         ))
     })?;
     let state: Rollout = serde_json::from_str(&state).map_err(|e| {
         StoreError::Corrupt(format!(
-            "the recorded state of {release} does not parse: {e}"
+            "state database: the state of {release} is unreadable: {e}"
         ))
     })?;
     Ok(StoredRollout {
@@ -222,6 +222,14 @@ impl StateStore for SqliteStore {
             .prepare(&format!("{ROLLOUT_COLUMNS} ORDER BY created_at, release"))?;
         let rows = stmt.query_map([], raw_rollout)?;
         rows.map(|r| decode_rollout(r?)).collect()
+    }
+
+    fn releases(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT release FROM rollouts ORDER BY created_at, release")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
     }
 
     fn create_rollout(
@@ -383,7 +391,9 @@ impl StateStore for SqliteStore {
         for row in rows {
             let (id, release, decision) = row?;
             let decision = serde_json::from_str(&decision).map_err(|e| {
-                StoreError::Corrupt(format!("decision {id} of {release} does not parse: {e}"))
+                StoreError::Corrupt(format!(
+                    "state database: decision {id} of {release} is unreadable: {e}"
+                ))
             })?;
             out.push(DecisionRow {
                 id,
@@ -796,5 +806,72 @@ mod tests {
         assert_eq!(e.prev_hash, prev);
         let report = st.verify_chain().unwrap();
         assert!(report.ok && report.events == 5, "{report:?}");
+    }
+
+    #[test]
+    fn ship_cannot_rewrite_the_log_and_a_hand_edit_breaks_the_chain() {
+        let mut dirs = vec![];
+        let mut st = fresh(&mut dirs);
+        st.create_rollout(
+            "r1",
+            &contract::plan("d"),
+            &contract::state(0),
+            contract::at(0),
+        )
+        .unwrap();
+        let ack = Event::OncallAcked(crate::event::OncallAcked { by: "a".into() });
+        st.append("r1", &ack, contract::at(1)).unwrap();
+        st.append("r1", &ack, contract::at(2)).unwrap();
+        assert!(st.verify_chain().unwrap().ok);
+        // ship itself cannot rewrite history…
+        assert!(st
+            .connection()
+            .execute("UPDATE events SET data = '{}' WHERE seq = 2", [])
+            .is_err());
+        assert!(st
+            .connection()
+            .execute("DELETE FROM events WHERE seq = 2", [])
+            .is_err());
+        // …and a hand edit that gets around the triggers is caught.
+        st.connection()
+            .execute_batch(
+                "DROP TRIGGER events_no_update; UPDATE events SET data = '{\"by\":\"b\"}' WHERE seq = 3;",
+            )
+            .unwrap();
+        let report = st.verify_chain().unwrap();
+        assert!(!report.ok);
+        assert_eq!(report.broken_at, Some(3));
+        assert!(report.problem.unwrap().contains("was modified"));
+        // An edited state no longer matches the hash its creation recorded.
+        st.connection()
+            .execute_batch("UPDATE rollouts SET state = json_set(state, '$.weight', 50)")
+            .unwrap();
+        let problem = st.state_problem("r1").unwrap().unwrap();
+        assert!(problem.contains("the state was edited"), "{problem}");
+    }
+
+    /// The API and `ship audit log --json` show events as they are stored.
+    #[test]
+    fn a_logged_event_serializes_as_its_columns() {
+        let mut dirs = vec![];
+        let mut st = fresh(&mut dirs);
+        let ack = Event::OncallAcked(crate::event::OncallAcked { by: "a".into() });
+        let e = st.append("r1", &ack, contract::at(1)).unwrap();
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["kind"], "oncall-acked");
+        assert_eq!(v["data"], serde_json::json!({ "by": "a" }));
+        assert_eq!(v["seq"], 1);
+        assert_eq!(v["release"], "r1");
+        assert_eq!(v["hash"], e.hash.as_str());
+        let odd = Event::Unrecognised(crate::event::Unrecognised {
+            kind: "x".into(),
+            data: serde_json::json!([1]),
+        });
+        let e = st.append("r1", &odd, contract::at(2)).unwrap();
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            (&v["kind"], &v["data"]),
+            (&serde_json::json!("x"), &serde_json::json!([1]))
+        );
     }
 }

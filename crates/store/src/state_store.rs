@@ -25,6 +25,11 @@ pub trait StateStore {
     /// Every recorded rollout, oldest first (then by release).
     fn rollouts(&self) -> Result<Vec<StoredRollout>>;
 
+    /// The releases of the recorded rollouts, in the order of `rollouts`, without reading their
+    /// plans and states: a reader that must go on past an unreadable one reads each by
+    /// `rollout`.
+    fn releases(&self) -> Result<Vec<String>>;
+
     /// Records a new rollout with its plan and initial state, and its `rollout-created` event;
     /// [`crate::StoreError::Conflict`] when `release` already has one.
     fn create_rollout(

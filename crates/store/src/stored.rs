@@ -12,7 +12,9 @@ use crate::event::Event;
 /// (the `rollouts.plan` column and the `rollout-created` event's `plan`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredPlan {
+    /// The plan the engine executes.
     pub plan: Plan,
+    /// Standard or hotfix, as the contract says.
     #[serde(default)]
     pub kind: Kind,
     /// None in rollouts recorded before plans carried their contract's digest.
@@ -33,20 +35,28 @@ impl StoredPlan {
 /// A recorded rollout.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredRollout {
+    /// The release id.
     pub release: String,
     /// `standard` or `hotfix`.
     pub kind: String,
+    /// The plan it executes.
     pub plan: StoredPlan,
+    /// Where the engine is.
     pub state: Rollout,
+    /// When it was recorded.
     pub created_at: DateTime<Utc>,
+    /// When its last step was recorded.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A recorded decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DecisionRow {
+    /// Its place among all decisions.
     pub id: i64,
+    /// The release decided on.
     pub release: String,
+    /// The decision.
     pub decision: Decision,
 }
 
@@ -54,12 +64,18 @@ pub struct DecisionRow {
 /// `seq, at, release, kind, data, prev_hash, hash`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoggedEvent {
+    /// Its place in the log (from 1).
     pub seq: i64,
+    /// When it happened.
     pub at: DateTime<Utc>,
+    /// The release (or `mission:<name>`, `flag:<name>`) it belongs to.
     pub release: String,
+    /// The event.
     #[serde(flatten)]
     pub event: Event,
+    /// The previous event's hash.
     pub prev_hash: String,
+    /// This event's hash.
     pub hash: String,
 }
 
@@ -73,11 +89,15 @@ impl LoggedEvent {
 /// What `verify_chain` found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChainReport {
+    /// The events that verified.
     pub events: usize,
+    /// Whether the whole chain verified.
     pub ok: bool,
     /// The first event that does not verify, and why.
     pub broken_at: Option<i64>,
+    /// Why it does not verify.
     pub problem: Option<String>,
+    /// The hash of the last event that verified.
     pub head: String,
 }
 
@@ -85,13 +105,24 @@ pub struct ChainReport {
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueuedCommand {
     /// A command the engine can apply.
-    Input { id: i64, input: Input },
+    Input {
+        /// Its id in the queue.
+        id: i64,
+        /// What it asks of the engine.
+        input: Input,
+    },
     /// A command that could not be read (written by another version, edited by hand): the
     /// controller rejects it on the record.
-    Unreadable { id: i64, error: String },
+    Unreadable {
+        /// Its id in the queue.
+        id: i64,
+        /// Why it could not be read.
+        error: String,
+    },
 }
 
 impl QueuedCommand {
+    /// Its id in the queue.
     pub fn id(&self) -> i64 {
         match self {
             QueuedCommand::Input { id, .. } | QueuedCommand::Unreadable { id, .. } => *id,
@@ -103,13 +134,18 @@ impl QueuedCommand {
 /// measured, and events beside the decision's own.
 #[derive(Debug, Clone, Copy)]
 pub struct Step<'a> {
+    /// The rollout stepped.
     pub release: &'a str,
     /// Record only if this controller still holds the rollout's lease (None: no lease check).
     pub holder: Option<&'a str>,
     /// The queued command this step takes, marked taken in the same transaction.
     pub command: Option<i64>,
+    /// The state the step left.
     pub state: &'a Rollout,
+    /// The step's decision.
     pub decision: &'a Decision,
+    /// The metric samples the decision read.
     pub samples: Option<&'a Observation>,
+    /// Events recorded with the decision.
     pub events: &'a [Event],
 }

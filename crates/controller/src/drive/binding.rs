@@ -11,16 +11,17 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shiploop_artifacts::criteria::value_differences;
 use shiploop_artifacts::digest::compute;
+use shiploop_store::StoredPlan;
 use shiploop_workspace::{LoadedRelease, Workspace};
 
-/// What the recorded plan (`rollouts.plan`: `{"plan", "kind", "digest"}`) gets wrong, in words;
+/// What the recorded plan (`rollouts.plan`: the plan, kind and contract digest) gets wrong, in words;
 /// empty when it is provably the approved contract's. `created` is the plan recorded in the
 /// rollout's `rollout-created` event, if that event was found.
 pub fn plan_problems(
     ws: &Workspace,
     r: &LoadedRelease,
-    recorded: &Value,
-    created: Option<&Value>,
+    recorded: &StoredPlan,
+    created: Option<&StoredPlan>,
     created_at: DateTime<Utc>,
 ) -> Vec<String> {
     let m = &r.contract.meta;
@@ -39,7 +40,7 @@ pub fn plan_problems(
             m.digest.as_deref().unwrap_or("none")
         ));
     }
-    match recorded.get("digest").and_then(Value::as_str) {
+    match recorded.digest.as_deref() {
         Some(d) if Some(d) == m.digest.as_deref() => {}
         Some(d) => out.push(format!(
             "the recorded plan was built from contract digest {d}, but {file} was approved with {}",
@@ -52,14 +53,14 @@ pub fn plan_problems(
         Some(c) if c == recorded => {}
         Some(c) => out.push(format!(
             "the recorded plan differs from the one in the rollout's first event: {}",
-            differences(c, recorded, "first event", "recorded").join("; ")
+            differences(&as_value(c), &as_value(recorded), "first event", "recorded").join("; ")
         )),
         None => out.push("the rollout's first event (rollout-created) is missing".into()),
     }
     match plan_for(ws, r) {
         Ok(expected) => {
             let expected = serde_json::to_value(&expected).unwrap_or_default();
-            let stored = recorded.get("plan").cloned().unwrap_or_default();
+            let stored = as_value(&recorded.plan);
             let (expected, stored) = if m.criteria.is_some() {
                 (expected, stored)
             } else {
@@ -76,6 +77,10 @@ pub fn plan_problems(
         Err(e) => out.push(format!("the approved plan cannot be built: {e}")),
     }
     out
+}
+
+fn as_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 fn approved_part(plan: &Value) -> Value {

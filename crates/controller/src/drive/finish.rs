@@ -1,4 +1,5 @@
 use super::*;
+use shiploop_store::event::{Failure, SignalWritten};
 
 impl Controller<'_> {
     /// Mirrors the rollout into the contract's records and STATUS.md, rebuilt from the recorded
@@ -68,12 +69,12 @@ impl Controller<'_> {
             let (path, new) = self.ws.write_signal(&signal)?;
             if new {
                 let id = self.id().to_string();
-                let _ = self.store.append_event(
-                    &id,
-                    "signal-written",
-                    &json!({ "file": self.ws.rel(&path), "event": signal.meta.event }),
-                    now,
-                );
+                let written = Event::SignalWritten(SignalWritten {
+                    file: Some(self.ws.rel(&path)),
+                    error: None,
+                    event: signal.meta.event.clone(),
+                });
+                let _ = self.store.append(&id, &written, now);
             }
         }
         // Last, so the log's final event is anchored too.
@@ -109,23 +110,23 @@ impl Controller<'_> {
     /// each one asked for whose confirmation a crash lost but that a restart found in place.
     pub fn weight_history(&self) -> Vec<u8> {
         let events = self.store.events(Some(self.id())).unwrap_or_default();
-        weights_carried(
-            events
-                .iter()
-                .filter(|e| e.kind == "router")
-                .map(|e| &e.data),
-        )
+        weights_carried(events.iter().filter_map(|e| match &e.event {
+            Event::Router(call) => Some(call),
+            _ => None,
+        }))
     }
 }
 
 /// Records the event log's head in the contract of `release` (see `Controller::anchor`).
-pub fn anchor(ws: &Workspace, store: &mut Store, release: &str, now: DateTime<Utc>) {
+pub fn anchor(ws: &Workspace, store: &mut dyn StateStore, release: &str, now: DateTime<Utc>) {
     let result = store
         .head()
         .map_err(store_err)
         .and_then(|(seq, hash)| ws.record_anchor(release, seq, &hash, now));
     if let Err(e) = result {
-        let data = json!({ "error": format!("the event log's head could not be anchored: {e}") });
-        let _ = store.append_event(release, "contract-update-failed", &data, now);
+        let failed = Event::ContractUpdateFailed(Failure {
+            error: format!("the event log's head could not be anchored: {e}"),
+        });
+        let _ = store.append(release, &failed, now);
     }
 }

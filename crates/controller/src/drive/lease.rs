@@ -26,8 +26,11 @@ impl Controller<'_> {
                 .take_over_lease(&id, &who, &self.holder, ttl, now)
                 .map_err(store_err)?
         {
-            let data = json!({ "from": who, "to": self.holder });
-            let _ = self.store.append_event(&id, "lease-taken-over", &data, now);
+            let taken = Event::LeaseTakenOver(shiploop_store::event::LeaseTakenOver {
+                from: who.clone(),
+                to: self.holder.clone(),
+            });
+            let _ = self.store.append(&id, &taken, now);
             return self.reload();
         }
         Err(Error::Held {
@@ -41,11 +44,7 @@ impl Controller<'_> {
     pub(crate) fn reload(&mut self) -> Result<()> {
         let id = self.id().to_string();
         if let Some(row) = self.store.rollout(&id).map_err(store_err)? {
-            self.state = serde_json::from_value(row.state).map_err(|e| {
-                Error::Usage(format!(
-                    "state database: the state of {id} is unreadable: {e}"
-                ))
-            })?;
+            self.state = row.state;
         }
         Ok(())
     }

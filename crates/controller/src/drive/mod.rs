@@ -35,12 +35,12 @@ use crate::build::{self, plan_for, providers_for, Providers};
 use crate::{notify, signals, store_err, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
-use shiploop_artifacts::release::{Kind, RolloutLogEntry, RolloutRecord, Status};
+use shiploop_artifacts::release::{RolloutLogEntry, RolloutRecord, Status};
 use shiploop_providers::{MetricContext, RouteContext};
 use shiploop_rollout::machine::Step;
 use shiploop_rollout::{Decision, DecisionKind, Effect, Input, Measurement, Phase, Plan, Rollout};
-use shiploop_store::Store;
+use shiploop_store::event::{Event, SettingsDrift};
+use shiploop_store::{QueuedCommand, SqliteStore, StateStore, StoredPlan};
 use shiploop_workspace::{Error, LoadedRelease, Workspace};
 use std::time::Duration;
 
@@ -127,7 +127,7 @@ impl Moment {
 
 pub struct Controller<'a> {
     pub(crate) ws: &'a Workspace,
-    pub(crate) store: Store,
+    pub(crate) store: SqliteStore,
     pub(crate) providers: Providers,
     pub release: LoadedRelease,
     pub plan: Plan,
@@ -183,20 +183,11 @@ impl<'a> Controller<'a> {
     ) -> Result<Controller<'a>> {
         let loaded = ws.resolve(release)?;
         let id = loaded.contract.meta.id.clone();
-        let store = Store::open(&ws.state_db()).map_err(store_err)?;
+        let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
         let existing = store.rollout(&id).map_err(store_err)?;
         let (plan, state) = match existing {
             Some(row) => {
-                let plan: Plan = serde_json::from_value(row.plan["plan"].clone()).map_err(|e| {
-                    Error::Usage(format!(
-                        "state database: the plan of {id} is unreadable: {e}"
-                    ))
-                })?;
-                let state: Rollout = serde_json::from_value(row.state).map_err(|e| {
-                    Error::Usage(format!(
-                        "state database: the state of {id} is unreadable: {e}"
-                    ))
-                })?;
+                let (plan, state) = (row.plan.plan, row.state);
                 if state.stage >= plan.stages.len() {
                     return Err(Error::Usage(format!(
                         "state database: the state of {id} is unreadable: stage {} of a {}-stage plan",
@@ -275,11 +266,13 @@ impl<'a> Controller<'a> {
         let Some(row) = self.store.rollout(id).map_err(store_err)? else {
             return Ok(());
         };
-        let created = self
-            .store
-            .first_event(id, "rollout-created")
-            .map_err(store_err)?
-            .map(|e| e.data["plan"].clone());
+        let created = match self.store.rollout_created(id).map_err(store_err)? {
+            Some(shiploop_store::LoggedEvent {
+                event: Event::RolloutCreated(c),
+                ..
+            }) => Some(c.plan),
+            _ => None,
+        };
         let mut problems = binding::plan_problems(
             self.ws,
             &self.release,
@@ -303,21 +296,24 @@ impl<'a> Controller<'a> {
         let id = self.id().to_string();
         let user = std::env::var("USER").unwrap_or_else(|_| "?".into());
         let by = format!("cli {user}@{}", hostname());
-        let value = serde_json::to_value(input).unwrap_or_default();
         self.store
-            .push_command(&id, &value, &by, now)
+            .push_command(&id, input, &by, now)
             .map_err(store_err)?;
         Ok(())
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &SqliteStore {
         &self.store
     }
 
     /// The plan as recorded, with the digest of the approved contract it was built from.
-    pub(crate) fn plan_json(&self) -> serde_json::Value {
+    pub(crate) fn stored_plan(&self) -> StoredPlan {
         let m = &self.release.contract.meta;
-        json!({ "plan": self.plan, "kind": m.kind, "digest": m.digest })
+        StoredPlan {
+            plan: self.plan.clone(),
+            kind: m.kind,
+            digest: m.digest.clone(),
+        }
     }
 
     /// Records the event log's head in the contract (outside the database, in git with it);
@@ -334,18 +330,8 @@ impl<'a> Controller<'a> {
         if self.store.rollout(&id).map_err(store_err)?.is_some() {
             return Ok(false);
         }
-        let kind = match self.release.contract.meta.kind {
-            Kind::Standard => "standard",
-            Kind::Hotfix => "hotfix",
-        };
         self.store
-            .create_rollout(
-                &id,
-                kind,
-                &self.plan_json(),
-                &serde_json::to_value(&self.state).unwrap_or_default(),
-                now,
-            )
+            .create_rollout(&id, &self.stored_plan(), &self.state, now)
             .map_err(store_err)?;
         self.anchor(now);
         Ok(true)
@@ -364,11 +350,11 @@ impl<'a> Controller<'a> {
             return;
         }
         let id = self.id().to_string();
-        let data = json!({
-            "message": "ship.toml changed after approval; the approved settings decide",
-            "differences": drift,
+        let drift = Event::SettingsDrift(SettingsDrift {
+            message: "ship.toml changed after approval; the approved settings decide".into(),
+            differences: drift,
         });
-        let _ = self.store.append_event(&id, "settings-drift", &data, now);
+        let _ = self.store.append(&id, &drift, now);
     }
 
     pub(crate) fn provider_error(&self, provider: &'static str) {

@@ -1,4 +1,5 @@
 use super::*;
+use shiploop_store::event::{RouterAction, RouterCall, RouterPhase};
 
 impl Controller<'_> {
     /// After a router failure or a restart: make the router carry the recorded weight
@@ -22,10 +23,10 @@ impl Controller<'_> {
                 return;
             }
         }
-        self.router_intent("reassert-weight", want, m.now());
+        self.router_intent(RouterAction::ReassertWeight, want, m.now());
         let ctx = self.route_ctx();
         let result = self.providers.router.set_weight(&ctx, want).await;
-        self.router_event("reassert-weight", want, &result.map(|o| o.detail), m.now());
+        self.router_event(RouterAction::ReassertWeight, want, &result.map(|o| o.detail), m.now());
     }
 
     /// On resume: what the router carries now, recorded as a `found` router event (the weight,
@@ -37,43 +38,33 @@ impl Controller<'_> {
             .effective_weight(&self.route_ctx())
             .await;
         let recorded = self.state.weight;
-        let data = match &have {
-            Ok(w) => {
-                json!({ "phase": "found", "action": "found", "weight": w, "recorded": recorded, "ok": true })
-            }
-            Err(e) => {
-                json!({ "phase": "found", "action": "found", "weight": null, "recorded": recorded, "ok": false, "error": e.to_string() })
-            }
+        let found = match &have {
+            Ok(w) => RouterCall::found(Ok(*w), recorded),
+            Err(e) => RouterCall::found(Err(e.to_string()), recorded),
         };
         let id = self.id().to_string();
-        let _ = self.store.append_event(&id, "router", &data, m.now());
+        let _ = self.store.append(&id, &Event::Router(found), m.now());
         have
     }
 
     /// Recorded before a router call that moves traffic, so a crash during the call (or
     /// before its confirmation is written) still leaves the change in the log.
-    pub(crate) fn router_intent(&mut self, action: &str, weight: u8, at: DateTime<Utc>) {
-        let data = json!({ "phase": "intent", "action": action, "weight": weight });
+    pub(crate) fn router_intent(&mut self, action: RouterAction, weight: u8, at: DateTime<Utc>) {
+        let intent = Event::Router(RouterCall::intent(action, weight));
         let id = self.id().to_string();
-        let _ = self.store.append_event(&id, "router", &data, at);
+        let _ = self.store.append(&id, &intent, at);
     }
 
     /// The confirmation of a router call (`phase: done`): what the router answered.
     pub(crate) fn router_event(
         &mut self,
-        action: &str,
+        action: RouterAction,
         weight: u8,
         result: &std::result::Result<String, shiploop_providers::ProviderError>,
         at: DateTime<Utc>,
     ) {
-        let data = match result {
-            Ok(detail) => {
-                json!({ "phase": "done", "action": action, "weight": weight, "ok": true, "detail": detail })
-            }
-            Err(e) => {
-                json!({ "phase": "done", "action": action, "weight": weight, "ok": false, "error": e.to_string() })
-            }
-        };
+        let answer = result.as_ref().map(String::clone).map_err(|e| e.to_string());
+        let done = Event::Router(RouterCall::done(action, weight, answer));
         self.router_dirty = result.is_err();
         if result.is_err() {
             self.provider_error("router");
@@ -82,7 +73,7 @@ impl Controller<'_> {
             self.router_failures = 0;
         }
         let id = self.id().to_string();
-        let _ = self.store.append_event(&id, "router", &data, at);
+        let _ = self.store.append(&id, &done, at);
     }
 
     /// Carries out effects on the router: each call is recorded as an intent before it and
@@ -98,16 +89,16 @@ impl Controller<'_> {
             let ctx = self.route_ctx();
             match e {
                 Effect::SetWeight { weight, .. } => {
-                    self.router_intent("set-weight", weight, m.now());
+                    self.router_intent(RouterAction::SetWeight, weight, m.now());
                     let r = self.providers.router.set_weight(&ctx, weight).await;
-                    self.router_event("set-weight", weight, &r.map(|o| o.detail), m.now());
+                    self.router_event(RouterAction::SetWeight, weight, &r.map(|o| o.detail), m.now());
                 }
                 Effect::RollBack => {
-                    self.router_intent("roll-back", 0, m.now());
+                    self.router_intent(RouterAction::RollBack, 0, m.now());
                     let r = self.providers.router.roll_back(&ctx).await;
                     let ok = r.is_ok();
                     let err = r.as_ref().err().map(|e| e.to_string());
-                    self.router_event("roll-back", 0, &r.map(|o| o.detail), m.now());
+                    self.router_event(RouterAction::RollBack, 0, &r.map(|o| o.detail), m.now());
                     let input = if ok {
                         Input::RolledBack
                     } else {
@@ -118,10 +109,10 @@ impl Controller<'_> {
                     Box::pin(self.apply_command(input, None, m.now(), m, None, log)).await?;
                 }
                 Effect::Complete => {
-                    self.router_intent("promote", 100, m.now());
+                    self.router_intent(RouterAction::Promote, 100, m.now());
                     let r = self.providers.router.promote(&ctx).await;
                     let err = r.as_ref().err().map(|e| e.to_string());
-                    self.router_event("promote", 100, &r.map(|o| o.detail), m.now());
+                    self.router_event(RouterAction::Promote, 100, &r.map(|o| o.detail), m.now());
                     let input = match err {
                         None => Input::Promoted,
                         Some(error) => Input::PromoteFailed { error },
@@ -137,27 +128,27 @@ impl Controller<'_> {
 /// What `effective_weight` answered: the weight, None when the router cannot tell.
 pub(crate) type Found = std::result::Result<Option<u8>, shiploop_providers::ProviderError>;
 
-/// The weights router events (their `data`, oldest first) show the router carried: a confirmed
-/// call's weight, and an intent's weight when the next thing recorded is that weight found in
-/// place (the confirmation was lost to a crash). Events from before intents were recorded have
-/// no `phase` and count as confirmations.
-pub(crate) fn weights_carried<'e>(events: impl Iterator<Item = &'e serde_json::Value>) -> Vec<u8> {
+/// The weights router events (oldest first) show the router carried: a confirmed call's
+/// weight, and an intent's weight when the next thing recorded is that weight found in place
+/// (the confirmation was lost to a crash). Events from before intents were recorded have no
+/// `phase` and count as confirmations.
+pub(crate) fn weights_carried<'e>(events: impl Iterator<Item = &'e RouterCall>) -> Vec<u8> {
     let mut out: Vec<u8> = vec![];
-    let mut intent: Option<u64> = None;
-    for data in events {
-        let weight = data["weight"].as_u64();
-        let carried = match data["phase"].as_str() {
-            Some("intent") => {
+    let mut intent: Option<u8> = None;
+    for call in events {
+        let weight = call.weight;
+        let carried = match call.phase {
+            Some(RouterPhase::Intent) => {
                 intent = weight;
                 continue;
             }
-            Some("found") => weight.filter(|w| intent == Some(*w)),
-            _ => weight.filter(|_| data["ok"] == true),
+            Some(RouterPhase::Found) => weight.filter(|w| intent == Some(*w)),
+            _ => weight.filter(|_| call.ok == Some(true)),
         };
         intent = None;
         if let Some(w) = carried {
-            if out.last() != Some(&(w as u8)) {
-                out.push(w as u8);
+            if out.last() != Some(&w) {
+                out.push(w);
             }
         }
     }

@@ -9,8 +9,8 @@
 use crate::{store_err, with_webhooks, Clock, Controller, Result};
 use chrono::{DateTime, Utc};
 use shiploop_artifacts::release::Status;
-use shiploop_rollout::{Decision, Phase, Rollout};
-use shiploop_store::Store;
+use shiploop_rollout::{Decision, Phase};
+use shiploop_store::{SqliteStore, StateStore, StoreError};
 use shiploop_workspace::Workspace;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -82,23 +82,26 @@ struct Scan {
 /// back (a completed rollout can still be aborted or fail its validation until then) — so a
 /// server's scan does not re-read every contract of the workspace's history each poll.
 fn scan(ws: &Workspace, done: &mut HashSet<String>) -> Result<Scan> {
-    let store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
     let mut out = Scan {
         pending: vec![],
         unreadable: vec![],
     };
-    for row in store.rollouts().map_err(store_err)? {
-        if done.contains(&row.release) {
+    for release in store.releases().map_err(store_err)? {
+        if done.contains(&release) {
             continue;
         }
-        let state = match serde_json::from_value::<Rollout>(row.state) {
-            Ok(s) => s,
-            Err(e) => {
-                let why = format!("the stored state of its rollout cannot be read: {e}");
-                out.unreadable.push((row.release, why));
+        let row = match store.rollout(&release) {
+            Ok(Some(row)) => row,
+            Ok(None) => continue,
+            Err(StoreError::Corrupt(e)) => {
+                let why = format!("the stored rollout cannot be read: {e}");
+                out.unreadable.push((release, why));
                 continue;
             }
+            Err(e) => return Err(store_err(e)),
         };
+        let state = row.state;
         match state.phase {
             Phase::RolledBack { .. } | Phase::Failed { .. } => {
                 done.insert(row.release);
@@ -134,7 +137,7 @@ fn scan(ws: &Workspace, done: &mut HashSet<String>) -> Result<Scan> {
 
 /// Who holds the server lease now (a live `ship serve`), if anyone.
 pub fn server_running(ws: &Workspace, now: DateTime<Utc>) -> Result<Option<String>> {
-    let store = Store::open(&ws.state_db()).map_err(store_err)?;
+    let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
     let holder = store.lease_holder(SERVER_LEASE, now).map_err(store_err)?;
     Ok(holder.filter(|h| !crate::holder_is_dead(h)))
 }
@@ -198,14 +201,14 @@ pub async fn supervise<C: Clock + Clone + 'static>(
     for (_, t) in tasks {
         let _ = t.await;
     }
-    if let Ok(mut store) = Store::open(&ws.state_db()) {
+    if let Ok(mut store) = SqliteStore::open(&ws.state_db()) {
         let _ = store.release_lease(SERVER_LEASE, &holder);
     }
     Ok(())
 }
 
 fn hold_server_lease(ws: &Workspace, holder: &str, poll: Duration, now: DateTime<Utc>) {
-    if let Ok(mut store) = Store::open(&ws.state_db()) {
+    if let Ok(mut store) = SqliteStore::open(&ws.state_db()) {
         let ttl = (poll * 3).max(Duration::from_secs(10));
         if !store
             .acquire_lease(SERVER_LEASE, holder, ttl, now)

@@ -84,15 +84,15 @@ impl Controller<'_> {
         let before = self.state.clone();
         let Step { effects, decision } = self.state.step(&self.plan, now, input);
         let id = self.id().to_string();
-        let recorded = self.store.record_step_as(
-            &id,
-            Some(&self.holder),
+        let recorded = self.store.record_step(shiploop_store::Step {
+            release: &id,
+            holder: Some(&self.holder),
             command,
-            &serde_json::to_value(&self.state).unwrap_or_default(),
-            &decision,
+            state: &self.state,
+            decision: &decision,
             samples,
-            &[],
-        );
+            events: &[],
+        });
         if let Err(e) = recorded {
             // Nothing recorded: nothing may be acted on either.
             self.state = before;
@@ -106,10 +106,10 @@ impl Controller<'_> {
             // A contract that cannot be updated (edited by hand, unreadable) must not stop the
             // rollout: the state database has the decision; record why the contract lacks it.
             if let Err(e) = self.sync_contract(now) {
-                let data = json!({ "error": e.to_string() });
-                let _ = self
-                    .store
-                    .append_event(&id, "contract-update-failed", &data, now);
+                let failed = Event::ContractUpdateFailed(shiploop_store::event::Failure {
+                    error: e.to_string(),
+                });
+                let _ = self.store.append(&id, &failed, now);
             }
         }
         if decision.pause_cause.as_deref() == Some("inconclusive") {
@@ -124,12 +124,17 @@ impl Controller<'_> {
     pub(crate) fn inconclusive_signal(&mut self, d: &Decision, now: DateTime<Utc>) {
         let id = self.id().to_string();
         let signal = signals::for_inconclusive(&self.release, d, now);
-        let data = match self.ws.write_signal(&signal) {
-            Ok((path, true)) => json!({ "file": self.ws.rel(&path), "event": signal.meta.event }),
+        let (file, error) = match self.ws.write_signal(&signal) {
+            Ok((path, true)) => (Some(self.ws.rel(&path)), None),
             Ok((_, false)) => return,
-            Err(e) => json!({ "error": e.to_string(), "event": signal.meta.event }),
+            Err(e) => (None, Some(e.to_string())),
         };
-        let _ = self.store.append_event(&id, "signal-written", &data, now);
+        let written = Event::SignalWritten(shiploop_store::event::SignalWritten {
+            file,
+            error,
+            event: signal.meta.event.clone(),
+        });
+        let _ = self.store.append(&id, &written, now);
     }
 
     /// One tick: queued commands, re-assertion if needed, measurement, decision, action.
@@ -149,15 +154,18 @@ impl Controller<'_> {
             return Err(store_err(shiploop_store::StoreError::LeaseLost(who)));
         }
         // One queued command at a time, taken in the transaction that records its decision.
-        while let Some((cid, cmd)) = self.store.next_command(&id).map_err(store_err)? {
-            match serde_json::from_value::<Input>(cmd) {
-                Ok(input) => {
+        while let Some(queued) = self.store.next_command(&id).map_err(store_err)? {
+            match queued {
+                QueuedCommand::Input { id: cid, input } => {
                     self.apply_command(input, Some(cid), now, m, None, log)
                         .await?;
                 }
-                Err(e) => {
-                    let data = json!({ "id": cid, "error": e.to_string() });
-                    let _ = self.store.append_event(&id, "command-rejected", &data, now);
+                QueuedCommand::Unreadable { id: cid, error } => {
+                    let rejected = Event::CommandRejected(shiploop_store::event::CommandRejected {
+                        id: cid,
+                        error,
+                    });
+                    let _ = self.store.append(&id, &rejected, now);
                     self.store.reject_command(cid, now).map_err(store_err)?;
                 }
             }
@@ -200,8 +208,9 @@ impl Controller<'_> {
             slow_secs,
             target_secs,
         };
-        let (mut metric_keys, integrity_keys): (Vec<String>, Vec<String>) =
-            keys.into_iter().partition(|k| !k.starts_with("integrity/"));
+        let (mut metric_keys, integrity_keys): (Vec<String>, Vec<String>) = keys
+            .into_iter()
+            .partition(|k| shiploop_rollout::measure::integrity_check_of(k).is_none());
         let required = metric_keys.clone();
         // The charts' error rates and p99s ride along; they decide nothing.
         for k in shiploop_rollout::measure::DISPLAY {

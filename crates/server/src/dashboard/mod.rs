@@ -21,7 +21,7 @@ use records::ts;
 use serde::Deserialize;
 use shiploop_artifacts::release::Trigger;
 use shiploop_rollout::{DecisionKind, Phase, Plan, Rollout};
-use shiploop_store::{DecisionRow, Store};
+use shiploop_store::{DecisionRow, SqliteStore, StateStore};
 
 pub const COOKIE: &str = "ship_token";
 
@@ -205,18 +205,14 @@ type Stored = (Plan, Rollout, DateTime<Utc>);
 
 /// A rollout's plan, state, and when it was created (where its charts start); None without a
 /// rollout, an error when it exists but cannot be read (it may be live at some weight).
-fn rollout_state(st: &Store, id: &str) -> Result<Option<Stored>, String> {
+fn rollout_state(st: &SqliteStore, id: &str) -> Result<Option<Stored>, String> {
     let Some(row) = st.rollout(id).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let plan = serde_json::from_value(row.plan["plan"].clone())
-        .map_err(|e| format!("its stored plan cannot be read: {e}"))?;
-    let state = serde_json::from_value(row.state)
-        .map_err(|e| format!("its stored state cannot be read: {e}"))?;
-    Ok(Some((plan, state, row.created_at)))
+    Ok(Some((row.plan.plan, row.state, row.created_at)))
 }
 
-fn last_seq(st: &Store, release: Option<&str>) -> i64 {
+fn last_seq(st: &SqliteStore, release: Option<&str>) -> i64 {
     st.last_seq(release).unwrap_or(0)
 }
 
@@ -230,7 +226,7 @@ pub async fn index(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 fn index_page(s: &AppState) -> Response {
-    let st = match Store::open(&s.ws.state_db()) {
+    let st = match SqliteStore::open(&s.ws.state_db()) {
         Ok(st) => st,
         Err(e) => return Problem::internal(e.to_string()).into_response(),
     };
@@ -335,7 +331,7 @@ fn one_release_page(s: &AppState, role: Role, id: &str, before: Option<i64>) -> 
         Err(p) => return p.into_response(),
     };
     let m = &r.contract.meta;
-    let st = match Store::open(&s.ws.state_db()) {
+    let st = match SqliteStore::open(&s.ws.state_db()) {
         Ok(st) => st,
         Err(e) => return Problem::internal(e.to_string()).into_response(),
     };
@@ -465,7 +461,7 @@ const CHART_POINTS: usize = 500;
 /// approved contract's triggers, which are what rolls back (not ship.toml now) — and a marker
 /// where each stage was entered.
 fn charts_html(
-    st: &Store,
+    st: &SqliteStore,
     id: &str,
     rollout: Option<&(Plan, Rollout, DateTime<Utc>)>,
     decisions: &[DecisionRow],

@@ -24,14 +24,16 @@ const HOLDERS: [&str; 3] = ["a", "b", "c"];
 const KEY: &str = "canary/error_rate";
 
 /// SplitMix64: small, seedable, the same sequence everywhere.
-pub struct Rng(u64);
+struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    /// A generator starting from `seed`.
+    fn new(seed: u64) -> Rng {
         Rng(seed)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    /// The next number.
+    fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -40,7 +42,7 @@ impl Rng {
     }
 
     /// A number in 0..n.
-    pub fn below(&mut self, n: u64) -> u64 {
+    fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
 
@@ -51,7 +53,7 @@ impl Rng {
 
 /// One operation on the store.
 #[derive(Debug, Clone)]
-pub enum Op {
+enum Op {
     Create {
         release: String,
         digest: String,
@@ -120,7 +122,7 @@ struct ModelRollout {
 
 /// What a store must hold after the operations so far.
 #[derive(Default)]
-pub struct Model {
+struct Model {
     rollouts: BTreeMap<String, ModelRollout>,
     /// (release, event, at), in order: seq is the index + 1.
     events: Vec<(String, Event, DateTime<Utc>)>,
@@ -172,7 +174,7 @@ fn small_event(rng: &mut Rng) -> Event {
         3 => Event::SignalWritten(SignalWritten {
             file: Some(format!("signals/{}.md", rng.below(5))),
             error: None,
-            event: "rollback".into(),
+            event: Some("rollback".into()),
         }),
         4 => Event::FlagEvaluated(FlagEvaluated {
             flag: "f".into(),
@@ -187,7 +189,7 @@ fn small_event(rng: &mut Rng) -> Event {
 }
 
 /// A random operation; command ids are drawn from those handed out so far (and one beyond).
-pub fn random_op(rng: &mut Rng, commands_pushed: i64) -> Op {
+fn random_op(rng: &mut Rng, commands_pushed: i64) -> Op {
     let release = rng.pick(&RELEASES).to_string();
     let holder = rng.pick(&HOLDERS).to_string();
     let command_id = |rng: &mut Rng| 1 + rng.below(commands_pushed as u64 + 1) as i64;
@@ -479,6 +481,11 @@ fn compare<S: StateStore>(st: &S, m: &Model, now: DateTime<Utc>) -> Result<(), S
     want.sort_by_key(|(release, r)| (r.created_at, (*release).clone()));
     if got.len() != want.len() {
         return differ("rollouts", &got, &want.len());
+    }
+    let releases = st.releases().map_err(|e| e.to_string())?;
+    let want_releases: Vec<&String> = want.iter().map(|(r, _)| *r).collect();
+    if releases.iter().collect::<Vec<_>>() != want_releases {
+        return differ("releases", &releases, &want_releases);
     }
     for (g, (release, w)) in got.iter().zip(want) {
         let same = &g.release == release
