@@ -14,8 +14,11 @@ use std::fmt;
 pub const MAX_PRINCIPALS_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq)]
+/// An allowed-signers file that does not parse: the line and what is wrong with it.
 pub struct SignersError {
+    /// 1-based line of the problem.
     pub line: usize,
+    /// What is wrong there.
     pub message: String,
 }
 
@@ -28,12 +31,19 @@ impl fmt::Display for SignersError {
 impl std::error::Error for SignersError {}
 
 #[derive(Debug, Clone)]
+/// One line of an allowed-signers file: who may sign with which key, for what and when.
 pub struct Entry {
+    /// 1-based line in the file.
     pub line: usize,
+    /// The principals (e-mail addresses or patterns) the line grants.
     pub principals: Vec<String>,
+    /// The `namespaces=` option: the signature namespaces the key may sign in (None: any).
     pub namespaces: Option<Vec<String>>,
+    /// The `valid-after=` option: the key signs nothing before this time.
     pub valid_after: Option<DateTime<Utc>>,
+    /// The `valid-before=` option: the key signs nothing after this time.
     pub valid_before: Option<DateTime<Utc>>,
+    /// The public key.
     pub key: PublicKey,
     /// Why this line cannot be used for approvals (principals with characters outside an
     /// e-mail address's, or too many bytes), or None. The file still parses, so the other
@@ -81,11 +91,14 @@ impl Entry {
 }
 
 #[derive(Debug, Clone, Default)]
+/// A parsed allowed-signers file (OpenSSH's format): the approvers' keys.
 pub struct AllowedSigners {
+    /// The file's entries, in order.
     pub entries: Vec<Entry>,
 }
 
 impl AllowedSigners {
+    /// Parses an allowed-signers file; the error names the line.
     pub fn parse(text: &str) -> Result<AllowedSigners, SignersError> {
         let mut entries = Vec::new();
         for (i, raw) in text.lines().enumerate() {

@@ -6,6 +6,7 @@ use ssh_key::{Algorithm, EcdsaCurve, HashAlg, LineEnding, PrivateKey, SshSig};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
+/// Why signing or verifying an approval failed.
 pub enum SignError {
     /// The private key file could not be parsed.
     BadKey(String),
@@ -19,6 +20,7 @@ pub enum SignError {
     Mismatch,
     /// The key or signature type is one ship does not accept; the text names it and why.
     UnsupportedKey(String),
+    /// Any other failure; the text says what.
     Other(String),
 }
 
@@ -47,8 +49,11 @@ impl std::error::Error for SignError {}
 /// A signature made by `sign_with_key`.
 #[derive(Debug, Clone)]
 pub struct Signed {
+    /// The signature, ASCII-armored (`-----BEGIN SSH SIGNATURE-----`).
     pub armored: String,
+    /// The signing key's SHA256 fingerprint.
     pub fingerprint: String,
+    /// The parsed signature.
     pub signature: SshSig,
 }
 
@@ -131,6 +136,7 @@ fn private_key_algorithm(key_text: &str) -> Option<Algorithm> {
         .map(|k| k.algorithm())
 }
 
+/// Parses an ASCII-armored SSH signature; an unsupported type is named in the error.
 pub fn parse_signature(armored: &str) -> Result<SshSig, SignError> {
     SshSig::from_pem(armored.trim()).map_err(|e| match signature_type(armored).as_deref() {
         Some("ssh-rsa") => SignError::UnsupportedKey(RSA_SHA1.into()),
@@ -246,6 +252,7 @@ fn user_was_present(sig: &SshSig) -> bool {
     bytes.len() >= 5 && bytes[bytes.len() - 5] & 0x01 != 0
 }
 
+/// The key's SHA256 fingerprint, as `ssh-keygen -l` prints it.
 pub fn fingerprint(key: &ssh_key::public::KeyData) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }

@@ -1,6 +1,9 @@
 //! Which key types approve: keys made and signatures made by the real `ssh-keygen`, checked by
 //! ship's code, and ship's signatures checked by `ssh-keygen -Y verify`.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 use chrono::{DateTime, Utc};
 use shiploop_approval::{
     approval_message, parse_signature, sign_with_key, verify_signature, AllowedSigners, SignError,

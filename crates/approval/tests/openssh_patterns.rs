@@ -2,6 +2,9 @@
 //! random pattern lists (`*`, `?`, `!`, commas). The seed is printed; SHIP_TEST_SEED=<n> replays
 //! a run (shiploop-testkit's convention).
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 use chrono::Utc;
 use shiploop_approval::{parse_signature, AllowedSigners, NAMESPACE};
 use shiploop_testkit::{seed, Rng};

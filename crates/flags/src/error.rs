@@ -9,9 +9,13 @@ pub enum FlagsError {
     /// `line` and `column` are 1-based and relative to the whole file.
     #[error("{file}:{line}:{column}: {message}")]
     Parse {
+        /// The registry file.
         file: String,
+        /// 1-based line.
         line: usize,
+        /// 1-based column.
         column: usize,
+        /// What is wrong there.
         message: String,
     },
     /// The configured registry file does not exist. Kept apart from other I/O errors because
@@ -19,16 +23,22 @@ pub enum FlagsError {
     #[error("flag registry {} not found", .0.display())]
     NotFound(PathBuf),
     #[error("cannot read flag registry {}: {source}", path.display())]
+    /// The registry file exists but could not be read.
     Io {
+        /// The registry file.
         path: PathBuf,
         #[source]
+        /// The operating system's error.
         source: std::io::Error,
     },
     /// The same flag name is defined in two registries being merged.
     #[error("flag `{name}` is defined twice: in {first} and in {second}")]
     Conflict {
+        /// The flag's name.
         name: String,
+        /// Where it was defined first.
         first: String,
+        /// Where it was defined again.
         second: String,
     },
 }

@@ -9,14 +9,20 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FlagType {
+    /// Gates a release's new code path; temporary.
     Release,
+    /// An A/B test; temporary.
     Experiment,
+    /// Tunes behaviour in production; permanent.
     Operational,
+    /// Turns a feature off in an emergency; permanent.
     KillSwitch,
+    /// Decides who may use a feature; permanent.
     Permission,
 }
 
 impl FlagType {
+    /// Every type, in the order they are listed to people.
     pub const ALL: [FlagType; 5] = [
         FlagType::Release,
         FlagType::Experiment,
@@ -91,21 +97,27 @@ impl<'de> Deserialize<'de> for FlagType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Flag {
+    /// The flag's name, as the code asks for it.
     pub name: String,
     /// Defaults to empty so a missing owner is reported with the other problems.
     #[serde(default)]
     pub owner: String,
     #[serde(rename = "type")]
+    /// The flag's type, which sets its expected lifetime.
     pub kind: FlagType,
     /// The value served when the flag system is unreachable.
     pub default: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the flag is for.
     pub description: Option<String>,
     #[serde(deserialize_with = "required_date")]
+    /// When the flag was created.
     pub created: NaiveDate,
     #[serde(default, deserialize_with = "optional_date")]
+    /// When the flag must be removed by; a temporary flag without one is due `created` plus its type's lifetime.
     pub cleanup_by: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How to evaluate the flag in staging, when it overrides the default.
     pub staging_check: Option<String>,
     /// 1-based line of the entry in the registry file; `None` for inline ship.toml entries.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
@@ -120,21 +132,29 @@ pub struct Flag {
 #[serde(deny_unknown_fields)]
 pub struct FlagDef {
     #[serde(default)]
+    /// Who owns the flag (and its removal).
     pub owner: String,
     #[serde(rename = "type")]
+    /// The flag's type, which sets its expected lifetime.
     pub kind: FlagType,
+    /// The value served when the flag system is unreachable.
     pub default: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the flag is for.
     pub description: Option<String>,
     #[serde(deserialize_with = "required_date")]
+    /// When the flag was created.
     pub created: NaiveDate,
     #[serde(default, deserialize_with = "optional_date")]
+    /// When the flag must be removed by.
     pub cleanup_by: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How to evaluate the flag in staging, when it overrides the default.
     pub staging_check: Option<String>,
 }
 
 impl Flag {
+    /// The flag `name` defined inline by `def`, from `source` (`ship.toml`).
     pub fn from_def(name: String, def: FlagDef, source: impl Into<String>) -> Flag {
         Flag {
             name,

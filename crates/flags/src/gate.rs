@@ -10,10 +10,13 @@ use serde::Serialize;
 /// One flag named by a release, as the gate sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlagGateItem {
+    /// The flag's name as the release names it.
     pub name: String,
+    /// Whether the registry defines it.
     pub exists: bool,
     /// The flag's validation findings; for an unknown flag, one error saying so.
     pub problems: Vec<Problem>,
+    /// When the flag is past its deadline: by how much.
     pub stale: Option<Stale>,
     /// The flag's own instructions for evaluating it in staging, if it overrides the default.
     pub staging_check: Option<String>,

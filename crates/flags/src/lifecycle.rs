@@ -11,6 +11,7 @@ pub const DUE_SOON_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "status", content = "days")]
+/// Where a flag stands against its cleanup deadline.
 pub enum Status {
     /// A permanent type with no cleanup date.
     Permanent,
@@ -43,6 +44,7 @@ fn plural(n: i64) -> &'static str {
 }
 
 impl Flag {
+    /// Where the flag stands against its deadline on `today`.
     pub fn status(&self, today: NaiveDate) -> Status {
         let Some(deadline) = self.deadline() else {
             return Status::Permanent;
@@ -59,10 +61,15 @@ impl Flag {
 /// flag, `created` plus the type's expected lifetime.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Stale {
+    /// The flag's name.
     pub flag: String,
+    /// Who owns it.
     pub owner: String,
+    /// Its written cleanup date, if any.
     pub cleanup_by: Option<NaiveDate>,
+    /// The deadline it missed.
     pub due: NaiveDate,
+    /// Days since the deadline.
     pub days_overdue: i64,
 }
 
@@ -76,6 +83,7 @@ impl Registry {
 }
 
 impl Flag {
+    /// The flag's overdue record on `today`, or None when it is not past its deadline.
     pub fn stale(&self, today: NaiveDate) -> Option<Stale> {
         let due = self.deadline()?;
         let days_overdue = (today - due).num_days();

@@ -13,6 +13,7 @@ pub const INLINE_SOURCE: &str = "ship.toml";
 /// All known flags, in definition order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Registry {
+    /// The flags, in definition order.
     pub flags: Vec<Flag>,
 }
 
@@ -93,6 +94,7 @@ impl Registry {
         self.flags.iter().find(|f| f.name == name)
     }
 
+    /// Whether no flag is defined.
     pub fn is_empty(&self) -> bool {
         self.flags.is_empty()
     }

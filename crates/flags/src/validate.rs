@@ -8,8 +8,11 @@ use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+/// How much a finding matters.
 pub enum Severity {
+    /// The flag cannot be used as it is.
     Error,
+    /// Worth a look; the flag still works.
     Warning,
 }
 
@@ -17,11 +20,17 @@ pub enum Severity {
 /// it reads on its own; `location` is "file:line" or the ship.toml table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
+    /// The flag's name.
     pub flag: String,
+    /// The field the finding is about.
     pub field: &'static str,
+    /// How much it matters.
     pub severity: Severity,
+    /// The finding, naming the flag and the field.
     pub message: String,
+    /// 1-based line in the registry file, when the flag came from one.
     pub line: Option<usize>,
+    /// "file:line" or the ship.toml table.
     pub location: String,
 }
 

@@ -26,14 +26,18 @@ pub const GRID: [f64; 15] = [
 /// rollback), or better (evidence that rules a regression out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
+    /// The canary is worse than the hypothesis allows.
     Worse,
+    /// The canary is better: a regression is ruled out.
     Better,
 }
 
 /// Counts of one version over one interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Requests served.
     pub requests: u64,
+    /// Requests that failed.
     pub errors: u64,
     /// Requests slower than the p99 trigger's limit, when the source counts them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +48,7 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Counts of requests, errors and (when counted) slow requests.
     pub fn new(requests: u64, errors: u64, slow: Option<u64>) -> Counts {
         Counts {
             requests,
@@ -148,7 +153,9 @@ fn log_weights(side: Side) -> &'static [f64; GRID.len()] {
     })
 }
 
+/// The power of the stake c that sets each regression bettor's share of the starting capital.
 pub const WORSE_POWER: f64 = 0.5;
+/// The power of the stake c that sets each bettor's share against a regression.
 pub const BETTER_POWER: f64 = 1.0;
 
 /// ln of the capital of the whole grid of bettors whose own ln capital is `logs`.
@@ -219,6 +226,7 @@ pub struct RateBets {
 }
 
 impl RateBets {
+    /// A grid of bets on `side` of a rate `limit`.
     pub fn new(side: Side, limit: f64) -> RateBets {
         RateBets {
             side,

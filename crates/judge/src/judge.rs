@@ -59,6 +59,7 @@ pub const SLOW_ALLOWED: f64 = 0.01;
 /// What the judge knows of a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StageInfo {
+    /// The stage's traffic weight on the canary, in percent.
     pub weight: u8,
     /// Watched for a duration (the stages whose evidence decides anything).
     pub watched: bool,
@@ -76,8 +77,11 @@ pub enum Bound {
 /// The judge's view of a plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judge {
+    /// The error probabilities.
     pub settings: Settings,
+    /// The limits a regression is measured against.
     pub limits: Limits,
+    /// The plan's stages, in order.
     pub stages: Vec<StageInfo>,
     slow_worse: RateBets,
     slow_better: RateBets,
@@ -104,35 +108,45 @@ pub struct Evidence {
     pub since_stage: usize,
     /// Requests and errors (error rate), or requests and those slower than the bound (latency).
     pub stable: Counts,
+    /// The canary's counts over the same span.
     pub canary: Counts,
     /// ln of the capital that bets on a regression, and the level that rolls back.
     pub regression: f64,
+    /// The level `regression` must reach to roll back.
     pub regression_needed: f64,
     /// ln of the capital that bets against one (this stage), and the level that clears it.
     pub clear: f64,
+    /// The level `clear` must reach to clear the stage.
     pub clear_needed: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// A test's verdict with its explanation.
 pub struct Verdict {
+    /// What the test decided.
     pub call: Call,
     /// One sentence: what was seen and what it shows.
     pub sentence: String,
+    /// The numbers behind it.
     pub evidence: Evidence,
 }
 
 /// Counts of one stage, from the intervals between readings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
+    /// The stable version's counts.
     pub stable: Counts,
+    /// The canary's counts.
     pub canary: Counts,
     /// Canary requests in intervals whose slow requests were counted, and how many were slow.
     pub timed: u64,
+    /// Of the timed canary requests, how many were slower than the p99 limit.
     pub slow: u64,
     /// The same against the latency target.
     #[serde(default)]
     pub timed_target: u64,
     #[serde(default)]
+    /// Of the canary requests timed against the target, how many were slower than it.
     pub slow_target: u64,
 }
 
@@ -158,7 +172,9 @@ impl Tally {
 /// One grid of bettors, started when stage `stage` began.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Component {
+    /// The stage whose start began this grid.
     pub stage: usize,
+    /// The bettors' capital.
     pub wealth: Wealth,
 }
 
@@ -166,6 +182,7 @@ pub struct Component {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     #[serde(default)]
+    /// The last reading, to count the next interval from.
     pub last: Option<Last>,
     /// By stage index.
     #[serde(default)]
@@ -181,6 +198,7 @@ pub struct State {
 /// A test's state in numbers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Numbers {
+    /// What the test decides now.
     pub call: Call,
     /// ln of the weighted capital betting on a regression.
     pub regression: f64,
@@ -193,6 +211,7 @@ pub struct Numbers {
 }
 
 impl Judge {
+    /// A judge for a plan's stages with these error probabilities and limits.
     pub fn new(settings: Settings, limits: Limits, stages: Vec<StageInfo>) -> Judge {
         Judge {
             settings,

@@ -9,10 +9,13 @@ use serde::Serialize;
 /// A change of one test's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
+    /// Seconds into the trace.
     pub t: f64,
     /// `error-rate`, `p99-latency` or `latency` (the stage check).
     pub test: &'static str,
+    /// The test's new verdict.
     pub call: Call,
+    /// The verdict's sentence.
     pub detail: String,
 }
 
@@ -25,9 +28,11 @@ pub struct Outcome {
     pub at: f64,
     /// The test that rolled back (or that is still open), if any.
     pub trigger: Option<&'static str>,
+    /// The deciding test's sentence.
     pub detail: String,
     /// Canary errors in the trace up to and including the decision's interval.
     pub canary_errors_before_decision: u64,
+    /// Every change of a test's verdict, in order.
     pub changes: Vec<Change>,
 }
 

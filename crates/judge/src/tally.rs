@@ -26,7 +26,9 @@ pub enum Origin {
 /// One reading: cumulative counts of both versions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reading {
+    /// The stable version's cumulative counts.
     pub stable: Counts,
+    /// The canary's cumulative counts.
     pub canary: Counts,
 }
 
@@ -42,7 +44,9 @@ pub enum Step {
 /// The last reading, with the stage it was taken in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Last {
+    /// The stage it was taken in.
     pub stage: usize,
+    /// The reading.
     pub reading: Reading,
 }
 

@@ -11,22 +11,32 @@ use std::fmt;
 pub struct Row {
     /// The line it came from (1-based).
     pub line: usize,
+    /// Seconds since the trace began.
     pub t: f64,
+    /// Stable requests in the interval.
     pub stable_requests: u64,
+    /// Stable errors in the interval.
     pub stable_errors: u64,
+    /// Canary requests in the interval.
     pub canary_requests: u64,
+    /// Canary errors in the interval.
     pub canary_errors: u64,
+    /// Stable requests slower than the p99 limit, when counted.
     pub stable_slow: Option<u64>,
+    /// Canary requests slower than the p99 limit, when counted.
     pub canary_slow: Option<u64>,
+    /// Canary requests slower than the latency target, when counted.
     pub canary_slow_target: Option<u64>,
 }
 
 /// A malformed trace: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceError {
+    /// 1-based line.
     pub line: usize,
     /// 1-based field number; 0 when the whole line is at fault.
     pub column: usize,
+    /// What is wrong.
     pub message: String,
 }
 

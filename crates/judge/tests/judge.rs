@@ -1,6 +1,9 @@
 //! The judge on simulated traffic: its error bound, its speed on a broken canary, and what it
 //! says. Randomness from a seeded SplitMix64, so every run is the same.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 use shiploop_judge::{Call, Counts, Judge, Limits, Origin, Reading, Settings, StageInfo, State};
 
 struct Rng(u64);

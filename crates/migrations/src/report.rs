@@ -11,7 +11,9 @@ use crate::severity::Severity;
 pub struct Finding {
     /// Rule id, e.g. `ban-drop-column` (see [`crate::rules`]).
     pub rule: String,
+    /// How much the rule's hit matters.
     pub severity: Severity,
+    /// The migration file.
     pub file: String,
     /// 1-based position of the offending part of the statement.
     pub line: usize,
@@ -20,6 +22,7 @@ pub struct Finding {
     /// 1-based first line of the statement containing the finding, when the
     /// finding belongs to a statement (comment findings do not).
     pub statement_line: Option<usize>,
+    /// What the rule found.
     pub message: String,
     /// The safe alternative.
     pub help: String,
@@ -38,6 +41,7 @@ impl Finding {
 /// Result of linting one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileReport {
+    /// The migration file.
     pub file: String,
     /// Number of top-level SQL statements in the file.
     pub statements: usize,
@@ -48,6 +52,7 @@ pub struct FileReport {
 /// Result of linting a set of files.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// One report per file, in the order given.
     pub files: Vec<FileReport>,
 }
 

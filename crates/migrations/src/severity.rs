@@ -35,6 +35,7 @@ impl Severity {
 pub struct RuleInfo {
     /// Rule id as it appears in findings and `ship:allow` comments.
     pub id: &'static str,
+    /// How much a hit of the rule matters.
     pub severity: Severity,
     /// One-line description of what the rule catches.
     pub summary: &'static str,

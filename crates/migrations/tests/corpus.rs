@@ -2,6 +2,9 @@
 //! findings in a sibling `.expected` file (`line:column rule severity
 //! [allowed]`, or `parse-error line:column` for a file that must not parse).
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
