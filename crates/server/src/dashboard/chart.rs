@@ -226,7 +226,7 @@ pub fn svg(
     threshold: Option<(&str, f64)>,
     markers: &[Marker],
     unit: &Unit,
-) -> String {
+) -> Markup {
     let all: Vec<&(DateTime<Utc>, f64)> = lines.iter().flat_map(|l| l.points.iter()).collect();
     let view_box = format!("0 0 {W} {H}");
     let heading = html! {
@@ -240,8 +240,7 @@ pub fn svg(
                 (heading)
                 text x="12" y=(H / 2.0) { "no samples yet" }
             }
-        }
-        .into_string();
+        };
     }
     let times = all
         .iter()
@@ -273,7 +272,11 @@ pub fn svg(
         })
         .collect();
     if let Some((label, v)) = threshold {
-        let off = if sc.threshold_shown { "" } else { " (off scale)" };
+        let off = if sc.threshold_shown {
+            ""
+        } else {
+            " (off scale)"
+        };
         keys.push(Key {
             class: "threshold-key",
             series: "threshold",
@@ -387,7 +390,6 @@ pub fn svg(
             }
         }
     }
-    .into_string()
 }
 
 #[cfg(test)]
@@ -511,7 +513,8 @@ mod tests {
             Some(("rollback threshold", 0.6)),
             &markers,
             &unit,
-        );
+        )
+        .into_string();
         assert_eq!(s.matches("<polyline").count(), 2, "{s}");
         assert!(s.contains("rollback threshold 600 ms (off scale)"), "{s}");
         assert!(s.contains("data-threshold-shown=\"false\""), "{s}");
@@ -536,7 +539,8 @@ mod tests {
             Some(("rollback threshold", 0.004)),
             &markers,
             &unit,
-        );
+        )
+        .into_string();
         assert!(s.contains("class=\"threshold\" data-shown=\"true\""), "{s}");
         assert!(s.contains("class=\"threshold-line\""), "{s}");
         assert!(s.contains(">rollback threshold 4.00 ms</text>"), "{s}");

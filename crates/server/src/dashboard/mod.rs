@@ -16,6 +16,7 @@ use axum::extract::{Form, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use records::ts;
 use serde::Deserialize;
@@ -24,14 +25,6 @@ use shiploop_rollout::{DecisionKind, Phase, Plan, Rollout};
 use shiploop_store::{DecisionRow, SqliteStore, StateStore};
 
 pub const COOKIE: &str = "ship_token";
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
 
 /// What a path segment keeps as it is: RFC 3986's unreserved characters; every other byte of
 /// the UTF-8 text is percent-encoded.
@@ -62,20 +55,20 @@ th{background:#eef0f3}.pill{padding:2px 8px;border-radius:10px;font-size:12px;ba
 .card{background:#fff;padding:12px;border-radius:6px;margin-bottom:16px}form.inline{display:inline-block;margin-right:8px}\
 time{white-space:nowrap}button{padding:6px 12px;border:0;border-radius:4px;background:#2c7be5;color:#fff;cursor:pointer}button.danger{background:#c53030}input[type=text]{padding:5px;width:220px}";
 
-fn page(title: &str, body: &str, live: Option<&str>) -> Response {
-    let script = match live {
+/// A whole page: `body` (from [`shell`]) with the style, and with `live` (a release id, or ""
+/// for every release) the script that reloads it when something happens.
+fn page(title: &str, body: Markup, live: Option<&str>) -> Response {
+    let script = live.map(|release| {
         // Live updates: a new event of this release reloads the page, at most once a second
         // (it renders on the server, so a reload is the whole update) — never while someone
         // types a reason into a form; without JavaScript, refresh by hand.
-        Some(release) => format!(
+        PreEscaped(format!(
             concat!(
-                "<script>",
                 "const es=new EventSource('/api/v1/events/stream?{}after='+document.body.dataset.seq);",
                 "let t=null;",
                 "const busy=()=>[...document.querySelectorAll('input')].some(i=>i.value||i===document.activeElement);",
                 "const later=()=>{{if(t||busy())return;t=setTimeout(()=>{{t=null;if(!busy())location.reload();}},1000);}};",
                 "['decision','rollout-created','router','command-queued','command-applied','validation-started','validation-ended','signal-written','handed-over'].forEach(k=>es.addEventListener(k,later));",
-                "</script>"
             ),
             // Inside <script> entities are not decoded: URL-encoding leaves nothing to escape.
             if release.is_empty() {
@@ -83,14 +76,23 @@ fn page(title: &str, body: &str, live: Option<&str>) -> Response {
             } else {
                 format!("release={}&", seg(release))
             }
-        ),
-        None => String::new(),
+        ))
+    });
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) " — ship" }
+                style { (PreEscaped(STYLE)) }
+            }
+            (body)
+            @if let Some(script) = script {
+                script { (script) }
+            }
+        }
     };
-    let mut resp = Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — ship</title><style>{STYLE}</style></head>{body}{script}</html>",
-        esc(title)
-    ))
-    .into_response();
+    let mut resp = Html(html.into_string()).into_response();
     // Operator buttons must not be clickable through another site's frame; nothing is loaded
     // from elsewhere; the inline style and script are ship's own.
     let headers = [
@@ -124,10 +126,18 @@ fn cookie_attrs(headers: &HeaderMap) -> &'static str {
     }
 }
 
-fn shell(seq: i64, content: &str) -> String {
-    format!(
-        "<body data-seq=\"{seq}\"><header><a href=\"/\">ship</a><span>the Ship loop</span><a href=\"/logout\" style=\"margin-left:auto;font-weight:400\">log out</a></header><main>{content}</main></body>"
-    )
+/// The page's body: the header bar and `content`; `seq` is the last event the page shows.
+fn shell(seq: i64, content: Markup) -> Markup {
+    html! {
+        body data-seq=(seq) {
+            header {
+                a href="/" { "ship" }
+                span { "the Ship loop" }
+                a href="/logout" style="margin-left:auto;font-weight:400" { "log out" }
+            }
+            main { (content) }
+        }
+    }
 }
 
 /// The browser's role; None: send it to the login form.
@@ -139,14 +149,28 @@ fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
 
-fn pill(text: &str) -> String {
-    format!("<span class=\"pill {0}\">{0}</span>", esc(text))
+/// A status as a coloured label: the text is also its class.
+fn pill(text: &str) -> Markup {
+    html! { span class={ "pill " (text) } { (text) } }
 }
 
 pub async fn login_form() -> Response {
     page(
         "log in",
-        &shell(0, "<div class=\"card\"><h2>Log in</h2><form method=\"post\" action=\"/login\"><p>API token (viewer or operator):</p><input type=\"password\" name=\"token\" autofocus> <button>Log in</button></form></div>"),
+        shell(
+            0,
+            html! {
+                div class="card" {
+                    h2 { "Log in" }
+                    form method="post" action="/login" {
+                        p { "API token (viewer or operator):" }
+                        input type="password" name="token" autofocus;
+                        " "
+                        button { "Log in" }
+                    }
+                }
+            },
+        ),
         None,
     )
 }
@@ -182,7 +206,15 @@ pub async fn login(State(s): State<AppState>, req_headers: HeaderMap, req: Reque
             StatusCode::UNAUTHORIZED,
             page(
                 "log in",
-                &shell(0, "<div class=\"card\"><h2>Unknown token</h2><p><a href=\"/login\">Try again</a></p></div>"),
+                shell(
+                    0,
+                    html! {
+                        div class="card" {
+                            h2 { "Unknown token" }
+                            p { a href="/login" { "Try again" } }
+                        }
+                    },
+                ),
                 None,
             ),
         )
@@ -234,75 +266,87 @@ fn index_page(s: &AppState) -> Response {
         Ok(set) => set,
         Err(e) => return Problem::from_ws(e).into_response(),
     };
-    let mut rows = String::new();
-    let mut pending = String::new();
-    for r in releases.iter().rev() {
-        let m = &r.contract.meta;
-        let rollout = match rollout_state(&st, &m.id) {
-            Err(_) => pill("unreadable"),
-            Ok(Some((plan, state, _))) => format!(
-                "{} {} at {} %",
-                pill(state.phase.name()),
-                esc(&plan
-                    .stages
-                    .get(state.stage)
-                    .map(|s| s.name.clone())
-                    .unwrap_or_default()),
-                state.weight
-            ),
-            Ok(None) => "—".into(),
-        };
-        rows.push_str(&format!(
-            "<tr><td><a href=\"{5}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
-            esc(&m.id),
-            pill(m.status.as_str()),
-            esc(m.mission.as_deref().unwrap_or("—")),
-            rollout,
-            m.approvals.len(),
-            release_href(&m.id)
-        ));
-        if m.status == shiploop_artifacts::release::Status::PendingApproval {
-            pending.push_str(&format!(
-                "<li><a href=\"{2}\">{0}</a> — submitted by {1}: approve with <code>ship release approve {0} --key …</code></li>",
-                esc(&m.id),
-                esc(m.submitted_by.as_deref().unwrap_or("?")),
-                release_href(&m.id)
-            ));
+    let rollout = |id: &str| match rollout_state(&st, id) {
+        Err(_) => pill("unreadable"),
+        Ok(Some((plan, state, _))) => html! {
+            (pill(state.phase.name())) " "
+            (plan.stages.get(state.stage).map(|s| s.name.as_str()).unwrap_or_default())
+            " at " (state.weight) " %"
+        },
+        Ok(None) => html! { "—" },
+    };
+    let pending: Vec<_> = releases
+        .iter()
+        .rev()
+        .map(|r| &r.contract.meta)
+        .filter(|m| m.status == shiploop_artifacts::release::Status::PendingApproval)
+        .collect();
+    let signals = s.ws.signals().unwrap_or_default();
+    let open: Vec<_> = signals
+        .iter()
+        .filter(|(_, sig)| sig.meta.status == shiploop_artifacts::signal::SignalStatus::Open)
+        .collect();
+    let body = html! {
+        @if !unreadable.is_empty() {
+            // Above everything: a broken contract may be a rollout nobody can see or stop here.
+            div class="card warn" {
+                b { "Unreadable contracts" }
+                " — fix them by hand (" code { "ship status" } " lists them too):"
+                ul {
+                    @for (p, e) in &unreadable {
+                        li { code { (s.ws.rel(p)) } ": " (e) }
+                    }
+                }
+            }
         }
-    }
-    let signals: String =
-        s.ws.signals()
-            .unwrap_or_default()
-            .iter()
-            .filter(|(_, sig)| sig.meta.status == shiploop_artifacts::signal::SignalStatus::Open)
-            .map(|(p, sig)| {
-                format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    ts(&sig.meta.created),
-                    pill(&format!("{:?}", sig.meta.kind).to_lowercase()),
-                    esc(&sig.meta.title),
-                    esc(&s.ws.rel(p))
-                )
-            })
-            .collect();
-    let body = format!(
-        "<h1>Releases</h1><table><tr><th>release</th><th>status</th><th>mission</th><th>rollout</th><th>approvals</th></tr>{}</table><h2>Pending approvals</h2>{}<h2>Open signals</h2><table><tr><th>created</th><th>type</th><th>title</th><th>file</th></tr>{}</table>",
-        if rows.is_empty() { "<tr><td colspan=5>No releases yet.</td></tr>".into() } else { rows },
-        if pending.is_empty() { "<p>None.</p>".into() } else { format!("<ul>{pending}</ul>") },
-        if signals.is_empty() { "<tr><td colspan=4>None.</td></tr>".into() } else { signals }
-    );
-    let mut body = body;
-    if !unreadable.is_empty() {
-        // Above everything: a broken contract may be a rollout nobody can see or stop here.
-        let items: String = unreadable
-            .iter()
-            .map(|(p, e)| format!("<li><code>{}</code>: {}</li>", esc(&s.ws.rel(p)), esc(e)))
-            .collect();
-        body = format!(
-            "<div class=\"card warn\"><b>Unreadable contracts</b> — fix them by hand (<code>ship status</code> lists them too):<ul>{items}</ul></div>{body}"
-        );
-    }
-    page("releases", &shell(last_seq(&st, None), &body), Some(""))
+        h1 { "Releases" }
+        table {
+            tr { th { "release" } th { "status" } th { "mission" } th { "rollout" } th { "approvals" } }
+            @for r in releases.iter().rev() {
+                @let m = &r.contract.meta;
+                tr {
+                    td { a href=(release_href(&m.id)) { (m.id) } }
+                    td { (pill(m.status.as_str())) }
+                    td { (m.mission.as_deref().unwrap_or("—")) }
+                    td { (rollout(&m.id)) }
+                    td { (m.approvals.len()) }
+                }
+            }
+            @if releases.is_empty() {
+                tr { td colspan="5" { "No releases yet." } }
+            }
+        }
+        h2 { "Pending approvals" }
+        @if pending.is_empty() {
+            p { "None." }
+        } @else {
+            ul {
+                @for m in &pending {
+                    li {
+                        a href=(release_href(&m.id)) { (m.id) }
+                        " — submitted by " (m.submitted_by.as_deref().unwrap_or("?"))
+                        ": approve with " code { "ship release approve " (m.id) " --key …" }
+                    }
+                }
+            }
+        }
+        h2 { "Open signals" }
+        table {
+            tr { th { "created" } th { "type" } th { "title" } th { "file" } }
+            @for (p, sig) in &open {
+                tr {
+                    td { (ts(&sig.meta.created)) }
+                    td { (pill(&format!("{:?}", sig.meta.kind).to_lowercase())) }
+                    td { (sig.meta.title) }
+                    td { (s.ws.rel(p)) }
+                }
+            }
+            @if open.is_empty() {
+                tr { td colspan="4" { "None." } }
+            }
+        }
+    };
+    page("releases", shell(last_seq(&st, None), body), Some(""))
 }
 
 /// A release page's query: `before`, the decision log's page (decisions older than this id).
@@ -335,82 +379,97 @@ fn one_release_page(s: &AppState, role: Role, id: &str, before: Option<i64>) -> 
         Ok(st) => st,
         Err(e) => return Problem::internal(e.to_string()).into_response(),
     };
-    let mut body = format!(
-        "<h1>{}</h1><p>{} {} release, mission: {}, {} change(s)</p>",
-        esc(&m.id),
-        pill(m.status.as_str()),
-        esc(&format!("{:?}", m.kind).to_lowercase()),
-        esc(m.mission.as_deref().unwrap_or("none")),
-        m.changes.len()
-    );
+    let mut body = vec![html! {
+        h1 { (m.id) }
+        p {
+            (pill(m.status.as_str())) " " (format!("{:?}", m.kind).to_lowercase())
+            " release, mission: " (m.mission.as_deref().unwrap_or("none")) ", "
+            (m.changes.len()) " change(s)"
+        }
+    }];
     let (state, unreadable) = match rollout_state(&st, &m.id) {
         Ok(state) => (state, false),
         Err(why) => {
-            body.push_str(&format!(
-                "<div class=\"card warn\"><b>Rollout unreadable</b>: {} — it may still carry traffic: check the router and <code>ship audit log --release {}</code>.</div>",
-                esc(&why),
-                esc(&m.id)
-            ));
+            body.push(html! {
+                div class="card warn" {
+                    b { "Rollout unreadable" } ": " (why)
+                    " — it may still carry traffic: check the router and "
+                    code { "ship audit log --release " (m.id) } "."
+                }
+            });
             (None, true)
         }
     };
     match &state {
         None if unreadable => {}
-        None => body.push_str("<div class=\"card\">No rollout yet: <code>ship rollout start … --detach</code> hands it to this server.</div>"),
+        None => body.push(html! {
+            div class="card" {
+                "No rollout yet: " code { "ship rollout start … --detach" }
+                " hands it to this server."
+            }
+        }),
         Some((plan, state, _)) => {
-            body.push_str(&format!(
-                "<div class=\"card\"><b>Rollout</b> {} at {} %{}<div class=\"stages\">",
-                pill(state.phase.name()),
-                state.weight,
-                match &state.phase {
-                    Phase::Paused { reason } | Phase::RolledBack { reason } | Phase::RollingBack { reason } | Phase::Failed { reason } => format!(" — {}", esc(reason)),
-                    _ => String::new(),
-                }
-            ));
-            for (i, stage) in plan.stages.iter().enumerate() {
-                let class = if state.phase == Phase::Completed || i < state.stage {
+            let why = match &state.phase {
+                Phase::Paused { reason }
+                | Phase::RolledBack { reason }
+                | Phase::RollingBack { reason }
+                | Phase::Failed { reason } => Some(reason),
+                _ => None,
+            };
+            let class = |i: usize| {
+                if state.phase == Phase::Completed || i < state.stage {
                     "stage done"
                 } else if i == state.stage && !state.phase.is_terminal() {
                     "stage current"
                 } else {
                     "stage"
-                };
-                body.push_str(&format!(
-                    "<div class=\"{class}\" data-stage=\"{0}\"><b>{0}</b><br>{1} %{2}</div>",
-                    esc(&stage.name),
-                    stage.weight,
-                    stage
-                        .duration
-                        .map(|d| format!(" for {}", humantime(d.as_secs())))
-                        .unwrap_or_default()
-                ));
-            }
-            body.push_str("</div>");
+                }
+            };
             let validating = state.phase == Phase::Completed
                 && m.status == shiploop_artifacts::release::Status::Validating;
             // A validation that ended (or that this server does not run) has nobody to apply
             // a queued abort: the button would only queue it (the API answers 409).
             let validation_open = s.ws.config.validation.auto
                 && m.validation.as_ref().is_none_or(|v| v.result == "running");
-            if role == Role::Operator && validating && !validation_open {
-                body.push_str(&format!(
-                    "<p>Nothing drives this release's validation now: roll it back with <code>ship rollout abort {} --reason …</code>.</p>",
-                    esc(&m.id)
-                ));
-            } else if role == Role::Operator && (!state.phase.is_terminal() || validating) {
-                body.push_str(&commands_html(&m.id, &state.phase, validating));
-            }
-            body.push_str("</div>");
+            body.push(html! {
+                div class="card" {
+                    b { "Rollout" } " " (pill(state.phase.name())) " at " (state.weight) " %"
+                    @if let Some(why) = why { " — " (why) }
+                    div class="stages" {
+                        @for (i, stage) in plan.stages.iter().enumerate() {
+                            div class=(class(i)) data-stage=(stage.name) {
+                                b { (stage.name) }
+                                br;
+                                (stage.weight) " %"
+                                @if let Some(d) = stage.duration {
+                                    " for " (humantime(d.as_secs()))
+                                }
+                            }
+                        }
+                    }
+                    @if role == Role::Operator && validating && !validation_open {
+                        p {
+                            "Nothing drives this release's validation now: roll it back with "
+                            code { "ship rollout abort " (m.id) " --reason …" } "."
+                        }
+                    } @else if role == Role::Operator && (!state.phase.is_terminal() || validating) {
+                        (commands_html(&m.id, &state.phase, validating))
+                    }
+                }
+            });
         }
     }
     let decisions = st.decisions(&m.id).unwrap_or_default();
     let now = Utc::now();
-    body.push_str(&charts_html(&st, &m.id, state.as_ref(), &decisions, now));
-    body.push_str(&records::decisions_html(&m.id, &decisions, before));
-    body.push_str(&records::records_html(m, now));
+    body.push(charts_html(&st, &m.id, state.as_ref(), &decisions, now));
+    body.push(records::decisions_html(&m.id, &decisions, before));
+    body.push(records::records_html(m, now));
+    let content = html! {
+        @for part in &body { (part) }
+    };
     page(
         &m.id,
-        &shell(last_seq(&st, Some(&m.id)), &body),
+        shell(last_seq(&st, Some(&m.id)), content),
         Some(&m.id),
     )
 }
@@ -423,33 +482,34 @@ fn humantime(secs: u64) -> String {
     }
 }
 
-fn commands_html(id: &str, phase: &Phase, validating: bool) -> String {
+/// The operator's buttons: a form each, with a reason where the command takes one.
+fn commands_html(id: &str, phase: &Phase, validating: bool) -> Markup {
     let form = |action: &str, label: &str, class: &str, reason: bool| {
-        format!(
-            "<form class=\"inline\" method=\"post\" action=\"{}/{action}\">{}<button class=\"{class}\" name=\"do\" value=\"{action}\">{label}</button></form>",
-            release_href(id),
-            if reason {
-                "<input type=\"text\" name=\"reason\" placeholder=\"reason\" required> "
-            } else {
-                ""
-            }
-        )
-    };
-    let mut out = String::from("<p>");
-    if validating {
-        out.push_str(&form("abort", "Roll back", "danger", true));
-    } else {
-        match phase {
-            Phase::Paused { .. } => out.push_str(&form("resume", "Resume", "", false)),
-            _ => {
-                out.push_str(&form("pause", "Pause", "", true));
-                out.push_str(&form("promote", "Promote", "", true));
+        html! {
+            form class="inline" method="post" action={ (release_href(id)) "/" (action) } {
+                @if reason {
+                    input type="text" name="reason" placeholder="reason" required;
+                    " "
+                }
+                button class=(class) name="do" value=(action) { (label) }
             }
         }
-        out.push_str(&form("abort", "Roll back", "danger", true));
+    };
+    html! {
+        p {
+            @if validating {
+                (form("abort", "Roll back", "danger", true))
+            } @else {
+                @if let Phase::Paused { .. } = phase {
+                    (form("resume", "Resume", "", false))
+                } @else {
+                    (form("pause", "Pause", "", true))
+                    (form("promote", "Promote", "", true))
+                }
+                (form("abort", "Roll back", "danger", true))
+            }
+        }
     }
-    out.push_str("</p>");
-    out
 }
 
 /// Points a chart line keeps at most: a day-long rollout ticks thousands of times, and a
@@ -466,7 +526,7 @@ fn charts_html(
     rollout: Option<&(Plan, Rollout, DateTime<Utc>)>,
     decisions: &[DecisionRow],
     now: DateTime<Utc>,
-) -> String {
+) -> Markup {
     let since = rollout.map_or(DateTime::<Utc>::UNIX_EPOCH, |(_, _, created)| *created);
     let triggers = rollout
         .map(|(plan, _, _)| plan.triggers.as_slice())
@@ -534,7 +594,12 @@ fn charts_html(
             min_top: 0.001,
         },
     );
-    format!("<div class=\"card\"><b>Live metrics</b> <small>as of {}</small><div class=\"charts\">{err}{p99}</div></div>", ts(&now))
+    html! {
+        div class="card" {
+            b { "Live metrics" } " " small { "as of " (ts(&now)) }
+            div class="charts" { (err) (p99) }
+        }
+    }
 }
 
 /// A marker where each stage was entered (the first decision in it) and where a rollback began.
@@ -702,10 +767,7 @@ mod tests {
             "/releases/a%20b%2F%22%3Cx%3E%26%3F%23"
         );
         // UTF-8 bytes and the unreserved marks, as before.
-        assert_eq!(
-            release_href("café-1.0_~x"),
-            "/releases/caf%C3%A9-1.0_~x"
-        );
+        assert_eq!(release_href("café-1.0_~x"), "/releases/caf%C3%A9-1.0_~x");
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
         let pts: Vec<_> = (0..10_000)
             .map(|i| (t0 + chrono::Duration::seconds(i), i as f64))

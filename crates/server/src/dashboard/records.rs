@@ -3,18 +3,25 @@
 //! validation and handoff — whose evidence ages are computed when the page is rendered, not
 //! when the evidence was recorded.
 
-use super::{esc, pill, release_href, seg};
+use super::{pill, release_href, seg};
 use chrono::{DateTime, Duration, Utc};
+use maud::{html, Markup};
 use shiploop_artifacts::release::{CheckLine, ReleaseMeta};
 use shiploop_store::DecisionRow;
 
 /// A time as the dashboard shows it: UTC, said so, machine-readable too.
-pub fn ts(t: &DateTime<Utc>) -> String {
-    format!(
-        "<time datetime=\"{}\">{}</time>",
-        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        t.format("%Y-%m-%d %H:%M:%S UTC")
-    )
+pub fn ts(t: &DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(rfc3339(t)) { (utc(t)) }
+    }
+}
+
+fn rfc3339(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn utc(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// How long ago `at` was, as the gates word it.
@@ -30,33 +37,36 @@ pub fn ago(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
 /// Evidence text as HTML, its ages ("12 s ago", "3 min ago", "2 h ago", "4 days ago" — as
 /// they were when the evidence was `recorded`) recomputed relative to `now`, so they advance
 /// instead of saying "0 s ago" an hour later. Without a recording time, the text as it is.
-pub fn aged(text: &str, recorded: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+pub fn aged(text: &str, recorded: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Markup {
     let Some(recorded) = recorded else {
-        return esc(text);
+        return html! { (text) };
     };
-    let mut out = String::new();
+    // The text cut into plain runs and ages: (text, when the age says it happened).
+    let mut parts: Vec<(&str, Option<DateTime<Utc>>)> = vec![];
     let mut rest = text;
     while let Some(i) = rest.find(" ago") {
         let end = i + " ago".len();
         let word_ends = !rest[end..].starts_with(|c: char| c.is_alphanumeric());
         match age_before(&rest[..i]).filter(|_| word_ends) {
             Some((start, secs)) => {
-                let at = recorded - Duration::seconds(secs);
-                out.push_str(&esc(&rest[..start]));
-                out.push_str(&format!(
-                    "<time class=\"age\" datetime=\"{}\" title=\"{} when recorded at {}\">{}</time>",
-                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    esc(&rest[start..end]),
-                    recorded.format("%Y-%m-%d %H:%M:%S UTC"),
-                    ago(now, at)
-                ));
+                parts.push((&rest[..start], None));
+                parts.push((&rest[start..end], Some(recorded - Duration::seconds(secs))));
             }
-            None => out.push_str(&esc(&rest[..end])),
+            None => parts.push((&rest[..end], None)),
         }
         rest = &rest[end..];
     }
-    out.push_str(&esc(rest));
-    out
+    parts.push((rest, None));
+    html! {
+        @for (text, at) in parts {
+            @if let Some(at) = at {
+                time class="age" datetime=(rfc3339(&at))
+                    title={ (text) " when recorded at " (utc(&recorded)) } { (ago(now, at)) }
+            } @else {
+                (text)
+            }
+        }
+    }
 }
 
 /// For text ending in "<n> <unit>": where the number starts, and the age in seconds.
@@ -109,46 +119,24 @@ fn window(ids: &[i64], before: Option<i64>, size: usize) -> Window {
 
 /// The decision log, newest first, a page at a time (`?before=<id>`): it says how many of how
 /// many it shows, links to older and newer pages and to all of them from the API.
-pub fn decisions_html(id: &str, all: &[DecisionRow], before: Option<i64>) -> String {
+pub fn decisions_html(id: &str, all: &[DecisionRow], before: Option<i64>) -> Markup {
     let ids: Vec<i64> = all.iter().map(|d| d.id).collect();
     let w = window(&ids, before, DECISIONS_PAGE);
-    let mut rows = String::new();
-    for d in all[w.start..w.end].iter().rev() {
-        let d = &d.decision;
-        let kind = serde_json::to_value(d.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} %</td><td>{}</td></tr>",
-            ts(&d.at),
-            pill(&kind),
-            esc(&d.stage_name),
-            d.weight,
-            esc(&d.reason)
-        ));
-    }
     let page = |before: Option<i64>| match before {
         Some(b) => format!("{}?before={b}#decisions", release_href(id)),
         None => format!("{}#decisions", release_href(id)),
     };
+    let api = format!("/api/v1/rollouts/{}/decisions", seg(id));
     let mut nav = vec![];
     if let Some(newer) = w.newer {
-        nav.push(format!(
-            "<a class=\"newer\" href=\"{}\">← newer</a>",
-            page(newer)
-        ));
+        nav.push(html! { a class="newer" href=(page(newer)) { "← newer" } });
     }
     if let Some(older) = w.older {
-        nav.push(format!(
-            "<a class=\"older\" href=\"{}\">older →</a>",
-            page(Some(older))
-        ));
+        nav.push(html! { a class="older" href=(page(Some(older))) { "older →" } });
     }
-    let api = format!("/api/v1/rollouts/{}/decisions", seg(id));
-    nav.push(format!(
-        "all decisions: <a class=\"all-decisions\" href=\"{api}\">{api}</a> (JSON)"
-    ));
+    nav.push(html! {
+        "all decisions: " a class="all-decisions" href=(api) { (api) } " (JSON)"
+    });
     let shown = w.end - w.start;
     let caption = if all.is_empty() {
         String::new()
@@ -170,72 +158,85 @@ pub fn decisions_html(id: &str, all: &[DecisionRow], before: Option<i64>) -> Str
             all.len()
         )
     };
-    format!(
-        "<h2>Decisions</h2><p class=\"decisions-nav\">{} — {}</p><table id=\"decisions\"><tr><th>at</th><th>decision</th><th>stage</th><th>weight</th><th>why</th></tr>{}</table>",
-        if caption.is_empty() { "none yet".into() } else { caption },
-        nav.join(" · "),
-        if rows.is_empty() { "<tr><td colspan=5>None yet.</td></tr>".into() } else { rows }
-    )
+    let rows = &all[w.start..w.end];
+    html! {
+        h2 { "Decisions" }
+        p class="decisions-nav" {
+            @if caption.is_empty() { "none yet" } @else { (caption) }
+            " — "
+            @for (i, link) in nav.iter().enumerate() {
+                @if i > 0 { " · " }
+                (link)
+            }
+        }
+        table id="decisions" {
+            tr { th { "at" } th { "decision" } th { "stage" } th { "weight" } th { "why" } }
+            @for d in rows.iter().rev() {
+                @let d = &d.decision;
+                @let kind = serde_json::to_value(d.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                tr {
+                    td { (ts(&d.at)) }
+                    td { (pill(&kind)) }
+                    td { (d.stage_name) }
+                    td { (d.weight) " %" }
+                    td { (d.reason) }
+                }
+            }
+            @if rows.is_empty() {
+                tr { td colspan="5" { "None yet." } }
+            }
+        }
+    }
 }
 
 /// Approvals, gates, validation and handoff, evidence ages as of `now`.
-pub fn records_html(m: &ReleaseMeta, now: DateTime<Utc>) -> String {
-    let mut out = String::from(
-        "<h2>Approvals</h2><table><tr><th>approver</th><th>signed at</th><th>key</th></tr>",
-    );
-    if m.approvals.is_empty() {
-        out.push_str("<tr><td colspan=3>None yet.</td></tr>");
-    }
-    for a in &m.approvals {
-        out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            esc(&a.principal),
-            ts(&a.signed_at),
-            esc(&a.key)
-        ));
-    }
-    out.push_str("</table>");
-    let lines = |title: &str, lines: &[CheckLine], recorded: Option<DateTime<Utc>>| {
-        let mut t = format!("<h2>{title}</h2>");
-        if let Some(at) = recorded {
-            t.push_str(&format!(
-                "<p class=\"recorded\">recorded at {} ({}); the ages below are as of this page ({})</p>",
-                ts(&at),
-                ago(now, at),
-                ts(&now)
-            ));
+pub fn records_html(m: &ReleaseMeta, now: DateTime<Utc>) -> Markup {
+    let lines = |title: Markup, lines: &[CheckLine], recorded: Option<DateTime<Utc>>| {
+        html! {
+            h2 { (title) }
+            @if let Some(at) = recorded {
+                p class="recorded" {
+                    "recorded at " (ts(&at)) " (" (ago(now, at))
+                    "); the ages below are as of this page (" (ts(&now)) ")"
+                }
+            }
+            table {
+                tr { th { "item" } th { "result" } th { "evidence" } }
+                @for l in lines {
+                    tr {
+                        td { (l.gate) }
+                        td { (pill(&l.status)) }
+                        td { (aged(&l.evidence, recorded, now)) }
+                    }
+                }
+            }
         }
-        t.push_str("<table><tr><th>item</th><th>result</th><th>evidence</th></tr>");
-        for l in lines {
-            t.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&l.gate),
-                pill(&l.status),
-                aged(&l.evidence, recorded, now)
-            ));
-        }
-        t.push_str("</table>");
-        t
     };
-    match &m.checks {
-        Some(c) => out.push_str(&lines("Pre-deployment gates", &c.gates, Some(c.checked_at))),
-        None => out.push_str("<h2>Pre-deployment gates</h2><p>Not checked yet.</p>"),
+    html! {
+        h2 { "Approvals" }
+        table {
+            tr { th { "approver" } th { "signed at" } th { "key" } }
+            @if m.approvals.is_empty() {
+                tr { td colspan="3" { "None yet." } }
+            }
+            @for a in &m.approvals {
+                tr { td { (a.principal) } td { (ts(&a.signed_at)) } td { code { (a.key) } } }
+            }
+        }
+        @match &m.checks {
+            Some(c) => (lines(html! { "Pre-deployment gates" }, &c.gates, Some(c.checked_at))),
+            None => { h2 { "Pre-deployment gates" } p { "Not checked yet." } }
+        }
+        @if let Some(v) = &m.validation {
+            (lines(html! { "Post-deployment validation: " (v.result) }, &v.items, v.ended_at))
+        }
+        @if let Some(h) = &m.handoff {
+            (lines(html! { "Handed over to " (h.to) " at " (ts(&h.at)) }, &h.items, Some(h.at)))
+        }
     }
-    if let Some(v) = &m.validation {
-        out.push_str(&lines(
-            &format!("Post-deployment validation: {}", esc(&v.result)),
-            &v.items,
-            v.ended_at,
-        ));
-    }
-    if let Some(h) = &m.handoff {
-        out.push_str(&lines(
-            &format!("Handed over to {} at {}", esc(&h.to), ts(&h.at)),
-            &h.items,
-            Some(h.at),
-        ));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -251,7 +252,7 @@ mod tests {
         let recorded = at("2026-12-03T14:00:00Z");
         let text = "rehearsed against staging 0 s ago: rollback took 12 ms; `x` evaluated in staging 3 min ago & <ok>";
         let later = recorded + Duration::minutes(10);
-        let html = aged(text, Some(recorded), later);
+        let html = aged(text, Some(recorded), later).into_string();
         assert!(html.contains(">10 min ago</time>"), "{html}");
         assert!(html.contains(">13 min ago</time>"), "{html}");
         assert!(html.contains("datetime=\"2026-12-03T13:57:00Z\""), "{html}");
@@ -259,9 +260,12 @@ mod tests {
         assert!(!html.contains("0 s ago<"), "{html}");
         // Words that only look like ages stay as they are.
         let plain = "3 apples ago, 2 s agony, ago";
-        assert_eq!(aged(plain, Some(recorded), later), esc(plain));
-        assert_eq!(aged("5 s ago", None, later), "5 s ago");
-        assert!(ts(&recorded).contains("2026-12-03 14:00:00 UTC"));
+        assert_eq!(aged(plain, Some(recorded), later).into_string(), plain);
+        assert_eq!(aged("5 s ago", None, later).into_string(), "5 s ago");
+        assert_eq!(aged("<b>", None, later).into_string(), "&lt;b&gt;");
+        assert!(ts(&recorded)
+            .into_string()
+            .contains("2026-12-03 14:00:00 UTC"));
     }
 
     #[test]
