@@ -4,7 +4,7 @@
 mod common;
 use common::servers::{self, Server};
 use common::*;
-use shiploop_providers::routers::nginx::NginxRouter;
+use shiploop_providers::routers::nginx::{NginxRouter, NginxRouterCfg};
 use shiploop_providers::{RouteContext, TrafficRouter};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -73,7 +73,7 @@ fn nginx(router: &NginxRouter, workers: u32) -> Nginx {
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx starts");
-    let status: SocketAddr = router.status_listen.parse().unwrap();
+    let status: SocketAddr = router.cfg.status_listen.parse().unwrap();
     servers::wait_ready(&format!("http://{status}/ship-weight"), &mut child, "nginx");
     Nginx {
         child,
@@ -89,19 +89,20 @@ fn nginx_ws(v1: &Server, v2: &Server, split_key: &str) -> (Ws, Nginx) {
     let status = servers::free_addr();
     let include = ws.path("nginx-ship.conf");
     let router = NginxRouter {
+        cfg: NginxRouterCfg {
+            stable: vec![v1.addr.to_string()],
+            canary: vec![v2.addr.to_string()],
+            status_listen: status.to_string(),
+            test_command: String::new(),
+            reload_command: String::new(),
+            ..Default::default()
+        },
         include_file: include.clone(),
         service: "checkout".into(),
-        stable: vec![v1.addr.to_string()],
-        canary: vec![v2.addr.to_string()],
-        split_key: "$request_id".into(),
-        status_listen: status.to_string(),
-        test_command: String::new(),
-        reload_command: String::new(),
         runner: shiploop_providers::runner::Runner {
             dir: ws.root().into(),
             timeout: std::time::Duration::from_secs(5),
         },
-        probe: None,
     };
     let ngx = nginx(&router, 1);
     let nginx_bin = servers::binary("nginx");
@@ -225,24 +226,25 @@ fn once_a_weight_is_confirmed_every_worker_answers_it() {
     // a row on new connections. Asked right away, every worker then agrees.
     let dir = tempfile::tempdir().unwrap();
     let mut router = NginxRouter {
+        cfg: NginxRouterCfg {
+            stable: vec![servers::free_addr().to_string()],
+            canary: vec![servers::free_addr().to_string()],
+            status_listen: servers::free_addr().to_string(),
+            test_command: String::new(),
+            reload_command: String::new(),
+            ..Default::default()
+        },
         include_file: dir.path().join("nginx-ship.conf"),
         service: "checkout".into(),
-        stable: vec![servers::free_addr().to_string()],
-        canary: vec![servers::free_addr().to_string()],
-        split_key: "$request_id".into(),
-        status_listen: servers::free_addr().to_string(),
-        test_command: String::new(),
-        reload_command: String::new(),
         runner: shiploop_providers::runner::Runner {
             dir: dir.path().into(),
             timeout: std::time::Duration::from_secs(10),
         },
-        probe: None,
     };
     let ngx = nginx(&router, 2);
     let bin = servers::binary("nginx");
-    router.test_command = format!("{} -t -q {}", bin.display(), ngx.flags());
-    router.reload_command = format!("{} -s reload {}", bin.display(), ngx.flags());
+    router.cfg.test_command = format!("{} -t -q {}", bin.display(), ngx.flags());
+    router.cfg.reload_command = format!("{} -s reload {}", bin.display(), ngx.flags());
     let ctx = RouteContext {
         service: "checkout".into(),
         release: "r".into(),

@@ -53,16 +53,7 @@ mod tests {
             metrics: Box::new(metrics),
             alerts: Box::new(alerts),
         };
-        let ctx = MetricContext {
-            service: "s".into(),
-            release: "r".into(),
-            stage: "canary".into(),
-            weight: 5,
-            window_secs: 60,
-            since_secs: 60,
-            slow_secs: None,
-            target_secs: None,
-        };
+        let ctx = MetricContext::window("s", "r", "canary", 5, 60);
         let keys = vec![
             "canary/error_rate".to_string(),
             "alerts/critical_security".to_string(),

@@ -1,5 +1,8 @@
 //! The builtin router and metric source against a real proxy and admin API on loopback.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 use shiploop_providers::admin::AdminClient;
 use shiploop_providers::metrics::builtin::BuiltinSource;
 use shiploop_providers::routers::builtin::BuiltinRouter;
@@ -71,16 +74,7 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
     let source = BuiltinSource {
         admin: AdminClient::new(&base, "s3cret", Duration::from_secs(2)).unwrap(),
     };
-    let mctx = MetricContext {
-        service: "web".into(),
-        release: "r".into(),
-        stage: "canary".into(),
-        weight: 0,
-        window_secs: 60,
-        since_secs: 60,
-        slow_secs: None,
-        target_secs: None,
-    };
+    let mctx = MetricContext::window("web", "r", "canary", 0, 60);
     let keys = vec![
         "canary/error_rate".to_string(),
         "canary/latency_p99".to_string(),

@@ -599,16 +599,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_keys_and_a_dead_server_are_errors() {
         let src = for_tests("http://127.0.0.1:9");
-        let ctx = MetricContext {
-            service: "web".into(),
-            release: "r".into(),
-            stage: "canary".into(),
-            weight: 5,
-            window_secs: 60,
-            since_secs: 60,
-            slow_secs: None,
-            target_secs: None,
-        };
+        let ctx = MetricContext::window("web", "r", "canary", 5, 60);
         let keys = vec![
             "canary/error_rate".to_string(),
             "canary/cpu".to_string(),

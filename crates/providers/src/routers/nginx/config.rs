@@ -1,6 +1,6 @@
 //! `[router.nginx]`: ship owns one include file and reloads nginx.
 
-use super::{NginxRouter, Probe};
+use super::NginxRouter;
 use crate::cfg::{BuildContext, Problems};
 use crate::routers::RouterTable;
 use crate::{ProviderError, TrafficRouter};
@@ -86,21 +86,10 @@ impl RouterTable for NginxRouterCfg {
 
     fn build(&self, cx: &BuildContext) -> Result<Box<dyn TrafficRouter>, ProviderError> {
         Ok(Box::new(NginxRouter {
+            cfg: self.clone(),
             include_file: cx.path(&self.include_file),
             service: cx.service.to_string(),
-            stable: self.stable.clone(),
-            canary: self.canary.clone(),
-            split_key: self.split_key.clone(),
-            status_listen: self.status_listen.clone(),
-            test_command: self.test_command.clone(),
-            reload_command: self.reload_command.clone(),
             runner: cx.runner(self.timeout),
-            probe: (!self.probe_url.is_empty()).then(|| Probe {
-                url: self.probe_url.clone(),
-                header: self.probe_header.clone(),
-                stable_value: self.stable_value.clone(),
-                canary_value: self.canary_value.clone(),
-            }),
         }))
     }
 }

@@ -36,26 +36,14 @@ const CONFIRM_GAP: Duration = Duration::from_millis(50);
 /// Between polls while nginx still answers something else.
 const RETRY_GAP: Duration = Duration::from_millis(100);
 
-#[derive(Debug, Clone)]
-pub struct Probe {
-    pub url: String,
-    pub header: String,
-    pub stable_value: String,
-    pub canary_value: String,
-}
-
+/// The router: `[router.nginx]` as written, with what it is resolved against.
 pub struct NginxRouter {
+    /// The table; its `include_file` is [`NginxRouter::include_file`] resolved.
+    pub cfg: NginxRouterCfg,
     pub include_file: PathBuf,
     pub service: String,
-    pub stable: Vec<String>,
-    pub canary: Vec<String>,
-    pub split_key: String,
-    /// `host:port` of the status server the include declares.
-    pub status_listen: String,
-    pub test_command: String,
-    pub reload_command: String,
+    /// Runs `test_command` and `reload_command`, in the workspace, within `timeout`.
     pub runner: Runner,
-    pub probe: Option<Probe>,
 }
 
 /// `checkout-web` → `checkout_web`: nginx names allow letters, digits and `_`.
@@ -107,10 +95,10 @@ impl NginxRouter {
             release = ctx.release,
             stage = ctx.stage,
             var = self.variable(),
-            stable = servers(&self.stable),
-            canary = servers(if self.canary.is_empty() { &self.stable } else { &self.canary }),
-            key = self.split_key,
-            status = self.status_listen,
+            stable = servers(&self.cfg.stable),
+            canary = servers(if self.cfg.canary.is_empty() { &self.cfg.stable } else { &self.cfg.canary }),
+            key = self.cfg.split_key,
+            status = self.cfg.status_listen,
             host = self.status_host(),
         )
     }
@@ -127,7 +115,7 @@ impl NginxRouter {
     /// The weight one of nginx's workers answers. Every call opens a new connection
     /// (probes keep no connection alive), so successive calls can reach different workers.
     async fn loaded_weight(&self) -> Result<u8, ProviderError> {
-        let url = format!("http://{}/ship-weight", self.status_listen);
+        let url = format!("http://{}/ship-weight", self.cfg.status_listen);
         let answer =
             crate::http::get_body_from(&url, &self.status_host(), Duration::from_secs(2)).await?;
         answer.body.trim().parse().map_err(|_| {
@@ -135,13 +123,14 @@ impl NginxRouter {
         })
     }
 
-    async fn probe_all(&self, p: &Probe, expect: &str) -> Result<(), ProviderError> {
+    /// Every answer through `probe_url` carries `probe_header: expect`.
+    async fn probe_all(&self, expect: &str) -> Result<(), ProviderError> {
+        let (url, header) = (&self.cfg.probe_url, &self.cfg.probe_header);
         for _ in 0..20 {
-            let got = crate::http::get_header(&p.url, &p.header, Duration::from_secs(5)).await?;
+            let got = crate::http::get_header(url, header, Duration::from_secs(5)).await?;
             if got.as_deref() != Some(expect) {
                 return Err(ProviderError::bad_answer(format!(
-                    "{} answered with {}: {:?}, expected {expect:?}",
-                    p.url, p.header, got
+                    "{url} answered with {header}: {got:?}, expected {expect:?}"
                 )));
             }
         }
@@ -162,7 +151,7 @@ impl NginxRouter {
         };
         if previous.as_deref() != Some(text.as_bytes()) {
             write_atomic(&self.include_file, &text).map_err(|e| self.err(e))?;
-            if let Err(e) = self.runner.run(&self.test_command).await {
+            if let Err(e) = self.runner.run(&self.cfg.test_command).await {
                 // nginx must never be left with (or reload into) a file it rejected.
                 let restored = match &previous {
                     Some(p) => write_atomic(&self.include_file, p),
@@ -183,20 +172,20 @@ impl NginxRouter {
             }
         }
         self.runner
-            .run(&self.reload_command)
+            .run(&self.cfg.reload_command)
             .await
             .map_err(|e| self.err(ProviderError::from(e).context("reload")))?;
         self.settle(weight, SETTLE_TIMEOUT)
             .await
             .map_err(|e| self.err(e))?;
-        if let Some(p) = &self.probe {
+        if !self.cfg.probe_url.is_empty() {
             let expect = match weight {
-                0 => Some(&p.stable_value),
-                100 => Some(&p.canary_value),
+                0 => Some(&self.cfg.stable_value),
+                100 => Some(&self.cfg.canary_value),
                 _ => None,
             };
             if let Some(v) = expect {
-                self.probe_all(p, v).await.map_err(|e| self.err(e))?;
+                self.probe_all(v).await.map_err(|e| self.err(e))?;
             }
         }
         Ok(RouterOutput {
@@ -292,19 +281,21 @@ mod tests {
 
     fn router(include_file: PathBuf, status_listen: String) -> NginxRouter {
         NginxRouter {
+            cfg: NginxRouterCfg {
+                stable: vec!["127.0.0.1:8001".into()],
+                canary: vec!["127.0.0.1:8002".into()],
+                split_key: "$http_x_user_id".into(),
+                status_listen,
+                test_command: "true".into(),
+                reload_command: "true".into(),
+                ..Default::default()
+            },
             include_file,
             service: "checkout-web".into(),
-            stable: vec!["127.0.0.1:8001".into()],
-            canary: vec!["127.0.0.1:8002".into()],
-            split_key: "$http_x_user_id".into(),
-            status_listen,
-            test_command: "true".into(),
-            reload_command: "true".into(),
             runner: Runner {
                 dir: ".".into(),
                 timeout: Duration::from_secs(5),
             },
-            probe: None,
         }
     }
 
