@@ -78,9 +78,7 @@ fn announce_approval_needed(ws: &Workspace, id: &str, by: &str, digest: &str, no
             submitted_by: by.to_string(),
             digest: digest.to_string(),
         });
-        store
-            .append(id, &needed, now)
-            .map_err(|e| e.to_string())?;
+        store.append(id, &needed, now).map_err(|e| e.to_string())?;
         let n = shiploop_controller::notify::Notifier::new(
             ws.state_db(),
             id,

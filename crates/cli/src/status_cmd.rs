@@ -45,7 +45,11 @@ pub fn run(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
                 }
                 let stage = row.plan.plan.stages.get(row.state.stage);
                 let name = stage.map(|s| s.name.clone()).unwrap_or_default();
-                (row.state.phase.name().to_string(), name, json!(row.state.weight))
+                (
+                    row.state.phase.name().to_string(),
+                    name,
+                    json!(row.state.weight),
+                )
             }
             Ok(None) => continue,
             Err(StoreError::Corrupt(_)) => ("unreadable".to_string(), String::new(), json!(null)),

@@ -349,7 +349,11 @@ pub fn oncall_ack(ws: &Workspace, release: &str, by: &str, now: DateTime<Utc>) -
     let events = store.events(Some(&id)).map_err(store_err)?;
     // Only a notification of this contract counts, not one of a contract withdrawn under the
     // same id.
-    if latest(&events, |e| matches!(e, Event::OncallNotified(_)).then_some(())).is_none() {
+    if latest(&events, |e| {
+        matches!(e, Event::OncallNotified(_)).then_some(())
+    })
+    .is_none()
+    {
         return Err(Error::Refused(format!(
             "{id}: the on-call team has not been notified yet — `ship check {id}` sends the notification"
         )));

@@ -216,7 +216,7 @@ fn page(
             seq: e.seq,
             event: SseEvent::default()
                 .id(e.seq.to_string())
-                .event(e.kind().to_string())
+                .event(e.kind())
                 .json_data(&e)
                 .unwrap_or_default(),
             release: e.release,

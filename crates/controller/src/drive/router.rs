@@ -26,7 +26,12 @@ impl Controller<'_> {
         self.router_intent(RouterAction::ReassertWeight, want, m.now());
         let ctx = self.route_ctx();
         let result = self.providers.router.set_weight(&ctx, want).await;
-        self.router_event(RouterAction::ReassertWeight, want, &result.map(|o| o.detail), m.now());
+        self.router_event(
+            RouterAction::ReassertWeight,
+            want,
+            &result.map(|o| o.detail),
+            m.now(),
+        );
     }
 
     /// On resume: what the router carries now, recorded as a `found` router event (the weight,
@@ -63,7 +68,10 @@ impl Controller<'_> {
         result: &std::result::Result<String, shiploop_providers::ProviderError>,
         at: DateTime<Utc>,
     ) {
-        let answer = result.as_ref().map(String::clone).map_err(|e| e.to_string());
+        let answer = match result {
+            Ok(detail) => Ok(detail.clone()),
+            Err(e) => Err(e.to_string()),
+        };
         let done = Event::Router(RouterCall::done(action, weight, answer));
         self.router_dirty = result.is_err();
         if result.is_err() {
@@ -91,7 +99,12 @@ impl Controller<'_> {
                 Effect::SetWeight { weight, .. } => {
                     self.router_intent(RouterAction::SetWeight, weight, m.now());
                     let r = self.providers.router.set_weight(&ctx, weight).await;
-                    self.router_event(RouterAction::SetWeight, weight, &r.map(|o| o.detail), m.now());
+                    self.router_event(
+                        RouterAction::SetWeight,
+                        weight,
+                        &r.map(|o| o.detail),
+                        m.now(),
+                    );
                 }
                 Effect::RollBack => {
                     self.router_intent(RouterAction::RollBack, 0, m.now());
