@@ -2,6 +2,9 @@
 //! interval between ticks and reads the time of day from a `TokioClock`, so tokio jumps over
 //! every sleep and a rollout of several stages runs in milliseconds, the same way every time.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{counts, healthy, t, workspace};
@@ -145,25 +148,36 @@ async fn a_paused_rollout_holds_its_weight_until_resumed() {
     assert!(paused < resumed && resumed < promoted, "{kinds:?}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_abort_the_router_refuses_at_first_is_retried_until_rolled_back() {
-    let (_dir, ws) = workspace();
-    let router = Arc::new(MemoryRouter::new());
-    let mut c = controller(&ws, &router, vec![healthy()]);
-    let mut clock = TokioClock::starting_at(t(0));
+/// Aborts `web` from the command line once its canary started, the router refusing its next
+/// `refusals` calls: the controller after it, the decision, and how long the command took.
+async fn abort_with_refusals<'a>(
+    ws: &'a Workspace,
+    router: &Arc<MemoryRouter>,
+    refusals: u32,
+) -> (Controller<'a>, Decision, Duration) {
+    let mut c = controller(ws, router, vec![healthy()]);
     c.acquire(t(0)).unwrap();
     c.begin(t(0), &mut |_| {}).await.unwrap();
     c.release_lease();
-    // The router refuses the rollback twice: the command retries it a tick apart.
-    router.fail_next(2);
+    router.fail_next(refusals);
     let abort = Input::Abort {
         reason: "wrong build".into(),
     };
+    let mut clock = TokioClock::starting_at(t(0));
     let began = tokio::time::Instant::now();
     let done = c.command(abort, &mut clock, &|_| {}).await.unwrap();
     let Commanded::Applied(d) = done else {
         panic!("nobody else drives it: applied here, not {done:?}")
     };
+    (c, d, began.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abort_the_router_refuses_at_first_is_retried_until_rolled_back() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    // The router refuses the rollback twice: the command retries it a tick apart.
+    let (c, d, took) = abort_with_refusals(&ws, &router, 2).await;
     assert_eq!(d.kind, DecisionKind::Rollback);
     assert!(
         matches!(c.state.phase, Phase::RolledBack { .. }),
@@ -171,30 +185,19 @@ async fn an_abort_the_router_refuses_at_first_is_retried_until_rolled_back() {
         c.state.phase
     );
     assert_eq!(router.state().history, vec![5, 0]);
-    assert_eq!(began.elapsed(), Duration::from_secs(2));
+    assert_eq!(took, Duration::from_secs(2));
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_abort_the_router_keeps_refusing_is_retried_up_to_the_error_limit_only() {
     let (_dir, ws) = workspace();
     let router = Arc::new(MemoryRouter::new());
-    let mut c = controller(&ws, &router, vec![healthy()]);
-    let mut clock = TokioClock::starting_at(t(0));
-    c.acquire(t(0)).unwrap();
-    c.begin(t(0), &mut |_| {}).await.unwrap();
-    c.release_lease();
-    router.fail_next(u32::MAX);
-    let abort = Input::Abort {
-        reason: "wrong build".into(),
-    };
-    let began = tokio::time::Instant::now();
-    let done = c.command(abort, &mut clock, &|_| {}).await.unwrap();
-    assert!(matches!(done, Commanded::Applied(_)), "{done:?}");
+    let (c, _, took) = abort_with_refusals(&ws, &router, u32::MAX).await;
     // The command's own attempt, then a retry a tick apart until the router has failed
     // error_limit times: the rollout failed, the traffic is still on the new version, and a
     // person must act.
     let limit = c.plan.settings.error_limit;
-    assert_eq!(began.elapsed(), Duration::from_secs((limit - 1).into()));
+    assert_eq!(took, Duration::from_secs((limit - 1).into()));
     assert!(
         matches!(c.state.phase, Phase::Failed { .. }),
         "{:?}",
