@@ -226,8 +226,8 @@ impl Hook {
         let mut last = String::new();
         for attempt in 0..attempts {
             if attempt > 0 {
-                let wait = backoff * 2u32.saturating_pow(attempt - 1);
-                tokio::time::sleep(wait.min(Duration::from_secs(30))).await;
+                let wait = crate::backoff::doubling(backoff, attempt - 1, Duration::from_secs(30));
+                tokio::time::sleep(wait).await;
             }
             match self.http.post(&self.cfg.url, body.clone(), &headers).await {
                 Ok(status) if (200..300).contains(&status) => return Ok(()),

@@ -50,9 +50,7 @@ impl Retry {
             Some(p) if ran < HEALTHY_AFTER => p.failures.saturating_add(1),
             _ => 1,
         };
-        let delay = FIRST_RETRY
-            .saturating_mul(1 << (failures - 1).min(8))
-            .min(LONGEST_RETRY);
+        let delay = crate::backoff::doubling(FIRST_RETRY, failures - 1, LONGEST_RETRY);
         Retry {
             failures,
             at: now + chrono::Duration::from_std(delay).unwrap_or_default(),
