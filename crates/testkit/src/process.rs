@@ -30,10 +30,12 @@ pub fn sibling(bin: &Path, name: &str) -> PathBuf {
 
 /// A child process killed (and reaped) when dropped, so a failing test leaves no server behind.
 pub struct Guard {
+    /// The process (its pid, signals, `try_wait`).
     pub child: Child,
 }
 
 impl Guard {
+    /// Takes `child` in charge.
     pub fn new(child: Child) -> Guard {
         Guard { child }
     }

@@ -44,11 +44,13 @@ fn splitmix(mut x: u64) -> u64 {
 pub struct Rng(u64);
 
 impl Rng {
+    /// The generator of `seed`.
     pub fn new(seed: u64) -> Rng {
         // xorshift is stuck at 0.
         Rng(splitmix(seed).max(1))
     }
 
+    /// The next number.
     pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;

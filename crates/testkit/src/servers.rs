@@ -12,8 +12,11 @@ use std::time::Duration;
 
 /// A server process on `addr` with its files in `dir`, killed when dropped.
 pub struct Server {
+    /// The server process.
     pub child: Child,
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// Its config and data, removed with it.
     pub dir: tempfile::TempDir,
 }
 
@@ -25,6 +28,7 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// `http://<addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

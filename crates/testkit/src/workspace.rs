@@ -8,6 +8,7 @@ use std::process::Command;
 
 /// A temporary directory holding a workspace; removed when dropped.
 pub struct TempWorkspace {
+    /// The directory, removed when dropped.
     pub dir: tempfile::TempDir,
 }
 
@@ -19,18 +20,22 @@ impl TempWorkspace {
         TempWorkspace { dir }
     }
 
+    /// The workspace's directory.
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
 
+    /// `rel` under the workspace.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root().join(rel)
     }
 
+    /// The text of `rel`.
     pub fn read(&self, rel: &str) -> String {
         read(self.root(), rel)
     }
 
+    /// Writes `text` to `rel`, creating its folders.
     pub fn write(&self, rel: &str, text: &str) {
         write(self.root(), rel, text)
     }
