@@ -73,18 +73,10 @@ pub fn state(weight: u8) -> Rollout {
 pub fn one_of_each() -> Vec<Event> {
     vec![
         Event::Router(RouterCall::intent(RouterAction::SetWeight, 5)),
-        Event::Router(RouterCall::done(
-            RouterAction::Promote,
-            100,
-            Ok("ok".into()),
-        )),
-        Event::Router(RouterCall::done(
-            RouterAction::RollBack,
-            0,
-            Err("down".into()),
-        )),
-        Event::Router(RouterCall::found(Ok(Some(25)), 25)),
-        Event::Router(RouterCall::found(Err("refused".into()), 25)),
+        Event::Router(RouterCall::done(RouterAction::Promote, 100, "ok".into())),
+        Event::Router(RouterCall::failed(RouterAction::RollBack, 0, "down".into())),
+        Event::Router(RouterCall::found(Some(25), 25)),
+        Event::Router(RouterCall::unreadable("refused".into(), 25)),
         Event::LeaseTakenOver(LeaseTakenOver {
             from: "a@h:1".into(),
             to: "b@h:2".into(),

@@ -253,38 +253,43 @@ impl RouterCall {
         }
     }
 
-    /// After a call: its detail when it worked, its error when not.
-    pub fn done(action: RouterAction, weight: u8, result: Result<String, String>) -> RouterCall {
-        let (ok, detail, error) = match result {
-            Ok(d) => (true, Some(d), None),
-            Err(e) => (false, None, Some(e)),
-        };
+    /// After a call that worked, with what the router answered.
+    pub fn done(action: RouterAction, weight: u8, detail: String) -> RouterCall {
         RouterCall {
             phase: Some(RouterPhase::Done),
-            action,
-            weight: Some(weight),
-            recorded: None,
-            ok: Some(ok),
-            detail,
-            error,
+            ok: Some(true),
+            detail: Some(detail),
+            ..RouterCall::intent(action, weight)
         }
     }
 
-    /// The live weight read on resuming (None: the router cannot tell), or why it could not be
-    /// read, beside the recorded one.
-    pub fn found(found: Result<Option<u8>, String>, recorded: u8) -> RouterCall {
-        let (weight, ok, error) = match found {
-            Ok(w) => (w, true, None),
-            Err(e) => (None, false, Some(e)),
-        };
+    /// After a call that failed, with why.
+    pub fn failed(action: RouterAction, weight: u8, error: String) -> RouterCall {
+        RouterCall {
+            phase: Some(RouterPhase::Done),
+            ok: Some(false),
+            error: Some(error),
+            ..RouterCall::intent(action, weight)
+        }
+    }
+
+    /// The live weight read on resuming (None: the router cannot tell), beside the recorded one.
+    pub fn found(weight: Option<u8>, recorded: u8) -> RouterCall {
         RouterCall {
             phase: Some(RouterPhase::Found),
-            action: RouterAction::Found,
             weight,
             recorded: Some(recorded),
-            ok: Some(ok),
-            detail: None,
-            error,
+            ok: Some(true),
+            ..RouterCall::intent(RouterAction::Found, 0)
+        }
+    }
+
+    /// The live weight could not be read on resuming, and why.
+    pub fn unreadable(error: String, recorded: u8) -> RouterCall {
+        RouterCall {
+            ok: Some(false),
+            error: Some(error),
+            ..RouterCall::found(None, recorded)
         }
     }
 }
@@ -559,22 +564,22 @@ mod tests {
             ),
             (
                 json!({ "phase": "found", "action": "found", "weight": 25, "recorded": 5, "ok": true }),
-                Event::Router(RouterCall::found(Ok(Some(25)), 5)),
+                Event::Router(RouterCall::found(Some(25), 5)),
             ),
             (
                 json!({ "phase": "found", "action": "found", "weight": null, "recorded": 5, "ok": false, "error": "e" }),
-                Event::Router(RouterCall::found(Err("e".into()), 5)),
+                Event::Router(RouterCall::unreadable("e".into(), 5)),
             ),
             (
                 json!({ "action": "set-weight", "weight": 25, "ok": true, "detail": "d" }),
                 Event::Router(RouterCall {
                     phase: None,
-                    ..RouterCall::done(RouterAction::SetWeight, 25, Ok("d".into()))
+                    ..RouterCall::done(RouterAction::SetWeight, 25, "d".into())
                 }),
             ),
             (
                 json!({ "phase": "found", "action": "found", "weight": null, "recorded": 5, "ok": true }),
-                Event::Router(RouterCall::found(Ok(None), 5)),
+                Event::Router(RouterCall::found(None, 5)),
             ),
             (
                 json!({ "phase": "intent", "action": "reassert-weight", "weight": 25 }),
@@ -582,15 +587,11 @@ mod tests {
             ),
             (
                 json!({ "phase": "done", "action": "set-weight", "weight": 25, "ok": true, "detail": "d" }),
-                Event::Router(RouterCall::done(
-                    RouterAction::SetWeight,
-                    25,
-                    Ok("d".into()),
-                )),
+                Event::Router(RouterCall::done(RouterAction::SetWeight, 25, "d".into())),
             ),
             (
                 json!({ "phase": "done", "action": "roll-back", "weight": 0, "ok": false, "error": "e" }),
-                Event::Router(RouterCall::done(RouterAction::RollBack, 0, Err("e".into()))),
+                Event::Router(RouterCall::failed(RouterAction::RollBack, 0, "e".into())),
             ),
             (
                 json!({ "file": "signals/a.md", "event": "rollback" }),

@@ -102,22 +102,24 @@ impl SqliteStore {
     }
 }
 
+/// `N` text columns of a row, from column `from` on.
+fn texts<const N: usize>(r: &rusqlite::Row<'_>, from: usize) -> rusqlite::Result<[String; N]> {
+    let mut out: [String; N] = std::array::from_fn(|_| String::new());
+    for (i, column) in out.iter_mut().enumerate() {
+        *column = r.get(from + i)?;
+    }
+    Ok(out)
+}
+
 /// A rollouts row as stored, decoded after the query so a bad column names its release.
-type RawRollout = (String, String, String, String, String, String);
+type RawRollout = [String; 6];
 
 fn raw_rollout(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRollout> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
+    texts(r, 0)
 }
 
 fn decode_rollout(raw: RawRollout) -> Result<StoredRollout> {
-    let (release, kind, plan, state, created_at, updated_at) = raw;
+    let [release, kind, plan, state, created_at, updated_at] = raw;
     let plan: StoredPlan = serde_json::from_str(&plan).map_err(|e| {
         StoreError::Corrupt(format!(
             "state database: the plan of {release} is unreadable: {e}"
@@ -138,23 +140,16 @@ fn decode_rollout(raw: RawRollout) -> Result<StoredRollout> {
     })
 }
 
-/// An events row as stored.
-type RawEvent = (i64, String, String, String, String, String, String);
+/// An events row as stored: its sequence number and its text columns (at, release, kind, data,
+/// prev_hash, hash).
+type RawEvent = (i64, [String; 6]);
 
 fn raw_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
+    Ok((r.get(0)?, texts(r, 1)?))
 }
 
 fn decode_event(raw: RawEvent) -> Result<LoggedEvent> {
-    let (seq, at, release, kind, data, prev_hash, hash) = raw;
+    let (seq, [at, release, kind, data, prev_hash, hash]) = raw;
     let data = serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data));
     Ok(LoggedEvent {
         seq,
@@ -519,7 +514,7 @@ impl StateStore for SqliteStore {
         let mut expected_seq = 1i64;
         let mut n = 0usize;
         while let Some(r) = rows.next()? {
-            let (seq, at, release, kind, data, prev_hash, hash) = raw_event(r)?;
+            let (seq, [at, release, kind, data, prev_hash, hash]) = raw_event(r)?;
             let fail = |problem: String| ChainReport {
                 events: n,
                 ok: false,

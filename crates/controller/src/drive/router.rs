@@ -44,8 +44,8 @@ impl Controller<'_> {
             .await;
         let recorded = self.state.weight;
         let found = match &have {
-            Ok(w) => RouterCall::found(Ok(*w), recorded),
-            Err(e) => RouterCall::found(Err(e.to_string()), recorded),
+            Ok(w) => RouterCall::found(*w, recorded),
+            Err(e) => RouterCall::unreadable(e.to_string(), recorded),
         };
         let id = self.id().to_string();
         let _ = self.store.append(&id, &Event::Router(found), m.now());
@@ -68,11 +68,10 @@ impl Controller<'_> {
         result: &std::result::Result<String, shiploop_providers::ProviderError>,
         at: DateTime<Utc>,
     ) {
-        let answer = match result {
-            Ok(detail) => Ok(detail.clone()),
-            Err(e) => Err(e.to_string()),
-        };
-        let done = Event::Router(RouterCall::done(action, weight, answer));
+        let done = Event::Router(match result {
+            Ok(detail) => RouterCall::done(action, weight, detail.clone()),
+            Err(e) => RouterCall::failed(action, weight, e.to_string()),
+        });
         self.router_dirty = result.is_err();
         if result.is_err() {
             self.provider_error("router");

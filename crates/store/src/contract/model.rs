@@ -51,6 +51,17 @@ impl Rng {
     }
 }
 
+/// An engine step: a hold at `weight`, with a sample and events.
+#[derive(Debug, Clone)]
+struct StepOp {
+    release: String,
+    holder: Option<String>,
+    command: Option<i64>,
+    weight: u8,
+    sample: Option<f64>,
+    events: Vec<Event>,
+}
+
 /// One operation on the store.
 #[derive(Debug, Clone)]
 enum Op {
@@ -58,14 +69,7 @@ enum Op {
         release: String,
         digest: String,
     },
-    Step {
-        release: String,
-        holder: Option<String>,
-        command: Option<i64>,
-        weight: u8,
-        sample: Option<f64>,
-        events: Vec<Event>,
-    },
+    Step(StepOp),
     Append {
         release: String,
         event: Event,
@@ -159,14 +163,13 @@ fn small_event(rng: &mut Rng) -> Event {
             RouterAction::SetWeight,
             rng.below(101) as u8,
         )),
-        1 => Event::Router(RouterCall::done(
+        1 if rng.below(2) == 0 => {
+            Event::Router(RouterCall::done(RouterAction::RollBack, 0, "ok".into()))
+        }
+        1 => Event::Router(RouterCall::failed(
             RouterAction::RollBack,
             0,
-            if rng.below(2) == 0 {
-                Ok("ok".into())
-            } else {
-                Err("refused".into())
-            },
+            "refused".into(),
         )),
         2 => Event::OncallAcked(OncallAcked {
             by: rng.pick(&HOLDERS).into(),
@@ -198,14 +201,14 @@ fn random_op(rng: &mut Rng, commands_pushed: i64) -> Op {
             release,
             digest: format!("sha256:{}", rng.below(3)),
         },
-        2..=6 => Op::Step {
+        2..=6 => Op::Step(StepOp {
             release,
             holder: (rng.below(3) > 0).then_some(holder),
             command: (rng.below(3) == 0).then(|| command_id(rng)),
             weight: rng.below(101) as u8,
             sample: (rng.below(2) == 0).then(|| rng.below(100) as f64 / 8.0),
             events: (0..rng.below(3)).map(|_| small_event(rng)).collect(),
-        },
+        }),
         7..=8 => Op::Append {
             release,
             event: small_event(rng),
@@ -282,14 +285,10 @@ impl Model {
                 );
                 Answer::Done
             }
-            Op::Step {
-                release,
-                holder,
-                command,
-                weight,
-                sample,
-                events,
-            } => {
+            Op::Step(s) => {
+                let StepOp {
+                    release, holder, ..
+                } = s;
                 if let Some(h) = holder {
                     // The lease row, expired or not: a holder whose lease ran out but that
                     // nobody replaced still records.
@@ -301,16 +300,16 @@ impl Model {
                 let Some(r) = self.rollouts.get_mut(release) else {
                     return Answer::Refused("not found");
                 };
-                let new_state = state(*weight);
+                let new_state = state(s.weight);
                 r.state = new_state.clone();
                 r.updated_at = now;
-                let d = decision(DecisionKind::Hold, now, *weight);
+                let d = decision(DecisionKind::Hold, now, s.weight);
                 self.decisions
                     .entry(release.clone())
                     .or_default()
                     .push(d.clone());
-                if let Some(v) = sample {
-                    self.samples.push((release.clone(), now, *v));
+                if let Some(v) = s.sample {
+                    self.samples.push((release.clone(), now, v));
                 }
                 let text = serde_json::to_value(&new_state).unwrap().to_string();
                 self.events.push((
@@ -321,11 +320,11 @@ impl Model {
                     }),
                     now,
                 ));
-                for e in events {
+                for e in &s.events {
                     self.events.push((release.clone(), e.clone(), now));
                 }
-                if let Some(id) = command {
-                    self.take_command(*id);
+                if let Some(id) = s.command {
+                    self.take_command(id);
                 }
                 Answer::Done
             }
@@ -420,25 +419,19 @@ fn apply_store<S: StateStore>(st: &mut S, op: &Op, now: DateTime<Utc>) -> Answer
         Op::Create { release, digest } => {
             answer(st.create_rollout(release, &plan(digest), &state(0), now))
         }
-        Op::Step {
-            release,
-            holder,
-            command,
-            weight,
-            sample,
-            events,
-        } => {
-            let obs: Option<Observation> =
-                sample.map(|v| [(KEY.to_string(), Measurement::value(v, 100))].into());
-            let d = decision(DecisionKind::Hold, now, *weight);
+        Op::Step(s) => {
+            let obs: Option<Observation> = s
+                .sample
+                .map(|v| [(KEY.to_string(), Measurement::value(v, 100))].into());
+            let d = decision(DecisionKind::Hold, now, s.weight);
             answer(st.record_step(Step {
-                release,
-                holder: holder.as_deref(),
-                command: *command,
-                state: &state(*weight),
+                release: &s.release,
+                holder: s.holder.as_deref(),
+                command: s.command,
+                state: &state(s.weight),
                 decision: &d,
                 samples: obs.as_ref(),
-                events,
+                events: &s.events,
             }))
         }
         Op::Append { release, event } => answer(st.append(release, event, now).map(|_| ())),
