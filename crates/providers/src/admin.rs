@@ -9,6 +9,7 @@ use std::time::Duration;
 pub use reqwest::Method;
 
 #[derive(Debug, Clone)]
+/// A client of the admin API, with its bearer token.
 pub struct AdminClient {
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -16,6 +17,7 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
+    /// A client of the API at `base` (`http://host:port`) sending `token`; calls time out after `timeout`.
     pub fn new(base: &str, token: &str, timeout: Duration) -> Result<AdminClient, ProviderError> {
         Ok(AdminClient {
             base: base.trim_end_matches('/').to_string(),

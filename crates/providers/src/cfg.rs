@@ -13,11 +13,14 @@ use std::time::Duration;
 /// ship.toml (`["router", "nginx", "include_file"]`; a named table by its name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The keys from the top of ship.toml to the one the problem is about.
     pub path: Vec<String>,
+    /// What is wrong, naming the setting.
     pub message: String,
 }
 
 impl Problem {
+    /// A problem with the key at `path`.
     pub fn new(path: &[&str], message: impl Into<String>) -> Problem {
         Problem {
             path: path.iter().map(|s| s.to_string()).collect(),
@@ -29,10 +32,12 @@ impl Problem {
 /// Collects the problems of one table (`router.nginx`): `at(key, message)`.
 pub struct Problems<'t> {
     table: &'t [&'t str],
+    /// The problems found so far.
     pub found: Vec<Problem>,
 }
 
 impl<'t> Problems<'t> {
+    /// No problems yet with `table` (`["router", "nginx"]`).
     pub fn new(table: &'t [&'t str]) -> Problems<'t> {
         Problems {
             table,
@@ -54,9 +59,13 @@ impl<'t> Problems<'t> {
 
 /// How ship authenticates to a server; secrets come from environment variables, never the file.
 pub trait AuthCfg {
+    /// `bearer_token_env`: the variable holding a bearer token.
     fn bearer_token_env(&self) -> &str;
+    /// `basic_user`: a basic-auth user.
     fn basic_user(&self) -> &str;
+    /// `basic_password_env`: the variable holding its password.
     fn basic_password_env(&self) -> &str;
+    /// `ca_file`: extra CA certificates (PEM), relative to the workspace.
     fn ca_file(&self) -> &str;
 }
 
@@ -124,6 +133,7 @@ pub struct BuildContext<'a> {
     pub service: &'a str,
     /// Reads an environment variable (secrets live there, never in ship.toml).
     pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    /// Where ship's proxy's admin API is.
     pub admin: &'a AdminSettings,
     /// What asks for the provider when it is not the configured one (`outcome metric p99
     /// (source: builtin)`), for messages; None: the configured one.

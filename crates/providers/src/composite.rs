@@ -5,8 +5,11 @@ use crate::{MetricContext, MetricSource, OutcomeQuery, Point, ProviderError};
 use async_trait::async_trait;
 use shiploop_rollout::Observation;
 
+/// A metric source with an alert source beside it.
 pub struct WithAlerts {
+    /// Answers every key but `alerts/…`.
     pub metrics: Box<dyn MetricSource>,
+    /// Answers the `alerts/…` keys.
     pub alerts: Box<dyn MetricSource>,
 }
 

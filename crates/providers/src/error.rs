@@ -28,11 +28,14 @@ pub struct ProviderError {
     /// The provider ("nginx router"); empty for a failure not yet attributed to one (an HTTP
     /// call's), whose message names what it talked to.
     pub provider: String,
+    /// What kind of failure: what callers decide by.
     pub kind: ErrorKind,
+    /// For people: what failed and why, naming what was called.
     pub message: String,
 }
 
 impl ProviderError {
+    /// A failure of `kind`, not yet attributed to a provider.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
         ProviderError {
             provider: String::new(),

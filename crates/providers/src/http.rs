@@ -9,13 +9,23 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// How a call authenticates.
 pub enum Auth {
+    /// No authentication.
     None,
+    /// `Authorization: Bearer <token>`.
     Bearer(String),
-    Basic { user: String, password: String },
+    /// Basic authentication.
+    Basic {
+        /// The user.
+        user: String,
+        /// Its password (from the environment, never the file).
+        password: String,
+    },
 }
 
 #[derive(Debug, Clone)]
+/// A client with its timeout, authentication and trusted CAs.
 pub struct Http {
     client: reqwest::Client,
     auth: Auth,
@@ -24,7 +34,9 @@ pub struct Http {
 /// What a call answered: its status and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// The HTTP status.
     pub status: u16,
+    /// The body, as text.
     pub body: String,
 }
 

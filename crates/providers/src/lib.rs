@@ -28,14 +28,18 @@ use shiploop_rollout::Observation;
 /// What the router is told about the rollout it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteContext {
+    /// The service (`service.name`).
     pub service: String,
+    /// The release being rolled out.
     pub release: String,
+    /// The stage it is in.
     pub stage: String,
 }
 
 /// What a router call did, for the record (e.g. a command's output).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RouterOutput {
+    /// What the router did, for the decision record.
     pub detail: String,
 }
 
@@ -43,6 +47,7 @@ pub struct RouterOutput {
 /// the controller can re-assert the recorded weight after a crash.
 #[async_trait]
 pub trait TrafficRouter: Send + Sync {
+    /// The provider's kind, for messages (`nginx`).
     fn name(&self) -> &str;
     /// Sends `weight` percent of traffic to the new version.
     async fn set_weight(
@@ -61,9 +66,13 @@ pub trait TrafficRouter: Send + Sync {
 /// What a metric query is about.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricContext {
+    /// The service (`service.name`).
     pub service: String,
+    /// The release being rolled out.
     pub release: String,
+    /// The stage it is in.
     pub stage: String,
+    /// The new version's traffic weight, in percent.
     pub weight: u8,
     /// The window the values should cover, in seconds.
     pub window_secs: u64,
@@ -72,6 +81,7 @@ pub struct MetricContext {
     /// The p99 trigger's limit and the latency target, in seconds: `canary/slow` and
     /// `canary/slow_target` count the requests slower than each.
     pub slow_secs: Option<f64>,
+    /// The latency target, in seconds.
     pub target_secs: Option<f64>,
 }
 
@@ -94,7 +104,9 @@ impl MetricContext {
 /// Measures. Answers every requested key: a value with its sample count, no data, or an error.
 #[async_trait]
 pub trait MetricSource: Send + Sync {
+    /// The provider's kind, for messages (`nginx`).
     fn name(&self) -> &str;
+    /// A measurement for each of `keys` (`canary/error_rate`, …): a value, no data or an error.
     async fn measure(&self, keys: &[String], ctx: &MetricContext) -> Observation;
 
     /// For outcome measurement: the value of an outcome metric's query at `q.end`; Ok(None)

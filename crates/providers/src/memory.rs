@@ -12,29 +12,36 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
+/// A router that only remembers: the weights it was given, and failures to inject.
 pub struct MemoryRouter {
     state: Mutex<MemoryState>,
 }
 
 #[derive(Debug, Default, Clone)]
+/// What a [`MemoryRouter`] was told.
 pub struct MemoryState {
+    /// The weight it has now.
     pub weight: u8,
     /// Every weight change, in order (no-op sets are not recorded).
     pub history: Vec<u8>,
+    /// Whether it was promoted.
     pub promoted: bool,
     /// Fail the next N calls, to test retries.
     pub fail_next: u32,
 }
 
 impl MemoryRouter {
+    /// A router at weight 0.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// What it was told so far.
     pub fn state(&self) -> MemoryState {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The next `n` calls fail.
     pub fn fail_next(&self, n: u32) {
         self.state
             .lock()
@@ -96,6 +103,7 @@ pub struct ScriptedSource {
 }
 
 impl ScriptedSource {
+    /// A source answering each measurement with the next observation of `script`.
     pub fn new(script: Vec<Observation>) -> Self {
         ScriptedSource {
             script: Mutex::new(script.into()),

@@ -13,6 +13,7 @@ pub fn shell_quote(v: &str) -> String {
     }
 }
 
+/// `template` with each `{name}` replaced by its value, shell-quoted.
 pub fn fill(template: &str, values: &[(&str, String)]) -> String {
     let mut out = template.to_string();
     for (k, v) in values {

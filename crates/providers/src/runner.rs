@@ -14,7 +14,9 @@ const KEEP: usize = 2000;
 /// Where and how long commands run.
 #[derive(Debug, Clone)]
 pub struct Runner {
+    /// The folder commands run in.
     pub dir: PathBuf,
+    /// How long a command may take, output included.
     pub timeout: Duration,
 }
 
@@ -36,15 +38,28 @@ pub(crate) fn truncate(s: &str) -> String {
 pub enum RunError {
     /// It ran past the runner's timeout and was killed.
     #[error("`{cmd}` timed out after {after:?}")]
-    TimedOut { cmd: String, after: Duration },
+    TimedOut {
+        /// The command as run.
+        cmd: String,
+        /// The timeout it ran past.
+        after: Duration,
+    },
     /// The shell could not be started (no such folder, no `sh`).
     #[error("`{cmd}` could not start: {reason}")]
-    CouldNotStart { cmd: String, reason: String },
+    CouldNotStart {
+        /// The command as run.
+        cmd: String,
+        /// Why not.
+        reason: String,
+    },
     /// It ran and exited non-zero (or was killed by a signal): its answer is "no".
     #[error("`{cmd}` failed ({status}): {output}")]
     Failed {
+        /// The command as run.
         cmd: String,
+        /// Its exit status, in words.
         status: String,
+        /// Its output (stderr, then stdout), truncated.
         output: String,
     },
 }

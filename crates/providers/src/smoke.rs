@@ -7,39 +7,61 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
+/// What a smoke test does.
 pub enum SmokeKind {
+    /// An HTTP request and what its answer must be.
     Http {
+        /// The method (`GET`, …).
         method: String,
+        /// The URL.
         url: String,
+        /// Request headers.
         headers: BTreeMap<String, String>,
+        /// The request body.
         body: String,
+        /// The status the answer must have.
         status: u16,
+        /// Text the answer's body must contain ("": anything).
         body_contains: String,
         /// (RFC 6901 pointer, expected value)
         json: Option<(String, Value)>,
+        /// The longest the answer may take.
         max_latency: Option<Duration>,
     },
+    /// A command that must exit 0.
     Command(String),
 }
 
 #[derive(Debug, Clone)]
+/// One `[[smoke]]` test.
 pub struct SmokeTest {
+    /// Its name.
     pub name: String,
+    /// What it does.
     pub kind: SmokeKind,
+    /// How long it may take.
     pub timeout: Duration,
+    /// Whether it exercises what users see.
     pub user_facing: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// How a smoke test went.
 pub struct SmokeResult {
+    /// Its name.
     pub name: String,
+    /// Whether it passed.
     pub ok: bool,
+    /// Whether it exercises what users see.
     pub user_facing: bool,
+    /// How long it took.
     pub millis: u64,
+    /// What happened, for the record.
     pub detail: String,
 }
 
 impl SmokeTest {
+    /// Runs the test (a command in `runner_dir`).
     pub async fn run(&self, runner_dir: &std::path::Path) -> SmokeResult {
         let start = Instant::now();
         let outcome = match &self.kind {

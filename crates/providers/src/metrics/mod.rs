@@ -35,6 +35,7 @@ pub enum MetricsKind {
 }
 
 impl MetricsKind {
+    /// Every kind, for messages that list them.
     pub const ALL: &'static [MetricsKind] = &[
         MetricsKind::Builtin,
         MetricsKind::Command,
@@ -66,10 +67,15 @@ impl MetricsKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsCfg {
+    /// The source in use.
     pub kind: MetricsKind,
+    /// The window each measurement covers.
     pub window: Dur,
+    /// `[metrics.command]`.
     pub command: command::CommandMetricsCfg,
+    /// `[metrics.prometheus]`.
     pub prometheus: prometheus::PrometheusCfg,
+    /// `[metrics.json]`.
     pub json: json::JsonCfg,
 }
 
@@ -241,12 +247,15 @@ pub type Point = (f64, f64);
 pub struct OutcomeQuery<'a> {
     /// The outcome metric's query (`{{service}}` and `{{mission}}` filled by the source).
     pub query: &'a str,
+    /// `service.name`.
     pub service: &'a str,
+    /// The mission the outcome belongs to.
     pub mission: &'a str,
     /// The latest release of the mission.
     pub release: &'a str,
     /// Seconds since the Unix epoch.
     pub start: f64,
+    /// Seconds since the Unix epoch: when the value is wanted, and the series ends.
     pub end: f64,
     /// About how many points a series should have.
     pub points: u32,

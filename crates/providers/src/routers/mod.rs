@@ -46,9 +46,13 @@ impl RouterKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RouterCfg {
+    /// The router in use.
     pub kind: RouterKind,
+    /// `[router.command]`.
     pub command: command::CommandRouterCfg,
+    /// `[router.nginx]`.
     pub nginx: nginx::NginxRouterCfg,
+    /// `[router.haproxy]`.
     pub haproxy: haproxy::HaproxyRouterCfg,
 }
 

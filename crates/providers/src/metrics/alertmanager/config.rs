@@ -13,18 +13,27 @@ use std::collections::BTreeMap;
 pub enum AlertsKind {
     /// The metric source answers `alerts/…` keys itself, or nothing does.
     None,
+    /// Alertmanager's API (`[alerts]` url, matchers).
     Alertmanager,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[alerts]`.
 pub struct AlertsCfg {
+    /// Where alerts come from.
     pub kind: AlertsKind,
+    /// The server (http or https).
     pub url: String,
+    /// How long one call may take.
     pub timeout: Dur,
+    /// The environment variable holding a bearer token ("": none).
     pub bearer_token_env: String,
+    /// Basic-auth user ("": none).
     pub basic_user: String,
+    /// The environment variable holding the basic-auth password.
     pub basic_password_env: String,
+    /// A PEM file of extra trusted CA certificates (relative to the workspace).
     pub ca_file: String,
     /// Alertmanager matchers that make an alert critical.
     pub critical: Vec<String>,

@@ -14,8 +14,11 @@ use shiploop_rollout::Observation;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
+/// Counts Alertmanager's active alerts for the `alerts/…` keys.
 pub struct AlertmanagerSource {
+    /// The HTTP client, with the table's timeout and authentication.
     pub http: Http,
+    /// The server's base URL.
     pub base: String,
     /// Matchers per key suffix: `critical_security` → [`severity="critical"`, `category="security"`].
     /// Alertmanager's filter syntax: `name="value"`, `name!="value"`, `name=~"regex"`, `name!~"regex"`.

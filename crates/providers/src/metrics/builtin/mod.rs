@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use shiploop_rollout::measure::Measurement;
 use shiploop_rollout::Observation;
 
+/// Measures through ship's proxy's admin API.
 pub struct BuiltinSource {
+    /// The proxy's admin API.
     pub admin: AdminClient,
 }
 

@@ -9,8 +9,11 @@ use shiploop_artifacts::Dur;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[metrics.command]`.
 pub struct CommandMetricsCfg {
+    /// The command that prints the measurements as JSON.
     pub command: String,
+    /// A command still running after this is an error for every key.
     pub timeout: Dur,
     /// Where the command's request counts start.
     pub counts: Counts,

@@ -30,10 +30,13 @@ use shiploop_rollout::Observation;
 /// output is an error for every key.
 #[derive(Debug, Clone)]
 pub struct CommandSource {
+    /// Where and how long the command runs.
     pub runner: Runner,
+    /// The command, with placeholders.
     pub command: String,
 }
 
+/// The measurements of `keys` in a JSON object keyed by measurement (the forms above).
 pub fn parse_measurements(keys: &[String], stdout: &str) -> Observation {
     let all_error = |message: String| -> Observation {
         keys.iter()

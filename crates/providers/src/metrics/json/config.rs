@@ -10,19 +10,27 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[metrics.json]`.
 pub struct JsonCfg {
     /// The URL of one version's JSON, with `{{version}}` (and `{{service}}`) filled.
     pub url: String,
     /// The URL of each version's JSON, when they differ by more than `{{version}}`.
     pub stable_url: String,
+    /// The new version's URL.
     pub canary_url: String,
     /// `{{version}}` of each version.
     pub stable_version: String,
+    /// `{{version}}` for the new version.
     pub canary_version: String,
+    /// A document not fetched in this time is an error for its version's keys.
     pub timeout: Dur,
+    /// The environment variable holding a bearer token ("": none).
     pub bearer_token_env: String,
+    /// Basic-auth user ("": none).
     pub basic_user: String,
+    /// The environment variable holding the basic-auth password.
     pub basic_password_env: String,
+    /// A PEM file of extra trusted CA certificates (relative to the workspace).
     pub ca_file: String,
     /// Where each metric is in the JSON: a JSON pointer (`/http/requests`) or a dotted path
     /// (`http.requests`; a number indexes an array).

@@ -18,7 +18,9 @@ use shiploop_rollout::Observation;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
+/// Reads each version's counters from its JSON document.
 pub struct JsonSource {
+    /// The HTTP client, with the table's timeout and authentication.
     pub http: Http,
     /// The document of each version (`stable`, `canary`).
     pub urls: BTreeMap<String, String>,

@@ -11,18 +11,29 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[metrics.prometheus]`.
 pub struct PrometheusCfg {
+    /// The Prometheus server (http or https).
     pub url: String,
+    /// A query without an answer in this time is an error.
     pub timeout: Dur,
+    /// The environment variable holding a bearer token ("": none).
     pub bearer_token_env: String,
+    /// Basic-auth user ("": none).
     pub basic_user: String,
+    /// The environment variable holding the basic-auth password.
     pub basic_password_env: String,
+    /// A PEM file of extra trusted CA certificates (relative to the workspace).
     pub ca_file: String,
     /// The label selector of one version's series; `{{selector}}` in queries.
     pub selector: String,
+    /// `{{version}}` for the stable version.
     pub stable_version: String,
+    /// `{{version}}` for the new version.
     pub canary_version: String,
+    /// `{{instance}}` (a regex over `instance`) for the stable version.
     pub stable_instances: String,
+    /// `{{instance}}` for the new version.
     pub canary_instances: String,
     /// Queries by metric name, over the presets (`requests`, `errors`, `slow`, `slow_target`,
     /// `error_rate`, `latency_p99`, `failed_instances`).
@@ -56,7 +67,9 @@ auth_cfg!(PrometheusCfg);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[metrics.prometheus.queries.NAME]`: one metric's query.
 pub struct PromQueryCfg {
+    /// The PromQL template.
     pub query: String,
     /// How many samples stand behind the value (e.g. requests in the window).
     #[serde(default)]
@@ -65,6 +78,7 @@ pub struct PromQueryCfg {
     #[serde(default)]
     pub range: Option<Dur>,
     #[serde(default = "default_step")]
+    /// The range query's resolution.
     pub step: Dur,
     /// How a range becomes one value.
     #[serde(default = "default_reduce")]

@@ -23,7 +23,9 @@ use std::time::Duration;
 /// One named query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
+    /// The PromQL template.
     pub query: String,
+    /// How many samples stand behind the value; None: one.
     pub samples: Option<String>,
     /// A range query over this much time before now, reduced to one value.
     pub range: Option<(Duration, Duration, Reduce)>,
@@ -33,9 +35,13 @@ pub struct Query {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reduce {
+    /// The last point.
     Last,
+    /// The largest point.
     Max,
+    /// The smallest point.
     Min,
+    /// The mean of the points.
     Avg,
 }
 
@@ -107,8 +113,11 @@ pub fn presets() -> BTreeMap<String, Query> {
 }
 
 #[derive(Debug, Clone)]
+/// Measures with PromQL over Prometheus' HTTP API.
 pub struct PrometheusSource {
+    /// The HTTP client, with the table's timeout and authentication.
     pub http: Http,
+    /// The server's base URL.
     pub base: String,
     /// The label selector of one version, with `{{service}}`, `{{version}}`, `{{instance}}`.
     pub selector: String,

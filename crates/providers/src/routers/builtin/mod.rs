@@ -6,7 +6,9 @@ use crate::cfg::BuildContext;
 use crate::{ProviderError, RouteContext, RouterOutput, TrafficRouter};
 use async_trait::async_trait;
 
+/// Sets the weight of ship's proxy.
 pub struct BuiltinRouter {
+    /// The proxy's admin API.
     pub admin: AdminClient,
 }
 

@@ -9,11 +9,17 @@ use shiploop_artifacts::Dur;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[router.command]`.
 pub struct CommandRouterCfg {
+    /// Sets the new version's weight (`{weight}`); required.
     pub set_weight: String,
+    /// Prints the weight in effect ("": not known).
     pub get_weight: String,
+    /// Makes the new version the stable one ("": set_weight at 100).
     pub promote: String,
+    /// Sends all traffic back ("": set_weight at 0).
     pub rollback: String,
+    /// A command still running after this has failed.
     pub timeout: Dur,
 }
 

@@ -14,10 +14,15 @@ use async_trait::async_trait;
 /// setting weight 0 and promoting to setting weight 100.
 #[derive(Debug, Clone)]
 pub struct CommandRouter {
+    /// Where and how long the commands run.
     pub runner: Runner,
+    /// Sets the weight.
     pub set_weight: String,
+    /// Prints the weight in effect.
     pub get_weight: Option<String>,
+    /// Promotes (else set_weight at 100).
     pub promote: Option<String>,
+    /// Rolls back (else set_weight at 0).
     pub rollback: Option<String>,
 }
 

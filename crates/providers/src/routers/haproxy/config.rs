@@ -9,14 +9,19 @@ use shiploop_artifacts::Dur;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[router.haproxy]`.
 pub struct HaproxyRouterCfg {
     /// The admin socket (`stats socket … level admin`).
     pub socket: String,
+    /// The backend holding the two servers.
     pub backend: String,
+    /// The stable version's server in it.
     pub stable_server: String,
+    /// The new version's server in it.
     pub canary_server: String,
     /// HAProxy's `server-state-file`; "" leaves weights to the running process only.
     pub state_file: String,
+    /// How long HAProxy has to answer one command.
     pub timeout: Dur,
 }
 

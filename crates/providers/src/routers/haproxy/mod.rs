@@ -16,13 +16,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Sets the two servers' weights over HAProxy's runtime API.
 pub struct HaproxyRouter {
+    /// The admin socket.
     pub socket: PathBuf,
+    /// The backend holding the two servers.
     pub backend: String,
+    /// The stable version's server.
     pub stable_server: String,
+    /// The new version's server.
     pub canary_server: String,
     /// Where `show servers state` is saved after each change (None: not saved).
     pub state_file: Option<PathBuf>,
+    /// How long HAProxy has to answer one command.
     pub timeout: Duration,
 }
 

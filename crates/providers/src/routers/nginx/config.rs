@@ -9,24 +9,33 @@ use shiploop_artifacts::Dur;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[router.nginx]`.
 pub struct NginxRouterCfg {
     /// The include file ship writes (relative to the workspace or absolute); include it in
     /// nginx's `http` block.
     pub include_file: String,
+    /// The stable version's servers (`host:port`).
     pub stable: Vec<String>,
+    /// The new version's servers.
     pub canary: Vec<String>,
     /// What `split_clients` hashes: `$request_id` (random per request), or a per-user key.
     pub split_key: String,
     /// Loopback `host:port` of the status server the include declares.
     pub status_listen: String,
+    /// Checks nginx's configuration with the new include.
     pub test_command: String,
+    /// Makes nginx load it.
     pub reload_command: String,
     /// Optional: a URL through nginx; at 0 % and 100 % every answer must carry
     /// `probe_header` = `stable_value` / `canary_value`.
     pub probe_url: String,
+    /// The header naming the version that answered…
     pub probe_header: String,
+    /// …its value from the stable version…
     pub stable_value: String,
+    /// …and from the new one.
     pub canary_value: String,
+    /// How long the test and reload commands may take.
     pub timeout: Dur,
 }
 

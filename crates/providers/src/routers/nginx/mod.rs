@@ -40,7 +40,9 @@ const RETRY_GAP: Duration = Duration::from_millis(100);
 pub struct NginxRouter {
     /// The table; its `include_file` is [`NginxRouter::include_file`] resolved.
     pub cfg: NginxRouterCfg,
+    /// The include file, resolved against the workspace.
     pub include_file: PathBuf,
+    /// The service: names the upstreams and the status host.
     pub service: String,
     /// Runs `test_command` and `reload_command`, in the workspace, within `timeout`.
     pub runner: Runner,
