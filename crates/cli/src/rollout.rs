@@ -5,7 +5,7 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use shiploop_artifacts::release::{Kind, Status};
-use shiploop_controller::{Commanded, Controller, Outcome, SystemClock};
+use shiploop_controller::{Commanded, Controller, Outcome, Starting, SystemClock};
 use shiploop_rollout::{Decision, DecisionKind, Input, Phase};
 use shiploop_store::event::{DecisionEvent, Event, RouterCall, RouterPhase};
 use shiploop_store::{SqliteStore, StateStore};
@@ -219,10 +219,7 @@ pub fn drive(
 fn has_rollout(ws: &Workspace, release: &str) -> Result<bool, Error> {
     let id = ws.resolve(release)?.contract.meta.id;
     let store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
-    Ok(store
-        .rollout(&id)
-        .map_err(Error::from)?
-        .is_some())
+    Ok(store.rollout(&id).map_err(Error::from)?.is_some())
 }
 
 /// The rollout's fields of a JSON document as they stand now (validation may have rolled it
@@ -339,36 +336,24 @@ fn start_checked(
     now: chrono::DateTime<Utc>,
 ) -> Result<u8, Error> {
     let mut c = Controller::open(ws, release, now)?;
-    if hotfix && c.release.contract.meta.kind != Kind::Hotfix {
-        return Err(Error::Refused(format!(
-            "{} is not a hotfix release (compile one with `ship release new <name> --hotfix --severity P0|P1`)",
-            c.id()
-        )));
-    }
-    if let Some(o) = c.outcome() {
-        // What a finished rollout owes (its signal, the contract's records, its webhooks) is
-        // redone if a crash interrupted it; all are idempotent.
-        c.finish(now)?;
-        send_webhooks(&c);
-        let mut value = None;
-        if !out.json {
-            println!(
-                "{}: the rollout already ended: {}",
-                c.id(),
-                c.state.phase.name()
-            );
-        } else {
-            value = Some(json!({ "release": c.id(), "outcome": o, "phase": c.state.phase.name() }));
+    let starting = runtime()?.block_on(c.prepare_start(hotfix, now, &warn_webhooks))?;
+    let drift = match starting {
+        Starting::Ended(o) => {
+            let mut value = None;
+            if !out.json {
+                println!(
+                    "{}: the rollout already ended: {}",
+                    c.id(),
+                    c.state.phase.name()
+                );
+            } else {
+                value =
+                    Some(json!({ "release": c.id(), "outcome": o, "phase": c.state.phase.name() }));
+            }
+            return then_validate(ws, out, &mut c, exit_for(&o), value);
         }
-        return then_validate(ws, out, &mut c, exit_for(&o), value);
-    }
-    if let Some(holder) = c.driven_elsewhere(now)? {
-        return Err(Error::Refused(format!(
-            "{} is already being driven by {holder}",
-            c.id()
-        )));
-    }
-    let drift = c.drift();
+        Starting::Ready { drift } => drift,
+    };
     if !drift.is_empty() {
         eprintln!(
             "warning: ship.toml changed after {} was approved; the approved settings decide:\n  {}",
@@ -383,15 +368,7 @@ fn start_checked(
 pub fn resume(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
     let now = Utc::now();
     let mut c = Controller::open(ws, release, now)?;
-    if ws_has_no_rollout(&c)? {
-        return Err(Error::Usage(format!(
-            "{} has no rollout to resume: `ship rollout start {}`",
-            c.id(),
-            c.id()
-        )));
-    }
-    if let Some(holder) = c.driven_elsewhere(now)? {
-        c.queue(&Input::Resume, now)?;
+    if let Some(holder) = runtime()?.block_on(c.resume_here(now))? {
         if !out.json {
             println!(
                 "{} is driven by {holder}: resume queued for its next tick",
@@ -400,20 +377,7 @@ pub fn resume(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
         }
         return Ok(0);
     }
-    if let Phase::Paused { .. } = c.state.phase {
-        let rt = runtime()?;
-        c.acquire(now)?;
-        rt.block_on(c.apply(Input::Resume, now, None, &mut |_| {}))?;
-        c.release_lease();
-    }
     start(ws, out, release, false, &[])
-}
-
-fn ws_has_no_rollout(c: &Controller<'_>) -> Result<bool, Error> {
-    Ok(c.store()
-        .rollout(c.id())
-        .map_err(Error::from)?
-        .is_none())
 }
 
 /// pause / promote / abort: applied now when no controller runs, queued for it otherwise.
@@ -489,9 +453,7 @@ pub fn status(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Er
         let Some(row) = store.rollout(id).map_err(Error::from)? else {
             return Err(Error::Usage(format!("{id} has no rollout yet")));
         };
-        let decisions = store
-            .decisions(id)
-            .map_err(Error::from)?;
+        let decisions = store.decisions(id).map_err(Error::from)?;
         let holder = store
             .lease_holder(id, now)
             .map_err(Error::from)?
@@ -691,9 +653,7 @@ pub fn audit_log(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8,
         None => None,
     };
     let store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
-    let events = store
-        .events(id.as_deref())
-        .map_err(Error::from)?;
+    let events = store.events(id.as_deref()).map_err(Error::from)?;
     if out.json {
         out.print_json(&json!({ "events": events }));
         return Ok(0);

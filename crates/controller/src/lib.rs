@@ -5,7 +5,6 @@
 //! (`handoff`), the audit (`audit`) and the signals a rollout writes (`signals`).
 
 pub mod audit;
-mod backoff;
 mod build;
 pub mod drive;
 pub mod gates;
@@ -24,7 +23,7 @@ pub use build::{
 pub(crate) use drive::hostname;
 pub use drive::{
     admit, anchor, binding, holder_is_dead, serve, with_webhooks, Admission, Clock, Commanded,
-    Controller, Outcome, SystemClock, Telemetry, TokioClock,
+    Controller, Outcome, Starting, SystemClock, Telemetry, TokioClock,
 };
 /// The gates module under the name it had before the controller was split by phase.
 pub use gates as check;

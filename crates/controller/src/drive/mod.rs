@@ -11,6 +11,7 @@
 //! - `router`: carrying out effects on the router, re-assertion, the router events;
 //! - `finish`: the contract's records, the signals a finished rollout owes, the anchor;
 //! - `operator`: operator commands (the admission rule), settling a rollback;
+//! - `start`: what a foreground start or resume settles before it drives;
 //! - `webhooks`: driving a rollout with its webhooks;
 //! - `binding`: a recorded plan checked against its approved contract;
 //! - `serve`: `ship serve`'s supervisor, driving every unfinished rollout.
@@ -21,6 +22,7 @@ mod lease;
 mod operator;
 mod router;
 pub mod serve;
+mod start;
 mod tick;
 mod webhooks;
 
@@ -29,6 +31,7 @@ pub use lease::holder_is_dead;
 pub(crate) use lease::hostname;
 pub use operator::{admit, Admission, Commanded};
 use router::weights_carried;
+pub use start::Starting;
 pub use webhooks::with_webhooks;
 
 use crate::build::{self, plan_for, providers_for, Providers};
