@@ -5,6 +5,7 @@
 
 use crate::Result;
 use chrono::{DateTime, Utc};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 use shiploop_config::StagingCfg;
 use shiploop_gates::Rehearsal;
@@ -110,15 +111,9 @@ async fn evaluate_flag(ws: &Workspace, flag: &str) -> FlagEvaluation {
             .replace("{url}", &quote(&ws.config.staging.url))
     };
     let fill_url = |t: &str| {
-        let enc: String = flag
-            .bytes()
-            .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
+        // Every byte but letters, digits and . _ - percent-encoded.
+        const KEPT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'_').remove(b'-');
+        let enc = utf8_percent_encode(flag, KEPT).to_string();
         t.replace("{flag}", &enc)
             .replace("{url}", &ws.config.staging.url)
     };
