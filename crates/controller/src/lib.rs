@@ -5,6 +5,7 @@
 //! (`handoff`), the audit (`audit`) and the signals a rollout writes (`signals`).
 
 pub mod audit;
+mod backoff;
 mod build;
 pub mod drive;
 pub mod gates;
