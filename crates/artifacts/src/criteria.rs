@@ -39,8 +39,67 @@ pub struct RolloutCriteria {
 pub struct JudgeCriteria {
     pub alpha: f64,
     pub beta: f64,
-    /// pause, promote or rollback.
-    pub inconclusive: String,
+    /// What a stage the judge cannot decide does.
+    pub inconclusive: Inconclusive,
+}
+
+/// What a stage does when its duration and `max_hold` have passed and the judge still could not
+/// tell a healthy canary from a regression (too little traffic): never a silent promotion, never
+/// a rollback for lack of data unless a team asks for one. Written `judge.inconclusive`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Inconclusive {
+    /// Pause the rollout for a person (with a signal and a notification): resume to collect
+    /// for another `max_hold`, promote to go on without the evidence, or abort.
+    #[default]
+    Pause,
+    /// Promote anyway, saying so in the decision and with a signal.
+    Promote,
+    /// Roll back.
+    Rollback,
+}
+
+impl Inconclusive {
+    /// Every value with its spelling.
+    pub const ALL: [(&'static str, Inconclusive); 3] = [
+        ("pause", Inconclusive::Pause),
+        ("promote", Inconclusive::Promote),
+        ("rollback", Inconclusive::Rollback),
+    ];
+
+    /// The spelling in `ship.toml` and the contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Inconclusive::Pause => "pause",
+            Inconclusive::Promote => "promote",
+            Inconclusive::Rollback => "rollback",
+        }
+    }
+}
+
+/// What a failed post-deployment validation does. Written `validation.on_failure`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    /// Traffic goes back to the stable version at once.
+    #[default]
+    Rollback,
+    /// The incident is raised and the rollback left to a person.
+    Manual,
+}
+
+impl OnFailure {
+    /// Every value with its spelling.
+    pub const ALL: [(&'static str, OnFailure); 2] =
+        [("rollback", OnFailure::Rollback), ("manual", OnFailure::Manual)];
+
+    /// The spelling in `ship.toml` and the contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Rollback => "rollback",
+            OnFailure::Manual => "manual",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,8 +115,8 @@ pub struct CheckCriteria {
 pub struct ValidationCriteria {
     /// How long production is watched at 100 % (for a hotfix: `hotfix.validation_window`).
     pub window: Dur,
-    /// rollback or manual.
-    pub on_failure: String,
+    /// What a failed validation does.
+    pub on_failure: OnFailure,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_checks: Vec<String>,
 }
@@ -149,7 +208,7 @@ mod tests {
             judge: JudgeCriteria {
                 alpha: 0.01,
                 beta: 0.05,
-                inconclusive: "pause".into(),
+                inconclusive: Inconclusive::Pause,
             },
             checks: BTreeMap::from([(
                 "cpu".to_string(),
@@ -161,7 +220,7 @@ mod tests {
             )]),
             validation: ValidationCriteria {
                 window: Dur::from_secs(1800),
-                on_failure: "rollback".into(),
+                on_failure: OnFailure::Rollback,
                 resource_checks: vec![],
             },
         }

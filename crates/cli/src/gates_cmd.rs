@@ -24,10 +24,10 @@ pub fn who_and_why(
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .ok_or_else(|| Error::Usage(format!("{flag} needs --reason \"…\": say why")))?;
-    shiploop_artifacts::release::check_plain("--reason", reason).map_err(Error::Usage)?;
+    shiploop_artifacts::release::check_plain("--reason", reason).map_err(|e| Error::Usage(e.to_string()))?;
     let by = match by {
         Some(b) => {
-            shiploop_artifacts::release::check_plain("--as", b).map_err(Error::Usage)?;
+            shiploop_artifacts::release::check_plain("--as", b).map_err(|e| Error::Usage(e.to_string()))?;
             b.to_string()
         }
         None => crate::release::git_email(ws).ok_or_else(|| {
@@ -53,7 +53,7 @@ pub fn overrides(
         .iter()
         .map(|g| {
             Ok(Override {
-                gate: Gate::parse(g).map_err(Error::Usage)?,
+                gate: Gate::parse(g).map_err(|e| Error::Usage(e.to_string()))?,
                 by: by.clone(),
                 reason: reason.to_string(),
             })
@@ -257,7 +257,7 @@ pub fn validate(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
     let mut c = Controller::open(ws, release, Utc::now())?;
     if c.store()
         .rollout(c.id())
-        .map_err(|e| Error::Usage(e.to_string()))?
+        .map_err(Error::from)?
         .is_none()
     {
         return Err(Error::Refused(format!(

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use shiploop_artifacts::release::{Kind, Status};
 use shiploop_controller::{Commanded, Controller, Outcome, Starting, SystemClock};
-use shiploop_rollout::{Decision, DecisionKind, Input, Phase};
+use shiploop_rollout::{Decision, DecisionKind, HoldKind, Input, Phase};
 use shiploop_store::event::{DecisionEvent, Event, RouterCall, RouterPhase};
 use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::{Error, Workspace};
@@ -45,7 +45,7 @@ struct Printer {
     json: bool,
     bar: ProgressBar,
     stage_secs: Vec<Option<u64>>,
-    last_hold: String,
+    last_hold: Option<(usize, Option<HoldKind>)>,
 }
 
 impl Printer {
@@ -76,7 +76,7 @@ impl Printer {
             json,
             bar,
             stage_secs,
-            last_hold: String::new(),
+            last_hold: None,
         }
     }
 
@@ -90,9 +90,13 @@ impl Printer {
         self.bar.set_length(len.max(1));
         self.bar.set_position(elapsed.as_secs().min(len));
         if d.kind == DecisionKind::Hold {
-            // Without a terminal the bar is hidden; print a hold only when its reason changes kind.
-            let gist: String = d.reason.split(':').next().unwrap_or("").to_string()
-                + &d.reason.contains("not yet passing").to_string();
+            // Without a terminal the bar is hidden; print a hold only when its kind changes. A
+            // stage whose time is up while checks are not yet passing tells the same story.
+            let kind = match d.hold {
+                Some(HoldKind::TimeUp) => Some(HoldKind::NotYetPassing),
+                h => h,
+            };
+            let gist = Some((d.stage, kind));
             if self.bar.is_hidden() && gist != self.last_hold {
                 println!("{}  hold      {}", d.at.format(CLOCK), d.reason);
             }
@@ -100,7 +104,7 @@ impl Printer {
             self.bar.set_message(d.reason.clone());
             return;
         }
-        self.last_hold.clear();
+        self.last_hold = None;
         self.bar.suspend(|| {
             println!(
                 "{}  {:<9} {:<16} {:>3} %  {}",
@@ -383,7 +387,7 @@ pub fn resume(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
 /// pause / promote / abort: applied now when no controller runs, queued for it otherwise.
 pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result<u8, Error> {
     if let Input::Pause { reason } | Input::Promote { reason } | Input::Abort { reason } = &input {
-        shiploop_artifacts::release::check_plain("--reason", reason).map_err(Error::Usage)?;
+        shiploop_artifacts::release::check_plain("--reason", reason).map_err(|e| Error::Usage(e.to_string()))?;
     }
     let mut c = Controller::open(ws, release, Utc::now())?;
     let abort = matches!(input, Input::Abort { .. });
@@ -524,7 +528,7 @@ pub fn status(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Er
 
 pub fn watch(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
     let id = ws.resolve(release)?.contract.meta.id;
-    let usage = |e: shiploop_store::StoreError| Error::Usage(e.to_string());
+    let usage = Error::Store;
     let mut seen = 0usize;
     let mut printer: Option<Printer> = None;
     let mut said_validating = false;

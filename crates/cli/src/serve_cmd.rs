@@ -222,7 +222,7 @@ pub fn detach(
     let exists = c
         .store()
         .rollout(&id)
-        .map_err(|e| Error::Usage(e.to_string()))?
+        .map_err(Error::from)?
         .is_some();
     if let Some(o) = c.outcome() {
         // Nothing left for a server to drive: say how it ended, with `rollout start`'s codes.

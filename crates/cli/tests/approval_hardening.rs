@@ -2,6 +2,9 @@
 //! the submitter cannot approve under another spelling, ECDSA P-384 / P-521 approvers, and a
 //! pathological allowed-signers pattern.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 use shiploop_testkit::workspace::keygen;

@@ -7,6 +7,9 @@
 //! docs/dashboard.png is one of them). In CI a missing chromium or chromedriver fails the test
 //! (scripts/test.sh installs them).
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::builtin::ship_env;
 use common::servers::{free_addr, http_get};

@@ -1,6 +1,9 @@
 //! `ship demo` from the outside: what it leaves behind (nothing, unless kept), its last hints,
 //! and what Ctrl-C says.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

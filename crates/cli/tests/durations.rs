@@ -1,6 +1,9 @@
 //! Absurd durations (issue 16): refused where they are written — ship.toml or a contract's
 //! frontmatter — with the file, the line and the key, never a panic or a silent wrap to zero.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 

@@ -8,6 +8,9 @@
 //! `every_example_folder_has_its_test` keeps the list below equal to the folders.
 //! The transcripts land in target/test-artifacts/example-*.txt.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod transcript;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! post-deployment validation (`ship validate`) with the built binaries: a staging service
 //! behind ship's own proxy for the rehearsal, the builtin proxy for validation.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::builtin::*;
 use common::servers::{self, Server};

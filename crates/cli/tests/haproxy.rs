@@ -2,6 +2,9 @@
 //! admin socket and state file): rollouts move real traffic between two `ship-sample` versions,
 //! and the weights survive a HAProxy restart.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::servers::{self, Server};
 use common::*;

@@ -1,6 +1,9 @@
 //! `--help` says what applies: `--allowed-signers` (pinning the approvers list) is listed by the
 //! commands that check approvals, not by those that never do.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 fn help(args: &[&str]) -> String {

@@ -2,6 +2,9 @@
 //! whose every pre-deployment gate passes against the user's own services — here two tiny HTTP
 //! servers on loopback (not ship-sample), behind ship's proxy and its staging proxy.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::builtin::{self, set, ship_env, Proxy, ADMIN_TOKEN};
 use common::servers::{free_addr, http_get};

@@ -2,6 +2,9 @@
 //! ports) scraping real `ship-sample` instances. Traffic moves through the command router (a
 //! file); the metrics are what Prometheus scraped.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::servers::{self, Server};
 use common::*;

@@ -1,6 +1,9 @@
 //! What a verified approval and a verified audit log prove, tried as someone with write access
 //! to the state database and ship.toml would try to get around them.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 use sha2::{Digest, Sha256};

@@ -3,6 +3,9 @@
 //! output says "timed out"; one that really times out is a source error, handled as every
 //! metric error is (rollout.error_limit ticks in a row), never the check's answer.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 

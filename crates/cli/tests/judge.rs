@@ -1,6 +1,9 @@
 //! The judge on the real path: ship's proxy in front of two `ship-sample` versions that fail at
 //! random, 20 requests a second, short stages; and `ship judge replay` on traces.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::builtin::{builtin_config_with, proxy_listen, set, ship_env, start_proxy, ADMIN_TOKEN};
 use common::*;

@@ -1,5 +1,8 @@
 //! `ship mission new` and `ship mission show` with the built binary.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 

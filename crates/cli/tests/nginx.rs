@@ -1,6 +1,9 @@
 //! The nginx router against a real nginx (started here on free loopback ports with its own
 //! prefix): rollouts move real traffic between two `ship-sample` versions.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::servers::{self, Server};
 use common::*;

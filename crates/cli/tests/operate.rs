@@ -3,6 +3,9 @@
 //! STATUS.md → `ship operate tick` / `ship outcome measure` against a real Prometheus that
 //! scraped the traffic this test sent → report, charts, and exactly one performance signal.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::builtin::*;
 use common::servers;

@@ -1,6 +1,9 @@
 //! `ship proxy` and the builtin router/metric source wired from ship.toml, with the built
 //! binaries; the happy path end to end is `examples/builtin-proxy`.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 

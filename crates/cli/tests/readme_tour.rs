@@ -5,6 +5,9 @@
 //! promises, or whatever the next step's `echo $?` prints.
 //! The transcripts land in target/test-artifacts/readme-*.txt.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod transcript;
 
 use std::path::Path;

@@ -1,5 +1,8 @@
 //! The Foundation issue's acceptance, end to end, against the built binary and real ssh-keygen.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 

@@ -1,5 +1,8 @@
 //! `ship release new --stage …` (stages overridden for one release) and `ship release withdraw`.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 

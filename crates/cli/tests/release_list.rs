@@ -2,6 +2,9 @@
 //! broken one is named with its error — on stderr, or under `unreadable` with --json — and the
 //! exit code is 0, as `ship status` does.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 

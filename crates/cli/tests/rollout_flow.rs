@@ -1,6 +1,9 @@
 //! Rollouts end to end with the built binary: the command router writes weights to files, the
 //! command metric source reads files (one per stage when present).
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 use std::time::{Duration, Instant};

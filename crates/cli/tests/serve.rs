@@ -2,6 +2,9 @@
 //! release, problem+json), rollouts handed over with `--detach` and driven to the end, operator
 //! commands over the API, and a SIGKILL during two concurrent rollouts.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::builtin::ship_env;
 use common::serve::{Serve, OPERATOR, VIEWER};

@@ -1,6 +1,9 @@
 //! `ship serve` under load: hundreds of idle live event streams (memory, the API's latency, the
 //! caps on streams per token and in all) and clients that send half a request and go quiet.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::serve::{Serve, OPERATOR, VIEWER};
 use common::servers::free_addr;

@@ -1,6 +1,9 @@
 //! Webhooks end to end: a receiver on a free loopback port gets a rollout's events as signed
 //! CloudEvents, in order; a receiver that fails never stops the rollout and is recorded.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -23,7 +23,7 @@ impl Config {
             judge: JudgeCriteria {
                 alpha: self.judge.alpha,
                 beta: self.judge.beta,
-                inconclusive: self.judge.inconclusive.clone(),
+                inconclusive: self.judge.inconclusive,
             },
             checks: self
                 .checks
@@ -45,7 +45,7 @@ impl Config {
                 } else {
                     self.validation.window
                 },
-                on_failure: self.validation.on_failure.clone(),
+                on_failure: self.validation.on_failure,
                 resource_checks: self.validation.resource_checks.clone(),
             },
         }

@@ -4,7 +4,8 @@
 //! (`[validation]`) and the smoke tests (`[[smoke]]`).
 
 use crate::Problem;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use shiploop_artifacts::criteria::OnFailure;
 use shiploop_artifacts::Dur;
 use std::collections::BTreeMap;
 
@@ -125,11 +126,18 @@ pub struct ValidationCfg {
     pub auto: bool,
     /// "rollback": a failed validation sends traffic back to the stable version at once;
     /// "manual": it raises the incident and leaves the rollback to a person.
-    pub on_failure: String,
+    #[serde(deserialize_with = "on_failure")]
+    pub on_failure: OnFailure,
     /// Where the smoke tests' paths are requested; default: the builtin proxy's listen address.
     pub base_url: String,
     /// Stage checks (`[checks.NAME]`) that bound resource consumption during the window.
     pub resource_checks: Vec<String>,
+}
+
+fn on_failure<'de, D: Deserializer<'de>>(d: D) -> Result<OnFailure, D::Error> {
+    crate::choice::one_of(d, &OnFailure::ALL, |v| {
+        format!("validation.on_failure = {v:?}: use \"rollback\" or \"manual\"")
+    })
 }
 
 impl Default for ValidationCfg {
@@ -137,7 +145,7 @@ impl Default for ValidationCfg {
         ValidationCfg {
             window: Dur::from_secs(30 * 60),
             auto: true,
-            on_failure: "rollback".into(),
+            on_failure: OnFailure::Rollback,
             base_url: String::new(),
             resource_checks: Vec::new(),
         }
@@ -230,16 +238,6 @@ pub fn problem(
             "staging",
             "probe_requests",
             "staging.probe_requests must be at least 1".into(),
-        )));
-    }
-    if !matches!(validation.on_failure.as_str(), "rollback" | "manual") {
-        return Some(Problem::from((
-            "validation",
-            "on_failure",
-            format!(
-                "validation.on_failure = {:?}: use \"rollback\" or \"manual\"",
-                validation.on_failure
-            ),
         )));
     }
     if validation.window.0.is_zero() {

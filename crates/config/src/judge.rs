@@ -2,6 +2,7 @@
 //! and `rollout.tick_interval = "auto"`.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use shiploop_artifacts::criteria::Inconclusive;
 use shiploop_artifacts::Dur;
 use std::time::Duration;
 
@@ -13,7 +14,14 @@ pub struct JudgeCfg {
     /// Chance that a canary worse by a whole limit passes one stage.
     pub beta: f64,
     /// "pause", "promote" or "rollback": a stage still inconclusive after max_hold.
-    pub inconclusive: String,
+    #[serde(deserialize_with = "inconclusive")]
+    pub inconclusive: Inconclusive,
+}
+
+fn inconclusive<'de, D: Deserializer<'de>>(d: D) -> Result<Inconclusive, D::Error> {
+    crate::choice::one_of(d, &Inconclusive::ALL, |v| {
+        format!("judge.inconclusive {v:?}: \"pause\", \"promote\" or \"rollback\"")
+    })
 }
 
 impl Default for JudgeCfg {
@@ -21,7 +29,7 @@ impl Default for JudgeCfg {
         JudgeCfg {
             alpha: 0.01,
             beta: 0.05,
-            inconclusive: "pause".into(),
+            inconclusive: Inconclusive::Pause,
         }
     }
 }
@@ -38,15 +46,6 @@ impl JudgeCfg {
                     ),
                 ));
             }
-        }
-        if !matches!(self.inconclusive.as_str(), "pause" | "promote" | "rollback") {
-            return Some((
-                "inconclusive",
-                format!(
-                    "judge.inconclusive {:?}: \"pause\", \"promote\" or \"rollback\"",
-                    self.inconclusive
-                ),
-            ));
         }
         None
     }

@@ -11,6 +11,7 @@ use shiploop_artifacts::Dur;
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod choice;
 mod criteria;
 mod gates;
 mod integrations;
@@ -259,12 +260,18 @@ impl Default for Latency {
     }
 }
 
-/// A problem in ship.toml, with its 1-based position when known.
+/// A problem in ship.toml, with its 1-based position when known; `more` holds the problems
+/// found after it (a syntax error stops at the first, the settings' checks report them all).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
+    /// Line of the problem (1-based).
     pub line: usize,
+    /// Column of the problem (1-based).
     pub column: usize,
+    /// What is wrong there.
     pub message: String,
+    /// The other problems, in the order they were found.
+    pub more: Vec<ConfigError>,
 }
 
 impl fmt::Display for ConfigError {
@@ -273,7 +280,11 @@ impl fmt::Display for ConfigError {
             f,
             "line {}, column {}: {}",
             self.line, self.column, self.message
-        )
+        )?;
+        for e in &self.more {
+            write!(f, "\n{e}")?;
+        }
+        Ok(())
     }
 }
 
@@ -415,6 +426,7 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
         line,
         column,
         message,
+        more: Vec::new(),
     }
 }
 
@@ -464,19 +476,26 @@ fn duplicate_table(text: &str, offset: usize) -> Option<String> {
 impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
-        if let Some(p) = cfg.problem() {
+        let mut problems = cfg.problems().into_iter().map(|p| {
             let (line, column) = p.position(text);
-            return Err(ConfigError {
+            ConfigError {
                 line,
                 column,
                 message: p.message,
-            });
+                more: Vec::new(),
+            }
+        });
+        if let Some(mut first) = problems.next() {
+            first.more = problems.collect();
+            return Err(first);
         }
         Ok(cfg)
     }
 
-    /// The first semantic problem, with where it is.
-    fn problem(&self) -> Option<Problem> {
+    /// Every semantic problem, in the order of the checks: a check whose setting is wrong
+    /// reports it and the next ones still run.
+    fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
         let s = &self.stages;
         let order = [
             ("canary_percentage", s.canary_percentage),
@@ -486,10 +505,9 @@ impl Config {
         let mut last = 0;
         for (key, p) in order {
             if p == 0 || p >= 100 {
-                return Some(Problem::from(("stages", key, format!("stages.{key} = {p}: must be between 1 and 99 (the last stage is always 100 %)"))));
-            }
-            if p <= last {
-                return Some(Problem::from((
+                out.push(Problem::from(("stages", key, format!("stages.{key} = {p}: must be between 1 and 99 (the last stage is always 100 %)"))));
+            } else if p <= last {
+                out.push(Problem::from((
                     "stages",
                     key,
                     format!("stages.{key} = {p}: must be greater than the previous stage's {last}"),
@@ -503,7 +521,7 @@ impl Config {
             ("ga_duration", s.ga_duration),
         ] {
             if d.0.is_zero() {
-                return Some(Problem::from((
+                out.push(Problem::from((
                     "stages",
                     key,
                     format!("stages.{key}: a stage must be watched for longer than 0s"),
@@ -512,35 +530,35 @@ impl Config {
         }
         let r = &self.rollback;
         if !(r.max_error_rate_increase >= 0.0 && r.max_error_rate_increase <= 100.0) {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "rollback",
                 "max_error_rate_increase",
                 "rollback.max_error_rate_increase: percentage points between 0 and 100".into(),
             )));
         }
         if !(r.max_health_check_failure_rate >= 0.0 && r.max_health_check_failure_rate <= 100.0) {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "rollback",
                 "max_health_check_failure_rate",
                 "rollback.max_health_check_failure_rate: a percentage between 0 and 100".into(),
             )));
         }
         if r.p99_latency_factor.is_nan() || r.p99_latency_factor < 1.0 {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "rollback",
                 "p99_latency_factor",
                 "rollback.p99_latency_factor: must be at least 1".into(),
             )));
         }
         if self.approval.required_approvals == 0 {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "approval",
                 "required_approvals",
                 "approval.required_approvals: at least one human approval is required".into(),
             )));
         }
         if self.latency.p99_target.0.is_zero() {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "latency",
                 "p99_target",
                 "latency.p99_target: must be greater than 0".into(),
@@ -548,33 +566,31 @@ impl Config {
         }
         let ro = &self.rollout;
         if self.tick_interval() < std::time::Duration::from_millis(50) {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "rollout",
                 "tick_interval",
                 "rollout.tick_interval: at least 50ms".into(),
             )));
         }
         if ro.max_tick_gap.0 < self.tick_interval() {
-            return Some(Problem::from(("rollout", "max_tick_gap", "rollout.max_tick_gap: at least rollout.tick_interval, or watched time could never add up".into())));
+            out.push(Problem::from(("rollout", "max_tick_gap", "rollout.max_tick_gap: at least rollout.tick_interval, or watched time could never add up".into())));
         }
         if ro.error_limit == 0 || ro.failure_limit == 0 {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "rollout",
                 "error_limit",
                 "rollout.error_limit and rollout.failure_limit: at least 1".into(),
             )));
         }
-        if let Some(p) = integrations::provider_problems(self).into_iter().next() {
-            return Some(p);
-        }
+        out.extend(integrations::provider_problems(self));
         if let Some((key, message)) = self.judge.problem() {
-            return Some(Problem::from(("judge", key, message)));
+            out.push(Problem::from(("judge", key, message)));
         }
         if self.rollback.critical_security_alert
             && self.alerts.kind == AlertsKind::None
             && !self.metrics.configured().answers_alerts()
         {
-            return Some(Problem::from(("rollback", "critical_security_alert", format!("rollback.critical_security_alert = true needs an alert source, and metrics.kind = {:?} has none: set [alerts] kind = \"alertmanager\", or critical_security_alert = false", self.metrics.kind.as_str()))));
+            out.push(Problem::from(("rollback", "critical_security_alert", format!("rollback.critical_security_alert = true needs an alert source, and metrics.kind = {:?} has none: set [alerts] kind = \"alertmanager\", or critical_security_alert = false", self.metrics.kind.as_str()))));
         }
         if let Some(p) = gates::problem(
             &self.staging,
@@ -583,10 +599,10 @@ impl Config {
             &self.checks,
             self.router.kind.as_str(),
         ) {
-            return Some(p);
+            out.push(p);
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "server",
                 "listen",
                 format!(
@@ -596,7 +612,7 @@ impl Config {
             )));
         }
         if self.server.run_proxy && self.router.kind != RouterKind::Builtin {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "server",
                 "run_proxy",
                 format!(
@@ -606,7 +622,7 @@ impl Config {
             )));
         }
         if self.server.poll.0.is_zero() {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "server",
                 "poll",
                 "server.poll must be more than 0".to_string(),
@@ -617,7 +633,7 @@ impl Config {
             ("request_timeout", self.server.request_timeout),
         ] {
             if d.0.is_zero() {
-                return Some(Problem::from((
+                out.push(Problem::from((
                     "server",
                     key,
                     format!("server.{key} must be more than 0"),
@@ -630,7 +646,7 @@ impl Config {
             ("max_streams_per_token", self.server.max_streams_per_token),
         ] {
             if n == 0 {
-                return Some(Problem::from((
+                out.push(Problem::from((
                     "server",
                     key,
                     format!("server.{key} must be at least 1"),
@@ -638,7 +654,7 @@ impl Config {
             }
         }
         if !(2..=11_000).contains(&self.outcome.chart_points) {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "outcome",
                 "chart_points",
                 format!(
@@ -649,15 +665,15 @@ impl Config {
         }
         for (i, w) in self.webhooks.iter().enumerate() {
             if let Some((key, message)) = w.problem(i) {
-                return Some(Problem::new(&["webhooks", &i.to_string(), key], message));
+                out.push(Problem::new(&["webhooks", &i.to_string(), key], message));
             }
         }
         if let Some(p) = self.proxy.problem() {
-            return Some(p);
+            out.push(p);
         }
         for (name, c) in &self.checks {
             if let Err(e) = c.condition.parse::<shiploop_rollout::Condition>() {
-                return Some(Problem::new(
+                out.push(Problem::new(
                     &["checks", name, "condition"],
                     format!("checks.{name}.condition: {e}"),
                 ));
@@ -670,7 +686,7 @@ impl Config {
                 } else {
                     "command"
                 };
-                return Some(Problem::new(
+                out.push(Problem::new(
                     &["integrity", name, key],
                     format!("integrity.{name}: give exactly one of `command` or `http`"),
                 ));
@@ -678,17 +694,17 @@ impl Config {
         }
         let di = self.rollback.data_integrity_check.trim();
         if !di.is_empty() && !self.integrity.contains_key(di) {
-            return Some(Problem::from(("rollback", "data_integrity_check", format!("rollback.data_integrity_check = {di:?} but there is no [integrity.{di}] with its command"))));
+            out.push(Problem::from(("rollback", "data_integrity_check", format!("rollback.data_integrity_check = {di:?} but there is no [integrity.{di}] with its command"))));
         }
         let name = &self.service.name;
         if name.trim().is_empty() || name.contains(['/', '\\', '\n']) {
-            return Some(Problem::from((
+            out.push(Problem::from((
                 "service",
                 "name",
                 format!("service.name {name:?}: must be a non-empty name without slashes"),
             )));
         }
-        None
+        out
     }
 
     /// How often a rollout ticks: `rollout.tick_interval`, with "auto" resolved for the
@@ -817,6 +833,35 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_choice_outside_its_set_names_the_key_and_the_spellings() {
+        let e = Config::parse("[judge]\ninconclusive = \"maybe\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert_eq!(
+            e.message,
+            "judge.inconclusive \"maybe\": \"pause\", \"promote\" or \"rollback\""
+        );
+        let e = Config::parse("[validation]\non_failure = \"ignore\"\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "validation.on_failure = \"ignore\": use \"rollback\" or \"manual\""
+        );
+        let c = Config::parse("[judge]\ninconclusive = \"rollback\"\n").unwrap();
+        assert_eq!(c.judge.inconclusive, shiploop_artifacts::criteria::Inconclusive::Rollback);
+    }
+
+    #[test]
+    fn every_settings_problem_is_reported_with_its_line() {
+        let text = "[stages]\ncanary_percentage = 0\n\n[server]\npoll = \"0s\"\n";
+        let e = Config::parse(text).unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("stages.canary_percentage = 0"), "{e}");
+        assert_eq!(e.more.len(), 1, "{e}");
+        assert_eq!(e.more[0].line, 5, "{e}");
+        assert_eq!(e.more[0].message, "server.poll must be more than 0", "{e}");
+        assert!(e.to_string().contains("\nline 5, column 1: server.poll"), "{e}");
+    }
 
     #[test]
     fn the_generated_file_parses_to_the_defaults() {

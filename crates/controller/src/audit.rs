@@ -98,7 +98,7 @@ pub fn verify(ws: &Workspace) -> shiploop_workspace::Result<AuditReport> {
             return Ok(report);
         }
     };
-    let err = |e: shiploop_store::StoreError| shiploop_workspace::Error::Usage(e.to_string());
+    let err = shiploop_workspace::Error::Store;
     let chain = store.verify_chain().map_err(err)?;
     let (head_seq, head) = store.head().map_err(err)?;
     report.events = chain.events;

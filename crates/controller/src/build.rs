@@ -9,7 +9,6 @@ use shiploop_providers::metrics::{self, Counts, MetricsKind};
 use shiploop_providers::runner::{RunError, Runner};
 use shiploop_providers::{MetricSource, ProviderError, TrafficRouter};
 use shiploop_rollout::measure::Measurement;
-use shiploop_rollout::plan::Inconclusive;
 use shiploop_rollout::{CheckDef, Plan, Settings};
 use shiploop_workspace::{Error, LoadedRelease, Workspace};
 use std::collections::BTreeMap;
@@ -75,7 +74,9 @@ fn plan_with(
         let condition = c
             .condition
             .parse()
-            .map_err(|e: String| Error::Usage(format!("{from}: checks.{name}.condition: {e}")))?;
+            .map_err(|e: shiploop_rollout::condition::ConditionError| {
+                Error::Usage(format!("{from}: checks.{name}.condition: {e}"))
+            })?;
         checks.insert(
             name.clone(),
             CheckDef {
@@ -90,21 +91,12 @@ fn plan_with(
     let judge_cfg = shiploop_config::JudgeCfg {
         alpha: j.alpha,
         beta: j.beta,
-        inconclusive: j.inconclusive.clone(),
+        inconclusive: j.inconclusive,
     };
     if let Some((_, problem)) = judge_cfg.problem() {
         return Err(Error::Usage(format!("{from}: {problem}")));
     }
-    let inconclusive = match j.inconclusive.as_str() {
-        "pause" => Inconclusive::Pause,
-        "promote" => Inconclusive::Promote,
-        "rollback" => Inconclusive::Rollback,
-        other => {
-            return Err(Error::Usage(format!(
-                "{from}: judge.inconclusive: {other:?} is not pause, promote or rollback"
-            )))
-        }
-    };
+    let inconclusive = j.inconclusive;
     let settings = Settings {
         min_samples: r.min_samples,
         error_limit: r.error_limit,

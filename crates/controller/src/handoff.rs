@@ -51,7 +51,9 @@ pub fn handoff(
             status_file,
         });
     }
-    report.accept(accept).map_err(Error::Refused)?;
+    report
+        .accept(accept)
+        .map_err(|e| Error::Refused(e.to_string()))?;
     if !report.passed() {
         return Ok(Handoff {
             report,

@@ -34,5 +34,5 @@ use shiploop_workspace::Error;
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub(crate) fn store_err(e: shiploop_store::StoreError) -> Error {
-    Error::Usage(e.to_string())
+    Error::Store(e)
 }

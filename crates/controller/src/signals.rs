@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use shiploop_artifacts::release::{Kind, Severity as HotfixSeverity};
 use shiploop_artifacts::signal::{Severity, Signal, SignalMeta, SignalStatus, SignalType, Source};
-use shiploop_rollout::{Decision, DecisionKind, Phase, Rollout};
+use shiploop_rollout::{Decision, DecisionKind, Phase, RollbackCause, Rollout};
 use shiploop_store::DecisionRow;
 use shiploop_workspace::LoadedRelease;
 
@@ -27,16 +27,21 @@ pub fn for_outcome(
     match &state.phase {
         // The validation failure behind this rollback already wrote the incident signal, with
         // its evidence; the rollback is the same incident.
-        Phase::RolledBack { reason } if reason.starts_with("post-deployment validation failed") => {
+        Phase::RolledBack { .. }
+            if state
+                .rollback
+                .is_some_and(|b| b.cause == RollbackCause::Validation) =>
+        {
             None
         }
         Phase::RolledBack { reason } | Phase::Failed { reason } => {
             let cause = decisions
                 .iter()
                 .rev()
+                // The decision that started the rollback is the one with its cause (a restart's
+                // "still rolling back" has none).
                 .find(|d| {
-                    d.decision.kind == DecisionKind::Rollback
-                        && !d.decision.reason.starts_with("still rolling back")
+                    d.decision.kind == DecisionKind::Rollback && d.decision.rollback_cause.is_some()
                 })
                 .map(|d| &d.decision);
             let mut body = format!(

@@ -59,7 +59,7 @@ impl Controller<'_> {
     }
 
     fn rolls_back_on_failure(&self) -> bool {
-        self.approved().validation.on_failure == "rollback"
+        self.approved().validation.on_failure == shiploop_artifacts::criteria::OnFailure::Rollback
     }
 
     fn smoke_tests(&self) -> Vec<SmokeTest> {
@@ -153,10 +153,7 @@ impl Controller<'_> {
 
     /// When an unfinished window started, if one did (it was interrupted).
     fn open_window(&self) -> Result<Option<DateTime<Utc>>> {
-        let events = self
-            .store
-            .events(Some(self.id()))
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        let events = self.store.events(Some(self.id())).map_err(Error::from)?;
         let last = events.iter().rev().find(|e| {
             matches!(
                 e.event,

@@ -68,19 +68,19 @@ impl fmt::Display for FlagType {
     }
 }
 
+/// A flag type that is not one of [`FlagType::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown flag type `{0}`; valid types are {names}", names = FlagType::valid_names())]
+pub struct UnknownFlagType(pub String);
+
 impl std::str::FromStr for FlagType {
-    type Err = String;
+    type Err = UnknownFlagType;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown flag type `{s}`; valid types are {}",
-                    Self::valid_names()
-                )
-            })
+            .ok_or_else(|| UnknownFlagType(s.to_string()))
     }
 }
 
@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(FlagType::Operational.expected_lifetime_days(), Some(7));
         assert!(!FlagType::Permission.is_temporary());
         assert!(FlagType::Operational.is_temporary());
-        let err = "temp".parse::<FlagType>().unwrap_err();
+        let err = "temp".parse::<FlagType>().unwrap_err().to_string();
         assert!(err.contains("release, experiment, operational, kill-switch, permission"));
     }
 

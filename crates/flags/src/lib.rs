@@ -14,7 +14,7 @@ mod validate;
 mod yaml;
 
 pub use error::FlagsError;
-pub use flag::{is_valid_name, Flag, FlagDef, FlagType};
+pub use flag::{is_valid_name, Flag, FlagDef, FlagType, UnknownFlagType};
 pub use gate::FlagGateItem;
 pub use lifecycle::{Stale, Status, DUE_SOON_DAYS};
 pub use registry::{load, Registry, INLINE_SOURCE};

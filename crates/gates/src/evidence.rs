@@ -33,12 +33,15 @@ fn older_than(now: DateTime<Utc>, at: DateTime<Utc>, max: Duration) -> bool {
 /// A change of the contract and what its verdict file shows now.
 #[derive(Debug, Clone)]
 pub struct ChangeEvidence {
+    /// The change's id in the contract.
     pub id: String,
+    /// Its verdict file.
     pub verdict_file: String,
     /// None when the file is unchanged since compilation and still says PASS.
     pub problem: Option<String>,
 }
 
+/// The quality-evaluations gate: every change's verdict still says PASS.
 pub fn quality(release: &str, changes: &[ChangeEvidence]) -> GateResult {
     let g = Gate::QualityEvaluations;
     if changes.is_empty() {
@@ -74,6 +77,7 @@ pub fn quality(release: &str, changes: &[ChangeEvidence]) -> GateResult {
     )
 }
 
+/// The approval gate, from `release verify`'s answer.
 pub fn approval(release: &str, ok: bool, message: &str) -> GateResult {
     let g = Gate::Approval;
     if ok {
@@ -90,7 +94,9 @@ pub fn approval(release: &str, ok: bool, message: &str) -> GateResult {
 /// One recorded `ship rehearse`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rehearsal {
+    /// When it ran.
     pub at: DateTime<Utc>,
+    /// Whether the rollback brought every answer back to the stable version.
     pub ok: bool,
     /// Where it ran (the staging router and URL).
     pub target: String,
@@ -98,6 +104,7 @@ pub struct Rehearsal {
     pub rollback_ms: u64,
     /// The whole rehearsal, shift and rollback.
     pub total_ms: u64,
+    /// What it saw, in one line.
     pub detail: String,
 }
 
@@ -158,22 +165,32 @@ pub fn rehearsal(
 /// A flag evaluation in staging, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
+    /// When the flag was evaluated.
     pub at: DateTime<Utc>,
+    /// Whether the evaluation passed.
     pub ok: bool,
+    /// What it saw, in one line.
     pub detail: String,
 }
 
 /// A flag the release names, with what the registry and staging say about it.
 #[derive(Debug, Clone)]
 pub struct FlagEvidence {
+    /// The flag's name as the release names it.
     pub name: String,
+    /// Whether the registry defines it.
     pub registered: bool,
+    /// Its validation errors.
     pub errors: Vec<String>,
+    /// Its validation warnings.
     pub warnings: Vec<String>,
+    /// Days past its cleanup deadline, when it is.
     pub overdue_days: Option<i64>,
+    /// Its last staging evaluation, if any.
     pub evaluation: Option<Evaluation>,
 }
 
+/// The feature-flags gate, from each flag the release names.
 pub fn flags(
     release: &str,
     registry_problem: Option<&str>,
@@ -251,8 +268,11 @@ pub fn flags(
 /// What the migration linter found in the release's migrations.
 #[derive(Debug, Clone, Default)]
 pub struct MigrationEvidence {
+    /// The migration files linted.
     pub files: Vec<String>,
+    /// Findings that block.
     pub errors: Vec<String>,
+    /// Findings that do not block.
     pub warnings: Vec<String>,
     /// Findings accepted with `-- ship:allow <rule> <reason>`.
     pub allowed: Vec<String>,
@@ -260,6 +280,7 @@ pub struct MigrationEvidence {
     pub unreadable: Option<String>,
 }
 
+/// The migrations gate, from the lint's findings.
 pub fn migrations(e: &MigrationEvidence) -> GateResult {
     let g = Gate::Migrations;
     if let Some(u) = &e.unreadable {
@@ -307,8 +328,16 @@ pub fn migrations(e: &MigrationEvidence) -> GateResult {
 /// What one metric query returned when asked now.
 #[derive(Debug, Clone)]
 pub enum Probe {
-    Data { value: f64, samples: u64 },
+    /// A value.
+    Data {
+        /// The value.
+        value: f64,
+        /// How many samples it stands on.
+        samples: u64,
+    },
+    /// The source answered with nothing; why.
     NoData(String),
+    /// The source failed; its error.
     Error(String),
 }
 
@@ -370,14 +399,17 @@ pub fn monitoring(source: &str, probes: &[(String, Probe)]) -> GateResult {
 /// The on-call notification and its acknowledgement.
 #[derive(Debug, Clone, Default)]
 pub struct Oncall {
+    /// The on-call team.
     pub team: String,
     /// When and through what it was sent.
     pub notified: Option<(DateTime<Utc>, String)>,
     /// Why it could not be sent.
     pub notify_error: Option<String>,
+    /// Who acknowledged, and when.
     pub acked: Option<(String, DateTime<Utc>)>,
 }
 
+/// The on-call gate: the team notified, and its acknowledgement.
 pub fn oncall(release: &str, o: &Oncall, now: DateTime<Utc>) -> GateResult {
     let g = Gate::Oncall;
     let ack = format!("`ship oncall ack {release} --as <name>`");

@@ -10,12 +10,16 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Section {
+    /// The artifacts the handoff needs (contract, validation, outcome contract, runbook).
     RequiredArtifacts,
+    /// The gates the rollout and validation passed.
     QualityGates,
+    /// Who owns what after the handoff.
     OwnershipTransfer,
 }
 
 impl Section {
+    /// The section's heading.
     pub fn title(&self) -> &'static str {
         match self {
             Section::RequiredArtifacts => "Required artifacts",
@@ -26,14 +30,20 @@ impl Section {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// One exit criterion and what the evidence says of it.
 pub struct Item {
+    /// Its section.
     pub section: Section,
+    /// Its id, as `--accept` names it.
     pub id: &'static str,
     /// The checklist line as the Ship loop's exit criteria word it.
     pub item: &'static str,
+    /// Pass, warn, fail, or accepted (overridden).
     pub status: Status,
+    /// What the evidence shows.
     pub evidence: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// What to do about a failure or warning.
     pub fix: Option<String>,
     /// A person accepted this warning, with a reason.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,46 +54,64 @@ pub struct Item {
 /// as "no alert source to check critical alerts"); a failing criterion is never acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Acceptance {
+    /// The criterion's id.
     pub item: String,
+    /// Who accepted it.
     pub by: String,
+    /// Why.
     pub reason: String,
 }
 
 /// One validation item as recorded in the contract.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {
+    /// The item's name.
     pub name: String,
     /// pass, warn or fail.
     pub status: String,
+    /// What it saw.
     pub evidence: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// The post-deployment validation recorded in the contract.
 pub struct ValidationEvidence {
     /// running, passed or failed.
     pub result: String,
+    /// When it ended (None: still running).
     pub ended_at: Option<DateTime<Utc>>,
+    /// Its items.
     pub items: Vec<Recorded>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// A flag the release names, as the registry knows it.
 pub struct FlagEvidence {
+    /// The flag's name.
     pub name: String,
     /// None: not in the registry.
     pub temporary: Option<bool>,
+    /// Its cleanup date, if any.
     pub cleanup_by: Option<NaiveDate>,
+    /// Its owner.
     pub owner: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// One checkpoint of the outcome contract's schedule.
 pub struct Checkpoint {
+    /// Its name.
     pub name: String,
+    /// When it is due.
     pub date: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// Everything the handoff checklist is decided from, gathered by the caller.
 pub struct Evidence {
+    /// The release's id.
     pub release: String,
+    /// Whether it is a hotfix.
     pub hotfix: bool,
     /// The release's status (shipped, validating, …).
     pub status: String,
@@ -91,12 +119,16 @@ pub struct Evidence {
     pub approval: Result<String, String>,
     /// The rollout's phase in the state database (None: never started).
     pub rollout_phase: Option<String>,
+    /// The rollout's weight on the new version.
     pub rollout_weight: u8,
     /// Every stage of the plan, and those the decision log shows the rollout entered (with
     /// the rollout completed, each of them was completed).
     pub plan_stages: Vec<String>,
+    /// The stages the rollout entered.
     pub reached_stages: Vec<String>,
+    /// The recorded post-deployment validation, if any.
     pub validation: Option<ValidationEvidence>,
+    /// The mission the release belongs to.
     pub mission: Option<String>,
     /// The outcome contract: Ok((file, schedule)) or Err(why it cannot be read).
     pub outcome: Option<Result<(String, Vec<Checkpoint>), String>>,
@@ -104,22 +136,32 @@ pub struct Evidence {
     pub runbook: Option<(String, Result<(), String>)>,
     /// Who acknowledged the release for the on-call team, and when.
     pub oncall_ack: Option<(String, DateTime<Utc>)>,
+    /// The on-call team (`oncall.team`).
     pub oncall_team: String,
     /// Automatic rollback triggers and manual ones the contract documents.
     pub rollback_triggers: usize,
+    /// The flags the release names.
     pub flags: Vec<FlagEvidence>,
     /// The flag registry could not be read.
     pub flag_registry_error: Option<String>,
+    /// Who owns the Ship loop's side (`handoff.ship_owner`).
     pub ship_owner: String,
+    /// Who owns operating the service (`handoff.operate_owner`).
     pub operate_owner: String,
+    /// The status file the handoff is recorded in.
     pub status_file: String,
+    /// Today, for due dates.
     pub today: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// The handoff checklist.
 pub struct Report {
+    /// The release's id.
     pub release: String,
+    /// Its mission.
     pub mission: Option<String>,
+    /// Every exit criterion, by section.
     pub items: Vec<Item>,
 }
 

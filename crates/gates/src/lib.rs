@@ -18,16 +18,24 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Gate {
+    /// Every change's evaluation verdict says PASS.
     QualityEvaluations,
+    /// A human approved the contract.
     Approval,
+    /// The rollback was rehearsed in staging, recently enough.
     RollbackRehearsal,
+    /// The release's feature flags are registered and valid.
     FeatureFlags,
+    /// The migrations pass the lint.
     Migrations,
+    /// The metric source answers the rollout's queries.
     Monitoring,
+    /// The on-call team was notified.
     Oncall,
 }
 
 impl Gate {
+    /// Every gate, in the checklist's order.
     pub const ALL: [Gate; 7] = [
         Gate::QualityEvaluations,
         Gate::Approval,
@@ -38,6 +46,7 @@ impl Gate {
         Gate::Oncall,
     ];
 
+    /// The gate's id (`quality-evaluations`, …), as `--override` names it.
     pub fn id(&self) -> &'static str {
         match self {
             Gate::QualityEvaluations => "quality-evaluations",
@@ -93,16 +102,20 @@ impl fmt::Display for Gate {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+/// A gate's or an exit criterion's status.
 pub enum Status {
+    /// Passes.
     Pass,
     /// Passes, with something a person should look at.
     Warn,
+    /// Fails.
     Fail,
     /// Failed, and a human waived it with a reason.
     Overridden,
 }
 
 impl Status {
+    /// The status's name (`pass`, `warn`, …).
     pub fn as_str(&self) -> &'static str {
         match self {
             Status::Pass => "pass",
@@ -116,15 +129,22 @@ impl Status {
 /// A human's waiver of one failing gate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Override {
+    /// The gate waived.
     pub gate: Gate,
+    /// Who waived it.
     pub by: String,
+    /// Why.
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One gate's result.
 pub struct GateResult {
+    /// The gate.
     pub gate: Gate,
+    /// Its checklist line.
     pub item: String,
+    /// Its status.
     pub status: Status,
     /// What was looked at, one line each.
     pub evidence: Vec<String>,
@@ -132,10 +152,12 @@ pub struct GateResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The waiver, when a failure was overridden.
     pub overridden: Option<Override>,
 }
 
 impl GateResult {
+    /// A result with its checklist line.
     pub fn new(gate: Gate, status: Status, evidence: Vec<String>, fix: Option<String>) -> Self {
         GateResult {
             gate,
@@ -147,14 +169,17 @@ impl GateResult {
         }
     }
 
+    /// A passed gate.
     pub fn pass(gate: Gate, evidence: Vec<String>) -> Self {
         Self::new(gate, Status::Pass, evidence, None)
     }
 
+    /// A failed gate, with what to do.
     pub fn fail(gate: Gate, evidence: Vec<String>, fix: impl Into<String>) -> Self {
         Self::new(gate, Status::Fail, evidence, Some(fix.into()))
     }
 
+    /// A gate that passes with a warning, with what to look at.
     pub fn warn(gate: Gate, evidence: Vec<String>, fix: impl Into<String>) -> Self {
         Self::new(gate, Status::Warn, evidence, Some(fix.into()))
     }
@@ -168,9 +193,13 @@ impl GateResult {
 /// `ship check`'s answer to "may this release start?".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The release's id.
     pub release: String,
+    /// When the gates were checked.
     pub checked_at: DateTime<Utc>,
+    /// Whether it is a hotfix (fewer gates may be waived).
     pub hotfix: bool,
+    /// Every gate's result.
     pub gates: Vec<GateResult>,
 }
 
@@ -180,6 +209,7 @@ impl Report {
         self.gates.iter().all(|g| g.status != Status::Fail)
     }
 
+    /// The gates that fail (not overridden).
     pub fn failing(&self) -> Vec<Gate> {
         self.gates
             .iter()

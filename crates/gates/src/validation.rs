@@ -8,22 +8,33 @@ use serde::{Deserialize, Serialize};
 use shiploop_rollout::measure::Measurement;
 use shiploop_rollout::{Condition, Observation};
 
+/// The key of the new version's error rate.
 pub const ERROR_RATE: &str = "canary/error_rate";
+/// The key of the new version's p99 latency.
 pub const LATENCY: &str = "canary/latency_p99";
+/// The key of the count of critical alerts.
 pub const CRITICAL_ALERTS: &str = "alerts/critical";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+/// One item of post-deployment validation.
 pub enum Item {
+    /// The error rate stays within its limit.
     ErrorRate,
+    /// The p99 latency stays within its target.
     Latency,
+    /// No critical alert fires.
     CriticalAlerts,
+    /// The smoke tests pass.
     SmokeTests,
+    /// The user-facing smoke tests pass.
     UserFacing,
+    /// Resource usage stays within its checks.
     Resources,
 }
 
 impl Item {
+    /// Every item, in the report's order.
     pub const ALL: [Item; 6] = [
         Item::ErrorRate,
         Item::Latency,
@@ -45,6 +56,7 @@ impl Item {
         }
     }
 
+    /// The item's id.
     pub fn id(&self) -> &'static str {
         match self {
             Item::ErrorRate => "error-rate",
@@ -60,40 +72,60 @@ impl Item {
 /// A resource bound: a `[checks.NAME]` measured on the new version.
 #[derive(Debug, Clone)]
 pub struct ResourceCheck {
+    /// The check's name.
     pub name: String,
+    /// The metric's key.
     pub key: String,
+    /// What the value must meet.
     pub condition: Condition,
+    /// Samples needed before it counts.
     pub min_samples: u64,
 }
 
 #[derive(Debug, Clone)]
+/// What validation holds production to.
 pub struct Limits {
     /// Highest acceptable error rate (0–1).
     pub max_error_rate: f64,
     /// How that limit came about, for the evidence.
     pub error_rate_basis: String,
+    /// The p99 latency target, in seconds.
     pub p99_target_secs: f64,
+    /// Requests needed before a rate counts.
     pub min_samples: u64,
+    /// Consecutive failed ticks that fail an item.
     pub failure_limit: u32,
+    /// Consecutive ticks the source could not answer that fail an item.
     pub error_limit: u32,
     /// Whether a source answers `alerts/critical`.
     pub alerts: bool,
+    /// The resource checks (`validation.resource_checks`).
     pub resources: Vec<ResourceCheck>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One smoke test's result.
 pub struct SmokeOutcome {
+    /// The test's name.
     pub name: String,
+    /// Whether it passed.
     pub ok: bool,
+    /// Whether it is tagged user-facing.
     pub user_facing: bool,
+    /// What it saw.
     pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One item's result.
 pub struct ItemResult {
+    /// The item.
     pub item: Item,
+    /// Its line in the report.
     pub text: String,
+    /// Its status.
     pub status: Status,
+    /// What the evidence shows.
     pub evidence: String,
 }
 
@@ -134,6 +166,7 @@ impl Track {
 }
 
 #[derive(Debug, Clone)]
+/// Post-deployment validation's state over its window: fed each tick, it says each item's status.
 pub struct Validator {
     limits: Limits,
     tracks: Vec<Track>,
@@ -148,6 +181,7 @@ fn idx(i: Item) -> usize {
 }
 
 impl Validator {
+    /// A validator for these limits and the number of smoke tests (and user-facing ones) declared.
     pub fn new(limits: Limits, smoke_declared: usize, user_facing_declared: usize) -> Validator {
         Validator {
             limits,
@@ -375,6 +409,7 @@ impl Validator {
             .collect()
     }
 
+    /// Ticks seen so far.
     pub fn ticks(&self) -> u32 {
         self.ticks
     }

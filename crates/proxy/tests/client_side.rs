@@ -2,6 +2,9 @@
 //! and fail or stall its own uploads. Neither may exhaust the proxy nor count as an error of
 //! the version the client was sent to.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::proxy_to;
 use http_body_util::{BodyExt, Full};

@@ -1,6 +1,9 @@
 //! Responses the upstream cuts off or sends too slowly: the request counts as an error of the
 //! version, and the client sees the connection fail rather than a clean short answer.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::proxy_to;
 use http_body_util::{BodyExt, Empty};

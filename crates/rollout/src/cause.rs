@@ -74,6 +74,14 @@ impl std::fmt::Display for RollbackCause {
     }
 }
 
+/// What made the engine pause a rollout, or promote it without the evidence, by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PauseCause {
+    /// The judge could not decide within the stage's time and `max_hold`.
+    Inconclusive,
+}
+
 /// The rollback a rollout is in (or ended with), kept on its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rollback {

@@ -6,12 +6,19 @@ use std::fmt;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
+/// A stage check's condition on a metric's value, as written in `[checks.NAME]`.
 pub enum Condition {
+    /// `< N`
     Lt(f64),
+    /// `<= N`
     Le(f64),
+    /// `> N`
     Gt(f64),
+    /// `>= N`
     Ge(f64),
+    /// `== N`
     Eq(f64),
+    /// `between A and B`, both included.
     Between(f64, f64),
 }
 
@@ -32,28 +39,67 @@ impl Condition {
     }
 }
 
+/// A stage check's condition that does not parse.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("condition {text:?}: {problem}")]
+pub struct ConditionError {
+    /// The condition as written.
+    pub text: String,
+    /// What is wrong with it.
+    pub problem: ConditionProblem,
+}
+
+/// What is wrong with a condition.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConditionProblem {
+    /// A bound that is not a number.
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    /// An infinite or NaN bound.
+    #[error("the bound must be finite")]
+    NotFinite,
+    /// `between` without ` and `.
+    #[error("write `between A and B`")]
+    BetweenWithoutAnd,
+    /// `between A and B` with A above B.
+    #[error("{low} is above {high}")]
+    Reversed {
+        /// A.
+        low: f64,
+        /// B.
+        high: f64,
+    },
+    /// No comparison operator.
+    #[error("expected `< N`, `<= N`, `> N`, `>= N`, `== N` or `between A and B`")]
+    NoOperator,
+}
+
 impl FromStr for Condition {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ConditionError;
+    fn from_str(s: &str) -> Result<Self, ConditionError> {
         let t = s.trim();
-        let num = |x: &str| -> Result<f64, String> {
+        let fail = |problem| ConditionError {
+            text: s.to_string(),
+            problem,
+        };
+        let num = |x: &str| -> Result<f64, ConditionError> {
             let v: f64 = x
                 .trim()
                 .parse()
-                .map_err(|_| format!("condition {s:?}: {x:?} is not a number"))?;
+                .map_err(|_| fail(ConditionProblem::NotANumber(x.to_string())))?;
             if v.is_finite() {
                 Ok(v)
             } else {
-                Err(format!("condition {s:?}: the bound must be finite"))
+                Err(fail(ConditionProblem::NotFinite))
             }
         };
         if let Some(rest) = t.strip_prefix("between ") {
             let (a, b) = rest
                 .split_once(" and ")
-                .ok_or_else(|| format!("condition {s:?}: write `between A and B`"))?;
+                .ok_or_else(|| fail(ConditionProblem::BetweenWithoutAnd))?;
             let (a, b) = (num(a)?, num(b)?);
             if a > b {
-                return Err(format!("condition {s:?}: {a} is above {b}"));
+                return Err(fail(ConditionProblem::Reversed { low: a, high: b }));
             }
             return Ok(Condition::Between(a, b));
         }
@@ -68,9 +114,7 @@ impl FromStr for Condition {
                 return Ok(make(num(rest)?));
             }
         }
-        Err(format!(
-            "condition {s:?}: expected `< N`, `<= N`, `> N`, `>= N`, `== N` or `between A and B`"
-        ))
+        Err(fail(ConditionProblem::NoOperator))
     }
 }
 
@@ -115,7 +159,17 @@ mod tests {
         assert_eq!(b.to_string(), "between 0.1 and 0.3");
         assert!("~ 3".parse::<Condition>().is_err());
         assert!("< abc".parse::<Condition>().is_err());
-        assert!("between 3 and 1".parse::<Condition>().is_err());
+        assert_eq!(
+            "between 3 and 1"
+                .parse::<Condition>()
+                .unwrap_err()
+                .to_string(),
+            "condition \"between 3 and 1\": 3 is above 1"
+        );
+        assert_eq!(
+            "< abc".parse::<Condition>().unwrap_err().to_string(),
+            "condition \"< abc\": \" abc\" is not a number"
+        );
         assert!("< inf".parse::<Condition>().is_err());
     }
 }

@@ -11,8 +11,11 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+/// What a trigger or stage check found this tick.
 pub enum Outcome {
+    /// Within its limit.
     Pass,
+    /// Beyond its limit.
     Fail,
     /// Too little or no data: never a pass, never a failure.
     NoData,
@@ -25,10 +28,13 @@ pub enum Outcome {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One trigger's or stage check's result, explained.
 pub struct Finding {
     /// `trigger:error-rate`, `check:latency`, …
     pub name: String,
+    /// What it found.
     pub outcome: Outcome,
+    /// The sentence that says why.
     pub detail: String,
     /// The judge's numbers, for the findings it decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,8 +96,11 @@ impl Finding {
 
 /// What the judge needs to decide this tick.
 pub struct Judged<'a> {
+    /// The plan's judge.
     pub judge: &'a Judge,
+    /// What the judge has seen of this rollout.
     pub state: &'a State,
+    /// The current stage's index.
     pub stage: usize,
 }
 

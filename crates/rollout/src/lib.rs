@@ -12,7 +12,7 @@ pub mod machine;
 pub mod measure;
 pub mod plan;
 
-pub use cause::{Rollback, RollbackCause};
+pub use cause::{PauseCause, Rollback, RollbackCause};
 pub use condition::Condition;
 pub use machine::{Decision, DecisionKind, Effect, HoldKind, Input, Phase, Rollout};
 pub use measure::{Measurement, Observation};

@@ -1,6 +1,6 @@
 //! The rollout state machine: `Rollout::step(plan, at, input)` → effects + a decision.
 
-use crate::cause::{Rollback, RollbackCause};
+use crate::cause::{PauseCause, Rollback, RollbackCause};
 use crate::criteria::{self, Finding, Judged, Outcome};
 use crate::measure::{self, Measurement, Observation};
 use crate::plan::{Inconclusive, Plan};
@@ -11,28 +11,40 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "kebab-case")]
+/// Where a rollout is.
 pub enum Phase {
+    /// Created, not started.
     Pending,
+    /// Moving through its stages.
     Progressing,
+    /// Held by a person (or by an inconclusive judge); ticks watch but do not advance.
     Paused {
+        /// Why.
         reason: String,
     },
+    /// Sending all traffic back to the stable version; waiting for the router to confirm.
     RollingBack {
+        /// Why it rolls back.
         reason: String,
     },
+    /// All traffic is back on the stable version.
     RolledBack {
+        /// Why it rolled back.
         reason: String,
     },
     /// All traffic is on the new version; waiting for the router to confirm it is the stable one.
     Completing,
+    /// The new version is the stable one.
     Completed,
     /// Rolling back itself failed repeatedly: a person must act.
     Failed {
+        /// Why.
         reason: String,
     },
 }
 
 impl Phase {
+    /// Whether nothing more will happen to the rollout.
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
@@ -40,6 +52,7 @@ impl Phase {
         )
     }
 
+    /// The phase's name in decisions and `--json` (`rolling-back`, …).
     pub fn name(&self) -> &'static str {
         match self {
             Phase::Pending => "pending",
@@ -56,41 +69,55 @@ impl Phase {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "input", rename_all = "kebab-case")]
+/// What can happen to a rollout: a tick, an operator's command, the router's answer.
 pub enum Input {
+    /// Start at the first stage.
     Start,
+    /// Time passed and these were measured.
     Tick {
+        /// The measurements, by key.
         observation: Observation,
     },
+    /// A person pauses the rollout.
     Pause {
+        /// Why.
         reason: String,
     },
+    /// A person resumes a paused rollout.
     Resume,
     /// Skip the rest of the current stage (an operator's decision, with its reason).
     Promote {
+        /// Why.
         reason: String,
     },
+    /// A person rolls back.
     Abort {
+        /// Why.
         reason: String,
     },
     /// Post-deployment validation failed after the rollout completed: roll back.
     ValidationFailed {
+        /// What failed.
         reason: String,
     },
     /// The router confirmed all traffic is back on the stable version.
     RolledBack,
     /// The router could not roll back.
     RollbackFailed {
+        /// The router's error.
         error: String,
     },
     /// The router made the new version the stable one.
     Promoted,
     /// The router could not make the new version the stable one.
     PromoteFailed {
+        /// The router's error.
         error: String,
     },
     /// The router kept failing to carry the recorded weight (the controller's error limit):
     /// an automatic rollback, not a person's.
     RouterFailing {
+        /// The last error.
         reason: String,
     },
 }
@@ -99,10 +126,14 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "effect", rename_all = "kebab-case")]
 pub enum Effect {
+    /// Put this weight on the new version.
     SetWeight {
+        /// Percent of traffic on the new version.
         weight: u8,
+        /// The stage it belongs to.
         stage: String,
     },
+    /// Send all traffic back to the stable version.
     RollBack,
     /// The new version takes all traffic for good: make it the stable one.
     Complete,
@@ -110,16 +141,27 @@ pub enum Effect {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+/// What a decision decided.
 pub enum DecisionKind {
+    /// The rollout started.
     Start,
+    /// Stay at the current weight.
     Hold,
+    /// Go on to the next stage.
     Promote,
+    /// All traffic goes to the new version; make it the stable one.
     Complete,
+    /// The router made the new version the stable one.
     Completed,
+    /// Roll back (the decision that starts it carries its cause).
     Rollback,
+    /// The router confirmed the rollback.
     RolledBack,
+    /// Paused.
     Pause,
+    /// Resumed.
     Resume,
+    /// A person must act: rolling back failed, or the state is corrupt.
     Failed,
     /// The input does not apply in this phase; nothing changed.
     Ignored,
@@ -128,15 +170,22 @@ pub enum DecisionKind {
 /// One explained decision: what was decided, why, and the evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
+    /// When it was decided (the tick's or the command's time).
     pub at: DateTime<Utc>,
+    /// What was decided.
     pub kind: DecisionKind,
+    /// The stage's index.
     pub stage: usize,
+    /// The stage's name.
     pub stage_name: String,
+    /// The weight on the new version after the decision.
     pub weight: u8,
     /// Monitored time in the stage when the decision was taken.
     #[serde(default)]
     pub stage_elapsed_ms: u64,
+    /// Why, in one sentence.
     pub reason: String,
+    /// Every trigger's and stage check's result behind it.
     pub findings: Vec<Finding>,
     /// On the decision that starts a rollback only: what caused it, from a fixed set — a
     /// trigger's name (`error-rate`, `p99-latency`, `health-checks`, `critical-security-alert`,
@@ -146,7 +195,7 @@ pub struct Decision {
     pub rollback_cause: Option<RollbackCause>,
     /// On a pause or promotion the judge's inconclusive evidence caused: `inconclusive`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pause_cause: Option<String>,
+    pub pause_cause: Option<PauseCause>,
     /// On a hold: what it waits on, so a reader can group holds without reading their text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<HoldKind>,
@@ -171,16 +220,23 @@ pub enum HoldKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A rollout's state: all the engine remembers between steps (recorded in the state database).
 pub struct Rollout {
+    /// Where it is.
     pub phase: Phase,
+    /// The current stage's index.
     pub stage: usize,
     /// The weight the router should have on the new version.
     pub weight: u8,
     /// Monitored time spent in the current stage, in milliseconds.
     pub stage_elapsed_ms: u64,
+    /// The time of the last tick, to count watched time from.
     pub last_tick: Option<DateTime<Utc>>,
+    /// Consecutive ticks with a metric error (against `error_limit`).
     pub consecutive_errors: u32,
+    /// Consecutive ticks with a failed stage check (against `failure_limit`).
     pub consecutive_failures: u32,
+    /// Attempts to roll back (or complete) the router refused.
     pub rollback_attempts: u32,
     /// The stable version's error rate: over the rollout's counts, or last measured with
     /// enough data by a source without counts.
@@ -208,12 +264,16 @@ impl Default for Rollout {
     }
 }
 
+/// What a step produced: the effects to carry out and the decision to record.
 pub struct Step {
+    /// For the router, in order.
     pub effects: Vec<Effect>,
+    /// The explained decision.
     pub decision: Decision,
 }
 
 impl Rollout {
+    /// A rollout not started yet.
     pub fn new() -> Rollout {
         Rollout {
             phase: Phase::Pending,
@@ -239,6 +299,7 @@ impl Rollout {
         self.last_tick = None;
     }
 
+    /// Monitored time spent in the current stage.
     pub fn elapsed(&self) -> Duration {
         Duration::from_millis(self.stage_elapsed_ms)
     }
@@ -365,6 +426,7 @@ impl Rollout {
         }
     }
 
+    /// Applies `input` at time `at`: the next state (in place), the effects and the decision.
     pub fn step(&mut self, plan: &Plan, at: DateTime<Utc>, input: Input) -> Step {
         match input {
             Input::Start => self.start(plan, at),
@@ -923,7 +985,7 @@ impl Rollout {
                     reason: reason.clone(),
                 };
                 let mut step = self.only(plan, at, DecisionKind::Pause, reason, findings);
-                step.decision.pause_cause = Some("inconclusive".into());
+                step.decision.pause_cause = Some(PauseCause::Inconclusive);
                 step
             }
             Inconclusive::Promote => {
@@ -939,7 +1001,7 @@ impl Rollout {
                 } else {
                     self.advance(plan, at, reason, findings)
                 };
-                step.decision.pause_cause = Some("inconclusive".into());
+                step.decision.pause_cause = Some(PauseCause::Inconclusive);
                 step
             }
             Inconclusive::Rollback => {

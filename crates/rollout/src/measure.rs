@@ -7,8 +7,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Measurement {
+    /// A value.
     Value {
+        /// The value.
         value: f64,
+        /// How many samples (requests, series) it stands on.
         samples: u64,
         /// What the source can say about the value, for the decision (e.g. the names of the
         /// alerts behind an alert count).
@@ -18,10 +21,14 @@ pub enum Measurement {
     /// The source answered, but has nothing for this query (no traffic, empty result).
     NoData,
     /// The source could not answer (down, timeout, bad query).
-    Error { message: String },
+    Error {
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl Measurement {
+    /// A value without detail.
     pub fn value(value: f64, samples: u64) -> Self {
         Measurement::Value {
             value,
@@ -30,6 +37,7 @@ impl Measurement {
         }
     }
 
+    /// A value with what the source can say about it.
     pub fn with_detail(value: f64, samples: u64, detail: String) -> Self {
         Measurement::Value {
             value,

@@ -8,40 +8,36 @@ use shiploop_judge::{Judge, Limits, StageInfo};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// What a stage does when its duration and `max_hold` have passed and the judge still could not
-/// tell a healthy canary from a regression (too little traffic): never a silent promotion, never
-/// a rollback for lack of data unless a team asks for one.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Inconclusive {
-    /// Pause the rollout for a person (with a signal and a notification): resume to collect
-    /// for another `max_hold`, promote to go on without the evidence, or abort.
-    #[default]
-    Pause,
-    /// Promote anyway, saying so in the decision and with a signal.
-    Promote,
-    /// Roll back.
-    Rollback,
-}
+/// What a stage the judge cannot decide does: the contract's `judge.inconclusive`, one type
+/// from the contract to the engine.
+pub use shiploop_artifacts::criteria::Inconclusive;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One stage as the engine runs it.
 pub struct StagePlan {
+    /// The stage's name (`canary`, …).
     pub name: String,
+    /// Percent of traffic on the new version.
     pub weight: u8,
     /// None: the final stage completes as soon as it is reached.
     pub duration: Option<Duration>,
+    /// The stage checks it must pass, by name.
     pub checks: Vec<String>,
 }
 
 /// A user-defined stage check: a metric of the new version and the condition it must meet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckDef {
+    /// The metric's key.
     pub metric: String,
+    /// What its value must meet.
     pub condition: Condition,
+    /// Samples needed before the check counts.
     pub min_samples: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The limits and policies the engine decides with, from the approved criteria.
 pub struct Settings {
     /// Requests needed in a window before error rates and latency count as data.
     pub min_samples: u64,
@@ -80,16 +76,22 @@ impl Default for Settings {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a rollout executes.
 pub struct Plan {
+    /// The stages, in order.
     pub stages: Vec<StagePlan>,
+    /// The automatic rollback triggers.
     pub triggers: Vec<Trigger>,
     /// The p99 target used by the `latency` stage check (the trigger carries its own).
     pub latency_target: Option<Duration>,
+    /// The stage checks by name.
     pub checks: BTreeMap<String, CheckDef>,
+    /// The limits and policies.
     pub settings: Settings,
 }
 
 impl Plan {
+    /// The plan of an approved contract's stages and triggers with these checks and settings.
     pub fn from_contract(
         stages: &[Stage],
         triggers: &[Trigger],

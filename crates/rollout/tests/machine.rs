@@ -1,5 +1,8 @@
 //! The state machine, driven with a fake clock: every instant is passed in.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 use support::*;
 
@@ -217,7 +220,7 @@ fn no_data_or_too_little_evidence_holds_then_pauses_for_a_person() {
         assert_eq!(run.elapsed_since_start(), 25 * 60);
         assert_eq!(run.weights, vec![5]);
         let d = &run.log.last().unwrap().decision;
-        assert_eq!(d.pause_cause.as_deref(), Some("inconclusive"));
+        assert_eq!(d.pause_cause, Some(shiploop_rollout::PauseCause::Inconclusive));
         assert!(
             d.reason
                 .starts_with("inconclusive: canary at 5 %: no decision on the evidence after 25m"),

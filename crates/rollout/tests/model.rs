@@ -1,6 +1,9 @@
 //! Model-based test: random sequences of ticks, measurements and operator commands against the
 //! state machine, checking the properties that make a rollout safe.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 use support::*;
 

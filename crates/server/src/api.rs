@@ -348,7 +348,7 @@ pub async fn command(
 pub fn input(action: &str, reason: String) -> Result<Input, Problem> {
     // The reason goes into the decision log, the contract and the server's log: one line.
     shiploop_artifacts::release::check_plain("the reason", &reason)
-        .map_err(Problem::bad_request)?;
+        .map_err(|e| Problem::bad_request(e.to_string()))?;
     if reason.chars().count() > MAX_REASON {
         return Err(Problem::bad_request(format!(
             "the reason has more than {MAX_REASON} characters: link to the details instead"

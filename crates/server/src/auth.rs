@@ -29,10 +29,65 @@ pub struct Tokens {
 /// Short tokens are guessable; the proxy's admin token has the same floor.
 const MIN_LEN: usize = 16;
 
+/// What is wrong with one entry of a tokens file or variable. Never the entry's text: it may be
+/// the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenProblem {
+    /// A file line that is not two words.
+    #[error("expected `<role> <token>`")]
+    NotRoleToken,
+    /// A variable's entry without a colon.
+    #[error("expected role:token pairs separated by commas")]
+    NotPairs,
+    /// The first word is not a role.
+    #[error("the role must be viewer or operator, and come before the token")]
+    UnknownRole,
+    /// A guessable token.
+    #[error("a token must have at least {MIN_LEN} characters")]
+    TooShort,
+}
+
+/// API tokens that could not be loaded; the message names the file and line or the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum TokensError {
+    /// A line of the tokens file.
+    #[error("{label}:{line}: {problem}")]
+    File {
+        /// The file as `ship.toml` names it.
+        label: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        problem: TokenProblem,
+    },
+    /// An entry of the tokens variable.
+    #[error("${var}: {problem}")]
+    Env {
+        /// The variable's name.
+        var: String,
+        /// What is wrong.
+        problem: TokenProblem,
+    },
+    /// The tokens file could not be read.
+    #[error("{file}: {source}")]
+    Read {
+        /// The file as `ship.toml` names it.
+        file: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 impl Tokens {
     /// `<role> <token>` lines (`#` comments, blank lines ignored); errors name the line.
-    pub fn parse_file(label: &str, text: &str) -> Result<Tokens, String> {
+    pub fn parse_file(label: &str, text: &str) -> Result<Tokens, TokensError> {
         let mut t = Tokens::default();
+        let at = |i: usize, problem| TokensError::File {
+            label: label.to_string(),
+            line: i + 1,
+            problem,
+        };
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -40,37 +95,35 @@ impl Tokens {
             }
             let mut parts = line.split_whitespace();
             let (Some(role), Some(token), None) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(format!("{label}:{}: expected `<role> <token>`", i + 1));
+                return Err(at(i, TokenProblem::NotRoleToken));
             };
-            t.add(role, token)
-                .map_err(|e| format!("{label}:{}: {e}", i + 1))?;
+            t.add(role, token).map_err(|p| at(i, p))?;
         }
         Ok(t)
     }
 
     /// `role:token,role:token` from an environment variable.
-    pub fn parse_env(var: &str, value: &str) -> Result<Tokens, String> {
+    pub fn parse_env(var: &str, value: &str) -> Result<Tokens, TokensError> {
         let mut t = Tokens::default();
+        let env = |problem| TokensError::Env {
+            var: var.to_string(),
+            problem,
+        };
         for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((role, token)) = item.split_once(':') else {
                 // Never echo the entry: without a colon it is most likely a bare token.
-                return Err(format!(
-                    "${var}: expected role:token pairs separated by commas"
-                ));
+                return Err(env(TokenProblem::NotPairs));
             };
-            t.add(role.trim(), token.trim())
-                .map_err(|e| format!("${var}: {e}"))?;
+            t.add(role.trim(), token.trim()).map_err(env)?;
         }
         Ok(t)
     }
 
-    fn add(&mut self, role: &str, token: &str) -> Result<(), String> {
+    fn add(&mut self, role: &str, token: &str) -> Result<(), TokenProblem> {
         // Never echo the text: written the wrong way round (`token role`), it is the secret.
-        let role = Role::parse(role).ok_or_else(|| {
-            "the role must be viewer or operator, and come before the token".to_string()
-        })?;
+        let role = Role::parse(role).ok_or(TokenProblem::UnknownRole)?;
         if token.len() < MIN_LEN {
-            return Err(format!("a token must have at least {MIN_LEN} characters"));
+            return Err(TokenProblem::TooShort);
         }
         self.tokens.push((token.to_string(), role));
         Ok(())
@@ -222,9 +275,11 @@ mod tests {
         );
         assert!(Tokens::parse_file("f", "admin x")
             .unwrap_err()
+            .to_string()
             .starts_with("f:1:"));
         assert!(Tokens::parse_file("f", "\nviewer short")
             .unwrap_err()
+            .to_string()
             .contains("f:2: a token must"));
         let mut jar = HeaderMap::new();
         jar.insert(
@@ -241,11 +296,13 @@ mod tests {
             Tokens::parse_env("T", "s3cr3t-0123456789abcdef:operator").unwrap_err(),
             Tokens::parse_file("f", "s3cr3t-0123456789abcdef operator").unwrap_err(),
         ] {
+            let e = e.to_string();
             assert!(!e.contains("s3cr3t"), "{e}");
             assert!(e.contains("viewer or operator"), "{e}");
         }
         assert!(Tokens::parse_env("T", "viewer")
             .unwrap_err()
+            .to_string()
             .contains("role:token"));
     }
 }

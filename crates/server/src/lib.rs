@@ -160,13 +160,15 @@ async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Result<R
 }
 
 /// The tokens `[server]` names: the file and the environment variable (errors name the line).
-pub fn load_tokens(ws: &Workspace) -> Result<Tokens, String> {
+pub fn load_tokens(ws: &Workspace) -> Result<Tokens, auth::TokensError> {
     let cfg = &ws.config.server;
     let mut tokens = Tokens::default();
     if !cfg.tokens_file.is_empty() {
         let path = ws.path(&cfg.tokens_file);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", cfg.tokens_file))?;
+        let text = std::fs::read_to_string(&path).map_err(|source| auth::TokensError::Read {
+            file: cfg.tokens_file.clone(),
+            source,
+        })?;
         tokens = tokens.merge(Tokens::parse_file(&cfg.tokens_file, &text)?);
     }
     if !cfg.tokens_env.is_empty() {

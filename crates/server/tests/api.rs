@@ -4,6 +4,9 @@
 //! What `ship serve` adds around the router (the accept loop's limits, signals) has its tests in
 //! crates/cli/tests/serve*.rs.
 
+// Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
+#![allow(clippy::unwrap_used)]
+
 use axum::body::Body;
 use axum::http::{header, Request};
 use axum::Router;

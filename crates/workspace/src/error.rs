@@ -92,6 +92,27 @@ impl Error {
         }
     }
 
+    /// A `ship.toml` that does not load: the first problem where it is, and every other one
+    /// after it on lines of their own (`file:line:column: message`), so all are printed.
+    pub(crate) fn config(file: &std::path::Path, e: shiploop_config::ConfigError) -> Error {
+        let mut message = e.message;
+        for more in e.more {
+            message.push_str(&format!(
+                "\n{}:{}:{}: {}",
+                file.display(),
+                more.line,
+                more.column,
+                more.message
+            ));
+        }
+        Error::Parse {
+            file: file.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            message,
+        }
+    }
+
     pub(crate) fn parse(file: &std::path::Path, e: shiploop_artifacts::ParseError) -> Error {
         Error::Parse {
             file: file.to_path_buf(),

@@ -49,12 +49,7 @@ pub fn init_with(dir: &Path, layout: &Layout, command: &str) -> Result<InitRepor
     let existed = cfg_path.exists();
     file(&root, "ship.toml", &toml, &mut report)?;
     // Lay out the paths the configuration actually names (an existing ship.toml may move them).
-    let cfg = Config::parse(&fsutil::read(&cfg_path)?).map_err(|e| Error::Parse {
-        file: cfg_path.clone(),
-        line: e.line,
-        column: e.column,
-        message: e.message,
-    })?;
+    let cfg = Config::parse(&fsutil::read(&cfg_path)?).map_err(|e| Error::config(&cfg_path, e))?;
     let p = &cfg.paths;
     for d in [&p.evaluations, &p.signals, &p.missions] {
         file(&root, &format!("{d}/.gitkeep"), "", &mut report)?;

@@ -50,12 +50,7 @@ impl Workspace {
             let file = d.join("ship.toml");
             if file.is_file() {
                 let text = fsutil::read(&file)?;
-                let config = Config::parse(&text).map_err(|e| Error::Parse {
-                    file: file.clone(),
-                    line: e.line,
-                    column: e.column,
-                    message: e.message,
-                })?;
+                let config = Config::parse(&text).map_err(|e| Error::config(&file, e))?;
                 return Ok(Workspace {
                     root: d.to_path_buf(),
                     config,

@@ -218,7 +218,7 @@ impl Workspace {
             let judge = shiploop_config::JudgeCfg {
                 alpha: c.judge.alpha,
                 beta: c.judge.beta,
-                inconclusive: c.judge.inconclusive.clone(),
+                inconclusive: c.judge.inconclusive,
             };
             if let Some((_, problem)) = judge.problem() {
                 return Err(Error::Incomplete {

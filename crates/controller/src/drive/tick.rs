@@ -112,7 +112,7 @@ impl Controller<'_> {
                 let _ = self.store.append(&id, &failed, now);
             }
         }
-        if decision.pause_cause.as_deref() == Some("inconclusive") {
+        if decision.pause_cause == Some(shiploop_rollout::PauseCause::Inconclusive) {
             self.inconclusive_signal(&decision, now);
         }
         self.execute(effects, m, log).await?;

@@ -798,6 +798,7 @@ mod tests {
                 findings: vec![],
                 rollback_cause: None,
                 pause_cause: None,
+                hold: None,
             },
         };
         let log = [
