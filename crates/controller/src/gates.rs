@@ -460,7 +460,7 @@ pub async fn check(
             store.append(&id, &overridden, now).map_err(store_err)?;
         }
     }
-    let checked = Event::GatesChecked(serde_json::to_value(&report).unwrap_or_default());
+    let checked = Event::GatesChecked(report.clone());
     store.append(&id, &checked, now).map_err(store_err)?;
     let record = ChecksRecord {
         checked_at: now,

@@ -180,7 +180,17 @@ pub fn one_of_each() -> Vec<Event> {
             reason: "known".into(),
             evidence: vec!["2 flags registered".into()],
         }),
-        Event::GatesChecked(json!({ "release": "r1", "gates": [] })),
+        Event::GatesChecked(shiploop_gates::Report {
+            release: "r1".into(),
+            checked_at: at(3),
+            hotfix: false,
+            gates: vec![shiploop_gates::GateResult::new(
+                shiploop_gates::Gate::Oncall,
+                shiploop_gates::Status::Pass,
+                vec!["payments acknowledged".into()],
+                None,
+            )],
+        }),
         Event::ApprovalNeeded(ApprovalNeeded {
             release: "r1".into(),
             submitted_by: "bob".into(),

@@ -65,8 +65,8 @@ pub enum Event {
     OncallAcked(OncallAcked),
     /// A failing gate was overridden by a person.
     GateOverridden(GateOverridden),
-    /// `ship check`'s full report, every gate with its evidence (as the gates crate writes it).
-    GatesChecked(Value),
+    /// `ship check`'s full report, every gate with its evidence.
+    GatesChecked(shiploop_gates::Report),
     /// A release waits for a human approval.
     ApprovalNeeded(ApprovalNeeded),
     /// A release was withdrawn; events before it belong to the withdrawn contract.
@@ -655,6 +655,20 @@ mod tests {
                 }),
             ),
         ];
+        let report = shiploop_gates::Report {
+            release: "r1".into(),
+            checked_at: crate::contract::at(3),
+            hotfix: false,
+            gates: vec![],
+        };
+        let cases = [
+            cases,
+            vec![(
+                serde_json::to_value(&report).unwrap(),
+                Event::GatesChecked(report),
+            )],
+        ]
+        .concat();
         for (old, typed) in cases {
             assert_eq!(
                 typed.data().unwrap().to_string(),

@@ -869,4 +869,30 @@ mod tests {
             (&serde_json::json!("x"), &serde_json::json!([1]))
         );
     }
+
+    /// A rollout whose state no longer parses is named, not hidden: `releases` still lists it
+    /// and `rollout` says it is corrupt, so readers can go on past it.
+    #[test]
+    fn an_unreadable_rollout_is_corrupt_and_still_listed() {
+        let mut dirs = vec![];
+        let mut st = fresh(&mut dirs);
+        for r in ["r1", "r2"] {
+            st.create_rollout(
+                r,
+                &contract::plan("d"),
+                &contract::state(0),
+                contract::at(0),
+            )
+            .unwrap();
+        }
+        st.connection()
+            .execute_batch(
+                "UPDATE rollouts SET state = '{\"phase\":\"sideways\"}' WHERE release = 'r1'",
+            )
+            .unwrap();
+        assert_eq!(st.releases().unwrap(), ["r1", "r2"]);
+        assert!(matches!(st.rollout("r1"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(st.rollouts(), Err(StoreError::Corrupt(_))));
+        assert_eq!(st.rollout("r2").unwrap().unwrap().state, contract::state(0));
+    }
 }
