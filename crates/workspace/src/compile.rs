@@ -12,10 +12,15 @@ use shiploop_artifacts::Dur;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Serialize)]
+/// What `ship release new` wrote.
 pub struct NewReport {
+    /// The new release's id.
     pub id: String,
+    /// Its contract file, relative to the workspace.
     pub file: String,
+    /// The mission it belongs to.
     pub mission: Option<String>,
+    /// The change ids it ships.
     pub changes: Vec<String>,
     /// (id, verdict) of verdicts that did not pass.
     pub excluded: Vec<(String, String)>,
@@ -32,6 +37,7 @@ pub struct NewReport {
 /// Options of `ship release new`.
 #[derive(Debug, Clone, Default)]
 pub struct NewOptions {
+    /// The mission the release belongs to.
     pub mission: Option<String>,
     /// Only these verdict ids (default: every PASS verdict not yet released).
     pub verdicts: Vec<String>,
@@ -51,7 +57,9 @@ pub struct NewOptions {
 pub struct StageOverride {
     /// canary, early-adopters or ga.
     pub name: String,
+    /// The stage's traffic share, in percent.
     pub weight: Option<u8>,
+    /// How long the stage is watched.
     pub duration: Option<Dur>,
 }
 
@@ -167,6 +175,7 @@ fn with_stage_overrides(
 }
 
 impl Workspace {
+    /// Compiles a release contract named `name` from the verdicts and ship.toml (`ship release new`).
     pub fn release_new(
         &self,
         name: &str,
@@ -508,6 +517,7 @@ impl Workspace {
         "../".repeat(depth)
     }
 
+    /// The status file (`paths.status`), or an empty one when it does not exist yet.
     pub fn load_status(&self) -> Result<StatusFile> {
         let path = self.path(&self.config.paths.status);
         if path.is_file() {

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 pub enum Error {
     /// No `ship.toml` in the folder or any parent.
     #[error("no ship.toml in {} or any parent folder: run `ship init` first", dir.display())]
-    NotAWorkspace { dir: PathBuf },
+    NotAWorkspace {
+        /// Where the search started.
+        dir: PathBuf,
+    },
 
     /// A file that does not parse; the position is 1-based.
     #[error("{}:{line}:{column}: {message}", file.display())]

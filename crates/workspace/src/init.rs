@@ -9,7 +9,9 @@ use shiploop_config::{layout_toml, Config, Layout, MetricsKind, RouterKind};
 use std::path::Path;
 
 #[derive(Debug, Serialize)]
+/// What `ship init` did.
 pub struct InitReport {
+    /// The workspace's root.
     pub root: String,
     /// Paths created, relative to the root.
     pub created: Vec<String>,

@@ -28,12 +28,15 @@ pub use template::DEFAULT_RELEASE_TEMPLATE;
 use shiploop_config::Config;
 use std::path::{Path, PathBuf};
 
+/// A workspace operation's result.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// An opened workspace: the folder holding `ship.toml`, and its configuration.
 #[derive(Debug, Clone)]
 pub struct Workspace {
+    /// The workspace's root: the folder with `ship.toml`.
     pub root: PathBuf,
+    /// Its configuration.
     pub config: Config,
     /// An allowed-signers file given on the command line (`--allowed-signers`), which takes
     /// precedence over `paths.allowed_signers`: CI can pin the trust root to a protected copy
@@ -62,6 +65,7 @@ impl Workspace {
         Err(Error::NotAWorkspace { dir: start })
     }
 
+    /// `rel` under the workspace root.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
@@ -74,6 +78,7 @@ impl Workspace {
             .replace('\\', "/")
     }
 
+    /// The release contracts' folder (`paths.releases`).
     pub fn releases_dir(&self) -> PathBuf {
         self.path(&self.config.paths.releases)
     }
@@ -91,6 +96,7 @@ impl Workspace {
         self.path(&self.config.paths.state).join("state.db")
     }
 
+    /// The release contract template.
     pub fn template_path(&self) -> PathBuf {
         self.releases_dir().join(template::TEMPLATE_FILE)
     }

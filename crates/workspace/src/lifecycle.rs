@@ -15,65 +15,101 @@ use ssh_key::SshSig;
 use std::path::Path;
 
 #[derive(Debug, Serialize)]
+/// What `ship release submit` did.
 pub struct SubmitReport {
+    /// The release's id.
     pub id: String,
+    /// Its contract file.
     pub file: String,
+    /// Its status now.
     pub status: String,
+    /// Who submitted it.
     pub submitted_by: String,
+    /// The digest approvals sign.
     pub digest: String,
     /// Approvals dropped because what they signed (content or submitter) changed.
     pub dropped_approvals: Vec<String>,
+    /// What the submitter should know (settings that differ from ship.toml, …).
     pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
+/// What `ship release approve` did.
 pub struct ApproveReport {
+    /// The release's id.
     pub id: String,
+    /// The approver.
     pub principal: String,
+    /// The approver's key fingerprint.
     pub key: String,
+    /// The release's status now.
     pub status: String,
+    /// Valid approvals so far.
     pub approvals: usize,
+    /// Approvals required.
     pub required: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+/// What `ship release verify` concluded.
 pub enum VerifyState {
+    /// Submitted, unchanged, with enough valid approvals.
     Approved,
+    /// Submitted, waiting for approvals.
     Pending,
+    /// Never submitted.
     NotSubmitted,
+    /// Changed since it was submitted.
     Tampered,
+    /// An approval does not verify against the allowed signers.
     InvalidSigner,
     /// Withdrawn before approval (`ship release withdraw`): it never ships.
     Withdrawn,
 }
 
 #[derive(Debug, Serialize)]
+/// One recorded approval, checked.
 pub struct ApprovalCheck {
+    /// Who approved.
     pub principal: String,
+    /// The key's fingerprint.
     pub key: String,
+    /// Whether the signature verifies.
     pub valid: bool,
+    /// Why not, when it does not.
     pub problem: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
+/// What `ship release verify` found.
 pub struct VerifyReport {
+    /// The release's id.
     pub id: String,
+    /// Its contract file.
     pub file: String,
+    /// The conclusion.
     pub state: VerifyState,
+    /// The digest recorded at submission.
     pub recorded_digest: Option<String>,
+    /// The digest of the contract as it is now.
     pub current_digest: String,
     /// What changed since submission, when tampered.
     pub changes: Vec<String>,
+    /// Every recorded approval, checked.
     pub approvals: Vec<ApprovalCheck>,
+    /// How many verify.
     pub valid_approvals: usize,
+    /// How many are required.
     pub required: usize,
     /// The allowed-signers file the signatures were checked against.
     pub allowed_signers: String,
+    /// The conclusion in one sentence.
     pub message: String,
 }
 
 impl VerifyReport {
+    /// Whether the release is approved.
     pub fn ok(&self) -> bool {
         self.state == VerifyState::Approved
     }
@@ -160,6 +196,7 @@ impl Workspace {
         out
     }
 
+    /// Submits the release for approval (`ship release submit`): records the submitter and the digest.
     pub fn submit(&self, arg: &str, principal: &str, now: DateTime<Utc>) -> Result<SubmitReport> {
         let principal = principal.trim();
         if let Some(why) = identity_problem(principal) {
@@ -484,6 +521,7 @@ impl Workspace {
         Ok(self.verify_contract(&r.contract, &self.rel(&r.path), now))
     }
 
+    /// Verifies a contract's approvals against the allowed signers; `file` names it in the report.
     pub fn verify_contract(
         &self,
         c: &ReleaseContract,
@@ -675,10 +713,13 @@ pub struct WithdrawReport {
     pub id: String,
     /// Its id and file now: `<id>.withdrawn-N`.
     pub withdrawn_id: String,
+    /// Its contract file now.
     pub file: String,
     /// Its status before: draft or pending-approval.
     pub was: String,
+    /// Who withdrew it.
     pub by: String,
+    /// Why.
     pub reason: String,
 }
 

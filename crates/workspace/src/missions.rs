@@ -6,14 +6,17 @@ use shiploop_artifacts::outcome::OutcomeContract;
 use shiploop_artifacts::status::StatusFile;
 use std::path::PathBuf;
 
+/// A mission's outcome contract file.
 pub const OUTCOME_FILE: &str = "OUTCOME-CONTRACT.md";
 pub const OUTCOME_TEMPLATE_FILE: &str = "_TEMPLATE-OUTCOME-CONTRACT.md";
 
 impl Workspace {
+    /// The missions' folder (`paths.missions`).
     pub fn missions_dir(&self) -> PathBuf {
         self.path(&self.config.paths.missions)
     }
 
+    /// The outcome contract of `mission`.
     pub fn outcome_path(&self, mission: &str) -> PathBuf {
         self.missions_dir().join(mission).join(OUTCOME_FILE)
     }
@@ -56,6 +59,7 @@ impl Workspace {
         Ok(path)
     }
 
+    /// The outcome reports' folder of `mission`.
     pub fn reports_dir(&self, mission: &str) -> PathBuf {
         self.missions_dir().join(mission).join("reports")
     }

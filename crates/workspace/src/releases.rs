@@ -8,22 +8,34 @@ use std::path::{Path, PathBuf};
 /// A loaded contract with its file.
 #[derive(Debug, Clone)]
 pub struct LoadedRelease {
+    /// The contract file.
     pub path: PathBuf,
+    /// The parsed contract.
     pub contract: ReleaseContract,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// One line of `ship release list`.
 pub struct ReleaseSummary {
+    /// The release's id.
     pub id: String,
+    /// Its name.
     pub name: String,
+    /// Its status.
     pub status: String,
+    /// `standard` or `hotfix`.
     pub kind: String,
+    /// The mission it belongs to.
     pub mission: Option<String>,
+    /// How many changes it ships.
     pub changes: usize,
+    /// How many approvals it has.
     pub approvals: usize,
+    /// Who submitted it.
     pub submitted_by: Option<String>,
     /// Submitted, but the approved content no longer matches the recorded digest.
     pub modified_since_submission: bool,
+    /// Its contract file.
     pub file: String,
 }
 
@@ -73,6 +85,7 @@ impl Workspace {
         fsutil::markdown_files(&dir)
     }
 
+    /// Reads and parses the contract at `path`.
     pub fn load_release(&self, path: &Path) -> Result<LoadedRelease> {
         let text = fsutil::read(path)?;
         let contract = ReleaseContract::parse(&text).map_err(|e| Error::parse(path, e))?;
@@ -97,6 +110,7 @@ impl Workspace {
         })
     }
 
+    /// Every release contract; one that cannot be read fails the whole call (see `release_set`).
     pub fn releases(&self) -> Result<Vec<LoadedRelease>> {
         self.release_files()?
             .iter()
@@ -174,10 +188,12 @@ impl Workspace {
         }
     }
 
+    /// Writes the contract back to its file.
     pub fn save_release(&self, r: &LoadedRelease) -> Result<()> {
         fsutil::write_atomic(&r.path, &r.contract.render(), false)
     }
 
+    /// The release's `ship release list` line.
     pub fn summary(&self, r: &LoadedRelease) -> ReleaseSummary {
         let m = &r.contract.meta;
         ReleaseSummary {

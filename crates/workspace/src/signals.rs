@@ -5,6 +5,7 @@ use shiploop_artifacts::signal::Signal;
 use std::path::PathBuf;
 
 impl Workspace {
+    /// The signals' folder (`paths.signals`).
     pub fn signals_dir(&self) -> PathBuf {
         self.path(&self.config.paths.signals)
     }

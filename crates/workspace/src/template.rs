@@ -44,6 +44,7 @@ pub fn fill(template: &str, values: &[(&str, String)]) -> Result<String, (usize,
     Ok(out)
 }
 
+/// The release contract template `ship init` writes.
 pub const DEFAULT_RELEASE_TEMPLATE: &str = r##"<!-- template:
   Release contract template. `ship release new <name>` compiles
   work/releases/YYYY-MM-DD-<name>.md from this file: it writes the frontmatter itself (changes,
