@@ -25,8 +25,11 @@ pub struct StagingCfg {
     pub set_weight: String,
     /// Where staging answers; every answer names the version that served it in `probe_header`.
     pub url: String,
+    /// The header every staging answer names its version in.
     pub probe_header: String,
+    /// That header's value when the stable version answered.
     pub stable_value: String,
+    /// That header's value when the new version answered.
     pub canary_value: String,
     /// How many answers in a row must come from one version to count as "it serves everything".
     pub probe_requests: u32,
@@ -36,6 +39,7 @@ pub struct StagingCfg {
     pub max_age: Dur,
     /// builtin: the staging instances `ship proxy --staging` serves (host:port each).
     pub stable: Vec<std::net::SocketAddr>,
+    /// builtin: the new version's staging instances (host:port each).
     pub canary: Vec<std::net::SocketAddr>,
 }
 
@@ -69,6 +73,7 @@ pub struct FlagsCfg {
     pub staging_check: String,
     /// …or a URL with {flag} that answers 2xx when it does.
     pub staging_http: String,
+    /// How long a staging check may take.
     pub timeout: Dur,
     /// Inline registry entries, by flag name (same fields as in the registry file).
     pub registry: BTreeMap<String, toml::Value>,
@@ -103,6 +108,7 @@ pub struct OncallCfg {
     /// A command run with {release}, {service} and {message} (e.g. a pager's CLI); the
     /// `oncall.notified` event also goes to every `[[webhooks]]` receiver.
     pub notify_command: String,
+    /// How long the notify command may take.
     pub timeout: Dur,
 }
 
@@ -156,17 +162,22 @@ impl Default for ValidationCfg {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmokeCfg {
+    /// The test's name, unique among `[[smoke]]` tests.
     pub name: String,
     #[serde(default = "get")]
+    /// The HTTP method (default GET).
     pub method: String,
     /// Path (joined to validation.base_url) or a full http:// URL.
     #[serde(default)]
     pub path: String,
     #[serde(default)]
+    /// Request headers.
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
+    /// Request body.
     pub body: String,
     #[serde(default = "ok_status")]
+    /// The status the answer must have (default 200).
     pub status: u16,
     /// The answer's body must contain this text…
     #[serde(default)]
@@ -175,13 +186,16 @@ pub struct SmokeCfg {
     #[serde(default)]
     pub json_pointer: String,
     #[serde(default)]
+    /// The value `json_pointer` must point at.
     pub json_equals: Option<serde_json::Value>,
     #[serde(default)]
+    /// The longest the answer may take.
     pub max_latency: Option<Dur>,
     /// Instead of a request: a command that must exit 0.
     #[serde(default)]
     pub command: String,
     #[serde(default = "ten")]
+    /// How long the request or command may take (default 10s).
     pub timeout: Dur,
     /// `user-facing` marks the tests that verify what users see.
     #[serde(default)]
@@ -199,6 +213,7 @@ fn ten() -> Dur {
 }
 
 impl SmokeCfg {
+    /// Whether the test is tagged `user-facing`.
     pub fn user_facing(&self) -> bool {
         self.tags.iter().any(|t| t == "user-facing")
     }

@@ -33,6 +33,7 @@ pub(crate) fn provider_problems(c: &crate::Config) -> Vec<Problem> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookCfg {
+    /// Where events are POSTed.
     pub url: String,
     /// "cloudevents" (CloudEvents 1.0, structured JSON) or "slack" (`{"text": …}`).
     #[serde(default = "default_format")]
@@ -44,8 +45,10 @@ pub struct WebhookCfg {
     #[serde(default)]
     pub events: Vec<String>,
     #[serde(default = "default_hook_timeout")]
+    /// How long one delivery may take.
     pub timeout: Dur,
     #[serde(default = "default_attempts")]
+    /// Attempts per event before it is recorded as failed.
     pub max_attempts: u32,
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[judge]`: the statistical judge's settings.
 pub struct JudgeCfg {
     /// Chance that a canary within its limits is rolled back, over the whole rollout.
     pub alpha: f64,
@@ -56,7 +57,9 @@ impl JudgeCfg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Tick {
     #[default]
+    /// `"auto"`: the metric source's own interval.
     Auto,
+    /// A duration.
     Every(Dur),
 }
 

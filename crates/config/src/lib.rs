@@ -34,47 +34,77 @@ pub use template::{default_toml, layout_toml, Layout, STAGING_ADMIN, STAGING_LIS
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
+/// `ship.toml`: the workspace's configuration, every table with its defaults (docs/CONFIG.md).
 pub struct Config {
+    /// `[service]`
     pub service: Service,
+    /// `[paths]`
     pub paths: Paths,
+    /// `[approval]`
     pub approval: Approval,
+    /// `[stages]`
     pub stages: Stages,
+    /// `[rollback]`
     pub rollback: RollbackCfg,
+    /// `[latency]`
     pub latency: Latency,
+    /// `[rollout]`
     pub rollout: RolloutCfg,
+    /// `[judge]`
     pub judge: JudgeCfg,
+    /// `[router]`
     pub router: Router,
+    /// `[metrics]`
     pub metrics: Metrics,
     /// User-defined stage checks by name (`resource-usage`, `user-feedback`, …).
     pub checks: BTreeMap<String, CheckCfg>,
     /// Data-integrity checks by name; `rollback.data_integrity_check` names one.
     pub integrity: BTreeMap<String, IntegrityCfg>,
+    /// `[hotfix]`
     pub hotfix: Hotfix,
+    /// `[proxy]`
     pub proxy: ProxyCfg,
+    /// `[alerts]`
     pub alerts: AlertsCfg,
     /// Where rollout events are POSTed (`[[webhooks]]`).
     pub webhooks: Vec<WebhookCfg>,
+    /// `[staging]`
     pub staging: StagingCfg,
+    /// `[flags]`
     pub flags: FlagsCfg,
+    /// `[migrations]`
     pub migrations: MigrationsCfg,
+    /// `[oncall]`
     pub oncall: OncallCfg,
+    /// `[validation]`
     pub validation: ValidationCfg,
     /// Post-deployment smoke tests (`[[smoke]]`).
     pub smoke: Vec<SmokeCfg>,
+    /// `[handoff]`
     pub handoff: HandoffCfg,
+    /// `[outcome]`
     pub outcome: OutcomeCfg,
+    /// `[server]`
     pub server: ServerCfg,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[rollout]`: how a rollout ticks and decides.
 pub struct RolloutCfg {
+    /// How often a rollout measures and decides.
     pub tick_interval: Tick,
+    /// Requests needed in a window before rates count as data.
     pub min_samples: u64,
+    /// Consecutive ticks with a metric error that roll back.
     pub error_limit: u32,
+    /// Consecutive ticks with a failed stage check that roll back.
     pub failure_limit: u32,
+    /// How long past its duration a stage may wait for its checks to pass.
     pub max_hold: Dur,
+    /// The most one tick interval adds to a stage's watched time.
     pub max_tick_gap: Dur,
+    /// Whether a stage check without a `[checks.NAME]` query blocks promotion.
     pub strict_checks: bool,
 }
 
@@ -94,10 +124,14 @@ impl Default for RolloutCfg {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[checks.NAME]`: a stage check.
 pub struct CheckCfg {
+    /// The metric's key.
     pub metric: String,
+    /// What its value must meet (`< 0.8`, `between 1 and 2`, …).
     pub condition: String,
     #[serde(default = "one")]
+    /// Samples needed before the check counts (default 1).
     pub min_samples: u64,
 }
 
@@ -107,6 +141,7 @@ fn one() -> u64 {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[integrity.NAME]`: a data-integrity check.
 pub struct IntegrityCfg {
     /// A command that exits 0 while the data is consistent.
     #[serde(default)]
@@ -115,6 +150,7 @@ pub struct IntegrityCfg {
     #[serde(default)]
     pub http: String,
     #[serde(default = "ten_secs")]
+    /// How long the check may take (default 10s).
     pub timeout: Dur,
 }
 
@@ -124,6 +160,7 @@ fn ten_secs() -> Dur {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[hotfix]`: the hotfix path's shortcuts.
 pub struct Hotfix {
     /// Stages a hotfix skips (the Ship loop's hotfix path: "skip non-essential stages").
     pub skip_stages: Vec<String>,
@@ -142,7 +179,9 @@ impl Default for Hotfix {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[service]`: the service the workspace ships.
 pub struct Service {
+    /// Its name.
     pub name: String,
     /// The service's runbook (a path in the workspace); the handoff to Operate requires it to
     /// exist when set. Empty: the service declares none.
@@ -151,47 +190,73 @@ pub struct Service {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[paths]`: where the workspace keeps its files, relative to its root.
 pub struct Paths {
+    /// Evaluation verdicts.
     pub evaluations: String,
+    /// Release contracts.
     pub releases: String,
+    /// Signals.
     pub signals: String,
+    /// Missions and their outcome contracts.
     pub missions: String,
+    /// The status file.
     pub status: String,
+    /// The state folder (the rollout state database).
     pub state: String,
+    /// The allowed-signers file (the approvers' keys).
     pub allowed_signers: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[approval]`
 pub struct Approval {
+    /// Human approvals a release needs.
     pub required_approvals: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[stages]`: the Ship loop's stages' traffic shares and durations.
 pub struct Stages {
+    /// Percent of traffic in the canary stage.
     pub canary_percentage: u8,
+    /// How long the canary stage is watched.
     pub canary_duration: Dur,
+    /// Percent of traffic in the early-adopters stage.
     pub early_adopter_percentage: u8,
+    /// How long the early-adopters stage is watched.
     pub early_adopter_duration: Dur,
+    /// Percent of traffic in the general-availability stage.
     pub ga_percentage: u8,
+    /// How long the general-availability stage is watched.
     pub ga_duration: Dur,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[rollback]`: the automatic rollback triggers.
 pub struct RollbackCfg {
+    /// Percentage points of error rate the new version may add over the stable one.
     pub max_error_rate_increase: f64,
+    /// Percent of canary instances that may fail health checks.
     pub max_health_check_failure_rate: f64,
+    /// How many times `latency.p99_target` the new version's p99 may reach.
     pub p99_latency_factor: f64,
+    /// Whether an active critical security alert rolls back.
     pub critical_security_alert: bool,
+    /// The `[integrity.NAME]` check whose failure rolls back (empty: none).
     pub data_integrity_check: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[latency]`: the latency targets.
 pub struct Latency {
+    /// The p50 target.
     pub p50_target: Dur,
+    /// The p99 target.
     pub p99_target: Dur,
 }
 
@@ -474,6 +539,7 @@ fn duplicate_table(text: &str, offset: usize) -> Option<String> {
 }
 
 impl Config {
+    /// Parses `ship.toml`: a syntax or type error where it is, or every settings problem.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
         let mut problems = cfg.problems().into_iter().map(|p| {

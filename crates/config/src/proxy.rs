@@ -8,28 +8,41 @@ use std::net::SocketAddr;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[proxy]`: ship's built-in proxy.
 pub struct ProxyCfg {
+    /// Where it serves traffic.
     pub listen: SocketAddr,
+    /// Its admin API.
     pub admin: SocketAddr,
     /// The environment variable holding the admin API's bearer token.
     pub token_env: String,
     /// "round-robin" or "least-requests", among one version's instances.
     pub balance: String,
+    /// Keep each user on one version by this request header.
     pub sticky_header: String,
+    /// …or by this cookie.
     pub sticky_cookie: String,
+    /// A request with this header set to `stable` or `canary` goes to that version.
     pub override_header: String,
+    /// How long the proxy waits on the upstream.
     pub request_timeout: Dur,
     /// Client connections open at once; one beyond it is closed at once.
     pub max_connections: u32,
     /// How much golden-metric history the proxy keeps (the longest window anyone may ask for).
     pub keep: Dur,
+    /// The path health checks request.
     pub health_path: String,
+    /// How often instances are checked.
     pub health_interval: Dur,
+    /// How long a health check may take.
     pub health_timeout: Dur,
+    /// Failed checks in a row that mark an instance unhealthy.
     pub unhealthy_threshold: u32,
+    /// Passed checks in a row that mark it healthy again.
     pub healthy_threshold: u32,
     /// How often the resource usage of launched instances is sampled.
     pub resource_interval: Dur,
+    /// The upstream instances (`[[proxy.instances]]`).
     pub instances: Vec<InstanceCfg>,
 }
 
@@ -64,8 +77,10 @@ impl Default for ProxyCfg {
 pub struct InstanceCfg {
     /// "stable" or "canary".
     pub version: String,
+    /// Where it answers.
     pub address: SocketAddr,
     #[serde(default)]
+    /// A command that starts it (empty: it runs already).
     pub command: String,
 }
 
@@ -206,6 +221,7 @@ impl ProxyCfg {
         self.problem().map(|p| p.message)
     }
 
+    /// The addresses of `version`'s instances.
     pub fn addresses(&self, version: &str) -> Vec<SocketAddr> {
         self.instances
             .iter()

@@ -14,9 +14,11 @@ pub struct Layout {
     pub metrics: Option<String>,
     /// The user's own stable and canary instances (host:port).
     pub stable: Vec<String>,
+    /// The user's own canary instances (host:port).
     pub canary: Vec<String>,
     /// builtin: where the proxy listens and its admin API (default 127.0.0.1:8080 and :9091).
     pub listen: Option<String>,
+    /// builtin: the proxy's admin API.
     pub admin: Option<String>,
     /// Short stages to try ship out.
     pub try_it: bool,
@@ -24,6 +26,7 @@ pub struct Layout {
 
 /// The staging proxy `ship init` lays out: its traffic address and admin API.
 pub const STAGING_LISTEN: &str = "127.0.0.1:8180";
+/// The staging proxy's admin API.
 pub const STAGING_ADMIN: &str = "127.0.0.1:9191";
 
 impl Layout {
@@ -32,10 +35,12 @@ impl Layout {
         *self == Layout::default()
     }
 
+    /// The layout's router kind (default command).
     pub fn router_kind(&self) -> &str {
         self.router.as_deref().unwrap_or("command")
     }
 
+    /// The layout's metric source kind, from the option or the router.
     pub fn metrics_kind(&self) -> &str {
         match (self.metrics.as_deref(), self.router_kind()) {
             (Some(m), _) => m,
