@@ -30,7 +30,9 @@ pub use integrations::{MetricsCfg as Metrics, RouterCfg as Router};
 pub use judge::{JudgeCfg, Tick};
 pub use operate::{HandoffCfg, OutcomeCfg, ServerCfg};
 pub use proxy::{InstanceCfg, ProxyCfg};
-pub use template::{default_toml, layout_toml, Layout, STAGING_ADMIN, STAGING_LISTEN};
+pub use template::{
+    default_toml, layout_toml, Layout, LayoutError, STAGING_ADMIN, STAGING_LISTEN,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]

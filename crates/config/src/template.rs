@@ -168,12 +168,18 @@ fn insert_before(text: &str, before: &str, block: &str) -> String {
     }
 }
 
+/// `ship init` options that do not go together (or a value none of them takes); the message
+/// names the option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LayoutError(pub String);
+
 /// The `ship.toml` of a layout: the template with the router, metric source, instances, staging
 /// proxy, on-call command, smoke test and (with `try_it`) short stages filled in, and comments
 /// saying what to change. `command` is the command line that made it, for the file's header.
-pub fn layout_toml(service: &str, l: &Layout, command: &str) -> Result<String, String> {
+pub fn layout_toml(service: &str, l: &Layout, command: &str) -> Result<String, LayoutError> {
     if let Some(p) = l.problem() {
-        return Err(p);
+        return Err(LayoutError(p));
     }
     let mut t = default_toml(service);
     if l.is_plain() {

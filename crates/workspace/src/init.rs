@@ -47,7 +47,7 @@ pub fn init_with(dir: &Path, layout: &Layout, command: &str) -> Result<InitRepor
         .unwrap_or_else(|| "app".into());
 
     let cfg_path = root.join("ship.toml");
-    let toml = layout_toml(&service, layout, command).map_err(Error::Usage)?;
+    let toml = layout_toml(&service, layout, command).map_err(|e| Error::Usage(e.to_string()))?;
     let existed = cfg_path.exists();
     file(&root, "ship.toml", &toml, &mut report)?;
     // Lay out the paths the configuration actually names (an existing ship.toml may move them).
