@@ -16,7 +16,7 @@ use shiploop_store::{LoggedEvent, SqliteStore, StateStore};
 use shiploop_workspace::{Error, LoadedRelease, Workspace};
 
 fn store_err(e: shiploop_store::StoreError) -> Error {
-    Error::Usage(e.to_string())
+    Error::Store(e)
 }
 
 /// The flag registry: the registry file (if it exists) merged with `[flags.registry.*]`.
@@ -181,7 +181,7 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
     };
     let mut keys: Vec<String> = (0..plan.stages.len())
         .flat_map(|i| plan.required_keys(i))
-        .filter(|k| !k.starts_with("integrity/"))
+        .filter(|k| shiploop_rollout::measure::integrity_check_of(k).is_none())
         .collect();
     // …and what post-deployment validation will ask.
     if ws.config.alerts.kind == shiploop_config::AlertsKind::Alertmanager {
@@ -442,7 +442,9 @@ pub async fn check(
         hotfix: m.kind == shiploop_artifacts::release::Kind::Hotfix,
         gates: gates_out,
     };
-    let mut notes = report.apply_overrides(overrides).map_err(Error::Refused)?;
+    let mut notes = report
+        .apply_overrides(overrides)
+        .map_err(|e| Error::Refused(e.to_string()))?;
     if started {
         notes.push(format!(
             "{id} has already started: this is a report only; the contract keeps the gates it started under"
