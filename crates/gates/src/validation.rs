@@ -153,6 +153,32 @@ impl Track {
             self.failed = Some(format!("{evidence} ({} checks in a row)", self.bad));
         }
     }
+    /// A measurement over requests (error rate, latency): judged once the window holds
+    /// `min_samples` requests; `judge` gives the evidence and whether the value is over its limit
+    /// (a NaN value always is).
+    fn per_request(
+        &mut self,
+        m: Option<&Measurement>,
+        l: &Limits,
+        judge: impl Fn(f64, u64) -> (String, bool),
+    ) {
+        let min = l.min_samples;
+        match m {
+            Some(Measurement::Value { value, samples, .. }) if *samples >= min => {
+                let (text, over) = judge(*value, *samples);
+                if over || value.is_nan() {
+                    self.bad(text, l.failure_limit)
+                } else {
+                    self.good(text)
+                }
+            }
+            Some(Measurement::Value { samples, .. }) => {
+                self.last = format!("only {samples} requests in the window (need {min})")
+            }
+            Some(Measurement::NoData) | None => self.last = "no data yet".into(),
+            Some(Measurement::Error { message }) => self.error(message.clone(), l.error_limit),
+        }
+    }
     fn error(&mut self, message: String, limit: u32) {
         self.errors += 1;
         self.last = format!("cannot measure: {message}");
@@ -209,50 +235,25 @@ impl Validator {
     pub fn observe(&mut self, obs: &Observation, smoke: &[SmokeOutcome]) -> Option<(Item, String)> {
         self.ticks += 1;
         let l = self.limits.clone();
-        let min = l.min_samples;
         // Error rate.
-        let t = &mut self.tracks[idx(Item::ErrorRate)];
-        match obs.get(ERROR_RATE) {
-            Some(Measurement::Value { value, samples, .. }) if *samples >= min => {
-                let text = format!(
-                    "error rate {:.2} % over {samples} requests (limit {:.2} %: {})",
-                    value * 100.0,
-                    l.max_error_rate * 100.0,
-                    l.error_rate_basis
-                );
-                if *value > l.max_error_rate + 1e-12 || value.is_nan() {
-                    t.bad(text, l.failure_limit)
-                } else {
-                    t.good(text)
-                }
-            }
-            Some(Measurement::Value { samples, .. }) => {
-                t.last = format!("only {samples} requests in the window (need {min})")
-            }
-            Some(Measurement::NoData) | None => t.last = "no data yet".into(),
-            Some(Measurement::Error { message }) => t.error(message.clone(), l.error_limit),
-        }
+        self.tracks[idx(Item::ErrorRate)].per_request(obs.get(ERROR_RATE), &l, |value, samples| {
+            let text = format!(
+                "error rate {:.2} % over {samples} requests (limit {:.2} %: {})",
+                value * 100.0,
+                l.max_error_rate * 100.0,
+                l.error_rate_basis
+            );
+            (text, value > l.max_error_rate + 1e-12)
+        });
         // Latency.
-        let t = &mut self.tracks[idx(Item::Latency)];
-        match obs.get(LATENCY) {
-            Some(Measurement::Value { value, samples, .. }) if *samples >= min => {
-                let text = format!(
-                    "p99 {:.0} ms over {samples} requests (target {:.0} ms)",
-                    value * 1000.0,
-                    l.p99_target_secs * 1000.0
-                );
-                if *value > l.p99_target_secs || value.is_nan() {
-                    t.bad(text, l.failure_limit)
-                } else {
-                    t.good(text)
-                }
-            }
-            Some(Measurement::Value { samples, .. }) => {
-                t.last = format!("only {samples} requests in the window (need {min})")
-            }
-            Some(Measurement::NoData) | None => t.last = "no data yet".into(),
-            Some(Measurement::Error { message }) => t.error(message.clone(), l.error_limit),
-        }
+        self.tracks[idx(Item::Latency)].per_request(obs.get(LATENCY), &l, |value, samples| {
+            let text = format!(
+                "p99 {:.0} ms over {samples} requests (target {:.0} ms)",
+                value * 1000.0,
+                l.p99_target_secs * 1000.0
+            );
+            (text, value > l.p99_target_secs)
+        });
         // Critical alerts: one is enough.
         if l.alerts {
             let t = &mut self.tracks[idx(Item::CriticalAlerts)];
