@@ -21,10 +21,15 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// The admin API's state: the proxy whose weight the rollout sets, what it reports, and the token every request needs.
 pub struct Admin {
+    /// The proxy whose weight and measurements the admin API serves.
     pub proxy: Arc<Proxy>,
+    /// The active health checks, when configured (for `canary/failed_instances`).
     pub health: Option<Arc<Health>>,
+    /// Memory and CPU of the instances ship started, when there are any.
     pub resources: Option<Arc<Resources>>,
+    /// The bearer token every admin request must carry.
     pub token: String,
     /// Where a new weight is written before it takes effect, so that a restarted proxy serves
     /// the weight the rollout set (None: the weight lives only in memory).
@@ -159,6 +164,7 @@ impl Admin {
         Value::Object(out)
     }
 
+    /// Answers one admin request (`/state`, `/weight`, `/measure`, `/metrics`) once its bearer token checks out.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let authorised = req
             .headers()
@@ -267,6 +273,7 @@ impl Admin {
     }
 }
 
+/// Serves the admin API on `listener` until the task is dropped.
 pub async fn serve(admin: Arc<Admin>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     loop {
         let Some((stream, _)) = crate::server::accept(&listener).await else {

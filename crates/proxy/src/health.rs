@@ -12,10 +12,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// How the active health checks ask each instance.
 #[derive(Debug, Clone)]
 pub struct HealthConfig {
+    /// The HTTP path asked (`/healthz` by default).
     pub path: String,
+    /// Time between two checks of one instance.
     pub interval: Duration,
+    /// How long a check may take before it counts as failed.
     pub timeout: Duration,
     /// Consecutive failures that mark an instance unhealthy.
     pub unhealthy_threshold: u32,
@@ -35,12 +39,18 @@ impl Default for HealthConfig {
     }
 }
 
+/// What the health checks know of one instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceHealth {
+    /// The release the instance serves (stable or canary).
     pub version: Version,
+    /// Whether it is in service, by the last run of checks.
     pub healthy: bool,
+    /// Failed checks in a row so far.
     pub consecutive_failures: u32,
+    /// Passed checks in a row so far.
     pub consecutive_successes: u32,
+    /// Why the latest failed check failed, if one has.
     pub last_error: Option<String>,
     /// Checks done so far; 0 means nothing is known yet.
     pub checks: u64,
@@ -49,6 +59,7 @@ pub struct InstanceHealth {
 /// Told when an instance turns healthy or unhealthy (the proxy, so it routes around it).
 pub type Observer = Arc<dyn Fn(SocketAddr, bool) + Send + Sync>;
 
+/// The health checks' findings per instance, shared by the checker, the proxy and the admin API.
 #[derive(Default)]
 pub struct Health {
     instances: Mutex<BTreeMap<SocketAddr, InstanceHealth>>,
@@ -56,6 +67,7 @@ pub struct Health {
 }
 
 impl Health {
+    /// Sets who is told when an instance turns healthy or unhealthy.
     pub fn observe(&self, f: Observer) {
         *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
     }
@@ -77,6 +89,7 @@ impl Health {
         Some((failed as f64 / checked.len() as f64, checked.len()))
     }
 
+    /// Every checked instance's health, by address.
     pub fn instances(&self) -> BTreeMap<SocketAddr, InstanceHealth> {
         self.instances
             .lock()

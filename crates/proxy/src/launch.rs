@@ -9,9 +9,11 @@ use tokio::process::{Child, Command};
 
 /// A running instance; dropping it kills the process (the group is stopped by [`Launched::stop`]).
 pub struct Launched {
+    /// The shell process ship started (or the program it `exec`s).
     pub child: Child,
     /// The process id, which is also the id of the instance's process group.
     pub pid: u32,
+    /// The address the instance serves on.
     pub addr: SocketAddr,
 }
 

@@ -39,8 +39,10 @@ use tokio::time::Sleep;
 /// Why a response body did not reach its end.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
+    /// The upstream failed while sending the body.
     #[error("upstream response body: {0}")]
     Upstream(#[from] hyper::Error),
+    /// The body did not end within the request timeout.
     #[error("upstream response not finished within the request timeout")]
     Timeout,
 }

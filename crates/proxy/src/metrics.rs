@@ -38,6 +38,7 @@ impl Bucket {
 /// What one request did: the upstream's status, or no whole answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// The upstream answered with this status code.
     Status(u16),
     /// No answer, or one cut off mid-body or not finished in time (crate::measured).
     ConnectionError,
@@ -56,11 +57,13 @@ pub struct Totals {
     /// body cut off) is counted under the proxy's own 502 (504 when it timed out), even when
     /// the upstream's head had already gone to the client.
     pub by_code: BTreeMap<u16, u64>,
+    /// Requests counted.
     pub requests: u64,
     /// 5xx answers and requests without one.
     pub errors: u64,
     /// Requests per [`BUCKETS`] bound (not cumulative), then above the last.
     pub buckets: [u64; BUCKETS.len() + 1],
+    /// Every request's time added up, in seconds (the histogram's `_sum`).
     pub sum_secs: f64,
     /// Every request's time, errors included, for counts over any limit.
     latency: Histogram<u64>,
@@ -114,13 +117,17 @@ pub struct Window {
 /// The window's totals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
+    /// Requests in the window.
     pub requests: u64,
+    /// Answers with a 5xx status.
     pub errors_5xx: u64,
+    /// Requests without a whole answer.
     pub connection_errors: u64,
     /// (5xx + connection errors) / requests; None without requests.
     pub error_rate: Option<f64>,
     /// Seconds; None without answered requests.
     pub p50: Option<f64>,
+    /// Seconds; None without answered requests.
     pub p99: Option<f64>,
 }
 
@@ -148,6 +155,7 @@ impl Window {
         self.buckets.back_mut().expect("a bucket was just ensured")
     }
 
+    /// Counts one request in the bucket of `second`, with its outcome and latency.
     pub fn record(&mut self, second: u64, outcome: Outcome, latency_micros: u64) {
         let b = self.bucket(second);
         b.requests += 1;
@@ -198,6 +206,7 @@ pub struct Golden {
 }
 
 impl Golden {
+    /// Empty metrics that keep the last `keep_secs` seconds.
     pub fn new(keep_secs: u64) -> Golden {
         Golden {
             keep_secs,
@@ -255,10 +264,12 @@ impl Golden {
         self.instances.insert(instance.to_string(), (version, w, t));
     }
 
+    /// One version's window totals over the last `secs` seconds up to `now`.
     pub fn version(&self, v: Version, now: u64, secs: u64) -> Snapshot {
         self.versions[Self::idx(v)].snapshot(now, secs)
     }
 
+    /// Each instance's name, version and window totals over the last `secs` seconds up to `now`.
     pub fn instances(&self, now: u64, secs: u64) -> Vec<(String, Version, Snapshot)> {
         self.instances
             .iter()

@@ -30,9 +30,12 @@ const MAX_KEPT: usize = 512;
 /// lets go first. Under load connections are reused long before this.
 const MAX_IDLE: Duration = Duration::from_secs(2);
 
+/// Why a request could not be sent to an upstream instance.
 #[derive(Debug)]
 pub enum PoolError {
+    /// No connection to the instance could be opened.
     Connect(std::io::Error),
+    /// The HTTP exchange with the instance failed.
     Http(hyper::Error),
 }
 
@@ -47,7 +50,9 @@ impl std::fmt::Display for PoolError {
 
 /// A failed send; `request` is given back when it was never written (safe to send elsewhere).
 pub struct SendError {
+    /// What went wrong.
     pub error: PoolError,
+    /// The request, when it was never written.
     pub request: Option<Request<Upload>>,
 }
 
@@ -63,6 +68,7 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// An empty pool for `instances` upstream instances.
     pub fn new(instances: usize) -> Pool {
         Pool {
             lists: Arc::new((0..instances).map(|_| Mutex::new(Vec::new())).collect()),

@@ -84,8 +84,11 @@ fn clock_ticks_per_second() -> f64 {
 /// What is known of one instance's process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Usage {
+    /// The release the instance serves (stable or canary).
     pub version: Version,
+    /// The process id (the process group's, for an instance ship started through the shell).
     pub pid: u32,
+    /// Resident memory in bytes; None until read, or once the process cannot be read.
     pub rss_bytes: Option<u64>,
     /// CPU cores in use over the last interval (1.0 = one core busy); None until two samples.
     pub cpu_cores: Option<f64>,
@@ -103,6 +106,7 @@ struct Watched {
 /// (largest RSS in bytes, instances with data), (largest CPU in cores, instances with data).
 pub type Worst = (Option<(u64, usize)>, Option<(f64, usize)>);
 
+/// Memory and CPU of the instances ship started, sampled for the rollout's resource gates.
 #[derive(Default)]
 pub struct Resources {
     watched: Mutex<BTreeMap<SocketAddr, Watched>>,
@@ -199,6 +203,7 @@ impl Resources {
         }
     }
 
+    /// What is known of each watched instance, by address.
     pub fn instances(&self) -> BTreeMap<SocketAddr, Usage> {
         self.lock()
             .iter()

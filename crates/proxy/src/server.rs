@@ -23,29 +23,38 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The body of a response the proxy sends: an upstream's, measured as it streams, or the proxy's own.
 pub type Body = BoxBody<Bytes, BodyError>;
 
 /// Where the sticky key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StickyKey {
+    /// The value of this request header.
     Header(HeaderName),
+    /// The value of the cookie with this name.
     Cookie(String),
+    /// No sticky key: every request is split anew.
     None,
 }
 
 /// How one version's instances share its traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Balance {
+    /// Each instance in turn.
     #[default]
     RoundRobin,
     /// The instance with the fewest requests waiting for an answer; ties go in turn.
     LeastRequests,
 }
 
+/// What the proxy serves: the stable and canary instances and how requests are split between them.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
+    /// The stable release's instances.
     pub stable: Vec<SocketAddr>,
+    /// The canary's instances.
     pub canary: Vec<SocketAddr>,
+    /// Where the key that keeps a user on one version comes from.
     pub sticky: StickyKey,
     /// The header that forces a version (`stable` / `canary`).
     pub override_header: HeaderName,
@@ -54,6 +63,7 @@ pub struct ProxyConfig {
     pub request_timeout: Duration,
     /// Seconds of golden metrics to keep.
     pub window_secs: u64,
+    /// How one version's instances share its traffic.
     pub balance: Balance,
 }
 
@@ -80,6 +90,7 @@ impl Default for Limits {
 /// What every request reads, swapped as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Routing {
+    /// The canary's share of traffic, in percent (0–100).
     pub weight: u8,
 }
 
@@ -118,6 +129,7 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// The traffic-splitting proxy: sends each request to the stable or canary release by the rollout's weight, and measures both.
 pub struct Proxy {
     cfg: ProxyConfig,
     routing: ArcSwap<Routing>,
@@ -125,6 +137,7 @@ pub struct Proxy {
     rr: [AtomicUsize; 2],
     upstreams: [Vec<Instance>; 2],
     started: Instant,
+    /// Golden metrics (requests, errors, latency) per version and per instance.
     pub metrics: Mutex<Golden>,
     limits: ArcSwap<Limits>,
     /// Client connections open now.
@@ -206,6 +219,7 @@ fn text(status: StatusCode, msg: &str) -> Response<Body> {
 }
 
 impl Proxy {
+    /// A proxy over `cfg`'s instances, starting with `weight` percent (at most 100) on the canary.
     pub fn new(cfg: ProxyConfig, weight: u8) -> Arc<Proxy> {
         let window = cfg.window_secs;
         let prepare = |list: &[SocketAddr], first: usize| -> Vec<Instance> {
@@ -247,6 +261,7 @@ impl Proxy {
         self.limits.store(Arc::new(limits));
     }
 
+    /// The client connection limits in force.
     pub fn limits(&self) -> Limits {
         **self.limits.load()
     }
@@ -256,6 +271,7 @@ impl Proxy {
         self.connections.load(Ordering::Relaxed)
     }
 
+    /// The canary's current share of traffic, in percent.
     pub fn weight(&self) -> u8 {
         self.routing.load().weight
     }
@@ -335,6 +351,7 @@ impl Proxy {
         })
     }
 
+    /// Sends one client request to a stable or canary instance and records what happened.
     pub async fn handle(
         self: &Arc<Self>,
         client: &Upstreams,

@@ -7,13 +7,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Which release serves a request: the stable one or the canary being rolled out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
+    /// The release in service before the rollout.
     Stable,
+    /// The new release being rolled out.
     Canary,
 }
 
 impl Version {
+    /// The version's name in measurement keys and the override header (`stable` / `canary`).
     pub fn as_str(&self) -> &'static str {
         match self {
             Version::Stable => "stable",
@@ -55,6 +59,7 @@ pub struct Splitter {
 }
 
 impl Splitter {
+    /// A splitter whose keyless counter starts at zero.
     pub fn new() -> Self {
         Self::default()
     }
