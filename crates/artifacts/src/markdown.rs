@@ -37,11 +37,9 @@ fn fence_marker(line: &str) -> Option<&'static str> {
 
 /// Splits a body into top-level sections, in order. Concatenating their texts gives the body.
 pub fn sections(body: &str) -> Vec<Section<'_>> {
-    let mut out = Vec::new();
-    let mut start = 0usize;
-    let mut start_line = 1usize;
-    let mut heading: Option<&str> = None;
-    let mut heading_len = 0usize;
+    // Where each section starts: (offset, 1-based line, heading, length of the heading line),
+    // the text before the first heading first; each ends where the next starts.
+    let mut starts: Vec<(usize, usize, Option<&str>, usize)> = vec![(0, 1, None, 0)];
     let mut offset = 0usize;
     let mut fence: Option<&str> = None;
     for (idx, line) in body.split_inclusive('\n').enumerate() {
@@ -52,30 +50,23 @@ pub fn sections(body: &str) -> Vec<Section<'_>> {
         } else if let Some(f) = fence_marker(line) {
             fence = Some(f);
         } else if let Some(h) = heading_of(line) {
-            if offset > start || heading.is_some() {
-                out.push(Section {
-                    heading,
-                    line: start_line,
-                    text: &body[start..offset],
-                    content: &body[start + heading_len..offset],
-                });
-            }
-            start = offset;
-            start_line = idx + 1;
-            heading = Some(h);
-            heading_len = line.len();
+            starts.push((offset, idx + 1, Some(h), line.len()));
         }
         offset += line.len();
     }
-    if offset > start || heading.is_some() {
-        out.push(Section {
+    let ends = starts.iter().skip(1).map(|s| s.0).chain([body.len()]);
+    starts
+        .iter()
+        .zip(ends)
+        // An empty preamble is no section; a heading always is one.
+        .filter(|((start, _, heading, _), end)| end > start || heading.is_some())
+        .map(|(&(start, line, heading, heading_len), end)| Section {
             heading,
-            line: start_line,
-            text: &body[start..offset],
-            content: &body[start + heading_len..offset],
-        });
-    }
-    out
+            line,
+            text: &body[start..end],
+            content: &body[start + heading_len..end],
+        })
+        .collect()
 }
 
 fn same_heading(a: &str, b: &str) -> bool {
