@@ -21,8 +21,9 @@ fn ctx() -> RouteContext {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_engine_drives_the_proxy_through_the_admin_api() {
+/// A proxy at `weight` whose instances (the discard port) never answer: these tests drive it
+/// through its admin API only.
+fn proxy_to_nowhere(weight: u8) -> Arc<Proxy> {
     let dead: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
     let cfg = ProxyConfig {
         stable: vec![dead],
@@ -33,7 +34,12 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
         window_secs: 60,
         balance: shiploop_proxy::server::Balance::RoundRobin,
     };
-    let proxy = Proxy::new(cfg, 0);
+    Proxy::new(cfg, weight)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_drives_the_proxy_through_the_admin_api() {
+    let proxy = proxy_to_nowhere(0);
     // This test's own process stands in for a canary instance ship started.
     let resources = Arc::new(shiploop_proxy::resources::Resources::default());
     resources.watch(
@@ -102,17 +108,7 @@ async fn the_engine_drives_the_proxy_through_the_admin_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_weight_that_cannot_be_saved_is_never_raised_but_always_lowered() {
-    let dead: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let cfg = ProxyConfig {
-        stable: vec![dead],
-        canary: vec![dead],
-        sticky: StickyKey::None,
-        override_header: hyper::header::HeaderName::from_static("x-ship-version"),
-        request_timeout: Duration::from_secs(1),
-        window_secs: 60,
-        balance: shiploop_proxy::server::Balance::RoundRobin,
-    };
-    let proxy = Proxy::new(cfg, 25);
+    let proxy = proxy_to_nowhere(25);
     let dir = tempfile::tempdir().unwrap();
     let admin = Arc::new(Admin {
         proxy: proxy.clone(),
