@@ -71,6 +71,7 @@ where
     blocking(move || work(&s)).await?
 }
 
+/// `GET /api/v1/releases`: every release contract's summary, and the files that could not be read.
 pub async fn releases(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     viewer_read(s, &headers, move |s| {
         let (good, bad) = s.ws.release_set().map_err(Problem::from_ws)?;
@@ -84,6 +85,7 @@ pub async fn releases(State(s): State<AppState>, headers: HeaderMap) -> ApiResul
     .await
 }
 
+/// `GET /api/v1/releases/{id}`: one release's summary and its contract.
 pub async fn release_one(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -100,6 +102,7 @@ pub async fn release_one(
     .await
 }
 
+/// `GET /api/v1/releases/{id}/gates`: the release's status and its gate records (approvals, checks, validation, handoff).
 pub async fn gates(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -162,6 +165,7 @@ fn phase_reason(p: &Phase) -> Option<String> {
     }
 }
 
+/// `GET /api/v1/rollouts`: every rollout in the state database, an unreadable one listed with its problem.
 pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     viewer_read(s, &headers, move |s| {
         let st = store(s)?;
@@ -190,6 +194,7 @@ fn rollout_id(s: &AppState, id: &str) -> Result<String, Problem> {
     Ok(rollout_of(s, id)?.0)
 }
 
+/// `GET /api/v1/rollouts/{id}`: one rollout, as [`rollout_view`] shows it.
 pub async fn rollout_one(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -206,6 +211,7 @@ pub async fn rollout_one(
     .await
 }
 
+/// `GET /api/v1/rollouts/{id}/decisions`: the rollout's decisions, in order.
 pub async fn decisions(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -225,9 +231,12 @@ pub async fn decisions(
     .await
 }
 
+/// The events endpoints' query string.
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
+    /// Only this release's events (a release or rollout id).
     pub release: Option<String>,
+    /// Only events after this sequence number (0: from the start).
     #[serde(default)]
     pub after: i64,
 }
@@ -252,6 +261,7 @@ async fn events_query(
 /// ten times that decoded: 1,000 a page made 400 readers take 3.2 GB.
 pub const EVENTS_PAGE: usize = 200;
 
+/// `GET /api/v1/events`: a page of the event log after `after`, and whether more follow.
 pub async fn events(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -293,6 +303,7 @@ pub async fn events_stream(
         .into_response())
 }
 
+/// `GET /api/v1/signals`: every signal filed in the workspace.
 pub async fn signals(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     viewer_read(s, &headers, move |s| {
         let list: Vec<Value> =
@@ -306,9 +317,11 @@ pub async fn signals(State(s): State<AppState>, headers: HeaderMap) -> ApiResult
     .await
 }
 
+/// The JSON body of an operator command (pause, resume, promote, abort).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandBody {
+    /// Why the operator gave the command, recorded in the event log.
     pub reason: Option<String>,
 }
 

@@ -4,10 +4,13 @@
 use crate::problem::Problem;
 use axum::http::{HeaderMap, StatusCode};
 
+/// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    /// Reads releases, rollouts, events and signals.
     Viewer,
+    /// Also pauses, resumes, promotes and aborts rollouts.
     Operator,
 }
 
@@ -21,6 +24,7 @@ impl Role {
     }
 }
 
+/// The bearer tokens this server accepts, each with its role.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
     tokens: Vec<(String, Role)>,
@@ -129,11 +133,13 @@ impl Tokens {
         Ok(())
     }
 
+    /// These tokens and `other`'s together.
     pub fn merge(mut self, other: Tokens) -> Tokens {
         self.tokens.extend(other.tokens);
         self
     }
 
+    /// True when no token is configured.
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }

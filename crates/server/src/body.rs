@@ -20,6 +20,7 @@ use tokio::time::Sleep;
 #[error("the request's body did not arrive within server.request_timeout")]
 pub struct TimedOut;
 
+/// A request body that fails with [`TimedOut`] once its deadline passes.
 pub struct Deadline {
     inner: Body,
     timer: Pin<Box<Sleep>>,

@@ -26,10 +26,14 @@ use std::sync::Arc;
 /// The OpenAPI document of `/api/v1`, kept in the repository (docs/openapi.json).
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
+/// What every handler shares: the workspace, the tokens, ship's metrics and the live event streams.
 #[derive(Clone)]
 pub struct AppState {
+    /// The workspace whose release contracts and state database are served.
     pub ws: &'static Workspace,
+    /// The bearer tokens accepted, with their roles.
     pub tokens: Arc<Tokens>,
+    /// ship's own counters, exposed at `/metrics`.
     pub metrics: Arc<ServeMetrics>,
     /// Flips to true when the server stops: live streams end, so the graceful shutdown,
     /// which waits for every connection, can finish.
@@ -38,6 +42,7 @@ pub struct AppState {
     pub streams: Arc<stream::Feed>,
 }
 
+/// The HTTP routes of `ship serve`: the API, `/metrics`, and the dashboard.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

@@ -26,8 +26,11 @@ type Label = [(&'static str, String); 1];
 /// API shows as `last_error`, so an operator sees why a rollout stands still.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LastError {
+    /// When the error happened.
     pub at: chrono::DateTime<chrono::Utc>,
+    /// What went wrong.
     pub message: String,
+    /// When the rollout's task tries again.
     pub retry_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -69,7 +72,9 @@ impl Default for ServeMetrics {
 /// could not be read) and the live event streams.
 #[derive(Debug, Default)]
 pub struct Scrape<'a> {
+    /// Rollouts by phase; None when the state database could not be read.
     pub phases: Option<&'a BTreeMap<String, u64>>,
+    /// Live event streams open now.
     pub event_streams: usize,
 }
 
@@ -100,6 +105,7 @@ impl ServeMetrics {
         }
     }
 
+    /// Counts an error of a rollout's task and keeps it as the rollout's `last_error` until it decides again.
     pub fn error(&self, release: &str, message: &str, retry_in: Duration) {
         let at = chrono::Utc::now();
         let retry_at = at + chrono::Duration::from_std(retry_in).unwrap_or_default();
@@ -115,6 +121,7 @@ impl ServeMetrics {
         }
     }
 
+    /// Counts a finished rollout by its outcome and forgets its last error.
     pub fn finished(&self, release: &str, outcome: &str) {
         self.last_errors(|m| m.remove(release));
         self.finished
@@ -122,6 +129,7 @@ impl ServeMetrics {
             .inc();
     }
 
+    /// The rollout's last error on this server, if it has not decided since.
     pub fn last_error(&self, release: &str) -> Option<LastError> {
         self.last_errors(|m| m.get(release).cloned())
     }

@@ -4,16 +4,22 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// An API error as an RFC 9457 problem detail.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
+    /// The problem's type, a URI naming it (`…/problems/not-found`).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The HTTP status's reason phrase.
     pub title: String,
+    /// The HTTP status code.
     pub status: u16,
+    /// What went wrong, for a person.
     pub detail: String,
 }
 
 impl Problem {
+    /// A problem with `status`, its type named `kind`.
     pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Problem {
         Problem {
             kind: format!("https://shiploop.invalid/problems/{kind}"),
@@ -23,18 +29,22 @@ impl Problem {
         }
     }
 
+    /// 404: what was asked for does not exist.
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::NOT_FOUND, "not-found", detail)
     }
 
+    /// 400: the request is malformed.
     pub fn bad_request(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::BAD_REQUEST, "bad-request", detail)
     }
 
+    /// 409: the request conflicts with the current state (a command the rollout refuses now).
     pub fn conflict(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::CONFLICT, "conflict", detail)
     }
 
+    /// 500: the server failed, not the request (e.g. the state database could not be read).
     pub fn internal(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
     }

@@ -40,10 +40,13 @@ struct Item {
 /// The caps on open streams.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Open streams at most, all tokens together.
     pub total: usize,
+    /// Open streams at most for one token.
     pub per_token: usize,
 }
 
+/// The live event streams: one poller of the event log shared by every stream, and the caps on them.
 pub struct Feed {
     db: PathBuf,
     tx: broadcast::Sender<Arc<Item>>,
@@ -81,6 +84,7 @@ impl Drop for Slot {
 }
 
 impl Feed {
+    /// A feed reading the event log in the state database at `db`, under `limits`.
     pub fn new(db: PathBuf, limits: Limits) -> Arc<Feed> {
         Arc::new(Feed {
             db,

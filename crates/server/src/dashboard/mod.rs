@@ -24,6 +24,7 @@ use shiploop_artifacts::release::Trigger;
 use shiploop_rollout::{DecisionKind, Phase, Plan, Rollout};
 use shiploop_store::{DecisionRow, SqliteStore, StateStore};
 
+/// The cookie that keeps a dashboard user's token after `/login`.
 pub const COOKIE: &str = "ship_token";
 
 /// What a path segment keeps as it is: RFC 3986's unreserved characters; every other byte of
@@ -154,6 +155,7 @@ fn pill(text: &str) -> Markup {
     html! { span class={ "pill " (text) } { (text) } }
 }
 
+/// `GET /login`: the form that asks for an API token.
 pub async fn login_form() -> Response {
     page(
         "log in",
@@ -186,11 +188,13 @@ async fn read_form<T: serde::de::DeserializeOwned>(req: Request) -> Result<T, Re
         .map_err(IntoResponse::into_response)
 }
 
+/// The login form's body: the API token.
 #[derive(Deserialize)]
 pub struct LoginForm {
     token: String,
 }
 
+/// `POST /login`: checks the token and keeps it in the dashboard's cookie.
 pub async fn login(State(s): State<AppState>, req_headers: HeaderMap, req: Request) -> Response {
     // The form carries the token, so it is read first — within server.request_timeout.
     let f: LoginForm = match read_form(req).await {
@@ -228,6 +232,7 @@ pub async fn login(State(s): State<AppState>, req_headers: HeaderMap, req: Reque
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
+/// `GET /logout`: clears the dashboard's cookie.
 pub async fn logout(headers: HeaderMap) -> Response {
     let cookie = format!("{COOKIE}=; {}; Max-Age=0", cookie_attrs(&headers));
     ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
@@ -248,6 +253,7 @@ fn last_seq(st: &SqliteStore, release: Option<&str>) -> i64 {
     st.last_seq(release).unwrap_or(0)
 }
 
+/// `GET /`: every release with its rollout's phase, stage and weight (to `/login` without a token).
 pub async fn index(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if viewer(&s, &headers).is_none() {
         return to_login();
@@ -355,6 +361,7 @@ pub struct PageQuery {
     before: Option<i64>,
 }
 
+/// `GET /releases/{id}`: one release's stage timeline, charts, decision log, gates and approvals.
 pub async fn release_page(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -656,6 +663,7 @@ fn thin(points: Vec<(DateTime<Utc>, f64)>, max: usize) -> Vec<(DateTime<Utc>, f6
         .collect()
 }
 
+/// A dashboard command form's body: the operator's reason.
 #[derive(Deserialize)]
 pub struct CommandForm {
     #[serde(default)]
