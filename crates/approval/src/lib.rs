@@ -118,19 +118,32 @@ pub fn approval_message(
     release_id: &str,
     digest: &str,
     submitted_by: &str,
-) -> Result<String, String> {
-    for (name, value) in [
+) -> Result<String, MessageFieldError> {
+    for (field, value) in [
         ("release", release_id),
         ("digest", digest),
         ("submitted-by", submitted_by),
     ] {
         if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("{name} {value:?} cannot go into an approval message: it must be one token without spaces or control characters"));
+            return Err(MessageFieldError {
+                field,
+                value: value.to_string(),
+            });
         }
     }
     Ok(format!(
         "shiploop release approval v1\nrelease: {release_id}\ndigest: {digest}\nsubmitted-by: {submitted_by}\n"
     ))
+}
+
+/// A field that cannot go into an approval message: empty, or more than one token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {value:?} cannot go into an approval message: it must be one token without spaces or control characters")]
+pub struct MessageFieldError {
+    /// `release`, `digest` or `submitted-by`.
+    pub field: &'static str,
+    /// What was given for it.
+    pub value: String,
 }
 
 #[cfg(test)]

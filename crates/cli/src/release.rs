@@ -84,12 +84,13 @@ fn announce_approval_needed(ws: &Workspace, id: &str, by: &str, digest: &str, no
             id,
             &cfg.service.name,
             &cfg.webhooks,
-        )?;
+            now,
+        );
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        rt.block_on(n.flush()).map(|_| ())
+        rt.block_on(n.flush()).map(|_| ()).map_err(|e| e.to_string())
     })();
     if let Err(e) = result {
         eprintln!("warning: webhooks: {e}");

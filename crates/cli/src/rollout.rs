@@ -139,7 +139,7 @@ fn warn_webhooks(e: &str) {
 /// receiver that fails is recorded in the log; it never fails the command.
 pub fn send_webhooks(c: &Controller<'_>) {
     match runtime() {
-        Ok(rt) => rt.block_on(c.send_webhooks(&warn_webhooks)),
+        Ok(rt) => rt.block_on(c.send_webhooks(chrono::Utc::now(), &warn_webhooks)),
         Err(e) => warn_webhooks(&e.to_string()),
     }
 }

@@ -19,8 +19,36 @@ fn store_err(e: shiploop_store::StoreError) -> Error {
     Error::Store(e)
 }
 
+/// Why the flag registry could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagRegistryError {
+    /// The registry file does not parse; `file` as ship.toml names it.
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        /// `flags.registry_file`.
+        file: String,
+        /// Line of the problem (1-based).
+        line: usize,
+        /// Column of the problem (1-based).
+        column: usize,
+        /// What is wrong there.
+        message: String,
+    },
+    /// An inline `[flags.registry.<name>]` table that is not a flag definition.
+    #[error("ship.toml [flags.registry.{name}]: {source}")]
+    Inline {
+        /// The flag.
+        name: String,
+        /// Why it is not a definition.
+        source: toml::de::Error,
+    },
+    /// The file could not be read, or the file and ship.toml define one flag twice.
+    #[error(transparent)]
+    Flags(#[from] shiploop_flags::FlagsError),
+}
+
 /// The flag registry: the registry file (if it exists) merged with `[flags.registry.*]`.
-pub fn flag_registry(ws: &Workspace) -> std::result::Result<Registry, String> {
+pub fn flag_registry(ws: &Workspace) -> std::result::Result<Registry, FlagRegistryError> {
     let path = ws.path(&ws.config.flags.registry_file);
     let file = match shiploop_flags::load(&path) {
         Ok(r) => r,
@@ -31,23 +59,27 @@ pub fn flag_registry(ws: &Workspace) -> std::result::Result<Registry, String> {
             column,
             message,
         }) => {
-            return Err(format!(
-                "{}:{line}:{column}: {message}",
-                ws.config.flags.registry_file
-            ))
+            return Err(FlagRegistryError::Parse {
+                file: ws.config.flags.registry_file.clone(),
+                line,
+                column,
+                message,
+            })
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     let mut inline = Vec::new();
     for (name, v) in &ws.config.flags.registry {
-        let def: shiploop_flags::FlagDef = v
-            .clone()
-            .try_into()
-            .map_err(|e| format!("ship.toml [flags.registry.{name}]: {e}"))?;
+        let def: shiploop_flags::FlagDef =
+            v.clone()
+                .try_into()
+                .map_err(|source| FlagRegistryError::Inline {
+                    name: name.clone(),
+                    source,
+                })?;
         inline.push((name.clone(), def));
     }
-    file.merge(Registry::from_entries(inline))
-        .map_err(|e| e.to_string())
+    Ok(file.merge(Registry::from_entries(inline))?)
 }
 
 /// The flag's own staging check from the registry, if it has one.
@@ -81,7 +113,7 @@ fn flags_gate(
     let m = &r.contract.meta;
     let (registry, problem) = match flag_registry(ws) {
         Ok(reg) => (reg, None),
-        Err(e) => (Registry::default(), Some(e)),
+        Err(e) => (Registry::default(), Some(e.to_string())),
     };
     let items: Vec<gates::FlagEvidence> = registry
         .check_release(&m.flags, now.date_naive())
@@ -286,8 +318,7 @@ async fn notify_oncall(
         let ev = store
             .append(&m.id, &notification, now)
             .map_err(|e| e.to_string())?;
-        let n = notify::Notifier::new(ws.state_db(), &m.id, &m.service, &ws.config.webhooks)
-            .map_err(|e| e.to_string())?;
+        let n = notify::Notifier::new(ws.state_db(), &m.id, &m.service, &ws.config.webhooks, now);
         n.flush().await.map_err(|e| format!("webhooks: {e}"))?;
         let id = format!("{}-{}", m.id, ev.seq);
         let failed: Vec<String> = store

@@ -305,7 +305,7 @@ fn gather(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Evidence>
                     .collect(),
                 None,
             ),
-            Err(e) => (vec![], Some(e)),
+            Err(e) => (vec![], Some(e.to_string())),
         }
     };
 

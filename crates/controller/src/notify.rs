@@ -162,6 +162,33 @@ pub fn signature(key: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Why webhooks could not be set up or delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// A receiver's `secret_env` names a variable that is not set.
+    #[error("webhook {url}: ${var} (its secret_env) is not set")]
+    SecretMissing {
+        /// The receiver.
+        url: String,
+        /// The environment variable.
+        var: String,
+    },
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] shiploop_providers::ProviderError),
+    /// A receiver failed every attempt.
+    #[error("{attempts} attempt(s), last: {last}")]
+    Undelivered {
+        /// How many POSTs were tried.
+        attempts: u32,
+        /// The last one's problem.
+        last: String,
+    },
+    /// The event log or the delivery cursor could not be read or written.
+    #[error(transparent)]
+    Store(#[from] shiploop_store::StoreError),
+}
+
 /// One receiver, ready to send.
 pub struct Hook {
     pub cfg: WebhookCfg,
@@ -170,13 +197,14 @@ pub struct Hook {
 }
 
 impl Hook {
-    pub fn new(cfg: &WebhookCfg) -> Result<Hook, String> {
+    pub fn new(cfg: &WebhookCfg) -> Result<Hook, WebhookError> {
         let secret = match cfg.secret_env.as_str() {
             "" => None,
             var => Some(
                 std::env::var(var)
-                    .map_err(|_| {
-                        format!("webhook {}: ${var} (its secret_env) is not set", cfg.url)
+                    .map_err(|_| WebhookError::SecretMissing {
+                        url: cfg.url.clone(),
+                        var: var.to_string(),
                     })?
                     .into_bytes(),
             ),
@@ -184,7 +212,7 @@ impl Hook {
         Ok(Hook {
             cfg: cfg.clone(),
             secret,
-            http: Http::new(cfg.timeout.0, Auth::None, None).map_err(|e| e.to_string())?,
+            http: Http::new(cfg.timeout.0, Auth::None, None)?,
         })
     }
 
@@ -214,7 +242,7 @@ impl Hook {
         service: &str,
         backoff: Duration,
         attempts: u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), WebhookError> {
         let (body, content_type) = self.body(o, service);
         let mut headers = vec![
             ("content-type".to_string(), content_type.to_string()),
@@ -235,7 +263,7 @@ impl Hook {
                 Err(e) => last = e.to_string(),
             }
         }
-        Err(format!("{attempts} attempt(s), last: {last}"))
+        Err(WebhookError::Undelivered { attempts, last })
     }
 }
 
@@ -247,6 +275,9 @@ pub struct Notifier {
     pub hooks: Vec<Hook>,
     /// The first retry's delay; doubled each time.
     pub backoff: Duration,
+    /// The time of day, for the `webhook-failed` events: the caller's clock reading when the
+    /// notifier was made, moved on by tokio's clock (which a test can pause).
+    clock: crate::drive::Moment,
 }
 
 impl Notifier {
@@ -255,8 +286,9 @@ impl Notifier {
         release: &str,
         service: &str,
         cfgs: &[WebhookCfg],
-    ) -> Result<Notifier, String> {
-        Ok(Notifier {
+        now: DateTime<Utc>,
+    ) -> Notifier {
+        Notifier {
             db,
             release: release.into(),
             service: service.into(),
@@ -278,7 +310,8 @@ impl Notifier {
                 })
                 .collect(),
             backoff: Duration::from_millis(500),
-        })
+            clock: crate::drive::Moment::new(now),
+        }
     }
 
     fn cursor_name(&self) -> String {
@@ -286,16 +319,15 @@ impl Notifier {
     }
 
     /// Sends everything logged since the last call; returns how many events went out.
-    pub async fn flush(&self) -> Result<usize, String> {
+    pub async fn flush(&self) -> Result<usize, WebhookError> {
         if self.hooks.is_empty() {
             return Ok(0);
         }
-        let err = |e: shiploop_store::StoreError| e.to_string();
         let (from, events) = {
-            let store = SqliteStore::open(&self.db).map_err(err)?;
-            let from = store.cursor(&self.cursor_name()).map_err(err)?;
+            let store = SqliteStore::open(&self.db)?;
+            let from = store.cursor(&self.cursor_name())?;
             // Every earlier event, for the hold-to-failure transitions; only new ones are sent.
-            (from, store.events(Some(&self.release)).map_err(err)?)
+            (from, store.events(Some(&self.release))?)
         };
         let mut failing = Vec::new();
         let mut sent = 0;
@@ -327,21 +359,19 @@ impl Notifier {
                         url: hook.cfg.url.clone(),
                         event: o.id.clone(),
                         kind: format!("{TYPE_PREFIX}{}", o.kind),
-                        error: problem,
+                        error: problem.to_string(),
                     }));
                 }
             }
         }
         if last > from {
-            let mut store = SqliteStore::open(&self.db).map_err(err)?;
+            let mut store = SqliteStore::open(&self.db)?;
             // The failures are recorded first: a crash after them re-sends, never forgets.
             for f in &failures {
-                store.append(&self.release, f, Utc::now()).map_err(err)?;
+                store.append(&self.release, f, self.clock.now())?;
             }
             // Another process that delivered the same events first is fine (at least once).
-            store
-                .advance_cursor(&self.cursor_name(), from, last)
-                .map_err(err)?;
+            store.advance_cursor(&self.cursor_name(), from, last)?;
         }
         Ok(sent)
     }

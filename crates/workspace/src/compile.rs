@@ -66,20 +66,84 @@ pub struct StageOverride {
 /// The stages `--stage` may change (the last, full rollout is always 100 % and unwatched).
 pub const OVERRIDABLE_STAGES: [&str; 3] = ["canary", "early-adopters", "ga"];
 
+/// Why a `--stage` argument does not parse; `arg` is the argument as written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StageOverrideError {
+    /// No `=` between the stage and its spec.
+    #[error("--stage {arg:?}: write NAME=PERCENT%:DURATION, e.g. canary=10%:30s or ga=1m")]
+    Form {
+        /// The argument.
+        arg: String,
+    },
+    /// A stage `--stage` cannot change.
+    #[error("--stage {arg:?}: stage {name:?} is not one of {} (the full rollout is always 100 %)", OVERRIDABLE_STAGES.join(", "))]
+    UnknownStage {
+        /// The argument.
+        arg: String,
+        /// The stage it names.
+        name: String,
+    },
+    /// Two `N%` parts.
+    #[error("--stage {arg:?}: two percentages")]
+    TwoPercentages {
+        /// The argument.
+        arg: String,
+    },
+    /// A `N%` part outside 1–99.
+    #[error("--stage {arg:?}: {part:?} is not a percentage between 1 and 99 (the last stage is always 100 %)")]
+    Percentage {
+        /// The argument.
+        arg: String,
+        /// The part that is not a percentage.
+        part: String,
+    },
+    /// Two duration parts.
+    #[error("--stage {arg:?}: two durations")]
+    TwoDurations {
+        /// The argument.
+        arg: String,
+    },
+    /// A part that is neither a percentage nor a duration.
+    #[error("--stage {arg:?}: {part:?} is neither a percentage (10%) nor a duration (30s, 10m, 1h): {source}")]
+    Neither {
+        /// The argument.
+        arg: String,
+        /// The part.
+        part: String,
+        /// Why it is not a duration.
+        source: shiploop_artifacts::duration::DurationError,
+    },
+    /// A duration of zero.
+    #[error("--stage {arg:?}: a stage must be watched for longer than 0s")]
+    ZeroDuration {
+        /// The argument.
+        arg: String,
+    },
+    /// Neither a percentage nor a duration given.
+    #[error("--stage {arg:?}: give a percentage, a duration or both (e.g. {name}=10%:30s)")]
+    Empty {
+        /// The argument.
+        arg: String,
+        /// The stage it names.
+        name: String,
+    },
+}
+
 impl std::str::FromStr for StageOverride {
-    type Err = String;
+    type Err = StageOverrideError;
 
     /// `canary=10%:30s`, `ga=1m`, `early-adopters=30%` (percentage, duration or both).
-    fn from_str(s: &str) -> std::result::Result<StageOverride, String> {
-        let (name, spec) = s.split_once('=').ok_or_else(|| {
-            format!("--stage {s:?}: write NAME=PERCENT%:DURATION, e.g. canary=10%:30s or ga=1m")
-        })?;
+    fn from_str(s: &str) -> std::result::Result<StageOverride, StageOverrideError> {
+        let arg = || s.to_string();
+        let (name, spec) = s
+            .split_once('=')
+            .ok_or_else(|| StageOverrideError::Form { arg: arg() })?;
         let name = name.trim();
         if !OVERRIDABLE_STAGES.contains(&name) {
-            return Err(format!(
-                "--stage {s:?}: stage {name:?} is not one of {} (the full rollout is always 100 %)",
-                OVERRIDABLE_STAGES.join(", ")
-            ));
+            return Err(StageOverrideError::UnknownStage {
+                arg: arg(),
+                name: name.to_string(),
+            });
         }
         let mut o = StageOverride {
             name: name.to_string(),
@@ -90,31 +154,38 @@ impl std::str::FromStr for StageOverride {
             let part = part.trim();
             if let Some(p) = part.strip_suffix('%') {
                 if o.weight.is_some() {
-                    return Err(format!("--stage {s:?}: two percentages"));
+                    return Err(StageOverrideError::TwoPercentages { arg: arg() });
                 }
-                let w: u8 = p.trim().parse().ok().filter(|w| (1..100).contains(w)).ok_or_else(|| {
-                    format!("--stage {s:?}: {part:?} is not a percentage between 1 and 99 (the last stage is always 100 %)")
-                })?;
+                let w: u8 = p
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|w| (1..100).contains(w))
+                    .ok_or_else(|| StageOverrideError::Percentage {
+                        arg: arg(),
+                        part: part.to_string(),
+                    })?;
                 o.weight = Some(w);
             } else if !part.is_empty() {
                 if o.duration.is_some() {
-                    return Err(format!("--stage {s:?}: two durations"));
+                    return Err(StageOverrideError::TwoDurations { arg: arg() });
                 }
-                let d: Dur = part.parse().map_err(|e| {
-                    format!("--stage {s:?}: {part:?} is neither a percentage (10%) nor a duration (30s, 10m, 1h): {e}")
+                let d: Dur = part.parse().map_err(|source| StageOverrideError::Neither {
+                    arg: arg(),
+                    part: part.to_string(),
+                    source,
                 })?;
                 if d.0.is_zero() {
-                    return Err(format!(
-                        "--stage {s:?}: a stage must be watched for longer than 0s"
-                    ));
+                    return Err(StageOverrideError::ZeroDuration { arg: arg() });
                 }
                 o.duration = Some(d);
             }
         }
         if o.weight.is_none() && o.duration.is_none() {
-            return Err(format!(
-                "--stage {s:?}: give a percentage, a duration or both (e.g. {name}=10%:30s)"
-            ));
+            return Err(StageOverrideError::Empty {
+                arg: arg(),
+                name: name.to_string(),
+            });
         }
         Ok(o)
     }
@@ -543,7 +614,7 @@ fn release_notes(meta: &ReleaseMeta) -> String {
 mod tests {
     use super::*;
 
-    fn o(s: &str) -> std::result::Result<StageOverride, String> {
+    fn o(s: &str) -> std::result::Result<StageOverride, StageOverrideError> {
         s.parse()
     }
 
@@ -570,7 +641,7 @@ mod tests {
             ("canary=", "give a percentage"),
             ("canary=5%:6%", "two percentages"),
         ] {
-            let e = o(bad).unwrap_err();
+            let e = o(bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
     }

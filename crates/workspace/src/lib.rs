@@ -15,7 +15,7 @@ mod signals;
 mod template;
 mod verdicts;
 
-pub use compile::{NewOptions, NewReport, StageOverride, OVERRIDABLE_STAGES};
+pub use compile::{NewOptions, NewReport, StageOverride, StageOverrideError, OVERRIDABLE_STAGES};
 pub use error::Error;
 pub use init::{init, init_with, InitReport};
 pub use lifecycle::{

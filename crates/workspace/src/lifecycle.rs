@@ -117,7 +117,7 @@ impl VerifyReport {
 
 fn message_for(c: &ReleaseContract, digest: &str) -> Result<String> {
     let submitter = c.meta.submitted_by.as_deref().unwrap_or("");
-    approval_message(&c.meta.id, digest, submitter).map_err(Error::Refused)
+    approval_message(&c.meta.id, digest, submitter).map_err(|e| Error::Refused(e.to_string()))
 }
 
 impl Workspace {

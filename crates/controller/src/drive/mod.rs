@@ -154,20 +154,20 @@ pub trait Telemetry: Send + Sync {
 }
 
 impl<'a> Controller<'a> {
-    /// The webhook notifier for this rollout (None without `[[webhooks]]`).
-    pub fn notifier(&self) -> Result<Option<notify::Notifier>> {
+    /// The webhook notifier for this rollout (None without `[[webhooks]]`); `now` is the
+    /// caller's clock, which times the `webhook-failed` events.
+    pub fn notifier(&self, now: DateTime<Utc>) -> Result<Option<notify::Notifier>> {
         let cfg = &self.ws.config;
         if cfg.webhooks.is_empty() {
             return Ok(None);
         }
-        notify::Notifier::new(
+        Ok(Some(notify::Notifier::new(
             self.ws.state_db(),
             &self.release.contract.meta.id,
             &cfg.service.name,
             &cfg.webhooks,
-        )
-        .map(Some)
-        .map_err(|e| Error::Usage(format!("ship.toml: {e}")))
+            now,
+        )))
     }
 
     /// Opens the rollout of `release`, creating it if it has none. A new rollout requires the

@@ -85,7 +85,7 @@ impl Controller<'_> {
         .await;
         self.release_lease();
         // Operator commands applied here (no controller was running) reach the webhooks too.
-        self.send_webhooks(warn).await;
+        self.send_webhooks(clock.now(), warn).await;
         Ok(Commanded::Applied(result?))
     }
 

@@ -280,27 +280,38 @@ where
     match guarded(held).await {
         Ok(false) => Ended::Done,
         Ok(true) => Ended::HeldElsewhere,
-        Err(message) => Ended::Failed(message),
+        Err(e) => Ended::Failed(e.to_string()),
     }
 }
 
-/// Runs a rollout task, turning a panic into an error message: a bug hit by one rollout must
-/// not take the server, or the other rollouts, down with it.
-pub async fn guarded<F, T>(task: F) -> std::result::Result<T, String>
+/// How a rollout task guarded by [`guarded`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The task returned an error.
+    #[error(transparent)]
+    Failed(#[from] shiploop_workspace::Error),
+    /// The task panicked; what the panic said.
+    #[error("the rollout task panicked: {0}")]
+    Panicked(String),
+}
+
+/// Runs a rollout task, turning a panic into an error: a bug hit by one rollout must not take
+/// the server, or the other rollouts, down with it.
+pub async fn guarded<F, T>(task: F) -> std::result::Result<T, TaskError>
 where
     F: std::future::Future<Output = Result<T>>,
 {
     use futures_util::FutureExt;
     match std::panic::AssertUnwindSafe(task).catch_unwind().await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(TaskError::Failed(e)),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
-            Err(format!("the rollout task panicked: {what}"))
+            Err(TaskError::Panicked(what))
         }
     }
 }
@@ -323,7 +334,7 @@ async fn drive<C: Clock + Clone>(
     }
     // Whatever happens, the webhook deliveries of this attempt end with it (a retry starts
     // its own); a failing receiver is in the event log, never the server's concern.
-    let notifier = c.notifier()?;
+    let notifier = c.notifier(clock.now())?;
     let work = drive_held(ws, id, stop, observer, &mut c, &mut clock);
     if let Some(ended) = with_webhooks(notifier.as_ref(), &|_| {}, work).await? {
         observer.finished(id, ended);
@@ -401,7 +412,8 @@ mod tests {
     async fn a_panicking_task_is_an_error_not_a_crash() {
         let e = guarded::<_, ()>(async { panic!("provider bug") })
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("panicked: provider bug"), "{e}");
         let e = guarded::<_, ()>(async {
             Err(shiploop_workspace::Error::Usage(
@@ -409,9 +421,10 @@ mod tests {
             ))
         })
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("metrics server down"), "{e}");
-        assert_eq!(guarded(async { Ok(()) }).await, Ok(()));
+        assert!(matches!(guarded(async { Ok(()) }).await, Ok(())));
     }
 
     #[tokio::test]

@@ -35,7 +35,7 @@ impl Controller<'_> {
             // What a finished rollout owes (its signal, the contract's records, its webhooks)
             // is redone if a crash interrupted it; all are idempotent.
             self.finish(now)?;
-            self.send_webhooks(warn).await;
+            self.send_webhooks(now, warn).await;
             return Ok(Starting::Ended(o));
         }
         if let Some(holder) = self.driven_elsewhere(now)? {

@@ -52,14 +52,15 @@ impl Controller<'_> {
         log: &mut dyn FnMut(&Decision),
         warn: &dyn Fn(&str),
     ) -> Result<Outcome> {
-        let notifier = self.notifier()?;
+        let notifier = self.notifier(clock.now())?;
         with_webhooks(notifier.as_ref(), warn, self.run(clock, stop, log)).await
     }
 
     /// Sends once what the event log holds for this rollout that the webhooks have not had
-    /// yet. A receiver that fails is recorded in the log; it never fails the caller.
-    pub async fn send_webhooks(&self, warn: &dyn Fn(&str)) {
-        match self.notifier() {
+    /// yet. A receiver that fails is recorded in the log (at `now`, the caller's clock); it
+    /// never fails the caller.
+    pub async fn send_webhooks(&self, now: DateTime<Utc>, warn: &dyn Fn(&str)) {
+        match self.notifier(now) {
             Ok(Some(n)) => {
                 if let Err(e) = n.flush().await {
                     warn(&e.to_string());
