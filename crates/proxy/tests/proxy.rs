@@ -403,12 +403,10 @@ async fn delayed(name: &'static str, delay: Duration) -> SocketAddr {
     addr
 }
 
-/// Share of 240 requests (12 clients at once) that the slow one of two stable instances gets.
-async fn slow_share(balance: Balance) -> f64 {
-    let slow = delayed("slow", Duration::from_millis(100)).await;
-    let fast = delayed("fast", Duration::from_millis(1)).await;
+/// A proxy with only stable instances, `stable`, shared by `balance`; served on two threads.
+async fn stable_only(stable: Vec<SocketAddr>, balance: Balance) -> (Arc<Proxy>, SocketAddr) {
     let cfg = ProxyConfig {
-        stable: vec![slow, fast],
+        stable,
         canary: vec![],
         sticky: StickyKey::None,
         override_header: hyper::header::HeaderName::from_static("x-ship-version"),
@@ -419,7 +417,15 @@ async fn slow_share(balance: Balance) -> f64 {
     let p = Proxy::new(cfg, 0);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_on_threads(p, listener, 2));
+    tokio::spawn(serve_on_threads(p.clone(), listener, 2));
+    (p, addr)
+}
+
+/// Share of 240 requests (12 clients at once) that the slow one of two stable instances gets.
+async fn slow_share(balance: Balance) -> f64 {
+    let slow = delayed("slow", Duration::from_millis(100)).await;
+    let fast = delayed("fast", Duration::from_millis(1)).await;
+    let (_, addr) = stable_only(vec![slow, fast], balance).await;
     let mut tasks = Vec::new();
     for _ in 0..12 {
         tasks.push(tokio::spawn(async move {
@@ -459,19 +465,7 @@ async fn a_dead_instance_is_routed_around_without_a_failed_request() {
     };
     let alive = upstream("v1", 0).await;
     for balance in [Balance::RoundRobin, Balance::LeastRequests] {
-        let cfg = ProxyConfig {
-            stable: vec![dead, alive],
-            canary: vec![],
-            sticky: StickyKey::None,
-            override_header: hyper::header::HeaderName::from_static("x-ship-version"),
-            request_timeout: Duration::from_secs(5),
-            window_secs: 60,
-            balance,
-        };
-        let p = Proxy::new(cfg, 0);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve_on_threads(p.clone(), listener, 2));
+        let (p, addr) = stable_only(vec![dead, alive], balance).await;
         let c = client();
         for _ in 0..200 {
             assert_eq!(get(&c, addr, &[]).await.0, 200, "{balance:?}");
