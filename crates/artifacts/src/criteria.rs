@@ -12,32 +12,46 @@ use crate::Dur;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The decision settings a release is approved with: rollout, judge, stage checks, validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Criteria {
+    /// How a running rollout decides (`[rollout]`).
     pub rollout: RolloutCriteria,
+    /// The judge's error probabilities and what an undecided stage does (`[judge]`).
     pub judge: JudgeCriteria,
     /// Stage checks by name (`[checks.NAME]`): the metric and the condition it must meet.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checks: BTreeMap<String, CheckCriteria>,
+    /// How post-deployment validation watches and what its failure does (`[validation]`).
     pub validation: ValidationCriteria,
 }
 
+/// How a running rollout decides on what it measures (`rollout.*` in `ship.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutCriteria {
+    /// Requests a window needs before a windowed value counts as data.
     pub min_samples: u64,
+    /// Consecutive ticks with a metric error (source down, timeout) that roll back.
     pub error_limit: u32,
+    /// Consecutive ticks with a failed stage check that roll back.
     pub failure_limit: u32,
+    /// How long past its duration a stage may wait for its checks to pass.
     pub max_hold: Dur,
+    /// The most one tick interval adds to a stage's watched time.
     pub max_tick_gap: Dur,
+    /// Whether a stage check without a `[checks.NAME]` query blocks promotion.
     pub strict_checks: bool,
 }
 
+/// The judge's settings (`[judge]`): its error probabilities and what an inconclusive stage does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JudgeCriteria {
+    /// The chance that a canary within its limits is rolled back by the judge, over the rollout.
     pub alpha: f64,
+    /// The chance that a canary worse by a whole limit passes one stage.
     pub beta: f64,
     /// What a stage the judge cannot decide does.
     pub inconclusive: Inconclusive,
@@ -102,14 +116,19 @@ impl OnFailure {
     }
 }
 
+/// One stage check (`[checks.NAME]`): the metric asked of the source and the condition it meets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckCriteria {
+    /// The metric asked of the source for the new version (`canary/<metric>`).
     pub metric: String,
+    /// What the value must satisfy: `< N`, `<= N`, `> N`, `>= N`, `== N` or `between A and B`.
     pub condition: String,
+    /// Samples the check needs before its value counts.
     pub min_samples: u64,
 }
 
+/// How post-deployment validation decides (`[validation]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidationCriteria {
@@ -117,6 +136,7 @@ pub struct ValidationCriteria {
     pub window: Dur,
     /// What a failed validation does.
     pub on_failure: OnFailure,
+    /// Names of `[checks.NAME]` that bound resource consumption during the window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_checks: Vec<String>,
 }

@@ -20,8 +20,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+/// The line that opens the canonical list of part hashes, naming the digest scheme.
 pub const DIGEST_VERSION: &str = "shiploop-contract-digest/v1";
 
+/// A release contract's approval digest, with the hash of each part it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContractDigest {
     /// `sha256:<hex>` over the canonical list of parts.
@@ -30,6 +32,7 @@ pub struct ContractDigest {
     pub parts: BTreeMap<String, String>,
 }
 
+/// The approval digest of a contract: its approved frontmatter fields and body sections hashed.
 pub fn compute(contract: &ReleaseContract) -> ContractDigest {
     let mut canonical = format!("{DIGEST_VERSION}\n");
     let mut parts = BTreeMap::new();

@@ -78,6 +78,7 @@ impl Document {
             .unwrap_or(self.yaml_line)
     }
 
+    /// The file's text: the frontmatter between `---` lines, then the body.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(self.yaml.len() + self.body.len() + 8);
         out.push_str("---\n");
@@ -150,6 +151,7 @@ fn clean_message(raw: &str) -> String {
     first.to_string()
 }
 
+/// Renders typed frontmatter as YAML (this crate's artifact types always serialise).
 pub fn render_yaml<T: Serialize>(meta: &T) -> String {
     // Serialising our own plain data types cannot fail; a failure here is a bug in this crate.
     serde_saphyr::to_string(meta).expect("artifact frontmatter serialises to YAML")

@@ -11,16 +11,20 @@ use std::time::Duration;
 /// parsed duration to a timestamp, or summing thousands of them, can neither panic nor wrap.
 pub const MAX: Dur = Dur(Duration::from_secs(315_576_000));
 
+/// A duration as people write it in `ship.toml` and contracts (`30s`, `1h 30m`); serialised so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Dur(pub Duration);
 
 impl Dur {
+    /// A duration of `secs` seconds.
     pub fn from_secs(secs: u64) -> Self {
         Dur(Duration::from_secs(secs))
     }
+    /// A duration of `ms` milliseconds.
     pub fn from_millis(ms: u64) -> Self {
         Dur(Duration::from_millis(ms))
     }
+    /// The duration as a `std::time::Duration`.
     pub fn as_duration(&self) -> Duration {
         self.0
     }

@@ -6,9 +6,11 @@
 /// and its full text, heading line included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section<'a> {
+    /// The heading's text without its `#` marks; None for the text before the first heading.
     pub heading: Option<&'a str>,
     /// 1-based line of the heading (or of the first line, for the preamble) within the body.
     pub line: usize,
+    /// The section's full text, heading line included.
     pub text: &'a str,
     /// The text after the heading line.
     pub content: &'a str,

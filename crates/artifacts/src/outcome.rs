@@ -6,31 +6,41 @@ use crate::error::ParseError;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+/// How a metric's actual value is compared with its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Comparison {
+    /// `>=`: the actual must reach the target.
     #[serde(rename = ">=")]
     AtLeast,
+    /// `<=`: the actual must stay at or below the target.
     #[serde(rename = "<=")]
     AtMost,
+    /// `within`: the actual must lie between `target` and `target_max`.
     #[serde(rename = "within")]
     Within,
 }
 
+/// One outcome metric: what is measured, where, and the target it must meet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metric {
+    /// The metric's name, unique within the contract (it names the report's chart).
     pub name: String,
     /// Where the query runs: `builtin` (ship's proxy) or `prometheus`.
     pub source: String,
+    /// The query the source runs for the metric's value.
     pub query: String,
+    /// How the actual value is compared with the target.
     pub comparison: Comparison,
     /// The target for `>=` / `<=`; the lower bound for `within`.
     pub target: f64,
     /// The upper bound for `within`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_max: Option<f64>,
+    /// A reference value the outcome report compares the actual with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<f64>,
+    /// The unit of the value, for people reading the contract.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
 }
@@ -51,32 +61,45 @@ impl Metric {
     }
 }
 
+/// A named date on which the mission's outcome metrics are measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
+    /// The checkpoint's name (e.g. `week-1`), unique within the contract.
     pub name: String,
+    /// The day the measurement is due.
     pub date: NaiveDate,
 }
 
+/// An outcome contract's frontmatter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeMeta {
+    /// The mission the contract belongs to.
     pub mission: String,
+    /// What the mission must achieve in production.
     #[serde(default)]
     pub metrics: Vec<Metric>,
+    /// When the metrics are measured.
     #[serde(default)]
     pub measurement_schedule: Vec<Checkpoint>,
+    /// The mission's release contracts, added as each is compiled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub releases: Vec<String>,
 }
 
+/// An outcome contract: its frontmatter and the body people write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutcomeContract {
+    /// The frontmatter: mission, metrics and measurement schedule.
     pub meta: OutcomeMeta,
+    /// The markdown after the frontmatter, kept as written.
     pub body: String,
 }
 
 impl OutcomeContract {
+    /// Parses an outcome contract; a `within` metric without `target_max`, or names that would
+    /// share a file, are errors at their line.
     pub fn parse(text: &str) -> Result<OutcomeContract, ParseError> {
         let doc = Document::split(text)?;
         let meta: OutcomeMeta = doc.parse_meta()?;
@@ -133,6 +156,7 @@ impl OutcomeContract {
         })
     }
 
+    /// The contract as file text.
     pub fn render(&self) -> String {
         Document::from_meta(&self.meta, self.body.clone()).render()
     }

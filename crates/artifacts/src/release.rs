@@ -47,20 +47,30 @@ pub const REQUIRED_SECTIONS: &[&str] = &[
     "Release notes",
 ];
 
+/// Where a release contract stands in the Ship loop, from draft to shipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
+    /// Compiled and being filled in; not submitted yet.
     Draft,
+    /// Submitted, awaiting the approvals it needs.
     PendingApproval,
+    /// Approved: it may be deployed.
     Approved,
+    /// The progressive rollout is running.
     Deploying,
+    /// At 100 %; post-deployment validation is watching it.
     Validating,
+    /// Validation passed: the release is shipped.
     Shipped,
+    /// Rolled back (or its rollout failed): its changes did not ship.
     RolledBack,
+    /// Withdrawn before approval (`ship release withdraw`).
     Cancelled,
 }
 
 impl Status {
+    /// The status as the frontmatter spells it (`pending-approval`, …).
     pub fn as_str(&self) -> &'static str {
         match self {
             Status::Draft => "draft",
@@ -90,7 +100,9 @@ impl fmt::Display for Status {
 /// How urgent a hotfix is: P0 service down, P1 customer-impacting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Severity {
+    /// Service down.
     P0,
+    /// Customer-impacting.
     P1,
 }
 
@@ -99,30 +111,45 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutRecord {
+    /// The rollout's phase, as the rollout engine names it.
     pub phase: String,
+    /// The current stage's name.
     pub stage: String,
+    /// Percentage of traffic on the new version now.
     pub weight: u8,
+    /// When the first milestone happened.
     pub started_at: Option<DateTime<Utc>>,
+    /// When the latest milestone happened.
     pub updated_at: Option<DateTime<Utc>>,
+    /// The milestones, oldest first.
     #[serde(default)]
     pub log: Vec<RolloutLogEntry>,
 }
 
+/// One milestone of the rollout: a row of the contract's rollout log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutLogEntry {
+    /// When it happened.
     pub at: DateTime<Utc>,
+    /// What the rollout decided (e.g. `promote`, `rollback`).
     pub event: String,
+    /// The stage it happened in.
     pub stage: String,
+    /// Percentage of traffic on the new version at that point.
     pub weight: u8,
+    /// Why, in the decision's words.
     pub reason: String,
 }
 
+/// Whether a release is a standard release or a hotfix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
+    /// A standard release.
     #[default]
     Standard,
+    /// A hotfix: abbreviated testing, its security checks still mandatory.
     Hotfix,
 }
 
@@ -130,15 +157,21 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Change {
+    /// The verdict's id.
     pub id: String,
     /// The verdict file, relative to the workspace root.
     pub verdict_file: String,
+    /// `sha256:<hex>` of the verdict file as compiled in, so a later edit is noticed.
     pub verdict_digest: String,
+    /// What the change does, from the verdict.
     pub summary: String,
+    /// The mission the verdict names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mission: Option<String>,
+    /// When it was evaluated, as the verdict writes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluated_at: Option<String>,
+    /// Who evaluated it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluator: Option<String>,
 }
@@ -147,24 +180,33 @@ pub struct Change {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Excluded {
+    /// The verdict's id.
     pub id: String,
+    /// Its verdict (FAIL, NEEDS_WORK, …).
     pub verdict: String,
+    /// The verdict file, relative to the workspace root.
     pub verdict_file: String,
+    /// What the change does, from the verdict.
     pub summary: String,
 }
 
+/// One stage of the progressive rollout: its traffic, how long it is watched and its checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
+    /// The stage's name (e.g. `canary`), as the rollout log shows it.
     pub name: String,
+    /// The stage's title, as the stages table shows it.
     pub title: String,
     /// Percentage of traffic on the new version during this stage.
     pub weight: u8,
     /// How long the stage is watched before promotion; none for the final stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<Dur>,
+    /// The health checks watched during the stage.
     #[serde(default)]
     pub checks: Vec<String>,
+    /// Notes shown beside the checks in the stages table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -175,21 +217,34 @@ pub struct Stage {
 pub enum Trigger {
     /// Canary error rate above the stable baseline (same window) by more than this many
     /// percentage points.
-    ErrorRate { max_increase_pp: f64 },
+    ErrorRate {
+        /// The most the canary's error rate may exceed the baseline by, in percentage points.
+        max_increase_pp: f64,
+    },
     /// Canary p99 latency above `factor` × `target`.
-    P99Latency { target: Dur, factor: f64 },
+    P99Latency {
+        /// The p99 latency the service aims for.
+        target: Dur,
+        /// The multiple of `target` above which the canary's p99 rolls back.
+        factor: f64,
+    },
     /// More than this percentage of the new version's instances failing health checks.
-    HealthChecks { max_failed_pct: f64 },
+    HealthChecks {
+        /// The largest percentage of the new version's instances that may fail them.
+        max_failed_pct: f64,
+    },
     /// Any active critical security alert.
     CriticalSecurityAlert {},
     /// A user-defined data-integrity check that fails.
     DataIntegrity {
+        /// The `[integrity.NAME]` check to run; none while not configured yet.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         check: Option<String>,
     },
 }
 
 impl Trigger {
+    /// The trigger and its threshold in plain words, as the contract's table shows it.
     pub fn describe(&self) -> String {
         match self {
             Trigger::ErrorRate { max_increase_pp } => format!(
@@ -218,11 +273,14 @@ impl Trigger {
     }
 }
 
+/// The contract's rollback plan: the automatic triggers and the manual ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
+    /// Rollback triggers the tool acts on by itself.
     #[serde(default)]
     pub automatic: Vec<Trigger>,
+    /// Conditions under which a person aborts the rollout.
     #[serde(default)]
     pub manual: Vec<String>,
 }
@@ -232,32 +290,47 @@ pub struct Rollback {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
+    /// Who signed, as named in `allowed_signers`.
     pub principal: String,
+    /// When it was signed.
     pub signed_at: DateTime<Utc>,
     /// `SHA256:…` fingerprint of the signing key, for people; the signature carries the key.
     pub key: String,
+    /// The SSH signature (armored); it carries the public key.
     pub signature: String,
 }
 
+/// A release contract's frontmatter: the approved plan, then the records the tool keeps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseMeta {
+    /// `YYYY-MM-DD-<name>`, also the file's name.
     pub id: String,
+    /// The release's name.
     pub name: String,
+    /// A standard release or a hotfix.
     #[serde(default)]
     pub kind: Kind,
+    /// How urgent a hotfix is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
+    /// The mission the release belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mission: Option<String>,
+    /// The service being deployed.
     pub service: String,
+    /// When the contract was compiled.
     pub created_at: DateTime<Utc>,
+    /// The changes it ships: PASS verdicts, each pinned by its digest.
     #[serde(default)]
     pub changes: Vec<Change>,
+    /// Verdicts that did not pass, listed so approvers see what was left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded: Vec<Excluded>,
+    /// The progressive rollout's stages, in order.
     #[serde(default)]
     pub stages: Vec<Stage>,
+    /// The rollback triggers.
     #[serde(default)]
     pub rollback: Rollback,
     /// Feature flags the release relies on (they must be in the flag registry).
@@ -271,23 +344,33 @@ pub struct ReleaseMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub criteria: Option<crate::criteria::Criteria>,
     // ---- records kept by the tool (RECORD_KEYS) ----
+    /// Where the release stands.
     pub status: Status,
+    /// Who submitted it for approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_by: Option<String>,
+    /// When it was submitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<DateTime<Utc>>,
+    /// The approval digest computed at submission (`sha256:<hex>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The hash of each approved part at submission, so `verify` can name what changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub digest_parts: BTreeMap<String, String>,
+    /// The approvals signed so far.
     #[serde(default)]
     pub approvals: Vec<Approval>,
+    /// The last pre-deployment check (`ship check`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks: Option<ChecksRecord>,
+    /// The rollout's milestones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutRecord>,
+    /// Post-deployment validation and its result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationRecord>,
+    /// The handoff to Operate, once done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff: Option<HandoffRecord>,
     /// The head of the state database's event log at each milestone of this release: outside
@@ -305,8 +388,11 @@ pub struct ReleaseMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Withdrawal {
+    /// Who withdrew it.
     pub by: String,
+    /// When it was withdrawn.
     pub at: DateTime<Utc>,
+    /// Why, in their words.
     pub reason: String,
     /// The release id it had (its file was `<id>.md`), free again for a new compilation.
     pub id: String,
@@ -318,8 +404,11 @@ pub struct Withdrawal {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Anchor {
+    /// The event's sequence number in the log.
     pub seq: i64,
+    /// The event's hash in the log's chain.
     pub hash: String,
+    /// When it was recorded.
     pub at: DateTime<Utc>,
 }
 
@@ -327,9 +416,13 @@ pub struct Anchor {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandoffRecord {
+    /// When the release was handed over.
     pub at: DateTime<Utc>,
+    /// Who handed it over.
     pub from: String,
+    /// Who owns it now, in Operate.
     pub to: String,
+    /// The exit criteria as checked.
     #[serde(default)]
     pub items: Vec<CheckLine>,
 }
@@ -339,20 +432,28 @@ pub struct HandoffRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChecksRecord {
+    /// When the checks ran.
     pub checked_at: DateTime<Utc>,
+    /// Whether the checks passed: no gate failed that was not overridden.
     pub passed: bool,
+    /// One line per gate.
     pub gates: Vec<CheckLine>,
 }
 
+/// One checked item (a gate, a validation item or an exit criterion), its result and evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckLine {
+    /// The item's name.
     pub gate: String,
     /// pass, warn, fail or overridden.
     pub status: String,
+    /// What was seen, in one line.
     pub evidence: String,
+    /// Who overrode its failure, if anyone did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overridden_by: Option<String>,
+    /// Why they overrode it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub override_reason: Option<String>,
 }
@@ -363,21 +464,30 @@ pub struct CheckLine {
 pub struct ValidationRecord {
     /// running, passed or failed.
     pub result: String,
+    /// When the window began.
     pub started_at: DateTime<Utc>,
+    /// When validation ended; none while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
+    /// How long production is watched at 100 %.
     pub window: Dur,
+    /// What each validation item showed.
     #[serde(default)]
     pub items: Vec<CheckLine>,
 }
 
+/// A release contract: the frontmatter (plan and records) and the body people read and approve.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReleaseContract {
+    /// The frontmatter: the plan and the tool's records.
     pub meta: ReleaseMeta,
+    /// The markdown body: the approved text, then the records tail.
     pub body: String,
 }
 
 impl ReleaseContract {
+    /// Parses a contract; malformed identities, out-of-range thresholds and control characters
+    /// are errors at their line.
     pub fn parse(text: &str) -> Result<ReleaseContract, ParseError> {
         let doc = Document::split(text)?;
         let meta: ReleaseMeta = doc.parse_meta()?;
@@ -444,6 +554,7 @@ impl ReleaseContract {
         Some(first_line + differing)
     }
 
+    /// The contract as file text.
     pub fn render(&self) -> String {
         Document::from_meta(&self.meta, self.body.clone()).render()
     }
@@ -614,6 +725,7 @@ pub fn subsection<'a>(content: &'a str, name: &str) -> Option<&'a str> {
     start.map(|s| &content[s..])
 }
 
+/// The `changes` table: each PASS verdict linked from `root`, then feature flags and migrations.
 pub fn render_changes(m: &ReleaseMeta, root: &str) -> String {
     let mut out = String::from("| change | verdict | evaluated | summary |\n|---|---|---|---|\n");
     for c in &m.changes {
@@ -654,6 +766,7 @@ pub fn render_changes(m: &ReleaseMeta, root: &str) -> String {
     out
 }
 
+/// The `excluded` list: the verdicts that did not pass, linked from `root`.
 pub fn render_excluded(m: &ReleaseMeta, root: &str) -> String {
     if m.excluded.is_empty() {
         return "None: every evaluated change passed.".to_string();
@@ -671,6 +784,7 @@ pub fn render_excluded(m: &ReleaseMeta, root: &str) -> String {
     out
 }
 
+/// The `stages` table: each stage's traffic, hold time and health checks.
 pub fn render_stages(stages: &[Stage]) -> String {
     let mut out =
         String::from("| stage | traffic | hold for | health checks |\n|---|---|---|---|\n");
@@ -698,6 +812,7 @@ pub fn render_stages(stages: &[Stage]) -> String {
     out
 }
 
+/// The `triggers` list: each automatic rollback trigger in plain words.
 pub fn render_triggers(rb: &Rollback) -> String {
     if rb.automatic.is_empty() {
         return "_No automatic triggers: this release cannot be submitted._".into();
@@ -708,6 +823,7 @@ pub fn render_triggers(rb: &Rollback) -> String {
         .collect()
 }
 
+/// The `manual-triggers` list, with the command that aborts a rollout.
 pub fn render_manual(rb: &Rollback) -> String {
     let mut out: String = rb.manual.iter().map(|t| format!("- {t}\n")).collect();
     out.push_str("\nAny of these: `ship rollout abort <release> --reason \"…\"`.\n");

@@ -12,10 +12,13 @@ use serde::Serialize;
 /// and its series over the measurement period for the chart.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricResult {
+    /// The metric as the outcome contract defines it.
     pub metric: Metric,
+    /// The value measured at the checkpoint; none when it could not be measured.
     pub actual: Option<f64>,
     /// Why there is no actual (the source failed, no data).
     pub error: Option<String>,
+    /// The metric's values over the measurement period, for the chart.
     pub series: Vec<(DateTime<Utc>, f64)>,
 }
 
@@ -25,6 +28,7 @@ impl MetricResult {
         self.actual.map(|a| self.metric.met_by(a))
     }
 
+    /// The target as the report prints it (`>= 0.031`, `0 .. 0.3`).
     pub fn target_text(&self) -> String {
         let m = &self.metric;
         match m.comparison {
@@ -59,14 +63,22 @@ pub fn num(v: f64) -> String {
     }
 }
 
+/// The outcome report of one mission at one checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutcomeReport {
+    /// The mission measured.
     pub mission: String,
+    /// The checkpoint's name.
     pub checkpoint: String,
+    /// The checkpoint's date in the outcome contract.
     pub checkpoint_date: NaiveDate,
+    /// When the metrics were measured.
     pub measured_at: DateTime<Utc>,
+    /// The start of the measurement period the charts cover.
     pub period_start: DateTime<Utc>,
+    /// The mission's releases the report links to.
     pub releases: Vec<String>,
+    /// Each metric's result.
     pub metrics: Vec<MetricResult>,
 }
 
@@ -80,6 +92,7 @@ impl OutcomeReport {
         )
     }
 
+    /// The metrics measured and missing their target.
     pub fn missed(&self) -> Vec<&MetricResult> {
         self.metrics
             .iter()
@@ -87,6 +100,7 @@ impl OutcomeReport {
             .collect()
     }
 
+    /// The metrics that could not be measured.
     pub fn unmeasured(&self) -> Vec<&MetricResult> {
         self.metrics.iter().filter(|m| m.met().is_none()).collect()
     }

@@ -6,65 +6,94 @@ use crate::error::ParseError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// What kind of production observation a signal is (`type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignalType {
+    /// How fast or efficient the service is (e.g. outcome targets missed).
     Performance,
+    /// What customers said.
     CustomerFeedback,
+    /// Friction in the process (e.g. a rollout paused for lack of evidence).
     ProcessFriction,
+    /// Behaviour nobody expected.
     UnexpectedBehavior,
+    /// An incident (e.g. a rollback).
     Incident,
 }
 
+/// How serious a signal is, from low to critical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
+    /// The lowest severity.
     Low,
+    /// Medium severity.
     Medium,
+    /// High severity.
     High,
+    /// The highest severity.
     Critical,
 }
 
+/// Where the handling of a signal stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignalStatus {
+    /// Raised, not yet looked at.
     Open,
+    /// Someone has seen it.
     Acknowledged,
+    /// Dealt with.
     Resolved,
 }
 
+/// What a signal came from: a release, a mission, or both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
+    /// The release it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
+    /// The mission it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mission: Option<String>,
 }
 
+/// A signal's frontmatter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignalMeta {
+    /// One line saying what was observed; it also names the file.
     pub title: String,
+    /// What kind of observation it is (`type`).
     #[serde(rename = "type")]
     pub kind: SignalType,
+    /// How serious it is.
     pub severity: Severity,
+    /// The release and mission it came from.
     #[serde(default)]
     pub source: Source,
+    /// When it was raised.
     pub created: DateTime<Utc>,
+    /// Where its handling stands.
     pub status: SignalStatus,
     /// Identifies the event that raised the signal, so the same event never yields two signals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
 }
 
+/// A feedback signal: its frontmatter and the evidence in its body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signal {
+    /// The frontmatter.
     pub meta: SignalMeta,
+    /// The markdown body: the evidence, for people.
     pub body: String,
 }
 
 impl Signal {
+    /// Parses a signal file.
     pub fn parse(text: &str) -> Result<Signal, ParseError> {
         let doc = Document::split(text)?;
         Ok(Signal {
@@ -73,6 +102,7 @@ impl Signal {
         })
     }
 
+    /// The signal as file text.
     pub fn render(&self) -> String {
         Document::from_meta(&self.meta, self.body.clone()).render()
     }

@@ -10,16 +10,22 @@ use crate::outcome::Checkpoint;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Which loop a mission is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// Being built (the Build loop).
     Build,
+    /// Being shipped (the Ship loop).
     Ship,
+    /// Handed over to Operate and running in production.
     Operate,
+    /// Finished.
     Done,
 }
 
 impl Phase {
+    /// The phase as STATUS.md spells it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Phase::Build => "build",
@@ -30,13 +36,18 @@ impl Phase {
     }
 }
 
+/// One mission's entry in STATUS.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MissionEntry {
+    /// The mission's name.
     pub name: String,
+    /// The loop it is in.
     pub phase: Phase,
+    /// Its most recent release, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
+    /// When it entered its phase.
     pub since: DateTime<Utc>,
     /// Who owns the mission now (set by the handoff to Operate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,31 +73,43 @@ impl MissionEntry {
     }
 }
 
+/// One release's entry in STATUS.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseEntry {
+    /// The release id.
     pub id: String,
+    /// The mission it belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mission: Option<String>,
+    /// Its status as the contract spells it (e.g. `pending-approval`).
     pub status: String,
+    /// When the entry was last updated.
     pub updated_at: DateTime<Utc>,
 }
 
+/// STATUS.md's frontmatter: the record the tables are rendered from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct StatusMeta {
+    /// Every mission, in the order first recorded.
     #[serde(default)]
     pub missions: Vec<MissionEntry>,
+    /// Every release, in the order first recorded.
     #[serde(default)]
     pub releases: Vec<ReleaseEntry>,
 }
 
+/// STATUS.md: its frontmatter record and the body around the tables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusFile {
+    /// The record.
     pub meta: StatusMeta,
+    /// The markdown body: people's text and the ship blocks holding the tables.
     pub body: String,
 }
 
+/// The body of a new STATUS.md: a heading, a line of guidance and the two empty tables.
 pub const DEFAULT_BODY: &str = "# Status\n\n\
 Where each mission and release stands. ship keeps the two tables below up to date from this\n\
 file's frontmatter; write anything else you like around them.\n\n\
@@ -94,6 +117,7 @@ file's frontmatter; write anything else you like around them.\n\n\
 ## Releases\n\n<!-- ship:begin releases -->\n_No releases yet._\n<!-- ship:end releases -->\n";
 
 impl StatusFile {
+    /// A STATUS.md with no missions or releases, and the default body.
     pub fn new() -> StatusFile {
         StatusFile {
             meta: StatusMeta::default(),
@@ -101,6 +125,7 @@ impl StatusFile {
         }
     }
 
+    /// Parses STATUS.md.
     pub fn parse(text: &str) -> Result<StatusFile, ParseError> {
         let doc = Document::split(text)?;
         Ok(StatusFile {
@@ -109,10 +134,13 @@ impl StatusFile {
         })
     }
 
+    /// STATUS.md as file text.
     pub fn render(&self) -> String {
         Document::from_meta(&self.meta, self.body.clone()).render()
     }
 
+    /// Records a mission's phase (and release), adding its entry if new; `since` moves only when
+    /// the phase changes.
     pub fn set_mission(
         &mut self,
         name: &str,
@@ -185,10 +213,12 @@ impl StatusFile {
         self.refresh();
     }
 
+    /// The mission named `name`.
     pub fn mission(&self, name: &str) -> Option<&MissionEntry> {
         self.meta.missions.iter().find(|m| m.name == name)
     }
 
+    /// Records a release's status (and mission), adding its entry if new.
     pub fn set_release(
         &mut self,
         id: &str,

@@ -8,17 +8,23 @@ use crate::error::ParseError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// An evaluation verdict's frontmatter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerdictMeta {
+    /// The verdict's id (non-empty, without `/`, `\`, `|` or `..`).
     pub id: String,
+    /// PASS, FAIL, NEEDS_WORK, …: only PASS ships.
     pub verdict: String,
+    /// The mission the change belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mission: Option<String>,
+    /// One line saying what the change does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// A date or a timestamp, kept as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluated_at: Option<String>,
+    /// Who evaluated the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluator: Option<String>,
     /// The security evaluation's verdict. A hotfix ships only changes whose security checks
@@ -27,15 +33,19 @@ pub struct VerdictMeta {
     pub security: Option<String>,
 }
 
+/// An evaluation verdict from the Build loop, as a release contract includes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
+    /// The frontmatter.
     pub meta: VerdictMeta,
+    /// The evaluation itself.
     pub body: String,
     /// `sha256:<hex>` of the file's exact bytes, so a contract can tell if the verdict changed.
     pub digest: String,
 }
 
 impl Verdict {
+    /// Parses a verdict; an empty or unsafe `id` and an empty `verdict` are errors at their line.
     pub fn parse(text: &str) -> Result<Verdict, ParseError> {
         let doc = Document::split(text)?;
         let meta: VerdictMeta = doc.parse_meta()?;
@@ -71,6 +81,7 @@ impl Verdict {
         self.meta.verdict.trim().eq_ignore_ascii_case("PASS")
     }
 
+    /// Whether the security evaluation's verdict is PASS (a hotfix needs it).
     pub fn security_passed(&self) -> bool {
         self.meta
             .security
@@ -102,6 +113,7 @@ impl Verdict {
     }
 }
 
+/// `sha256:<hex>` of some bytes, as verdict digests are written.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
