@@ -498,16 +498,23 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
 }
 
 /// For a bare number where a duration goes (`canary_duration = 10`): what to write instead.
-/// The key is a duration when the same number written as a string fails for want of a unit.
+/// Decided from the document, not from toml's message: the value is an integer, and the key
+/// is a duration's, which takes the number with a unit (`"10s"`) and refuses it without one.
 fn duration_hint(text: &str, span: std::ops::Range<usize>, key: &str) -> Option<String> {
     let value = text.get(span.clone())?.trim();
     if value.is_empty() || !value.chars().all(|c| c.is_ascii_digit() || c == '_') {
         return None;
     }
     let number = value.replace('_', "");
-    let quoted = format!("{}\"{number}\"{}", &text[..span.start], &text[span.end..]);
-    let again = toml::from_str::<Config>(&quoted).err()?;
-    if again.span().map(|s| s.start) != Some(span.start) || !again.message().contains("no unit") {
+    // Whether the document with `written` in place of the number still fails right there.
+    let refused = |written: &str| {
+        let doc = format!("{}{written}{}", &text[..span.start], &text[span.end..]);
+        toml::from_str::<Config>(&doc)
+            .err()
+            .and_then(|e| e.span())
+            .is_some_and(|s| s.start == span.start)
+    };
+    if refused(&format!("\"{number}s\"")) || !refused(&format!("\"{number}\"")) {
         return None;
     }
     Some(format!(
@@ -916,7 +923,10 @@ mod tests {
             "validation.on_failure = \"ignore\": use \"rollback\" or \"manual\""
         );
         let c = Config::parse("[judge]\ninconclusive = \"rollback\"\n").unwrap();
-        assert_eq!(c.judge.inconclusive, shiploop_artifacts::criteria::Inconclusive::Rollback);
+        assert_eq!(
+            c.judge.inconclusive,
+            shiploop_artifacts::criteria::Inconclusive::Rollback
+        );
     }
 
     #[test]
@@ -928,7 +938,10 @@ mod tests {
         assert_eq!(e.more.len(), 1, "{e}");
         assert_eq!(e.more[0].line, 5, "{e}");
         assert_eq!(e.more[0].message, "server.poll must be more than 0", "{e}");
-        assert!(e.to_string().contains("\nline 5, column 1: server.poll"), "{e}");
+        assert!(
+            e.to_string().contains("\nline 5, column 1: server.poll"),
+            "{e}"
+        );
     }
 
     #[test]
