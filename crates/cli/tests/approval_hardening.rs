@@ -228,10 +228,7 @@ fn a_huge_principals_line_is_refused_quickly() {
     // against every pattern (33 s for verify).
     let ws = Ws::with_contract();
     let alice = ws.key("alice", "alice@example.com", true);
-    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.submit_and_approve(&alice);
     let n = 100;
     let mut principals: Vec<String> = (0..n)
         .map(|i| format!("{}{i:03}", "a".repeat(1017)))
