@@ -151,31 +151,30 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
     let v1 = servers::sample(&["--version", "v1"]);
     let v2 = servers::sample(&["--version", "v2", "--flag", "new-checkout=on"]);
     let (staging, admin) = staging_proxy(&ws, &v1, &v2);
-    let mut cfg = ws.read("ship.toml");
     let q = |v: String| format!("{v:?}");
-    for (t, k, v) in [
-        ("staging", "router", q("builtin".into())),
-        ("staging", "admin", q(admin.to_string())),
-        ("staging", "token_env", q("STAGING_TOKEN".into())),
-        (
-            "staging",
-            "url",
-            q(format!("http://{}/checkout", staging.listen)),
-        ),
-        (
-            "flags",
-            "staging_http",
-            q(format!("http://{}/flags/{{flag}}", staging.listen)),
-        ),
-        (
-            "oncall",
-            "notify_command",
-            q("echo {message} > oncall-inbox.txt".into()),
-        ),
-    ] {
-        cfg = set(&cfg, t, k, &v);
-    }
-    ws.write("ship.toml", &cfg);
+    set_all(
+        &ws,
+        &[
+            ("staging", "router", q("builtin".into())),
+            ("staging", "admin", q(admin.to_string())),
+            ("staging", "token_env", q("STAGING_TOKEN".into())),
+            (
+                "staging",
+                "url",
+                q(format!("http://{}/checkout", staging.listen)),
+            ),
+            (
+                "flags",
+                "staging_http",
+                q(format!("http://{}/flags/{{flag}}", staging.listen)),
+            ),
+            (
+                "oncall",
+                "notify_command",
+                q("echo {message} > oncall-inbox.txt".into()),
+            ),
+        ],
+    );
     ws.write("work/flags.yaml", FLAGS_YAML);
     ws.write("db/001_add_coupon.sql", SAFE_SQL);
 

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::builtin::{builtin_config_with, proxy_listen, set, ship_env, start_proxy, ADMIN_TOKEN};
+use common::builtin::{
+    builtin_config_with, proxy_listen, set_all, ship_env, start_proxy, ADMIN_TOKEN,
+};
 use common::*;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,22 +44,21 @@ fn random_failures(v2_rate: f64) -> (Ws, common::builtin::Proxy) {
         &format!("--error-rate {v2_rate} --random-errors --seed 23"),
         "",
     );
-    let mut cfg = ws.read("ship.toml");
-    for (t, k, v) in [
-        ("stages", "canary_percentage", "50"),
-        ("stages", "early_adopter_percentage", "75"),
-        ("stages", "ga_percentage", "90"),
-        ("stages", "canary_duration", "\"5s\""),
-        ("stages", "early_adopter_duration", "\"5s\""),
-        ("stages", "ga_duration", "\"5s\""),
-        ("rollback", "max_error_rate_increase", "2.0"),
-        ("rollout", "tick_interval", "\"auto\""),
-        ("rollout", "max_tick_gap", "\"5s\""),
-        ("rollout", "max_hold", "\"4m\""),
-    ] {
-        cfg = set(&cfg, t, k, v);
-    }
-    ws.write("ship.toml", &cfg);
+    set_all(
+        &ws,
+        &[
+            ("stages", "canary_percentage", "50"),
+            ("stages", "early_adopter_percentage", "75"),
+            ("stages", "ga_percentage", "90"),
+            ("stages", "canary_duration", "\"5s\""),
+            ("stages", "early_adopter_duration", "\"5s\""),
+            ("stages", "ga_duration", "\"5s\""),
+            ("rollback", "max_error_rate_increase", "2.0"),
+            ("rollout", "tick_interval", "\"auto\""),
+            ("rollout", "max_tick_gap", "\"5s\""),
+            ("rollout", "max_hold", "\"4m\""),
+        ],
+    );
     ws.verdict("v-pass-1", "PASS", "Faster checkout");
     ws.approve_web();
     let proxy = start_proxy(&ws, proxy_listen(&ws));

@@ -84,15 +84,14 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
         "[[smoke]]\nname = \"checkout\"\npath = \"/checkout\"\ntags = [\"user-facing\"]\n",
     );
     let prom = servers::prometheus(&[("web", stable, "v1"), ("web", canary, "v2")]);
-    let mut cfg = ws.read("ship.toml");
-    for (t, k, v) in [
-        ("oncall", "notify_command", "\"true\""),
-        ("metrics.prometheus", "url", &format!("\"{}\"", prom.url())),
-        ("service", "runbook", "\"docs/runbook.md\""),
-    ] {
-        cfg = set(&cfg, t, k, v);
-    }
-    ws.write("ship.toml", &cfg);
+    set_all(
+        &ws,
+        &[
+            ("oncall", "notify_command", "\"true\""),
+            ("metrics.prometheus", "url", &format!("\"{}\"", prom.url())),
+            ("service", "runbook", "\"docs/runbook.md\""),
+        ],
+    );
     ws.write(
         "docs/runbook.md",
         "# Runbook\n\nRoll back: `ship rollout abort <release>`.\n",
@@ -358,14 +357,13 @@ fn handoff_names_every_missing_item_and_changes_nothing_until_they_hold() {
         "",
         "[[smoke]]\nname = \"checkout\"\npath = \"/checkout\"\ntags = [\"user-facing\"]\n",
     );
-    let mut cfg = ws.read("ship.toml");
-    for (t, k, v) in [
-        ("oncall", "notify_command", "\"true\""),
-        ("validation", "auto", "false"),
-    ] {
-        cfg = set(&cfg, t, k, v);
-    }
-    ws.write("ship.toml", &cfg);
+    set_all(
+        &ws,
+        &[
+            ("oncall", "notify_command", "\"true\""),
+            ("validation", "auto", "false"),
+        ],
+    );
     ws.write(
         "work/flags.yaml",
         "flags:\n- name: new-cart\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n",

@@ -41,6 +41,16 @@ pub fn set(cfg: &str, table: &str, key: &str, value: &str) -> String {
         .unwrap_or_else(|| panic!("no {table}.{key} in ship.toml"))
 }
 
+/// Sets each `(table, key, value)` in the workspace's ship.toml, as [`set`] does.
+pub fn set_all<V: AsRef<str>>(ws: &Ws, settings: &[(&str, &str, V)]) {
+    let cfg = settings
+        .iter()
+        .fold(ws.read("ship.toml"), |cfg, (t, k, v)| {
+            set(&cfg, t, k, v.as_ref())
+        });
+    ws.write("ship.toml", &cfg);
+}
+
 /// Runs ship with these environment variables and the real clock (no SHIP_NOW).
 pub fn ship_env(ws: &Ws, env: &[(&str, &str)], args: &[&str]) -> Run {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ship"));
