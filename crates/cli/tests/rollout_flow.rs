@@ -103,13 +103,7 @@ fn only_approved_releases_start() {
 #[test]
 fn operators_pause_promote_and_abort() {
     let ws = rollout_ws("30s", "100ms");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
-        .args(["-C", ws.root().to_str().unwrap()])
-        .args(start("web"))
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_driven(&ws);
+    let mut child = start_driven(&ws);
     // While it runs, commands are queued for it.
     let r = ws.ship(&["rollout", "pause", "web", "--reason", "looking at a ticket"]);
     assert_eq!(r.code, 0, "{}", r.text());
@@ -459,13 +453,7 @@ fn an_abort_the_router_refuses_is_not_reported_as_done() {
         .replace("error_limit = 4", "error_limit = 2")
     });
     // Start, then stop the foreground process with SIGTERM: the rollout stays in flight.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
-        .args(["-C", ws.root().to_str().unwrap()])
-        .args(start("web"))
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_driven(&ws);
+    let mut child = start_driven(&ws);
     unsafe_sigterm(child.id());
     assert_eq!(child.wait().unwrap().code(), Some(3), "interrupted");
     let r = ws.ship(&["rollout", "abort", "web", "--reason", "broken checkout"]);
@@ -504,6 +492,18 @@ fn unsafe_sigterm(pid: u32) {
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+/// `ship rollout start web` in the background (output discarded), once it drives the rollout.
+fn start_driven(ws: &Ws) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
+        .args(["-C", ws.root().to_str().unwrap()])
+        .args(start("web"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_driven(ws);
+    child
 }
 
 /// Waits until a foreground controller holds the rollout of `web` (its signal handlers are set
