@@ -13,21 +13,28 @@ use shiploop_store::event::Event;
 use shiploop_store::{ChainReport, SqliteStore, StateStore, StoreError};
 use shiploop_workspace::Workspace;
 
+/// What `ship audit verify` found: whether the event log and the recorded plans verify.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
+    /// True when everything verifies.
     pub ok: bool,
     /// The state database, relative to the workspace.
     pub database: String,
+    /// Events in the log.
     pub events: usize,
     /// The newest event's sequence number and hash.
     pub head_seq: i64,
+    /// The newest event's hash.
     pub head: String,
+    /// The hash chain's check; None when there was no database to read.
     pub chain: Option<ChainReport>,
     /// Anchors found in the contracts, and how many of them matched.
     pub anchors: usize,
+    /// Anchored events found in the log with the anchored hash.
     pub anchors_matched: usize,
     /// Events after the newest anchor: proven by the chain only, until the next milestone.
     pub unanchored_events: i64,
+    /// Recorded rollouts whose plan was checked against their approved contract.
     pub rollouts_checked: usize,
     /// Everything that does not verify, each naming what is missing or changed.
     pub problems: Vec<String>,
@@ -40,6 +47,7 @@ struct Anchored {
     at: chrono::DateTime<chrono::Utc>,
 }
 
+/// Checks the event log's hash chain and anchors, and each recorded plan against its contract.
 pub fn verify(ws: &Workspace) -> shiploop_workspace::Result<AuditReport> {
     let db = ws.state_db();
     let mut report = AuditReport {

@@ -123,8 +123,11 @@ fn counts_from(cfg: &shiploop_config::Config) -> Origin {
     }
 }
 
+/// What a rollout acts and measures through: router, metric source, data-integrity checks.
 pub struct Providers {
+    /// Moves traffic between the stable release and the canary.
     pub router: Box<dyn TrafficRouter>,
+    /// Measures both versions for the rollout's checks.
     pub metrics: Box<dyn MetricSource>,
     integrity: BTreeMap<String, Integrity>,
 }
@@ -209,6 +212,7 @@ pub fn metrics_setting(cfg: &shiploop_config::Config) -> String {
     cfg.metrics.setting(&admin_settings(cfg))
 }
 
+/// The router, metric source and integrity checks that ship.toml configures.
 pub fn providers_for(ws: &Workspace) -> Result<Providers> {
     let cfg = &ws.config;
     let router = router_for(ws)?;

@@ -16,8 +16,10 @@ use shiploop_store::event::{Event, HandedOver};
 use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::{Error, Workspace};
 
+/// What `ship handoff` did: the exit criteria's report, and whether it handed over to Operate.
 #[derive(Debug, Serialize)]
 pub struct Handoff {
+    /// The exit criteria, each with its evidence.
     pub report: Report,
     /// True when this run handed the release over.
     pub handed_over: bool,
@@ -25,6 +27,7 @@ pub struct Handoff {
     pub already: Option<HandoffRecord>,
     /// Steps an interrupted earlier handoff had left undone, finished by this run.
     pub completed: Vec<String>,
+    /// STATUS.md's path (`paths.status`), where the handoff is recorded.
     pub status_file: String,
 }
 

@@ -33,6 +33,7 @@ use shiploop_workspace::Error;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The controller's results, failing with the workspace's [`Error`].
 pub(crate) fn store_err(e: shiploop_store::StoreError) -> Error {
     Error::Store(e)
 }

@@ -28,10 +28,15 @@ pub const TYPE_PREFIX: &str = "dev.shiploop.";
 pub struct Outgoing {
     /// Without the prefix: `rollout.rolled-back`.
     pub kind: String,
+    /// `<release>-<seq>`: the event's place in the log, the same on every retry (CloudEvents `id`).
     pub id: String,
+    /// The release the event is about.
     pub release: String,
+    /// When it happened.
     pub time: DateTime<Utc>,
+    /// One line for people (chat messages).
     pub summary: String,
+    /// The event's details as JSON.
     pub data: Value,
 }
 
@@ -191,12 +196,15 @@ pub enum WebhookError {
 
 /// One receiver, ready to send.
 pub struct Hook {
+    /// The receiver's `[[webhooks]]` settings.
     pub cfg: WebhookCfg,
+    /// The key that signs each body (`x-ship-signature`); None without `secret_env`.
     pub secret: Option<Vec<u8>>,
     http: Http,
 }
 
 impl Hook {
+    /// A hook for one `[[webhooks]]` entry, its signing key read from `secret_env`.
     pub fn new(cfg: &WebhookCfg) -> Result<Hook, WebhookError> {
         let secret = match cfg.secret_env.as_str() {
             "" => None,
@@ -269,9 +277,13 @@ impl Hook {
 
 /// Delivers one release's events to every hook.
 pub struct Notifier {
+    /// The state database whose event log is delivered.
     pub db: PathBuf,
+    /// The release whose events are sent.
     pub release: String,
+    /// The service's name, sent with each event.
     pub service: String,
+    /// The receivers.
     pub hooks: Vec<Hook>,
     /// The first retry's delay; doubled each time.
     pub backoff: Duration,
@@ -281,6 +293,7 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// A notifier for the release's `[[webhooks]]`; one whose secret is missing is left out.
     pub fn new(
         db: PathBuf,
         release: &str,

@@ -13,8 +13,10 @@ use shiploop_store::event::{Event, SignalWritten};
 use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::Workspace;
 
+/// What one `ship operate tick` did.
 #[derive(Debug, Default, Serialize)]
 pub struct TickReport {
+    /// Checkpoints measured by this tick.
     pub measured: Vec<Measured>,
     /// Due checkpoints that could not be measured; tried again next tick.
     pub failed: Vec<Failed>,
@@ -30,22 +32,32 @@ pub struct TickReport {
     pub problems: Vec<String>,
 }
 
+/// One checkpoint of a mission.
 #[derive(Debug, Serialize)]
 pub struct CheckpointRef {
+    /// The mission.
     pub mission: String,
+    /// The checkpoint's name.
     pub checkpoint: String,
 }
 
+/// A due checkpoint that could not be measured.
 #[derive(Debug, Serialize)]
 pub struct Failed {
+    /// The mission.
     pub mission: String,
+    /// The checkpoint's name.
     pub checkpoint: String,
+    /// Why it could not be measured.
     pub error: String,
 }
 
+/// An overdue flag and its process-friction signal.
 #[derive(Debug, Serialize)]
 pub struct FlagSignal {
+    /// The flag's name.
     pub flag: String,
+    /// The signal's file, relative to the workspace.
     pub file: String,
     /// Written by this tick (false: an earlier tick wrote it).
     pub new: bool,
@@ -61,6 +73,7 @@ impl TickReport {
     }
 }
 
+/// Measures every due checkpoint of missions in Operate; files a signal per overdue flag.
 pub async fn tick(ws: &Workspace, now: DateTime<Utc>) -> Result<TickReport> {
     let mut report = TickReport::default();
     let status = ws.load_status()?;

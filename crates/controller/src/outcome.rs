@@ -18,18 +18,27 @@ pub fn log_key(mission: &str) -> String {
     format!("mission:{mission}")
 }
 
+/// One measured checkpoint: its report, its charts, and which targets were met.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measured {
+    /// The mission.
     pub mission: String,
+    /// The checkpoint's name.
     pub checkpoint: String,
+    /// The outcome report written, relative to the workspace.
     pub report_file: String,
+    /// The chart files written, relative to the workspace.
     pub charts: Vec<String>,
+    /// Metrics that met their target.
     pub met: usize,
+    /// Metrics that missed their target.
     pub missed: Vec<String>,
+    /// Metrics the source gave no value for.
     pub unmeasured: Vec<String>,
     /// The performance signal for missed targets: (file, written now — false when an earlier
     /// measurement of the checkpoint already wrote it).
     pub signal: Option<(String, bool)>,
+    /// The report itself (not serialized).
     #[serde(skip)]
     pub report: OutcomeReport,
 }

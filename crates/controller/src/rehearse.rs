@@ -23,12 +23,16 @@ use tokio::time::Instant;
 /// A flag evaluated in staging: what the event log records.
 pub use shiploop_store::event::FlagEvaluated as FlagEvaluation;
 
+/// What a rehearsal in staging found: how long the traffic shift took, and each flag's evaluation.
 #[derive(Debug, Clone, Serialize)]
 pub struct RehearsalReport {
+    /// The release rehearsed.
     pub release: String,
+    /// The rehearsal's result, as the rehearsal gate reads it.
     pub rehearsal: Rehearsal,
     /// How long the shift to the new version took to show in every answer.
     pub shift_ms: u64,
+    /// Each flag evaluated in staging.
     pub flags: Vec<FlagEvaluation>,
 }
 

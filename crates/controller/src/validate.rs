@@ -21,17 +21,26 @@ use shiploop_store::StateStore;
 use shiploop_workspace::Error;
 use std::time::Duration;
 
+/// What `ship validate` found in the post-deployment validation window.
 #[derive(Debug, Clone, Serialize)]
 pub struct ValidationReport {
+    /// The release validated.
     pub release: String,
     /// passed, failed, or interrupted (the window goes on at the next `ship validate`).
     pub result: String,
+    /// How long the validation window lasts.
     pub window: Dur,
+    /// When the window started.
     pub started_at: DateTime<Utc>,
+    /// When it ended; None while it goes on.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Each validation item's result.
     pub items: Vec<ItemResult>,
+    /// Why the validation failed; None when it passed or goes on.
     pub reason: Option<String>,
+    /// True when the release ended rolled back.
     pub rolled_back: bool,
+    /// The incident signal a failed validation wrote, relative to the workspace.
     pub signal: Option<String>,
 }
 

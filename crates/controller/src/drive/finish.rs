@@ -44,6 +44,7 @@ impl Controller<'_> {
         Ok(())
     }
 
+    /// How the rollout ended; None while it is in flight.
     pub fn outcome(&self) -> Option<Outcome> {
         match &self.state.phase {
             Phase::Completed => Some(Outcome::Completed),

@@ -49,6 +49,7 @@ impl Controller<'_> {
         Ok(())
     }
 
+    /// Gives up this process's lease on the rollout, so another process may drive it.
     pub fn release_lease(&mut self) {
         let id = self.id().to_string();
         let _ = self.store.release_lease(&id, &self.holder);

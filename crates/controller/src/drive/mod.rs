@@ -51,11 +51,16 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
+    /// Every stage passed: the new release serves all traffic.
     Completed,
+    /// All traffic went back to the stable release.
     RolledBack {
+        /// Why it rolled back.
         reason: String,
     },
+    /// Rolling back itself failed repeatedly: a person must act.
     Failed {
+        /// Why it failed.
         reason: String,
     },
     /// Stopped on request (SIGINT/SIGTERM) with the rollout still in flight.
@@ -67,6 +72,7 @@ pub enum Outcome {
 /// only with `tokio::time` (clippy.toml bans `std::time::Instant::now` and
 /// `SystemTime::now` here), so a test on a paused runtime decides every instant.
 pub trait Clock: Send {
+    /// The time of day now.
     fn now(&mut self) -> DateTime<Utc>;
 }
 
@@ -128,12 +134,16 @@ impl Moment {
     }
 }
 
+/// Drives one release's rollout: each tick measures, decides, records, then moves traffic.
 pub struct Controller<'a> {
     pub(crate) ws: &'a Workspace,
     pub(crate) store: SqliteStore,
     pub(crate) providers: Providers,
+    /// The release contract being rolled out.
     pub release: LoadedRelease,
+    /// The stages and rollback triggers, as recorded from the approved contract.
     pub plan: Plan,
+    /// Where the rollout stands: its phase, stage and weight.
     pub state: Rollout,
     pub(crate) holder: String,
     /// Set when a router call failed: the next tick re-asserts the recorded weight first.
@@ -147,7 +157,9 @@ pub struct Controller<'a> {
 /// those of the validation window and of the router's answers, whatever the caller logs), how
 /// long each tick took, and each failed provider call.
 pub trait Telemetry: Send + Sync {
+    /// A tick ended, after `took`.
     fn tick(&self, took: Duration);
+    /// The rollout of `release` decided `d`.
     fn decision(&self, release: &str, d: &Decision);
     /// `provider` is `router`, `metrics` or `integrity`.
     fn provider_error(&self, provider: &'static str);
@@ -222,6 +234,7 @@ impl<'a> Controller<'a> {
         })
     }
 
+    /// The release's id.
     pub fn id(&self) -> &str {
         &self.release.contract.meta.id
     }
@@ -305,6 +318,7 @@ impl<'a> Controller<'a> {
         Ok(())
     }
 
+    /// The state database this controller records to.
     pub fn store(&self) -> &SqliteStore {
         &self.store
     }

@@ -38,7 +38,10 @@ pub fn admit(phase: &Phase, status: Option<Status>, input: &Input) -> Admission 
 #[derive(Debug, Clone)]
 pub enum Commanded {
     /// Another live process drives the rollout: queued for its next tick.
-    Queued { holder: String },
+    Queued {
+        /// The process that holds the rollout's lease.
+        holder: String,
+    },
     /// Applied here (nobody drove the rollout): the decision it led to.
     Applied(Decision),
 }

@@ -23,7 +23,9 @@ pub type TelemetryHook = std::sync::Arc<dyn crate::Telemetry>;
 
 /// What the server reports about its rollouts (for `/metrics` and logs).
 pub trait Observer {
+    /// The rollout of `release` decided `d`.
     fn decision(&self, release: &str, d: &Decision);
+    /// The rollout of `release` ended with `outcome`.
     fn finished(&self, release: &str, outcome: &str);
     /// A rollout task ended with an error (or a panic); it starts again after `retry_in`.
     fn error(&self, release: &str, message: &str, retry_in: Duration);
@@ -34,7 +36,9 @@ pub trait Observer {
 /// attempts, not 360. A task that ran for 5 minutes before failing counts as healthy again.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Retry {
+    /// Failures in a row so far.
     pub failures: u32,
+    /// When the task starts again.
     pub at: DateTime<Utc>,
 }
 

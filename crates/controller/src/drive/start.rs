@@ -13,7 +13,10 @@ pub enum Starting {
     Ended(Outcome),
     /// This process may drive it; `drift` lists what ship.toml changed after approval (the
     /// approved settings decide; this is only reported).
-    Ready { drift: Vec<String> },
+    Ready {
+        /// The settings ship.toml changed since approval.
+        drift: Vec<String>,
+    },
 }
 
 impl Controller<'_> {
