@@ -8,10 +8,8 @@ use shiploop_controller::check;
 use shiploop_controller::validate::ValidationReport;
 use shiploop_controller::{Controller, SystemClock};
 use shiploop_gates::{Gate, Override, Report, Status};
-use shiploop_store::StateStore;
 use shiploop_workspace::{Error, Workspace};
 
-/// The waivers given on the command line, attributed to `--as` or git's user.email.
 /// The reason (required) and the person (`--as`, or git config user.email) behind a recorded
 /// human decision: a gate waiver, a handoff acceptance.
 pub fn who_and_why(
@@ -24,10 +22,12 @@ pub fn who_and_why(
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .ok_or_else(|| Error::Usage(format!("{flag} needs --reason \"…\": say why")))?;
-    shiploop_artifacts::release::check_plain("--reason", reason).map_err(|e| Error::Usage(e.to_string()))?;
+    shiploop_artifacts::release::check_plain("--reason", reason)
+        .map_err(|e| Error::Usage(e.to_string()))?;
     let by = match by {
         Some(b) => {
-            shiploop_artifacts::release::check_plain("--as", b).map_err(|e| Error::Usage(e.to_string()))?;
+            shiploop_artifacts::release::check_plain("--as", b)
+                .map_err(|e| Error::Usage(e.to_string()))?;
             b.to_string()
         }
         None => crate::release::git_email(ws).ok_or_else(|| {
@@ -39,17 +39,20 @@ pub fn who_and_why(
     Ok((reason.to_string(), by))
 }
 
-pub fn overrides(
-    ws: &Workspace,
-    gates: &[String],
-    reason: Option<&str>,
-    by: Option<&str>,
-) -> Result<Vec<Override>, Error> {
-    if gates.is_empty() {
+/// The waivers given on the command line (`--override <gate> --reason "…"`), attributed to
+/// `--as` or git's user.email.
+pub fn overrides(ws: &Workspace, waive: &crate::cli::WaiveArgs) -> Result<Vec<Override>, Error> {
+    if waive.overrides.is_empty() {
         return Ok(vec![]);
     }
-    let (reason, by) = who_and_why(ws, "--override", reason, by)?;
-    gates
+    let (reason, by) = who_and_why(
+        ws,
+        "--override",
+        waive.reason.as_deref(),
+        waive.by.as_deref(),
+    )?;
+    waive
+        .overrides
         .iter()
         .map(|g| {
             Ok(Override {
@@ -220,21 +223,9 @@ pub fn validation_outcome(
         return Ok((code, None));
     }
     let rt = crate::rollout::runtime()?;
-    let (tx, rx) = tokio::sync::watch::channel(false);
     let json = out.json;
     let report = rt.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| Error::Usage(format!("cannot handle SIGTERM: {e}")))?;
-        let mut int = signal(SignalKind::interrupt())
-            .map_err(|e| Error::Usage(format!("cannot handle SIGINT: {e}")))?;
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            let _ = tx.send(true);
-        });
+        let rx = crate::rollout::stop_on_signal()?;
         let mut log = |line: &str| {
             if !json {
                 println!("{}  {line}", Utc::now().format("%H:%M:%S"));
@@ -255,11 +246,7 @@ pub fn validation_outcome(
 
 pub fn validate(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
     let mut c = Controller::open(ws, release, Utc::now())?;
-    if c.store()
-        .rollout(c.id())
-        .map_err(Error::from)?
-        .is_none()
-    {
+    if !c.has_rollout()? {
         return Err(Error::Refused(format!(
             "{} has not been rolled out: validation follows the rollout (`ship rollout start {}`)",
             c.id(),

@@ -125,12 +125,7 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                     waive,
                     detach,
                 } => {
-                    let w = gates_cmd::overrides(
-                        &ws,
-                        &waive.overrides,
-                        waive.reason.as_deref(),
-                        waive.by.as_deref(),
-                    )?;
+                    let w = gates_cmd::overrides(&ws, waive)?;
                     if *detach {
                         serve_cmd::detach(&ws, out, release, &w)
                     } else {
@@ -140,52 +135,30 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
                 RolloutCommand::Resume { release } => rollout::resume(&ws, out, release),
                 RolloutCommand::Status { release } => rollout::status(&ws, out, release.as_deref()),
                 RolloutCommand::Watch { release } => rollout::watch(&ws, out, release),
-                RolloutCommand::Pause { release, reason } => rollout::command(
-                    &ws,
-                    out,
-                    release,
-                    shiploop_rollout::Input::Pause {
-                        reason: reason.clone(),
-                    },
-                ),
-                RolloutCommand::Promote { release, reason } => rollout::command(
-                    &ws,
-                    out,
-                    release,
-                    shiploop_rollout::Input::Promote {
-                        reason: reason.clone(),
-                    },
-                ),
-                RolloutCommand::Abort { release, reason } => rollout::command(
-                    &ws,
-                    out,
-                    release,
-                    shiploop_rollout::Input::Abort {
-                        reason: reason.clone(),
-                    },
-                ),
+                RolloutCommand::Pause { release, reason }
+                | RolloutCommand::Promote { release, reason }
+                | RolloutCommand::Abort { release, reason } => {
+                    use shiploop_rollout::Input;
+                    let reason = reason.clone();
+                    let input = match command {
+                        RolloutCommand::Pause { .. } => Input::Pause { reason },
+                        RolloutCommand::Promote { .. } => Input::Promote { reason },
+                        _ => Input::Abort { reason },
+                    };
+                    rollout::command(&ws, out, release, input)
+                }
             }
         }
         Command::Hotfix {
             command: HotfixCommand::Start { release, waive },
         } => {
             let ws = open(&dir, cli)?;
-            let w = gates_cmd::overrides(
-                &ws,
-                &waive.overrides,
-                waive.reason.as_deref(),
-                waive.by.as_deref(),
-            )?;
+            let w = gates_cmd::overrides(&ws, waive)?;
             rollout::start(&ws, out, release, true, &w)
         }
         Command::Check { release, waive } => {
             let ws = open(&dir, cli)?;
-            let w = gates_cmd::overrides(
-                &ws,
-                &waive.overrides,
-                waive.reason.as_deref(),
-                waive.by.as_deref(),
-            )?;
+            let w = gates_cmd::overrides(&ws, waive)?;
             gates_cmd::check_cmd(&ws, out, release, &w, now)
         }
         Command::Serve => {

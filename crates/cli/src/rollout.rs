@@ -4,11 +4,13 @@ use crate::output::Out;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use shiploop_artifacts::release::{Kind, Status};
-use shiploop_controller::{Commanded, Controller, Outcome, Starting, SystemClock};
+use shiploop_artifacts::release::Status;
+use shiploop_controller::{
+    view, BeforeStart, Commanded, Controller, Outcome, Starting, SystemClock,
+};
+use shiploop_gates::Report;
 use shiploop_rollout::{Decision, DecisionKind, HoldKind, Input, Phase};
 use shiploop_store::event::{DecisionEvent, Event, RouterCall, RouterPhase};
-use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::{Error, Workspace};
 use std::time::Duration;
 
@@ -18,6 +20,26 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))
+}
+
+/// A channel that turns true on SIGINT or SIGTERM, so a foreground run (a rollout, a
+/// validation window) stops cleanly. Called inside the runtime, before the work starts, so a
+/// signal is never the default (fatal) one while it runs.
+pub fn stop_on_signal() -> Result<tokio::sync::watch::Receiver<bool>, Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Error::Usage(format!("cannot handle SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Error::Usage(format!("cannot handle SIGINT: {e}")))?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
 }
 
 /// How times are printed: to the millisecond, so the log shows how long a router call or a
@@ -162,24 +184,11 @@ pub fn drive(
     resumable: bool,
 ) -> Result<(u8, Option<serde_json::Value>), Error> {
     let rt = runtime()?;
-    let (tx, rx) = tokio::sync::watch::channel(false);
     let json = out.json;
     let mut printer = Printer::new(json, c);
     let outcome = rt.block_on(async {
-        // Register the handlers before the lease is taken, so a signal is never the default
-        // (fatal) one while this process drives the rollout.
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| Error::Usage(format!("cannot handle SIGTERM: {e}")))?;
-        let mut int = signal(SignalKind::interrupt())
-            .map_err(|e| Error::Usage(format!("cannot handle SIGINT: {e}")))?;
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            let _ = tx.send(true);
-        });
+        // The handlers are registered before the lease is taken.
+        let rx = stop_on_signal()?;
         let mut log = |d: &Decision| printer.decision(d, Duration::from_millis(d.stage_elapsed_ms));
         c.run_with_webhooks(&mut SystemClock, &rx, &mut log, &warn_webhooks)
             .await
@@ -219,13 +228,6 @@ pub fn drive(
     Ok((exit_for(&outcome), value))
 }
 
-/// Whether the release has a rollout in the state database yet.
-fn has_rollout(ws: &Workspace, release: &str) -> Result<bool, Error> {
-    let id = ws.resolve(release)?.contract.meta.id;
-    let store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
-    Ok(store.rollout(&id).map_err(Error::from)?.is_some())
-}
-
 /// The rollout's fields of a JSON document as they stand now (validation may have rolled it
 /// back after the document was made).
 pub fn refresh_doc(doc: &mut serde_json::Value, c: &Controller<'_>) {
@@ -236,10 +238,9 @@ pub fn refresh_doc(doc: &mut serde_json::Value, c: &Controller<'_>) {
     }
 }
 
-/// After the last stage: post-deployment validation, when validation.auto says so; in JSON
+/// After the last stage: post-deployment validation, when the controller says it is due; in JSON
 /// mode, its result goes into the rollout's document as `validation`.
 fn then_validate(
-    ws: &Workspace,
     out: &Out,
     c: &mut Controller<'_>,
     code: u8,
@@ -247,7 +248,7 @@ fn then_validate(
 ) -> Result<u8, Error> {
     let mut code = code;
     let mut value = value;
-    if code == 0 && c.state.phase == Phase::Completed && ws.config.validation.auto {
+    if code == 0 && c.validation_due() {
         let (vcode, v) = crate::gates_cmd::validation_outcome(out, c)?;
         code = vcode;
         if let (Some(doc), Some(v)) = (value.as_mut(), v) {
@@ -261,6 +262,8 @@ fn then_validate(
     Ok(code)
 }
 
+/// `ship rollout start` and `ship hotfix start` (`hotfix`): the gates of a new rollout (the
+/// controller runs and records them), then the rollout, then its validation.
 pub fn start(
     ws: &Workspace,
     out: &Out,
@@ -269,48 +272,39 @@ pub fn start(
     waivers: &[shiploop_gates::Override],
 ) -> Result<u8, Error> {
     let now = Utc::now();
-    let loaded = ws.resolve(release)?;
-    if hotfix && loaded.contract.meta.kind != Kind::Hotfix {
-        return Err(Error::Refused(format!(
-            "{} is not a hotfix release (compile one with `ship release new <name> --hotfix --severity P0|P1`)",
-            loaded.contract.meta.id
-        )));
-    }
-    if !has_rollout(ws, release)? {
-        if !gates_pass(ws, out, release, waivers, now)? {
-            return Ok(1);
+    let before = runtime()?.block_on(shiploop_controller::gates_before_start(
+        ws, release, hotfix, waivers, now,
+    ))?;
+    match before {
+        BeforeStart::Gated { report, notes } => {
+            if !gates_pass(out, &report, &notes) {
+                return Ok(1);
+            }
         }
-    } else if !waivers.is_empty() {
-        // Re-running the same start command must keep working: the gates were decided when
-        // the rollout began, so the waivers have nothing left to apply to.
-        eprintln!("note: --override is ignored: the rollout already started, past its gates");
+        BeforeStart::AlreadyStarted if !waivers.is_empty() => {
+            // Re-running the same start command must keep working: the gates were decided
+            // when the rollout began, so the waivers have nothing left to apply to.
+            eprintln!("note: --override is ignored: the rollout already started, past its gates");
+        }
+        BeforeStart::AlreadyStarted => {}
     }
     start_checked(ws, out, release, hotfix, now)
 }
 
-/// Runs the pre-deployment gates of a release that has no rollout yet; prints them when one
-/// fails. A new rollout starts only when every gate passes (or was waived).
-pub fn gates_pass(
-    ws: &Workspace,
-    out: &Out,
-    release: &str,
-    waivers: &[shiploop_gates::Override],
-    now: chrono::DateTime<Utc>,
-) -> Result<bool, Error> {
-    let rt = runtime()?;
-    let (report, notes) =
-        rt.block_on(shiploop_controller::check::check(ws, release, waivers, now))?;
+/// Prints the pre-deployment gates of a new rollout: the whole report when one fails (false:
+/// it may not start), a line saying they pass (and what was waived) otherwise.
+pub fn gates_pass(out: &Out, report: &Report, notes: &[String]) -> bool {
     if !report.passed() {
-        crate::gates_cmd::print_report(out, &report, &notes);
+        crate::gates_cmd::print_report(out, report, notes);
         if !out.json {
             eprintln!(
                 "error: {} may not start: failing gate(s): {} (`ship check {}` shows them; --override <gate> --reason \"…\" waives one a human may waive)",
                 report.release,
-                shiploop_controller::check::failing_names(&report),
+                shiploop_controller::check::failing_names(report),
                 report.release
             );
         }
-        return Ok(false);
+        return false;
     }
     if !out.json {
         let waived: Vec<&str> = report
@@ -329,7 +323,7 @@ pub fn gates_pass(
             );
         }
     }
-    Ok(true)
+    true
 }
 
 fn start_checked(
@@ -354,7 +348,7 @@ fn start_checked(
                 value =
                     Some(json!({ "release": c.id(), "outcome": o, "phase": c.state.phase.name() }));
             }
-            return then_validate(ws, out, &mut c, exit_for(&o), value);
+            return then_validate(out, &mut c, exit_for(&o), value);
         }
         Starting::Ready { drift } => drift,
     };
@@ -366,7 +360,7 @@ fn start_checked(
         );
     }
     let (code, value) = drive_quiet(out, &mut c)?;
-    then_validate(ws, out, &mut c, code, value)
+    then_validate(out, &mut c, code, value)
 }
 
 pub fn resume(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
@@ -387,7 +381,8 @@ pub fn resume(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
 /// pause / promote / abort: applied now when no controller runs, queued for it otherwise.
 pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result<u8, Error> {
     if let Input::Pause { reason } | Input::Promote { reason } | Input::Abort { reason } = &input {
-        shiploop_artifacts::release::check_plain("--reason", reason).map_err(|e| Error::Usage(e.to_string()))?;
+        shiploop_artifacts::release::check_plain("--reason", reason)
+            .map_err(|e| Error::Usage(e.to_string()))?;
     }
     let mut c = Controller::open(ws, release, Utc::now())?;
     let abort = matches!(input, Input::Abort { .. });
@@ -446,32 +441,20 @@ pub fn command(ws: &Workspace, out: &Out, release: &str, input: Input) -> Result
 }
 
 pub fn status(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Error> {
-    let store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
-    let now = Utc::now();
-    let ids: Vec<String> = match release {
-        Some(r) => vec![ws.resolve(r)?.contract.meta.id],
-        None => store.releases().map_err(Error::from)?,
-    };
-    let mut all = vec![];
-    for id in &ids {
-        let Some(row) = store.rollout(id).map_err(Error::from)? else {
-            return Err(Error::Usage(format!("{id} has no rollout yet")));
-        };
-        let decisions = store.decisions(id).map_err(Error::from)?;
-        let holder = store
-            .lease_holder(id, now)
-            .map_err(Error::from)?
-            .filter(|h| !shiploop_controller::holder_is_dead(h));
-        all.push(json!({
-            "release": id,
-            "kind": row.kind,
-            "state": row.state,
-            "plan": row.plan.plan,
-            "driven_by": holder,
-            "updated_at": row.updated_at,
-            "decisions": decisions.iter().map(|d| &d.decision).collect::<Vec<_>>(),
-        }));
-    }
+    let all: Vec<serde_json::Value> = view::rollouts(ws, release, Utc::now())?
+        .into_iter()
+        .map(|v| {
+            json!({
+                "release": v.release,
+                "kind": v.rollout.kind,
+                "state": v.rollout.state,
+                "plan": v.rollout.plan.plan,
+                "driven_by": v.driven_by,
+                "updated_at": v.rollout.updated_at,
+                "decisions": v.decisions,
+            })
+        })
+        .collect();
     if out.json {
         out.print_json(&if release.is_some() {
             all.into_iter().next().unwrap_or_default()
@@ -528,15 +511,11 @@ pub fn status(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8, Er
 
 pub fn watch(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
     let id = ws.resolve(release)?.contract.meta.id;
-    let usage = Error::Store;
     let mut seen = 0usize;
     let mut printer: Option<Printer> = None;
     let mut said_validating = false;
     loop {
-        let store = SqliteStore::open(&ws.state_db()).map_err(usage)?;
-        let Some(row) = store.rollout(&id).map_err(usage)? else {
-            return Err(Error::Usage(format!("{id} has no rollout yet")));
-        };
+        let (row, decisions) = view::recorded(ws, &id)?;
         // The progress bar follows the stored plan, as the process driving it sees it.
         let p = printer.get_or_insert_with(|| {
             let stages: Vec<Option<u64>> = (row.plan.plan.stages.iter())
@@ -544,17 +523,13 @@ pub fn watch(ws: &Workspace, out: &Out, release: &str) -> Result<u8, Error> {
                 .collect();
             Printer::for_stages(out.json, stages)
         });
-        let decisions = store.decisions(&id).map_err(usage)?;
         for d in decisions.iter().skip(seen) {
             if out.json {
-                if d.decision.kind != DecisionKind::Hold {
-                    println!("{}", serde_json::to_string(&d.decision).unwrap_or_default());
+                if d.kind != DecisionKind::Hold {
+                    println!("{}", serde_json::to_string(d).unwrap_or_default());
                 }
             } else {
-                p.decision(
-                    &d.decision,
-                    Duration::from_millis(d.decision.stage_elapsed_ms),
-                );
+                p.decision(d, Duration::from_millis(d.stage_elapsed_ms));
             }
         }
         seen = decisions.len();
@@ -656,8 +631,7 @@ pub fn audit_log(ws: &Workspace, out: &Out, release: Option<&str>) -> Result<u8,
         Some(r) => Some(ws.resolve(r)?.contract.meta.id),
         None => None,
     };
-    let store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
-    let events = store.events(id.as_deref()).map_err(Error::from)?;
+    let events = view::events(ws, id.as_deref())?;
     if out.json {
         out.print_json(&json!({ "events": events }));
         return Ok(0);

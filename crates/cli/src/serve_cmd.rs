@@ -9,7 +9,6 @@ use shiploop_controller::Controller;
 use shiploop_rollout::Decision;
 use shiploop_server::metrics::ServeMetrics;
 use shiploop_server::AppState;
-use shiploop_store::StateStore;
 use shiploop_workspace::{Error, Workspace};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -219,11 +218,6 @@ pub fn detach(
     let now = Utc::now();
     let id = ws.resolve(release)?.contract.meta.id;
     let mut c = Controller::open(ws, &id, now)?;
-    let exists = c
-        .store()
-        .rollout(&id)
-        .map_err(Error::from)?
-        .is_some();
     if let Some(o) = c.outcome() {
         // Nothing left for a server to drive: say how it ended, with `rollout start`'s codes.
         if out.json {
@@ -236,8 +230,12 @@ pub fn detach(
             _ => 1,
         });
     }
-    if !exists && !crate::rollout::gates_pass(ws, out, &id, waivers, now)? {
-        return Ok(1);
+    let gates = shiploop_controller::gates_before_start(ws, &id, false, waivers, now);
+    let before = crate::rollout::runtime()?.block_on(gates)?;
+    if let shiploop_controller::BeforeStart::Gated { report, notes } = before {
+        if !crate::rollout::gates_pass(out, &report, &notes) {
+            return Ok(1);
+        }
     }
     let created = c.submit(now)?;
     let server = serve::server_running(ws, now)?;

@@ -5,8 +5,7 @@ use crate::output::Out;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use shiploop_artifacts::signal::SignalStatus;
-use shiploop_rollout::Phase;
-use shiploop_store::{SqliteStore, StateStore, StoreError};
+use shiploop_controller::view;
 use shiploop_workspace::{Error, Workspace};
 use std::collections::BTreeMap;
 
@@ -31,42 +30,19 @@ pub fn run(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
             .entry(r.contract.meta.status.to_string())
             .or_default() += 1;
     }
-    let store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
-    let mut in_flight = vec![];
-    for release in store.releases().map_err(Error::from)? {
-        // An unreadable rollout may be live at some weight: listed, not hidden.
-        let (phase, stage_name, weight) = match store.rollout(&release) {
-            Ok(Some(row)) => {
-                if matches!(
-                    row.state.phase,
-                    Phase::Completed | Phase::RolledBack { .. } | Phase::Failed { .. }
-                ) {
-                    continue;
-                }
-                let stage = row.plan.plan.stages.get(row.state.stage);
-                let name = stage.map(|s| s.name.clone()).unwrap_or_default();
-                (
-                    row.state.phase.name().to_string(),
-                    name,
-                    json!(row.state.weight),
-                )
-            }
-            Ok(None) => continue,
-            Err(StoreError::Corrupt(_)) => ("unreadable".to_string(), String::new(), json!(null)),
-            Err(e) => return Err(e.into()),
-        };
-        let holder = store
-            .lease_holder(&release, now)
-            .map_err(Error::from)?
-            .filter(|h| !shiploop_controller::holder_is_dead(h));
-        in_flight.push(json!({
-            "release": release,
-            "phase": phase,
-            "stage": stage_name,
-            "weight": weight,
-            "driven_by": holder,
-        }));
-    }
+    // An unreadable rollout may be live at some weight: listed (weight null), not hidden.
+    let mut in_flight: Vec<serde_json::Value> = view::in_flight(ws, now)?
+        .into_iter()
+        .map(|r| {
+            json!({
+                "release": r.release,
+                "phase": r.phase,
+                "stage": r.stage,
+                "weight": r.weight,
+                "driven_by": r.driven_by,
+            })
+        })
+        .collect();
     // Validating releases are in flight too: their rollout is complete, their validation not.
     for r in releases
         .iter()
@@ -92,22 +68,14 @@ pub fn run(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
         .unwrap_or_default();
     names.sort();
     let status = ws.load_status()?;
-    let store = SqliteStore::open(&ws.state_db()).ok();
     for m in names {
         match ws.load_outcome(&m) {
             Ok((_, c)) => {
                 let entry = status.mission(&m);
                 let mut sched = c.meta.measurement_schedule.clone();
                 sched.sort_by_key(|k| k.date);
-                let measured: Vec<&str> = sched
-                    .iter()
-                    .filter(|k| {
-                        store.as_ref().is_some_and(|st| {
-                            shiploop_controller::outcome::measured(st, &m, &k.name).unwrap_or(false)
-                        })
-                    })
-                    .map(|k| k.name.as_str())
-                    .collect();
+                let names: Vec<&str> = sched.iter().map(|k| k.name.as_str()).collect();
+                let measured = view::measured(ws, &m, &names);
                 let next = sched.iter().find(|k| !measured.contains(&k.name.as_str()));
                 // Due and still not measured: the Operate loop is behind.
                 let overdue: Vec<&str> = c
@@ -143,7 +111,7 @@ pub fn run(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
         .collect();
     let (stale, flags_error) = match shiploop_controller::check::flag_registry(ws) {
         Ok(reg) => (reg.stale(today), None),
-        Err(e) => (vec![], Some(e.to_string())),
+        Err(e) => (vec![], Some(e)),
     };
     if out.json {
         out.print_json(&json!({

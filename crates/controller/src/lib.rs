@@ -17,14 +17,16 @@ mod outcome_sources;
 pub mod rehearse;
 mod signals;
 pub mod validate;
+pub mod view;
 
 pub use build::{
     criteria_drift, criteria_for, plan_for, plan_from_config, providers_for, Providers,
 };
 pub(crate) use drive::hostname;
 pub use drive::{
-    admit, anchor, binding, holder_is_dead, serve, with_webhooks, Admission, Clock, Commanded,
-    Controller, Outcome, Starting, SystemClock, Telemetry, TokioClock,
+    admit, anchor, binding, gates_before_start, holder_is_dead, refuse_unless_hotfix, serve,
+    with_webhooks, Admission, BeforeStart, Clock, Commanded, Controller, Outcome, Starting,
+    SystemClock, Telemetry, TokioClock,
 };
 /// The gates module under the name it had before the controller was split by phase.
 pub use gates as check;

@@ -31,7 +31,7 @@ pub use lease::holder_is_dead;
 pub(crate) use lease::hostname;
 pub use operator::{admit, Admission, Commanded};
 use router::weights_carried;
-pub use start::Starting;
+pub use start::{gates_before_start, refuse_unless_hotfix, BeforeStart, Starting};
 pub use webhooks::with_webhooks;
 
 use crate::build::{self, plan_for, providers_for, Providers};
