@@ -33,9 +33,9 @@ pub use gates as check;
 
 use shiploop_workspace::Error;
 
+/// The controller's results, failing with the workspace's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// The controller's results, failing with the workspace's [`Error`].
 pub(crate) fn store_err(e: shiploop_store::StoreError) -> Error {
     Error::Store(e)
 }
