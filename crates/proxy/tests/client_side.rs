@@ -6,10 +6,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::proxy_to;
+use common::{proxy_to, serve_upstream};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use shiploop_proxy::server::{Limits, Proxy};
 use shiploop_proxy::split::Version;
 use std::net::SocketAddr;
@@ -20,32 +20,16 @@ use tokio::net::TcpStream;
 
 /// An upstream that reads the whole request body, then answers 200 with its length.
 async fn upstream() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(
-                    |req: hyper::Request<hyper::body::Incoming>| async move {
-                        let n = match req.into_body().collect().await {
-                            Ok(b) => b.to_bytes().len(),
-                            Err(_) => 0,
-                        };
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                            Bytes::from(format!("{n}")),
-                        )))
-                    },
-                );
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
+    serve_upstream(|req: hyper::Request<hyper::body::Incoming>| async move {
+        let n = match req.into_body().collect().await {
+            Ok(b) => b.to_bytes().len(),
+            Err(_) => 0,
+        };
+        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(format!(
+            "{n}"
+        )))))
+    })
+    .await
 }
 
 async fn proxy(request_timeout: Duration, limits: Limits) -> (Arc<Proxy>, SocketAddr) {

@@ -3,6 +3,8 @@
 // Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::serve_upstream;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
@@ -17,40 +19,25 @@ use std::time::Duration;
 
 /// An upstream answering with its name; every `error_every`-th request is a 500.
 async fn upstream(name: &'static str, error_every: u64) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let count = Arc::new(AtomicU64::new(0));
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let count = count.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
-                    let n = count.fetch_add(1, Ordering::Relaxed) + 1;
-                    let status = if error_every > 0 && n % error_every == 0 {
-                        500
-                    } else {
-                        200
-                    };
-                    async move {
-                        Ok::<_, std::convert::Infallible>(
-                            Response::builder()
-                                .status(status)
-                                .header("x-ship-version", name)
-                                .body(Full::new(Bytes::from(name)))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
+    serve_upstream(move |_req: Request<Incoming>| {
+        let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+        let status = if error_every > 0 && n % error_every == 0 {
+            500
+        } else {
+            200
+        };
+        async move {
+            Ok::<_, std::convert::Infallible>(
+                Response::builder()
+                    .status(status)
+                    .header("x-ship-version", name)
+                    .body(Full::new(Bytes::from(name)))
+                    .unwrap(),
+            )
         }
-    });
-    addr
+    })
+    .await
 }
 
 async fn proxy(stable: SocketAddr, canary: SocketAddr, weight: u8) -> (Arc<Proxy>, SocketAddr) {
@@ -382,25 +369,11 @@ async fn the_client_address_is_appended_to_x_forwarded_for() {
 
 /// An upstream answering `name` after `delay`.
 async fn delayed(name: &'static str, delay: Duration) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| async move {
-                    tokio::time::sleep(delay).await;
-                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(name))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
+    serve_upstream(move |_req: Request<Incoming>| async move {
+        tokio::time::sleep(delay).await;
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(name))))
+    })
+    .await
 }
 
 /// A proxy with only stable instances, `stable`, shared by `balance`; served on two threads.
