@@ -21,7 +21,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// The admin API's state: the proxy whose weight the rollout sets, what it reports, and the token every request needs.
+/// The admin API: the proxy whose weight the rollout sets, what it reports, and its token.
 pub struct Admin {
     /// The proxy whose weight and measurements the admin API serves.
     pub proxy: Arc<Proxy>,
@@ -164,7 +164,7 @@ impl Admin {
         Value::Object(out)
     }
 
-    /// Answers one admin request (`/state`, `/weight`, `/measure`, `/metrics`) once its bearer token checks out.
+    /// Answers one admin request (`/state`, `/weight`, `/measure`, `/metrics`) with a valid token.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let authorised = req
             .headers()

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The body of a response the proxy sends: an upstream's, measured as it streams, or the proxy's own.
+/// A response body the proxy sends: an upstream's, measured as it streams, or its own.
 pub type Body = BoxBody<Bytes, BodyError>;
 
 /// Where the sticky key comes from.
@@ -129,7 +129,7 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The traffic-splitting proxy: sends each request to the stable or canary release by the rollout's weight, and measures both.
+/// The traffic-splitting proxy: each request to stable or canary by the rollout's weight, measured.
 pub struct Proxy {
     cfg: ProxyConfig,
     routing: ArcSwap<Routing>,

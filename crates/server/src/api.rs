@@ -102,7 +102,7 @@ pub async fn release_one(
     .await
 }
 
-/// `GET /api/v1/releases/{id}/gates`: the release's status and its gate records (approvals, checks, validation, handoff).
+/// `GET /api/v1/releases/{id}/gates`: the release's status, approvals, checks, validation, handoff.
 pub async fn gates(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -165,7 +165,7 @@ fn phase_reason(p: &Phase) -> Option<String> {
     }
 }
 
-/// `GET /api/v1/rollouts`: every rollout in the state database, an unreadable one listed with its problem.
+/// `GET /api/v1/rollouts`: every recorded rollout (an unreadable one listed with its problem).
 pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     viewer_read(s, &headers, move |s| {
         let st = store(s)?;

@@ -105,7 +105,7 @@ impl ServeMetrics {
         }
     }
 
-    /// Counts an error of a rollout's task and keeps it as the rollout's `last_error` until it decides again.
+    /// Counts a rollout task's error, kept as the rollout's `last_error` until it decides again.
     pub fn error(&self, release: &str, message: &str, retry_in: Duration) {
         let at = chrono::Utc::now();
         let retry_at = at + chrono::Duration::from_std(retry_in).unwrap_or_default();

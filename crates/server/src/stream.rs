@@ -46,7 +46,7 @@ pub struct Limits {
     pub per_token: usize,
 }
 
-/// The live event streams: one poller of the event log shared by every stream, and the caps on them.
+/// The live event streams: one event-log poller shared by every stream, and the caps on them.
 pub struct Feed {
     db: PathBuf,
     tx: broadcast::Sender<Arc<Item>>,
