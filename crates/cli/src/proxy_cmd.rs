@@ -7,7 +7,7 @@ use crate::cli::ProxyArgs;
 use crate::output::Out;
 use hyper::header::HeaderName;
 use serde_json::json;
-use shiploop_config::ProxyCfg;
+use shiploop_config::{InstanceVersion, ProxyCfg, StagingRouter};
 use shiploop_proxy::admin::{serve as serve_admin, Admin};
 use shiploop_proxy::health::{spawn as spawn_health, HealthConfig};
 use shiploop_proxy::launch::{launch, Launched};
@@ -31,10 +31,10 @@ struct Settings {
 fn staging_settings(dir: &Path) -> Result<ProxyCfg, Error> {
     let ws = Workspace::open(dir)?;
     let s = &ws.config.staging;
-    if s.router != "builtin" {
+    if s.router != StagingRouter::Builtin {
         return Err(Error::Usage(format!(
             "ship proxy --staging serves [staging] with router = \"builtin\"; ship.toml has staging.router = {:?}",
-            s.router
+            s.router.as_str()
         )));
     }
     if s.stable.is_empty() {
@@ -58,17 +58,18 @@ fn staging_settings(dir: &Path) -> Result<ProxyCfg, Error> {
     cfg.listen = listen;
     cfg.admin = admin;
     cfg.token_env = s.token_env.clone();
-    let inst = |version: &str, list: &[std::net::SocketAddr]| {
+    let inst = |version: InstanceVersion, list: &[std::net::SocketAddr]| {
         list.iter()
             .map(|a| shiploop_config::InstanceCfg {
-                version: version.into(),
+                version,
                 address: *a,
                 command: String::new(),
             })
             .collect::<Vec<_>>()
     };
-    cfg.instances = inst("stable", &s.stable);
-    cfg.instances.extend(inst("canary", &s.canary));
+    cfg.instances = inst(InstanceVersion::Stable, &s.stable);
+    cfg.instances
+        .extend(inst(InstanceVersion::Canary, &s.canary));
     Ok(cfg)
 }
 
@@ -99,17 +100,20 @@ fn settings(a: &ProxyArgs, dir: &Path) -> Result<Settings, Error> {
         (ws.config.proxy.clone(), Some(state))
     } else {
         let mut cfg = ProxyCfg::default();
-        let add = |v: &str, list: &[std::net::SocketAddr]| -> Vec<shiploop_config::InstanceCfg> {
+        let add = |v: InstanceVersion,
+                   list: &[std::net::SocketAddr]|
+         -> Vec<shiploop_config::InstanceCfg> {
             list.iter()
                 .map(|addr| shiploop_config::InstanceCfg {
-                    version: v.into(),
+                    version: v,
                     address: *addr,
                     command: String::new(),
                 })
                 .collect()
         };
-        cfg.instances = add("stable", &a.stable);
-        cfg.instances.extend(add("canary", &a.canary));
+        cfg.instances = add(InstanceVersion::Stable, &a.stable);
+        cfg.instances
+            .extend(add(InstanceVersion::Canary, &a.canary));
         (cfg, None)
     };
     if let Some(l) = a.listen {
@@ -130,7 +134,9 @@ fn settings(a: &ProxyArgs, dir: &Path) -> Result<Settings, Error> {
         cfg.override_header = h.clone();
     }
     if let Some(b) = &a.balance {
-        cfg.balance = b.clone();
+        cfg.balance = b
+            .parse()
+            .map_err(|e: shiploop_config::BadBalance| Error::Usage(e.to_string()))?;
     }
     if let Some(p) = &a.health_path {
         cfg.health_path = p.clone();
@@ -147,6 +153,14 @@ fn settings(a: &ProxyArgs, dir: &Path) -> Result<Settings, Error> {
     Ok(Settings { cfg, state_file })
 }
 
+/// The proxy's name for the version an instance serves.
+fn version_of(v: InstanceVersion) -> Version {
+    match v {
+        InstanceVersion::Stable => Version::Stable,
+        InstanceVersion::Canary => Version::Canary,
+    }
+}
+
 fn header(what: &str, name: &str) -> Result<HeaderName, Error> {
     HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| Error::Usage(format!("{what} {name:?} is not a valid HTTP header name")))
@@ -158,18 +172,13 @@ fn proxy_config(c: &ProxyCfg) -> Result<ProxyConfig, Error> {
         (h, "") => StickyKey::Header(header("sticky header", h)?),
         (_, cookie) => StickyKey::Cookie(cookie.to_string()),
     };
-    let balance = match c.balance.as_str() {
-        "round-robin" => Balance::RoundRobin,
-        "least-requests" => Balance::LeastRequests,
-        other => {
-            return Err(Error::Usage(format!(
-                "balance {other:?}: round-robin or least-requests"
-            )))
-        }
+    let balance = match c.balance {
+        shiploop_config::Balance::RoundRobin => Balance::RoundRobin,
+        shiploop_config::Balance::LeastRequests => Balance::LeastRequests,
     };
     Ok(ProxyConfig {
-        stable: c.addresses("stable"),
-        canary: c.addresses("canary"),
+        stable: c.addresses(InstanceVersion::Stable),
+        canary: c.addresses(InstanceVersion::Canary),
         sticky,
         override_header: header("override header", &c.override_header)?,
         request_timeout: c.request_timeout.0,
@@ -182,7 +191,7 @@ fn proxy_config(c: &ProxyCfg) -> Result<ProxyConfig, Error> {
 fn fingerprint(cfg: &ProxyCfg) -> String {
     cfg.instances
         .iter()
-        .filter(|i| i.version == "canary")
+        .filter(|i| i.version == InstanceVersion::Canary)
         .map(|i| format!("{} {}", i.address, i.command.trim()))
         .collect::<Vec<_>>()
         .join("; ")
@@ -229,7 +238,7 @@ pub fn run(out: &Out, a: &ProxyArgs, dir: &Path) -> Result<u8, Error> {
             let l = launch(&inst.command, inst.address, Duration::from_secs(30))
                 .await
                 .map_err(|e| Error::Usage(format!("proxy.instances {}: {e}", inst.address)))?;
-            let version = Version::parse(&inst.version).unwrap_or(Version::Stable);
+            let version = version_of(inst.version);
             resources.watch_group(inst.address, version, l.pid);
             launched.push(l);
         }
@@ -241,7 +250,7 @@ pub fn run(out: &Out, a: &ProxyArgs, dir: &Path) -> Result<u8, Error> {
         let instances = cfg
             .instances
             .iter()
-            .map(|i| (i.address, Version::parse(&i.version).unwrap_or(Version::Stable)))
+            .map(|i| (i.address, version_of(i.version)))
             .collect();
         let hc = HealthConfig {
             path: cfg.health_path.clone(),

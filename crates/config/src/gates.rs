@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 pub struct StagingCfg {
     /// "none" (no staging: the rehearsal gate fails), "builtin" (a `ship proxy` in staging) or
     /// "command" (your command moves staging traffic).
-    pub router: String,
+    #[serde(deserialize_with = "staging_router")]
+    pub router: StagingRouter,
     /// builtin: the staging proxy's admin API (host:port).
     pub admin: String,
     /// builtin: the environment variable with the staging admin token.
@@ -43,10 +44,55 @@ pub struct StagingCfg {
     pub canary: Vec<std::net::SocketAddr>,
 }
 
+/// What moves staging traffic (`staging.router`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StagingRouter {
+    /// No staging: the rehearsal gate fails.
+    None,
+    /// A `ship proxy --staging`.
+    Builtin,
+    /// `staging.set_weight`, your command.
+    Command,
+}
+
+impl StagingRouter {
+    /// The spellings, as ship.toml writes them.
+    pub const SPELLINGS: &'static [&'static str] = &["none", "builtin", "command"];
+    const ALL: [(&'static str, StagingRouter); 3] = [
+        ("none", StagingRouter::None),
+        ("builtin", StagingRouter::Builtin),
+        ("command", StagingRouter::Command),
+    ];
+
+    /// As ship.toml writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StagingRouter::None => "none",
+            StagingRouter::Builtin => "builtin",
+            StagingRouter::Command => "command",
+        }
+    }
+
+    pub(crate) fn problem(written: &str) -> String {
+        format!("staging.router = {written:?}: use \"none\", \"builtin\" or \"command\"")
+    }
+}
+
+impl std::fmt::Display for StagingRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn staging_router<'de, D: Deserializer<'de>>(d: D) -> Result<StagingRouter, D::Error> {
+    crate::choice::one_of(d, &StagingRouter::ALL, StagingRouter::problem)
+}
+
 impl Default for StagingCfg {
     fn default() -> Self {
         StagingCfg {
-            router: "none".into(),
+            router: StagingRouter::None,
             admin: String::new(),
             token_env: "SHIP_STAGING_ADMIN_TOKEN".into(),
             set_weight: String::new(),
@@ -164,9 +210,9 @@ impl Default for ValidationCfg {
 pub struct SmokeCfg {
     /// The test's name, unique among `[[smoke]]` tests.
     pub name: String,
-    #[serde(default = "get")]
+    #[serde(default, deserialize_with = "smoke_method")]
     /// The HTTP method (default GET).
-    pub method: String,
+    pub method: SmokeMethod,
     /// Path (joined to validation.base_url) or a full http:// URL.
     #[serde(default)]
     pub path: String,
@@ -202,8 +248,51 @@ pub struct SmokeCfg {
     pub tags: Vec<String>,
 }
 
-fn get() -> String {
-    "GET".into()
+/// The HTTP methods a smoke test may use (`smoke.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SmokeMethod {
+    /// GET (the default).
+    #[default]
+    Get,
+    /// HEAD.
+    Head,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+    /// OPTIONS.
+    Options,
+}
+
+impl SmokeMethod {
+    /// The spellings, as ship.toml writes them.
+    pub const SPELLINGS: &'static [&'static str] =
+        &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    const ALL: [(&'static str, SmokeMethod); 7] = [
+        ("GET", SmokeMethod::Get),
+        ("HEAD", SmokeMethod::Head),
+        ("POST", SmokeMethod::Post),
+        ("PUT", SmokeMethod::Put),
+        ("PATCH", SmokeMethod::Patch),
+        ("DELETE", SmokeMethod::Delete),
+        ("OPTIONS", SmokeMethod::Options),
+    ];
+
+    /// As ship.toml (and HTTP) writes it.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL[self as usize].0
+    }
+}
+
+fn smoke_method<'de, D: Deserializer<'de>>(d: D) -> Result<SmokeMethod, D::Error> {
+    crate::choice::one_of(d, &SmokeMethod::ALL, |v| {
+        format!("[[smoke]]: method {v:?} is not an HTTP method")
+    })
 }
 fn ok_status() -> u16 {
     200
@@ -227,25 +316,15 @@ pub fn problem(
     checks: &BTreeMap<String, crate::CheckCfg>,
     router_kind: &str,
 ) -> Option<Problem> {
-    match staging.router.as_str() {
-        "none" => {}
-        "builtin" | "command" => {
-            if staging.url.trim().is_empty() {
-                return Some(Problem::from(("staging", "url", format!("staging.router = {:?} needs staging.url: where staging answers, so the rehearsal can see which version serves", staging.router))));
-            }
-            if staging.router == "builtin" && staging.admin.trim().is_empty() {
-                return Some(Problem::from(("staging", "admin", "staging.router = \"builtin\" needs staging.admin: the staging proxy's admin API (host:port)".into())));
-            }
-            if staging.router == "command" && staging.set_weight.trim().is_empty() {
-                return Some(Problem::from(("staging", "set_weight", "staging.router = \"command\" needs staging.set_weight: a command that sets the staging weight to {weight}".into())));
-            }
+    if staging.router != StagingRouter::None {
+        if staging.url.trim().is_empty() {
+            return Some(Problem::from(("staging", "url", format!("staging.router = {:?} needs staging.url: where staging answers, so the rehearsal can see which version serves", staging.router.as_str()))));
         }
-        other => {
-            return Some(Problem::from((
-                "staging",
-                "router",
-                format!("staging.router = {other:?}: use \"none\", \"builtin\" or \"command\""),
-            )))
+        if staging.router == StagingRouter::Builtin && staging.admin.trim().is_empty() {
+            return Some(Problem::from(("staging", "admin", "staging.router = \"builtin\" needs staging.admin: the staging proxy's admin API (host:port)".into())));
+        }
+        if staging.router == StagingRouter::Command && staging.set_weight.trim().is_empty() {
+            return Some(Problem::from(("staging", "set_weight", "staging.router = \"command\" needs staging.set_weight: a command that sets the staging weight to {weight}".into())));
         }
     }
     if staging.probe_requests == 0 {
@@ -329,31 +408,8 @@ pub fn problem(
                 ),
             );
         }
-        if s.method.parse::<http_method::Method>().is_err() {
-            return at(
-                "method",
-                format!(
-                    "[[smoke]] `{}`: method {:?} is not an HTTP method",
-                    s.name, s.method
-                ),
-            );
-        }
     }
     None
-}
-
-mod http_method {
-    /// The methods a smoke test may use.
-    pub struct Method;
-    impl std::str::FromStr for Method {
-        type Err = ();
-        fn from_str(s: &str) -> Result<Method, ()> {
-            match s {
-                "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => Ok(Method),
-                _ => Err(()),
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -36,8 +36,8 @@ pub struct WebhookCfg {
     /// Where events are POSTed.
     pub url: String,
     /// "cloudevents" (CloudEvents 1.0, structured JSON) or "slack" (`{"text": …}`).
-    #[serde(default = "default_format")]
-    pub format: String,
+    #[serde(default, deserialize_with = "webhook_format")]
+    pub format: WebhookFormat,
     /// The environment variable holding the HMAC-SHA256 key for `X-Ship-Signature`.
     #[serde(default)]
     pub secret_env: String,
@@ -52,8 +52,30 @@ pub struct WebhookCfg {
     pub max_attempts: u32,
 }
 
-fn default_format() -> String {
-    "cloudevents".into()
+/// How a webhook's body is written (`webhooks.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// CloudEvents 1.0, structured JSON.
+    #[default]
+    CloudEvents,
+    /// A Slack message, `{"text": …}`.
+    Slack,
+}
+
+impl WebhookFormat {
+    /// The spellings, as ship.toml writes them.
+    pub const SPELLINGS: &'static [&'static str] = &["cloudevents", "slack"];
+    const ALL: [(&'static str, WebhookFormat); 2] = [
+        ("cloudevents", WebhookFormat::CloudEvents),
+        ("slack", WebhookFormat::Slack),
+    ];
+}
+
+fn webhook_format<'de, D: serde::Deserializer<'de>>(d: D) -> Result<WebhookFormat, D::Error> {
+    crate::choice::one_of(d, &WebhookFormat::ALL, |v| {
+        format!("webhooks.format {v:?}: \"cloudevents\" or \"slack\"")
+    })
 }
 fn default_hook_timeout() -> Dur {
     Dur::from_secs(5)
@@ -83,15 +105,6 @@ impl WebhookCfg {
     pub(crate) fn problem(&self, i: usize) -> Option<(&'static str, String)> {
         if let Some(m) = url_problem(&format!("webhooks[{i}]"), &self.url) {
             return Some(("url", m));
-        }
-        if !matches!(self.format.as_str(), "cloudevents" | "slack") {
-            return Some((
-                "format",
-                format!(
-                    "webhooks[{i}].format {:?}: \"cloudevents\" or \"slack\"",
-                    self.format
-                ),
-            ));
         }
         if let Some(e) = self
             .events

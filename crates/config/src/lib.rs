@@ -19,17 +19,20 @@ mod judge;
 mod operate;
 mod proxy;
 mod template;
-pub use gates::{FlagsCfg, MigrationsCfg, OncallCfg, SmokeCfg, StagingCfg, ValidationCfg};
+pub use gates::{
+    FlagsCfg, MigrationsCfg, OncallCfg, SmokeCfg, SmokeMethod, StagingCfg, StagingRouter,
+    ValidationCfg,
+};
 pub use integrations::{
     AlertsCfg, AlertsKind, AuthCfg, CommandMetricsCfg, CommandRouterCfg, Counts,
     HaproxyRouterCfg, MetricsKind, NginxRouterCfg, PromQueryCfg, PrometheusCfg, Reduce,
-    RouterKind, WebhookCfg, EVENT_TYPES,
+    RouterKind, WebhookCfg, WebhookFormat, EVENT_TYPES,
 };
 /// `[router]` and `[metrics]`: the providers' own tables.
 pub use integrations::{MetricsCfg as Metrics, RouterCfg as Router};
 pub use judge::{JudgeCfg, Tick};
 pub use operate::{HandoffCfg, OutcomeCfg, ServerCfg};
-pub use proxy::{InstanceCfg, ProxyCfg};
+pub use proxy::{BadBalance, Balance, InstanceCfg, InstanceVersion, ProxyCfg};
 pub use template::{
     default_toml, layout_toml, Layout, LayoutError, STAGING_ADMIN, STAGING_LISTEN,
 };
@@ -550,8 +553,23 @@ fn duplicate_table(text: &str, offset: usize) -> Option<String> {
 impl Config {
     /// Parses `ship.toml`: a syntax or type error where it is, or every settings problem.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
-        let mut problems = cfg.problems().into_iter().map(|p| {
+        // A misspelled choice is a problem like the validator's, at its key: it is noted, the
+        // first spelling put in its place, and the rest of the file read on.
+        let mut doc = text.to_string();
+        let mut misspelled = Vec::new();
+        let cfg = loop {
+            match toml::from_str::<Config>(&doc) {
+                Ok(cfg) => break cfg,
+                Err(e) => match choice::misspelled(&doc, &e) {
+                    Some((problem, fixed)) => {
+                        misspelled.push(problem);
+                        doc = fixed;
+                    }
+                    None => return Err(syntax_error(&doc, &e)),
+                },
+            }
+        };
+        let mut problems = misspelled.into_iter().chain(cfg.problems()).map(|p| {
             let (line, column) = p.position(text);
             ConfigError {
                 line,
@@ -1161,7 +1179,7 @@ mod tests {
         assert_eq!(e.line, 2);
         let c = Config::parse("[rollback]\ncritical_security_alert = false\n[router]\nkind = \"builtin\"\n[metrics]\nkind = \"builtin\"\n[proxy]\nadmin = \"127.0.0.1:9999\"\n[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:8001\"\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"127.0.0.1:8002\"\ncommand = \"ship-sample --version v2\"\n").unwrap();
         assert_eq!(c.proxy.admin_url(), "http://127.0.0.1:9999");
-        assert_eq!(c.proxy.addresses("canary").len(), 1);
+        assert_eq!(c.proxy.addresses(crate::InstanceVersion::Canary).len(), 1);
         let e = Config::parse("[metrics]\nkind = \"prometheus\"\n").unwrap_err();
         assert!(e.message.contains("needs an alert source"), "{e}");
         let e = Config::parse("[proxy]\nbalance = \"random\"\n").unwrap_err();

@@ -17,7 +17,8 @@ pub struct ProxyCfg {
     /// The environment variable holding the admin API's bearer token.
     pub token_env: String,
     /// "round-robin" or "least-requests", among one version's instances.
-    pub balance: String,
+    #[serde(deserialize_with = "balance")]
+    pub balance: Balance,
     /// Keep each user on one version by this request header.
     pub sticky_header: String,
     /// …or by this cookie.
@@ -46,13 +47,81 @@ pub struct ProxyCfg {
     pub instances: Vec<InstanceCfg>,
 }
 
+/// How one version's instances share its requests (`proxy.balance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Balance {
+    /// In turn.
+    RoundRobin,
+    /// To the instance with the fewest requests in flight.
+    LeastRequests,
+}
+
+impl Balance {
+    /// The spellings, as ship.toml writes them.
+    pub const SPELLINGS: &'static [&'static str] = &["round-robin", "least-requests"];
+    const ALL: [(&'static str, Balance); 2] = [
+        ("round-robin", Balance::RoundRobin),
+        ("least-requests", Balance::LeastRequests),
+    ];
+
+    pub(crate) fn problem(written: &str) -> String {
+        format!("proxy.balance {written:?}: \"round-robin\" or \"least-requests\"")
+    }
+}
+
+/// A `--balance` that is not one of the spellings; told as ship.toml's would be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", Balance::problem(.0))]
+pub struct BadBalance(pub String);
+
+impl std::str::FromStr for Balance {
+    type Err = BadBalance;
+    fn from_str(s: &str) -> Result<Balance, BadBalance> {
+        Balance::ALL
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, b)| *b)
+            .ok_or_else(|| BadBalance(s.to_string()))
+    }
+}
+
+fn balance<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Balance, D::Error> {
+    crate::choice::one_of(d, &Balance::ALL, Balance::problem)
+}
+
+/// Which version an instance serves (`proxy.instances.version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceVersion {
+    /// The version in production.
+    Stable,
+    /// The new version.
+    Canary,
+}
+
+impl InstanceVersion {
+    /// The spellings, as ship.toml writes them.
+    pub const SPELLINGS: &'static [&'static str] = &["stable", "canary"];
+    const ALL: [(&'static str, InstanceVersion); 2] = [
+        ("stable", InstanceVersion::Stable),
+        ("canary", InstanceVersion::Canary),
+    ];
+}
+
+fn instance_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<InstanceVersion, D::Error> {
+    crate::choice::one_of(d, &InstanceVersion::ALL, |v| {
+        format!("proxy.instances.version {v:?}: \"stable\" or \"canary\"")
+    })
+}
+
 impl Default for ProxyCfg {
     fn default() -> Self {
         ProxyCfg {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin: SocketAddr::from(([127, 0, 0, 1], 9091)),
             token_env: "SHIP_ADMIN_TOKEN".into(),
-            balance: "round-robin".into(),
+            balance: Balance::RoundRobin,
             sticky_header: String::new(),
             sticky_cookie: String::new(),
             override_header: "x-ship-version".into(),
@@ -76,7 +145,8 @@ impl Default for ProxyCfg {
 #[serde(deny_unknown_fields)]
 pub struct InstanceCfg {
     /// "stable" or "canary".
-    pub version: String,
+    #[serde(deserialize_with = "instance_version")]
+    pub version: InstanceVersion,
     /// Where it answers.
     pub address: SocketAddr,
     #[serde(default)]
@@ -95,15 +165,6 @@ impl ProxyCfg {
     /// The first problem, with where it is.
     pub(crate) fn problem(&self) -> Option<Problem> {
         let at = |key: &str, message: String| Some(Problem::new(&["proxy", key], message));
-        if !matches!(self.balance.as_str(), "round-robin" | "least-requests") {
-            return at(
-                "balance",
-                format!(
-                    "proxy.balance {:?}: \"round-robin\" or \"least-requests\"",
-                    self.balance
-                ),
-            );
-        }
         if !self.sticky_header.is_empty() && !self.sticky_cookie.is_empty() {
             return at(
                 "sticky_cookie",
@@ -177,15 +238,6 @@ impl ProxyCfg {
                     message,
                 ))
             };
-            if !matches!(inst.version.as_str(), "stable" | "canary") {
-                return at(
-                    "version",
-                    format!(
-                        "proxy.instances[{i}].version {:?}: \"stable\" or \"canary\"",
-                        inst.version
-                    ),
-                );
-            }
             if inst.address.port() != 0
                 && (inst.address == self.listen || inst.address == self.admin)
             {
@@ -207,7 +259,12 @@ impl ProxyCfg {
                 );
             }
         }
-        if !self.instances.is_empty() && !self.instances.iter().any(|i| i.version == "stable") {
+        if !self.instances.is_empty()
+            && !self
+                .instances
+                .iter()
+                .any(|i| i.version == InstanceVersion::Stable)
+        {
             return Some(Problem::new(
                 &["proxy", "instances"],
                 "proxy.instances: at least one stable instance (without one, stable traffic has nowhere to go)".into(),
@@ -222,7 +279,7 @@ impl ProxyCfg {
     }
 
     /// The addresses of `version`'s instances.
-    pub fn addresses(&self, version: &str) -> Vec<SocketAddr> {
+    pub fn addresses(&self, version: InstanceVersion) -> Vec<SocketAddr> {
         self.instances
             .iter()
             .filter(|i| i.version == version)

@@ -893,7 +893,7 @@ mod tests {
                         let c =
                             Config::parse(&text).unwrap_or_else(|e| panic!("{l:?}: {e}\n{text}"));
                         assert_eq!(c.router.kind.as_str(), router);
-                        assert_eq!(c.staging.router, "builtin");
+                        assert_eq!(c.staging.router, crate::StagingRouter::Builtin);
                         assert_eq!(
                             c.smoke.len(),
                             usize::from(!stable.is_empty() && router != "command"),
@@ -918,12 +918,12 @@ mod tests {
         assert_eq!(c.metrics.kind, crate::MetricsKind::Builtin);
         assert_eq!(c.proxy.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.proxy.admin.to_string(), "127.0.0.1:9091");
-        assert_eq!(c.proxy.addresses("stable").len(), 1);
+        assert_eq!(c.proxy.addresses(crate::InstanceVersion::Stable).len(), 1);
         assert!(c.proxy.instances.iter().all(|i| i.command.is_empty()));
         assert_eq!(c.staging.admin, STAGING_ADMIN);
         assert_eq!(c.staging.url, "http://127.0.0.1:8180/");
-        assert_eq!(c.staging.stable, c.proxy.addresses("stable"));
-        assert_eq!(c.staging.canary, c.proxy.addresses("canary"));
+        assert_eq!(c.staging.stable, c.proxy.addresses(crate::InstanceVersion::Stable));
+        assert_eq!(c.staging.canary, c.proxy.addresses(crate::InstanceVersion::Canary));
         assert_eq!(
             c.oncall.notify_command,
             "echo {message} >> oncall-inbox.txt"

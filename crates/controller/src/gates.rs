@@ -426,7 +426,7 @@ pub async fn check(
     gates_out.push(gates::approval(&id, v.ok(), &v.message));
 
     let events = store.events(Some(&id)).map_err(store_err)?;
-    let staging = (ws.config.staging.router == "none")
+    let staging = (ws.config.staging.router == shiploop_config::StagingRouter::None)
         .then_some("no staging target is configured (staging.router = \"none\")");
     let rehearsal = latest(&events, |e| match e {
         Event::Rehearsal(r) => Some(r.rehearsal.clone()),

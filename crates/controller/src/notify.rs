@@ -229,7 +229,7 @@ impl Hook {
     }
 
     fn body(&self, o: &Outgoing, service: &str) -> (Vec<u8>, &'static str) {
-        if self.cfg.format == "slack" {
+        if self.cfg.format == shiploop_config::WebhookFormat::Slack {
             let text = format!("*{service}* {}", o.summary);
             (
                 json!({ "text": text }).to_string().into_bytes(),

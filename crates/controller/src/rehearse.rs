@@ -37,9 +37,10 @@ pub struct RehearsalReport {
 }
 
 fn staging_router(ws: &Workspace) -> Result<Box<dyn TrafficRouter>> {
+    use shiploop_config::StagingRouter;
     let s = &ws.config.staging;
-    match s.router.as_str() {
-        "builtin" => {
+    match s.router {
+        StagingRouter::Builtin => {
             let token = std::env::var(&s.token_env).unwrap_or_default();
             if token.trim().len() < 16 {
                 return Err(Error::Usage(format!(
@@ -56,7 +57,7 @@ fn staging_router(ws: &Workspace) -> Result<Box<dyn TrafficRouter>> {
                 .map_err(|e| Error::Usage(e.to_string()))?,
             }))
         }
-        "command" => Ok(Box::new(CommandRouter {
+        StagingRouter::Command => Ok(Box::new(CommandRouter {
             runner: Runner {
                 dir: ws.root.clone(),
                 timeout: s.timeout.0,
@@ -66,7 +67,7 @@ fn staging_router(ws: &Workspace) -> Result<Box<dyn TrafficRouter>> {
             promote: None,
             rollback: None,
         })),
-        _ => Err(Error::Usage(
+        StagingRouter::None => Err(Error::Usage(
             "no staging target: set [staging] router = \"builtin\" or \"command\" with its url in ship.toml (docs/CONFIG.md) — the rollback must be practised before production".into(),
         )),
     }

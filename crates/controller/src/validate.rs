@@ -94,7 +94,7 @@ impl Controller<'_> {
                         format!("{base}/{}", s.path.trim_start_matches('/'))
                     };
                     SmokeKind::Http {
-                        method: s.method.clone(),
+                        method: s.method.as_str().to_string(),
                         url,
                         headers: s.headers.clone(),
                         body: s.body.clone(),

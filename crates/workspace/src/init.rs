@@ -95,7 +95,7 @@ fn next_steps(cfg: &Config, layout: &Layout, existed: bool) -> Vec<String> {
         next.push("ship.toml existed and was kept: the layout options were not applied (move it away to lay out a new one)".into());
     }
     let builtin = cfg.router.kind == RouterKind::Builtin;
-    let staging = cfg.staging.router == "builtin";
+    let staging = cfg.staging.router == shiploop_config::StagingRouter::Builtin;
     if builtin || staging {
         next.push("export the admin API tokens (at least 16 characters each), e.g.:".into());
         if builtin {
@@ -115,12 +115,12 @@ fn next_steps(cfg: &Config, layout: &Layout, existed: bool) -> Vec<String> {
     if builtin {
         let p = &cfg.proxy;
         let stable: Vec<String> = p
-            .addresses("stable")
+            .addresses(shiploop_config::InstanceVersion::Stable)
             .iter()
             .map(|a| a.to_string())
             .collect();
         let canary: Vec<String> = p
-            .addresses("canary")
+            .addresses(shiploop_config::InstanceVersion::Canary)
             .iter()
             .map(|a| a.to_string())
             .collect();
@@ -150,7 +150,7 @@ fn next_steps(cfg: &Config, layout: &Layout, existed: bool) -> Vec<String> {
         "let the Build loop write verdicts into {}/, list approvers' keys in {}, then `ship release new <name>`",
         cfg.paths.evaluations, cfg.paths.allowed_signers
     ));
-    if cfg.staging.router != "none" {
+    if cfg.staging.router != shiploop_config::StagingRouter::None {
         next.push("before a rollout: `ship rehearse <release>`, `ship check <release>`, `ship oncall ack <release> --as <you>`".into());
     }
     next
