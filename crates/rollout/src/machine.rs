@@ -364,6 +364,17 @@ impl Rollout {
         self.only(plan, at, DecisionKind::Ignored, why, vec![])
     }
 
+    /// An operator's command (`pause`, `resume`, …) the current phase does not take.
+    fn cannot(&self, plan: &Plan, at: DateTime<Utc>, command: &str) -> Step {
+        let why = format!("cannot {command} a rollout that is {}", self.phase.name());
+        self.ignored(plan, at, why)
+    }
+
+    /// A report about work (a rollback, a completion, validation) that is not under way.
+    fn not_under_way(&self, plan: &Plan, at: DateTime<Utc>, what: &str) -> Step {
+        self.ignored(plan, at, format!("{what} ({})", self.phase.name()))
+    }
+
     fn roll_back(
         &mut self,
         plan: &Plan,
@@ -438,11 +449,7 @@ impl Rollout {
                     };
                     self.only(plan, at, DecisionKind::Pause, reason, vec![])
                 }
-                _ => self.ignored(
-                    plan,
-                    at,
-                    format!("cannot pause a rollout that is {}", self.phase.name()),
-                ),
+                _ => self.cannot(plan, at, "pause"),
             },
             Input::Resume => match self.phase {
                 Phase::Paused { .. } => {
@@ -472,22 +479,14 @@ impl Rollout {
                         ),
                     }
                 }
-                _ => self.ignored(
-                    plan,
-                    at,
-                    format!("cannot resume a rollout that is {}", self.phase.name()),
-                ),
+                _ => self.cannot(plan, at, "resume"),
             },
             Input::Promote { reason } => match self.phase {
                 Phase::Progressing | Phase::Paused { .. } if self.stage + 1 < plan.stages.len() => {
                     let why = format!("promoted by an operator: {reason}");
                     self.advance(plan, at, why, vec![])
                 }
-                _ => self.ignored(
-                    plan,
-                    at,
-                    format!("cannot promote a rollout that is {}", self.phase.name()),
-                ),
+                _ => self.cannot(plan, at, "promote"),
             },
             Input::RouterFailing { reason } => match self.phase {
                 Phase::Pending | Phase::Progressing | Phase::Paused { .. } => self.roll_back(
@@ -516,11 +515,7 @@ impl Rollout {
                     format!("manual rollback during validation: {reason}"),
                     vec![],
                 ),
-                _ => self.ignored(
-                    plan,
-                    at,
-                    format!("cannot abort a rollout that is {}", self.phase.name()),
-                ),
+                _ => self.cannot(plan, at, "abort"),
             },
             Input::ValidationFailed { reason } => match self.phase {
                 Phase::Completed => self.roll_back(
@@ -530,11 +525,7 @@ impl Rollout {
                     format!("post-deployment validation failed: {reason}"),
                     vec![],
                 ),
-                _ => self.ignored(
-                    plan,
-                    at,
-                    format!("no validation under way ({})", self.phase.name()),
-                ),
+                _ => self.not_under_way(plan, at, "no validation under way"),
             },
             Input::RolledBack => match &self.phase {
                 Phase::RollingBack { reason } => {
@@ -549,11 +540,7 @@ impl Rollout {
                             format!("all traffic on the stable version; {reason}"),
                             vec![],)
                 }
-                _ => self.ignored(
-                    plan,
-                    at,
-                    format!("no rollback under way ({})", self.phase.name()),
-                ),
+                _ => self.not_under_way(plan, at, "no rollback under way"),
             },
             Input::Promoted => match self.phase {
                 Phase::Completing => {
@@ -561,11 +548,7 @@ impl Rollout {
                     let reason = "the new version is the stable one".to_string();
                     self.only(plan, at, DecisionKind::Completed, reason, vec![])
                 }
-                _ => self.ignored(
-                    plan,
-                    at,
-                    format!("nothing to complete ({})", self.phase.name()),
-                ),
+                _ => self.not_under_way(plan, at, "nothing to complete"),
             },
             Input::PromoteFailed { error } => match self.phase {
                 Phase::Completing => self.router_refused(
@@ -575,11 +558,7 @@ impl Rollout {
                     format!("completing failed: {error}; retrying"),
                     format!("the router could not make the new version the stable one ({error}); it may serve all traffic without being stable: act by hand"),
                 ),
-                _ => self.ignored(
-                    plan,
-                    at,
-                    format!("nothing to complete ({})", self.phase.name()),
-                ),
+                _ => self.not_under_way(plan, at, "nothing to complete"),
             },
             Input::RollbackFailed { error } => match &self.phase {
                 Phase::RollingBack { reason } => {
@@ -592,11 +571,7 @@ impl Rollout {
                         format!("rolling back failed ({error}); traffic may still reach the new version: act by hand ({reason})"),
                     )
                 }
-                _ => self.ignored(
-                    plan,
-                    at,
-                    format!("no rollback under way ({})", self.phase.name()),
-                ),
+                _ => self.not_under_way(plan, at, "no rollback under way"),
             },
         }
     }
