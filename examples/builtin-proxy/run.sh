@@ -62,7 +62,7 @@ start_proxy() {
 echo "\$ ship proxy &"
 start_proxy 1
 cat proxy-1.log
-python3 load.py "http://127.0.0.1:$P/checkout" & pids+=($!)
+ship load "http://127.0.0.1:$P/checkout" --rate 400 --users 5000 --user-header x-user-id >/dev/null & pids+=($!)
 sleep 2
 
 pass_gates checkout-speedups

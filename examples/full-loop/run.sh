@@ -121,7 +121,7 @@ echo "== 2. Pre-deployment gates"
 staging_up
 ship proxy > proxy.log 2>&1 & pids+=($!)
 wait_http "http://127.0.0.1:$P/checkout" "ship proxy"
-python3 load.py "http://127.0.0.1:$P/checkout" & pids+=($!)
+ship load "http://127.0.0.1:$P/checkout" --rate 400 --users 5000 --user-header x-user-id >/dev/null & pids+=($!)
 wait_http "http://$PROM/-/ready" prometheus
 wait_http "http://$AM/-/ready" alertmanager
 sleep 2

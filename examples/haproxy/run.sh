@@ -59,7 +59,7 @@ start_haproxy() {
 }
 served() { for _ in $(seq 30); do curl -s "http://$FRONT/checkout" | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])'; done | sort -u | paste -sd' ' -; }
 start_haproxy
-python3 load.py "http://$FRONT/checkout" & pids+=($!)
+ship load "http://$FRONT/checkout" --rate 400 --users 5000 --user-header x-user-id >/dev/null & pids+=($!)
 
 ship init >/dev/null
 ssh-keygen -q -t ed25519 -N '' -C alice@example.com -f alice.key

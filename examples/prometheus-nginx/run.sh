@@ -84,7 +84,7 @@ sed -i -e "s|@V1@|$V1|g" -e "s|@V2@|$V2|g" -e "s|@FRONT@|$FRONT|g" -e "s|@STATUS
 wait_http "http://$PROM/-/ready" prometheus
 wait_http "http://$AM/-/ready" alertmanager
 wait_http "http://$FRONT/checkout" nginx
-python3 load.py "http://$FRONT/checkout" & pids+=($!)
+ship load "http://$FRONT/checkout" --rate 400 --users 5000 --user-header x-user-id >/dev/null & pids+=($!)
 sleep 4   # a few scrapes, so the first window has data
 
 ship init >/dev/null
