@@ -114,6 +114,18 @@ async fn canary_counts(p: &Proxy, n: u64) -> (u64, u64, Vec<(u16, u64)>, f64) {
     }
 }
 
+/// The head of `answer` came (200, already on its way) but its body was cut, and the proxy
+/// counted one canary request, an error with status `code`. Returns its recorded seconds.
+async fn cut_and_counted(p: &Proxy, answer: (u16, Result<Bytes, String>), code: u16) -> f64 {
+    let (status, body) = answer;
+    assert_eq!(status, 200, "the head was already on its way");
+    assert!(body.is_err(), "the client must see the cut, got {body:?}");
+    let (requests, errors, codes, secs) = canary_counts(p, 1).await;
+    assert_eq!((requests, errors), (1, 1), "codes {codes:?}");
+    assert_eq!(codes, vec![(code, 1)]);
+    secs
+}
+
 fn exposition(p: &Proxy) -> String {
     shiploop_proxy::exposition::render(&p.metrics.lock().unwrap(), None)
 }
@@ -125,12 +137,7 @@ async fn a_body_short_of_its_content_length_is_an_error() {
     )])
     .await;
     let (p, addr) = proxy(up, Duration::from_secs(5)).await;
-    let (status, body) = fetch(addr).await;
-    assert_eq!(status, 200, "the head was already on its way");
-    assert!(body.is_err(), "the client must see the cut, got {body:?}");
-    let (requests, errors, codes, _) = canary_counts(&p, 1).await;
-    assert_eq!((requests, errors), (1, 1), "codes {codes:?}");
-    assert_eq!(codes, vec![(502, 1)]);
+    cut_and_counted(&p, fetch(addr).await, 502).await;
     let text = exposition(&p);
     assert!(
         text.contains("ship_proxy_requests_total{version=\"canary\",code=\"502\"} 1"),
@@ -149,11 +156,7 @@ async fn an_h2c_client_sees_its_stream_fail_on_a_cut_body() {
     let h2: TestClient = Client::builder(TokioExecutor::new())
         .http2_only(true)
         .build_http();
-    let (status, body) = fetch_with(&h2, addr).await;
-    assert_eq!(status, 200);
-    assert!(body.is_err(), "the client must see the cut, got {body:?}");
-    let (requests, errors, codes, _) = canary_counts(&p, 1).await;
-    assert_eq!((requests, errors, codes), (1, 1, vec![(502, 1)]));
+    cut_and_counted(&p, fetch_with(&h2, addr).await, 502).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,12 +166,7 @@ async fn a_chunked_body_cut_off_is_an_error() {
     )])
     .await;
     let (p, addr) = proxy(up, Duration::from_secs(5)).await;
-    let (status, body) = fetch(addr).await;
-    assert_eq!(status, 200);
-    assert!(body.is_err(), "the client must see the cut, got {body:?}");
-    let (requests, errors, codes, _) = canary_counts(&p, 1).await;
-    assert_eq!((requests, errors), (1, 1), "codes {codes:?}");
-    assert_eq!(codes, vec![(502, 1)]);
+    cut_and_counted(&p, fetch(addr).await, 502).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,14 +179,10 @@ async fn a_body_slower_than_the_request_timeout_is_cut_and_an_error() {
     .await;
     let (p, addr) = proxy(up, Duration::from_secs(1)).await;
     let started = Instant::now();
-    let (status, body) = fetch(addr).await;
+    let answer = fetch(addr).await;
     let took = started.elapsed();
-    assert_eq!(status, 200);
-    assert!(body.is_err(), "the client must see the cut, got {body:?}");
     assert!(took < Duration::from_secs(3), "cut after {took:?}");
-    let (requests, errors, codes, secs) = canary_counts(&p, 1).await;
-    assert_eq!((requests, errors), (1, 1), "codes {codes:?}");
-    assert_eq!(codes, vec![(504, 1)]);
+    let secs = cut_and_counted(&p, answer, 504).await;
     assert!(
         (0.9..2.0).contains(&secs),
         "latency to the cut, got {secs} s"
