@@ -28,6 +28,64 @@ fn is_simple(command: &str) -> bool {
         ])
 }
 
+/// Why an instance did not start serving; `command` as `[[proxy.instances]]` gives it.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// Something already serves the address.
+    #[error("{addr} already accepts connections before `{command}` started: another process serves it (one left from an earlier run?)")]
+    AddressTaken {
+        /// The command.
+        command: String,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// The shell could not be started, or its state not read.
+    #[error("`{command}` could not start: {source}")]
+    Spawn {
+        /// The command.
+        command: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The process was gone before it had an id.
+    #[error("`{command}` exited at once")]
+    ExitedAtOnce {
+        /// The command.
+        command: String,
+    },
+    /// Waiting on the process failed.
+    #[error("{0}")]
+    Wait(#[source] std::io::Error),
+    /// It exited before the address accepted connections.
+    #[error("`{command}` exited ({status}) before {addr} accepted connections")]
+    ExitedEarly {
+        /// The command.
+        command: String,
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// It exited just as the address began to accept connections.
+    #[error("`{command}` exited ({status}) while starting")]
+    ExitedStarting {
+        /// The command.
+        command: String,
+        /// How it exited.
+        status: std::process::ExitStatus,
+    },
+    /// It ran, but the address accepted nothing in time.
+    #[error("`{command}` started but {addr} accepted no connection within {ready_within:?}")]
+    NotReady {
+        /// The command.
+        command: String,
+        /// Its address.
+        addr: SocketAddr,
+        /// How long it had.
+        ready_within: Duration,
+    },
+}
+
 /// Runs `command` through `sh -c` in a new process group and waits until `addr` accepts a
 /// connection from it. Refuses an address something else already serves (an instance left
 /// over from an earlier run would otherwise be taken for this one).
@@ -35,11 +93,13 @@ pub async fn launch(
     command: &str,
     addr: SocketAddr,
     ready_within: Duration,
-) -> Result<Launched, String> {
+) -> Result<Launched, LaunchError> {
+    let owned = || command.to_string();
     if tokio::net::TcpStream::connect(addr).await.is_ok() {
-        return Err(format!(
-            "{addr} already accepts connections before `{command}` started: another process serves it (one left from an earlier run?)"
-        ));
+        return Err(LaunchError::AddressTaken {
+            command: owned(),
+            addr,
+        });
     }
     let script = if is_simple(command) {
         format!("exec {command}")
@@ -60,30 +120,38 @@ pub async fn launch(
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("`{command}` could not start: {e}"))?;
+    let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn {
+        command: owned(),
+        source,
+    })?;
     let pid = child
         .id()
-        .ok_or_else(|| format!("`{command}` exited at once"))?;
+        .ok_or_else(|| LaunchError::ExitedAtOnce { command: owned() })?;
     let started = Instant::now();
     loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return Err(format!(
-                "`{command}` exited ({status}) before {addr} accepted connections"
-            ));
+        if let Some(status) = child.try_wait().map_err(LaunchError::Wait)? {
+            return Err(LaunchError::ExitedEarly {
+                command: owned(),
+                status,
+                addr,
+            });
         }
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
             // It may have died just after someone else took the address.
-            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                return Err(format!("`{command}` exited ({status}) while starting"));
+            if let Some(status) = child.try_wait().map_err(LaunchError::Wait)? {
+                return Err(LaunchError::ExitedStarting {
+                    command: owned(),
+                    status,
+                });
             }
             return Ok(Launched { child, pid, addr });
         }
         if started.elapsed() > ready_within {
-            return Err(format!(
-                "`{command}` started but {addr} accepted no connection within {ready_within:?}"
-            ));
+            return Err(LaunchError::NotReady {
+                command: owned(),
+                addr,
+                ready_within,
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

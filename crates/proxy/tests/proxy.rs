@@ -455,7 +455,8 @@ async fn launching_onto_an_address_already_served_is_refused() {
     let e = shiploop_proxy::launch::launch("sleep 30", taken, Duration::from_secs(2))
         .await
         .err()
-        .expect("refused");
+        .expect("refused")
+        .to_string();
     assert!(e.contains("already accepts connections"), "{e}");
     // A shell command that is not one program runs as a process group and is stopped as one.
     let free = {
