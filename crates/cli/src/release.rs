@@ -64,33 +64,18 @@ pub fn git_email(ws: &Workspace) -> Option<String> {
 /// Tells the `[[webhooks]]` that a release waits for a human. A receiver that is down is
 /// recorded in the event log (`webhook-failed`) and never fails the submission.
 fn announce_approval_needed(ws: &Workspace, id: &str, by: &str, digest: &str, now: DateTime<Utc>) {
-    let cfg = &ws.config;
-    if cfg.webhooks.is_empty() {
-        return;
-    }
     let result = (|| -> Result<(), String> {
-        use shiploop_store::event::{ApprovalNeeded, Event};
-        use shiploop_store::StateStore;
-        let mut store =
-            shiploop_store::SqliteStore::open(&ws.state_db()).map_err(|e| e.to_string())?;
-        let needed = Event::ApprovalNeeded(ApprovalNeeded {
-            release: id.to_string(),
-            submitted_by: by.to_string(),
-            digest: digest.to_string(),
-        });
-        store.append(id, &needed, now).map_err(|e| e.to_string())?;
-        let n = shiploop_controller::notify::Notifier::new(
-            ws.state_db(),
-            id,
-            &cfg.service.name,
-            &cfg.webhooks,
-            now,
-        );
+        let logged = shiploop_controller::release_log::approval_needed(ws, id, by, digest, now);
+        let Some(n) = logged.map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        rt.block_on(n.flush()).map(|_| ()).map_err(|e| e.to_string())
+        rt.block_on(n.flush())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     })();
     if let Err(e) = result {
         eprintln!("warning: webhooks: {e}");
@@ -214,23 +199,7 @@ pub fn withdraw(
     // The audit log: under the id the release had, where its events (an approval request, a
     // rehearsal, on-call's acknowledgement) are; evidence before it never counts for a new
     // release compiled under that id.
-    let logged = (|| -> Result<(), String> {
-        use shiploop_store::event::{Event, ReleaseWithdrawn};
-        use shiploop_store::StateStore;
-        let mut store =
-            shiploop_store::SqliteStore::open(&ws.state_db()).map_err(|e| e.to_string())?;
-        let withdrawn = Event::ReleaseWithdrawn(ReleaseWithdrawn {
-            withdrawn_id: r.withdrawn_id.clone(),
-            file: r.file.clone(),
-            was: r.was.clone(),
-            by: r.by.clone(),
-            reason: r.reason.clone(),
-        });
-        store
-            .append(&r.id, &withdrawn, now)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })();
+    let logged = shiploop_controller::release_log::release_withdrawn(ws, &r, now);
     if let Err(e) = logged {
         return Err(Error::Usage(format!(
             "{} was withdrawn (kept as {}), but the event log could not record it: {e}",

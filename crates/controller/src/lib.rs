@@ -15,6 +15,7 @@ pub mod operate;
 pub mod outcome;
 mod outcome_sources;
 pub mod rehearse;
+pub mod release_log;
 mod signals;
 pub mod validate;
 pub mod view;
