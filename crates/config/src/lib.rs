@@ -479,11 +479,7 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
         .and_then(|s| duration_hint(text, s.clone(), key.as_deref()?))
     {
         m
-    } else if let Some(m) = span
-        .as_ref()
-        .filter(|_| message == "duplicate key")
-        .and_then(|s| duplicate_table(text, s.start))
-    {
+    } else if let Some(m) = span.as_ref().and_then(|s| duplicate_table(text, s.start)) {
         m
     } else {
         // A bad value's message (a duration, a number) does not say whose it is.
@@ -526,7 +522,9 @@ fn duration_hint(text: &str, span: std::ops::Range<usize>, key: &str) -> Option<
 }
 
 /// For a table defined twice (e.g. a section pasted from an example into a file that already
-/// has it): where the first one is. For a key set twice: which.
+/// has it): where the first one is. For a key set twice: which. Both are found in the
+/// document (the same header earlier in the file, the same key earlier in its table), not in
+/// toml's message.
 fn duplicate_table(text: &str, offset: usize) -> Option<String> {
     let header = |line: &str| -> Option<String> {
         let t = line.split('#').next()?.trim();
@@ -536,8 +534,14 @@ fn duplicate_table(text: &str, offset: usize) -> Option<String> {
     let (line, _) = position(text, offset);
     let here = text.lines().nth(line - 1)?;
     let Some(name) = header(here) else {
-        let key = here.split('=').next()?.trim();
-        return Some(format!("duplicate key: `{key}` is set twice in this table"));
+        let key = here.split_once('=')?.0.trim();
+        let before: Vec<&str> = text.lines().take(line - 1).collect();
+        let set_before = before
+            .iter()
+            .rev()
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .any(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == key));
+        return set_before.then(|| format!("duplicate key: `{key}` is set twice in this table"));
     };
     let first = text
         .lines()

@@ -922,8 +922,14 @@ mod tests {
         assert!(c.proxy.instances.iter().all(|i| i.command.is_empty()));
         assert_eq!(c.staging.admin, STAGING_ADMIN);
         assert_eq!(c.staging.url, "http://127.0.0.1:8180/");
-        assert_eq!(c.staging.stable, c.proxy.addresses(crate::InstanceVersion::Stable));
-        assert_eq!(c.staging.canary, c.proxy.addresses(crate::InstanceVersion::Canary));
+        assert_eq!(
+            c.staging.stable,
+            c.proxy.addresses(crate::InstanceVersion::Stable)
+        );
+        assert_eq!(
+            c.staging.canary,
+            c.proxy.addresses(crate::InstanceVersion::Canary)
+        );
         assert_eq!(
             c.oncall.notify_command,
             "echo {message} >> oncall-inbox.txt"
