@@ -42,6 +42,18 @@ struct Key {
 
 const KEYS: &[Key] = &[
     Key {
+        key: "judge.inconclusive",
+        array: false,
+        spellings: &["pause", "promote", "rollback"],
+        problem: |w| crate::judge::inconclusive_problem(w.value),
+    },
+    Key {
+        key: "validation.on_failure",
+        array: false,
+        spellings: &["rollback", "manual"],
+        problem: |w| crate::gates::on_failure_problem(w.value),
+    },
+    Key {
         key: "staging.router",
         array: false,
         spellings: crate::gates::StagingRouter::SPELLINGS,

@@ -187,9 +187,11 @@ pub struct ValidationCfg {
 }
 
 fn on_failure<'de, D: Deserializer<'de>>(d: D) -> Result<OnFailure, D::Error> {
-    crate::choice::one_of(d, &OnFailure::ALL, |v| {
-        format!("validation.on_failure = {v:?}: use \"rollback\" or \"manual\"")
-    })
+    crate::choice::one_of(d, &OnFailure::ALL, on_failure_problem)
+}
+
+pub(crate) fn on_failure_problem(written: &str) -> String {
+    format!("validation.on_failure = {written:?}: use \"rollback\" or \"manual\"")
 }
 
 impl Default for ValidationCfg {

@@ -20,9 +20,11 @@ pub struct JudgeCfg {
 }
 
 fn inconclusive<'de, D: Deserializer<'de>>(d: D) -> Result<Inconclusive, D::Error> {
-    crate::choice::one_of(d, &Inconclusive::ALL, |v| {
-        format!("judge.inconclusive {v:?}: \"pause\", \"promote\" or \"rollback\"")
-    })
+    crate::choice::one_of(d, &Inconclusive::ALL, inconclusive_problem)
+}
+
+pub(crate) fn inconclusive_problem(written: &str) -> String {
+    format!("judge.inconclusive {written:?}: \"pause\", \"promote\" or \"rollback\"")
 }
 
 impl Default for JudgeCfg {

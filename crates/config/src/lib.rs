@@ -482,10 +482,11 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
     } else if let Some(m) = span.as_ref().and_then(|s| duplicate_table(text, s.start)) {
         m
     } else {
-        // A bad value's message (a duration, a number) does not say whose it is.
+        // A bad value's message (a duration, a number) does not say whose it is. (A choice's
+        // does, and never comes here: Config::parse reports it as a problem at its key.)
         match key {
-            Some(key) if !message.starts_with(&key) => format!("{key}: {message}"),
-            _ => message.to_string(),
+            Some(key) => format!("{key}: {message}"),
+            None => message.to_string(),
         }
     };
     ConfigError {
