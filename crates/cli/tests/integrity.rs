@@ -19,6 +19,18 @@ fn db(ws: &Ws) -> SqliteStore {
     SqliteStore::open(&ws.path(".ship/state.db")).unwrap()
 }
 
+/// `ship rollout resume web` is refused saying `why`, no traffic moves, and `ship audit verify`
+/// fails: both runs.
+fn refused_and_caught(ws: &Ws, why: &str) -> (Run, Run) {
+    let resume = ws.ship(&["rollout", "resume", "web"]);
+    assert_ne!(resume.code, 0, "{}", resume.text());
+    assert!(resume.text().contains(why), "{}", resume.text());
+    assert!(!ws.path("weight").exists(), "no traffic was moved");
+    let audit = ws.ship(&["audit", "verify"]);
+    assert_eq!(audit.code, 1, "{}", audit.text());
+    (resume, audit)
+}
+
 #[test]
 fn a_plan_edited_in_the_state_database_is_refused_on_resume_and_by_audit_verify() {
     let ws = approved_ws(|c| c);
@@ -40,19 +52,13 @@ fn a_plan_edited_in_the_state_database_is_refused_on_resume_and_by_audit_verify(
     // A canary at 7 % errors that the edited plan would wave through.
     ws.write("metrics.json", &failing(7.0));
 
-    let r = ws.ship(&["rollout", "resume", "web"]);
-    assert_ne!(r.code, 0, "{}", r.text());
-    let text = r.text();
-    assert!(text.contains("will not be driven"), "{text}");
+    let (resume, audit) = refused_and_caught(&ws, "will not be driven");
+    let text = resume.text();
     assert!(
         text.contains("max_increase_pp: approved 1.0, recorded 99.0"),
         "{text}"
     );
-    assert!(!ws.path("weight").exists(), "no traffic was moved");
-
-    let r = ws.ship(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.text().contains("max_increase_pp"), "{}", r.text());
+    assert!(audit.text().contains("max_increase_pp"), "{}", audit.text());
     let j = ws.ship(&["audit", "verify", "--json"]).json();
     assert_eq!(j["ok"], false);
     assert!(j["problems"].as_array().unwrap().len() >= 2, "{j}");
@@ -226,13 +232,12 @@ fn a_state_edited_in_the_state_database_is_refused() {
             "UPDATE rollouts SET state = json_set(state, '$.stage', 2, '$.weight', 50, '$.stage_elapsed_ms', 999999)",
         )
         .unwrap();
-    let r = ws.ship(&["rollout", "resume", "web"]);
-    assert_ne!(r.code, 0, "{}", r.text());
-    assert!(r.text().contains("the state was edited"), "{}", r.text());
-    assert!(!ws.path("weight").exists(), "no traffic was moved");
-    let r = ws.ship(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.text().contains("the state was edited"), "{}", r.text());
+    let (_, audit) = refused_and_caught(&ws, "the state was edited");
+    assert!(
+        audit.text().contains("the state was edited"),
+        "{}",
+        audit.text()
+    );
 }
 
 #[test]
@@ -250,12 +255,7 @@ fn a_rollout_whose_contract_lost_its_approval_is_not_driven() {
     );
     let r = ws.ship(&["release", "submit", "web", "--as", "agent@example.com"]);
     assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&["rollout", "resume", "web"]);
-    assert_ne!(r.code, 0, "{}", r.text());
-    assert!(r.text().contains("not approved"), "{}", r.text());
-    assert!(!ws.path("weight").exists(), "no traffic was moved");
-    let r = ws.ship(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    refused_and_caught(&ws, "not approved");
 }
 
 #[test]
