@@ -142,6 +142,16 @@ fn finding(ws: &Ws, needle: &str) -> Option<String> {
         .find(|d| d.contains(needle))
 }
 
+/// Waits (30 s at most) until a decision has a finding whose detail contains `needle`; `missing`
+/// says what did not come.
+fn wait_for_finding(ws: &Ws, needle: &str, missing: &str) {
+    let started = Instant::now();
+    while finding(ws, needle).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{missing}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn prometheus_measures_the_injected_error_rate_and_the_engine_rolls_back() {
     let v1 = servers::sample(&["--version", "v1"]);
@@ -186,14 +196,11 @@ fn a_critical_security_alert_in_alertmanager_rolls_back_within_a_tick_and_is_nam
     let ws = prom_ws(&prom, Some(&am), "60s");
     let mut child = servers::ship_in_background(ws.root(), &start("web"));
     // Wait until the canary is being watched with passing triggers, then raise the alert.
-    let started = Instant::now();
-    while finding(&ws, "0 active critical security alert").is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no passing alert finding"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_finding(
+        &ws,
+        "0 active critical security alert",
+        "no passing alert finding",
+    );
     servers::post_alert(
         &am,
         r#"{"alertname": "CVE-2026-1234", "severity": "critical", "category": "security"}"#,
@@ -244,14 +251,7 @@ fn prometheus_going_away_is_an_error_that_holds_then_rolls_back() {
     warm_up(&prom);
     let ws = prom_ws(&prom, None, "60s");
     let mut child = servers::ship_in_background(ws.root(), &start("web"));
-    let started = Instant::now();
-    while finding(&ws, "canary errors").is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no measurement from Prometheus"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_finding(&ws, "canary errors", "no measurement from Prometheus");
     prom.kill();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "rolled back after the error limit");
