@@ -92,15 +92,25 @@ fn roll_out(ws: &Ws, limit: Duration) -> Run {
     }
 }
 
+/// A rollout of [`random_failures`] (`v2_rate`) under 20 requests a second, within `limit`:
+/// the workspace, its proxy, how `ship rollout start` ended, and `rollout status --json` after it.
+fn roll_out_at_20_a_second(
+    v2_rate: f64,
+    limit: Duration,
+) -> (Ws, common::builtin::Proxy, Run, serde_json::Value) {
+    let (ws, proxy) = random_failures(v2_rate);
+    let stop = paced(proxy.listen, 20);
+    let r = roll_out(&ws, limit);
+    stop.store(true, Ordering::Relaxed);
+    let s = ship_env(&ws, &[], &["--json", "rollout", "status", "web"]).json();
+    (ws, proxy, r, s)
+}
+
 #[test]
 fn two_versions_failing_one_percent_at_random_ship_at_20_requests_a_second() {
-    let (ws, proxy) = random_failures(0.01);
-    let stop = paced(proxy.listen, 20);
-    let r = roll_out(&ws, Duration::from_secs(480));
-    stop.store(true, Ordering::Relaxed);
+    let (_ws, proxy, r, s) = roll_out_at_20_a_second(0.01, Duration::from_secs(480));
     assert_eq!(r.code, 0, "completed and validated: {}", r.text());
     // Every promotion was on evidence: the counts ruled a 2 pp regression out.
-    let s = ship_env(&ws, &[], &["--json", "rollout", "status", "web"]).json();
     let promotions: Vec<&serde_json::Value> = s["decisions"]
         .as_array()
         .unwrap()
@@ -130,12 +140,8 @@ fn two_versions_failing_one_percent_at_random_ship_at_20_requests_a_second() {
 
 #[test]
 fn a_canary_failing_six_percent_at_random_is_rolled_back_naming_the_counts() {
-    let (ws, proxy) = random_failures(0.06);
-    let stop = paced(proxy.listen, 20);
-    let r = roll_out(&ws, Duration::from_secs(300));
-    stop.store(true, Ordering::Relaxed);
+    let (_ws, proxy, r, s) = roll_out_at_20_a_second(0.06, Duration::from_secs(300));
     assert_eq!(r.code, 1, "rolled back: {}", r.text());
-    let s = ship_env(&ws, &[], &["--json", "rollout", "status", "web"]).json();
     let rollback = s["decisions"]
         .as_array()
         .unwrap()
