@@ -111,7 +111,7 @@ pub fn run(ws: &Workspace, out: &Out, now: DateTime<Utc>) -> Result<u8, Error> {
         .collect();
     let (stale, flags_error) = match shiploop_controller::check::flag_registry(ws) {
         Ok(reg) => (reg.stale(today), None),
-        Err(e) => (vec![], Some(e)),
+        Err(e) => (vec![], Some(e.to_string())),
     };
     if out.json {
         out.print_json(&json!({
