@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shiploop_artifacts::release::{CheckLine, HandoffRecord, Kind};
 use shiploop_gates::handoff::{
-    decide, Acceptance, Checkpoint, Evidence, FlagEvidence, Recorded, Report, ValidationEvidence,
+    decide, Acceptance, ApprovalEvidence, Checkpoint, Evidence, FlagEvidence, OutcomeEvidence,
+    Recorded, Report, RunbookEvidence, ValidationEvidence,
 };
 use shiploop_rollout::DecisionKind;
 use shiploop_store::event::{Event, HandedOver};
@@ -198,9 +199,9 @@ fn gather(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Evidence>
             .filter(|a| a.valid)
             .map(|a| a.principal.clone())
             .collect();
-        Ok(format!("approved by {} ({})", who.join(", "), v.file))
+        ApprovalEvidence::Approved(format!("approved by {} ({})", who.join(", "), v.file))
     } else {
-        Err(v.message.clone())
+        ApprovalEvidence::NotApproved(v.message.clone())
     };
 
     let (mut rollout_phase, mut rollout_weight) = (None, 0);
@@ -242,38 +243,39 @@ fn gather(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Evidence>
         if !ws.outcome_path(mission).is_file() {
             return None;
         }
-        Some(
-            ws.load_outcome(mission)
-                .map(|(p, c)| {
-                    (
-                        ws.rel(&p),
-                        c.meta
-                            .measurement_schedule
-                            .iter()
-                            .map(|k| Checkpoint {
-                                name: k.name.clone(),
-                                date: k.date,
-                            })
-                            .collect(),
-                    )
-                })
-                .map_err(|e| e.to_string()),
-        )
+        Some(match ws.load_outcome(mission) {
+            Ok((p, c)) => OutcomeEvidence::Read {
+                file: ws.rel(&p),
+                schedule: c
+                    .meta
+                    .measurement_schedule
+                    .iter()
+                    .map(|k| Checkpoint {
+                        name: k.name.clone(),
+                        date: k.date,
+                    })
+                    .collect(),
+            },
+            Err(e) => OutcomeEvidence::Unreadable(e.to_string()),
+        })
     });
 
     let runbook = match ws.config.service.runbook.trim() {
         "" => None,
         path => {
             let full = ws.path(path);
-            let usable = match std::fs::read_to_string(&full) {
-                Ok(t) if t.trim().is_empty() => Err("is empty".to_string()),
-                Ok(_) => Ok(()),
+            let problem = match std::fs::read_to_string(&full) {
+                Ok(t) if t.trim().is_empty() => Some("is empty".to_string()),
+                Ok(_) => None,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Err("does not exist".to_string())
+                    Some("does not exist".to_string())
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => Some(e.to_string()),
             };
-            Some((path.to_string(), usable))
+            Some(RunbookEvidence {
+                path: path.to_string(),
+                problem,
+            })
         }
     };
 

@@ -106,6 +106,38 @@ pub struct Checkpoint {
     pub date: NaiveDate,
 }
 
+/// What `ship release verify` found for the handoff.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApprovalEvidence {
+    /// The signatures verify: who approved, as the report says it.
+    Approved(String),
+    /// The contract is not (or no longer) approved: why, as `release verify` says it.
+    NotApproved(String),
+}
+
+/// The mission's outcome contract as the caller read it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutcomeEvidence {
+    /// Read: its file (workspace-relative) and its measurement schedule.
+    Read {
+        /// The outcome contract's file.
+        file: String,
+        /// Its checkpoints.
+        schedule: Vec<Checkpoint>,
+    },
+    /// It exists but cannot be read: why.
+    Unreadable(String),
+}
+
+/// The runbook `service.runbook` declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunbookEvidence {
+    /// Its path, as ship.toml writes it.
+    pub path: String,
+    /// Why it cannot be used (missing, empty, unreadable); None when it can.
+    pub problem: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 /// Everything the handoff checklist is decided from, gathered by the caller.
 pub struct Evidence {
@@ -115,8 +147,8 @@ pub struct Evidence {
     pub hotfix: bool,
     /// The release's status (shipped, validating, …).
     pub status: String,
-    /// `release verify`: Ok(who approved) or Err(why not).
-    pub approval: Result<String, String>,
+    /// `release verify`: who approved, or why it is not approved.
+    pub approval: ApprovalEvidence,
     /// The rollout's phase in the state database (None: never started).
     pub rollout_phase: Option<String>,
     /// The rollout's weight on the new version.
@@ -130,10 +162,10 @@ pub struct Evidence {
     pub validation: Option<ValidationEvidence>,
     /// The mission the release belongs to.
     pub mission: Option<String>,
-    /// The outcome contract: Ok((file, schedule)) or Err(why it cannot be read).
-    pub outcome: Option<Result<(String, Vec<Checkpoint>), String>>,
-    /// `service.runbook`: (path, Ok(()) or Err(why not usable)); None when none is declared.
-    pub runbook: Option<(String, Result<(), String>)>,
+    /// The outcome contract; None when the mission has none.
+    pub outcome: Option<OutcomeEvidence>,
+    /// `service.runbook`; None when none is declared.
+    pub runbook: Option<RunbookEvidence>,
     /// Who acknowledged the release for the on-call team, and when.
     pub oncall_ack: Option<(String, DateTime<Utc>)>,
     /// The on-call team (`oncall.team`).
@@ -273,8 +305,8 @@ pub fn decide(e: &Evidence) -> Report {
         "contract-approved",
         "Release contract exists and is approved",
         match &e.approval {
-            Ok(who) => pass(format!("signature verifies: {who}")),
-            Err(why) => fail(
+            ApprovalEvidence::Approved(who) => pass(format!("signature verifies: {who}")),
+            ApprovalEvidence::NotApproved(why) => fail(
                 why.clone(),
                 format!("`ship release verify {id}` names what is wrong"),
             ),
@@ -324,8 +356,14 @@ pub fn decide(e: &Evidence) -> Report {
         "Runbook exists for the service (if applicable)",
         match &e.runbook {
             None => pass("not applicable: ship.toml declares no service.runbook"),
-            Some((path, Ok(()))) => pass(format!("{path} exists")),
-            Some((path, Err(why))) => fail(
+            Some(RunbookEvidence {
+                path,
+                problem: None,
+            }) => pass(format!("{path} exists")),
+            Some(RunbookEvidence {
+                path,
+                problem: Some(why),
+            }) => fail(
                 format!("{path}: {why}"),
                 "write the runbook, or clear service.runbook if the service has none",
             ),
@@ -415,7 +453,7 @@ pub fn decide(e: &Evidence) -> Report {
                 e.rollback_triggers,
                 e.runbook
                     .as_ref()
-                    .map(|(p, _)| format!(" and {p}"))
+                    .map(|r| format!(" and {}", r.path))
                     .unwrap_or_default()
             )),
         },
@@ -519,18 +557,18 @@ fn schedule_item(e: &Evidence) -> (Outcome, Outcome) {
             );
             (r.clone(), r)
         }
-        Some(Err(why)) => {
+        Some(OutcomeEvidence::Unreadable(why)) => {
             let r = fail(why.clone(), "fix the outcome contract");
             (r.clone(), r)
         }
-        Some(Ok((file, schedule))) if schedule.is_empty() => {
+        Some(OutcomeEvidence::Read { file, schedule }) if schedule.is_empty() => {
             let r = fail(
                 format!("{file} has no measurement_schedule dates"),
                 format!("add checkpoints (e.g. week-1 and day-30 after the release) to {file}"),
             );
             (r.clone(), r)
         }
-        Some(Ok((file, schedule))) => {
+        Some(OutcomeEvidence::Read { file, schedule }) => {
             let list = schedule
                 .iter()
                 .map(|c| format!("{} {}", c.name, c.date))
@@ -659,7 +697,7 @@ mod tests {
             release: "2026-11-27-web".into(),
             hotfix: false,
             status: "shipped".into(),
-            approval: Ok("alice".into()),
+            approval: ApprovalEvidence::Approved("alice".into()),
             rollout_phase: Some("completed".into()),
             rollout_weight: 100,
             plan_stages: vec!["canary".into(), "full".into()],
@@ -679,13 +717,13 @@ mod tests {
                 .collect(),
             }),
             mission: Some("checkout".into()),
-            outcome: Some(Ok((
-                "work/missions/checkout/OUTCOME-CONTRACT.md".into(),
-                vec![Checkpoint {
+            outcome: Some(OutcomeEvidence::Read {
+                file: "work/missions/checkout/OUTCOME-CONTRACT.md".into(),
+                schedule: vec![Checkpoint {
                     name: "week-1".into(),
                     date: d("2026-12-04"),
                 }],
-            ))),
+            }),
             runbook: None,
             oncall_ack: Some(("bob".into(), t)),
             oncall_team: "on-call".into(),
@@ -743,20 +781,23 @@ mod tests {
         );
 
         let mut e = good();
-        e.outcome = Some(Ok(("o.md".into(), vec![])));
+        e.outcome = Some(OutcomeEvidence::Read {
+            file: "o.md".into(),
+            schedule: vec![],
+        });
         assert_eq!(
             failing(&e),
             vec!["measurement-schedule", "measurement-dates"]
         );
 
         let mut e = good();
-        e.outcome = Some(Ok((
-            "o.md".into(),
-            vec![Checkpoint {
+        e.outcome = Some(OutcomeEvidence::Read {
+            file: "o.md".into(),
+            schedule: vec![Checkpoint {
                 name: "old".into(),
                 date: d("2026-11-01"),
             }],
-        )));
+        });
         assert_eq!(failing(&e), vec!["measurement-dates"]);
 
         let mut e = good();
@@ -779,7 +820,10 @@ mod tests {
         assert_eq!(failing(&e), vec!["oncall-aware"]);
 
         let mut e = good();
-        e.runbook = Some(("docs/runbook.md".into(), Err("does not exist".into())));
+        e.runbook = Some(RunbookEvidence {
+            path: "docs/runbook.md".into(),
+            problem: Some("does not exist".into()),
+        });
         assert_eq!(failing(&e), vec!["runbook"]);
 
         let mut e = good();
@@ -793,7 +837,9 @@ mod tests {
         assert_eq!(failing(&e), vec!["rollout-completed"]);
 
         let mut e = good();
-        e.approval = Err("the contract changed after approval (body.Changes)".into());
+        e.approval = ApprovalEvidence::NotApproved(
+            "the contract changed after approval (body.Changes)".into(),
+        );
         assert_eq!(failing(&e), vec!["contract-approved"]);
 
         let mut e = good();
