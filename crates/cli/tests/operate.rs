@@ -41,6 +41,13 @@ fn outcome_contract(prometheus_metrics: bool, schedule: &str) -> String {
     format!("---\nmission: checkout\nmetrics:\n{metrics}measurement_schedule:{schedule}---\n# Outcome contract: checkout\n")
 }
 
+/// `ship mission new checkout`, its outcome contract then replaced by `contract`.
+fn new_mission(ws: &Ws, contract: &str) {
+    let r = ws.ship(&["mission", "new", "checkout"]);
+    assert_eq!(r.code, 0, "{}", r.text());
+    ws.write("work/missions/checkout/OUTCOME-CONTRACT.md", contract);
+}
+
 /// Compiles `web` for mission `checkout` (with `extra` arguments), submits it as the agent and
 /// approves it as alice.
 fn compile_and_approve(ws: &Ws, extra: &[&str]) {
@@ -96,17 +103,12 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
         "docs/runbook.md",
         "# Runbook\n\nRoll back: `ship rollout abort <release>`.\n",
     );
-    let r = ws.ship(&["mission", "new", "checkout"]);
-    assert_eq!(r.code, 0, "{}", r.text());
     let schedule = format!(
         "- name: launch\n  date: {}\n- name: week-1\n  date: {}\n",
         day(0),
         day(7)
     );
-    ws.write(
-        "work/missions/checkout/OUTCOME-CONTRACT.md",
-        &outcome_contract(true, &schedule),
-    );
+    new_mission(&ws, &outcome_contract(true, &schedule));
     compile_and_approve(&ws, &[]);
     let oc = ws.read("work/missions/checkout/OUTCOME-CONTRACT.md");
     assert!(oc.contains(&format!("- {ID}")), "{oc}");
@@ -368,12 +370,7 @@ fn handoff_names_every_missing_item_and_changes_nothing_until_they_hold() {
         "work/flags.yaml",
         "flags:\n- name: new-cart\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n",
     );
-    let r = ws.ship(&["mission", "new", "checkout"]);
-    assert_eq!(r.code, 0, "{}", r.text());
-    ws.write(
-        "work/missions/checkout/OUTCOME-CONTRACT.md",
-        &outcome_contract(false, ""),
-    );
+    new_mission(&ws, &outcome_contract(false, ""));
     compile_and_approve(&ws, &["--flag", "new-cart"]);
     let proxy = start_proxy(&ws, proxy_listen(&ws));
     let stop = traffic(proxy.listen);
@@ -554,13 +551,11 @@ fn outcome_measure_with_a_dead_prometheus_writes_nothing_and_says_why() {
         &format!("\"http://{dead}\""),
     );
     ws.write("ship.toml", &cfg);
-    let r = ws.ship(&["mission", "new", "checkout"]);
-    assert_eq!(r.code, 0, "{}", r.text());
     let text = outcome_contract(true, "- name: launch\n  date: 2026-11-20\n").replace(
         "- name: error-rate\n  source: builtin\n  query: canary/error_rate\n  comparison: '<='\n  target: 0.01\n  baseline: 0.02\n",
         "",
     );
-    ws.write("work/missions/checkout/OUTCOME-CONTRACT.md", &text);
+    new_mission(&ws, &text);
     // As the handoff leaves it.
     ws.write(
         "STATUS.md",
