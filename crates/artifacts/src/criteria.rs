@@ -104,8 +104,10 @@ pub enum OnFailure {
 
 impl OnFailure {
     /// Every value with its spelling.
-    pub const ALL: [(&'static str, OnFailure); 2] =
-        [("rollback", OnFailure::Rollback), ("manual", OnFailure::Manual)];
+    pub const ALL: [(&'static str, OnFailure); 2] = [
+        ("rollback", OnFailure::Rollback),
+        ("manual", OnFailure::Manual),
+    ];
 
     /// The spelling in `ship.toml` and the contract.
     pub fn as_str(self) -> &'static str {

@@ -24,18 +24,16 @@ pub use gates::{
     ValidationCfg,
 };
 pub use integrations::{
-    AlertsCfg, AlertsKind, AuthCfg, CommandMetricsCfg, CommandRouterCfg, Counts,
-    HaproxyRouterCfg, MetricsKind, NginxRouterCfg, PromQueryCfg, PrometheusCfg, Reduce,
-    RouterKind, WebhookCfg, WebhookFormat, EVENT_TYPES,
+    AlertsCfg, AlertsKind, AuthCfg, CommandMetricsCfg, CommandRouterCfg, Counts, HaproxyRouterCfg,
+    MetricsKind, NginxRouterCfg, PromQueryCfg, PrometheusCfg, Reduce, RouterKind, WebhookCfg,
+    WebhookFormat, EVENT_TYPES,
 };
 /// `[router]` and `[metrics]`: the providers' own tables.
 pub use integrations::{MetricsCfg as Metrics, RouterCfg as Router};
 pub use judge::{JudgeCfg, Tick};
 pub use operate::{HandoffCfg, OutcomeCfg, ServerCfg};
 pub use proxy::{BadBalance, Balance, InstanceCfg, InstanceVersion, ProxyCfg};
-pub use template::{
-    default_toml, layout_toml, Layout, LayoutError, STAGING_ADMIN, STAGING_LISTEN,
-};
+pub use template::{default_toml, layout_toml, Layout, LayoutError, STAGING_ADMIN, STAGING_LISTEN};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]

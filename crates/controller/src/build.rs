@@ -71,12 +71,12 @@ fn plan_with(
 ) -> Result<Plan> {
     let mut checks = BTreeMap::new();
     for (name, c) in &criteria.checks {
-        let condition = c
-            .condition
-            .parse()
-            .map_err(|e: shiploop_rollout::condition::ConditionError| {
-                Error::Usage(format!("{from}: checks.{name}.condition: {e}"))
-            })?;
+        let condition =
+            c.condition
+                .parse()
+                .map_err(|e: shiploop_rollout::condition::ConditionError| {
+                    Error::Usage(format!("{from}: checks.{name}.condition: {e}"))
+                })?;
         checks.insert(
             name.clone(),
             CheckDef {

@@ -220,7 +220,10 @@ fn no_data_or_too_little_evidence_holds_then_pauses_for_a_person() {
         assert_eq!(run.elapsed_since_start(), 25 * 60);
         assert_eq!(run.weights, vec![5]);
         let d = &run.log.last().unwrap().decision;
-        assert_eq!(d.pause_cause, Some(shiploop_rollout::PauseCause::Inconclusive));
+        assert_eq!(
+            d.pause_cause,
+            Some(shiploop_rollout::PauseCause::Inconclusive)
+        );
         assert!(
             d.reason
                 .starts_with("inconclusive: canary at 5 %: no decision on the evidence after 25m"),

@@ -94,8 +94,11 @@ impl Controller<'_> {
                 .resolve(self.id())
                 .is_ok_and(|r| r.contract.meta.status == Status::Shipped);
         }
-        if let (Phase::RolledBack { .. }, Some(rollback)) = (&self.state.phase, self.state.rollback) {
-            if rollback.cause == shiploop_rollout::RollbackCause::Manual && rollback.during_validation {
+        if let (Phase::RolledBack { .. }, Some(rollback)) = (&self.state.phase, self.state.rollback)
+        {
+            if rollback.cause == shiploop_rollout::RollbackCause::Manual
+                && rollback.during_validation
+            {
                 let v = format!("validation:{}", self.id());
                 let written = self.ws.signals().is_ok_and(|all| {
                     all.iter()
