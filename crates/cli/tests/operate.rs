@@ -41,6 +41,21 @@ fn outcome_contract(prometheus_metrics: bool, schedule: &str) -> String {
     format!("---\nmission: checkout\nmetrics:\n{metrics}measurement_schedule:{schedule}---\n# Outcome contract: checkout\n")
 }
 
+/// `ship rollout start web` with the gates in `overrides` waived: these tests have no staging.
+fn start_overriding(ws: &Ws, overrides: &[&str]) -> Run {
+    let mut args = vec!["rollout", "start", "web"];
+    for o in overrides {
+        args.extend(["--override", o]);
+    }
+    args.extend([
+        "--reason",
+        "no staging in this test",
+        "--as",
+        "test@example.com",
+    ]);
+    ship_env(ws, &env(), &args)
+}
+
 /// `ship mission new checkout`, its outcome contract then replaced by `contract`.
 fn new_mission(ws: &Ws, contract: &str) {
     let r = ws.ship(&["mission", "new", "checkout"]);
@@ -127,21 +142,7 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
     assert!(r.stdout.contains("rollout-completed"), "{}", r.stdout);
     assert_eq!(ws.read("STATUS.md"), status_before);
 
-    let r = ship_env(
-        &ws,
-        &env(),
-        &[
-            "rollout",
-            "start",
-            "web",
-            "--override",
-            "rollback-rehearsal",
-            "--reason",
-            "no staging in this test",
-            "--as",
-            "test@example.com",
-        ],
-    );
+    let r = start_overriding(&ws, &["rollback-rehearsal"]);
     assert_eq!(r.code, 0, "{}", r.text());
     assert!(ws
         .read(&format!("work/releases/{ID}.md"))
@@ -375,23 +376,7 @@ fn handoff_names_every_missing_item_and_changes_nothing_until_they_hold() {
     let proxy = start_proxy(&ws, proxy_listen(&ws));
     let stop = traffic(proxy.listen);
     notify_and_ack(&ws);
-    let r = ship_env(
-        &ws,
-        &env(),
-        &[
-            "rollout",
-            "start",
-            "web",
-            "--override",
-            "rollback-rehearsal",
-            "--override",
-            "feature-flags",
-            "--reason",
-            "no staging in this test",
-            "--as",
-            "test@example.com",
-        ],
-    );
+    let r = start_overriding(&ws, &["rollback-rehearsal", "feature-flags"]);
     assert_eq!(r.code, 0, "{}", r.text());
 
     let failing = |ws: &Ws| -> Vec<String> {
