@@ -65,7 +65,7 @@ impl Controller<'_> {
         let decisions = self.store.decisions(self.id()).map_err(store_err)?;
         let weights = self.weight_history();
         let signal = signals::for_outcome(&self.release, &self.state, &decisions, &weights, now)
-            .filter(|sig| self.signal_due(sig));
+            .filter(|_| self.signal_due());
         if let Some(signal) = signal {
             let (path, new) = self.ws.write_signal(&signal)?;
             if new {
@@ -86,9 +86,10 @@ impl Controller<'_> {
     /// Whether a finished rollout's signal is due now: a hotfix's post-incident signal waits for
     /// its validation to pass; a person's rollback after a failed validation is that
     /// validation's incident, already written.
-    pub(crate) fn signal_due(&self, sig: &shiploop_artifacts::signal::Signal) -> bool {
-        let event = sig.meta.event.clone().unwrap_or_default();
-        if event.starts_with("hotfix-complete:") {
+    pub(crate) fn signal_due(&self) -> bool {
+        // A completed rollout's only signal is a hotfix's post-incident one
+        // (signals::for_outcome): decided from the state, not from the signal's event id.
+        if self.state.phase == Phase::Completed {
             return self
                 .ws
                 .resolve(self.id())
