@@ -361,9 +361,7 @@ fn a_failing_data_integrity_probe_rolls_back() {
             "data_integrity_check = \"orders\"",
         ) + &format!("\n[integrity.orders]\nhttp = \"{url}\"\ntimeout = \"2s\"\n")
     });
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
-        .args(["-C", ws.root().to_str().unwrap()])
-        .args(start("web"))
+    let child = start_cmd(&ws)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -494,11 +492,17 @@ fn unsafe_sigterm(pid: u32) {
     assert!(st.success());
 }
 
+/// The command `ship -C <ws> rollout start web` with the tests' waivers ([`start`]).
+fn start_cmd(ws: &Ws) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ship"));
+    c.args(["-C", ws.root().to_str().unwrap()])
+        .args(start("web"));
+    c
+}
+
 /// `ship rollout start web` in the background (output discarded), once it drives the rollout.
 fn start_driven(ws: &Ws) -> std::process::Child {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ship"))
-        .args(["-C", ws.root().to_str().unwrap()])
-        .args(start("web"))
+    let child = start_cmd(ws)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
