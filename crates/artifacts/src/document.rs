@@ -94,7 +94,20 @@ impl Document {
 
 /// Parses YAML whose first line is line `first_line` of some file.
 pub fn parse_yaml<T: DeserializeOwned>(yaml: &str, first_line: usize) -> Result<T, ParseError> {
-    // An empty frontmatter is an empty mapping, not "no document": report missing fields instead.
+    parse_yaml_text(yaml).map_err(|e| {
+        // A bad value's message (a duration, a number) does not say whose it is.
+        let message = match key_at(yaml, e.line, e.column) {
+            Some(key) if !e.message.starts_with(key) => format!("{key}: {}", e.message),
+            _ => e.message,
+        };
+        ParseError::new(e.line + first_line - 1, e.column, message)
+    })
+}
+
+/// Parses a YAML text on its own: error positions are 1-based within `yaml`, and the message
+/// is serde-saphyr's without its position prefix. The feature-flag registry parses with it too.
+pub fn parse_yaml_text<T: DeserializeOwned>(yaml: &str) -> Result<T, ParseError> {
+    // An empty text is an empty mapping, not "no document": report missing fields instead.
     let src = if yaml.trim().is_empty() { "{}" } else { yaml };
     serde_saphyr::from_str::<T>(src).map_err(|e| {
         let (line, column) = e
@@ -102,12 +115,7 @@ pub fn parse_yaml<T: DeserializeOwned>(yaml: &str, first_line: usize) -> Result<
             .map(|l| (l.line() as usize, l.column() as usize))
             .unwrap_or((1, 1));
         let message = clean_message(&e.without_snippet().to_string());
-        // A bad value's message (a duration, a number) does not say whose it is.
-        let message = match key_at(src, line, column) {
-            Some(key) if !message.starts_with(key) => format!("{key}: {message}"),
-            _ => message,
-        };
-        ParseError::new(line.max(1) + first_line - 1, column.max(1), message)
+        ParseError::new(line.max(1), column.max(1), message)
     })
 }
 

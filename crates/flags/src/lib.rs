@@ -11,7 +11,6 @@ mod lifecycle;
 mod registry;
 mod table;
 mod validate;
-mod yaml;
 
 pub use error::FlagsError;
 pub use flag::{is_valid_name, Flag, FlagDef, FlagType, UnknownFlagType};

@@ -2,9 +2,9 @@
 
 use crate::error::FlagsError;
 use crate::flag::{Flag, FlagDef};
-use crate::yaml::parse_yaml;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
+use shiploop_artifacts::document::parse_yaml_text as parse_yaml;
 use std::path::Path;
 
 /// The source label of flags defined inline in ship.toml under `[flags.registry.<name>]`.
