@@ -5,7 +5,7 @@
 use crate::{build, notify, Result};
 use chrono::{DateTime, Utc};
 use shiploop_artifacts::release::{CheckLine, ChecksRecord};
-use shiploop_flags::Registry;
+use shiploop_flags::{FlagsError, Registry};
 use shiploop_gates::{self as gates, Gate, Override, Probe, Report};
 use shiploop_providers::MetricContext;
 use shiploop_rollout::measure::Measurement;
@@ -19,67 +19,38 @@ fn store_err(e: shiploop_store::StoreError) -> Error {
     Error::Store(e)
 }
 
-/// Why the flag registry could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum FlagRegistryError {
-    /// The registry file does not parse; `file` as ship.toml names it.
-    #[error("{file}:{line}:{column}: {message}")]
-    Parse {
-        /// `flags.registry_file`.
-        file: String,
-        /// Line of the problem (1-based).
-        line: usize,
-        /// Column of the problem (1-based).
-        column: usize,
-        /// What is wrong there.
-        message: String,
-    },
-    /// An inline `[flags.registry.<name>]` table that is not a flag definition.
-    #[error("ship.toml [flags.registry.{name}]: {source}")]
-    Inline {
-        /// The flag.
-        name: String,
-        /// Why it is not a definition.
-        source: toml::de::Error,
-    },
-    /// The file could not be read, or the file and ship.toml define one flag twice.
-    #[error(transparent)]
-    Flags(#[from] shiploop_flags::FlagsError),
-}
-
-/// The flag registry: the registry file (if it exists) merged with `[flags.registry.*]`.
-pub fn flag_registry(ws: &Workspace) -> std::result::Result<Registry, FlagRegistryError> {
+/// The flag registry: the registry file (if it exists) merged with `[flags.registry.*]`. A
+/// parse error names the file as ship.toml's `flags.registry_file` does.
+pub fn flag_registry(ws: &Workspace) -> std::result::Result<Registry, FlagsError> {
     let path = ws.path(&ws.config.flags.registry_file);
     let file = match shiploop_flags::load(&path) {
         Ok(r) => r,
-        Err(shiploop_flags::FlagsError::NotFound(_)) => Registry::default(),
-        Err(shiploop_flags::FlagsError::Parse {
+        Err(FlagsError::NotFound(_)) => Registry::default(),
+        Err(FlagsError::Parse {
             file: _,
             line,
             column,
             message,
         }) => {
-            return Err(FlagRegistryError::Parse {
+            return Err(FlagsError::Parse {
                 file: ws.config.flags.registry_file.clone(),
                 line,
                 column,
                 message,
             })
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let mut inline = Vec::new();
     for (name, v) in &ws.config.flags.registry {
         let def: shiploop_flags::FlagDef =
-            v.clone()
-                .try_into()
-                .map_err(|source| FlagRegistryError::Inline {
-                    name: name.clone(),
-                    source,
-                })?;
+            v.clone().try_into().map_err(|source| FlagsError::Inline {
+                name: name.clone(),
+                source: Box::new(source),
+            })?;
         inline.push((name.clone(), def));
     }
-    Ok(file.merge(Registry::from_entries(inline))?)
+    file.merge(Registry::from_entries(inline))
 }
 
 /// The flag's own staging check from the registry, if it has one.

@@ -31,6 +31,14 @@ pub enum FlagsError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// An inline `[flags.registry.<name>]` table in ship.toml that is not a flag definition.
+    #[error("ship.toml [flags.registry.{name}]: {source}")]
+    Inline {
+        /// The flag.
+        name: String,
+        /// Why it is not a definition (the TOML decoder's error).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The same flag name is defined in two registries being merged.
     #[error("flag `{name}` is defined twice: in {first} and in {second}")]
     Conflict {
