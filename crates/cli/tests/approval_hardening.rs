@@ -92,9 +92,7 @@ fn verify_refuses_an_approval_whose_key_turns_out_to_be_the_submitters() {
         "alice@corp.example,Alice@EXAMPLE.com ",
     );
     ws.write("work/allowed_signers", &signers);
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.stdout.contains("INVALID SIGNER"), "{}", r.stdout);
+    let r = ws.assert_verify_refuses("INVALID SIGNER");
     assert!(
         r.stdout.contains("also belongs to the submitter"),
         "{}",
@@ -226,9 +224,7 @@ fn a_huge_principals_line_is_refused_quickly() {
     // One line for alice's key: 100 literals of ~1,020 letters and 100 patterns `*aaaa…b<i>`
     // (each under OpenSSH's 1,023-byte limit), about 200 kB: every literal used to be matched
     // against every pattern (33 s for verify).
-    let ws = Ws::with_contract();
-    let alice = ws.key("alice", "alice@example.com", true);
-    ws.submit_and_approve(&alice);
+    let (ws, alice) = Ws::approved();
     let n = 100;
     let mut principals: Vec<String> = (0..n)
         .map(|i| format!("{}{i:03}", "a".repeat(1017)))

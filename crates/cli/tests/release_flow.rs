@@ -57,9 +57,7 @@ fn compile_submit_approve_verify_then_tamper() {
     // One character of the body changes: the approval breaks and verify names the section.
     let tampered = ws.contract().replacen("- Saved cards", "- Saved card", 1);
     ws.write(&ws.contract_path(), &tampered);
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.stdout.contains("modified after approval"), "{}", r.stdout);
+    let r = ws.assert_verify_refuses("modified after approval");
     assert!(r.stdout.contains("Release notes"), "{}", r.stdout);
     let j = ws.ship(&["release", "verify", ID, "--json"]).json();
     assert_eq!(j["state"], "tampered");
@@ -67,18 +65,14 @@ fn compile_submit_approve_verify_then_tamper() {
 
 #[test]
 fn tool_records_do_not_break_an_approval_but_plan_edits_do() {
-    let ws = Ws::with_contract();
-    let alice = ws.key("alice", "alice@example.com", true);
-    ws.submit_and_approve(&alice);
+    let (ws, _) = Ws::approved();
     // The tool's own updates (status, approvals, the records tail) left the approval intact;
     // a hand edit in the records tail is reported, so no text can hide there.
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
     let approved = ws.contract();
     let c = approved.replace("_Not started._", "- We now sell your data.");
     ws.write(&ws.contract_path(), &c);
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.stdout.contains("records ship maintains"), "{}", r.stdout);
+    ws.assert_verify_refuses("records ship maintains");
     ws.write(&ws.contract_path(), &approved);
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
     // Rewriting who submitted breaks the signatures, which bind the submitter.
@@ -97,13 +91,7 @@ fn tool_records_do_not_break_an_approval_but_plan_edits_do() {
         .contract()
         .replace("max_increase_pp: 1.0", "max_increase_pp: 5.0");
     ws.write(&ws.contract_path(), &c);
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stdout.contains("frontmatter field `rollback`"),
-        "{}",
-        r.stdout
-    );
+    ws.assert_verify_refuses("frontmatter field `rollback`");
 }
 
 #[test]
@@ -628,35 +616,22 @@ fn one_key_listed_for_two_principals_is_one_approver() {
     );
     let forged = format!("{}{}{}{}", &text[..start], record, copy, &text[end..]);
     ws.write(&ws.contract_path(), &forged);
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.stdout.contains("already counted"), "{}", r.stdout);
+    ws.assert_verify_refuses("already counted");
 }
 
 #[test]
 fn a_changed_verdict_file_is_reported() {
-    let ws = Ws::with_contract();
-    let alice = ws.key("alice", "alice@example.com", true);
-    ws.submit_and_approve(&alice);
+    let (ws, _) = Ws::approved();
     let v = ws
         .read("work/evaluations/v-pass-2.md")
         .replace("Details.", "Details, revised.");
     ws.write("work/evaluations/v-pass-2.md", &v);
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 1, "{}", r.text());
-    assert!(
-        r.stdout
-            .contains("verdict file work/evaluations/v-pass-2.md"),
-        "{}",
-        r.stdout
-    );
+    ws.assert_verify_refuses("verdict file work/evaluations/v-pass-2.md");
 }
 
 #[test]
 fn resubmitting_as_someone_else_drops_the_approvals() {
-    let ws = Ws::with_contract();
-    let alice = ws.key("alice", "alice@example.com", true);
-    ws.submit_and_approve(&alice);
+    let (ws, _) = Ws::approved();
     let r = ws.ship(&[
         "release",
         "submit",
@@ -772,11 +747,5 @@ fn a_recorded_principal_cannot_be_rewritten_through_a_wildcard() {
         )
         .replace("| alice@example.com |", "| cto@ops.example.com |");
     ws.write(&ws.contract_path(), &c);
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 1, "{}", r.text());
-    assert!(
-        r.stdout.contains("not listed for cto@ops.example.com"),
-        "{}",
-        r.stdout
-    );
+    ws.assert_verify_refuses("not listed for cto@ops.example.com");
 }

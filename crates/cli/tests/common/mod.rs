@@ -309,6 +309,25 @@ impl Ws {
         ws
     }
 
+    /// [`Ws::with_contract`], submitted by the agent and approved by alice (a new allowed key),
+    /// whose key is returned.
+    pub fn approved() -> (Ws, PathBuf) {
+        let ws = Ws::with_contract();
+        let alice = ws.key("alice", "alice@example.com", true);
+        ws.submit_and_approve(&alice);
+        (ws, alice)
+    }
+
+    /// `ship release verify` refuses the standard contract (exit 1) and its report names `part`;
+    /// the run is returned for further checks.
+    #[track_caller]
+    pub fn assert_verify_refuses(&self, part: &str) -> Run {
+        let r = self.ship(&["release", "verify", ID]);
+        assert_eq!(r.code, 1, "{}", r.text());
+        assert!(r.stdout.contains(part), "{}", r.stdout);
+        r
+    }
+
     /// The agent submits the standard contract and the holder of `key` approves it.
     pub fn submit_and_approve(&self, key: &Path) {
         self.submit_and_approve_release(ID, key);
