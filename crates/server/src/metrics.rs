@@ -145,66 +145,43 @@ impl ServeMetrics {
                 .get_or_create(&[("phase", p.clone())])
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
-        r.register(
-            "ship_rollouts",
-            "Rollouts in the state database by phase",
-            phases,
-        );
-        r.register(
-            "ship_ticks",
-            "Controller ticks run by this server",
-            self.ticks.clone(),
-        );
-        r.register(
-            "ship_tick_duration_seconds",
-            "How long a tick took (measure, decide, record, act)",
-            self.tick_duration.clone(),
-        );
-        r.register(
-            "ship_decisions",
-            "Decisions by kind",
-            self.decisions.clone(),
-        );
-        r.register(
-            "ship_rollbacks",
-            "Rollbacks started by this server, by cause (a trigger's name, metric-errors, stage-check, max-hold, inconclusive, router, manual, validation)",
-            self.rollbacks.clone(),
-        );
-        r.register(
-            "ship_provider_errors",
-            "Failed provider calls: router, metrics (a tick with a metric source error), integrity",
-            self.provider_errors.clone(),
-        );
-        r.register(
-            "ship_controller_errors",
-            "Rollout tasks that ended with an error (a provider, the store) and were retried",
-            self.errors.clone(),
-        );
-        r.register(
-            "ship_rollouts_finished",
-            "Rollouts this server drove to an end, by outcome",
-            self.finished.clone(),
-        );
         // Without the database the rollouts cannot be counted: say so rather than report none.
-        let up = Gauge::<i64>::default();
-        up.set(i64::from(scrape.phases.is_some()));
-        r.register(
-            "ship_state_database_up",
-            "Whether the state database could be read for this scrape",
-            up,
-        );
-        let streams = Gauge::<i64>::default();
-        streams.set(i64::try_from(scrape.event_streams).unwrap_or(i64::MAX));
-        r.register(
-            "ship_server_event_streams",
-            "Live event streams open (server.max_streams caps them)",
-            streams,
+        let up = gauge(i64::from(scrape.phases.is_some()));
+        let streams = gauge(i64::try_from(scrape.event_streams).unwrap_or(i64::MAX));
+        register!(r;
+            "ship_rollouts", "Rollouts in the state database by phase" => phases;
+            "ship_ticks", "Controller ticks run by this server" => self.ticks.clone();
+            "ship_tick_duration_seconds", "How long a tick took (measure, decide, record, act)" => self.tick_duration.clone();
+            "ship_decisions", "Decisions by kind" => self.decisions.clone();
+            "ship_rollbacks", "Rollbacks started by this server, by cause (a trigger's name, metric-errors, stage-check, max-hold, inconclusive, router, manual, validation)" => self.rollbacks.clone();
+            "ship_provider_errors", "Failed provider calls: router, metrics (a tick with a metric source error), integrity" => self.provider_errors.clone();
+            "ship_controller_errors", "Rollout tasks that ended with an error (a provider, the store) and were retried" => self.errors.clone();
+            "ship_rollouts_finished", "Rollouts this server drove to an end, by outcome" => self.finished.clone();
+            "ship_state_database_up", "Whether the state database could be read for this scrape" => up;
+            "ship_server_event_streams", "Live event streams open (server.max_streams caps them)" => streams;
         );
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_text::encode(&mut out, &r);
         out
     }
+}
+
+/// Registers each `name, help => metric` in the registry, in order (the exposition's order).
+/// A macro rather than a loop: the metrics are of different types, and the registry takes
+/// each by value as its own type.
+macro_rules! register {
+    ($r:ident; $($name:literal, $help:literal => $metric:expr;)*) => {
+        $($r.register($name, $help, $metric);)*
+    };
+}
+use register;
+
+/// A gauge set to `value`, for what a scrape read.
+fn gauge(value: i64) -> Gauge {
+    let g = Gauge::default();
+    g.set(value);
+    g
 }
 
 /// The content type of [`ServeMetrics::render`]'s output.
