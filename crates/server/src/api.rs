@@ -23,7 +23,7 @@ use std::time::Duration;
 type ApiResult = Result<Response, Problem>;
 
 fn store(s: &AppState) -> Result<SqliteStore, Problem> {
-    SqliteStore::open(&s.ws.state_db()).map_err(|e| Problem::internal(e.to_string()))
+    Ok(SqliteStore::open(&s.ws.state_db())?)
 }
 
 /// A release by id or unique name — never a path: the API reads only the releases folder.
@@ -47,11 +47,7 @@ fn rollout_of(s: &AppState, arg: &str) -> Result<(String, Option<LoadedRelease>)
         Ok(r) => Ok((r.contract.meta.id.clone(), Some(r))),
         Err(p) if p.status == 404 => Err(p),
         Err(p) => {
-            let known = store(s)?
-                .releases()
-                .map_err(|e| Problem::internal(e.to_string()))?
-                .iter()
-                .any(|r| r == arg);
+            let known = store(s)?.releases()?.iter().any(|r| r == arg);
             if known {
                 Ok((arg.to_string(), None))
             } else {
@@ -129,16 +125,11 @@ pub fn rollout_view(
     st: &SqliteStore,
     release: &str,
 ) -> Result<Option<Value>, Problem> {
-    let Some(row) = st
-        .rollout(release)
-        .map_err(|e| Problem::internal(e.to_string()))?
-    else {
+    let Some(row) = st.rollout(release)? else {
         return Ok(None);
     };
     let (plan, state) = (&row.plan.plan, &row.state);
-    let holder = st
-        .lease_holder(release, Utc::now())
-        .map_err(|e| Problem::internal(e.to_string()))?;
+    let holder = st.lease_holder(release, Utc::now())?;
     Ok(Some(json!({
         "release": row.release,
         "kind": row.kind,
@@ -170,10 +161,7 @@ pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResul
     viewer_read(s, &headers, move |s| {
         let st = store(s)?;
         let mut list = vec![];
-        for release in st
-            .releases()
-            .map_err(|e| Problem::internal(e.to_string()))?
-        {
+        for release in st.releases()? {
             // One unreadable rollout must not hide the others: it is listed with its problem.
             match rollout_view(s, &st, &release) {
                 Ok(Some(v)) => list.push(v),
@@ -221,8 +209,7 @@ pub async fn decisions(
         let id = rollout_id(s, &id)?;
         let st = store(s)?;
         let list: Vec<Value> = st
-            .decisions(&id)
-            .map_err(|e| Problem::internal(e.to_string()))?
+            .decisions(&id)?
             .into_iter()
             .map(|d| json!({ "id": d.id, "decision": d.decision }))
             .collect();
@@ -271,9 +258,7 @@ pub async fn events(
     let (q, release) = events_query(&s, q).await?;
     blocking(move || {
         let st = store(&s)?;
-        let list = st
-            .events_since(release.as_deref(), q.after, Some(EVENTS_PAGE))
-            .map_err(|e| Problem::internal(e.to_string()))?;
+        let list = st.events_since(release.as_deref(), q.after, Some(EVENTS_PAGE))?;
         // A full page may have more after it: the client asks again from the last seq.
         let more = list.len() == EVENTS_PAGE;
         Ok(Json(json!({ "events": list, "more": more })).into_response())
@@ -397,10 +382,7 @@ pub fn queue(
 ) -> Result<String, Problem> {
     let (id, r) = rollout_of(s, id)?;
     let mut st = store(s)?;
-    let Some(row) = st
-        .rollout(&id)
-        .map_err(|e| Problem::internal(e.to_string()))?
-    else {
+    let Some(row) = st.rollout(&id)? else {
         return Err(Problem::not_found(format!(
             "{id} has no rollout yet (`ship rollout start {id} --detach`)"
         )));
@@ -429,8 +411,7 @@ pub fn queue(
         .is_some_and(|v| v.result != "running");
     if validating && (!s.ws.config.validation.auto || validation_ended) {
         let holder = st
-            .lease_holder(&id, Utc::now())
-            .map_err(|e| Problem::internal(e.to_string()))?
+            .lease_holder(&id, Utc::now())?
             .filter(|h| !shiploop_controller::holder_is_dead(h));
         if holder.is_none() {
             let why = if validation_ended {
@@ -451,8 +432,7 @@ pub fn queue(
             e.message
         )));
     }
-    st.push_command(&id, &input, by, Utc::now())
-        .map_err(|e| Problem::internal(e.to_string()))?;
+    st.push_command(&id, &input, by, Utc::now())?;
     Ok(id)
 }
 

@@ -62,6 +62,13 @@ impl Problem {
     }
 }
 
+/// A state-database failure is the server's, not the request's: 500 with the store's message.
+impl From<shiploop_store::StoreError> for Problem {
+    fn from(e: shiploop_store::StoreError) -> Problem {
+        Problem::internal(e.to_string())
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

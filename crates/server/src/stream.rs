@@ -183,7 +183,7 @@ impl Feed {
         crate::blocking(move || {
             let st = match conn.take() {
                 Some(st) => st,
-                None => SqliteStore::open(&db).map_err(|e| Problem::internal(e.to_string()))?,
+                None => SqliteStore::open(&db)?,
             };
             let read = page(&st, release.as_deref(), cursor, PAGE);
             *conn = Some(st);
@@ -200,12 +200,9 @@ fn page(
     cursor: i64,
     limit: usize,
 ) -> Result<(Vec<Item>, i64), Problem> {
-    let internal = |e: shiploop_store::StoreError| Problem::internal(e.to_string());
     // Read first: every event up to `end` was in the log before the page was read.
-    let end = st.last_seq(None).map_err(internal)?;
-    let events = st
-        .events_since(release, cursor, Some(limit))
-        .map_err(internal)?;
+    let end = st.last_seq(None)?;
+    let events = st.events_since(release, cursor, Some(limit))?;
     let last = events.last().map_or(cursor, |e| e.seq);
     // A full page may have more after it; otherwise the log was read to its end.
     let seen = if events.len() == limit {
@@ -309,7 +306,7 @@ async fn poll(feed: Arc<Feed>, mut stop: watch::Receiver<bool>) {
                 Some(st) => st,
                 None => match SqliteStore::open(&db) {
                     Ok(st) => st,
-                    Err(e) => return (None, Err(Problem::internal(e.to_string()))),
+                    Err(e) => return (None, Err(e.into())),
                 },
             };
             let read = match at {
@@ -317,7 +314,7 @@ async fn poll(feed: Arc<Feed>, mut stop: watch::Receiver<bool>) {
                 _ => st
                     .last_seq(None)
                     .map(|end| Some((vec![], end)))
-                    .map_err(|e| Problem::internal(e.to_string())),
+                    .map_err(Problem::from),
             };
             (Some(st), read)
         })
