@@ -69,10 +69,47 @@ pub trait AuthCfg {
     fn ca_file(&self) -> &str;
 }
 
-/// Implements [`AuthCfg`] for a table with the four usual keys.
+/// Defines a server's table: its own keys, each `pub key: Type = default,` with its doc, and
+/// after `..auth,` the four authentication keys every server table takes (documented and
+/// defaulted here, once), then its remaining keys; with `Default` and [`AuthCfg`] for it.
+/// A macro because serde's `flatten` does not work with `deny_unknown_fields`.
 macro_rules! auth_cfg {
-    ($t:ty) => {
-        impl $crate::cfg::AuthCfg for $t {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$bm:meta])* pub $bf:ident: $bt:ty = $bd:expr,)*
+            ..auth,
+            $($(#[$am:meta])* pub $af:ident: $at:ty = $ad:expr,)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$bm])* pub $bf: $bt,)*
+            /// The environment variable holding a bearer token ("": none).
+            pub bearer_token_env: String,
+            /// Basic-auth user ("": none).
+            pub basic_user: String,
+            /// The environment variable holding the basic-auth password.
+            pub basic_password_env: String,
+            /// A PEM file of extra trusted CA certificates (relative to the workspace).
+            pub ca_file: String,
+            $($(#[$am])* pub $af: $at,)*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name {
+                    $($bf: $bd,)*
+                    bearer_token_env: String::new(),
+                    basic_user: String::new(),
+                    basic_password_env: String::new(),
+                    ca_file: String::new(),
+                    $($af: $ad,)*
+                }
+            }
+        }
+
+        impl $crate::cfg::AuthCfg for $name {
             fn bearer_token_env(&self) -> &str {
                 &self.bearer_token_env
             }

@@ -17,47 +17,24 @@ pub enum AlertsKind {
     Alertmanager,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-/// `[alerts]`.
-pub struct AlertsCfg {
-    /// Where alerts come from.
-    pub kind: AlertsKind,
-    /// The server (http or https).
-    pub url: String,
-    /// How long one call may take.
-    pub timeout: Dur,
-    /// The environment variable holding a bearer token ("": none).
-    pub bearer_token_env: String,
-    /// Basic-auth user ("": none).
-    pub basic_user: String,
-    /// The environment variable holding the basic-auth password.
-    pub basic_password_env: String,
-    /// A PEM file of extra trusted CA certificates (relative to the workspace).
-    pub ca_file: String,
-    /// Alertmanager matchers that make an alert critical.
-    pub critical: Vec<String>,
-    /// …and, together with `critical`, a critical security alert.
-    pub security: Vec<String>,
-}
-
-impl Default for AlertsCfg {
-    fn default() -> Self {
-        AlertsCfg {
-            kind: AlertsKind::None,
-            url: "http://127.0.0.1:9093".into(),
-            timeout: Dur::from_secs(10),
-            bearer_token_env: String::new(),
-            basic_user: String::new(),
-            basic_password_env: String::new(),
-            ca_file: String::new(),
-            critical: vec![r#"severity="critical""#.into()],
-            security: vec![r#"category="security""#.into()],
-        }
+auth_cfg! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    /// `[alerts]`.
+    pub struct AlertsCfg {
+        /// Where alerts come from.
+        pub kind: AlertsKind = AlertsKind::None,
+        /// The server (http or https).
+        pub url: String = "http://127.0.0.1:9093".into(),
+        /// How long one call may take.
+        pub timeout: Dur = Dur::from_secs(10),
+        ..auth,
+        /// Alertmanager matchers that make an alert critical.
+        pub critical: Vec<String> = vec![r#"severity="critical""#.into()],
+        /// …and, together with `critical`, a critical security alert.
+        pub security: Vec<String> = vec![r#"category="security""#.into()],
     }
 }
-
-auth_cfg!(AlertsCfg);
 
 /// A matcher as Alertmanager's `filter` parameter takes it: `name="v"`, `!=`, `=~`, `!~`.
 pub(crate) fn matcher_ok(m: &str) -> bool {

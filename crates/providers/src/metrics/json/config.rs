@@ -8,61 +8,34 @@ use serde::{Deserialize, Serialize};
 use shiploop_artifacts::Dur;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-/// `[metrics.json]`.
-pub struct JsonCfg {
-    /// The URL of one version's JSON, with `{{version}}` (and `{{service}}`) filled.
-    pub url: String,
-    /// The URL of each version's JSON, when they differ by more than `{{version}}`.
-    pub stable_url: String,
-    /// The new version's URL.
-    pub canary_url: String,
-    /// `{{version}}` of each version.
-    pub stable_version: String,
-    /// `{{version}}` for the new version.
-    pub canary_version: String,
-    /// A document not fetched in this time is an error for its version's keys.
-    pub timeout: Dur,
-    /// The environment variable holding a bearer token ("": none).
-    pub bearer_token_env: String,
-    /// Basic-auth user ("": none).
-    pub basic_user: String,
-    /// The environment variable holding the basic-auth password.
-    pub basic_password_env: String,
-    /// A PEM file of extra trusted CA certificates (relative to the workspace).
-    pub ca_file: String,
-    /// Where each metric is in the JSON: a JSON pointer (`/http/requests`) or a dotted path
-    /// (`http.requests`; a number indexes an array).
-    pub metrics: BTreeMap<String, String>,
-    /// Where the sample count of a metric is (e.g. `error_rate` → the requests it covers);
-    /// without one a value is one sample.
-    pub samples: BTreeMap<String, String>,
-    /// Where the request counts start: services count from their own start.
-    pub counts: Counts,
-}
-
-impl Default for JsonCfg {
-    fn default() -> Self {
-        JsonCfg {
-            url: String::new(),
-            stable_url: String::new(),
-            canary_url: String::new(),
-            stable_version: "stable".into(),
-            canary_version: "canary".into(),
-            timeout: Dur::from_secs(10),
-            bearer_token_env: String::new(),
-            basic_user: String::new(),
-            basic_password_env: String::new(),
-            ca_file: String::new(),
-            metrics: BTreeMap::new(),
-            samples: BTreeMap::new(),
-            counts: Counts::Counter,
-        }
+auth_cfg! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    /// `[metrics.json]`.
+    pub struct JsonCfg {
+        /// The URL of one version's JSON, with `{{version}}` (and `{{service}}`) filled.
+        pub url: String = String::new(),
+        /// The URL of each version's JSON, when they differ by more than `{{version}}`.
+        pub stable_url: String = String::new(),
+        /// The new version's URL.
+        pub canary_url: String = String::new(),
+        /// `{{version}}` of each version.
+        pub stable_version: String = "stable".into(),
+        /// `{{version}}` for the new version.
+        pub canary_version: String = "canary".into(),
+        /// A document not fetched in this time is an error for its version's keys.
+        pub timeout: Dur = Dur::from_secs(10),
+        ..auth,
+        /// Where each metric is in the JSON: a JSON pointer (`/http/requests`) or a dotted path
+        /// (`http.requests`; a number indexes an array).
+        pub metrics: BTreeMap<String, String> = BTreeMap::new(),
+        /// Where the sample count of a metric is (e.g. `error_rate` → the requests it covers);
+        /// without one a value is one sample.
+        pub samples: BTreeMap<String, String> = BTreeMap::new(),
+        /// Where the request counts start: services count from their own start.
+        pub counts: Counts = Counts::Counter,
     }
 }
-
-auth_cfg!(JsonCfg);
 
 /// `/a/b` as it is, `a.b` as `/a/b`; None for an empty path or an empty segment.
 pub(crate) fn pointer(path: &str) -> Option<String> {

@@ -9,61 +9,34 @@ use serde::{Deserialize, Serialize};
 use shiploop_artifacts::Dur;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-/// `[metrics.prometheus]`.
-pub struct PrometheusCfg {
-    /// The Prometheus server (http or https).
-    pub url: String,
-    /// A query without an answer in this time is an error.
-    pub timeout: Dur,
-    /// The environment variable holding a bearer token ("": none).
-    pub bearer_token_env: String,
-    /// Basic-auth user ("": none).
-    pub basic_user: String,
-    /// The environment variable holding the basic-auth password.
-    pub basic_password_env: String,
-    /// A PEM file of extra trusted CA certificates (relative to the workspace).
-    pub ca_file: String,
-    /// The label selector of one version's series; `{{selector}}` in queries.
-    pub selector: String,
-    /// `{{version}}` for the stable version.
-    pub stable_version: String,
-    /// `{{version}}` for the new version.
-    pub canary_version: String,
-    /// `{{instance}}` (a regex over `instance`) for the stable version.
-    pub stable_instances: String,
-    /// `{{instance}}` for the new version.
-    pub canary_instances: String,
-    /// Queries by metric name, over the presets (`requests`, `errors`, `slow`, `slow_target`,
-    /// `error_rate`, `latency_p99`, `failed_instances`).
-    pub queries: BTreeMap<String, PromQueryCfg>,
-    /// The upper bounds of the services' `http_request_duration_seconds` buckets, in seconds:
-    /// the slow-request counts interpolate between them as `histogram_quantile` does.
-    pub buckets: Vec<f64>,
-}
-
-impl Default for PrometheusCfg {
-    fn default() -> Self {
-        PrometheusCfg {
-            url: "http://127.0.0.1:9090".into(),
-            timeout: Dur::from_secs(10),
-            bearer_token_env: String::new(),
-            basic_user: String::new(),
-            basic_password_env: String::new(),
-            ca_file: String::new(),
-            selector: r#"job="{{service}}",version="{{version}}""#.into(),
-            stable_version: "stable".into(),
-            canary_version: "canary".into(),
-            stable_instances: ".*".into(),
-            canary_instances: ".*".into(),
-            queries: BTreeMap::new(),
-            buckets: super::DEFAULT_BUCKETS.to_vec(),
-        }
+auth_cfg! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    /// `[metrics.prometheus]`.
+    pub struct PrometheusCfg {
+        /// The Prometheus server (http or https).
+        pub url: String = "http://127.0.0.1:9090".into(),
+        /// A query without an answer in this time is an error.
+        pub timeout: Dur = Dur::from_secs(10),
+        ..auth,
+        /// The label selector of one version's series; `{{selector}}` in queries.
+        pub selector: String = r#"job="{{service}}",version="{{version}}""#.into(),
+        /// `{{version}}` for the stable version.
+        pub stable_version: String = "stable".into(),
+        /// `{{version}}` for the new version.
+        pub canary_version: String = "canary".into(),
+        /// `{{instance}}` (a regex over `instance`) for the stable version.
+        pub stable_instances: String = ".*".into(),
+        /// `{{instance}}` for the new version.
+        pub canary_instances: String = ".*".into(),
+        /// Queries by metric name, over the presets (`requests`, `errors`, `slow`, `slow_target`,
+        /// `error_rate`, `latency_p99`, `failed_instances`).
+        pub queries: BTreeMap<String, PromQueryCfg> = BTreeMap::new(),
+        /// The upper bounds of the services' `http_request_duration_seconds` buckets, in seconds:
+        /// the slow-request counts interpolate between them as `histogram_quantile` does.
+        pub buckets: Vec<f64> = super::DEFAULT_BUCKETS.to_vec(),
     }
 }
-
-auth_cfg!(PrometheusCfg);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
