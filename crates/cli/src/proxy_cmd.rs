@@ -58,7 +58,16 @@ fn staging_settings(dir: &Path) -> Result<ProxyCfg, Error> {
     cfg.listen = listen;
     cfg.admin = admin;
     cfg.token_env = s.token_env.clone();
-    let inst = |version: InstanceVersion, list: &[std::net::SocketAddr]| {
+    cfg.instances = instances(&s.stable, &s.canary);
+    Ok(cfg)
+}
+
+/// The instances at `stable` and `canary` addresses, which the proxy does not start itself.
+fn instances(
+    stable: &[std::net::SocketAddr],
+    canary: &[std::net::SocketAddr],
+) -> Vec<shiploop_config::InstanceCfg> {
+    let at = |version: InstanceVersion, list: &[std::net::SocketAddr]| {
         list.iter()
             .map(|a| shiploop_config::InstanceCfg {
                 version,
@@ -67,10 +76,16 @@ fn staging_settings(dir: &Path) -> Result<ProxyCfg, Error> {
             })
             .collect::<Vec<_>>()
     };
-    cfg.instances = inst(InstanceVersion::Stable, &s.stable);
-    cfg.instances
-        .extend(inst(InstanceVersion::Canary, &s.canary));
-    Ok(cfg)
+    let mut all = at(InstanceVersion::Stable, stable);
+    all.extend(at(InstanceVersion::Canary, canary));
+    all
+}
+
+/// A flag given on the command line wins over the configured `field`.
+fn given<T: Clone>(field: &mut T, flag: &Option<T>) {
+    if let Some(v) = flag {
+        *field = v.clone();
+    }
 }
 
 /// The socket address of an `http://IP:PORT/…` URL.
@@ -99,29 +114,14 @@ fn settings(a: &ProxyArgs, dir: &Path) -> Result<Settings, Error> {
         let state = ws.root.join(".ship/proxy-state.json");
         (ws.config.proxy.clone(), Some(state))
     } else {
-        let mut cfg = ProxyCfg::default();
-        let add = |v: InstanceVersion,
-                   list: &[std::net::SocketAddr]|
-         -> Vec<shiploop_config::InstanceCfg> {
-            list.iter()
-                .map(|addr| shiploop_config::InstanceCfg {
-                    version: v,
-                    address: *addr,
-                    command: String::new(),
-                })
-                .collect()
+        let cfg = ProxyCfg {
+            instances: instances(&a.stable, &a.canary),
+            ..ProxyCfg::default()
         };
-        cfg.instances = add(InstanceVersion::Stable, &a.stable);
-        cfg.instances
-            .extend(add(InstanceVersion::Canary, &a.canary));
         (cfg, None)
     };
-    if let Some(l) = a.listen {
-        cfg.listen = l;
-    }
-    if let Some(ad) = a.admin {
-        cfg.admin = ad;
-    }
+    given(&mut cfg.listen, &a.listen);
+    given(&mut cfg.admin, &a.admin);
     if let Some(h) = &a.sticky_header {
         cfg.sticky_header = h.clone();
         cfg.sticky_cookie.clear();
@@ -130,26 +130,16 @@ fn settings(a: &ProxyArgs, dir: &Path) -> Result<Settings, Error> {
         cfg.sticky_cookie = c.clone();
         cfg.sticky_header.clear();
     }
-    if let Some(h) = &a.override_header {
-        cfg.override_header = h.clone();
-    }
+    given(&mut cfg.override_header, &a.override_header);
     if let Some(b) = &a.balance {
         cfg.balance = b
             .parse()
             .map_err(|e: shiploop_config::BadBalance| Error::Usage(e.to_string()))?;
     }
-    if let Some(p) = &a.health_path {
-        cfg.health_path = p.clone();
-    }
-    if let Some(i) = a.health_interval {
-        cfg.health_interval = i;
-    }
-    if let Some(t) = a.timeout {
-        cfg.request_timeout = t;
-    }
-    if let Some(t) = &a.token_env {
-        cfg.token_env = t.clone();
-    }
+    given(&mut cfg.health_path, &a.health_path);
+    given(&mut cfg.health_interval, &a.health_interval);
+    given(&mut cfg.request_timeout, &a.timeout);
+    given(&mut cfg.token_env, &a.token_env);
     Ok(Settings { cfg, state_file })
 }
 
