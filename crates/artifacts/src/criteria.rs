@@ -74,7 +74,7 @@ pub enum Inconclusive {
 }
 
 impl Inconclusive {
-    /// Every value with its spelling.
+    /// Every value with its spelling, in declaration order.
     pub const ALL: [(&'static str, Inconclusive); 3] = [
         ("pause", Inconclusive::Pause),
         ("promote", Inconclusive::Promote),
@@ -83,11 +83,8 @@ impl Inconclusive {
 
     /// The spelling in `ship.toml` and the contract.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Inconclusive::Pause => "pause",
-            Inconclusive::Promote => "promote",
-            Inconclusive::Rollback => "rollback",
-        }
+        // ALL lists the values in their declaration order (a test holds it to that).
+        Self::ALL[self as usize].0
     }
 }
 
@@ -103,7 +100,7 @@ pub enum OnFailure {
 }
 
 impl OnFailure {
-    /// Every value with its spelling.
+    /// Every value with its spelling, in declaration order.
     pub const ALL: [(&'static str, OnFailure); 2] = [
         ("rollback", OnFailure::Rollback),
         ("manual", OnFailure::Manual),
@@ -111,10 +108,8 @@ impl OnFailure {
 
     /// The spelling in `ship.toml` and the contract.
     pub fn as_str(self) -> &'static str {
-        match self {
-            OnFailure::Rollback => "rollback",
-            OnFailure::Manual => "manual",
-        }
+        // ALL lists the values in their declaration order (a test holds it to that).
+        Self::ALL[self as usize].0
     }
 }
 
@@ -216,6 +211,16 @@ pub fn flatten(v: &serde_json::Value) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spelling_tables_are_in_declaration_order() {
+        for (i, (_, v)) in Inconclusive::ALL.iter().enumerate() {
+            assert_eq!(*v as usize, i);
+        }
+        for (i, (_, v)) in OnFailure::ALL.iter().enumerate() {
+            assert_eq!(*v as usize, i);
+        }
+    }
 
     fn sample() -> Criteria {
         Criteria {
