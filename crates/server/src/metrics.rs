@@ -204,21 +204,12 @@ impl shiploop_controller::Telemetry for ServeMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shiploop_rollout::{Input, Plan, Rollout, StagePlan};
 
-    #[test]
-    fn rollbacks_by_cause_and_the_histogram() {
-        use shiploop_controller::Telemetry;
-        use shiploop_rollout::{Input, Plan, Rollout};
-        let m = ServeMetrics::default();
-        // A real rollback decision, then the router's failure and a retry: one rollback.
-        let stage = |name: &str, weight, secs: Option<u64>| shiploop_rollout::StagePlan {
-            name: name.into(),
-            weight,
-            duration: secs.map(Duration::from_secs),
-            checks: vec![],
-        };
+    /// A plan of `stages` (no triggers, default checks and settings) and a rollout started on it.
+    fn started(stages: Vec<StagePlan>) -> (Plan, Rollout, chrono::DateTime<chrono::Utc>) {
         let plan = Plan {
-            stages: vec![stage("canary", 5, Some(60)), stage("full", 100, None)],
+            stages,
             triggers: vec![],
             latency_target: None,
             checks: Default::default(),
@@ -227,6 +218,22 @@ mod tests {
         let mut r = Rollout::new();
         let now = chrono::Utc::now();
         r.step(&plan, now, Input::Start);
+        (plan, r, now)
+    }
+
+    #[test]
+    fn rollbacks_by_cause_and_the_histogram() {
+        use shiploop_controller::Telemetry;
+        let m = ServeMetrics::default();
+        // A real rollback decision, then the router's failure and a retry: one rollback.
+        let stage = |name: &str, weight, secs: Option<u64>| StagePlan {
+            name: name.into(),
+            weight,
+            duration: secs.map(Duration::from_secs),
+            checks: vec![],
+        };
+        let (plan, mut r, now) =
+            started(vec![stage("canary", 5, Some(60)), stage("full", 100, None)]);
         let reason = "automatic rollback (error-rate): dressed up as an operator".to_string();
         let abort = r.step(&plan, now, Input::Abort { reason }).decision;
         m.decision("r1", &abort);
@@ -275,23 +282,13 @@ mod tests {
     #[test]
     fn families_keep_their_names_and_help() {
         use shiploop_controller::Telemetry;
-        use shiploop_rollout::{Input, Plan, Rollout};
         let m = ServeMetrics::default();
-        let plan = Plan {
-            stages: vec![shiploop_rollout::StagePlan {
-                name: "full".into(),
-                weight: 100,
-                duration: None,
-                checks: vec![],
-            }],
-            triggers: vec![],
-            latency_target: None,
-            checks: Default::default(),
-            settings: Default::default(),
-        };
-        let mut r = Rollout::new();
-        let now = chrono::Utc::now();
-        r.step(&plan, now, Input::Start);
+        let (plan, mut r, now) = started(vec![StagePlan {
+            name: "full".into(),
+            weight: 100,
+            duration: None,
+            checks: vec![],
+        }]);
         let reason = "by hand".to_string();
         m.decision("r1", &r.step(&plan, now, Input::Abort { reason }).decision);
         m.finished("r1", "completed");
