@@ -55,24 +55,25 @@ fn a_submitter_spelled_differently_is_still_the_submitter() {
     let ws = Ws::with_contract();
     let alice = ws.key("alice", "alice@example.com", false);
     list(&ws, &alice, "alice@example.com,alice@corp.example");
-    let r = ws.ship(&["release", "submit", ID, "--as", "ALICE@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["release", "submit", ID, "--as", "ALICE@example.com"], 0);
     let k = alice.to_str().unwrap();
     for who in ["alice@corp.example", "alice@example.com"] {
         let r = ws.ship(&["release", "approve", ID, "--key", k, "--as", who]);
         assert_eq!(r.code, 1, "{who}: {}", r.text());
     }
     // Signing as a principal stays case-sensitive, as in ssh-keygen, and the refusal says so.
-    let r = ws.ship(&[
-        "release",
-        "approve",
-        ID,
-        "--key",
-        k,
-        "--as",
-        "Alice@Corp.example",
-    ]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(
+        &[
+            "release",
+            "approve",
+            ID,
+            "--key",
+            k,
+            "--as",
+            "Alice@Corp.example",
+        ],
+        1,
+    );
     assert!(r.stderr.contains("case-sensitive"), "{}", r.stderr);
 }
 
@@ -82,10 +83,11 @@ fn verify_refuses_an_approval_whose_key_turns_out_to_be_the_submitters() {
     // adds the address she submitted with, in other letters: the approval no longer counts.
     let ws = Ws::with_contract();
     let alice = ws.key("alice", "alice@corp.example", true);
-    let r = ws.ship(&["release", "submit", ID, "--as", "alice@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["release", "submit", ID, "--as", "alice@example.com"], 0);
+    ws.ship_exits(
+        &["release", "approve", ID, "--key", alice.to_str().unwrap()],
+        0,
+    );
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
     let signers = ws.read("work/allowed_signers").replace(
         "alice@corp.example ",
@@ -108,8 +110,7 @@ fn ecdsa_p384_and_p521_approvers() {
         &ws.read("ship.toml")
             .replace("required_approvals = 1", "required_approvals = 2"),
     );
-    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 0);
     for (bits, who) in [("384", "p384@example.com"), ("521", "p521@example.com")] {
         let key = keygen(
             ws.root(),
@@ -136,16 +137,14 @@ fn a_pathological_pattern_does_not_hang_approval() {
         &format!("alice@example.com,{}b", "a*".repeat(12)),
     );
     let submitter = "a".repeat(60);
-    let r = ws.ship(&["release", "submit", ID, "--as", &submitter]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["release", "submit", ID, "--as", &submitter], 0);
     let start = std::time::Instant::now();
     let r = ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]);
     let took = start.elapsed();
     println!("approve with a 12-star pattern and a 60-letter submitter: {took:?}");
     assert_eq!(r.code, 0, "{}", r.text());
     assert!(took < std::time::Duration::from_secs(5), "{took:?}");
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["release", "verify", ID], 0);
 }
 
 #[test]
@@ -186,10 +185,11 @@ fn a_submitter_variant_cannot_approve_with_the_plain_address_key() {
     // The reverse: the key is listed literally as agent@example.com, the submitter a variant.
     let ws = Ws::with_contract();
     let agent = ws.key("agent", "agent@example.com", true);
-    let r = ws.ship(&["release", "submit", ID, "--as", "Agent+x@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&["release", "approve", ID, "--key", agent.to_str().unwrap()]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    ws.ship_exits(&["release", "submit", ID, "--as", "Agent+x@example.com"], 0);
+    let r = ws.ship_exits(
+        &["release", "approve", ID, "--key", agent.to_str().unwrap()],
+        1,
+    );
     assert!(r.stderr.contains("submit"), "{}", r.stderr);
     // Spellings that are not plain identities are refused at submit, naming the flag.
     for who in [
@@ -206,16 +206,18 @@ fn a_submitter_variant_cannot_approve_with_the_plain_address_key() {
         assert!(r.stderr.contains("--as"), "{who:?}: {}", r.stderr);
     }
     // And so is approving --as one.
-    let r = ws.ship(&[
-        "release",
-        "approve",
-        ID,
-        "--key",
-        agent.to_str().unwrap(),
-        "--as",
-        "bob@example.com.",
-    ]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(
+        &[
+            "release",
+            "approve",
+            ID,
+            "--key",
+            agent.to_str().unwrap(),
+            "--as",
+            "bob@example.com.",
+        ],
+        2,
+    );
     assert!(r.stderr.contains("--as"), "{}", r.stderr);
 }
 
@@ -256,8 +258,7 @@ fn a_short_rsa_key_is_named_not_called_a_mismatch() {
         "old@example.com",
     );
     list(&ws, &key, "old@example.com");
-    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 0);
     let r = ws.approve_by_ssh_keygen(&key, "rsa");
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(

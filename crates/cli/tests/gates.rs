@@ -96,8 +96,7 @@ fn gate<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
 #[test]
 fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
     let ws = gated_ws(UNSAFE_SQL);
-    let r = ws.ship(&["check", "web", "--json"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["check", "web", "--json"], 1);
     let j = r.json();
     assert_eq!(j["passed"], false);
     assert_eq!(gate(&j, "quality-evaluations")["status"], "pass");
@@ -134,8 +133,7 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
     );
 
     // A failing gate stops the rollout before any traffic moves, naming the gates.
-    let r = ws.ship(&["rollout", "start", "web"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["rollout", "start", "web"], 1);
     assert!(r.stderr.contains("may not start"), "{}", r.stderr);
     for g in [
         "rollback-rehearsal",
@@ -255,20 +253,22 @@ fn an_override_is_recorded_and_approval_can_never_be_waived() {
     let ws = gated_ws(SAFE_SQL);
     ws.write("work/flags.yaml", FLAGS_YAML);
     // Approval first: refused as a whole, nothing recorded, nothing routed.
-    let r = ws.ship(&[
-        "rollout",
-        "start",
-        "web",
-        "--override",
-        "approval",
-        "--override",
-        "oncall",
-        "--reason",
-        "in a hurry",
-        "--as",
-        "carol@example.com",
-    ]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(
+        &[
+            "rollout",
+            "start",
+            "web",
+            "--override",
+            "approval",
+            "--override",
+            "oncall",
+            "--reason",
+            "in a hurry",
+            "--as",
+            "carol@example.com",
+        ],
+        1,
+    );
     assert!(
         r.text().contains("approval gate can never be overridden"),
         "{}",
@@ -276,8 +276,7 @@ fn an_override_is_recorded_and_approval_can_never_be_waived() {
     );
     assert!(!ws.path("weights.log").exists());
     // A waiver without a reason is a usage error.
-    let r = ws.ship(&["check", "web", "--override", "oncall"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    ws.ship_exits(&["check", "web", "--override", "oncall"], 2);
 
     let r = ws.ship(&[
         "rollout",
@@ -330,33 +329,36 @@ fn an_override_is_recorded_and_approval_can_never_be_waived() {
 fn a_hotfix_keeps_its_quality_gate_mandatory() {
     let ws = gated_ws(SAFE_SQL);
     ws.verdict_fix();
-    let r = ws.ship(&HOTFIX_NEW);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&HOTFIX_NEW, 0);
     let alice = ws.path("keys/alice");
     assert_eq!(
         ws.ship(&["release", "submit", "fix", "--as", "agent@example.com"])
             .code,
         0
     );
-    let r = ws.ship(&[
-        "release",
-        "approve",
-        "fix",
-        "--key",
-        alice.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&[
-        "check",
-        "fix",
-        "--override",
-        "quality-evaluations",
-        "--reason",
-        "emergency",
-        "--as",
-        "carol@example.com",
-    ]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    ws.ship_exits(
+        &[
+            "release",
+            "approve",
+            "fix",
+            "--key",
+            alice.to_str().unwrap(),
+        ],
+        0,
+    );
+    let r = ws.ship_exits(
+        &[
+            "check",
+            "fix",
+            "--override",
+            "quality-evaluations",
+            "--reason",
+            "emergency",
+            "--as",
+            "carol@example.com",
+        ],
+        1,
+    );
     assert!(
         r.text().contains("cannot be overridden for a hotfix"),
         "{}",
@@ -367,8 +369,7 @@ fn a_hotfix_keeps_its_quality_gate_mandatory() {
 #[test]
 fn rehearse_without_staging_says_how_to_configure_it() {
     let ws = gated_ws(SAFE_SQL);
-    let r = ws.ship(&["rehearse", "web"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["rehearse", "web"], 2);
     assert!(r.text().contains("[staging]"), "{}", r.text());
     let r = ws.ship(&["oncall", "ack", "web", "--as", "bob"]);
     assert_eq!(
@@ -465,10 +466,8 @@ fn migrations_lint_exit_codes_0_1_2_and_json() {
         ),
     );
     ws.write("db/broken/001.sql", "ALTER TABLE orders ADD COLUMN;\n");
-    let r = ws.ship(&["migrations", "lint", "db/ok"]);
-    assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&["migrations", "lint", "db/bad", "--json"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    ws.ship_exits(&["migrations", "lint", "db/ok"], 0);
+    let r = ws.ship_exits(&["migrations", "lint", "db/bad", "--json"], 1);
     let j = r.json();
     let f = &j["files"][0]["findings"][0];
     assert_eq!(f["rule"], "ban-drop-column", "{j}");
@@ -488,22 +487,19 @@ fn migrations_lint_exit_codes_0_1_2_and_json() {
         r.stdout
     );
     assert!(r.stdout.contains("ADR-12"), "{}", r.stdout);
-    let r = ws.ship(&["migrations", "lint", "db/broken/001.sql"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["migrations", "lint", "db/broken/001.sql"], 2);
     assert!(
         r.text().contains("001.sql") && r.text().contains(":1:"),
         "{}",
         r.text()
     );
-    let r = ws.ship(&["migrations", "lint", "db/missing"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    ws.ship_exits(&["migrations", "lint", "db/missing"], 2);
 }
 
 #[test]
 fn flags_list_and_stale_for_people_and_ci() {
     let ws = Ws::init();
-    let r = ws.ship(&["flags", "list"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["flags", "list"], 0);
     assert!(
         r.stdout.contains("No feature flags registered"),
         "{}",
@@ -513,12 +509,10 @@ fn flags_list_and_stale_for_people_and_ci() {
         "work/flags.yaml",
         "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n- name: old-banner\n  owner: bob@example.com\n  type: experiment\n  default: true\n  created: 2026-09-01\n  cleanup_by: 2026-10-01\n- name: payments-off\n  owner: sre@example.com\n  type: kill-switch\n  default: false\n  created: 2025-01-01\n",
     );
-    let r = ws.ship(&["flags", "list"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["flags", "list"], 0);
     assert!(r.stdout.contains("OVERDUE by 57 days"), "{}", r.stdout);
     assert!(r.stdout.contains("permanent"), "{}", r.stdout);
-    let r = ws.ship(&["flags", "stale", "--json"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["flags", "stale", "--json"], 1);
     let j = r.json();
     assert_eq!(j["stale"].as_array().unwrap().len(), 1, "{j}");
     assert_eq!(j["stale"][0]["flag"], "old-banner");
@@ -527,13 +521,11 @@ fn flags_list_and_stale_for_people_and_ci() {
         "work/flags.yaml",
         "flags:\n- name: no-date\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n",
     );
-    let r = ws.ship(&["flags", "list"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["flags", "list"], 1);
     assert!(r.stdout.contains("cleanup_by"), "{}", r.stdout);
     // Malformed: exit 2 naming file and line.
     ws.write("work/flags.yaml", "flags:\n- name: x\n  type: sometimes\n");
-    let r = ws.ship(&["flags", "list"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["flags", "list"], 2);
     assert!(r.text().contains("work/flags.yaml:3"), "{}", r.text());
 }
 
@@ -553,8 +545,7 @@ fn manual_validation_failure_raises_the_incident_and_a_person_rolls_back() {
     );
     let mut args = start("web");
     args.extend(["--override", "feature-flags"]);
-    let r = ws.ship(&args);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&args, 1);
     assert!(
         r.stdout.contains("smoke test `orders consistent` failed"),
         "{}",
@@ -576,11 +567,12 @@ fn manual_validation_failure_raises_the_incident_and_a_person_rolls_back() {
     let text = std::fs::read_to_string(signal).unwrap();
     assert!(text.contains("ship rollout abort 2026-11-27-web"), "{text}");
     // Validating again reports the recorded failure; a person rolls back.
-    let r = ws.ship(&["validate", "web"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["validate", "web"], 1);
     assert!(r.stdout.contains("already failed"), "{}", r.stdout);
-    let r = ws.ship(&["rollout", "abort", "web", "--reason", "orders inconsistent"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(
+        &["rollout", "abort", "web", "--reason", "orders inconsistent"],
+        0,
+    );
     assert_eq!(ws.read("weight").trim(), "0");
     let c = ws.read("work/releases/2026-11-27-web.md");
     assert!(c.contains("status: rolled-back"), "{c}");
@@ -591,10 +583,8 @@ fn a_shipped_release_cannot_be_aborted() {
     let ws = gated_ws(SAFE_SQL);
     let mut args = start("web");
     args.extend(["--override", "feature-flags"]);
-    let r = ws.ship(&args);
-    assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&["rollout", "abort", "web", "--reason", "late"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    ws.ship_exits(&args, 0);
+    let r = ws.ship_exits(&["rollout", "abort", "web", "--reason", "late"], 1);
     assert!(r.text().contains("shipped"), "{}", r.text());
     assert_eq!(ws.read("weight").trim(), "100"); // A later check is a report only: the contract keeps the gates the release started under.
     let before = ws.read("work/releases/2026-11-27-web.md");
@@ -615,8 +605,7 @@ fn the_monitoring_gate_names_the_metric_setting_that_is_missing() {
     };
     let monitoring = |cfg: &str| {
         ws.write("ship.toml", cfg);
-        let r = ws.ship(&["check", "web", "--json"]);
-        assert_eq!(r.code, 1, "{}", r.text());
+        let r = ws.ship_exits(&["check", "web", "--json"], 1);
         let g = gate(&r.json(), "monitoring").clone();
         assert_eq!(g["status"], "fail", "{g}");
         g.to_string()

@@ -96,8 +96,7 @@ fn a_good_release_ends_on_the_new_version_and_survives_a_restart() {
     let front = servers::free_addr();
     let hp = haproxy(&ws.path("haproxy"), front, &v1, &v2);
     assert_eq!(servers::versions(front, 10), ["v1"]);
-    let r = ws.ship(&start("web"));
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&start("web"), 0);
     assert_eq!(
         servers::versions(front, 20),
         ["v2"],

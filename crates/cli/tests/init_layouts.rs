@@ -69,8 +69,7 @@ fn a_builtin_layout_passes_every_gate_against_the_users_own_services() {
     let init = [
         "init", "--router", "builtin", "--stable", &s, "--canary", &c, "--try",
     ];
-    let r = ws.ship(&init);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&init, 0);
     for want in [
         "created  ship.toml",
         "created  work/flags.yaml",
@@ -101,8 +100,7 @@ fn a_builtin_layout_passes_every_gate_against_the_users_own_services() {
     }
     // Never overwritten: a second run, with other options too, keeps every file.
     let before = ws.snapshot();
-    let r = ws.ship(&["init", "--router", "nginx", "--stable", "10.0.0.1:80"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["init", "--router", "nginx", "--stable", "10.0.0.1:80"], 0);
     assert!(r.stdout.contains("already initialised"), "{}", r.stdout);
     assert!(r.stdout.contains("kept     ship.toml"), "{}", r.stdout);
     assert_eq!(ws.snapshot(), before);
@@ -183,8 +181,7 @@ fn init_options_are_checked_and_each_router_gets_its_sections() {
         assert_eq!(r.code, 2, "{bad:?}: {}", r.text());
     }
     assert!(!ws.path("ship.toml").exists());
-    let r = ws.ship(&["init", "--router", "haproxy"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["init", "--router", "haproxy"], 0);
     let cfg = ws.read("ship.toml");
     for want in [
         "kind = \"haproxy\"",

@@ -35,8 +35,7 @@ fn refused_and_caught(ws: &Ws, why: &str) -> (Run, Run) {
 fn a_plan_edited_in_the_state_database_is_refused_on_resume_and_by_audit_verify() {
     let ws = approved_ws(|c| c);
     // Recorded for a server to pick up, not started: the plan is in the database.
-    let r = ws.ship(&[start("web"), vec!["--detach"]].concat());
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&[start("web"), vec!["--detach"]].concat(), 0);
     let plan: String = db(&ws)
         .connection()
         .query_row("SELECT plan FROM rollouts", [], |r| r.get(0))
@@ -104,10 +103,8 @@ fn validation_decides_with_the_approved_margin_not_todays_ship_toml() {
 
 fn completed_ws() -> Ws {
     let ws = approved_ws(|c| c);
-    let r = ws.ship(&start("web"));
-    assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&["audit", "verify", "--json"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&start("web"), 0);
+    let r = ws.ship_exits(&["audit", "verify", "--json"], 0);
     let j = r.json();
     assert!(j["anchors"].as_u64().unwrap() >= 4, "{j}");
     assert_eq!(j["anchors"], j["anchors_matched"]);
@@ -127,8 +124,7 @@ fn the_last_event_deleted_is_missing_from_the_anchors() {
             "DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events);",
         )
         .unwrap();
-    let r = ws.ship(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["audit", "verify"], 1);
     assert!(r.text().contains("are missing"), "{}", r.text());
 }
 
@@ -137,8 +133,7 @@ fn an_emptied_or_deleted_database_fails_and_is_not_recreated() {
     let ws = completed_ws();
     let path = ws.path(".ship/state.db");
     std::fs::write(&path, b"").unwrap();
-    let r = ws.ship(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["audit", "verify"], 1);
     assert!(r.text().contains("no event log"), "{}", r.text());
     assert_eq!(
         std::fs::metadata(&path).unwrap().len(),
@@ -147,8 +142,7 @@ fn an_emptied_or_deleted_database_fails_and_is_not_recreated() {
     );
 
     std::fs::remove_file(&path).unwrap();
-    let r = ws.ship(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["audit", "verify"], 1);
     assert!(
         r.text().contains("whole event log is missing"),
         "{}",
@@ -210,8 +204,7 @@ fn a_chain_recomputed_after_an_edit_no_longer_matches_its_anchors() {
         .unwrap();
     rehash(&store);
     drop(store);
-    let r = ws.ship(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["audit", "verify"], 1);
     let text = r.text();
     assert!(
         !text.contains("hash chain:"),
@@ -224,8 +217,7 @@ fn a_chain_recomputed_after_an_edit_no_longer_matches_its_anchors() {
 fn a_state_edited_in_the_state_database_is_refused() {
     // The finding: a stage index and its elapsed time edited by hand skipped the canary.
     let ws = approved_ws(|c| c);
-    let r = ws.ship(&[start("web"), vec!["--detach"]].concat());
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&[start("web"), vec!["--detach"]].concat(), 0);
     db(&ws)
         .connection()
         .execute_batch(
@@ -245,16 +237,17 @@ fn a_rollout_whose_contract_lost_its_approval_is_not_driven() {
     // The finding: resubmitted after a change (approvals dropped), plan and first event
     // rewritten to match, chain recomputed — the rollout still ran to 100 %.
     let ws = approved_ws(|c| c);
-    let r = ws.ship(&[start("web"), vec!["--detach"]].concat());
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&[start("web"), vec!["--detach"]].concat(), 0);
     let path = "work/releases/2026-11-27-web.md";
     ws.write(
         path,
         &ws.read(path)
             .replace("max_increase_pp: 1.0", "max_increase_pp: 99.0"),
     );
-    let r = ws.ship(&["release", "submit", "web", "--as", "agent@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(
+        &["release", "submit", "web", "--as", "agent@example.com"],
+        0,
+    );
     refused_and_caught(&ws, "not approved");
 }
 
@@ -266,8 +259,7 @@ fn a_rollout_deleted_from_the_database_with_its_contract_is_missed() {
         .connection()
         .execute_batch("DELETE FROM samples; DELETE FROM decisions; DELETE FROM rollouts;")
         .unwrap();
-    let r = ws.ship(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["audit", "verify"], 1);
     let text = r.text();
     assert!(text.contains("no longer has it"), "{text}");
     assert!(text.contains("has no contract for it"), "{text}");

@@ -43,8 +43,7 @@ fn a_failing_check_that_prints_timed_out_rolls_back_at_once() {
         "echo 'orders: lock wait timed out; 3 orders unbalanced' >&2; exit 1",
         "5s",
     );
-    let r = ws.ship(&start("web"));
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&start("web"), 1);
     assert!(
         r.stdout.contains("data-integrity check `orders` failed"),
         "{}",

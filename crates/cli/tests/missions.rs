@@ -9,14 +9,12 @@ use common::*;
 #[test]
 fn a_mission_gets_its_outcome_contract_once_and_shows_its_schedule() {
     let ws = Ws::init();
-    let r = ws.ship(&["mission", "new", "checkout"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["mission", "new", "checkout"], 0);
     let file = "work/missions/checkout/OUTCOME-CONTRACT.md";
     let text = ws.read(file);
     assert!(text.contains("mission: checkout"), "{text}");
     assert!(!text.contains("MISSION-NAME"), "{text}");
-    let r = ws.ship(&["mission", "new", "checkout"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["mission", "new", "checkout"], 2);
     assert!(r.text().contains("never overwrites"), "{}", r.text());
     assert_eq!(ws.read(file), text);
 
@@ -45,8 +43,7 @@ fn a_mission_gets_its_outcome_contract_once_and_shows_its_schedule() {
     );
     assert_eq!(j["due"], serde_json::json!(["launch"]), "{j}");
     ws.write(file, &text.replace("date: 2026-12-04", "date: 2026-11-20"));
-    let r = ws.ship(&["mission", "show", "checkout"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["mission", "show", "checkout"], 0);
     assert!(
         r.stdout.contains("week-1       2026-11-20  due"),
         "{}",
@@ -63,8 +60,7 @@ fn a_mission_gets_its_outcome_contract_once_and_shows_its_schedule() {
 fn broken_or_misplaced_outcome_contracts_name_file_and_line() {
     let ws = Ws::init();
     assert_eq!(ws.ship(&["mission", "new", "Bad Name"]).code, 2);
-    let r = ws.ship(&["mission", "show", "nowhere"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["mission", "show", "nowhere"], 2);
     assert!(
         r.text().contains("ship mission new nowhere"),
         "{}",
@@ -77,14 +73,12 @@ fn broken_or_misplaced_outcome_contracts_name_file_and_line() {
         file,
         &text.replace("comparison: '>='", "comparison: 'sometimes'"),
     );
-    let r = ws.ship(&["mission", "show", "search", "--json"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["mission", "show", "search", "--json"], 2);
     let e = r.json();
     assert!(e["error"]["file"].as_str().unwrap().ends_with(file), "{e}");
     assert!(e["error"]["line"].as_u64().unwrap() > 1, "{e}");
     ws.write(file, &text.replace("mission: search", "mission: checkout"));
-    let r = ws.ship(&["mission", "show", "search"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["mission", "show", "search"], 2);
     assert!(r.text().contains("folder of `search`"), "{}", r.text());
 }
 
@@ -92,15 +86,17 @@ fn broken_or_misplaced_outcome_contracts_name_file_and_line() {
 fn status_shows_releases_missions_signals_and_stale_flags() {
     let ws = Ws::with_contract();
     assert_eq!(ws.ship(&["mission", "new", "checkout"]).code, 0);
-    let r = ws.ship(&[
-        "signal",
-        "new",
-        "--type",
-        "performance",
-        "--title",
-        "Search p99 creeping up",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(
+        &[
+            "signal",
+            "new",
+            "--type",
+            "performance",
+            "--title",
+            "Search p99 creeping up",
+        ],
+        0,
+    );
     ws.write(
         "work/flags.yaml",
         "flags:\n- name: old-banner\n  owner: bob@example.com\n  type: experiment\n  default: true\n  created: 2026-09-01\n  cleanup_by: 2026-10-01\n",
@@ -111,8 +107,7 @@ fn status_shows_releases_missions_signals_and_stale_flags() {
     assert_eq!(j["missions"][0]["next_checkpoint"]["name"], "launch");
     assert_eq!(j["open_signals"][0]["type"], "performance");
     assert_eq!(j["stale_flags"][0]["flag"], "old-banner");
-    let r = ws.ship(&["status"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["status"], 0);
     for want in [
         "Releases: 1 (draft 1)",
         "checkout                 ship: next checkpoint launch on 2026-11-27",
@@ -128,8 +123,7 @@ fn a_release_for_a_mission_is_linked_in_its_outcome_contract() {
     let ws = Ws::init();
     ws.verdict("v-pass-1", "PASS", "Faster checkout");
     assert_eq!(ws.ship(&["mission", "new", "checkout"]).code, 0);
-    let r = ws.ship(&["release", "new", "speedups", "--mission", "checkout"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["release", "new", "speedups", "--mission", "checkout"], 0);
     assert!(
         r.stdout
             .contains("linked in work/missions/checkout/OUTCOME-CONTRACT.md"),
@@ -146,7 +140,6 @@ fn a_release_for_a_mission_is_linked_in_its_outcome_contract() {
         "---\nmission: [\n---\n",
     );
     let before = ws.snapshot();
-    let r = ws.ship(&["release", "new", "cards", "--mission", "checkout"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    ws.ship_exits(&["release", "new", "cards", "--mission", "checkout"], 2);
     assert_eq!(ws.snapshot(), before);
 }

@@ -180,8 +180,7 @@ fn a_good_release_ends_with_nginx_serving_only_the_new_version() {
     let v2 = servers::sample(&["--version", "v2"]);
     let (ws, ngx) = nginx_ws(&v1, &v2, "$request_id");
     assert_eq!(ngx.versions(10), ["v1"]);
-    let r = ws.ship(&start("web"));
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&start("web"), 0);
     assert_eq!(ngx.versions(30), ["v2"], "nginx serves only v2 afterwards");
     assert!(ws.read("nginx-ship.conf").contains("return 200 \"100\\n\""));
     let (_, w) = servers::http_get(&format!("http://{}/ship-weight", ngx.status)).unwrap();

@@ -58,8 +58,7 @@ fn start_overriding(ws: &Ws, overrides: &[&str]) -> Run {
 
 /// `ship mission new checkout`, its outcome contract then replaced by `contract`.
 fn new_mission(ws: &Ws, contract: &str) {
-    let r = ws.ship(&["mission", "new", "checkout"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["mission", "new", "checkout"], 0);
     ws.write("work/missions/checkout/OUTCOME-CONTRACT.md", contract);
 }
 
@@ -488,8 +487,7 @@ fn handoff_names_every_missing_item_and_changes_nothing_until_they_hold() {
 
     // A later release of the mission does not take it out of Operate.
     ws.verdict("v-pass-2", "PASS", "Cart tweaks");
-    let r = ws.ship(&["release", "new", "followup", "--mission", "checkout"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["release", "new", "followup", "--mission", "checkout"], 0);
     let status = ws.read("STATUS.md");
     assert!(
         status.contains(&format!("| checkout | operate | {ID} |")),
@@ -506,8 +504,7 @@ fn an_overdue_flag_raises_one_process_friction_signal_however_often_the_tick_run
         "flags:\n- name: old-banner\n  owner: carol@example.com\n  type: experiment\n  default: false\n  created: 2026-08-01\n  cleanup_by: 2026-09-01\n- name: kill-payments\n  owner: ops@example.com\n  type: kill-switch\n  default: false\n  created: 2026-01-01\n",
     );
     for _ in 0..2 {
-        let r = ws.ship(&["operate", "tick"]);
-        assert_eq!(r.code, 0, "{}", r.text());
+        ws.ship_exits(&["operate", "tick"], 0);
     }
     let found = signals_with(&ws, "flag-overdue:old-banner");
     assert_eq!(found.len(), 1);
@@ -520,8 +517,7 @@ fn an_overdue_flag_raises_one_process_friction_signal_however_often_the_tick_run
     assert!(signals_with(&ws, "kill-payments").is_empty());
     // A broken registry is reported, not skipped.
     ws.write("work/flags.yaml", "flags:\n- name: [\n");
-    let r = ws.ship(&["operate", "tick"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["operate", "tick"], 1);
     assert!(r.stdout.contains("work/flags.yaml:"), "{}", r.stdout);
 }
 
@@ -546,8 +542,7 @@ fn outcome_measure_with_a_dead_prometheus_writes_nothing_and_says_why() {
         "STATUS.md",
         "---\nmissions:\n- name: checkout\n  phase: operate\n  since: 2026-11-20T00:00:00Z\n---\n# Status\n",
     );
-    let r = ws.ship(&["outcome", "measure", "checkout"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["outcome", "measure", "checkout"], 2);
     assert!(r.stderr.contains("nothing written"), "{}", r.stderr);
     assert!(r.stderr.contains("success-ratio"), "{}", r.stderr);
     assert!(!ws.path("work/missions/checkout/reports").exists());

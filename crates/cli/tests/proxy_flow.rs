@@ -20,8 +20,7 @@ fn with_proxy(ws: &Ws, extra: &str) {
 fn a_workspace_without_instances_is_refused_with_the_fix() {
     let ws = Ws::init();
     with_proxy(&ws, "");
-    let r = ws.ship(&["proxy"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["proxy"], 2);
     assert!(r.text().contains("[[proxy.instances]]"), "{}", r.text());
 }
 

@@ -34,24 +34,24 @@ fn compile_submit_approve_verify_then_tamper() {
     );
 
     let alice = ws.key("alice", "alice@example.com", true);
-    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 0);
     assert!(ws.contract().contains("status: pending-approval"));
 
     let r = ws.ship(&["release", "verify", ID]);
     assert_eq!(r.code, 1, "pending is not approved: {}", r.text());
     assert!(r.stdout.starts_with("pending"), "{}", r.stdout);
 
-    let r = ws.ship(&["release", "approve", ID, "--key", alice.to_str().unwrap()]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(
+        &["release", "approve", ID, "--key", alice.to_str().unwrap()],
+        0,
+    );
     assert!(ws.contract().contains("status: approved"));
     assert!(
         ws.contract().contains("| alice@example.com |"),
         "approvals section rendered"
     );
 
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["release", "verify", ID], 0);
     assert!(r.stdout.starts_with("approved"), "{}", r.stdout);
 
     // One character of the body changes: the approval breaks and verify names the section.
@@ -82,8 +82,7 @@ fn tool_records_do_not_break_an_approval_but_plan_edits_do() {
         "submitted_by: someone@example.com",
     );
     ws.write(&ws.contract_path(), &c);
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["release", "verify", ID], 1);
     assert!(r.stdout.starts_with("INVALID SIGNER"), "{}", r.stdout);
     ws.write(&ws.contract_path(), &original);
     // Changing a threshold in the frontmatter plan is.
@@ -164,8 +163,10 @@ fn refusals() {
     let before = ws.contract();
 
     // Self-approval: the submitter's own key.
-    let r = ws.ship(&["release", "approve", ID, "--key", agent.to_str().unwrap()]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(
+        &["release", "approve", ID, "--key", agent.to_str().unwrap()],
+        1,
+    );
     assert!(
         r.stderr.contains("cannot approve their own release"),
         "{}",
@@ -212,8 +213,7 @@ fn big_bang_and_missing_triggers_are_refused_at_submit() {
         &text[end..]
     );
     ws.write(&ws.contract_path(), &big_bang);
-    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 1);
     assert!(r.stderr.contains("big-bang"), "{}", r.stderr);
     assert_eq!(ws.contract(), big_bang, "nothing written");
 
@@ -221,8 +221,7 @@ fn big_bang_and_missing_triggers_are_refused_at_submit() {
     let end = text.find("  manual:\n").unwrap();
     let no_triggers = format!("{}  automatic: []\n{}", &text[..start], &text[end..]);
     ws.write(&ws.contract_path(), &no_triggers);
-    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 1);
     assert!(
         r.stderr.contains("no automatic rollback triggers"),
         "{}",
@@ -263,8 +262,7 @@ fn malformed_frontmatter_names_file_and_line_and_writes_nothing() {
         .unwrap()
         + 1;
     let snap = ws.snapshot();
-    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 2);
     let expect = format!("{}:", ws.contract_path());
     assert!(r.stderr.contains(&expect), "names the file: {}", r.stderr);
     let j = ws.ship(&["release", "verify", ID, "--json"]).json();
@@ -309,8 +307,7 @@ fn bad_names_unknown_releases_and_no_pass_verdicts() {
         assert_eq!(r.code, 2, "{bad}: {}", r.text());
         assert!(r.stderr.contains("invalid release name"), "{}", r.stderr);
     }
-    let r = ws.ship(&["release", "new", "nothing"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["release", "new", "nothing"], 1);
     assert!(r.stderr.contains("no PASS verdict"), "{}", r.stderr);
     assert_eq!(ws.snapshot(), snap, "nothing written");
 
@@ -333,8 +330,7 @@ fn releases_resolve_by_id_name_or_path_and_verdicts_are_not_shipped_twice() {
     }
     // The two PASS verdicts are claimed by the first release; a new one ships only the new PASS.
     ws.verdict("v-pass-3", "PASS", "Gift cards");
-    let r = ws.ship(&["release", "new", "gift-cards", "--json"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["release", "new", "gift-cards", "--json"], 0);
     let j = r.json();
     assert_eq!(j["changes"], serde_json::json!(["v-pass-3"]));
     assert_eq!(
@@ -412,8 +408,10 @@ fn ecdsa_and_rsa_approvers() {
             .code,
         0
     );
-    let r = ws.ship(&["release", "approve", ID, "--key", ecdsa.to_str().unwrap()]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(
+        &["release", "approve", ID, "--key", ecdsa.to_str().unwrap()],
+        0,
+    );
     // RSA: --key says how to do it instead; a signature from ssh-keygen is accepted.
     let r = ws.ship(&["release", "approve", ID, "--key", rsa.to_str().unwrap()]);
     assert_eq!(r.code, 1);
@@ -544,16 +542,20 @@ fn a_redirected_signers_file_is_overridden_by_the_pinned_one() {
     );
     // CI pins the trust root: the forged approval does not count.
     let pinned_arg = pinned.to_str().unwrap();
-    let r = ws.ship(&["release", "verify", ID, "--allowed-signers", pinned_arg]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(
+        &["release", "verify", ID, "--allowed-signers", pinned_arg],
+        1,
+    );
     assert!(
         r.stdout.contains("is not listed for mallory@example.com"),
         "{}",
         r.stdout
     );
     // …given before the command too, as README.md's Scripting section writes it.
-    let r = ws.ship(&["--allowed-signers", pinned_arg, "release", "verify", ID]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    ws.ship_exits(
+        &["--allowed-signers", pinned_arg, "release", "verify", ID],
+        1,
+    );
     let _ = alice;
 }
 
@@ -589,16 +591,18 @@ fn one_key_listed_for_two_principals_is_one_approver() {
         .code,
         0
     );
-    let r = ws.ship(&[
-        "release",
-        "approve",
-        ID,
-        "--key",
-        k,
-        "--as",
-        "a@example.com",
-    ]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(
+        &[
+            "release",
+            "approve",
+            ID,
+            "--key",
+            k,
+            "--as",
+            "a@example.com",
+        ],
+        1,
+    );
     assert!(
         r.stderr.contains("distinct approvers need distinct keys"),
         "{}",
@@ -632,15 +636,17 @@ fn a_changed_verdict_file_is_reported() {
 #[test]
 fn resubmitting_as_someone_else_drops_the_approvals() {
     let (ws, _) = Ws::approved();
-    let r = ws.ship(&[
-        "release",
-        "submit",
-        ID,
-        "--as",
-        "carol@example.com",
-        "--json",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(
+        &[
+            "release",
+            "submit",
+            ID,
+            "--as",
+            "carol@example.com",
+            "--json",
+        ],
+        0,
+    );
     assert_eq!(
         r.json()["dropped_approvals"],
         serde_json::json!(["alice@example.com"])
@@ -660,8 +666,7 @@ fn hostile_numbers_are_parse_errors_not_panics() {
         &["release", "submit", ID, "--as", "a@x"][..],
         &["release", "show", ID][..],
     ] {
-        let r = ws.ship(cmd);
-        assert_eq!(r.code, 2, "{}", r.text());
+        let r = ws.ship_exits(cmd, 2);
         assert!(r.stderr.contains("out of range"), "{}", r.stderr);
     }
 }
@@ -675,8 +680,7 @@ fn the_tables_people_read_must_be_the_plan_that_runs() {
         .replace("duration: 10m", "duration: 1s")
         .replace("<!-- ship:begin stages -->", "<!-- ship:begin  stages -->");
     ws.write(&ws.contract_path(), &c);
-    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 1);
     assert!(r.stderr.contains("the `stages` table"), "{}", r.stderr);
 
     // A FAIL verdict moved into the changes: submit refuses, naming it.
@@ -691,8 +695,7 @@ fn the_tables_people_read_must_be_the_plan_that_runs() {
         1,
     );
     ws.write(&ws.contract_path(), &forged);
-    let r = ws.ship(&["release", "submit", ID, "--as", "agent@example.com"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 1);
     assert!(
         r.stderr.contains("not a PASS for `v-fail-1`"),
         "{}",
@@ -709,8 +712,7 @@ fn control_characters_and_odd_ids_are_refused_without_panics() {
         "- \"Regulatory \\e[2K concern\"",
     );
     ws.write(&ws.contract_path(), &c);
-    let r = ws.ship(&["release", "show", ID]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["release", "show", ID], 2);
     assert!(r.stderr.contains("control character"), "{}", r.stderr);
     let c = original.replacen(
         "id: 2026-11-27-checkout-speedups",
@@ -718,11 +720,9 @@ fn control_characters_and_odd_ids_are_refused_without_panics() {
         1,
     );
     ws.write(&ws.contract_path(), &c);
-    let r = ws.ship(&["release", "verify", ID]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    ws.ship_exits(&["release", "verify", ID], 2);
     // A list names the unreadable contract and goes on (tests/release_list.rs).
-    let r = ws.ship(&["release", "list"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["release", "list"], 0);
     assert!(
         r.stderr.contains("unreadable") && r.stderr.contains("must be YYYY-MM-DD"),
         "{}",

@@ -41,18 +41,20 @@ fn stages_given_at_compilation_are_approved_and_rolled_out() {
     }
     assert!(!ws.path("work/releases/2026-11-27-web.md").exists());
 
-    let r = ws.ship(&[
-        "release",
-        "new",
-        "web",
-        "--stage",
-        "canary=10%:1s",
-        "--stage",
-        "early-adopters=30%:1s",
-        "--stage",
-        "ga=1s:60%",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(
+        &[
+            "release",
+            "new",
+            "web",
+            "--stage",
+            "canary=10%:1s",
+            "--stage",
+            "early-adopters=30%:1s",
+            "--stage",
+            "ga=1s:60%",
+        ],
+        0,
+    );
     assert!(
         r.stdout.contains(
             "stages (--stage): canary 10 % for 1s, early-adopters 30 % for 1s, ga 60 % for 1s"
@@ -71,8 +73,7 @@ fn stages_given_at_compilation_are_approved_and_rolled_out() {
     );
     let alice = ws.key("alice", "alice@example.com", true);
     ws.submit_and_approve_release("web", &alice);
-    let r = ws.ship(&start("web"));
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&start("web"), 0);
     // The stages as given, then 100 % (and the promotion, which sets 100 again).
     assert!(
         ws.read("weights.log").starts_with("10\n30\n60\n100\n"),
@@ -84,10 +85,11 @@ fn stages_given_at_compilation_are_approved_and_rolled_out() {
 #[test]
 fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
     let ws = workspace();
-    let r = ws.ship(&["release", "new", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
-    let r = ws.ship(&["release", "submit", "web", "--as", "agent@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["release", "new", "web"], 0);
+    ws.ship_exits(
+        &["release", "submit", "web", "--as", "agent@example.com"],
+        0,
+    );
     let r = ws.ship(&["release", "withdraw", "web", "--as", "agent@example.com"]);
     assert_eq!(r.code, 2, "--reason is required: {}", r.text());
     let r = withdraw(&ws, "agent@example.com", "wrong verdicts picked");
@@ -109,14 +111,12 @@ fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
     let log = ws.ship(&["audit", "log"]);
     assert!(log.stdout.contains("release-withdrawn"), "{}", log.text());
     assert_eq!(ws.ship(&["audit", "verify"]).code, 0);
-    let r = ws.ship(&["release", "verify", "2026-11-27-web.withdrawn-1"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["release", "verify", "2026-11-27-web.withdrawn-1"], 1);
     assert!(r.stdout.starts_with("withdrawn: "), "{}", r.stdout);
     assert!(ws.read("STATUS.md").contains("2026-11-27-web.withdrawn-1"));
 
     // The same name, the same day: compiled again, with the same changes (they are free).
-    let r = ws.ship(&["release", "new", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["release", "new", "web"], 0);
     assert!(r.stdout.contains("changes (2)"), "{}", r.stdout);
     // A draft is withdrawn too, and the next one is kept under the next number.
     let r = withdraw(&ws, "a@example.com", "again");
@@ -128,18 +128,20 @@ fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
     assert_eq!(j["releases"].as_array().map(|a| a.len()), Some(2), "{j}");
 
     // Approved: refused, nothing changes.
-    let r = ws.ship(&[
-        "release",
-        "new",
-        "web",
-        "--stage",
-        "canary=1s",
-        "--stage",
-        "early-adopters=1s",
-        "--stage",
-        "ga=1s",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(
+        &[
+            "release",
+            "new",
+            "web",
+            "--stage",
+            "canary=1s",
+            "--stage",
+            "early-adopters=1s",
+            "--stage",
+            "ga=1s",
+        ],
+        0,
+    );
     let alice = ws.key("alice", "alice@example.com", true);
     ws.submit_and_approve_release("web", &alice);
     let before = ws.snapshot();
@@ -148,8 +150,7 @@ fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
     assert!(r.text().contains("is approved"), "{}", r.text());
     assert_eq!(ws.snapshot(), before);
     // Shipped: refused too.
-    let r = ws.ship(&start("web"));
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&start("web"), 0);
     let r = withdraw(&ws, "a@example.com", "late");
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.text().contains("is shipped"), "{}", r.text());
@@ -182,8 +183,7 @@ fn evidence_gathered_before_a_withdrawal_does_not_count_for_the_release_compiled
     assert_eq!(ws.ship(&["release", "new", "web"]).code, 0);
     // The first check notifies on-call; once acknowledged, the gate passes.
     assert_eq!(oncall_status(&ws, "web"), "fail");
-    let r = ws.ship(&["oncall", "ack", "web", "--as", "bob@example.com"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["oncall", "ack", "web", "--as", "bob@example.com"], 0);
     assert_eq!(oncall_status(&ws, "web"), "pass");
     let r = withdraw(&ws, "agent@example.com", "stages too long");
     assert_eq!(r.code, 0, "{}", r.text());
@@ -191,8 +191,7 @@ fn evidence_gathered_before_a_withdrawal_does_not_count_for_the_release_compiled
     // again and must acknowledge it again.
     assert_eq!(ws.ship(&["release", "new", "web"]).code, 0);
     // Nobody can acknowledge what on-call has not been told about yet.
-    let r = ws.ship(&["oncall", "ack", "web", "--as", "bob@example.com"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&["oncall", "ack", "web", "--as", "bob@example.com"], 1);
     assert!(r.text().contains("not been notified yet"), "{}", r.text());
     assert_eq!(oncall_status(&ws, "web"), "fail");
     let inbox = ws.read("oncall-inbox.txt");

@@ -12,8 +12,7 @@ use common::*;
 fn ws_with_a_broken_contract() -> (Ws, String) {
     let ws = Ws::with_contract();
     ws.verdict("v-pass-3", "PASS", "Gift cards");
-    let r = ws.ship(&["release", "new", "gift-cards"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["release", "new", "gift-cards"], 0);
     let broken = "work/releases/2026-11-27-gift-cards.md".to_string();
     let text = ws.read(&broken);
     assert!(text.contains("status: draft"), "{text}");
@@ -27,8 +26,7 @@ fn ws_with_a_broken_contract() -> (Ws, String) {
 #[test]
 fn one_unreadable_contract_is_named_and_hides_nothing() {
     let (ws, broken) = ws_with_a_broken_contract();
-    let r = ws.ship(&["release", "list"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["release", "list"], 0);
     assert!(
         r.stdout.contains(ID),
         "the readable one is listed: {}",
@@ -51,8 +49,7 @@ fn one_unreadable_contract_is_named_and_hides_nothing() {
 #[test]
 fn json_lists_the_readable_ones_and_the_unreadable_ones_apart() {
     let (ws, broken) = ws_with_a_broken_contract();
-    let r = ws.ship(&["release", "list", "--json"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["release", "list", "--json"], 0);
     let v = r.json();
     let ids: Vec<&str> = v["releases"]
         .as_array()
@@ -74,8 +71,7 @@ fn json_lists_the_readable_ones_and_the_unreadable_ones_apart() {
 #[test]
 fn with_every_contract_readable_nothing_is_reported() {
     let ws = Ws::with_contract();
-    let r = ws.ship(&["release", "list"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["release", "list"], 0);
     assert!(r.stdout.contains(ID), "{}", r.text());
     assert_eq!(r.stderr, "");
     let v = ws.ship(&["release", "list", "--json"]).json();

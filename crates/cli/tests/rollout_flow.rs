@@ -36,8 +36,7 @@ fn weights(ws: &Ws) -> Vec<u32> {
 #[test]
 fn a_healthy_release_reaches_100_through_every_stage() {
     let ws = rollout_ws("1s", "100ms");
-    let r = ws.ship(&[start("web"), vec!["--json"]].concat());
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&[start("web"), vec!["--json"]].concat(), 0);
     let j = r.json();
     assert_eq!(j["outcome"]["outcome"], "completed");
     assert_eq!(j["weights"], serde_json::json!([5, 25, 50, 100]));
@@ -64,8 +63,7 @@ fn a_healthy_release_reaches_100_through_every_stage() {
 fn an_unhealthy_release_is_rolled_back_in_the_stage_where_it_turns_bad() {
     let ws = rollout_ws("1s", "100ms");
     ws.write("metrics-ga.json", &failing(8.0));
-    let r = ws.ship(&start("web"));
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&start("web"), 1);
     assert!(r.stdout.contains("ROLLED BACK"), "{}", r.stdout);
     assert!(
         r.stdout
@@ -94,8 +92,7 @@ fn only_approved_releases_start() {
     let ws = rollout_ws("1s", "100ms");
     ws.verdict("v-pass-3", "PASS", "Gift cards");
     assert_eq!(ws.ship(&["release", "new", "draft-one"]).code, 0);
-    let r = ws.ship(&start("draft-one"));
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&start("draft-one"), 1);
     assert!(r.stderr.contains("may not start"), "{}", r.stderr);
     assert!(!ws.path("weights.log").exists(), "nothing was routed");
 }
@@ -105,26 +102,32 @@ fn operators_pause_promote_and_abort() {
     let ws = rollout_ws("30s", "100ms");
     let mut child = start_driven(&ws);
     // While it runs, commands are queued for it.
-    let r = ws.ship(&["rollout", "pause", "web", "--reason", "looking at a ticket"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(
+        &["rollout", "pause", "web", "--reason", "looking at a ticket"],
+        0,
+    );
     assert!(r.stdout.contains("queued"), "{}", r.stdout);
-    let r = ws.ship(&[
-        "rollout",
-        "promote",
-        "web",
-        "--reason",
-        "internal users are happy",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(
+        &[
+            "rollout",
+            "promote",
+            "web",
+            "--reason",
+            "internal users are happy",
+        ],
+        0,
+    );
     std::thread::sleep(Duration::from_millis(600));
-    let r = ws.ship(&[
-        "rollout",
-        "abort",
-        "web",
-        "--reason",
-        "customer reports of broken checkout",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(
+        &[
+            "rollout",
+            "abort",
+            "web",
+            "--reason",
+            "customer reports of broken checkout",
+        ],
+        0,
+    );
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "rolled back");
     assert_eq!(weights(&ws), vec![5, 25, 0]);
@@ -142,8 +145,7 @@ fn operators_pause_promote_and_abort() {
         "{log}"
     );
     // A finished rollout refuses further commands.
-    let r = ws.ship(&["rollout", "promote", "web", "--reason", "x"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    ws.ship_exits(&["rollout", "promote", "web", "--reason", "x"], 1);
 }
 
 #[test]
@@ -279,8 +281,7 @@ fn the_hotfix_path_skips_stages_keeps_security_mandatory_and_writes_a_post_incid
         "work/evaluations/fix-1.md",
         "---\nid: fix-1\nverdict: PASS\nsummary: Stop double-charging on retry\n---\nok\n",
     );
-    let r = ws.ship(&HOTFIX_NEW);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(&HOTFIX_NEW, 1);
     assert!(r.stderr.contains("security"), "{}", r.stderr);
     ws.verdict_fix();
     let alice = ws.key("alice2", "alice2@example.com", true);
@@ -302,8 +303,7 @@ fn the_hotfix_path_skips_stages_keeps_security_mandatory_and_writes_a_post_incid
     assert_eq!(ws.ship(&["hotfix", "start", "web"]).code, 1);
     let waive = WAIVERS;
     std::fs::remove_file(ws.path("weights.log")).ok();
-    let r = ws.ship(&[&["hotfix", "start", "fix"][..], &waive[..]].concat());
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&[&["hotfix", "start", "fix"][..], &waive[..]].concat(), 0);
     assert_eq!(
         weights(&ws),
         vec![5, 100],
@@ -398,8 +398,7 @@ fn a_crash_while_completing_or_rolling_back_is_finished_by_the_next_run() {
         s["state"]["phase"]["phase"], "completing",
         "not completed before the router confirmed"
     );
-    let r = ws.ship(&["rollout", "resume", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(&["rollout", "resume", "web"], 0);
     assert_eq!(ws.read("weight").trim(), "100");
     assert!(ws
         .read("work/releases/2026-11-27-web.md")
@@ -454,8 +453,10 @@ fn an_abort_the_router_refuses_is_not_reported_as_done() {
     let mut child = start_driven(&ws);
     unsafe_sigterm(child.id());
     assert_eq!(child.wait().unwrap().code(), Some(3), "interrupted");
-    let r = ws.ship(&["rollout", "abort", "web", "--reason", "broken checkout"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ws.ship_exits(
+        &["rollout", "abort", "web", "--reason", "broken checkout"],
+        1,
+    );
     assert!(
         r.stderr.contains("has not confirmed the rollback"),
         "{}",

@@ -9,23 +9,25 @@ use common::*;
 #[test]
 fn people_write_signals_and_list_them_by_type() {
     let ws = Ws::with_contract();
-    let r = ws.ship(&[
-        "signal",
-        "new",
-        "--type",
-        "customer-feedback",
-        "--severity",
-        "high",
-        "--title",
-        "Customers cannot find the saved card",
-        "--release",
-        "checkout-speedups",
-        "--mission",
-        "checkout",
-        "--body",
-        "# Saved cards\n\n12 tickets this week: ZD-1042, ZD-1057.\n",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(
+        &[
+            "signal",
+            "new",
+            "--type",
+            "customer-feedback",
+            "--severity",
+            "high",
+            "--title",
+            "Customers cannot find the saved card",
+            "--release",
+            "checkout-speedups",
+            "--mission",
+            "checkout",
+            "--body",
+            "# Saved cards\n\n12 tickets this week: ZD-1042, ZD-1057.\n",
+        ],
+        0,
+    );
     let file = "work/signals/2026-11-27-customers-cannot-find-the-saved-card.md";
     let text = ws.read(file);
     assert!(text.contains("type: customer-feedback"), "{text}");
@@ -35,15 +37,17 @@ fn people_write_signals_and_list_them_by_type() {
     );
     assert!(text.contains("status: open"), "{text}");
     assert!(text.contains("ZD-1042"), "{text}");
-    let r = ws.ship(&[
-        "signal",
-        "new",
-        "--type",
-        "process-friction",
-        "--title",
-        "Approvals wait a day",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.ship_exits(
+        &[
+            "signal",
+            "new",
+            "--type",
+            "process-friction",
+            "--title",
+            "Approvals wait a day",
+        ],
+        0,
+    );
 
     let all = ws.ship(&["signal", "list", "--json"]).json();
     assert_eq!(all["signals"].as_array().unwrap().len(), 2, "{all}");
@@ -61,8 +65,7 @@ fn people_write_signals_and_list_them_by_type() {
         "work/signals/2026-11-27-broken.md",
         "---\ntitle: x\ntype: rumour\n---\n",
     );
-    let r = ws.ship(&["signal", "list"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.ship_exits(&["signal", "list"], 0);
     assert!(r.stderr.contains("2026-11-27-broken.md"), "{}", r.stderr);
     assert!(r.stdout.contains("Approvals wait a day"), "{}", r.stdout);
 }
@@ -71,30 +74,33 @@ fn people_write_signals_and_list_them_by_type() {
 fn bad_signal_input_is_refused_with_the_valid_values() {
     let ws = Ws::with_contract();
     let before = ws.snapshot();
-    let r = ws.ship(&["signal", "new", "--type", "rumour", "--title", "x"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.ship_exits(&["signal", "new", "--type", "rumour", "--title", "x"], 2);
     assert!(r.text().contains("customer-feedback"), "{}", r.text());
-    let r = ws.ship(&[
-        "signal",
-        "new",
-        "--type",
-        "incident",
-        "--severity",
-        "huge",
-        "--title",
-        "x",
-    ]);
-    assert_eq!(r.code, 2, "{}", r.text());
-    let r = ws.ship(&[
-        "signal",
-        "new",
-        "--type",
-        "incident",
-        "--title",
-        "x",
-        "--release",
-        "nope",
-    ]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    ws.ship_exits(
+        &[
+            "signal",
+            "new",
+            "--type",
+            "incident",
+            "--severity",
+            "huge",
+            "--title",
+            "x",
+        ],
+        2,
+    );
+    ws.ship_exits(
+        &[
+            "signal",
+            "new",
+            "--type",
+            "incident",
+            "--title",
+            "x",
+            "--release",
+            "nope",
+        ],
+        2,
+    );
     assert_eq!(ws.snapshot(), before, "nothing written");
 }

@@ -233,6 +233,14 @@ impl Ws {
         run_output(o)
     }
 
+    /// `ship ARGS` in the workspace, which must exit with `code` (the output in the message).
+    #[track_caller]
+    pub fn ship_exits(&self, args: &[&str], code: i32) -> Run {
+        let r = self.ship(args);
+        assert_eq!(r.code, code, "{}", r.text());
+        r
+    }
+
     /// Runs a shell pipeline in the workspace with `ship` on PATH.
     pub fn sh(&self, script: &str) -> Run {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_ship"));
