@@ -64,6 +64,18 @@ impl Document {
         }
     }
 
+    /// A whole file's typed frontmatter and its body, for an artifact that has no rule beyond
+    /// its types.
+    pub fn parse_file<T: DeserializeOwned>(text: &str) -> Result<(T, String), ParseError> {
+        let doc = Document::split(text)?;
+        Ok((doc.parse_meta()?, doc.body))
+    }
+
+    /// The file text of typed frontmatter `meta` followed by `body`.
+    pub fn render_file<T: Serialize>(meta: &T, body: &str) -> String {
+        Document::from_meta(meta, body).render()
+    }
+
     /// Replaces the frontmatter with `meta`, keeping the body untouched.
     pub fn set_meta<T: Serialize>(&mut self, meta: &T) {
         self.yaml = render_yaml(meta);

@@ -158,7 +158,7 @@ impl OutcomeContract {
 
     /// The contract as file text.
     pub fn render(&self) -> String {
-        Document::from_meta(&self.meta, self.body.clone()).render()
+        Document::render_file(&self.meta, &self.body)
     }
 
     /// The checkpoints on or before `today`, in date order.

@@ -556,7 +556,7 @@ impl ReleaseContract {
 
     /// The contract as file text.
     pub fn render(&self) -> String {
-        Document::from_meta(&self.meta, self.body.clone()).render()
+        Document::render_file(&self.meta, &self.body)
     }
 
     /// Re-renders the tables that mirror the frontmatter plan, so the body shows what will run.

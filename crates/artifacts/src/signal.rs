@@ -95,16 +95,13 @@ pub struct Signal {
 impl Signal {
     /// Parses a signal file.
     pub fn parse(text: &str) -> Result<Signal, ParseError> {
-        let doc = Document::split(text)?;
-        Ok(Signal {
-            meta: doc.parse_meta()?,
-            body: doc.body,
-        })
+        let (meta, body) = Document::parse_file(text)?;
+        Ok(Signal { meta, body })
     }
 
     /// The signal as file text.
     pub fn render(&self) -> String {
-        Document::from_meta(&self.meta, self.body.clone()).render()
+        Document::render_file(&self.meta, &self.body)
     }
 
     /// File name: `YYYY-MM-DD-<slug>.md`, the slug made from the title.

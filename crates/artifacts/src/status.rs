@@ -127,16 +127,13 @@ impl StatusFile {
 
     /// Parses STATUS.md.
     pub fn parse(text: &str) -> Result<StatusFile, ParseError> {
-        let doc = Document::split(text)?;
-        Ok(StatusFile {
-            meta: doc.parse_meta()?,
-            body: doc.body,
-        })
+        let (meta, body) = Document::parse_file(text)?;
+        Ok(StatusFile { meta, body })
     }
 
     /// STATUS.md as file text.
     pub fn render(&self) -> String {
-        Document::from_meta(&self.meta, self.body.clone()).render()
+        Document::render_file(&self.meta, &self.body)
     }
 
     /// Records a mission's phase (and release), adding its entry if new; `since` moves only when
