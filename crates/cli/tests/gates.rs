@@ -177,8 +177,7 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
     ws.write("db/001_add_coupon.sql", SAFE_SQL);
 
     let env = [("STAGING_TOKEN", STAGING_TOKEN), ("SHIP_NOW", NOW)];
-    let r = ship_env(&ws, &env, &["rehearse", "web", "--json"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ship_env_exits(&ws, &env, &["rehearse", "web", "--json"], 0);
     let j = r.json();
     assert_eq!(j["rehearsal"]["ok"], true, "{j}");
     assert!(
@@ -191,8 +190,7 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
     assert_eq!(servers::versions(staging.listen, 20), vec!["v1"]);
 
     // The first check after configuring [oncall] sends the notification; it waits for an ack.
-    let r = ship_env(&ws, &env, &["check", "web", "--json"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ship_env_exits(&ws, &env, &["check", "web", "--json"], 1);
     let j = r.json();
     assert_eq!(j["failing"], serde_json::json!(["oncall"]), "{j}");
     assert!(gate(&j, "rollback-rehearsal")["evidence"][0]
@@ -210,8 +208,7 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
         0
     );
 
-    let r = ship_env(&ws, &env, &["check", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ship_env_exits(&ws, &env, &["check", "web"], 0);
     assert!(
         r.stdout.contains("acknowledged by bob@example.com"),
         "{}",
@@ -237,8 +234,7 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
         .count();
     assert_eq!(notified, 1);
 
-    let r = ship_env(&ws, &env, &["rollout", "start", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ship_env_exits(&ws, &env, &["rollout", "start", "web"], 0);
     assert!(
         r.stdout.contains("every pre-deployment gate passes"),
         "{}",
@@ -413,8 +409,7 @@ fn validation_through_the_builtin_proxy_passes_a_healthy_version() {
     let c = ws.read("work/releases/2026-11-27-web.md");
     assert!(c.contains("status: shipped"), "{c}");
     // `ship validate` again reports the recorded result.
-    let r = ship_env(&ws, &env, &["validate", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ship_env_exits(&ws, &env, &["validate", "web"], 0);
     assert!(r.stdout.contains("already passed"), "{}", r.stdout);
     drop(proxy);
 }

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::builtin::{self, set, ship_env, Proxy, ADMIN_TOKEN};
+use common::builtin::{self, set, ship_env, ship_env_exits, Proxy, ADMIN_TOKEN};
 use common::servers::{free_addr, http_get};
 use common::Ws;
 use std::io::{Read, Write};
@@ -142,21 +142,18 @@ fn a_builtin_layout_passes_every_gate_against_the_users_own_services() {
         assert_eq!((code, body.as_str()), (200, "v1\n"));
     }
 
-    let r = ship_env(&ws, &env(), &["rehearse", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["rehearse", "web"], 0);
     assert!(r.stdout.contains("rolled back in"), "{}", r.stdout);
     // The first check notifies on-call (the layout's notify_command writes a file).
-    let r = ship_env(&ws, &env(), &["check", "web"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    ship_env_exits(&ws, &env(), &["check", "web"], 1);
     assert!(ws.read("oncall-inbox.txt").contains("is about to start"));
-    let r = ship_env(
+    ship_env_exits(
         &ws,
         &env(),
         &["oncall", "ack", "web", "--as", "bob@example.com"],
+        0,
     );
-    assert_eq!(r.code, 0, "{}", r.text());
-    let r = ship_env(&ws, &env(), &["check", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["check", "web"], 0);
     let passed = r
         .stdout
         .lines()
@@ -194,7 +191,6 @@ fn init_options_are_checked_and_each_router_gets_its_sections() {
     }
     assert!(r.stdout.contains("marked CHANGE"), "{}", r.stdout);
     // staging.stable is empty without --stable: the staging proxy says what to fill in.
-    let r = ship_env(&ws, &env(), &["proxy", "--staging"]);
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["proxy", "--staging"], 2);
     assert!(r.text().contains("staging.stable"), "{}", r.text());
 }

@@ -320,15 +320,15 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 
         );
     ws.write("ship.toml", &cfg);
     // Without the password's variable nothing starts, and the message names it.
-    let r = ws.sh(&format!(
-        "env -u PROM_PASSWORD ship rollout start web {WAIVE}"
-    ));
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.sh_exits(
+        &format!("env -u PROM_PASSWORD ship rollout start web {WAIVE}"),
+        2,
+    );
     assert!(r.text().contains("$PROM_PASSWORD"), "{}", r.text());
     // Give Prometheus a few scrapes; then the rollout completes over TLS with the password.
     std::thread::sleep(Duration::from_secs(4));
-    let r = ws.sh(&format!(
-        "PROM_PASSWORD=prom-test-password ship rollout start web {WAIVE}"
-    ));
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.sh_exits(
+        &format!("PROM_PASSWORD=prom-test-password ship rollout start web {WAIVE}"),
+        0,
+    );
 }

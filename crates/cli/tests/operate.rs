@@ -78,12 +78,12 @@ fn compile_and_approve(ws: &Ws, extra: &[&str]) {
 fn notify_and_ack(ws: &Ws) {
     let r = ship_env(ws, &env(), &["check", "web"]);
     assert!(r.code == 0 || r.code == 1, "{}", r.text());
-    let r = ship_env(
+    ship_env_exits(
         ws,
         &env(),
         &["oncall", "ack", "web", "--as", "bob@example.com"],
+        0,
     );
-    assert_eq!(r.code, 0, "{}", r.text());
 }
 
 fn signals_with(ws: &Ws, needle: &str) -> Vec<String> {
@@ -133,11 +133,9 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
     // Handing over before anything shipped names what is missing and changes nothing.
     let status_before = ws.read("STATUS.md");
     // Nor can outcomes be measured before the handoff.
-    let r = ship_env(&ws, &env(), &["outcome", "measure", "checkout"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["outcome", "measure", "checkout"], 1);
     assert!(r.stderr.contains("not in Operate"), "{}", r.text());
-    let r = ship_env(&ws, &env(), &["handoff", "web"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["handoff", "web"], 1);
     assert!(r.stdout.contains("rollout-completed"), "{}", r.stdout);
     assert_eq!(ws.read("STATUS.md"), status_before);
 
@@ -148,8 +146,7 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
         .contains("status: shipped"));
 
     // No alert source: "no critical alerts" is unconfirmed, and blocks until a person accepts it.
-    let r = ship_env(&ws, &env(), &["handoff", "web"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["handoff", "web"], 1);
     // One command to run, with a reason for each unconfirmed item.
     assert!(
         r.stdout.contains(&format!(
@@ -158,12 +155,12 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
         "{}",
         r.stdout
     );
-    let r = ship_env(
+    let r = ship_env_exits(
         &ws,
         &env(),
         &["handoff", "web", "--accept", "critical-alerts"],
+        2,
     );
-    assert_eq!(r.code, 2, "{}", r.text());
     assert!(
         r.stderr
             .contains("--accept critical-alerts needs a reason: --accept critical-alerts=\"why\""),
@@ -224,18 +221,15 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
         "the acceptance is recorded: {contract}"
     );
     // The records are outside the approval: the contract still verifies.
-    let r = ship_env(&ws, &env(), &["release", "verify", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ship_env_exits(&ws, &env(), &["release", "verify", "web"], 0);
     // Twice is "already", nothing changes.
-    let r = ship_env(&ws, &env(), &["handoff", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["handoff", "web"], 0);
     assert!(r.stdout.contains("already handed over"), "{}", r.stdout);
     assert_eq!(ws.read("STATUS.md"), status);
 
     // Prometheus needs a few scrapes of the traffic for rate() over the period.
     std::thread::sleep(Duration::from_secs(4));
-    let r = ship_env(&ws, &env(), &["operate", "tick", "--json"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["operate", "tick", "--json"], 0);
     let t = r.json();
     let measured = t["measured"].as_array().unwrap();
     assert_eq!(measured.len(), 1, "{t}");
@@ -267,8 +261,7 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
         .contains(&format!("week-1 ({})", day(7))));
 
     // The same day again: nothing due is left unmeasured.
-    let r = ship_env(&ws, &env(), &["operate", "tick", "--json"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["operate", "tick", "--json"], 0);
     let t = r.json();
     assert!(t["measured"].as_array().unwrap().is_empty(), "{t}");
     assert_eq!(t["already_measured"][0]["checkpoint"], "launch", "{t}");
@@ -304,12 +297,12 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
     assert!(r.stderr.contains("is due on"), "{}", r.text());
     // Prometheus goes away: the complete launch report is never replaced by a partial one…
     drop(prom);
-    let r = ship_env(
+    let r = ship_env_exits(
         &ws,
         &env(),
         &["outcome", "measure", "checkout", "--checkpoint", "launch"],
+        1,
     );
-    assert_eq!(r.code, 1, "{}", r.text());
     assert!(
         r.stderr.contains("already holds a complete measurement"),
         "{}",
@@ -327,8 +320,7 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
             ),
         );
     ws.write("work/missions/checkout/OUTCOME-CONTRACT.md", &oc);
-    let r = ship_env(&ws, &env(), &["operate", "tick", "--json"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["operate", "tick", "--json"], 1);
     let t = r.json();
     assert_eq!(t["measured"][0]["checkpoint"], "hotfix-check", "{t}");
     assert!(
@@ -344,8 +336,7 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
         serde_json::json!(["success-ratio", "throughput"]),
         "{t}"
     );
-    let r = ship_env(&ws, &env(), &["operate", "tick", "--json"]);
-    assert_eq!(r.code, 1, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["operate", "tick", "--json"], 1);
     let t = r.json();
     assert!(t["measured"].as_array().unwrap().is_empty(), "{t}");
     assert_eq!(t["retry_tomorrow"][0]["checkpoint"], "hotfix-check", "{t}");
@@ -447,13 +438,12 @@ fn handoff_names_every_missing_item_and_changes_nothing_until_they_hold() {
     );
     assert!(left.contains(&"validation-passed".to_string()), "{left:?}");
 
-    let r = ship_env(&ws, &env(), &["validate", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ship_env_exits(&ws, &env(), &["validate", "web"], 0);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     // Only the warning no evidence can settle is left (no alert source).
     assert_eq!(failing(&ws), vec!["critical-alerts"]);
     let before_handoff = ws.read("STATUS.md");
-    let r = ship_env(
+    ship_env_exits(
         &ws,
         &env(),
         &[
@@ -466,15 +456,14 @@ fn handoff_names_every_missing_item_and_changes_nothing_until_they_hold() {
             "--as",
             "carol@example.com",
         ],
+        0,
     );
-    assert_eq!(r.code, 0, "{}", r.text());
     assert!(ws.read("STATUS.md").contains("| checkout | operate |"));
 
     // A handoff interrupted after the contract's record (STATUS.md not written) is finished by
     // the next run, which writes only what is missing.
     ws.write("STATUS.md", &before_handoff);
-    let r = ship_env(&ws, &env(), &["handoff", "web"]);
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ship_env_exits(&ws, &env(), &["handoff", "web"], 0);
     assert!(r.stdout.contains("already handed over"), "{}", r.stdout);
     assert!(
         r.stdout

@@ -31,8 +31,7 @@ fn the_admin_token_comes_from_the_environment_or_nothing_starts() {
         &ws,
         "[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:9\"\n",
     );
-    let r = ws.sh("env -u SHIP_ADMIN_TOKEN ship proxy");
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.sh_exits("env -u SHIP_ADMIN_TOKEN ship proxy", 2);
     assert!(r.text().contains("$SHIP_ADMIN_TOKEN"), "{}", r.text());
     let r = ws.sh("SHIP_ADMIN_TOKEN=short ship proxy");
     assert!(r.text().contains("at least 16 characters"), "{}", r.text());
@@ -45,26 +44,23 @@ fn an_instance_that_dies_at_start_is_named() {
         &ws,
         "[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:1\"\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"127.0.0.1:9\"\ncommand = \"sh -c 'exit 3'\"\n",
     );
-    let r = ws.sh("SHIP_ADMIN_TOKEN=0123456789abcdef0123 ship proxy");
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.sh_exits("SHIP_ADMIN_TOKEN=0123456789abcdef0123 ship proxy", 2);
     assert!(r.text().contains("127.0.0.1:9"), "{}", r.text());
     assert!(r.text().contains("exited"), "{}", r.text());
 }
 
 #[test]
 fn a_builtin_rollout_without_the_token_starts_nothing() {
-    let ws = Ws::with_contract();
-    let key = ws.key("alice", "alice@example.com", true);
-    ws.submit_and_approve(&key);
+    let (ws, _) = Ws::approved();
     let cfg = ws
         .read("ship.toml")
         .replace("[router]\n", "[router]\nkind = \"builtin\"\n")
         .replacen("kind = \"command\"\n", "", 1);
     ws.write("ship.toml", &cfg);
-    let r = ws.sh(&format!(
-        "env -u SHIP_ADMIN_TOKEN ship rollout start {ID} {WAIVE}"
-    ));
-    assert_eq!(r.code, 2, "{}", r.text());
+    let r = ws.sh_exits(
+        &format!("env -u SHIP_ADMIN_TOKEN ship rollout start {ID} {WAIVE}"),
+        2,
+    );
     assert!(r.text().contains("$SHIP_ADMIN_TOKEN"), "{}", r.text());
     let r = ws.ship(&["rollout", "status", ID]);
     assert_ne!(r.code, 0, "no rollout was recorded: {}", r.text());

@@ -137,10 +137,9 @@ fn ssh_keygen_signatures_are_accepted_and_ours_verify_with_ssh_keygen() {
             == "carol@example.com"
     );
     ws.write("carol.sig", &sig);
-    let r = ws.sh(&format!(
+    let r = ws.sh_exits(&format!(
         "ship release digest {ID} > msg && ssh-keygen -Y verify -f work/allowed_signers -I carol@example.com -n shiploop-release -s carol.sig < msg"
-    ));
-    assert_eq!(r.code, 0, "{}", r.text());
+    ), 0);
     assert!(
         r.stdout
             .contains("Good \"shiploop-release\" signature for carol@example.com"),
@@ -183,19 +182,17 @@ fn refusals() {
     );
 
     // A signature made in another namespace.
-    let r = ws.sh(&format!(
+    let r = ws.sh_exits(&format!(
         "ship release digest {ID} | ssh-keygen -Y sign -f {} -n git > git.sig && ship release approve {ID} --signature git.sig",
         bob.display()
-    ));
-    assert_eq!(r.code, 1, "{}", r.text());
+    ), 1);
     assert!(r.stderr.contains("namespace \"git\""), "{}", r.stderr);
 
     // A valid signature over another release's message.
-    let r = ws.sh(&format!(
+    let r = ws.sh_exits(&format!(
         "printf 'shiploop release approval v1\\nrelease: other\\ndigest: sha256:00\\nsubmitted-by: agent@example.com\\n' | ssh-keygen -Y sign -f {} -n shiploop-release > other.sig && ship release approve {ID} --signature other.sig",
         bob.display()
-    ));
-    assert_eq!(r.code, 1, "{}", r.text());
+    ), 1);
     assert!(r.stderr.contains("does not match"), "{}", r.stderr);
 
     assert_eq!(ws.contract(), before, "refused approvals write nothing");
@@ -461,10 +458,10 @@ fn encrypted_keys_need_their_passphrase() {
     ));
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("wrong passphrase"), "{}", r.stderr);
-    let r = ws.sh(&format!(
-        "SHIP_KEY_PASSPHRASE=s3cret ship release approve {ID} --key {k}"
-    ));
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.sh_exits(
+        &format!("SHIP_KEY_PASSPHRASE=s3cret ship release approve {ID} --key {k}"),
+        0,
+    );
     assert_eq!(ws.ship(&["release", "verify", ID]).code, 0);
 }
 
@@ -497,8 +494,7 @@ fn human_edits_survive_the_tools_updates() {
 #[test]
 fn the_submitter_defaults_to_git_user_email() {
     let ws = Ws::with_contract();
-    let r = ws.sh("git init -q . && git config user.email robot@example.com && ship release submit checkout-speedups --json");
-    assert_eq!(r.code, 0, "{}", r.text());
+    let r = ws.sh_exits("git init -q . && git config user.email robot@example.com && ship release submit checkout-speedups --json", 0);
     let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(j["submitted_by"], "robot@example.com");
     assert!(ws.contract().contains("submitted_by: robot@example.com"));

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::builtin::ship_env;
+use common::builtin::{ship_env, ship_env_exits};
 use common::serve::{Serve, OPERATOR, VIEWER};
 use common::servers::{self, free_addr};
 use common::*;
@@ -142,8 +142,7 @@ fn approve(ws: &Ws, name: &str, verdict: &str) {
 fn detach(ws: &Ws, name: &str) {
     let mut args = start(name);
     args.push("--detach");
-    let r = ship_env(ws, &[], &args);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ship_env_exits(ws, &[], &args, 0);
 }
 
 fn wait_phase(s: &Serve, id: &str, phase: &str, within: Duration) -> Value {
@@ -915,8 +914,7 @@ fn the_server_runs_the_builtin_proxy_and_rolls_out_live_traffic_through_it() {
     let stop = traffic(front);
     let mut args = start("web");
     args.push("--detach");
-    let r = ship_env(&ws, &[("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)], &args);
-    assert_eq!(r.code, 0, "{}", r.text());
+    ship_env_exits(&ws, &[("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)], &args, 0);
     let id = "2026-11-27-web";
     wait_phase(&s, id, "completed", Duration::from_secs(60));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

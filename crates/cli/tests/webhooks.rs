@@ -79,8 +79,7 @@ fn a_rollout_reaches_the_receiver_as_ordered_signed_cloud_events() {
         "[[webhooks]]\nurl = \"{url}\"\nsecret_env = \"HOOK_SECRET\"\n"
     ));
     std::env::set_var("HOOK_SECRET", "s3cret-key");
-    let r = ws.sh("HOOK_SECRET=s3cret-key ship release new web >/dev/null && HOOK_SECRET=s3cret-key ship release submit web --as agent@example.com >/dev/null");
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.sh_exits("HOOK_SECRET=s3cret-key ship release new web >/dev/null && HOOK_SECRET=s3cret-key ship release submit web --as agent@example.com >/dev/null", 0);
     let alice = ws.key("alice", "alice@example.com", true);
     ws.ship_exits(
         &[
@@ -92,10 +91,10 @@ fn a_rollout_reaches_the_receiver_as_ordered_signed_cloud_events() {
         ],
         0,
     );
-    let r = ws.sh(&format!(
-        "HOOK_SECRET=s3cret-key ship rollout start web {WAIVE}"
-    ));
-    assert_eq!(r.code, 0, "{}", r.text());
+    ws.sh_exits(
+        &format!("HOOK_SECRET=s3cret-key ship rollout start web {WAIVE}"),
+        0,
+    );
 
     let got = got.lock().unwrap().clone();
     let mut types = vec![];

@@ -52,6 +52,14 @@ pub fn set_all<V: AsRef<str>>(ws: &Ws, settings: &[(&str, &str, V)]) {
 }
 
 /// Runs ship with these environment variables and the real clock (no SHIP_NOW).
+/// [`ship_env`], which must exit with `code` (the output in the message).
+#[track_caller]
+pub fn ship_env_exits(ws: &Ws, env: &[(&str, &str)], args: &[&str], code: i32) -> Run {
+    let r = ship_env(ws, env, args);
+    assert_eq!(r.code, code, "{}", r.text());
+    r
+}
+
 pub fn ship_env(ws: &Ws, env: &[(&str, &str)], args: &[&str]) -> Run {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ship"));
     c.arg("-C").arg(ws.root()).args(args);

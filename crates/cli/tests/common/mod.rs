@@ -261,6 +261,14 @@ impl Ws {
         run_output(o)
     }
 
+    /// [`Ws::sh`], which must exit with `code` (the output in the message).
+    #[track_caller]
+    pub fn sh_exits(&self, script: &str, code: i32) -> Run {
+        let r = self.sh(script);
+        assert_eq!(r.code, code, "{}", r.text());
+        r
+    }
+
     pub fn verdict(&self, id: &str, verdict: &str, summary: &str) {
         workspace::write_verdict(self.root(), id, verdict, summary)
     }
