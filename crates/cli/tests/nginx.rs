@@ -44,6 +44,32 @@ impl Nginx {
     }
 }
 
+/// The nginx router of service `checkout` in `dir`, writing `include`, for the `[stable, canary,
+/// status server]` addresses, its commands given `secs` seconds (no test or reload command yet).
+fn router(
+    dir: &std::path::Path,
+    include: std::path::PathBuf,
+    [stable, canary, status]: [std::net::SocketAddr; 3],
+    secs: u64,
+) -> NginxRouter {
+    NginxRouter {
+        cfg: NginxRouterCfg {
+            stable: vec![stable.to_string()],
+            canary: vec![canary.to_string()],
+            status_listen: status.to_string(),
+            test_command: String::new(),
+            reload_command: String::new(),
+            ..Default::default()
+        },
+        include_file: include,
+        service: "checkout".into(),
+        runner: shiploop_providers::runner::Runner {
+            dir: dir.into(),
+            timeout: std::time::Duration::from_secs(secs),
+        },
+    }
+}
+
 /// nginx with `workers` worker processes routing `/` through the include ship owns, which
 /// starts at 0 %.
 fn nginx(router: &NginxRouter, workers: u32) -> Nginx {
@@ -91,22 +117,7 @@ fn nginx_ws(v1: &Server, v2: &Server, split_key: &str) -> (Ws, Nginx) {
     let ws = Ws::init();
     let status = servers::free_addr();
     let include = ws.path("nginx-ship.conf");
-    let router = NginxRouter {
-        cfg: NginxRouterCfg {
-            stable: vec![v1.addr.to_string()],
-            canary: vec![v2.addr.to_string()],
-            status_listen: status.to_string(),
-            test_command: String::new(),
-            reload_command: String::new(),
-            ..Default::default()
-        },
-        include_file: include.clone(),
-        service: "checkout".into(),
-        runner: shiploop_providers::runner::Runner {
-            dir: ws.root().into(),
-            timeout: std::time::Duration::from_secs(5),
-        },
-    };
+    let router = router(ws.root(), include.clone(), [v1.addr, v2.addr, status], 5);
     let ngx = nginx(&router, 1);
     let nginx_bin = servers::binary("nginx");
     let cfg = fast_stages(&ws.read("ship.toml"))
@@ -227,22 +238,16 @@ fn once_a_weight_is_confirmed_every_worker_answers_it() {
     // router confirms a weight only when its status server has answered it several times in
     // a row on new connections. Asked right away, every worker then agrees.
     let dir = tempfile::tempdir().unwrap();
-    let mut router = NginxRouter {
-        cfg: NginxRouterCfg {
-            stable: vec![servers::free_addr().to_string()],
-            canary: vec![servers::free_addr().to_string()],
-            status_listen: servers::free_addr().to_string(),
-            test_command: String::new(),
-            reload_command: String::new(),
-            ..Default::default()
-        },
-        include_file: dir.path().join("nginx-ship.conf"),
-        service: "checkout".into(),
-        runner: shiploop_providers::runner::Runner {
-            dir: dir.path().into(),
-            timeout: std::time::Duration::from_secs(10),
-        },
-    };
+    let mut router = router(
+        dir.path(),
+        dir.path().join("nginx-ship.conf"),
+        [
+            servers::free_addr(),
+            servers::free_addr(),
+            servers::free_addr(),
+        ],
+        10,
+    );
     let ngx = nginx(&router, 2);
     let bin = servers::binary("nginx");
     router.cfg.test_command = format!("{} -t -q {}", bin.display(), ngx.flags());
