@@ -74,7 +74,7 @@ fn a_submitter_spelled_differently_is_still_the_submitter() {
         ],
         1,
     );
-    assert!(r.stderr.contains("case-sensitive"), "{}", r.stderr);
+    r.stderr_has("case-sensitive");
 }
 
 #[test]
@@ -95,11 +95,7 @@ fn verify_refuses_an_approval_whose_key_turns_out_to_be_the_submitters() {
     );
     ws.write("work/allowed_signers", &signers);
     let r = ws.assert_verify_refuses("INVALID SIGNER");
-    assert!(
-        r.stdout.contains("also belongs to the submitter"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("also belongs to the submitter");
 }
 
 #[test]
@@ -190,7 +186,7 @@ fn a_submitter_variant_cannot_approve_with_the_plain_address_key() {
         &["release", "approve", ID, "--key", agent.to_str().unwrap()],
         1,
     );
-    assert!(r.stderr.contains("submit"), "{}", r.stderr);
+    r.stderr_has("submit");
     // Spellings that are not plain identities are refused at submit, naming the flag.
     for who in [
         "agent@example.com.",
@@ -218,7 +214,7 @@ fn a_submitter_variant_cannot_approve_with_the_plain_address_key() {
         ],
         2,
     );
-    assert!(r.stderr.contains("--as"), "{}", r.stderr);
+    r.stderr_has("--as");
 }
 
 #[test]
@@ -245,7 +241,7 @@ fn a_huge_principals_line_is_refused_quickly() {
     );
     assert!(took < std::time::Duration::from_secs(1), "{took:?}");
     assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.stdout.contains("line "), "{}", r.stdout);
+    r.stdout_has("line ");
 }
 
 #[test]
@@ -261,11 +257,6 @@ fn a_short_rsa_key_is_named_not_called_a_mismatch() {
     ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 0);
     let r = ws.approve_by_ssh_keygen(&key, "rsa");
     assert_eq!(r.code, 1, "{}", r.text());
-    assert!(
-        r.stderr
-            .contains("RSA keys shorter than 2048 bits are refused"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("RSA keys shorter than 2048 bits are refused");
     assert!(!r.stderr.contains("does not match"), "{}", r.stderr);
 }

@@ -134,7 +134,7 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
 
     // A failing gate stops the rollout before any traffic moves, naming the gates.
     let r = ws.ship_exits(&["rollout", "start", "web"], 1);
-    assert!(r.stderr.contains("may not start"), "{}", r.stderr);
+    r.stderr_has("may not start");
     for g in [
         "rollback-rehearsal",
         "feature-flags",
@@ -209,12 +209,8 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
     );
 
     let r = ship_env_exits(&ws, &env, &["check", "web"], 0);
-    assert!(
-        r.stdout.contains("acknowledged by bob@example.com"),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains("may start"), "{}", r.stdout);
+    r.stdout_has("acknowledged by bob@example.com");
+    r.stdout_has("may start");
     let c = ws.read("work/releases/2026-11-27-web.md");
     assert!(c.contains("## Pre-deployment checks\n\n**Passed**"), "{c}");
     assert_eq!(
@@ -235,11 +231,7 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
     assert_eq!(notified, 1);
 
     let r = ship_env_exits(&ws, &env, &["rollout", "start", "web"], 0);
-    assert!(
-        r.stdout.contains("every pre-deployment gate passes"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("every pre-deployment gate passes");
     assert!(r.stdout.contains("PASSED"), "validation ran: {}", r.stdout);
     drop(staging);
 }
@@ -265,11 +257,7 @@ fn an_override_is_recorded_and_approval_can_never_be_waived() {
         ],
         1,
     );
-    assert!(
-        r.text().contains("approval gate can never be overridden"),
-        "{}",
-        r.text()
-    );
+    r.text_has("approval gate can never be overridden");
     assert!(!ws.path("weights.log").exists());
     // A waiver without a reason is a usage error.
     ws.ship_exits(&["check", "web", "--override", "oncall"], 2);
@@ -290,12 +278,7 @@ fn an_override_is_recorded_and_approval_can_never_be_waived() {
         "carol@example.com",
     ]);
     assert_eq!(r.code, 0, "{}", r.text());
-    assert!(
-        r.stdout
-            .contains("waived: rollback-rehearsal, feature-flags, oncall"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("waived: rollback-rehearsal, feature-flags, oncall");
     let log = ws
         .ship(&["audit", "log", "--release", "web", "--json"])
         .json();
@@ -355,18 +338,14 @@ fn a_hotfix_keeps_its_quality_gate_mandatory() {
         ],
         1,
     );
-    assert!(
-        r.text().contains("cannot be overridden for a hotfix"),
-        "{}",
-        r.text()
-    );
+    r.text_has("cannot be overridden for a hotfix");
 }
 
 #[test]
 fn rehearse_without_staging_says_how_to_configure_it() {
     let ws = gated_ws(SAFE_SQL);
     let r = ws.ship_exits(&["rehearse", "web"], 2);
-    assert!(r.text().contains("[staging]"), "{}", r.text());
+    r.text_has("[staging]");
     let r = ws.ship(&["oncall", "ack", "web", "--as", "bob"]);
     assert_eq!(
         r.code,
@@ -374,7 +353,7 @@ fn rehearse_without_staging_says_how_to_configure_it() {
         "acknowledging before any notification: {}",
         r.text()
     );
-    assert!(r.text().contains("ship check"), "{}", r.text());
+    r.text_has("ship check");
 }
 
 /// Release `web` approved, through the builtin proxy in front of v1 and `v2_args`, with the
@@ -410,7 +389,7 @@ fn validation_through_the_builtin_proxy_passes_a_healthy_version() {
     assert!(c.contains("status: shipped"), "{c}");
     // `ship validate` again reports the recorded result.
     let r = ship_env_exits(&ws, &env, &["validate", "web"], 0);
-    assert!(r.stdout.contains("already passed"), "{}", r.stdout);
+    r.stdout_has("already passed");
     drop(proxy);
 }
 
@@ -424,14 +403,10 @@ fn a_failing_smoke_test_rolls_back_and_writes_one_incident_signal() {
     let r = ship_env(&ws, &env, &start("web"));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.stdout.contains("completed at 100 %"), "{}", r.stdout);
-    assert!(r.stdout.contains("FAILED"), "{}", r.stdout);
-    assert!(
-        r.stdout.contains("smoke test `cart` failed"),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains("rolled back"), "{}", r.stdout);
+    r.stdout_has("completed at 100 %");
+    r.stdout_has("FAILED");
+    r.stdout_has("smoke test `cart` failed");
+    r.stdout_has("rolled back");
     // All traffic is back on v1.
     assert_eq!(servers::versions(proxy.listen, 20), vec!["v1"]);
     let s = ship_env(&ws, &env, &["rollout", "status", "web", "--json"]).json();
@@ -476,12 +451,8 @@ fn migrations_lint_exit_codes_0_1_2_and_json() {
         "an accepted statement is not an error: {}",
         r.text()
     );
-    assert!(
-        r.stdout.contains("allowed[ban-drop-column]"),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains("ADR-12"), "{}", r.stdout);
+    r.stdout_has("allowed[ban-drop-column]");
+    r.stdout_has("ADR-12");
     let r = ws.ship_exits(&["migrations", "lint", "db/broken/001.sql"], 2);
     assert!(
         r.text().contains("001.sql") && r.text().contains(":1:"),
@@ -495,18 +466,14 @@ fn migrations_lint_exit_codes_0_1_2_and_json() {
 fn flags_list_and_stale_for_people_and_ci() {
     let ws = Ws::init();
     let r = ws.ship_exits(&["flags", "list"], 0);
-    assert!(
-        r.stdout.contains("No feature flags registered"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("No feature flags registered");
     ws.write(
         "work/flags.yaml",
         "flags:\n- name: new-checkout\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n- name: old-banner\n  owner: bob@example.com\n  type: experiment\n  default: true\n  created: 2026-09-01\n  cleanup_by: 2026-10-01\n- name: payments-off\n  owner: sre@example.com\n  type: kill-switch\n  default: false\n  created: 2025-01-01\n",
     );
     let r = ws.ship_exits(&["flags", "list"], 0);
-    assert!(r.stdout.contains("OVERDUE by 57 days"), "{}", r.stdout);
-    assert!(r.stdout.contains("permanent"), "{}", r.stdout);
+    r.stdout_has("OVERDUE by 57 days");
+    r.stdout_has("permanent");
     let r = ws.ship_exits(&["flags", "stale", "--json"], 1);
     let j = r.json();
     assert_eq!(j["stale"].as_array().unwrap().len(), 1, "{j}");
@@ -517,11 +484,11 @@ fn flags_list_and_stale_for_people_and_ci() {
         "flags:\n- name: no-date\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n",
     );
     let r = ws.ship_exits(&["flags", "list"], 1);
-    assert!(r.stdout.contains("cleanup_by"), "{}", r.stdout);
+    r.stdout_has("cleanup_by");
     // Malformed: exit 2 naming file and line.
     ws.write("work/flags.yaml", "flags:\n- name: x\n  type: sometimes\n");
     let r = ws.ship_exits(&["flags", "list"], 2);
-    assert!(r.text().contains("work/flags.yaml:3"), "{}", r.text());
+    r.text_has("work/flags.yaml:3");
 }
 
 #[test]
@@ -541,11 +508,7 @@ fn manual_validation_failure_raises_the_incident_and_a_person_rolls_back() {
     let mut args = start("web");
     args.extend(["--override", "feature-flags"]);
     let r = ws.ship_exits(&args, 1);
-    assert!(
-        r.stdout.contains("smoke test `orders consistent` failed"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("smoke test `orders consistent` failed");
     assert_eq!(
         ws.read("weight").trim(),
         "100",
@@ -563,7 +526,7 @@ fn manual_validation_failure_raises_the_incident_and_a_person_rolls_back() {
     assert!(text.contains("ship rollout abort 2026-11-27-web"), "{text}");
     // Validating again reports the recorded failure; a person rolls back.
     let r = ws.ship_exits(&["validate", "web"], 1);
-    assert!(r.stdout.contains("already failed"), "{}", r.stdout);
+    r.stdout_has("already failed");
     ws.ship_exits(
         &["rollout", "abort", "web", "--reason", "orders inconsistent"],
         0,
@@ -580,11 +543,11 @@ fn a_shipped_release_cannot_be_aborted() {
     args.extend(["--override", "feature-flags"]);
     ws.ship_exits(&args, 0);
     let r = ws.ship_exits(&["rollout", "abort", "web", "--reason", "late"], 1);
-    assert!(r.text().contains("shipped"), "{}", r.text());
+    r.text_has("shipped");
     assert_eq!(ws.read("weight").trim(), "100"); // A later check is a report only: the contract keeps the gates the release started under.
     let before = ws.read("work/releases/2026-11-27-web.md");
     let r = ws.ship(&["check", "web"]);
-    assert!(r.stdout.contains("already started"), "{}", r.stdout);
+    r.stdout_has("already started");
     assert_eq!(ws.read("work/releases/2026-11-27-web.md"), before);
 }
 

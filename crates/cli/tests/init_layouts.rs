@@ -101,8 +101,8 @@ fn a_builtin_layout_passes_every_gate_against_the_users_own_services() {
     // Never overwritten: a second run, with other options too, keeps every file.
     let before = ws.snapshot();
     let r = ws.ship_exits(&["init", "--router", "nginx", "--stable", "10.0.0.1:80"], 0);
-    assert!(r.stdout.contains("already initialised"), "{}", r.stdout);
-    assert!(r.stdout.contains("kept     ship.toml"), "{}", r.stdout);
+    r.stdout_has("already initialised");
+    r.stdout_has("kept     ship.toml");
     assert_eq!(ws.snapshot(), before);
 
     // The layout's fixed ports (8080, 9091, 8180, 9191) may be taken while tests run in
@@ -143,7 +143,7 @@ fn a_builtin_layout_passes_every_gate_against_the_users_own_services() {
     }
 
     let r = ship_env_exits(&ws, &env(), &["rehearse", "web"], 0);
-    assert!(r.stdout.contains("rolled back in"), "{}", r.stdout);
+    r.stdout_has("rolled back in");
     // The first check notifies on-call (the layout's notify_command writes a file).
     ship_env_exits(&ws, &env(), &["check", "web"], 1);
     assert!(ws.read("oncall-inbox.txt").contains("is about to start"));
@@ -160,7 +160,7 @@ fn a_builtin_layout_passes_every_gate_against_the_users_own_services() {
         .filter(|l| l.trim_start().starts_with("PASS "))
         .count();
     assert_eq!(passed, 7, "{}", r.stdout);
-    assert!(r.stdout.contains("may start"), "{}", r.stdout);
+    r.stdout_has("may start");
 }
 
 #[test]
@@ -189,8 +189,8 @@ fn init_options_are_checked_and_each_router_gets_its_sections() {
     ] {
         assert!(cfg.contains(want), "{want}:\n{cfg}");
     }
-    assert!(r.stdout.contains("marked CHANGE"), "{}", r.stdout);
+    r.stdout_has("marked CHANGE");
     // staging.stable is empty without --stable: the staging proxy says what to fill in.
     let r = ship_env_exits(&ws, &env(), &["proxy", "--staging"], 2);
-    assert!(r.text().contains("staging.stable"), "{}", r.text());
+    r.text_has("staging.stable");
 }

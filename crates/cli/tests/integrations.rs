@@ -324,7 +324,7 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 
         &format!("env -u PROM_PASSWORD ship rollout start web {WAIVE}"),
         2,
     );
-    assert!(r.text().contains("$PROM_PASSWORD"), "{}", r.text());
+    r.text_has("$PROM_PASSWORD");
     // Give Prometheus a few scrapes; then the rollout completes over TLS with the password.
     std::thread::sleep(Duration::from_secs(4));
     ws.sh_exits(

@@ -125,7 +125,7 @@ fn the_last_event_deleted_is_missing_from_the_anchors() {
         )
         .unwrap();
     let r = ws.ship_exits(&["audit", "verify"], 1);
-    assert!(r.text().contains("are missing"), "{}", r.text());
+    r.text_has("are missing");
 }
 
 #[test]
@@ -134,7 +134,7 @@ fn an_emptied_or_deleted_database_fails_and_is_not_recreated() {
     let path = ws.path(".ship/state.db");
     std::fs::write(&path, b"").unwrap();
     let r = ws.ship_exits(&["audit", "verify"], 1);
-    assert!(r.text().contains("no event log"), "{}", r.text());
+    r.text_has("no event log");
     assert_eq!(
         std::fs::metadata(&path).unwrap().len(),
         0,
@@ -143,11 +143,7 @@ fn an_emptied_or_deleted_database_fails_and_is_not_recreated() {
 
     std::fs::remove_file(&path).unwrap();
     let r = ws.ship_exits(&["audit", "verify"], 1);
-    assert!(
-        r.text().contains("whole event log is missing"),
-        "{}",
-        r.text()
-    );
+    r.text_has("whole event log is missing");
     assert!(!path.exists(), "verify created a database");
 }
 

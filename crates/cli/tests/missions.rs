@@ -15,7 +15,7 @@ fn a_mission_gets_its_outcome_contract_once_and_shows_its_schedule() {
     assert!(text.contains("mission: checkout"), "{text}");
     assert!(!text.contains("MISSION-NAME"), "{text}");
     let r = ws.ship_exits(&["mission", "new", "checkout"], 2);
-    assert!(r.text().contains("never overwrites"), "{}", r.text());
+    r.text_has("never overwrites");
     assert_eq!(ws.read(file), text);
 
     let j = ws.ship(&["mission", "show", "checkout", "--json"]).json();
@@ -44,16 +44,8 @@ fn a_mission_gets_its_outcome_contract_once_and_shows_its_schedule() {
     assert_eq!(j["due"], serde_json::json!(["launch"]), "{j}");
     ws.write(file, &text.replace("date: 2026-12-04", "date: 2026-11-20"));
     let r = ws.ship_exits(&["mission", "show", "checkout"], 0);
-    assert!(
-        r.stdout.contains("week-1       2026-11-20  due"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout.contains(">= 0.031, baseline 0.028"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("week-1       2026-11-20  due");
+    r.stdout_has(">= 0.031, baseline 0.028");
 }
 
 #[test]
@@ -61,11 +53,7 @@ fn broken_or_misplaced_outcome_contracts_name_file_and_line() {
     let ws = Ws::init();
     assert_eq!(ws.ship(&["mission", "new", "Bad Name"]).code, 2);
     let r = ws.ship_exits(&["mission", "show", "nowhere"], 2);
-    assert!(
-        r.text().contains("ship mission new nowhere"),
-        "{}",
-        r.text()
-    );
+    r.text_has("ship mission new nowhere");
     assert_eq!(ws.ship(&["mission", "new", "search"]).code, 0);
     let file = "work/missions/search/OUTCOME-CONTRACT.md";
     let text = ws.read(file);
@@ -79,7 +67,7 @@ fn broken_or_misplaced_outcome_contracts_name_file_and_line() {
     assert!(e["error"]["line"].as_u64().unwrap() > 1, "{e}");
     ws.write(file, &text.replace("mission: search", "mission: checkout"));
     let r = ws.ship_exits(&["mission", "show", "search"], 2);
-    assert!(r.text().contains("folder of `search`"), "{}", r.text());
+    r.text_has("folder of `search`");
 }
 
 #[test]
@@ -124,12 +112,7 @@ fn a_release_for_a_mission_is_linked_in_its_outcome_contract() {
     ws.verdict("v-pass-1", "PASS", "Faster checkout");
     assert_eq!(ws.ship(&["mission", "new", "checkout"]).code, 0);
     let r = ws.ship_exits(&["release", "new", "speedups", "--mission", "checkout"], 0);
-    assert!(
-        r.stdout
-            .contains("linked in work/missions/checkout/OUTCOME-CONTRACT.md"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("linked in work/missions/checkout/OUTCOME-CONTRACT.md");
     let j = ws.ship(&["mission", "show", "checkout", "--json"]).json();
     let text = ws.read("work/missions/checkout/OUTCOME-CONTRACT.md");
     assert!(text.contains("- 2026-11-27-speedups"), "{text}\n{j}");

@@ -136,7 +136,7 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
     let r = ship_env_exits(&ws, &env(), &["outcome", "measure", "checkout"], 1);
     assert!(r.stderr.contains("not in Operate"), "{}", r.text());
     let r = ship_env_exits(&ws, &env(), &["handoff", "web"], 1);
-    assert!(r.stdout.contains("rollout-completed"), "{}", r.stdout);
+    r.stdout_has("rollout-completed");
     assert_eq!(ws.read("STATUS.md"), status_before);
 
     let r = start_overriding(&ws, &["rollback-rehearsal"]);
@@ -148,13 +148,9 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
     // No alert source: "no critical alerts" is unconfirmed, and blocks until a person accepts it.
     let r = ship_env_exits(&ws, &env(), &["handoff", "web"], 1);
     // One command to run, with a reason for each unconfirmed item.
-    assert!(
-        r.stdout.contains(&format!(
+    r.stdout_has(&format!(
             "each with why (recorded in the contract):\n  ship handoff {ID} --accept critical-alerts=\"…\"\n"
-        )),
-        "{}",
-        r.stdout
-    );
+        ));
     let r = ship_env_exits(
         &ws,
         &env(),
@@ -224,7 +220,7 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
     ship_env_exits(&ws, &env(), &["release", "verify", "web"], 0);
     // Twice is "already", nothing changes.
     let r = ship_env_exits(&ws, &env(), &["handoff", "web"], 0);
-    assert!(r.stdout.contains("already handed over"), "{}", r.stdout);
+    r.stdout_has("already handed over");
     assert_eq!(ws.read("STATUS.md"), status);
 
     // Prometheus needs a few scrapes of the traffic for rate() over the period.
@@ -273,7 +269,7 @@ fn the_whole_loop_ends_in_operate_with_a_measured_outcome_and_one_signal() {
         &["outcome", "measure", "checkout", "--checkpoint", "launch"],
     );
     assert_eq!(r.code, 1, "a missed target exits 1: {}", r.text());
-    assert!(r.stdout.contains("already written"), "{}", r.stdout);
+    r.stdout_has("already written");
     assert_eq!(signals_with(&ws, "outcome-missed:checkout:launch").len(), 1);
     let list = ship_env(
         &ws,
@@ -464,13 +460,8 @@ fn handoff_names_every_missing_item_and_changes_nothing_until_they_hold() {
     // the next run, which writes only what is missing.
     ws.write("STATUS.md", &before_handoff);
     let r = ship_env_exits(&ws, &env(), &["handoff", "web"], 0);
-    assert!(r.stdout.contains("already handed over"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("left undone: STATUS.md: mission checkout in operate"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("already handed over");
+    r.stdout_has("left undone: STATUS.md: mission checkout in operate");
     assert!(!r.stdout.contains("event log: handed-over"), "{}", r.stdout);
     assert!(ws.read("STATUS.md").contains("| checkout | operate |"));
 
@@ -507,7 +498,7 @@ fn an_overdue_flag_raises_one_process_friction_signal_however_often_the_tick_run
     // A broken registry is reported, not skipped.
     ws.write("work/flags.yaml", "flags:\n- name: [\n");
     let r = ws.ship_exits(&["operate", "tick"], 1);
-    assert!(r.stdout.contains("work/flags.yaml:"), "{}", r.stdout);
+    r.stdout_has("work/flags.yaml:");
 }
 
 #[test]
@@ -532,14 +523,14 @@ fn outcome_measure_with_a_dead_prometheus_writes_nothing_and_says_why() {
         "---\nmissions:\n- name: checkout\n  phase: operate\n  since: 2026-11-20T00:00:00Z\n---\n# Status\n",
     );
     let r = ws.ship_exits(&["outcome", "measure", "checkout"], 2);
-    assert!(r.stderr.contains("nothing written"), "{}", r.stderr);
-    assert!(r.stderr.contains("success-ratio"), "{}", r.stderr);
+    r.stderr_has("nothing written");
+    r.stderr_has("success-ratio");
     assert!(!ws.path("work/missions/checkout/reports").exists());
     // Unknown mission and checkpoint are named.
     let r = ws.ship(&["outcome", "measure", "nope"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("ship mission new nope"), "{}", r.stderr);
+    r.stderr_has("ship mission new nope");
     let r = ws.ship(&["outcome", "measure", "checkout", "--checkpoint", "day-99"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("launch (2026-11-20)"), "{}", r.stderr);
+    r.stderr_has("launch (2026-11-20)");
 }

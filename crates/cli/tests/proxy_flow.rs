@@ -21,7 +21,7 @@ fn a_workspace_without_instances_is_refused_with_the_fix() {
     let ws = Ws::init();
     with_proxy(&ws, "");
     let r = ws.ship_exits(&["proxy"], 2);
-    assert!(r.text().contains("[[proxy.instances]]"), "{}", r.text());
+    r.text_has("[[proxy.instances]]");
 }
 
 #[test]
@@ -32,9 +32,9 @@ fn the_admin_token_comes_from_the_environment_or_nothing_starts() {
         "[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:9\"\n",
     );
     let r = ws.sh_exits("env -u SHIP_ADMIN_TOKEN ship proxy", 2);
-    assert!(r.text().contains("$SHIP_ADMIN_TOKEN"), "{}", r.text());
+    r.text_has("$SHIP_ADMIN_TOKEN");
     let r = ws.sh("SHIP_ADMIN_TOKEN=short ship proxy");
-    assert!(r.text().contains("at least 16 characters"), "{}", r.text());
+    r.text_has("at least 16 characters");
 }
 
 #[test]
@@ -45,8 +45,8 @@ fn an_instance_that_dies_at_start_is_named() {
         "[[proxy.instances]]\nversion = \"stable\"\naddress = \"127.0.0.1:1\"\n[[proxy.instances]]\nversion = \"canary\"\naddress = \"127.0.0.1:9\"\ncommand = \"sh -c 'exit 3'\"\n",
     );
     let r = ws.sh_exits("SHIP_ADMIN_TOKEN=0123456789abcdef0123 ship proxy", 2);
-    assert!(r.text().contains("127.0.0.1:9"), "{}", r.text());
-    assert!(r.text().contains("exited"), "{}", r.text());
+    r.text_has("127.0.0.1:9");
+    r.text_has("exited");
 }
 
 #[test]
@@ -61,7 +61,7 @@ fn a_builtin_rollout_without_the_token_starts_nothing() {
         &format!("env -u SHIP_ADMIN_TOKEN ship rollout start {ID} {WAIVE}"),
         2,
     );
-    assert!(r.text().contains("$SHIP_ADMIN_TOKEN"), "{}", r.text());
+    r.text_has("$SHIP_ADMIN_TOKEN");
     let r = ws.ship(&["rollout", "status", ID]);
     assert_ne!(r.code, 0, "no rollout was recorded: {}", r.text());
 }

@@ -58,7 +58,7 @@ fn compile_submit_approve_verify_then_tamper() {
     let tampered = ws.contract().replacen("- Saved cards", "- Saved card", 1);
     ws.write(&ws.contract_path(), &tampered);
     let r = ws.assert_verify_refuses("modified after approval");
-    assert!(r.stdout.contains("Release notes"), "{}", r.stdout);
+    r.stdout_has("Release notes");
     let j = ws.ship(&["release", "verify", ID, "--json"]).json();
     assert_eq!(j["state"], "tampered");
 }
@@ -166,34 +166,26 @@ fn refusals() {
         &["release", "approve", ID, "--key", agent.to_str().unwrap()],
         1,
     );
-    assert!(
-        r.stderr.contains("cannot approve their own release"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("cannot approve their own release");
 
     // A key not in allowed signers.
     let r = ws.ship(&["release", "approve", ID, "--key", eve.to_str().unwrap()]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("is not in work/allowed_signers"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("is not in work/allowed_signers");
 
     // A signature made in another namespace.
     let r = ws.sh_exits(&format!(
         "ship release digest {ID} | ssh-keygen -Y sign -f {} -n git > git.sig && ship release approve {ID} --signature git.sig",
         bob.display()
     ), 1);
-    assert!(r.stderr.contains("namespace \"git\""), "{}", r.stderr);
+    r.stderr_has("namespace \"git\"");
 
     // A valid signature over another release's message.
     let r = ws.sh_exits(&format!(
         "printf 'shiploop release approval v1\\nrelease: other\\ndigest: sha256:00\\nsubmitted-by: agent@example.com\\n' | ssh-keygen -Y sign -f {} -n shiploop-release > other.sig && ship release approve {ID} --signature other.sig",
         bob.display()
     ), 1);
-    assert!(r.stderr.contains("does not match"), "{}", r.stderr);
+    r.stderr_has("does not match");
 
     assert_eq!(ws.contract(), before, "refused approvals write nothing");
 }
@@ -211,7 +203,7 @@ fn big_bang_and_missing_triggers_are_refused_at_submit() {
     );
     ws.write(&ws.contract_path(), &big_bang);
     let r = ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 1);
-    assert!(r.stderr.contains("big-bang"), "{}", r.stderr);
+    r.stderr_has("big-bang");
     assert_eq!(ws.contract(), big_bang, "nothing written");
 
     let start = text.find("  automatic:\n").unwrap();
@@ -219,12 +211,8 @@ fn big_bang_and_missing_triggers_are_refused_at_submit() {
     let no_triggers = format!("{}  automatic: []\n{}", &text[..start], &text[end..]);
     ws.write(&ws.contract_path(), &no_triggers);
     let r = ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 1);
-    assert!(
-        r.stderr.contains("no automatic rollback triggers"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("rollback capability"), "{}", r.stderr);
+    r.stderr_has("no automatic rollback triggers");
+    r.stderr_has("rollback capability");
 
     let no_procedure = text.replace("### Procedure\n", "### Notes\n");
     ws.write(&ws.contract_path(), &no_procedure);
@@ -302,15 +290,15 @@ fn bad_names_unknown_releases_and_no_pass_verdicts() {
     for bad in ["../escape", "a/b", "..", ".hidden"] {
         let r = ws.ship(&["release", "new", bad]);
         assert_eq!(r.code, 2, "{bad}: {}", r.text());
-        assert!(r.stderr.contains("invalid release name"), "{}", r.stderr);
+        r.stderr_has("invalid release name");
     }
     let r = ws.ship_exits(&["release", "new", "nothing"], 1);
-    assert!(r.stderr.contains("no PASS verdict"), "{}", r.stderr);
+    r.stderr_has("no PASS verdict");
     assert_eq!(ws.snapshot(), snap, "nothing written");
 
     let r = ws.ship(&["release", "verify", "nope"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("unknown release `nope`"), "{}", r.stderr);
+    r.stderr_has("unknown release `nope`");
 }
 
 #[test]
@@ -412,7 +400,7 @@ fn ecdsa_and_rsa_approvers() {
     // RSA: --key says how to do it instead; a signature from ssh-keygen is accepted.
     let r = ws.ship(&["release", "approve", ID, "--key", rsa.to_str().unwrap()]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("--signature"), "{}", r.stderr);
+    r.stderr_has("--signature");
     let r = ws.approve_by_ssh_keygen(&rsa, "rsa");
     assert_eq!(r.code, 0, "{}", r.text());
     ws.assert_approved_by("ecdsa@example.com, rsa@example.com");
@@ -452,12 +440,12 @@ fn encrypted_keys_need_their_passphrase() {
     let k = key.display();
     let r = ws.sh(&format!("ship release approve {ID} --key {k}"));
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("SHIP_KEY_PASSPHRASE"), "{}", r.stderr);
+    r.stderr_has("SHIP_KEY_PASSPHRASE");
     let r = ws.sh(&format!(
         "SHIP_KEY_PASSPHRASE=wrong ship release approve {ID} --key {k}"
     ));
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("wrong passphrase"), "{}", r.stderr);
+    r.stderr_has("wrong passphrase");
     ws.sh_exits(
         &format!("SHIP_KEY_PASSPHRASE=s3cret ship release approve {ID} --key {k}"),
         0,
@@ -542,11 +530,7 @@ fn a_redirected_signers_file_is_overridden_by_the_pinned_one() {
         &["release", "verify", ID, "--allowed-signers", pinned_arg],
         1,
     );
-    assert!(
-        r.stdout.contains("is not listed for mallory@example.com"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("is not listed for mallory@example.com");
     // …given before the command too, as README.md's Scripting section writes it.
     ws.ship_exits(
         &["--allowed-signers", pinned_arg, "release", "verify", ID],
@@ -599,11 +583,7 @@ fn one_key_listed_for_two_principals_is_one_approver() {
         ],
         1,
     );
-    assert!(
-        r.stderr.contains("distinct approvers need distinct keys"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("distinct approvers need distinct keys");
     // Copying the record under the other principal by hand does not count either.
     let text = ws.contract();
     let start = text.find("approvals:\n").unwrap() + "approvals:\n".len();
@@ -663,7 +643,7 @@ fn hostile_numbers_are_parse_errors_not_panics() {
         &["release", "show", ID][..],
     ] {
         let r = ws.ship_exits(cmd, 2);
-        assert!(r.stderr.contains("out of range"), "{}", r.stderr);
+        r.stderr_has("out of range");
     }
 }
 
@@ -677,7 +657,7 @@ fn the_tables_people_read_must_be_the_plan_that_runs() {
         .replace("<!-- ship:begin stages -->", "<!-- ship:begin  stages -->");
     ws.write(&ws.contract_path(), &c);
     let r = ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 1);
-    assert!(r.stderr.contains("the `stages` table"), "{}", r.stderr);
+    r.stderr_has("the `stages` table");
 
     // A FAIL verdict moved into the changes: submit refuses, naming it.
     let ws = Ws::with_contract();
@@ -692,11 +672,7 @@ fn the_tables_people_read_must_be_the_plan_that_runs() {
     );
     ws.write(&ws.contract_path(), &forged);
     let r = ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 1);
-    assert!(
-        r.stderr.contains("not a PASS for `v-fail-1`"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("not a PASS for `v-fail-1`");
 }
 
 #[test]
@@ -709,7 +685,7 @@ fn control_characters_and_odd_ids_are_refused_without_panics() {
     );
     ws.write(&ws.contract_path(), &c);
     let r = ws.ship_exits(&["release", "show", ID], 2);
-    assert!(r.stderr.contains("control character"), "{}", r.stderr);
+    r.stderr_has("control character");
     let c = original.replacen(
         "id: 2026-11-27-checkout-speedups",
         "id: \"2026-11-2é-checkout-speedups\"",

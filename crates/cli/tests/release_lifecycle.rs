@@ -55,12 +55,8 @@ fn stages_given_at_compilation_are_approved_and_rolled_out() {
         ],
         0,
     );
-    assert!(
-        r.stdout.contains(
-            "stages (--stage): canary 10 % for 1s, early-adopters 30 % for 1s, ga 60 % for 1s"
-        ),
-        "{}",
-        r.stdout
+    r.stdout_has(
+        "stages (--stage): canary 10 % for 1s, early-adopters 30 % for 1s, ga 60 % for 1s",
     );
     let contract = ws.read("work/releases/2026-11-27-web.md");
     assert!(
@@ -117,7 +113,7 @@ fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
 
     // The same name, the same day: compiled again, with the same changes (they are free).
     let r = ws.ship_exits(&["release", "new", "web"], 0);
-    assert!(r.stdout.contains("changes (2)"), "{}", r.stdout);
+    r.stdout_has("changes (2)");
     // A draft is withdrawn too, and the next one is kept under the next number.
     let r = withdraw(&ws, "a@example.com", "again");
     assert_eq!(r.code, 0, "{}", r.text());
@@ -147,13 +143,13 @@ fn a_draft_or_pending_release_is_withdrawn_and_its_name_compiled_again() {
     let before = ws.snapshot();
     let r = withdraw(&ws, "a@example.com", "late");
     assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.text().contains("is approved"), "{}", r.text());
+    r.text_has("is approved");
     assert_eq!(ws.snapshot(), before);
     // Shipped: refused too.
     ws.ship_exits(&start("web"), 0);
     let r = withdraw(&ws, "a@example.com", "late");
     assert_eq!(r.code, 1, "{}", r.text());
-    assert!(r.text().contains("is shipped"), "{}", r.text());
+    r.text_has("is shipped");
 }
 
 /// `ship release withdraw web` by `by`, for `reason`.
@@ -192,7 +188,7 @@ fn evidence_gathered_before_a_withdrawal_does_not_count_for_the_release_compiled
     assert_eq!(ws.ship(&["release", "new", "web"]).code, 0);
     // Nobody can acknowledge what on-call has not been told about yet.
     let r = ws.ship_exits(&["oncall", "ack", "web", "--as", "bob@example.com"], 1);
-    assert!(r.text().contains("not been notified yet"), "{}", r.text());
+    r.text_has("not been notified yet");
     assert_eq!(oncall_status(&ws, "web"), "fail");
     let inbox = ws.read("oncall-inbox.txt");
     assert_eq!(inbox.lines().count(), 2, "{inbox}");

@@ -55,7 +55,7 @@ fn a_healthy_release_reaches_100_through_every_stage() {
     // Starting a finished rollout again changes nothing.
     let r = ws.ship(&start("web"));
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("already ended"), "{}", r.stdout);
+    r.stdout_has("already ended");
     assert_eq!(weights(&ws), vec![5, 25, 50, 100]);
 }
 
@@ -64,13 +64,8 @@ fn an_unhealthy_release_is_rolled_back_in_the_stage_where_it_turns_bad() {
     let ws = rollout_ws("1s", "100ms");
     ws.write("metrics-ga.json", &failing(8.0));
     let r = ws.ship_exits(&start("web"), 1);
-    assert!(r.stdout.contains("ROLLED BACK"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("canary errors 1,600/20,000 (8.00 %) vs stable 100/100,000 (0.10 %): +7.90 pp, above the 1 pp margin with 99 % confidence"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("ROLLED BACK");
+    r.stdout_has("canary errors 1,600/20,000 (8.00 %) vs stable 100/100,000 (0.10 %): +7.90 pp, above the 1 pp margin with 99 % confidence");
     assert_eq!(weights(&ws), vec![5, 25, 50, 0]);
     assert_eq!(ws.read("weight").trim(), "0");
     let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
@@ -93,7 +88,7 @@ fn only_approved_releases_start() {
     ws.verdict("v-pass-3", "PASS", "Gift cards");
     assert_eq!(ws.ship(&["release", "new", "draft-one"]).code, 0);
     let r = ws.ship_exits(&start("draft-one"), 1);
-    assert!(r.stderr.contains("may not start"), "{}", r.stderr);
+    r.stderr_has("may not start");
     assert!(!ws.path("weights.log").exists(), "nothing was routed");
 }
 
@@ -106,7 +101,7 @@ fn operators_pause_promote_and_abort() {
         &["rollout", "pause", "web", "--reason", "looking at a ticket"],
         0,
     );
-    assert!(r.stdout.contains("queued"), "{}", r.stdout);
+    r.stdout_has("queued");
     ws.ship_exits(
         &[
             "rollout",
@@ -265,7 +260,7 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
     drop(store);
     let r = ws.ship(&["audit", "verify"]);
     assert_eq!(r.code, 1, "{} ({replay})", r.text());
-    assert!(r.stdout.contains("was modified"), "{}", r.stdout);
+    r.stdout_has("was modified");
 }
 
 #[test]
@@ -282,7 +277,7 @@ fn the_hotfix_path_skips_stages_keeps_security_mandatory_and_writes_a_post_incid
         "---\nid: fix-1\nverdict: PASS\nsummary: Stop double-charging on retry\n---\nok\n",
     );
     let r = ws.ship_exits(&HOTFIX_NEW, 1);
-    assert!(r.stderr.contains("security"), "{}", r.stderr);
+    r.stderr_has("security");
     ws.verdict_fix();
     let alice = ws.key("alice2", "alice2@example.com", true);
     for args in [
@@ -457,11 +452,7 @@ fn an_abort_the_router_refuses_is_not_reported_as_done() {
         &["rollout", "abort", "web", "--reason", "broken checkout"],
         1,
     );
-    assert!(
-        r.stderr.contains("has not confirmed the rollback"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("has not confirmed the rollback");
     assert_eq!(
         ws.read("weight").trim(),
         "5",

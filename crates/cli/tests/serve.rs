@@ -380,7 +380,7 @@ fn every_endpoint_answers_json_or_a_problem_and_checks_the_token() {
     ] {
         let r = ship_env(&ws, &[], &args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.text());
-        assert!(r.stderr.contains("control character"), "{}", r.stderr);
+        r.stderr_has("control character");
     }
     // A finished rollout has nothing to pause.
     s.call("POST", &pause, Some(OPERATOR), Some(r#"{"reason":"x"}"#))

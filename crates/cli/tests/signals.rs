@@ -57,7 +57,7 @@ fn people_write_signals_and_list_them_by_type() {
     assert_eq!(fb["signals"].as_array().unwrap().len(), 1, "{fb}");
     assert_eq!(fb["signals"][0]["file"], file);
     let r = ws.ship(&["signal", "list", "--type", "process-friction"]);
-    assert!(r.stdout.contains("Approvals wait a day"), "{}", r.stdout);
+    r.stdout_has("Approvals wait a day");
     assert!(!r.stdout.contains("saved card"), "{}", r.stdout);
 
     // A broken signal is reported, never hides the others.
@@ -66,8 +66,8 @@ fn people_write_signals_and_list_them_by_type() {
         "---\ntitle: x\ntype: rumour\n---\n",
     );
     let r = ws.ship_exits(&["signal", "list"], 0);
-    assert!(r.stderr.contains("2026-11-27-broken.md"), "{}", r.stderr);
-    assert!(r.stdout.contains("Approvals wait a day"), "{}", r.stdout);
+    r.stderr_has("2026-11-27-broken.md");
+    r.stdout_has("Approvals wait a day");
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn bad_signal_input_is_refused_with_the_valid_values() {
     let ws = Ws::with_contract();
     let before = ws.snapshot();
     let r = ws.ship_exits(&["signal", "new", "--type", "rumour", "--title", "x"], 2);
-    assert!(r.text().contains("customer-feedback"), "{}", r.text());
+    r.text_has("customer-feedback");
     ws.ship_exits(
         &[
             "signal",

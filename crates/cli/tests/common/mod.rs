@@ -26,6 +26,24 @@ impl Run {
     pub fn text(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
+    /// Asserts that stdout contains `part` (stdout in the message).
+    #[track_caller]
+    pub fn stdout_has(&self, part: &str) -> &Run {
+        assert!(self.stdout.contains(part), "{}", self.stdout);
+        self
+    }
+    /// Asserts that stderr contains `part` (stderr in the message).
+    #[track_caller]
+    pub fn stderr_has(&self, part: &str) -> &Run {
+        assert!(self.stderr.contains(part), "{}", self.stderr);
+        self
+    }
+    /// Asserts that stdout and stderr together contain `part` (both in the message).
+    #[track_caller]
+    pub fn text_has(&self, part: &str) -> &Run {
+        assert!(self.text().contains(part), "{}", self.text());
+        self
+    }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
