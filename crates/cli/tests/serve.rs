@@ -728,6 +728,20 @@ fn browser(jar: &std::path::Path, args: &[&str]) -> (u16, String, String) {
     (status, head.to_lowercase(), body.to_string())
 }
 
+/// A browser request answered with a redirect (303 or 307); the head, lowercased.
+#[track_caller]
+fn redirected(jar: &std::path::Path, args: &[&str]) -> String {
+    let (code, head, _) = browser(jar, args);
+    assert!(code == 303 || code == 307, "{code} {head}");
+    head
+}
+
+/// A browser request answered with `status`.
+#[track_caller]
+fn assert_status(jar: &std::path::Path, args: &[&str], status: u16) {
+    assert_eq!(browser(jar, args).0, status);
+}
+
 #[test]
 fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     let (ws, addr) = serve_ws("5s");
@@ -767,21 +781,19 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     let jar = ws.path("viewer.jar");
 
     // Not logged in: to the login form; a wrong token is refused.
-    let (code, head, _) = browser(&jar, &[&format!("{base}/")]);
-    assert!(code == 303 || code == 307, "{code} {head}");
+    let head = redirected(&jar, &[&format!("{base}/")]);
     assert!(head.contains("location: /login"), "{head}");
-    let (code, _, _) = browser(
+    assert_status(
         &jar,
         &["-d", "token=not-a-token-000000", &format!("{base}/login")],
+        401,
     );
-    assert_eq!(code, 401);
 
     // A viewer reads without JavaScript: the release, its stages, a chart, the decisions.
-    let (code, head, _) = browser(
+    let head = redirected(
         &jar,
         &["-d", &format!("token={VIEWER}"), &format!("{base}/login")],
     );
-    assert!(code == 303 || code == 307, "{code} {head}");
     assert!(head.contains("set-cookie: ship_token="), "{head}");
     assert!(head.contains("httponly"), "{head}");
     let (code, _, index) = browser(&jar, &[&format!("{base}/")]);
@@ -818,11 +830,11 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
         !page.contains("Roll back</button>"),
         "a viewer gets no buttons"
     );
-    let (code, _, _) = browser(
+    assert_status(
         &jar,
         &["-d", "reason=nope", &format!("{base}/releases/{id}/abort")],
+        403,
     );
-    assert_eq!(code, 403);
 
     // Pages keep their live-update streams open meanwhile, as browsers do.
     let streams: Vec<Child> = (0..3)
@@ -844,7 +856,7 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     );
     let (_, _, page) = browser(&ojar, &[&format!("{base}/releases/{id}")]);
     assert!(page.contains("Roll back</button>"), "{page}");
-    let (code, _, _) = browser(
+    assert_status(
         &ojar,
         &[
             "-H",
@@ -853,15 +865,15 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
             "reason=x",
             &format!("{base}/releases/{id}/abort"),
         ],
+        403,
     );
-    assert_eq!(code, 403);
     // A post that says nowhere where it came from is refused too (fails closed).
-    let (code, _, _) = browser(
+    assert_status(
         &ojar,
         &["-d", "reason=x", &format!("{base}/releases/{id}/abort")],
+        403,
     );
-    assert_eq!(code, 403);
-    let (code, head, _) = browser(
+    redirected(
         &ojar,
         &[
             "-H",
@@ -871,7 +883,6 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
             &format!("{base}/releases/{id}/abort"),
         ],
     );
-    assert!(code == 303 || code == 307, "{code} {head}");
     let v = wait_phase(&s, id, "rolled-back", Duration::from_secs(20));
     for mut c in streams {
         let _ = c.kill();
