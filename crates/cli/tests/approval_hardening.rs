@@ -25,7 +25,7 @@ fn submitter_approves_as(name: &str, line: &str, approver: &str) -> (Ws, Run) {
     let r = ws.ship(&["release", "submit", ID, "--as", &who]);
     assert_eq!(r.code, 0, "{line}: {}", r.text());
     let k = key.to_str().unwrap();
-    let r = ws.ship(&["release", "approve", ID, "--key", k, "--as", approver]);
+    let r = ws.ship(&approve_as(k, approver));
     (ws, r)
 }
 
@@ -58,22 +58,11 @@ fn a_submitter_spelled_differently_is_still_the_submitter() {
     ws.ship_exits(&["release", "submit", ID, "--as", "ALICE@example.com"], 0);
     let k = alice.to_str().unwrap();
     for who in ["alice@corp.example", "alice@example.com"] {
-        let r = ws.ship(&["release", "approve", ID, "--key", k, "--as", who]);
+        let r = ws.ship(&approve_as(k, who));
         assert_eq!(r.code, 1, "{who}: {}", r.text());
     }
     // Signing as a principal stays case-sensitive, as in ssh-keygen, and the refusal says so.
-    let r = ws.ship_exits(
-        &[
-            "release",
-            "approve",
-            ID,
-            "--key",
-            k,
-            "--as",
-            "Alice@Corp.example",
-        ],
-        1,
-    );
+    let r = ws.ship_exits(&approve_as(k, "Alice@Corp.example"), 1);
     r.stderr_has("case-sensitive");
 }
 
@@ -202,18 +191,7 @@ fn a_submitter_variant_cannot_approve_with_the_plain_address_key() {
         assert!(r.stderr.contains("--as"), "{who:?}: {}", r.stderr);
     }
     // And so is approving --as one.
-    let r = ws.ship_exits(
-        &[
-            "release",
-            "approve",
-            ID,
-            "--key",
-            agent.to_str().unwrap(),
-            "--as",
-            "bob@example.com.",
-        ],
-        2,
-    );
+    let r = ws.ship_exits(&approve_as(agent.to_str().unwrap(), "bob@example.com."), 2);
     r.stderr_has("--as");
 }
 

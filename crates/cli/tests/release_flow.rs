@@ -558,31 +558,8 @@ fn one_key_listed_for_two_principals_is_one_approver() {
         0
     );
     let k = alice.to_str().unwrap();
-    assert_eq!(
-        ws.ship(&[
-            "release",
-            "approve",
-            ID,
-            "--key",
-            k,
-            "--as",
-            "alice@example.com"
-        ])
-        .code,
-        0
-    );
-    let r = ws.ship_exits(
-        &[
-            "release",
-            "approve",
-            ID,
-            "--key",
-            k,
-            "--as",
-            "a@example.com",
-        ],
-        1,
-    );
+    assert_eq!(ws.ship(&approve_as(k, "alice@example.com")).code, 0);
+    let r = ws.ship_exits(&approve_as(k, "a@example.com"), 1);
     r.stderr_has("distinct approvers need distinct keys");
     // Copying the record under the other principal by hand does not count either.
     let text = ws.contract();

@@ -132,6 +132,12 @@ pub const WAIVERS: [&str; 10] = [
 ];
 
 /// `rollout start RELEASE` with [`WAIVE`].
+/// The arguments of `ship release approve` for the standard contract with `key`, signing as
+/// the principal `who`.
+pub fn approve_as<'a>(key: &'a str, who: &'a str) -> [&'a str; 7] {
+    ["release", "approve", ID, "--key", key, "--as", who]
+}
+
 pub fn start(release: &str) -> Vec<&str> {
     [&["rollout", "start", release][..], &WAIVERS[..]].concat()
 }
