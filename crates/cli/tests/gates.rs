@@ -219,16 +219,7 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
         "records keep the approval"
     );
     // The notification went out once, however often `ship check` ran.
-    let log = ws
-        .ship(&["audit", "log", "--release", "web", "--json"])
-        .json();
-    let notified = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "oncall-notified")
-        .count();
-    assert_eq!(notified, 1);
+    assert_eq!(ws.events("web", "oncall-notified").len(), 1);
 
     let r = ship_env_exits(&ws, &env, &["rollout", "start", "web"], 0);
     r.stdout_has("every pre-deployment gate passes");
@@ -279,16 +270,8 @@ fn an_override_is_recorded_and_approval_can_never_be_waived() {
     ]);
     assert_eq!(r.code, 0, "{}", r.text());
     r.stdout_has("waived: rollback-rehearsal, feature-flags, oncall");
-    let log = ws
-        .ship(&["audit", "log", "--release", "web", "--json"])
-        .json();
-    let waivers: Vec<&serde_json::Value> = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "gate-overridden")
-        .collect();
-    assert_eq!(waivers.len(), 3, "{log}");
+    let waivers = ws.events("web", "gate-overridden");
+    assert_eq!(waivers.len(), 3, "{waivers:?}");
     assert_eq!(waivers[0]["data"]["by"], "carol@example.com");
     assert!(waivers[0]["data"]["reason"]
         .as_str()

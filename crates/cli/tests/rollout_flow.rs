@@ -233,15 +233,10 @@ fn sigkill_at_random_instants_then_resume_gives_the_uninterrupted_result() {
     );
 
     // Every traffic change is in the event log, even one whose confirmation a kill lost.
-    let log = ws
-        .ship(&["audit", "log", "--release", "web", "--json"])
-        .json();
-    let router: Vec<&serde_json::Value> = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "router")
-        .map(|e| &e["data"])
+    let router: Vec<serde_json::Value> = ws
+        .events("web", "router")
+        .into_iter()
+        .map(|e| e["data"].clone())
         .collect();
     for w in &expected {
         assert!(

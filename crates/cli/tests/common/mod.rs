@@ -394,6 +394,20 @@ impl Ws {
         assert!(r.stdout.contains(approvers), "{}", r.stdout);
     }
 
+    /// The events of `kind` in `release`'s audit log (`ship audit log --release R --json`).
+    pub fn events(&self, release: &str, kind: &str) -> Vec<serde_json::Value> {
+        let log = self
+            .ship(&["audit", "log", "--release", release, "--json"])
+            .json();
+        log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .cloned()
+            .collect()
+    }
+
     /// The files in work/signals whose name contains `part` (`.md` for every signal), sorted.
     pub fn signals(&self, part: &str) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = std::fs::read_dir(self.path("work/signals"))
