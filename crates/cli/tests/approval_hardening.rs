@@ -90,11 +90,7 @@ fn verify_refuses_an_approval_whose_key_turns_out_to_be_the_submitters() {
 #[test]
 fn ecdsa_p384_and_p521_approvers() {
     let ws = Ws::with_contract();
-    ws.write(
-        "ship.toml",
-        &ws.read("ship.toml")
-            .replace("required_approvals = 1", "required_approvals = 2"),
-    );
+    ws.require_approvals(2);
     ws.ship_exits(&["release", "submit", ID, "--as", "agent@example.com"], 0);
     for (bits, who) in [("384", "p384@example.com"), ("521", "p521@example.com")] {
         let key = keygen(

@@ -98,11 +98,7 @@ fn ssh_keygen_signatures_are_accepted_and_ours_verify_with_ssh_keygen() {
     let ws = Ws::with_contract();
     let bob = ws.key("bob", "bob@example.com", true);
     let carol = ws.key("carol", "carol@example.com", true);
-    ws.write(
-        "ship.toml",
-        &ws.read("ship.toml")
-            .replace("required_approvals = 1", "required_approvals = 2"),
-    );
+    ws.require_approvals(2);
     assert_eq!(
         ws.ship(&["release", "submit", ID, "--as", "agent@example.com"])
             .code,
@@ -381,11 +377,7 @@ fn usage_errors_exit_2_and_json_errors_are_json() {
 #[test]
 fn ecdsa_and_rsa_approvers() {
     let ws = Ws::with_contract();
-    ws.write(
-        "ship.toml",
-        &ws.read("ship.toml")
-            .replace("required_approvals = 1", "required_approvals = 2"),
-    );
+    ws.require_approvals(2);
     let ecdsa = ws.key_of_type("ecdsa", "ecdsa@example.com");
     let rsa = ws.key_of_type("rsa", "rsa@example.com");
     assert_eq!(
@@ -542,11 +534,7 @@ fn a_redirected_signers_file_is_overridden_by_the_pinned_one() {
 #[test]
 fn one_key_listed_for_two_principals_is_one_approver() {
     let ws = Ws::with_contract();
-    ws.write(
-        "ship.toml",
-        &ws.read("ship.toml")
-            .replace("required_approvals = 1", "required_approvals = 2"),
-    );
+    ws.require_approvals(2);
     let alice = ws.key("alice", "alice@example.com", true);
     let signers = ws
         .read("work/allowed_signers")

@@ -368,6 +368,15 @@ impl Ws {
         r
     }
 
+    /// ship.toml asks for `n` approvals instead of the one `ship init` writes.
+    pub fn require_approvals(&self, n: u32) {
+        let cfg = self.read("ship.toml").replace(
+            "required_approvals = 1",
+            &format!("required_approvals = {n}"),
+        );
+        self.write("ship.toml", &cfg);
+    }
+
     /// The agent submits the standard contract and the holder of `key` approves it.
     pub fn submit_and_approve(&self, key: &Path) {
         self.submit_and_approve_release(ID, key);
