@@ -368,8 +368,7 @@ fn validation_through_the_builtin_proxy_passes_a_healthy_version() {
     let items = j["validation"]["items"].as_array().unwrap();
     let smoke = items.iter().find(|i| i["item"] == "smoke-tests").unwrap();
     assert_eq!(smoke["status"], "pass", "{smoke}");
-    let c = ws.read("work/releases/2026-11-27-web.md");
-    assert!(c.contains("status: shipped"), "{c}");
+    ws.assert_web_contract_has(&["status: shipped"]);
     // `ship validate` again reports the recorded result.
     let r = ship_env_exits(&ws, &env, &["validate", "web"], 0);
     r.stdout_has("already passed");
@@ -400,9 +399,7 @@ fn a_failing_smoke_test_rolls_back_and_writes_one_incident_signal() {
     assert!(text.contains("type: incident"), "{text}");
     assert!(text.contains("event: validation:2026-11-27-web"), "{text}");
     assert!(text.contains("answered 500"), "{text}");
-    let c = ws.read("work/releases/2026-11-27-web.md");
-    assert!(c.contains("status: rolled-back"), "{c}");
-    assert!(c.contains("Result: **failed**"), "{c}");
+    ws.assert_web_contract_has(&["status: rolled-back", "Result: **failed**"]);
     drop(proxy);
 }
 
@@ -497,9 +494,7 @@ fn manual_validation_failure_raises_the_incident_and_a_person_rolls_back() {
         "100",
         "manual: nothing rolled back"
     );
-    let c = ws.read("work/releases/2026-11-27-web.md");
-    assert!(c.contains("status: validating"), "{c}");
-    assert!(c.contains("Result: **failed**"), "{c}");
+    ws.assert_web_contract_has(&["status: validating", "Result: **failed**"]);
     let signal = ws
         .signals("validation-failed")
         .into_iter()
@@ -515,8 +510,7 @@ fn manual_validation_failure_raises_the_incident_and_a_person_rolls_back() {
         0,
     );
     assert_eq!(ws.read("weight").trim(), "0");
-    let c = ws.read("work/releases/2026-11-27-web.md");
-    assert!(c.contains("status: rolled-back"), "{c}");
+    ws.assert_web_contract_has(&["status: rolled-back"]);
 }
 
 #[test]

@@ -44,10 +44,11 @@ fn a_healthy_release_reaches_100_through_every_stage() {
     assert_eq!(ws.read("weight").trim(), "100");
     // The contract records the milestones without breaking its approval.
     assert_eq!(j["validation"]["result"], "passed", "{j}");
-    let c = ws.read("work/releases/2026-11-27-web.md");
-    assert!(c.contains("status: shipped"), "{c}");
-    assert!(c.contains("Result: **passed**"), "{c}");
-    assert!(c.contains("| complete | full | 100 % |"), "{c}");
+    ws.assert_web_contract_has(&[
+        "status: shipped",
+        "Result: **passed**",
+        "| complete | full | 100 % |",
+    ]);
     assert_eq!(ws.ship(&["release", "verify", "web"]).code, 0);
     let s = ws.ship(&["rollout", "status", "web", "--json"]).json();
     assert_eq!(s["state"]["phase"]["phase"], "completed");

@@ -417,6 +417,15 @@ impl Ws {
             .collect()
     }
 
+    /// Release `web`'s contract (work/releases/2026-11-27-web.md) contains each of `parts`.
+    #[track_caller]
+    pub fn assert_web_contract_has(&self, parts: &[&str]) {
+        let c = self.read("work/releases/2026-11-27-web.md");
+        for part in parts {
+            assert!(c.contains(part), "{c}");
+        }
+    }
+
     /// The files in work/signals whose name contains `part` (`.md` for every signal), sorted.
     pub fn signals(&self, part: &str) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = std::fs::read_dir(self.path("work/signals"))
