@@ -339,6 +339,11 @@ impl Notifier {
         let (from, events) = {
             let store = SqliteStore::open(&self.db)?;
             let from = store.cursor(&self.cursor_name())?;
+            // Called every half second while a rollout runs: when nothing was logged since the
+            // last flush, do not read and decode the whole log again.
+            if store.last_seq(Some(&self.release))? <= from {
+                return Ok(0);
+            }
             // Every earlier event, for the hold-to-failure transitions; only new ones are sent.
             (from, store.events(Some(&self.release))?)
         };

@@ -72,16 +72,21 @@ async fn sampled(
     };
     // What ship recorded for the query while rolling out: the chart of a source that keeps
     // no history of its own.
-    let recorded: Vec<Point> = SqliteStore::open(&ws.state_db())
-        .and_then(|s| s.sample_values(releases, &m.query, start, now))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(t, v)| (t.timestamp_millis() as f64 / 1000.0, v))
-        .collect();
+    // Only ship's proxy keeps no history of its own; other sources are not handed any.
+    let recorded: Vec<Point> = if kind == MetricsKind::Builtin {
+        SqliteStore::open(&ws.state_db())
+            .and_then(|s| s.sample_values(releases, &m.query, start, now))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, v)| (t.timestamp_millis() as f64 / 1000.0, v))
+            .collect()
+    } else {
+        vec![]
+    };
     let asker = format!("outcome metric {} (source: {})", m.name, m.source);
     let source: Box<dyn MetricSource> = match build::source_for(ws, kind, &asker) {
         Ok(s) => s,
-        Err(e) => return (Err(e.to_string()), to_series(&recorded, kind)),
+        Err(e) => return (Err(e.to_string()), points(&recorded)),
     };
     let q = OutcomeQuery {
         query: &m.query,
@@ -96,15 +101,6 @@ async fn sampled(
     // A chart that cannot be drawn does not stop the measurement: the actual is what counts.
     let series = source.series(&q, &recorded).await.unwrap_or_default();
     (actual, points(&series))
-}
-
-/// What a source that could not be built still charts: the recorded samples of ship's proxy.
-fn to_series(recorded: &[Point], kind: MetricsKind) -> Vec<(DateTime<Utc>, f64)> {
-    if kind == MetricsKind::Builtin {
-        points(recorded)
-    } else {
-        vec![]
-    }
 }
 
 fn points(series: &[Point]) -> Vec<(DateTime<Utc>, f64)> {

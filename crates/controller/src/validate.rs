@@ -401,11 +401,7 @@ impl Controller<'_> {
             // A person rolled it back during the window: that rollback is the incident (its
             // own signal, from `finish`); the validation only records that it did not pass.
             self.ws.record_validation(&id, None, record, now)?;
-            self.settle_rollback(clock).await?;
-            report.rolled_back = matches!(self.state.phase, Phase::RolledBack { .. });
-            if !self.state.phase.is_terminal() {
-                self.finish(clock.now())?;
-            }
+            report.rolled_back = self.settled(clock).await?;
             return Ok(report);
         }
         // The incident signal first: it carries the evidence, and a rollback that follows
@@ -426,13 +422,20 @@ impl Controller<'_> {
         if self.rolls_back_on_failure() && self.state.phase == Phase::Completed {
             self.apply(Input::ValidationFailed { reason }, now, None, &mut |_| {})
                 .await?;
-            self.settle_rollback(clock).await?;
-            report.rolled_back = matches!(self.state.phase, Phase::RolledBack { .. });
-            if !self.state.phase.is_terminal() {
-                self.finish(clock.now())?;
-            }
+            report.rolled_back = self.settled(clock).await?;
         }
         Ok(report)
+    }
+
+    /// Gets the rollback to stick, then writes what a finished rollout owes (once: a rollout
+    /// that settled to an end has already been finished); true when it rolled back.
+    async fn settled(&mut self, clock: &mut dyn Clock) -> Result<bool> {
+        self.settle_rollback(clock).await?;
+        let rolled_back = matches!(self.state.phase, Phase::RolledBack { .. });
+        if !self.state.phase.is_terminal() {
+            self.finish(clock.now())?;
+        }
+        Ok(rolled_back)
     }
 
     fn validation_signal(&self, reason: &str, items: &[ItemResult], now: DateTime<Utc>) -> Signal {

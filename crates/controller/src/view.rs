@@ -4,7 +4,7 @@
 
 use crate::{holder_is_dead, store_err, Result};
 use chrono::{DateTime, Utc};
-use shiploop_rollout::{Decision, Phase};
+use shiploop_rollout::Decision;
 use shiploop_store::{LoggedEvent, SqliteStore, StateStore, StoreError, StoredRollout};
 use shiploop_workspace::{Error, Workspace};
 
@@ -99,10 +99,7 @@ pub fn in_flight(ws: &Workspace, now: DateTime<Utc>) -> Result<Vec<InFlight>> {
     for release in store.releases().map_err(store_err)? {
         let (phase, stage, weight) = match store.rollout(&release) {
             Ok(Some(row)) => {
-                if matches!(
-                    row.state.phase,
-                    Phase::Completed | Phase::RolledBack { .. } | Phase::Failed { .. }
-                ) {
+                if row.state.phase.is_terminal() {
                     continue;
                 }
                 let stage = row.plan.plan.stages.get(row.state.stage);
