@@ -179,13 +179,11 @@ impl MetricsCfg {
         self.source(self.kind)
     }
 
-    /// Every problem with the tables in use: the configured source's, and
-    /// `[metrics.prometheus]` always (outcome metrics may read Prometheus whatever the kind).
+    /// Every problem with the tables in use: the configured source's, and those of every
+    /// source that measures outcomes (an outcome metric may name one whatever the kind).
     pub fn problems(&self) -> Vec<Problem> {
         let mut kinds = vec![self.kind];
-        if self.kind != MetricsKind::Prometheus {
-            kinds.push(MetricsKind::Prometheus);
-        }
+        kinds.extend(self.outcome_kinds().into_iter().filter(|k| *k != self.kind));
         let mut found = Vec::new();
         for kind in kinds {
             let table = ["metrics", kind.as_str()];
