@@ -11,7 +11,7 @@ use chrono::Duration as CDuration;
 use proptest::prelude::*;
 use shiploop_rollout::criteria::Outcome;
 use shiploop_rollout::measure::{self, Measurement, Observation};
-use shiploop_rollout::{DecisionKind, Effect, Input, Phase, Plan, Rollout};
+use shiploop_rollout::{DecisionKind, Effect, Input, Phase, Plan, RollbackCause, Rollout};
 
 #[derive(Debug, Clone)]
 enum Obs {
@@ -151,6 +151,8 @@ fn apply(
     let before = r.clone();
     let operator = matches!(input, Input::Promote { .. });
     let rollback_input = matches!(input, Input::Abort { .. } | Input::ValidationFailed { .. });
+    let abort = matches!(input, Input::Abort { .. });
+    let validation_failed = matches!(input, Input::ValidationFailed { .. });
     let step = r.step(plan, now, input);
     let d = &step.decision;
     // Terminal states never change — except that a completed rollout can still be rolled back
@@ -210,22 +212,15 @@ fn apply(
             Some(before.phase == Phase::Completed)
         );
     }
-    if let Some(cause) = &d.rollback_cause {
-        let causes = [
-            "error-rate",
-            "p99-latency",
-            "health-checks",
-            "critical-security-alert",
-            "data-integrity",
-            "metric-errors",
-            "stage-check",
-            "max-hold",
-            "inconclusive",
-            "router",
-            "manual",
-            "validation",
-        ];
-        prop_assert!(causes.contains(&cause.as_str()), "{}", cause);
+    // A person's abort, and a failed validation, are the only rollbacks said to be theirs.
+    if let Some(cause) = d.rollback_cause {
+        prop_assert_eq!(cause == RollbackCause::Manual, abort, "{:?}", d);
+        prop_assert_eq!(
+            cause == RollbackCause::Validation,
+            validation_failed,
+            "{:?}",
+            d
+        );
     }
     // Weights only come from the plan.
     for e in &step.effects {

@@ -52,12 +52,6 @@ impl Guard {
     }
 }
 
-impl From<Child> for Guard {
-    fn from(child: Child) -> Guard {
-        Guard { child }
-    }
-}
-
 impl Drop for Guard {
     fn drop(&mut self) {
         self.kill();
