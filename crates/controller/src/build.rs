@@ -248,15 +248,14 @@ impl Providers {
     pub async fn integrity_check(&self, key: &str) -> Measurement {
         let name = shiploop_rollout::measure::integrity_check_of(key).unwrap_or(key);
         match self.integrity.get(name) {
-            None => Measurement::Error {
-                message: format!("no [integrity.{name}] in ship.toml"),
-            },
+            None => Measurement::error(format!("no [integrity.{name}] in ship.toml")),
             Some(Integrity::Command(runner, cmd)) => match runner.run(cmd).await {
                 Ok(_) => Measurement::value(1.0, 1),
                 // It ran and said no, whatever its output says: a failed check.
                 Err(RunError::Failed { .. }) => Measurement::value(0.0, 1),
                 Err(e @ (RunError::TimedOut { .. } | RunError::CouldNotStart { .. })) => {
                     Measurement::Error {
+                        local: e.is_local(),
                         message: e.to_string(),
                     }
                 }
@@ -265,9 +264,7 @@ impl Providers {
                 match shiploop_providers::http::get(url, *timeout).await {
                     Ok(s) if (200..300).contains(&s) => Measurement::value(1.0, 1),
                     Ok(_) => Measurement::value(0.0, 1),
-                    Err(e) => Measurement::Error {
-                        message: e.to_string(),
-                    },
+                    Err(e) => e.measurement(),
                 }
             }
         }

@@ -231,7 +231,7 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
                     samples: *samples,
                 },
                 Some(Measurement::NoData) => Probe::NoData("the source has no data".into()),
-                Some(Measurement::Error { message }) => Probe::Error(message.clone()),
+                Some(Measurement::Error { message, .. }) => Probe::Error(message.clone()),
                 None => Probe::Error("the metric source did not answer this key".into()),
             };
             (k.clone(), p)

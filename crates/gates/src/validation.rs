@@ -176,7 +176,7 @@ impl Track {
                 self.last = format!("only {samples} requests in the window (need {min})")
             }
             Some(Measurement::NoData) | None => self.last = "no data yet".into(),
-            Some(Measurement::Error { message }) => self.error(message.clone(), l.error_limit),
+            Some(Measurement::Error { message, .. }) => self.error(message.clone(), l.error_limit),
         }
     }
     fn error(&mut self, message: String, limit: u32) {
@@ -270,7 +270,7 @@ impl Validator {
                 Some(Measurement::Value { .. }) | Some(Measurement::NoData) => {
                     t.good("no critical alert fired".into())
                 }
-                Some(Measurement::Error { message }) => t.error(message.clone(), l.error_limit),
+                Some(Measurement::Error { message, .. }) => t.error(message.clone(), l.error_limit),
                 None => t.error("the alert source did not answer".into(), l.error_limit),
             }
         }
@@ -288,7 +288,7 @@ impl Validator {
                         bad = Some(text);
                     }
                 }
-                Some(Measurement::Error { message }) => err = Some(message.clone()),
+                Some(Measurement::Error { message, .. }) => err = Some(message.clone()),
                 _ => {}
             }
         }
@@ -593,9 +593,7 @@ mod tests {
         let mut v = Validator::new(limits(), 0, 0);
         let down = Observation::from([(
             ERROR_RATE.to_string(),
-            Measurement::Error {
-                message: "connection refused".into(),
-            },
+            Measurement::error("connection refused"),
         )]);
         assert_eq!(v.observe(&down, &[]), None);
         assert_eq!(v.observe(&down, &[]), None);

@@ -20,6 +20,11 @@ pub enum ErrorKind {
     Io,
     /// The provider cannot answer this kind of question (e.g. a past value).
     Unsupported,
+    /// The controller's own resource trouble, not the provider's: too many open files, out of
+    /// memory, no process or thread could be started. It says nothing about the release, so
+    /// it must never count against one. Found from the OS error behind the failure
+    /// ([`crate::local`]), never from a message.
+    Local,
 }
 
 /// A provider's failure: which provider, what kind, and a message for people.
@@ -57,6 +62,33 @@ impl ProviderError {
     /// `provider` cannot answer this question.
     pub fn unsupported(provider: &str, message: impl Into<String>) -> ProviderError {
         ProviderError::new(ErrorKind::Unsupported, message).by(provider)
+    }
+
+    /// Whether the failure is the controller's own resource trouble ([`ErrorKind::Local`]).
+    pub fn is_local(&self) -> bool {
+        self.kind == ErrorKind::Local
+    }
+
+    /// The failure as a metric source's answer for a key: a failed measurement, marked local
+    /// when it was the controller's own trouble.
+    pub fn measurement(&self) -> shiploop_rollout::measure::Measurement {
+        use shiploop_rollout::measure::Measurement;
+        if self.is_local() {
+            Measurement::local_error(self.to_string())
+        } else {
+            Measurement::error(self.to_string())
+        }
+    }
+
+    /// A failure of an I/O call: [`ErrorKind::Local`] when `e` is the controller's own
+    /// resource trouble, else `kind`.
+    pub fn io(kind: ErrorKind, e: &std::io::Error, message: impl Into<String>) -> ProviderError {
+        let kind = if crate::local::io_is_local(e) {
+            ErrorKind::Local
+        } else {
+            kind
+        };
+        ProviderError::new(kind, message)
     }
 
     /// The same failure, attributed to `provider`.

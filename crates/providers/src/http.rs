@@ -155,7 +155,13 @@ fn status_text(status: u16) -> String {
 
 /// reqwest's errors name the kind but hide the cause; the cause is what an operator needs.
 fn describe(url: &str, e: &reqwest::Error) -> ProviderError {
-    let (kind, mut msg) = if e.is_timeout() {
+    let (kind, mut msg) = if crate::local::chain_is_local(e) {
+        // The controller's own trouble (no descriptor for a socket): not the server's.
+        (
+            ErrorKind::Local,
+            format!("{url}: this controller is out of resources"),
+        )
+    } else if e.is_timeout() {
         (ErrorKind::Timeout, format!("{url}: no answer in time"))
     } else if e.is_connect() {
         (ErrorKind::Unreachable, format!("{url}: cannot connect"))
@@ -224,7 +230,9 @@ async fn probe(
                 format!("GET {url}: no answer within {timeout:?}"),
             )
         } else {
-            let kind = if e.is_connect() {
+            let kind = if crate::local::chain_is_local(&e) {
+                ErrorKind::Local
+            } else if e.is_connect() {
                 ErrorKind::Unreachable
             } else {
                 ErrorKind::BadAnswer
@@ -330,6 +338,93 @@ pub(crate) mod tests {
             .unwrap_err()
             .message
             .contains("curl"));
+    }
+
+    /// Set in the child process [`out_of_descriptors_is_local`] starts.
+    const EMFILE_CHILD: &str = "SHIP_TEST_EMFILE_CHILD";
+
+    /// A connection refused is the server's trouble; one the controller cannot even open a
+    /// socket for (no file descriptor left) is the controller's own. The descriptors run out in
+    /// a child process (this test binary again, running only this test), so no other test
+    /// shares the shortage.
+    #[cfg(unix)]
+    #[test]
+    fn out_of_descriptors_is_local_and_refused_is_unreachable() {
+        if std::env::var_os(EMFILE_CHILD).is_some() {
+            return run_out_of_descriptors();
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = dead.local_addr().unwrap();
+            drop(dead);
+            let http = Http::new(Duration::from_secs(5), Auth::None, None).unwrap();
+            let e = http
+                .call_json(reqwest::Method::GET, &format!("http://{addr}/"), None)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Unreachable, "{e}");
+            assert!(!e.is_local());
+        });
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "http::tests::out_of_descriptors_is_local_and_refused_is_unreachable",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(EMFILE_CHILD, "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "the child ran no test: {text}");
+    }
+
+    /// In the child: a listener is up, then every file descriptor is used (under a low
+    /// limit, so it is quick), and a call to the listener cannot open its socket.
+    #[cfg(unix)]
+    fn run_out_of_descriptors() {
+        let limit = libc::rlimit {
+            rlim_cur: 256,
+            rlim_max: 256,
+        };
+        // Safe: setrlimit(2) with a valid struct; lowering the limit needs no privilege.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/", listener.local_addr().unwrap());
+            let http = Http::new(Duration::from_secs(5), Auth::None, None).unwrap();
+            let mut held = Vec::new();
+            loop {
+                match std::fs::File::open("/dev/null") {
+                    Ok(f) => held.push(f),
+                    Err(e) => {
+                        assert_eq!(e.raw_os_error(), Some(libc::EMFILE), "{e}");
+                        break;
+                    }
+                }
+            }
+            let e = http
+                .call_json(reqwest::Method::GET, &url, None)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Local, "{e}");
+            assert!(e.is_local());
+            assert!(e.measurement().is_local());
+            drop(held);
+        });
     }
 
     #[tokio::test]

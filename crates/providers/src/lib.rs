@@ -12,6 +12,7 @@ pub mod cfg;
 pub mod composite;
 mod error;
 pub mod http;
+pub mod local;
 pub mod memory;
 pub mod metrics;
 pub mod placeholders;

@@ -44,13 +44,17 @@ pub enum RunError {
         /// The timeout it ran past.
         after: Duration,
     },
-    /// The shell could not be started (no such folder, no `sh`).
+    /// The shell could not be started (no such folder, no `sh`, or the controller's own
+    /// resource trouble).
     #[error("`{cmd}` could not start: {reason}")]
     CouldNotStart {
         /// The command as run.
         cmd: String,
         /// Why not.
         reason: String,
+        /// Whether it was the controller's own resource trouble (no descriptor for a pipe, no
+        /// memory or process for the shell), not the command's ([`crate::local`]).
+        local: bool,
     },
     /// It ran and exited non-zero (or was killed by a signal): its answer is "no".
     #[error("`{cmd}` failed ({status}): {output}")]
@@ -110,6 +114,7 @@ impl Runner {
         let mut child = command.spawn().map_err(|e| RunError::CouldNotStart {
             cmd: cmd.to_string(),
             reason: e.to_string(),
+            local: crate::local::spawn_is_local(&e),
         })?;
         let mut group = GroupKiller { pgid: child.id() };
         let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
@@ -166,9 +171,17 @@ impl Runner {
     }
 }
 
+impl RunError {
+    /// Whether the command could not start for the controller's own resource trouble.
+    pub fn is_local(&self) -> bool {
+        matches!(self, RunError::CouldNotStart { local: true, .. })
+    }
+}
+
 impl From<RunError> for ProviderError {
     fn from(e: RunError) -> ProviderError {
         let kind = match e {
+            RunError::CouldNotStart { local: true, .. } => ErrorKind::Local,
             RunError::TimedOut { .. } => ErrorKind::Timeout,
             RunError::CouldNotStart { .. } | RunError::Failed { .. } => ErrorKind::CommandFailed,
         };

@@ -108,7 +108,7 @@ pub struct Judged<'a> {
 fn count_problem(obs: &Observation, keys: &[String], name: &str) -> Option<Finding> {
     for key in keys {
         match obs.get(key) {
-            Some(Measurement::Error { message }) => {
+            Some(Measurement::Error { message, .. }) => {
                 return Some(Finding::new(
                     name.into(),
                     Outcome::Error,
@@ -188,7 +188,7 @@ fn usable(obs: &Observation, key: &str, min_samples: u64, name: &str) -> Result<
             Outcome::NoData,
             format!("{key}: no data"),
         )),
-        Some(Measurement::Error { message }) => Err(Finding::new(
+        Some(Measurement::Error { message, .. }) => Err(Finding::new(
             name.into(),
             Outcome::Error,
             format!("{key}: {message}"),

@@ -24,6 +24,11 @@ pub enum Measurement {
     Error {
         /// What went wrong.
         message: String,
+        /// The failure was the controller's own resource trouble (too many open files, out
+        /// of memory, no process or thread could start), not the source's: it says nothing
+        /// about the release. Absent (false) in decisions recorded before it existed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        local: bool,
     },
 }
 
@@ -44,6 +49,28 @@ impl Measurement {
             samples,
             detail: Some(detail),
         }
+    }
+
+    /// The source could not answer: a failure of the source (or of what it measures).
+    pub fn error(message: impl Into<String>) -> Self {
+        Measurement::Error {
+            message: message.into(),
+            local: false,
+        }
+    }
+
+    /// The controller's own resource trouble kept the source from answering (too many open
+    /// files, out of memory): not the source's failure, and none of the release's.
+    pub fn local_error(message: impl Into<String>) -> Self {
+        Measurement::Error {
+            message: message.into(),
+            local: true,
+        }
+    }
+
+    /// Whether this is a failure of the controller's own resources ([`Measurement::local_error`]).
+    pub fn is_local(&self) -> bool {
+        matches!(self, Measurement::Error { local: true, .. })
     }
 }
 
@@ -137,4 +164,31 @@ pub fn reading(obs: &Observation) -> Option<shiploop_judge::Reading> {
     };
     let stable = shiploop_judge::Counts::new(requests, errors, None);
     Some(shiploop_judge::Reading { stable, canary })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_error_is_recorded_only_when_set() {
+        // A decision recorded before `local` existed still reads, as a failure of the source.
+        let old: Measurement =
+            serde_json::from_str(r#"{"kind":"error","message":"down"}"#).unwrap();
+        assert_eq!(old, Measurement::error("down"));
+        assert!(!old.is_local());
+        // And a source failure is written as it always was.
+        assert_eq!(
+            serde_json::to_string(&old).unwrap(),
+            r#"{"kind":"error","message":"down"}"#
+        );
+        let local = Measurement::local_error("too many open files");
+        let text = serde_json::to_string(&local).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"error","message":"too many open files","local":true}"#
+        );
+        let back: Measurement = serde_json::from_str(&text).unwrap();
+        assert!(back.is_local());
+    }
 }

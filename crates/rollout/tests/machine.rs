@@ -331,9 +331,7 @@ fn a_failing_check_still_rolls_back_at_max_hold() {
 fn consecutive_metric_errors_roll_back_at_the_limit() {
     let err = with(
         measure::CANARY_SLOW,
-        Measurement::Error {
-            message: "connection refused".into(),
-        },
+        Measurement::error("connection refused"),
     );
     let mut run = Run::start(plan());
     for _ in 0..3 {

@@ -94,9 +94,7 @@ fn observation(o: &Obs, t: &mut Totals) -> Observation {
             let mut obs = add(healthy_tick, stable_tick, 0, 2);
             obs.insert(
                 measure::CANARY_SLOW.into(),
-                Measurement::Error {
-                    message: "timeout".into(),
-                },
+                Measurement::error("timeout"),
             );
             obs
         }

@@ -16,7 +16,6 @@ use crate::cfg::{AdminSettings, BuildContext, Problem, Problems};
 use crate::{MetricSource, ProviderError};
 use serde::{Deserialize, Serialize};
 use shiploop_artifacts::Dur;
-use shiploop_rollout::measure::Measurement;
 use shiploop_rollout::Observation;
 use std::time::Duration;
 
@@ -224,16 +223,7 @@ pub fn build(
 
 /// Every key answered with the same error (a source that could not be asked at all).
 pub(crate) fn all_error(keys: &[String], e: &ProviderError) -> Observation {
-    keys.iter()
-        .map(|k| {
-            (
-                k.clone(),
-                Measurement::Error {
-                    message: e.to_string(),
-                },
-            )
-        })
-        .collect()
+    keys.iter().map(|k| (k.clone(), e.measurement())).collect()
 }
 
 /// A point of a series: (seconds since the Unix epoch, value).

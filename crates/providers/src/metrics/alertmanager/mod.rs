@@ -58,16 +58,13 @@ impl AlertmanagerSource {
         let url = format!("{}/api/v2/alerts", self.base.trim_end_matches('/'));
         let body = match self.http.get_json(&url, &params).await {
             Ok(b) => b,
-            Err(e) => {
-                return Measurement::Error {
-                    message: e.to_string(),
-                }
-            }
+            Err(e) => return e.measurement(),
         };
         let Some(alerts) = body.as_array() else {
-            return Measurement::Error {
-                message: format!("{url}: expected a list of alerts, got {}", truncate(&body)),
-            };
+            return Measurement::error(format!(
+                "{url}: expected a list of alerts, got {}",
+                truncate(&body)
+            ));
         };
         // Belt and braces: the query asked for active alerts only, but a proxy in between may
         // drop parameters; count only what is active by its own status.
@@ -101,9 +98,9 @@ impl MetricSource for AlertmanagerSource {
                 .and_then(|k| self.matchers.get(k))
             {
                 Some(matchers) => self.count(matchers).await,
-                None => Measurement::Error {
-                    message: format!("{key}: no Alertmanager matchers configured for it"),
-                },
+                None => {
+                    Measurement::error(format!("{key}: no Alertmanager matchers configured for it"))
+                }
             };
             out.insert(key.clone(), m);
         }

@@ -9,7 +9,7 @@ use crate::admin::{AdminClient, Method};
 use crate::cfg::BuildContext;
 use crate::metrics::command::parse_measurements;
 use crate::metrics::{all_error, OutcomeQuery, Point};
-use crate::{MetricContext, MetricSource, ProviderError};
+use crate::{ErrorKind, MetricContext, MetricSource, ProviderError};
 use async_trait::async_trait;
 use shiploop_rollout::measure::Measurement;
 use shiploop_rollout::Observation;
@@ -58,7 +58,14 @@ impl MetricSource for BuiltinSource {
         match obs.get(q.query) {
             Some(Measurement::Value { value, .. }) => Ok(Some(*value)),
             Some(Measurement::NoData) | None => Ok(None),
-            Some(Measurement::Error { message }) => Err(ProviderError::bad_answer(message.clone())),
+            Some(Measurement::Error { message, local }) => {
+                let kind = if *local {
+                    ErrorKind::Local
+                } else {
+                    ErrorKind::BadAnswer
+                };
+                Err(ProviderError::new(kind, message.clone()))
+            }
         }
     }
 

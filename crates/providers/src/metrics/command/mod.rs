@@ -40,14 +40,7 @@ pub struct CommandSource {
 pub fn parse_measurements(keys: &[String], stdout: &str) -> Observation {
     let all_error = |message: String| -> Observation {
         keys.iter()
-            .map(|k| {
-                (
-                    k.clone(),
-                    Measurement::Error {
-                        message: message.clone(),
-                    },
-                )
-            })
+            .map(|k| (k.clone(), Measurement::error(message.clone())))
             .collect()
     };
     let v: Value = match serde_json::from_str(stdout.trim()) {
@@ -70,18 +63,15 @@ pub fn parse_measurements(keys: &[String], stdout: &str) -> Observation {
                 None | Some(Value::Null) => Measurement::NoData,
                 Some(Value::Number(n)) => match n.as_f64() {
                     Some(x) => Measurement::value(x, 1),
-                    None => Measurement::Error {
-                        message: format!("{k}: {n} is not a number"),
-                    },
+                    None => Measurement::error(format!("{k}: {n} is not a number")),
                 },
                 Some(Value::Object(o)) => {
                     if let Some(e) = o.get("error") {
-                        Measurement::Error {
-                            message: e
-                                .as_str()
+                        Measurement::error(
+                            e.as_str()
                                 .map(str::to_string)
                                 .unwrap_or_else(|| e.to_string()),
-                        }
+                        )
                     } else {
                         match (o.get("value"), o.get("samples")) {
                             (Some(Value::Null), _) | (None, _) => Measurement::NoData,
@@ -89,19 +79,15 @@ pub fn parse_measurements(keys: &[String], stdout: &str) -> Observation {
                                 match (val.as_f64(), samples.map(|s| s.as_u64())) {
                                     (Some(x), None) => Measurement::value(x, 1),
                                     (Some(x), Some(Some(n))) => Measurement::value(x, n),
-                                    _ => Measurement::Error {
-                                        message: format!(
+                                    _ => Measurement::error(format!(
                                         "{k}: expected {{\"value\": number, \"samples\": integer}}"
-                                    ),
-                                    },
+                                    )),
                                 }
                             }
                         }
                     }
                 }
-                Some(other) => Measurement::Error {
-                    message: format!("{k}: unexpected {other}"),
-                },
+                Some(other) => Measurement::error(format!("{k}: unexpected {other}")),
             };
             (k.clone(), m)
         })
@@ -153,7 +139,7 @@ mod tests {
         assert_eq!(o["a"], Measurement::value(0.5, 10));
         assert_eq!(o["b"], Measurement::value(3.0, 1));
         assert_eq!(o["c"], Measurement::NoData);
-        assert!(matches!(&o["d"], Measurement::Error { message } if message == "down"));
+        assert!(matches!(&o["d"], Measurement::Error { message, .. } if message == "down"));
         assert!(matches!(o["e"], Measurement::Error { .. }));
         assert_eq!(o["f"], Measurement::NoData);
         let o = parse_measurements(&keys, "not json");

@@ -54,28 +54,20 @@ impl JsonSource {
     /// One key of a fetched document.
     fn read(&self, doc: &Value, key: &str, metric: &str) -> Measurement {
         let Some(pointer) = self.metrics.get(metric) else {
-            return Measurement::Error {
-                message: format!("{key}: no metrics.json.metrics.{metric} in ship.toml"),
-            };
+            return Measurement::error(format!(
+                "{key}: no metrics.json.metrics.{metric} in ship.toml"
+            ));
         };
         let value = match number_at(doc, pointer) {
             Ok(Some(v)) => v,
             Ok(None) => return Measurement::NoData,
-            Err(e) => {
-                return Measurement::Error {
-                    message: format!("{key} at {pointer}: {e}"),
-                }
-            }
+            Err(e) => return Measurement::error(format!("{key} at {pointer}: {e}")),
         };
         let samples = match self.samples.get(metric).map(|p| (p, number_at(doc, p))) {
             None => 1,
             Some((_, Ok(Some(n)))) if n.is_finite() && n > 0.0 => n.round() as u64,
             Some((_, Ok(_))) => 0,
-            Some((p, Err(e))) => {
-                return Measurement::Error {
-                    message: format!("{key}: samples at {p}: {e}"),
-                }
-            }
+            Some((p, Err(e))) => return Measurement::error(format!("{key}: samples at {p}: {e}")),
         };
         Measurement::value(value, samples)
     }
@@ -99,11 +91,9 @@ impl MetricSource for JsonSource {
                 _ => {
                     out.insert(
                         key.clone(),
-                        Measurement::Error {
-                            message: format!(
-                                "{key}: the JSON source measures stable/… and canary/… keys"
-                            ),
-                        },
+                        Measurement::error(format!(
+                            "{key}: the JSON source measures stable/… and canary/… keys"
+                        )),
                     );
                 }
             }
@@ -202,7 +192,7 @@ mod tests {
         assert_eq!(obs["canary/latency_p99"], Measurement::value(0.21, 180));
         assert_eq!(obs["stable/failed_instances"], Measurement::value(0.0, 1));
         assert!(
-            matches!(&obs["canary/cpu"], Measurement::Error { message } if message.contains("metrics.json.metrics.cpu")),
+            matches!(&obs["canary/cpu"], Measurement::Error { message, .. } if message.contains("metrics.json.metrics.cpu")),
             "{:?}",
             obs["canary/cpu"]
         );
@@ -236,12 +226,12 @@ mod tests {
             .await;
         assert_eq!(obs["stable/requests"], Measurement::value(7.0, 1));
         assert!(
-            matches!(&obs["stable/errors"], Measurement::Error { message } if message.contains("not a number")),
+            matches!(&obs["stable/errors"], Measurement::Error { message, .. } if message.contains("not a number")),
             "{:?}",
             obs["stable/errors"]
         );
         assert!(
-            matches!(&obs["canary/requests"], Measurement::Error { message } if message.contains("cannot connect")),
+            matches!(&obs["canary/requests"], Measurement::Error { message, .. } if message.contains("cannot connect")),
             "{:?}",
             obs["canary/requests"]
         );
@@ -258,7 +248,7 @@ mod tests {
         );
         let obs = src.measure(&keys(&["canary/requests"]), &ctx()).await;
         assert!(
-            matches!(&obs["canary/requests"], Measurement::Error { message } if message.contains("503")),
+            matches!(&obs["canary/requests"], Measurement::Error { message, .. } if message.contains("503")),
             "{:?}",
             obs["canary/requests"]
         );

@@ -372,21 +372,17 @@ impl PrometheusSource {
 
     async fn measure_key(&self, key: &str, ctx: &MetricContext) -> Measurement {
         let Some((version, metric)) = key.split_once('/') else {
-            return Measurement::Error {
-                message: format!("{key}: not a version/metric key"),
-            };
+            return Measurement::error(format!("{key}: not a version/metric key"));
         };
         let Some(label) = self.versions.get(version) else {
-            return Measurement::Error {
-                message: format!(
-                    "{key}: the Prometheus source measures stable/… and canary/… keys"
-                ),
-            };
+            return Measurement::error(format!(
+                "{key}: the Prometheus source measures stable/… and canary/… keys"
+            ));
         };
         let Some(q) = self.queries.get(metric) else {
-            return Measurement::Error {
-                message: format!("{key}: no [metrics.prometheus.queries.{metric}] in ship.toml"),
-            };
+            return Measurement::error(format!(
+                "{key}: no [metrics.prometheus.queries.{metric}] in ship.toml"
+            ));
         };
         let instance = self
             .instances
@@ -419,22 +415,14 @@ impl PrometheusSource {
         let value = match self.run(&fill(&q.query, &vars), q.range).await {
             Ok(Some(v)) => v,
             Ok(None) => return Measurement::NoData,
-            Err(e) => {
-                return Measurement::Error {
-                    message: e.to_string(),
-                }
-            }
+            Err(e) => return e.measurement(),
         };
         let samples = match &q.samples {
             None => 1,
             Some(s) => match self.run(&fill(s, &vars), None).await {
                 Ok(Some(n)) if n.is_finite() && n > 0.0 => n.round() as u64,
                 Ok(_) => 0,
-                Err(e) => {
-                    return Measurement::Error {
-                        message: format!("samples query: {e}"),
-                    }
-                }
+                Err(e) => return e.context("samples query").measurement(),
             },
         };
         Measurement::value(value, samples)
@@ -622,7 +610,7 @@ mod tests {
                 obs[k]
             );
         }
-        let Measurement::Error { message } = &obs["canary/cpu"] else {
+        let Measurement::Error { message, .. } = &obs["canary/cpu"] else {
             unreachable!()
         };
         assert!(

@@ -48,13 +48,14 @@ impl HaproxyRouter {
             let mut s = tokio::net::UnixStream::connect(&self.socket)
                 .await
                 .map_err(|e| {
-                    ProviderError::new(
+                    ProviderError::io(
                         ErrorKind::Unreachable,
+                        &e,
                         format!("admin socket {}: {e}", self.socket.display()),
                     )
                 })?;
             let lost = |e: std::io::Error| {
-                ProviderError::new(ErrorKind::Unreachable, format!("`{cmd}`: {e}"))
+                ProviderError::io(ErrorKind::Unreachable, &e, format!("`{cmd}`: {e}"))
             };
             s.write_all(format!("{cmd}\n").as_bytes())
                 .await
@@ -112,7 +113,7 @@ impl HaproxyRouter {
             )));
         }
         let io = |p: &std::path::Path, e: std::io::Error| {
-            ProviderError::new(ErrorKind::Io, format!("{}: {e}", p.display()))
+            ProviderError::io(ErrorKind::Io, &e, format!("{}: {e}", p.display()))
         };
         let tmp = path.with_extension("ship-tmp");
         std::fs::write(&tmp, &state).map_err(|e| io(&tmp, e))?;

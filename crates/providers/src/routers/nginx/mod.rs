@@ -145,8 +145,9 @@ impl NginxRouter {
             Ok(bytes) => Some(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
-                return Err(self.err(ProviderError::new(
+                return Err(self.err(ProviderError::io(
                     ErrorKind::Io,
+                    &e,
                     format!("cannot read {}: {e}", self.include_file.display()),
                 )))
             }
@@ -158,14 +159,21 @@ impl NginxRouter {
                 let restored = match &previous {
                     Some(p) => write_atomic(&self.include_file, p),
                     None => std::fs::remove_file(&self.include_file)
-                        .map_err(|e| ProviderError::new(ErrorKind::Io, e.to_string())),
+                        .map_err(|e| ProviderError::io(ErrorKind::Io, &e, e.to_string())),
                 };
                 let note = restored
                     .err()
                     .map(|r| format!(" (and putting the previous file back failed: {r})"))
                     .unwrap_or_default();
+                // A test command that could not even start for the controller's own trouble
+                // said nothing about the file.
+                let kind = if e.is_local() {
+                    ErrorKind::Local
+                } else {
+                    ErrorKind::CommandFailed
+                };
                 return Err(self.err(ProviderError::new(
-                    ErrorKind::CommandFailed,
+                    kind,
                     format!(
                         "nginx rejected the new {}; the previous file is in place{note}: {e}",
                         self.include_file.display()
@@ -241,7 +249,7 @@ impl NginxRouter {
 /// a file.
 fn write_atomic(path: &std::path::Path, text: impl AsRef<[u8]>) -> Result<(), ProviderError> {
     let io = |p: &std::path::Path, e: std::io::Error| {
-        ProviderError::new(ErrorKind::Io, format!("{}: {e}", p.display()))
+        ProviderError::io(ErrorKind::Io, &e, format!("{}: {e}", p.display()))
     };
     let tmp = path.with_extension("ship-tmp");
     std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
