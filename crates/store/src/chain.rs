@@ -28,10 +28,10 @@ pub fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// A stored time, read back.
-pub fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+pub fn parse_ts(s: &str) -> crate::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+            crate::StoreError::Corrupt(format!("state database: the time {s:?} is unreadable: {e}"))
         })
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::event::*;
-use crate::{QueuedCommand, StateStore, Step, StoreError, StoredPlan};
+use crate::{Fence, Lease, QueuedCommand, StateStore, Step, StoreError, StoredPlan};
 
 /// A second of the test clock.
 pub fn at(s: i64) -> DateTime<Utc> {
@@ -221,6 +221,11 @@ pub fn run_all<S: StateStore>(mut fresh: impl FnMut() -> S) {
     commands_wait_until_a_step_takes_them(&mut fresh());
     cursors_move_by_compare_and_set(&mut fresh());
     samples_of_several_releases_merge_by_time(&mut fresh());
+    fencing_tokens_never_go_backwards(&mut fresh());
+    a_stale_token_writes_nothing(&mut fresh());
+    a_holder_renews_all_its_leases_at_once(&mut fresh());
+    leases_are_listed_by_prefix(&mut fresh());
+    samples_are_pruned_and_decisions_kept(&mut fresh());
 }
 
 /// A rollout is recorded once, with its plan, state and `rollout-created` event.
@@ -259,6 +264,7 @@ pub fn a_step_records_state_decision_samples_and_events<S: StateStore>(st: &mut 
     st.record_step(Step {
         release: "r1",
         holder: None,
+        token: None,
         command: None,
         state: &state(5),
         decision: &d,
@@ -289,6 +295,7 @@ pub fn a_step_records_state_decision_samples_and_events<S: StateStore>(st: &mut 
         ..Step {
             release: "r1",
             holder: None,
+            token: None,
             command: None,
             state: &state(5),
             decision: &d,
@@ -378,6 +385,7 @@ pub fn only_the_lease_holder_records<S: StateStore>(st: &mut S) {
     let step = |holder| Step {
         release: "r1",
         holder: Some(holder),
+        token: None,
         command: None,
         state: &s0,
         decision: &d,
@@ -441,6 +449,7 @@ pub fn commands_wait_until_a_step_takes_them<S: StateStore>(st: &mut S) {
     let step = |holder, command| Step {
         release: "r1",
         holder: Some(holder),
+        token: None,
         command: Some(command),
         state: &s0,
         decision: &d,
@@ -486,6 +495,7 @@ pub fn samples_of_several_releases_merge_by_time<S: StateStore>(st: &mut S) {
             st.record_step(Step {
                 release: r,
                 holder: None,
+                token: None,
                 command: None,
                 state: &state(0),
                 decision: &d,
@@ -506,4 +516,191 @@ pub fn samples_of_several_releases_merge_by_time<S: StateStore>(st: &mut S) {
         .sample_values(&["r1".into()], "other", at(0), at(100))
         .unwrap()
         .is_empty());
+}
+
+/// A lease's token stays while its holder renews it and grows every time it passes to a
+/// holder: after a release, after an expiry (to the same holder too), on a take-over.
+pub fn fencing_tokens_never_go_backwards<S: StateStore>(st: &mut S) {
+    let ttl = Duration::from_secs(30);
+    let t1 = st.lease_acquire("r1", "a", ttl, at(0)).unwrap().unwrap();
+    assert_eq!(
+        st.lease_acquire("r1", "a", ttl, at(10)).unwrap(),
+        Some(t1),
+        "renewal"
+    );
+    assert_eq!(st.lease_acquire("r1", "b", ttl, at(20)).unwrap(), None);
+    assert_eq!(
+        st.lease("r1", at(20)).unwrap(),
+        Some(Lease {
+            holder: "a".into(),
+            token: t1,
+            expires_at: at(40)
+        })
+    );
+    st.release_lease("r1", "a").unwrap();
+    assert_eq!(st.lease("r1", at(21)).unwrap(), None, "released");
+    let t2 = st.lease_acquire("r1", "a", ttl, at(21)).unwrap().unwrap();
+    assert!(t2 > t1, "re-acquired after a release: {t2} > {t1}");
+    // Expired, then taken again by the same holder: a new token all the same.
+    let t3 = st.lease_acquire("r1", "a", ttl, at(60)).unwrap().unwrap();
+    assert!(t3 > t2, "re-acquired after expiry: {t3} > {t2}");
+    let t4 = st
+        .lease_take_over("r1", "a", "b", ttl, at(61))
+        .unwrap()
+        .unwrap();
+    assert!(t4 > t3, "taken over: {t4} > {t3}");
+    assert_eq!(
+        st.lease_take_over("r1", "a", "c", ttl, at(62)).unwrap(),
+        None
+    );
+    let t5 = st.lease_acquire("r1", "c", ttl, at(100)).unwrap().unwrap();
+    assert!(t5 > t4, "after b's expiry: {t5} > {t4}");
+    assert!(st.acquire_lease("r1", "c", ttl, at(101)).unwrap());
+    assert_eq!(st.lease("r1", at(101)).unwrap().unwrap().token, t5);
+    // Leases are counted per name.
+    assert!(st.lease_acquire("r2", "a", ttl, at(0)).unwrap().is_some());
+}
+
+/// A step or an event fenced with a token the lease no longer carries is refused whole.
+pub fn a_stale_token_writes_nothing<S: StateStore>(st: &mut S) {
+    st.create_rollout("r1", &plan("d"), &state(0), at(0))
+        .unwrap();
+    let ttl = Duration::from_secs(30);
+    let old = st.lease_acquire("r1", "a", ttl, at(0)).unwrap().unwrap();
+    // a's lease expires and a takes it again: its old token is stale, its holder name is not.
+    let new = st.lease_acquire("r1", "a", ttl, at(40)).unwrap().unwrap();
+    let d = decision(DecisionKind::Hold, at(41), 0);
+    let s5 = state(5);
+    let obs: Observation = [("canary/error_rate".to_string(), Measurement::value(0.5, 10))].into();
+    let ack = Event::OncallAcked(OncallAcked { by: "a".into() });
+    let step = |token| Step {
+        release: "r1",
+        holder: Some("a"),
+        token: Some(token),
+        command: None,
+        state: &s5,
+        decision: &d,
+        samples: Some(&obs),
+        events: std::slice::from_ref(&ack),
+    };
+    let before = st.events(None).unwrap();
+    let lost = st.record_step(step(old));
+    assert!(matches!(&lost, Err(StoreError::LeaseLost(_))), "{lost:?}");
+    let fence = |token| Some(Fence { holder: "a", token });
+    let lost = st.append_fenced("r1", &ack, at(41), fence(old));
+    assert!(matches!(&lost, Err(StoreError::LeaseLost(_))), "{lost:?}");
+    let lost = st.append_fenced(
+        "r1",
+        &ack,
+        at(41),
+        Some(Fence {
+            holder: "b",
+            token: new,
+        }),
+    );
+    assert!(
+        matches!(&lost, Err(StoreError::LeaseLost(h)) if h == "a"),
+        "{lost:?}"
+    );
+    assert_eq!(st.events(None).unwrap(), before, "nothing appended");
+    assert!(st.decisions("r1").unwrap().is_empty());
+    assert_eq!(st.rollout("r1").unwrap().unwrap().state, state(0));
+    let samples = st.sample_values(&["r1".into()], "canary/error_rate", at(0), at(100));
+    assert!(samples.unwrap().is_empty());
+    // The current token writes.
+    st.record_step(step(new)).unwrap();
+    let e = st.append_fenced("r1", &ack, at(42), fence(new)).unwrap();
+    assert_eq!(e.seq, st.last_seq(None).unwrap());
+    assert_eq!(st.rollout("r1").unwrap().unwrap().state, state(5));
+    // Released: no token writes any more.
+    st.release_lease("r1", "a").unwrap();
+    let lost = st.append_fenced("r1", &ack, at(43), fence(new));
+    assert!(
+        matches!(&lost, Err(StoreError::LeaseLost(h)) if h == "nobody"),
+        "{lost:?}"
+    );
+    assert!(st.verify_chain().unwrap().ok);
+}
+
+/// One renewal extends every live lease of a holder, tokens unchanged, and no one else's.
+pub fn a_holder_renews_all_its_leases_at_once<S: StateStore>(st: &mut S) {
+    let ttl = Duration::from_secs(30);
+    let mut tokens = vec![];
+    for r in ["r1", "r2", "r3"] {
+        tokens.push(st.lease_acquire(r, "a", ttl, at(0)).unwrap().unwrap());
+    }
+    st.lease_acquire("r4", "b", ttl, at(0)).unwrap().unwrap();
+    st.lease_acquire("r5", "a", Duration::from_secs(5), at(0))
+        .unwrap()
+        .unwrap();
+    st.release_lease("r3", "a").unwrap();
+    // r5 expired at 5 s: renewing does not bring it back.
+    assert_eq!(st.renew_leases("a", ttl, at(20)).unwrap(), 2);
+    for (r, token) in ["r1", "r2"].iter().zip(&tokens) {
+        let l = st.lease(r, at(45)).unwrap().unwrap();
+        assert_eq!(
+            (l.holder.as_str(), l.token, l.expires_at),
+            ("a", *token, at(50))
+        );
+    }
+    assert_eq!(st.lease("r3", at(45)).unwrap(), None);
+    assert_eq!(st.lease("r4", at(45)).unwrap(), None, "b's is not renewed");
+    assert_eq!(st.lease("r5", at(20)).unwrap(), None);
+    assert_eq!(st.renew_leases("nobody", ttl, at(20)).unwrap(), 0);
+}
+
+/// The live leases whose name starts with a prefix (the replicas' heartbeats).
+pub fn leases_are_listed_by_prefix<S: StateStore>(st: &mut S) {
+    let ttl = Duration::from_secs(30);
+    st.lease_acquire("replica:a", "a", ttl, at(0)).unwrap();
+    st.lease_acquire("replica:b", "b", Duration::from_secs(5), at(0))
+        .unwrap();
+    st.lease_acquire("replica:c", "c", ttl, at(0)).unwrap();
+    st.release_lease("replica:c", "c").unwrap();
+    st.lease_acquire("r1", "a", ttl, at(0)).unwrap();
+    st.lease_acquire("replica_x", "x", ttl, at(0)).unwrap();
+    let names = |prefix, t| -> Vec<String> {
+        st.leases(prefix, at(t))
+            .unwrap()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    };
+    assert_eq!(names("replica:", 1), ["replica:a", "replica:b"]);
+    assert_eq!(names("replica:", 10), ["replica:a"], "b expired");
+    assert_eq!(names("", 10), ["r1", "replica:a", "replica_x"]);
+    assert!(names("zzz", 1).is_empty());
+    let (_, lease) = &st.leases("replica:a", at(1)).unwrap()[0];
+    assert_eq!((lease.holder.as_str(), lease.expires_at), ("a", at(30)));
+}
+
+/// Pruning forgets old samples only: decisions and the event log stay whole.
+pub fn samples_are_pruned_and_decisions_kept<S: StateStore>(st: &mut S) {
+    let key = "canary/error_rate";
+    st.create_rollout("r1", &plan("d"), &state(0), at(0))
+        .unwrap();
+    for s in 0..4 {
+        let obs: Observation = [(key.to_string(), Measurement::value(s as f64, 100))].into();
+        st.record_step(Step {
+            release: "r1",
+            holder: None,
+            token: None,
+            command: None,
+            state: &state(0),
+            decision: &decision(DecisionKind::Hold, at(10 * s), 0),
+            samples: Some(&obs),
+            events: &[],
+        })
+        .unwrap();
+    }
+    let events = st.events(None).unwrap();
+    assert_eq!(st.prune_samples(at(20)).unwrap(), 2);
+    assert_eq!(st.prune_samples(at(20)).unwrap(), 0);
+    let left = st
+        .sample_values(&["r1".into()], key, at(0), at(100))
+        .unwrap();
+    assert_eq!(left, vec![(at(20), 2.0), (at(30), 3.0)]);
+    assert_eq!(st.decisions("r1").unwrap().len(), 4);
+    assert_eq!(st.events(None).unwrap(), events);
+    assert!(st.verify_chain().unwrap().ok);
 }

@@ -29,6 +29,9 @@ pub enum Event {
     Router(RouterCall),
     /// A controller took over the lease of a dead one.
     LeaseTakenOver(LeaseTakenOver),
+    /// A controller took the rollout's lease (a new fencing token): from here on, what is
+    /// recorded for the rollout is its doing, until the next such event.
+    LeaseAcquired(LeaseAcquired),
     /// ship.toml changed after approval; the approved settings decide.
     SettingsDrift(SettingsDrift),
     /// The contract could not be updated with what the log has.
@@ -84,6 +87,7 @@ impl Event {
             Event::Decision(_) => "decision",
             Event::Router(_) => "router",
             Event::LeaseTakenOver(_) => "lease-taken-over",
+            Event::LeaseAcquired(_) => "lease-acquired",
             Event::SettingsDrift(_) => "settings-drift",
             Event::ContractUpdateFailed(_) => "contract-update-failed",
             Event::SignalWritten(_) => "signal-written",
@@ -301,6 +305,15 @@ pub struct LeaseTakenOver {
     pub from: String,
     /// The new holder.
     pub to: String,
+}
+
+/// The `lease-acquired` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseAcquired {
+    /// The controller that took the lease (`host:pid`).
+    pub holder: String,
+    /// Its fencing token: every record it makes is checked against it.
+    pub token: i64,
 }
 
 /// The `settings-drift` event.

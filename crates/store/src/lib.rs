@@ -8,8 +8,11 @@
 //! the database holds either the state before the step or the state after it, never half.
 //! Events are [`event::Event`]s, one variant per kind with typed fields.
 
+mod boxed;
 mod chain;
 pub mod event;
+mod lease;
+mod rows;
 mod schema;
 mod sqlite;
 mod state_store;
@@ -19,18 +22,23 @@ mod stored;
 pub mod contract;
 
 pub use event::Event;
-pub use sqlite::SqliteStore;
+pub use sqlite::{PooledConnection, SqliteStore};
 pub use state_store::StateStore;
 pub use stored::{
-    ChainReport, DecisionRow, LoggedEvent, QueuedCommand, Step, StoredPlan, StoredRollout,
+    ChainReport, DecisionRow, Fence, Lease, LoggedEvent, QueuedCommand, Step, StoredPlan,
+    StoredRollout,
 };
 
 /// What can go wrong in the state store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database refused or failed an operation (busy, full, unreadable file).
+    /// SQLite refused or failed an operation (busy, full, unreadable file).
     #[error("state database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The database cannot be reached (connection refused or lost, a timeout): nothing was
+    /// decided about what was asked, so a controller holds instead of failing a rollout.
+    #[error("state database unavailable: {0}")]
+    Unavailable(String),
     /// A value could not be encoded for the database.
     #[error("state database: {0}")]
     Encode(#[from] serde_json::Error),

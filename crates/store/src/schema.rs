@@ -1,4 +1,4 @@
-//! Schema and migrations, versioned with SQLite's user_version.
+//! SQLite's schema and migrations, versioned with its user_version.
 
 use rusqlite::Connection;
 
@@ -63,8 +63,24 @@ CREATE TABLE cursors (
 );
 ";
 
+/// Version 3: leases carry a fencing token and stay as rows when released (holder NULL), so a
+/// lease's tokens never go backwards; samples are pruned by time.
+const V3: &str = "
+CREATE TABLE leases_v3 (
+    release    TEXT PRIMARY KEY,
+    holder     TEXT,
+    token      INTEGER NOT NULL,
+    expires_at TEXT NOT NULL
+);
+INSERT INTO leases_v3 (release, holder, token, expires_at) SELECT release, holder, 1, expires_at FROM leases;
+DROP TABLE leases;
+ALTER TABLE leases_v3 RENAME TO leases;
+CREATE INDEX leases_holder ON leases(holder);
+CREATE INDEX samples_at ON samples(at);
+";
+
 /// The schema version this build writes.
-const CURRENT: i64 = 2;
+const CURRENT: i64 = 3;
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // Up to date (every open but the first few): no write lock, so readers — the server's
@@ -83,6 +99,9 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
         if version < 2 {
             conn.execute_batch(&format!("{V2} PRAGMA user_version = 2;"))?;
+        }
+        if version < 3 {
+            conn.execute_batch(&format!("{V3} PRAGMA user_version = 3;"))?;
         }
         Ok(())
     })();

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::event::Event;
 use crate::stored::{
-    ChainReport, DecisionRow, LoggedEvent, QueuedCommand, Step, StoredPlan, StoredRollout,
+    ChainReport, DecisionRow, Fence, Lease, LoggedEvent, QueuedCommand, Step, StoredPlan,
+    StoredRollout,
 };
 use crate::Result;
 
@@ -42,8 +43,9 @@ pub trait StateStore {
 
     /// Records one engine step atomically: the state, the decision (with its `decision` event
     /// carrying the state's hash), the samples and the step's other events — only while
-    /// `step.holder` (when given) holds the lease ([`crate::StoreError::LeaseLost`] otherwise,
-    /// and nothing is written), taking `step.command` (when given) in the same transaction.
+    /// `step.holder` (when given) holds the lease, with `step.token` (when given too)
+    /// ([`crate::StoreError::LeaseLost`] otherwise, and nothing is written), taking
+    /// `step.command` (when given) in the same transaction.
     fn record_step(&mut self, step: Step<'_>) -> Result<()>;
 
     /// Why the recorded state of `release` is not the one its newest decision (or its creation)
@@ -64,8 +66,24 @@ pub trait StateStore {
         until: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, f64)>>;
 
+    /// Forgets the metric samples measured before `before` (their retention); decisions and the
+    /// event log are never pruned. How many were forgotten.
+    fn prune_samples(&mut self, before: DateTime<Utc>) -> Result<usize>;
+
+    /// Appends one event on its own, chained to the newest — only while `fence` (when given)
+    /// holds ([`crate::StoreError::LeaseLost`] otherwise, and nothing is appended).
+    fn append_fenced(
+        &mut self,
+        release: &str,
+        event: &Event,
+        at: DateTime<Utc>,
+        fence: Option<Fence<'_>>,
+    ) -> Result<LoggedEvent>;
+
     /// Appends one event on its own, chained to the newest.
-    fn append(&mut self, release: &str, event: &Event, at: DateTime<Utc>) -> Result<LoggedEvent>;
+    fn append(&mut self, release: &str, event: &Event, at: DateTime<Utc>) -> Result<LoggedEvent> {
+        self.append_fenced(release, event, at, None)
+    }
 
     /// The events after `after` (of one release, or all), oldest first, at most `limit`.
     fn events_since(
@@ -106,17 +124,40 @@ pub trait StateStore {
     fn advance_cursor(&mut self, name: &str, from: i64, to: i64) -> Result<bool>;
 
     /// Takes the lease on a rollout for `holder` until `now + ttl`, if it is free, expired, or
-    /// already held by `holder`.
+    /// already held by `holder`; its fencing token, None when another holds it. Renewing a live
+    /// lease keeps its token; a lease that passes to a holder (the same one again after it
+    /// expired or was released too) gets a greater one. Tokens of a lease never go backwards.
+    fn lease_acquire(
+        &mut self,
+        release: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>>;
+
+    /// [`StateStore::lease_acquire`], answering only whether it was taken.
     fn acquire_lease(
         &mut self,
         release: &str,
         holder: &str,
         ttl: Duration,
         now: DateTime<Utc>,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        Ok(self.lease_acquire(release, holder, ttl, now)?.is_some())
+    }
 
-    /// Takes over the lease from `old` (a holder known to be dead), whatever its expiry; false
-    /// when `old` does not hold it.
+    /// Takes over the lease from `old` (a holder known to be dead), whatever its expiry, with a
+    /// new, greater fencing token; None when `old` does not hold it.
+    fn lease_take_over(
+        &mut self,
+        release: &str,
+        old: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>>;
+
+    /// [`StateStore::lease_take_over`], answering only whether it was taken over.
     fn take_over_lease(
         &mut self,
         release: &str,
@@ -124,13 +165,31 @@ pub trait StateStore {
         holder: &str,
         ttl: Duration,
         now: DateTime<Utc>,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        Ok(self
+            .lease_take_over(release, old, holder, ttl, now)?
+            .is_some())
+    }
 
-    /// Gives the lease up, if `holder` has it.
+    /// Gives the lease up, if `holder` has it (its token is kept: the next holder's is greater).
     fn release_lease(&mut self, release: &str, holder: &str) -> Result<()>;
 
+    /// Extends every live lease `holder` holds to `now + ttl`, tokens unchanged, in one write
+    /// (a replica renews all its rollouts at once); how many. A lease that expired is not
+    /// renewed: it is acquired again, with a new token.
+    fn renew_leases(&mut self, holder: &str, ttl: Duration, now: DateTime<Utc>) -> Result<usize>;
+
+    /// The rollout's lease, if it is held and has not expired at `now`.
+    fn lease(&self, release: &str, now: DateTime<Utc>) -> Result<Option<Lease>>;
+
     /// The holder of the rollout's lease, if it has not expired at `now`.
-    fn lease_holder(&self, release: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+    fn lease_holder(&self, release: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        Ok(self.lease(release, now)?.map(|l| l.holder))
+    }
+
+    /// The leases held and unexpired at `now` whose name starts with `prefix`, by name
+    /// (`replica:` lists the live replicas' heartbeats).
+    fn leases(&self, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Lease)>>;
 
     /// Queues `command` for the controller driving `release`, with its `command-queued` event
     /// naming `by` (who and through what: `api operator`, `cli alice@host`).

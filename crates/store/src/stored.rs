@@ -1,5 +1,6 @@
 //! What the store keeps, typed: a rollout with its plan and state, a decision, an event of the
-//! log with its place in the chain, a queued command, one engine step to record.
+//! log with its place in the chain, a queued command, one engine step to record, a lease and
+//! the fence a write checks.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -138,6 +139,10 @@ pub struct Step<'a> {
     pub release: &'a str,
     /// Record only if this controller still holds the rollout's lease (None: no lease check).
     pub holder: Option<&'a str>,
+    /// With `holder`: record only if the lease still carries this fencing token, so a
+    /// controller whose lease passed to another (or expired and was taken again) records
+    /// nothing. None: the holder alone is checked.
+    pub token: Option<i64>,
     /// The queued command this step takes, marked taken in the same transaction.
     pub command: Option<i64>,
     /// The state the step left.
@@ -148,4 +153,26 @@ pub struct Step<'a> {
     pub samples: Option<&'a Observation>,
     /// Events recorded with the decision.
     pub events: &'a [Event],
+}
+
+/// A rollout's lease (or a replica's heartbeat, `replica:<holder>`) while it has not expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    /// Who holds it.
+    pub holder: String,
+    /// Its fencing token: the same while `holder` renews it, strictly greater each time the
+    /// lease passes to a holder (the same one again after it expired or was released too).
+    pub token: i64,
+    /// When it runs out unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a fenced write checks: the lease row still names `holder` with `token`; otherwise the
+/// write is refused with [`crate::StoreError::LeaseLost`] and nothing is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence<'a> {
+    /// The holder the write is made for.
+    pub holder: &'a str,
+    /// The fencing token it acquired the lease with.
+    pub token: i64,
 }

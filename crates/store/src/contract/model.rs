@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::{at, decision, plan, state};
 use crate::event::*;
-use crate::{LoggedEvent, QueuedCommand, StateStore, Step, StoreError, StoredPlan};
+use crate::{Fence, LoggedEvent, QueuedCommand, StateStore, Step, StoreError, StoredPlan};
 
 /// Cases a run tries, each up to [`MAX_OPS`] operations on a fresh store.
 pub const CASES: u64 = 300;
@@ -56,6 +56,7 @@ impl Rng {
 struct StepOp {
     release: String,
     holder: Option<String>,
+    token: Option<i64>,
     command: Option<i64>,
     weight: u8,
     sample: Option<f64>,
@@ -73,6 +74,7 @@ enum Op {
     Append {
         release: String,
         event: Event,
+        fence: Option<(String, i64)>,
     },
     Acquire {
         release: String,
@@ -88,6 +90,12 @@ enum Op {
         release: String,
         holder: String,
     },
+    Renew {
+        holder: String,
+        ttl_s: u64,
+    },
+    /// Samples older than this many seconds are pruned.
+    Prune(i64),
     Push {
         release: String,
         input: Input,
@@ -106,7 +114,9 @@ enum Op {
 }
 
 struct Lease {
-    holder: String,
+    /// None once released (the row and its token stay).
+    holder: Option<String>,
+    token: i64,
     expires: DateTime<Utc>,
 }
 
@@ -145,6 +155,8 @@ enum Answer {
     Refused(&'static str),
     Bool(bool),
     Id(i64),
+    Token(Option<i64>),
+    Count(usize),
 }
 
 fn error_kind(e: &StoreError) -> &'static str {
@@ -153,7 +165,8 @@ fn error_kind(e: &StoreError) -> &'static str {
         StoreError::Conflict(_) => "conflict",
         StoreError::LeaseLost(_) => "lease lost",
         StoreError::Corrupt(_) => "corrupt",
-        StoreError::Database(_) | StoreError::Encode(_) | StoreError::Io { .. } => "database",
+        StoreError::Unavailable(_) => "unavailable",
+        _ => "database",
     }
 }
 
@@ -196,14 +209,15 @@ fn random_op(rng: &mut Rng, commands_pushed: i64) -> Op {
     let release = rng.pick(&RELEASES).to_string();
     let holder = rng.pick(&HOLDERS).to_string();
     let command_id = |rng: &mut Rng| 1 + rng.below(commands_pushed as u64 + 1) as i64;
-    match rng.below(20) {
+    match rng.below(22) {
         0..=1 => Op::Create {
             release,
             digest: format!("sha256:{}", rng.below(3)),
         },
         2..=6 => Op::Step(StepOp {
             release,
-            holder: (rng.below(3) > 0).then_some(holder),
+            token: (rng.below(2) == 0).then(|| 1 + rng.below(4) as i64),
+            holder: (rng.below(3) > 0).then_some(holder.clone()),
             command: (rng.below(3) == 0).then(|| command_id(rng)),
             weight: rng.below(101) as u8,
             sample: (rng.below(2) == 0).then(|| rng.below(100) as f64 / 8.0),
@@ -212,6 +226,7 @@ fn random_op(rng: &mut Rng, commands_pushed: i64) -> Op {
         7..=8 => Op::Append {
             release,
             event: small_event(rng),
+            fence: (rng.below(3) == 0).then(|| (holder, 1 + rng.below(4) as i64)),
         },
         9..=10 => Op::Acquire {
             release,
@@ -244,15 +259,39 @@ fn random_op(rng: &mut Rng, commands_pushed: i64) -> Op {
                 to: from + rng.below(3) as i64,
             }
         }
+        20 => Op::Renew {
+            holder,
+            ttl_s: 5 + rng.below(30),
+        },
+        21 => Op::Prune(rng.below(60) as i64),
         _ => Op::Wait(1 + rng.below(20) as i64),
     }
 }
 
 impl Model {
+    fn live_lease(&self, release: &str, now: DateTime<Utc>) -> Option<crate::Lease> {
+        let l = self.leases.get(release)?;
+        Some(crate::Lease {
+            holder: l.holder.clone()?,
+            token: l.token,
+            expires_at: l.expires,
+        })
+        .filter(|_| l.expires > now)
+    }
+
     fn take_command(&mut self, id: i64) {
         if let Some(c) = self.commands.iter_mut().find(|c| c.id == id) {
             c.taken = true;
         }
+    }
+
+    /// Whether a write for `holder` (with `token`, when given) passes the lease row.
+    fn fenced(&self, release: &str, holder: &str, token: Option<i64>) -> bool {
+        // The lease row, expired or not: a holder whose lease ran out but that nobody
+        // replaced still records.
+        self.leases.get(release).is_some_and(|l| {
+            l.holder.as_deref() == Some(holder) && token.is_none_or(|t| t == l.token)
+        })
     }
 
     fn apply(&mut self, op: &Op, now: DateTime<Utc>) -> Answer {
@@ -287,13 +326,13 @@ impl Model {
             }
             Op::Step(s) => {
                 let StepOp {
-                    release, holder, ..
+                    release,
+                    holder,
+                    token,
+                    ..
                 } = s;
                 if let Some(h) = holder {
-                    // The lease row, expired or not: a holder whose lease ran out but that
-                    // nobody replaced still records.
-                    let current = self.leases.get(release).map(|l| l.holder.as_str());
-                    if current != Some(h.as_str()) {
+                    if !self.fenced(release, h, *token) {
                         return Answer::Refused("lease lost");
                     }
                 }
@@ -328,7 +367,16 @@ impl Model {
                 }
                 Answer::Done
             }
-            Op::Append { release, event } => {
+            Op::Append {
+                release,
+                event,
+                fence,
+            } => {
+                if let Some((h, t)) = fence {
+                    if !self.fenced(release, h, Some(*t)) {
+                        return Answer::Refused("lease lost");
+                    }
+                }
                 self.events.push((release.clone(), event.clone(), now));
                 Answer::Done
             }
@@ -337,42 +385,61 @@ impl Model {
                 holder,
                 ttl_s,
             } => {
-                if let Some(l) = self.leases.get(release) {
-                    if &l.holder != holder && l.expires > now {
-                        return Answer::Bool(false);
-                    }
-                }
+                let token = match self.leases.get(release) {
+                    None => 1,
+                    Some(l) => match &l.holder {
+                        Some(h) if l.expires > now && h != holder => return Answer::Token(None),
+                        Some(_) if l.expires > now => l.token,
+                        _ => l.token + 1,
+                    },
+                };
                 let expires = now + chrono::Duration::seconds(*ttl_s as i64);
                 self.leases.insert(
                     release.clone(),
                     Lease {
-                        holder: holder.clone(),
+                        holder: Some(holder.clone()),
+                        token,
                         expires,
                     },
                 );
-                Answer::Bool(true)
+                Answer::Token(Some(token))
             }
             Op::TakeOver {
                 release,
                 old,
                 holder,
             } => match self.leases.get_mut(release) {
-                Some(l) if &l.holder == old => {
-                    l.holder = holder.clone();
+                Some(l) if l.holder.as_ref() == Some(old) => {
+                    l.holder = Some(holder.clone());
+                    l.token += 1;
                     l.expires = now + chrono::Duration::seconds(30);
-                    Answer::Bool(true)
+                    Answer::Token(Some(l.token))
                 }
-                _ => Answer::Bool(false),
+                _ => Answer::Token(None),
             },
             Op::Release { release, holder } => {
-                if self
-                    .leases
-                    .get(release)
-                    .is_some_and(|l| &l.holder == holder)
-                {
-                    self.leases.remove(release);
+                if let Some(l) = self.leases.get_mut(release) {
+                    if l.holder.as_ref() == Some(holder) {
+                        l.holder = None;
+                    }
                 }
                 Answer::Done
+            }
+            Op::Renew { holder, ttl_s } => {
+                let mut n = 0;
+                for l in self.leases.values_mut() {
+                    if l.holder.as_ref() == Some(holder) && l.expires > now {
+                        l.expires = now + chrono::Duration::seconds(*ttl_s as i64);
+                        n += 1;
+                    }
+                }
+                Answer::Count(n)
+            }
+            Op::Prune(age) => {
+                let before = now - chrono::Duration::seconds(*age);
+                let n = self.samples.len();
+                self.samples.retain(|s| s.1 >= before);
+                Answer::Count(n - self.samples.len())
             }
             Op::Push { release, input, by } => {
                 let id = self.commands.len() as i64 + 1;
@@ -427,6 +494,7 @@ fn apply_store<S: StateStore>(st: &mut S, op: &Op, now: DateTime<Utc>) -> Answer
             answer(st.record_step(Step {
                 release: &s.release,
                 holder: s.holder.as_deref(),
+                token: s.token,
                 command: s.command,
                 state: &state(s.weight),
                 decision: &d,
@@ -434,24 +502,42 @@ fn apply_store<S: StateStore>(st: &mut S, op: &Op, now: DateTime<Utc>) -> Answer
                 events: &s.events,
             }))
         }
-        Op::Append { release, event } => answer(st.append(release, event, now).map(|_| ())),
+        Op::Append {
+            release,
+            event,
+            fence,
+        } => {
+            let fence = fence.as_ref().map(|(holder, token)| Fence {
+                holder,
+                token: *token,
+            });
+            answer(st.append_fenced(release, event, now, fence).map(|_| ()))
+        }
         Op::Acquire {
             release,
             holder,
             ttl_s,
-        } => Answer::Bool(
-            st.acquire_lease(release, holder, Duration::from_secs(*ttl_s), now)
+        } => Answer::Token(
+            st.lease_acquire(release, holder, Duration::from_secs(*ttl_s), now)
                 .unwrap(),
         ),
         Op::TakeOver {
             release,
             old,
             holder,
-        } => Answer::Bool(
-            st.take_over_lease(release, old, holder, Duration::from_secs(30), now)
+        } => Answer::Token(
+            st.lease_take_over(release, old, holder, Duration::from_secs(30), now)
                 .unwrap(),
         ),
         Op::Release { release, holder } => answer(st.release_lease(release, holder)),
+        Op::Renew { holder, ttl_s } => Answer::Count(
+            st.renew_leases(holder, Duration::from_secs(*ttl_s), now)
+                .unwrap(),
+        ),
+        Op::Prune(age) => Answer::Count(
+            st.prune_samples(now - chrono::Duration::seconds(*age))
+                .unwrap(),
+        ),
         Op::Push { release, input, by } => {
             Answer::Id(st.push_command(release, input, by, now).unwrap())
         }
@@ -566,12 +652,13 @@ fn compare<S: StateStore>(st: &S, m: &Model, now: DateTime<Utc>) -> Result<(), S
         if got != want {
             return differ(&format!("next_command({release})"), &got, &want);
         }
+        let got = st.lease(release, now).map_err(|e| e.to_string())?;
+        let want = m.live_lease(release, now);
+        if got != want {
+            return differ(&format!("lease({release})"), &got, &want);
+        }
         let got = st.lease_holder(release, now).map_err(|e| e.to_string())?;
-        let want = m
-            .leases
-            .get(release)
-            .filter(|l| l.expires > now)
-            .map(|l| l.holder.clone());
+        let want = want.map(|l| l.holder);
         if got != want {
             return differ(&format!("lease_holder({release})"), &got, &want);
         }
@@ -580,6 +667,18 @@ fn compare<S: StateStore>(st: &S, m: &Model, now: DateTime<Utc>) -> Result<(), S
         let want = m.cursors.get(&name).copied().unwrap_or(0);
         if got != want {
             return differ(&format!("cursor({name})"), &got, &want);
+        }
+    }
+    for prefix in ["", "r", "r2", "x"] {
+        let got = st.leases(prefix, now).map_err(|e| e.to_string())?;
+        let want: Vec<_> = m
+            .leases
+            .keys()
+            .filter(|r| r.starts_with(prefix))
+            .filter_map(|r| Some((r.clone(), m.live_lease(r, now)?)))
+            .collect();
+        if got != want {
+            return differ(&format!("leases({prefix:?})"), &got, &want);
         }
     }
     let created = st.created_rollouts().map_err(|e| e.to_string())?;
