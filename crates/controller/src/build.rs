@@ -154,6 +154,7 @@ fn admin_settings(cfg: &shiploop_config::Config) -> AdminSettings {
         addr: cfg.proxy.admin.to_string(),
         url: cfg.proxy.admin_url(),
         token_env: cfg.proxy.token_env.clone(),
+        fleet: cfg.router.builtin.fleet.clone(),
     }
 }
 

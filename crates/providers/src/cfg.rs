@@ -160,6 +160,23 @@ pub struct AdminSettings {
     pub url: String,
     /// `proxy.token_env`: the variable holding the admin token.
     pub token_env: String,
+    /// `router.builtin.fleet`: the admin APIs (`host:port`) of every proxy of a fleet, all
+    /// taking the same token; empty: the one proxy at `proxy.admin`. The builtin metric source
+    /// reads them all.
+    pub fleet: Vec<String>,
+}
+
+impl AdminSettings {
+    /// The admin APIs of the proxies: (`host:port` as written, `http://…`), one per proxy.
+    pub fn members(&self) -> Vec<(String, String)> {
+        if self.fleet.is_empty() {
+            return vec![(self.addr.clone(), self.url.clone())];
+        }
+        self.fleet
+            .iter()
+            .map(|a| (a.clone(), format!("http://{}", a.trim())))
+            .collect()
+    }
 }
 
 /// What a provider is built with besides its own table.
@@ -195,6 +212,21 @@ impl BuildContext<'_> {
     /// it (`metrics.kind = "builtin"`, …), for the message when the token is missing. Admin
     /// calls are local and quick; one that takes 10 s is an error for that tick.
     pub fn admin_client(&self, user: &str) -> Result<AdminClient, ProviderError> {
+        self.admin_client_at(&self.admin.url, user)
+    }
+
+    /// The clients of every proxy's admin API ([`AdminSettings::members`]), each with the
+    /// `host:port` messages name it by.
+    pub fn admin_clients(&self, user: &str) -> Result<Vec<(String, AdminClient)>, ProviderError> {
+        self.admin
+            .members()
+            .into_iter()
+            .map(|(addr, url)| Ok((addr, self.admin_client_at(&url, user)?)))
+            .collect()
+    }
+
+    /// The admin API client of the proxy at `url`, with the token from `proxy.token_env`.
+    pub fn admin_client_at(&self, url: &str, user: &str) -> Result<AdminClient, ProviderError> {
         let a = self.admin;
         let token = (self.env)(&a.token_env).unwrap_or_default();
         if token.trim().len() < 16 {
@@ -203,7 +235,7 @@ impl BuildContext<'_> {
                 a.addr, a.token_env
             )));
         }
-        AdminClient::new(&a.url, token.trim(), Duration::from_secs(10))
+        AdminClient::new(url, token.trim(), Duration::from_secs(10))
     }
 
     /// An HTTP client for a server table: its timeout, auth from environment variables, extra CA.
@@ -250,4 +282,24 @@ impl BuildContext<'_> {
 pub(crate) fn non_empty(s: &str) -> Option<String> {
     let t = s.trim();
     (!t.is_empty()).then(|| t.to_string())
+}
+
+/// `host:port` (a name or an address, `[…]` for IPv6), nothing more.
+pub(crate) fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && !s.contains(|c: char| c.is_whitespace() || c == '/')
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        }
+        None => false,
+    }
+}
+
+/// The first entry of `list` listed twice.
+pub(crate) fn repeated(list: &[String]) -> Option<&String> {
+    list.iter()
+        .enumerate()
+        .find(|(i, a)| list[..*i].iter().any(|b| b.trim() == a.trim()))
+        .map(|(_, a)| a)
 }

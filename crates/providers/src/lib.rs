@@ -40,7 +40,31 @@ pub struct RouteContext {
 /// What a router call did, for the record (e.g. a command's output).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RouterOutput {
-    /// What the router did, for the decision record.
+    /// What the router did, for the decision record (a fleet's names every member's answer).
+    pub detail: String,
+    /// A fleet's members, each with whether it confirmed ([`routers::fleet`]); empty for a
+    /// single router.
+    pub members: Vec<MemberCall>,
+}
+
+impl RouterOutput {
+    /// What a single router did.
+    pub fn new(detail: impl Into<String>) -> RouterOutput {
+        RouterOutput {
+            detail: detail.into(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// One fleet member's answer to a call: whether it confirmed, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberCall {
+    /// The member (`proxy 127.0.0.1:9091`, `haproxy /run/haproxy/a.sock`).
+    pub member: String,
+    /// Whether it confirmed the call.
+    pub confirmed: bool,
+    /// Its output, or why it did not confirm.
     pub detail: String,
 }
 

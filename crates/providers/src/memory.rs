@@ -61,9 +61,7 @@ impl MemoryRouter {
             s.weight = weight;
             s.history.push(weight);
         }
-        Ok(RouterOutput {
-            detail: format!("weight {weight}"),
-        })
+        Ok(RouterOutput::new(format!("weight {weight}")))
     }
 }
 

@@ -135,10 +135,27 @@ impl SourceCfg for BuiltinCfg {
     fn check(&self, _p: &mut Problems) {}
     fn build(&self, cx: &BuildContext) -> Result<Box<dyn MetricSource>, ProviderError> {
         let asker = cx.asker.unwrap_or(r#"metrics.kind = "builtin""#);
-        Ok(Box::new(builtin::BuiltinSource::build(cx, asker)?))
+        let mut members = cx.admin_clients(asker)?;
+        if members.len() == 1 {
+            if let Some((_, admin)) = members.pop() {
+                return Ok(Box::new(builtin::BuiltinSource { admin }));
+            }
+        }
+        let members = members
+            .into_iter()
+            .map(|(addr, admin)| (format!("proxy {addr}"), builtin::BuiltinSource { admin }))
+            .collect();
+        Ok(Box::new(builtin::fleet::FleetSource { members }))
     }
     fn describe(&self, admin: &AdminSettings) -> String {
-        format!("ship's proxy's admin API, proxy.admin = \"{}\"", admin.addr)
+        if admin.fleet.is_empty() {
+            format!("ship's proxy's admin API, proxy.admin = \"{}\"", admin.addr)
+        } else {
+            format!(
+                "the admin APIs of ship's proxies, router.builtin.fleet = {:?}",
+                admin.fleet
+            )
+        }
     }
     fn outcomes(&self) -> bool {
         true

@@ -8,6 +8,7 @@
 
 pub mod builtin;
 pub mod command;
+pub mod fleet;
 pub mod haproxy;
 pub mod nginx;
 
@@ -48,6 +49,8 @@ impl RouterKind {
 pub struct RouterCfg {
     /// The router in use.
     pub kind: RouterKind,
+    /// `[router.builtin]`.
+    pub builtin: builtin::BuiltinRouterCfg,
     /// `[router.command]`.
     pub command: command::CommandRouterCfg,
     /// `[router.nginx]`.
@@ -60,6 +63,7 @@ impl Default for RouterCfg {
     fn default() -> Self {
         RouterCfg {
             kind: RouterKind::Command,
+            builtin: Default::default(),
             command: Default::default(),
             nginx: Default::default(),
             haproxy: Default::default(),
@@ -75,21 +79,11 @@ pub trait RouterTable {
     fn build(&self, cx: &BuildContext) -> Result<Box<dyn TrafficRouter>, ProviderError>;
 }
 
-/// `kind = "builtin"` has no table: the proxy is `[proxy]`.
-struct BuiltinCfg;
-
-impl RouterTable for BuiltinCfg {
-    fn check(&self, _p: &mut Problems) {}
-    fn build(&self, cx: &BuildContext) -> Result<Box<dyn TrafficRouter>, ProviderError> {
-        Ok(Box::new(builtin::BuiltinRouter::build(cx)?))
-    }
-}
-
 impl RouterCfg {
     /// The registry: the configuration of the router of `kind`.
     pub fn table(&self, kind: RouterKind) -> &dyn RouterTable {
         match kind {
-            RouterKind::Builtin => &BuiltinCfg,
+            RouterKind::Builtin => &self.builtin,
             RouterKind::Command => &self.command,
             RouterKind::Haproxy => &self.haproxy,
             RouterKind::Nginx => &self.nginx,

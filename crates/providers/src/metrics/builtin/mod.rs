@@ -4,9 +4,13 @@
 //!
 //! The proxy keeps a live window only: an outcome's value is the window up to now, and its
 //! series is what ship recorded while rolling out (handed in by the caller).
+//!
+//! With `router.builtin.fleet` the source reads every proxy of the fleet and adds their
+//! counts up ([`fleet`]).
+
+pub mod fleet;
 
 use crate::admin::{AdminClient, Method};
-use crate::cfg::BuildContext;
 use crate::metrics::command::parse_measurements;
 use crate::metrics::{all_error, OutcomeQuery, Point};
 use crate::{ErrorKind, MetricContext, MetricSource, ProviderError};
@@ -18,14 +22,6 @@ use shiploop_rollout::Observation;
 pub struct BuiltinSource {
     /// The proxy's admin API.
     pub admin: AdminClient,
-}
-
-impl BuiltinSource {
-    pub(crate) fn build(cx: &BuildContext, user: &str) -> Result<BuiltinSource, ProviderError> {
-        Ok(BuiltinSource {
-            admin: cx.admin_client(user)?,
-        })
-    }
 }
 
 #[async_trait]
@@ -50,23 +46,7 @@ impl MetricSource for BuiltinSource {
 
     /// The live window from the outcome's start up to now, whatever the checkpoint's date.
     async fn value_at(&self, q: &OutcomeQuery<'_>) -> Result<Option<f64>, ProviderError> {
-        let window = (q.end - q.start).max(1.0) as u64;
-        let ctx = MetricContext::window(q.service, q.release, "outcome", 100, window);
-        let obs = self
-            .measure(std::slice::from_ref(&q.query.to_string()), &ctx)
-            .await;
-        match obs.get(q.query) {
-            Some(Measurement::Value { value, .. }) => Ok(Some(*value)),
-            Some(Measurement::NoData) | None => Ok(None),
-            Some(Measurement::Error { message, local }) => {
-                let kind = if *local {
-                    ErrorKind::Local
-                } else {
-                    ErrorKind::BadAnswer
-                };
-                Err(ProviderError::new(kind, message.clone()))
-            }
-        }
+        live_value(self, q).await
     }
 
     async fn series(
@@ -75,5 +55,30 @@ impl MetricSource for BuiltinSource {
         recorded: &[Point],
     ) -> Result<Vec<Point>, ProviderError> {
         Ok(recorded.to_vec())
+    }
+}
+
+/// An outcome's value from a source of live windows: the window from the outcome's start up
+/// to now.
+pub(crate) async fn live_value(
+    source: &dyn MetricSource,
+    q: &OutcomeQuery<'_>,
+) -> Result<Option<f64>, ProviderError> {
+    let window = (q.end - q.start).max(1.0) as u64;
+    let ctx = MetricContext::window(q.service, q.release, "outcome", 100, window);
+    let obs = source
+        .measure(std::slice::from_ref(&q.query.to_string()), &ctx)
+        .await;
+    match obs.get(q.query) {
+        Some(Measurement::Value { value, .. }) => Ok(Some(*value)),
+        Some(Measurement::NoData) | None => Ok(None),
+        Some(Measurement::Error { message, local }) => {
+            let kind = if *local {
+                ErrorKind::Local
+            } else {
+                ErrorKind::BadAnswer
+            };
+            Err(ProviderError::new(kind, message.clone()))
+        }
     }
 }

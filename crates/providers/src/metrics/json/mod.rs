@@ -142,6 +142,7 @@ mod tests {
             addr: String::new(),
             url: String::new(),
             token_env: String::new(),
+            fleet: Vec::new(),
         };
         let env = |name: &str| (name == "STATS_TOKEN").then(|| "t0ken".to_string());
         let cx = BuildContext {

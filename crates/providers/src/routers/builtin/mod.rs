@@ -1,8 +1,10 @@
 //! The builtin router: ship's own proxy (`ship proxy`), its weight set over the admin API.
-//! `[router] kind = "builtin"` has no table of its own: the proxy is `[proxy]`.
+//! One proxy is `[proxy]`; `[router.builtin] fleet` lists several, driven as a fleet.
+
+mod config;
+pub use config::BuiltinRouterCfg;
 
 use crate::admin::{AdminClient, Method};
-use crate::cfg::BuildContext;
 use crate::{ProviderError, RouteContext, RouterOutput, TrafficRouter};
 use async_trait::async_trait;
 
@@ -13,12 +15,6 @@ pub struct BuiltinRouter {
 }
 
 impl BuiltinRouter {
-    pub(crate) fn build(cx: &BuildContext) -> Result<BuiltinRouter, ProviderError> {
-        Ok(BuiltinRouter {
-            admin: cx.admin_client(r#"router.kind = "builtin""#)?,
-        })
-    }
-
     async fn put(&self, weight: u8) -> Result<RouterOutput, ProviderError> {
         let err = |e: ProviderError| e.by("builtin router");
         let v = self
@@ -31,9 +27,7 @@ impl BuiltinRouter {
             .await
             .map_err(err)?;
         match v.get("weight").and_then(|w| w.as_u64()) {
-            Some(w) if w == u64::from(weight) => Ok(RouterOutput {
-                detail: format!("proxy weight {w}"),
-            }),
+            Some(w) if w == u64::from(weight) => Ok(RouterOutput::new(format!("proxy weight {w}"))),
             other => Err(err(ProviderError::bad_answer(format!(
                 "asked for weight {weight}, the proxy reports {other:?}"
             )))),

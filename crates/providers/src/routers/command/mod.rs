@@ -49,9 +49,7 @@ impl CommandRouter {
         self.runner
             .run(&cmd)
             .await
-            .map(|out| RouterOutput {
-                detail: format!("$ {cmd}\n{}", truncate(&out)),
-            })
+            .map(|out| RouterOutput::new(format!("$ {cmd}\n{}", truncate(&out))))
             .map_err(|e| self.err(e))
     }
 }

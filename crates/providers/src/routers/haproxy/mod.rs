@@ -8,7 +8,7 @@
 //! those weights. (Rewriting the configuration file instead would fight whoever owns it.)
 
 mod config;
-pub use config::HaproxyRouterCfg;
+pub use config::{HaproxyMember, HaproxyRouterCfg};
 
 use crate::{ErrorKind, ProviderError, RouteContext, RouterOutput, TrafficRouter};
 use async_trait::async_trait;
@@ -16,10 +16,42 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Where HAProxy's runtime API listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeApi {
+    /// A unix socket (`stats socket /run/haproxy/admin.sock … level admin`).
+    Unix(PathBuf),
+    /// A TCP address, `host:port` (`stats socket ipv4@10.0.0.2:9999 level admin`): an
+    /// HAProxy on another host.
+    Tcp(String),
+}
+
+impl std::fmt::Display for RuntimeApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuntimeApi::Unix(p) => write!(f, "admin socket {}", p.display()),
+            RuntimeApi::Tcp(a) => write!(f, "runtime API {a}"),
+        }
+    }
+}
+
+/// Either kind of connection to the runtime API.
+trait Conn: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Conn for T {}
+
+impl RuntimeApi {
+    async fn connect(&self) -> std::io::Result<Box<dyn Conn>> {
+        Ok(match self {
+            RuntimeApi::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await?),
+            RuntimeApi::Tcp(a) => Box::new(tokio::net::TcpStream::connect(a.as_str()).await?),
+        })
+    }
+}
+
 /// Sets the two servers' weights over HAProxy's runtime API.
 pub struct HaproxyRouter {
-    /// The admin socket.
-    pub socket: PathBuf,
+    /// The runtime API.
+    pub socket: RuntimeApi,
     /// The backend holding the two servers.
     pub backend: String,
     /// The stable version's server.
@@ -45,15 +77,9 @@ impl HaproxyRouter {
     /// One runtime API command; HAProxy answers and closes the connection.
     pub async fn command(&self, cmd: &str) -> Result<String, ProviderError> {
         let run = async {
-            let mut s = tokio::net::UnixStream::connect(&self.socket)
-                .await
-                .map_err(|e| {
-                    ProviderError::io(
-                        ErrorKind::Unreachable,
-                        &e,
-                        format!("admin socket {}: {e}", self.socket.display()),
-                    )
-                })?;
+            let mut s = self.socket.connect().await.map_err(|e| {
+                ProviderError::io(ErrorKind::Unreachable, &e, format!("{}: {e}", self.socket))
+            })?;
             let lost = |e: std::io::Error| {
                 ProviderError::io(ErrorKind::Unreachable, &e, format!("`{cmd}`: {e}"))
             };
@@ -139,15 +165,13 @@ impl HaproxyRouter {
             Ok(()) => String::new(),
             Err(e) => format!(" — WARNING: not saved for the next reload: {e}"),
         };
-        Ok(RouterOutput {
-            detail: format!(
-                "{}: {} weight {w}, {} weight {}{saved}",
-                self.backend,
-                self.canary_server,
-                self.stable_server,
-                100 - w
-            ),
-        })
+        Ok(RouterOutput::new(format!(
+            "{}: {} weight {w}, {} weight {}{saved}",
+            self.backend,
+            self.canary_server,
+            self.stable_server,
+            100 - w
+        )))
     }
 }
 

@@ -18,7 +18,7 @@
 //! the expected version.
 
 mod config;
-pub use config::NginxRouterCfg;
+pub use config::{NginxMember, NginxRouterCfg};
 
 use crate::runner::Runner;
 use crate::{ErrorKind, ProviderError, RouteContext, RouterOutput, TrafficRouter};
@@ -198,12 +198,10 @@ impl NginxRouter {
                 self.probe_all(v).await.map_err(|e| self.err(e))?;
             }
         }
-        Ok(RouterOutput {
-            detail: format!(
-                "nginx serves {weight} % to the new version ({})",
-                self.include_file.display()
-            ),
-        })
+        Ok(RouterOutput::new(format!(
+            "nginx serves {weight} % to the new version ({})",
+            self.include_file.display()
+        )))
     }
 }
 
