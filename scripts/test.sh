@@ -28,6 +28,8 @@ command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 # The dashboard's browser test drives Debian's headless Chromium through ChromeDriver.
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
+# The state store's PostgreSQL tests start a throw-away cluster with Debian's initdb and pg_ctl.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ "${#need[@]}" -gt 0 ]; then apt_install --no-install-recommends "${need[@]}"; fi
 
 cargo fmt --all -- --check

@@ -12,6 +12,8 @@ mod boxed;
 mod chain;
 pub mod event;
 mod lease;
+mod location;
+mod postgres;
 mod rows;
 mod schema;
 mod sqlite;
@@ -22,6 +24,8 @@ mod stored;
 pub mod contract;
 
 pub use event::Event;
+pub use location::{open, open_existing, Location};
+pub use postgres::PgStore;
 pub use sqlite::{PooledConnection, SqliteStore};
 pub use state_store::StateStore;
 pub use stored::{
@@ -39,6 +43,12 @@ pub enum StoreError {
     /// decided about what was asked, so a controller holds instead of failing a rollout.
     #[error("state database unavailable: {0}")]
     Unavailable(String),
+    /// PostgreSQL refused or failed a statement (the database's own message).
+    #[error("state database (PostgreSQL): {0}")]
+    Postgres(String),
+    /// The state database's location (`[state] url`) is not one ship can open.
+    #[error("state url: {0}")]
+    BadLocation(String),
     /// A value could not be encoded for the database.
     #[error("state database: {0}")]
     Encode(#[from] serde_json::Error),

@@ -2,13 +2,14 @@
 //! (ship.toml, verdicts, keys, an approved release), servers started on free loopback ports and
 //! stopped when dropped (`ship serve`, `ship proxy`, `ship-sample`, Prometheus, Alertmanager),
 //! waiting for a URL or a condition, and seeds for randomised tests that are printed and can be
-//! replayed (`SHIP_TEST_SEED=<n>`).
+//! replayed (`SHIP_TEST_SEED=<n>`), and a throw-away PostgreSQL cluster ([`postgres::Cluster`]).
 //!
 //! A dev-dependency only (`publish = false`): a failed set-up fails the test that asked for
 //! it, so this crate panics with a message instead of returning errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod http;
+pub mod postgres;
 pub mod process;
 pub mod seed;
 pub mod servers;
