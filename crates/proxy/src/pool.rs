@@ -61,17 +61,70 @@ struct Kept {
     last_used: Instant,
 }
 
+/// The connections kept to one instance.
+struct List {
+    kept: Vec<Kept>,
+    /// Where the next scan starts: just after the connection taken last, so the scan meets
+    /// the connections used longest ago (the likeliest to be ready) first, rather than passing
+    /// the busy ones on every request.
+    next: usize,
+    /// When closed and over-idle connections were last swept out of the whole list.
+    swept: Instant,
+}
+
+/// How often the whole list is swept of closed and over-idle connections. In between, a scan
+/// drops those it passes and never uses one: sweeping the whole list on every request cost
+/// more than the rest of the checkout at 64 client connections.
+const SWEEP: Duration = Duration::from_millis(250);
+
+impl List {
+    fn stale(k: &Kept, now: Instant) -> bool {
+        k.sender.is_closed() || (k.sender.is_ready() && now - k.last_used > MAX_IDLE)
+    }
+
+    /// A ready connection, marked used at `now`; closed and over-idle ones met on the way go.
+    fn ready(&mut self, now: Instant) -> Option<&mut Kept> {
+        if now - self.swept >= SWEEP {
+            self.kept.retain(|k| !Self::stale(k, now));
+            self.swept = now;
+        }
+        let mut seen = 0;
+        while seen < self.kept.len() {
+            let i = (self.next + seen) % self.kept.len();
+            if Self::stale(&self.kept[i], now) {
+                self.kept.swap_remove(i);
+                continue;
+            }
+            if self.kept[i].sender.is_ready() {
+                self.next = i + 1;
+                let k = &mut self.kept[i];
+                k.last_used = now;
+                return Some(k);
+            }
+            seen += 1;
+        }
+        None
+    }
+}
+
 /// One thread's connections, one list per instance (by the instance's index).
 #[derive(Clone)]
 pub struct Pool {
-    lists: Arc<Vec<Mutex<Vec<Kept>>>>,
+    lists: Arc<Vec<Mutex<List>>>,
 }
 
 impl Pool {
     /// An empty pool for `instances` upstream instances.
     pub fn new(instances: usize) -> Pool {
+        let list = || {
+            Mutex::new(List {
+                kept: Vec::new(),
+                next: 0,
+                swept: Instant::now(),
+            })
+        };
         Pool {
-            lists: Arc::new((0..instances).map(|_| Mutex::new(Vec::new())).collect()),
+            lists: Arc::new((0..instances).map(|_| list()).collect()),
         }
     }
 
@@ -88,18 +141,10 @@ impl Pool {
         // next one; then a new connection.
         loop {
             let sending = {
-                let now = Instant::now();
-                let mut kept = list.lock().unwrap_or_else(|p| p.into_inner());
+                let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
                 // Closed connections go, and so do idle ones past MAX_IDLE.
-                let stale = |k: &Kept| {
-                    k.sender.is_closed() || (k.sender.is_ready() && now - k.last_used > MAX_IDLE)
-                };
-                kept.retain(|k| !stale(k));
-                match kept.iter_mut().find(|k| k.sender.is_ready()) {
-                    Some(k) => {
-                        k.last_used = now;
-                        k.sender.try_send_request(req)
-                    }
+                match list.ready(Instant::now()) {
+                    Some(k) => k.sender.try_send_request(req),
                     None => break,
                 }
             };
@@ -140,9 +185,9 @@ impl Pool {
         });
         let sending = sender.send_request(req);
         {
-            let mut kept = list.lock().unwrap_or_else(|p| p.into_inner());
-            if kept.len() < MAX_KEPT {
-                kept.push(Kept {
+            let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
+            if list.kept.len() < MAX_KEPT {
+                list.kept.push(Kept {
                     sender,
                     last_used: Instant::now(),
                 });
