@@ -31,7 +31,7 @@ pub use integrations::{
 /// `[router]` and `[metrics]`: the providers' own tables.
 pub use integrations::{MetricsCfg as Metrics, RouterCfg as Router};
 pub use judge::{JudgeCfg, Tick};
-pub use operate::{HandoffCfg, OutcomeCfg, ServerCfg};
+pub use operate::{HandoffCfg, OutcomeCfg, ServerCfg, StateCfg};
 pub use proxy::{BadBalance, Balance, InstanceCfg, InstanceVersion, ProxyCfg};
 pub use template::{default_toml, layout_toml, Layout, LayoutError, STAGING_ADMIN, STAGING_LISTEN};
 
@@ -89,6 +89,8 @@ pub struct Config {
     pub outcome: OutcomeCfg,
     /// `[server]`
     pub server: ServerCfg,
+    /// `[state]`
+    pub state: StateCfg,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -748,6 +750,23 @@ impl Config {
                     format!("server.{key} must be at least 1"),
                 )));
             }
+        }
+        if !(3..=600).contains(&self.state.lease_ttl.0.as_secs()) {
+            out.push(Problem::from((
+                "state",
+                "lease_ttl",
+                format!(
+                    "state.lease_ttl = {}: between 3s and 10m (a dead replica's rollouts wait this long)",
+                    self.state.lease_ttl
+                ),
+            )));
+        }
+        if self.state.sample_retention.0 < std::time::Duration::from_secs(3600) {
+            out.push(Problem::from((
+                "state",
+                "sample_retention",
+                "state.sample_retention must be at least 1h".to_string(),
+            )));
         }
         if !(2..=11_000).contains(&self.outcome.chart_points) {
             out.push(Problem::from((

@@ -86,3 +86,49 @@ impl Default for ServerCfg {
         }
     }
 }
+
+/// `[state]`: where the rollout state lives, and how replicas of `ship serve` share it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateCfg {
+    /// The state database: empty for SQLite in `paths.state` (the embedded default),
+    /// `sqlite:///abs/path.db`, or `postgres://user@host:port/db` shared by replicas.
+    pub url: String,
+    /// An environment variable whose value, when set, is used instead of `url` — so a
+    /// password never has to be written in ship.toml.
+    pub url_env: String,
+    /// How long a rollout's lease lasts without renewal: a dead replica's rollouts are taken
+    /// over within it. Renewed every third of it, also during long router calls.
+    pub lease_ttl: Dur,
+    /// Metric samples older than this are pruned (decisions and the event log never are).
+    pub sample_retention: Dur,
+    /// A hold that changes nothing is recorded at most this often (evidence that the rollout
+    /// was watched); every decision that changes the rollout is recorded at once.
+    pub evidence_every: Dur,
+}
+
+impl Default for StateCfg {
+    fn default() -> Self {
+        StateCfg {
+            url: String::new(),
+            url_env: "SHIP_STATE_URL".into(),
+            lease_ttl: Dur::from_secs(15),
+            sample_retention: Dur::from_secs(14 * 24 * 3600),
+            evidence_every: Dur::from_secs(60),
+        }
+    }
+}
+
+impl StateCfg {
+    /// The state database's URL in force: `url_env`'s value when set and not empty, else `url`.
+    pub fn effective_url(&self) -> String {
+        if !self.url_env.is_empty() {
+            if let Ok(v) = std::env::var(&self.url_env) {
+                if !v.trim().is_empty() {
+                    return v.trim().to_string();
+                }
+            }
+        }
+        self.url.clone()
+    }
+}

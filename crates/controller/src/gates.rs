@@ -12,7 +12,7 @@ use shiploop_rollout::measure::Measurement;
 use shiploop_store::event::{
     Event, Failure, GateOverridden, OncallAcked, OncallNotification, OncallNotified,
 };
-use shiploop_store::{LoggedEvent, SqliteStore, StateStore};
+use shiploop_store::{LoggedEvent, StateStore};
 use shiploop_workspace::{Error, LoadedRelease, Workspace};
 
 fn store_err(e: shiploop_store::StoreError) -> Error {
@@ -245,7 +245,7 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
 async fn notify_oncall(
     ws: &Workspace,
     r: &LoadedRelease,
-    store: &mut SqliteStore,
+    store: &mut dyn StateStore,
     now: DateTime<Utc>,
 ) -> std::result::Result<(DateTime<Utc>, String), String> {
     let cfg = &ws.config.oncall;
@@ -347,7 +347,7 @@ pub fn oncall_ack(ws: &Workspace, release: &str, by: &str, now: DateTime<Utc>) -
             "--as needs the name of the person acknowledging".into(),
         ));
     }
-    let mut store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+    let mut store = crate::open_store(ws)?;
     let events = store.events(Some(&id)).map_err(store_err)?;
     // Only a notification of this contract counts, not one of a contract withdrawn under the
     // same id.
@@ -376,7 +376,7 @@ pub async fn check(
     let r = ws.resolve(release)?;
     let m = &r.contract.meta;
     let id = m.id.clone();
-    let mut store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+    let mut store = crate::open_store(ws)?;
     // Once the rollout started, the contract keeps the gates it started under: a later check
     // is a report only (nothing recorded, nobody notified).
     let started = store.rollout(&id).map_err(store_err)?.is_some();
@@ -425,7 +425,7 @@ pub async fn check(
         _ => None,
     });
     if oncall.notified.is_none() && !started {
-        match notify_oncall(ws, &r, &mut store, now).await {
+        match notify_oncall(ws, &r, &mut *store, now).await {
             Ok(n) => oncall.notified = Some(n),
             Err(e) => oncall.notify_error = Some(e),
         }

@@ -14,7 +14,6 @@ use shiploop_gates::handoff::{
 };
 use shiploop_rollout::DecisionKind;
 use shiploop_store::event::{Event, HandedOver};
-use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::{Error, Workspace};
 
 /// What `ship handoff` did: the exit criteria's report, and whether it handed over to Operate.
@@ -69,7 +68,7 @@ pub fn handoff(
     }
     // Everything that can fail to parse is read before anything is written.
     ws.load_status()?;
-    SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+    crate::open_store(ws)?;
     if let Some(m) = &r.contract.meta.mission {
         ws.load_outcome(m)?;
     }
@@ -145,7 +144,7 @@ fn finish(
             }
         }
     }
-    let mut store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+    let mut store = crate::open_store(ws)?;
     let logged = store
         .events(Some(id))
         .map_err(store_err)?
@@ -161,7 +160,7 @@ fn finish(
             items: record.items.clone(),
         });
         store.append(id, &handed, now).map_err(store_err)?;
-        crate::anchor(ws, &mut store, id, now);
+        crate::anchor(ws, &mut *store, id, now);
         if !fresh {
             done.push("event log: handed-over".into());
         }
@@ -189,7 +188,7 @@ fn gather(ws: &Workspace, release: &str, now: DateTime<Utc>) -> Result<Evidence>
     let r = ws.resolve(release)?;
     let m = &r.contract.meta;
     let id = m.id.clone();
-    let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+    let store = crate::open_store(ws)?;
 
     let v = ws.verify(&id, now)?;
     let approval = if v.ok() {

@@ -15,6 +15,7 @@ pub mod operate;
 pub mod outcome;
 mod outcome_sources;
 pub mod rehearse;
+mod state;
 pub mod release_log;
 mod signals;
 pub mod validate;
@@ -31,6 +32,7 @@ pub use drive::{
 };
 /// The gates module under the name it had before the controller was split by phase.
 pub use gates as check;
+pub use state::open_store;
 
 use shiploop_workspace::Error;
 

@@ -10,7 +10,6 @@ use shiploop_artifacts::signal::{Severity, Signal, SignalMeta, SignalStatus, Sig
 use shiploop_artifacts::status::Phase;
 use shiploop_flags::Stale;
 use shiploop_store::event::{Event, SignalWritten};
-use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::Workspace;
 
 /// What one `ship operate tick` did.
@@ -77,7 +76,7 @@ impl TickReport {
 pub async fn tick(ws: &Workspace, now: DateTime<Utc>) -> Result<TickReport> {
     let mut report = TickReport::default();
     let status = ws.load_status()?;
-    let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+    let store = crate::open_store(ws)?;
     let today = now.date_naive();
 
     for entry in &status.meta.missions {
@@ -104,11 +103,11 @@ pub async fn tick(ws: &Workspace, now: DateTime<Utc>) -> Result<TickReport> {
                 mission: mission.clone(),
                 checkpoint: k.name.clone(),
             };
-            if outcome::measured(&store, mission, &k.name)? {
+            if outcome::measured(&*store, mission, &k.name)? {
                 report.already_measured.push(here());
                 continue;
             }
-            if outcome::last_incomplete(&store, mission, &k.name)?
+            if outcome::last_incomplete(&*store, mission, &k.name)?
                 .is_some_and(|at| at.date_naive() == today)
             {
                 report.retry_tomorrow.push(here());

@@ -10,7 +10,7 @@ use serde::Serialize;
 use shiploop_artifacts::outcome::{Checkpoint, OutcomeContract};
 use shiploop_artifacts::report::{chart, OutcomeReport};
 use shiploop_store::event::{Event, OutcomeMeasured, SignalWritten};
-use shiploop_store::{LoggedEvent, SqliteStore, StateStore};
+use shiploop_store::{LoggedEvent, StateStore};
 use shiploop_workspace::{Error, Workspace};
 
 /// The event log keys mission events by this "release" name, beside the releases' own.
@@ -200,9 +200,9 @@ pub async fn measure(
         metrics: results,
     };
     let stem = report.stem();
-    let mut store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+    let mut store = crate::open_store(ws)?;
     if !report.unmeasured().is_empty() {
-        if let Some(file) = complete_report(&store, mission, &k.name)? {
+        if let Some(file) = complete_report(&*store, mission, &k.name)? {
             let names: Vec<&str> = report
                 .unmeasured()
                 .iter()

@@ -9,7 +9,6 @@ use shiploop_artifacts::outcome::Metric;
 use shiploop_artifacts::report::MetricResult;
 use shiploop_providers::metrics::MetricsKind;
 use shiploop_providers::{MetricSource, OutcomeQuery, Point};
-use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::Workspace;
 
 pub(crate) async fn measure_metric(
@@ -74,8 +73,9 @@ async fn sampled(
     // no history of its own.
     // Only ship's proxy keeps no history of its own; other sources are not handed any.
     let recorded: Vec<Point> = if kind == MetricsKind::Builtin {
-        SqliteStore::open(&ws.state_db())
-            .and_then(|s| s.sample_values(releases, &m.query, start, now))
+        crate::open_store(ws)
+            .ok()
+            .and_then(|s| s.sample_values(releases, &m.query, start, now).ok())
             .unwrap_or_default()
             .into_iter()
             .map(|(t, v)| (t.timestamp_millis() as f64 / 1000.0, v))

@@ -15,7 +15,6 @@ use shiploop_providers::routers::command::CommandRouter;
 use shiploop_providers::runner::Runner;
 use shiploop_providers::{http as http_probe, RouteContext, TrafficRouter};
 use shiploop_store::event::{Event, RehearsalRun};
-use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::{Error, Workspace};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -232,7 +231,7 @@ pub async fn rehearse(
         total_ms: started.elapsed().as_millis() as u64,
         detail,
     };
-    let mut store = SqliteStore::open(&ws.state_db()).map_err(Error::from)?;
+    let mut store = crate::open_store(ws)?;
     for f in &flags {
         store
             .append(&id, &Event::FlagEvaluated(f.clone()), now)

@@ -5,11 +5,10 @@ use crate::notify::Notifier;
 use crate::{store_err, Result};
 use chrono::{DateTime, Utc};
 use shiploop_store::event::{ApprovalNeeded, Event, ReleaseWithdrawn};
-use shiploop_store::{SqliteStore, StateStore};
 use shiploop_workspace::{WithdrawReport, Workspace};
 
 fn append(ws: &Workspace, release: &str, event: &Event, now: DateTime<Utc>) -> Result<()> {
-    let mut store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+    let mut store = crate::open_store(ws)?;
     store.append(release, event, now).map_err(store_err)?;
     Ok(())
 }

@@ -17,7 +17,6 @@ use shiploop_rollout::{Input, Phase};
 use shiploop_store::event::{
     Event, SignalWritten, ValidationEnded, ValidationRestarted, ValidationStarted,
 };
-use shiploop_store::StateStore;
 use shiploop_workspace::Error;
 use std::time::Duration;
 
@@ -224,10 +223,10 @@ impl Controller<'_> {
             let restarted = Event::ValidationRestarted(ValidationRestarted {
                 why: "the previous window was interrupted; a whole new window starts".into(),
             });
-            let _ = self.store.append(&id, &restarted, now);
+            let _ = self.log_event(&restarted, now);
         }
         let started = Event::ValidationStarted(ValidationStarted { window });
-        self.store.append(&id, &started, now).map_err(Error::from)?;
+        self.log_event(&started, now)?;
         let started_at = now;
         let smoke = self.smoke_tests();
         let user_facing = smoke.iter().filter(|s| s.user_facing).count();
@@ -382,7 +381,7 @@ impl Controller<'_> {
         } else {
             Event::ValidationPassed(ended)
         };
-        self.store.append(&id, &ended, now).map_err(Error::from)?;
+        self.log_event(&ended, now)?;
         let record = ValidationRecord {
             result: report.result.clone(),
             started_at,
@@ -415,7 +414,7 @@ impl Controller<'_> {
                 error: None,
                 event: signal.meta.event.clone(),
             });
-            let _ = self.store.append(&id, &written, now);
+            let _ = self.log_event(&written, now);
         }
         self.ws.record_validation(&id, None, record, now)?;
         self.anchor(now);

@@ -5,7 +5,7 @@
 use crate::{holder_is_dead, store_err, Result};
 use chrono::{DateTime, Utc};
 use shiploop_rollout::Decision;
-use shiploop_store::{LoggedEvent, SqliteStore, StateStore, StoreError, StoredRollout};
+use shiploop_store::{LoggedEvent, StateStore, StoreError, StoredRollout};
 use shiploop_workspace::{Error, Workspace};
 
 /// A recorded rollout with its decisions and, when a live process drives it, that process.
@@ -36,8 +36,8 @@ pub struct InFlight {
     pub driven_by: Option<String>,
 }
 
-fn open(ws: &Workspace) -> Result<SqliteStore> {
-    SqliteStore::open(&ws.state_db()).map_err(store_err)
+fn open(ws: &Workspace) -> Result<Box<dyn StateStore + Send>> {
+    crate::open_store(ws)
 }
 
 fn no_rollout(id: &str) -> Error {
@@ -45,7 +45,7 @@ fn no_rollout(id: &str) -> Error {
 }
 
 /// The live holder of a rollout's lease: a dead one drives nothing.
-fn live_holder(store: &SqliteStore, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+fn live_holder(store: &dyn StateStore, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
     Ok(store
         .lease_holder(id, now)
         .map_err(store_err)?
@@ -80,7 +80,7 @@ pub fn rollouts(
             return Err(no_rollout(&id));
         };
         let decisions = store.decisions(&id).map_err(store_err)?;
-        let driven_by = live_holder(&store, &id, now)?;
+        let driven_by = live_holder(&*store, &id, now)?;
         all.push(RolloutView {
             release: id,
             rollout,
@@ -114,7 +114,7 @@ pub fn in_flight(ws: &Workspace, now: DateTime<Utc>) -> Result<Vec<InFlight>> {
             Err(StoreError::Corrupt(_)) => ("unreadable".to_string(), String::new(), None),
             Err(e) => return Err(store_err(e)),
         };
-        let driven_by = live_holder(&store, &release, now)?;
+        let driven_by = live_holder(&*store, &release, now)?;
         all.push(InFlight {
             release,
             phase,
@@ -129,13 +129,13 @@ pub fn in_flight(ws: &Workspace, now: DateTime<Utc>) -> Result<Vec<InFlight>> {
 /// Which of a mission's `checkpoints` have a recorded measurement. Without a readable state
 /// database none has: `ship status` still shows the mission.
 pub fn measured<'c>(ws: &Workspace, mission: &str, checkpoints: &[&'c str]) -> Vec<&'c str> {
-    let Ok(store) = SqliteStore::open(&ws.state_db()) else {
+    let Ok(store) = crate::open_store(ws) else {
         return vec![];
     };
     checkpoints
         .iter()
         .copied()
-        .filter(|k| crate::outcome::measured(&store, mission, k).unwrap_or(false))
+        .filter(|k| crate::outcome::measured(&*store, mission, k).unwrap_or(false))
         .collect()
 }
 

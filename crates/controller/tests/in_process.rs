@@ -13,7 +13,6 @@ use shiploop_providers::memory::{MemoryRouter, ScriptedSource};
 use shiploop_providers::{ProviderError, RouteContext, RouterOutput, TrafficRouter};
 use shiploop_rollout::Phase;
 use shiploop_store::event::{Event, RouterAction, RouterCall, RouterPhase};
-use shiploop_store::StateStore;
 use shiploop_workspace::Workspace;
 use std::sync::Arc;
 
@@ -231,24 +230,53 @@ async fn a_crash_after_the_router_moved_traffic_still_leaves_the_change_in_the_l
 async fn a_resumed_stage_does_not_count_the_time_nobody_watched() {
     let (_dir, ws) = workspace();
     let router = Arc::new(MemoryRouter::new());
-    {
+    let recorded = {
         let mut c = controller(&ws, &router, t(0));
         c.begin(t(0), &mut |_| {}).await.unwrap();
         for s in 1..=3 {
             c.tick(t(s), &mut |_| {}).await.unwrap();
         }
         assert_eq!(c.state.stage_elapsed_ms, 3000);
-    }
-    // Dead from 3 s to 8 s: the next controller's first tick starts a new interval.
+        stored(&c).stage_elapsed_ms
+    };
+    // Dead from 3 s to 8 s: the next controller resumes from what was recorded (holds that
+    // changed nothing were not), and its first tick starts a new interval.
     let mut c = controller(&ws, &router, t(8));
     c.begin(t(8), &mut |_| {}).await.unwrap();
     c.tick(t(9), &mut |_| {}).await.unwrap();
     assert_eq!(
-        c.state.stage_elapsed_ms, 3000,
+        c.state.stage_elapsed_ms, recorded,
         "the dead time is not watched time"
     );
     c.tick(t(10), &mut |_| {}).await.unwrap();
-    assert_eq!(c.state.stage_elapsed_ms, 4000);
+    assert_eq!(c.state.stage_elapsed_ms, recorded + 1000);
+}
+
+fn stored(c: &Controller<'_>) -> shiploop_rollout::Rollout {
+    c.store().rollout(c.id()).unwrap().unwrap().state
+}
+
+#[tokio::test]
+async fn holds_that_change_nothing_are_recorded_only_as_periodic_evidence() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    let mut c = controller(&ws, &router, t(0));
+    c.begin(t(0), &mut |_| {}).await.unwrap();
+    let decisions = |c: &Controller<'_>| c.store().decisions(c.id()).unwrap().len();
+    let started = decisions(&c);
+    let mut shown = 0;
+    // A 10 s canary ticked every second, evidence every 60 s (the default): every hold is
+    // decided and shown, none recorded but the first; the promotion is recorded at once.
+    for s in 1..=9 {
+        c.tick(t(s), &mut |_| shown += 1).await.unwrap();
+    }
+    assert_eq!(shown, 9);
+    assert_eq!(decisions(&c), started + 1, "only the first hold is recorded");
+    assert_eq!(stored(&c).stage, 0);
+    c.tick(t(10), &mut |_| {}).await.unwrap();
+    c.tick(t(11), &mut |_| {}).await.unwrap();
+    assert_eq!(stored(&c).stage, 1, "the promotion is recorded when it happens");
+    assert_eq!(stored(&c).weight, c.state.weight);
 }
 
 // On the paused clock: the router's delay is exactly what passes, however loaded the machine.

@@ -69,13 +69,12 @@ impl Controller<'_> {
         if let Some(signal) = signal {
             let (path, new) = self.ws.write_signal(&signal)?;
             if new {
-                let id = self.id().to_string();
                 let written = Event::SignalWritten(SignalWritten {
                     file: Some(self.ws.rel(&path)),
                     error: None,
                     event: signal.meta.event.clone(),
                 });
-                let _ = self.store.append(&id, &written, now);
+                let _ = self.log_event(&written, now);
             }
         }
         // Last, so the log's final event is anchored too.

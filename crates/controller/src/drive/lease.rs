@@ -1,42 +1,96 @@
 use super::*;
 
 impl Controller<'_> {
-    /// Takes the lease, or says who holds it.
+    /// Takes the lease, or says who holds it. Each taking gets a new fencing token, recorded
+    /// in the event log with the holder (`lease-acquired`), so the log says which controller
+    /// recorded what.
     pub fn acquire(&mut self, now: DateTime<Utc>) -> Result<()> {
         self.check_binding()?;
-        // A lease left by a dead process on this machine (killed, crashed) is taken over at
-        // once instead of waiting for it to expire.
         let id = self.id().to_string();
         let ttl = self.lease_ttl();
-        if self
+        if let Some(token) = self
             .store
-            .acquire_lease(&id, &self.holder, ttl, now)
+            .lease_acquire(&id, &self.holder, ttl, now)
             .map_err(store_err)?
         {
-            return self.reload();
+            return self.took(token, None, now);
         }
+        // A lease left by a dead process on this machine (killed, crashed) is taken over at
+        // once instead of waiting for it to expire.
         let who = self
             .store
             .lease_holder(&id, now)
             .map_err(store_err)?
             .unwrap_or_default();
-        if holder_is_dead(&who)
-            && self
+        if holder_is_dead(&who) {
+            if let Some(token) = self
                 .store
-                .take_over_lease(&id, &who, &self.holder, ttl, now)
+                .lease_take_over(&id, &who, &self.holder, ttl, now)
                 .map_err(store_err)?
-        {
-            let taken = Event::LeaseTakenOver(shiploop_store::event::LeaseTakenOver {
-                from: who.clone(),
-                to: self.holder.clone(),
-            });
-            let _ = self.store.append(&id, &taken, now);
-            return self.reload();
+            {
+                return self.took(token, Some(who), now);
+            }
         }
         Err(Error::Held {
             release: id,
             holder: who,
         })
+    }
+
+    /// Holding the lease with `token` (from a dead `from`, when taken over): recorded, then
+    /// the state re-read.
+    fn took(&mut self, token: i64, from: Option<String>, now: DateTime<Utc>) -> Result<()> {
+        let renewed = self.token == Some(token);
+        self.token = Some(token);
+        if !renewed {
+            let event = match from {
+                Some(from) => Event::LeaseTakenOver(shiploop_store::event::LeaseTakenOver {
+                    from,
+                    to: self.holder.clone(),
+                }),
+                None => Event::LeaseAcquired(shiploop_store::event::LeaseAcquired {
+                    holder: self.holder.clone(),
+                    token,
+                }),
+            };
+            // A rollout not created yet has no log to write to: its creation comes next.
+            if self.store.rollout(self.id()).map_err(store_err)?.is_some() {
+                self.log_event(&event, now)?;
+            }
+        }
+        self.reload()
+    }
+
+    /// Checks, at the start of a tick, that this controller still holds the lease with its
+    /// token (renewing it too, unless `ship serve` renews it): a controller that lost it
+    /// stops before it measures, records or acts.
+    pub(crate) fn still_held(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let id = self.id().to_string();
+        let lost = |who: Option<String>| {
+            store_err(shiploop_store::StoreError::LeaseLost(
+                who.unwrap_or_else(|| "nobody".into()),
+            ))
+        };
+        if self.renewed_elsewhere {
+            return match self.store.lease(&id, now).map_err(store_err)? {
+                Some(l) if l.holder == self.holder && Some(l.token) == self.token => Ok(()),
+                other => Err(lost(other.map(|l| l.holder))),
+            };
+        }
+        let ttl = self.lease_ttl();
+        match self
+            .store
+            .lease_acquire(&id, &self.holder, ttl, now)
+            .map_err(store_err)?
+        {
+            Some(t) if self.token.is_none_or(|mine| mine == t) => {
+                self.token = Some(t);
+                Ok(())
+            }
+            // Taken again after it lapsed: someone else may have driven it in between.
+            Some(_) => Err(lost(None)),
+            None => Err(lost(self.store.lease_holder(&id, now).map_err(store_err)?)),
+        }
     }
 
     /// Re-reads the recorded state: what this process read before taking the lease may have
@@ -53,6 +107,7 @@ impl Controller<'_> {
     pub fn release_lease(&mut self) {
         let id = self.id().to_string();
         let _ = self.store.release_lease(&id, &self.holder);
+        self.token = None;
     }
 
     /// Whether another live process holds the lease.
@@ -77,4 +132,29 @@ pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
+}
+
+/// A foreground run's own renewal of its lease, every third of the TTL, from its own handle
+/// on the state database — so the lease stays held through a long router call or smoke test.
+/// Runs until dropped; a failed renewal is retried at the next period (the controller's own
+/// checks and fenced writes stop it if the lease is lost meanwhile).
+pub(crate) async fn renew_forever(
+    ws: &Workspace,
+    release: String,
+    holder: String,
+    ttl: std::time::Duration,
+    mut clock: crate::TokioClock,
+) {
+    let Ok(mut store) = crate::open_store(ws) else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        let now = clock.now();
+        if let Ok(Some(l)) = store.lease(&release, now) {
+            if l.holder == holder {
+                let _ = store.renew_leases(&holder, ttl, now);
+            }
+        }
+    }
 }

@@ -20,6 +20,7 @@ pub mod binding;
 mod finish;
 mod lease;
 mod operator;
+pub mod replicas;
 mod router;
 pub mod serve;
 mod start;
@@ -43,7 +44,7 @@ use shiploop_providers::{MetricContext, RouteContext};
 use shiploop_rollout::machine::Step;
 use shiploop_rollout::{Decision, DecisionKind, Effect, Input, Measurement, Phase, Plan, Rollout};
 use shiploop_store::event::{Event, SettingsDrift};
-use shiploop_store::{QueuedCommand, SqliteStore, StateStore, StoredPlan};
+use shiploop_store::{QueuedCommand, StateStore, StoredPlan};
 use shiploop_workspace::{Error, LoadedRelease, Workspace};
 use std::time::Duration;
 
@@ -137,7 +138,7 @@ impl Moment {
 /// Drives one release's rollout: each tick measures, decides, records, then moves traffic.
 pub struct Controller<'a> {
     pub(crate) ws: &'a Workspace,
-    pub(crate) store: SqliteStore,
+    pub(crate) store: Box<dyn StateStore + Send>,
     pub(crate) providers: Providers,
     /// The release contract being rolled out.
     pub release: LoadedRelease,
@@ -149,6 +150,15 @@ pub struct Controller<'a> {
     /// Set when a router call failed: the next tick re-asserts the recorded weight first.
     pub(crate) router_dirty: bool,
     pub(crate) router_failures: u32,
+    /// The fencing token of this controller's lease, once it holds it: every record and every
+    /// router intent is written only while the lease still has this holder and this token.
+    pub(crate) token: Option<i64>,
+    /// Set by `ship serve`, whose supervisor renews every lease of its replica in one write
+    /// each poll: the controller then checks its lease each tick instead of renewing it.
+    pub renewed_elsewhere: bool,
+    /// When this controller last recorded a decision: a hold that changes nothing is recorded
+    /// at most every `state.evidence_every`.
+    pub(crate) last_recorded: Option<DateTime<Utc>>,
     /// Told about ticks, decisions and provider errors (`ship serve`'s /metrics).
     pub telemetry: Option<std::sync::Arc<dyn Telemetry>>,
 }
@@ -161,7 +171,8 @@ pub trait Telemetry: Send + Sync {
     fn tick(&self, took: Duration);
     /// The rollout of `release` decided `d`.
     fn decision(&self, release: &str, d: &Decision);
-    /// `provider` is `router`, `metrics` or `integrity`.
+    /// `provider` is `router`, `metrics` or `integrity` — or `controller` for the controller's
+    /// own trouble (out of file descriptors or memory), which never counts against a release.
     fn provider_error(&self, provider: &'static str);
 }
 
@@ -198,7 +209,7 @@ impl<'a> Controller<'a> {
     ) -> Result<Controller<'a>> {
         let loaded = ws.resolve(release)?;
         let id = loaded.contract.meta.id.clone();
-        let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+        let store = crate::open_store(ws)?;
         let existing = store.rollout(&id).map_err(store_err)?;
         let (plan, state) = match existing {
             Some(row) => {
@@ -230,6 +241,9 @@ impl<'a> Controller<'a> {
             holder: format!("{}:{}", hostname(), std::process::id()),
             router_dirty: false,
             router_failures: 0,
+            token: None,
+            renewed_elsewhere: false,
+            last_recorded: None,
             telemetry: None,
         })
     }
@@ -255,24 +269,28 @@ impl<'a> Controller<'a> {
             .unwrap_or_default()
     }
 
-    /// Long enough to outlast one whole tick — the sleep, the metric command, every integrity
-    /// check and smoke test, and two router calls at their timeouts — so a slow tick never lets a second
-    /// controller in while this one still acts.
+    /// `state.lease_ttl`: the lease is renewed every third of it — by `ship serve`'s
+    /// supervisor for all its rollouts at once, or by a foreground run's own renewer — also
+    /// while a slow router call or smoke test is under way, so its length only bounds how long
+    /// a dead controller's rollouts wait.
     pub(crate) fn lease_ttl(&self) -> Duration {
-        let c = &self.ws.config;
-        // Saturating: parsing bounds each duration (10y), so these never reach the limit.
-        let integrity = c.integrity.values().map(|i| i.timeout.0);
-        let integrity = integrity.fold(Duration::ZERO, Duration::saturating_add);
-        // A validation tick runs every smoke test too.
-        let smoke = c.smoke.iter().map(|t| t.timeout.0);
-        let smoke = smoke.fold(Duration::ZERO, Duration::saturating_add);
-        let tick = c
-            .tick_interval()
-            .saturating_add(c.metrics.command.timeout.0)
-            .saturating_add(integrity)
-            .saturating_add(smoke)
-            .saturating_add(c.router.command.timeout.0.saturating_mul(2));
-        tick.saturating_mul(2).max(Duration::from_secs(30))
+        self.ws.config.state.lease_ttl.0
+    }
+
+    /// Appends an event of this rollout, only while this controller still holds its lease.
+    pub(crate) fn log_event(
+        &mut self,
+        event: &Event,
+        at: DateTime<Utc>,
+    ) -> Result<shiploop_store::LoggedEvent> {
+        let id = self.id().to_string();
+        let fence = self.token.map(|token| shiploop_store::Fence {
+            holder: &self.holder,
+            token,
+        });
+        self.store
+            .append_fenced(&id, event, at, fence)
+            .map_err(store_err)
     }
 
     /// Refuses to drive a recorded rollout whose plan is not provably its approved contract's
@@ -319,8 +337,8 @@ impl<'a> Controller<'a> {
     }
 
     /// The state database this controller records to.
-    pub fn store(&self) -> &SqliteStore {
-        &self.store
+    pub fn store(&self) -> &dyn StateStore {
+        self.store.as_ref()
     }
 
     /// The plan as recorded, with the digest of the approved contract it was built from.
@@ -337,7 +355,7 @@ impl<'a> Controller<'a> {
     /// a contract that cannot be written is recorded, never a reason to stop.
     pub fn anchor(&mut self, now: DateTime<Utc>) {
         let id = self.id().to_string();
-        anchor(self.ws, &mut self.store, &id, now);
+        anchor(self.ws, &mut *self.store, &id, now);
     }
 
     /// Records a new rollout without starting it (`ship rollout start --detach`): the
@@ -366,12 +384,11 @@ impl<'a> Controller<'a> {
         if drift.is_empty() {
             return;
         }
-        let id = self.id().to_string();
         let drift = Event::SettingsDrift(SettingsDrift {
             message: "ship.toml changed after approval; the approved settings decide".into(),
             differences: drift,
         });
-        let _ = self.store.append(&id, &drift, now);
+        let _ = self.log_event(&drift, now);
     }
 
     pub(crate) fn provider_error(&self, provider: &'static str) {

@@ -4,26 +4,26 @@ use shiploop_store::event::{RouterAction, RouterCall, RouterPhase};
 impl Controller<'_> {
     /// After a router failure or a restart: make the router carry the recorded weight
     /// (idempotent).
-    pub(crate) async fn reassert(&mut self, m: Moment) {
+    pub(crate) async fn reassert(&mut self, m: Moment) -> Result<()> {
         let have = self
             .providers
             .router
             .effective_weight(&self.route_ctx())
             .await;
-        self.reassert_from(have, m).await;
+        self.reassert_from(have, m).await
     }
 
     /// `reassert`, given what the router was found to carry.
-    pub(crate) async fn reassert_from(&mut self, have: Found, m: Moment) {
+    pub(crate) async fn reassert_from(&mut self, have: Found, m: Moment) -> Result<()> {
         let want = self.state.weight;
         if let Ok(Some(w)) = have {
             if w == want {
                 self.router_dirty = false;
                 self.router_failures = 0;
-                return;
+                return Ok(());
             }
         }
-        self.router_intent(RouterAction::ReassertWeight, want, m.now());
+        self.router_intent(RouterAction::ReassertWeight, want, m.now())?;
         let ctx = self.route_ctx();
         let result = self.providers.router.set_weight(&ctx, want).await;
         self.router_event(
@@ -32,6 +32,7 @@ impl Controller<'_> {
             &result.map(|o| o.detail),
             m.now(),
         );
+        Ok(())
     }
 
     /// On resume: what the router carries now, recorded as a `found` router event (the weight,
@@ -47,17 +48,22 @@ impl Controller<'_> {
             Ok(w) => RouterCall::found(*w, recorded),
             Err(e) => RouterCall::unreadable(e.to_string(), recorded),
         };
-        let id = self.id().to_string();
-        let _ = self.store.append(&id, &Event::Router(found), m.now());
+        let _ = self.log_event(&Event::Router(found), m.now());
         have
     }
 
     /// Recorded before a router call that moves traffic, so a crash during the call (or
-    /// before its confirmation is written) still leaves the change in the log.
-    pub(crate) fn router_intent(&mut self, action: RouterAction, weight: u8, at: DateTime<Utc>) {
+    /// before its confirmation is written) still leaves the change in the log. Written only
+    /// while this controller holds the lease with its token: one that lost it (or cannot
+    /// reach the database) never calls the router.
+    pub(crate) fn router_intent(
+        &mut self,
+        action: RouterAction,
+        weight: u8,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let intent = Event::Router(RouterCall::intent(action, weight));
-        let id = self.id().to_string();
-        let _ = self.store.append(&id, &intent, at);
+        self.log_event(&intent, at).map(|_| ())
     }
 
     /// The confirmation of a router call (`phase: done`): what the router answered.
@@ -73,14 +79,18 @@ impl Controller<'_> {
             Err(e) => RouterCall::failed(action, weight, e.to_string()),
         });
         self.router_dirty = result.is_err();
-        if result.is_err() {
-            self.provider_error("router");
-            self.router_failures += 1;
+        if let Err(e) = result {
+            // The controller's own trouble is retried, never counted against the release.
+            if e.is_local() {
+                self.provider_error("controller");
+            } else {
+                self.provider_error("router");
+                self.router_failures += 1;
+            }
         } else {
             self.router_failures = 0;
         }
-        let id = self.id().to_string();
-        let _ = self.store.append(&id, &done, at);
+        let _ = self.log_event(&done, at);
     }
 
     /// Carries out effects on the router: each call is recorded as an intent before it and
@@ -96,7 +106,7 @@ impl Controller<'_> {
             let ctx = self.route_ctx();
             match e {
                 Effect::SetWeight { weight, .. } => {
-                    self.router_intent(RouterAction::SetWeight, weight, m.now());
+                    self.router_intent(RouterAction::SetWeight, weight, m.now())?;
                     let r = self.providers.router.set_weight(&ctx, weight).await;
                     self.router_event(
                         RouterAction::SetWeight,
@@ -106,11 +116,16 @@ impl Controller<'_> {
                     );
                 }
                 Effect::RollBack => {
-                    self.router_intent(RouterAction::RollBack, 0, m.now());
+                    self.router_intent(RouterAction::RollBack, 0, m.now())?;
                     let r = self.providers.router.roll_back(&ctx).await;
+                    let local = r.as_ref().is_err_and(|e| e.is_local());
                     let ok = r.is_ok();
                     let err = r.as_ref().err().map(|e| e.to_string());
                     self.router_event(RouterAction::RollBack, 0, &r.map(|o| o.detail), m.now());
+                    if local {
+                        // Still rolling back; the next tick tries again, not counted.
+                        continue;
+                    }
                     let input = if ok {
                         Input::RolledBack
                     } else {
@@ -121,10 +136,14 @@ impl Controller<'_> {
                     Box::pin(self.apply_command(input, None, m.now(), m, None, log)).await?;
                 }
                 Effect::Complete => {
-                    self.router_intent(RouterAction::Promote, 100, m.now());
+                    self.router_intent(RouterAction::Promote, 100, m.now())?;
                     let r = self.providers.router.promote(&ctx).await;
+                    let local = r.as_ref().is_err_and(|e| e.is_local());
                     let err = r.as_ref().err().map(|e| e.to_string());
                     self.router_event(RouterAction::Promote, 100, &r.map(|o| o.detail), m.now());
+                    if local {
+                        continue;
+                    }
                     let input = match err {
                         None => Input::Promoted,
                         Some(error) => Input::PromoteFailed { error },

@@ -6,11 +6,12 @@
 //! Runs on a `LocalSet`: a controller is driven through `&mut` borrows and callbacks that need
 //! not be `Send`, and one thread is plenty for a loop that mostly waits.
 
+use super::replicas::{Replicas, REPLICA_LEASE};
 use crate::{store_err, with_webhooks, Clock, Controller, Result};
 use chrono::{DateTime, Utc};
 use shiploop_artifacts::release::Status;
 use shiploop_rollout::{Decision, Phase};
-use shiploop_store::{SqliteStore, StateStore, StoreError};
+use shiploop_store::{StateStore, StoreError};
 use shiploop_workspace::Workspace;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -69,7 +70,8 @@ pub const SERVER_LEASE: &str = "ship-serve";
 /// Releases with work for a controller: a rollout not in a terminal phase, or one that reached
 /// 100 % and still owes its post-deployment validation (validation.auto).
 pub fn pending(ws: &Workspace) -> Result<Vec<String>> {
-    Ok(scan(ws, &mut HashSet::new())?.pending)
+    let store = crate::open_store(ws)?;
+    Ok(scan(&*store, ws, &mut HashSet::new(), |_| false)?.pending)
 }
 
 /// One look at the state database: the rollouts with work, and those whose stored state
@@ -83,14 +85,21 @@ struct Scan {
 /// controller again — rolled back, failed, or completed with the release shipped or rolled
 /// back (a completed rollout can still be aborted or fail its validation until then) — so a
 /// server's scan does not re-read every contract of the workspace's history each poll.
-fn scan(ws: &Workspace, done: &mut HashSet<String>) -> Result<Scan> {
-    let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+/// Releases for which `skip` says yes (driven here already, waiting for a retry, another
+/// replica's) are not read at all: with thousands of rollouts in flight, a poll reads their
+/// ids only.
+fn scan(
+    store: &dyn StateStore,
+    ws: &Workspace,
+    done: &mut HashSet<String>,
+    skip: impl Fn(&str) -> bool,
+) -> Result<Scan> {
     let mut out = Scan {
         pending: vec![],
         unreadable: vec![],
     };
     for release in store.releases().map_err(store_err)? {
-        if done.contains(&release) {
+        if done.contains(&release) || skip(&release) {
             continue;
         }
         let row = match store.rollout(&release) {
@@ -137,15 +146,35 @@ fn scan(ws: &Workspace, done: &mut HashSet<String>) -> Result<Scan> {
     Ok(out)
 }
 
-/// Who holds the server lease now (a live `ship serve`), if anyone.
+/// Who holds the server lease now (a live `ship serve` replica), if anyone.
 pub fn server_running(ws: &Workspace, now: DateTime<Utc>) -> Result<Option<String>> {
-    let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+    let store = crate::open_store(ws)?;
+    let replicas = store.leases(REPLICA_LEASE, now).map_err(store_err)?;
+    if let Some((_, lease)) = replicas
+        .into_iter()
+        .find(|(_, l)| !crate::holder_is_dead(&l.holder))
+    {
+        return Ok(Some(lease.holder));
+    }
     let holder = store.lease_holder(SERVER_LEASE, now).map_err(store_err)?;
     Ok(holder.filter(|h| !crate::holder_is_dead(h)))
 }
 
+/// A rollout task of this replica, with its own stop: set when the server stops, or when the
+/// rollout is handed over to the replica that should drive it.
+struct Task {
+    handle: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
 /// Scans for work every `poll` until `stop`, then waits for every task to finish its tick.
 /// Every task reads the time of day from its own copy of `clock`.
+///
+/// Each poll this replica: renews its heartbeat and, in one write, the leases of every
+/// rollout it drives (so a long router call never lets a lease lapse, and the cost does not
+/// grow with the number of rollouts); reads which replicas are live; hands over the rollouts
+/// another settled replica should drive; and starts a task for each rollout with work that it
+/// should drive and nobody live holds.
 pub async fn supervise<C: Clock + Clone + 'static>(
     ws: &'static Workspace,
     poll: Duration,
@@ -155,17 +184,42 @@ pub async fn supervise<C: Clock + Clone + 'static>(
     clock: C,
 ) -> Result<()> {
     let mut tasks_clock = clock.clone();
-    let mut tasks: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut tasks: HashMap<String, Task> = HashMap::new();
     let retries: Rc<RefCell<HashMap<String, Retry>>> = Rc::default();
     let mut done = HashSet::new();
     let mut reported = HashSet::new();
     let holder = format!("{}:{}", crate::hostname(), std::process::id());
+    let ttl = ws.config.state.lease_ttl.0;
+    let mut replicas = Replicas::new(&holder, (poll * 3).max(Duration::from_secs(3)));
+    let mut store = crate::open_store(ws)?;
+    let mut pruned: Option<DateTime<Utc>> = None;
     let mut stop_rx = stop.clone();
     loop {
         let now = tasks_clock.now();
-        hold_server_lease(ws, &holder, poll, now);
-        tasks.retain(|_, h| !h.is_finished());
-        match scan(ws, &mut done) {
+        if let Err(e) = heartbeat(&mut *store, &mut replicas, ttl, now) {
+            observer.error("", &format!("renewing this replica's leases: {e}"), poll);
+        }
+        if pruned.is_none_or(|at| now - at > chrono::Duration::hours(1)) {
+            pruned = Some(now);
+            let retention = chrono::Duration::from_std(ws.config.state.sample_retention.0);
+            if let Err(e) = store.prune_samples(now - retention.unwrap_or_default()) {
+                observer.error("", &format!("pruning old metric samples: {e}"), poll);
+            }
+        }
+        tasks.retain(|_, t| !t.handle.is_finished());
+        // Handed over at the task's next wait: it records nothing more, gives its lease up,
+        // and the preferred replica takes the rollout on at its next poll.
+        for (id, t) in &tasks {
+            if !replicas.mine(id, now) {
+                let _ = t.stop.send(true);
+            }
+        }
+        let skip = |id: &str| {
+            tasks.contains_key(id)
+                || retries.borrow().get(id).is_some_and(|r| r.at > now)
+                || !replicas.mine(id, now)
+        };
+        match scan(&*store, ws, &mut done, skip) {
             Ok(found) => {
                 // Said once per server (an error each poll would only repeat it).
                 for (id, why) in found.unreadable {
@@ -174,20 +228,36 @@ pub async fn supervise<C: Clock + Clone + 'static>(
                     }
                 }
                 for id in found.pending {
-                    let waiting = retries.borrow().get(&id).is_some_and(|r| r.at > now);
-                    if tasks.contains_key(&id) || waiting {
-                        continue;
+                    // Held by a live process (another replica finishing its tick, a
+                    // foreground `ship rollout start`): looked at again next poll.
+                    match store.lease(&id, now) {
+                        Ok(Some(l)) if l.holder != holder && !crate::holder_is_dead(&l.holder) => {
+                            continue
+                        }
+                        Err(e) => {
+                            observer.error(&id, &format!("reading its lease: {e}"), poll);
+                            continue;
+                        }
+                        _ => {}
                     }
+                    let (task_stop, task_rx) = watch::channel(false);
                     let task = drive_one(
                         ws,
                         id.clone(),
-                        stop.clone(),
+                        task_rx,
                         observer.clone(),
                         telemetry.clone(),
                         retries.clone(),
                         clock.clone(),
                     );
-                    tasks.insert(id, tokio::task::spawn_local(task));
+                    let handle = tokio::task::spawn_local(task);
+                    tasks.insert(
+                        id,
+                        Task {
+                            handle,
+                            stop: task_stop,
+                        },
+                    );
                 }
             }
             Err(e) => observer.error("", &format!("scanning the state database: {e}"), poll),
@@ -200,31 +270,49 @@ pub async fn supervise<C: Clock + Clone + 'static>(
             break;
         }
     }
+    for t in tasks.values() {
+        let _ = t.stop.send(true);
+    }
     for (_, t) in tasks {
-        let _ = t.await;
+        let _ = t.handle.await;
     }
-    if let Ok(mut store) = SqliteStore::open(&ws.state_db()) {
-        let _ = store.release_lease(SERVER_LEASE, &holder);
-    }
+    let _ = store.release_lease(&replica_lease(&holder), &holder);
+    let _ = store.release_lease(SERVER_LEASE, &holder);
     Ok(())
 }
 
-fn hold_server_lease(ws: &Workspace, holder: &str, poll: Duration, now: DateTime<Utc>) {
-    if let Ok(mut store) = SqliteStore::open(&ws.state_db()) {
-        let ttl = (poll * 3).max(Duration::from_secs(10));
-        if !store
-            .acquire_lease(SERVER_LEASE, holder, ttl, now)
-            .unwrap_or(false)
-        {
-            // Another server's lease: a dead one is taken over; a live one keeps it (each
-            // rollout's own lease still decides who drives it).
-            if let Ok(Some(other)) = store.lease_holder(SERVER_LEASE, now) {
-                if crate::holder_is_dead(&other) {
-                    let _ = store.take_over_lease(SERVER_LEASE, &other, holder, ttl, now);
-                }
+fn replica_lease(holder: &str) -> String {
+    format!("{REPLICA_LEASE}{holder}")
+}
+
+/// This replica's heartbeat and its rollouts' leases, renewed in two writes whatever their
+/// number; then the live replicas, read back.
+fn heartbeat(
+    store: &mut dyn StateStore,
+    replicas: &mut Replicas,
+    ttl: Duration,
+    now: DateTime<Utc>,
+) -> std::result::Result<(), StoreError> {
+    let me = replicas.me().to_string();
+    store.lease_acquire(&replica_lease(&me), &me, ttl, now)?;
+    store.renew_leases(&me, ttl, now)?;
+    // The server lease `ship rollout start --detach` looks for (older readers): one replica
+    // holds it; a dead holder's is taken over.
+    if store.lease_acquire(SERVER_LEASE, &me, ttl, now)?.is_none() {
+        if let Some(other) = store.lease_holder(SERVER_LEASE, now)? {
+            if crate::holder_is_dead(&other) {
+                store.lease_take_over(SERVER_LEASE, &other, &me, ttl, now)?;
             }
         }
     }
+    let live = store.leases(REPLICA_LEASE, now)?;
+    replicas.update(
+        live.into_iter()
+            .map(|(_, l)| l.holder)
+            .filter(|h| !crate::holder_is_dead(h)),
+        now,
+    );
+    Ok(())
 }
 
 /// Drives one rollout to its end (and its validation), or until `stop`. Errors, and panics,
@@ -330,6 +418,7 @@ async fn drive<C: Clock + Clone>(
 ) -> Result<()> {
     let mut c = Controller::open(ws, id, clock.now())?;
     c.telemetry = telemetry;
+    c.renewed_elsewhere = true;
     if let Some(holder) = c.driven_elsewhere(clock.now())? {
         return Err(shiploop_workspace::Error::Held {
             release: id.to_string(),

@@ -52,7 +52,7 @@ pub async fn gates_before_start(
         refuse_unless_hotfix(&loaded)?;
     }
     let id = &loaded.contract.meta.id;
-    let store = SqliteStore::open(&ws.state_db()).map_err(store_err)?;
+    let store = crate::open_store(ws)?;
     if store.rollout(id).map_err(store_err)?.is_some() {
         return Ok(BeforeStart::AlreadyStarted);
     }

@@ -31,13 +31,13 @@ impl Controller<'_> {
         let found = self.found(m).await;
         match self.state.phase {
             Phase::Completing => {
-                self.reassert_from(found, m).await;
+                self.reassert_from(found, m).await?;
                 self.execute(vec![Effect::Complete], m, log).await?;
             }
             Phase::RollingBack { .. } => {
                 self.execute(vec![Effect::RollBack], m, log).await?;
             }
-            _ => self.reassert_from(found, m).await,
+            _ => self.reassert_from(found, m).await?,
         }
         Ok(())
     }
@@ -84,9 +84,17 @@ impl Controller<'_> {
         let before = self.state.clone();
         let Step { effects, decision } = self.state.step(&self.plan, now, input);
         let id = self.id().to_string();
+        if command.is_none() && effects.is_empty() && self.unremarkable(&before, &decision, now) {
+            log(&decision);
+            if let Some(t) = &self.telemetry {
+                t.decision(&id, &decision);
+            }
+            return Ok(decision);
+        }
         let recorded = self.store.record_step(shiploop_store::Step {
             release: &id,
             holder: Some(&self.holder),
+            token: self.token,
             command,
             state: &self.state,
             decision: &decision,
@@ -98,6 +106,7 @@ impl Controller<'_> {
             self.state = before;
             return Err(store_err(e));
         }
+        self.last_recorded = Some(now);
         log(&decision);
         if let Some(t) = &self.telemetry {
             t.decision(&id, &decision);
@@ -109,7 +118,7 @@ impl Controller<'_> {
                 let failed = Event::ContractUpdateFailed(shiploop_store::event::Failure {
                     error: e.to_string(),
                 });
-                let _ = self.store.append(&id, &failed, now);
+                let _ = self.log_event(&failed, now);
             }
         }
         if decision.pause_cause == Some(shiploop_rollout::PauseCause::Inconclusive) {
@@ -119,10 +128,34 @@ impl Controller<'_> {
         Ok(decision)
     }
 
+    /// A hold that changes nothing a reader or a successor needs — same phase, stage, weight,
+    /// counters, baseline, pause and rollback — within `state.evidence_every` of the last
+    /// recorded decision: decided and shown, but not recorded. What it leaves out (watched
+    /// time, the judge's running evidence) a successor recounts: it resumes from the last
+    /// recorded state, so it watches longer, never less.
+    fn unremarkable(&self, before: &Rollout, d: &Decision, now: DateTime<Utc>) -> bool {
+        let every = chrono::Duration::from_std(self.ws.config.state.evidence_every.0);
+        let recent = self
+            .last_recorded
+            .is_some_and(|at| every.is_ok_and(|every| now - at < every));
+        let s = &self.state;
+        recent
+            && d.kind == DecisionKind::Hold
+            && s.phase == before.phase
+            && s.stage == before.stage
+            && s.weight == before.weight
+            && s.consecutive_errors == before.consecutive_errors
+            && s.consecutive_failures == before.consecutive_failures
+            && s.rollback_attempts == before.rollback_attempts
+            && s.stable_baseline == before.stable_baseline
+            && s.hold_from_ms == before.hold_from_ms
+            && s.stage_started == before.stage_started
+            && s.rollback == before.rollback
+    }
+
     /// Writes the signal of a stage the judge could not decide (once per stage); a failure to
     /// write it is recorded, never a reason to stop the rollout.
     pub(crate) fn inconclusive_signal(&mut self, d: &Decision, now: DateTime<Utc>) {
-        let id = self.id().to_string();
         let signal = signals::for_inconclusive(&self.release, d, now);
         let (file, error) = match self.ws.write_signal(&signal) {
             Ok((path, true)) => (Some(self.ws.rel(&path)), None),
@@ -134,25 +167,14 @@ impl Controller<'_> {
             error,
             event: signal.meta.event.clone(),
         });
-        let _ = self.store.append(&id, &written, now);
+        let _ = self.log_event(&written, now);
     }
 
     /// One tick: queued commands, re-assertion if needed, measurement, decision, action.
     pub async fn tick(&mut self, now: DateTime<Utc>, log: &mut dyn FnMut(&Decision)) -> Result<()> {
         let m = Moment::new(now);
         let id = self.id().to_string();
-        if !self
-            .store
-            .acquire_lease(&id, &self.holder, self.lease_ttl(), now)
-            .map_err(store_err)?
-        {
-            let who = self
-                .store
-                .lease_holder(&id, now)
-                .map_err(store_err)?
-                .unwrap_or_default();
-            return Err(store_err(shiploop_store::StoreError::LeaseLost(who)));
-        }
+        self.still_held(now)?;
         // One queued command at a time, taken in the transaction that records its decision.
         while let Some(queued) = self.store.next_command(&id).map_err(store_err)? {
             match queued {
@@ -165,7 +187,7 @@ impl Controller<'_> {
                         id: cid,
                         error,
                     });
-                    let _ = self.store.append(&id, &rejected, now);
+                    self.log_event(&rejected, now)?;
                     self.store.reject_command(cid, now).map_err(store_err)?;
                 }
             }
@@ -178,12 +200,12 @@ impl Controller<'_> {
             return Ok(());
         }
         if self.state.phase == Phase::Completing {
-            self.reassert(m).await;
+            self.reassert(m).await?;
             self.execute(vec![Effect::Complete], m, log).await?;
             return Ok(());
         }
         if self.router_dirty {
-            self.reassert(m).await;
+            self.reassert(m).await?;
             if self.router_failures >= self.plan.settings.error_limit {
                 let reason = format!("the router failed {} times in a row", self.router_failures);
                 let input = Input::RouterFailing { reason };
@@ -237,6 +259,15 @@ impl Controller<'_> {
             }
             obs.insert(k, m);
         }
+        // The controller's own trouble (out of file descriptors or memory, unable to start a
+        // process) says nothing about the release: this tick did not happen — nothing is
+        // decided or recorded, and the time until the next good tick is not counted as
+        // watched. Four of these in a row must never roll a healthy release back.
+        if obs.values().any(|m| m.is_local()) {
+            self.provider_error("controller");
+            self.state.lost_sight();
+            return Ok(());
+        }
         // Decided at the tick's time, which the stage's watched time is counted from.
         let input = Input::Tick {
             observation: obs.clone(),
@@ -255,7 +286,21 @@ impl Controller<'_> {
     ) -> Result<Outcome> {
         let now = clock.now();
         self.acquire(now)?;
-        let result = self.drive(clock, stop, log).await;
+        let result = if self.renewed_elsewhere {
+            self.drive(clock, stop, log).await
+        } else {
+            let renewer = super::lease::renew_forever(
+                self.ws,
+                self.id().to_string(),
+                self.holder.clone(),
+                self.lease_ttl(),
+                crate::TokioClock::starting_at(now),
+            );
+            tokio::select! {
+                r = self.drive(clock, stop, log) => r,
+                () = renewer => Ok(Outcome::Interrupted),
+            }
+        };
         self.release_lease();
         result
     }
@@ -266,8 +311,22 @@ impl Controller<'_> {
         stop: &tokio::sync::watch::Receiver<bool>,
         log: &mut dyn FnMut(&Decision),
     ) -> Result<Outcome> {
+        // A rollout resumed (by a restarted server, a replica taking over) is not ticked in
+        // step with every other one resumed at the same moment: its ticks start at an offset
+        // within the interval drawn from its id, so a thousand rollouts tick spread over the
+        // interval instead of all at once. A new rollout ticks from its start.
+        let resumed = self.state.phase != Phase::Pending;
         self.begin(clock.now(), log).await?;
         let tick = self.ws.config.tick_interval();
+        let first = if resumed {
+            spread(self.id(), tick)
+        } else {
+            tick
+        };
+        // Ticks keep their phase (an interval, not a sleep after each tick's work), so slow
+        // ticks do not drift rollouts into step either.
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, tick);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stop = stop.clone();
         loop {
             if let Some(o) = self.outcome() {
@@ -275,7 +334,7 @@ impl Controller<'_> {
                 return Ok(o);
             }
             tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
+                _ = ticks.tick() => {}
                 _ = stop.changed() => {}
             }
             if *stop.borrow() {
@@ -287,5 +346,36 @@ impl Controller<'_> {
                 t.tick(started.elapsed());
             }
         }
+    }
+}
+
+/// Where in each tick interval the rollout of `release` ticks: a fraction of `tick` drawn
+/// from its id (FNV-1a), the same on every replica and every restart, at least 1 ms.
+pub(crate) fn spread(release: &str, tick: Duration) -> Duration {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in release.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let ms = u64::try_from(tick.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis((h % ms).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resumed_rollouts_tick_spread_over_the_interval() {
+        let tick = Duration::from_secs(10);
+        let mut per_second = [0u32; 10];
+        for i in 0..1000 {
+            let d = spread(&format!("2026-12-03-svc-{i}"), tick);
+            assert!(d > Duration::ZERO && d < tick, "{d:?}");
+            per_second[(d.as_millis() / 1000) as usize] += 1;
+        }
+        // 100 a second expected: none of the ten seconds gets more than half again.
+        assert!(per_second.iter().all(|n| (50..=150).contains(n)), "{per_second:?}");
+        assert_eq!(spread("a", tick), spread("a", tick));
     }
 }
