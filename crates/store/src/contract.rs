@@ -81,6 +81,10 @@ pub fn one_of_each() -> Vec<Event> {
             from: "a@h:1".into(),
             to: "b@h:2".into(),
         }),
+        Event::LeaseAcquired(LeaseAcquired {
+            holder: "b@h:2".into(),
+            token: 7,
+        }),
         Event::SettingsDrift(SettingsDrift {
             message: "ship.toml changed after approval; the approved settings decide".into(),
             differences: vec!["margin: 1 → 2".into()],

@@ -36,9 +36,9 @@ pub use stored::{
 /// What can go wrong in the state store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite refused or failed an operation (busy, full, unreadable file).
+    /// SQLite refused or failed a statement (full disk, unreadable file, a constraint).
     #[error("state database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(rusqlite::Error),
     /// The database cannot be reached (connection refused or lost, a timeout): nothing was
     /// decided about what was asked, so a controller holds instead of failing a rollout.
     #[error("state database unavailable: {0}")]
@@ -75,5 +75,48 @@ pub enum StoreError {
     LeaseLost(String),
 }
 
+/// SQLite's errors: a database that cannot be opened (no file descriptor left, a folder that
+/// went away) or stays locked past the busy timeout is [`StoreError::Unavailable`] — the
+/// controller's own trouble, which must not count against a release — anything else
+/// [`StoreError::Database`].
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked};
+        match e.sqlite_error_code() {
+            Some(CannotOpen | DatabaseBusy | DatabaseLocked) => {
+                StoreError::Unavailable(format!("SQLite: {e}"))
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
 /// The store's result.
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    fn sqlite(code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    /// "Too many open files" and a lock held past the busy timeout are the controller's
+    /// trouble (Unavailable), not a failed statement.
+    #[test]
+    fn sqlite_errors_that_mean_unreachable_are_unavailable() {
+        for code in [
+            rusqlite::ffi::SQLITE_CANTOPEN,
+            rusqlite::ffi::SQLITE_BUSY,
+            rusqlite::ffi::SQLITE_LOCKED,
+        ] {
+            let e = StoreError::from(sqlite(code));
+            assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+        }
+        let e = StoreError::from(sqlite(rusqlite::ffi::SQLITE_CONSTRAINT));
+        assert!(matches!(e, StoreError::Database(_)), "{e:?}");
+        let e = StoreError::from(rusqlite::Error::QueryReturnedNoRows);
+        assert!(matches!(e, StoreError::Database(_)), "{e:?}");
+    }
+}

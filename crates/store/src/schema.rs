@@ -130,4 +130,39 @@ mod tests {
             h.join().unwrap().unwrap();
         }
     }
+
+    /// A database of schema version 2 (leases without tokens) migrates to 3: its leases keep
+    /// their holder and expiry, with token 1, and the next holder's token is greater.
+    #[test]
+    fn version_2_leases_migrate_with_a_token() {
+        use crate::StateStore;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} {} PRAGMA user_version = 2;",
+                super::V1,
+                super::V2
+            ))
+            .unwrap();
+            conn.execute(
+                "INSERT INTO leases (release, holder, expires_at) VALUES ('r1', 'a', ?1)",
+                [crate::chain::ts(crate::contract::at(30))],
+            )
+            .unwrap();
+        }
+        let mut st = crate::SqliteStore::open(&path).unwrap();
+        let version: i64 = st
+            .connection()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, super::CURRENT);
+        let lease = st.lease("r1", crate::contract::at(0)).unwrap().unwrap();
+        assert_eq!((lease.holder.as_str(), lease.token), ("a", 1));
+        assert_eq!(lease.expires_at, crate::contract::at(30));
+        let ttl = std::time::Duration::from_secs(30);
+        let next = st.lease_acquire("r1", "b", ttl, crate::contract::at(31));
+        assert_eq!(next.unwrap(), Some(2));
+    }
 }

@@ -1,0 +1,186 @@
+//! What PostgreSQL's store does inside a transaction: read rows, append to the chain under
+//! the append lock, check and write leases, record a step.
+
+use chrono::{DateTime, Utc};
+use shiploop_rollout::{Decision, Observation, Rollout};
+use tokio_postgres::{Client, GenericClient, Row, Transaction};
+
+use super::bridge::Failure;
+use crate::chain::{parse_ts, sha256_hex, ts, GENESIS};
+use crate::event::{DecisionEvent, Event};
+use crate::lease::{self, LeaseRow};
+use crate::rows::{self, column, RawEvent, RawRollout};
+use crate::stored::LoggedEvent;
+use crate::StoreError;
+
+/// The advisory lock every append takes: one writer of the chain at a time.
+const APPEND_LOCK: i64 = 0x5348_4950_0002;
+
+/// A call's answer on the driver's thread.
+pub type Done<T> = std::result::Result<T, Failure>;
+
+/// A rollouts row as stored.
+pub fn raw_rollout(r: &Row) -> Done<RawRollout> {
+    let mut out: RawRollout = Default::default();
+    for (i, column) in out.iter_mut().enumerate() {
+        *column = r.try_get(i)?;
+    }
+    Ok(out)
+}
+
+/// An events row as stored.
+pub fn raw_event(r: &Row) -> Done<RawEvent> {
+    let mut texts: [String; 6] = Default::default();
+    for (i, column) in texts.iter_mut().enumerate() {
+        *column = r.try_get(i + 1)?;
+    }
+    Ok((r.try_get(0)?, texts))
+}
+
+/// Appends `event` to the chain inside `tx`, under the append lock.
+pub async fn append(
+    tx: &Transaction<'_>,
+    release: &str,
+    event: &Event,
+    at: DateTime<Utc>,
+) -> Done<LoggedEvent> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
+        .await?;
+    let last = match tx
+        .query_opt(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await?
+    {
+        Some(r) => (r.try_get(0)?, r.try_get(1)?),
+        None => (0, GENESIS.to_string()),
+    };
+    let new = rows::chain_next(last, release, event, at)?;
+    let e = &new.logged;
+    tx.execute(
+        "INSERT INTO events (seq, at, release, kind, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[&e.seq, &new.at, &release, &event.kind(), &new.data, &e.prev_hash, &e.hash],
+    )
+    .await?;
+    Ok(new.logged)
+}
+
+/// The lease row of `release` (`FOR UPDATE` or `FOR SHARE` when `lock` says so).
+pub async fn lease_row(
+    c: &impl GenericClient,
+    release: &str,
+    lock: &str,
+) -> Done<Option<LeaseRow>> {
+    let sql = format!("SELECT holder, token, expires_at FROM leases WHERE release = $1 {lock}");
+    let Some(r) = c.query_opt(&sql, &[&release]).await? else {
+        return Ok(None);
+    };
+    let expires: String = r.try_get(2)?;
+    Ok(Some(LeaseRow {
+        holder: r.try_get(0)?,
+        token: r.try_get(1)?,
+        expires_at: parse_ts(&expires)?,
+    }))
+}
+
+/// Refuses a write for `holder` with `token` unless the lease row says so; the row stays
+/// locked (shared) until the write commits, so no take-over slips in between.
+pub async fn check_fence(
+    tx: &Transaction<'_>,
+    release: &str,
+    holder: &str,
+    token: Option<i64>,
+) -> Done<()> {
+    let row = lease_row(tx, release, "FOR SHARE").await?;
+    match lease::fence(row.map(|r| (r.holder, r.token)), holder, token) {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// Writes the lease of `release` to `holder` with `token` until `until` (its row exists).
+pub async fn write_lease(
+    tx: &Transaction<'_>,
+    release: &str,
+    holder: &str,
+    token: i64,
+    until: DateTime<Utc>,
+) -> Done<()> {
+    tx.execute(
+        "UPDATE leases SET holder = $2, token = $3, expires_at = $4 WHERE release = $1",
+        &[&release, &holder, &token, &ts(until)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A step's borrowed parts, owned to cross to the driver's thread.
+pub struct OwnedStep {
+    pub release: String,
+    pub holder: Option<String>,
+    pub token: Option<i64>,
+    pub command: Option<i64>,
+    pub state: Rollout,
+    pub decision: Decision,
+    pub samples: Option<Observation>,
+    pub events: Vec<Event>,
+}
+
+/// Records one engine step in one transaction (see [`crate::StateStore::record_step`]).
+pub async fn record_step(c: &mut Client, s: OwnedStep) -> Done<()> {
+    let release = s.release.as_str();
+    let at = ts(s.decision.at);
+    let tx = c.transaction().await?;
+    if let Some(h) = &s.holder {
+        check_fence(&tx, release, h, s.token).await?;
+    }
+    if let Some(id) = s.command {
+        tx.execute(
+            "UPDATE commands SET taken_at = $2 WHERE id = $1",
+            &[&id, &at],
+        )
+        .await?;
+    }
+    let state_text = column(&s.state)?;
+    let n = tx
+        .execute(
+            "UPDATE rollouts SET state = $2, updated_at = $3 WHERE release = $1",
+            &[&release, &state_text, &at],
+        )
+        .await?;
+    if n != 1 {
+        return Err(StoreError::NotFound(format!("no rollout of {release} is recorded")).into());
+    }
+    let kind = serde_json::to_value(s.decision.kind)?;
+    tx.execute(
+        "INSERT INTO decisions (release, at, kind, decision) VALUES ($1, $2, $3, $4)",
+        &[
+            &release,
+            &at,
+            &kind.as_str().unwrap_or_default(),
+            &serde_json::to_string(&s.decision)?,
+        ],
+    )
+    .await?;
+    if let Some(obs) = &s.samples {
+        let insert = tx
+            .prepare("INSERT INTO samples (release, at, key, measurement) VALUES ($1, $2, $3, $4)")
+            .await?;
+        for (k, m) in obs {
+            tx.execute(&insert, &[&release, &at, k, &serde_json::to_string(m)?])
+                .await?;
+        }
+    }
+    // The decision's event carries the hash of the state it left (see the SQLite store).
+    let decided = Event::Decision(DecisionEvent {
+        decision: s.decision.clone(),
+        state_sha256: Some(sha256_hex(&state_text)),
+    });
+    append(&tx, release, &decided, s.decision.at).await?;
+    for e in &s.events {
+        append(&tx, release, e, s.decision.at).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
