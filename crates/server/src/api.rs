@@ -2,11 +2,12 @@
 //! the operator commands. JSON in and out; errors as problem+json.
 
 use crate::auth::Role;
+use crate::paging::{self, ListQuery, PhaseFilter};
 use crate::problem::Problem;
 use crate::{blocking, AppState};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,14 +17,14 @@ use serde_json::{json, Value};
 use shiploop_artifacts::release::Status;
 use shiploop_controller::Admission;
 use shiploop_rollout::{Input, Phase};
-use shiploop_store::{SqliteStore, StateStore};
+use shiploop_store::{StateStore, StoredRollout};
 use shiploop_workspace::LoadedRelease;
 use std::time::Duration;
 
 type ApiResult = Result<Response, Problem>;
 
-fn store(s: &AppState) -> Result<SqliteStore, Problem> {
-    Ok(SqliteStore::open(&s.ws.state_db())?)
+fn store(s: &AppState) -> Result<Box<dyn StateStore + Send>, Problem> {
+    shiploop_controller::open_store(s.ws).map_err(Problem::from_ws)
 }
 
 /// A release by id or unique name — never a path: the API reads only the releases folder.
@@ -67,16 +68,61 @@ where
     blocking(move || work(&s)).await?
 }
 
-/// `GET /api/v1/releases`: every release contract's summary, and the files that could not be read.
-pub async fn releases(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
+/// `GET /api/v1/releases`: a page of the release contracts' summaries, by id (date, then
+/// name), and the page's files that could not be read; the cursor is the last id of a page.
+pub async fn releases(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     viewer_read(s, &headers, move |s| {
-        let (good, bad) = s.ws.release_set().map_err(Problem::from_ws)?;
-        let list: Vec<Value> = good.iter().map(|r| json!(s.ws.summary(r))).collect();
-        let unreadable: Vec<Value> = bad
+        let limit = q.limit()?;
+        let after = q.cursor();
+        if let Some(c) = after {
+            let id_like = c
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'));
+            if !id_like {
+                return Err(paging::bad_cursor(c, "is not a release id"));
+            }
+        }
+        // Only the page's contracts are read: the file names give the ids.
+        let mut files = s.ws.release_files().map_err(Problem::from_ws)?;
+        let stem = |p: &std::path::PathBuf| {
+            p.file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default()
+        };
+        // By id, as the cursor compares: `web.md` sorts after `web-2.md`, `web` before `web-2`.
+        files.sort_by_cached_key(stem);
+        let mut rest = files
             .iter()
-            .map(|(p, e)| json!({ "file": s.ws.rel(p), "error": e }))
-            .collect();
-        Ok(Json(json!({ "releases": list, "unreadable": unreadable })).into_response())
+            .filter(|p| after.is_none_or(|a| stem(p).as_str() > a));
+        let page: Vec<_> = rest.by_ref().take(limit).collect();
+        let more = rest.next().is_some();
+        let (mut list, mut unreadable) = (vec![], vec![]);
+        for p in &page {
+            match s.ws.load_release(p) {
+                Ok(r) => list.push(json!(s.ws.summary(&r))),
+                Err(e) => unreadable.push(json!({ "file": s.ws.rel(p), "error": e.to_string() })),
+            }
+        }
+        let next = match page.last() {
+            Some(last) if more => {
+                let cursor = stem(last);
+                let link = paging::link(
+                    "/api/v1/releases",
+                    &[("limit", q.limit.as_deref()), ("cursor", Some(&cursor))],
+                );
+                Some((cursor, link))
+            }
+            _ => None,
+        };
+        Ok(paging::respond(
+            json!({ "releases": list, "unreadable": unreadable }),
+            next,
+        ))
     })
     .await
 }
@@ -122,15 +168,20 @@ pub async fn gates(
 /// it last failed (until it decides again).
 pub fn rollout_view(
     s: &AppState,
-    st: &SqliteStore,
+    st: &dyn StateStore,
     release: &str,
 ) -> Result<Option<Value>, Problem> {
-    let Some(row) = st.rollout(release)? else {
-        return Ok(None);
-    };
+    match st.rollout(release)? {
+        Some(row) => Ok(Some(view_of(s, st, &row)?)),
+        None => Ok(None),
+    }
+}
+
+/// [`rollout_view`] of a rollout already read.
+fn view_of(s: &AppState, st: &dyn StateStore, row: &StoredRollout) -> Result<Value, Problem> {
     let (plan, state) = (&row.plan.plan, &row.state);
-    let holder = st.lease_holder(release, Utc::now())?;
-    Ok(Some(json!({
+    let holder = st.lease_holder(&row.release, Utc::now())?;
+    Ok(json!({
         "release": row.release,
         "kind": row.kind,
         "phase": state.phase.name(),
@@ -142,8 +193,8 @@ pub fn rollout_view(
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "driven_by": holder,
-        "last_error": s.metrics.last_error(release),
-    })))
+        "last_error": s.metrics.last_error(&row.release),
+    }))
 }
 
 fn phase_reason(p: &Phase) -> Option<String> {
@@ -156,26 +207,73 @@ fn phase_reason(p: &Phase) -> Option<String> {
     }
 }
 
-/// `GET /api/v1/rollouts`: every recorded rollout (an unreadable one listed with its problem).
-pub async fn rollouts(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
+/// `GET /api/v1/rollouts`: a page of the recorded rollouts, oldest first (an unreadable one
+/// listed with its problem), filtered by `phase` and `service`; see [`crate::paging`].
+pub async fn rollouts(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     viewer_read(s, &headers, move |s| {
+        let limit = q.limit()?;
+        let phase = q.phase.as_deref().map(PhaseFilter::parse).transpose()?;
+        let service = q.service.as_deref();
+        let filtered = phase.is_some() || service.is_some();
         let st = store(s)?;
-        let mut list = vec![];
-        for release in st.releases()? {
-            // One unreadable rollout must not hide the others: it is listed with its problem.
-            match rollout_view(s, &st, &release) {
-                Ok(Some(v)) => list.push(v),
-                Ok(None) => {}
-                Err(p) => list.push(json!({
-                    "last_error": s.metrics.last_error(&release),
-                    "release": release,
-                    "error": p.detail,
-                })),
+        // The ids are cheap (no plan or state decoded): only the page's rollouts are read.
+        let ids = st.releases()?;
+        let scan = if filtered { paging::SCAN } else { limit };
+        let (list, next) = paging::page_after(&ids, q.cursor(), limit, scan, |release| {
+            let row = match st.rollout(release) {
+                Ok(Some(row)) => row,
+                Ok(None) => return Ok(None),
+                // One unreadable rollout must not hide the others: it is listed with its
+                // problem, whatever the filters (nobody can tell its phase, and it may be
+                // carrying traffic).
+                Err(e) => {
+                    return Ok(Some(json!({
+                        "last_error": s.metrics.last_error(release),
+                        "release": release,
+                        "error": Problem::from(e).detail,
+                    })))
+                }
+            };
+            if phase.as_ref().is_some_and(|p| !p.keeps(&row.state.phase)) {
+                return Ok(None);
             }
-        }
-        Ok(Json(json!({ "rollouts": list })).into_response())
+            if service.is_some_and(|want| service_of(s, release).is_some_and(|has| has != want)) {
+                return Ok(None);
+            }
+            view_of(s, &*st, &row).map(Some)
+        })?;
+        let next = next.map(|cursor| {
+            let link = paging::link(
+                "/api/v1/rollouts",
+                &[
+                    ("limit", q.limit.as_deref()),
+                    ("phase", q.phase.as_deref()),
+                    ("service", service),
+                    ("cursor", Some(&cursor)),
+                ],
+            );
+            (cursor, link)
+        });
+        Ok(paging::respond(json!({ "rollouts": list }), next))
     })
     .await
+}
+
+/// The service a release's contract names; None when its contract cannot be read (a rollout
+/// whose contract broke is kept by every `service` filter: it may still carry traffic).
+fn service_of(s: &AppState, release: &str) -> Option<String> {
+    if release.contains(['/', '\\']) || release.starts_with('.') {
+        return None;
+    }
+    let path = s.ws.releases_dir().join(format!("{release}.md"));
+    s.ws.load_release(&path)
+        .ok()
+        .map(|r| r.contract.meta.service)
 }
 
 fn rollout_id(s: &AppState, id: &str) -> Result<String, Problem> {
@@ -191,7 +289,7 @@ pub async fn rollout_one(
     viewer_read(s, &headers, move |s| {
         let id = rollout_id(s, &id)?;
         let st = store(s)?;
-        match rollout_view(s, &st, &id)? {
+        match rollout_view(s, &*st, &id)? {
             Some(v) => Ok(Json(v).into_response()),
             None => Err(Problem::not_found(format!("{id} has no rollout yet"))),
         }
@@ -199,21 +297,50 @@ pub async fn rollout_one(
     .await
 }
 
-/// `GET /api/v1/rollouts/{id}/decisions`: the rollout's decisions, in order.
+/// `GET /api/v1/rollouts/{id}/decisions`: a page of the rollout's decisions, in order (the
+/// cursor is the last decision's id).
 pub async fn decisions(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     viewer_read(s, &headers, move |s| {
+        let limit = q.limit()?;
+        let after = match q.cursor() {
+            None => None,
+            Some(c) => Some(
+                c.parse::<i64>()
+                    .map_err(|_| paging::bad_cursor(c, "is not a decision's id"))?,
+            ),
+        };
         let id = rollout_id(s, &id)?;
         let st = store(s)?;
-        let list: Vec<Value> = st
-            .decisions(&id)?
+        let mut rows = st.decisions(&id)?;
+        rows.retain(|d| after.is_none_or(|a| d.id > a));
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = match rows.last() {
+            Some(last) if more => {
+                let cursor = last.id.to_string();
+                let path = format!("/api/v1/rollouts/{}/decisions", paging::segment(&id));
+                let link = paging::link(
+                    &path,
+                    &[("limit", q.limit.as_deref()), ("cursor", Some(&cursor))],
+                );
+                Some((cursor, link))
+            }
+            _ => None,
+        };
+        let list: Vec<Value> = rows
             .into_iter()
             .map(|d| json!({ "id": d.id, "decision": d.decision }))
             .collect();
-        Ok(Json(json!({ "release": id, "decisions": list })).into_response())
+        Ok(paging::respond(
+            json!({ "release": id, "decisions": list }),
+            next,
+        ))
     })
     .await
 }
@@ -261,7 +388,25 @@ pub async fn events(
         let list = st.events_since(release.as_deref(), q.after, Some(EVENTS_PAGE))?;
         // A full page may have more after it: the client asks again from the last seq.
         let more = list.len() == EVENTS_PAGE;
-        Ok(Json(json!({ "events": list, "more": more })).into_response())
+        let next = match list.last() {
+            Some(last) if more => {
+                let after = last.seq.to_string();
+                let link = paging::link(
+                    "/api/v1/events",
+                    &[("release", release.as_deref()), ("after", Some(&after))],
+                );
+                Some(link)
+            }
+            _ => None,
+        };
+        let mut resp = Json(json!({ "events": list, "more": more })).into_response();
+        // The body says `more`; the header gives the next page's address, as the other lists do.
+        if let Some(v) =
+            next.and_then(|l| HeaderValue::from_str(&format!("<{l}>; rel=\"next\"")).ok())
+        {
+            resp.headers_mut().insert(header::LINK, v);
+        }
+        Ok(resp)
     })
     .await?
 }

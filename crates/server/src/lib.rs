@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body;
 pub mod dashboard;
 pub mod metrics;
+pub mod paging;
 pub mod problem;
 pub mod serve;
 pub mod stream;
@@ -144,7 +145,7 @@ async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Result<R
     let ws = s.ws;
     let phases = blocking(move || {
         use shiploop_store::StateStore;
-        let st = shiploop_store::SqliteStore::open(&ws.state_db()).ok()?;
+        let st = shiploop_controller::open_store(ws).ok()?;
         let mut phases: BTreeMap<String, u64> = BTreeMap::new();
         for release in st.releases().ok()? {
             let phase = match st.rollout(&release) {

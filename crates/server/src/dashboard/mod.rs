@@ -7,6 +7,7 @@
 //! cookie; the commands also check that the form came from this origin.
 
 mod chart;
+mod home;
 mod records;
 
 use crate::auth::{Role, Tokens};
@@ -22,7 +23,7 @@ use records::ts;
 use serde::Deserialize;
 use shiploop_artifacts::release::Trigger;
 use shiploop_rollout::{DecisionKind, Phase, Plan, Rollout};
-use shiploop_store::{DecisionRow, SqliteStore, StateStore};
+use shiploop_store::{DecisionRow, StateStore};
 
 /// The cookie that keeps a dashboard user's token after `/login`.
 pub const COOKIE: &str = "ship_token";
@@ -242,117 +243,30 @@ type Stored = (Plan, Rollout, DateTime<Utc>);
 
 /// A rollout's plan, state, and when it was created (where its charts start); None without a
 /// rollout, an error when it exists but cannot be read (it may be live at some weight).
-fn rollout_state(st: &SqliteStore, id: &str) -> Result<Option<Stored>, String> {
+fn rollout_state(st: &dyn StateStore, id: &str) -> Result<Option<Stored>, String> {
     let Some(row) = st.rollout(id).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     Ok(Some((row.plan.plan, row.state, row.created_at)))
 }
 
-fn last_seq(st: &SqliteStore, release: Option<&str>) -> i64 {
+fn last_seq(st: &dyn StateStore, release: Option<&str>) -> i64 {
     st.last_seq(release).unwrap_or(0)
 }
 
-/// `GET /`: every release with its rollout's phase, stage and weight (to `/login` without a token).
-pub async fn index(State(s): State<AppState>, headers: HeaderMap) -> Response {
+/// `GET /`: the rollouts by phase, those in flight, and a page of the releases with their
+/// rollout's phase, stage and weight (to `/login` without a token); see [`home`].
+pub async fn index(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<home::HomeQuery>,
+) -> Response {
     if viewer(&s, &headers).is_none() {
         return to_login();
     }
-    blocking(move || index_page(&s))
+    blocking(move || home::index_page(&s, &q))
         .await
         .unwrap_or_else(IntoResponse::into_response)
-}
-
-fn index_page(s: &AppState) -> Response {
-    let st = match SqliteStore::open(&s.ws.state_db()) {
-        Ok(st) => st,
-        Err(e) => return Problem::internal(e.to_string()).into_response(),
-    };
-    let (releases, unreadable) = match s.ws.release_set() {
-        Ok(set) => set,
-        Err(e) => return Problem::from_ws(e).into_response(),
-    };
-    let rollout = |id: &str| match rollout_state(&st, id) {
-        Err(_) => pill("unreadable"),
-        Ok(Some((plan, state, _))) => html! {
-            (pill(state.phase.name())) " "
-            (plan.stages.get(state.stage).map(|s| s.name.as_str()).unwrap_or_default())
-            " at " (state.weight) " %"
-        },
-        Ok(None) => html! { "—" },
-    };
-    let pending: Vec<_> = releases
-        .iter()
-        .rev()
-        .map(|r| &r.contract.meta)
-        .filter(|m| m.status == shiploop_artifacts::release::Status::PendingApproval)
-        .collect();
-    let signals = s.ws.signals().unwrap_or_default();
-    let open: Vec<_> = signals
-        .iter()
-        .filter(|(_, sig)| sig.meta.status == shiploop_artifacts::signal::SignalStatus::Open)
-        .collect();
-    let body = html! {
-        @if !unreadable.is_empty() {
-            // Above everything: a broken contract may be a rollout nobody can see or stop here.
-            div class="card warn" {
-                b { "Unreadable contracts" }
-                " — fix them by hand (" code { "ship status" } " lists them too):"
-                ul {
-                    @for (p, e) in &unreadable {
-                        li { code { (s.ws.rel(p)) } ": " (e) }
-                    }
-                }
-            }
-        }
-        h1 { "Releases" }
-        table {
-            tr { th { "release" } th { "status" } th { "mission" } th { "rollout" } th { "approvals" } }
-            @for r in releases.iter().rev() {
-                @let m = &r.contract.meta;
-                tr {
-                    td { a href=(release_href(&m.id)) { (m.id) } }
-                    td { (pill(m.status.as_str())) }
-                    td { (m.mission.as_deref().unwrap_or("—")) }
-                    td { (rollout(&m.id)) }
-                    td { (m.approvals.len()) }
-                }
-            }
-            @if releases.is_empty() {
-                tr { td colspan="5" { "No releases yet." } }
-            }
-        }
-        h2 { "Pending approvals" }
-        @if pending.is_empty() {
-            p { "None." }
-        } @else {
-            ul {
-                @for m in &pending {
-                    li {
-                        a href=(release_href(&m.id)) { (m.id) }
-                        " — submitted by " (m.submitted_by.as_deref().unwrap_or("?"))
-                        ": approve with " code { "ship release approve " (m.id) " --key …" }
-                    }
-                }
-            }
-        }
-        h2 { "Open signals" }
-        table {
-            tr { th { "created" } th { "type" } th { "title" } th { "file" } }
-            @for (p, sig) in &open {
-                tr {
-                    td { (ts(&sig.meta.created)) }
-                    td { (pill(&format!("{:?}", sig.meta.kind).to_lowercase())) }
-                    td { (sig.meta.title) }
-                    td { (s.ws.rel(p)) }
-                }
-            }
-            @if open.is_empty() {
-                tr { td colspan="4" { "None." } }
-            }
-        }
-    };
-    page("releases", shell(last_seq(&st, None), body), Some(""))
 }
 
 /// A release page's query: `before`, the decision log's page (decisions older than this id).
@@ -382,7 +296,7 @@ fn one_release_page(s: &AppState, role: Role, id: &str, before: Option<i64>) -> 
         Err(p) => return p.into_response(),
     };
     let m = &r.contract.meta;
-    let st = match SqliteStore::open(&s.ws.state_db()) {
+    let st = match shiploop_controller::open_store(s.ws) {
         Ok(st) => st,
         Err(e) => return Problem::internal(e.to_string()).into_response(),
     };
@@ -394,7 +308,7 @@ fn one_release_page(s: &AppState, role: Role, id: &str, before: Option<i64>) -> 
             (m.changes.len()) " change(s)"
         }
     }];
-    let (state, unreadable) = match rollout_state(&st, &m.id) {
+    let (state, unreadable) = match rollout_state(&*st, &m.id) {
         Ok(state) => (state, false),
         Err(why) => {
             body.push(html! {
@@ -468,7 +382,7 @@ fn one_release_page(s: &AppState, role: Role, id: &str, before: Option<i64>) -> 
     }
     let decisions = st.decisions(&m.id).unwrap_or_default();
     let now = Utc::now();
-    body.push(charts_html(&st, &m.id, state.as_ref(), &decisions, now));
+    body.push(charts_html(&*st, &m.id, state.as_ref(), &decisions, now));
     body.push(records::decisions_html(&m.id, &decisions, before));
     body.push(records::records_html(m, now));
     let content = html! {
@@ -476,7 +390,7 @@ fn one_release_page(s: &AppState, role: Role, id: &str, before: Option<i64>) -> 
     };
     page(
         &m.id,
-        shell(last_seq(&st, Some(&m.id)), content),
+        shell(last_seq(&*st, Some(&m.id)), content),
         Some(&m.id),
     )
 }
@@ -528,7 +442,7 @@ const CHART_POINTS: usize = 500;
 /// approved contract's triggers, which are what rolls back (not ship.toml now) — and a marker
 /// where each stage was entered.
 fn charts_html(
-    st: &SqliteStore,
+    st: &dyn StateStore,
     id: &str,
     rollout: Option<&(Plan, Rollout, DateTime<Utc>)>,
     decisions: &[DecisionRow],
