@@ -192,3 +192,68 @@ fn an_unreachable_database_is_unavailable() {
     let gone = st.last_seq(None);
     assert!(matches!(gone, Err(StoreError::Unavailable(_))), "{gone:?}");
 }
+
+/// A replica recording steps while another takes its lease over: once the take-over commits,
+/// nothing more of the old holder's is recorded — its fenced steps lock the lease row, so the
+/// take-over waits for the one in flight, and every later one is refused.
+#[test]
+fn nothing_is_recorded_after_a_take_over() {
+    let Some(pg) = Cluster::start_or_skip() else {
+        return;
+    };
+    let url = pg.database("takeover");
+    let mut a = PgStore::open_unshared(&url).unwrap();
+    let mut b = PgStore::open_unshared(&url).unwrap();
+    let ttl = std::time::Duration::from_secs(60);
+    let now = Utc::now();
+    a.create_rollout("r1", &contract::plan("d"), &contract::state(0), now)
+        .unwrap();
+    let old = a.lease_acquire("r1", "a", ttl, now).unwrap().unwrap();
+    let stepping = std::thread::spawn(move || {
+        let s0 = contract::state(0);
+        for i in 0.. {
+            let d = contract::decision(shiploop_rollout::DecisionKind::Hold, Utc::now(), 0);
+            let step = shiploop_store::Step {
+                release: "r1",
+                holder: Some("a"),
+                token: Some(old),
+                command: None,
+                state: &s0,
+                decision: &d,
+                samples: None,
+                events: &[],
+            };
+            match a.record_step(step) {
+                Ok(()) => {}
+                Err(StoreError::LeaseLost(h)) => return (i, h),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        unreachable!()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let new = b
+        .lease_take_over("r1", "a", "b", ttl, Utc::now())
+        .unwrap()
+        .unwrap();
+    assert!(new > old);
+    let fence = shiploop_store::Fence {
+        holder: "b",
+        token: new,
+    };
+    let marker = b
+        .append_fenced("r1", &ack("b took over"), Utc::now(), Some(fence))
+        .unwrap();
+    let (recorded, holder) = stepping.join().unwrap();
+    assert_eq!(holder, "b");
+    assert!(recorded > 0, "a recorded before the take-over");
+    let late: Vec<_> = b
+        .events(Some("r1"))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.seq > marker.seq && e.kind() == "decision")
+        .collect();
+    assert!(late.is_empty(), "recorded after the take-over: {late:?}");
+    assert_eq!(b.decisions("r1").unwrap().len(), recorded);
+    assert!(b.verify_chain().unwrap().ok);
+}
