@@ -71,34 +71,29 @@ impl Fleet {
         Fut: Future<Output = Result<RouterOutput, ProviderError>> + 'a,
     {
         let answers = join_all(self.members.iter().map(|m| call(m.router.as_ref()))).await;
-        let calls: Vec<(MemberCall, Option<ProviderError>)> = self
+        let mut kinds = Vec::new();
+        let members: Vec<MemberCall> = self
             .members
             .iter()
             .zip(answers)
-            .map(|(m, a)| match a {
-                Ok(out) => (
-                    MemberCall {
-                        member: m.name.clone(),
-                        confirmed: true,
-                        detail: out.detail,
-                    },
-                    None,
-                ),
-                Err(e) => (
-                    MemberCall {
-                        member: m.name.clone(),
-                        confirmed: false,
-                        detail: e.to_string(),
-                    },
-                    Some(e),
-                ),
+            .map(|(m, a)| {
+                let (confirmed, detail) = match a {
+                    Ok(out) => (true, out.detail),
+                    Err(e) => {
+                        kinds.push(e.kind);
+                        (false, e.to_string())
+                    }
+                };
+                MemberCall {
+                    member: m.name.clone(),
+                    confirmed,
+                    detail,
+                }
             })
             .collect();
-        let failures: Vec<&ProviderError> = calls.iter().filter_map(|(_, e)| e.as_ref()).collect();
-        let members: Vec<MemberCall> = calls.iter().map(|(c, _)| c.clone()).collect();
         let confirmed = members.iter().filter(|c| c.confirmed).count();
         let summary = summarise(&members);
-        if failures.is_empty() {
+        if kinds.is_empty() {
             return Ok(RouterOutput {
                 detail: format!("{what}: all {confirmed} members confirmed — {summary}"),
                 members,
@@ -106,15 +101,11 @@ impl Fleet {
         }
         // The controller's own trouble only when it is every failure's cause: one member
         // refusing is the fleet's trouble, whatever happened to the others.
-        let kind = if failures.iter().all(|e| e.is_local()) {
-            ErrorKind::Local
-        } else {
-            failures
-                .iter()
-                .map(|e| e.kind)
-                .find(|k| *k != ErrorKind::Local)
-                .unwrap_or(ErrorKind::BadAnswer)
-        };
+        let kind = kinds
+            .iter()
+            .copied()
+            .find(|k| *k != ErrorKind::Local)
+            .unwrap_or(ErrorKind::Local);
         let message = format!(
             "{what}: {confirmed} of {} members confirmed — {summary}",
             members.len()
