@@ -4,9 +4,13 @@
 //! edit anywhere breaks the chain.
 //!
 //! [`StateStore`] is the contract every backend keeps; [`SqliteStore`] keeps it in SQLite
-//! (`.ship/state.db`, WAL). A step of the engine is recorded in one transaction: after a crash
-//! the database holds either the state before the step or the state after it, never half.
-//! Events are [`event::Event`]s, one variant per kind with typed fields.
+//! (`.ship/state.db`, WAL, the default), [`PgStore`] in PostgreSQL for several `ship serve`
+//! replicas sharing one database; [`open`] opens either from its [`Location`] (`[state] url`).
+//! Either is a cheap handle onto one bounded pool of connections per database and process. A
+//! step of the engine is recorded in one transaction: after a crash the database holds either
+//! the state before the step or the state after it, never half. A rollout is driven by the
+//! holder of its lease, whose fencing token every fenced write checks ([`Step::token`],
+//! [`Fence`]). Events are [`event::Event`]s, one variant per kind with typed fields.
 
 mod boxed;
 mod chain;
