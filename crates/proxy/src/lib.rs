@@ -4,7 +4,8 @@
 //! - [`split`]: which version a request goes to (weight, sticky key, override header);
 //! - [`server`]: the HTTP/1.1 + h2c server and forwarding, on per-core threads, over [`pool`];
 //! - [`measured`]: the response body that counts its request when it ends (or is cut off);
-//! - [`metrics`]: golden metrics per version and instance; [`health`]: active health checks;
+//! - [`metrics`]: golden metrics per version and instance, fed by the serving threads through
+//!   [`recorder`]; [`health`]: active health checks;
 //!   [`resources`]: memory and CPU of instances started by [`launch`];
 //! - [`admin`]: the token-protected admin API the builtin router and metric source call, with
 //!   [`exposition`], its Prometheus `/metrics`.
@@ -16,6 +17,7 @@ pub mod launch;
 pub mod measured;
 pub mod metrics;
 pub mod pool;
+pub mod recorder;
 pub mod resources;
 pub mod server;
 pub mod split;

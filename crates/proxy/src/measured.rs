@@ -25,7 +25,7 @@
 //! with its head.
 
 use crate::metrics::Outcome;
-use crate::server::Proxy;
+use crate::server::Upstreams;
 use crate::split::Version;
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use pin_project_lite::pin_project;
@@ -49,7 +49,8 @@ pub enum BodyError {
 
 /// What is counted once the body ends.
 pub(crate) struct Pending {
-    pub proxy: Arc<Proxy>,
+    /// The serving thread, whose queue counts the request.
+    pub worker: Upstreams,
     pub version: Version,
     /// The instance's place in the pool.
     pub instance: usize,
@@ -61,7 +62,7 @@ pub(crate) struct Pending {
 
 impl Pending {
     fn finish(self, outcome: Outcome, answered: u16) {
-        self.proxy
+        self.worker
             .record(self.version, self.instance, outcome, answered, self.started);
     }
 }

@@ -141,18 +141,36 @@ impl Window {
     }
 
     fn bucket(&mut self, second: u64) -> &mut Bucket {
-        if self.buckets.back().is_none_or(|b| b.second < second) {
-            self.buckets.push_back(Bucket::new(second));
-        }
+        let newest = match self.buckets.back() {
+            Some(b) if b.second >= second => b.second,
+            _ => {
+                self.buckets.push_back(Bucket::new(second));
+                second
+            }
+        };
         while self
             .buckets
             .front()
-            .is_some_and(|b| b.second + self.keep_secs <= second)
+            .is_some_and(|b| b.second + self.keep_secs <= newest)
         {
             self.buckets.pop_front();
         }
-        // Late arrivals (an older second) land in the newest bucket rather than being lost.
-        self.buckets.back_mut().expect("a bucket was just ensured")
+        // A late arrival (an older second: a serving thread's batch applied after another's,
+        // crate::recorder) lands in its own second's bucket while that is kept; one older than
+        // the window lands in the newest bucket rather than being lost.
+        let last = self.buckets.len() - 1;
+        if newest == second {
+            return &mut self.buckets[last];
+        }
+        let at = match self.buckets.binary_search_by_key(&second, |b| b.second) {
+            Ok(i) => i,
+            Err(i) if second + self.keep_secs > newest => {
+                self.buckets.insert(i, Bucket::new(second));
+                i
+            }
+            Err(_) => last,
+        };
+        &mut self.buckets[at]
     }
 
     /// Counts one request in the bucket of `second`, with its outcome and latency.

@@ -7,8 +7,9 @@
 //! there after a rollback.
 
 use crate::measured::{BodyError, Measured, Pending};
-use crate::metrics::{Golden, Outcome};
+use crate::metrics::Outcome;
 use crate::pool::{Pool, SendError};
+use crate::recorder::{Measurement, Queue, Recorder};
 use crate::split::{Splitter, Version};
 use crate::upload::{Upload, UploadState};
 use arc_swap::ArcSwap;
@@ -20,7 +21,7 @@ use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A response body the proxy sends: an upstream's, measured as it streams, or its own.
@@ -137,16 +138,42 @@ pub struct Proxy {
     rr: [AtomicUsize; 2],
     upstreams: [Vec<Instance>; 2],
     started: Instant,
-    /// Golden metrics (requests, errors, latency) per version and per instance.
-    pub metrics: Mutex<Golden>,
+    /// Golden metrics (requests, errors, latency) per version and per instance; `lock()` them
+    /// to read (crate::recorder).
+    pub metrics: Recorder,
     limits: ArcSwap<Limits>,
     /// Client connections open now.
     connections: AtomicUsize,
 }
 
-/// The upstream connections of one serving thread, so a connection's I/O stays on the
-/// thread that uses it.
-pub type Upstreams = Pool;
+/// What one serving thread owns: its upstream connections, so a connection's I/O stays on the
+/// thread that uses it, and its queue of measurements (crate::recorder). Cloned for every
+/// request: the count it changes is this thread's alone, where a clone of the shared
+/// `Arc<Proxy>` moved one cache line between cores on every request.
+#[derive(Clone)]
+pub struct Upstreams(Arc<Worker>);
+
+struct Worker {
+    proxy: Arc<Proxy>,
+    pool: Pool,
+    queue: Arc<Queue>,
+}
+
+impl Upstreams {
+    /// Counts one request (see [`Proxy::record`]) through this thread's queue.
+    pub(crate) fn record(
+        &self,
+        version: Version,
+        instance: usize,
+        outcome: Outcome,
+        answered: u16,
+        started: Instant,
+    ) {
+        let w = &self.0;
+        w.proxy
+            .record(&w.queue, version, instance, outcome, answered, started);
+    }
+}
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection and are not forwarded.
 /// As `HeaderName`s, not strings: a string is parsed into a name on every lookup, which
@@ -247,6 +274,7 @@ impl Proxy {
             prepare(&cfg.stable, 0),
             prepare(&cfg.canary, cfg.stable.len()),
         ];
+        let names = upstreams.iter().flatten().map(|i| i.name.clone()).collect();
         Arc::new(Proxy {
             cfg,
             routing: ArcSwap::from_pointee(Routing {
@@ -256,7 +284,7 @@ impl Proxy {
             rr: [AtomicUsize::new(0), AtomicUsize::new(0)],
             upstreams,
             started: Instant::now(),
-            metrics: Mutex::new(Golden::new(window)),
+            metrics: Recorder::new(window, names),
             limits: ArcSwap::from_pointee(Limits::default()),
             connections: AtomicUsize::new(0),
         })
@@ -310,9 +338,13 @@ impl Proxy {
         }
     }
 
-    /// A new set of upstream connections, for one serving thread.
-    pub fn upstreams(&self) -> Upstreams {
-        Pool::new(self.cfg.stable.len() + self.cfg.canary.len())
+    /// A new set of upstream connections and a measurement queue, for one serving thread.
+    pub fn upstreams(self: &Arc<Self>) -> Upstreams {
+        Upstreams(Arc::new(Worker {
+            proxy: self.clone(),
+            pool: Pool::new(self.cfg.stable.len() + self.cfg.canary.len()),
+            queue: self.metrics.queue(),
+        }))
     }
 
     fn instances(&self, v: Version) -> &[Instance] {
@@ -428,9 +460,11 @@ impl Proxy {
         // A refused connection means nothing was sent: the request goes to another instance of
         // the same version (never the other version: the split must hold).
         let result = loop {
-            let in_flight = InFlight::new(&upstream.in_flight);
+            // Only least-requests reads the count: round robin leaves the shared counter alone.
+            let in_flight = (self.cfg.balance == Balance::LeastRequests)
+                .then(|| InFlight::new(&upstream.in_flight));
             let sent = wait_upstream(
-                client.send(upstream.index, upstream.addr, req),
+                client.0.pool.send(upstream.index, upstream.addr, req),
                 started,
                 timeout,
                 upload.as_deref(),
@@ -484,7 +518,7 @@ impl Proxy {
                     .insert(ROUTED_TO, HeaderValue::from_static(version.as_str()));
                 // Counted when the body ends (crate::measured), within the same deadline.
                 let pending = Pending {
-                    proxy: self.clone(),
+                    worker: client.clone(),
                     version,
                     instance: upstream.index,
                     status: resp.status().as_u16(),
@@ -517,14 +551,16 @@ impl Proxy {
             ),
         };
         let answered = response.status().as_u16();
-        self.record(version, upstream.index, outcome, answered, started);
+        client.record(version, upstream.index, outcome, answered, started);
         response
     }
 
     /// Counts one request of `version` sent to the instance at pool place `instance`, timed
-    /// from `started` to now; `answered` is the status it is counted under.
-    pub(crate) fn record(
+    /// from `started` to now; `answered` is the status it is counted under. Queued on the
+    /// serving thread's `queue` (crate::recorder).
+    fn record(
         &self,
+        queue: &Queue,
         version: Version,
         instance: usize,
         outcome: Outcome,
@@ -532,17 +568,15 @@ impl Proxy {
         started: Instant,
     ) {
         let finished = Instant::now();
-        let elapsed = (finished - started).as_micros() as u64;
-        let stable = &self.upstreams[0];
-        let name = match stable.get(instance) {
-            Some(i) => &i.name,
-            None => &self.upstreams[1][instance - stable.len()].name,
+        let m = Measurement {
+            second: (finished - self.started).as_secs(),
+            version,
+            instance,
+            outcome,
+            answered,
+            micros: (finished - started).as_micros() as u64,
         };
-        let now = (finished - self.started).as_secs();
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(now, version, name, outcome, answered, elapsed);
+        self.metrics.record(queue, m);
     }
 }
 
@@ -704,8 +738,8 @@ async fn connection(
     let ip = HeaderValue::from_str(&peer.ip().to_string())
         .expect("an IP address is a valid header value");
     let svc = hyper::service::service_fn(move |req| {
-        let (p, c, ip) = (proxy.clone(), client.clone(), ip.clone());
-        async move { Ok::<_, std::convert::Infallible>(p.handle(&c, req, &ip).await) }
+        let (c, ip) = (client.clone(), ip.clone());
+        async move { Ok::<_, std::convert::Infallible>(c.0.proxy.handle(&c, req, &ip).await) }
     });
     serve_client(stream, svc, limits.head_timeout).await;
 }
