@@ -1,13 +1,16 @@
 //! `ship release new`: compile a release contract from the PASS verdicts and the template.
 
+use crate::index::VerdictKey;
 use crate::releases::{validate_name, LoadedRelease};
 use crate::template::{fill, DEFAULT_RELEASE_TEMPLATE};
+use crate::verdicts::VerdictFile;
 use crate::{fsutil, Error, Result, Workspace};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shiploop_artifacts::markdown::wrap_block;
 use shiploop_artifacts::release::*;
 use shiploop_artifacts::status::{Phase, StatusFile};
+use shiploop_artifacts::verdict::Verdict;
 use shiploop_artifacts::Dur;
 use std::collections::BTreeSet;
 
@@ -279,20 +282,19 @@ impl Workspace {
             )));
         }
 
-        let claimed: BTreeSet<String> = self
-            .releases()?
+        // What every contract claims and every verdict is comes from the index: only files
+        // written since the last release are parsed, and of the verdicts only those compiled
+        // into this contract (as changes or as excluded) are read whole.
+        let mut index = self.load_index();
+        let claimed: BTreeSet<String> = self.claimed_changes(&mut index)?.into_iter().collect();
+        let keys: Vec<VerdictKey> = self
+            .verdict_keys(&mut index)?
             .into_iter()
-            .filter(|r| r.contract.meta.status.claims_changes())
-            .flat_map(|r| r.contract.meta.changes.into_iter().map(|c| c.id))
-            .collect();
-        let verdicts: Vec<_> = self
-            .verdicts()?
-            .into_iter()
-            .filter(|v| mission.is_none() || v.verdict.meta.mission.as_deref() == mission)
-            .filter(|v| opts.verdicts.is_empty() || opts.verdicts.contains(&v.verdict.meta.id))
+            .filter(|v| mission.is_none() || v.mission.as_deref() == mission)
+            .filter(|v| opts.verdicts.is_empty() || opts.verdicts.contains(&v.id))
             .collect();
         for wanted in &opts.verdicts {
-            if !verdicts.iter().any(|v| &v.verdict.meta.id == wanted) {
+            if !keys.iter().any(|v| &v.id == wanted) {
                 return Err(Error::Usage(format!(
                     "no verdict `{wanted}` in {}",
                     self.config.paths.evaluations
@@ -300,17 +302,26 @@ impl Workspace {
             }
         }
 
-        let mut changes = Vec::new();
-        let mut excluded = Vec::new();
+        let mut verdicts = Vec::new();
         let mut already = Vec::new();
-        for vf in &verdicts {
-            let v = &vf.verdict;
-            if claimed.contains(&v.meta.id) {
-                if v.passed() {
-                    already.push(v.meta.id.clone());
+        for k in &keys {
+            if claimed.contains(&k.id) {
+                if k.passed {
+                    already.push(k.id.clone());
                 }
                 continue;
             }
+            let verdict =
+                Verdict::parse(&fsutil::read(&k.path)?).map_err(|e| Error::parse(&k.path, e))?;
+            verdicts.push(VerdictFile {
+                rel: self.rel(&k.path),
+                verdict,
+            });
+        }
+        let mut changes = Vec::new();
+        let mut excluded = Vec::new();
+        for vf in &verdicts {
+            let v = &vf.verdict;
             if v.passed() {
                 changes.push(Change {
                     id: v.meta.id.clone(),
@@ -353,7 +364,7 @@ impl Workspace {
             let mut msg = format!(
                 "no PASS verdict to release{scope} in {} ({} verdict(s) read",
                 self.config.paths.evaluations,
-                verdicts.len()
+                keys.len()
             );
             if !already.is_empty() {
                 msg.push_str(&format!("; already released: {}", already.join(", ")));
@@ -506,12 +517,14 @@ impl Workspace {
         let mut report = report;
         // Read STATUS.md and the mission's outcome contract before writing anything, so a
         // malformed one stops us with nothing changed.
-        self.load_status()?;
+        let status = self.load_status()?;
         let outcome = match mission {
             Some(m) if self.outcome_path(m).is_file() => Some(self.load_outcome(m)?),
             _ => None,
         };
         fsutil::write_atomic(&path, &contract.render(), true)?;
+        // Only once the contract is written: a refused command leaves every file as it was.
+        self.save_index(index);
         if let Some((opath, mut oc)) = outcome {
             if !oc.meta.releases.contains(&id) {
                 oc.meta.releases.push(id.clone());
@@ -519,14 +532,23 @@ impl Workspace {
             }
             report.outcome_contract = Some(self.rel(&opath));
         }
-        self.update_status(&LoadedRelease { path, contract }, now)?;
+        self.record_status(status, &LoadedRelease { path, contract }, now)?;
         Ok(report)
     }
 
     /// Records a release's status (and its mission's phase) in STATUS.md.
     pub fn update_status(&self, r: &LoadedRelease, now: DateTime<Utc>) -> Result<()> {
+        self.record_status(self.load_status()?, r, now)
+    }
+
+    /// [`Workspace::update_status`] with STATUS.md already read.
+    fn record_status(
+        &self,
+        mut status: StatusFile,
+        r: &LoadedRelease,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let path = self.path(&self.config.paths.status);
-        let mut status = self.load_status()?;
         let m = &r.contract.meta;
         status.set_release(&m.id, m.mission.as_deref(), m.status.as_str(), now);
         if let Some(mission) = &m.mission {

@@ -7,6 +7,7 @@
 mod compile;
 mod error;
 mod fsutil;
+mod index;
 mod init;
 mod lifecycle;
 mod missions;
