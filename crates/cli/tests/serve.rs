@@ -761,7 +761,8 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
         "max_error_rate_increase = 3.0",
     );
     assert_ne!(cfg, loose);
-    ws.write("ship.toml", &loose);
+    // Every hold recorded (not only every minute's evidence): the charts below need samples.
+    ws.write("ship.toml", &format!("{loose}\n[state]\nevidence_every = \"0s\"\n"));
     let s = Serve::start(&ws, addr);
     let id = "2026-11-27-web";
     detach(&ws, "web");

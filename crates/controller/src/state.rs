@@ -8,5 +8,7 @@ use shiploop_workspace::Workspace;
 
 /// The state store of `ws`, created (and migrated) if it does not exist yet.
 pub fn open_store(ws: &Workspace) -> Result<Box<dyn StateStore + Send>> {
-    Ok(Box::new(SqliteStore::open(&ws.state_db()).map_err(store_err)?))
+    Ok(Box::new(
+        SqliteStore::open(&ws.state_db()).map_err(store_err)?,
+    ))
 }

@@ -271,11 +271,19 @@ async fn holds_that_change_nothing_are_recorded_only_as_periodic_evidence() {
         c.tick(t(s), &mut |_| shown += 1).await.unwrap();
     }
     assert_eq!(shown, 9);
-    assert_eq!(decisions(&c), started + 1, "only the first hold is recorded");
+    assert_eq!(
+        decisions(&c),
+        started + 1,
+        "only the first hold is recorded"
+    );
     assert_eq!(stored(&c).stage, 0);
     c.tick(t(10), &mut |_| {}).await.unwrap();
     c.tick(t(11), &mut |_| {}).await.unwrap();
-    assert_eq!(stored(&c).stage, 1, "the promotion is recorded when it happens");
+    assert_eq!(
+        stored(&c).stage,
+        1,
+        "the promotion is recorded when it happens"
+    );
     assert_eq!(stored(&c).weight, c.state.weight);
 }
 

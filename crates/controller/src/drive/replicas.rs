@@ -158,7 +158,9 @@ mod tests {
         assert!((0..200).all(|i| a.mine(&format!("r{i}"), at(1))));
         a.update(["a:1".to_string(), "b:2".to_string()], at(5));
         assert!((0..200).all(|i| a.mine(&format!("r{i}"), at(6))));
-        let theirs = (0..200).filter(|i| !a.mine(&format!("r{i}"), at(9))).count();
+        let theirs = (0..200)
+            .filter(|i| !a.mine(&format!("r{i}"), at(9)))
+            .count();
         assert!((60..=140).contains(&theirs), "{theirs}");
     }
 }

@@ -375,7 +375,10 @@ mod tests {
             per_second[(d.as_millis() / 1000) as usize] += 1;
         }
         // 100 a second expected: none of the ten seconds gets more than half again.
-        assert!(per_second.iter().all(|n| (50..=150).contains(n)), "{per_second:?}");
+        assert!(
+            per_second.iter().all(|n| (50..=150).contains(n)),
+            "{per_second:?}"
+        );
         assert_eq!(spread("a", tick), spread("a", tick));
     }
 }
