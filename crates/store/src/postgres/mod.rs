@@ -34,6 +34,9 @@ use crate::stored::{
 use crate::{Result, StoreError};
 
 use bridge::Bridge;
+/// Events `verify_chain` reads at a time.
+const VERIFY_PAGE: i64 = 5_000;
+
 use tx::{
     append, check_fence, lease_row, raw_event, raw_rollout, record_step, write_lease, Done,
     OwnedStep,
@@ -117,6 +120,35 @@ impl PgStore {
         F: AsyncFnOnce(&mut Client) -> Done<T> + Send + 'static,
     {
         self.bridge.run(work)
+    }
+
+    /// [`StateStore::verify_chain`], reading `page` events at a time (a long log does not sit
+    /// in memory whole), all from one snapshot.
+    fn verify_in_pages(&self, page: i64) -> Result<ChainReport> {
+        self.run(async move |c: &mut Client| {
+            let tx = c
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let sql = format!("{EVENT_COLUMNS} WHERE seq > $1 ORDER BY seq LIMIT $2");
+            let mut check = rows::ChainCheck::new();
+            let mut after = 0i64;
+            loop {
+                let rows = tx.query(&sql, &[&after, &page]).await?;
+                for r in &rows {
+                    let raw = raw_event(r)?;
+                    after = raw.0;
+                    if let Some(broken) = check.next(&raw) {
+                        return Ok(broken);
+                    }
+                }
+                if (rows.len() as i64) < page {
+                    return Ok(check.finish());
+                }
+            }
+        })
     }
 
     /// Takes a lease with the token `decide` gives from its row (locked), in one transaction.
@@ -402,18 +434,7 @@ impl StateStore for PgStore {
     }
 
     fn verify_chain(&self) -> Result<ChainReport> {
-        self.run(async |c: &mut Client| {
-            let rows = c
-                .query(&format!("{EVENT_COLUMNS} ORDER BY seq"), &[])
-                .await?;
-            let mut check = rows::ChainCheck::new();
-            for r in &rows {
-                if let Some(broken) = check.next(&raw_event(r)?) {
-                    return Ok(broken);
-                }
-            }
-            Ok(check.finish())
-        })
+        self.verify_in_pages(VERIFY_PAGE)
     }
 
     fn cursor(&self, name: &str) -> Result<i64> {
@@ -597,3 +618,6 @@ impl StateStore for PgStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
