@@ -58,6 +58,36 @@ pub struct SmokeResult {
     pub millis: u64,
     /// What happened, for the record.
     pub detail: String,
+    /// It could not run for the controller's own resource trouble (no file descriptor, no
+    /// memory, no process): it says nothing about the release. Absent (false) in records made
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local: bool,
+}
+
+/// Why a smoke test did not pass, and whether it was the controller's own trouble.
+struct Failed {
+    detail: String,
+    local: bool,
+}
+
+impl Failed {
+    /// A failure of a call, local when `e`'s chain says so ([`crate::local`]).
+    fn new(detail: String, e: &(dyn std::error::Error + 'static)) -> Failed {
+        Failed {
+            detail,
+            local: crate::local::chain_is_local(e),
+        }
+    }
+}
+
+impl From<String> for Failed {
+    fn from(detail: String) -> Failed {
+        Failed {
+            detail,
+            local: false,
+        }
+    }
 }
 
 impl SmokeTest {
@@ -74,14 +104,17 @@ impl SmokeTest {
                     .run(cmd)
                     .await
                     .map(|_| format!("`{cmd}` exited 0"))
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| Failed {
+                        local: e.is_local(),
+                        detail: e.to_string(),
+                    })
             }
             SmokeKind::Http { .. } => self.http().await,
         };
         let millis = start.elapsed().as_millis() as u64;
-        let (ok, detail) = match outcome {
-            Ok(d) => (true, d),
-            Err(d) => (false, d),
+        let (ok, detail, local) = match outcome {
+            Ok(d) => (true, d, false),
+            Err(f) => (false, f.detail, f.local),
         };
         SmokeResult {
             name: self.name.clone(),
@@ -89,10 +122,11 @@ impl SmokeTest {
             user_facing: self.user_facing,
             millis,
             detail,
+            local,
         }
     }
 
-    async fn http(&self) -> Result<String, String> {
+    async fn http(&self) -> Result<String, Failed> {
         let SmokeKind::Http {
             method,
             url,
@@ -104,12 +138,12 @@ impl SmokeTest {
             max_latency,
         } = &self.kind
         else {
-            return Err("not an HTTP smoke test".into());
+            return Err(Failed::from("not an HTTP smoke test".to_string()));
         };
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failed::new(e.to_string(), &e))?;
         let m = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| format!("{method:?} is not an HTTP method"))?;
         let mut req = client.request(m, url);
@@ -123,23 +157,24 @@ impl SmokeTest {
         let resp = req
             .send()
             .await
-            .map_err(|e| format!("{method} {url}: no answer ({e})"))?;
+            .map_err(|e| Failed::new(format!("{method} {url}: no answer ({e})"), &e))?;
         let got = resp.status().as_u16();
         let text = resp
             .text()
             .await
-            .map_err(|e| format!("{method} {url}: body unreadable ({e})"))?;
+            .map_err(|e| Failed::new(format!("{method} {url}: body unreadable ({e})"), &e))?;
         let took = start.elapsed();
         if got != *status {
             return Err(format!(
                 "{method} {url} answered {got}, expected {status}: {}",
                 text.trim().chars().take(120).collect::<String>()
-            ));
+            )
+            .into());
         }
         if !body_contains.is_empty() && !text.contains(body_contains.as_str()) {
-            return Err(format!(
-                "{method} {url}: the body does not contain {body_contains:?}"
-            ));
+            return Err(
+                format!("{method} {url}: the body does not contain {body_contains:?}").into(),
+            );
         }
         if let Some((pointer, want)) = json {
             let v: Value = serde_json::from_str(&text)
@@ -147,11 +182,11 @@ impl SmokeTest {
             match v.pointer(pointer) {
                 Some(have) if have == want => {}
                 Some(have) => {
-                    return Err(format!(
-                        "{method} {url}: {pointer} is {have}, expected {want}"
-                    ))
+                    return Err(
+                        format!("{method} {url}: {pointer} is {have}, expected {want}").into(),
+                    )
                 }
-                None => return Err(format!("{method} {url}: no value at {pointer}")),
+                None => return Err(format!("{method} {url}: no value at {pointer}").into()),
             }
         }
         if let Some(max) = max_latency {
@@ -160,7 +195,8 @@ impl SmokeTest {
                     "{method} {url} took {} ms, more than {} ms",
                     took.as_millis(),
                     max.as_millis()
-                ));
+                )
+                .into());
             }
         }
         Ok(format!("{method} {url} → {got} in {} ms", took.as_millis()))
@@ -272,5 +308,56 @@ mod tests {
         assert!(!test(SmokeKind::Command("exit 3".into())).run(&dir).await.ok);
         let r = test(http("http://127.0.0.1:9/")).run(&dir).await;
         assert!(!r.ok && r.detail.contains("no answer"), "{}", r.detail);
+        // A dead server is the release's trouble, not the controller's: counted.
+        assert!(!r.local);
+        // Written as before when not local, so recorded results read and compare the same.
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains("local"), "{text}");
+    }
+
+    /// A shell that cannot start for want of file descriptors is the controller's trouble:
+    /// the smoke test says so instead of counting as failed. In a child process (this test
+    /// binary again, running only this test), so no other test shares the shortage.
+    #[test]
+    fn a_smoke_test_that_cannot_start_for_want_of_descriptors_is_local() {
+        const CHILD: &str = "SHIP_TEST_SMOKE_EMFILE_CHILD";
+        let dir = std::env::temp_dir();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let smoke = test(SmokeKind::Command("true".into()));
+        if std::env::var_os(CHILD).is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "smoke::tests::a_smoke_test_that_cannot_start_for_want_of_descriptors_is_local",
+                    "--exact",
+                    "--test-threads=1",
+                ])
+                .env(CHILD, "1")
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{text}");
+            assert!(text.contains("1 passed"), "the child ran no test: {text}");
+            return;
+        }
+        let limit = libc::rlimit {
+            rlim_cur: 256,
+            rlim_max: 256,
+        };
+        // Safe: setrlimit(2) with a valid struct; lowering the limit needs no privilege.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        let mut held = Vec::new();
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            held.push(f);
+        }
+        let r = rt.block_on(smoke.run(&dir));
+        assert!(!r.ok && r.local, "{r:?}");
+        drop(held);
     }
 }
