@@ -158,6 +158,19 @@ fn a_location_opens_its_backend() {
     let sqlite = shiploop_store::open(&Location::parse("", &default).unwrap()).unwrap();
     assert_eq!(sqlite.last_seq(None).unwrap(), 0);
     assert!(default.exists());
+    // Called from inside a runtime, as `ship serve` does from its current-thread LocalSet:
+    // the driver's own thread answers (blocking on a runtime here would panic).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let seq = local.block_on(&runtime, async {
+        let mut st = shiploop_store::open(&loc).unwrap();
+        st.append("r1", &ack("b"), Utc::now()).unwrap();
+        st.last_seq(None).unwrap()
+    });
+    assert_eq!(seq, 2);
 }
 
 /// A server that cannot be reached is Unavailable, named by host:port, never by its password;
