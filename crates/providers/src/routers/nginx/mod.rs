@@ -230,7 +230,13 @@ impl NginxRouter {
                 return Ok(());
             }
             if started.elapsed() > timeout {
-                return Err(ProviderError::bad_answer(format!(
+                // Still unable to ask for the controller's own trouble (no socket): nothing
+                // is known about nginx.
+                let kind = match &answer {
+                    Err(e) if e.is_local() => ErrorKind::Local,
+                    _ => ErrorKind::BadAnswer,
+                };
+                return Err(ProviderError::new(kind, format!(
                     "after the reload nginx did not answer {weight} % {CONFIRMATIONS} times in a row \
                      within {timeout:?} (its workers disagree, or the reload did not take); \
                      its last answers, oldest first: {}",
