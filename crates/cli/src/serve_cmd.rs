@@ -109,7 +109,7 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let cfg = &ws.config.server;
     let streams = shiploop_server::stream::Feed::new(
-        ws.state_db(),
+        shiploop_controller::state_location(ws)?,
         shiploop_server::stream::Limits {
             total: cfg.max_streams as usize,
             per_token: cfg.max_streams_per_token as usize,

@@ -10,7 +10,7 @@
 use crate::binding::plan_problems;
 use serde::Serialize;
 use shiploop_store::event::Event;
-use shiploop_store::{ChainReport, SqliteStore, StateStore, StoreError};
+use shiploop_store::{ChainReport, StateStore, StoreError};
 use shiploop_workspace::Workspace;
 
 /// What `ship audit verify` found: whether the event log and the recorded plans verify.
@@ -49,10 +49,13 @@ struct Anchored {
 
 /// Checks the event log's hash chain and anchors, and each recorded plan against its contract.
 pub fn verify(ws: &Workspace) -> shiploop_workspace::Result<AuditReport> {
-    let db = ws.state_db();
+    let loc = crate::state_location(ws)?;
     let mut report = AuditReport {
         ok: false,
-        database: ws.rel(&db),
+        database: match &loc {
+            shiploop_store::Location::Sqlite(db) => ws.rel(db),
+            other => other.to_string(),
+        },
         events: 0,
         head_seq: 0,
         head: String::new(),
@@ -85,7 +88,7 @@ pub fn verify(ws: &Workspace) -> shiploop_workspace::Result<AuditReport> {
     report.anchors = anchors.len();
     let newest = anchors.last().map(|a| (a.seq, a.file.clone()));
 
-    let store = match SqliteStore::open_existing(&db) {
+    let store = match shiploop_store::open_existing(&loc) {
         Ok(Some(s)) => s,
         Ok(None) => {
             if let Some((seq, file)) = newest {

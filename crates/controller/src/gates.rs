@@ -289,7 +289,13 @@ async fn notify_oncall(
         let ev = store
             .append(&m.id, &notification, now)
             .map_err(|e| e.to_string())?;
-        let n = notify::Notifier::new(ws.state_db(), &m.id, &m.service, &ws.config.webhooks, now);
+        let n = notify::Notifier::new(
+            crate::state_location(ws).map_err(|e| e.to_string())?,
+            &m.id,
+            &m.service,
+            &ws.config.webhooks,
+            now,
+        );
         n.flush().await.map_err(|e| format!("webhooks: {e}"))?;
         let id = format!("{}-{}", m.id, ev.seq);
         let failed: Vec<String> = store

@@ -32,7 +32,7 @@ pub use drive::{
 };
 /// The gates module under the name it had before the controller was split by phase.
 pub use gates as check;
-pub use state::open_store;
+pub use state::{open_existing_store, open_store, state_location};
 
 use shiploop_workspace::Error;
 

@@ -16,8 +16,7 @@ use shiploop_providers::http::{Auth, Http};
 use shiploop_rollout::criteria::Outcome;
 use shiploop_rollout::{Decision, DecisionKind};
 use shiploop_store::event::{DecisionEvent, Event, WebhookFailed};
-use shiploop_store::{LoggedEvent, SqliteStore, StateStore};
-use std::path::PathBuf;
+use shiploop_store::{LoggedEvent, StateStore};
 use std::time::Duration;
 
 /// CloudEvents `type` prefix; the config names types without it.
@@ -278,7 +277,7 @@ impl Hook {
 /// Delivers one release's events to every hook.
 pub struct Notifier {
     /// The state database whose event log is delivered.
-    pub db: PathBuf,
+    pub db: shiploop_store::Location,
     /// The release whose events are sent.
     pub release: String,
     /// The service's name, sent with each event.
@@ -295,7 +294,7 @@ pub struct Notifier {
 impl Notifier {
     /// A notifier for the release's `[[webhooks]]`; one whose secret is missing is left out.
     pub fn new(
-        db: PathBuf,
+        db: shiploop_store::Location,
         release: &str,
         service: &str,
         cfgs: &[WebhookCfg],
@@ -337,7 +336,7 @@ impl Notifier {
             return Ok(0);
         }
         let (from, events) = {
-            let store = SqliteStore::open(&self.db)?;
+            let store = shiploop_store::open(&self.db)?;
             let from = store.cursor(&self.cursor_name())?;
             // Called every half second while a rollout runs: when nothing was logged since the
             // last flush, do not read and decode the whole log again.
@@ -383,7 +382,7 @@ impl Notifier {
             }
         }
         if last > from {
-            let mut store = SqliteStore::open(&self.db)?;
+            let mut store = shiploop_store::open(&self.db)?;
             // The failures are recorded first: a crash after them re-sends, never forgets.
             for f in &failures {
                 store.append(&self.release, f, self.clock.now())?;

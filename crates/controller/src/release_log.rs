@@ -34,7 +34,7 @@ pub fn approval_needed(
     });
     append(ws, id, &needed, now)?;
     Ok(Some(Notifier::new(
-        ws.state_db(),
+        crate::state_location(ws)?,
         id,
         &cfg.service.name,
         &cfg.webhooks,

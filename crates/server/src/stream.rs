@@ -8,10 +8,9 @@
 use crate::problem::Problem;
 use axum::http::StatusCode;
 use axum::response::sse::Event as SseEvent;
-use shiploop_store::{SqliteStore, StateStore};
+use shiploop_store::{Location, StateStore};
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,11 +47,11 @@ pub struct Limits {
 
 /// The live event streams: one event-log poller shared by every stream, and the caps on them.
 pub struct Feed {
-    db: PathBuf,
+    db: Location,
     tx: broadcast::Sender<Arc<Item>>,
     /// The connection catch-up reads share, one read at a time: however many streams catch
     /// up at once, they take one connection and one blocking thread.
-    reader: Arc<tokio::sync::Mutex<Option<SqliteStore>>>,
+    reader: Arc<tokio::sync::Mutex<Option<Box<dyn StateStore + Send>>>>,
     poller: AtomicBool,
     limits: Limits,
     open: Mutex<Open>,
@@ -85,7 +84,7 @@ impl Drop for Slot {
 
 impl Feed {
     /// A feed reading the event log in the state database at `db`, under `limits`.
-    pub fn new(db: PathBuf, limits: Limits) -> Arc<Feed> {
+    pub fn new(db: Location, limits: Limits) -> Arc<Feed> {
         Arc::new(Feed {
             db,
             tx: broadcast::channel(CHANNEL).0,
@@ -183,9 +182,9 @@ impl Feed {
         crate::blocking(move || {
             let st = match conn.take() {
                 Some(st) => st,
-                None => SqliteStore::open(&db)?,
+                None => shiploop_store::open(&db)?,
             };
-            let read = page(&st, release.as_deref(), cursor, PAGE);
+            let read = page(&*st, release.as_deref(), cursor, PAGE);
             *conn = Some(st);
             read
         })
@@ -195,7 +194,7 @@ impl Feed {
 
 /// Up to `limit` events of `release` after `cursor`, rendered, and how far they cover the log.
 fn page(
-    st: &SqliteStore,
+    st: &dyn StateStore,
     release: Option<&str>,
     cursor: i64,
     limit: usize,
@@ -293,7 +292,7 @@ impl Tail {
 /// Reads what is new in the event log every `POLL` and hands it to the streams; with no stream
 /// open it only keeps its place at the log's end.
 async fn poll(feed: Arc<Feed>, mut stop: watch::Receiver<bool>) {
-    let mut conn: Option<SqliteStore> = None;
+    let mut conn: Option<Box<dyn StateStore + Send>> = None;
     let mut cursor: Option<i64> = None;
     loop {
         if *stop.borrow() {
@@ -304,13 +303,13 @@ async fn poll(feed: Arc<Feed>, mut stop: watch::Receiver<bool>) {
         let read = crate::blocking(move || {
             let st = match taken {
                 Some(st) => st,
-                None => match SqliteStore::open(&db) {
+                None => match shiploop_store::open(&db) {
                     Ok(st) => st,
                     Err(e) => return (None, Err(e.into())),
                 },
             };
             let read = match at {
-                Some(at) if listening => page(&st, None, at, CHANNEL).map(Some),
+                Some(at) if listening => page(&*st, None, at, CHANNEL).map(Some),
                 _ => st
                     .last_seq(None)
                     .map(|end| Some((vec![], end)))
@@ -344,7 +343,7 @@ mod tests {
     use super::*;
     use shiploop_store::event::{Event, OncallAcked};
 
-    fn append(st: &mut SqliteStore, n: usize) {
+    fn append(st: &mut shiploop_store::SqliteStore, n: usize) {
         for i in 0..n {
             let release = if i % 3 == 0 { "b" } else { "a" };
             let e = Event::OncallAcked(OncallAcked { by: i.to_string() });
@@ -368,10 +367,10 @@ mod tests {
     async fn streams_see_every_event_once_in_order_though_they_fall_behind() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("state.db");
-        let mut st = SqliteStore::open(&db).unwrap();
+        let mut st = shiploop_store::SqliteStore::open(&db).unwrap();
         append(&mut st, 100);
         let feed = Feed::new(
-            db,
+            Location::Sqlite(db),
             Limits {
                 total: 3,
                 per_token: 2,

@@ -185,7 +185,7 @@ impl<'a> Controller<'a> {
             return Ok(None);
         }
         Ok(Some(notify::Notifier::new(
-            self.ws.state_db(),
+            crate::state_location(self.ws)?,
             &self.release.contract.meta.id,
             &cfg.service.name,
             &cfg.webhooks,

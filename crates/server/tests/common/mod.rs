@@ -55,7 +55,7 @@ pub fn app(ws: &TempWorkspace) -> Router {
     .unwrap();
     let (_stop, stop) = tokio::sync::watch::channel(false);
     let streams = stream::Feed::new(
-        ws.state_db(),
+        shiploop_store::Location::Sqlite(ws.state_db()),
         stream::Limits {
             total: 4,
             per_token: 2,
