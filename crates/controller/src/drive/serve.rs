@@ -46,6 +46,9 @@ pub struct Retry {
 const FIRST_RETRY: Duration = Duration::from_secs(10);
 const LONGEST_RETRY: Duration = Duration::from_secs(300);
 const HEALTHY_AFTER: Duration = Duration::from_secs(300);
+/// A rollout held by another live controller (or whose lease this one lost) is looked at
+/// again this soon: it may be handed over, or its holder may die.
+const HELD_RETRY: Duration = Duration::from_secs(2);
 
 impl Retry {
     /// The retry after a task that started at `started` failed at `now`.
@@ -167,6 +170,10 @@ struct Task {
     stop: watch::Sender<bool>,
 }
 
+/// Builds a rollout's providers in place of those ship.toml configures (embedders, and the
+/// controller benchmark's in-memory router and scripted metrics).
+pub type ProvidersFactory = Rc<dyn Fn(&str) -> crate::Providers>;
+
 /// Scans for work every `poll` until `stop`, then waits for every task to finish its tick.
 /// Every task reads the time of day from its own copy of `clock`.
 ///
@@ -182,6 +189,19 @@ pub async fn supervise<C: Clock + Clone + 'static>(
     observer: Rc<dyn Observer>,
     telemetry: Option<TelemetryHook>,
     clock: C,
+) -> Result<()> {
+    supervise_with(ws, poll, stop, observer, telemetry, clock, None).await
+}
+
+/// `supervise`, with every rollout's providers from `providers` when given.
+pub async fn supervise_with<C: Clock + Clone + 'static>(
+    ws: &'static Workspace,
+    poll: Duration,
+    stop: watch::Receiver<bool>,
+    observer: Rc<dyn Observer>,
+    telemetry: Option<TelemetryHook>,
+    clock: C,
+    providers: Option<ProvidersFactory>,
 ) -> Result<()> {
     let mut tasks_clock = clock.clone();
     let mut tasks: HashMap<String, Task> = HashMap::new();
@@ -249,6 +269,7 @@ pub async fn supervise<C: Clock + Clone + 'static>(
                         telemetry.clone(),
                         retries.clone(),
                         clock.clone(),
+                        providers.clone(),
                     );
                     let handle = tokio::task::spawn_local(task);
                     tasks.insert(
@@ -325,16 +346,25 @@ async fn drive_one<C: Clock + Clone>(
     telemetry: Option<TelemetryHook>,
     retries: Rc<RefCell<HashMap<String, Retry>>>,
     mut clock: C,
+    providers: Option<ProvidersFactory>,
 ) {
     let started = clock.now();
-    let task = drive(ws, &id, &stop, observer.as_ref(), telemetry, clock.clone());
+    let task = drive(
+        ws,
+        &id,
+        &stop,
+        observer.as_ref(),
+        telemetry,
+        clock.clone(),
+        providers,
+    );
     match attempt(task).await {
         Ended::Done => {
             retries.borrow_mut().remove(&id);
         }
         // Someone else driving it is not an error of ours: look again later.
         Ended::HeldElsewhere => {
-            let at = clock.now() + chrono::Duration::from_std(FIRST_RETRY).unwrap_or_default();
+            let at = clock.now() + chrono::Duration::from_std(HELD_RETRY).unwrap_or_default();
             retries.borrow_mut().insert(id, Retry { failures: 0, at });
         }
         Ended::Failed(message) => {
@@ -365,7 +395,8 @@ where
 {
     let held = async {
         match task.await {
-            Err(shiploop_workspace::Error::Held { .. }) => Ok(true),
+            Err(shiploop_workspace::Error::Held { .. })
+            | Err(shiploop_workspace::Error::Store(StoreError::LeaseLost(_))) => Ok(true),
             other => other.map(|()| false),
         }
     };
@@ -415,8 +446,12 @@ async fn drive<C: Clock + Clone>(
     observer: &dyn Observer,
     telemetry: Option<TelemetryHook>,
     mut clock: C,
+    providers: Option<ProvidersFactory>,
 ) -> Result<()> {
-    let mut c = Controller::open(ws, id, clock.now())?;
+    let mut c = match providers {
+        Some(make) => Controller::open_with(ws, id, clock.now(), make(id))?,
+        None => Controller::open(ws, id, clock.now())?,
+    };
     c.telemetry = telemetry;
     c.renewed_elsewhere = true;
     if let Some(holder) = c.driven_elsewhere(clock.now())? {
