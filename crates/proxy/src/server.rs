@@ -371,7 +371,12 @@ impl Proxy {
         let usable = |i: &&Instance| {
             i.healthy.load(Ordering::Relaxed) && i.ejected_until.load(Ordering::Relaxed) <= now
         };
-        let start = self.rr[v as usize].fetch_add(1, Ordering::Relaxed);
+        // One instance needs no turn: the shared counter is then left alone, so the serving
+        // threads do not pass its cache line back and forth on every request.
+        let start = match list.len() {
+            0 | 1 => 0,
+            _ => self.rr[v as usize].fetch_add(1, Ordering::Relaxed),
+        };
         let order = (0..list.len()).map(|k| &list[(start + k) % list.len()]);
         let load = |i: &&Instance| i.in_flight.load(Ordering::Relaxed);
         // No allocation on this path: it runs for every request.
