@@ -291,6 +291,13 @@ fn more_contracts(ws: &TempWorkspace, id: &str, n: usize) {
 async fn the_dashboard_home_shows_counts_the_rollouts_in_flight_and_a_page_of_releases() {
     let (ws, id) = seven_rollouts().await;
     more_contracts(&ws, &id, 55);
+    // One waits for an approval: listed from STATUS.md, confirmed from its contract.
+    ws.verdict("v2", "PASS", "Faster search");
+    let opened = ws.open();
+    opened
+        .release_new("api", &Default::default(), t(0))
+        .unwrap();
+    opened.submit("api", "agent@example.com", t(0)).unwrap();
     let app = app(&ws);
     let home = call(&app, "GET", "/", Some(VIEWER), "").await;
     assert_eq!(home.status, 200, "{}", home.body);
@@ -320,7 +327,12 @@ async fn the_dashboard_home_shows_counts_the_rollouts_in_flight_and_a_page_of_re
         !body[..releases].contains("href=\"/releases/r1\""),
         "{body}"
     );
-    // 56 releases: the 50 newest, newest first, and a link to the older ones.
+    let pending = &body[body.find("Pending approvals").unwrap()..];
+    assert!(
+        pending.contains("2026-11-27-api</a> — submitted by agent@example.com"),
+        "{pending}"
+    );
+    // 57 releases: the 50 newest, newest first, and a link to the older ones.
     let rows = body[releases..]
         .matches("<tr><td><a href=\"/releases/")
         .count();
@@ -339,14 +351,14 @@ async fn the_dashboard_home_shows_counts_the_rollouts_in_flight_and_a_page_of_re
         !body.contains("?newer="),
         "the newest page has nothing newer"
     );
-    // The next page: the 6 oldest, and a link back.
+    // The next page: the 7 oldest (api's is the oldest id), and a link back.
     let page2 = call(&app, "GET", &format!("/?older={id}-05"), Some(VIEWER), "").await;
     assert_eq!(page2.status, 200);
     let b2 = &page2.body;
     let rel2 = b2.find("<h1>Releases</h1>").unwrap();
     assert_eq!(
         b2[rel2..].matches("<tr><td><a href=\"/releases/").count(),
-        6,
+        7,
         "{b2}"
     );
     assert!(b2.contains(&format!("href=\"/?newer={id}-04\"")), "{b2}");
@@ -359,5 +371,59 @@ async fn the_dashboard_home_shows_counts_the_rollouts_in_flight_and_a_page_of_re
     let web_row = &web_row[..web_row.find("</tr>").unwrap()];
     for want in ["progressing", "canary at 5 %", "<td>1</td>"] {
         assert!(web_row.contains(want), "{want}: {web_row}");
+    }
+}
+
+/// What a page costs with a long history: `SHIP_PAGING_N` rollouts (default 10,000) recorded
+/// straight in the store, a third of them in flight, then the median and slowest of 20 reads of
+/// the API's first and a middle page, the dashboard's home and `/metrics`. Prints; asserts
+/// nothing about time (a debug build on a shared machine says little about a release build).
+/// `cargo test -p shiploop-server --test paging -- --ignored --nocapture`
+#[tokio::test]
+#[ignore]
+async fn what_a_page_costs_with_a_long_history() {
+    let n: usize = std::env::var("SHIP_PAGING_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let (ws, id) = workspace();
+    let opened = ws.open();
+    let _c = begun(&opened).await;
+    {
+        let mut st = shiploop_controller::open_store(&opened).unwrap();
+        let row = st.rollout(&id).unwrap().unwrap();
+        for i in 0..n {
+            let mut state = row.state.clone();
+            if i % 3 != 0 {
+                state.phase = Phase::Completed;
+            }
+            st.create_rollout(&format!("r{i:05}"), &row.plan, &state, t(i as i64 + 1))
+                .unwrap();
+        }
+    }
+    let app = app(&ws);
+    let middle = format!("/api/v1/rollouts?cursor=r{:05}", n / 2);
+    for uri in [
+        "/api/v1/rollouts",
+        middle.as_str(),
+        "/api/v1/rollouts?phase=active",
+        "/",
+        "/metrics",
+    ] {
+        let mut took = vec![];
+        let mut bytes = 0;
+        for _ in 0..20 {
+            let start = std::time::Instant::now();
+            let r = call(&app, "GET", uri, Some(VIEWER), "").await;
+            took.push(start.elapsed());
+            assert_eq!(r.status, 200, "{uri}");
+            bytes = r.body.len();
+        }
+        took.sort();
+        println!(
+            "{n} rollouts: GET {uri}: median {:?}, max {:?}, {bytes} bytes",
+            took[took.len() / 2],
+            took[took.len() - 1]
+        );
     }
 }
