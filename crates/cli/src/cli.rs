@@ -165,7 +165,14 @@ pub enum Command {
     /// The long-running controller: drives every unfinished rollout of the workspace (and
     /// resumes them after a restart), serves the HTTP API (/api/v1), /metrics and the
     /// dashboard on [server] listen. SIGTERM/SIGINT finish the current ticks and exit 0.
-    Serve,
+    /// Several may run on one state database ([state] url = PostgreSQL): they share the
+    /// rollouts and take over a dead one's.
+    Serve {
+        /// Where the API and dashboard listen, instead of server.listen (replicas on one
+        /// machine each need their own).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// The statistical judge of the rollback triggers: what it decides from request counts.
     Judge {
         #[command(subcommand)]

@@ -161,8 +161,11 @@ fn run(cli: &Cli, out: &Out) -> Result<u8, Error> {
             let w = gates_cmd::overrides(&ws, waive)?;
             gates_cmd::check_cmd(&ws, out, release, &w, now)
         }
-        Command::Serve => {
-            let ws = open(&dir, cli)?;
+        Command::Serve { listen } => {
+            let mut ws = open(&dir, cli)?;
+            if let Some(addr) = listen {
+                ws.config.server.listen = addr.to_string();
+            }
             serve_cmd::run(ws, out)
         }
         Command::Status => {

@@ -18,11 +18,12 @@ use std::time::Duration;
 use transcript::{path_with, repo, run_section, sections, Place};
 
 /// The examples, one test each (the folder names under examples/).
-const EXAMPLES: [&str; 9] = [
+const EXAMPLES: [&str; 10] = [
     "builtin-proxy",
     "command-router",
     "demo",
     "full-loop",
+    "ha-postgres",
     "haproxy",
     "judge-replay",
     "prometheus-nginx",
@@ -127,6 +128,11 @@ fn example_demo() {
 #[test]
 fn example_full_loop() {
     example_runs_as_its_readme_says("full-loop");
+}
+
+#[test]
+fn example_ha_postgres() {
+    example_runs_as_its_readme_says("ha-postgres");
 }
 
 #[test]
