@@ -333,3 +333,64 @@ async fn events_carry_the_time_they_happened_and_a_rollback_its_duration() {
     assert!(intent < t(1) + delay, "{intent}");
     assert!(done - intent >= delay, "{intent} → {done}");
 }
+
+#[tokio::test]
+async fn a_controller_that_lost_its_lease_neither_records_nor_moves_traffic() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    let mut a = controller(&ws, &router, t(0));
+    a.begin(t(0), &mut |_| {}).await.unwrap();
+    a.tick(t(1), &mut |_| {}).await.unwrap();
+    // `a` stalls (a pause, a partition) past the lease's 15 s; `b`, another process, takes
+    // the rollout on with a newer fencing token and resumes it.
+    let providers = Providers::new(
+        Box::new(router.clone()),
+        Box::new(ScriptedSource::new(vec![healthy()])),
+    );
+    let mut b = Controller::open_with(&ws, "web", t(20), providers)
+        .unwrap()
+        .with_holder("other-host:1");
+    b.acquire(t(20)).unwrap();
+    b.begin(t(20), &mut |_| {}).await.unwrap();
+    let decisions = b.store().decisions(b.id()).unwrap().len();
+    let events = b.store().last_seq(None).unwrap();
+    let moves = router.state().history.clone();
+    // `a` wakes up still believing it drives the rollout: its tick stops before measuring,
+    // its records are refused, and it never calls the router.
+    let e = a.tick(t(21), &mut |_| {}).await.unwrap_err();
+    assert!(e.to_string().contains("lost the rollout's lease"), "{e}");
+    a.state.weight = 50;
+    let e = a
+        .apply(
+            shiploop_rollout::Input::Abort {
+                reason: "stale".into(),
+            },
+            t(22),
+            None,
+            &mut |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("lost the rollout's lease"), "{e}");
+    assert_eq!(b.store().decisions(b.id()).unwrap().len(), decisions);
+    assert_eq!(
+        b.store().last_seq(None).unwrap(),
+        events,
+        "nothing appended"
+    );
+    assert_eq!(router.state().history, moves, "the router was not called");
+    // The log says who took the rollout, with which token.
+    let log = b.store().events(Some(b.id())).unwrap();
+    let tokens: Vec<(String, i64)> = log
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::LeaseAcquired(l) => Some((l.holder.clone(), l.token)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tokens.len(), 2, "{tokens:?}");
+    assert_eq!(tokens[1].0, "other-host:1");
+    assert!(tokens[1].1 > tokens[0].1, "{tokens:?}");
+    // `b` goes on.
+    b.tick(t(23), &mut |_| {}).await.unwrap();
+}

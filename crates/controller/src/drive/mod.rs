@@ -248,6 +248,14 @@ impl<'a> Controller<'a> {
         })
     }
 
+    /// This controller under another holder name than this process's `host:pid` (embedders
+    /// and tests running several controllers in one process). Before it takes the lease.
+    pub fn with_holder(mut self, holder: &str) -> Self {
+        self.holder = holder.to_string();
+        self.token = None;
+        self
+    }
+
     /// The release's id.
     pub fn id(&self) -> &str {
         &self.release.contract.meta.id

@@ -10,6 +10,14 @@ impl Controller<'_> {
         self.report_drift(now);
         let m = Moment::new(now);
         if self.submit(now)? {
+            // Taken before the rollout existed: said now that it has a log.
+            if let Some(token) = self.token {
+                let taken = Event::LeaseAcquired(shiploop_store::event::LeaseAcquired {
+                    holder: self.holder.clone(),
+                    token,
+                });
+                self.log_event(&taken, now)?;
+            }
             self.apply_command(Input::Start, None, now, m, None, log)
                 .await?;
             self.first_reading(m.now(), log).await?;
