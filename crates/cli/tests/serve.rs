@@ -762,7 +762,10 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     );
     assert_ne!(cfg, loose);
     // Every hold recorded (not only every minute's evidence): the charts below need samples.
-    ws.write("ship.toml", &format!("{loose}\n[state]\nevidence_every = \"0s\"\n"));
+    ws.write(
+        "ship.toml",
+        &format!("{loose}\n[state]\nevidence_every = \"0s\"\n"),
+    );
     let s = Serve::start(&ws, addr);
     let id = "2026-11-27-web";
     detach(&ws, "web");
@@ -949,4 +952,105 @@ fn the_server_runs_the_builtin_proxy_and_rolls_out_live_traffic_through_it() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Two replicas on one PostgreSQL: the one driving the rollout stalls (SIGSTOP: a pause, a
+/// partition — its process lives, so only the lease's expiry tells), the other takes the
+/// rollout over once the lease lapses and completes it; the stalled one, woken, finds its token
+/// stale and neither records nor moves traffic. Each weight is set once, the chain verifies.
+#[test]
+fn replicas_on_postgres_take_over_a_stalled_replica_and_fence_it() {
+    let pg = shiploop_testkit::postgres::Cluster::start();
+    let url = pg.database("replicas");
+    let (ws, addr) = serve_ws("3s");
+    let cfg = ws.read("ship.toml");
+    ws.write(
+        "ship.toml",
+        &format!("{cfg}\n[state]\nlease_ttl = \"3s\"\n"),
+    );
+    approve(&ws, "web", "v-pass-1");
+    let env = [("SHIP_STATE_URL", url.as_str())];
+    let other = free_addr();
+    let listen = other.to_string();
+    let serves = [
+        Serve::start_with(&ws, addr, &env),
+        Serve::spawn_args(&ws, other, &["serve", "--listen", &listen], &env),
+    ];
+    let mut args = start("web");
+    args.push("--detach");
+    ship_env_exits(&ws, &env, &args, 0);
+    let id = "2026-11-27-web";
+    // In its second stage, whoever drives it stops (its process stays).
+    let started = Instant::now();
+    let (holder, stalled) = loop {
+        let v = serves[1].get(&format!("/api/v1/rollouts/{id}"));
+        if v["stage_index"] == 1 {
+            let holder = v["driven_by"].as_str().unwrap_or_default().to_string();
+            let pid = holder.rsplit(':').next().unwrap_or_default().to_string();
+            if let Some(i) = serves
+                .iter()
+                .position(|s| s.proc.child.id().to_string() == pid)
+            {
+                break (holder, i);
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{v}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let pid = serves[stalled].proc.child.id().to_string();
+    let live = &serves[1 - stalled];
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let stopped = Instant::now();
+    loop {
+        let v = live.get(&format!("/api/v1/rollouts/{id}"));
+        let now = v["driven_by"].as_str().unwrap_or_default();
+        if !now.is_empty() && now != holder {
+            break;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(20),
+            "never taken over: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = stopped.elapsed();
+    // Not before the lease lapsed: the stalled process is alive, nothing else says it is gone.
+    assert!(took >= Duration::from_secs(1), "taken over after {took:?}");
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let done = Instant::now();
+    loop {
+        let v = live.get(&format!("/api/v1/rollouts/{id}"));
+        if v["phase"] == "completed" {
+            break;
+        }
+        assert!(v["phase"] != "rolled-back" && v["phase"] != "failed", "{v}");
+        assert!(done.elapsed() < Duration::from_secs(60), "{v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let weights = ws.read(&format!("weights-{id}.log"));
+    // The last 100 is the promotion (without router.command.promote, set_weight 100 again).
+    assert_eq!(
+        weights.split_whitespace().collect::<Vec<_>>(),
+        ["5", "25", "50", "100", "100"],
+        "each weight set once, in order (taken over after {took:?})"
+    );
+    let events = live.get(&format!("/api/v1/events?release={id}"));
+    let tokens: Vec<i64> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "lease-acquired")
+        .map(|e| e["data"]["token"].as_i64().unwrap())
+        .collect();
+    assert!(tokens.len() >= 2, "{tokens:?}");
+    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "{tokens:?}");
+    ship_env_exits(&ws, &env, &["audit", "verify"], 0);
 }

@@ -17,8 +17,13 @@ impl Serve {
     /// `ship serve` in `ws` (its ship.toml listening on `addr`) with the [`VIEWER`] and
     /// [`OPERATOR`] tokens and `env`, once it answers `/healthz`.
     pub fn spawn(ws: &Ws, addr: SocketAddr, env: &[(&str, &str)]) -> Serve {
+        Serve::spawn_args(ws, addr, &["serve"], env)
+    }
+
+    /// `ship <args>` (a `serve` listening on `addr`), as [`Serve::spawn`].
+    pub fn spawn_args(ws: &Ws, addr: SocketAddr, args: &[&str], env: &[(&str, &str)]) -> Serve {
         let tokens = format!("viewer:{VIEWER},operator:{OPERATOR}");
-        let child = super::ship_quiet(ws.root(), &["serve"], env)
+        let child = super::ship_quiet(ws.root(), args, env)
             .env("SHIP_API_TOKENS", tokens)
             .spawn()
             .unwrap();
