@@ -25,6 +25,9 @@ impl<T: StateStore + ?Sized> StateStore for Box<T> {
     fn releases(&self) -> Result<Vec<String>> {
         (**self).releases()
     }
+    fn phases(&self) -> Result<Vec<(String, String)>> {
+        (**self).phases()
+    }
     fn create_rollout(
         &mut self,
         release: &str,

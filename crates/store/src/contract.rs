@@ -230,6 +230,7 @@ pub fn run_all<S: StateStore>(mut fresh: impl FnMut() -> S) {
     a_holder_renews_all_its_leases_at_once(&mut fresh());
     leases_are_listed_by_prefix(&mut fresh());
     samples_are_pruned_and_decisions_kept(&mut fresh());
+    phases_are_read_without_decoding_rollouts(&mut fresh());
 }
 
 /// A rollout is recorded once, with its plan, state and `rollout-created` event.
@@ -707,4 +708,62 @@ pub fn samples_are_pruned_and_decisions_kept<S: StateStore>(st: &mut S) {
     assert_eq!(st.decisions("r1").unwrap().len(), 4);
     assert_eq!(st.events(None).unwrap(), events);
     assert!(st.verify_chain().unwrap().ok);
+}
+
+/// `phases` names every rollout's phase in the order of `releases`, as decoding each rollout
+/// does (the trait's default), the phase a step left included.
+pub fn phases_are_read_without_decoding_rollouts<S: StateStore>(st: &mut S) {
+    use shiploop_rollout::Phase;
+    assert_eq!(st.phases().unwrap(), vec![]);
+    let why = || "because".to_string();
+    let every = [
+        Phase::Pending,
+        Phase::Progressing,
+        Phase::Paused { reason: why() },
+        Phase::RollingBack { reason: why() },
+        Phase::RolledBack { reason: why() },
+        Phase::Completing,
+        Phase::Completed,
+        Phase::Failed { reason: why() },
+    ];
+    // Created newest name first: the order is by creation, not by name.
+    for (i, phase) in every.iter().enumerate() {
+        let mut s = state(0);
+        s.phase = phase.clone();
+        let release = format!("r{}", every.len() - i);
+        st.create_rollout(&release, &plan("d"), &s, at(i as i64))
+            .unwrap();
+    }
+    let mut moved = state(5);
+    moved.phase = Phase::Progressing;
+    st.record_step(Step {
+        release: "r8",
+        holder: None,
+        token: None,
+        command: None,
+        state: &moved,
+        decision: &decision(DecisionKind::Start, at(20), 5),
+        samples: None,
+        events: &[],
+    })
+    .unwrap();
+    let phases = st.phases().unwrap();
+    let names: Vec<(&str, &str)> = phases
+        .iter()
+        .map(|(r, p)| (r.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("r8", "progressing"),
+            ("r7", "progressing"),
+            ("r6", "paused"),
+            ("r5", "rolling-back"),
+            ("r4", "rolled-back"),
+            ("r3", "completing"),
+            ("r2", "completed"),
+            ("r1", "failed"),
+        ]
+    );
+    assert_eq!(phases, crate::state_store::phases_by_rollout(st).unwrap());
 }

@@ -31,7 +31,7 @@ pub use event::Event;
 pub use location::{open, open_existing, Location};
 pub use postgres::PgStore;
 pub use sqlite::{PooledConnection, SqliteStore};
-pub use state_store::StateStore;
+pub use state_store::{StateStore, UNREADABLE};
 pub use stored::{
     ChainReport, DecisionRow, Fence, Lease, LoggedEvent, QueuedCommand, Step, StoredPlan,
     StoredRollout,

@@ -3,7 +3,7 @@
 //! trait and passes the same suite (`contract`, with its model test).
 
 use chrono::{DateTime, Utc};
-use shiploop_rollout::{Input, Rollout};
+use shiploop_rollout::{Input, Phase, Rollout};
 use std::time::Duration;
 
 use crate::event::Event;
@@ -12,6 +12,36 @@ use crate::stored::{
     StoredRollout,
 };
 use crate::Result;
+
+/// The phase [`StateStore::phases`] gives a rollout that cannot be read.
+pub const UNREADABLE: &str = "unreadable";
+
+/// [`StateStore::phases`] by reading and decoding each rollout (the trait's default, and what
+/// the backends' answers are checked against).
+pub(crate) fn phases_by_rollout<S: StateStore + ?Sized>(st: &S) -> Result<Vec<(String, String)>> {
+    let mut out = vec![];
+    for release in st.releases()? {
+        let phase = match st.rollout(&release) {
+            Ok(Some(row)) => row.state.phase.name().to_string(),
+            Ok(None) => continue,
+            Err(_) => UNREADABLE.to_string(),
+        };
+        out.push((release, phase));
+    }
+    Ok(out)
+}
+
+/// A phase as the backends read it in SQL: the state's `phase` object as JSON text (None when
+/// the state is not JSON or has none) and whether the plan is a JSON object.
+pub(crate) fn phase_name(plan_ok: bool, phase: Option<&str>) -> String {
+    let known = phase
+        .filter(|_| plan_ok)
+        .and_then(|text| serde_json::from_str::<Phase>(text).ok());
+    match known {
+        Some(p) => p.name().to_string(),
+        None => UNREADABLE.to_string(),
+    }
+}
 
 /// Durable rollout state: rollouts with their plan and state, decisions, metric samples, an
 /// append-only hash-chained event log, readers' cursors into it, leases and a command queue.
@@ -30,6 +60,17 @@ pub trait StateStore {
     /// plans and states: a reader that must go on past an unreadable one reads each by
     /// `rollout`.
     fn releases(&self) -> Result<Vec<String>>;
+
+    /// Every recorded rollout's release and the name of its phase ([`Phase::name`]), in the
+    /// order of `releases`, without decoding whole plans and states: what the counts by phase
+    /// (`/metrics`, the dashboard) need over thousands of rollouts. A rollout that cannot be
+    /// read is named [`UNREADABLE`]. The backends read the phase in SQL and call a rollout
+    /// unreadable when its plan or state is not JSON or its state names no phase ship knows;
+    /// this default decodes each rollout (a plan or state of the wrong shape is unreadable
+    /// here too).
+    fn phases(&self) -> Result<Vec<(String, String)>> {
+        phases_by_rollout(self)
+    }
 
     /// Records a new rollout with its plan and initial state, and its `rollout-created` event;
     /// [`crate::StoreError::Conflict`] when `release` already has one.

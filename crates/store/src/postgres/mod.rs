@@ -26,7 +26,7 @@ use crate::chain::{parse_ts, sha256_hex, ts, GENESIS};
 use crate::event::{CommandQueued, Event, RolloutCreated};
 use crate::lease::{self, LeaseRow};
 use crate::rows::{self, column, RawRollout, EVENT_COLUMNS, ROLLOUT_COLUMNS};
-use crate::state_store::StateStore;
+use crate::state_store::{phase_name, phases_by_rollout, StateStore};
 use crate::stored::{
     ChainReport, DecisionRow, Fence, Lease, LoggedEvent, QueuedCommand, Step, StoredPlan,
     StoredRollout,
@@ -212,6 +212,35 @@ impl StateStore for PgStore {
                 .map(|r| r.try_get(0))
                 .collect::<std::result::Result<_, _>>()?)
         })
+    }
+
+    fn phases(&self) -> Result<Vec<(String, String)>> {
+        let read = self.run(async |c: &mut Client| {
+            // Only the phase object leaves the database. The columns are TEXT: a plan or
+            // state that is not JSON fails the cast (and the whole query), and then each
+            // rollout is read on its own, as the default does.
+            let sql = "SELECT release,
+                              jsonb_typeof(plan::jsonb) = 'object',
+                              ((state::jsonb) -> 'phase')::text
+                       FROM rollouts ORDER BY created_at, release";
+            match c.query(sql, &[]).await {
+                Ok(rows) => {
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        let phase: Option<String> = r.try_get(2)?;
+                        let plan_ok: bool = r.try_get(1)?;
+                        out.push((r.try_get(0)?, phase_name(plan_ok, phase.as_deref())));
+                    }
+                    Ok(Some(out))
+                }
+                Err(e) if e.code() == Some(&SqlState::INVALID_TEXT_REPRESENTATION) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })?;
+        match read {
+            Some(phases) => Ok(phases),
+            None => phases_by_rollout(self),
+        }
     }
 
     fn create_rollout(

@@ -30,3 +30,40 @@ fn the_chain_is_verified_across_pages() {
     );
     assert!(broken.problem.unwrap().contains("was modified"));
 }
+
+/// `phases` reads the phase in SQL and names a rollout unreadable as decoding it would: a
+/// phase ship does not know, and (read a rollout at a time then) a state or plan that is not
+/// JSON.
+#[test]
+fn phases_name_unreadable_rollouts() {
+    let Some(pg) = Cluster::start_or_skip() else {
+        return;
+    };
+    let mut st = PgStore::open(&pg.database("phases")).unwrap();
+    for r in ["r1", "r2", "r3", "r4"] {
+        st.create_rollout(
+            r,
+            &contract::plan("d"),
+            &contract::state(0),
+            contract::at(0),
+        )
+        .unwrap();
+    }
+    let names = |st: &PgStore| {
+        let phases = st.phases().unwrap();
+        assert_eq!(phases, crate::state_store::phases_by_rollout(st).unwrap());
+        phases.into_iter().map(|(_, p)| p).collect::<Vec<String>>()
+    };
+    st.batch_execute("UPDATE rollouts SET state = '{\"phase\":\"sideways\"}' WHERE release = 'r1'")
+        .unwrap();
+    assert_eq!(names(&st), ["unreadable", "pending", "pending", "pending"]);
+    st.batch_execute(
+        "UPDATE rollouts SET state = 'not json' WHERE release = 'r2';
+         UPDATE rollouts SET plan = 'not json' WHERE release = 'r3';",
+    )
+    .unwrap();
+    assert_eq!(
+        names(&st),
+        ["unreadable", "unreadable", "unreadable", "pending"]
+    );
+}

@@ -19,7 +19,7 @@ use crate::chain::{parse_ts, sha256_hex, ts, GENESIS};
 use crate::event::{CommandQueued, DecisionEvent, Event, RolloutCreated};
 use crate::lease::{self, LeaseRow};
 use crate::rows::{self, column, RawEvent, RawRollout, EVENT_COLUMNS, ROLLOUT_COLUMNS};
-use crate::state_store::StateStore;
+use crate::state_store::{phase_name, StateStore};
 use crate::stored::{
     ChainReport, DecisionRow, Fence, Lease, LoggedEvent, QueuedCommand, Step, StoredPlan,
     StoredRollout,
@@ -197,6 +197,25 @@ impl StateStore for SqliteStore {
         let mut stmt = conn.prepare("SELECT release FROM rollouts ORDER BY created_at, release")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
+    fn phases(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.conn()?;
+        // Only the phase object leaves SQLite; json_extract raises on text that is not JSON,
+        // hence json_valid first (CASE evaluates its branches only when taken).
+        let mut stmt = conn.prepare(
+            "SELECT release,
+                    CASE WHEN json_valid(plan) THEN json_type(plan) = 'object' ELSE 0 END,
+                    CASE WHEN json_valid(state) AND json_type(state, '$.phase') = 'object'
+                         THEN json_extract(state, '$.phase') END
+             FROM rollouts ORDER BY created_at, release",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let plan_ok: bool = r.get(1)?;
+            let phase: Option<String> = r.get(2)?;
+            Ok((r.get(0)?, phase_name(plan_ok, phase.as_deref())))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn create_rollout(

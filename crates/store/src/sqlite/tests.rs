@@ -190,3 +190,42 @@ fn an_unreadable_rollout_is_corrupt_and_still_listed() {
     assert!(matches!(st.rollouts(), Err(StoreError::Corrupt(_))));
     assert_eq!(st.rollout("r2").unwrap().unwrap().state, contract::state(0));
 }
+
+/// `phases` reads the phase in SQL and names a rollout unreadable as decoding it would: a
+/// phase ship does not know, a state or a plan that is not JSON.
+#[test]
+fn phases_name_unreadable_rollouts() {
+    let mut dirs = vec![];
+    let mut st = fresh(&mut dirs);
+    for r in ["r1", "r2", "r3", "r4"] {
+        st.create_rollout(
+            r,
+            &contract::plan("d"),
+            &contract::state(0),
+            contract::at(0),
+        )
+        .unwrap();
+    }
+    st.connection()
+        .execute_batch(
+            "UPDATE rollouts SET state = '{\"phase\":\"sideways\"}' WHERE release = 'r1';
+             UPDATE rollouts SET state = 'not json' WHERE release = 'r2';
+             UPDATE rollouts SET plan = 'not json' WHERE release = 'r3';",
+        )
+        .unwrap();
+    let phases = st.phases().unwrap();
+    let names: Vec<(&str, &str)> = phases
+        .iter()
+        .map(|(r, p)| (r.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("r1", "unreadable"),
+            ("r2", "unreadable"),
+            ("r3", "unreadable"),
+            ("r4", "pending"),
+        ]
+    );
+    assert_eq!(phases, crate::state_store::phases_by_rollout(&st).unwrap());
+}
