@@ -15,9 +15,9 @@ pub mod operate;
 pub mod outcome;
 mod outcome_sources;
 pub mod rehearse;
-mod state;
 pub mod release_log;
 mod signals;
+mod state;
 pub mod validate;
 pub mod view;
 

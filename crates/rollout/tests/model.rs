@@ -92,10 +92,7 @@ fn observation(o: &Obs, t: &mut Totals) -> Observation {
         Obs::NoData => with(&measure::requests("canary"), Measurement::NoData),
         Obs::Error => {
             let mut obs = add(healthy_tick, stable_tick, 0, 2);
-            obs.insert(
-                measure::CANARY_SLOW.into(),
-                Measurement::error("timeout"),
-            );
+            obs.insert(measure::CANARY_SLOW.into(), Measurement::error("timeout"));
             obs
         }
         Obs::SlowCheck => add(healthy_tick, stable_tick, 0, 60),

@@ -261,16 +261,14 @@ pub async fn supervise_with<C: Clock + Clone + 'static>(
                         _ => {}
                     }
                     let (task_stop, task_rx) = watch::channel(false);
-                    let task = drive_one(
+                    let shared = Shared {
                         ws,
-                        id.clone(),
-                        task_rx,
-                        observer.clone(),
-                        telemetry.clone(),
-                        retries.clone(),
-                        clock.clone(),
-                        providers.clone(),
-                    );
+                        observer: observer.clone(),
+                        telemetry: telemetry.clone(),
+                        retries: retries.clone(),
+                        providers: providers.clone(),
+                    };
+                    let task = drive_one(shared, id.clone(), task_rx, clock.clone());
                     let handle = tokio::task::spawn_local(task);
                     tasks.insert(
                         id,
@@ -336,18 +334,30 @@ fn heartbeat(
     Ok(())
 }
 
-/// Drives one rollout to its end (and its validation), or until `stop`. Errors, and panics,
-/// end the task; the supervisor tries again after a growing pause ([`Retry`]).
-async fn drive_one<C: Clock + Clone>(
+/// What every rollout task of one supervisor shares.
+struct Shared {
     ws: &'static Workspace,
-    id: String,
-    stop: watch::Receiver<bool>,
     observer: Rc<dyn Observer>,
     telemetry: Option<TelemetryHook>,
     retries: Rc<RefCell<HashMap<String, Retry>>>,
-    mut clock: C,
     providers: Option<ProvidersFactory>,
+}
+
+/// Drives one rollout to its end (and its validation), or until `stop`. Errors, and panics,
+/// end the task; the supervisor tries again after a growing pause ([`Retry`]).
+async fn drive_one<C: Clock + Clone>(
+    shared: Shared,
+    id: String,
+    stop: watch::Receiver<bool>,
+    mut clock: C,
 ) {
+    let Shared {
+        ws,
+        observer,
+        telemetry,
+        retries,
+        providers,
+    } = shared;
     let started = clock.now();
     let task = drive(
         ws,
