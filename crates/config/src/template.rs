@@ -840,6 +840,20 @@ max_connections = 768
 max_streams = 512
 max_streams_per_token = 64
 
+[state]
+# The state database: "" is SQLite in paths.state; "postgres://user@host:5432/db" is
+# PostgreSQL, shared by several `ship serve` replicas (docs/SERVE.md).
+url = ""
+# An environment variable that, when set, is used instead of url: put a password there.
+url_env = "SHIP_STATE_URL"
+# A dead replica's rollouts are taken over within this (renewed every poll, also during
+# slow router calls).
+lease_ttl = "15s"
+# A hold that changes nothing is recorded at most this often ("0s": every tick).
+evidence_every = "60s"
+# Metric samples older than this are pruned; decisions and the event log never are.
+sample_retention = "14d"
+
 # Smoke tests, one [[smoke]] table each: an HTTP request with expectations, or a command.
 # [[smoke]]
 # name = "checkout answers"
