@@ -273,9 +273,11 @@ impl Controller<'_> {
             {
                 self.provider_error("metrics");
             }
+            let mut local = obs.values().any(|m| m.is_local());
             let mut outcomes = Vec::new();
             for s in &smoke {
                 let r = s.run(&self.ws.root).await;
+                local |= r.local;
                 outcomes.push(SmokeOutcome {
                     name: r.name,
                     ok: r.ok,
@@ -283,7 +285,14 @@ impl Controller<'_> {
                     detail: r.detail,
                 });
             }
-            let failed = v.observe(&obs, &outcomes);
+            // The controller's own trouble (out of file descriptors, a shell that could not
+            // start) says nothing about the release: this tick is not observed.
+            let failed = if local {
+                self.provider_error("controller");
+                None
+            } else {
+                v.observe(&obs, &outcomes)
+            };
             let left = (end - now).num_seconds().max(0);
             let bad: Vec<String> = v
                 .items(false)

@@ -150,6 +150,9 @@ pub struct Controller<'a> {
     /// Set when a router call failed: the next tick re-asserts the recorded weight first.
     pub(crate) router_dirty: bool,
     pub(crate) router_failures: u32,
+    /// The last router failure's message (a fleet's names the members that did not confirm),
+    /// for the decision that gives up on the router.
+    pub(crate) router_error: Option<String>,
     /// The fencing token of this controller's lease, once it holds it: every record and every
     /// router intent is written only while the lease still has this holder and this token.
     pub(crate) token: Option<i64>,
@@ -241,6 +244,7 @@ impl<'a> Controller<'a> {
             holder: format!("{}:{}", hostname(), std::process::id()),
             router_dirty: false,
             router_failures: 0,
+            router_error: None,
             token: None,
             renewed_elsewhere: false,
             last_recorded: None,

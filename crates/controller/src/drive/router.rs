@@ -86,6 +86,7 @@ impl Controller<'_> {
             } else {
                 self.provider_error("router");
                 self.router_failures += 1;
+                self.router_error = Some(e.to_string());
             }
         } else {
             self.router_failures = 0;

@@ -215,7 +215,13 @@ impl Controller<'_> {
         if self.router_dirty {
             self.reassert(m).await?;
             if self.router_failures >= self.plan.settings.error_limit {
-                let reason = format!("the router failed {} times in a row", self.router_failures);
+                let reason = match &self.router_error {
+                    Some(e) => format!(
+                        "the router failed {} times in a row; last: {e}",
+                        self.router_failures
+                    ),
+                    None => format!("the router failed {} times in a row", self.router_failures),
+                };
                 let input = Input::RouterFailing { reason };
                 self.apply_command(input, None, m.now(), m, None, log)
                     .await?;
