@@ -394,3 +394,42 @@ async fn a_controller_that_lost_its_lease_neither_records_nor_moves_traffic() {
     // `b` goes on.
     b.tick(t(23), &mut |_| {}).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_controllers_own_trouble_never_counts_against_the_release() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    // Out of file descriptors for ten ticks in a row (error_limit is far fewer), then healthy.
+    let exhausted: shiploop_rollout::Observation = healthy()
+        .into_keys()
+        .map(|k| {
+            let e = shiploop_rollout::Measurement::local_error("Too many open files (os error 24)");
+            (k, e)
+        })
+        .collect();
+    let mut script = vec![];
+    script.extend(std::iter::repeat_n(exhausted, 10));
+    script.extend(std::iter::repeat_n(healthy(), 40));
+    let providers = Providers::new(
+        Box::new(router.clone()),
+        Box::new(ScriptedSource::new(script)),
+    );
+    let mut c = Controller::open_with(&ws, "web", t(0), providers).unwrap();
+    c.acquire(t(0)).unwrap();
+    c.begin(t(0), &mut |_| {}).await.unwrap();
+    let mut decided = 0;
+    for s in 1..=10 {
+        c.tick(t(s), &mut |_| decided += 1).await.unwrap();
+    }
+    assert_eq!(decided, 0, "no decision from the controller's own trouble");
+    assert_eq!(c.state.consecutive_errors, 0);
+    assert_eq!(c.state.phase, Phase::Progressing);
+    // The ten seconds nobody could watch are not watched time.
+    c.tick(t(11), &mut |_| {}).await.unwrap();
+    c.tick(t(12), &mut |_| {}).await.unwrap();
+    assert_eq!(c.state.stage_elapsed_ms, 1000);
+    for s in 13..=60 {
+        c.tick(t(s), &mut |_| {}).await.unwrap();
+    }
+    assert_eq!(c.state.phase, Phase::Completed, "{:?}", c.state.phase);
+}
