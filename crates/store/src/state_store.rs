@@ -31,15 +31,36 @@ pub(crate) fn phases_by_rollout<S: StateStore + ?Sized>(st: &S) -> Result<Vec<(S
     Ok(out)
 }
 
-/// A phase as the backends read it in SQL: the state's `phase` object as JSON text (None when
-/// the state is not JSON or has none) and whether the plan is a JSON object.
-pub(crate) fn phase_name(plan_ok: bool, phase: Option<&str>) -> String {
-    let known = phase
-        .filter(|_| plan_ok)
-        .and_then(|text| serde_json::from_str::<Phase>(text).ok());
-    match known {
-        Some(p) => p.name().to_string(),
-        None => UNREADABLE.to_string(),
+/// Phase names as the backends read them in SQL (the state's `phase.phase`), told known or not
+/// once per distinct name: a name [`Phase`] does not know makes its rollout [`UNREADABLE`], as
+/// decoding it would.
+#[derive(Default)]
+pub(crate) struct PhaseNames {
+    known: std::collections::HashMap<String, bool>,
+}
+
+impl PhaseNames {
+    /// The name `phases` gives a rollout whose state names `phase` (None: names none) and whose
+    /// plan is (`plan_ok`) or is not JSON.
+    pub(crate) fn name(&mut self, plan_ok: bool, phase: Option<String>) -> String {
+        let Some(phase) = phase.filter(|_| plan_ok) else {
+            return UNREADABLE.to_string();
+        };
+        let known = match self.known.get(&phase) {
+            Some(k) => *k,
+            None => {
+                // `reason` is what the variants that carry one need; the others ignore it.
+                let probe = serde_json::json!({ "phase": phase, "reason": "" });
+                let k = serde_json::from_value::<Phase>(probe).is_ok();
+                self.known.insert(phase.clone(), k);
+                k
+            }
+        };
+        if known {
+            phase
+        } else {
+            UNREADABLE.to_string()
+        }
     }
 }
 
@@ -65,9 +86,10 @@ pub trait StateStore {
     /// order of `releases`, without decoding whole plans and states: what the counts by phase
     /// (`/metrics`, the dashboard) need over thousands of rollouts. A rollout that cannot be
     /// read is named [`UNREADABLE`]. The backends read the phase in SQL and call a rollout
-    /// unreadable when its plan or state is not JSON or its state names no phase ship knows;
-    /// this default decodes each rollout (a plan or state of the wrong shape is unreadable
-    /// here too).
+    /// unreadable when its plan is not JSON or its state names no phase ship knows (when some
+    /// state is not JSON at all they read each rollout as the default does); this default
+    /// decodes each rollout, so a plan or state that is JSON of the wrong shape (a hand edit)
+    /// is unreadable here and not there.
     fn phases(&self) -> Result<Vec<(String, String)>> {
         phases_by_rollout(self)
     }

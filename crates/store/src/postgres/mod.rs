@@ -26,7 +26,7 @@ use crate::chain::{parse_ts, sha256_hex, ts, GENESIS};
 use crate::event::{CommandQueued, Event, RolloutCreated};
 use crate::lease::{self, LeaseRow};
 use crate::rows::{self, column, RawRollout, EVENT_COLUMNS, ROLLOUT_COLUMNS};
-use crate::state_store::{phase_name, phases_by_rollout, StateStore};
+use crate::state_store::{phases_by_rollout, PhaseNames, StateStore};
 use crate::stored::{
     ChainReport, DecisionRow, Fence, Lease, LoggedEvent, QueuedCommand, Step, StoredPlan,
     StoredRollout,
@@ -216,20 +216,17 @@ impl StateStore for PgStore {
 
     fn phases(&self) -> Result<Vec<(String, String)>> {
         let read = self.run(async |c: &mut Client| {
-            // Only the phase object leaves the database. The columns are TEXT: a plan or
+            // Only the phase's name leaves the database. The columns are TEXT: a plan or
             // state that is not JSON fails the cast (and the whole query), and then each
             // rollout is read on its own, as the default does.
-            let sql = "SELECT release,
-                              jsonb_typeof(plan::jsonb) = 'object',
-                              ((state::jsonb) -> 'phase')::text
+            let sql = "SELECT release, (plan::jsonb) IS NOT NULL, (state::jsonb)->'phase'->>'phase'
                        FROM rollouts ORDER BY created_at, release";
             match c.query(sql, &[]).await {
                 Ok(rows) => {
+                    let mut names = PhaseNames::default();
                     let mut out = Vec::with_capacity(rows.len());
                     for r in &rows {
-                        let phase: Option<String> = r.try_get(2)?;
-                        let plan_ok: bool = r.try_get(1)?;
-                        out.push((r.try_get(0)?, phase_name(plan_ok, phase.as_deref())));
+                        out.push((r.try_get(0)?, names.name(r.try_get(1)?, r.try_get(2)?)));
                     }
                     Ok(Some(out))
                 }

@@ -19,7 +19,7 @@ use crate::chain::{parse_ts, sha256_hex, ts, GENESIS};
 use crate::event::{CommandQueued, DecisionEvent, Event, RolloutCreated};
 use crate::lease::{self, LeaseRow};
 use crate::rows::{self, column, RawEvent, RawRollout, EVENT_COLUMNS, ROLLOUT_COLUMNS};
-use crate::state_store::{phase_name, StateStore};
+use crate::state_store::{phases_by_rollout, PhaseNames, StateStore};
 use crate::stored::{
     ChainReport, DecisionRow, Fence, Lease, LoggedEvent, QueuedCommand, Step, StoredPlan,
     StoredRollout,
@@ -172,6 +172,28 @@ fn write_lease(
     Ok(())
 }
 
+impl SqliteStore {
+    /// [`StateStore::phases`] in one query, failing when some state is not JSON.
+    fn phases_in_sql(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT release, json_valid(plan), json_extract(state, '$.phase.phase')
+             FROM rollouts ORDER BY created_at, release",
+        )?;
+        let mut names = PhaseNames::default();
+        let mut rows = stmt.query([])?;
+        let mut out = vec![];
+        while let Some(r) = rows.next()? {
+            let phase = match r.get(2)? {
+                rusqlite::types::Value::Text(t) => Some(t),
+                _ => None,
+            };
+            out.push((r.get(0)?, names.name(r.get(1)?, phase)));
+        }
+        Ok(out)
+    }
+}
+
 impl StateStore for SqliteStore {
     fn rollout(&self, release: &str) -> Result<Option<StoredRollout>> {
         self.conn()?
@@ -200,22 +222,12 @@ impl StateStore for SqliteStore {
     }
 
     fn phases(&self) -> Result<Vec<(String, String)>> {
-        let conn = self.conn()?;
-        // Only the phase object leaves SQLite; json_extract raises on text that is not JSON,
-        // hence json_valid first (CASE evaluates its branches only when taken).
-        let mut stmt = conn.prepare(
-            "SELECT release,
-                    CASE WHEN json_valid(plan) THEN json_type(plan) = 'object' ELSE 0 END,
-                    CASE WHEN json_valid(state) AND json_type(state, '$.phase') = 'object'
-                         THEN json_extract(state, '$.phase') END
-             FROM rollouts ORDER BY created_at, release",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let plan_ok: bool = r.get(1)?;
-            let phase: Option<String> = r.get(2)?;
-            Ok((r.get(0)?, phase_name(plan_ok, phase.as_deref())))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        // Only the phase's name leaves SQLite. json_extract fails on a state that is not JSON
+        // (and so the whole query): then each rollout is read on its own, as the default does.
+        match self.phases_in_sql() {
+            Ok(phases) => Ok(phases),
+            Err(_) => phases_by_rollout(self),
+        }
     }
 
     fn create_rollout(
