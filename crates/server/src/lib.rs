@@ -146,13 +146,9 @@ async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Result<R
     let phases = blocking(move || {
         use shiploop_store::StateStore;
         let st = shiploop_controller::open_store(ws).ok()?;
+        // The phases alone, read in SQL: decoding every rollout took ~0.7 s at 10,000.
         let mut phases: BTreeMap<String, u64> = BTreeMap::new();
-        for release in st.releases().ok()? {
-            let phase = match st.rollout(&release) {
-                Ok(Some(row)) => row.state.phase.name().to_string(),
-                Ok(None) => continue,
-                Err(_) => "unreadable".into(),
-            };
+        for (_, phase) in st.phases().ok()? {
             *phases.entry(phase).or_default() += 1;
         }
         Some(phases)

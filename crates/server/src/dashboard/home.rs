@@ -2,8 +2,8 @@
 //! (first: they are what an operator acts on), and the releases a page at a time, newest first.
 //!
 //! A team's whole history must not be parsed per page view: only the shown releases' contracts
-//! are read (their ids come from the file names). The counts read every rollout's state once,
-//! without rendering it.
+//! are read (their ids come from the file names). The counts read only every rollout's phase;
+//! only the rollouts shown are read whole.
 
 use super::{last_seq, page, pill, release_href, seg, shell};
 use crate::problem::Problem;
@@ -41,22 +41,40 @@ struct Brief {
     weight: u8,
 }
 
-/// Every rollout read once: the counts by phase, the briefs, and the ids of those in flight
-/// (oldest first; an unreadable one counts as in flight: it may carry traffic).
+/// Every rollout's phase: the counts by phase and the ids of those in flight (oldest first;
+/// an unreadable one counts as in flight: it may carry traffic). Only the phases are read
+/// (`StateStore::phases`): decoding every rollout took ~0.7 s at 10,000.
 struct Rollouts {
-    counts: BTreeMap<&'static str, u64>,
-    briefs: BTreeMap<String, Option<Brief>>,
+    counts: BTreeMap<String, u64>,
     in_flight: Vec<String>,
 }
 
 fn rollouts(st: &dyn StateStore) -> Result<Rollouts, Problem> {
     let mut out = Rollouts {
         counts: BTreeMap::new(),
-        briefs: BTreeMap::new(),
         in_flight: vec![],
     };
-    for id in st.releases()? {
-        let brief = match st.rollout(&id) {
+    for (id, phase) in st.phases()? {
+        if !is_terminal_name(&phase) {
+            out.in_flight.push(id);
+        }
+        *out.counts.entry(phase).or_default() += 1;
+    }
+    Ok(out)
+}
+
+/// The rollouts of `ids` as the page shows them: None for one that cannot be read, no entry
+/// for a release without a rollout.
+fn briefs<'a>(
+    st: &dyn StateStore,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> BTreeMap<String, Option<Brief>> {
+    let mut out = BTreeMap::new();
+    for id in ids {
+        if out.contains_key(id) {
+            continue;
+        }
+        let brief = match st.rollout(id) {
             Ok(None) => continue,
             Ok(Some(row)) => Some(Brief {
                 phase: row.state.phase.name(),
@@ -71,17 +89,9 @@ fn rollouts(st: &dyn StateStore) -> Result<Rollouts, Problem> {
             }),
             Err(_) => None,
         };
-        let (phase, active) = match &brief {
-            Some(b) => (b.phase, !is_terminal_name(b.phase)),
-            None => ("unreadable", true),
-        };
-        *out.counts.entry(phase).or_default() += 1;
-        if active {
-            out.in_flight.push(id.clone());
-        }
-        out.briefs.insert(id, brief);
+        out.insert(id.to_string(), brief);
     }
-    Ok(out)
+    out
 }
 
 fn is_terminal_name(phase: &str) -> bool {
@@ -162,7 +172,16 @@ pub fn index_page(s: &AppState, q: &HomeQuery) -> Response {
         .iter()
         .filter(|(_, sig)| sig.meta.status == shiploop_artifacts::signal::SignalStatus::Open)
         .collect();
-    let rollout = |id: &str| match all.briefs.get(id) {
+    // Only the rollouts shown are read whole.
+    let briefs = briefs(
+        &*st,
+        all.in_flight
+            .iter()
+            .take(IN_FLIGHT)
+            .map(String::as_str)
+            .chain(releases.iter().map(|r| r.contract.meta.id.as_str())),
+    );
+    let rollout = |id: &str| match briefs.get(id) {
         Some(None) => pill("unreadable"),
         Some(Some(b)) => html! {
             (pill(b.phase)) " " (b.stage) " at " (b.weight) " %"
