@@ -45,7 +45,7 @@ struct Opts {
     client_every: Duration,
 }
 
-const USAGE: &str = "bench-controller [--n 100,1000,10000] [--backends sqlite,postgres] [--measure 180] [--tick 10s] [--cache DIR] [--drive-timeout 900] [--client-every-ms 200]";
+const USAGE: &str = "bench-controller [--n 100,1000,10000] [--backends sqlite,postgres] [--measure 180] [--tick 10s] [--cache DIR (default /dev/shm/ship-bench-controller when it exists)] [--drive-timeout 900] [--client-every-ms 200]";
 
 fn opts() -> Res<Opts> {
     let mut o = Opts {
@@ -53,7 +53,11 @@ fn opts() -> Res<Opts> {
         backends: vec!["sqlite".into(), "postgres".into()],
         measure: Duration::from_secs(180),
         tick: "10s".into(),
-        cache: std::env::temp_dir().join("ship-bench-controller"),
+        cache: if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm/ship-bench-controller")
+        } else {
+            std::env::temp_dir().join("ship-bench-controller")
+        },
         drive_timeout: Duration::from_secs(900),
         client_every: Duration::from_millis(200),
     };
@@ -192,6 +196,14 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("replicas-setup") => return replicas::setup_cmd(&args[2..]),
+        Some("prepare") => {
+            // Only the workspaces: `prepare N TICK CACHE`.
+            let n = args.get(2).ok_or("prepare N TICK CACHE")?.parse()?;
+            let tick = args.get(3).ok_or("prepare N TICK CACHE")?;
+            let cache = PathBuf::from(args.get(4).ok_or("prepare N TICK CACHE")?);
+            setup::prepared(&cache, n, tick)?;
+            return Ok(());
+        }
         Some("replicas-wait") => {
             let ok = replicas::wait_cmd(&args[2..])?;
             std::process::exit(if ok { 0 } else { 1 });
@@ -258,9 +270,12 @@ fn main() -> Res<()> {
 }
 
 fn run(n: usize, prepared: &Path, url: Option<&str>, o: &Opts) -> Res<Row> {
+    // The run's copy on the temporary folder's disk, whatever file system the cache is on
+    // (a tmpfs cache makes building 10,000 contracts fast; the state database must not be
+    // on one).
     let tmp = tempfile::Builder::new()
         .prefix("ship-bench-run-")
-        .tempdir_in(&o.cache)?;
+        .tempdir_in(std::env::temp_dir())?;
     let root = setup::copy_for_run(prepared, tmp.path(), url)?;
     let ids = setup::release_ids(&root)?;
     let ws: &'static Workspace = Box::leak(Box::new(Workspace::open(&root)?));
@@ -270,11 +285,7 @@ fn run(n: usize, prepared: &Path, url: Option<&str>, o: &Opts) -> Res<Row> {
     };
     // Every rollout recorded for the server, as `ship rollout start --detach` does.
     let started = Instant::now();
-    for id in &ids {
-        let now = Utc::now();
-        let mut c = Controller::open_with(ws, id, now, memory_providers(id))?;
-        c.submit(now)?;
-    }
+    submit_all(ws, &ids)?;
     row.submit_s = started.elapsed().as_secs_f64();
     eprintln!("  {n} rollouts submitted in {:.1} s", row.submit_s);
 
@@ -465,6 +476,33 @@ fn run(n: usize, prepared: &Path, url: Option<&str>, o: &Opts) -> Res<Row> {
     }
     drop(store);
     Ok(row)
+}
+
+/// Records every rollout for the server, as `ship rollout start --detach` does, on both cores
+/// (each opening resolves and verifies its contract).
+pub(crate) fn submit_all(ws: &Workspace, ids: &[String]) -> Res<()> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = ids.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| -> Res<()> {
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || -> Result<(), String> {
+                    for id in part {
+                        let now = Utc::now();
+                        let mut c = Controller::open_with(ws, id, now, memory_providers(id))
+                            .map_err(|e| e.to_string())?;
+                        c.submit(now).map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| "a submitting thread panicked")??;
+        }
+        Ok(())
+    })
 }
 
 fn mb(b: u64) -> String {

@@ -9,7 +9,6 @@
 
 use crate::setup;
 use chrono::{DateTime, TimeZone, Utc};
-use shiploop_controller::Controller;
 use shiploop_rollout::DecisionKind;
 use shiploop_store::event::Event;
 use shiploop_store::StateStore;
@@ -39,11 +38,12 @@ fn need(args: &[String], name: &str) -> Res<String> {
     flag(args, name).ok_or_else(|| format!("{name} is required").into())
 }
 
-/// `replicas-setup --dir D --n N --url URL [--stage 90s] [--tick 5s]`
+/// `replicas-setup --dir D --n N [--url URL] [--stage 90s] [--tick 5s]`
 pub fn setup_cmd(args: &[String]) -> Res<()> {
     let dir = PathBuf::from(need(args, "--dir")?);
     let n: usize = need(args, "--n")?.parse()?;
-    let url = need(args, "--url")?;
+    // Empty: the workspace's SQLite file (one `ship serve`, e.g. under `ulimit -n 1024`).
+    let url = flag(args, "--url").unwrap_or_default();
     let stage = flag(args, "--stage").unwrap_or_else(|| "90s".into());
     let tick = flag(args, "--tick").unwrap_or_else(|| "5s".into());
     let edit = |cfg: String| -> String {
@@ -70,26 +70,22 @@ pub fn setup_cmd(args: &[String]) -> Res<()> {
                 "command = \"cat metrics.json\"\ntimeout = \"10s\"",
             )
             .replace("auto = true", "auto = false");
-        format!("{cfg}\n[state]\nurl = \"{url}\"\n")
+        if url.is_empty() {
+            cfg
+        } else {
+            setup::with_state_url(&cfg, &url)
+        }
     };
     let ids = setup::build(&dir, n, &edit)?;
     std::fs::write(dir.join("metrics.json"), HEALTHY)?;
     let ws = Workspace::open(&dir)?;
     let started = std::time::Instant::now();
-    for id in &ids {
-        let now = Utc::now();
-        let mut c = Controller::open_with(ws_ref(&ws), id, now, crate::memory_providers(id))?;
-        c.submit(now)?;
-    }
+    crate::submit_all(&ws, &ids)?;
     eprintln!(
         "{n} rollouts submitted in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-fn ws_ref(ws: &Workspace) -> &Workspace {
-    ws
 }
 
 /// A move a replica logged (`ship --json serve`): the release, the decision's kind, its stage.
@@ -186,6 +182,8 @@ pub fn check_cmd(args: &[String]) -> Res<bool> {
     let mut takeovers: Vec<f64> = Vec::new();
     let mut not_taken_over = 0usize;
     let mut hit_by_kill = HashSet::new();
+    // Decisions that carry a metric or router error, or start a rollback.
+    let (mut error_decisions, mut rollbacks) = (0usize, 0usize);
     for id in &ids {
         let phase = store
             .rollout(id)?
@@ -211,6 +209,15 @@ pub fn check_cmd(args: &[String]) -> Res<bool> {
                 }
                 Event::Decision(d) => {
                     let d = &d.decision;
+                    if d.findings
+                        .iter()
+                        .any(|f| f.outcome == shiploop_rollout::criteria::Outcome::Error)
+                    {
+                        error_decisions += 1;
+                    }
+                    if d.rollback_cause.is_some() {
+                        rollbacks += 1;
+                    }
                     if matches!(
                         d.kind,
                         DecisionKind::Start | DecisionKind::Promote | DecisionKind::Complete
@@ -294,6 +301,9 @@ pub fn check_cmd(args: &[String]) -> Res<bool> {
     );
     println!("| lease acquisitions and takeovers | {acquisitions} |");
     println!(
+        "| decisions with a metric or router error / rollbacks started | {error_decisions} / {rollbacks} |"
+    );
+    println!(
         "| kills | {} ({} rollouts held by a killed replica, not ended) |",
         kills.len(),
         hit_by_kill.len()
@@ -320,7 +330,11 @@ pub fn check_cmd(args: &[String]) -> Res<bool> {
     for w in wrong.iter().take(5) {
         eprintln!("not the holder: {w}");
     }
-    Ok(completed == ids.len() && twice.is_empty() && wrong.is_empty() && chain.ok)
+    Ok(completed == ids.len()
+        && twice.is_empty()
+        && wrong.is_empty()
+        && chain.ok
+        && error_decisions == 0)
 }
 
 /// `replicas-wait --dir D --timeout SECS`: until every rollout has ended (completed, rolled
