@@ -250,6 +250,8 @@ fn prometheus_going_away_is_an_error_that_holds_then_rolls_back() {
     let _load = Load::start(&[v1.addr, v2.addr]);
     warm_up(&prom);
     let ws = prom_ws(&prom, None, "60s");
+    // Every hold recorded, not only a minute's evidence: the test waits for a measured one.
+    common::builtin::set_all(&ws, &[("state", "evidence_every", "\"0s\"")]);
     let mut child = servers::ship_in_background(ws.root(), &start("web"));
     wait_for_finding(&ws, "canary errors", "no measurement from Prometheus");
     prom.kill();

@@ -764,7 +764,7 @@ fn the_dashboard_shows_a_rollout_and_an_operator_rolls_it_back() {
     // Every hold recorded (not only every minute's evidence): the charts below need samples.
     ws.write(
         "ship.toml",
-        &format!("{loose}\n[state]\nevidence_every = \"0s\"\n"),
+        &common::builtin::set(&loose, "state", "evidence_every", "\"0s\""),
     );
     let s = Serve::start(&ws, addr);
     let id = "2026-11-27-web";
@@ -963,11 +963,7 @@ fn replicas_on_postgres_take_over_a_stalled_replica_and_fence_it() {
     let pg = shiploop_testkit::postgres::Cluster::start();
     let url = pg.database("replicas");
     let (ws, addr) = serve_ws("3s");
-    let cfg = ws.read("ship.toml");
-    ws.write(
-        "ship.toml",
-        &format!("{cfg}\n[state]\nlease_ttl = \"3s\"\n"),
-    );
+    common::builtin::set_all(&ws, &[("state", "lease_ttl", "\"3s\"")]);
     approve(&ws, "web", "v-pass-1");
     let env = [("SHIP_STATE_URL", url.as_str())];
     let other = free_addr();
