@@ -110,6 +110,6 @@ echo
 status=0
 "$BENCH" replicas-check --dir "$W" --logs "$OUT" --kills "$OUT/kills.log" || status=$?
 echo "- errors logged by the replicas: $(cat "$OUT"/replica-*.log | grep -c '"event":"error"' || true)"
-grep -h '"event":"error"' "$OUT"/replica-*.log | head -3 || true
+grep -h '"event":"error"' "$OUT"/replica-*.log | head -3 | cut -c1-240 || true
 echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $status

@@ -47,7 +47,7 @@ wait "$SAMPLER" 2>/dev/null || true
 MAXFD=$(sort -n "$OUT/fds" | tail -1)
 echo "- open files of ship serve: max $MAXFD (sampled every 2 s; limit $LIMIT)"
 echo "- errors logged by the server: $(grep -c '"event":"error"' "$OUT"/replica-0-*.log || true)"
-grep -h '"event":"error"' "$OUT"/replica-0-*.log | head -3 || true
+grep -h '"event":"error"' "$OUT"/replica-0-*.log | head -3 | cut -c1-240 || true
 : >"$OUT/kills.log"
 echo
 "$BENCH" replicas-check --dir "$W" --logs "$OUT" --kills "$OUT/kills.log"
