@@ -761,6 +761,16 @@ impl Config {
                 ),
             )));
         }
+        if self.server.poll.0.saturating_mul(3) > self.state.lease_ttl.0 {
+            out.push(Problem::from((
+                "state",
+                "lease_ttl",
+                format!(
+                    "state.lease_ttl = {} is renewed every third of it, but server.poll = {} comes less often: make lease_ttl at least 3 × poll",
+                    self.state.lease_ttl, self.server.poll
+                ),
+            )));
+        }
         if self.state.sample_retention.0 < std::time::Duration::from_secs(3600) {
             out.push(Problem::from((
                 "state",

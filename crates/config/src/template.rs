@@ -846,7 +846,7 @@ max_streams_per_token = 64
 url = ""
 # An environment variable that, when set, is used instead of url: put a password there.
 url_env = "SHIP_STATE_URL"
-# A dead replica's rollouts are taken over within this (renewed every poll, also during
+# A dead replica's rollouts are taken over within this (renewed every third of it, also during
 # slow router calls).
 lease_ttl = "15s"
 # A hold that changes nothing is recorded at most this often ("0s": every tick).

@@ -213,11 +213,18 @@ pub async fn supervise_with<C: Clock + Clone + 'static>(
     let mut replicas = Replicas::new(&holder, (poll * 3).max(Duration::from_secs(3)));
     let mut store = crate::open_store(ws)?;
     let mut pruned: Option<DateTime<Utc>> = None;
+    let mut renewed: Option<DateTime<Utc>> = None;
+    let renew_every = chrono::Duration::from_std(ttl / 3).unwrap_or_default();
     let mut stop_rx = stop.clone();
     loop {
         let now = tasks_clock.now();
-        if let Err(e) = heartbeat(&mut *store, &mut replicas, ttl, now) {
-            observer.error("", &format!("renewing this replica's leases: {e}"), poll);
+        // Every third of the TTL (not every poll): with ten thousand rollouts, renewing each
+        // poll would rewrite ten thousand lease rows a second.
+        let renew_all = renewed.is_none_or(|at| now - at >= renew_every);
+        match heartbeat(&mut *store, &mut replicas, ttl, now, renew_all) {
+            Ok(()) if renew_all => renewed = Some(now),
+            Ok(()) => {}
+            Err(e) => observer.error("", &format!("renewing this replica's leases: {e}"), poll),
         }
         if pruned.is_none_or(|at| now - at > chrono::Duration::hours(1)) {
             pruned = Some(now);
@@ -304,23 +311,26 @@ fn replica_lease(holder: &str) -> String {
     format!("{REPLICA_LEASE}{holder}")
 }
 
-/// This replica's heartbeat and its rollouts' leases, renewed in two writes whatever their
-/// number; then the live replicas, read back.
+/// This replica's heartbeat (one row, every poll) and, when `renew_all`, every lease it holds
+/// — its rollouts', in one write whatever their number; then the live replicas, read back.
 fn heartbeat(
     store: &mut dyn StateStore,
     replicas: &mut Replicas,
     ttl: Duration,
     now: DateTime<Utc>,
+    renew_all: bool,
 ) -> std::result::Result<(), StoreError> {
     let me = replicas.me().to_string();
     store.lease_acquire(&replica_lease(&me), &me, ttl, now)?;
-    store.renew_leases(&me, ttl, now)?;
-    // The server lease `ship rollout start --detach` looks for (older readers): one replica
-    // holds it; a dead holder's is taken over.
-    if store.lease_acquire(SERVER_LEASE, &me, ttl, now)?.is_none() {
-        if let Some(other) = store.lease_holder(SERVER_LEASE, now)? {
-            if crate::holder_is_dead(&other) {
-                store.lease_take_over(SERVER_LEASE, &other, &me, ttl, now)?;
+    if renew_all {
+        store.renew_leases(&me, ttl, now)?;
+        // The server lease `ship rollout start --detach` looks for (older readers): one
+        // replica holds it; a dead holder's is taken over.
+        if store.lease_acquire(SERVER_LEASE, &me, ttl, now)?.is_none() {
+            if let Some(other) = store.lease_holder(SERVER_LEASE, now)? {
+                if crate::holder_is_dead(&other) {
+                    store.lease_take_over(SERVER_LEASE, &other, &me, ttl, now)?;
+                }
             }
         }
     }
