@@ -155,6 +155,14 @@ impl Workspace {
                 "no release contract at {arg}"
             )));
         }
+        // An id names its file: read it without listing the folder (a server resolving each of
+        // thousands of rollouts would otherwise list, stat and sort every contract each time).
+        if is_dated_id(arg) {
+            let p = self.releases_dir().join(format!("{arg}.md"));
+            if p.is_file() {
+                return self.load_release(&p);
+            }
+        }
         let files = self.release_files()?;
         let stem = |p: &PathBuf| {
             p.file_stem()

@@ -260,9 +260,10 @@ impl Controller<'_> {
             self.providers.metrics.measure(&metric_keys, &mctx).await
         };
         // A chart-only key's absence is not the source failing.
-        let failed = obs
-            .iter()
-            .any(|(k, m)| required.contains(k) && matches!(m, Measurement::Error { .. }));
+        // The controller's own trouble is counted below as such, not as the source failing.
+        let failed = obs.iter().any(|(k, m)| {
+            required.contains(k) && matches!(m, Measurement::Error { .. }) && !m.is_local()
+        });
         if failed {
             self.provider_error("metrics");
         }
