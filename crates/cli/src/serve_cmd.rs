@@ -132,13 +132,23 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+    // The API, the dashboard and /metrics get threads of their own: a request never waits for
+    // the controller's thread, which may be busy with thousands of ticks (or blocked on the
+    // state database's round trips), and a burst of requests never delays a tick.
+    let http_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ship-http")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the HTTP runtime: {e}")))?;
+    let http_handle = http_rt.handle().clone();
+    let listener = std::net::TcpListener::bind(&listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| Error::Usage(format!("server.listen {listen}: {e}")))?;
     let local = tokio::task::LocalSet::new();
     let json = out.json;
-    local.block_on(&rt, async move {
+    let result = local.block_on(&rt, async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .map_err(|e| Error::Usage(format!("server.listen {listen}: {e}")))?;
         let mut term = signal(SignalKind::terminate())
             .map_err(|e| Error::Usage(format!("cannot handle SIGTERM: {e}")))?;
         let mut int = signal(SignalKind::interrupt())
@@ -169,12 +179,15 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
             ));
         }
         let app = shiploop_server::router(state);
-        let http = tokio::spawn(shiploop_server::serve::serve(
-            listener,
-            app,
-            limits,
-            rx.clone(),
-        ));
+        let http_stop = rx.clone();
+        let http = http_handle.spawn(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => {
+                    shiploop_server::serve::serve(listener, app, limits, http_stop).await
+                }
+                Err(e) => warn(&format!("error: server.listen: {e}")),
+            }
+        });
         // The proxy stops after the rollouts' last ticks, which still route through it.
         let (proxy_tx, proxy_rx) = tokio::sync::watch::channel(false);
         let proxy = ws
@@ -204,7 +217,10 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
             say("ship serve: stopped; every rollout in flight resumes at the next start");
         }
         Ok::<_, Error>(())
-    })?;
+    });
+    // Outside the controller's runtime (a runtime cannot be dropped inside another).
+    http_rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result?;
     Ok(0)
 }
 
