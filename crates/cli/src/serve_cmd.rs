@@ -95,6 +95,9 @@ pub fn run(ws: Workspace, out: &Out) -> Result<u8, Error> {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    // Thousands of rollouts' milestones: STATUS.md is rewritten once a poll, not once each.
+    let mut ws = ws;
+    ws.batch_status();
     // The server lives as long as the process: its tasks and handlers borrow the workspace.
     let ws: &'static Workspace = Box::leak(Box::new(ws));
     let tokens = shiploop_server::load_tokens(ws)

@@ -536,9 +536,44 @@ impl Workspace {
         Ok(report)
     }
 
-    /// Records a release's status (and its mission's phase) in STATUS.md.
+    /// Records a release's status (and its mission's phase) in STATUS.md — or, in a batch
+    /// ([`Workspace::batch_status`]), at the next [`Workspace::flush_status`].
     pub fn update_status(&self, r: &LoadedRelease, now: DateTime<Utc>) -> Result<()> {
+        if let Some(batch) = &self.status_batch {
+            let mut pending = batch.lock().unwrap_or_else(|p| p.into_inner());
+            pending.push(crate::StatusUpdate {
+                release: r.clone(),
+                at: now,
+            });
+            return Ok(());
+        }
         self.record_status(self.load_status()?, r, now)
+    }
+
+    /// From now on, STATUS.md updates wait for [`Workspace::flush_status`] (`ship serve`
+    /// flushes once a poll): the file lists every release, so rewriting it for each milestone
+    /// of thousands of rollouts would cost each one the whole file.
+    pub fn batch_status(&mut self) {
+        self.status_batch = Some(Default::default());
+    }
+
+    /// Writes the batched STATUS.md updates, in order, in one rewrite of the file; nothing to
+    /// do without a batch or updates.
+    pub fn flush_status(&self) -> Result<()> {
+        let Some(batch) = &self.status_batch else {
+            return Ok(());
+        };
+        let pending: Vec<crate::StatusUpdate> =
+            std::mem::take(&mut *batch.lock().unwrap_or_else(|p| p.into_inner()));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut status = self.load_status()?;
+        for u in &pending {
+            self.apply_status(&mut status, &u.release, u.at);
+        }
+        let path = self.path(&self.config.paths.status);
+        fsutil::write_atomic(&path, &status.render(), false)
     }
 
     /// [`Workspace::update_status`] with STATUS.md already read.
@@ -549,6 +584,12 @@ impl Workspace {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let path = self.path(&self.config.paths.status);
+        self.apply_status(&mut status, r, now);
+        fsutil::write_atomic(&path, &status.render(), false)
+    }
+
+    /// A release's status (and its mission's phase) set in `status`.
+    fn apply_status(&self, status: &mut StatusFile, r: &LoadedRelease, now: DateTime<Utc>) {
         let m = &r.contract.meta;
         status.set_release(&m.id, m.mission.as_deref(), m.status.as_str(), now);
         if let Some(mission) = &m.mission {
@@ -562,7 +603,6 @@ impl Workspace {
                 status.set_mission(mission, Phase::Ship, Some(&m.id), now);
             }
         }
-        fsutil::write_atomic(&path, &status.render(), false)
     }
 }
 

@@ -43,6 +43,17 @@ pub struct Workspace {
     /// precedence over `paths.allowed_signers`: CI can pin the trust root to a protected copy
     /// that the workspace's own files cannot redirect.
     pub signers_override: Option<PathBuf>,
+    /// Set by `ship serve` ([`Workspace::batch_status`]): STATUS.md updates are collected and
+    /// written together by [`Workspace::flush_status`], instead of one rewrite of the whole file
+    /// per milestone of each of thousands of rollouts.
+    status_batch: Option<std::sync::Arc<std::sync::Mutex<Vec<StatusUpdate>>>>,
+}
+
+/// A STATUS.md update waiting in a batch.
+#[derive(Debug, Clone)]
+struct StatusUpdate {
+    release: LoadedRelease,
+    at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Workspace {
@@ -59,6 +70,7 @@ impl Workspace {
                     root: d.to_path_buf(),
                     config,
                     signers_override: None,
+                    status_batch: None,
                 });
             }
             cur = d.parent();

@@ -309,7 +309,11 @@ impl Workspace {
         meta.digest_parts = d.parts;
         message_for(&r.contract, &d.digest)?;
         r.contract.refresh_records();
-        self.load_status()?;
+        // STATUS.md must be readable before the contract changes (unless a batch writes it
+        // later, which reports its own failure).
+        if self.status_batch.is_none() {
+            self.load_status()?;
+        }
         self.save_release(&r)?;
         self.update_status(&r, now)?;
         Ok(SubmitReport {
@@ -501,7 +505,11 @@ impl Workspace {
             meta.status = Status::Approved;
         }
         r.contract.refresh_records();
-        self.load_status()?;
+        // STATUS.md must be readable before the contract changes (unless a batch writes it
+        // later, which reports its own failure).
+        if self.status_batch.is_none() {
+            self.load_status()?;
+        }
         self.save_release(&r)?;
         self.update_status(&r, now)?;
         let m = &r.contract.meta;
@@ -838,7 +846,11 @@ impl Workspace {
         }
         r.contract.meta.rollout = Some(record);
         r.contract.refresh_records();
-        self.load_status()?;
+        // STATUS.md must be readable before the contract changes (unless a batch writes it
+        // later, which reports its own failure).
+        if self.status_batch.is_none() {
+            self.load_status()?;
+        }
         self.save_release(&r)?;
         self.update_status(&r, now)
     }
@@ -894,7 +906,11 @@ impl Workspace {
         }
         r.contract.meta.validation = Some(record);
         r.contract.refresh_records();
-        self.load_status()?;
+        // STATUS.md must be readable before the contract changes (unless a batch writes it
+        // later, which reports its own failure).
+        if self.status_batch.is_none() {
+            self.load_status()?;
+        }
         self.save_release(&r)?;
         self.update_status(&r, now)
     }

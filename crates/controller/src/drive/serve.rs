@@ -233,6 +233,9 @@ pub async fn supervise_with<C: Clock + Clone + 'static>(
                 observer.error("", &format!("pruning old metric samples: {e}"), poll);
             }
         }
+        if let Err(e) = ws.flush_status() {
+            observer.error("", &format!("updating STATUS.md: {e}"), poll);
+        }
         tasks.retain(|_, t| !t.handle.is_finished());
         // Handed over at the task's next wait: it records nothing more, gives its lease up,
         // and the preferred replica takes the rollout on at its next poll.
@@ -301,6 +304,9 @@ pub async fn supervise_with<C: Clock + Clone + 'static>(
     }
     for (_, t) in tasks {
         let _ = t.handle.await;
+    }
+    if let Err(e) = ws.flush_status() {
+        observer.error("", &format!("updating STATUS.md: {e}"), poll);
     }
     let _ = store.release_lease(&replica_lease(&holder), &holder);
     let _ = store.release_lease(SERVER_LEASE, &holder);
