@@ -281,7 +281,10 @@ fn run(n: usize, prepared: &Path, url: Option<&str>, o: &Opts) -> Res<Row> {
         .tempdir_in(std::env::temp_dir())?;
     let root = setup::copy_for_run(prepared, tmp.path(), url)?;
     let ids = setup::release_ids(&root)?;
-    let ws: &'static Workspace = Box::leak(Box::new(Workspace::open(&root)?));
+    // As `ship serve` does: STATUS.md written once a poll, not once per rollout milestone.
+    let mut ws = Workspace::open(&root)?;
+    ws.batch_status();
+    let ws: &'static Workspace = Box::leak(Box::new(ws));
     let mut row = Row {
         n,
         ..Row::default()
