@@ -170,10 +170,22 @@ events = [e for line in open("events.json") for e in json.loads(line)["events"]]
 kinds = [e["kind"] for e in events]
 over = [e["data"] for e in events if e["kind"] == "lease-taken-over"]
 assert any(o["from"].endswith(":" + victim) for o in over), f"no takeover from the killed replica: {over}"
-done = [e["data"]["weight"] for e in events
-        if e["kind"] == "router" and e["data"].get("ok") and e["data"].get("action") == "set-weight"]
-steps = [w for i, w in enumerate(done) if i == 0 or w != done[i - 1]]
-assert steps == [5, 25, 50, 100], f"weights set: {done}"
+# The weights the proxies carried: a confirmed call's, or an intent's that the next replica
+# found in place (the killed one may have died between the call and its confirmation).
+carried, intent = [], None
+for e in events:
+    if e["kind"] != "router" or e["data"].get("action") in ("roll-back", "promote"):
+        continue
+    d = e["data"]
+    if d.get("phase") == "intent":
+        intent = d.get("weight")
+        continue
+    w = d.get("weight") if d.get("phase") != "found" else (d.get("weight") if d.get("weight") == intent else None)
+    intent = None
+    if w is not None and (d.get("ok") or d.get("phase") == "found") and (not carried or carried[-1] != w):
+        carried.append(w)
+steps = carried
+assert steps == [5, 25, 50, 100], f"weights carried: {steps}"
 promoted = [e for e in events if e["kind"] == "router" and e["data"].get("action") == "promote" and e["data"].get("ok")]
 assert len(promoted) == 1, f"promotions: {len(promoted)}"
 holders = [e["data"]["holder"] for e in events if e["kind"] == "lease-acquired"] + [o["to"] for o in over]

@@ -411,6 +411,11 @@ struct Leftovers {
     keep: bool,
     pids: std::sync::Mutex<Vec<u32>>,
     interrupted: AtomicBool,
+    /// The exit code of the signal that interrupted the demo (130 or 143).
+    code: std::sync::atomic::AtomicI32,
+    /// Set by whoever ends the process: the signal's handler, or the main thread when the
+    /// handler's runtime ended with the demo before the handler could.
+    exiting: AtomicBool,
 }
 
 impl Leftovers {
@@ -447,11 +452,31 @@ impl Leftovers {
     }
 
     /// After a phase that a signal may have cut short: when the demo was interrupted, the
-    /// signal's handler ends the process (and says why); nothing more is printed meanwhile.
+    /// signal's handler ends the process (and says why); nothing more is printed meanwhile. If
+    /// the demo returned so soon that its runtime, and the handler with it, is gone, the main
+    /// thread ends it the same way.
     fn stop_if_interrupted(&self) {
-        while self.interrupted.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(100));
+        if self.interrupted.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1000));
+            self.exit_interrupted();
         }
+    }
+
+    /// Stops the services, says the demo cannot be resumed, cleans up, and exits with the
+    /// signal's code — once, whoever gets here first.
+    fn exit_interrupted(&self) -> ! {
+        if self.exiting.swap(true, Ordering::SeqCst) {
+            // The other one is ending the process.
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        self.kill_services();
+        eprintln!(
+            "\nship demo interrupted: its proxies and sample services ran inside this process and have stopped with it, so this demo cannot be resumed (`ship rollout resume` has nothing to drive). Run `ship demo` again to start over."
+        );
+        eprintln!("{}", self.finish());
+        std::process::exit(self.code.load(Ordering::SeqCst));
     }
 }
 
@@ -473,15 +498,11 @@ fn handle_signals(rt: &tokio::runtime::Runtime, leftovers: Arc<Leftovers>) -> Re
             _ = term.recv() => 143,
             _ = int.recv() => 130,
         };
+        leftovers.code.store(code, Ordering::SeqCst);
         leftovers.interrupted.store(true, Ordering::SeqCst);
         // A rollout in progress stops on the same signal and records where it was.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        leftovers.kill_services();
-        eprintln!(
-            "\nship demo interrupted: its proxies and sample services ran inside this process and have stopped with it, so this demo cannot be resumed (`ship rollout resume` has nothing to drive). Run `ship demo` again to start over."
-        );
-        eprintln!("{}", leftovers.finish());
-        std::process::exit(code);
+        leftovers.exit_interrupted();
     });
     Ok(())
 }
@@ -500,6 +521,8 @@ pub fn run(out: &Out, scenario: &str, dir: Option<&Path>, keep: bool) -> Result<
         keep,
         pids: std::sync::Mutex::new(vec![]),
         interrupted: AtomicBool::new(false),
+        code: std::sync::atomic::AtomicI32::new(130),
+        exiting: AtomicBool::new(false),
     });
     let result = demo(out, scenario, &dir, &leftovers);
     leftovers.stop_if_interrupted();
