@@ -340,9 +340,6 @@ pub(crate) mod tests {
             .contains("curl"));
     }
 
-    /// Set in the child process [`out_of_descriptors_is_local`] starts.
-    const EMFILE_CHILD: &str = "SHIP_TEST_EMFILE_CHILD";
-
     /// A connection refused is the server's trouble; one the controller cannot even open a
     /// socket for (no file descriptor left) is the controller's own. The descriptors run out in
     /// a child process (this test binary again, running only this test), so no other test
@@ -350,7 +347,7 @@ pub(crate) mod tests {
     #[cfg(unix)]
     #[test]
     fn out_of_descriptors_is_local_and_refused_is_unreachable() {
-        if std::env::var_os(EMFILE_CHILD).is_some() {
+        if crate::starved::in_child() {
             return run_out_of_descriptors();
         }
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -369,35 +366,16 @@ pub(crate) mod tests {
             assert_eq!(e.kind, ErrorKind::Unreachable, "{e}");
             assert!(!e.is_local());
         });
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "http::tests::out_of_descriptors_is_local_and_refused_is_unreachable",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(EMFILE_CHILD, "1")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        crate::starved::run_in_child(
+            "http::tests::out_of_descriptors_is_local_and_refused_is_unreachable",
         );
-        assert!(out.status.success(), "{text}");
-        assert!(text.contains("1 passed"), "the child ran no test: {text}");
     }
 
     /// In the child: a listener is up, then every file descriptor is used (under a low
     /// limit, so it is quick), and a call to the listener cannot open its socket.
     #[cfg(unix)]
     fn run_out_of_descriptors() {
-        let limit = libc::rlimit {
-            rlim_cur: 256,
-            rlim_max: 256,
-        };
-        // Safe: setrlimit(2) with a valid struct; lowering the limit needs no privilege.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        crate::starved::lower_limit();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -406,16 +384,7 @@ pub(crate) mod tests {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}/", listener.local_addr().unwrap());
             let http = Http::new(Duration::from_secs(5), Auth::None, None).unwrap();
-            let mut held = Vec::new();
-            loop {
-                match std::fs::File::open("/dev/null") {
-                    Ok(f) => held.push(f),
-                    Err(e) => {
-                        assert_eq!(e.raw_os_error(), Some(libc::EMFILE), "{e}");
-                        break;
-                    }
-                }
-            }
+            let held = crate::starved::use_every_descriptor();
             let e = http
                 .call_json(reqwest::Method::GET, &url, None)
                 .await

@@ -19,6 +19,8 @@ pub mod placeholders;
 pub mod routers;
 pub mod runner;
 pub mod smoke;
+#[cfg(all(test, unix))]
+mod starved;
 
 pub use error::{ErrorKind, ProviderError};
 pub use metrics::{OutcomeQuery, Point};

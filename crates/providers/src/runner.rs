@@ -230,43 +230,21 @@ mod tests {
     /// (this test binary again, running only this test), so no other test shares the shortage.
     #[test]
     fn a_command_that_cannot_start_for_want_of_descriptors_is_local() {
-        const CHILD: &str = "SHIP_TEST_RUNNER_EMFILE_CHILD";
         let dir = std::env::temp_dir();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        if std::env::var_os(CHILD).is_none() {
+        if !crate::starved::in_child() {
             // Not starved, the command runs (so the child's failure is the shortage's).
             rt.block_on(async { runner(&dir).run("true").await.unwrap() });
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "runner::tests::a_command_that_cannot_start_for_want_of_descriptors_is_local",
-                    "--exact",
-                    "--test-threads=1",
-                ])
-                .env(CHILD, "1")
-                .output()
-                .unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+            crate::starved::run_in_child(
+                "runner::tests::a_command_that_cannot_start_for_want_of_descriptors_is_local",
             );
-            assert!(out.status.success(), "{text}");
-            assert!(text.contains("1 passed"), "the child ran no test: {text}");
             return;
         }
-        let limit = libc::rlimit {
-            rlim_cur: 256,
-            rlim_max: 256,
-        };
-        // Safe: setrlimit(2) with a valid struct; lowering the limit needs no privilege.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
-        let mut held = Vec::new();
-        while let Ok(f) = std::fs::File::open("/dev/null") {
-            held.push(f);
-        }
+        crate::starved::lower_limit();
+        let held = crate::starved::use_every_descriptor();
         let e = rt.block_on(runner(&dir).run("true")).unwrap_err();
         assert!(e.is_local(), "{e:?}");
         let e = ProviderError::from(e);

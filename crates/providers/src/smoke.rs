@@ -320,42 +320,20 @@ mod tests {
     /// binary again, running only this test), so no other test shares the shortage.
     #[test]
     fn a_smoke_test_that_cannot_start_for_want_of_descriptors_is_local() {
-        const CHILD: &str = "SHIP_TEST_SMOKE_EMFILE_CHILD";
         let dir = std::env::temp_dir();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let smoke = test(SmokeKind::Command("true".into()));
-        if std::env::var_os(CHILD).is_none() {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "smoke::tests::a_smoke_test_that_cannot_start_for_want_of_descriptors_is_local",
-                    "--exact",
-                    "--test-threads=1",
-                ])
-                .env(CHILD, "1")
-                .output()
-                .unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+        if !crate::starved::in_child() {
+            crate::starved::run_in_child(
+                "smoke::tests::a_smoke_test_that_cannot_start_for_want_of_descriptors_is_local",
             );
-            assert!(out.status.success(), "{text}");
-            assert!(text.contains("1 passed"), "the child ran no test: {text}");
             return;
         }
-        let limit = libc::rlimit {
-            rlim_cur: 256,
-            rlim_max: 256,
-        };
-        // Safe: setrlimit(2) with a valid struct; lowering the limit needs no privilege.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
-        let mut held = Vec::new();
-        while let Ok(f) = std::fs::File::open("/dev/null") {
-            held.push(f);
-        }
+        crate::starved::lower_limit();
+        let held = crate::starved::use_every_descriptor();
         let r = rt.block_on(smoke.run(&dir));
         assert!(!r.ok && r.local, "{r:?}");
         drop(held);
