@@ -1,6 +1,9 @@
 //! Test support: running one test again, alone, in a child process whose file descriptors run
 //! out — so the shortage the test needs is shared with no other test.
 
+// Test support: an unwrap here is a test's assertion.
+#![allow(clippy::unwrap_used)]
+
 /// Set in the child process.
 const CHILD: &str = "SHIP_TEST_STARVED_CHILD";
 
