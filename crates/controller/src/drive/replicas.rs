@@ -84,16 +84,23 @@ impl Replicas {
 /// finaliser (splitmix64) so near-identical names still spread. Stable across builds and
 /// machines, unlike std's hasher.
 fn score(release: &str, replica: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in release.bytes().chain([0xff]).chain(replica.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let mut h = fnv1a(release.bytes().chain([0xff]).chain(replica.bytes()));
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;
     h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^ (h >> 31)
+}
+
+/// FNV-1a over `bytes`: a hash that is the same in every build and on every machine (std's
+/// is not promised to be), for choices every replica must make alike.
+pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 #[cfg(test)]

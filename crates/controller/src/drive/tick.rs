@@ -367,11 +367,7 @@ impl Controller<'_> {
 /// Where in each tick interval the rollout of `release` ticks: a fraction of `tick` drawn
 /// from its id (FNV-1a), the same on every replica and every restart, at least 1 ms.
 pub(crate) fn spread(release: &str, tick: Duration) -> Duration {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in release.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = super::replicas::fnv1a(release.bytes());
     let ms = u64::try_from(tick.as_millis()).unwrap_or(u64::MAX).max(1);
     Duration::from_millis((h % ms).max(1))
 }
