@@ -9,6 +9,8 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
+mod pool;
+
 const KEEP: usize = 2000;
 
 /// Where and how long commands run.
@@ -99,75 +101,94 @@ impl Runner {
     /// holding stdout/stderr open times out rather than holding up the caller. A command that
     /// exits 0 with its output complete may leave background processes running; that is its
     /// business.
+    ///
+    /// The command runs on a thread of its own, which reaps it and closes its descriptors as
+    /// soon as it has exited, however busy the caller's thread; and only so many run at once
+    /// for the open-file limit ([`pool`]). Waiting for a turn is not an error and not part of
+    /// the timeout.
     pub async fn run(&self, cmd: &str) -> Result<String, RunError> {
-        let mut command = tokio::process::Command::new("sh");
-        command
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group (pgid = the shell's pid), so a timeout can kill all of it.
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| RunError::CouldNotStart {
-            cmd: cmd.to_string(),
-            reason: e.to_string(),
-            local: crate::local::spawn_is_local(&e),
-        })?;
-        let mut group = GroupKiller { pgid: child.id() };
-        let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
-        else {
-            unreachable!("both pipes were asked for");
-        };
-        let finished = async {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            let (o, e, status) = tokio::join!(
-                stdout.read_to_end(&mut out),
-                stderr.read_to_end(&mut err),
-                child.wait()
-            );
-            o.and(e).and(status).map(|status| (status, out, err))
-        };
-        let (status, out, err) = match tokio::time::timeout(self.timeout, finished).await {
-            Err(_) => {
-                group.kill_now();
-                // Reap the shell (SIGKILLed, so this is prompt) so no zombie is left behind.
-                let _ = child.wait().await;
-                return Err(RunError::TimedOut {
-                    cmd: cmd.to_string(),
-                    after: self.timeout,
-                });
-            }
-            Ok(Err(e)) => {
-                group.kill_now();
-                let _ = child.wait().await;
-                return Err(RunError::Failed {
-                    cmd: cmd.to_string(),
-                    status: format!("its output could not be read ({e})"),
-                    output: String::new(),
-                });
-            }
-            Ok(Ok(done)) => done,
-        };
-        // It finished in time: whatever it left running on purpose is not ours to kill.
-        group.pgid = None;
-        let stdout = String::from_utf8_lossy(&out).to_string();
-        if status.success() {
-            Ok(stdout)
-        } else {
-            let stderr = String::from_utf8_lossy(&err);
-            let status = status
-                .code()
-                .map(|c| format!("exit status {c}"))
-                .unwrap_or_else(|| "killed by a signal".into());
-            Err(RunError::Failed {
+        let slot = pool::slot().await;
+        let job = execute(self.dir.clone(), self.timeout, cmd.to_string());
+        pool::run(slot, job).await.unwrap_or_else(|pool::Stopped| {
+            Err(RunError::CouldNotStart {
                 cmd: cmd.to_string(),
-                status,
-                output: truncate(&format!("{stderr}{stdout}")),
+                reason: "the command thread stopped (the process is exiting)".into(),
+                local: true,
             })
+        })
+    }
+}
+
+/// Runs `cmd` in `dir` under `timeout`: the body of [`Runner::run`], on the command thread.
+/// Its stdout and stderr are read while the shell is awaited, so all three end together and
+/// are closed as this returns.
+async fn execute(dir: PathBuf, timeout: Duration, cmd: String) -> Result<String, RunError> {
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(&cmd)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group (pgid = the shell's pid), so a timeout can kill all of it.
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| RunError::CouldNotStart {
+        cmd: cmd.clone(),
+        reason: e.to_string(),
+        local: crate::local::spawn_is_local(&e),
+    })?;
+    let mut group = GroupKiller { pgid: child.id() };
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        unreachable!("both pipes were asked for");
+    };
+    let finished = async {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let (o, e, status) = tokio::join!(
+            stdout.read_to_end(&mut out),
+            stderr.read_to_end(&mut err),
+            child.wait()
+        );
+        o.and(e).and(status).map(|status| (status, out, err))
+    };
+    let (status, out, err) = match tokio::time::timeout(timeout, finished).await {
+        Err(_) => {
+            group.kill_now();
+            // Reap the shell (SIGKILLed, so this is prompt) so no zombie is left behind.
+            let _ = child.wait().await;
+            return Err(RunError::TimedOut {
+                cmd,
+                after: timeout,
+            });
         }
+        Ok(Err(e)) => {
+            group.kill_now();
+            let _ = child.wait().await;
+            return Err(RunError::Failed {
+                cmd,
+                status: format!("its output could not be read ({e})"),
+                output: String::new(),
+            });
+        }
+        Ok(Ok(done)) => done,
+    };
+    // It finished in time: whatever it left running on purpose is not ours to kill.
+    group.pgid = None;
+    let stdout = String::from_utf8_lossy(&out).to_string();
+    if status.success() {
+        Ok(stdout)
+    } else {
+        let stderr = String::from_utf8_lossy(&err);
+        let status = status
+            .code()
+            .map(|c| format!("exit status {c}"))
+            .unwrap_or_else(|| "killed by a signal".into());
+        Err(RunError::Failed {
+            cmd,
+            status,
+            output: truncate(&format!("{stderr}{stdout}")),
+        })
     }
 }
 
@@ -312,6 +333,30 @@ mod tests {
             3,
         )
         .await;
+    }
+
+    /// A caller that stops waiting (its own deadline, a stopped tick) takes the command with
+    /// it: the whole process group is killed, though the command runs on the command thread.
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_kills_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pids");
+        let r = runner(dir.path());
+        let cmd = format!(
+            "echo $$ > {p}; sleep 30 & echo $! >> {p}; wait",
+            p = file.display()
+        );
+        let given_up = tokio::time::timeout(Duration::from_millis(300), r.run(&cmd)).await;
+        assert!(given_up.is_err(), "{given_up:?}");
+        let pids = std::fs::read_to_string(&file).unwrap();
+        let pids: Vec<&str> = pids.split_whitespace().collect();
+        assert_eq!(pids.len(), 2, "{pids:?}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while pids.iter().any(|p| alive(p)) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left: Vec<_> = pids.iter().filter(|p| alive(p)).collect();
+        assert!(left.is_empty(), "still running: {left:?}");
     }
 
     /// A shell that exits at once but leaves a background child holding its output open: the
