@@ -5,6 +5,9 @@
 //! initdb refuses to run as root: as root (CI, the developers' machines) the cluster runs as
 //! the `postgres` system user the package creates, in a folder handed to it.
 //!
+//! [`Cluster::start_with_tls_or_skip`] starts one that also accepts TLS (`ssl = on`) with a
+//! certificate and key the test made.
+//!
 //! Missing binaries fail the test with the install command (`apt-get install -y postgresql`;
 //! scripts/test.sh installs it). Outside CI, `SHIP_SKIP_POSTGRES=1` skips PostgreSQL tests
 //! instead ([`Cluster::start_or_skip`] answers None); with `CI=true` nothing is skipped.
@@ -59,6 +62,16 @@ impl Cluster {
     /// outside CI (the test then returns without testing: say so). Missing binaries fail the
     /// test otherwise.
     pub fn start_or_skip() -> Option<Cluster> {
+        Cluster::start_with(None)
+    }
+
+    /// [`Cluster::start_or_skip`], the server also accepting TLS (`ssl = on`, plain connections
+    /// still allowed) with the certificate (chain) and unencrypted key of these PEM files.
+    pub fn start_with_tls_or_skip(cert: &Path, key: &Path) -> Option<Cluster> {
+        Cluster::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Option<Cluster> {
         let Some(bin) = binaries() else {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
             let skip = std::env::var(SKIP_VAR).is_ok_and(|v| v == "1");
@@ -107,11 +120,18 @@ impl Cluster {
                 "--no-sync",
             ],
         );
+        let ssl = match tls {
+            Some((cert, key)) => {
+                cluster.install_tls(cert, key);
+                " -c ssl=on"
+            }
+            None => "",
+        };
         // A port taken between choosing and binding fails the start: choose again.
         for attempt in 0.. {
             cluster.port = crate::free_addr().port();
             let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{ssl}",
                 cluster.port,
                 path_str(cluster.dir.path())
             );
@@ -162,6 +182,29 @@ impl Cluster {
             &["-h", "127.0.0.1", "-p", &port, "-U", "ship", name],
         );
         self.url(name)
+    }
+
+    /// Copies the certificate and key where the server reads them by default (`server.crt`,
+    /// `server.key` in its data folder), the key readable by the server's user alone, as
+    /// PostgreSQL demands.
+    fn install_tls(&self, cert: &Path, key: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.data();
+        for (from, name) in [(cert, "server.crt"), (key, "server.key")] {
+            let to = data.join(name);
+            std::fs::copy(from, &to)
+                .unwrap_or_else(|e| panic!("{} to {}: {e}", from.display(), to.display()));
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if self.as_postgres {
+                let ok = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(&to)
+                    .status()
+                    .unwrap()
+                    .success();
+                assert!(ok, "chown of {} to postgres failed", to.display());
+            }
+        }
     }
 
     fn data(&self) -> PathBuf {

@@ -12,13 +12,14 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::str::FromStr;
 use std::sync::{mpsc, Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+
+use super::tls::{self, Tls};
 
 use crate::{Result, StoreError};
 
@@ -36,6 +37,7 @@ type Job = Box<dyn FnOnce(Rc<Clients>) -> LocalFuture + Send>;
 /// The pool, living on the driver's thread.
 struct Clients {
     config: Config,
+    tls: Tls,
     target: String,
     idle: RefCell<Vec<Client>>,
     permits: Semaphore,
@@ -142,9 +144,7 @@ impl Bridge {
 
     /// A bridge of its own to `url` (tests: two pools of one process racing each other).
     pub fn start(url: &str) -> Result<Bridge> {
-        let mut config = Config::from_str(url).map_err(|e| {
-            StoreError::BadLocation(format!("the PostgreSQL URL does not parse: {e}"))
-        })?;
+        let (mut config, tls) = tls::parse(url)?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("ship");
         let target = target(&config);
@@ -160,6 +160,7 @@ impl Bridge {
             .spawn(move || {
                 let clients = Rc::new(Clients {
                     config,
+                    tls,
                     target: for_thread,
                     idle: RefCell::new(vec![]),
                     permits: Semaphore::new(MAX_CONNECTIONS),
@@ -245,9 +246,9 @@ impl Clients {
         }
         let (client, connection) = self
             .config
-            .connect(NoTls)
+            .connect(self.tls.connector())
             .await
-            .map_err(|e| store_error(&e, &self.target))?;
+            .map_err(|e| tls::connect_error(&e, &self.target, &self.tls))?;
         tokio::task::spawn_local(async move {
             // Its end shows as the client's is_closed (and its calls' errors).
             let _ = connection.await;

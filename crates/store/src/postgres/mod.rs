@@ -13,7 +13,9 @@
 
 mod bridge;
 mod schema;
+mod tls;
 mod tx;
+mod verify;
 
 use chrono::{DateTime, Utc};
 use shiploop_rollout::{Input, Rollout};
@@ -55,7 +57,8 @@ impl PgStore {
     /// Opens the database at `url` (`postgres://user:password@host:port/db`), creating or
     /// migrating ship's tables; a second open of the same URL in this process shares the first
     /// one's connections. [`StoreError::Unavailable`] naming `host:port` when it cannot be
-    /// reached.
+    /// reached (or its TLS handshake is refused). The URL's `sslmode` and `sslrootcert` secure
+    /// the connection as libpq's do (docs/SERVE.md, "PostgreSQL settings that matter").
     pub fn open(url: &str) -> Result<PgStore> {
         let bridge = Bridge::shared(url, |b| {
             b.run(async |c: &mut Client| Ok(schema::migrate(c).await?))

@@ -67,3 +67,74 @@ fn phases_name_unreadable_rollouts() {
         ["unreadable", "unreadable", "unreadable", "pending"]
     );
 }
+
+/// `sslrootcert` and the verifying modes come out of the URL where tokio-postgres would read
+/// them (after the user's `@`, from the first `?`); what it knows stays as it was.
+#[test]
+fn tls_parameters_are_taken_out_of_the_url() {
+    use std::path::PathBuf;
+    use tls::{split_params, Mode};
+    let plain = "postgres://ship:p%3Fss@db:5432/ship";
+    let s = split_params(plain).unwrap();
+    assert_eq!((s.url.as_str(), s.verify, s.root_file), (plain, None, None));
+    let s = split_params(
+        "postgresql://ship:pw@db/ship?application_name=x&sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20one.pem",
+    )
+    .unwrap();
+    assert_eq!(
+        s.url,
+        "postgresql://ship:pw@db/ship?application_name=x&sslmode=require"
+    );
+    assert_eq!(s.verify, Some(Mode::VerifyFull));
+    assert_eq!(s.root_file, Some(PathBuf::from("/etc/ca one.pem")));
+    // The last sslmode wins, as in tokio-postgres.
+    let s = split_params("postgres://db/ship?sslmode=verify-ca&sslmode=disable").unwrap();
+    assert_eq!(s.url, "postgres://db/ship?sslmode=require&sslmode=disable");
+    assert_eq!(s.verify, None);
+    let s = split_params("postgres://db/ship?sslmode=verify-ca").unwrap();
+    assert_eq!(s.verify, Some(Mode::VerifyCa));
+    // Only sslrootcert: no parameter left.
+    let s = split_params("postgres://u@db?sslrootcert=ca.pem").unwrap();
+    assert_eq!(s.url, "postgres://u@db");
+    assert_eq!(s.root_file, Some(PathBuf::from("ca.pem")));
+}
+
+/// What a URL asks for, as messages name it; a root file that cannot be used or a mode libpq
+/// does not know is a bad location, named without the password.
+#[test]
+fn tls_settings_follow_libpq() {
+    let dir = tempfile::tempdir().unwrap();
+    let shown = |url: &str| tls::parse(url).map(|(_, t)| t.to_string());
+    let base = "postgres://ship:s3cret@db:5432/ship";
+    assert_eq!(
+        shown(base).unwrap(),
+        "sslmode=prefer, the server's certificate not verified"
+    );
+    assert_eq!(
+        shown(&format!("{base}?sslmode=require")).unwrap(),
+        "sslmode=require, the server's certificate not verified"
+    );
+    assert_eq!(
+        shown(&format!("{base}?sslmode=verify-full")).unwrap(),
+        "sslmode=verify-full, the Mozilla roots (webpki-roots)"
+    );
+    let missing = dir.path().join("none.pem");
+    for url in [
+        format!("{base}?sslmode=verify-ca&sslrootcert={}", missing.display()),
+        format!("{base}?sslmode=sometimes"),
+    ] {
+        let e = shown(&url).unwrap_err();
+        assert!(matches!(e, StoreError::BadLocation(_)), "{e:?}");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+    let e = shown(&format!("{base}?sslrootcert={}", missing.display())).unwrap_err();
+    assert!(e.to_string().contains("none.pem"), "{e}");
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let e = shown(&format!(
+        "{base}?sslmode=require&sslrootcert={}",
+        not_pem.display()
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("no PEM certificate"), "{e}");
+}
