@@ -212,3 +212,24 @@ fn require_refuses_a_server_without_tls() {
     assert!(text.contains("does not support TLS"), "{text}");
     assert!(!encrypted(&PgStore::open_unshared(&url).unwrap()));
 }
+
+/// A server that accepts the connection and never answers (here: the TLS request) does not
+/// hold ship for ever: unavailable, named by host:port, after the session's time-out.
+#[test]
+fn a_server_that_never_answers_is_unavailable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let started = std::time::Instant::now();
+    let text = refused(
+        &format!("postgres://ship:s3cret@127.0.0.1:{port}/ship?sslmode=require"),
+        &format!("127.0.0.1:{port}"),
+    );
+    assert!(text.contains("no session within"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}

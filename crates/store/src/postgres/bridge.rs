@@ -27,6 +27,11 @@ use crate::{Result, StoreError};
 pub const MAX_CONNECTIONS: usize = 4;
 /// How long connecting may take before the database counts as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long setting a session up may take in all (connecting, the TLS handshake,
+/// authentication) before the database counts as unavailable: the driver's connect timeout
+/// covers the socket only, and a server (or a middlebox) that accepts and never answers would
+/// hold the call for ever.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one call may take (its statements, and waiting for the append lock) before the
 /// database counts as unavailable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -244,10 +249,17 @@ impl Clients {
                 return Ok(client);
             }
         }
-        let (client, connection) = self
-            .config
-            .connect(self.tls.connector())
+        let connecting = self.config.connect(self.tls.connector());
+        let (client, connection) = tokio::time::timeout(SESSION_TIMEOUT, connecting)
             .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "PostgreSQL at {}: no session within {} s ({})",
+                    self.target,
+                    SESSION_TIMEOUT.as_secs(),
+                    self.tls
+                ))
+            })?
             .map_err(|e| tls::connect_error(&e, &self.target, &self.tls))?;
         tokio::task::spawn_local(async move {
             // Its end shows as the client's is_closed (and its calls' errors).
