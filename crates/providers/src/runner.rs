@@ -104,8 +104,8 @@ impl Runner {
     ///
     /// The command runs on a thread of its own, which reaps it and closes its descriptors as
     /// soon as it has exited, however busy the caller's thread; and only so many run at once
-    /// for the open-file limit ([`pool`]). Waiting for a turn is not an error and not part of
-    /// the timeout.
+    /// for the open-file limit (see the `pool` module). Waiting for a turn is not an error and
+    /// not part of the timeout.
     pub async fn run(&self, cmd: &str) -> Result<String, RunError> {
         let slot = pool::slot().await;
         let job = execute(self.dir.clone(), self.timeout, cmd.to_string());
