@@ -215,6 +215,7 @@ async fn monitoring_gate(ws: &Workspace, r: &LoadedRelease) -> gates::GateResult
         weight: 0,
         window_secs: ws.config.metrics.window.0.as_secs().max(1),
         since_secs: ws.config.metrics.window.0.as_secs().max(1),
+        stage_started: None,
         slow_secs: plan.latency_bounds().0,
         target_secs: plan.latency_bounds().1,
     };

@@ -263,6 +263,7 @@ impl Controller<'_> {
                 weight: 100,
                 window_secs: self.ws.config.metrics.window.0.as_secs().max(1),
                 since_secs: self.ws.config.metrics.window.0.as_secs().max(1),
+                stage_started: None,
                 slow_secs: None,
                 target_secs: None,
             };

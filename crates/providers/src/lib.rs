@@ -105,6 +105,10 @@ pub struct MetricContext {
     pub window_secs: u64,
     /// Seconds since the stage began: the span of counts "since the stage began".
     pub since_secs: u64,
+    /// When the stage began, when there is a stage: a source that can count from an instant
+    /// (Prometheus) counts from this one, not from `since_secs` whole seconds before its own
+    /// clock, whose dropped fraction of a second moves from tick to tick.
+    pub stage_started: Option<std::time::SystemTime>,
     /// The p99 trigger's limit and the latency target, in seconds: `canary/slow` and
     /// `canary/slow_target` count the requests slower than each.
     pub slow_secs: Option<f64>,
@@ -122,6 +126,7 @@ impl MetricContext {
             weight,
             window_secs,
             since_secs: window_secs,
+            stage_started: None,
             slow_secs: None,
             target_secs: None,
         }

@@ -241,6 +241,7 @@ impl Controller<'_> {
                 .state
                 .stage_started
                 .map_or(window, |s| (now - s).num_seconds().max(1) as u64),
+            stage_started: self.state.stage_started.map(Into::into),
             slow_secs,
             target_secs,
         };

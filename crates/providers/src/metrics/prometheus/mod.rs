@@ -5,6 +5,12 @@
 //! canary's label value. Every query may have a second `samples` query (how many requests stand
 //! behind the value); without one the value counts as one sample. An empty result is *no data*,
 //! never zero; several series where one was expected is an error (aggregate in the query).
+//!
+//! Every query of one measurement is evaluated at one instant, and "since the stage began"
+//! (`{{since}}`) spans exactly from the stage's start to that instant ([`since_range`]): the
+//! judge differences successive request and error counts, so both must cover the same span,
+//! and a span whose start moves between ticks makes `increase()` report counts that do not
+//! add up (see [`since_range`]).
 
 mod config;
 pub use config::{PromQueryCfg, PrometheusCfg};
@@ -18,7 +24,7 @@ use serde_json::Value;
 use shiploop_rollout::measure::Measurement;
 use shiploop_rollout::Observation;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// One named query.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +150,34 @@ pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
 /// A Prometheus duration for a window in seconds.
 pub fn prom_duration(secs: u64) -> String {
     format!("{}s", secs.max(1))
+}
+
+/// Seconds since the epoch, as the HTTP API's `time` takes them (0 on a clock before 1970).
+fn epoch_secs(t: SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// `{{since}}` for a measurement evaluated at `at`: from the stage's start to `at`, to the
+/// millisecond, when the stage's start is known (and not after `at`); else the context's
+/// whole seconds.
+///
+/// Why not whole seconds: `increase(x[N s])` extrapolates each series to the ends of its range.
+/// With the range's start at `at − floor(at − start)`, it moves back and forth within a second
+/// of the stage's start from one tick to the next, so the request count (extrapolated to that
+/// moving start) climbs in steps of whole seconds of traffic, while the new version's error
+/// counter, at zero when the stage began, is never extrapolated past its zero and climbs
+/// smoothly. At ticks shorter than the scrape interval, errors then rise in ticks in which
+/// requests do not, and the judge — which counts no more errors than requests in an interval —
+/// drops them: in the prometheus-nginx example a canary failing 5 % of its requests was judged
+/// at 0.8 % to 1.9 % (or, when the request count went down and intervals were lost, at 6.8 %),
+/// depending on the ticks' phase against the stage's start, and held instead of rolled back.
+pub fn since_range(ctx: &MetricContext, at: SystemTime) -> String {
+    match ctx.stage_started.and_then(|s| at.duration_since(s).ok()) {
+        Some(d) => format!("{}ms", d.as_millis().max(1)),
+        None => prom_duration(ctx.since_secs),
+    }
 }
 
 /// A regex matching the `le` label of the histogram bucket at `secs`, however the client
@@ -292,34 +326,32 @@ fn series_points(data: &Value) -> Result<Vec<Point>, String> {
 }
 
 impl PrometheusSource {
+    /// One value of `promql` at `at` (an instant query), or reduced from its range ending at
+    /// `at`.
     async fn run(
         &self,
         promql: &str,
         range: Option<(Duration, Duration, Reduce)>,
+        at: SystemTime,
     ) -> Result<Option<f64>, ProviderError> {
+        // Before 1970 only on a broken clock: then a range ends at 0 and is empty.
+        let now = epoch_secs(at);
         let (path, params, reduce) = match range {
             None => (
                 "/api/v1/query",
-                vec![("query", promql.to_string())],
+                vec![("query", promql.to_string()), ("time", format!("{now:.3}"))],
                 Reduce::Last,
             ),
-            Some((over, step, reduce)) => {
-                // Before 1970 only on a broken clock: then the range ends at 0 and is empty.
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs_f64();
-                (
-                    "/api/v1/query_range",
-                    vec![
-                        ("query", promql.to_string()),
-                        ("start", format!("{:.3}", now - over.as_secs_f64())),
-                        ("end", format!("{now:.3}")),
-                        ("step", format!("{}s", step.as_secs().max(1))),
-                    ],
-                    reduce,
-                )
-            }
+            Some((over, step, reduce)) => (
+                "/api/v1/query_range",
+                vec![
+                    ("query", promql.to_string()),
+                    ("start", format!("{:.3}", now - over.as_secs_f64())),
+                    ("end", format!("{now:.3}")),
+                    ("step", format!("{}s", step.as_secs().max(1))),
+                ],
+                reduce,
+            ),
         };
         let data = self.api(path, &params).await?;
         single_value(&data, reduce).map_err(ProviderError::bad_answer)
@@ -370,7 +402,7 @@ impl PrometheusSource {
         fill(q.query, &[("service", q.service), ("mission", q.mission)])
     }
 
-    async fn measure_key(&self, key: &str, ctx: &MetricContext) -> Measurement {
+    async fn measure_key(&self, key: &str, ctx: &MetricContext, at: SystemTime) -> Measurement {
         let Some((version, metric)) = key.split_once('/') else {
             return Measurement::error(format!("{key}: not a version/metric key"));
         };
@@ -390,7 +422,7 @@ impl PrometheusSource {
             .map(String::as_str)
             .unwrap_or(".*");
         let window = prom_duration(ctx.window_secs);
-        let since = prom_duration(ctx.since_secs);
+        let since = since_range(ctx, at);
         let slow_within = ctx
             .slow_secs
             .map(|s| within(s, &self.buckets))
@@ -412,14 +444,14 @@ impl PrometheusSource {
         let selector = fill(&self.selector, &base_vars);
         let mut vars = base_vars.to_vec();
         vars.push(("selector", selector.as_str()));
-        let value = match self.run(&fill(&q.query, &vars), q.range).await {
+        let value = match self.run(&fill(&q.query, &vars), q.range, at).await {
             Ok(Some(v)) => v,
             Ok(None) => return Measurement::NoData,
             Err(e) => return e.measurement(),
         };
         let samples = match &q.samples {
             None => 1,
-            Some(s) => match self.run(&fill(s, &vars), None).await {
+            Some(s) => match self.run(&fill(s, &vars), None, at).await {
                 Ok(Some(n)) if n.is_finite() && n > 0.0 => n.round() as u64,
                 Ok(_) => 0,
                 Err(e) => return e.context("samples query").measurement(),
@@ -435,9 +467,11 @@ impl MetricSource for PrometheusSource {
         "prometheus"
     }
     async fn measure(&self, keys: &[String], ctx: &MetricContext) -> Observation {
+        // One instant for every query: the requests and the errors of a tick cover one span.
+        let at = SystemTime::now();
         let mut out = Observation::new();
         for key in keys {
-            out.insert(key.clone(), self.measure_key(key, ctx).await);
+            out.insert(key.clone(), self.measure_key(key, ctx, at).await);
         }
         out
     }
@@ -546,6 +580,28 @@ mod tests {
         );
         // Past the last bound, nothing is interpolated.
         assert_eq!(within(30.0, &b), within(10.0, &b));
+    }
+
+    #[test]
+    fn since_the_stage_began_is_counted_to_the_millisecond() {
+        use std::time::UNIX_EPOCH;
+        let start = UNIX_EPOCH + Duration::from_millis(1_796_302_842_332);
+        let mut ctx = MetricContext::window("web", "r", "canary", 5, 15);
+        ctx.since_secs = 754;
+        ctx.stage_started = Some(start);
+        // Two ticks half a second apart in the same whole second since the stage began: the
+        // range still starts at the stage's start, not 0.217 s and then 0.718 s after it.
+        let at = start + Duration::from_millis(754_217);
+        assert_eq!(since_range(&ctx, at), "754217ms");
+        assert_eq!(
+            since_range(&ctx, at + Duration::from_millis(501)),
+            "754718ms"
+        );
+        // No stage (gates, validation), or a start after the instant: the whole seconds.
+        assert_eq!(since_range(&ctx, start - Duration::from_secs(1)), "754s");
+        ctx.stage_started = None;
+        assert_eq!(since_range(&ctx, at), "754s");
+        assert_eq!(since_range(&ctx, start), "754s");
     }
 
     #[test]
