@@ -131,9 +131,11 @@ impl StatusFile {
         Ok(StatusFile { meta, body })
     }
 
-    /// STATUS.md as file text.
+    /// STATUS.md as file text, its tables rendered from the record. (The changes below only
+    /// change the record: rendering ten thousand rows after each of ten thousand updates made
+    /// `ship serve`'s batched STATUS.md write take longer than a lease lives.)
     pub fn render(&self) -> String {
-        Document::render_file(&self.meta, &self.body)
+        Document::render_file(&self.meta, &self.refreshed_body())
     }
 
     /// Records a mission's phase (and release), adding its entry if new; `since` moves only when
@@ -165,7 +167,6 @@ impl StatusFile {
                 measured: vec![],
             }),
         }
-        self.refresh();
     }
 
     /// The handoff: the mission is in Operate, owned by `owner`, with its checkpoints.
@@ -183,7 +184,6 @@ impl StatusFile {
             m.measurement_schedule = schedule.to_vec();
             m.measured.retain(|c| schedule.iter().any(|s| &s.name == c));
         }
-        self.refresh();
     }
 
     /// Replaces the mission's handed-over checkpoints (the outcome contract was edited); true
@@ -196,7 +196,6 @@ impl StatusFile {
             return false;
         }
         m.measurement_schedule = schedule.to_vec();
-        self.refresh();
         true
     }
 
@@ -207,7 +206,6 @@ impl StatusFile {
                 m.measured.push(checkpoint.to_string());
             }
         }
-        self.refresh();
     }
 
     /// The mission named `name`.
@@ -238,23 +236,27 @@ impl StatusFile {
                 updated_at: now,
             }),
         }
-        self.refresh();
     }
 
-    /// Re-renders the tables; puts them back in their sections if someone deleted the markers.
+    /// Re-renders the tables in `body`; puts them back in their sections if someone deleted the
+    /// markers.
     pub fn refresh(&mut self) {
+        self.body = self.refreshed_body();
+    }
+
+    fn refreshed_body(&self) -> String {
         let tables = [
             ("missions", "Missions", self.missions_table()),
             ("releases", "Releases", self.releases_table()),
         ];
+        let mut body = self.body.clone();
         for (block, heading, table) in tables {
-            self.body = match markdown::set_block(&self.body, block, &table) {
+            body = match markdown::set_block(&body, block, &table) {
                 Some(b) => b,
-                None => {
-                    markdown::set_section(&self.body, heading, &markdown::wrap_block(block, &table))
-                }
+                None => markdown::set_section(&body, heading, &markdown::wrap_block(block, &table)),
             };
         }
+        body
     }
 
     fn missions_table(&self) -> String {
@@ -372,6 +374,10 @@ mod tests {
             body: "# Status\n\nmine\n".into(),
         };
         s.set_mission("m", Phase::Operate, None, Utc::now());
+        let text = s.render();
+        assert!(text.contains("---\n# Status\n\nmine\n"), "{text}");
+        assert!(text.contains("## Missions\n\n<!-- ship:begin missions -->"));
+        s.refresh();
         assert!(s.body.starts_with("# Status\n\nmine\n"));
         assert!(s
             .body
