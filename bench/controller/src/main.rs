@@ -485,6 +485,10 @@ fn run(n: usize, prepared: &Path, url: Option<&str>, o: &Opts) -> Res<Row> {
             .count();
     }
     drop(store);
+    // SHIP_BENCH_KEEP=1 keeps the run's workspace (and its state database) to look into.
+    if std::env::var_os("SHIP_BENCH_KEEP").is_some() {
+        eprintln!("  kept {}", tmp.keep().display());
+    }
     Ok(row)
 }
 

@@ -18,6 +18,7 @@
 
 pub mod binding;
 mod finish;
+mod heartbeat;
 mod lease;
 mod operator;
 pub mod replicas;

@@ -6,6 +6,7 @@
 //! Runs on a `LocalSet`: a controller is driven through `&mut` borrows and callbacks that need
 //! not be `Send`, and one thread is plenty for a loop that mostly waits.
 
+use super::heartbeat::{replica_lease, Heartbeat, Pulse};
 use super::replicas::{Replicas, REPLICA_LEASE};
 use crate::{store_err, with_webhooks, Clock, Controller, Result};
 use chrono::{DateTime, Utc};
@@ -213,18 +214,22 @@ pub async fn supervise_with<C: Clock + Clone + 'static>(
     let mut replicas = Replicas::new(&holder, (poll * 3).max(Duration::from_secs(3)));
     let mut store = crate::open_store(ws)?;
     let mut pruned: Option<DateTime<Utc>> = None;
-    let mut renewed: Option<DateTime<Utc>> = None;
-    let renew_every = chrono::Duration::from_std(ttl / 3).unwrap_or_default();
+    // The heartbeat and the leases' renewal run on their own thread, for as long as this
+    // thread shows signs of life: each poll here, and each rollout's decision.
+    let beat = Heartbeat::start(ws, &mut *store, &holder, poll, ttl, clock.clone());
+    let observer: Rc<dyn Observer> = Rc::new(Pulsing {
+        inner: observer,
+        pulse: beat.pulses(),
+    });
     let mut stop_rx = stop.clone();
     loop {
         let now = tasks_clock.now();
-        // Every third of the TTL (not every poll): with ten thousand rollouts, renewing each
-        // poll would rewrite ten thousand lease rows a second.
-        let renew_all = renewed.is_none_or(|at| now - at >= renew_every);
-        match heartbeat(&mut *store, &mut replicas, ttl, now, renew_all) {
-            Ok(()) if renew_all => renewed = Some(now),
-            Ok(()) => {}
-            Err(e) => observer.error("", &format!("renewing this replica's leases: {e}"), poll),
+        beat.pulse(now);
+        for e in beat.errors() {
+            observer.error("", &e, poll);
+        }
+        if let Some(live) = beat.live() {
+            replicas.update(live, now);
         }
         if pruned.is_none_or(|at| now - at > chrono::Duration::hours(1)) {
             pruned = Some(now);
@@ -308,46 +313,30 @@ pub async fn supervise_with<C: Clock + Clone + 'static>(
     if let Err(e) = ws.flush_status() {
         observer.error("", &format!("updating STATUS.md: {e}"), poll);
     }
+    beat.stop();
     let _ = store.release_lease(&replica_lease(&holder), &holder);
     let _ = store.release_lease(SERVER_LEASE, &holder);
     Ok(())
 }
 
-fn replica_lease(holder: &str) -> String {
-    format!("{REPLICA_LEASE}{holder}")
+/// The supervisor's observer, which also takes each rollout's decision as a sign that the
+/// controller thread is alive (see [`Heartbeat`]).
+struct Pulsing {
+    inner: Rc<dyn Observer>,
+    pulse: Pulse,
 }
 
-/// This replica's heartbeat (one row, every poll) and, when `renew_all`, every lease it holds
-/// — its rollouts', in one write whatever their number; then the live replicas, read back.
-fn heartbeat(
-    store: &mut dyn StateStore,
-    replicas: &mut Replicas,
-    ttl: Duration,
-    now: DateTime<Utc>,
-    renew_all: bool,
-) -> std::result::Result<(), StoreError> {
-    let me = replicas.me().to_string();
-    store.lease_acquire(&replica_lease(&me), &me, ttl, now)?;
-    if renew_all {
-        store.renew_leases(&me, ttl, now)?;
-        // The server lease `ship rollout start --detach` looks for (older readers): one
-        // replica holds it; a dead holder's is taken over.
-        if store.lease_acquire(SERVER_LEASE, &me, ttl, now)?.is_none() {
-            if let Some(other) = store.lease_holder(SERVER_LEASE, now)? {
-                if crate::holder_is_dead(&other) {
-                    store.lease_take_over(SERVER_LEASE, &other, &me, ttl, now)?;
-                }
-            }
-        }
+impl Observer for Pulsing {
+    fn decision(&self, release: &str, d: &Decision) {
+        self.pulse.at(d.at);
+        self.inner.decision(release, d);
     }
-    let live = store.leases(REPLICA_LEASE, now)?;
-    replicas.update(
-        live.into_iter()
-            .map(|(_, l)| l.holder)
-            .filter(|h| !crate::holder_is_dead(h)),
-        now,
-    );
-    Ok(())
+    fn finished(&self, release: &str, outcome: &str) {
+        self.inner.finished(release, outcome);
+    }
+    fn error(&self, release: &str, message: &str, retry_in: Duration) {
+        self.inner.error(release, message, retry_in);
+    }
 }
 
 /// What every rollout task of one supervisor shares.
