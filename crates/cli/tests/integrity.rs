@@ -253,7 +253,7 @@ fn a_rollout_deleted_from_the_database_with_its_contract_is_missed() {
     std::fs::remove_file(ws.path("work/releases/2026-11-27-web.md")).unwrap();
     db(&ws)
         .connection()
-        .execute_batch("DELETE FROM samples; DELETE FROM decisions; DELETE FROM rollouts;")
+        .execute_batch("DELETE FROM samples; DELETE FROM rollouts;")
         .unwrap();
     let r = ws.ship_exits(&["audit", "verify"], 1);
     let text = r.text();

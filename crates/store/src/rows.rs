@@ -71,17 +71,18 @@ pub fn decode_event(raw: RawEvent) -> Result<LoggedEvent> {
     })
 }
 
-/// A decision row, decoded.
-pub fn decode_decision(id: i64, release: String, decision: &str) -> Result<DecisionRow> {
-    let decision = serde_json::from_str(decision).map_err(|e| {
+/// A decision, from its `decision` event's data (event `seq`): the event log holds each
+/// recorded decision once, and the decisions are read from it.
+pub fn decode_decision(seq: i64, release: String, data: &str) -> Result<DecisionRow> {
+    let event: crate::event::DecisionEvent = serde_json::from_str(data).map_err(|e| {
         StoreError::Corrupt(format!(
-            "state database: decision {id} of {release} is unreadable: {e}"
+            "state database: the decision of event {seq} ({release}) is unreadable: {e}"
         ))
     })?;
     Ok(DecisionRow {
-        id,
+        id: seq,
         release,
-        decision,
+        decision: event.decision,
     })
 }
 

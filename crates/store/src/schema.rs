@@ -79,8 +79,16 @@ CREATE INDEX leases_holder ON leases(holder);
 CREATE INDEX samples_at ON samples(at);
 ";
 
+/// Version 4: a decision is stored once, as its `decision` event (which the hash chain
+/// covers); the `decisions` table held the same JSON a second time — half of what a recorded
+/// tick added. Every row of it has its event (both were written in one transaction since
+/// version 1), so nothing is lost.
+const V4: &str = "
+DROP TABLE decisions;
+";
+
 /// The schema version this build writes.
-const CURRENT: i64 = 3;
+const CURRENT: i64 = 4;
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // Up to date (every open but the first few): no write lock, so readers — the server's
@@ -102,6 +110,9 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
         if version < 3 {
             conn.execute_batch(&format!("{V3} PRAGMA user_version = 3;"))?;
+        }
+        if version < 4 {
+            conn.execute_batch(&format!("{V4} PRAGMA user_version = 4;"))?;
         }
         Ok(())
     })();
@@ -164,5 +175,64 @@ mod tests {
         let ttl = std::time::Duration::from_secs(30);
         let next = st.lease_acquire("r1", "b", ttl, crate::contract::at(31));
         assert_eq!(next.unwrap(), Some(2));
+    }
+
+    /// A database of schema version 3 (each decision stored twice: a `decisions` row and its
+    /// event) migrates to 4: the rows are dropped and the decisions read back from the events.
+    #[test]
+    fn version_3_decisions_are_read_from_their_events() {
+        use crate::StateStore;
+        use shiploop_rollout::DecisionKind;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let d = crate::contract::decision(DecisionKind::Promote, crate::contract::at(5), 25);
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} {} {} PRAGMA user_version = 3;",
+                super::V1,
+                super::V2,
+                super::V3
+            ))
+            .unwrap();
+            conn.execute_batch(
+                "INSERT INTO rollouts (release, kind, plan, state, created_at, updated_at) VALUES ('r1', 'standard', '{}', '{}', 't', 't')",
+            )
+            .unwrap();
+            let json = serde_json::to_string(&d).unwrap();
+            let event = serde_json::to_string(&crate::event::DecisionEvent {
+                decision: d.clone(),
+                state_sha256: None,
+            })
+            .unwrap();
+            conn.execute(
+                "INSERT INTO decisions (release, at, kind, decision) VALUES ('r1', 't', 'promote', ?1)",
+                [&json],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO events (seq, at, release, kind, data, prev_hash, hash) VALUES (7, 't', 'r1', 'decision', ?1, '', '')",
+                [&event],
+            )
+            .unwrap();
+        }
+        let st = crate::SqliteStore::open(&path).unwrap();
+        let version: i64 = st
+            .connection()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 4);
+        let tables: i64 = st
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'decisions'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+        let back = st.decisions("r1").unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!((back[0].id, &back[0].decision), (7, &d));
     }
 }

@@ -53,7 +53,7 @@ pub struct StoredRollout {
 /// A recorded decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DecisionRow {
-    /// Its place among all decisions.
+    /// Its place among all decisions: the `seq` of its `decision` event.
     pub id: i64,
     /// The release decided on.
     pub release: String,

@@ -15,7 +15,7 @@ use shiploop_testkit::postgres::Cluster;
 
 /// Empties every table (identities from 1 again): a fresh store without a database per case.
 const EMPTY: &str =
-    "TRUNCATE rollouts, decisions, samples, events, leases, commands, cursors RESTART IDENTITY CASCADE";
+    "TRUNCATE rollouts, samples, events, leases, commands, cursors RESTART IDENTITY CASCADE";
 
 fn emptied(url: &str) -> PgStore {
     let st = PgStore::open(url).unwrap();

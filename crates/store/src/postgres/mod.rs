@@ -319,7 +319,7 @@ impl StateStore for PgStore {
         let raw = self.run(async move |c: &mut Client| {
             let rows = c
                 .query(
-                    "SELECT id, release, decision FROM decisions WHERE release = $1 ORDER BY id",
+                    "SELECT seq, release, data FROM events WHERE release = $1 AND kind = 'decision' ORDER BY seq",
                     &[&release],
                 )
                 .await?;

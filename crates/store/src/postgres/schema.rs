@@ -1,7 +1,7 @@
 //! PostgreSQL's schema and migrations, versioned in the `ship_schema` table and applied under
 //! an advisory lock, so replicas starting at once do not both migrate.
 //!
-//! The tables are SQLite's (schema version 3 there): TEXT times and JSON text, so an event's
+//! The tables are SQLite's (schema version 4 there): TEXT times and JSON text, so an event's
 //! bytes and hash are the same in both. Every text column collates as "C" (bytewise, as in
 //! SQLite), so ordering and time comparisons do not depend on the database's locale.
 
@@ -77,8 +77,11 @@ CREATE TABLE cursors (
 );
 "#;
 
+/// Version 2: a decision is stored once, as its `decision` event (as SQLite's version 4).
+const V2: &str = "DROP TABLE decisions;";
+
 /// The migrations, in order: version i + 1 is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 1] = [V1];
+const MIGRATIONS: [&str; 2] = [V1, V2];
 
 /// The schema version this build writes.
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

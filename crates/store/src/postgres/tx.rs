@@ -152,17 +152,6 @@ pub async fn record_step(c: &mut Client, s: OwnedStep) -> Done<()> {
     if n != 1 {
         return Err(StoreError::NotFound(format!("no rollout of {release} is recorded")).into());
     }
-    let kind = serde_json::to_value(s.decision.kind)?;
-    tx.execute(
-        "INSERT INTO decisions (release, at, kind, decision) VALUES ($1, $2, $3, $4)",
-        &[
-            &release,
-            &at,
-            &kind.as_str().unwrap_or_default(),
-            &serde_json::to_string(&s.decision)?,
-        ],
-    )
-    .await?;
     if let Some(obs) = &s.samples {
         let insert = tx
             .prepare("INSERT INTO samples (release, at, key, measurement) VALUES ($1, $2, $3, $4)")

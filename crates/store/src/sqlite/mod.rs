@@ -298,16 +298,6 @@ impl StateStore for SqliteStore {
                 "no rollout of {release} is recorded"
             )));
         }
-        let kind = serde_json::to_value(decision.kind)?;
-        tx.execute(
-            "INSERT INTO decisions (release, at, kind, decision) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                release,
-                ts(at),
-                kind.as_str().unwrap_or_default(),
-                serde_json::to_string(decision)?
-            ],
-        )?;
         if let Some(obs) = samples {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO samples (release, at, key, measurement) VALUES (?1, ?2, ?3, ?4)",
@@ -355,7 +345,7 @@ impl StateStore for SqliteStore {
     fn decisions(&self, release: &str) -> Result<Vec<DecisionRow>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare(
-            "SELECT id, release, decision FROM decisions WHERE release = ?1 ORDER BY id",
+            "SELECT seq, release, data FROM events WHERE release = ?1 AND kind = 'decision' ORDER BY seq",
         )?;
         let rows = stmt.query_map(params![release], |r| {
             Ok((
