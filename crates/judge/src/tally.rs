@@ -3,9 +3,22 @@
 //!
 //! Sources count from different origins: ship's proxy from its own start (a counter that only
 //! restarts with the process), Prometheus' `increase(…[since the stage began])` from the start
-//! of the stage. Both are handled by differencing successive readings; a reading whose request
-//! count went down is a restart, and counting starts again from it (the interval it ends is
-//! lost, which costs evidence, never validity).
+//! of the stage. Both are handled by differencing each reading from high-water marks of the
+//! readings before it.
+//!
+//! A source's counts can be a little out of step: Prometheus extrapolates each series of an
+//! `increase()` on its own, so in one reading the errors can run ahead of the requests, and a
+//! request count can go down a little from one tick to the next. So the marks move only by
+//! what was counted: errors that an interval's requests do not cover (no more errors than
+//! requests are counted in an interval) stay above the mark and are counted in a later
+//! interval, never dropped; and a request count counted since the stage began that goes down
+//! a little counts no requests until it is above its mark again. Dropping them lost errors for
+//! good: a canary failing 5 % of its requests was judged at 0.8 % to 1.9 %.
+//!
+//! A restart is a request count that went down where it cannot be noise: any drop of a running
+//! counter (ship's proxy counts exactly), or a count since the stage began that fell below half
+//! of its mark (a source that lost its data). Counting starts again from that reading (the
+//! interval it ends is lost, which costs evidence, never validity).
 
 use crate::bet::Counts;
 use serde::{Deserialize, Serialize};
@@ -50,42 +63,61 @@ pub struct Last {
     pub reading: Reading,
 }
 
-fn minus(now: &Counts, before: &Counts) -> Counts {
-    let requests = now.requests - before.requests;
-    let clamp = |x: u64| x.min(requests);
-    Counts {
+/// The counts of the interval from the marks `before` to the reading `now`, and the marks
+/// moved by exactly what the interval counted.
+///
+/// No more errors (or slow requests) than requests are counted in an interval; the rest stays
+/// above the mark for a later interval. Counts that went down (a source's rounding or
+/// extrapolation) count nothing and leave the mark where it was, so they are neither
+/// subtracted nor counted twice.
+fn advance(now: &Counts, before: &Counts) -> (Counts, Counts) {
+    let requests = now.requests.saturating_sub(before.requests);
+    let take = |now: u64, before: u64| now.saturating_sub(before).min(requests);
+    let errors = take(now.errors, before.errors);
+    let (slow, slow_mark) = partial(now.slow, before.slow, take);
+    let (slow_target, slow_target_mark) = partial(now.slow_target, before.slow_target, take);
+    let interval = Counts {
         requests,
-        errors: clamp(now.errors.saturating_sub(before.errors)),
-        slow: sub(now.slow, before.slow).map(clamp),
-        slow_target: sub(now.slow_target, before.slow_target).map(clamp),
-    }
+        errors,
+        slow,
+        slow_target,
+    };
+    let mark = Counts {
+        requests: now.requests.max(before.requests),
+        errors: before.errors + errors,
+        slow: slow_mark,
+        slow_target: slow_target_mark,
+    };
+    (interval, mark)
 }
 
-/// A count over the interval: unknown unless both ends are known (a reading that lacked it
-/// leaves the next interval unknown too, rather than counting a running total as one interval).
-fn sub(now: Option<u64>, before: Option<u64>) -> Option<u64> {
+/// A count some readings may lack (`slow`): over the interval it is unknown unless both ends
+/// are known (a reading that lacked it leaves the next interval unknown too, rather than
+/// counting a running total as one interval), and the mark is the reading's when it was not
+/// counted.
+fn partial(
+    now: Option<u64>,
+    before: Option<u64>,
+    take: impl Fn(u64, u64) -> u64,
+) -> (Option<u64>, Option<u64>) {
     match (now, before) {
-        (Some(a), Some(b)) => Some(a.saturating_sub(b)),
-        _ => None,
+        (Some(a), Some(b)) => {
+            let counted = take(a, b);
+            (Some(counted), Some(b + counted))
+        }
+        (a, _) => (None, a),
     }
 }
 
-fn max(now: Option<u64>, before: Option<u64>) -> Option<u64> {
-    match (now, before) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, _) => a,
-    }
-}
-
-/// High-water marks: errors or slow counts that went down while requests did not (a source's
-/// rounding) are neither subtracted nor counted twice.
-fn mark(now: &Counts, before: &Counts) -> Counts {
-    Counts {
-        requests: now.requests,
-        errors: now.errors.max(before.errors),
-        slow: max(now.slow, before.slow),
-        slow_target: max(now.slow_target, before.slow_target),
-    }
+/// Whether a reading whose request count went down below the last mark starts the counts
+/// again (see the module's documentation).
+fn restarted(origin: Origin, now: &Reading, mark: &Reading) -> bool {
+    let fell = |now: u64, mark: u64| match origin {
+        Origin::Counter => now < mark,
+        Origin::Stage => now < mark / 2,
+    };
+    fell(now.stable.requests, mark.stable.requests)
+        || fell(now.canary.requests, mark.canary.requests)
 }
 
 /// The interval a reading closes, given the previous one.
@@ -113,20 +145,17 @@ pub fn step(origin: Origin, last: Option<&Last>, stage: usize, now: Reading) -> 
         (Origin::Counter, Some(l)) => l.reading,
         (Origin::Counter, None) => return (Step::Baseline, fresh),
     };
-    if now.stable.requests < previous.stable.requests
-        || now.canary.requests < previous.canary.requests
-    {
+    if restarted(origin, &now, &previous) {
         return (Step::Baseline, fresh);
     }
-    let interval = Reading {
-        stable: minus(&now.stable, &previous.stable),
-        canary: minus(&now.canary, &previous.canary),
-    };
+    let (stable, stable_mark) = advance(&now.stable, &previous.stable);
+    let (canary, canary_mark) = advance(&now.canary, &previous.canary);
+    let interval = Reading { stable, canary };
     let kept = Last {
         stage,
         reading: Reading {
-            stable: mark(&now.stable, &previous.stable),
-            canary: mark(&now.canary, &previous.canary),
+            stable: stable_mark,
+            canary: canary_mark,
         },
     };
     (Step::Interval(interval), kept)
@@ -221,5 +250,44 @@ mod tests {
         let (_, l) = step(Origin::Stage, None, 0, r(10, 0, 10, 0));
         let (s, _) = step(Origin::Stage, Some(&l), 0, r(11, 5, 10, 3));
         assert_eq!(s, Step::Interval(r(1, 1, 0, 0)));
+    }
+
+    #[test]
+    fn errors_the_requests_did_not_cover_are_counted_in_a_later_interval() {
+        let (_, l) = step(Origin::Stage, None, 0, r(10, 0, 10, 0));
+        let (s, l) = step(Origin::Stage, Some(&l), 0, r(11, 5, 10, 3));
+        assert_eq!(s, Step::Interval(r(1, 1, 0, 0)));
+        let (s, l) = step(Origin::Stage, Some(&l), 0, r(20, 5, 20, 3));
+        assert_eq!(s, Step::Interval(r(9, 4, 10, 3)), "carried, not dropped");
+        let (s, _) = step(Origin::Stage, Some(&l), 0, r(30, 5, 30, 3));
+        assert_eq!(s, Step::Interval(r(10, 0, 10, 0)), "and counted once");
+        // A slow count too.
+        let slow = |req: u64, slow: u64| Reading {
+            stable: Counts::new(req, 0, None),
+            canary: Counts::new(req, 0, Some(slow)),
+        };
+        let (_, l) = step(Origin::Counter, None, 0, slow(100, 10));
+        let (s, l) = step(Origin::Counter, Some(&l), 0, slow(102, 15));
+        assert!(matches!(s, Step::Interval(iv) if iv.canary.slow == Some(2)));
+        let (s, _) = step(Origin::Counter, Some(&l), 0, slow(110, 15));
+        assert!(matches!(s, Step::Interval(iv) if iv.canary.slow == Some(3)));
+    }
+
+    #[test]
+    fn a_count_since_the_stage_began_that_goes_down_a_little_is_not_a_restart() {
+        let (_, l) = step(Origin::Stage, None, 0, r(100, 5, 100, 5));
+        // Prometheus extrapolated the requests a little less this time: nothing is counted,
+        // and the marks stay.
+        let (s, l) = step(Origin::Stage, Some(&l), 0, r(97, 6, 98, 5));
+        assert_eq!(s, Step::Interval(r(0, 0, 0, 0)));
+        let (s, l) = step(Origin::Stage, Some(&l), 0, r(105, 7, 104, 6));
+        assert_eq!(s, Step::Interval(r(5, 2, 4, 1)));
+        // Below half of what it had counted: the source lost its counts, a restart.
+        let (s, _) = step(Origin::Stage, Some(&l), 0, r(105, 7, 40, 1));
+        assert_eq!(s, Step::Baseline);
+        // A running counter (ship's proxy) counts exactly: any drop is a restart.
+        let (_, l) = step(Origin::Counter, None, 0, r(100, 5, 100, 5));
+        let (s, _) = step(Origin::Counter, Some(&l), 0, r(100, 5, 99, 5));
+        assert_eq!(s, Step::Baseline);
     }
 }
