@@ -297,18 +297,10 @@ pub fn index_page(s: &AppState, q: &HomeQuery) -> Response {
 /// (ship records every submission there), each confirmed from its contract — the contract
 /// decides, STATUS.md only says which to read.
 fn pending_approvals(s: &AppState) -> Vec<LoadedRelease> {
-    let Ok(status) = s.ws.load_status() else {
-        return vec![];
-    };
-    status
-        .meta
-        .releases
+    pending_ids(s)
         .iter()
-        .rev()
-        .filter(|e| e.status == Status::PendingApproval.as_str())
-        .filter(|e| !e.id.contains(['/', '\\']) && !e.id.starts_with('.'))
-        .filter_map(|e| {
-            let path = s.ws.releases_dir().join(format!("{}.md", e.id));
+        .filter_map(|id| {
+            let path = s.ws.releases_dir().join(format!("{id}.md"));
             s.ws.load_release(&path).ok()
         })
         .filter(|r| r.contract.meta.status == Status::PendingApproval)
@@ -316,9 +308,76 @@ fn pending_approvals(s: &AppState) -> Vec<LoadedRelease> {
         .collect()
 }
 
+/// The ids STATUS.md records as pending approval, newest first. STATUS.md lists every release
+/// of the workspace: at ten thousand, parsing it took 200 ms a request, so what it says is
+/// kept until the file is replaced or changes (ship writes it by renaming a new file over it).
+fn pending_ids(s: &AppState) -> Vec<String> {
+    type Cached = Option<(FileStamp, Vec<String>)>;
+    static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
+    let path = s.ws.path(&s.ws.config.paths.status);
+    let stamp = FileStamp::of(&path);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let (Some(stamp), Some((cached, ids))) = (&stamp, cache.as_ref()) {
+        if stamp == cached {
+            return ids.clone();
+        }
+    }
+    let Ok(status) = s.ws.load_status() else {
+        return vec![];
+    };
+    let ids: Vec<String> = status
+        .meta
+        .releases
+        .iter()
+        .rev()
+        .filter(|e| e.status == Status::PendingApproval.as_str())
+        .filter(|e| !e.id.contains(['/', '\\']) && !e.id.starts_with('.'))
+        .map(|e| e.id.clone())
+        .collect();
+    *cache = stamp.map(|st| (st, ids.clone()));
+    ids
+}
+
+/// What tells one version of a file from another without reading it.
+#[derive(Debug, Clone, PartialEq)]
+struct FileStamp {
+    path: PathBuf,
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            path: path.to_path_buf(),
+            inode: m.ino(),
+            len: m.len(),
+            modified: m.modified().ok(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_replaced_by_one_of_the_same_size_has_another_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, next) = (dir.path().join("STATUS.md"), dir.path().join("next"));
+        std::fs::write(&path, "same size: a").unwrap();
+        let before = FileStamp::of(&path).unwrap();
+        assert_eq!(FileStamp::of(&path), Some(before.clone()));
+        std::fs::write(&next, "same size: b").unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        assert_ne!(FileStamp::of(&path), Some(before));
+        assert_eq!(FileStamp::of(&dir.path().join("gone")), None);
+    }
 
     #[test]
     fn pages_of_releases_newest_first_with_links_both_ways() {
