@@ -33,10 +33,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// ```
 ///
 /// Counts are cumulative (since the stage began, `{since}` seconds — to the millisecond
-/// `{since_ms}` ms before `{at}` — ago, or a running counter: `metrics.command.counts`); `canary/slow` and `canary/slow_target` count the requests slower
-/// than `{slow_ms}` and `{target_ms}`. A bare number counts as one sample; `null` or a missing
-/// key is "no data"; `{"error": …}` is an error for that key. A failing command or unparsable
-/// output is an error for every key.
+/// `{since_ms}` ms before `{at}` — ago, or a running counter: `metrics.command.counts`);
+/// `canary/slow` and `canary/slow_target` count the requests slower than `{slow_ms}` and
+/// `{target_ms}`. A bare number counts as one sample; `null` or a missing key is "no data";
+/// `{"error": …}` is an error for that key. A failing command or unparsable output is an error
+/// for every key.
 #[derive(Debug, Clone)]
 pub struct CommandSource {
     /// Where and how long the command runs.
@@ -209,7 +210,11 @@ mod tests {
                 dir: std::env::temp_dir(),
                 timeout: Duration::from_secs(10),
             },
-            command: r#"printf '{"canary/requests": %s, "canary/errors": %s, "stable/requests": %s}' {since} {since_ms} {at}"#.into(),
+            command: concat!(
+                r#"printf '{"canary/requests": %s, "canary/errors": %s, "#,
+                r#""stable/requests": %s}' {since} {since_ms} {at}"#
+            )
+            .into(),
         };
         let mut ctx = MetricContext::window("web", "r", "canary", 5, 15);
         ctx.since_secs = 2;
