@@ -11,14 +11,17 @@
 //! request count can go down a little from one tick to the next. So the marks move only by
 //! what was counted: errors that an interval's requests do not cover (no more errors than
 //! requests are counted in an interval) stay above the mark and are counted in a later
-//! interval, never dropped; and a request count counted since the stage began that goes down
-//! a little counts no requests until it is above its mark again. Dropping them lost errors for
-//! good: a canary failing 5 % of its requests was judged at 0.8 % to 1.9 %.
+//! interval, never dropped; and a count that went down counts nothing until it is above its
+//! mark again, never twice. Dropping them lost errors for good: a canary failing 5 % of its
+//! requests was judged at 0.8 % to 1.9 %.
 //!
-//! A restart is a request count that went down where it cannot be noise: any drop of a running
-//! counter (ship's proxy counts exactly), or a count since the stage began that fell below half
-//! of its mark (a source that lost its data). Counting starts again from that reading (the
-//! interval it ends is lost, which costs evidence, never validity).
+//! A running counter (ship's proxy) counts exactly, so a request count of it that went down is
+//! a restart: counting starts again from that reading (the interval it ends is lost, which
+//! costs evidence, never validity). Counts since the stage began have no restart within the
+//! stage (`increase()` already counts across a counter's resets): a drop is noise, even a large
+//! one early in a stage — which any fraction of the count would take for a restart, and then
+//! count the requests between the dip and the mark twice. A source that lost its data costs the
+//! evidence until its count is above the mark again, never validity.
 
 use crate::bet::Counts;
 use serde::{Deserialize, Serialize};
@@ -109,15 +112,12 @@ fn partial(
     }
 }
 
-/// Whether a reading whose request count went down below the last mark starts the counts
-/// again (see the module's documentation).
+/// Whether a reading of a running counter whose request count went down below the last mark
+/// starts the counts again (see the module's documentation).
 fn restarted(origin: Origin, now: &Reading, mark: &Reading) -> bool {
-    let fell = |now: u64, mark: u64| match origin {
-        Origin::Counter => now < mark,
-        Origin::Stage => now < mark / 2,
-    };
-    fell(now.stable.requests, mark.stable.requests)
-        || fell(now.canary.requests, mark.canary.requests)
+    origin == Origin::Counter
+        && (now.stable.requests < mark.stable.requests
+            || now.canary.requests < mark.canary.requests)
 }
 
 /// The interval a reading closes, given the previous one.
@@ -274,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn a_count_since_the_stage_began_that_goes_down_a_little_is_not_a_restart() {
+    fn a_count_since_the_stage_began_that_goes_down_is_not_a_restart() {
         let (_, l) = step(Origin::Stage, None, 0, r(100, 5, 100, 5));
         // Prometheus extrapolated the requests a little less this time: nothing is counted,
         // and the marks stay.
@@ -282,9 +282,14 @@ mod tests {
         assert_eq!(s, Step::Interval(r(0, 0, 0, 0)));
         let (s, l) = step(Origin::Stage, Some(&l), 0, r(105, 7, 104, 6));
         assert_eq!(s, Step::Interval(r(5, 2, 4, 1)));
-        // Below half of what it had counted: the source lost its counts, a restart.
-        let (s, _) = step(Origin::Stage, Some(&l), 0, r(105, 7, 40, 1));
-        assert_eq!(s, Step::Baseline);
+        // Far below (a source that lost its data): nothing is counted until the count is
+        // above the mark again, and nothing twice.
+        let (s, l) = step(Origin::Stage, Some(&l), 0, r(105, 7, 40, 1));
+        assert_eq!(s, Step::Interval(r(0, 0, 0, 0)));
+        let (s, l) = step(Origin::Stage, Some(&l), 0, r(110, 7, 90, 3));
+        assert_eq!(s, Step::Interval(r(5, 0, 0, 0)));
+        let (s, _) = step(Origin::Stage, Some(&l), 0, r(110, 7, 108, 9));
+        assert_eq!(s, Step::Interval(r(0, 0, 4, 3)));
         // A running counter (ship's proxy) counts exactly: any drop is a restart.
         let (_, l) = step(Origin::Counter, None, 0, r(100, 5, 100, 5));
         let (s, _) = step(Origin::Counter, Some(&l), 0, r(100, 5, 99, 5));

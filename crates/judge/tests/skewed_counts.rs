@@ -119,6 +119,8 @@ struct Run {
     what: String,
     /// (tallied, true, p, requests tallied) for the stable version and the canary.
     rates: [(f64, f64, f64, u64); 2],
+    /// The requests served up to the last reading of each version.
+    served: [u64; 2],
 }
 
 fn run(rng: &mut Rng, origin: Origin) -> Run {
@@ -171,6 +173,7 @@ fn run(rng: &mut Rng, origin: Origin) -> Run {
             p[0], p[1]
         ),
         rates: [rate(0, &tally.stable), rate(1, &tally.canary)],
+        served: [0, 1].map(|v| traffic[v].requests_by(last[v])),
     }
 }
 
@@ -186,8 +189,13 @@ fn converges(test: &str, origin: Origin) {
     for i in 0..40 {
         let r = run(&mut rng, origin);
         for (v, (tallied, truth, p, n)) in r.rates.iter().enumerate() {
-            let n = *n as f64;
             let version = ["stable", "canary"][v];
+            assert_eq!(
+                *n, r.served[v],
+                "run {i} ({}), {version}: every request served is tallied once",
+                r.what
+            );
+            let n = *n as f64;
             // The errors of the last second or two may still wait for requests to cover them.
             let slack = (2.0 * (ERRORS_AHEAD + REQUESTS_JITTER) * RATE * p + 3.0) / n;
             assert!(
