@@ -75,7 +75,7 @@ pub const SERVER_LEASE: &str = "ship-serve";
 /// 100 % and still owes its post-deployment validation (validation.auto).
 pub fn pending(ws: &Workspace) -> Result<Vec<String>> {
     let store = crate::open_store(ws)?;
-    Ok(scan(&*store, ws, &mut HashSet::new(), |_| false)?.pending)
+    Ok(scan(&*store, ws, &mut HashSet::new(), |_| false, &mut || {})?.pending)
 }
 
 /// One look at the state database: the rollouts with work, and those whose stored state
@@ -97,6 +97,7 @@ fn scan(
     ws: &Workspace,
     done: &mut HashSet<String>,
     skip: impl Fn(&str) -> bool,
+    alive: &mut dyn FnMut(),
 ) -> Result<Scan> {
     let mut out = Scan {
         pending: vec![],
@@ -106,6 +107,8 @@ fn scan(
         if done.contains(&release) || skip(&release) {
             continue;
         }
+        // Reading ten thousand rollouts (a start, a takeover) is work, not a stall.
+        alive();
         let row = match store.rollout(&release) {
             Ok(Some(row)) => row,
             Ok(None) => continue,
@@ -254,7 +257,9 @@ pub async fn supervise_with<C: Clock + Clone + 'static>(
                 || retries.borrow().get(id).is_some_and(|r| r.at > now)
                 || !replicas.mine(id, now)
         };
-        match scan(&*store, ws, &mut done, skip) {
+        let mut scan_clock = clock.clone();
+        let mut alive = || beat.pulse(scan_clock.now());
+        match scan(&*store, ws, &mut done, skip, &mut alive) {
             Ok(found) => {
                 // Said once per server (an error each poll would only repeat it).
                 for (id, why) in found.unreadable {
@@ -263,6 +268,7 @@ pub async fn supervise_with<C: Clock + Clone + 'static>(
                     }
                 }
                 for id in found.pending {
+                    alive();
                     // Held by a live process (another replica finishing its tick, a
                     // foreground `ship rollout start`): looked at again next poll.
                     match store.lease(&id, now) {

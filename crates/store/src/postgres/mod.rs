@@ -22,6 +22,7 @@ use shiploop_rollout::{Input, Rollout};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::chain::{parse_ts, sha256_hex, ts, GENESIS};
@@ -188,7 +189,7 @@ impl StateStore for PgStore {
         let release = release.to_string();
         let raw = self.run(async move |c: &mut Client| {
             let sql = format!("{ROLLOUT_COLUMNS} WHERE release = $1");
-            let row = c.query_opt(&sql, &[&release]).await?;
+            let row = c.query_typed_opt(&sql, &[(&release, Type::TEXT)]).await?;
             row.as_ref().map(raw_rollout).transpose()
         })?;
         raw.map(rows::decode_rollout).transpose()
@@ -623,9 +624,9 @@ impl StateStore for PgStore {
         let release = release.to_string();
         let row = self.run(async move |c: &mut Client| {
             let row = c
-                .query_opt(
+                .query_typed_opt(
                     "SELECT id, command FROM commands WHERE release = $1 AND taken_at IS NULL ORDER BY id LIMIT 1",
-                    &[&release],
+                    &[(&release, Type::TEXT)],
                 )
                 .await?;
             Ok(match row {

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use shiploop_rollout::{Decision, Observation, Rollout};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, Row, Transaction};
 
 use super::bridge::Failure;
@@ -44,10 +45,15 @@ pub async fn append(
     event: &Event,
     at: DateTime<Utc>,
 ) -> Done<LoggedEvent> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
-        .await?;
+    // The statements of every tick go as typed queries: one round trip each, where a query
+    // by text is prepared first (three).
+    tx.query_typed(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[(&APPEND_LOCK, Type::INT8)],
+    )
+    .await?;
     let last = match tx
-        .query_opt(
+        .query_typed_opt(
             "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
             &[],
         )
@@ -58,9 +64,17 @@ pub async fn append(
     };
     let new = rows::chain_next(last, release, event, at)?;
     let e = &new.logged;
-    tx.execute(
+    tx.query_typed(
         "INSERT INTO events (seq, at, release, kind, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[&e.seq, &new.at, &release, &event.kind(), &new.data, &e.prev_hash, &e.hash],
+        &[
+            (&e.seq, Type::INT8),
+            (&new.at, Type::TEXT),
+            (&release, Type::TEXT),
+            (&event.kind(), Type::TEXT),
+            (&new.data, Type::TEXT),
+            (&e.prev_hash, Type::TEXT),
+            (&e.hash, Type::TEXT),
+        ],
     )
     .await?;
     Ok(new.logged)
@@ -73,7 +87,7 @@ pub async fn lease_row(
     lock: &str,
 ) -> Done<Option<LeaseRow>> {
     let sql = format!("SELECT holder, token, expires_at FROM leases WHERE release = $1 {lock}");
-    let Some(r) = c.query_opt(&sql, &[&release]).await? else {
+    let Some(r) = c.query_typed_opt(&sql, &[(&release, Type::TEXT)]).await? else {
         return Ok(None);
     };
     let expires: String = r.try_get(2)?;
@@ -136,29 +150,39 @@ pub async fn record_step(c: &mut Client, s: OwnedStep) -> Done<()> {
         check_fence(&tx, release, h, s.token).await?;
     }
     if let Some(id) = s.command {
-        tx.execute(
+        tx.query_typed(
             "UPDATE commands SET taken_at = $2 WHERE id = $1",
-            &[&id, &at],
+            &[(&id, Type::INT8), (&at, Type::TEXT)],
         )
         .await?;
     }
     let state_text = column(&s.state)?;
     let n = tx
-        .execute(
-            "UPDATE rollouts SET state = $2, updated_at = $3 WHERE release = $1",
-            &[&release, &state_text, &at],
+        .query_typed(
+            "UPDATE rollouts SET state = $2, updated_at = $3 WHERE release = $1 RETURNING 1",
+            &[
+                (&release, Type::TEXT),
+                (&state_text, Type::TEXT),
+                (&at, Type::TEXT),
+            ],
         )
-        .await?;
+        .await?
+        .len();
     if n != 1 {
         return Err(StoreError::NotFound(format!("no rollout of {release} is recorded")).into());
     }
     if let Some(obs) = &s.samples {
-        let insert = tx
-            .prepare("INSERT INTO samples (release, at, key, measurement) VALUES ($1, $2, $3, $4)")
-            .await?;
         for (k, m) in obs {
-            tx.execute(&insert, &[&release, &at, k, &serde_json::to_string(m)?])
-                .await?;
+            tx.query_typed(
+                "INSERT INTO samples (release, at, key, measurement) VALUES ($1, $2, $3, $4)",
+                &[
+                    (&release, Type::TEXT),
+                    (&at, Type::TEXT),
+                    (k, Type::TEXT),
+                    (&serde_json::to_string(m)?, Type::TEXT),
+                ],
+            )
+            .await?;
         }
     }
     // The decision's event carries the hash of the state it left (see the SQLite store).
