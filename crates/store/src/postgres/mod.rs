@@ -168,9 +168,9 @@ impl PgStore {
         self.run(async move |c: &mut Client| {
             let tx = c.transaction().await?;
             // A row to lock even for a lease never taken (free, token 0).
-            tx.execute(
+            tx.query_typed(
                 "INSERT INTO leases (release, holder, token, expires_at) VALUES ($1, NULL, 0, $2) ON CONFLICT (release) DO NOTHING",
-                &[&release, &ts(DateTime::UNIX_EPOCH)],
+                &[(&release, Type::TEXT), (&ts(DateTime::UNIX_EPOCH), Type::TEXT)],
             )
             .await?;
             let row = lease_row(&tx, &release, "FOR UPDATE").await?;
@@ -299,14 +299,17 @@ impl StateStore for PgStore {
         let r = release.to_string();
         let (state, last) = self.run(async move |c: &mut Client| {
             let Some(row) = c
-                .query_opt("SELECT state FROM rollouts WHERE release = $1", &[&r])
+                .query_typed_opt(
+                    "SELECT state FROM rollouts WHERE release = $1",
+                    &[(&r, Type::TEXT)],
+                )
                 .await?
             else {
                 return Ok((None, None));
             };
             let state: String = row.try_get(0)?;
             let sql = format!("{EVENT_COLUMNS} WHERE release = $1 AND kind IN ('decision', 'rollout-created') ORDER BY seq DESC LIMIT 1");
-            let last = c.query_opt(&sql, &[&r]).await?;
+            let last = c.query_typed_opt(&sql, &[(&r, Type::TEXT)]).await?;
             Ok((Some(state), last.as_ref().map(raw_event).transpose()?))
         })?;
         match state {
@@ -421,7 +424,7 @@ impl StateStore for PgStore {
         let release = release.to_string();
         let raw = self.run(async move |c: &mut Client| {
             let sql = format!("{EVENT_COLUMNS} WHERE release = $1 AND kind = 'rollout-created' ORDER BY seq LIMIT 1");
-            let row = c.query_opt(&sql, &[&release]).await?;
+            let row = c.query_typed_opt(&sql, &[(&release, Type::TEXT)]).await?;
             row.as_ref().map(raw_event).transpose()
         })?;
         raw.map(rows::decode_event).transpose()

@@ -121,9 +121,14 @@ pub async fn write_lease(
     token: i64,
     until: DateTime<Utc>,
 ) -> Done<()> {
-    tx.execute(
+    tx.query_typed(
         "UPDATE leases SET holder = $2, token = $3, expires_at = $4 WHERE release = $1",
-        &[&release, &holder, &token, &ts(until)],
+        &[
+            (&release, Type::TEXT),
+            (&holder, Type::TEXT),
+            (&token, Type::INT8),
+            (&ts(until), Type::TEXT),
+        ],
     )
     .await?;
     Ok(())
