@@ -8,6 +8,7 @@
 //!
 //! `bench-controller --help` for the flags; docs/BENCHMARKS.md records the results.
 
+mod alloc;
 mod client;
 mod procstat;
 mod replicas;
@@ -138,6 +139,8 @@ struct Row {
     startup_tick: (f64, f64, f64),
     ticks_per_s: (f64, u32),
     rss_end: u64,
+    /// Bytes allocated and not freed when the window ended (`alloc::live`).
+    heap_end: u64,
     rss_peak: u64,
     cpu_window: f64,
     cpu_total: f64,
@@ -217,6 +220,8 @@ fn main() -> Res<()> {
         }
         _ => {}
     }
+    #[cfg(feature = "dhat")]
+    let _profiler = dhat::Profiler::new_heap();
     let o = opts()?;
     // The viewer token the client uses, through the variable ship.toml names by default; the
     // state database only from ship.toml.
@@ -394,6 +399,7 @@ fn run(n: usize, prepared: &Path, url: Option<&str>, o: &Opts) -> Res<Row> {
         row.fds_end = procstat::open_files();
         row.fds_max = fds_max.max(row.fds_end);
         (row.rss_end, row.rss_peak) = procstat::rss();
+        row.heap_end = alloc::live() as u64;
         stop_client.store(true, Ordering::Relaxed);
         // The client may be waiting on this thread's server: let it finish.
         while !client.is_finished() {
@@ -543,7 +549,7 @@ fn mb(b: u64) -> String {
 
 fn print_row(backend: &str, r: &Row) {
     eprintln!(
-        "  {backend} N={}: driven {}/{} in {}; {:.0} decisions/s; tick p50 {:.1} ms p99 {:.1} ms max {:.0} ms; RSS {} (peak {}); CPU {:.1} s in {:.0} s; fds {} (max {}); state {} -> {}; api {:?}; errors: tasks {}, providers {:?}, decisions {}; phases {:?}; {:?}",
+        "  {backend} N={}: driven {}/{} in {}; {:.0} decisions/s; tick p50 {:.1} ms p99 {:.1} ms max {:.0} ms; RSS {} (peak {}; heap {}, {:.1} kB per rollout); CPU {:.1} s in {:.0} s; fds {} (max {}); state {} -> {}; api {:?}; errors: tasks {}, providers {:?}, decisions {}; phases {:?}; {:?}",
         r.n,
         r.driven,
         r.n,
@@ -554,6 +560,8 @@ fn print_row(backend: &str, r: &Row) {
         r.tick.2,
         mb(r.rss_end),
         mb(r.rss_peak),
+        mb(r.heap_end),
+        r.heap_end as f64 / r.n.max(1) as f64 / 1000.0,
         r.cpu_window,
         r.window_s,
         r.fds_end,

@@ -197,7 +197,9 @@ impl Controller<'_> {
         }
         let now = clock.now();
         self.acquire(now)?;
-        let result = self.validate_held(clock, stop, log).await;
+        // Boxed: a server's rollout task holds room for this future while it drives the
+        // rollout before it (see `Controller::drive`); on the heap it costs only while it runs.
+        let result = Box::pin(self.validate_held(clock, stop, log)).await;
         self.release_lease();
         result
     }

@@ -332,7 +332,11 @@ impl Controller<'_> {
         // within the interval drawn from its id, so a thousand rollouts tick spread over the
         // interval instead of all at once. A new rollout ticks from its start.
         let resumed = self.state.phase != Phase::Pending;
-        self.begin(clock.now(), log).await?;
+        // `begin` and `tick` are boxed: their futures (kilobytes each) then live on the heap
+        // only while they run, instead of inside every rollout task's future for as long as it
+        // sleeps between ticks — and every caller up the chain that moves a future by value
+        // (with_webhooks, ship serve's task) would hold them again.
+        Box::pin(self.begin(clock.now(), log)).await?;
         let tick = self.ws.config.tick_interval();
         let first = if resumed {
             spread(self.id(), tick)
@@ -357,7 +361,7 @@ impl Controller<'_> {
                 return Ok(Outcome::Interrupted);
             }
             let started = tokio::time::Instant::now();
-            self.tick(clock.now(), log).await?;
+            Box::pin(self.tick(clock.now(), log)).await?;
             if let Some(t) = &self.telemetry {
                 t.tick(started.elapsed());
             }
@@ -392,5 +396,36 @@ mod tests {
             "{per_second:?}"
         );
         assert_eq!(spread("a", tick), spread("a", tick));
+    }
+}
+
+#[cfg(test)]
+mod future_sizes {
+    use super::*;
+    use std::future::Future;
+
+    /// The size of the future `f` would return, without a controller to call it on.
+    fn size<'c, F: Future>(_f: impl FnOnce(&'c mut Controller<'c>) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// `ship serve` holds one task per rollout for as long as it drives it, mostly asleep
+    /// between ticks: its future must not carry room for a tick's, a validation's or a webhook
+    /// delivery's (boxed while they run). It was ~90 kB per rollout before they were boxed.
+    #[test]
+    fn a_sleeping_rollout_holds_a_small_future() {
+        let driving = size(|c| async move {
+            let mut clock = SystemClock;
+            let (_tx, stop) = tokio::sync::watch::channel(false);
+            let notifier = c.notifier(clock.now())?;
+            let work = async {
+                let mut log = |_: &Decision| {};
+                c.run(&mut clock, &stop, &mut log).await?;
+                let mut vlog = |_: &str| {};
+                c.validate(&mut clock, &stop, &mut vlog).await
+            };
+            with_webhooks(notifier.as_ref(), &|_| {}, work).await
+        });
+        assert!(driving < 6 * 1024, "{driving} bytes");
     }
 }

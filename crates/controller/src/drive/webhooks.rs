@@ -22,8 +22,10 @@ pub async fn with_webhooks<T>(
     let Some(n) = notifier else {
         return work.await;
     };
+    // The flushes are boxed: a rollout task holds this future while it sleeps between ticks,
+    // and room for an HTTP delivery inline would be kilobytes in each of them.
     let delivery = || async {
-        if let Err(e) = n.flush().await {
+        if let Err(e) = Box::pin(n.flush()).await {
             warn(&e.to_string());
         }
         tokio::time::sleep(DELIVERY_INTERVAL).await;
@@ -37,7 +39,7 @@ pub async fn with_webhooks<T>(
     };
     // What the work logged last; the loop above stopped mid-delivery at most, and a delivery
     // is at least once, so nothing is lost.
-    if let Err(e) = n.flush().await {
+    if let Err(e) = Box::pin(n.flush()).await {
         warn(&e.to_string());
     }
     out
