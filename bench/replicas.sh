@@ -67,14 +67,18 @@ echo "- PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0
 
 BASE=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start_replica() { # slot: started in the background; its pid in PIDS[slot]; log replica-<slot>-<pid>.log
-  local slot=$1 tmp=$OUT/starting-$1.log
+  local slot=$1 tmp=$OUT/starting-$1.log log
+  # The log is opened here, before the replica starts: renamed once its pid is known, it stays
+  # the replica's (the child's own redirection could come after the rename).
+  exec {log}>"$tmp"
   if [ "$HOSTS" = separate ]; then
     # unshare and sh exec: the pid is ship's.
-    unshare --uts sh -c "hostname replica-$slot && exec '$SHIP' -C '$W' --json serve --listen 127.0.0.1:$((BASE + slot))" >"$tmp" 2>&1 &
+    unshare --uts sh -c "hostname replica-$slot && exec '$SHIP' -C '$W' --json serve --listen 127.0.0.1:$((BASE + slot))" >&"$log" 2>&1 &
   else
-    "$SHIP" -C "$W" --json serve --listen "127.0.0.1:$((BASE + slot))" >"$tmp" 2>&1 &
+    "$SHIP" -C "$W" --json serve --listen "127.0.0.1:$((BASE + slot))" >&"$log" 2>&1 &
   fi
   PIDS[$slot]=$!
+  exec {log}>&-
   mv "$tmp" "$OUT/replica-$slot-${PIDS[$slot]}.log"
 }
 for slot in 0 1 2; do start_replica "$slot"; done
