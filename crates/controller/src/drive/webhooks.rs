@@ -14,10 +14,23 @@ const DELIVERY_INTERVAL: Duration = Duration::from_millis(500);
 /// caller's task: a controller is driven through `&mut` borrows, and both callers' runtimes
 /// are single-threaded anyway. A flush that fails is told to `warn` (a receiver that fails is
 /// recorded in the event log by the notifier); it never fails the work.
-pub async fn with_webhooks<T>(
+///
+/// Not an `async fn`: `work` is boxed before anything waits, so neither this future nor its
+/// caller's keeps a copy of it inline. `ship serve` holds one such future per rollout for the
+/// rollout's whole life, and every future that moves it by value would hold it again.
+pub fn with_webhooks<'a, T: 'a>(
+    notifier: Option<&'a Notifier>,
+    warn: &'a dyn Fn(&str),
+    work: impl Future<Output = T> + 'a,
+) -> impl Future<Output = T> + 'a {
+    let work = Box::pin(work);
+    deliver_beside(notifier, warn, work)
+}
+
+async fn deliver_beside<T>(
     notifier: Option<&Notifier>,
     warn: &dyn Fn(&str),
-    work: impl Future<Output = T>,
+    mut work: std::pin::Pin<Box<dyn Future<Output = T> + '_>>,
 ) -> T {
     let Some(n) = notifier else {
         return work.await;
@@ -30,7 +43,6 @@ pub async fn with_webhooks<T>(
         }
         tokio::time::sleep(DELIVERY_INTERVAL).await;
     };
-    tokio::pin!(work);
     let out = loop {
         tokio::select! {
             out = &mut work => break out,
