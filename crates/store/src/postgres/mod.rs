@@ -298,6 +298,13 @@ impl StateStore for PgStore {
     fn state_problem(&self, release: &str) -> Result<Option<String>> {
         let r = release.to_string();
         let (state, last) = self.run(async move |c: &mut Client| {
+            // One snapshot for both reads (see the SQLite store).
+            let c = c
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
             let Some(row) = c
                 .query_typed_opt(
                     "SELECT state FROM rollouts WHERE release = $1",

@@ -321,7 +321,11 @@ impl StateStore for SqliteStore {
     }
 
     fn state_problem(&self, release: &str) -> Result<Option<String>> {
-        let conn = self.conn()?;
+        let mut conn = self.conn()?;
+        // One snapshot for both reads: between two, another process recording a step would
+        // make the state and the last decision look mismatched (seen as a false "edited in
+        // the database" while a replica handed a rollout over).
+        let conn = conn.transaction()?;
         let state: Option<String> = conn
             .query_row(
                 "SELECT state FROM rollouts WHERE release = ?1",
