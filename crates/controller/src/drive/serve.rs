@@ -370,7 +370,9 @@ async fn drive_one<C: Clock + Clone>(
         providers,
     } = shared;
     let started = clock.now();
-    let task = drive(
+    // Boxed: the future goes down through attempt, guarded and catch_unwind by value, and each
+    // layer would hold a copy of it inline for the rollout's whole life (×10,000 rollouts).
+    let task = Box::pin(drive(
         ws,
         &id,
         &stop,
@@ -378,7 +380,7 @@ async fn drive_one<C: Clock + Clone>(
         telemetry,
         clock.clone(),
         providers,
-    );
+    ));
     match attempt(task).await {
         Ended::Done => {
             retries.borrow_mut().remove(&id);
