@@ -333,19 +333,30 @@ fn run(n: usize, prepared: &Path, url: Option<&str>, o: &Opts) -> Res<Row> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // As `ship serve` does (crates/cli/src/serve_cmd.rs): HTTP on a runtime of its own with
+    // two threads, so requests do not wait behind the rollouts' ticks.
+    let http_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ship-http")
+        .enable_all()
+        .build()?;
     let local = tokio::task::LocalSet::new();
     let cpu0 = procstat::cpu_seconds();
     let t0 = Instant::now();
     local.block_on(&rt, async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let app = shiploop_server::router(state);
-        let http = tokio::spawn(shiploop_server::serve::serve(
-            listener,
-            app,
-            limits,
-            rx.clone(),
-        ));
+        let http_stop = rx.clone();
+        let http = http_rt.spawn(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => {
+                    shiploop_server::serve::serve(listener, app, limits, http_stop).await
+                }
+                Err(e) => eprintln!("  the HTTP listener: {e}"),
+            }
+        });
         let observer: Rc<dyn serve::Observer> = watch.clone();
         let hook: serve::TelemetryHook = bench.clone();
         let factory: serve::ProvidersFactory = Rc::new(memory_providers);
