@@ -143,8 +143,7 @@ pub fn index_page(s: &AppState, q: &HomeQuery) -> Response {
     let (shown, has_newer, has_older) = release_page(&files, q);
     let mut releases: Vec<LoadedRelease> = vec![];
     let mut unreadable: Vec<(String, String)> = vec![];
-    let mut load = |path: &PathBuf, releases: &mut Vec<LoadedRelease>| match s.ws.load_release(path)
-    {
+    let mut load = |path: &PathBuf, releases: &mut Vec<LoadedRelease>| match load_cached(s, path) {
         Ok(r) => releases.push(r),
         Err(e) => {
             let file = s.ws.rel(path);
@@ -301,7 +300,7 @@ fn pending_approvals(s: &AppState) -> Vec<LoadedRelease> {
         .iter()
         .filter_map(|id| {
             let path = s.ws.releases_dir().join(format!("{id}.md"));
-            s.ws.load_release(&path).ok()
+            load_cached(s, &path).ok()
         })
         .filter(|r| r.contract.meta.status == Status::PendingApproval)
         .take(PAGE)
@@ -338,6 +337,38 @@ fn pending_ids(s: &AppState) -> Vec<String> {
         .collect();
     *cache = stamp.map(|st| (st, ids.clone()));
     ids
+}
+
+/// A release contract, parsed again only when its file changed: the page shows up to a hundred
+/// (a page of releases, the rollouts in flight), and parsing them all on every request was
+/// most of its time. A file is stamped before it is read, so what is kept is never older than
+/// its stamp; the cache is emptied when it holds `CACHED` contracts.
+fn load_cached(s: &AppState, path: &Path) -> shiploop_workspace::Result<LoadedRelease> {
+    type Cached = BTreeMap<PathBuf, (FileStamp, LoadedRelease)>;
+    static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(BTreeMap::new());
+    const CACHED: usize = 1024;
+    let lock = || {
+        CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let stamp = FileStamp::of(path);
+    if let Some(stamp) = &stamp {
+        if let Some((cached, r)) = lock().get(path) {
+            if cached == stamp {
+                return Ok(r.clone());
+            }
+        }
+    }
+    let r = s.ws.load_release(path)?;
+    if let Some(stamp) = stamp {
+        let mut cache = lock();
+        if cache.len() >= CACHED {
+            cache.clear();
+        }
+        cache.insert(path.to_path_buf(), (stamp, r.clone()));
+    }
+    Ok(r)
 }
 
 /// What tells one version of a file from another without reading it.
