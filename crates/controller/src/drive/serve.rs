@@ -181,11 +181,12 @@ pub type ProvidersFactory = Rc<dyn Fn(&str) -> crate::Providers>;
 /// Scans for work every `poll` until `stop`, then waits for every task to finish its tick.
 /// Every task reads the time of day from its own copy of `clock`.
 ///
-/// Each poll this replica: renews its heartbeat and, in one write, the leases of every
-/// rollout it drives (so a long router call never lets a lease lapse, and the cost does not
-/// grow with the number of rollouts); reads which replicas are live; hands over the rollouts
-/// another settled replica should drive; and starts a task for each rollout with work that it
-/// should drive and nobody live holds.
+/// Its heartbeat thread (`drive::heartbeat`) renews this replica's heartbeat each poll and,
+/// every third of the lease TTL in one write, the leases of every rollout it drives (so a long
+/// router call or a busy controller thread never lets a lease lapse, and the cost does not
+/// grow with the number of rollouts), and reads which replicas are live. Each poll this loop
+/// hands over the rollouts another settled replica should drive, and starts a task for each
+/// rollout with work that it should drive and nobody live holds.
 pub async fn supervise<C: Clock + Clone + 'static>(
     ws: &'static Workspace,
     poll: Duration,
