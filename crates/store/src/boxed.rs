@@ -146,7 +146,12 @@ impl<T: StateStore + ?Sized> StateStore for Box<T> {
     fn release_lease(&mut self, release: &str, holder: &str) -> Result<()> {
         (**self).release_lease(release, holder)
     }
-    fn renew_leases(&mut self, holder: &str, ttl: Duration, now: DateTime<Utc>) -> Result<usize> {
+    fn renew_leases(
+        &mut self,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>> {
         (**self).renew_leases(holder, ttl, now)
     }
     fn lease(&self, release: &str, now: DateTime<Utc>) -> Result<Option<Lease>> {

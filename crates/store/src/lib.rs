@@ -28,6 +28,7 @@ mod stored;
 pub mod contract;
 
 pub use event::Event;
+pub use lease::lease_end;
 pub use location::{open, open_existing, Location};
 pub use postgres::PgStore;
 pub use sqlite::{PooledConnection, SqliteStore};

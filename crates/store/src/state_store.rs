@@ -238,9 +238,17 @@ pub trait StateStore {
     fn release_lease(&mut self, release: &str, holder: &str) -> Result<()>;
 
     /// Extends every live lease `holder` holds to `now + ttl`, tokens unchanged, in one write
-    /// (a replica renews all its rollouts at once); how many. A lease that expired is not
-    /// renewed: it is acquired again, with a new token.
-    fn renew_leases(&mut self, holder: &str, ttl: Duration, now: DateTime<Utc>) -> Result<usize>;
+    /// (a replica renews all its rollouts at once); which ones, with their tokens, by name. A
+    /// lease that expired is not renewed: it is acquired again, with a new token.
+    ///
+    /// The answer is what lets a replica's rollouts check their lease without a read of
+    /// their own each tick: each of them is held, with that token, until `now + ttl`.
+    fn renew_leases(
+        &mut self,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>>;
 
     /// The rollout's lease, if it is held and has not expired at `now`.
     fn lease(&self, release: &str, now: DateTime<Utc>) -> Result<Option<Lease>>;

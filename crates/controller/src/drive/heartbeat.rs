@@ -36,6 +36,8 @@ struct Shared {
     live: Mutex<Option<Vec<String>>>,
     /// What went wrong since the supervisor last asked.
     errors: Mutex<Vec<String>>,
+    /// The last renewal of this replica's leases: what it extended, and until when.
+    renewed: Mutex<Option<Arc<Renewed>>>,
     stop: Mutex<bool>,
     wake: Condvar,
 }
@@ -79,6 +81,11 @@ impl Heartbeat {
         self.shared.pulse(now);
     }
 
+    /// A handle on what the renewals said, for the rollouts' lease checks.
+    pub(crate) fn renewals(&self) -> Renewals {
+        Renewals(self.shared.clone())
+    }
+
     /// A handle that only records pulses, for the rollouts' decisions.
     pub(crate) fn pulses(&self) -> Pulse {
         Pulse(self.shared.clone())
@@ -111,6 +118,26 @@ pub(crate) struct Pulse(Arc<Shared>);
 impl Pulse {
     pub(crate) fn at(&self, now: DateTime<Utc>) {
         self.0.pulse(now);
+    }
+}
+
+/// The leases one renewal extended, by name with their tokens, and the expiry it gave them.
+struct Renewed {
+    until: DateTime<Utc>,
+    tokens: std::collections::HashMap<String, i64>,
+}
+
+/// Reads what the last renewal of this replica's leases said.
+#[derive(Clone)]
+pub(crate) struct Renewals(Arc<Shared>);
+
+impl Renewals {
+    /// Until when the last renewal extended `release`'s lease, if it did so with `token`.
+    /// (Only the holder gives a lease up early, and only after expiry can another take it:
+    /// so the lease is this replica's, with that token, until then.)
+    pub(crate) fn until(&self, release: &str, token: i64) -> Option<DateTime<Utc>> {
+        let last = lock(&self.0.renewed).clone()?;
+        (last.tokens.get(release) == Some(&token)).then_some(last.until)
     }
 }
 
@@ -191,9 +218,12 @@ impl Shared {
         let renew_every = ttl / 3;
         let renew_all = beat.renewed.is_none_or(|at| now - at >= renew_every);
         match heartbeat(store, &beat.me, beat.ttl, now, renew_all) {
-            Ok(live) => {
-                if renew_all {
+            Ok((live, renewed)) => {
+                if let Some(tokens) = renewed {
                     beat.renewed = Some(now);
+                    let until = shiploop_store::lease_end(now, beat.ttl);
+                    let tokens = tokens.into_iter().collect();
+                    *lock(&self.renewed) = Some(Arc::new(Renewed { until, tokens }));
                 }
                 *lock(&self.live) = Some(live);
             }
@@ -208,17 +238,19 @@ pub(crate) fn replica_lease(holder: &str) -> String {
 }
 
 /// This replica's heartbeat (one row) and, when `renew_all`, every lease it holds — its
-/// rollouts', in one write whatever their number; then the live replicas, read back.
+/// rollouts', in one write whatever their number; then the live replicas, read back, and
+/// the leases renewed (when they were).
 fn heartbeat(
     store: &mut dyn StateStore,
     me: &str,
     ttl: Duration,
     now: DateTime<Utc>,
     renew_all: bool,
-) -> std::result::Result<Vec<String>, StoreError> {
+) -> std::result::Result<(Vec<String>, Option<Vec<(String, i64)>>), StoreError> {
     store.lease_acquire(&replica_lease(me), me, ttl, now)?;
+    let mut renewed = None;
     if renew_all {
-        store.renew_leases(me, ttl, now)?;
+        renewed = Some(store.renew_leases(me, ttl, now)?);
         // The server lease `ship rollout start --detach` looks for (older readers): one
         // replica holds it; a dead holder's is taken over.
         if store.lease_acquire(SERVER_LEASE, me, ttl, now)?.is_none() {
@@ -230,11 +262,12 @@ fn heartbeat(
         }
     }
     let live = store.leases(REPLICA_LEASE, now)?;
-    Ok(live
+    let live = live
         .into_iter()
         .map(|(_, l)| l.holder)
         .filter(|h| !crate::holder_is_dead(h))
-        .collect())
+        .collect();
+    Ok((live, renewed))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -259,10 +292,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut s = store(&dir);
         let ttl = Duration::from_secs(15);
-        s.lease_acquire("r1", "me:1", ttl, at(0))
+        let token = s
+            .lease_acquire("r1", "me:1", ttl, at(0))
             .expect("acquire")
             .expect("free");
-        let shared = Shared::default();
+        let shared = Arc::new(Shared::default());
+        let renewals = Renewals(shared.clone());
         let mut beat = Beat::new("me:1", ttl);
         // Alive: every beat within the TTL of a pulse renews.
         for t in [0, 5, 10, 15, 20] {
@@ -271,6 +306,10 @@ mod tests {
         }
         assert!(s.lease("r1", at(34)).expect("read").is_some());
         assert!(lock(&shared.live).take().is_some_and(|l| l == ["me:1"]));
+        // What the last renewal (at 20 s) said, for this token only.
+        assert_eq!(renewals.until("r1", token), Some(at(35)));
+        assert_eq!(renewals.until("r1", token + 1), None);
+        assert_eq!(renewals.until("r2", token), None);
         // No sign of life after 20 s: renewed while that is within the TTL (the last at 30 s),
         // then no more — the lease lapses 15 s after that last renewal.
         for t in [25, 30, 36, 40, 44] {

@@ -42,6 +42,7 @@ impl Controller<'_> {
     fn took(&mut self, token: i64, from: Option<String>, now: DateTime<Utc>) -> Result<()> {
         let renewed = self.token == Some(token);
         self.token = Some(token);
+        self.held_until = Some(shiploop_store::lease_end(now, self.lease_ttl()));
         if !renewed {
             let event = match from {
                 Some(from) => Event::LeaseTakenOver(shiploop_store::event::LeaseTakenOver {
@@ -64,6 +65,12 @@ impl Controller<'_> {
     /// Checks, at the start of a tick, that this controller still holds the lease with its
     /// token (renewing it too, unless `ship serve` renews it): a controller that lost it
     /// stops before it measures, records or acts.
+    ///
+    /// Under `ship serve` the answer is known without a read most of the time: a lease with
+    /// a holder and an expiry is this controller's until then — only the holder gives it up
+    /// before, and only after expiry can another take it. So the lease is read only when what
+    /// this controller knows (its taking, the replica's last renewal that named it, its last
+    /// read) runs out within a margin. Every record is fenced all the same.
     pub(crate) fn still_held(&mut self, now: DateTime<Utc>) -> Result<()> {
         let id = self.id().to_string();
         let lost = |who: Option<String>| {
@@ -72,9 +79,24 @@ impl Controller<'_> {
             ))
         };
         if self.renewed_elsewhere {
+            let margin = chrono::Duration::from_std(self.lease_ttl() / 5).unwrap_or_default();
+            if let (Some(renewals), Some(token)) = (&self.renewals, self.token) {
+                if let Some(until) = renewals.until(&id, token) {
+                    self.held_until = self.held_until.max(Some(until));
+                }
+            }
+            if self.held_until.is_some_and(|until| now + margin < until) {
+                return Ok(());
+            }
             return match self.store.lease(&id, now).map_err(store_err)? {
-                Some(l) if l.holder == self.holder && Some(l.token) == self.token => Ok(()),
-                other => Err(lost(other.map(|l| l.holder))),
+                Some(l) if l.holder == self.holder && Some(l.token) == self.token => {
+                    self.held_until = Some(l.expires_at);
+                    Ok(())
+                }
+                other => {
+                    self.held_until = None;
+                    Err(lost(other.map(|l| l.holder)))
+                }
             };
         }
         let ttl = self.lease_ttl();
@@ -108,6 +130,7 @@ impl Controller<'_> {
         let id = self.id().to_string();
         let _ = self.store.release_lease(&id, &self.holder);
         self.token = None;
+        self.held_until = None;
     }
 
     /// Whether another live process holds the lease.

@@ -160,6 +160,13 @@ pub struct Controller<'a> {
     /// Set by `ship serve`, whose supervisor renews every lease of its replica in one write
     /// each poll: the controller then checks its lease each tick instead of renewing it.
     pub renewed_elsewhere: bool,
+    /// What that renewal said, when the controller runs under `ship serve`: which leases it
+    /// extended, with which token, until when. A tick checks its lease there before it reads
+    /// the database.
+    pub(crate) renewals: Option<heartbeat::Renewals>,
+    /// Until when this controller knows its lease is held with its token (from its taking,
+    /// a renewal that named it, or a read).
+    pub(crate) held_until: Option<DateTime<Utc>>,
     /// When this controller last recorded a decision: a hold that changes nothing is recorded
     /// at most every `state.evidence_every`.
     pub(crate) last_recorded: Option<DateTime<Utc>>,
@@ -248,6 +255,8 @@ impl<'a> Controller<'a> {
             router_error: None,
             token: None,
             renewed_elsewhere: false,
+            renewals: None,
+            held_until: None,
             last_recorded: None,
             telemetry: None,
         })

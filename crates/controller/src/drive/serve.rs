@@ -6,7 +6,7 @@
 //! Runs on a `LocalSet`: a controller is driven through `&mut` borrows and callbacks that need
 //! not be `Send`, and one thread is plenty for a loop that mostly waits.
 
-use super::heartbeat::{replica_lease, Heartbeat, Pulse};
+use super::heartbeat::{replica_lease, Heartbeat, Pulse, Renewals};
 use super::replicas::{Replicas, REPLICA_LEASE};
 use crate::{store_err, with_webhooks, Clock, Controller, Result};
 use chrono::{DateTime, Utc};
@@ -289,6 +289,7 @@ pub async fn supervise_with<C: Clock + Clone + 'static>(
                         telemetry: telemetry.clone(),
                         retries: retries.clone(),
                         providers: providers.clone(),
+                        renewals: beat.renewals(),
                     };
                     let task = drive_one(shared, id.clone(), task_rx, clock.clone());
                     let handle = tokio::task::spawn_local(task);
@@ -353,6 +354,7 @@ struct Shared {
     telemetry: Option<TelemetryHook>,
     retries: Rc<RefCell<HashMap<String, Retry>>>,
     providers: Option<ProvidersFactory>,
+    renewals: Renewals,
 }
 
 /// Drives one rollout to its end (and its validation), or until `stop`. Errors, and panics,
@@ -369,6 +371,7 @@ async fn drive_one<C: Clock + Clone>(
         telemetry,
         retries,
         providers,
+        renewals,
     } = shared;
     let started = clock.now();
     // Boxed: the future goes down through attempt, guarded and catch_unwind by value, and each
@@ -381,6 +384,7 @@ async fn drive_one<C: Clock + Clone>(
         telemetry,
         clock.clone(),
         providers,
+        renewals,
     ));
     match attempt(task).await {
         Ended::Done => {
@@ -471,6 +475,7 @@ async fn drive<C: Clock + Clone>(
     telemetry: Option<TelemetryHook>,
     mut clock: C,
     providers: Option<ProvidersFactory>,
+    renewals: Renewals,
 ) -> Result<()> {
     let mut c = match providers {
         Some(make) => Controller::open_with(ws, id, clock.now(), make(id))?,
@@ -478,6 +483,7 @@ async fn drive<C: Clock + Clone>(
     };
     c.telemetry = telemetry;
     c.renewed_elsewhere = true;
+    c.renewals = Some(renewals);
     if let Some(holder) = c.driven_elsewhere(clock.now())? {
         return Err(shiploop_workspace::Error::Held {
             release: id.to_string(),

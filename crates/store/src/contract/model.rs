@@ -157,6 +157,7 @@ enum Answer {
     Id(i64),
     Token(Option<i64>),
     Count(usize),
+    Renewed(Vec<(String, i64)>),
 }
 
 fn error_kind(e: &StoreError) -> &'static str {
@@ -426,14 +427,15 @@ impl Model {
                 Answer::Done
             }
             Op::Renew { holder, ttl_s } => {
-                let mut n = 0;
-                for l in self.leases.values_mut() {
+                let mut renewed = vec![];
+                for (name, l) in self.leases.iter_mut() {
                     if l.holder.as_ref() == Some(holder) && l.expires > now {
                         l.expires = now + chrono::Duration::seconds(*ttl_s as i64);
-                        n += 1;
+                        renewed.push((name.clone(), l.token));
                     }
                 }
-                Answer::Count(n)
+                renewed.sort();
+                Answer::Renewed(renewed)
             }
             Op::Prune(age) => {
                 let before = now - chrono::Duration::seconds(*age);
@@ -530,7 +532,7 @@ fn apply_store<S: StateStore>(st: &mut S, op: &Op, now: DateTime<Utc>) -> Answer
                 .unwrap(),
         ),
         Op::Release { release, holder } => answer(st.release_lease(release, holder)),
-        Op::Renew { holder, ttl_s } => Answer::Count(
+        Op::Renew { holder, ttl_s } => Answer::Renewed(
             st.renew_leases(holder, Duration::from_secs(*ttl_s), now)
                 .unwrap(),
         ),

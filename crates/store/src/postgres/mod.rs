@@ -550,16 +550,27 @@ impl StateStore for PgStore {
         })
     }
 
-    fn renew_leases(&mut self, holder: &str, ttl: Duration, now: DateTime<Utc>) -> Result<usize> {
+    fn renew_leases(
+        &mut self,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>> {
         let holder = holder.to_string();
         self.run(async move |c: &mut Client| {
-            let n = c
-                .execute(
-                    "UPDATE leases SET expires_at = $3 WHERE holder = $1 AND expires_at > $2",
+            let rows = c
+                .query(
+                    "UPDATE leases SET expires_at = $3 WHERE holder = $1 AND expires_at > $2
+                     RETURNING release, token",
                     &[&holder, &ts(now), &ts(lease::lease_end(now, ttl))],
                 )
                 .await?;
-            Ok(n as usize)
+            let mut out = vec![];
+            for r in &rows {
+                out.push((r.try_get(0)?, r.try_get(1)?));
+            }
+            out.sort();
+            Ok(out)
         })
     }
 

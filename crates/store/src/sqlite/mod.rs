@@ -570,11 +570,24 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
-    fn renew_leases(&mut self, holder: &str, ttl: Duration, now: DateTime<Utc>) -> Result<usize> {
-        Ok(self.conn()?.execute(
-            "UPDATE leases SET expires_at = ?3 WHERE holder = ?1 AND expires_at > ?2",
+    fn renew_leases(
+        &mut self,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "UPDATE leases SET expires_at = ?3 WHERE holder = ?1 AND expires_at > ?2
+             RETURNING release, token",
+        )?;
+        let rows = stmt.query_map(
             params![holder, ts(now), ts(lease::lease_end(now, ttl))],
-        )?)
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let mut out = rows.collect::<std::result::Result<Vec<(String, i64)>, _>>()?;
+        out.sort();
+        Ok(out)
     }
 
     fn lease(&self, release: &str, now: DateTime<Utc>) -> Result<Option<Lease>> {
