@@ -237,6 +237,9 @@ pub(crate) fn replica_lease(holder: &str) -> String {
     format!("{REPLICA_LEASE}{holder}")
 }
 
+/// The live replicas, and the leases renewed with their tokens (when they were).
+type Beaten = (Vec<String>, Option<Vec<(String, i64)>>);
+
 /// This replica's heartbeat (one row) and, when `renew_all`, every lease it holds — its
 /// rollouts', in one write whatever their number; then the live replicas, read back, and
 /// the leases renewed (when they were).
@@ -246,7 +249,7 @@ fn heartbeat(
     ttl: Duration,
     now: DateTime<Utc>,
     renew_all: bool,
-) -> std::result::Result<(Vec<String>, Option<Vec<(String, i64)>>), StoreError> {
+) -> std::result::Result<Beaten, StoreError> {
     store.lease_acquire(&replica_lease(me), me, ttl, now)?;
     let mut renewed = None;
     if renew_all {

@@ -376,15 +376,18 @@ async fn drive_one<C: Clock + Clone>(
     let started = clock.now();
     // Boxed: the future goes down through attempt, guarded and catch_unwind by value, and each
     // layer would hold a copy of it inline for the rollout's whole life (×10,000 rollouts).
+    let hooks = Hooks {
+        telemetry,
+        providers,
+        renewals,
+    };
     let task = Box::pin(drive(
         ws,
         &id,
         &stop,
         observer.as_ref(),
-        telemetry,
+        hooks,
         clock.clone(),
-        providers,
-        renewals,
     ));
     match attempt(task).await {
         Ended::Done => {
@@ -467,16 +470,26 @@ where
     }
 }
 
+/// What a rollout task's controller is given by its supervisor.
+struct Hooks {
+    telemetry: Option<TelemetryHook>,
+    providers: Option<ProvidersFactory>,
+    renewals: Renewals,
+}
+
 async fn drive<C: Clock + Clone>(
     ws: &'static Workspace,
     id: &str,
     stop: &watch::Receiver<bool>,
     observer: &dyn Observer,
-    telemetry: Option<TelemetryHook>,
+    hooks: Hooks,
     mut clock: C,
-    providers: Option<ProvidersFactory>,
-    renewals: Renewals,
 ) -> Result<()> {
+    let Hooks {
+        telemetry,
+        providers,
+        renewals,
+    } = hooks;
     let mut c = match providers {
         Some(make) => Controller::open_with(ws, id, clock.now(), make(id))?,
         None => Controller::open(ws, id, clock.now())?,
