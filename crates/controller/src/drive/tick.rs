@@ -346,7 +346,7 @@ impl Controller<'_> {
         // Ticks keep their phase (an interval, not a sleep after each tick's work), so slow
         // ticks do not drift rollouts into step either.
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, tick);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut stop = stop.clone();
         loop {
             if let Some(o) = self.outcome() {

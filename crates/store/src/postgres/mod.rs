@@ -29,7 +29,7 @@ use crate::chain::{parse_ts, sha256_hex, ts, GENESIS};
 use crate::event::{CommandQueued, Event, RolloutCreated};
 use crate::lease::{self, LeaseRow};
 use crate::rows::{self, column, RawRollout, EVENT_COLUMNS, ROLLOUT_COLUMNS};
-use crate::state_store::{phases_by_rollout, PhaseNames, StateStore};
+use crate::state_store::{PhaseNames, StateStore};
 use crate::stored::{
     ChainReport, DecisionRow, Fence, Lease, LoggedEvent, QueuedCommand, Step, StoredPlan,
     StoredRollout,
@@ -219,29 +219,23 @@ impl StateStore for PgStore {
     }
 
     fn phases(&self) -> Result<Vec<(String, String)>> {
-        let read = self.run(async |c: &mut Client| {
-            // Only the phase's name leaves the database. The columns are TEXT: a plan or
-            // state that is not JSON fails the cast (and the whole query), and then each
-            // rollout is read on its own, as the default does.
-            let sql = "SELECT release, (plan::jsonb) IS NOT NULL, (state::jsonb)->'phase'->>'phase'
-                       FROM rollouts ORDER BY created_at, release";
-            match c.query(sql, &[]).await {
-                Ok(rows) => {
-                    let mut names = PhaseNames::default();
-                    let mut out = Vec::with_capacity(rows.len());
-                    for r in &rows {
-                        out.push((r.try_get(0)?, names.name(r.try_get(1)?, r.try_get(2)?)));
-                    }
-                    Ok(Some(out))
-                }
-                Err(e) if e.code() == Some(&SqlState::INVALID_TEXT_REPRESENTATION) => Ok(None),
-                Err(e) => Err(e.into()),
+        // Only the phase's name leaves the database, from the columns the `rollouts_phase`
+        // trigger keeps (schema version 3): no plan or state is parsed here.
+        self.run(async |c: &mut Client| {
+            let rows = c
+                .query(
+                    "SELECT release, COALESCE(plan_ok, false), phase
+                     FROM rollouts ORDER BY created_at, release",
+                    &[],
+                )
+                .await?;
+            let mut names = PhaseNames::default();
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push((r.try_get(0)?, names.name(r.try_get(1)?, r.try_get(2)?)));
             }
-        })?;
-        match read {
-            Some(phases) => Ok(phases),
-            None => phases_by_rollout(self),
-        }
+            Ok(out)
+        })
     }
 
     fn create_rollout(

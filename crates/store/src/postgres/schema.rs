@@ -1,7 +1,7 @@
 //! PostgreSQL's schema and migrations, versioned in the `ship_schema` table and applied under
 //! an advisory lock, so replicas starting at once do not both migrate.
 //!
-//! The tables are SQLite's (schema version 4 there): TEXT times and JSON text, so an event's
+//! The tables are SQLite's (schema version 4 there; version 3 here adds the rollouts' phase): TEXT times and JSON text, so an event's
 //! bytes and hash are the same in both. Every text column collates as "C" (bytewise, as in
 //! SQLite), so ordering and time comparisons do not depend on the database's locale.
 
@@ -80,14 +80,52 @@ CREATE TABLE cursors (
 /// Version 2: a decision is stored once, as its `decision` event (as SQLite's version 4).
 const V2: &str = "DROP TABLE decisions;";
 
+/// Version 3: each rollout's phase, and whether its plan is JSON, kept beside it by a trigger,
+/// so counting the rollouts by phase (the dashboard, `/metrics`) reads two small columns
+/// instead of parsing every plan and state: that cast took ~250 ms a scrape at 10,000.
+///
+/// A trigger rather than ship's own writes, so a row edited by hand is named as decoding it
+/// would name it: a plan or state that is not JSON leaves `plan_ok` false or `phase` NULL
+/// (each parse in a block of its own, whose failure is caught), and the row reads as
+/// unreadable. The plan is parsed again only when it changes.
+const V3: &str = r#"
+ALTER TABLE rollouts ADD COLUMN plan_ok BOOLEAN, ADD COLUMN phase TEXT COLLATE "C";
+CREATE FUNCTION ship_rollout_phase() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR OLD.plan_ok IS NULL OR NEW.plan IS DISTINCT FROM OLD.plan THEN
+        BEGIN
+            NEW.plan_ok := (NEW.plan::jsonb) IS NOT NULL;
+        EXCEPTION WHEN invalid_text_representation THEN
+            NEW.plan_ok := false;
+        END;
+    ELSE
+        NEW.plan_ok := OLD.plan_ok;
+    END IF;
+    BEGIN
+        NEW.phase := (NEW.state::jsonb)->'phase'->>'phase';
+    EXCEPTION WHEN invalid_text_representation THEN
+        NEW.phase := NULL;
+    END;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER rollouts_phase BEFORE INSERT OR UPDATE ON rollouts
+    FOR EACH ROW EXECUTE FUNCTION ship_rollout_phase();
+UPDATE rollouts SET state = state;
+"#;
+
 /// The migrations, in order: version i + 1 is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 2] = [V1, V2];
+const MIGRATIONS: [&str; 3] = [V1, V2, V3];
 
 /// The schema version this build writes.
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database up to [`CURRENT`], in one transaction under the migration lock.
 pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
+    migrate_to(client, CURRENT).await
+}
+
+/// Brings the database up to version `target` (tests: a database as an older ship left it).
+pub async fn migrate_to(client: &mut Client, target: i64) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
         .await?;
@@ -97,7 +135,13 @@ pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
         .query_one("SELECT COALESCE(MAX(version), 0) FROM ship_schema", &[])
         .await?
         .try_get(0)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+    let upto = usize::try_from(target).unwrap_or(0);
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(upto)
+        .skip(version.max(0) as usize)
+    {
         tx.batch_execute(sql).await?;
         tx.execute(
             "INSERT INTO ship_schema (version) VALUES ($1)",

@@ -138,3 +138,48 @@ fn tls_settings_follow_libpq() {
     .unwrap_err();
     assert!(e.to_string().contains("no PEM certificate"), "{e}");
 }
+
+/// A database an older ship left (schema version 2), with a row edited by hand into something
+/// that is not JSON: migrating to version 3 names every rollout's phase as decoding it would,
+/// and the hand-edited row does not stop the migration.
+#[test]
+fn the_phase_columns_are_filled_in_when_an_older_database_is_migrated() {
+    let Some(pg) = Cluster::start_or_skip() else {
+        return;
+    };
+    let url = pg.database("phase_columns");
+    let bridge = Bridge::start(&url).unwrap();
+    bridge
+        .run(async |c: &mut Client| Ok(schema::migrate_to(c, 2).await?))
+        .unwrap();
+    let stored = contract::plan("d");
+    let kind = stored.kind_name().to_string();
+    let plan = column(&stored).unwrap();
+    let state = column(&contract::state(0)).unwrap();
+    for (release, plan, state) in [
+        ("r1", plan.as_str(), state.as_str()),
+        ("r2", plan.as_str(), "not json"),
+        ("r3", "not json", state.as_str()),
+    ] {
+        let created = ts(contract::at(0));
+        let row = [release, &kind, plan, state, &created].map(String::from);
+        bridge
+            .run(async move |c: &mut Client| {
+                let [release, kind, plan, state, created] = row;
+                c.execute(
+                    "INSERT INTO rollouts (release, kind, plan, state, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                    &[&release, &kind, &plan, &state, &created],
+                )
+                .await?;
+                Ok(())
+            })
+            .unwrap();
+    }
+    drop(bridge);
+    let st = PgStore::open(&url).unwrap();
+    let phases = st.phases().unwrap();
+    assert_eq!(phases, crate::state_store::phases_by_rollout(&st).unwrap());
+    let names: Vec<&str> = phases.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(names, ["pending", "unreadable", "unreadable"]);
+}
