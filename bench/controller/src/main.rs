@@ -464,6 +464,11 @@ fn run(n: usize, prepared: &Path, url: Option<&str>, o: &Opts) -> Res<Row> {
             .max()
             .unwrap_or(0);
         let total: u32 = per.values().sum();
+        // How the ticks spread over the window, second by second (to see bursts and stalls).
+        if std::env::var_os("SHIP_BENCH_PER_SECOND").is_some() {
+            let series: Vec<String> = per.values().map(u32::to_string).collect();
+            eprintln!("  ticks per second: {}", series.join(" "));
+        }
         row.ticks_per_s = (f64::from(total) / row.window_s.max(1.0), busiest);
     }
     row.task_errors = watch.errors.load(Ordering::Relaxed);

@@ -45,39 +45,71 @@ pub async fn append(
     event: &Event,
     at: DateTime<Utc>,
 ) -> Done<LoggedEvent> {
+    let last = chain_end(tx).await?;
+    let mut logged = insert_chained(tx, last, release, std::slice::from_ref(event), at).await?;
+    Ok(logged.remove(0))
+}
+
+/// Takes the append lock and reads the chain's last link (seq and hash), in one round trip:
+/// the two statements are sent together (tokio-postgres pipelines what is awaited together,
+/// and the server runs them in the order sent — `biased`, so they are sent in this order).
+pub async fn chain_end(tx: &Transaction<'_>) -> Done<(i64, String)> {
     // The statements of every tick go as typed queries: one round trip each, where a query
     // by text is prepared first (three).
-    tx.query_typed(
+    let lock = tx.query_typed(
         "SELECT pg_advisory_xact_lock($1)",
         &[(&APPEND_LOCK, Type::INT8)],
-    )
-    .await?;
-    let last = match tx
-        .query_typed_opt(
-            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
-            &[],
-        )
-        .await?
-    {
+    );
+    let last = tx.query_typed_opt(
+        "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+        &[],
+    );
+    let (_, last) = tokio::try_join!(biased; lock, last)?;
+    Ok(match last {
         Some(r) => (r.try_get(0)?, r.try_get(1)?),
         None => (0, GENESIS.to_string()),
-    };
-    let new = rows::chain_next(last, release, event, at)?;
-    let e = &new.logged;
+    })
+}
+
+/// Inserts `events` chained after `last`, in one statement whatever their number.
+pub async fn insert_chained(
+    tx: &Transaction<'_>,
+    mut last: (i64, String),
+    release: &str,
+    events: &[Event],
+    at: DateTime<Utc>,
+) -> Done<Vec<LoggedEvent>> {
+    let mut logged = Vec::with_capacity(events.len());
+    let (mut seqs, mut ats, mut kinds, mut datas, mut prevs, mut hashes) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for event in events {
+        let new = rows::chain_next(last, release, event, at)?;
+        let e = &new.logged;
+        seqs.push(e.seq);
+        ats.push(new.at.clone());
+        kinds.push(event.kind().to_string());
+        datas.push(new.data.clone());
+        prevs.push(e.prev_hash.clone());
+        hashes.push(e.hash.clone());
+        last = (e.seq, e.hash.clone());
+        logged.push(new.logged);
+    }
+    let releases = vec![release.to_string(); events.len()];
     tx.query_typed(
-        "INSERT INTO events (seq, at, release, kind, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO events (seq, at, release, kind, data, prev_hash, hash)
+         SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])",
         &[
-            (&e.seq, Type::INT8),
-            (&new.at, Type::TEXT),
-            (&release, Type::TEXT),
-            (&event.kind(), Type::TEXT),
-            (&new.data, Type::TEXT),
-            (&e.prev_hash, Type::TEXT),
-            (&e.hash, Type::TEXT),
+            (&seqs, Type::INT8_ARRAY),
+            (&ats, Type::TEXT_ARRAY),
+            (&releases, Type::TEXT_ARRAY),
+            (&kinds, Type::TEXT_ARRAY),
+            (&datas, Type::TEXT_ARRAY),
+            (&prevs, Type::TEXT_ARRAY),
+            (&hashes, Type::TEXT_ARRAY),
         ],
     )
     .await?;
-    Ok(new.logged)
+    Ok(logged)
 }
 
 /// The lease row of `release` (`FOR UPDATE` or `FOR SHARE` when `lock` says so).
@@ -146,59 +178,79 @@ pub struct OwnedStep {
     pub events: Vec<Event>,
 }
 
-/// Records one engine step in one transaction (see [`crate::StateStore::record_step`]).
+/// Records one engine step in one transaction (see [`crate::StateStore::record_step`]), in
+/// four round trips whatever it holds: BEGIN; the fence check, the command taken, the state,
+/// the samples and the chain's end, sent together (the server runs them in order: the fence's
+/// row lock comes first, and a refused fence rolls the rest back); the events; COMMIT.
 pub async fn record_step(c: &mut Client, s: OwnedStep) -> Done<()> {
     let release = s.release.as_str();
     let at = ts(s.decision.at);
-    let tx = c.transaction().await?;
-    if let Some(h) = &s.holder {
-        check_fence(&tx, release, h, s.token).await?;
-    }
-    if let Some(id) = s.command {
-        tx.query_typed(
-            "UPDATE commands SET taken_at = $2 WHERE id = $1",
-            &[(&id, Type::INT8), (&at, Type::TEXT)],
-        )
-        .await?;
-    }
     let state_text = column(&s.state)?;
-    let n = tx
-        .query_typed(
-            "UPDATE rollouts SET state = $2, updated_at = $3 WHERE release = $1 RETURNING 1",
-            &[
-                (&release, Type::TEXT),
-                (&state_text, Type::TEXT),
-                (&at, Type::TEXT),
-            ],
-        )
-        .await?
-        .len();
-    if n != 1 {
-        return Err(StoreError::NotFound(format!("no rollout of {release} is recorded")).into());
+    let (mut keys, mut measurements) = (vec![], vec![]);
+    for (k, m) in s.samples.iter().flatten() {
+        keys.push(k.clone());
+        measurements.push(serde_json::to_string(m)?);
     }
-    if let Some(obs) = &s.samples {
-        for (k, m) in obs {
+    let tx = c.transaction().await?;
+    let fence = async {
+        match &s.holder {
+            Some(h) => check_fence(&tx, release, h, s.token).await,
+            None => Ok(()),
+        }
+    };
+    let command = async {
+        if let Some(id) = s.command {
             tx.query_typed(
-                "INSERT INTO samples (release, at, key, measurement) VALUES ($1, $2, $3, $4)",
+                "UPDATE commands SET taken_at = $2 WHERE id = $1",
+                &[(&id, Type::INT8), (&at, Type::TEXT)],
+            )
+            .await?;
+        }
+        Done::Ok(())
+    };
+    let update = async {
+        let rows = tx
+            .query_typed(
+                "UPDATE rollouts SET state = $2, updated_at = $3 WHERE release = $1 RETURNING 1",
+                &[
+                    (&release, Type::TEXT),
+                    (&state_text, Type::TEXT),
+                    (&at, Type::TEXT),
+                ],
+            )
+            .await?;
+        Done::Ok(rows.len())
+    };
+    let samples = async {
+        if !keys.is_empty() {
+            tx.query_typed(
+                "INSERT INTO samples (release, at, key, measurement)
+                 SELECT $1, $2, k, m FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u(k, m, i)
+                 ORDER BY i",
                 &[
                     (&release, Type::TEXT),
                     (&at, Type::TEXT),
-                    (k, Type::TEXT),
-                    (&serde_json::to_string(m)?, Type::TEXT),
+                    (&keys, Type::TEXT_ARRAY),
+                    (&measurements, Type::TEXT_ARRAY),
                 ],
             )
             .await?;
         }
+        Done::Ok(())
+    };
+    let ((), (), updated, (), last) =
+        tokio::try_join!(biased; fence, command, update, samples, chain_end(&tx))?;
+    if updated != 1 {
+        return Err(StoreError::NotFound(format!("no rollout of {release} is recorded")).into());
     }
     // The decision's event carries the hash of the state it left (see the SQLite store).
     let decided = Event::Decision(DecisionEvent {
         decision: s.decision.clone(),
         state_sha256: Some(sha256_hex(&state_text)),
     });
-    append(&tx, release, &decided, s.decision.at).await?;
-    for e in &s.events {
-        append(&tx, release, e, s.decision.at).await?;
-    }
+    let mut events = vec![decided];
+    events.extend(s.events);
+    insert_chained(&tx, last, release, &events, s.decision.at).await?;
     tx.commit().await?;
     Ok(())
 }
