@@ -40,6 +40,10 @@ struct Opts {
     sizes: Vec<usize>,
     backends: Vec<String>,
     measure: Duration,
+    /// How long to wait after every rollout was driven before measuring: the rollouts started
+    /// last tick for the first time a tick interval after their start, so the first interval
+    /// still carries the start-up.
+    settle: Duration,
     tick: String,
     cache: PathBuf,
     drive_timeout: Duration,
@@ -47,13 +51,14 @@ struct Opts {
     direct_submit: bool,
 }
 
-const USAGE: &str = "bench-controller [--n 100,1000,10000] [--backends sqlite,postgres] [--measure 180] [--tick 10s] [--cache DIR (default /dev/shm/ship-bench-controller when it exists)] [--drive-timeout 900] [--client-every-ms 200] [--direct-submit]";
+const USAGE: &str = "bench-controller [--n 100,1000,10000] [--backends sqlite,postgres] [--measure 180] [--settle 0] [--tick 10s] [--cache DIR (default /dev/shm/ship-bench-controller when it exists)] [--drive-timeout 900] [--client-every-ms 200] [--direct-submit]";
 
 fn opts() -> Res<Opts> {
     let mut o = Opts {
         sizes: vec![100, 1000, 10000],
         backends: vec!["sqlite".into(), "postgres".into()],
         measure: Duration::from_secs(180),
+        settle: Duration::ZERO,
         tick: "10s".into(),
         cache: if Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm/ship-bench-controller")
@@ -79,6 +84,7 @@ fn opts() -> Res<Opts> {
             }
             "--backends" => o.backends = val()?.split(',').map(str::to_string).collect(),
             "--measure" => o.measure = Duration::from_secs(val()?.parse()?),
+            "--settle" => o.settle = Duration::from_secs(val()?.parse()?),
             "--tick" => o.tick = val()?,
             "--cache" => o.cache = PathBuf::from(val()?),
             "--drive-timeout" => o.drive_timeout = Duration::from_secs(val()?.parse()?),
@@ -234,11 +240,12 @@ fn main() -> Res<()> {
     );
     println!("- machine: {}", procstat::machine());
     println!(
-        "- parameters: N {:?}, backends {:?}, tick {}, measured {} s after every rollout was driven, client every {} ms ({}), open-files limit {}",
+        "- parameters: N {:?}, backends {:?}, tick {}, measured {} s from {} s after every rollout was driven, client every {} ms ({}), open-files limit {}",
         o.sizes,
         o.backends,
         o.tick,
         o.measure.as_secs(),
+        o.settle.as_secs(),
         o.client_every.as_millis(),
         client::PATHS.join(", "),
         procstat::nofile_limit()
@@ -385,11 +392,17 @@ fn run(n: usize, prepared: &Path, url: Option<&str>, o: &Opts) -> Res<Row> {
         }
         row.driven = bench.driven_count.load(Ordering::Relaxed);
         eprintln!(
-            "  {} of {n} driven after {:.1} s; measuring {} s",
+            "  {} of {n} driven after {:.1} s; settling {} s, then measuring {} s",
             row.driven,
             t0.elapsed().as_secs_f64(),
+            o.settle.as_secs(),
             o.measure.as_secs()
         );
+        let settled = Instant::now();
+        while settled.elapsed() < o.settle && !supervisor.is_finished() {
+            fds_max = fds_max.max(procstat::open_files());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         // The measured period.
         row.state_before = state_size(&root, url);
         let cpu1 = procstat::cpu_seconds();
