@@ -7,8 +7,8 @@
 #   bench/replicas.sh [N=1000] [KILL_EVERY=30] [KILL_FOR=300]
 #
 # Environment: HOSTS=separate (default: each replica in its own UTS namespace with its own
-# host name, as on three machines — a dead replica's leases are taken over only when they
-# expire, state.lease_ttl) or HOSTS=same (one host name: a dead pid's leases are taken over at
+# host name, as on three machines, and a new name for each restart, as a replacement machine
+# would have — a dead replica's leases are taken over only when they expire, state.lease_ttl) or HOSTS=same (one host name: a dead pid's leases are taken over at
 # once); STAGE (90s, each of the three stages), TICK (5s); SKIP_BUILD=1 uses the release
 # builds as they are; KEEP=1 keeps the run's folder.
 #
@@ -66,14 +66,18 @@ echo "- PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0
 "$BENCH" replicas-setup --dir "$W" --n "$N" --url "$URL" --stage "$STAGE" --tick "$TICK"
 
 BASE=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+STARTS=0
 start_replica() { # slot: started in the background; its pid in PIDS[slot]; log replica-<slot>-<pid>.log
   local slot=$1 tmp=$OUT/starting-$1.log log
+  STARTS=$((STARTS + 1))
   # The log is opened here, before the replica starts: renamed once its pid is known, it stays
   # the replica's (the child's own redirection could come after the rename).
   exec {log}>"$tmp"
   if [ "$HOSTS" = separate ]; then
     # unshare and sh exec: the pid is ship's.
-    unshare --uts sh -c "hostname replica-$slot && exec '$SHIP' -C '$W' --json serve --listen 127.0.0.1:$((BASE + slot))" >&"$log" 2>&1 &
+    # A new host name for each start: the replica that replaces a dead one cannot tell that
+    # the dead one's pid is gone (another machine), so its leases run out their TTL.
+    unshare --uts sh -c "hostname replica-$slot-$STARTS && exec '$SHIP' -C '$W' --json serve --listen 127.0.0.1:$((BASE + slot))" >&"$log" 2>&1 &
   else
     "$SHIP" -C "$W" --json serve --listen "127.0.0.1:$((BASE + slot))" >&"$log" 2>&1 &
   fi
