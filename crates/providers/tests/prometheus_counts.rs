@@ -17,8 +17,7 @@ use shiploop_providers::{MetricContext, MetricSource};
 use shiploop_rollout::Measurement;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -26,30 +25,6 @@ use std::time::{Duration, Instant, SystemTime};
 const RATE: f64 = 20.0;
 /// Requests the new version answered before the stage began (probes), none failed.
 const BEFORE: u64 = 7;
-
-fn binary(name: &str) -> PathBuf {
-    let path = std::env::var("PATH").unwrap_or_default();
-    for dir in path.split(':').chain(["/usr/sbin", "/usr/bin"]) {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} is not installed; the test command installs it (apt-get install -y {name})");
-}
-
-/// Prometheus, killed when dropped; its config and data go with it.
-struct Prometheus {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The requests since the stage began at `at`, and how many of them failed (error number k
 /// is request 20k − 1: spread evenly, as ship-sample's --error-rate does).
@@ -83,45 +58,6 @@ fn serve_target(stage: Arc<OnceLock<SystemTime>>) -> String {
         }
     });
     addr
-}
-
-fn start_prometheus(target: &str) -> (Prometheus, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
-    std::fs::write(
-        dir.path().join("prometheus.yml"),
-        format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: web\n    static_configs:\n      - {{targets: ['{target}'], labels: {{version: canary}}}}\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new(binary("prometheus"))
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let prom = Prometheus { child, _dir: dir };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "prometheus did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (prom, format!("http://{addr}"))
 }
 
 fn source(url: &str) -> Box<dyn MetricSource> {
@@ -179,7 +115,9 @@ fn count(m: &Measurement) -> Option<f64> {
 async fn counts_since_the_stage_began_cover_the_stage_to_the_millisecond() {
     let begins = Arc::new(OnceLock::new());
     let target = serve_target(begins.clone());
-    let (_prom, url) = start_prometheus(&target);
+    // Scraping every second; the target's labels are job="web", version="canary".
+    let prom = shiploop_testkit::servers::prometheus(&[("web", target.parse().unwrap(), "canary")]);
+    let url = prom.url();
     let src = source(&url);
     // The stage begins once Prometheus has scraped the target as it was before, as in a
     // rollout (a series that first appears after the stage began is another matter).

@@ -56,7 +56,7 @@ impl Heartbeat {
         let shared = Arc::new(Shared::default());
         let now = clock.now();
         shared.pulse(now);
-        let mut beat = Beat::new(me, ttl);
+        let mut beat = Beat::new(me, ttl, liveness(poll, ttl));
         shared.beat(&mut beat, store, now);
         let thread = {
             let shared = shared.clone();
@@ -141,20 +141,36 @@ impl Renewals {
     }
 }
 
+/// How long a replica's heartbeat lease lasts without a beat (one beat a poll): a third of
+/// the rollouts' lease TTL, and at least three polls.
+///
+/// Shorter than the rollouts' leases on purpose. Who *tries* to take a rollout on follows from
+/// the live replicas; with the heartbeat as long as the rollout leases, a dead replica counted
+/// as live for a whole TTL after it died, so its rollouts were taken over only a poll after
+/// that (15.6 s after a kill, at the default 15 s). Counted dead sooner, the others are ready
+/// the moment each rollout lease runs out. A replica wrongly counted dead (its beats delayed)
+/// costs nothing: the rollout leases it still renews keep the others from taking anything.
+fn liveness(poll: Duration, ttl: Duration) -> Duration {
+    (ttl / 3).max(poll * 3).min(ttl)
+}
+
 /// The heartbeat's own state: who beats, and when it last renewed every lease.
 struct Beat {
     me: String,
     ttl: Duration,
+    /// The heartbeat lease's own TTL ([`liveness`]).
+    live_ttl: Duration,
     renewed: Option<DateTime<Utc>>,
     /// Said once per stall, not every poll.
     stalled: bool,
 }
 
 impl Beat {
-    fn new(me: &str, ttl: Duration) -> Beat {
+    fn new(me: &str, ttl: Duration, live_ttl: Duration) -> Beat {
         Beat {
             me: me.to_string(),
             ttl,
+            live_ttl,
             renewed: None,
             stalled: false,
         }
@@ -217,7 +233,7 @@ impl Shared {
         beat.stalled = false;
         let renew_every = ttl / 3;
         let renew_all = beat.renewed.is_none_or(|at| now - at >= renew_every);
-        match heartbeat(store, &beat.me, beat.ttl, now, renew_all) {
+        match heartbeat(store, beat, now, renew_all) {
             Ok((live, renewed)) => {
                 if let Some(tokens) = renewed {
                     beat.renewed = Some(now);
@@ -245,12 +261,11 @@ type Beaten = (Vec<String>, Option<Vec<(String, i64)>>);
 /// the leases renewed (when they were).
 fn heartbeat(
     store: &mut dyn StateStore,
-    me: &str,
-    ttl: Duration,
+    beat: &Beat,
     now: DateTime<Utc>,
     renew_all: bool,
 ) -> std::result::Result<Beaten, StoreError> {
-    store.lease_acquire(&replica_lease(me), me, ttl, now)?;
+    let (me, ttl) = (beat.me.as_str(), beat.ttl);
     let mut renewed = None;
     if renew_all {
         renewed = Some(store.renew_leases(me, ttl, now)?);
@@ -264,6 +279,9 @@ fn heartbeat(
             }
         }
     }
+    // After the renewal, which extended this lease too (it is one of this replica's): the
+    // heartbeat lasts its own, shorter TTL.
+    store.lease_acquire(&replica_lease(me), me, beat.live_ttl, now)?;
     let live = store.leases(REPLICA_LEASE, now)?;
     let live = live
         .into_iter()
@@ -301,7 +319,7 @@ mod tests {
             .expect("free");
         let shared = Arc::new(Shared::default());
         let renewals = Renewals(shared.clone());
-        let mut beat = Beat::new("me:1", ttl);
+        let mut beat = Beat::new("me:1", ttl, liveness(Duration::from_secs(1), ttl));
         // Alive: every beat within the TTL of a pulse renews.
         for t in [0, 5, 10, 15, 20] {
             shared.pulse(at(t));
@@ -309,6 +327,11 @@ mod tests {
         }
         assert!(s.lease("r1", at(34)).expect("read").is_some());
         assert!(lock(&shared.live).take().is_some_and(|l| l == ["me:1"]));
+        // The heartbeat itself lasts a third of the TTL (5 s) from the last beat, at 20 s: a
+        // dead replica is counted dead before its rollouts' leases run out.
+        assert!(s.lease("replica:me:1", at(24)).expect("read").is_some());
+        assert!(s.lease("replica:me:1", at(25)).expect("read").is_none());
+        assert!(s.lease("r1", at(25)).expect("read").is_some());
         // What the last renewal (at 20 s) said, for this token only.
         assert_eq!(renewals.until("r1", token), Some(at(35)));
         assert_eq!(renewals.until("r1", token + 1), None);
