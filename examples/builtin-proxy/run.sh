@@ -54,9 +54,27 @@ ship release submit checkout-speedups --as agent@example.com >/dev/null
 ship release approve checkout-speedups --key alice.key >/dev/null
 
 admin() { curl -sf -H "authorization: Bearer $SHIP_ADMIN_TOKEN" "http://127.0.0.1:$A$1"; }
+# A port that was free when it was chosen, above, may be taken by the time the proxy and the
+# versions start (another program on this machine — a test suite runs many at once): then the
+# proxy says so and stops, and is started again on ports chosen afresh, at most three times.
+new_port() { # variable name: a fresh port for it, in ship.toml too
+  local old=${!1} new; new=$(free_port)
+  sed -i "s/127\.0\.0\.1:$old\b/127.0.0.1:$new/g" ship.toml
+  printf -v "$1" '%s' "$new"
+}
 start_proxy() {
-  ship proxy > "proxy-$1.log" 2>&1 & proxy_pid=$!; pids+=($proxy_pid)
-  for _ in $(seq 100); do admin /state >/dev/null && return 0; sleep 0.1; done
+  for _ in 1 2 3; do
+    ship proxy > "proxy-$1.log" 2>&1 & proxy_pid=$!; pids+=($proxy_pid)
+    for _ in $(seq 100); do
+      admin /state >/dev/null && return 0
+      kill -0 "$proxy_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    grep -qE "already accepts connections|[Aa]ddress already in use" "proxy-$1.log" || break
+    cat "proxy-$1.log" >&2; echo "(a port was taken meanwhile: new ports, once more)" >&2
+    kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true
+    for v in P A S C; do new_port "$v"; done
+  done
   cat "proxy-$1.log" >&2; fail "ship proxy did not start"
 }
 echo "\$ ship proxy &"
