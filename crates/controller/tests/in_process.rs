@@ -395,6 +395,27 @@ async fn a_controller_that_lost_its_lease_neither_records_nor_moves_traffic() {
     b.tick(t(23), &mut |_| {}).await.unwrap();
 }
 
+/// A controller of `web` under `ship serve` (which renews its lease), started and ticked once;
+/// then its lease is taken from under it at 2 s by another holder (in life only an expired
+/// lease, or a dead holder's, is). The store of that other holder.
+async fn serve_controller_whose_lease_is_taken<'a>(
+    ws: &'a Workspace,
+    router: &Arc<MemoryRouter>,
+) -> (Controller<'a>, Box<dyn shiploop_store::StateStore + Send>) {
+    let mut c = controller(ws, router, t(0));
+    c.renewed_elsewhere = true;
+    c.begin(t(0), &mut |_| {}).await.unwrap();
+    c.tick(t(1), &mut |_| {}).await.unwrap();
+    let mut other = shiploop_controller::open_store(ws).unwrap();
+    let holder = other.lease_holder(c.id(), t(2)).unwrap().unwrap();
+    let ttl = ws.config.state.lease_ttl.0;
+    other
+        .lease_take_over(c.id(), &holder, "other-host:1", ttl, t(2))
+        .unwrap()
+        .expect("taken over");
+    (c, other)
+}
+
 /// Under `ship serve` a tick checks its lease against what it knows (its taking, the
 /// replica's last renewal) and reads the database only when that runs out: the fence, not the
 /// check, is what keeps a controller that lost its lease from recording or acting.
@@ -402,24 +423,12 @@ async fn a_controller_that_lost_its_lease_neither_records_nor_moves_traffic() {
 async fn under_serve_the_lease_is_read_only_when_what_is_known_runs_out_and_the_fence_holds() {
     let (_dir, ws) = workspace();
     let router = Arc::new(MemoryRouter::new());
-    let mut a = controller(&ws, &router, t(0));
-    a.renewed_elsewhere = true;
-    a.begin(t(0), &mut |_| {}).await.unwrap();
-    a.tick(t(1), &mut |_| {}).await.unwrap();
-    // Taken from under it at 2 s (in life only an expired lease, or a dead holder's, is), and
-    // an operator's command queued, which the next tick would record.
-    let mut other = shiploop_controller::open_store(&ws).unwrap();
-    let id = a.id().to_string();
-    let holder = other.lease_holder(&id, t(2)).unwrap().unwrap();
-    let ttl = ws.config.state.lease_ttl.0;
-    other
-        .lease_take_over(&id, &holder, "other-host:1", ttl, t(2))
-        .unwrap()
-        .expect("taken over");
+    let (mut a, mut other) = serve_controller_whose_lease_is_taken(&ws, &router).await;
+    // An operator's command queued, which the next tick would record.
     let pause = shiploop_rollout::Input::Pause {
         reason: "look".into(),
     };
-    other.push_command(&id, &pause, "op", t(2)).unwrap();
+    other.push_command(a.id(), &pause, "op", t(2)).unwrap();
     let events = other.last_seq(None).unwrap();
     let moves = router.state().history.clone();
     // At 5 s the lease is known held until 15 s: no read, but the command's record is
@@ -430,18 +439,7 @@ async fn under_serve_the_lease_is_read_only_when_what_is_known_runs_out_and_the_
     assert_eq!(router.state().history, moves, "the router was not called");
     // Within a fifth of the TTL of what it knows, it reads, and stops before measuring.
     let (_dir2, ws2) = workspace();
-    let router2 = Arc::new(MemoryRouter::new());
-    let mut b = controller(&ws2, &router2, t(0));
-    b.renewed_elsewhere = true;
-    b.begin(t(0), &mut |_| {}).await.unwrap();
-    b.tick(t(1), &mut |_| {}).await.unwrap();
-    let mut other2 = shiploop_controller::open_store(&ws2).unwrap();
-    let id = b.id().to_string();
-    let holder = other2.lease_holder(&id, t(2)).unwrap().unwrap();
-    other2
-        .lease_take_over(&id, &holder, "other-host:1", ttl, t(2))
-        .unwrap()
-        .expect("taken over");
+    let (mut b, _other) = serve_controller_whose_lease_is_taken(&ws2, &router).await;
     b.tick(t(3), &mut |_| {})
         .await
         .expect("not read: still known held, and a hold records nothing");
