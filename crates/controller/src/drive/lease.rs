@@ -80,13 +80,17 @@ impl Controller<'_> {
         };
         if self.renewed_elsewhere {
             let margin = chrono::Duration::from_std(self.lease_ttl() / 5).unwrap_or_default();
-            if let (Some(renewals), Some(token)) = (&self.renewals, self.token) {
-                if let Some(until) = renewals.until(&id, token) {
-                    self.held_until = self.held_until.max(Some(until));
-                }
-            }
-            if self.held_until.is_some_and(|until| now + margin < until) {
+            let known = |until: Option<DateTime<Utc>>| until.is_some_and(|u| now + margin < u);
+            if known(self.held_until) {
                 return Ok(());
+            }
+            // Only then the replica's last renewal (a lock and a lookup), and only then a read.
+            if let (Some(renewals), Some(token)) = (&self.renewals, self.token) {
+                let renewed = renewals.until(&id, token);
+                if known(renewed) {
+                    self.held_until = renewed;
+                    return Ok(());
+                }
             }
             return match self.store.lease(&id, now).map_err(store_err)? {
                 Some(l) if l.holder == self.holder && Some(l.token) == self.token => {

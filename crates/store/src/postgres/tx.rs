@@ -84,24 +84,26 @@ pub async fn insert_chained(
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     for event in events {
         let new = rows::chain_next(last, release, event, at)?;
-        let e = &new.logged;
+        let e = new.logged;
+        last = (e.seq, e.hash.clone());
         seqs.push(e.seq);
-        ats.push(new.at.clone());
-        kinds.push(event.kind().to_string());
-        datas.push(new.data.clone());
+        ats.push(new.at);
+        kinds.push(event.kind());
+        datas.push(new.data);
         prevs.push(e.prev_hash.clone());
         hashes.push(e.hash.clone());
-        last = (e.seq, e.hash.clone());
-        logged.push(new.logged);
+        logged.push(e);
     }
-    let releases = vec![release.to_string(); events.len()];
     tx.query_typed(
         "INSERT INTO events (seq, at, release, kind, data, prev_hash, hash)
-         SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])",
+         SELECT s, a, $3, k, d, p, h
+         FROM unnest($1::int8[], $2::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+              WITH ORDINALITY AS u(s, a, k, d, p, h, i)
+         ORDER BY i",
         &[
             (&seqs, Type::INT8_ARRAY),
             (&ats, Type::TEXT_ARRAY),
-            (&releases, Type::TEXT_ARRAY),
+            (&release, Type::TEXT),
             (&kinds, Type::TEXT_ARRAY),
             (&datas, Type::TEXT_ARRAY),
             (&prevs, Type::TEXT_ARRAY),
