@@ -26,9 +26,9 @@ pub use build::{
 };
 pub(crate) use drive::hostname;
 pub use drive::{
-    admit, anchor, binding, gates_before_start, holder_is_dead, refuse_unless_hotfix, serve,
-    with_webhooks, Admission, BeforeStart, Clock, Commanded, Controller, Outcome, Starting,
-    SystemClock, Telemetry, TokioClock,
+    admit, anchor, binding, gates_before_start, holder_is_dead, holder_is_replica,
+    refuse_unless_hotfix, serve, with_webhooks, Admission, BeforeStart, Clock, Commanded,
+    Controller, Outcome, Starting, SystemClock, Telemetry, TokioClock,
 };
 /// The gates module under the name it had before the controller was split by phase.
 pub use gates as check;

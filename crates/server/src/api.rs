@@ -548,17 +548,24 @@ pub fn queue(
     }
     // An abort of a completed rollout is applied by whoever runs its validation. When nobody
     // will (validation.auto off, or the validation already ended and left the decision to a
-    // person) and no live process holds the lease, it would stay queued forever: say where it
-    // can be applied instead.
+    // person) and no live foreground run holds the lease, it would stay queued forever: say
+    // where it can be applied instead. A replica still holding it is only ending its run.
     let validation_ended = r
         .as_ref()
         .and_then(|r| r.contract.meta.validation.as_ref())
         .is_some_and(|v| v.result != "running");
     if validating && (!s.ws.config.validation.auto || validation_ended) {
+        let now = Utc::now();
         let holder = st
-            .lease_holder(&id, Utc::now())?
+            .lease_holder(&id, now)?
             .filter(|h| !shiploop_controller::holder_is_dead(h));
-        if holder.is_none() {
+        let applies = match holder {
+            Some(h) => {
+                !shiploop_controller::holder_is_replica(&*st, &h, now).map_err(Problem::from_ws)?
+            }
+            None => false,
+        };
+        if !applies {
             let why = if validation_ended {
                 "its validation ended and left the decision to a person"
             } else {

@@ -194,3 +194,50 @@ async fn an_operator_command_is_queued_and_refused_once_the_rollout_has_ended() 
         r.json
     );
 }
+
+#[tokio::test]
+async fn an_abort_of_a_completed_rollout_is_queued_only_for_a_foreground_run_that_would_apply_it() {
+    let (ws, id) = workspace();
+    ws.edit_config(|cfg| shiploop_config::set_key(&cfg, "validation", "auto", "false").unwrap());
+    let app = app(&ws);
+    let opened = ws.open();
+    let mut c = begun(&opened).await;
+    // Promoted through every stage by an operator (the metrics here have no data).
+    let mut s = 0;
+    while c.outcome().is_none() && s < 20 {
+        s += 1;
+        let promote = "/api/v1/rollouts/web/promote";
+        let r = call(&app, "POST", promote, Some(OPERATOR), r#"{"reason":"x"}"#).await;
+        assert_eq!(r.status, 202, "{}", r.json);
+        c.tick(t(s), &mut |_| {}).await.unwrap();
+    }
+    assert_eq!(c.state.phase, Phase::Completed, "{:?}", c.state.phase);
+    // The controller still holds the lease, as a run does between recording the completion
+    // and letting go. Real time from here: the API reads leases against the clock.
+    let mut st = shiploop_controller::open_store(&opened).unwrap();
+    let now = chrono::Utc::now();
+    let holder = st.lease_holder(&id, t(s)).unwrap().unwrap();
+    let ttl = std::time::Duration::from_secs(60);
+    st.lease_take_over(&id, &holder, &holder, ttl, now).unwrap();
+    let abort = "/api/v1/rollouts/web/abort";
+    let body = r#"{"reason":"looks wrong"}"#;
+
+    // Held by a `ship serve` replica (its heartbeat is live): that run is ending, and with
+    // validation.auto off no one would ever apply the command.
+    let beat = format!("replica:{holder}");
+    st.lease_acquire(&beat, &holder, ttl, now).unwrap().unwrap();
+    let r = call(&app, "POST", abort, Some(OPERATOR), body).await;
+    assert_problem(&r, 409);
+    let detail = r.json["detail"].as_str().unwrap();
+    assert!(detail.contains("ship rollout abort"), "{detail}");
+
+    // Held by a foreground run (`ship rollout validate`), which applies queued commands.
+    st.release_lease(&beat, &holder).unwrap();
+    let r = call(&app, "POST", abort, Some(OPERATOR), body).await;
+    assert_eq!(r.status, 202, "{}", r.json);
+
+    // Nobody holds it: refused again.
+    st.release_lease(&id, &holder).unwrap();
+    let r = call(&app, "POST", abort, Some(OPERATOR), body).await;
+    assert_problem(&r, 409);
+}

@@ -144,6 +144,22 @@ impl Controller<'_> {
     }
 }
 
+/// Whether `holder` is a live `ship serve` replica. Holding a completed rollout's lease, a
+/// replica is ending its run (recording the completion, then letting go), never waiting for
+/// a command: only a foreground run (`ship rollout validate`) applies one there.
+pub fn holder_is_replica(
+    store: &dyn shiploop_store::StateStore,
+    holder: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let lease = super::heartbeat::replica_lease(holder);
+    Ok(store
+        .lease_holder(&lease, now)
+        .map_err(store_err)?
+        .as_deref()
+        == Some(holder))
+}
+
 /// A holder is `host:pid`; on this host, a pid that no longer exists is a dead holder.
 pub fn holder_is_dead(holder: &str) -> bool {
     let Some((host, pid)) = holder.rsplit_once(':') else {

@@ -29,8 +29,8 @@ mod tick;
 mod webhooks;
 
 pub use finish::anchor;
-pub use lease::holder_is_dead;
 pub(crate) use lease::hostname;
+pub use lease::{holder_is_dead, holder_is_replica};
 pub use operator::{admit, Admission, Commanded};
 use router::weights_carried;
 pub use start::{gates_before_start, refuse_unless_hotfix, BeforeStart, Starting};
