@@ -8,7 +8,7 @@
 mod common;
 
 use common::{counts, healthy, t, workspace};
-use shiploop_controller::{Commanded, Controller, Outcome, Providers, TokioClock};
+use shiploop_controller::{Clock, Commanded, Controller, Outcome, Providers, TokioClock};
 use shiploop_providers::memory::{MemoryRouter, ScriptedSource};
 use shiploop_rollout::{Decision, DecisionKind, Input, Observation, Phase, Rollout};
 use shiploop_store::{SqliteStore as Store, StateStore};
@@ -204,4 +204,60 @@ async fn an_abort_the_router_keeps_refusing_is_retried_up_to_the_error_limit_onl
         c.state.phase
     );
     assert_eq!(router.state().history, vec![5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abort_waits_for_a_replica_ending_its_run_and_is_queued_for_a_foreground_one() {
+    let (dir, ws) = workspace();
+    let cfg = std::fs::read_to_string(dir.path().join("ship.toml")).unwrap();
+    let cfg = shiploop_config::set_key(&cfg, "validation", "auto", "false").unwrap();
+    std::fs::write(dir.path().join("ship.toml"), cfg).unwrap();
+    let ws = Workspace::open(dir.path()).unwrap();
+    let router = Arc::new(MemoryRouter::new());
+    let mut c = controller(&ws, &router, vec![healthy()]);
+    let mut clock = TokioClock::starting_at(t(0));
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    assert_eq!(
+        c.run(&mut clock, &rx, &mut |_| {}).await.unwrap(),
+        Outcome::Completed
+    );
+    let id = c.id().to_string();
+    let now = clock.now();
+    let ttl = Duration::from_secs(15);
+    let abort = || Input::Abort {
+        reason: "looks wrong".into(),
+    };
+
+    // A foreground run on another host holds it (`ship rollout validate`): queued for it.
+    let mut store = Store::open(&ws.state_db()).unwrap();
+    let other = "elsewhere:1";
+    store.lease_acquire(&id, other, ttl, now).unwrap().unwrap();
+    let mut cli = controller(&ws, &router, vec![healthy()]);
+    let done = cli.command(abort(), &mut clock, &|_| {}).await.unwrap();
+    assert!(
+        matches!(done, Commanded::Queued { ref holder } if holder == other),
+        "{done:?}"
+    );
+
+    // The same holder is a `ship serve` replica: it is ending its run and will not apply a
+    // command, so the command line waits for it to let go (2 s later), then applies it.
+    store
+        .lease_acquire(&format!("replica:{other}"), other, ttl, now)
+        .unwrap()
+        .unwrap();
+    let letting_go = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut store = Store::open(&ws.state_db()).unwrap();
+        store.release_lease(&id, other).unwrap();
+    };
+    let began = tokio::time::Instant::now();
+    let mut cli = controller(&ws, &router, vec![healthy()]);
+    let (done, ()) = tokio::join!(cli.command(abort(), &mut clock, &|_| {}), letting_go);
+    let Commanded::Applied(d) = done.unwrap() else {
+        panic!("applied once the replica let go")
+    };
+    assert_eq!(d.kind, DecisionKind::Rollback);
+    assert!(began.elapsed() >= Duration::from_secs(2));
+    assert!(matches!(recorded(&ws).phase, Phase::RolledBack { .. }));
+    assert_eq!(router.state().history.last(), Some(&0));
 }

@@ -76,9 +76,13 @@ impl Controller<'_> {
             )));
         }
         if let Some(holder) = self.driven_elsewhere(now)? {
-            self.queue(&input, now)?;
-            return Ok(Commanded::Queued { holder });
+            if self.holder_applies_commands(&holder, now)? {
+                self.queue(&input, now)?;
+                return Ok(Commanded::Queued { holder });
+            }
+            self.wait_until_let_go(clock).await?;
         }
+        let now = clock.now();
         self.acquire(now)?;
         let result = async {
             let d = self.apply(input, now, None, &mut |_| {}).await?;
@@ -90,6 +94,33 @@ impl Controller<'_> {
         // Operator commands applied here (no controller was running) reach the webhooks too.
         self.send_webhooks(clock.now(), warn).await;
         Ok(Commanded::Applied(result?))
+    }
+
+    /// Whether the process holding the lease would apply a queued command. A `ship serve`
+    /// replica holding a completed rollout that it will not validate (validation.auto off, or
+    /// the validation already ended) is only ending its run: queued, the command would wait
+    /// forever.
+    fn holder_applies_commands(&self, holder: &str, now: DateTime<Utc>) -> Result<bool> {
+        let ending = self.state.phase == Phase::Completed
+            && (!self.ws.config.validation.auto || self.recorded_validation().is_some());
+        Ok(!ending || !super::lease::holder_is_replica(&*self.store, holder, now)?)
+    }
+
+    /// Waits, up to a lease TTL, for a replica ending its run to let go of the lease.
+    async fn wait_until_let_go(&mut self, clock: &mut dyn Clock) -> Result<()> {
+        let give_up =
+            clock.now() + chrono::Duration::from_std(self.lease_ttl()).unwrap_or_default();
+        while let Some(h) = self.driven_elsewhere(clock.now())? {
+            if clock.now() >= give_up {
+                return Err(Error::Refused(format!(
+                    "{} is held by {h}, which is ending its run but has not let go of it within {} s; try again",
+                    self.id(),
+                    self.lease_ttl().as_secs()
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Ok(())
     }
 
     /// Retries a rollback the router has not confirmed yet, a tick interval apart, up to the
