@@ -208,7 +208,7 @@ async fn an_abort_the_router_keeps_refusing_is_retried_up_to_the_error_limit_onl
 
 #[tokio::test(start_paused = true)]
 async fn an_abort_waits_for_a_replica_ending_its_run_and_is_queued_for_a_foreground_one() {
-    let (dir, ws) = workspace();
+    let (dir, _) = workspace();
     let cfg = std::fs::read_to_string(dir.path().join("ship.toml")).unwrap();
     let cfg = shiploop_config::set_key(&cfg, "validation", "auto", "false").unwrap();
     std::fs::write(dir.path().join("ship.toml"), cfg).unwrap();
