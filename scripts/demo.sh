@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds ship and its sample service (cargo's progress shows: the first build takes a few
-# minutes), then runs `ship demo` (pass --scenario bad|slow to see an automatic rollback,
-# --dir PATH to keep the workspace somewhere you choose).
+# Installs ship and its sample service from this checkout (scripts/install.sh: into
+# $SHIP_INSTALL_DIR, default ~/.cargo/bin, with cargo's progress shown — the first build takes a
+# few minutes on 2 cores), then runs `ship demo` with the arguments given (--scenario bad|slow
+# to see an automatic rollback, --dir PATH to keep the workspace somewhere you choose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p shiploop-cli -p shiploop-sample
-exec ./target/release/ship demo "$@"
+./scripts/install.sh >&2
+exec "${SHIP_INSTALL_DIR:-$HOME/.cargo/bin}/ship" demo "$@"

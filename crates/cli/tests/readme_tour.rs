@@ -1,4 +1,4 @@
-//! The README is a test: its install command, then every ```console block, one test per section,
+//! The README is a test: its first command (which installs ship), then every ```console block, one test per section,
 //! each section in a new empty directory, with what the install put on PATH. Each step's output
 //! must match the README (times, addresses, digests, durations and request counts normalised;
 //! `…` elides), and each step must exit as the README shows: 0, the `# exit N` its line
@@ -15,34 +15,48 @@ use std::process::Command;
 use std::time::Duration;
 use transcript::{path_with, repo, run_section, sections, Place, Section};
 
-/// The README's first command, run as written from the checkout, installing into `bin`. The
-/// test suite has just built the debug binaries, so it installs those (SHIP_INSTALL_PROFILE=dev)
-/// rather than compiling a release build for minutes.
+/// The README's first command, run from the checkout as written but with `--help` for the demo
+/// (the demo itself is `example_demo`'s): it installs ship and ship-sample into `bin`, then
+/// runs `ship demo --help`. The test suite has just built the debug binaries, so it installs
+/// those (SHIP_INSTALL_PROFILE=dev) rather than compiling a release build for minutes. The
+/// second command is the one CI runs.
 fn install(readme: &str, bin: &Path) {
-    let first = readme
+    let block = readme
         .split("```sh\n")
         .nth(1)
-        .and_then(|b| b.lines().next())
+        .and_then(|b| b.split("```").next())
         .expect("the README opens with a ```sh block");
-    let command = first.split('#').next().unwrap_or("").trim();
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .collect();
     assert_eq!(
-        command, "./scripts/install.sh",
-        "the README's first command installs ship"
+        commands,
+        ["./scripts/demo.sh", "./scripts/test.sh"],
+        "the README opens with two commands: the demo and the test suite"
     );
+    let ci = std::fs::read_to_string(repo().join(".ci/run")).unwrap();
+    assert_eq!(
+        ci.lines().last(),
+        Some(commands[1]),
+        "CI runs the README's test command"
+    );
+    let command = format!("{} --help", commands[0]);
     let out = Command::new("bash")
         .arg("-c")
-        .arg(command)
+        .arg(&command)
         .current_dir(repo())
         .env("SHIP_INSTALL_PROFILE", "dev")
         .env("SHIP_INSTALL_DIR", bin)
         .output()
         .expect("run the install command");
-    assert!(
-        out.status.success(),
-        "{command} failed:\n{}{}",
+    let said = format!(
+        "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(out.status.success(), "{command} failed:\n{said}");
+    assert!(said.contains("Usage: ship demo"), "{said}");
     for b in ["ship", "ship-sample"] {
         assert!(bin.join(b).is_file(), "{command} did not install {b}");
     }
