@@ -1,5 +1,5 @@
-//! The README is a test: its first command (which installs ship), then every ```console block, one test per section,
-//! each section in a new empty directory, with what the install put on PATH. Each step's output
+//! The README is a test: its first command (which installs ship), then every ```console block,
+//! one test per section, each section in a new empty directory, with what the install put on PATH. Each step's output
 //! must match the README (times, addresses, digests, durations and request counts normalised;
 //! `…` elides), and each step must exit as the README shows: 0, the `# exit N` its line
 //! promises, or whatever the next step's `echo $?` prints.
@@ -116,7 +116,7 @@ fn every_readme_section_has_its_test() {
     );
 }
 
-/// The README's install command, then the console blocks of section `heading`, in a new empty
+/// The README's first command (installing ship), then the console blocks of section `heading`, in a new empty
 /// directory, compared with the README.
 fn section_runs_as_written(heading: &str) {
     let readme = readme();
