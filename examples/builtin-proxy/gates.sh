@@ -6,19 +6,32 @@
 #                  `ship oncall ack`, then `ship check R`, which must pass
 # Uses run.sh's free_port, fail and pids.
 staging_up() {
-  local s1 s2 listen admin
-  s1=$(free_port); s2=$(free_port); listen=$(free_port); admin=$(free_port)
+  local s1 s2 listen admin attempt up=""
   export STAGING_TOKEN="staging-$(date +%s%N)"
-  ship-sample --version v1 --listen "127.0.0.1:$s1" >/dev/null & pids+=($!)
-  ship-sample --version v2 --listen "127.0.0.1:$s2" --flag new-checkout=on >/dev/null & pids+=($!)
-  ship proxy --stable "127.0.0.1:$s1" --canary "127.0.0.1:$s2" --weight 0 \
-    --listen "127.0.0.1:$listen" --admin "127.0.0.1:$admin" --token-env STAGING_TOKEN \
-    > staging-proxy.log 2>&1 & pids+=($!)
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$listen/checkout" >/dev/null 2>&1 && break
-    sleep 0.1
+  # Ports free when chosen may be taken before the servers bind them (other programs start
+  # too): then the copy is started again on ports chosen afresh, at most three times.
+  for attempt in 1 2 3; do
+    s1=$(free_port); s2=$(free_port); listen=$(free_port); admin=$(free_port)
+    local started=()
+    ship-sample --version v1 --listen "127.0.0.1:$s1" >/dev/null 2>&1 & started+=($!)
+    ship-sample --version v2 --listen "127.0.0.1:$s2" --flag new-checkout=on >/dev/null 2>&1 & started+=($!)
+    ship proxy --stable "127.0.0.1:$s1" --canary "127.0.0.1:$s2" --weight 0 \
+      --listen "127.0.0.1:$listen" --admin "127.0.0.1:$admin" --token-env STAGING_TOKEN \
+      > staging-proxy.log 2>&1 & started+=($!)
+    pids+=("${started[@]}")
+    for _ in $(seq 100); do
+      # Up: all three alive (not one that lost its port to another program), both ports ours.
+      kill -0 "${started[@]}" 2>/dev/null || break
+      curl -sf "http://127.0.0.1:$listen/checkout" >/dev/null 2>&1 &&
+        curl -sf -H "authorization: Bearer $STAGING_TOKEN" "http://127.0.0.1:$admin/state" >/dev/null 2>&1 &&
+        { up=1; break; }
+      sleep 0.1
+    done
+    [ -n "$up" ] && break
+    cat staging-proxy.log >&2; echo "(staging did not start, attempt $attempt: new ports)" >&2
+    kill "${started[@]}" 2>/dev/null || true; wait "${started[@]}" 2>/dev/null || true
   done
-  curl -sf "http://127.0.0.1:$listen/checkout" >/dev/null || { cat staging-proxy.log >&2; fail "staging did not start"; }
+  [ -n "$up" ] || fail "staging did not start"
   cat >> ship.toml <<TOML
 
 [staging]

@@ -22,8 +22,37 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_http() { for _ in $(seq 150); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done; fail "$2 did not start"; }
 . ./gates.sh
-P=$(free_port); A=$(free_port); S=$(free_port); C=$(free_port)
-PROM=127.0.0.1:$(free_port); AM=127.0.0.1:$(free_port)
+P=$(free_port); A=$(free_port); S=$(free_port); C=$(free_port); PP=$(free_port); AP=$(free_port)
+PROM=127.0.0.1:$PP; AM=127.0.0.1:$AP
+# A port that was free when it was chosen may be taken by the time its server starts (another
+# program on this machine — a test suite runs many at once): then that server says so and
+# stops, and is started again on a port chosen afresh, in ship.toml and prometheus.yml too.
+new_port() { # variable name: a fresh port for it
+  local old=${!1} new; new=$(free_port)
+  sed -i "s/127\.0\.0\.1:$old\b/127.0.0.1:$new/g" ship.toml prometheus/prometheus.yml 2>/dev/null || true
+  printf -v "$1" '%s' "$new"
+  PROM=127.0.0.1:$PP; AM=127.0.0.1:$AP
+}
+taken() { grep -qiE "address already in use|already accepts connections" "$1"; }
+# start NAME LOG READY-URL PORT-VARS... -- COMMAND...: runs COMMAND (its arguments read the port
+# variables when evaluated) until READY-URL answers, with new ports when one was taken.
+start() {
+  local name=$1 log=$2 ready=$3; shift 3
+  local vars=(); while [ "$1" != -- ]; do vars+=("$1"); shift; done; shift
+  for _ in 1 2 3; do
+    eval "$* >'$log' 2>&1 &"; local pid=$!; pids+=($pid)
+    for _ in $(seq 300); do
+      curl -sf "$(eval echo "$ready")" >/dev/null 2>&1 && kill -0 "$pid" 2>/dev/null && return 0
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    taken "$log" || break
+    echo "($name: a port was taken meanwhile: new ports, once more)" >&2
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    for v in "${vars[@]}"; do new_port "$v"; done
+  done
+  cat "$log" >&2; fail "$name did not start"
+}
 today=$(date -u +%F)
 
 cat >> ship.toml <<TOML
@@ -63,13 +92,16 @@ scrape_configs:
       - {targets: ['127.0.0.1:$S'], labels: {version: v1}}
       - {targets: ['127.0.0.1:$C'], labels: {version: v2}}
 YAML
-prometheus --config.file=prometheus/prometheus.yml --storage.tsdb.path=prometheus/data \
-  --web.listen-address="$PROM" >prometheus/log 2>&1 & pids+=($!)
+start prometheus prometheus/log 'http://$PROM/-/ready' PP -- \
+  prometheus --config.file=prometheus/prometheus.yml --storage.tsdb.path=prometheus/data \
+  '--web.listen-address=$PROM'
+prom_pid=${pids[-1]}
 # Alertmanager alone: no alert fires in this example, and validation confirms it.
 mkdir -p alertmanager
 printf 'route: {receiver: none}\nreceivers: [{name: none}]\n' > alertmanager/alertmanager.yml
-prometheus-alertmanager --config.file=alertmanager/alertmanager.yml --storage.path=alertmanager/data \
-  --web.listen-address="$AM" --cluster.listen-address= >alertmanager/log 2>&1 & pids+=($!)
+start alertmanager alertmanager/log 'http://$AM/-/ready' AP -- \
+  prometheus-alertmanager --config.file=alertmanager/alertmanager.yml --storage.path=alertmanager/data \
+  '--web.listen-address=$AM' --cluster.listen-address=
 
 echo "== 1. Release contract from the Build loop's PASS verdicts, approved by a human"
 ship init >/dev/null
@@ -119,11 +151,10 @@ echo "approved by alice; the agent that submitted it could not have"
 
 echo "== 2. Pre-deployment gates"
 staging_up
-ship proxy > proxy.log 2>&1 & pids+=($!)
-wait_http "http://127.0.0.1:$P/checkout" "ship proxy"
+start "ship proxy" proxy.log 'http://127.0.0.1:$P/checkout' P A S C -- ship proxy
+# Prometheus scrapes the versions where they run now (their ports may have moved).
+kill -HUP "$prom_pid"
 ship load "http://127.0.0.1:$P/checkout" --rate 400 --users 5000 --user-header x-user-id >/dev/null & pids+=($!)
-wait_http "http://$PROM/-/ready" prometheus
-wait_http "http://$AM/-/ready" alertmanager
 sleep 2
 pass_gates checkout-speedups
 

@@ -327,22 +327,19 @@ impl Controller<'_> {
         stop: &tokio::sync::watch::Receiver<bool>,
         log: &mut dyn FnMut(&Decision),
     ) -> Result<Outcome> {
-        // A rollout resumed (by a restarted server, a replica taking over) is not ticked in
-        // step with every other one resumed at the same moment: its ticks start at an offset
-        // within the interval drawn from its id, so a thousand rollouts tick spread over the
-        // interval instead of all at once. A new rollout ticks from its start.
-        let resumed = self.state.phase != Phase::Pending;
+        // A rollout is not ticked in step with every other one started or resumed at the same
+        // moment (a restarted server, a replica taking over, a batch of releases approved
+        // together): its ticks start at an offset within the interval drawn from its id, so a
+        // thousand rollouts tick spread over the interval instead of all at once. A new
+        // rollout's first tick comes sooner than a whole interval, with the data of a shorter
+        // one: the judge holds on too little data.
         // `begin` and `tick` are boxed: their futures (kilobytes each) then live on the heap
         // only while they run, instead of inside every rollout task's future for as long as it
         // sleeps between ticks — and every caller up the chain that moves a future by value
         // (with_webhooks, ship serve's task) would hold them again.
         Box::pin(self.begin(clock.now(), log)).await?;
         let tick = self.ws.config.tick_interval();
-        let first = if resumed {
-            spread(self.id(), tick)
-        } else {
-            tick
-        };
+        let first = spread(self.id(), tick);
         // Ticks keep their phase (an interval, not a sleep after each tick's work), so slow
         // ticks do not drift rollouts into step either.
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, tick);
