@@ -43,8 +43,7 @@ fn binary(name: &str) -> PathBuf {
 }
 
 fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+    shiploop_testkit::free_addr().to_string()
 }
 
 /// HAProxy in `dir` with backend `web` (stable at 100, canary at 0; servers that are never

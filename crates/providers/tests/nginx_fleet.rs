@@ -43,8 +43,7 @@ fn binary(name: &str) -> PathBuf {
 }
 
 fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+    shiploop_testkit::free_addr().to_string()
 }
 
 /// One host: its prefix (`root/<name>`), the include file in it, and its nginx flags.

@@ -5,14 +5,67 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-/// A loopback address no one listens on now (the kernel's pick); the caller's server binds it
-/// next. Another process could take it in between, which the kernel's spread of ephemeral
-/// ports makes rare.
+/// A loopback address no one listens on now, for the caller's server to bind next.
+///
+/// Not the kernel's pick (binding port 0): that comes from the ephemeral range, where every
+/// outgoing connection of every test also takes its source port, and the kernel repeats
+/// itself (2,000 picks in a row here repeated 136 ports): two servers of one test, or of two
+/// tests running at once, were given one port, and one answered for the other. So: ports
+/// 20000–32767, below the ephemeral range (no outgoing connection takes one), each claimed
+/// by this test run with a marker file created exclusively in a shared folder, so no other
+/// test process is given it; claims older than an hour are from runs that ended.
 pub fn free_addr() -> SocketAddr {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 32_768 - LOW;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join("shiploop-test-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    // Each process starts somewhere else in the range, and walks it with a stride prime to
+    // its length.
+    let seed = std::process::id().wrapping_mul(2_654_435_761)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    for _ in 0..SPAN {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOW + seed.wrapping_add(k.wrapping_mul(7_919)) % SPAN;
+        let Ok(port) = u16::try_from(port) else {
+            continue;
+        };
+        if !claim(&dir.join(port.to_string())) {
+            continue;
+        }
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().expect("a bound listener has an address");
+        }
+    }
+    // Every port of the range claimed or taken: the kernel's pick, as a last resort.
     TcpListener::bind("127.0.0.1:0")
-        .unwrap()
+        .expect("bind a loopback port")
         .local_addr()
-        .unwrap()
+        .expect("a bound listener has an address")
+}
+
+/// Claims a port for this process: true when its marker was created here, or was older than
+/// an hour (a claim of a run that ended) and is now this process's.
+fn claim(marker: &std::path::Path) -> bool {
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(marker)
+            .is_ok()
+    };
+    if create() {
+        return true;
+    }
+    let stale = std::fs::metadata(marker)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > Duration::from_secs(3600));
+    stale && std::fs::remove_file(marker).is_ok() && create()
 }
 
 /// `GET url`: (status, body).
