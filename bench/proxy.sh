@@ -11,8 +11,9 @@
 # Each target runs `rounds` times, interleaved (direct, ship, nginx, haproxy, direct, ...); the
 # table shows each target's median round by requests/s, with that round's latencies, then the
 # ratios ship/nginx and ship/HAProxy. "CPU µs/request" is the CPU time (user + system, from
-# /proc) the proxy's processes used per request in that round (for direct: ship-sample v1's);
-# it moves less with other load than requests/s do. The load average is printed before and
+# /proc) the proxy's processes used per request in that round (for direct: ship-sample v1's),
+# then its two parts: user (the proxy's own code) and system (the kernel's work for its
+# sockets); it moves less with other load than requests/s do. The load average is printed before and
 # after: on a busy machine the wall-clock figures move with other load (bench/proxy-profile.sh
 # counts instructions per request instead, which do not). Everything started here is stopped
 # at exit. SHIP_BIN=<dir with ship and ship-sample> benches a kept build instead of building.
@@ -87,19 +88,19 @@ for port in $A $B $P $N $H; do # every target answers before the first round
   for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
 done
 
-ticks() { # CPU time (user + system, clock ticks) of the given processes and their children
+ticks() { # CPU time (user, system: clock ticks) of the given processes and their children
   local p all=()
   for p in "$@"; do all+=("$p"); while read -r c; do all+=("$c"); done < <(pgrep -P "$p" || true); done
-  for p in "${all[@]}"; do cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null || true; done | awk '{t += $1 + $2} END {print t + 0}'
+  for p in "${all[@]}"; do cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null || true; done | awk '{u += $1; s += $2} END {print u + 0, s + 0}'
 }
 hz=$(getconf CLK_TCK)
-run() { # name url pid... → "name rps p50_us p99_us p999_us errors cpu_us_per_request"
-  local name="$1" url="$2" out t0 t1; shift 2
-  t0=$(ticks "$@")
+run() { # name url pid... → "name rps p50_us p99_us p999_us errors cpu_us user_us sys_us" (CPU per request)
+  local name="$1" url="$2" out u0 s0 u1 s1; shift 2
+  read -r u0 s0 < <(ticks "$@")
   out=$(wrk -t2 -c"$conns" -d"${secs}s" -s bench/proxy-wrk.lua "$url")
-  t1=$(ticks "$@")
-  awk -v n="$name" -v t=$((t1 - t0)) -v hz="$hz" -v s="$secs" \
-    '$1=="RESULT" {print n, $2, $3, $4, $5, $6, t / hz * 1e6 / ($2 * s)}' <<<"$out"
+  read -r u1 s1 < <(ticks "$@")
+  awk -v n="$name" -v u=$((u1 - u0)) -v sy=$((s1 - s0)) -v hz="$hz" -v s="$secs" \
+    '$1=="RESULT" {k = hz * $2 * s / 1e6; print n, $2, $3, $4, $5, $6, (u + sy) / k, u / k, sy / k}' <<<"$out"
 }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 results=()
@@ -120,11 +121,11 @@ for name in names:
 ms = lambda us: f"{int(us) / 1000:.2f}"
 print(f"wrk -t2 -c{conns} -d{secs}s, loopback, 95/5 split (direct: v1 only), {workers} workers per proxy, "
       f"median of {rounds} interleaved rounds (CPU: the proxy's, direct: v1's); load average {before} before, {after} after")
-print("| target | requests/s | p50 ms | p99 ms | p99.9 ms | errors | CPU µs/request |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| target | requests/s | p50 ms | p99 ms | p99.9 ms | errors | CPU µs/request | user µs | system µs |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name in names:
-    _, rps, p50, p99, p999, err, cpu = rows[name]
-    print(f"| {name} | {float(rps):,.0f} | {ms(p50)} | {ms(p99)} | {ms(p999)} | {err} | {float(cpu):.1f} |")
+    _, rps, p50, p99, p999, err, cpu, user, system = rows[name]
+    print(f"| {name} | {float(rps):,.0f} | {ms(p50)} | {ms(p99)} | {ms(p999)} | {err} | {float(cpu):.1f} | {float(user):.1f} | {float(system):.1f} |")
 print()
 for name in names[1:]:
     print(f"{name} rounds, requests/s: " + ", ".join(f"{float(r[1]):,.0f}" for r in runs if r[0] == name))
