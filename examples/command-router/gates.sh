@@ -1,12 +1,17 @@
 # Pre-deployment gates, the way a real release goes through them (sourced by run.sh):
-#   staging_up     starts a staging copy — ship-sample v1 and v2 behind its own `ship proxy` —
-#                  and points [staging], [flags] and [oncall] of ship.toml at it
+#   staging_up     dates the flag registry from today, starts a staging copy — ship-sample v1
+#                  and v2 behind its own `ship proxy` — and points [staging], [flags] and
+#                  [oncall] of ship.toml at it
 #   pass_gates R   `ship rehearse R` (rollback practised in staging, the release's feature flag
 #                  evaluated there), `ship check R` (notifies on-call), the on-call person's
 #                  `ship oncall ack`, then `ship check R`, which must pass
 # Uses run.sh's free_port, fail and pids.
 staging_up() {
   local s1 s2 listen admin attempt up=""
+  # The registry's flag dated from today in this copy: whatever day the example runs, its flag
+  # is neither overdue nor from the future.
+  sed -i -e "s/^  created: .*/  created: $(date -u -d '-14 days' +%F)/" \
+    -e "s/^  cleanup_by: .*/  cleanup_by: $(date -u -d '+26 days' +%F)/" work/flags.yaml
   export STAGING_TOKEN="staging-$(date +%s%N)"
   # Ports free when chosen may be taken before the servers bind them (other programs start
   # too): then the copy is started again on ports chosen afresh, at most three times.

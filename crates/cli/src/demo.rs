@@ -148,17 +148,24 @@ fn prepare(dir: &Path) -> Result<String, Error> {
         &cfg_path,
         &format!("# ship demo: stages compressed to seconds.\n{cfg}"),
     )?;
+    // Dates relative to today: the demo tells the same story whatever day it runs.
+    let day = |d: i64| (Utc::now() + chrono::Duration::days(d)).date_naive();
     // The flag the release relies on, and its migration: expand-only, so v1 keeps working.
     write(
         &dir.join("work/flags.yaml"),
-        "flags:\n- name: saved-cards\n  owner: payments-team@shiploop.invalid\n  type: release\n  default: false\n  description: Customers can save a card at checkout\n  created: 2026-11-20\n  cleanup_by: 2026-12-30\n",
+        &format!(
+            "flags:\n- name: saved-cards\n  owner: payments-team@shiploop.invalid\n  type: release\n  default: false\n  description: Customers can save a card at checkout\n  created: {}\n  cleanup_by: {}\n",
+            day(-7),
+            day(33)
+        ),
     )?;
     write(
         &dir.join("db/migrations/001_saved_cards.sql"),
         "-- Expand: a new nullable column and a concurrent index; v1 never reads them.\nSET lock_timeout = '2s';\nSET statement_timeout = '60s';\nALTER TABLE customers ADD COLUMN IF NOT EXISTS saved_card_token text;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS customers_saved_card ON customers (saved_card_token);\n",
     )?;
+    let evaluated = day(-1);
     let verdict = |id: &str, v: &str, summary: &str| {
-        format!("---\nid: {id}\nverdict: {v}\nmission: checkout\nsummary: {summary}\nevaluated_at: 2026-11-27\nevaluator: demo-quality-layer\n---\n# Evaluation of {id}\n")
+        format!("---\nid: {id}\nverdict: {v}\nmission: checkout\nsummary: {summary}\nevaluated_at: {evaluated}\nevaluator: demo-quality-layer\n---\n# Evaluation of {id}\n")
     };
     let ev = dir.join("work/evaluations");
     write(
@@ -207,7 +214,6 @@ fn prepare(dir: &Path) -> Result<String, Error> {
 
     // The mission's outcome contract, measured by the proxy (the demo has no Prometheus): the
     // first checkpoint is today so the demo can show the Operate loop's first measurement.
-    let day = |d: i64| (Utc::now() + chrono::Duration::days(d)).date_naive();
     write(
         &dir.join("work/missions/checkout/OUTCOME-CONTRACT.md"),
         &format!(

@@ -424,7 +424,7 @@ fn handoff_names_every_missing_item_and_changes_nothing_until_they_hold() {
     );
     ws.write(
         "work/flags.yaml",
-        "flags:\n- name: new-cart\n  owner: alice@example.com\n  type: release\n  default: false\n  created: 2026-11-20\n  cleanup_by: 2027-01-05\n",
+        &format!("flags:\n- name: new-cart\n  owner: alice@example.com\n  type: release\n  default: false\n  created: {}\n  cleanup_by: {}\n", day(-7), day(33)),
     );
     let left = failing(&ws);
     assert!(!left.contains(&"flag-cleanup".to_string()), "{left:?}");
