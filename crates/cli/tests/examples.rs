@@ -70,6 +70,31 @@ fn every_example_folder_has_its_test() {
     );
 }
 
+/// The examples that go through the pre-deployment gates each carry `gates.sh`, so that a copy
+/// of one folder works alone; the copies are one file, so a fix made in one reaches them all.
+#[test]
+fn every_copy_of_gates_sh_is_the_same() {
+    let copies: Vec<(PathBuf, String)> = example_folders()
+        .into_iter()
+        .map(|dir| dir.join("gates.sh"))
+        .filter(|f| f.is_file())
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).expect("gates.sh");
+            (f, text)
+        })
+        .collect();
+    assert!(copies.len() >= 5, "{copies:?}");
+    let (first, text) = &copies[0];
+    for (f, other) in &copies[1..] {
+        assert!(
+            other == text,
+            "{} differs from {}: make the same change in every examples/*/gates.sh",
+            f.display(),
+            first.display()
+        );
+    }
+}
+
 /// Runs every console block of `examples/<name>/README.md` and compares it with the README.
 fn example_runs_as_its_readme_says(name: &str) {
     let bin = Path::new(env!("CARGO_BIN_EXE_ship"))
