@@ -26,7 +26,7 @@ pub use build::{
 };
 pub(crate) use drive::hostname;
 pub use drive::{
-    admit, anchor, binding, gates_before_start, holder_is_dead, holder_is_replica,
+    admit, anchor, binding, gates_before_start, holder_applies_commands, holder_is_dead,
     refuse_unless_hotfix, serve, with_webhooks, Admission, BeforeStart, Clock, Commanded,
     Controller, Outcome, Starting, SystemClock, Telemetry, TokioClock,
 };

@@ -548,8 +548,9 @@ pub fn queue(
     }
     // An abort of a completed rollout is applied by whoever runs its validation. When nobody
     // will (validation.auto off, or the validation already ended and left the decision to a
-    // person) and no live foreground run holds the lease, it would stay queued forever: say
-    // where it can be applied instead. A replica still holding it is only ending its run.
+    // person) and no live process that would apply it holds the lease (a replica still holding
+    // it is only ending its run), it would stay queued forever: say where it can be applied
+    // instead.
     let validation_ended = r
         .as_ref()
         .and_then(|r| r.contract.meta.validation.as_ref())
@@ -560,9 +561,8 @@ pub fn queue(
             .lease_holder(&id, now)?
             .filter(|h| !shiploop_controller::holder_is_dead(h));
         let applies = match holder {
-            Some(h) => {
-                !shiploop_controller::holder_is_replica(&*st, &h, now).map_err(Problem::from_ws)?
-            }
+            Some(h) => shiploop_controller::holder_applies_commands(&*st, &h, true, now)
+                .map_err(Problem::from_ws)?,
             None => false,
         };
         if !applies {

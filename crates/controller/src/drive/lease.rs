@@ -144,20 +144,24 @@ impl Controller<'_> {
     }
 }
 
-/// Whether `holder` is a live `ship serve` replica. Holding a completed rollout's lease, a
-/// replica is ending its run (recording the completion, then letting go), never waiting for
-/// a command: only a foreground run (`ship rollout validate`) applies one there.
-pub fn holder_is_replica(
+/// Whether `holder`, the live process holding a rollout's lease, would apply a queued operator
+/// command. It would, except on a completed rollout whose validation nobody will run
+/// (`nobody_validates`: validation.auto off, or the validation ended) when it is a `ship serve`
+/// replica (its heartbeat is live): such a replica is only ending its run, recording the
+/// completion and then letting go. Only a foreground run (`ship rollout validate`) applies a
+/// command there. The API and the command line both decide with this.
+pub fn holder_applies_commands(
     store: &dyn shiploop_store::StateStore,
     holder: &str,
+    nobody_validates: bool,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let lease = super::heartbeat::replica_lease(holder);
-    Ok(store
-        .lease_holder(&lease, now)
-        .map_err(store_err)?
-        .as_deref()
-        == Some(holder))
+    if !nobody_validates {
+        return Ok(true);
+    }
+    let heartbeat = super::heartbeat::replica_lease(holder);
+    let replica = store.lease_holder(&heartbeat, now).map_err(store_err)?;
+    Ok(replica.as_deref() != Some(holder))
 }
 
 /// A holder is `host:pid`; on this host, a pid that no longer exists is a dead holder.

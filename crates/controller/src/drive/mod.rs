@@ -30,7 +30,7 @@ mod webhooks;
 
 pub use finish::anchor;
 pub(crate) use lease::hostname;
-pub use lease::{holder_is_dead, holder_is_replica};
+pub use lease::{holder_applies_commands, holder_is_dead};
 pub use operator::{admit, Admission, Commanded};
 use router::weights_carried;
 pub use start::{gates_before_start, refuse_unless_hotfix, BeforeStart, Starting};

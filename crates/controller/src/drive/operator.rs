@@ -96,14 +96,12 @@ impl Controller<'_> {
         Ok(Commanded::Applied(result?))
     }
 
-    /// Whether the process holding the lease would apply a queued command. A `ship serve`
-    /// replica holding a completed rollout that it will not validate (validation.auto off, or
-    /// the validation already ended) is only ending its run: queued, the command would wait
-    /// forever.
+    /// Whether the process holding the lease would apply a queued command (see
+    /// [`super::lease::holder_applies_commands`]).
     fn holder_applies_commands(&self, holder: &str, now: DateTime<Utc>) -> Result<bool> {
-        let ending = self.state.phase == Phase::Completed
+        let nobody_validates = self.state.phase == Phase::Completed
             && (!self.ws.config.validation.auto || self.recorded_validation().is_some());
-        Ok(!ending || !super::lease::holder_is_replica(&*self.store, holder, now)?)
+        super::lease::holder_applies_commands(&*self.store, holder, nobody_validates, now)
     }
 
     /// Waits, up to a lease TTL, for a replica ending its run to let go of the lease.
