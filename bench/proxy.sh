@@ -13,9 +13,9 @@
 # ratios ship/nginx and ship/HAProxy. "CPU µs/request" is the CPU time (user + system, from
 # /proc) the proxy's processes used per request in that round (for direct: ship-sample v1's),
 # then its two parts: user (the proxy's own code) and system (the kernel's work for its
-# sockets); it moves less with other load than requests/s do. The load average is printed before and
-# after: on a busy machine the wall-clock figures move with other load (bench/proxy-profile.sh
-# counts instructions per request instead, which do not). Everything started here is stopped
+# sockets); it moves less with other load than requests/s do. The load average is printed
+# before and after: on a busy machine the wall-clock figures move with other load
+# (bench/proxy-profile.sh counts instructions per request instead, which do not). Everything started here is stopped
 # at exit. SHIP_BIN=<dir with ship and ship-sample> benches a kept build instead of building.
 #   bench/proxy.sh [seconds] [connections] [rounds]
 set -euo pipefail

@@ -20,10 +20,10 @@ cp -R "$here/." "$work/"
 cd "$work"
 fail() { echo "FAILED: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_http() { for _ in $(seq 150); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done; fail "$2 did not start"; }
 . ./gates.sh
+# Ports: the proxy (P) and its admin API (A), the stable (S) and canary (C) versions,
+# Prometheus (PP) and Alertmanager (AP).
 P=$(free_port); A=$(free_port); S=$(free_port); C=$(free_port); PP=$(free_port); AP=$(free_port)
-PROM=127.0.0.1:$PP; AM=127.0.0.1:$AP
 # A port that was free when it was chosen may be taken by the time its server starts (another
 # program on this machine — a test suite runs many at once): then that server says so and
 # stops, and is started again on a port chosen afresh, in ship.toml and prometheus.yml too.
@@ -31,7 +31,6 @@ new_port() { # variable name: a fresh port for it
   local old=${!1} new; new=$(free_port)
   sed -i "s/127\.0\.0\.1:$old\b/127.0.0.1:$new/g" ship.toml prometheus/prometheus.yml 2>/dev/null || true
   printf -v "$1" '%s' "$new"
-  PROM=127.0.0.1:$PP; AM=127.0.0.1:$AP
 }
 taken() { grep -qiE "address already in use|already accepts connections" "$1"; }
 # start NAME LOG READY-URL PORT-VARS... -- COMMAND...: runs COMMAND (its arguments read the port
@@ -74,11 +73,11 @@ address = "127.0.0.1:$C"
 command = "ship-sample --version v2 --listen 127.0.0.1:$C"
 
 [metrics.prometheus]
-url = "http://$PROM"
+url = "http://127.0.0.1:$PP"
 
 [alerts]
 kind = "alertmanager"
-url = "http://$AM"
+url = "http://127.0.0.1:$AP"
 TOML
 export SHIP_ADMIN_TOKEN="example-$(date +%s%N)"
 
@@ -92,16 +91,16 @@ scrape_configs:
       - {targets: ['127.0.0.1:$S'], labels: {version: v1}}
       - {targets: ['127.0.0.1:$C'], labels: {version: v2}}
 YAML
-start prometheus prometheus/log 'http://$PROM/-/ready' PP -- \
+start prometheus prometheus/log 'http://127.0.0.1:$PP/-/ready' PP -- \
   prometheus --config.file=prometheus/prometheus.yml --storage.tsdb.path=prometheus/data \
-  '--web.listen-address=$PROM'
+  '--web.listen-address=127.0.0.1:$PP'
 prom_pid=${pids[-1]}
 # Alertmanager alone: no alert fires in this example, and validation confirms it.
 mkdir -p alertmanager
 printf 'route: {receiver: none}\nreceivers: [{name: none}]\n' > alertmanager/alertmanager.yml
-start alertmanager alertmanager/log 'http://$AM/-/ready' AP -- \
+start alertmanager alertmanager/log 'http://127.0.0.1:$AP/-/ready' AP -- \
   prometheus-alertmanager --config.file=alertmanager/alertmanager.yml --storage.path=alertmanager/data \
-  '--web.listen-address=$AM' --cluster.listen-address=
+  '--web.listen-address=127.0.0.1:$AP' --cluster.listen-address=
 
 echo "== 1. Release contract from the Build loop's PASS verdicts, approved by a human"
 ship init >/dev/null

@@ -174,10 +174,9 @@ fn every_gate_fails_with_its_fix_then_the_release_starts_when_each_is_done() {
         ],
     );
     // Dated from today, as the real clock below reads it: never overdue.
-    let day = |d: i64| (chrono::Utc::now() + chrono::Duration::days(d)).date_naive();
     let flags = FLAGS_YAML
-        .replace("2026-11-20", &day(-7).to_string())
-        .replace("2026-12-30", &day(33).to_string());
+        .replace("2026-11-20", &day(-7))
+        .replace("2026-12-30", &day(33));
     ws.write("work/flags.yaml", &flags);
     ws.write("db/001_add_coupon.sql", SAFE_SQL);
 

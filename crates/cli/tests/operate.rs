@@ -18,14 +18,6 @@ fn env() -> [(&'static str, &'static str); 1] {
     [("SHIP_ADMIN_TOKEN", ADMIN_TOKEN)]
 }
 
-/// Today and a day `days` later, on the real clock (outcome measurement queries Prometheus at
-/// the real time, so its checkpoints are dated by it).
-fn day(days: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::days(days))
-        .date_naive()
-        .to_string()
-}
-
 fn outcome_contract(prometheus_metrics: bool, schedule: &str) -> String {
     let mut metrics = String::from(
         "- name: error-rate\n  source: builtin\n  query: canary/error_rate\n  comparison: '<='\n  target: 0.01\n  baseline: 0.02\n",

@@ -1,8 +1,8 @@
 //! The README is a test: its first command (which installs ship), then every ```console block,
-//! one test per section, each section in a new empty directory, with what the install put on PATH. Each step's output
-//! must match the README (times, addresses, digests, durations and request counts normalised;
-//! `…` elides), and each step must exit as the README shows: 0, the `# exit N` its line
-//! promises, or whatever the next step's `echo $?` prints.
+//! one test per section, each section in a new empty directory, with what the install put on
+//! PATH. Each step's output must match the README (times, addresses, digests, durations and
+//! request counts normalised; `…` elides), and each step must exit as the README shows: 0, the
+//! `# exit N` its line promises, or whatever the next step's `echo $?` prints.
 //! The transcripts land in target/test-artifacts/readme-*.txt.
 
 // Outside a #[test] function too (helpers, fixtures), a test's unwrap() is an assertion.

@@ -48,7 +48,9 @@ pub fn free_addr() -> SocketAddr {
 }
 
 /// Claims a port for this process: true when its marker was created here, or was older than
-/// an hour (a claim of a run that ended) and is now this process's.
+/// an hour (a claim of a run that ended) and is now this process's. A stale marker is renamed
+/// away before it is made again: only one of two processes that both found it stale can
+/// rename it, where both could have removed it.
 fn claim(marker: &std::path::Path) -> bool {
     let create = || {
         std::fs::OpenOptions::new()
@@ -65,7 +67,11 @@ fn claim(marker: &std::path::Path) -> bool {
         .ok()
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age > Duration::from_secs(3600));
-    stale && std::fs::remove_file(marker).is_ok() && create()
+    let aside = marker.with_extension(format!("stale-{}", std::process::id()));
+    stale && std::fs::rename(marker, &aside).is_ok() && {
+        let _ = std::fs::remove_file(&aside);
+        create()
+    }
 }
 
 /// `GET url`: (status, body).
@@ -99,4 +105,40 @@ pub fn http(method: &str, url: &str, body: Option<&str>) -> std::io::Result<(u16
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((code, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_is_claimed_once_until_its_claim_is_an_hour_old() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let marker = dir.path().join("20001");
+        assert!(claim(&marker));
+        assert!(!claim(&marker), "claimed already");
+        let old = std::time::SystemTime::now() - Duration::from_secs(3601);
+        std::fs::File::options()
+            .write(true)
+            .open(&marker)
+            .and_then(|f| f.set_modified(old))
+            .expect("age the marker");
+        assert!(claim(&marker), "a claim of a run that ended");
+        assert!(!claim(&marker), "claimed again, now by this run");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert_eq!(left.len(), 1, "the stale marker was not left aside");
+    }
+
+    #[test]
+    fn two_addresses_are_never_the_same() {
+        let a: Vec<SocketAddr> = (0..50).map(|_| free_addr()).collect();
+        let mut ports: Vec<u16> = a.iter().map(SocketAddr::port).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 50);
+        assert!(
+            ports.iter().all(|p| (20_000..32_768).contains(p)),
+            "{ports:?}"
+        );
+    }
 }

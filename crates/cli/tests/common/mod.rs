@@ -12,6 +12,14 @@ use std::process::{Command, Output, Stdio};
 pub const NOW: &str = "2026-11-27T10:00:00Z";
 pub const ID: &str = "2026-11-27-checkout-speedups";
 
+/// The date `days` from today on the real clock: for what a test's steps read on the real clock
+/// (outcome measurement, the gates of a rollout), where [`NOW`]'s fixed date would age.
+pub fn day(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .date_naive()
+        .to_string()
+}
+
 pub struct Ws {
     pub dir: tempfile::TempDir,
 }
