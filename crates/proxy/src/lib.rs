@@ -2,7 +2,8 @@
 //! the new version by percentage and measures every request.
 //!
 //! - [`split`]: which version a request goes to (weight, sticky key, override header);
-//! - [`server`]: the HTTP/1.1 + h2c server and forwarding, on per-core threads, over [`pool`];
+//! - [`server`]: the HTTP/1.1 + h2c server and forwarding, on per-core threads, over [`pool`],
+//!   which speaks HTTP/1.1 to the upstreams itself ([`h1`], [`response`]);
 //! - [`measured`]: the response body that counts its request when it ends (or is cut off);
 //! - [`metrics`]: golden metrics per version and instance, fed by the serving threads through
 //!   [`recorder`]; [`health`]: active health checks;
@@ -12,6 +13,7 @@
 
 pub mod admin;
 pub mod exposition;
+pub mod h1;
 pub mod health;
 pub mod launch;
 pub mod measured;
@@ -19,6 +21,7 @@ pub mod metrics;
 pub mod pool;
 pub mod recorder;
 pub mod resources;
+pub mod response;
 pub mod server;
 pub mod split;
 pub mod upload;

@@ -25,9 +25,10 @@
 //! with its head.
 
 use crate::metrics::Outcome;
+use crate::response::UpstreamBody;
 use crate::server::Upstreams;
 use crate::split::Version;
-use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Bytes, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
@@ -41,7 +42,7 @@ use tokio::time::Sleep;
 pub enum BodyError {
     /// The upstream failed while sending the body.
     #[error("upstream response body: {0}")]
-    Upstream(#[from] hyper::Error),
+    Upstream(#[from] crate::h1::ExchangeError),
     /// The body did not end within the request timeout.
     #[error("upstream response not finished within the request timeout")]
     Timeout,
@@ -71,7 +72,7 @@ pin_project! {
     /// An upstream response body that counts its request when it ends.
     pub struct Measured {
         #[pin]
-        inner: Incoming,
+        inner: UpstreamBody,
         // How long the proxy may still wait on the upstream's body.
         budget: Duration,
         // Since when the proxy has been waiting on the upstream (None: not waiting).
@@ -97,7 +98,7 @@ pin_project! {
 }
 
 impl Measured {
-    pub(crate) fn new(inner: Incoming, budget: Duration, pending: Pending) -> Self {
+    pub(crate) fn new(inner: UpstreamBody, budget: Duration, pending: Pending) -> Self {
         Measured {
             inner,
             budget,

@@ -1,34 +1,41 @@
 //! Upstream connections: HTTP/1.1 keep-alive connections per instance, owned by one serving
-//! thread.
+//! thread, and the exchange of one request over them (crate::h1).
 //!
-//! Why not hyper-util's pooled client: it is built for many hosts and many threads (a keyed
-//! map behind a lock, checkout futures, a connector stack), and at tens of thousands of
-//! requests per second that bookkeeping showed up in profiles as the largest user-space cost
-//! after hyper itself. Here the instances are known up front and each thread has its own
-//! pool, so a checkout is a scan of a short list for a connection that is ready.
+//! A connection has one owner at a time: the pool while it is idle, the request's task while
+//! the request goes out and the answer's head comes in, then the answer's body
+//! (crate::response), which puts it back when it has read its end. So a checkout is a pop
+//! from a list, and no connection is ever written to while it is busy.
 //!
-//! A connection stays in the list while it serves a request: hyper's `SendRequest` accepts the
-//! next request only after the previous response has been read to the end, and
-//! `try_send_request` hands the request back when it was not taken, so a busy connection is
-//! never written to twice.
+//! Why not hyper-util's pooled client, nor hyper's connection API: both drive each connection
+//! from a task of its own, with a request handed to it and the answer handed back through
+//! channels (crate::h1 says what that cost).
 
+use crate::h1::{self, ExchangeError, Framing};
+use crate::response::UpstreamBody;
 use crate::upload::Upload;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
+use bytes::BytesMut;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
-/// More connections than this to one instance are used once and then closed.
+/// More idle connections than this to one instance are closed rather than kept.
 const MAX_KEPT: usize = 512;
 
 /// A kept connection idle for longer is closed rather than reused. Upstreams close idle
 /// keep-alive connections on their own schedule (gunicorn after 2 s, Node after 5 s); a
-/// request written just as the upstream closes fails and cannot be retried safely, so ship
-/// lets go first. Under load connections are reused long before this.
+/// request written just as the upstream closes fails, so ship lets go first. Under load
+/// connections are reused long before this.
 const MAX_IDLE: Duration = Duration::from_secs(2);
+
+/// How often idle connections past MAX_IDLE are closed when no request comes to take them.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// Bytes read at a time while waiting for an answer's head.
+const HEAD_READ: usize = 8 * 1024;
 
 /// Why a request could not be sent to an upstream instance.
 #[derive(Debug)]
@@ -36,7 +43,7 @@ pub enum PoolError {
     /// No connection to the instance could be opened.
     Connect(std::io::Error),
     /// The HTTP exchange with the instance failed.
-    Http(hyper::Error),
+    Http(ExchangeError),
 }
 
 impl std::fmt::Display for PoolError {
@@ -56,146 +63,219 @@ pub struct SendError {
     pub request: Option<Request<Upload>>,
 }
 
-struct Kept {
-    sender: SendRequest<Upload>,
+/// One connection to an upstream instance.
+pub(crate) struct Conn {
+    pub(crate) io: TcpStream,
+    /// Bytes read and not yet taken (the rest of an answer).
+    pub(crate) read: BytesMut,
+    /// The request head being written; kept to reuse its allocation.
+    write: Vec<u8>,
+    /// Where the answer head's fields are (crate::h1::parse_head); kept likewise.
+    spans: Vec<h1::Span>,
     last_used: Instant,
 }
 
-/// The connections kept to one instance.
-struct List {
-    kept: Vec<Kept>,
-    /// Where the next scan starts: just after the connection taken last, so the scan meets
-    /// the connections used longest ago (the likeliest to be ready) first, rather than passing
-    /// the busy ones on every request.
-    next: usize,
-    /// When closed and over-idle connections were last swept out of the whole list.
-    swept: Instant,
-}
-
-/// How often the whole list is swept of closed and over-idle connections. In between, a scan
-/// drops those it passes and never uses one: sweeping the whole list on every request cost
-/// more than the rest of the checkout at 64 client connections.
-const SWEEP: Duration = Duration::from_millis(250);
-
-impl List {
-    fn stale(k: &Kept, now: Instant) -> bool {
-        k.sender.is_closed() || (k.sender.is_ready() && now - k.last_used > MAX_IDLE)
+impl Conn {
+    async fn open(addr: SocketAddr) -> std::io::Result<Conn> {
+        let io = TcpStream::connect(addr).await?;
+        let _ = io.set_nodelay(true);
+        Ok(Conn {
+            io,
+            read: BytesMut::with_capacity(HEAD_READ),
+            write: Vec::with_capacity(512),
+            spans: Vec::with_capacity(16),
+            last_used: Instant::now(),
+        })
     }
 
-    /// A ready connection, marked used at `now`; closed and over-idle ones met on the way go.
-    fn ready(&mut self, now: Instant) -> Option<&mut Kept> {
-        if now - self.swept >= SWEEP {
-            self.kept.retain(|k| !Self::stale(k, now));
-            self.swept = now;
-        }
-        let mut seen = 0;
-        while seen < self.kept.len() {
-            let i = (self.next + seen) % self.kept.len();
-            if Self::stale(&self.kept[i], now) {
-                self.kept.swap_remove(i);
-                continue;
+    /// Whether an idle connection can take a request: the upstream has not closed it nor sent
+    /// anything unasked. Costs no system call unless the socket became readable while idle.
+    fn usable(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.io.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            Poll::Ready(Ok(())) => {
+                let mut probe = [0u8; 1];
+                matches!(self.io.try_read(&mut probe),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
             }
-            if self.kept[i].sender.is_ready() {
-                self.next = i + 1;
-                let k = &mut self.kept[i];
-                k.last_used = now;
-                return Some(k);
-            }
-            seen += 1;
         }
-        None
     }
 }
 
-/// One thread's connections, one list per instance (by the instance's index).
+/// A failed exchange; `retry`: nothing of it can have been acted on, so on a connection that
+/// had been idle (which the upstream may have closed meanwhile) it may be tried again on
+/// another.
+struct Failed {
+    error: ExchangeError,
+    retry: bool,
+}
+
+/// One request over `conn`: its head, its body, then the answer's head. `Ok(false)` with the
+/// head: the upstream answered before taking all of the body.
+async fn exchange(
+    conn: &mut Conn,
+    parts: &hyper::http::request::Parts,
+    body: &mut Upload,
+    framing: Framing,
+) -> Result<(h1::Head, bool), Failed> {
+    h1::encode_head(&mut conn.write, parts, framing);
+    if let Err(e) = conn.io.write_all(&conn.write).await {
+        // An incomplete head is never acted on.
+        return Err(Failed {
+            error: e.into(),
+            retry: true,
+        });
+    }
+    let sent_all = match framing {
+        Framing::Empty => true,
+        _ => h1::send_body(&conn.io, &mut conn.read, &mut conn.write, body, framing)
+            .await
+            .map_err(|error| Failed {
+                error,
+                retry: false,
+            })?,
+    };
+    // With nothing answered, a request that is safe to repeat and whose body was not taken
+    // from the client may go again (RFC 9110 §9.2.2).
+    let repeatable = framing == Framing::Empty && parts.method.is_idempotent();
+    let head_request = parts.method == hyper::Method::HEAD;
+    let mut answered = !conn.read.is_empty();
+    loop {
+        if answered {
+            match h1::parse_head(&mut conn.read, head_request, &mut conn.spans) {
+                Ok(Some(head)) => return Ok((head, sent_all)),
+                Ok(None) => {}
+                Err(error) => {
+                    return Err(Failed {
+                        error,
+                        retry: false,
+                    })
+                }
+            }
+        }
+        conn.read.reserve(HEAD_READ);
+        let failed = |error| Failed {
+            error,
+            retry: repeatable && !answered,
+        };
+        match tokio::io::AsyncReadExt::read_buf(&mut conn.io, &mut conn.read).await {
+            Ok(0) => return Err(failed(ExchangeError::Closed)),
+            Ok(_) => answered = true,
+            Err(e) => return Err(failed(e.into())),
+        }
+    }
+}
+
+/// One thread's connections, one list per instance (by the instance's index), the most
+/// recently used last: it is taken first, and the ones left longest at the bottom age out.
 #[derive(Clone)]
 pub struct Pool {
-    lists: Arc<Vec<Mutex<List>>>,
+    lists: Arc<Vec<Mutex<Vec<Conn>>>>,
 }
 
 impl Pool {
-    /// An empty pool for `instances` upstream instances.
+    /// An empty pool for `instances` upstream instances. On a tokio runtime, a task closes
+    /// its idle connections past their time, so none is left open (or half-closed by the
+    /// upstream) when requests stop.
     pub fn new(instances: usize) -> Pool {
-        let list = || {
-            Mutex::new(List {
-                kept: Vec::new(),
-                next: 0,
-                swept: Instant::now(),
-            })
-        };
-        Pool {
-            lists: Arc::new((0..instances).map(|_| list()).collect()),
+        let lists = Arc::new((0..instances).map(|_| Mutex::new(Vec::new())).collect());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(sweep(Arc::downgrade(&lists)));
+        }
+        Pool { lists }
+    }
+
+    fn list(&self, index: usize) -> std::sync::MutexGuard<'_, Vec<Conn>> {
+        self.lists[index].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle connection to instance `index` that can take a request.
+    fn checkout(&self, index: usize) -> Option<Conn> {
+        let now = Instant::now();
+        let mut list = self.list(index);
+        while let Some(mut conn) = list.pop() {
+            if now - conn.last_used > MAX_IDLE {
+                // The ones below were left earlier still.
+                list.clear();
+                return None;
+            }
+            if conn.usable() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Gives back a connection whose last answer was read to its end.
+    pub(crate) fn put(&self, index: usize, mut conn: Conn) {
+        conn.last_used = Instant::now();
+        let mut list = self.list(index);
+        if list.len() < MAX_KEPT {
+            list.push(conn);
         }
     }
 
-    /// Sends `req` (origin-form URI, `Host` set) to instance `index` at `addr`.
+    /// Sends `req` (origin-form URI, `Host` set) to instance `index` at `addr`; the answer's
+    /// body reads from the connection, which comes back here at the body's end.
     pub async fn send(
         &self,
         index: usize,
         addr: SocketAddr,
         req: Request<Upload>,
-    ) -> Result<Response<Incoming>, SendError> {
-        let list = &self.lists[index];
-        let mut req = req;
-        // A kept connection first; when it turns out closed before taking the request, the
-        // next one; then a new connection.
+    ) -> Result<Response<UpstreamBody>, SendError> {
+        let (parts, mut body) = req.into_parts();
+        let framing = Framing::of(&parts, &body);
         loop {
-            let sending = {
-                let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
-                // Closed connections go, and so do idle ones past MAX_IDLE.
-                match list.ready(Instant::now()) {
-                    Some(k) => k.sender.try_send_request(req),
-                    None => break,
-                }
-            };
-            match sending.await {
-                Ok(resp) => return Ok(resp),
-                Err(mut e) => match e.take_message() {
-                    Some(back) => req = back,
-                    None => {
+            let (mut conn, reused) = match self.checkout(index) {
+                Some(conn) => (conn, true),
+                None => match Conn::open(addr).await {
+                    Ok(conn) => (conn, false),
+                    Err(e) => {
                         return Err(SendError {
-                            error: PoolError::Http(e.into_error()),
-                            request: None,
+                            error: PoolError::Connect(e),
+                            request: Some(Request::from_parts(parts, body)),
                         })
                     }
                 },
+            };
+            match exchange(&mut conn, &parts, &mut body, framing).await {
+                Ok((head, sent_all)) => {
+                    let keep_alive = head.keep_alive && sent_all;
+                    let body = UpstreamBody::new(conn, self.clone(), index, head.body, keep_alive);
+                    let mut resp = Response::new(body);
+                    *resp.status_mut() = head.status;
+                    *resp.headers_mut() = head.headers;
+                    return Ok(resp);
+                }
+                // The upstream closed a kept connection as the request went out: another
+                // connection (a new one once the kept ones are used up) takes it.
+                Err(f) if reused && f.retry => continue,
+                Err(f) => {
+                    return Err(SendError {
+                        error: PoolError::Http(f.error),
+                        request: None,
+                    })
+                }
             }
         }
-        let stream = match tokio::net::TcpStream::connect(addr).await {
-            Ok(s) => s,
-            Err(e) => {
-                return Err(SendError {
-                    error: PoolError::Connect(e),
-                    request: Some(req),
-                })
-            }
+    }
+}
+
+/// Closes idle connections past MAX_IDLE every SWEEP, until the pool is gone.
+async fn sweep(lists: Weak<Vec<Mutex<Vec<Conn>>>>) {
+    let mut every = tokio::time::interval(SWEEP);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(lists) = lists.upgrade() else {
+            return;
         };
-        let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = match http1::handshake(TokioIo::new(stream)).await {
-            Ok(x) => x,
-            Err(e) => {
-                return Err(SendError {
-                    error: PoolError::Http(e),
-                    request: Some(req),
-                })
-            }
-        };
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let sending = sender.send_request(req);
-        {
+        let now = Instant::now();
+        for list in lists.iter() {
             let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
-            if list.kept.len() < MAX_KEPT {
-                list.kept.push(Kept {
-                    sender,
-                    last_used: Instant::now(),
-                });
-            }
+            list.retain(|c| now - c.last_used <= MAX_IDLE);
         }
-        sending.await.map_err(|e| SendError {
-            error: PoolError::Http(e),
-            request: None,
-        })
     }
 }
