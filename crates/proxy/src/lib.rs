@@ -24,4 +24,5 @@ pub mod resources;
 pub mod response;
 pub mod server;
 pub mod split;
+mod timers;
 pub mod upload;
