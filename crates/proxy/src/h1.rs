@@ -222,8 +222,11 @@ fn framing(
             Answer::Empty
         } else if headers.contains_key(header::TRANSFER_ENCODING) {
             // Transfer-Encoding wins over Content-Length, which must not reach the client with a
-            // body it does not describe; a message with both is not trusted for reuse.
-            if headers.remove(header::CONTENT_LENGTH).is_some() {
+            // body it does not describe; a message with both is not trusted for reuse, nor is
+            // an HTTP/1.0 one with Transfer-Encoding, which HTTP/1.0 does not have (RFC 9112
+            // §6.1: its framing is faulty, and the connection is closed after it).
+            let with_length = headers.remove(header::CONTENT_LENGTH).is_some();
+            if with_length || version != 1 {
                 keep_alive = false;
             }
             let last = headers
@@ -330,10 +333,48 @@ async fn write_watching(
                     return Ok(true);
                 }
             }
+            // An upstream that answers early and closes at once, the body unread, has its
+            // kernel reset the connection, and this write fails: its answer, which came
+            // before the reset, is still there to read and is what the client should get.
+            Err(e) if closed_by_peer(&e) => {
+                return match answered_before_failing(io, read).await {
+                    true => Ok(true),
+                    false => Err(e.into()),
+                }
+            }
             Err(e) => return Err(e.into()),
         }
     }
     Ok(false)
+}
+
+/// Whether a write failed because the upstream closed or reset the connection.
+fn closed_by_peer(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::ConnectionAborted
+    )
+}
+
+/// After a write failed because the upstream closed the connection: whether its final answer
+/// had come before. Such a socket is readable (its end or its error), so the wait for
+/// readiness is short; what the upstream sent before the close is read first.
+async fn answered_before_failing(io: &TcpStream, read: &mut BytesMut) -> bool {
+    loop {
+        if final_head_buffered(read) {
+            return true;
+        }
+        if io.readable().await.is_err() {
+            return false;
+        }
+        read.reserve(4096);
+        match io.try_read_buf(read) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Sends the request body after its head. `Ok(true)`: all of it went; `Ok(false)`: the
@@ -457,6 +498,14 @@ mod tests {
             body(b"HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n", false),
             (Answer::Length(1), false),
             "HTTP/1.0 closes"
+        );
+        assert_eq!(
+            body(
+                b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n",
+                false
+            ),
+            (Answer::Chunked, false),
+            "HTTP/1.0 has no Transfer-Encoding: its framing is not trusted for reuse"
         );
         assert_eq!(
             body(

@@ -199,6 +199,14 @@ impl Body for UpstreamBody {
                     this.state = State::Chunked(Chunk::Size);
                 }
                 State::Chunked(Chunk::Size) => match httparse::parse_chunk_size(read) {
+                    // httparse reads a line without a digit ("\r\n", ";x\r\n") as size 0,
+                    // the last chunk: a malformed body would end early as if complete. A
+                    // chunk size has at least one digit (RFC 9112 §7.1); hyper's client
+                    // refused such a line too.
+                    Ok(httparse::Status::Complete(_)) if !read[0].is_ascii_hexdigit() => {
+                        return this
+                            .fail(ExchangeError::Invalid("a chunk size without a digit"), cx)
+                    }
                     Ok(httparse::Status::Complete((used, size))) => {
                         read.advance(used);
                         this.state = State::Chunked(match size {
