@@ -256,6 +256,18 @@ mod tests {
         );
     }
 
+    /// This process's CPU time, from the kernel's own clock (not /proc, which is under test).
+    fn process_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec, which lives on this stack frame.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0);
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
     #[test]
     fn this_process_is_measured_and_a_gone_one_is_an_error() {
         let r = Resources::default();
@@ -264,19 +276,31 @@ mod tests {
         r.watch(me, Version::Canary, std::process::id());
         r.watch(gone, Version::Canary, u32::MAX - 1);
         let t0 = Instant::now();
+        let cpu0 = process_cpu();
         r.sample(t0);
-        // Burn some CPU so the second sample sees it.
+        // Burn 300 ms of CPU so the second sample sees it: CPU time, not wall time, since on a
+        // loaded machine a busy loop gets only part of a core.
         let mut x = 0u64;
-        while t0.elapsed() < Duration::from_millis(300) {
-            x = x.wrapping_mul(31).wrapping_add(7);
+        while process_cpu() - cpu0 < Duration::from_millis(300)
+            && t0.elapsed() < Duration::from_secs(20)
+        {
+            for _ in 0..10_000 {
+                x = x.wrapping_mul(31).wrapping_add(7);
+            }
         }
         std::hint::black_box(x);
-        r.sample(Instant::now());
+        let t1 = Instant::now();
+        let used = (process_cpu() - cpu0).as_secs_f64() / (t1 - t0).as_secs_f64();
+        r.sample(t1);
         let all = r.instances();
         let mine = &all[&me];
         assert!(mine.rss_bytes.unwrap() > 1024 * 1024, "{mine:?}");
         let cpu = mine.cpu_cores.unwrap();
-        assert!(cpu > 0.3 && cpu < 4.0, "{cpu}");
+        // /proc counts in 10 ms ticks: within a tenth of a core of what the process used.
+        assert!(
+            (cpu - used).abs() < 0.1 && cpu > 0.0,
+            "{cpu} cores, used {used}"
+        );
         assert!(all[&gone].error.is_some());
         let (rss, cpu) = r.worst(Version::Canary);
         assert_eq!(rss.unwrap().1, 1, "only the live process has data");
