@@ -14,6 +14,7 @@ use crate::h1::{self, ExchangeError, Framing};
 use crate::response::UpstreamBody;
 use crate::upload::Upload;
 use bytes::BytesMut;
+use hyper::header::HeaderValue;
 use hyper::{Request, Response};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
@@ -119,8 +120,9 @@ async fn exchange(
     parts: &hyper::http::request::Parts,
     body: &mut Upload,
     framing: Framing,
+    client: &[u8],
 ) -> Result<(h1::Head, bool), Failed> {
-    h1::encode_head(&mut conn.write, parts, framing);
+    h1::encode_head(&mut conn.write, parts, framing, client);
     if let Err(e) = conn.io.write_all(&conn.write).await {
         // An incomplete head is never acted on.
         return Err(Failed {
@@ -130,12 +132,20 @@ async fn exchange(
     }
     let sent_all = match framing {
         Framing::Empty => true,
-        _ => h1::send_body(&conn.io, &mut conn.read, &mut conn.write, body, framing)
-            .await
-            .map_err(|error| Failed {
-                error,
-                retry: false,
-            })?,
+        // Boxed: the upload's future is large, and most requests have no body; unboxed it
+        // would be moved with every request's own future.
+        _ => Box::pin(h1::send_body(
+            &conn.io,
+            &mut conn.read,
+            &mut conn.write,
+            body,
+            framing,
+        ))
+        .await
+        .map_err(|error| Failed {
+            error,
+            retry: false,
+        })?,
     };
     // With nothing answered, a request that is safe to repeat and whose body was not taken
     // from the client may go again (RFC 9110 §9.2.2).
@@ -217,20 +227,23 @@ impl Pool {
         }
     }
 
-    /// Sends `req` (origin-form URI, `Host` set) to instance `index` at `addr`; the answer's
-    /// body reads from the connection, which comes back here at the body's end.
+    /// Sends `req` (origin-form URI, `Host` set, hop-by-hop headers gone) to instance `index`
+    /// at `addr`, with `client`'s address added to `X-Forwarded-For`; the answer's body reads
+    /// from the connection, which comes back here at the body's end.
     pub async fn send(
         &self,
         index: usize,
         addr: SocketAddr,
         req: Request<Upload>,
+        client: &HeaderValue,
     ) -> Result<Response<UpstreamBody>, SendError> {
         let (parts, mut body) = req.into_parts();
         let framing = Framing::of(&parts, &body);
         loop {
             let (mut conn, reused) = match self.checkout(index) {
                 Some(conn) => (conn, true),
-                None => match Conn::open(addr).await {
+                // Boxed, as the upload above: a new connection is the rare case.
+                None => match Box::pin(Conn::open(addr)).await {
                     Ok(conn) => (conn, false),
                     Err(e) => {
                         return Err(SendError {
@@ -240,7 +253,7 @@ impl Pool {
                     }
                 },
             };
-            match exchange(&mut conn, &parts, &mut body, framing).await {
+            match exchange(&mut conn, &parts, &mut body, framing, client.as_bytes()).await {
                 Ok((head, sent_all)) => {
                     let keep_alive = head.keep_alive && sent_all;
                     let body = UpstreamBody::new(conn, self.clone(), index, head.body, keep_alive);

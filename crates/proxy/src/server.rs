@@ -193,7 +193,6 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
-const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const ROUTED_TO: HeaderName = HeaderName::from_static("x-ship-routed-to");
 
 fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
@@ -445,18 +444,6 @@ impl Proxy {
         *req.uri_mut() = Uri::from(path);
         *req.version_mut() = hyper::Version::HTTP_11;
         strip_hop_by_hop(req.headers_mut());
-        let xff = match req.headers().get(&FORWARDED_FOR) {
-            None => Some(client_ip.clone()),
-            Some(prev) => {
-                let mut v = prev.as_bytes().to_vec();
-                v.extend_from_slice(b", ");
-                v.extend_from_slice(client_ip.as_bytes());
-                HeaderValue::from_bytes(&v).ok()
-            }
-        };
-        if let Some(v) = xff {
-            req.headers_mut().insert(FORWARDED_FOR, v);
-        }
         let started = Instant::now();
         let mut tried = 0u64;
         let (req, upload) = {
@@ -473,7 +460,10 @@ impl Proxy {
             let in_flight = (self.cfg.balance == Balance::LeastRequests)
                 .then(|| InFlight::new(&upstream.in_flight));
             let sent = wait_upstream(
-                client.0.pool.send(upstream.index, upstream.addr, req),
+                client
+                    .0
+                    .pool
+                    .send(upstream.index, upstream.addr, req, client_ip),
                 started,
                 timeout,
                 upload.as_deref(),
