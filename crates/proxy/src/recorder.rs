@@ -5,16 +5,21 @@
 //! wrote the same buckets, counters and histograms, so those cache lines went from core to
 //! core on every request. Now each serving thread queues its requests' measurements in its
 //! own [`Queue`] and applies them to the shared [`Golden`] in batches: when [`BATCH`] are
-//! queued, or when the second changes. Reading goes through [`Recorder::lock`], which applies
+//! queued, or when the second changes, and only if no one else has the metrics at that moment
+//! (it tries again on its next request rather than wait). Reading goes through [`Recorder::lock`], which applies
 //! every queue first, so a reader sees every request counted so far, exactly as before; and a
 //! batch applied late lands in the bucket of its own second ([`crate::metrics::Window`]).
 
 use crate::metrics::{Golden, Outcome};
 use crate::split::Version;
-use std::sync::{Arc, LockResult, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LockResult, Mutex, MutexGuard, PoisonError, TryLockError};
 
 /// Measurements a serving thread queues before it applies them.
 pub const BATCH: usize = 64;
+
+/// Measurements a serving thread may have queued while the metrics are busy before it waits
+/// for them.
+const MAX_QUEUED: usize = 16 * BATCH;
 
 /// One request's measurement, as [`Golden::record`] takes it.
 #[derive(Debug, Clone, Copy)]
@@ -93,10 +98,20 @@ impl Recorder {
             q.push(m);
             new_second || q.len() >= BATCH
         };
-        if apply {
-            let mut golden = self.golden.lock().unwrap_or_else(|p| p.into_inner());
-            self.apply(&mut golden, &mut queue.lock());
+        if !apply {
+            return;
         }
+        // The other serving thread (or a reader) has the metrics: this thread does not wait
+        // for them, which would stall every connection it serves; its queue is applied on a
+        // later request, or by the reader (who applies every queue). Only a queue grown well
+        // past a batch waits.
+        let mut golden = match self.golden.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) if queue.lock().len() < MAX_QUEUED => return,
+            Err(TryLockError::WouldBlock) => self.golden.lock().unwrap_or_else(|p| p.into_inner()),
+        };
+        self.apply(&mut golden, &mut queue.lock());
     }
 
     fn apply(&self, golden: &mut Golden, queue: &mut Vec<Measurement>) {
@@ -137,5 +152,27 @@ mod tests {
         assert_eq!(g.version(Version::Canary, 6, 1).requests, BATCH as u64);
         let (name, _, t) = g.instance_totals().next().unwrap();
         assert_eq!((name, t.requests), ("v2-a", BATCH as u64 + 1));
+    }
+
+    #[test]
+    fn a_serving_thread_does_not_wait_for_metrics_someone_else_has() {
+        let r = Recorder::new(60, vec!["v2-a".into()]);
+        let a = r.queue();
+        let held = r.lock().unwrap();
+        // With the old blocking lock this thread would wait on itself here, forever.
+        for _ in 0..2 * BATCH {
+            r.record(&a, at(5, 1_000));
+        }
+        assert_eq!(
+            held.totals(Version::Canary).requests,
+            0,
+            "none applied while held"
+        );
+        drop(held);
+        assert_eq!(
+            r.lock().unwrap().totals(Version::Canary).requests,
+            2 * BATCH as u64,
+            "the reader applies what waited"
+        );
     }
 }
