@@ -26,3 +26,4 @@ pub mod server;
 pub mod split;
 mod timers;
 pub mod upload;
+mod watchdog;

@@ -13,6 +13,7 @@ use crate::recorder::{Measurement, Queue, Recorder};
 use crate::split::{Splitter, Version};
 use crate::timers::{Kept, Timers};
 use crate::upload::{Upload, UploadState};
+use crate::watchdog;
 use arc_swap::ArcSwap;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -719,11 +720,19 @@ pub(crate) async fn serve_client<S, B>(
         let _ = b.serve_connection(io, svc).await;
     } else {
         // A client that sends no complete request head in time is dropped, so idle or slow
-        // connections cannot pile up until the process runs out of file descriptors.
-        let mut b = hyper::server::conn::http1::Builder::new();
-        b.timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(head_timeout);
-        let _ = b.serve_connection(io, svc).await;
+        // connections cannot pile up until the process runs out of file descriptors
+        // (crate::watchdog).
+        let activity = watchdog::Activity::new();
+        let svc = watchdog::Watched {
+            inner: svc,
+            activity: activity.clone(),
+        };
+        let serving = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+        tokio::select! {
+            biased;
+            _ = serving => {}
+            _ = watchdog::idle(activity, head_timeout) => {}
+        }
     }
 }
 

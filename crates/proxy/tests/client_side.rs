@@ -293,3 +293,68 @@ async fn the_admin_api_closes_connections_that_send_no_request() {
     .await;
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
 }
+
+/// Reads one whole HTTP/1.1 answer with a Content-Length from `s`; its status line.
+async fn read_answer(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("an answer within 5 s")
+            .unwrap();
+        assert!(n > 0, "closed before a whole answer: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .expect("a content-length");
+            if got.len() >= end + 4 + len {
+                return text.lines().next().unwrap().to_string();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_alive_connection_is_closed_after_the_head_timeout_and_not_while_answering() {
+    // The upstream takes 900 ms, three head timeouts: a request in hand keeps its connection.
+    let slow = serve_upstream(|_req: hyper::Request<hyper::body::Incoming>| async move {
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from("slow"))))
+    })
+    .await;
+    let (_p, addr) = proxy_to(
+        slow,
+        0,
+        Duration::from_secs(5),
+        Some(limits(Duration::from_millis(300))),
+    )
+    .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    for _ in 0..2 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(read_answer(&mut s).await, "HTTP/1.1 200 OK");
+        // The next request within the head timeout is served on the same connection.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Then idle: closed one head timeout after the last answer.
+    let idle_from = Instant::now();
+    assert!(
+        closed_within(&mut s, Duration::from_secs(3)).await,
+        "still open"
+    );
+    assert!(
+        idle_from.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        idle_from.elapsed()
+    );
+}
