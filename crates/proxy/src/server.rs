@@ -733,14 +733,22 @@ pub(crate) async fn serve_client<S, B>(
         let serving =
             tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, svc));
         let mut serving = AbortOnDrop(serving);
-        tokio::select! {
-            _ = &mut serving.0 => {}
-            _ = watchdog::idle(activity, head_timeout) => {}
+        let timed_out = tokio::select! {
+            _ = &mut serving.0 => false,
+            _ = watchdog::idle(activity, head_timeout) => true,
+        };
+        if timed_out {
+            // An abort only asks: the task, and the socket it holds, are dropped when the
+            // runtime next gets to it. Waited for, so the connection is closed when this
+            // returns and the caller frees its slot (max_connections, `connection`).
+            serving.0.abort();
+            let _ = (&mut serving.0).await;
         }
     }
 }
 
-/// A task stopped when its handle is dropped (a timed-out connection; a server shutting down).
+/// A task stopped when its handle is dropped (the caller of `serve_client` gone: a server
+/// shutting down).
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
@@ -880,5 +888,34 @@ mod tests {
         ]);
         strip_hop_by_hop(&mut h);
         assert_eq!(h, headers(&[("host", "a")]), "and those Connection names");
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_watchdog_closes_is_gone_when_serve_client_returns() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        // Half a head: the watchdog closes the connection after the head timeout.
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        // Held by the service, so for as long as the task serving the connection (and with it
+        // the socket) is alive.
+        let held = Arc::new(());
+        let svc = {
+            let held = held.clone();
+            hyper::service::service_fn(move |_req| {
+                let _ = &held;
+                async { Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new()))) }
+            })
+        };
+        serve_client(stream, svc, Duration::from_millis(100)).await;
+        // connection() frees the connection's slot (max_connections) now.
+        assert_eq!(
+            Arc::strong_count(&held),
+            1,
+            "the serving task and its socket outlived serve_client"
+        );
     }
 }
