@@ -162,6 +162,16 @@ pub(crate) struct Head {
     pub keep_alive: bool,
 }
 
+/// httparse's response parser over field slots left uninitialised: a fixed array of
+/// initialised ones would be zeroed on every parse.
+fn parse_response<'h, 'b>(
+    r: &mut httparse::Response<'h, 'b>,
+    buf: &'b [u8],
+    fields: &'h mut [MaybeUninit<httparse::Header<'b>>],
+) -> httparse::Result<usize> {
+    httparse::ParserConfig::default().parse_response_with_uninit_headers(r, buf, fields)
+}
+
 /// One header field's place in the head: name start, name length, value start, value length.
 pub(crate) type Span = (usize, usize, usize, usize);
 
@@ -179,11 +189,7 @@ pub(crate) fn parse_head(
         let (len, code, version) = {
             let mut fields = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
             let mut r = httparse::Response::new(&mut []);
-            match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-                &mut r,
-                buf,
-                &mut fields,
-            ) {
+            match parse_response(&mut r, buf, &mut fields) {
                 Ok(httparse::Status::Complete(len)) => {
                     let base = buf.as_ptr() as usize;
                     spans.extend(r.headers.iter().map(|h| {
@@ -314,11 +320,7 @@ fn final_head_buffered(buf: &mut BytesMut) -> bool {
     loop {
         let mut fields = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
         let mut r = httparse::Response::new(&mut []);
-        match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-            &mut r,
-            buf,
-            &mut fields,
-        ) {
+        match parse_response(&mut r, buf, &mut fields) {
             Ok(httparse::Status::Complete(len)) => match r.code {
                 Some(c) if (100..200).contains(&c) && c != 101 => buf.advance(len),
                 _ => return true,
