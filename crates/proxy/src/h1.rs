@@ -390,18 +390,16 @@ fn closed_by_peer(e: &std::io::Error) -> bool {
 /// had come before. Such a socket is readable (its end or its error), so the wait for
 /// readiness is short; what the upstream sent before the close is read first.
 async fn answered_before_failing(io: &TcpStream, read: &mut BytesMut) -> bool {
+    if final_head_buffered(read) {
+        return true;
+    }
     loop {
-        if final_head_buffered(read) {
-            return true;
-        }
         if io.readable().await.is_err() {
             return false;
         }
-        read.reserve(4096);
-        match io.try_read_buf(read) {
-            Ok(0) => return false,
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        match answered_early(io, read) {
+            Ok(true) => return true,
+            Ok(false) => {}
             Err(_) => return false,
         }
     }

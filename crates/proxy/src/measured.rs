@@ -19,7 +19,7 @@
 //! hang-up, as Envoy and linkerd keep a client's cancel apart from the upstream's errors. So
 //! does a body cut off because the client's upload failed (crate::upload).
 //!
-//! Cost on the hot path: no allocation (the wrapper replaces the boxed `Incoming` in the same
+//! Cost on the hot path: no allocation (the wrapper takes the upstream's body into the same
 //! box), an `Arc` clone, and per frame one `is_end_stream` check; the body's timer is made
 //! only when the proxy has to wait for the upstream's body, never for a body that arrives
 //! with its head.

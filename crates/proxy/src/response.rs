@@ -139,6 +139,9 @@ impl Body for UpstreamBody {
         if let Some(e) = this.failed.take() {
             return Poll::Ready(Some(Err(e)));
         }
+        // Set where the buffered bytes are not enough to go on (a chunk-size line or a trailer
+        // line not yet whole): more is read first, as where nothing is buffered.
+        let mut want_more = false;
         loop {
             let held = match (&mut this.state, this.held.as_mut()) {
                 (State::Done, _) => return Poll::Ready(None),
@@ -157,7 +160,8 @@ impl Body for UpstreamBody {
                 State::Chunked(Chunk::DataEnd) => 2,
                 _ => 0,
             };
-            if held.conn.read.len() < needed {
+            if want_more || held.conn.read.len() < needed {
+                want_more = false;
                 match ready!(fill(held, cx)) {
                     Err(e) => return this.fail(e.into(), cx),
                     Ok(0) if matches!(this.state, State::UntilClose) => {
@@ -217,11 +221,7 @@ impl Body for UpstreamBody {
                     Ok(httparse::Status::Partial) if read.len() > 1024 => {
                         return this.fail(ExchangeError::Invalid("a chunk-size line too long"), cx)
                     }
-                    Ok(httparse::Status::Partial) => match ready!(fill(held, cx)) {
-                        Err(e) => return this.fail(e.into(), cx),
-                        Ok(0) => return this.fail(ExchangeError::Closed, cx),
-                        Ok(_) => {}
-                    },
+                    Ok(httparse::Status::Partial) => want_more = true,
                     Err(_) => return this.fail(ExchangeError::Invalid("a bad chunk size"), cx),
                 },
                 State::Chunked(Chunk::Trailers) => {
@@ -236,11 +236,7 @@ impl Body for UpstreamBody {
                         None if read.len() > crate::h1::MAX_HEAD => {
                             return this.fail(ExchangeError::Invalid("trailers too large"), cx)
                         }
-                        None => match ready!(fill(held, cx)) {
-                            Err(e) => return this.fail(e.into(), cx),
-                            Ok(0) => return this.fail(ExchangeError::Closed, cx),
-                            Ok(_) => {}
-                        },
+                        None => want_more = true,
                     }
                 }
                 State::Done | State::Whole(_) => unreachable!("handled above"),
