@@ -395,6 +395,48 @@ async fn a_controller_that_lost_its_lease_neither_records_nor_moves_traffic() {
     b.tick(t(23), &mut |_| {}).await.unwrap();
 }
 
+/// The intent's write proves the lease only at the instant it commits. A process paused right
+/// after it (SIGSTOP, a frozen VM) can wake after another replica took the rollout over and
+/// set the router itself: it must not then make the call it had recorded. Staged with a
+/// trigger in the state database, so that the lease passes to another holder in the very
+/// transaction that records the intent to set 25 %.
+#[tokio::test]
+async fn a_controller_paused_between_its_intent_and_the_router_call_does_not_call() {
+    let (_dir, ws) = workspace();
+    let router = Arc::new(MemoryRouter::new());
+    let mut a = controller(&ws, &router, t(0));
+    a.begin(t(0), &mut |_| {}).await.unwrap();
+    let db = rusqlite::Connection::open(ws.state_db()).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER taken_after_intent AFTER INSERT ON events
+         WHEN NEW.kind = 'router' AND NEW.data LIKE '%\"phase\":\"intent\"%'
+              AND NEW.data LIKE '%\"weight\":25%'
+         BEGIN
+           UPDATE leases SET holder = 'other-host:1', token = token + 1,
+                  expires_at = '2099-01-01T00:00:00.000Z'
+           WHERE release = NEW.release;
+         END;",
+    )
+    .unwrap();
+    let mut s = 0;
+    let e = loop {
+        s += 1;
+        assert!(s < 30, "no promotion to 25 %");
+        if let Err(e) = a.tick(t(s), &mut |_| {}).await {
+            break e;
+        }
+    };
+    assert!(e.to_string().contains("lost the rollout's lease"), "{e}");
+    let events = router_events(&a);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.phase == Some(RouterPhase::Intent) && e.weight == Some(25)),
+        "the intent was recorded: {events:?}"
+    );
+    assert_eq!(router.state().history, vec![5], "the router was not called");
+}
+
 /// A controller of `web` under `ship serve` (which renews its lease), started and ticked once;
 /// then its lease is taken from under it at 2 s by another holder (in life only an expired
 /// lease, or a dead holder's, is). The store of that other holder.

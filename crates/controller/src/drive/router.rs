@@ -23,7 +23,7 @@ impl Controller<'_> {
                 return Ok(());
             }
         }
-        self.router_intent(RouterAction::ReassertWeight, want, m.now())?;
+        self.router_intent(RouterAction::ReassertWeight, want, m)?;
         let ctx = self.route_ctx();
         let result = self.providers.router.set_weight(&ctx, want).await;
         self.router_event(
@@ -56,14 +56,22 @@ impl Controller<'_> {
     /// before its confirmation is written) still leaves the change in the log. Written only
     /// while this controller holds the lease with its token: one that lost it (or cannot
     /// reach the database) never calls the router.
+    ///
+    /// The write proves the lease only at the instant it committed. A process paused right
+    /// after it (SIGSTOP, a frozen VM) wakes up with the call still ahead of it, perhaps after
+    /// another replica took the rollout over and set the router itself. So the lease is
+    /// checked again after the write, at a time read afresh from the monotonic clock (which
+    /// runs on while a process is stopped): from what this controller knows when that covers
+    /// the moment, else from the database.
     pub(crate) fn router_intent(
         &mut self,
         action: RouterAction,
         weight: u8,
-        at: DateTime<Utc>,
+        m: Moment,
     ) -> Result<()> {
         let intent = Event::Router(RouterCall::intent(action, weight));
-        self.log_event(&intent, at).map(|_| ())
+        self.log_event(&intent, m.now())?;
+        self.still_held(m.now())
     }
 
     /// The confirmation of a router call (`phase: done`): what the router answered.
@@ -107,7 +115,7 @@ impl Controller<'_> {
             let ctx = self.route_ctx();
             match e {
                 Effect::SetWeight { weight, .. } => {
-                    self.router_intent(RouterAction::SetWeight, weight, m.now())?;
+                    self.router_intent(RouterAction::SetWeight, weight, m)?;
                     let r = self.providers.router.set_weight(&ctx, weight).await;
                     self.router_event(
                         RouterAction::SetWeight,
@@ -117,7 +125,7 @@ impl Controller<'_> {
                     );
                 }
                 Effect::RollBack => {
-                    self.router_intent(RouterAction::RollBack, 0, m.now())?;
+                    self.router_intent(RouterAction::RollBack, 0, m)?;
                     let r = self.providers.router.roll_back(&ctx).await;
                     let local = r.as_ref().is_err_and(|e| e.is_local());
                     let ok = r.is_ok();
@@ -137,7 +145,7 @@ impl Controller<'_> {
                     Box::pin(self.apply_command(input, None, m.now(), m, None, log)).await?;
                 }
                 Effect::Complete => {
-                    self.router_intent(RouterAction::Promote, 100, m.now())?;
+                    self.router_intent(RouterAction::Promote, 100, m)?;
                     let r = self.providers.router.promote(&ctx).await;
                     let local = r.as_ref().is_err_and(|e| e.is_local());
                     let err = r.as_ref().err().map(|e| e.to_string());
