@@ -7,6 +7,7 @@
 //! cannot make such a signature.
 
 mod allowed;
+mod short_ecdsa;
 mod sign;
 
 pub use allowed::{AllowedSigners, Entry, SignersError, MAX_PRINCIPALS_BYTES};

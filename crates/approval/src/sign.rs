@@ -1,6 +1,6 @@
 //! Making and checking SSHSIG signatures over approval messages.
 
-use crate::NAMESPACE;
+use crate::{short_ecdsa, NAMESPACE};
 use ssh_key::public::KeyData;
 use ssh_key::{Algorithm, EcdsaCurve, HashAlg, LineEnding, PrivateKey, SshSig};
 use std::fmt;
@@ -64,27 +64,34 @@ pub fn sign_with_key(
     passphrase: Option<&str>,
     message: &str,
 ) -> Result<Signed, SignError> {
-    let mut key =
-        PrivateKey::from_openssh(key_text).map_err(|e| match private_key_algorithm(key_text) {
-            Some(alg @ Algorithm::Ecdsa { .. }) if matches!(e, ssh_key::Error::Encoding(_)) => {
-                short_ecdsa_scalar(&alg)
-            }
-            _ => SignError::BadKey(e.to_string()),
-        })?;
+    let ecdsa = || {
+        matches!(
+            private_key_algorithm(key_text),
+            Some(Algorithm::Ecdsa { .. })
+        )
+    };
+    let mut key = match PrivateKey::from_openssh(key_text) {
+        Ok(key) => key,
+        // ssh-key cannot read an ECDSA private number stored one byte short: read here.
+        Err(ssh_key::Error::Encoding(_)) if ecdsa() => short_ecdsa::read(key_text, passphrase)?,
+        Err(e) => return Err(SignError::BadKey(e.to_string())),
+    };
     if key.is_encrypted() {
         let pass = passphrase.ok_or_else(|| {
             SignError::Passphrase(
                 "the private key is encrypted: set SHIP_KEY_PASSPHRASE, or sign with ssh-keygen and use --signature".into(),
             )
         })?;
-        let alg = key.algorithm();
-        key = key.decrypt(pass).map_err(|e| match e {
-            // A right passphrase (the check words matched) and then a key ssh-key cannot read.
-            ssh_key::Error::Encoding(_) if matches!(alg, Algorithm::Ecdsa { .. }) => {
-                short_ecdsa_scalar(&alg)
+        key = match key.decrypt(pass) {
+            Ok(key) => key,
+            // A right passphrase (the check words matched), then a number ssh-key cannot read.
+            Err(ssh_key::Error::Encoding(_)) if ecdsa() => short_ecdsa::read(key_text, Some(pass))?,
+            Err(_) => {
+                return Err(SignError::Passphrase(
+                    "wrong passphrase for the private key".into(),
+                ))
             }
-            _ => SignError::Passphrase("wrong passphrase for the private key".into()),
-        })?;
+        };
     }
     supported_key(key.public_key().key_data())?;
     if key.algorithm().is_rsa() {
@@ -107,23 +114,10 @@ pub fn sign_with_key(
     })
 }
 
-/// ssh-key 0.6 reads an ECDSA private number only at the curve's full width, but OpenSSH
-/// stores it as an mpint, one byte shorter whenever its top byte is zero: about half of P-521
-/// keys and 1 in 256 P-256 or P-384 keys. Signatures by those keys verify; only `--key` cannot
-/// make them.
-fn short_ecdsa_scalar(alg: &Algorithm) -> SignError {
-    SignError::BadKey(format!(
-        "the ssh-key library cannot read this {} private key (its private number starts with a zero byte, which OpenSSH stores one byte shorter); sign with `ssh-keygen -Y sign -n {NAMESPACE}` and attach it with --signature",
-        alg.as_str()
-    ))
-}
-
 /// The key type of an OpenSSH private key file, read from its unencrypted public part.
 fn private_key_algorithm(key_text: &str) -> Option<Algorithm> {
     use ssh_encoding::Decode;
-    let mut pem = ssh_encoding::pem::Decoder::new_wrapped(key_text.trim().as_bytes(), 70).ok()?;
-    let mut blob = Vec::new();
-    pem.decode_to_end(&mut blob).ok()?;
+    let blob = short_ecdsa::pem_blob(key_text)?;
     let mut r = blob.strip_prefix(b"openssh-key-v1\0")?;
     // cipher name, KDF name, KDF options
     for _ in 0..3 {
