@@ -145,8 +145,9 @@ fn ship_signs_with_p384_and_p521_keys_and_ssh_keygen_verifies() {
 
 /// A P-256 or P-384 key whose private number's top byte is zero (1 in 256 keys: too rare to
 /// wait for), written by ssh-key at full width, then rewritten by OpenSSH itself
-/// (`ssh-keygen -p`), which stores the number one byte short — with `pass` when given.
-fn short_key(dir: &Path, name: &str, bits: &str, pass: &str) -> PathBuf {
+/// (`ssh-keygen -p`), which stores the number one byte short — encrypted with `pass` and
+/// `cipher` (OpenSSH's default when empty) when `pass` is given.
+fn short_key(dir: &Path, name: &str, bits: &str, pass: &str, cipher: &str) -> PathBuf {
     use ssh_key::private::{EcdsaKeypair, KeypairData};
     // Any number below the curve's order with a zero top byte.
     let number: Vec<u8> = (0..bits.parse::<usize>().unwrap() / 8)
@@ -179,7 +180,11 @@ fn short_key(dir: &Path, name: &str, bits: &str, pass: &str) -> PathBuf {
         key.public_key().to_openssh().unwrap(),
     )
     .unwrap();
-    ssh_keygen(dir, &["-p", "-a", "1", "-P", "", "-N", pass, "-f", name]);
+    let mut args = vec!["-p", "-a", "1", "-P", "", "-N", pass, "-f", name];
+    if !cipher.is_empty() {
+        args.extend(["-Z", cipher]);
+    }
+    ssh_keygen(dir, &args);
     path
 }
 
@@ -188,9 +193,10 @@ fn ship_signs_with_ecdsa_keys_whose_private_number_openssh_stored_one_byte_short
     let dir = tempfile::tempdir().unwrap();
     let msg = approval_message("2026-11-27-a", "sha256:00", "bot@example.com").unwrap();
     for bits in ["256", "384"] {
-        for pass in ["", "pw"] {
-            let name = format!("short{bits}{pass}");
-            let key = short_key(dir.path(), &name, bits, pass);
+        // Plain, encrypted (aes256-ctr), and encrypted with a cipher that carries a tag.
+        for (pass, cipher) in [("", ""), ("pw", ""), ("pw", "aes256-gcm@openssh.com")] {
+            let name = format!("short{bits}{pass}{}", cipher.len());
+            let key = short_key(dir.path(), &name, bits, pass, cipher);
             let text = std::fs::read_to_string(&key).unwrap();
             let pass = (!pass.is_empty()).then_some(pass);
             assert!(!library_reads(&text, pass), "{name} is stored short");
