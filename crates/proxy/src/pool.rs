@@ -15,7 +15,7 @@ use crate::response::UpstreamBody;
 use crate::upload::Upload;
 use bytes::BytesMut;
 use hyper::header::HeaderValue;
-use hyper::{Request, Response};
+use hyper::Response;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
@@ -61,7 +61,46 @@ pub struct SendError {
     /// What went wrong.
     pub error: PoolError,
     /// The request, when it was never written.
-    pub request: Option<Request<Upload>>,
+    pub request: Option<Outgoing>,
+}
+
+/// A request ready to go upstream: its head already written out as bytes, and its body.
+///
+/// The head is encoded once, up front, and the client's request (its method, target and
+/// header map) dropped before the exchange. Those fields are slices of hyper's read buffer
+/// for the client connection; while any of them lives, hyper's next read on that connection
+/// (it reads on while the answer is awaited, to notice a client hanging up) cannot reuse the
+/// buffer and allocates a new one — on every request. A retry, on another connection or
+/// another instance, writes the same bytes.
+pub struct Outgoing {
+    head: Vec<u8>,
+    body: Upload,
+    framing: Framing,
+    /// Safe to send again when nothing was answered (RFC 9110 §9.2.2).
+    idempotent: bool,
+    /// A HEAD request: its answer has no body whatever its fields say.
+    head_request: bool,
+}
+
+impl Outgoing {
+    /// `parts` (origin-form URI, `Host` set, hop-by-hop headers gone) and `body`, with
+    /// `client`'s address added to `X-Forwarded-For`.
+    pub fn new(
+        parts: &hyper::http::request::Parts,
+        body: Upload,
+        client: &HeaderValue,
+    ) -> Outgoing {
+        let framing = Framing::of(parts, &body);
+        let mut head = Vec::with_capacity(256);
+        h1::encode_head(&mut head, parts, framing, client.as_bytes());
+        Outgoing {
+            head,
+            body,
+            framing,
+            idempotent: parts.method.is_idempotent(),
+            head_request: parts.method == hyper::Method::HEAD,
+        }
+    }
 }
 
 /// One connection to an upstream instance.
@@ -115,21 +154,15 @@ struct Failed {
 
 /// One request over `conn`: its head, its body, then the answer's head. `Ok(false)` with the
 /// head: the upstream answered before taking all of the body.
-async fn exchange(
-    conn: &mut Conn,
-    parts: &hyper::http::request::Parts,
-    body: &mut Upload,
-    framing: Framing,
-    client: &[u8],
-) -> Result<(h1::Head, bool), Failed> {
-    h1::encode_head(&mut conn.write, parts, framing, client);
-    if let Err(e) = conn.io.write_all(&conn.write).await {
+async fn exchange(conn: &mut Conn, out: &mut Outgoing) -> Result<(h1::Head, bool), Failed> {
+    if let Err(e) = conn.io.write_all(&out.head).await {
         // An incomplete head is never acted on.
         return Err(Failed {
             error: e.into(),
             retry: true,
         });
     }
+    let framing = out.framing;
     let sent_all = match framing {
         Framing::Empty => true,
         // Boxed: the upload's future is large, and most requests have no body; unboxed it
@@ -138,7 +171,7 @@ async fn exchange(
             &conn.io,
             &mut conn.read,
             &mut conn.write,
-            body,
+            &mut out.body,
             framing,
         ))
         .await
@@ -148,13 +181,12 @@ async fn exchange(
         })?,
     };
     // With nothing answered, a request that is safe to repeat and whose body was not taken
-    // from the client may go again (RFC 9110 §9.2.2).
-    let repeatable = framing == Framing::Empty && parts.method.is_idempotent();
-    let head_request = parts.method == hyper::Method::HEAD;
+    // from the client may go again.
+    let repeatable = framing == Framing::Empty && out.idempotent;
     let mut answered = !conn.read.is_empty();
     loop {
         if answered {
-            match h1::parse_head(&mut conn.read, head_request, &mut conn.spans) {
+            match h1::parse_head(&mut conn.read, out.head_request, &mut conn.spans) {
                 Ok(Some(head)) => return Ok((head, sent_all)),
                 Ok(None) => {}
                 Err(error) => {
@@ -227,18 +259,14 @@ impl Pool {
         }
     }
 
-    /// Sends `req` (origin-form URI, `Host` set, hop-by-hop headers gone) to instance `index`
-    /// at `addr`, with `client`'s address added to `X-Forwarded-For`; the answer's body reads
-    /// from the connection, which comes back here at the body's end.
+    /// Sends `out` to instance `index` at `addr`; the answer's body reads from the
+    /// connection, which comes back here at the body's end.
     pub async fn send(
         &self,
         index: usize,
         addr: SocketAddr,
-        req: Request<Upload>,
-        client: &HeaderValue,
+        mut out: Outgoing,
     ) -> Result<Response<UpstreamBody>, SendError> {
-        let (parts, mut body) = req.into_parts();
-        let framing = Framing::of(&parts, &body);
         loop {
             let (mut conn, reused) = match self.checkout(index) {
                 Some(conn) => (conn, true),
@@ -248,12 +276,12 @@ impl Pool {
                     Err(e) => {
                         return Err(SendError {
                             error: PoolError::Connect(e),
-                            request: Some(Request::from_parts(parts, body)),
+                            request: Some(out),
                         })
                     }
                 },
             };
-            match exchange(&mut conn, &parts, &mut body, framing, client.as_bytes()).await {
+            match exchange(&mut conn, &mut out).await {
                 Ok((head, sent_all)) => {
                     let keep_alive = head.keep_alive && sent_all;
                     let body = UpstreamBody::new(conn, self.clone(), index, head.body, keep_alive);

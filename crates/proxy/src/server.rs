@@ -8,7 +8,7 @@
 
 use crate::measured::{BodyError, Measured, Pending};
 use crate::metrics::Outcome;
-use crate::pool::{Pool, SendError};
+use crate::pool::{Outgoing, Pool, SendError};
 use crate::recorder::{Measurement, Queue, Recorder};
 use crate::split::{Splitter, Version};
 use crate::timers::{Kept, Timers};
@@ -447,12 +447,12 @@ impl Proxy {
         strip_hop_by_hop(req.headers_mut());
         let started = Instant::now();
         let mut tried = 0u64;
-        let (req, upload) = {
+        // The request's fields are dropped here, once written out (crate::pool::Outgoing).
+        let (mut req, upload) = {
             let (parts, body) = req.into_parts();
             let (body, upload) = Upload::new(body);
-            (Request::from_parts(parts, body), upload)
+            (Outgoing::new(&parts, body, client_ip), upload)
         };
-        let mut req = req;
         let timeout = self.cfg.request_timeout;
         // A refused connection means nothing was sent: the request goes to another instance of
         // the same version (never the other version: the split must hold).
@@ -461,10 +461,7 @@ impl Proxy {
             let in_flight = (self.cfg.balance == Balance::LeastRequests)
                 .then(|| InFlight::new(&upstream.in_flight));
             let sent = wait_upstream(
-                client
-                    .0
-                    .pool
-                    .send(upstream.index, upstream.addr, req, client_ip),
+                client.0.pool.send(upstream.index, upstream.addr, req),
                 started,
                 timeout,
                 upload.as_deref(),
