@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod exposition;
 pub mod h1;
+mod h1server;
 pub mod health;
 pub mod launch;
 pub mod measured;

@@ -164,6 +164,15 @@ struct Worker {
 }
 
 impl Upstreams {
+    /// Forwards `req` with this thread's connections ([`Proxy::handle`]).
+    pub(crate) async fn handle<B: IntoUpload>(
+        &self,
+        req: Request<B>,
+        client_ip: &HeaderValue,
+    ) -> Response<Body> {
+        self.0.proxy.handle(self, req, client_ip).await
+    }
+
     /// Counts one request (see [`Proxy::record`]) through this thread's queue.
     pub(crate) fn record(
         &self,
@@ -239,6 +248,24 @@ fn join_cookies(h: &mut hyper::HeaderMap) {
     }
     if let Ok(v) = HeaderValue::from_bytes(&crumbs.join(&b"; "[..])) {
         h.insert(header::COOKIE, v);
+    }
+}
+
+/// A request body as it goes upstream: hyper's, or none (crate::h1server).
+pub trait IntoUpload {
+    /// The body to send, and its progress when it has one.
+    fn into_upload(self) -> (Upload, Option<Arc<UploadState>>);
+}
+
+impl IntoUpload for Incoming {
+    fn into_upload(self) -> (Upload, Option<Arc<UploadState>>) {
+        Upload::new(self)
+    }
+}
+
+impl IntoUpload for () {
+    fn into_upload(self) -> (Upload, Option<Arc<UploadState>>) {
+        (Upload::empty(), None)
     }
 }
 
@@ -325,7 +352,7 @@ impl Proxy {
         self.started.elapsed().as_secs()
     }
 
-    fn sticky_key(&self, req: &Request<Incoming>) -> Option<Vec<u8>> {
+    fn sticky_key<B>(&self, req: &Request<B>) -> Option<Vec<u8>> {
         match &self.cfg.sticky {
             StickyKey::None => None,
             StickyKey::Header(h) => req.headers().get(h).map(|v| v.as_bytes().to_vec()),
@@ -399,10 +426,10 @@ impl Proxy {
     }
 
     /// Sends one client request to a stable or canary instance and records what happened.
-    pub async fn handle(
+    pub async fn handle<B: IntoUpload>(
         self: &Arc<Self>,
         client: &Upstreams,
-        mut req: Request<Incoming>,
+        mut req: Request<B>,
         client_ip: &HeaderValue,
     ) -> Response<Body> {
         let routing = **self.routing.load();
@@ -450,7 +477,7 @@ impl Proxy {
         // The request's fields are dropped here, once written out (crate::pool::Outgoing).
         let (mut req, upload) = {
             let (parts, body) = req.into_parts();
-            let (body, upload) = Upload::new(body);
+            let (body, upload) = body.into_upload();
             (Outgoing::new(&parts, body, client_ip), upload)
         };
         let timeout = self.cfg.request_timeout;
@@ -686,9 +713,18 @@ async fn first_bytes(stream: &tokio::net::TcpStream) -> Option<bool> {
     }
 }
 
+/// Whether a new connection speaks h2c (`Some(true)`) or HTTP/1.1, from its first bytes; `None`
+/// when it closed or sent nothing within `head_timeout`.
+async fn sniff(stream: &tokio::net::TcpStream, head_timeout: Duration) -> Option<bool> {
+    tokio::time::timeout(head_timeout, first_bytes(stream))
+        .await
+        .ok()
+        .flatten()
+}
+
 /// Serves one client connection with `svc`: the first bytes must come within `head_timeout`,
 /// a whole HTTP/1.1 request head too, and an h2c client must answer pings within it. Used by
-/// the proxy and the admin API.
+/// the admin API; the proxy serves plain HTTP/1.1 requests itself (crate::h1server).
 pub(crate) async fn serve_client<S, B>(
     stream: tokio::net::TcpStream,
     svc: S,
@@ -701,46 +737,68 @@ pub(crate) async fn serve_client<S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let Ok(Some(h2)) = tokio::time::timeout(head_timeout, first_bytes(&stream)).await else {
-        return;
-    };
     // The protocol is known from the first bytes, so each gets its own server, without the
     // auto-detecting one's extra layer on every read.
-    let io = TokioIo::new(stream);
-    if h2 {
-        // An h2c client that stops answering (or never spoke beyond the preface) is found by
-        // pings and its connection closed.
-        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-        b.timer(hyper_util::rt::TokioTimer::new())
-            .keep_alive_interval(Some(head_timeout))
-            .keep_alive_timeout(head_timeout);
-        let _ = b.serve_connection(io, svc).await;
-    } else {
-        // A client that sends no complete request head in time is dropped, so idle or slow
-        // connections cannot pile up until the process runs out of file descriptors
-        // (crate::watchdog).
-        let activity = watchdog::Activity::new();
-        let svc = watchdog::Watched {
-            inner: svc,
-            activity: activity.clone(),
-        };
-        // The connection is served by a task of its own and the watchdog waits here: polled
-        // together in one task, the watchdog's timer was polled on every wake-up of the
-        // connection (~330 instructions per request); apart, this task wakes once per timeout.
-        let serving =
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, svc));
-        let mut serving = AbortOnDrop(serving);
-        let timed_out = tokio::select! {
-            _ = &mut serving.0 => false,
-            _ = watchdog::idle(activity, head_timeout) => true,
-        };
-        if timed_out {
-            // An abort only asks: the task, and the socket it holds, are dropped when the
-            // runtime next gets to it. Waited for, so the connection is closed when this
-            // returns and the caller frees its slot (max_connections, `connection`).
-            serving.0.abort();
-            let _ = (&mut serving.0).await;
-        }
+    match sniff(&stream, head_timeout).await {
+        Some(true) => serve_h2(stream, svc, head_timeout).await,
+        Some(false) => serve_h1(stream, svc, head_timeout).await,
+        None => {}
+    }
+}
+
+/// Serves an h2c connection with hyper. An h2c client that stops answering (or never spoke
+/// beyond the preface) is found by pings and its connection closed.
+async fn serve_h2<S, B>(stream: tokio::net::TcpStream, svc: S, head_timeout: Duration)
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    b.timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Some(head_timeout))
+        .keep_alive_timeout(head_timeout);
+    let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+}
+
+/// Serves an HTTP/1.1 connection with hyper. A client that sends no complete request head in
+/// time is dropped, so idle or slow connections cannot pile up until the process runs out of
+/// file descriptors (crate::watchdog).
+pub(crate) async fn serve_h1<I, S, B>(io: I, svc: S, head_timeout: Duration)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let activity = watchdog::Activity::new();
+    let svc = watchdog::Watched {
+        inner: svc,
+        activity: activity.clone(),
+    };
+    // The connection is served by a task of its own and the watchdog waits here: polled
+    // together in one task, the watchdog's timer was polled on every wake-up of the
+    // connection (~330 instructions per request); apart, this task wakes once per timeout.
+    let serving = tokio::spawn(
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc),
+    );
+    let mut serving = AbortOnDrop(serving);
+    let timed_out = tokio::select! {
+        _ = &mut serving.0 => false,
+        _ = watchdog::idle(activity, head_timeout) => true,
+    };
+    if timed_out {
+        // An abort only asks: the task, and the socket it holds, are dropped when the
+        // runtime next gets to it. Waited for, so the connection is closed when this
+        // returns and the caller frees its slot (max_connections, `connection`).
+        serving.0.abort();
+        let _ = (&mut serving.0).await;
     }
 }
 
@@ -781,11 +839,17 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     let ip = HeaderValue::from_str(&peer.ip().to_string())
         .expect("an IP address is a valid header value");
-    let svc = hyper::service::service_fn(move |req| {
-        let (c, ip) = (client.clone(), ip.clone());
-        async move { Ok::<_, std::convert::Infallible>(c.0.proxy.handle(&c, req, &ip).await) }
-    });
-    serve_client(stream, svc, limits.head_timeout).await;
+    match sniff(&stream, limits.head_timeout).await {
+        Some(false) => crate::h1server::serve(stream, client, ip, limits.head_timeout).await,
+        Some(true) => {
+            let svc = hyper::service::service_fn(move |req| {
+                let (c, ip) = (client.clone(), ip.clone());
+                async move { Ok::<_, std::convert::Infallible>(c.0.proxy.handle(&c, req, &ip).await) }
+            });
+            serve_h2(stream, svc, limits.head_timeout).await
+        }
+        None => {}
+    }
 }
 
 /// Serves the proxy on `listener`, on the caller's runtime, until the task is dropped.

@@ -60,8 +60,8 @@ impl UploadState {
 pin_project! {
     /// A request body forwarded upstream that records the client's progress.
     pub struct Upload {
-        #[pin]
-        inner: Incoming,
+        // None: a request that has no body (crate::h1server reads only those itself).
+        inner: Option<Incoming>,
         state: Option<Arc<UploadState>>,
     }
 }
@@ -71,10 +71,18 @@ impl Upload {
     pub fn new(inner: Incoming) -> (Upload, Option<Arc<UploadState>>) {
         let state = (!inner.is_end_stream()).then(|| Arc::new(UploadState::new()));
         let up = Upload {
-            inner,
+            inner: Some(inner),
             state: state.clone(),
         };
         (up, state)
+    }
+
+    /// The body of a request that has none.
+    pub fn empty() -> Upload {
+        Upload {
+            inner: None,
+            state: None,
+        }
     }
 }
 
@@ -86,8 +94,11 @@ impl Body for Upload {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let mut this = self.project();
-        let polled = this.inner.as_mut().poll_frame(cx);
+        let this = self.project();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
         if let (Some(s), Poll::Ready(r)) = (this.state.as_ref(), &polled) {
             let now = s.now_ms();
             match r {
@@ -95,7 +106,7 @@ impl Body for Upload {
                 Some(Err(_)) => s.failed.store(true, Ordering::Relaxed),
                 None => {}
             }
-            if matches!(r, None | Some(Ok(_))) && (r.is_none() || this.inner.is_end_stream()) {
+            if matches!(r, None | Some(Ok(_))) && (r.is_none() || inner.is_end_stream()) {
                 s.done_ms.store(now, Ordering::Relaxed);
             }
         }
@@ -103,10 +114,12 @@ impl Body for Upload {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
     }
 }
