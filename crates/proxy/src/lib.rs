@@ -3,8 +3,9 @@
 //!
 //! - [`split`]: which version a request goes to (weight, sticky key, override header);
 //! - [`server`]: the HTTP/1.1 + h2c server and forwarding, on per-core threads, over [`pool`],
-//!   which speaks HTTP/1.1 to the upstreams itself ([`h1`], [`response`]); a client
-//!   connection's head timeout is a watchdog (`watchdog`) and request timers are reused
+//!   which speaks HTTP/1.1 to the upstreams itself ([`h1`], [`response`]); plain HTTP/1.1
+//!   requests are served by ship's own loop (`h1server`), the rest by hyper, whose client
+//!   connections' head timeout is a watchdog (`watchdog`); request timers are reused
 //!   (`timers`);
 //! - [`measured`]: the response body that counts its request when it ends (or is cut off);
 //! - [`metrics`]: golden metrics per version and instance, fed by the serving threads through
