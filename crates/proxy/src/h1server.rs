@@ -39,9 +39,6 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Bytes read at a time.
 const READ: usize = 8 * 1024;
 
-/// A data frame at least this long is written on its own rather than copied behind the head.
-const COPY_UNDER: usize = 16 * 1024;
-
 /// One client connection's socket and buffers.
 struct Conn {
     io: TcpStream,
@@ -51,6 +48,9 @@ struct Conn {
     out: Vec<u8>,
     /// Where the request head's fields are (scratch space, kept).
     spans: Vec<Span>,
+    /// The client closed its side after requests still in `buf`: they are answered, and then
+    /// the connection is closed.
+    ended: bool,
 }
 
 /// Serves a client connection whose first bytes are not the h2 preface, until it closes.
@@ -65,6 +65,7 @@ pub(crate) async fn serve(
         buf: BytesMut::with_capacity(READ),
         out: Vec::with_capacity(1024),
         spans: Vec::with_capacity(16),
+        ended: false,
     };
     // One timer for the connection's life. It may fire early (it is moved on only when it
     // fires, not on every request); then the real deadline is checked and it is set again.
@@ -78,7 +79,7 @@ pub(crate) async fn serve(
                     Parsed::Plain(req, close) => break (req, close),
                     Parsed::Partial if conn.buf.len() < MAX_HEAD => {}
                     Parsed::Partial | Parsed::Other => {
-                        return hand_over(conn, client, ip, head_timeout).await
+                        return hand_over(conn, client, ip, head_timeout, since).await
                     }
                 }
             }
@@ -87,7 +88,10 @@ pub(crate) async fn serve(
             }
         };
         let head_request = req.method() == Method::HEAD;
-        let resp = client.handle(req, &ip).await;
+        let Some(resp) = answer(&mut conn, client.handle(req, &ip)).await else {
+            // The client hung up: the upstream exchange is dropped with the future.
+            return;
+        };
         match respond(&mut conn, resp, head_request, close).await {
             Ok(true) if !close => since = Instant::now(),
             _ => {
@@ -98,9 +102,68 @@ pub(crate) async fn serve(
     }
 }
 
+/// Waits for `handle`'s answer while watching the client, as hyper did: `None` when the client
+/// hung up first. What it sends meanwhile (pipelined requests) is kept for later.
+async fn answer<F>(conn: &mut Conn, handle: F) -> Option<Response<Body>>
+where
+    F: std::future::Future<Output = Response<Body>>,
+{
+    let mut handle = std::pin::pin!(handle);
+    loop {
+        let watch = conn.watching();
+        let io = &conn.io;
+        let readable = poll_fn(|cx| {
+            if let Poll::Ready(resp) = handle.as_mut().poll(cx) {
+                return Poll::Ready(Err(resp));
+            }
+            match watch && io.poll_read_ready(cx).is_ready() {
+                true => Poll::Ready(Ok(())),
+                false => Poll::Pending,
+            }
+        })
+        .await;
+        match readable {
+            Err(resp) => return Some(resp),
+            Ok(()) => {
+                if conn.read_meanwhile().is_err() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// Whether to notice the client's bytes or hang-up while its answer is awaited or written:
+    /// not once it closed its side, nor with a full head's worth of requests waiting.
+    fn watching(&self) -> bool {
+        !self.ended && self.buf.len() < MAX_HEAD
+    }
+
+    /// Reads what the client sent while its answer was awaited: its next requests, kept in
+    /// `buf`, or its end. `Err`: it hung up with nothing left to answer. A client that closed
+    /// its side after pipelining requests gets them answered first (`ended`).
+    fn read_meanwhile(&mut self) -> Result<(), ()> {
+        self.buf.reserve(READ);
+        match self.io.try_read_buf(&mut self.buf) {
+            Ok(0) if self.buf.is_empty() => Err(()),
+            Ok(0) => {
+                self.ended = true;
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            Err(_) => Err(()),
+        }
+    }
+}
+
 /// Reads more of the client's bytes into `conn.buf`: false when the client closed, the read
 /// failed, or `deadline` passed first.
 async fn read_more(conn: &mut Conn, mut idle: Pin<&mut Sleep>, deadline: Instant) -> bool {
+    if conn.ended {
+        return false;
+    }
     conn.buf.reserve(READ);
     loop {
         // Under load the bytes are usually there already: no timer, no wait.
@@ -263,17 +326,17 @@ async fn respond(
     // what the length would be (RFC 9110 §8.6).
     let bodiless = status.is_informational() || status == StatusCode::NO_CONTENT;
     let no_body = bodiless || head_request || status == StatusCode::NOT_MODIFIED;
-    let (mut dated, mut length) = (false, false);
+    let mut dated = false;
+    let mut length: Option<&HeaderValue> = None;
     for (name, value) in &parts.headers {
         if name == header::TRANSFER_ENCODING || name == header::CONNECTION {
             // The framing and the connection are this hop's own.
             continue;
         }
         if name == header::CONTENT_LENGTH {
-            if bodiless {
-                continue;
-            }
-            length = true;
+            // Written once, below (an upstream may repeat it, which h1 checked agrees).
+            length = length.or(Some(value));
+            continue;
         }
         dated |= name == header::DATE;
         field(out, name.as_str().as_bytes(), value.as_bytes());
@@ -282,65 +345,70 @@ async fn respond(
         date(out);
     }
     let mut chunked = false;
-    if !no_body && !length {
-        match body.size_hint().exact() {
-            Some(n) => {
-                out.extend_from_slice(b"content-length: ");
-                out.extend_from_slice(itoa(n, &mut [0u8; 20]));
-                out.extend_from_slice(b"\r\n");
-            }
-            None => {
-                out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-                chunked = true;
-            }
+    if bodiless {
+    } else if no_body {
+        if let Some(v) = length {
+            field(out, b"content-length", first_of_list(v.as_bytes()));
         }
+    } else if let Some(n) = body.size_hint().exact() {
+        field(out, b"content-length", itoa(n, &mut [0u8; 20]));
+    } else {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        chunked = true;
     }
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
+    let mut sent = 0;
+    let (mut ended, mut failed) = (false, false);
     loop {
-        // The body's next frame; while it is not ready, what is already written goes out,
-        // and a client that hangs up is noticed (as hyper does, reading on meanwhile).
-        let io = &conn.io;
-        let watch = conn.buf.len() < MAX_HEAD;
-        let step = poll_fn(|cx| match next_frame(&mut body, cx, out.is_empty()) {
-            Poll::Pending if watch => match io.poll_read_ready(cx) {
-                Poll::Ready(_) => Poll::Ready(Step::ClientReadable),
-                Poll::Pending => Poll::Pending,
-            },
-            polled => polled,
+        let watch = !ended && conn.watching();
+        let (io, out) = (&mut conn.io, &mut conn.out);
+        // Frames are taken while they are ready; what is taken is written when the body waits
+        // or ends (a small answer goes out in one write). A client slow to read does not stop
+        // the body being taken until WAITING bytes are queued: the body's clock counts time
+        // waiting on the upstream (crate::measured), never on the client.
+        let event = poll_fn(|cx| loop {
+            let room = |out: &Vec<u8>, sent: usize| !ended && out.len() - sent < WAITING;
+            let polled = room(out, sent);
+            if polled {
+                match next_frame(&mut body, cx) {
+                    Poll::Ready(step) => return Poll::Ready(Event::Body(step)),
+                    Poll::Pending => {}
+                }
+            }
+            while sent < out.len() {
+                match Pin::new(&mut *io).poll_write(cx, &out[sent..]) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Event::Gone),
+                    Poll::Ready(Ok(n)) => sent += n,
+                    Poll::Pending => break,
+                }
+            }
+            if sent == out.len() {
+                out.clear();
+                sent = 0;
+                if ended {
+                    return Poll::Ready(Event::Written);
+                }
+            } else if sent >= WAITING {
+                // A long answer to a slow reader: what went out is dropped from the queue.
+                out.drain(..sent);
+                sent = 0;
+            }
+            // Writing made room while the body was not asked: ask it now, so that something
+            // (its next frame, or the socket) wakes this task.
+            if !polled && room(out, sent) {
+                continue;
+            }
+            if watch && io.poll_read_ready(cx).is_ready() {
+                return Poll::Ready(Event::ClientReadable);
+            }
+            return Poll::Pending;
         })
         .await;
-        match step {
-            Step::ClientReadable => {
-                // Its next request (kept for later), or its hang-up.
-                conn.buf.reserve(READ);
-                match conn.io.try_read_buf(&mut conn.buf) {
-                    Ok(0) => return Err(std::io::ErrorKind::ConnectionAborted.into()),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Step::Flush => {
-                conn.io.write_all(out).await?;
-                out.clear();
-            }
-            Step::End => {
-                if chunked {
-                    out.extend_from_slice(b"0\r\n\r\n");
-                }
-                conn.io.write_all(out).await?;
-                return Ok(true);
-            }
-            Step::Failed => {
-                // Cut off: what came is delivered, then the connection closes, so the client
-                // sees a short answer rather than a complete-looking one.
-                let _ = conn.io.write_all(out).await;
-                return Ok(false);
-            }
-            Step::Data(data) => {
+        match event {
+            Event::Body(Step::Data(data)) => {
                 if no_body || data.is_empty() {
                     continue;
                 }
@@ -348,23 +416,43 @@ async fn respond(
                     out.extend_from_slice(hex(data.len(), &mut [0u8; 16]));
                     out.extend_from_slice(b"\r\n");
                 }
-                if data.len() >= COPY_UNDER {
-                    conn.io.write_all(out).await?;
-                    out.clear();
-                    conn.io.write_all(&data).await?;
-                } else {
-                    out.extend_from_slice(&data);
-                }
+                out.extend_from_slice(&data);
                 if chunked {
                     out.extend_from_slice(b"\r\n");
                 }
-                if out.len() >= COPY_UNDER {
-                    conn.io.write_all(out).await?;
-                    out.clear();
+            }
+            Event::Body(Step::End) => {
+                if chunked {
+                    out.extend_from_slice(b"0\r\n\r\n");
+                }
+                ended = true;
+            }
+            // Cut off: what came is delivered, then the connection closes, so the client sees
+            // a short answer rather than a complete-looking one.
+            Event::Body(Step::Failed) => (ended, failed) = (true, true),
+            Event::ClientReadable => {
+                if conn.read_meanwhile().is_err() {
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
                 }
             }
+            Event::Gone => return Err(std::io::ErrorKind::BrokenPipe.into()),
+            Event::Written => return Ok(!failed),
         }
     }
+}
+
+/// Bytes of an answer queued for a client before the body is no longer read ahead.
+const WAITING: usize = 256 * 1024;
+
+/// What happened while an answer was being written.
+enum Event {
+    Body(Step),
+    /// Everything, the body's end included, is written.
+    Written,
+    /// The client sent something or hung up.
+    ClientReadable,
+    /// Writing to the client failed.
+    Gone,
 }
 
 /// What the answer's body gave.
@@ -372,13 +460,9 @@ enum Step {
     Data(Bytes),
     End,
     Failed,
-    /// Nothing yet: write what is waiting.
-    Flush,
-    /// Nothing yet, and the client sent something or hung up.
-    ClientReadable,
 }
 
-fn next_frame(body: &mut Body, cx: &mut Context<'_>, nothing_waiting: bool) -> Poll<Step> {
+fn next_frame(body: &mut Body, cx: &mut Context<'_>) -> Poll<Step> {
     loop {
         return match Pin::new(&mut *body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
@@ -389,10 +473,14 @@ fn next_frame(body: &mut Body, cx: &mut Context<'_>, nothing_waiting: bool) -> P
             },
             Poll::Ready(Some(Err(_))) => Poll::Ready(Step::Failed),
             Poll::Ready(None) => Poll::Ready(Step::End),
-            Poll::Pending if nothing_waiting => Poll::Pending,
-            Poll::Pending => Poll::Ready(Step::Flush),
+            Poll::Pending => Poll::Pending,
         };
     }
+}
+
+/// The first element of a field value that may be a list (`5, 5`).
+fn first_of_list(v: &[u8]) -> &[u8] {
+    v.split(|b| *b == b',').next().unwrap_or(v).trim_ascii()
 }
 
 fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -452,7 +540,13 @@ fn date(out: &mut Vec<u8>) {
 }
 
 /// Gives the connection to hyper for the rest of its life, the bytes already read first.
-async fn hand_over(conn: Conn, client: Upstreams, ip: HeaderValue, head_timeout: Duration) {
+async fn hand_over(
+    conn: Conn,
+    client: Upstreams,
+    ip: HeaderValue,
+    head_timeout: Duration,
+    since: Instant,
+) {
     let io = Prefixed {
         prefix: conn.buf.freeze(),
         io: conn.io,
@@ -461,7 +555,8 @@ async fn hand_over(conn: Conn, client: Upstreams, ip: HeaderValue, head_timeout:
         let (c, ip) = (client.clone(), ip.clone());
         async move { Ok::<_, std::convert::Infallible>(c.handle(req, &ip).await) }
     });
-    serve_h1(io, svc, head_timeout).await;
+    // The head timeout still counts from the previous answer's end (or the connection's start).
+    serve_h1(io, svc, head_timeout, since).await;
 }
 
 /// A connection whose first bytes were already read: they are read again first.

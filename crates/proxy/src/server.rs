@@ -741,7 +741,7 @@ pub(crate) async fn serve_client<S, B>(
     // auto-detecting one's extra layer on every read.
     match sniff(&stream, head_timeout).await {
         Some(true) => serve_h2(stream, svc, head_timeout).await,
-        Some(false) => serve_h1(stream, svc, head_timeout).await,
+        Some(false) => serve_h1(stream, svc, head_timeout, tokio::time::Instant::now()).await,
         None => {}
     }
 }
@@ -767,8 +767,12 @@ where
 /// Serves an HTTP/1.1 connection with hyper. A client that sends no complete request head in
 /// time is dropped, so idle or slow connections cannot pile up until the process runs out of
 /// file descriptors (crate::watchdog).
-pub(crate) async fn serve_h1<I, S, B>(io: I, svc: S, head_timeout: Duration)
-where
+pub(crate) async fn serve_h1<I, S, B>(
+    io: I,
+    svc: S,
+    head_timeout: Duration,
+    since: tokio::time::Instant,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -777,7 +781,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let activity = watchdog::Activity::new();
+    let activity = watchdog::Activity::since(since);
     let svc = watchdog::Watched {
         inner: svc,
         activity: activity.clone(),

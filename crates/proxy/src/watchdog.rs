@@ -28,9 +28,10 @@ pub(crate) struct Activity {
 }
 
 impl Activity {
-    pub(crate) fn new() -> Arc<Activity> {
+    /// A connection idle since `origin` (its start, or its previous answer's end).
+    pub(crate) fn since(origin: Instant) -> Arc<Activity> {
         Arc::new(Activity {
-            origin: Instant::now(),
+            origin,
             busy: AtomicU32::new(0),
             idle_since_ms: AtomicU64::new(0),
         })
@@ -167,7 +168,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_idle_connection_times_out_and_a_busy_one_does_not() {
         let t = Duration::from_secs(30);
-        let a = Activity::new();
+        let a = Activity::since(Instant::now());
         let start = Instant::now();
         // A request taken at 10 s is answered at 100 s: idle again from then.
         let busy = {
@@ -181,7 +182,7 @@ mod tests {
         watch.await.unwrap();
         assert_eq!(Instant::now() - start, Duration::from_secs(130));
         // A connection that never sends a request: closed one timeout after its start.
-        let b = Activity::new();
+        let b = Activity::since(Instant::now());
         let start = Instant::now();
         idle(b, t).await;
         assert_eq!(Instant::now() - start, t);
