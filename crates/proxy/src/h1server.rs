@@ -116,7 +116,7 @@ where
             if let Poll::Ready(resp) = handle.as_mut().poll(cx) {
                 return Poll::Ready(Err(resp));
             }
-            match watch && io.poll_read_ready(cx).is_ready() {
+            match watch && stirred(io, cx) {
                 true => Poll::Ready(Ok(())),
                 false => Poll::Pending,
             }
@@ -131,6 +131,24 @@ where
             }
         }
     }
+}
+
+/// Whether the client may have sent more or hung up; otherwise `cx` is woken when it does.
+///
+/// The socket is usually still marked readable from reading the request itself, and finding
+/// out by reading costs a system call per request. So the mark is dropped without one (a
+/// read that "would block" as far as tokio knows): new bytes mark it again, and a hang-up
+/// (the peer's FIN or RST: EPOLLRDHUP, EPOLLHUP) stays marked, as tokio never clears a closed
+/// state. Bytes already there are not lost: the next head is read with a read that does not
+/// wait for the mark.
+fn stirred(io: &TcpStream, cx: &mut Context<'_>) -> bool {
+    if io.poll_read_ready(cx).is_pending() {
+        return false;
+    }
+    let _ = io.try_io(tokio::io::Interest::READABLE, || {
+        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+    });
+    io.poll_read_ready(cx).is_ready()
 }
 
 impl Conn {
@@ -370,11 +388,26 @@ async fn respond(
         // the body being taken until WAITING bytes are queued: the body's clock counts time
         // waiting on the upstream (crate::measured), never on the client.
         let event = poll_fn(|cx| loop {
-            let room = |out: &Vec<u8>, sent: usize| !ended && out.len() - sent < WAITING;
-            let polled = room(out, sent);
+            let room =
+                |out: &Vec<u8>, sent: usize, ended: bool| !ended && out.len() - sent < WAITING;
+            let polled = room(out, sent, ended);
             if polled {
                 match next_frame(&mut body, cx) {
-                    Poll::Ready(step) => return Poll::Ready(Event::Body(step)),
+                    Poll::Ready(Step::Data(data)) => {
+                        if !no_body {
+                            frame(out, &data, chunked);
+                        }
+                        continue;
+                    }
+                    Poll::Ready(Step::End) => {
+                        if chunked {
+                            out.extend_from_slice(b"0\r\n\r\n");
+                        }
+                        ended = true;
+                    }
+                    // Cut off: what came is delivered, then the connection closes, so the
+                    // client sees a short answer rather than a complete-looking one.
+                    Poll::Ready(Step::Failed) => (ended, failed) = (true, true),
                     Poll::Pending => {}
                 }
             }
@@ -398,38 +431,16 @@ async fn respond(
             }
             // Writing made room while the body was not asked: ask it now, so that something
             // (its next frame, or the socket) wakes this task.
-            if !polled && room(out, sent) {
+            if !polled && room(out, sent, ended) {
                 continue;
             }
-            if watch && io.poll_read_ready(cx).is_ready() {
+            if watch && stirred(io, cx) {
                 return Poll::Ready(Event::ClientReadable);
             }
             return Poll::Pending;
         })
         .await;
         match event {
-            Event::Body(Step::Data(data)) => {
-                if no_body || data.is_empty() {
-                    continue;
-                }
-                if chunked {
-                    out.extend_from_slice(hex(data.len(), &mut [0u8; 16]));
-                    out.extend_from_slice(b"\r\n");
-                }
-                out.extend_from_slice(&data);
-                if chunked {
-                    out.extend_from_slice(b"\r\n");
-                }
-            }
-            Event::Body(Step::End) => {
-                if chunked {
-                    out.extend_from_slice(b"0\r\n\r\n");
-                }
-                ended = true;
-            }
-            // Cut off: what came is delivered, then the connection closes, so the client sees
-            // a short answer rather than a complete-looking one.
-            Event::Body(Step::Failed) => (ended, failed) = (true, true),
             Event::ClientReadable => {
                 if conn.read_meanwhile().is_err() {
                     return Err(std::io::ErrorKind::ConnectionAborted.into());
@@ -441,12 +452,26 @@ async fn respond(
     }
 }
 
+/// Appends one data frame, as a chunk when `chunked`.
+fn frame(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
+    if data.is_empty() {
+        return;
+    }
+    if chunked {
+        out.extend_from_slice(hex(data.len(), &mut [0u8; 16]));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(data);
+    if chunked {
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// Bytes of an answer queued for a client before the body is no longer read ahead.
 const WAITING: usize = 256 * 1024;
 
-/// What happened while an answer was being written.
+/// Why writing an answer stopped.
 enum Event {
-    Body(Step),
     /// Everything, the body's end included, is written.
     Written,
     /// The client sent something or hung up.
