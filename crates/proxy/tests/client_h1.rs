@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::proxy_to;
+use common::{proxy_to, read_head};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,14 +26,9 @@ async fn upstream() -> SocketAddr {
                 return;
             };
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
+                let Some(head) = read_head(&mut s).await else {
+                    return;
+                };
                 let head = String::from_utf8_lossy(&head).into_owned();
                 let path = head.split(' ').nth(1).unwrap_or_default().to_string();
                 if path == "/slow" {
@@ -226,12 +221,8 @@ async fn a_client_hanging_up_before_its_answer_ends_the_upstream_exchange() {
     let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
+        read_head(&mut s).await.unwrap();
         let mut buf = [0u8; 1024];
-        let mut head = Vec::new();
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut buf).await.unwrap();
-            head.extend_from_slice(&buf[..n]);
-        }
         // No answer for 10 s; the proxy closing the connection ends the wait.
         let closed = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await;
         let _ = closed_tx.send(matches!(closed, Ok(Ok(0)) | Ok(Err(_))));

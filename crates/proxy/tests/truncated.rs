@@ -37,13 +37,8 @@ async fn raw_upstream(steps: Vec<Step>) -> SocketAddr {
             };
             let steps = steps.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if common::read_head(&mut stream).await.is_none() {
+                    return;
                 }
                 for step in steps {
                     match step {
