@@ -112,23 +112,23 @@ where
     loop {
         let watch = conn.watching();
         let io = &conn.io;
-        let readable = poll_fn(|cx| {
+        // The answer, or `None` when the client may have sent more or hung up.
+        let answered = poll_fn(|cx| {
             if let Poll::Ready(resp) = handle.as_mut().poll(cx) {
-                return Poll::Ready(Err(resp));
+                return Poll::Ready(Some(resp));
             }
-            match watch && stirred(io, cx) {
-                true => Poll::Ready(Ok(())),
-                false => Poll::Pending,
+            if watch && stirred(io, cx) {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
             }
         })
         .await;
-        match readable {
-            Err(resp) => return Some(resp),
-            Ok(()) => {
-                if conn.read_meanwhile().is_err() {
-                    return None;
-                }
-            }
+        if answered.is_some() {
+            return answered;
+        }
+        if conn.read_meanwhile().is_err() {
+            return None;
         }
     }
 }
