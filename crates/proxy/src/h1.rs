@@ -116,9 +116,7 @@ pub(crate) fn encode_head(out: &mut Vec<u8>, parts: &Parts, framing: Framing, cl
     out.extend_from_slice(client);
     out.extend_from_slice(b"\r\n");
     match framing {
-        Framing::Length(Some(n)) => {
-            out.extend_from_slice(format!("content-length: {n}\r\n").as_bytes())
-        }
+        Framing::Length(Some(n)) => field(out, b"content-length", itoa(n, &mut [0u8; 20])),
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         // Some servers refuse a POST without a length (nginx answers 411).
         Framing::Empty
@@ -132,11 +130,46 @@ pub(crate) fn encode_head(out: &mut Vec<u8>, parts: &Parts, framing: Framing, cl
     out.extend_from_slice(b"\r\n");
 }
 
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+/// Appends a header field line.
+pub(crate) fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `data` as one chunk of a chunked body (its size line, the data, CRLF).
+pub(crate) fn chunk(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(hex(data.len(), &mut [0u8; 16]));
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `n` in decimal, in `buf` (no allocation, unlike `format!`, on every head).
+pub(crate) fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// `n` in hexadecimal (a chunk's size line), in `buf`.
+fn hex(mut n: usize, buf: &mut [u8; 16]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[n % 16];
+        n /= 16;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 /// How the answer's body is framed.
@@ -440,9 +473,7 @@ pub(crate) async fn send_body(
         }
         let early = if chunked {
             scratch.clear();
-            scratch.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-            scratch.extend_from_slice(&data);
-            scratch.extend_from_slice(b"\r\n");
+            chunk(scratch, &data);
             write_watching(io, read, scratch).await?
         } else {
             write_watching(io, read, &data).await?
@@ -455,6 +486,15 @@ pub(crate) async fn send_body(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_are_written_in_decimal_and_hex() {
+        use super::{hex, itoa};
+        assert_eq!(itoa(0, &mut [0; 20]), b"0");
+        assert_eq!(itoa(u64::MAX, &mut [0; 20]), b"18446744073709551615");
+        assert_eq!(hex(0, &mut [0; 16]), b"0");
+        assert_eq!(hex(0x1f40, &mut [0; 16]), b"1f40");
+    }
+
     use super::*;
 
     fn parse(raw: &[u8], head_request: bool) -> (Result<Option<Head>, ExchangeError>, BytesMut) {

@@ -15,6 +15,7 @@
 //! the answer has none; framing by Content-Length when the length is known, chunked
 //! otherwise; an answer whose body fails is cut off and its connection closed.
 
+use crate::h1::{self, field, itoa};
 use crate::server::{serve_h1, Body, Upstreams};
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::body::Body as _;
@@ -458,12 +459,9 @@ fn frame(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
         return;
     }
     if chunked {
-        out.extend_from_slice(hex(data.len(), &mut [0u8; 16]));
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(data);
-    if chunked {
-        out.extend_from_slice(b"\r\n");
+        h1::chunk(out, data);
+    } else {
+        out.extend_from_slice(data);
     }
 }
 
@@ -506,39 +504,6 @@ fn next_frame(body: &mut Body, cx: &mut Context<'_>) -> Poll<Step> {
 /// The first element of a field value that may be a list (`5, 5`).
 fn first_of_list(v: &[u8]) -> &[u8] {
     v.split(|b| *b == b',').next().unwrap_or(v).trim_ascii()
-}
-
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// `n` in decimal, in `buf`.
-fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
-/// `n` in hexadecimal (a chunk's size line), in `buf`.
-fn hex(mut n: usize, buf: &mut [u8; 16]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b"0123456789abcdef"[n % 16];
-        n /= 16;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
 }
 
 thread_local! {
@@ -718,13 +683,5 @@ mod tests {
             }
         }
         println!("heads left for hyper: {put_back}");
-    }
-
-    #[test]
-    fn numbers_are_written_in_decimal_and_hex() {
-        assert_eq!(itoa(0, &mut [0; 20]), b"0");
-        assert_eq!(itoa(u64::MAX, &mut [0; 20]), b"18446744073709551615");
-        assert_eq!(hex(0, &mut [0; 16]), b"0");
-        assert_eq!(hex(0x1f40, &mut [0; 16]), b"1f40");
     }
 }
