@@ -7,7 +7,7 @@
 //! with ssh-key's own KDF and cipher when it is encrypted, the number left-padded to full width
 //! and checked against the public point before it signs anything.
 
-use crate::sign::SignError;
+use crate::sign::{no_passphrase, wrong_passphrase, SignError};
 use ssh_encoding::{Decode, Reader};
 use ssh_key::private::{EcdsaKeypair, KeypairData};
 use ssh_key::public::KeyData;
@@ -20,7 +20,8 @@ const MAGIC: &[u8] = b"openssh-key-v1\0";
 /// with `passphrase` when it is encrypted.
 pub(crate) fn read(key_text: &str, passphrase: Option<&str>) -> Result<PrivateKey, SignError> {
     let bad = |what: &str| SignError::BadKey(what.to_string());
-    let blob = pem_blob(key_text).ok_or_else(|| bad("not an OpenSSH private key file"))?;
+    let blob = crate::sign::armored_bytes(key_text)
+        .ok_or_else(|| bad("not an OpenSSH private key file"))?;
     let mut r = blob
         .strip_prefix(MAGIC)
         .ok_or_else(|| bad("not an OpenSSH private key file"))?;
@@ -35,11 +36,7 @@ pub(crate) fn read(key_text: &str, passphrase: Option<&str>) -> Result<PrivateKe
         .map_err(|e| bad(&format!("its public key: {e}")))?;
     let mut private = Zeroizing::new(Vec::<u8>::decode(&mut r).map_err(|e| bad(&e.to_string()))?);
     if cipher.is_some() {
-        let pass = passphrase.ok_or_else(|| {
-            SignError::Passphrase(
-                "the private key is encrypted: set SHIP_KEY_PASSPHRASE, or sign with ssh-keygen and use --signature".into(),
-            )
-        })?;
+        let pass = passphrase.ok_or_else(no_passphrase)?;
         let tag = if cipher.has_tag() {
             let mut tag = [0u8; 16];
             r.read(&mut tag).map_err(|e| bad(&e.to_string()))?;
@@ -52,11 +49,11 @@ pub(crate) fn read(key_text: &str, passphrase: Option<&str>) -> Result<PrivateKe
             .map_err(|e| bad(&format!("deriving its key: {e}")))?;
         cipher
             .decrypt(&key, &iv, &mut private, tag)
-            .map_err(|_| SignError::Passphrase("wrong passphrase for the private key".into()))?;
+            .map_err(|_| wrong_passphrase())?;
     }
     let wrong_pass = || {
         if cipher.is_some() {
-            SignError::Passphrase("wrong passphrase for the private key".into())
+            wrong_passphrase()
         } else {
             bad("its check numbers differ")
         }
@@ -123,14 +120,6 @@ fn padded<const N: usize>(number: &[u8]) -> Result<Zeroizing<[u8; N]>, SignError
     let mut out = Zeroizing::new([0u8; N]);
     out[N - digits.len()..].copy_from_slice(digits);
     Ok(out)
-}
-
-/// The bytes inside an OpenSSH private key file's armour (wrapped at 70 columns).
-pub(crate) fn pem_blob(key_text: &str) -> Option<Vec<u8>> {
-    let mut pem = ssh_encoding::pem::Decoder::new_wrapped(key_text.trim().as_bytes(), 70).ok()?;
-    let mut blob = Vec::new();
-    pem.decode_to_end(&mut blob).ok()?;
-    Some(blob)
 }
 
 #[cfg(test)]

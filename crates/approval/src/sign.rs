@@ -77,20 +77,12 @@ pub fn sign_with_key(
         Err(e) => return Err(SignError::BadKey(e.to_string())),
     };
     if key.is_encrypted() {
-        let pass = passphrase.ok_or_else(|| {
-            SignError::Passphrase(
-                "the private key is encrypted: set SHIP_KEY_PASSPHRASE, or sign with ssh-keygen and use --signature".into(),
-            )
-        })?;
+        let pass = passphrase.ok_or_else(no_passphrase)?;
         key = match key.decrypt(pass) {
             Ok(key) => key,
             // A right passphrase (the check words matched), then a number ssh-key cannot read.
             Err(ssh_key::Error::Encoding(_)) if ecdsa() => short_ecdsa::read(key_text, Some(pass))?,
-            Err(_) => {
-                return Err(SignError::Passphrase(
-                    "wrong passphrase for the private key".into(),
-                ))
-            }
+            Err(_) => return Err(wrong_passphrase()),
         };
     }
     supported_key(key.public_key().key_data())?;
@@ -117,7 +109,7 @@ pub fn sign_with_key(
 /// The key type of an OpenSSH private key file, read from its unencrypted public part.
 fn private_key_algorithm(key_text: &str) -> Option<Algorithm> {
     use ssh_encoding::Decode;
-    let blob = short_ecdsa::pem_blob(key_text)?;
+    let blob = armored_bytes(key_text)?;
     let mut r = blob.strip_prefix(b"openssh-key-v1\0")?;
     // cipher name, KDF name, KDF options
     for _ in 0..3 {
@@ -140,14 +132,32 @@ pub fn parse_signature(armored: &str) -> Result<SshSig, SignError> {
 
 const RSA_SHA1: &str = "ssh-rsa signatures (RSA with SHA-1) are not accepted, as by OpenSSH: sign with `ssh-keygen -Y sign`, which uses rsa-sha2-512";
 
+/// An encrypted key and no passphrase.
+pub(crate) fn no_passphrase() -> SignError {
+    SignError::Passphrase(
+        "the private key is encrypted: set SHIP_KEY_PASSPHRASE, or sign with ssh-keygen and use --signature".into(),
+    )
+}
+
+/// A passphrase that does not open the key.
+pub(crate) fn wrong_passphrase() -> SignError {
+    SignError::Passphrase("wrong passphrase for the private key".into())
+}
+
+/// The bytes inside OpenSSH's armour (a private key file or a signature), which it wraps at
+/// 70 columns, not PEM's usual 64.
+pub(crate) fn armored_bytes(text: &str) -> Option<Vec<u8>> {
+    let mut pem = ssh_encoding::pem::Decoder::new_wrapped(text.trim().as_bytes(), 70).ok()?;
+    let mut blob = Vec::new();
+    pem.decode_to_end(&mut blob).ok()?;
+    Some(blob)
+}
+
 /// The signature algorithm named inside an SSHSIG, read without checking anything else, so that
 /// a signature ssh-key will not parse (it refuses SHA-1 RSA ones) is still refused by its type.
 fn signature_type(armored: &str) -> Option<String> {
     use ssh_encoding::Decode;
-    // OpenSSH wraps its PEM at 70 columns, not PEM's usual 64.
-    let mut pem = ssh_encoding::pem::Decoder::new_wrapped(armored.trim().as_bytes(), 70).ok()?;
-    let mut blob = Vec::new();
-    pem.decode_to_end(&mut blob).ok()?;
+    let blob = armored_bytes(armored)?;
     let mut r = blob.strip_prefix(b"SSHSIG")?;
     u32::decode(&mut r).ok()?;
     // public key, namespace, reserved, hash algorithm
